@@ -1,0 +1,62 @@
+"""Errors raised by crm_core services.
+
+Every error names what was wrong so that a user can fix it without reading code:
+the record, the field, the offending value and the reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class CrmError(Exception):
+    """Base class of every error crm_core raises on purpose."""
+
+
+class ValidationError(CrmError, ValueError):
+    """A value was refused. Carries one or more :class:`FieldError`."""
+
+    def __init__(self, errors: list[FieldError]):
+        self.errors = errors
+        super().__init__("; ".join(str(e) for e in errors))
+
+
+class FieldError:
+    """One refused value: which record, which field, which value and why."""
+
+    def __init__(self, record: str, field: str, value: Any, reason: str):
+        self.record = record
+        self.field = field
+        self.value = value
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.record}: field {self.field!r} value {self.value!r}: {self.reason}"
+
+    def __repr__(self) -> str:
+        return f"FieldError({self})"
+
+
+class NotFoundError(CrmError, LookupError):
+    """A record asked for by id or name does not exist."""
+
+    def __init__(self, entity: str, key: Any):
+        self.entity = entity
+        self.key = key
+        super().__init__(f"{entity} {key!r} does not exist")
+
+
+class ConflictError(CrmError):
+    """A write was based on a stale version of a record; nothing was written.
+
+    Reload the record, re-apply the change and try again.
+    """
+
+    def __init__(self, record: str, expected: int | None, actual: int | None):
+        self.record = record
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"{record} was changed by someone else (you edited version {expected}, "
+            f"it is now version {actual}); nothing was written. Reload it and try again."
+        )

@@ -1,0 +1,182 @@
+"""The journal: every change to every record, written in the same transaction.
+
+A session listener turns the ORM's own change tracking into journal rows after each
+flush, so no service can forget to journal and a rolled-back operation leaves no
+journal entry either. It also stamps ``created_at``/``updated_at`` from the
+workspace clock and keeps the word index of names (:class:`SearchTerm`) in step.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import delete, event, insert, inspect
+from sqlalchemy.orm import Session
+
+from crm_core import text
+from crm_core.models import Company, Contact, JournalEntry, SearchTerm, Versioned
+
+# Columns that are derived or bookkeeping: journaling them would only add noise.
+_SKIP = {"version", "created_at", "updated_at", "name_key", "email_key", "city_key"}
+# Columns whose values must never be copied anywhere.
+_SECRET = {"password_hash"}
+_INDEXED: dict[type, str] = {Company: "company", Contact: "contact"}
+
+
+def encode(value: Any) -> str | None:
+    """JSON-encode a field value for the journal (dates ISO, decimals as strings)."""
+    if value is None:
+        return None
+    return json.dumps(value, default=_default, ensure_ascii=False, sort_keys=True)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if hasattr(value, "name") and hasattr(value, "id"):
+        return value.name  # a related record, e.g. a Tag
+    raise TypeError(f"cannot journal {value!r}")
+
+
+def entity_name(obj: Any) -> str:
+    """The journal's name for the entity of ``obj`` (its table name)."""
+    return str(obj.__table__.name)
+
+
+def _value(v: Any) -> Any:
+    if isinstance(v, list):
+        return sorted(x.name for x in v)
+    return v
+
+
+def _changes(obj: Any) -> Iterable[tuple[str, Any, Any]]:
+    state = inspect(obj)
+    for attr in state.mapper.column_attrs:
+        key = attr.key
+        if key in _SKIP:
+            continue
+        hist = state.attrs[key].history
+        if not hist.has_changes():
+            continue
+        old = hist.deleted[0] if hist.deleted else None
+        new = hist.added[0] if hist.added else None
+        if key == "custom":
+            before, after = old or {}, new or {}
+            for name in sorted(set(before) | set(after)):
+                if before.get(name) != after.get(name):
+                    yield f"custom.{name}", before.get(name), after.get(name)
+            continue
+        if old == new:
+            continue
+        if key in _SECRET:
+            old, new = ("***" if old else None), "***"
+        yield key, old, new
+    for rel in state.mapper.relationships:
+        if rel.secondary is None:
+            continue
+        hist = state.attrs[rel.key].history
+        if not (hist.added or hist.deleted):
+            continue
+        current = set(_value(list(getattr(obj, rel.key))))
+        added = {x.name for x in hist.added}
+        removed = {x.name for x in hist.deleted}
+        old_set = (current - added) | removed
+        if old_set != current:
+            yield rel.key, sorted(old_set), sorted(current)
+
+
+def _snapshot(obj: Any) -> dict[str, Any]:
+    state = inspect(obj)
+    out = {}
+    for attr in state.mapper.column_attrs:
+        if attr.key in _SKIP or attr.key in _SECRET:
+            continue
+        out[attr.key] = getattr(obj, attr.key)
+    return out
+
+
+def _before_flush(session: Session, _ctx: Any, _instances: Any) -> None:
+    now = session.info["clock"]()
+    for obj in session.new:
+        if isinstance(obj, Versioned):
+            obj.created_at = obj.created_at or now
+            obj.updated_at = now
+    for obj in session.dirty:
+        if isinstance(obj, Versioned) and session.is_modified(obj):
+            # Touching updated_at also forces an UPDATE (and a version bump) when only
+            # a many-to-many collection such as tags changed.
+            obj.updated_at = now
+
+
+def _after_flush(session: Session, _ctx: Any) -> None:
+    now = session.info["clock"]()
+    user_id = session.info.get("user_id")
+    rows: list[dict[str, Any]] = []
+    reindex: list[tuple[str, int, str | None]] = []
+
+    def add(obj: Any, action: str, field: str | None, old: Any, new: Any) -> None:
+        rows.append(
+            {
+                "at": now,
+                "user_id": user_id,
+                "entity": entity_name(obj),
+                "record_id": obj.id,
+                "action": action,
+                "field": field,
+                "old": encode(old),
+                "new": encode(new),
+            }
+        )
+
+    for obj in session.new:
+        if isinstance(obj, Versioned):
+            add(obj, "create", None, None, _snapshot(obj))
+            if type(obj) in _INDEXED:
+                reindex.append((_INDEXED[type(obj)], obj.id, obj.name))
+    for obj in session.dirty:
+        if not isinstance(obj, Versioned):
+            continue
+        for field, old, new in _changes(obj):
+            action = "update"
+            if field == "active":
+                action = "restore" if new else "archive"
+            add(obj, action, field, old, new)
+            if field == "name" and type(obj) in _INDEXED:
+                reindex.append((_INDEXED[type(obj)], obj.id, new))
+    for obj in session.deleted:
+        if isinstance(obj, Versioned):
+            add(obj, "delete", None, _snapshot(obj), None)
+            if type(obj) in _INDEXED:
+                reindex.append((_INDEXED[type(obj)], obj.id, None))
+
+    conn = session.connection()
+    if rows:
+        conn.execute(insert(JournalEntry), rows)
+    for entity, record_id, name in reindex:
+        conn.execute(
+            delete(SearchTerm).where(SearchTerm.entity == entity, SearchTerm.record_id == record_id)
+        )
+        terms = search_rows(entity, record_id, name)
+        if terms:
+            conn.execute(insert(SearchTerm), terms)
+
+
+def search_rows(entity: str, record_id: int, name: str | None) -> list[dict[str, Any]]:
+    """The :class:`SearchTerm` rows indexing ``name`` for one record."""
+    return [{"entity": entity, "term": w[:120], "record_id": record_id} for w in text.words(name)]
+
+
+def install(session_factory: Any) -> None:
+    """Attach the journal to a sessionmaker.
+
+    Each session must carry ``info["clock"]`` (a callable giving aware UTC now) and
+    may carry ``info["user_id"]``, the staff member making the change.
+    """
+    event.listen(session_factory, "before_flush", _before_flush)
+    event.listen(session_factory, "after_flush", _after_flush)

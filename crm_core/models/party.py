@@ -1,0 +1,112 @@
+"""Companies, contacts, tags and staff users."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Column, Date, ForeignKey, Index, String, Table, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm_core.models.base import Base, Versioned
+
+ROLES = ("admin", "manager", "sales")
+
+company_tags = Table(
+    "company_tags",
+    Base.metadata,
+    Column("company_id", ForeignKey("companies.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+contact_tags = Table(
+    "contact_tags",
+    Base.metadata,
+    Column("contact_id", ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+
+class User(Versioned, Base):
+    """A staff member: owner of records, assignee of activities, author of changes."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    login: Mapped[str] = mapped_column(String(200), unique=True)
+    email: Mapped[str | None] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(20), default="sales")
+    password_hash: Mapped[str | None] = mapped_column(String(300))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Tag(Versioned, Base):
+    """A label on companies, contacts and opportunities; names are unique case-insensitively."""
+
+    __tablename__ = "tags"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    name_key: Mapped[str] = mapped_column(String(100), unique=True)
+    color: Mapped[int] = mapped_column(default=0)
+
+
+class _PartyFields:
+    """Address and communication fields that companies and contacts share."""
+
+    name: Mapped[str] = mapped_column(String(300))
+    name_key: Mapped[str] = mapped_column(String(300), index=True)
+    email: Mapped[str | None] = mapped_column(String(320))
+    email_key: Mapped[str | None] = mapped_column(String(320), index=True)
+    phone: Mapped[str | None] = mapped_column(String(32), index=True)
+    street: Mapped[str | None] = mapped_column(String(300))
+    street2: Mapped[str | None] = mapped_column(String(300))
+    city: Mapped[str | None] = mapped_column(String(120))
+    city_key: Mapped[str | None] = mapped_column(String(120), index=True)
+    zip: Mapped[str | None] = mapped_column(String(20))
+    state: Mapped[str | None] = mapped_column(String(120))
+    country: Mapped[str | None] = mapped_column(String(2))
+    notes: Mapped[str | None] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    custom: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Company(_PartyFields, Versioned, Base):
+    """An organisation: a customer, prospect or partner."""
+
+    __tablename__ = "companies"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    website: Mapped[str | None] = mapped_column(String(300))
+    vat: Mapped[str | None] = mapped_column(String(40))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    owner: Mapped[User | None] = relationship()
+    tags: Mapped[list[Tag]] = relationship(secondary=company_tags, order_by=Tag.name_key)
+    contacts: Mapped[list[Contact]] = relationship(back_populates="company")
+
+
+class Contact(_PartyFields, Versioned, Base):
+    """A person, optionally working at a company."""
+
+    __tablename__ = "contacts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id"), index=True)
+    company: Mapped[Company | None] = relationship(back_populates="contacts")
+    job_title: Mapped[str | None] = mapped_column(String(200))
+    mobile: Mapped[str | None] = mapped_column(String(32), index=True)
+    language: Mapped[str | None] = mapped_column(String(16))
+    birthday: Mapped[dt.date | None] = mapped_column(Date)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    owner: Mapped[User | None] = relationship()
+    tags: Mapped[list[Tag]] = relationship(secondary=contact_tags, order_by=Tag.name_key)
+
+
+class SearchTerm(Base):
+    """One folded word of a company's or contact's name, for indexed word-prefix search.
+
+    A query word matches a record when it is a prefix of one of its terms: an index
+    range scan on ``(entity, term)`` whatever the script, instead of a LIKE scan.
+    """
+
+    __tablename__ = "search_terms"
+    entity: Mapped[str] = mapped_column(String(20), primary_key=True)
+    term: Mapped[str] = mapped_column(String(120), primary_key=True)
+    record_id: Mapped[int] = mapped_column(primary_key=True)
+    __table_args__ = (Index("ix_search_terms_record", "entity", "record_id"),)

@@ -1,0 +1,399 @@
+"""Activities (to-dos, calls, meetings, e-mails to send) and interactions (history)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import partial
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from crm_core import validation as v
+from crm_core.errors import FieldError, ValidationError
+from crm_core.models import (
+    ACTIVITY_KINDS,
+    CHANNELS,
+    DIRECTIONS,
+    Activity,
+    Company,
+    Contact,
+    Interaction,
+    Opportunity,
+    User,
+)
+from crm_core.services.base import (
+    Cleaner,
+    Service,
+    apply_fields,
+    check_version,
+    get_or_404,
+    raise_if,
+    record_ref,
+    user_ref,
+)
+from crm_core.validation import Reject
+
+LINKS = ("contact_id", "company_id", "opportunity_id")
+ACTIVITY_COLUMNS = [
+    "id",
+    "kind",
+    "subject",
+    "due_date",
+    "assignee",
+    "done_at",
+    "contact_id",
+    "contact",
+    "company_id",
+    "company",
+    "opportunity_id",
+    "opportunity",
+    "note",
+    "version",
+]
+
+
+def _links(s: Session) -> dict[str, Cleaner]:
+    return {
+        "contact_id": record_ref(s, Contact, "contact"),
+        "company_id": record_ref(s, Company, "company"),
+        "opportunity_id": record_ref(s, Opportunity, "opportunity"),
+    }
+
+
+def _aliases(values: dict[str, Any]) -> dict[str, Any]:
+    for alias in ("contact", "company", "opportunity", "assignee", "user"):
+        if alias in values and f"{alias}_id" not in values:
+            values[f"{alias}_id"] = values.pop(alias)
+    return values
+
+
+class Activities(Service):
+    """Planned work for staff: ``ws.activities``."""
+
+    entity = "activity"
+
+    def schedule(self, kind: str, subject: str, due: Any, **values: Any) -> dict[str, Any]:
+        """Plan an activity (call, meeting, email, todo) due on a date.
+
+        Link it to at least one of contact, company, opportunity; ``assignee`` is a
+        user id or login (default: the acting user).
+        """
+        values = _aliases({"kind": kind, "subject": subject, "due_date": due, **values})
+        values.setdefault("assignee_id", self.ws.user_id)
+        record = f"activity (new) {subject!r}"
+        with self._tx() as s:
+            act = Activity()
+            errors: list[FieldError] = []
+            apply_fields(act, values, self._cleaners(s), record, errors)
+            if not any(getattr(act, link) for link in LINKS):
+                errors.append(
+                    FieldError(
+                        record,
+                        "contact/company/opportunity",
+                        None,
+                        "link the activity to at least one record",
+                    )
+                )
+            raise_if(errors)
+            s.add(act)
+            s.flush()
+            return _as_dict(act)
+
+    def _cleaners(self, s: Session) -> dict[str, Cleaner]:
+        return {
+            "kind": partial(v.one_of, choices=ACTIVITY_KINDS),
+            "subject": partial(v.required_text, max_len=300),
+            "due_date": _required_date,
+            "assignee_id": user_ref(s),
+            "note": partial(v.optional_text, max_len=100_000),
+            **_links(s),
+        }
+
+    def update(
+        self, activity_id: int, *, expected_version: int | None = None, **changes: Any
+    ) -> dict[str, Any]:
+        """Change an activity's fields (subject, kind, due_date, note, assignee, links)."""
+        with self._tx() as s:
+            act = get_or_404(s, Activity, activity_id, "activity")
+            record = f"activity #{act.id} {act.subject!r}"
+            check_version(act, record, expected_version)
+            errors: list[FieldError] = []
+            apply_fields(act, _aliases(dict(changes)), self._cleaners(s), record, errors)
+            raise_if(errors)
+            s.flush()
+            return _as_dict(act)
+
+    def complete(
+        self,
+        activity_id: int,
+        *,
+        note: str | None = None,
+        at: Any = None,
+        expected_version: int | None = None,
+    ) -> dict[str, Any]:
+        """Mark an activity done (now, or at ``at``), optionally adding a note."""
+        with self._tx() as s:
+            act = get_or_404(s, Activity, activity_id, "activity")
+            record = f"activity #{act.id} {act.subject!r}"
+            check_version(act, record, expected_version)
+            if act.done_at is not None:
+                raise ValidationError(
+                    [FieldError(record, "done_at", act.done_at, "is already done")]
+                )
+            try:
+                act.done_at = v.aware_datetime(at) or self.ws.clock()
+                if note:
+                    extra = v.optional_text(note, 100_000)
+                    act.note = f"{act.note}\n{extra}" if act.note else extra
+            except Reject as exc:
+                raise ValidationError(
+                    [FieldError(record, "at/note", at or note, str(exc))]
+                ) from None
+            s.flush()
+            return _as_dict(act)
+
+    def snooze(
+        self,
+        activity_id: int,
+        *,
+        days: int | None = None,
+        until: Any = None,
+        expected_version: int | None = None,
+    ) -> dict[str, Any]:
+        """Push an open activity's due date: by ``days`` from today, or to ``until``."""
+        with self._tx() as s:
+            act = get_or_404(s, Activity, activity_id, "activity")
+            record = f"activity #{act.id} {act.subject!r}"
+            check_version(act, record, expected_version)
+            errors: list[FieldError] = []
+            if act.done_at is not None:
+                errors.append(FieldError(record, "done_at", act.done_at, "is done; cannot snooze"))
+            if (days is None) == (until is None):
+                errors.append(FieldError(record, "days/until", (days, until), "give exactly one"))
+            raise_if(errors)
+            try:
+                if days is not None:
+                    new_due = self.ws.today() + dt.timedelta(days=v.integer(days, 1, 3650))
+                else:
+                    new_due = _required_date(until)
+                    if new_due < self.ws.today():
+                        raise Reject("is in the past")
+            except Reject as exc:
+                raise ValidationError(
+                    [
+                        FieldError(
+                            record,
+                            "days" if days is not None else "until",
+                            days if days is not None else until,
+                            str(exc),
+                        )
+                    ]
+                ) from None
+            act.due_date = new_due
+            s.flush()
+            return _as_dict(act)
+
+    def reassign(
+        self, activity_id: int, user: Any, *, expected_version: int | None = None
+    ) -> dict[str, Any]:
+        """Give an activity to another user."""
+        return self.update(activity_id, assignee_id=user, expected_version=expected_version)
+
+    def get(self, activity_id: int) -> dict[str, Any]:
+        """One activity as a dict."""
+        with self._tx() as s:
+            return _as_dict(get_or_404(s, Activity, activity_id, "activity"))
+
+    # -- queries --------------------------------------------------------------------
+    def _open(self, s: Session, user: Any) -> Select[Any]:
+        query = _listing().where(Activity.done_at.is_(None))
+        if user is not None:
+            try:
+                query = query.where(Activity.assignee_id == user_ref(s)(user))
+            except Reject as exc:
+                raise ValidationError(
+                    [FieldError("activity list", "user", user, str(exc))]
+                ) from None
+        return query
+
+    def overdue(self, user: Any = None) -> pd.DataFrame:
+        """Open activities due before today (workspace time zone), oldest first."""
+        return self._query(user, lambda q, today: q.where(Activity.due_date < today))
+
+    def due_today(self, user: Any = None) -> pd.DataFrame:
+        """Open activities due today."""
+        return self._query(user, lambda q, today: q.where(Activity.due_date == today))
+
+    def upcoming(self, user: Any = None, days: int = 7) -> pd.DataFrame:
+        """Open activities due after today, within ``days``."""
+        return self._query(
+            user,
+            lambda q, today: q.where(
+                Activity.due_date > today, Activity.due_date <= today + dt.timedelta(days=days)
+            ),
+        )
+
+    def for_record(
+        self,
+        *,
+        contact_id: int | None = None,
+        company_id: int | None = None,
+        opportunity_id: int | None = None,
+        include_done: bool = False,
+    ) -> pd.DataFrame:
+        """Activities linked to one record."""
+
+        def where(q: Select[Any], _today: dt.date) -> Select[Any]:
+            for col, val in (
+                (Activity.contact_id, contact_id),
+                (Activity.company_id, company_id),
+                (Activity.opportunity_id, opportunity_id),
+            ):
+                if val is not None:
+                    q = q.where(col == val)
+            return q
+
+        return self._query(None, where, include_done=include_done)
+
+    def _query(self, user: Any, refine: Any, include_done: bool = False) -> pd.DataFrame:
+        today = self.ws.today()
+        with self._tx() as s:
+            query = self._open(s, user) if not include_done else _listing()
+            query = refine(query, today).order_by(Activity.due_date, Activity.id)
+            rows = [dict(r) for r in s.execute(query).mappings()]
+        return pd.DataFrame(rows, columns=ACTIVITY_COLUMNS)
+
+
+def _required_date(value: Any) -> dt.date:
+    day = v.date_value(value)
+    if day is None:
+        raise Reject("is required")
+    return day
+
+
+def _listing() -> Select[Any]:
+    a = Activity
+    return (
+        select(
+            a.id,
+            a.kind,
+            a.subject,
+            a.due_date,
+            User.name.label("assignee"),
+            a.done_at,
+            a.contact_id,
+            Contact.name.label("contact"),
+            a.company_id,
+            Company.name.label("company"),
+            a.opportunity_id,
+            Opportunity.name.label("opportunity"),
+            a.note,
+            a.version,
+        )
+        .outerjoin(User, User.id == a.assignee_id)
+        .outerjoin(Contact, Contact.id == a.contact_id)
+        .outerjoin(Company, Company.id == a.company_id)
+        .outerjoin(Opportunity, Opportunity.id == a.opportunity_id)
+    )
+
+
+def _as_dict(obj: Any) -> dict[str, Any]:
+    return {c.key: getattr(obj, c.key) for c in obj.__mapper__.column_attrs}
+
+
+class Interactions(Service):
+    """What happened with customers: ``ws.interactions``."""
+
+    entity = "interaction"
+
+    def log(self, channel: str, direction: str, *, at: Any = None, **values: Any) -> dict[str, Any]:
+        """Record an e-mail, call, meeting, message or note, in or out.
+
+        ``at`` is when it happened (aware datetime; default now); link it to a
+        contact, company and/or opportunity; ``subject`` and ``summary`` are text.
+        """
+        values = _aliases({"channel": channel, "direction": direction, **values})
+        values.setdefault("user_id", self.ws.user_id)
+        record = f"interaction (new) {values.get('subject')!r}"
+        with self._tx() as s:
+            obj = Interaction()
+            errors: list[FieldError] = []
+            try:
+                obj.occurred_at = v.aware_datetime(at) or self.ws.clock()
+            except Reject as exc:
+                errors.append(FieldError(record, "at", at, str(exc)))
+            cleaners = {
+                "channel": partial(v.one_of, choices=CHANNELS),
+                "direction": partial(v.one_of, choices=DIRECTIONS),
+                "subject": partial(v.optional_text, max_len=300),
+                "summary": partial(v.optional_text, max_len=100_000),
+                "user_id": user_ref(s),
+                **_links(s),
+            }
+            apply_fields(obj, values, cleaners, record, errors)
+            if not any(getattr(obj, link) for link in LINKS):
+                errors.append(
+                    FieldError(
+                        record,
+                        "contact/company/opportunity",
+                        None,
+                        "link the interaction to at least one record",
+                    )
+                )
+            raise_if(errors)
+            s.add(obj)
+            s.flush()
+            return _as_dict(obj)
+
+    def timeline(
+        self,
+        *,
+        contact_id: int | None = None,
+        company_id: int | None = None,
+        opportunity_id: int | None = None,
+        limit: int = 200,
+    ) -> pd.DataFrame:
+        """Interactions of a record, newest first. A company's timeline includes its
+        contacts' interactions."""
+        i = Interaction
+        query = (
+            select(
+                i.id,
+                i.occurred_at,
+                i.channel,
+                i.direction,
+                i.subject,
+                i.summary,
+                User.name.label("user"),
+                Contact.name.label("contact"),
+                i.opportunity_id,
+            )
+            .outerjoin(User, User.id == i.user_id)
+            .outerjoin(Contact, Contact.id == i.contact_id)
+        )
+        if contact_id is not None:
+            query = query.where(i.contact_id == contact_id)
+        if company_id is not None:
+            people = select(Contact.id).where(Contact.company_id == company_id)
+            query = query.where((i.company_id == company_id) | i.contact_id.in_(people))
+        if opportunity_id is not None:
+            query = query.where(i.opportunity_id == opportunity_id)
+        with self._tx() as s:
+            rows = s.execute(query.order_by(i.occurred_at.desc(), i.id.desc()).limit(limit))
+            frame = pd.DataFrame(
+                [dict(r) for r in rows.mappings()],
+                columns=[
+                    "id",
+                    "occurred_at",
+                    "channel",
+                    "direction",
+                    "subject",
+                    "summary",
+                    "user",
+                    "contact",
+                    "opportunity_id",
+                ],
+            )
+        return frame

@@ -1,0 +1,164 @@
+"""Custom fields: declared per workspace, stored in each record's ``custom`` JSON."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import select
+
+from crm_core import validation as v
+from crm_core.errors import FieldError, NotFoundError
+from crm_core.models import CustomFieldDefinition
+from crm_core.services.base import Service, raise_if
+from crm_core.validation import Reject
+
+ENTITIES = ("company", "contact", "opportunity")
+TYPES = ("text", "number", "date", "bool", "choice")
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
+
+
+def clean_custom_value(definition: CustomFieldDefinition, raw: Any) -> Any:
+    """Validate one custom value and return its JSON-storable form.
+
+    Numbers are stored as decimal strings (exact), dates as ISO strings.
+    """
+    if raw is None or raw == "":
+        return None
+    kind = definition.type
+    if kind == "text":
+        return v.optional_text(raw, 2000)
+    if kind == "number":
+        if isinstance(raw, float):
+            raw = repr(raw)
+        number = v.decimal_value(raw, places=6)
+        return None if number is None else format(number.normalize(), "f")
+    if kind == "date":
+        day = v.date_value(raw)
+        return None if day is None else day.isoformat()
+    if kind == "bool":
+        return v.boolean(raw)
+    if kind == "choice":
+        return v.one_of(raw, definition.choices or [])
+    raise Reject(f"has unknown type {kind}")  # pragma: no cover - guarded on define
+
+
+def typed(definition_type: str, stored: Any) -> Any:
+    """Turn a stored custom value back into its Python type."""
+    if stored is None:
+        return None
+    if definition_type == "number":
+        return Decimal(stored)
+    if definition_type == "date":
+        return v.date_value(stored)
+    return stored
+
+
+class CustomFields(Service):
+    """Declare the extra fields a workspace tracks on companies, contacts and opportunities."""
+
+    def define(
+        self,
+        entity: str,
+        name: str,
+        type: str,
+        *,
+        choices: list[str] | None = None,
+        required: bool = False,
+        label: str | None = None,
+    ) -> dict[str, Any]:
+        """Add a custom field. No migration: values live in the record's JSON column.
+
+        ``name`` is a lower-case identifier; ``type`` one of text, number, date, bool,
+        choice (which needs ``choices``).
+        """
+        record = f"custom field {entity}.{name}"
+        errors: list[FieldError] = []
+        if entity not in ENTITIES:
+            errors.append(
+                FieldError(record, "entity", entity, f"must be one of {', '.join(ENTITIES)}")
+            )
+        if not isinstance(name, str) or not _NAME.match(name):
+            errors.append(FieldError(record, "name", name, "must be lower-case letters, digits, _"))
+        if type not in TYPES:
+            errors.append(FieldError(record, "type", type, f"must be one of {', '.join(TYPES)}"))
+        clean_choices = None
+        if type == "choice":
+            clean_choices = [c for c in (v.optional_text(c, 200) for c in choices or []) if c]
+            if not clean_choices or len(set(clean_choices)) != len(clean_choices):
+                errors.append(FieldError(record, "choices", choices, "must be distinct, non-empty"))
+        elif choices:
+            errors.append(FieldError(record, "choices", choices, "only choice fields have choices"))
+        raise_if(errors)
+        with self._tx() as s:
+            exists = s.scalars(
+                select(CustomFieldDefinition).where(
+                    CustomFieldDefinition.entity == entity, CustomFieldDefinition.name == name
+                )
+            ).first()
+            if exists is not None:
+                raise_if([FieldError(record, "name", name, "is already defined")])
+            d = CustomFieldDefinition(
+                entity=entity,
+                name=name,
+                type=type,
+                choices=clean_choices,
+                required=bool(required),
+                label=label or name.replace("_", " ").capitalize(),
+            )
+            s.add(d)
+            s.flush()
+            return _as_dict(d)
+
+    def list(self, entity: str | None = None) -> pd.DataFrame:
+        """The defined custom fields, optionally of one entity."""
+        query = select(CustomFieldDefinition).order_by(
+            CustomFieldDefinition.entity, CustomFieldDefinition.name
+        )
+        if entity:
+            query = query.where(CustomFieldDefinition.entity == entity)
+        with self._tx() as s:
+            rows = [_as_dict(d) for d in s.scalars(query)]
+        return pd.DataFrame(
+            rows, columns=["id", "entity", "name", "label", "type", "choices", "required"]
+        )
+
+    def remove(self, entity: str, name: str) -> None:
+        """Forget a custom field definition. Stored values stay in the records (and
+        the journal) so re-defining the field brings them back."""
+        with self._tx() as s:
+            d = s.scalars(
+                select(CustomFieldDefinition).where(
+                    CustomFieldDefinition.entity == entity, CustomFieldDefinition.name == name
+                )
+            ).first()
+            if d is None:
+                raise NotFoundError("custom field", f"{entity}.{name}")
+            s.delete(d)
+
+    def definition(self, entity: str, name: str) -> CustomFieldDefinition:
+        """The definition of one custom field (detached), or NotFoundError."""
+        with self._tx() as s:
+            d = s.scalars(
+                select(CustomFieldDefinition).where(
+                    CustomFieldDefinition.entity == entity, CustomFieldDefinition.name == name
+                )
+            ).first()
+            if d is None:
+                raise NotFoundError("custom field", f"{entity}.{name}")
+            s.expunge(d)
+            return d
+
+
+def _as_dict(d: CustomFieldDefinition) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "entity": d.entity,
+        "name": d.name,
+        "label": d.label,
+        "type": d.type,
+        "choices": d.choices,
+        "required": d.required,
+    }

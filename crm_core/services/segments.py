@@ -1,0 +1,244 @@
+"""Segments (saved filters evaluated on demand) and campaigns."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import partial
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from crm_core import validation as v
+from crm_core.errors import FieldError, NotFoundError, ValidationError
+from crm_core.models import Campaign, CampaignMember, Contact, Segment
+from crm_core.services.base import Service, apply_fields, get_or_404, raise_if
+from crm_core.validation import Reject
+
+SEGMENT_ENTITIES = ("contact", "company", "opportunity")
+
+
+class Segments(Service):
+    """Saved filters: ``ws.segments``. A segment stores the filters, never the result,
+    so it always reflects the current data."""
+
+    entity = "segment"
+
+    def _service(self, entity: str) -> Any:
+        return {
+            "contact": self.ws.contacts,
+            "company": self.ws.companies,
+            "opportunity": self.ws.pipeline,
+        }[entity]
+
+    def create(self, name: str, entity: str, **filters: Any) -> dict[str, Any]:
+        """Save a filter under ``name``: the keyword arguments of the entity's search().
+
+        The filter is checked by running it once, so a bad filter is refused now
+        rather than when the segment is used.
+        """
+        record = f"segment {name!r}"
+        errors: list[FieldError] = []
+        try:
+            name = v.required_text(name, 200)
+        except Reject as exc:
+            errors.append(FieldError(record, "name", name, str(exc)))
+        if entity not in SEGMENT_ENTITIES:
+            errors.append(
+                FieldError(
+                    record, "entity", entity, f"must be one of {', '.join(SEGMENT_ENTITIES)}"
+                )
+            )
+        for paging in ("limit", "offset", "order_by"):
+            if paging in filters:
+                errors.append(
+                    FieldError(
+                        record, paging, filters[paging], "is not a filter; give it to evaluate()"
+                    )
+                )
+        raise_if(errors)
+        try:
+            self._service(entity).search(**filters, limit=1)
+        except TypeError as exc:
+            raise ValidationError([FieldError(record, "filters", filters, str(exc))]) from None
+        except ValidationError as exc:
+            raise ValidationError(
+                [FieldError(record, e.field, e.value, e.reason) for e in exc.errors]
+            ) from None
+        with self._tx() as s:
+            if s.scalars(select(Segment).where(Segment.name == name)).first():
+                raise_if([FieldError(record, "name", name, "already exists")])
+            seg = Segment(name=name, entity=entity, filters=_jsonable(filters))
+            s.add(seg)
+            s.flush()
+            return {"id": seg.id, "name": seg.name, "entity": seg.entity, "filters": seg.filters}
+
+    def _get(self, s: Session, ref: int | str) -> Segment:
+        if isinstance(ref, int):
+            return get_or_404(s, Segment, ref, "segment")
+        found = s.scalars(select(Segment).where(Segment.name == ref)).first()
+        if found is None:
+            raise NotFoundError("segment", ref)
+        return found
+
+    def evaluate(
+        self, segment: int | str, *, limit: int = 1000, offset: int = 0, **order: Any
+    ) -> pd.DataFrame:
+        """The records the segment matches now, one page as a DataFrame."""
+        with self._tx() as s:
+            seg = self._get(s, segment)
+            entity, filters = seg.entity, dict(seg.filters)
+        return self._service(entity).search(**filters, limit=limit, offset=offset, **order)
+
+    def count(self, segment: int | str) -> int:
+        """How many records the segment matches now."""
+        with self._tx() as s:
+            seg = self._get(s, segment)
+            entity, filters = seg.entity, dict(seg.filters)
+        if entity == "opportunity":
+            return len(self.ws.pipeline.search(**filters, limit=1_000_000))
+        return int(self._service(entity).count(**filters))
+
+    def list(self) -> pd.DataFrame:
+        """All segments with their filters."""
+        with self._tx() as s:
+            rows = [
+                {"id": g.id, "name": g.name, "entity": g.entity, "filters": g.filters}
+                for g in s.scalars(select(Segment).order_by(Segment.name))
+            ]
+        return pd.DataFrame(rows, columns=["id", "name", "entity", "filters"])
+
+    def delete(self, segment: int | str) -> None:
+        """Forget a segment (the records it matched are untouched)."""
+        with self._tx() as s:
+            seg = self._get(s, segment)
+            s.execute(update(Campaign).where(Campaign.segment_id == seg.id).values(segment_id=None))
+            s.delete(seg)
+
+
+def _jsonable(filters: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in filters.items():
+        if hasattr(value, "isoformat"):
+            value = value.isoformat()
+        elif isinstance(value, Decimal):
+            value = str(value)
+        out[key] = value
+    return out
+
+
+class Campaigns(Service):
+    """Campaigns and who they targeted: ``ws.campaigns``."""
+
+    entity = "campaign"
+
+    def create(self, name: str, **values: Any) -> dict[str, Any]:
+        """Create a campaign: channel, starts_on, ends_on, cost (Decimal), currency."""
+        record = f"campaign (new) {name!r}"
+        with self._tx() as s:
+            camp = Campaign()
+            errors: list[FieldError] = []
+            cleaners = {
+                "name": partial(v.required_text, max_len=200),
+                "channel": partial(v.optional_text, max_len=40),
+                "starts_on": v.date_value,
+                "ends_on": v.date_value,
+                "cost": lambda x: v.decimal_value(x, 2, minimum=Decimal(0)),
+                "currency": v.currency,
+            }
+            apply_fields(camp, {"name": name, **values}, cleaners, record, errors)
+            if camp.cost is not None and camp.currency is None:
+                camp.currency = self.ws.setting("currency")
+            if camp.starts_on and camp.ends_on and camp.ends_on < camp.starts_on:
+                errors.append(FieldError(record, "ends_on", camp.ends_on, "is before starts_on"))
+            if s.scalars(select(Campaign).where(Campaign.name == camp.name)).first():
+                errors.append(FieldError(record, "name", name, "already exists"))
+            raise_if(errors)
+            s.add(camp)
+            s.flush()
+            return {c.key: getattr(camp, c.key) for c in camp.__mapper__.column_attrs}
+
+    def add_contacts(
+        self,
+        campaign_id: int,
+        contact_ids: list[int] | None = None,
+        *,
+        segment: int | str | None = None,
+    ) -> int:
+        """Target contacts (given, or every contact a segment matches now).
+
+        Contacts already targeted are kept as they are. Returns how many were added.
+        """
+        if segment is not None:
+            found = self.ws.segments.evaluate(segment, limit=10_000)
+            contact_ids = [*(contact_ids or []), *found["id"].tolist()]
+        with self._tx() as s:
+            camp = get_or_404(s, Campaign, campaign_id, "campaign")
+            wanted = list(dict.fromkeys(int(i) for i in contact_ids or []))
+            existing = set(s.scalars(select(Contact.id).where(Contact.id.in_(wanted))))
+            missing = [i for i in wanted if i not in existing]
+            if missing:
+                raise ValidationError(
+                    [
+                        FieldError(
+                            f"campaign #{camp.id} {camp.name!r}",
+                            "contact_ids",
+                            missing,
+                            "are not contacts",
+                        )
+                    ]
+                )
+            have = set(
+                s.scalars(
+                    select(CampaignMember.contact_id).where(CampaignMember.campaign_id == camp.id)
+                )
+            )
+            now = self.ws.clock()
+            new = [i for i in wanted if i not in have]
+            s.add_all(CampaignMember(campaign_id=camp.id, contact_id=i, added_at=now) for i in new)
+            if segment is not None and camp.segment_id is None:
+                camp.segment_id = self.ws.segments._get(s, segment).id
+            return len(new)
+
+    def responded(self, campaign_id: int, contact_id: int, at: Any = None) -> None:
+        """Record that a targeted contact responded."""
+        with self._tx() as s:
+            member = s.get(CampaignMember, (campaign_id, contact_id))
+            if member is None:
+                raise NotFoundError("campaign member", (campaign_id, contact_id))
+            try:
+                member.responded_at = v.aware_datetime(at) or self.ws.clock()
+            except Reject as exc:
+                raise ValidationError(
+                    [FieldError(f"campaign #{campaign_id}", "at", at, str(exc))]
+                ) from None
+
+    def members(self, campaign_id: int) -> pd.DataFrame:
+        """The contacts a campaign targeted, with when they responded."""
+        with self._tx() as s:
+            get_or_404(s, Campaign, campaign_id, "campaign")
+            rows = (
+                s.execute(
+                    select(
+                        Contact.id,
+                        Contact.name,
+                        Contact.email,
+                        CampaignMember.added_at,
+                        CampaignMember.responded_at,
+                    )
+                    .join(CampaignMember, CampaignMember.contact_id == Contact.id)
+                    .where(CampaignMember.campaign_id == campaign_id)
+                    .order_by(Contact.name_key)
+                )
+                .mappings()
+                .all()
+            )
+        return pd.DataFrame(
+            [dict(r) for r in rows], columns=["id", "name", "email", "added_at", "responded_at"]
+        )
+
+    def count(self) -> int:
+        """How many campaigns exist."""
+        with self._tx() as s:
+            return int(s.scalar(select(func.count()).select_from(Campaign)) or 0)

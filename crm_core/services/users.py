@@ -1,0 +1,128 @@
+"""Staff users and the journal view."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, ClassVar
+
+import pandas as pd
+from sqlalchemy import select
+
+from crm_core import validation as v
+from crm_core.errors import FieldError, NotFoundError
+from crm_core.journal import entity_name
+from crm_core.models import ROLES, JournalEntry, User
+from crm_core.services.base import Service, apply_fields, raise_if
+
+_LOGIN_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789._-@")
+
+
+def _login(value: Any) -> str:
+    login = v.required_text(value, 200).lower()
+    if not set(login) <= _LOGIN_CHARS:
+        raise v.Reject("may use only a-z, 0-9 and . _ - @")
+    return login
+
+
+class Users(Service):
+    """Staff members: ``ws.users``."""
+
+    entity = "user"
+
+    def add(
+        self, name: str, login: str, *, email: str | None = None, role: str = "sales"
+    ) -> dict[str, Any]:
+        """Add a staff member; ``role`` is admin, manager or sales."""
+        record = f"user (new) {login!r}"
+        with self._tx() as s:
+            user = User(active=True)
+            errors: list[FieldError] = []
+            apply_fields(
+                user,
+                {"name": name, "login": login, "email": email, "role": role},
+                {
+                    "name": partial(v.required_text, max_len=200),
+                    "login": _login,
+                    "email": v.email,
+                    "role": partial(v.one_of, choices=ROLES),
+                },
+                record,
+                errors,
+            )
+            if user.login and s.scalars(select(User).where(User.login == user.login)).first():
+                errors.append(FieldError(record, "login", login, "is already taken"))
+            raise_if(errors)
+            s.add(user)
+            s.flush()
+            return _as_dict(user)
+
+    def get(self, login: str) -> dict[str, Any]:
+        """One user by login."""
+        with self._tx() as s:
+            user = s.scalars(select(User).where(User.login == login)).first()
+            if user is None:
+                raise NotFoundError("user", login)
+            return _as_dict(user)
+
+    def list(self) -> pd.DataFrame:
+        """All users."""
+        with self._tx() as s:
+            rows = [_as_dict(u) for u in s.scalars(select(User).order_by(User.name))]
+        return pd.DataFrame(rows, columns=["id", "name", "login", "email", "role", "active"])
+
+
+def _as_dict(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "name": user.name,
+        "login": user.login,
+        "email": user.email,
+        "role": user.role,
+        "active": user.active,
+    }
+
+
+class JournalView(Service):
+    """Read the journal: ``ws.journal``. Who changed what, when, from what to what."""
+
+    entity = "journal"
+    COLUMNS: ClassVar[list[str]] = [
+        "id",
+        "at",
+        "user",
+        "entity",
+        "record_id",
+        "action",
+        "field",
+        "old",
+        "new",
+    ]
+
+    def _frame(self, query: Any) -> pd.DataFrame:
+        j = JournalEntry
+        base = select(
+            j.id,
+            j.at,
+            User.login.label("user"),
+            j.entity,
+            j.record_id,
+            j.action,
+            j.field,
+            j.old,
+            j.new,
+        ).outerjoin(User, User.id == j.user_id)
+        with self._tx() as s:
+            rows = s.execute(query(base).order_by(j.id)).mappings().all()
+        return pd.DataFrame([dict(r) for r in rows], columns=self.COLUMNS)
+
+    def for_record(self, entity: str, record_id: int) -> pd.DataFrame:
+        """Every change to one record, oldest first. ``entity`` is the table name
+        (``contacts``) or the model (``Contact``)."""
+        table = entity if isinstance(entity, str) else entity_name(entity)
+        return self._frame(
+            lambda q: q.where(JournalEntry.entity == table, JournalEntry.record_id == record_id)
+        )
+
+    def since(self, entry_id: int = 0, limit: int = 10_000) -> pd.DataFrame:
+        """Journal entries after ``entry_id`` (what a sync pushes from)."""
+        return self._frame(lambda q: q.where(JournalEntry.id > entry_id).limit(limit))
