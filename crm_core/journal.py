@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import delete, event, insert, inspect
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from crm_core import text
 from crm_core.models import Company, Contact, JournalEntry, SearchTerm, Versioned
@@ -110,8 +111,10 @@ def _before_flush(session: Session, _ctx: Any, _instances: Any) -> None:
     for obj in session.dirty:
         if isinstance(obj, Versioned) and session.is_modified(obj):
             # Touching updated_at also forces an UPDATE (and a version bump) when only
-            # a many-to-many collection such as tags changed.
+            # a many-to-many collection such as tags changed, even when the clock
+            # reads the same as at the last change.
             obj.updated_at = now
+            flag_modified(obj, "updated_at")
 
 
 def _after_flush(session: Session, _ctx: Any) -> None:

@@ -69,7 +69,9 @@ class Workspace:
         self.clock = clock
         self.user_id = user_id
         self._settings: dict[str, str] | None = None
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        # No autoflush: a service validates and sets every field, then flushes once, so
+        # one operation is one UPDATE and one version step, never a partial row.
+        self._sessions = sessionmaker(engine, expire_on_commit=False, autoflush=False)
         journal.install(self._sessions)
         self.companies = Companies(self)
         self.contacts = Contacts(self)

@@ -75,6 +75,7 @@ class Opportunity(Versioned, Base):
     __tablename__ = "opportunities"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(300))
+    name_key: Mapped[str] = mapped_column(String(300))
     type: Mapped[str] = mapped_column(String(20), default="opportunity")
     company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id"), index=True)
     company: Mapped[Company | None] = relationship()

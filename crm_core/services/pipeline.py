@@ -288,6 +288,7 @@ class PipelineService(Service):
         tags = values.pop("tags", None)
         custom = values.pop("custom", None)
         apply_fields(opp, values, self._cleaners(s), record, errors)
+        opp.name_key = fold(opp.name)[:300]
         if tags is not None:
             try:
                 opp.tags = tags_for(s, tags)
@@ -471,7 +472,9 @@ class PipelineService(Service):
             return self._as_dict(get_or_404(s, Opportunity, opportunity_id, "opportunity"))
 
     def _as_dict(self, opp: Opportunity) -> dict[str, Any]:
-        out = {c.key: getattr(opp, c.key) for c in opp.__mapper__.column_attrs}
+        out = {
+            c.key: getattr(opp, c.key) for c in opp.__mapper__.column_attrs if c.key != "name_key"
+        }
         out["stage"] = opp.stage.name
         out["lost_reason"] = opp.lost_reason.name if opp.lost_reason else None
         out["tags"] = [t.name for t in opp.tags]
@@ -561,7 +564,7 @@ class PipelineService(Service):
                         o.expected_close >= day if op == "ge" else o.expected_close <= day
                     )
             if q:
-                query = query.where(func.lower(o.name).contains(fold(q)))
+                query = query.where(o.name_key.contains(fold(q), autoescape=True))
             raise_if(errors)
             query = query.order_by(orders[order_by], o.id).limit(limit).offset(offset)
             rows = [dict(r) for r in s.execute(query).mappings()]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 00:15:06.181830
+Create Date: 2026-11-23 00:22:49.364670
 """
 
 from alembic import op
@@ -258,6 +258,7 @@ def upgrade() -> None:
     op.create_table('opportunities',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=300), nullable=False),
+    sa.Column('name_key', sa.String(length=300), nullable=False),
     sa.Column('type', sa.String(length=20), nullable=False),
     sa.Column('company_id', sa.Integer(), nullable=True),
     sa.Column('contact_id', sa.Integer(), nullable=True),

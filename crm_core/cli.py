@@ -1,0 +1,163 @@
+"""The ``crmbook`` command line.
+
+``init`` and ``demo`` create workspaces; ``info`` and ``contacts search`` read them.
+A workspace is a SQLite file path or a database URL; commands that read one take
+``--workspace/-w`` (default: ``$CRMBOOK_WORKSPACE`` or ``crm.sqlite`` here).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+import crm_core
+from crm_core.errors import CrmError
+
+app = typer.Typer(
+    help="crmbook: a CRM for businesses whose books live in an ERP.",
+    no_args_is_help=True,
+    add_completion=False,
+    # Local variables in tracebacks could include credentials: never print them.
+    pretty_exceptions_show_locals=False,
+)
+contacts_app = typer.Typer(help="Find and show contacts.", no_args_is_help=True)
+app.add_typer(contacts_app, name="contacts")
+console = Console()
+err = Console(stderr=True)
+
+DEFAULT_WORKSPACE = "crm.sqlite"
+WorkspaceOption = Annotated[
+    str,
+    typer.Option(
+        "--workspace",
+        "-w",
+        envvar="CRMBOOK_WORKSPACE",
+        help="SQLite file or database URL of the workspace.",
+    ),
+]
+
+
+def _fail(message: str) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(1)
+
+
+def _existing(location: str) -> crm_core.Workspace:
+    """Open a workspace that must already exist (reading commands never create one)."""
+    if "://" not in location and not Path(location).exists():
+        _fail(f"no workspace at {location}; create one with: crmbook init {location}")
+    return crm_core.open(location)
+
+
+def _print_frame(frame: pd.DataFrame, title: str | None = None) -> None:
+    table = Table(title=title, show_lines=False)
+    for column in frame.columns:
+        table.add_column(str(column), overflow="fold")
+    for row in frame.itertuples(index=False):
+        table.add_row(*("" if pd.isna(x) else str(x) for x in row))
+    console.print(table)
+
+
+@app.command()
+def init(
+    path: Annotated[str, typer.Argument(help="SQLite file or database URL.")] = DEFAULT_WORKSPACE,
+    region: Annotated[
+        str, typer.Option(help="Phone region for numbers without +country, e.g. PK.")
+    ] = "US",
+    currency: Annotated[str, typer.Option(help="Default currency, e.g. PKR.")] = "USD",
+    timezone: Annotated[
+        str, typer.Option(help="Time zone that defines 'today', e.g. Asia/Karachi.")
+    ] = "UTC",
+) -> None:
+    """Create (or upgrade) a workspace with the default pipeline."""
+    try:
+        with crm_core.open(path) as ws:
+            ws.set_setting("phone_region", region)
+            ws.set_setting("currency", currency)
+            ws.set_setting("timezone", timezone)
+            console.print(f"workspace ready: {ws}")
+    except CrmError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def demo(
+    path: Annotated[str, typer.Argument(help="SQLite file or database URL.")] = "demo.sqlite",
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same base.")] = 7,
+) -> None:
+    """Build a realistic demo base: 200 companies, 1,000 contacts, 600 deals, 18 months."""
+    from crm_core.demo import build_demo
+
+    try:
+        with crm_core.open(path) as ws:
+            counts = build_demo(ws, seed=seed, progress=lambda m: err.print(f"  {m}"))
+    except CrmError as exc:
+        _fail(str(exc))
+    console.print(f"demo base written to {path}")
+    _print_frame(pd.DataFrame(sorted(counts.items()), columns=["entity", "rows"]))
+    console.print(f"try: crmbook contacts search -w {path} khan")
+
+
+@app.command()
+def info(workspace: WorkspaceOption = DEFAULT_WORKSPACE) -> None:
+    """Row counts per entity."""
+    with _existing(workspace) as ws:
+        counts = ws.info()
+    _print_frame(pd.DataFrame(list(counts.items()), columns=["entity", "rows"]), title=workspace)
+
+
+@contacts_app.command("search")
+def contacts_search(
+    query: Annotated[str | None, typer.Argument(help="Words that start words of the name.")] = None,
+    workspace: WorkspaceOption = DEFAULT_WORKSPACE,
+    email: Annotated[str | None, typer.Option(help="Exact e-mail (any case).")] = None,
+    phone: Annotated[str | None, typer.Option(help="Phone or mobile, any format.")] = None,
+    tag: Annotated[str | None, typer.Option(help="Tag name.")] = None,
+    city: Annotated[str | None, typer.Option(help="City.")] = None,
+    country: Annotated[str | None, typer.Option(help="ISO country code.")] = None,
+    company: Annotated[int | None, typer.Option(help="Company id.")] = None,
+    archived: Annotated[bool, typer.Option(help="Include archived contacts.")] = False,
+    order_by: Annotated[
+        str, typer.Option(help="name, city, email, created, updated, id.")
+    ] = "name",
+    limit: Annotated[int, typer.Option(help="Rows per page.")] = 20,
+    offset: Annotated[int, typer.Option(help="Rows to skip.")] = 0,
+) -> None:
+    """Search contacts by name, e-mail, phone, tag, city or country."""
+    filters: dict[str, Any] = {
+        "email": email,
+        "phone": phone,
+        "tag": tag,
+        "city": city,
+        "country": country,
+        "include_archived": archived,
+    }
+    if company is not None:
+        filters["company_id"] = company
+    with _existing(workspace) as ws:
+        try:
+            found = ws.contacts.search(
+                query, order_by=order_by, limit=limit, offset=offset, **filters
+            )
+            total = ws.contacts.count(query, **filters)
+        except CrmError as exc:
+            _fail(str(exc))
+    shown = found[["id", "name", "company", "email", "phone", "city", "country", "tags"]]
+    _print_frame(shown, title=f"{total} contact(s)")
+    if total > offset + len(found):
+        console.print(f"more: --offset {offset + len(found)}")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    """Entry point used by ``python -m crm_core.cli``."""
+    app(prog_name="crmbook")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""Activities per user (overdue, today, upcoming; complete, snooze) and interactions."""
+
+import datetime as dt
+
+import pytest
+
+from crm_core import ConflictError, ValidationError
+
+
+@pytest.fixture
+def team(ws):
+    ws.users.add("Ayesha Siddiqui", "ayesha")
+    ws.users.add("Ravi Kumar", "ravi")
+    contact = ws.contacts.create(name="আব্দুল করিম")
+    return contact
+
+
+def schedule(ws, user, subject, due, contact):
+    return ws.activities.schedule("call", subject, due, assignee=user, contact=contact["id"])
+
+
+def test_overdue_today_and_upcoming_per_user(ws, team):
+    today = dt.date(2026, 5, 15)
+    a1 = schedule(ws, "ayesha", "Call about the invoice", today - dt.timedelta(days=3), team)
+    a2 = schedule(ws, "ayesha", "Send the price list", today, team)
+    a3 = schedule(ws, "ayesha", "Meeting in Dhaka", today + dt.timedelta(days=2), team)
+    schedule(ws, "ayesha", "Far away", today + dt.timedelta(days=30), team)
+    r1 = schedule(ws, "ravi", "Ravi's overdue call", today - dt.timedelta(days=1), team)
+    assert ws.activities.overdue("ayesha")["id"].tolist() == [a1["id"]]
+    assert ws.activities.overdue("ravi")["id"].tolist() == [r1["id"]]
+    assert ws.activities.overdue()["id"].tolist() == [a1["id"], r1["id"]]
+    assert ws.activities.due_today("ayesha")["id"].tolist() == [a2["id"]]
+    assert ws.activities.upcoming("ayesha")["id"].tolist() == [a3["id"]]
+    row = ws.activities.overdue("ayesha").iloc[0]
+    assert (row["assignee"], row["contact"]) == ("Ayesha Siddiqui", "আব্দুল করিম")
+
+
+def test_today_follows_the_workspace_time_zone(ws, team, clock):
+    clock.now = dt.datetime(2026, 5, 15, 20, 0, tzinfo=dt.UTC)  # 01:00 on the 16th in Karachi
+    act = schedule(ws, "ayesha", "Morning call", dt.date(2026, 5, 15), team)
+    assert ws.activities.due_today("ayesha")["id"].tolist() == [act["id"]]
+    ws.set_setting("timezone", "Asia/Karachi")
+    assert ws.activities.overdue("ayesha")["id"].tolist() == [act["id"]]
+    assert ws.activities.due_today("ayesha").empty
+    with pytest.raises(ValidationError, match="IANA"):
+        ws.set_setting("timezone", "Mars/Olympus")
+
+
+def test_complete_and_snooze(ws, team, clock):
+    act = schedule(ws, "ayesha", "Call back", dt.date(2026, 5, 10), team)
+    snoozed = ws.activities.snooze(act["id"], days=2, expected_version=act["version"])
+    assert snoozed["due_date"] == dt.date(2026, 5, 17)
+    assert ws.activities.overdue("ayesha").empty
+    moved = ws.activities.snooze(act["id"], until="2026-06-01")
+    assert moved["due_date"] == dt.date(2026, 6, 1)
+    done = ws.activities.complete(act["id"], note="Agreed on a visit")
+    assert done["done_at"] == clock.now
+    assert done["note"] == "Agreed on a visit"
+    assert ws.activities.upcoming("ayesha", days=60).empty
+    with pytest.raises(ValidationError, match="already done"):
+        ws.activities.complete(act["id"])
+    with pytest.raises(ValidationError, match="cannot snooze"):
+        ws.activities.snooze(act["id"], days=1)
+    with pytest.raises(ConflictError):
+        ws.activities.complete(act["id"], expected_version=1)
+
+
+def test_snooze_and_schedule_errors(ws, team):
+    act = schedule(ws, "ayesha", "Call", dt.date(2026, 5, 20), team)
+    with pytest.raises(ValidationError, match="give exactly one"):
+        ws.activities.snooze(act["id"])
+    with pytest.raises(ValidationError, match="in the past"):
+        ws.activities.snooze(act["id"], until="2026-01-01")
+    with pytest.raises(ValidationError) as info:
+        ws.activities.schedule("fax", "", "tomorrow", assignee="nobody")
+    assert {e.field for e in info.value.errors} == {
+        "kind",
+        "subject",
+        "due_date",
+        "assignee_id",
+        "contact/company/opportunity",
+    }
+
+
+def test_reassign(ws, team):
+    act = schedule(ws, "ayesha", "Visit", dt.date(2026, 5, 15), team)
+    ws.activities.reassign(act["id"], "ravi")
+    assert ws.activities.due_today("ravi")["id"].tolist() == [act["id"]]
+    assert ws.activities.due_today("ayesha").empty
+
+
+def test_interactions_timeline_newest_first_including_company_contacts(ws, clock):
+    company = ws.companies.create(name="Lanka Spices")
+    person = ws.contacts.create(name="Nimal Perera", company=company["id"])
+    first = ws.interactions.log(
+        "email", "in", contact=person["id"], subject="Price request", at="2026-05-01T09:00+05:30"
+    )
+    second = ws.interactions.log("call", "out", company=company["id"], subject="Called back")
+    timeline = ws.interactions.timeline(company_id=company["id"])
+    assert timeline["id"].tolist() == [second["id"], first["id"]]
+    assert timeline["occurred_at"].iloc[1] == dt.datetime(2026, 5, 1, 3, 30, tzinfo=dt.UTC)
+    assert ws.interactions.timeline(contact_id=person["id"])["subject"].tolist() == [
+        "Price request"
+    ]
+    with pytest.raises(ValidationError) as info:
+        ws.interactions.log("pigeon", "sideways", at="2026-05-01T09:00")
+    assert {e.field for e in info.value.errors} == {
+        "channel",
+        "direction",
+        "at",
+        "contact/company/opportunity",
+    }
+
+
+def test_activities_for_a_record(ws, team):
+    open_act = schedule(ws, "ayesha", "Open", dt.date(2026, 5, 20), team)
+    done_act = schedule(ws, "ayesha", "Done", dt.date(2026, 5, 1), team)
+    ws.activities.complete(done_act["id"])
+    assert ws.activities.for_record(contact_id=team["id"])["id"].tolist() == [open_act["id"]]
+    everything = ws.activities.for_record(contact_id=team["id"], include_done=True)
+    assert everything["id"].tolist() == [done_act["id"], open_act["id"]]

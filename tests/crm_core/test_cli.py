@@ -1,0 +1,89 @@
+"""The ``crmbook`` command, run as a user runs it: a real subprocess on a real file."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import crm_core
+from crm_core.cli import app
+
+runner = CliRunner()
+
+
+def crmbook(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).with_name("crmbook")
+    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "crm_core.cli"]
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run(
+        [*command, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def test_init_info_and_search_as_a_user(tmp_path):
+    done = crmbook("init", "shop.sqlite", "--region", "PK", "--currency", "PKR", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    with crm_core.open(tmp_path / "shop.sqlite") as ws:
+        assert ws.setting("phone_region") == "PK"
+        ws.contacts.create(name="عمران خان", phone="0300 1234567", city="Karachi")
+        ws.contacts.create(name="Imran Qureshi", city="Lahore")
+    found = crmbook(
+        "contacts", "search", "-w", "shop.sqlite", "--phone", "+92 300 1234567", cwd=tmp_path
+    )
+    assert found.returncode == 0, found.stderr
+    assert "عمران خان" in found.stdout and "+923001234567" in found.stdout
+    assert "Imran Qureshi" not in found.stdout
+    assert "1 contact(s)" in found.stdout
+    info = runner.invoke(app, ["info", "-w", str(tmp_path / "shop.sqlite")])
+    assert info.exit_code == 0
+    assert "contacts" in info.output and "│ 2 " in info.output
+
+
+def test_workspace_from_environment_and_paging(tmp_path, monkeypatch):
+    path = tmp_path / "env.sqlite"
+    with crm_core.open(path) as ws:
+        for i in range(5):
+            ws.contacts.create(name=f"Person {i}")
+    monkeypatch.setenv("CRMBOOK_WORKSPACE", str(path))
+    result = runner.invoke(
+        app, ["contacts", "search", "person", "--limit", "2"], env={"COLUMNS": "200"}
+    )
+    assert result.exit_code == 0, result.output
+    assert "5 contact(s)" in result.output
+    assert "Person 0" in result.output and "Person 2" not in result.output
+    assert "more: --offset 2" in result.output
+
+
+def test_errors_are_one_clear_line_not_a_traceback(tmp_path):
+    missing = runner.invoke(app, ["info", "-w", str(tmp_path / "none.sqlite")])
+    assert missing.exit_code == 1
+    assert "no workspace at" in missing.output and "crmbook init" in missing.output
+    assert not (tmp_path / "none.sqlite").exists()
+    crm_core.open(tmp_path / "w.sqlite").close()
+    bad = runner.invoke(
+        app, ["contacts", "search", "-w", str(tmp_path / "w.sqlite"), "--country", "ZZ"]
+    )
+    assert bad.exit_code == 1
+    assert "'country' value 'ZZ'" in bad.output
+    assert "Traceback" not in bad.output
+    region = runner.invoke(app, ["init", str(tmp_path / "r.sqlite"), "--region", "Narnia"])
+    assert region.exit_code == 1 and "phone_region" in region.output
+
+
+@pytest.mark.slow
+def test_demo_builds_a_base_the_user_can_query(tmp_path):
+    done = crmbook("demo", "demo.sqlite", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    info = crmbook("info", "-w", "demo.sqlite", cwd=tmp_path)
+    rows = {
+        line.split("│")[1].strip(): line.split("│")[2].strip()
+        for line in info.stdout.splitlines()
+        if line.count("│") == 3
+    }
+    assert (rows["companies"], rows["contacts"], rows["opportunities"]) == ("200", "1000", "600")
+    again = crmbook("demo", "demo.sqlite", cwd=tmp_path)
+    assert again.returncode == 1
+    assert "Traceback" not in again.stderr

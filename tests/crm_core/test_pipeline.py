@@ -1,0 +1,158 @@
+"""Opportunities through the pipeline: stages, history, wins and losses, aggregates."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from crm_core import ConflictError, ValidationError
+
+
+@pytest.fixture
+def deal(ws):
+    ws.users.add("Ravi Kumar", "ravi", role="sales")
+    company = ws.companies.create(name="Chennai Motors", country="IN")
+    return ws.as_user("ravi").pipeline.create(
+        "Fleet of 40 scooters",
+        company=company["id"],
+        owner="ravi",
+        expected_revenue="2400000.00",
+        currency="INR",
+        expected_close="2026-07-31",
+        priority=2,
+        tags=["Fleet"],
+    )
+
+
+def test_a_new_deal_starts_in_the_first_stage_with_its_probability(ws, deal):
+    assert deal["stage"] == "New"
+    assert deal["probability"] == Decimal("10.00")
+    assert deal["expected_revenue"] == Decimal("2400000.00")
+    assert deal["status"] == "open"
+    assert deal["tags"] == ["Fleet"]
+    history = ws.pipeline.history(deal["id"])
+    assert history["to_stage"].tolist() == ["New"]
+    assert history["by"].tolist() == ["Ravi Kumar"]
+
+
+def test_moves_are_recorded_with_time_and_user(ws, deal, clock):
+    ravi = ws.as_user("ravi")
+    clock.advance(days=3)
+    moved = ravi.pipeline.move(deal["id"], "qualified", expected_version=deal["version"])
+    assert (moved["stage"], moved["probability"]) == ("Qualified", Decimal("30.00"))
+    clock.advance(days=5)
+    ravi.pipeline.move(deal["id"], "Negotiation")
+    history = ws.pipeline.history(deal["id"])
+    assert list(zip(history["from_stage"].fillna("-"), history["to_stage"], strict=True)) == [
+        ("-", "New"),
+        ("New", "Qualified"),
+        ("Qualified", "Negotiation"),
+    ]
+    assert history["changed_at"].iloc[-1] == dt.datetime(2026, 5, 23, 9, 30, tzinfo=dt.UTC)
+
+
+def test_win_and_lose_and_reopen(ws, deal, clock):
+    won = ws.pipeline.win(deal["id"])
+    assert (won["status"], won["stage"], won["probability"]) == ("won", "Won", Decimal("100.00"))
+    assert won["closed_at"] == clock.now
+    reopened = ws.pipeline.reopen(deal["id"], "Proposition")
+    assert (reopened["status"], reopened["stage"], reopened["closed_at"]) == (
+        "open",
+        "Proposition",
+        None,
+    )
+    lost = ws.pipeline.lose(deal["id"], "too EXPENSIVE", note="Chose a cheaper importer")
+    assert (lost["status"], lost["stage"], lost["lost_reason"]) == ("lost", "Lost", "Too expensive")
+    assert lost["probability"] == Decimal("0.00")
+    new_reason = ws.pipeline.lose(ws.pipeline.create("Other deal")["id"], "Import licence refused")
+    assert new_reason["lost_reason"] == "Import licence refused"
+    assert "Import licence refused" in ws.pipeline.lost_reasons()
+
+
+def test_invalid_moves_and_values_are_refused(ws, deal):
+    with pytest.raises(ValidationError, match="'stage' value 'Shipped': is not a stage"):
+        ws.pipeline.move(deal["id"], "Shipped")
+    with pytest.raises(ValidationError, match="lose"):
+        ws.pipeline.move(deal["id"], "Lost")
+    with pytest.raises(ValidationError, match=r"reason.*required"):
+        ws.pipeline.lose(deal["id"], "  ")
+    with pytest.raises(ValidationError) as info:
+        ws.pipeline.create(
+            "Bad",
+            expected_revenue=1.5,
+            currency="XYZ",
+            probability="120",
+            priority=7,
+            stage="Won",
+            expected_close="soon",
+        )
+    assert {e.field for e in info.value.errors} == {
+        "expected_revenue",
+        "currency",
+        "probability",
+        "priority",
+        "stage",
+        "expected_close",
+    }
+    with pytest.raises(ValidationError, match="use move"):
+        ws.pipeline.update(deal["id"], stage="Won")
+    assert ws.pipeline.get(deal["id"])["stage"] == "New"
+
+
+def test_stale_move_is_a_conflict(ws, deal):
+    ws.pipeline.update(deal["id"], expected_revenue="2500000")
+    with pytest.raises(ConflictError):
+        ws.pipeline.move(deal["id"], "Qualified", expected_version=deal["version"])
+    assert ws.pipeline.history(deal["id"])["to_stage"].tolist() == ["New"]
+
+
+def test_by_stage_aggregates_count_value_and_weighted_value_in_sql(ws, deal):
+    ws.pipeline.create("Spare parts", expected_revenue="100000.50", currency="INR")
+    second = ws.pipeline.create("Service plan", expected_revenue="333.33", currency="INR")
+    ws.pipeline.move(second["id"], "Proposition")
+    usd = ws.pipeline.create("Export order", expected_revenue="9999.99", currency="USD")
+    ws.pipeline.archive(usd["id"])  # archived deals are not in the pipeline
+    frame = ws.pipeline.by_stage()
+    rows = {
+        (r.stage, r.currency): (r.count, r.value, r.weighted) for r in frame.itertuples() if r.count
+    }
+    assert rows == {
+        ("New", "INR"): (2, Decimal("2500000.50"), Decimal("250000.05")),
+        ("Proposition", "INR"): (1, Decimal("333.33"), Decimal("200.00")),
+    }
+    assert frame["stage"].drop_duplicates().tolist() == [
+        "New",
+        "Qualified",
+        "Proposition",
+        "Negotiation",
+        "Won",
+        "Lost",
+    ]
+    assert ws.pipeline.by_stage(owner="ravi")["count"].sum() == 1
+
+
+def test_search_filters(ws, deal):
+    other = ws.pipeline.create("Tea export", expected_close="2026-09-15", currency="LKR")
+    ws.pipeline.lose(other["id"], "No budget")
+    assert ws.pipeline.search(owner="ravi")["id"].tolist() == [deal["id"]]
+    assert ws.pipeline.search(status="lost")["id"].tolist() == [other["id"]]
+    assert ws.pipeline.search(tag="fleet")["id"].tolist() == [deal["id"]]
+    assert ws.pipeline.search(close_from="2026-08-01")["id"].tolist() == [other["id"]]
+    assert ws.pipeline.search(stage="New")["id"].tolist() == [deal["id"]]
+    assert ws.pipeline.search("SCOOTERS")["id"].tolist() == [deal["id"]]
+    russian = ws.pipeline.create("Поставка ТКАНИ 100%", currency="RUB")
+    assert ws.pipeline.search("ткани 100%")["id"].tolist() == [russian["id"]]
+    assert ws.pipeline.search("_")["id"].tolist() == []
+    with pytest.raises(ValidationError, match="status"):
+        ws.pipeline.search(status="pending")
+
+
+def test_custom_pipeline_needs_one_won_stage(ws):
+    with pytest.raises(ValidationError, match="won stage"):
+        ws.pipeline.create_pipeline("Broken", [("A", 10, False, False)])
+    pid = ws.pipeline.create_pipeline(
+        "Tenders", [("Bid", 20, False, False), ("Awarded", 100, True, False)]
+    )
+    assert ws.pipeline.stages("Tenders")["name"].tolist() == ["Bid", "Awarded"]
+    deal = ws.pipeline.create("Municipal tender", pipeline=pid)
+    assert ws.pipeline.win(deal["id"])["stage"] == "Awarded"

@@ -1,0 +1,107 @@
+"""Validators and text folding: the formats and scripts our users write in."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from crm_core import text
+from crm_core import validation as v
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "e164"),
+    [
+        ("0300 1234567", "PK", "+923001234567"),  # Pakistan mobile, national form
+        ("+92 21 35123456", "US", "+922135123456"),  # Karachi landline, international
+        ("098765 43210", "IN", "+919876543210"),  # India
+        ("01712-345678", "BD", "+8801712345678"),  # Bangladesh
+        ("077 123 4567", "LK", "+94771234567"),  # Sri Lanka
+        ("8 (912) 345-67-89", "RU", "+79123456789"),  # Russia, trunk prefix 8
+        ("030 12345678", "DE", "+493012345678"),  # Germany
+        ("(415) 555-2671", "US", "+14155552671"),  # United States
+        ("٠٣٠٠١٢٣٤٥٦٧", "PK", "+923001234567"),  # Arabic-Indic digits
+    ],
+)
+def test_phone_numbers_normalise_to_e164(raw, region, e164):
+    assert v.phone(raw, region) == e164
+
+
+@pytest.mark.parametrize("raw", ["12", "abc", "+92 300", "0000000000"])
+def test_invalid_phone_numbers_are_refused_with_the_reason(raw):
+    with pytest.raises(v.Reject, match="phone number"):
+        v.phone(raw, "PK")
+
+
+def test_phone_is_shown_in_its_country_style():
+    assert v.format_phone("+923001234567") == "+92 300 1234567"
+    assert v.format_phone("+79123456789", "national") == "8 (912) 345-67-89"
+
+
+def test_email_is_normalised_and_checked_without_dns():
+    assert v.email("  Ravi.Kumar@Example.IN ") == "Ravi.Kumar@example.in"
+    assert v.email(None) is None
+    for bad in ("no-at-sign", "a@", "@b.com", "a b@c.com"):
+        with pytest.raises(v.Reject, match="not a valid e-mail"):
+            v.email(bad)
+
+
+def test_country_codes():
+    assert v.country("pk") == "PK"
+    assert v.country("LKA") == "LK"
+    assert v.country("Bangladesh") == "BD"
+    with pytest.raises(v.Reject, match="ISO 3166"):
+        v.country("XX")
+
+
+def test_language_and_currency_codes():
+    assert v.language("ur") == "ur"
+    assert v.language("bn-BD") == "bn_BD"
+    assert v.language("sd_PK") == "sd_PK"
+    with pytest.raises(v.Reject):
+        v.language("xx")
+    assert v.currency("pkr") == "PKR"
+    with pytest.raises(v.Reject, match="ISO 4217"):
+        v.currency("RUR")
+
+
+def test_decimals_are_exact_and_floats_refused():
+    assert v.decimal_value("1,500,000.50") == Decimal("1500000.50")
+    assert v.decimal_value(12) == Decimal("12.00")
+    with pytest.raises(v.Reject, match="float"):
+        v.decimal_value(0.1)
+    with pytest.raises(v.Reject, match="decimal places"):
+        v.decimal_value("1.005")
+    with pytest.raises(v.Reject, match="at least 0"):
+        v.decimal_value("-1", minimum=Decimal(0))
+
+
+def test_dates_and_datetimes():
+    assert v.date_value("2026-03-01") == dt.date(2026, 3, 1)
+    with pytest.raises(v.Reject, match="YYYY-MM-DD"):
+        v.date_value("01/03/2026")
+    karachi = v.aware_datetime("2026-03-01T10:00+05:00")
+    assert karachi == dt.datetime(2026, 3, 1, 5, 0, tzinfo=dt.UTC)
+    with pytest.raises(v.Reject, match="no timezone"):
+        v.aware_datetime(dt.datetime(2026, 3, 1, 10, 0))
+
+
+@pytest.mark.parametrize(
+    ("raw", "folded"),
+    [
+        ("STRASSE Straße", "strasse strasse"),
+        ("ＩＶＡＮ", "ivan"),  # full-width Latin
+        ("ИВАН Петров", "иван петров"),
+        ("  عمران   خان ", "عمران خان"),
+        ("কর\u200cিম", "করিম"),  # a zero-width non-joiner typed in Bengali
+        ("e\u0301", "é"),  # combining accent composes
+    ],
+)
+def test_fold_normalises_and_casefolds_every_script(raw, folded):
+    assert text.fold(raw) == folded
+
+
+def test_words_keep_combining_marks_inside_their_word():
+    assert text.words("முருகன் செல்வம்") == ["முருகன்", "செல்வம்"]
+    assert text.words("আব্দুল করিম") == ["আব্দুল", "করিম"]
+    assert text.words("O'Brien-Smith & Co.") == ["o", "brien", "smith", "co"]
