@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -102,6 +102,11 @@ def _snapshot(obj: Any) -> dict[str, Any]:
     return out
 
 
+def _journaled(objects: Iterable[Any]) -> Iterator[Any]:
+    """The journaled records among the session's objects (history rows are not)."""
+    return (obj for obj in objects if isinstance(obj, Versioned))
+
+
 def _before_flush(session: Session, _ctx: Any, _instances: Any) -> None:
     now = session.info["clock"]()
     for obj in session.new:
@@ -137,14 +142,11 @@ def _after_flush(session: Session, _ctx: Any) -> None:
             }
         )
 
-    for obj in session.new:
-        if isinstance(obj, Versioned):
-            add(obj, "create", None, None, _snapshot(obj))
-            if type(obj) in _INDEXED:
-                reindex.append((_INDEXED[type(obj)], obj.id, obj.name))
-    for obj in session.dirty:
-        if not isinstance(obj, Versioned):
-            continue
+    for obj in _journaled(session.new):
+        add(obj, "create", None, None, _snapshot(obj))
+        if type(obj) in _INDEXED:
+            reindex.append((_INDEXED[type(obj)], obj.id, obj.name))
+    for obj in _journaled(session.dirty):
         for field, old, new in _changes(obj):
             action = "update"
             if field == "active":
@@ -152,11 +154,10 @@ def _after_flush(session: Session, _ctx: Any) -> None:
             add(obj, action, field, old, new)
             if field == "name" and type(obj) in _INDEXED:
                 reindex.append((_INDEXED[type(obj)], obj.id, new))
-    for obj in session.deleted:
-        if isinstance(obj, Versioned):
-            add(obj, "delete", None, _snapshot(obj), None)
-            if type(obj) in _INDEXED:
-                reindex.append((_INDEXED[type(obj)], obj.id, None))
+    for obj in _journaled(session.deleted):
+        add(obj, "delete", None, _snapshot(obj), None)
+        if type(obj) in _INDEXED:
+            reindex.append((_INDEXED[type(obj)], obj.id, None))
 
     conn = session.connection()
     if rows:

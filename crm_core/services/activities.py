@@ -273,7 +273,7 @@ def _required_date(value: Any) -> dt.date:
     return day
 
 
-def _listing() -> Select[Any]:
+def _listing() -> Any:
     a = Activity
     return (
         select(
@@ -324,7 +324,7 @@ class Interactions(Service):
                 obj.occurred_at = v.aware_datetime(at) or self.ws.clock()
             except Reject as exc:
                 errors.append(FieldError(record, "at", at, str(exc)))
-            cleaners = {
+            cleaners: dict[str, Cleaner] = {
                 "channel": partial(v.one_of, choices=CHANNELS),
                 "direction": partial(v.one_of, choices=DIRECTIONS),
                 "subject": partial(v.optional_text, max_len=300),

@@ -352,7 +352,7 @@ class _Parties(Service):
             found.setdefault(record_id, []).append(name)
         return [", ".join(found.get(i, [])) for i in ids]
 
-    def _listing(self) -> Select[Any]:
+    def _listing(self) -> Any:
         raise NotImplementedError
 
     def _listing_columns(self) -> list[str]:
@@ -395,7 +395,7 @@ class Companies(_Parties):
             "vat": partial(v.optional_text, max_len=40),
         }
 
-    def _listing(self) -> Select[Any]:
+    def _listing(self) -> Any:
         c = Company
         return select(
             c.id,
@@ -454,7 +454,7 @@ class Contacts(_Parties):
     def _extra_names(self) -> tuple[str, ...]:
         return ("company_id",)
 
-    def _listing(self) -> Select[Any]:
+    def _listing(self) -> Any:
         c = Contact
         return (
             select(

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from crm_core import validation as v
 from crm_core.errors import FieldError, NotFoundError, ValidationError
 from crm_core.models import Campaign, CampaignMember, Contact, Segment
-from crm_core.services.base import Service, apply_fields, get_or_404, raise_if
+from crm_core.services.base import Cleaner, Service, apply_fields, get_or_404, raise_if
 from crm_core.validation import Reject
 
 SEGMENT_ENTITIES = ("contact", "company", "opportunity")
@@ -139,7 +139,7 @@ class Campaigns(Service):
         with self._tx() as s:
             camp = Campaign()
             errors: list[FieldError] = []
-            cleaners = {
+            cleaners: dict[str, Cleaner] = {
                 "name": partial(v.required_text, max_len=200),
                 "channel": partial(v.optional_text, max_len=40),
                 "starts_on": v.date_value,
