@@ -126,7 +126,8 @@ def _after_flush(session: Session, _ctx: Any) -> None:
     now = session.info["clock"]()
     user_id = session.info.get("user_id")
     rows: list[dict[str, Any]] = []
-    reindex: list[tuple[str, int, str | None]] = []
+    stale: list[tuple[str, int]] = []  # (entity, id) whose old terms must go
+    terms: list[dict[str, Any]] = []
 
     def add(obj: Any, action: str, field: str | None, old: Any, new: Any) -> None:
         rows.append(
@@ -145,7 +146,7 @@ def _after_flush(session: Session, _ctx: Any) -> None:
     for obj in _journaled(session.new):
         add(obj, "create", None, None, _snapshot(obj))
         if type(obj) in _INDEXED:
-            reindex.append((_INDEXED[type(obj)], obj.id, obj.name))
+            terms += search_rows(_INDEXED[type(obj)], obj.id, obj.name)
     for obj in _journaled(session.dirty):
         for field, old, new in _changes(obj):
             action = "update"
@@ -153,22 +154,24 @@ def _after_flush(session: Session, _ctx: Any) -> None:
                 action = "restore" if new else "archive"
             add(obj, action, field, old, new)
             if field == "name" and type(obj) in _INDEXED:
-                reindex.append((_INDEXED[type(obj)], obj.id, new))
+                stale.append((_INDEXED[type(obj)], obj.id))
+                terms += search_rows(_INDEXED[type(obj)], obj.id, new)
     for obj in _journaled(session.deleted):
         add(obj, "delete", None, _snapshot(obj), None)
         if type(obj) in _INDEXED:
-            reindex.append((_INDEXED[type(obj)], obj.id, None))
+            stale.append((_INDEXED[type(obj)], obj.id))
 
     conn = session.connection()
     if rows:
         conn.execute(insert(JournalEntry), rows)
-    for entity, record_id, name in reindex:
+    # New records have no terms yet; only renamed or deleted ones need a delete. The
+    # inserts go out as one batched statement however many records were flushed.
+    for entity, record_id in stale:
         conn.execute(
             delete(SearchTerm).where(SearchTerm.entity == entity, SearchTerm.record_id == record_id)
         )
-        terms = search_rows(entity, record_id, name)
-        if terms:
-            conn.execute(insert(SearchTerm), terms)
+    if terms:
+        conn.execute(insert(SearchTerm), terms)
 
 
 def search_rows(entity: str, record_id: int, name: str | None) -> list[dict[str, Any]]:

@@ -59,6 +59,19 @@ DEFAULT_LOST_REASONS = (
     "Requirements not met",
 )
 HUNDRED = Decimal(100)
+DEAL_FILTERS = (
+    "stage",
+    "status",
+    "owner",
+    "tag",
+    "type",
+    "company_id",
+    "contact_id",
+    "close_from",
+    "close_to",
+    "include_archived",
+    "pipeline",
+)
 OPP_COLUMNS = [
     "id",
     "name",
@@ -481,8 +494,9 @@ class PipelineService(Service):
         return out
 
     # -- queries --------------------------------------------------------------------
-    def search(
+    def _clauses(
         self,
+        s: Session,
         q: str | None = None,
         *,
         stage: Any = None,
@@ -496,79 +510,106 @@ class PipelineService(Service):
         close_to: Any = None,
         include_archived: bool = False,
         pipeline: int | str | None = None,
+    ) -> list[Any]:
+        """WHERE clauses for the deal filters; every bad filter value is reported."""
+        o = Opportunity
+        record = "opportunity search"
+        errors: list[FieldError] = []
+        p = self._pipeline(s, pipeline)
+        clauses: list[Any] = [o.pipeline_id == p.id]
+        if not include_archived:
+            clauses.append(o.active.is_(True))
+        if stage is not None:
+            try:
+                clauses.append(o.stage_id == self._stage(s, p, stage).id)
+            except Reject as exc:
+                errors.append(FieldError(record, "stage", stage, str(exc)))
+        if status is not None:
+            if status not in STATUSES:
+                reason = f"must be one of {', '.join(STATUSES)}"
+                errors.append(FieldError(record, "status", status, reason))
+            clauses.append(o.status == status)
+        if owner is not None:
+            try:
+                clauses.append(o.owner_id == user_ref(s)(owner))
+            except Reject as exc:
+                errors.append(FieldError(record, "owner", owner, str(exc)))
+        if tag:
+            tagged = (
+                select(opportunity_tags.c.opportunity_id)
+                .join(Tag, Tag.id == opportunity_tags.c.tag_id)
+                .where(Tag.name_key == fold(tag))
+            )
+            clauses.append(o.id.in_(tagged))
+        if type:
+            clauses.append(o.type == type)
+        if company_id is not None:
+            clauses.append(o.company_id == company_id)
+        if contact_id is not None:
+            clauses.append(o.contact_id == contact_id)
+        for name, bound in (("close_from", close_from), ("close_to", close_to)):
+            try:
+                day = v.date_value(bound)
+            except Reject as exc:
+                errors.append(FieldError(record, name, bound, str(exc)))
+                continue
+            if day is not None:
+                after = name == "close_from"
+                clauses.append(o.expected_close >= day if after else o.expected_close <= day)
+        if q:
+            clauses.append(o.name_key.contains(fold(q), autoescape=True))
+        raise_if(errors)
+        return clauses
+
+    def _checked_clauses(self, s: Session, q: str | None, filters: dict[str, Any]) -> list[Any]:
+        unknown = sorted(set(filters) - set(DEAL_FILTERS))
+        if unknown:
+            raise ValidationError(
+                [
+                    FieldError("opportunity search", name, filters[name], "is not a search filter")
+                    for name in unknown
+                ]
+            )
+        return self._clauses(s, q, **filters)
+
+    def search(
+        self,
+        q: str | None = None,
+        *,
         limit: int = 100,
         offset: int = 0,
         order_by: str = "expected_close",
+        **filters: Any,
     ) -> pd.DataFrame:
-        """Deals matching every filter given, one page as a DataFrame."""
+        """Deals matching every filter given, one page as a DataFrame.
+
+        ``q`` is a piece of the deal name (any script, any case). Filters: stage,
+        status (open|won|lost), owner, tag, type, company_id, contact_id,
+        close_from/close_to (expected close date range), include_archived, pipeline.
+        ``order_by``: expected_close, name, revenue, created or id.
+        """
         o = Opportunity
         orders = {
             "expected_close": o.expected_close,
-            "name": o.name,
+            "name": o.name_key,
             "revenue": o.expected_revenue,
             "created": o.created_at,
             "id": o.id,
         }
-        record = "opportunity search"
-        errors: list[FieldError] = []
         if order_by not in orders:
-            errors.append(
-                FieldError(record, "order_by", order_by, f"must be one of {', '.join(orders)}")
-            )
-        if status is not None and status not in STATUSES:
-            errors.append(
-                FieldError(record, "status", status, f"must be one of {', '.join(STATUSES)}")
-            )
+            reason = f"must be one of {', '.join(orders)}"
+            raise ValidationError([FieldError("opportunity search", "order_by", order_by, reason)])
         with self._tx() as s:
-            p = self._pipeline(s, pipeline)
-            query = self._listing().where(o.pipeline_id == p.id)
-            if not include_archived:
-                query = query.where(o.active.is_(True))
-            if stage is not None:
-                try:
-                    query = query.where(o.stage_id == self._stage(s, p, stage).id)
-                except Reject as exc:
-                    errors.append(FieldError(record, "stage", stage, str(exc)))
-            if status:
-                query = query.where(o.status == status)
-            if owner is not None:
-                try:
-                    query = query.where(o.owner_id == user_ref(s)(owner))
-                except Reject as exc:
-                    errors.append(FieldError(record, "owner", owner, str(exc)))
-            if tag:
-                tagged = (
-                    select(opportunity_tags.c.opportunity_id)
-                    .join(Tag, Tag.id == opportunity_tags.c.tag_id)
-                    .where(Tag.name_key == fold(tag))
-                )
-                query = query.where(o.id.in_(tagged))
-            if type:
-                query = query.where(o.type == type)
-            if company_id is not None:
-                query = query.where(o.company_id == company_id)
-            if contact_id is not None:
-                query = query.where(o.contact_id == contact_id)
-            for bound, op in ((close_from, "ge"), (close_to, "le")):
-                try:
-                    day = v.date_value(bound)
-                except Reject as exc:
-                    errors.append(
-                        FieldError(
-                            record, f"close_{'from' if op == 'ge' else 'to'}", bound, str(exc)
-                        )
-                    )
-                    continue
-                if day is not None:
-                    query = query.where(
-                        o.expected_close >= day if op == "ge" else o.expected_close <= day
-                    )
-            if q:
-                query = query.where(o.name_key.contains(fold(q), autoescape=True))
-            raise_if(errors)
+            query = self._listing().where(*self._checked_clauses(s, q, filters))
             query = query.order_by(orders[order_by], o.id).limit(limit).offset(offset)
             rows = [dict(r) for r in s.execute(query).mappings()]
         return pd.DataFrame(rows, columns=OPP_COLUMNS)
+
+    def count(self, q: str | None = None, **filters: Any) -> int:
+        """How many deals :meth:`search` would find with the same filters (all pages)."""
+        with self._tx() as s:
+            clauses = self._checked_clauses(s, q, filters)
+            return int(s.scalar(select(func.count(Opportunity.id)).where(*clauses)) or 0)
 
     def _listing(self) -> Any:
         o = Opportunity

@@ -96,8 +96,6 @@ class Segments(Service):
         with self._tx() as s:
             seg = self._get(s, segment)
             entity, filters = seg.entity, dict(seg.filters)
-        if entity == "opportunity":
-            return len(self.ws.pipeline.search(**filters, limit=1_000_000))
         return int(self._service(entity).count(**filters))
 
     def list(self) -> pd.DataFrame:

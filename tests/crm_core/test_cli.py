@@ -84,6 +84,16 @@ def test_demo_builds_a_base_the_user_can_query(tmp_path):
         if line.count("│") == 3
     }
     assert (rows["companies"], rows["contacts"], rows["opportunities"]) == ("200", "1000", "600")
+    # The README's examples: a name word, a Bengali word, a Pakistani mobile typed
+    # the national way (the demo workspace reads numbers in region PK).
+    khan = crmbook("contacts", "search", "-w", "demo.sqlite", "khan", cwd=tmp_path)
+    assert khan.returncode == 0 and "contact(s)" in khan.stdout and "Khan" in khan.stdout
+    by_phone = crmbook(
+        "contacts", "search", "-w", "demo.sqlite", "--phone", "0318 8895048", cwd=tmp_path
+    )
+    assert "1 contact(s)" in by_phone.stdout and "ثنا خان" in by_phone.stdout
+    bengali = crmbook("contacts", "search", "-w", "demo.sqlite", "করিম", cwd=tmp_path)
+    assert "করিম" in bengali.stdout
     again = crmbook("demo", "demo.sqlite", cwd=tmp_path)
     assert again.returncode == 1
     assert "Traceback" not in again.stderr

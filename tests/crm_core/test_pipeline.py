@@ -156,3 +156,14 @@ def test_custom_pipeline_needs_one_won_stage(ws):
     assert ws.pipeline.stages("Tenders")["name"].tolist() == ["Bid", "Awarded"]
     deal = ws.pipeline.create("Municipal tender", pipeline=pid)
     assert ws.pipeline.win(deal["id"])["stage"] == "Awarded"
+
+
+def test_count_matches_search_and_unknown_filters_are_named(ws, deal):
+    ws.pipeline.create("Second", currency="INR")
+    assert ws.pipeline.count() == 2
+    assert ws.pipeline.count(owner="ravi") == 1
+    assert ws.pipeline.count("scoot", status="open") == 1
+    with pytest.raises(ValidationError, match=r"'colour'.*not a search filter"):
+        ws.pipeline.count(colour="red")
+    with pytest.raises(ValidationError, match="order_by"):
+        ws.pipeline.search(order_by="colour")
