@@ -14,6 +14,16 @@ from crm_core.models.activity import (
     Setting,
 )
 from crm_core.models.base import Base, UTCDateTime, Versioned
+from crm_core.models.external import (
+    ExternalLink,
+    Invoice,
+    Product,
+    SalesOrder,
+    SalesOrderLine,
+    SyncConflict,
+    SyncRun,
+    SyncState,
+)
 from crm_core.models.party import ROLES, Company, Contact, SearchTerm, Tag, User
 from crm_core.models.pipeline import (
     OPPORTUNITY_TYPES,
@@ -39,16 +49,24 @@ __all__ = [
     "Company",
     "Contact",
     "CustomFieldDefinition",
+    "ExternalLink",
     "Interaction",
+    "Invoice",
     "JournalEntry",
     "LostReason",
     "Opportunity",
     "Pipeline",
+    "Product",
+    "SalesOrder",
+    "SalesOrderLine",
     "SearchTerm",
     "Segment",
     "Setting",
     "Stage",
     "StageChange",
+    "SyncConflict",
+    "SyncRun",
+    "SyncState",
     "Tag",
     "UTCDateTime",
     "User",

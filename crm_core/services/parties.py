@@ -66,7 +66,13 @@ class _Parties(Service):
             "owner_id": user_ref(s),
         }
 
-    def _write(self, s: Session, obj: Any, values: Mapping[str, Any], creating: bool) -> None:
+    def write_fields(self, s: Session, obj: Any, values: Mapping[str, Any], creating: bool) -> None:
+        """Validate ``values`` and set them on ``obj`` inside the caller's session.
+
+        The building block of create/update, public for callers that manage their own
+        transaction (the ERP sync). Raises :class:`ValidationError` listing every
+        refused field; the valid ones are set on ``obj`` all the same.
+        """
         values = dict(values)
         if "owner" in values:
             values["owner_id"] = values.pop("owner")
@@ -102,7 +108,7 @@ class _Parties(Service):
         """
         with self._tx() as s:
             obj = self.model(active=True, custom={})
-            self._write(s, obj, values, creating=True)
+            self.write_fields(s, obj, values, creating=True)
             s.add(obj)
             s.flush()
             return self._as_dict(s, obj)
@@ -124,7 +130,7 @@ class _Parties(Service):
         with self._tx() as s:
             obj = get_or_404(s, self.model, record_id, self.entity)
             check_version(obj, label(self.entity, obj), expected_version)
-            self._write(s, obj, values, creating=False)
+            self.write_fields(s, obj, values, creating=False)
             s.flush()
             return self._as_dict(s, obj)
 
@@ -445,11 +451,11 @@ class Contacts(_Parties):
             "birthday": v.date_value,
         }
 
-    def _write(self, s: Session, obj: Any, values: Mapping[str, Any], creating: bool) -> None:
+    def write_fields(self, s: Session, obj: Any, values: Mapping[str, Any], creating: bool) -> None:
         values = dict(values)
         if "company" in values:
             values["company_id"] = values.pop("company")
-        super()._write(s, obj, values, creating)
+        super().write_fields(s, obj, values, creating)
 
     def _extra_names(self) -> tuple[str, ...]:
         return ("company_id",)

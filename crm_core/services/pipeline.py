@@ -251,7 +251,7 @@ class PipelineService(Service):
                 first = p.stages[0]
             opp.stage_id = first.id
             opp.probability = first.probability
-            self._write(s, opp, values, errors, creating=True)
+            self.write_fields(s, opp, values, errors, creating=True)
             if first.is_won or first.is_lost:
                 errors.append(
                     FieldError(
@@ -276,7 +276,7 @@ class PipelineService(Service):
             s.flush()
             return self._as_dict(opp)
 
-    def _write(
+    def write_fields(
         self,
         s: Session,
         opp: Opportunity,
@@ -284,6 +284,12 @@ class PipelineService(Service):
         errors: list[FieldError],
         creating: bool,
     ) -> None:
+        """Validate ``values`` and set them on ``opp`` in the caller's session.
+
+        Refusals are appended to ``errors`` (the valid fields are set all the same);
+        stage, status, active and lost reason are refused here: they change through
+        move, win, lose and archive.
+        """
         values = dict(values)
         for alias in ("company", "contact", "owner", "campaign"):
             if alias in values:
@@ -325,7 +331,7 @@ class PipelineService(Service):
             opp = get_or_404(s, Opportunity, opportunity_id, "opportunity")
             check_version(opp, label("opportunity", opp), expected_version)
             errors: list[FieldError] = []
-            self._write(s, opp, {**(changes or {}), **more}, errors, creating=False)
+            self.write_fields(s, opp, {**(changes or {}), **more}, errors, creating=False)
             raise_if(errors)
             s.flush()
             return self._as_dict(opp)
@@ -359,6 +365,10 @@ class PipelineService(Service):
                 self._reopen(opp)
             s.flush()
             return self._as_dict(opp)
+
+    def move_in_session(self, s: Session, opp: Opportunity, target: Stage) -> None:
+        """Move ``opp`` to ``target`` inside the caller's session, recording history."""
+        self._move(s, opp, target)
 
     def _move(self, s: Session, opp: Opportunity, target: Stage) -> None:
         if opp.stage_id == target.id:

@@ -1,0 +1,81 @@
+"""The run context: links, cached reference data and the dry-run plan."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from typing import Any
+
+from erp_bridge.adapter import Adapter
+from erp_bridge.binder import Binder
+
+REFERENCE_FIELDS: dict[str, list[str]] = {
+    "res.country": ["code", "name"],
+    "res.country.state": ["name", "country_id"],
+    "res.partner.category": ["name"],
+    "crm.tag": ["name"],
+    "crm.stage": ["name", "sequence", "is_won"],
+    "res.currency": ["name"],
+}
+
+
+class RunContext:
+    """What converters and the sync steps share during one run.
+
+    In a dry run, remote writes are not sent: they are described in ``plan`` and
+    creates get placeholder negative ids.
+    """
+
+    def __init__(
+        self, adapter: Adapter, binder: Binder, xmlid_prefix: str, *, dry_run: bool = False
+    ):
+        self.adapter = adapter
+        self.xmlid_prefix = xmlid_prefix
+        self.binder = binder
+        self.dry_run = dry_run
+        self.plan: list[str] = []
+        self._references: dict[str, dict[int, dict[str, Any]]] = {}
+        self._placeholder = itertools.count(-1, -1)
+
+    # -- Context protocol ---------------------------------------------------------
+    def local_id(self, entity: str, remote_id: int | None) -> int | None:
+        link = self.binder.by_remote(entity, remote_id)
+        return link.local_id if link else None
+
+    def remote_id(self, entity: str, local_id: int | None) -> int | None:
+        link = self.binder.by_local(entity, local_id)
+        return link.remote_id if link else None
+
+    def reference(self, model: str) -> dict[int, dict[str, Any]]:
+        if model not in self._references:
+            rows = self.adapter.search_read(model, [], REFERENCE_FIELDS[model])
+            self._references[model] = {int(r["id"]): r for r in rows}
+        return self._references[model]
+
+    def ensure_reference(self, model: str, name: str, values: dict[str, Any]) -> int:
+        for rid, rec in self.reference(model).items():
+            if rec.get("name") == name:
+                return rid
+        digest = hashlib.sha1(name.encode()).hexdigest()[:16]
+        rid = self.create(model, values, self.xmlid(model.replace(".", "_"), digest))
+        self._references[model][rid] = {"id": rid, **values}
+        return rid
+
+    # -- remote writes (or their plan) -----------------------------------------------
+    def xmlid(self, kind: str, key: object) -> str:
+        """The external id crmbook registers for a record it creates remotely."""
+        return f"{self.xmlid_prefix}.{kind}_{key}"
+
+    def create(self, model: str, values: dict[str, Any], external_id: str) -> int:
+        """Create a remote record, idempotently under ``external_id``."""
+        if self.dry_run:
+            self.plan.append(f"create {model} {values.get('name', '')!r}")
+            return next(self._placeholder)
+        return self.adapter.create(model, values, external_id)
+
+    def write(self, model: str, remote_id: int, values: dict[str, Any]) -> None:
+        """Write fields of a remote record."""
+        if self.dry_run:
+            self.plan.append(f"write {model} #{remote_id} {sorted(values)}")
+            return
+        self.adapter.write(model, [remote_id], values)

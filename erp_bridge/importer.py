@@ -1,0 +1,341 @@
+"""Pull: read what changed in the ERP since the cursor and apply it locally."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crm_core.models import (
+    Contact,
+    Invoice,
+    Product,
+    SalesOrder,
+    SalesOrderLine,
+    SyncState,
+    Tag,
+)
+from crm_core.text import fold
+from erp_bridge.cursor import Cursor, rewind
+from erp_bridge.local import (
+    find_or_create_lost_reason,
+    find_or_create_stage,
+    find_or_create_user,
+)
+from erp_bridge.mapper import EntityMap
+from erp_bridge.reconcile import Reconciler
+from erp_bridge.report import ModelReport
+
+Transaction = Callable[[], Any]  # a context manager factory yielding a Session
+Upsert = Callable[[Session, dict[str, Any]], Any]  # (session, remote record) -> local row
+
+
+def get_state(s: Session, backend: str, key: str) -> str | None:
+    """A stored sync state value (cursor, push position, external-id prefix)."""
+    row = s.get(SyncState, (backend, key))
+    return row.value if row else None
+
+
+def set_state(s: Session, backend: str, key: str, value: str) -> None:
+    """Store a sync state value."""
+    row = s.get(SyncState, (backend, key))
+    if row is None:
+        s.add(SyncState(backend=backend, key=key, value=value))
+    else:
+        row.value = value
+
+
+class Importer:
+    """Pulls one model at a time, page by page, committing after every record."""
+
+    def __init__(
+        self,
+        rec: Reconciler,
+        transaction: Transaction,
+        *,
+        page_size: int = 500,
+        rewind_seconds: int = 300,
+        progress: Callable[[str, int], None] | None = None,
+    ):
+        self.rec = rec
+        self.ctx = rec.ctx
+        self.transaction = transaction
+        self.page_size = page_size
+        self.rewind_seconds = rewind_seconds
+        self.progress = progress
+
+    def _pages(self, key: str, model: str, fields: list[str], domain: list[Any], full: bool) -> Any:
+        """Yield pages of changed records, saving the cursor after each page."""
+        backend = self.ctx.binder.backend
+        with self.transaction() as s:
+            stored = None if full else get_state(s, backend, key)
+        cursor = Cursor(rewind(stored or "", self.rewind_seconds))
+        while True:
+            page = self.ctx.adapter.changed_since(model, cursor, fields, domain, self.page_size)
+            if not page:
+                break
+            yield page
+            cursor.advance(page)
+            with self.transaction() as s:
+                set_state(s, backend, key, cursor.second)
+            if self.progress:
+                self.progress(key, len(page))
+            if len(page) < self.page_size:
+                break
+
+    def pull(self, emap: EntityMap, rep: ModelReport, full: bool = False) -> None:
+        """Apply remote changes of one entity map (create, merge; archived included)."""
+        for page in self._pages(
+            f"pull:{emap.entity}", emap.remote_model, emap.remote_fields, emap.domain, full
+        ):
+            for record in page:
+                self._one(emap, record, rep)
+
+    def _one(self, emap: EntityMap, record: dict[str, Any], rep: ModelReport) -> None:
+        rid = int(record["id"])
+        try:
+            with self.transaction() as s:
+                link = self.ctx.binder.by_remote(emap.entity, rid)
+                if link is not None and link.remote_write_date == record.get("write_date"):
+                    rep.skipped += 1  # already applied: the rewind re-read it
+                    return
+                obj = self.rec.load_local(s, emap.entity, link.local_id) if link else None
+                if obj is None:
+                    self.rec.pull_new(s, emap, record, rep)
+                else:
+                    self.rec.merge_pair(s, emap, obj, record, rep)
+        except Exception as exc:  # one bad record never stops the run
+            rep.errors.append(f"remote #{rid}: {type(exc).__name__}: {exc}")
+            with self.transaction() as s:  # links bound in the rolled-back work are void
+                self.ctx.binder.load(s)
+
+    def find_deleted(self, emap: EntityMap, rep: ModelReport) -> None:
+        """Archive local records whose remote record no longer exists."""
+        alive = self.ctx.adapter.all_ids(emap.remote_model, emap.domain)
+        for link in self.ctx.binder.links(emap.entity):
+            if link.remote_id in alive or link.remote_id < 0:
+                continue
+            with self.transaction() as s:
+                obj = self.rec.load_local(s, emap.entity, link.local_id)
+                if obj is not None and obj.active:
+                    obj.active = False
+                    rep.archived += 1
+                self.ctx.binder.unbind(s, link)
+
+    # -- reference data and read-only copies -------------------------------------------
+    def pull_reference(self, rep_for: Callable[[str], ModelReport], full: bool) -> None:
+        """Users, stages, lost reasons and CRM tags: pulled and linked by name."""
+        specs: list[tuple[str, str, list[str], list[Any], Upsert]] = [
+            (
+                "user",
+                "res.users",
+                ["name", "login", "email", "active"],
+                [["share", "=", False]],
+                lambda s, r: find_or_create_user(s, r["login"], r["name"], r["email"] or None),
+            ),
+            (
+                "stage",
+                "crm.stage",
+                ["name", "sequence", "is_won"],
+                [],
+                lambda s, r: find_or_create_stage(s, r["name"], int(r["sequence"]), r["is_won"]),
+            ),
+            (
+                "lost_reason",
+                "crm.lost.reason",
+                ["name", "active"],
+                [],
+                lambda s, r: find_or_create_lost_reason(s, r["name"]),
+            ),
+            ("tag", "crm.tag", ["name"], [], _tag),
+        ]
+        for entity, model, fields, domain, upsert in specs:
+            rep = rep_for(entity)
+            for page in self._pages(f"pull:{entity}", model, fields, domain, full):
+                for record in page:
+                    with self.transaction() as s:
+                        link = self.ctx.binder.by_remote(entity, int(record["id"]))
+                        if link is not None and link.remote_write_date == record["write_date"]:
+                            rep.skipped += 1
+                            continue
+                        obj = upsert(s, record)
+                        self.ctx.binder.bind(
+                            s,
+                            entity,
+                            obj.id,
+                            model,
+                            int(record["id"]),
+                            {"name": record["name"]},
+                            record["write_date"],
+                            self.rec.ws.clock(),
+                        )
+                        rep.created += link is None
+                        rep.updated += link is not None
+
+    def pull_copies(self, rep_for: Callable[[str], ModelReport], full: bool) -> None:
+        """Products, customer invoices and sales orders: read-only copies for reports."""
+        backend = self.ctx.binder.backend
+        currencies = self.ctx.reference("res.currency")
+
+        def currency(value: Any) -> str:
+            return str(currencies.get(value[0], {}).get("name", "")) if value else ""
+
+        rep = rep_for("product")
+        for page in self._pages(
+            "pull:product",
+            "product.product",
+            ["name", "default_code", "list_price", "currency_id", "active"],
+            [],
+            full,
+        ):
+            with self.transaction() as s:
+                for r in page:
+                    row = _upsert(s, Product, backend, int(r["id"]), rep)
+                    row.name, row.default_code = r["name"], r["default_code"] or None
+                    row.list_price, row.currency = (
+                        _money(r["list_price"]),
+                        currency(r["currency_id"]),
+                    )
+                    row.active = bool(r["active"])
+        rep = rep_for("invoice")
+        fields = [
+            "name",
+            "move_type",
+            "partner_id",
+            "invoice_date",
+            "invoice_date_due",
+            "currency_id",
+            "amount_untaxed",
+            "amount_total",
+            "amount_residual",
+            "state",
+            "payment_state",
+        ]
+        for page in self._pages(
+            "pull:invoice",
+            "account.move",
+            fields,
+            [["move_type", "in", ["out_invoice", "out_refund"]]],
+            full,
+        ):
+            with self.transaction() as s:
+                for r in page:
+                    inv = _upsert(s, Invoice, backend, int(r["id"]), rep)
+                    inv.number = r["name"] if r["name"] and r["name"] != "/" else None
+                    inv.move_type, inv.state = r["move_type"], r["state"]
+                    inv.company_id, inv.contact_id = self._party(s, r["partner_id"])
+                    inv.invoice_date = _date(r["invoice_date"])
+                    inv.due_date = _date(r["invoice_date_due"])
+                    inv.currency = currency(r["currency_id"])
+                    inv.amount_untaxed = _money(r["amount_untaxed"])
+                    inv.amount_total = _money(r["amount_total"])
+                    inv.amount_residual = _money(r["amount_residual"])
+                    inv.payment_state = r["payment_state"] or None
+        rep = rep_for("sales_order")
+        for page in self._pages(
+            "pull:sales_order",
+            "sale.order",
+            [
+                "name",
+                "partner_id",
+                "date_order",
+                "currency_id",
+                "amount_total",
+                "state",
+                "order_line",
+            ],
+            [],
+            full,
+        ):
+            lines = self.ctx.adapter.read(
+                "sale.order.line",
+                [i for r in page for i in r["order_line"]],
+                ["order_id", "product_id", "name", "product_uom_qty", "price_subtotal"],
+            )
+            with self.transaction() as s:
+                for r in page:
+                    order = _upsert(s, SalesOrder, backend, int(r["id"]), rep)
+                    order.name, order.state = r["name"], r["state"]
+                    order.company_id, order.contact_id = self._party(s, r["partner_id"])
+                    order.ordered_at = _datetime(r["date_order"])
+                    order.currency = currency(r["currency_id"])
+                    order.amount_total = _money(r["amount_total"])
+                    s.flush()
+                    for old in s.scalars(
+                        select(SalesOrderLine).where(SalesOrderLine.order_id == order.id)
+                    ):
+                        s.delete(old)
+                    for line in lines:
+                        if line["order_id"][0] != r["id"]:
+                            continue
+                        product = s.scalars(
+                            select(Product).where(
+                                Product.backend == backend,
+                                Product.remote_id == (line["product_id"] or [0])[0],
+                            )
+                        ).first()
+                        s.add(
+                            SalesOrderLine(
+                                order_id=order.id,
+                                remote_id=line["id"],
+                                product_id=product.id if product else None,
+                                description=line["name"] or None,
+                                quantity=Decimal(str(line["product_uom_qty"])),
+                                price_subtotal=_money(line["price_subtotal"]),
+                            )
+                        )
+
+    def _party(self, s: Session, partner: Any) -> tuple[int | None, int | None]:
+        """A partner many2one as (company id, contact id) through the links."""
+        if not partner:
+            return None, None
+        company = self.ctx.local_id("company", partner[0])
+        if company is not None:
+            return company, None
+        contact = self.ctx.local_id("contact", partner[0])
+        if contact is None:
+            return None, None
+        person = s.get(Contact, contact)
+        return (person.company_id if person else None), contact
+
+
+def _tag(s: Session, record: dict[str, Any]) -> Tag:
+    key = fold(record["name"])
+    tag = s.scalars(select(Tag).where(Tag.name_key == key)).first()
+    if tag is None:
+        tag = Tag(name=record["name"], name_key=key)
+        s.add(tag)
+        s.flush()
+    return tag
+
+
+def _upsert(s: Session, model: type, backend: str, remote_id: int, rep: ModelReport) -> Any:
+    table: Any = model
+    row = s.scalars(
+        select(table).where(table.backend == backend, table.remote_id == remote_id)
+    ).first()
+    if row is None:
+        row = model(backend=backend, remote_id=remote_id)
+        s.add(row)
+        rep.created += 1
+    else:
+        rep.updated += 1
+    return row
+
+
+def _money(value: Any) -> Decimal:
+    return Decimal(str(value or 0)).quantize(Decimal("0.01"))
+
+
+def _date(value: Any) -> dt.date | None:
+    return dt.date.fromisoformat(value) if value else None
+
+
+def _datetime(value: Any) -> dt.datetime | None:
+    if not value:
+        return None
+    return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)

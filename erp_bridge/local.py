@@ -1,0 +1,223 @@
+"""The local side of the sync: read crm_core records as sync values and write them back
+through crm_core's own validation, inside the run's session."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crm_core import Workspace
+from crm_core.errors import FieldError, ValidationError
+from crm_core.models import (
+    Activity,
+    Company,
+    Contact,
+    LostReason,
+    Opportunity,
+    Pipeline,
+    Stage,
+    StageChange,
+    User,
+)
+from crm_core.text import fold
+
+MODELS: dict[str, type] = {
+    "company": Company,
+    "contact": Contact,
+    "opportunity": Opportunity,
+    "user": User,
+    "stage": Stage,
+    "lost_reason": LostReason,
+    "activity": Activity,
+}
+
+
+def outcome_of(opp: Opportunity) -> str:
+    """One value for an opportunity's state: open, won, lost or archived."""
+    if not opp.active:
+        return "archived"
+    return opp.status
+
+
+def partner_ref(opp: Opportunity) -> str | None:
+    """A deal's customer as ``contact:ID`` or ``company:ID`` (the person if known)."""
+    if opp.contact_id is not None:
+        return f"contact:{opp.contact_id}"
+    if opp.company_id is not None:
+        return f"company:{opp.company_id}"
+    return None
+
+
+def snapshot(obj: Any, fields: list[str]) -> dict[str, Any]:
+    """The current local values of ``fields`` (tags as sorted names)."""
+    out: dict[str, Any] = {}
+    for name in fields:
+        if name == "tags":
+            out[name] = sorted(t.name for t in obj.tags)
+        elif name == "outcome":
+            out[name] = outcome_of(obj)
+        elif name == "partner":
+            out[name] = partner_ref(obj)
+        else:
+            out[name] = getattr(obj, name)
+    return out
+
+
+class LocalWriter:
+    """Applies sync values to crm_core records, keeping whatever is valid.
+
+    A refused value (an e-mail crm_core rejects, say) is reported and left out; the
+    rest of the record is still written, so one bad field never blocks a record.
+    """
+
+    def __init__(self, ws: Workspace):
+        self.ws = ws
+
+    def apply(
+        self, s: Session, entity: str, obj: Any | None, values: Mapping[str, Any]
+    ) -> tuple[Any | None, list[FieldError]]:
+        """Create (``obj`` None) or update a record; returns it and the refusals."""
+        if entity in ("company", "contact"):
+            return self._party(s, entity, obj, dict(values))
+        if entity == "opportunity":
+            return self._opportunity(s, obj, dict(values))
+        raise ValueError(f"no local writer for {entity}")
+
+    def _party(
+        self, s: Session, entity: str, obj: Any | None, values: dict[str, Any]
+    ) -> tuple[Any | None, list[FieldError]]:
+        service = self.ws.companies if entity == "company" else self.ws.contacts
+        creating = obj is None
+        if obj is None:
+            obj = MODELS[entity](active=True, custom={})
+        active = values.pop("active", None)
+        errors: list[FieldError] = []
+        try:
+            service.write_fields(s, obj, values, creating)
+        except ValidationError as exc:
+            errors = exc.errors
+            refused = {e.field for e in errors}
+            if creating and "name" in refused:
+                return None, errors
+            service.write_fields(
+                s, obj, {k: v for k, v in values.items() if k not in refused}, creating
+            )
+        if active is not None:
+            obj.active = bool(active)
+        if creating:
+            s.add(obj)
+        s.flush()
+        return obj, errors
+
+    def _opportunity(
+        self, s: Session, opp: Opportunity | None, values: dict[str, Any]
+    ) -> tuple[Any | None, list[FieldError]]:
+        pipeline = s.scalars(select(Pipeline).order_by(Pipeline.id)).first()
+        assert pipeline is not None, "the workspace has no pipeline"
+        stage_id = values.pop("stage_id", None)
+        outcome = values.pop("outcome", None)
+        lost_reason_id = values.pop("lost_reason_id", None)
+        if "partner" in values:
+            values.update(self._partner_fields(s, values.pop("partner")))
+        creating = opp is None
+        target = s.get(Stage, stage_id) if stage_id else None
+        if opp is None:
+            first = target or pipeline.stages[0]
+            opp = Opportunity(
+                pipeline_id=first.pipeline_id,
+                stage_id=first.id,
+                status="open",
+                active=True,
+                custom={},
+                type="opportunity",
+                probability=first.probability,
+                currency=self.ws.setting("currency"),
+            )
+        elif target is not None and target.id != opp.stage_id:
+            self.ws.pipeline.move_in_session(s, opp, target)
+        errors: list[FieldError] = []
+        self.ws.pipeline.write_fields(s, opp, values, errors, creating)
+        if creating and any(e.field == "name" for e in errors):
+            return None, errors
+        if outcome is not None:
+            self._set_outcome(opp, outcome, lost_reason_id)
+        if creating:
+            s.add(opp)
+            s.flush()
+            s.add(
+                StageChange(
+                    opportunity_id=opp.id,
+                    from_stage_id=None,
+                    to_stage_id=opp.stage_id,
+                    changed_at=self.ws.clock(),
+                    changed_by_id=self.ws.user_id,
+                )
+            )
+        s.flush()
+        return opp, errors
+
+    def _partner_fields(self, s: Session, ref: str | None) -> dict[str, Any]:
+        if not ref:
+            return {"company_id": None, "contact_id": None}
+        entity, _, raw = ref.partition(":")
+        if entity == "company":
+            return {"company_id": int(raw), "contact_id": None}
+        contact = s.get(Contact, int(raw))
+        return {"contact_id": int(raw), "company_id": contact.company_id if contact else None}
+
+    def _set_outcome(self, opp: Opportunity, outcome: str, lost_reason_id: int | None) -> None:
+        now = self.ws.clock()
+        opp.active = outcome != "archived"
+        if outcome in ("won", "lost"):
+            if opp.status != outcome:
+                opp.closed_at = now
+            opp.status = outcome
+        elif outcome == "open":
+            opp.status, opp.closed_at = "open", None
+        opp.lost_reason_id = lost_reason_id if outcome == "lost" else None
+
+
+def find_or_create_user(s: Session, login: str, name: str, email: str | None) -> User:
+    """The local user with this login or e-mail, created (role sales) if none."""
+    user = s.scalars(select(User).where(User.login == login)).first()
+    if user is None and email:
+        user = s.scalars(select(User).where(User.email == email)).first()
+    if user is None:
+        user = User(login=login, name=name or login, email=email, role="sales", active=True)
+        s.add(user)
+        s.flush()
+    return user
+
+
+def find_or_create_stage(s: Session, name: str, sequence: int, is_won: bool) -> Stage:
+    """The stage of the main pipeline with this name (any case), created if none."""
+    pipeline = s.scalars(select(Pipeline).order_by(Pipeline.id)).first()
+    assert pipeline is not None
+    for stage in pipeline.stages:
+        if fold(stage.name) == fold(name):
+            return stage
+    stage = Stage(
+        pipeline_id=pipeline.id,
+        name=name,
+        sequence=sequence * 10,
+        probability=100 if is_won else 0,
+        is_won=is_won,
+        is_lost=False,
+    )
+    s.add(stage)
+    s.flush()
+    return stage
+
+
+def find_or_create_lost_reason(s: Session, name: str) -> LostReason:
+    """The lost reason with this name (any case), created if none."""
+    for reason in s.scalars(select(LostReason)):
+        if fold(reason.name) == fold(name):
+            return reason
+    reason = LostReason(name=name, active=True)
+    s.add(reason)
+    s.flush()
+    return reason

@@ -1,0 +1,145 @@
+"""Declarative field maps between local entities and remote models, both directions.
+
+A :class:`FieldMap` pairs a local field with a remote one; plain fields copy their
+value, the rest name a converter in each direction. Values are compared and merged
+in local terms, so every remote record is first turned into local values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from erp_bridge.merge import Owner
+
+
+class Context(Protocol):
+    """What converters may look up during a run (links and reference data)."""
+
+    def local_id(self, entity: str, remote_id: int | None) -> int | None:
+        """The local id linked to a remote id of ``entity``'s model, if any."""
+        ...
+
+    def remote_id(self, entity: str, local_id: int | None) -> int | None:
+        """The remote id linked to a local id of ``entity``, if any."""
+        ...
+
+    def reference(self, model: str) -> dict[int, dict[str, Any]]:
+        """All records of a small remote reference model (countries, tags) by id."""
+        ...
+
+    def ensure_reference(self, model: str, name: str, values: dict[str, Any]) -> int:
+        """The id of the reference record called ``name``, created if missing."""
+        ...
+
+
+Convert = Callable[[Any, Context], Any]
+
+
+def same(value: Any, _ctx: Context) -> Any:
+    """The plain inbound converter: Odoo's ``False`` for "empty" reads as None."""
+    return None if value is False else value
+
+
+def identity(value: Any, _ctx: Context) -> Any:
+    """The plain outbound converter (the adapter turns None into the ERP's empty)."""
+    return value
+
+
+@dataclass(frozen=True)
+class FieldMap:
+    """One local field and its remote counterpart.
+
+    ``owner`` decides a both-sides change: ``erp``, ``crm`` or ``shared`` (the
+    configured policy). ``remote_fields`` lists what to read when the converter needs
+    more than the one remote field.
+    """
+
+    local: str
+    remote: str
+    to_local: Convert = same
+    to_remote: Convert = identity
+    owner: Owner = "shared"
+    push: bool = True
+    #: For a many-to-one: the entity linked records belong to; ids translate through
+    #: the links. With several entities (a crm.lead's partner is a company or a
+    #: contact) the local value is ``"entity:id"``.
+    link: str | tuple[str, ...] | None = None
+    #: When set, ``to_local`` receives the whole remote record, which must include
+    #: these fields (a local value computed from several remote ones).
+    reads: tuple[str, ...] = ()
+
+    def read_remote(self, record: dict[str, Any], ctx: Context) -> Any:
+        """This field's local value from a remote record."""
+        if self.reads:
+            return self.to_local(record, ctx)
+        raw = record.get(self.remote, False)
+        if self.link is None:
+            return self.to_local(raw, ctx)
+        rid = raw[0] if isinstance(raw, list | tuple) and raw else (raw or None)
+        if isinstance(self.link, str):
+            return ctx.local_id(self.link, rid)
+        for entity in self.link:
+            lid = ctx.local_id(entity, rid)
+            if lid is not None:
+                return f"{entity}:{lid}"
+        return None
+
+    def write_remote(self, value: Any, ctx: Context) -> Any:
+        """This field's remote value from a local one."""
+        if self.link is None:
+            return self.to_remote(value, ctx)
+        return self.remote_of(value, ctx) or False
+
+    def remote_of(self, value: Any, ctx: Context) -> int | None:
+        """For a link field: the remote id of a local value (None if not linked)."""
+        if value is None:
+            return None
+        if isinstance(self.link, str):
+            return ctx.remote_id(self.link, value)
+        entity, _, lid = str(value).partition(":")
+        return ctx.remote_id(entity, int(lid))
+
+
+@dataclass(frozen=True)
+class EntityMap:
+    """How one local entity maps onto one remote model.
+
+    ``domain`` selects the remote records that are this entity (Odoo's res.partner is
+    both companies and contacts); ``defaults`` are sent on create; ``direction`` is
+    ``both`` or ``pull``; ``depends_on`` names entities to sync first.
+    """
+
+    entity: str
+    remote_model: str
+    fields: Sequence[FieldMap]
+    domain: list[Any] = field(default_factory=list)
+    defaults: dict[str, Any] = field(default_factory=dict)
+    direction: Literal["both", "pull"] = "both"
+    depends_on: tuple[str, ...] = ()
+
+    @property
+    def remote_fields(self) -> list[str]:
+        """The remote fields to read."""
+        names = {f.remote for f in self.fields} | {"write_date"}
+        for f in self.fields:
+            names |= set(f.reads)
+        return sorted(names)
+
+    @property
+    def owners(self) -> dict[str, Owner]:
+        """Field ownership, by local field name."""
+        return {f.local: f.owner for f in self.fields}
+
+    def from_remote(self, record: dict[str, Any], ctx: Context) -> dict[str, Any]:
+        """A remote record's values in local terms."""
+        return {f.local: f.read_remote(record, ctx) for f in self.fields}
+
+    def to_remote(self, values: dict[str, Any], ctx: Context) -> dict[str, Any]:
+        """Local values (some fields) in remote terms, for create or write."""
+        out: dict[str, Any] = {}
+        for f in self.fields:
+            if f.local in values and f.push:
+                out[f.remote] = f.write_remote(values[f.local], ctx)
+        return out

@@ -1,0 +1,213 @@
+"""Field maps between crm_core and Odoo 16-18.
+
+Odoo 19 differences: ``res.partner.mobile`` is gone (only ``phone``), and the JSON-2
+API (``protocol="json2"``) with an API key replaces XML/JSON-RPC; drop the mobile map
+for 19 with :func:`partner_maps` ``(mobile=False)``.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from decimal import Decimal
+from typing import Any
+
+from erp_bridge.mapper import Context, EntityMap, FieldMap
+
+_TAG = re.compile(r"<[^>]+>")
+_BLOCK_END = re.compile(r"</(p|div|li|h\d)>|<br\s*/?>", re.I)
+
+
+def flag(value: Any, _ctx: Context) -> bool:
+    """A boolean field (Odoo's False is a value here, not "empty")."""
+    return bool(value)
+
+
+def html_to_text(value: Any, _ctx: Context) -> str | None:
+    """Odoo's HTML notes as plain text (paragraphs become lines)."""
+    if not value:
+        return None
+    text = _BLOCK_END.sub("\n", str(value))
+    text = html.unescape(_TAG.sub("", text))
+    return "\n".join(line.strip() for line in text.strip().splitlines()).strip() or None
+
+
+def text_to_html(value: Any, _ctx: Context) -> Any:
+    """Plain text as Odoo HTML: one escaped paragraph per line."""
+    if not value:
+        return False
+    return "".join(f"<p>{html.escape(line)}</p>" for line in str(value).splitlines())
+
+
+def country_code(value: Any, ctx: Context) -> str | None:
+    """res.country many2one -> ISO code."""
+    if not value:
+        return None
+    return ctx.reference("res.country").get(value[0], {}).get("code") or None
+
+
+def country_id(code: Any, ctx: Context) -> Any:
+    """ISO code -> res.country id (False when unknown)."""
+    if not code:
+        return False
+    for rid, rec in ctx.reference("res.country").items():
+        if rec.get("code") == code:
+            return rid
+    return False
+
+
+def m2o_name(value: Any, _ctx: Context) -> str | None:
+    """A many2one's display name."""
+    return value[1] if value else None
+
+
+def state_id(name: Any, ctx: Context) -> Any:
+    """A state name -> res.country.state id (False when unknown: the ERP keeps its own)."""
+    if not name:
+        return False
+    for rid, rec in ctx.reference("res.country.state").items():
+        if rec.get("name") == name:
+            return rid
+    return False
+
+
+def tag_names(model: str) -> Any:
+    """Converter: many2many ids of a tag model -> sorted tag names."""
+
+    def convert(ids: Any, ctx: Context) -> list[str]:
+        ref = ctx.reference(model)
+        return sorted(ref[i]["name"] for i in ids or [] if i in ref)
+
+    return convert
+
+
+def tag_ids(model: str) -> Any:
+    """Converter: tag names -> many2many ids, creating missing tags in the ERP."""
+
+    def convert(names: Any, ctx: Context) -> list[Any]:
+        ids = [ctx.ensure_reference(model, name, {"name": name}) for name in names or []]
+        return [[6, 0, sorted(ids)]]
+
+    return convert
+
+
+def money(value: Any, _ctx: Context) -> Decimal:
+    """An Odoo float amount as an exact 2-place Decimal."""
+    return Decimal(str(value or 0)).quantize(Decimal("0.01"))
+
+
+def money_out(value: Any, _ctx: Context) -> float:
+    """A Decimal amount as Odoo's float."""
+    return float(value or 0)
+
+
+def priority_in(value: Any, _ctx: Context) -> int:
+    """Odoo's priority selection ('0'..'3') -> int."""
+    return int(value or 0)
+
+
+def priority_out(value: Any, _ctx: Context) -> str:
+    """int -> Odoo's priority selection."""
+    return str(int(value or 0))
+
+
+def date_in(value: Any, _ctx: Context) -> Any:
+    """An Odoo date string -> date."""
+    import datetime as dt
+
+    return dt.date.fromisoformat(value) if value else None
+
+
+def date_out(value: Any, _ctx: Context) -> Any:
+    """A date -> Odoo's string (False when empty)."""
+    return value.isoformat() if value else False
+
+
+def lead_outcome(record: dict[str, Any], ctx: Context) -> str:
+    """A crm.lead's state as crmbook's outcome: open, won, lost or archived."""
+    if not record.get("active", True):
+        return (
+            "lost" if record.get("lost_reason_id") or not record.get("probability") else "archived"
+        )
+    stage = record.get("stage_id")
+    if stage and ctx.reference("crm.stage").get(stage[0], {}).get("is_won"):
+        return "won"
+    return "open"
+
+
+def outcome_active(value: Any, _ctx: Context) -> bool:
+    """crmbook's outcome -> crm.lead.active (lost and archived leads are inactive)."""
+    return value not in ("lost", "archived")
+
+
+def partner_maps(mobile: bool = True) -> tuple[EntityMap, EntityMap]:
+    """res.partner as Company (is_company) and as Contact (the rest)."""
+    common = [
+        FieldMap("name", "name"),
+        FieldMap("email", "email"),
+        FieldMap("phone", "phone"),
+        FieldMap("street", "street"),
+        FieldMap("street2", "street2"),
+        FieldMap("city", "city"),
+        FieldMap("zip", "zip"),
+        FieldMap("state", "state_id", m2o_name, state_id),
+        FieldMap("country", "country_id", country_code, country_id),
+        FieldMap(
+            "tags",
+            "category_id",
+            tag_names("res.partner.category"),
+            tag_ids("res.partner.category"),
+        ),
+        FieldMap("notes", "comment", html_to_text, text_to_html),
+        FieldMap("active", "active", flag),
+    ]
+    company = EntityMap(
+        "company",
+        "res.partner",
+        [*common, FieldMap("vat", "vat", owner="erp"), FieldMap("website", "website")],
+        domain=[["is_company", "=", True]],
+        defaults={"is_company": True},
+    )
+    contact_fields = [
+        *common,
+        FieldMap("job_title", "function"),
+        FieldMap("company_id", "parent_id", link="company"),
+    ]
+    if mobile:
+        contact_fields.append(FieldMap("mobile", "mobile"))
+    contact = EntityMap(
+        "contact",
+        "res.partner",
+        contact_fields,
+        domain=[["is_company", "=", False]],
+        defaults={"is_company": False, "type": "contact"},
+        depends_on=("company",),
+    )
+    return company, contact
+
+
+def lead_map() -> EntityMap:
+    """crm.lead as Opportunity. Pipeline fields belong to the CRM, revenue is shared."""
+    fields = [
+        FieldMap("name", "name"),
+        FieldMap("type", "type"),
+        FieldMap("partner", "partner_id", link=("contact", "company")),
+        FieldMap("owner_id", "user_id", link="user", owner="crm"),
+        FieldMap("stage_id", "stage_id", link="stage", owner="crm"),
+        FieldMap("probability", "probability", money, money_out, owner="crm"),
+        FieldMap("expected_revenue", "expected_revenue", money, money_out),
+        FieldMap("expected_close", "date_deadline", date_in, date_out, owner="crm"),
+        FieldMap("priority", "priority", priority_in, priority_out, owner="crm"),
+        FieldMap("tags", "tag_ids", tag_names("crm.tag"), tag_ids("crm.tag")),
+        FieldMap("lost_reason_id", "lost_reason_id", link="lost_reason", owner="crm"),
+        FieldMap(
+            "outcome",
+            "active",
+            lead_outcome,
+            outcome_active,
+            owner="crm",
+            reads=("active", "lost_reason_id", "probability", "stage_id"),
+        ),
+        FieldMap("description", "description", html_to_text, text_to_html),
+    ]
+    return EntityMap("opportunity", "crm.lead", fields, depends_on=("company", "contact"))

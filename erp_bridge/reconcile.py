@@ -1,0 +1,193 @@
+"""Reconcile one record pair: create the missing side, or merge both against the base."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from crm_core import Workspace
+from crm_core.journal import encode
+from crm_core.models import SyncConflict
+from erp_bridge.context import RunContext
+from erp_bridge.cursor import ODOO_FORMAT
+from erp_bridge.local import MODELS, LocalWriter, snapshot
+from erp_bridge.mapper import EntityMap
+from erp_bridge.merge import Policy, merge
+from erp_bridge.report import ModelReport
+
+
+class Reconciler:
+    """Applies the merge rules to one record at a time, in the caller's session."""
+
+    def __init__(self, ws: Workspace, ctx: RunContext, policy: Policy):
+        self.ws = ws
+        self.ctx = ctx
+        self.policy = policy
+        self.writer = LocalWriter(ws)
+
+    def local_values(self, emap: EntityMap, obj: Any, base: dict[str, Any]) -> dict[str, Any]:
+        """The record's values in sync terms; a link to a record the ERP does not know
+        (a local-only user or stage) counts as unchanged, so it never blanks the ERP."""
+        values = snapshot(obj, [f.local for f in emap.fields])
+        for f in emap.fields:
+            if (
+                f.link is not None
+                and values[f.local] is not None
+                and f.remote_of(values[f.local], self.ctx) is None
+            ):
+                values[f.local] = base.get(f.local)
+        return values
+
+    def pull_new(
+        self, s: Session, emap: EntityMap, record: dict[str, Any], rep: ModelReport
+    ) -> None:
+        """A remote record with no local counterpart: create it locally and link it."""
+        remote = emap.from_remote(record, self.ctx)
+        obj, errors = self.writer.apply(s, emap.entity, None, remote)
+        if obj is None:
+            rep.errors.append(f"remote #{record['id']}: " + "; ".join(map(str, errors)))
+            return
+        rep.errors += [f"remote #{record['id']}: {e}" for e in errors]
+        self._bind(
+            s,
+            emap,
+            obj,
+            int(record["id"]),
+            self.local_values(emap, obj, {}),
+            remote,
+            record.get("write_date"),
+        )
+        rep.created += 1
+
+    def push_new(self, s: Session, emap: EntityMap, obj: Any, rep: ModelReport) -> None:
+        """A local record with no remote counterpart: create it remotely (idempotent under
+        its external id) and link it."""
+        values = self.local_values(emap, obj, {})
+        remote = {**emap.defaults, **emap.to_remote(values, self.ctx)}
+        rid = self.ctx.create(emap.remote_model, remote, self.ctx.xmlid(emap.entity, obj.id))
+        self._bind(s, emap, obj, rid, values, values, None)
+        rep.pushed_created += 1
+
+    def merge_pair(
+        self, s: Session, emap: EntityMap, obj: Any, record: dict[str, Any], rep: ModelReport
+    ) -> None:
+        """Both sides exist: three-way merge, each side against its last-synced copy."""
+        link = self.ctx.binder.by_local(emap.entity, obj.id)
+        assert link is not None
+        base_local, base_remote = _bases(link.synced)
+        local = self.local_values(emap, obj, base_local)
+        remote = emap.from_remote(record, self.ctx)
+        if _jsonable(local) == base_local and _jsonable(remote) == base_remote:
+            rep.skipped += 1
+            if link.remote_write_date != record.get("write_date"):
+                self._bind(s, emap, obj, link.remote_id, local, remote, record.get("write_date"))
+            return
+        result = merge(
+            base_local,
+            base_remote,
+            _jsonable(local),
+            _jsonable(remote),
+            emap.owners,
+            policy=self.policy,
+            local_changed_at=getattr(obj, "updated_at", None),
+            remote_changed_at=_remote_time(record.get("write_date")),
+        )
+        to_local = {k: remote[k] for k in result.to_local}
+        to_remote = {k: local[k] for k in result.to_remote}
+        if to_local:
+            _, errors = self.writer.apply(s, emap.entity, obj, to_local)
+            rep.errors += [f"local #{obj.id}: {e}" for e in errors]
+            rep.updated += 1
+        if to_remote:
+            self.ctx.write(emap.remote_model, link.remote_id, emap.to_remote(to_remote, self.ctx))
+            remote.update(to_remote)
+            rep.pushed_updated += 1
+        for c in result.conflicts:
+            s.add(
+                SyncConflict(
+                    backend=self.ctx.binder.backend,
+                    entity=emap.entity,
+                    local_id=obj.id,
+                    remote_model=emap.remote_model,
+                    remote_id=link.remote_id,
+                    field=c.field,
+                    base_value=encode(c.base),
+                    local_value=encode(c.local),
+                    remote_value=encode(c.remote),
+                    winner=c.winner,
+                    rule=c.rule,
+                    status="open",
+                    detected_at=self.ws.clock(),
+                )
+            )
+            rep.conflicts += 1
+        self._bind(
+            s,
+            emap,
+            obj,
+            link.remote_id,
+            self.local_values(emap, obj, base_local),
+            remote,
+            record.get("write_date"),
+        )
+
+    def _bind(
+        self,
+        s: Session,
+        emap: EntityMap,
+        obj: Any,
+        remote_id: int,
+        local: dict[str, Any],
+        remote: dict[str, Any],
+        write_date: str | None,
+    ) -> None:
+        synced = {"local": _jsonable(local), "remote": _jsonable(remote)}
+        self.ctx.binder.bind(
+            s,
+            emap.entity,
+            obj.id,
+            emap.remote_model,
+            remote_id,
+            synced,
+            write_date,
+            self.ws.clock(),
+        )
+
+    def unchanged(self, emap: EntityMap, obj: Any, link: Any) -> bool:
+        """True when the local record still has its last-synced values."""
+        base_local, _ = _bases(link.synced)
+        return _jsonable(self.local_values(emap, obj, base_local)) == base_local
+
+    def writer_model(self, entity: str) -> Any:
+        """The crm_core model class of ``entity``."""
+        return MODELS[entity]
+
+    def load_local(self, s: Session, entity: str, local_id: int) -> Any:
+        """The local record of a link (None if it was deleted)."""
+        return s.get(MODELS[entity], local_id)
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    """Values as stored in the link's JSON (dates ISO, decimals as strings)."""
+    out: dict[str, Any] = {}
+    for k, v in values.items():
+        if isinstance(v, dt.date | dt.datetime):
+            v = v.isoformat()
+        elif v.__class__.__name__ == "Decimal":
+            v = format(v, "f")
+        out[k] = v
+    return out
+
+
+def _bases(synced: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The last-synced local and remote copies stored in a link."""
+    synced = synced or {}
+    return dict(synced.get("local", {})), dict(synced.get("remote", {}))
+
+
+def _remote_time(write_date: str | None) -> dt.datetime | None:
+    if not write_date:
+        return None
+    return dt.datetime.strptime(write_date, ODOO_FORMAT).replace(tzinfo=dt.UTC)

@@ -1,0 +1,80 @@
+"""What a sync run did: counts, conflicts and errors per model, and its duration."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pandas as pd
+
+COUNTS = (
+    "created",
+    "updated",
+    "archived",
+    "skipped",
+    "pushed_created",
+    "pushed_updated",
+    "conflicts",
+    "errors",
+)
+
+
+@dataclass
+class ModelReport:
+    """Counts for one entity, plus each failed record with its id and reason."""
+
+    created: int = 0
+    updated: int = 0
+    archived: int = 0
+    skipped: int = 0
+    pushed_created: int = 0
+    pushed_updated: int = 0
+    conflicts: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SyncReport:
+    """The result of one run; ``plan`` lists the writes a dry run would make."""
+
+    backend: str
+    dry_run: bool = False
+    seconds: float = 0.0
+    models: dict[str, ModelReport] = field(default_factory=dict)
+    plan: list[str] = field(default_factory=list)
+    run_id: int | None = None
+
+    def model(self, name: str) -> ModelReport:
+        """The report of one entity, created on first use."""
+        return self.models.setdefault(name, ModelReport())
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per model with the counts (errors counted)."""
+        rows = []
+        for name, rep in self.models.items():
+            row: dict[str, Any] = {"model": name, **asdict(rep)}
+            row["errors"] = len(rep.errors)
+            rows.append(row)
+        return pd.DataFrame(rows, columns=["model", *COUNTS])
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able form, stored with the run."""
+        return {
+            "backend": self.backend,
+            "dry_run": self.dry_run,
+            "seconds": self.seconds,
+            "models": {k: asdict(v) for k, v in self.models.items()},
+            "plan": self.plan,
+        }
+
+    @property
+    def errors(self) -> list[str]:
+        """Every error of the run, prefixed by its model."""
+        return [f"{name}: {e}" for name, rep in self.models.items() for e in rep.errors]
+
+    def _repr_html_(self) -> str:  # shown as a table in notebooks
+        return self.to_frame()._repr_html_()  # type: ignore[no-any-return, operator]
+
+    def __str__(self) -> str:
+        head = f"sync {self.backend}{' (dry run)' if self.dry_run else ''} in {self.seconds:.1f}s"
+        return head + "\n" + self.to_frame().to_string(index=False)

@@ -1,0 +1,146 @@
+"""One sync run: pull reference data, pull and push each entity, copy accounting data."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from crm_core import Workspace
+from crm_core.models import SyncRun
+from erp_bridge.adapter import Adapter
+from erp_bridge.binder import Binder
+from erp_bridge.context import RunContext
+from erp_bridge.exporter import Exporter
+from erp_bridge.importer import Importer, get_state, set_state
+from erp_bridge.mapper import EntityMap
+from erp_bridge.merge import Policy
+from erp_bridge.reconcile import Reconciler
+from erp_bridge.report import SyncReport
+
+REFERENCE = ("user", "stage", "lost_reason", "tag")
+COPIES = ("product", "invoice", "sales_order")
+
+
+def default_maps() -> list[EntityMap]:
+    """The Odoo entity maps, companies before contacts before deals."""
+    from erp_bridge.odoo.mappings import lead_map, partner_maps
+
+    return [*partner_maps(), lead_map()]
+
+
+def sync(
+    ws: Workspace,
+    adapter: Adapter,
+    *,
+    dry_run: bool = False,
+    full: bool = False,
+    models: Sequence[str] | None = None,
+    policy: Policy = "last_writer",
+    maps: Sequence[EntityMap] | None = None,
+    page_size: int = 500,
+    rewind_seconds: int = 300,
+    xmlid_prefix: str | None = None,
+    progress: Callable[[str, int], None] | None = None,
+) -> SyncReport:
+    """Synchronise ``ws`` with the ERP behind ``adapter`` and return the report.
+
+    ``models`` limits the run to some of: user, stage, lost_reason, tag, company,
+    contact, opportunity, product, invoice, sales_order. ``full`` re-reads everything
+    and archives local records whose ERP record was deleted. ``dry_run`` plans
+    without writing on either side (the plan is in ``report.plan``). ``policy``
+    decides shared fields both sides changed: ``last_writer``, ``erp`` or ``crm``.
+    """
+    started = time.monotonic()
+    maps = list(maps) if maps is not None else default_maps()
+    wanted = set(models) if models else {*REFERENCE, *(m.entity for m in maps), *COPIES}
+    unknown = wanted - {*REFERENCE, *COPIES, *(m.entity for m in maps)}
+    if unknown:
+        raise ValueError(f"unknown models: {', '.join(sorted(unknown))}")
+    report = SyncReport(adapter.backend, dry_run=dry_run)
+    with _sessions(ws, dry_run) as transaction:
+        binder = Binder(adapter.backend)
+        with transaction() as s:
+            binder.load(s)
+            prefix = xmlid_prefix or _prefix(s, adapter.backend)
+            run = None if dry_run else _start(s, ws, adapter.backend)
+        ctx = RunContext(adapter, binder, prefix, dry_run=dry_run)
+        rec = Reconciler(ws, ctx, policy)
+        importer = Importer(
+            rec, transaction, page_size=page_size, rewind_seconds=rewind_seconds, progress=progress
+        )
+        exporter = Exporter(rec, transaction)
+        status = "failed"
+        try:
+            if wanted & set(REFERENCE):
+                importer.pull_reference(lambda e: report.model(e), full)
+            ordered = [m for m in maps if m.entity in wanted]
+            for emap in ordered:
+                importer.pull(emap, report.model(emap.entity), full)
+                if full:
+                    importer.find_deleted(emap, report.model(emap.entity))
+            start, end = exporter.boundary()
+            for emap in ordered:
+                if emap.direction == "both":
+                    exporter.push(emap, report.model(emap.entity), start, end)
+            if not dry_run:
+                exporter.done(end)
+            if wanted & set(COPIES):
+                importer.pull_copies(lambda e: report.model(e), full)
+            status = "done"
+        finally:
+            report.plan = ctx.plan
+            report.seconds = time.monotonic() - started
+            if run is not None:
+                with transaction() as s:
+                    _finish(s, ws, run, status, report)
+                report.run_id = run
+    return report
+
+
+@contextmanager
+def _sessions(ws: Workspace, dry_run: bool) -> Iterator[Callable[[], Any]]:
+    """Per-record transactions for a real run; one session rolled back for a dry run."""
+    if not dry_run:
+        yield ws.transaction
+        return
+    session = ws._sessions()
+    session.info.update(clock=ws.clock, user_id=ws.user_id)
+
+    @contextmanager
+    def same() -> Iterator[Session]:
+        yield session
+
+    try:
+        yield same
+    finally:
+        session.rollback()
+        session.close()
+
+
+def _prefix(s: Session, backend: str) -> str:
+    """This workspace's external-id module name in the ERP, made once per backend."""
+    prefix = get_state(s, backend, "xmlid_prefix")
+    if prefix is None:
+        prefix = f"crmbook_{uuid.uuid4().hex[:10]}"
+        set_state(s, backend, "xmlid_prefix", prefix)
+    return prefix
+
+
+def _start(s: Session, ws: Workspace, backend: str) -> int:
+    run = SyncRun(backend=backend, started_at=ws.clock(), status="running", report={})
+    s.add(run)
+    s.flush()
+    return run.id
+
+
+def _finish(s: Session, ws: Workspace, run_id: int, status: str, report: SyncReport) -> None:
+    run = s.get(SyncRun, run_id)
+    assert run is not None
+    run.status = status
+    run.finished_at = ws.clock()
+    run.report = report.to_dict()

@@ -1,0 +1,207 @@
+"""An in-memory ERP with Odoo's traits, for sync tests without a network.
+
+It keeps ``write_date`` at full precision but returns it in whole seconds (the start
+of the "transaction"), honours ``active_test=False`` semantics (archived records are
+returned), evaluates the small domain language the sync uses, and upserts on
+external ids the way ``load`` does. ``crash_after_create`` simulates a process killed
+right after a remote create succeeded.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+from erp_bridge.adapter import RemoteError
+from erp_bridge.cursor import Cursor
+
+NAMES = {"res.partner": "name", "crm.stage": "name", "res.country": "name"}
+
+
+class Crash(BaseException):
+    """Stands for the process dying (not an ordinary error the sync would catch)."""
+
+
+class FakeOdoo:
+    backend = "fake:test@localhost"
+
+    def __init__(self) -> None:
+        self.records: dict[str, dict[int, dict[str, Any]]] = {}
+        self.xmlids: dict[str, tuple[str, int]] = {}
+        self.ids = itertools.count(1)
+        self.now = 1_000_000.0  # seconds; each write is a transaction starting "now"
+        self.crash_after_create = False
+        self.calls: list[tuple[str, str]] = []
+        self.refuse: dict[str, str] = {}  # model.field -> error message on write
+
+    # -- helpers for tests -------------------------------------------------------------
+    def tick(self, seconds: float = 1.0) -> None:
+        self.now += seconds
+
+    def add(self, model: str, **values: Any) -> int:
+        rid = next(self.ids)
+        self.records.setdefault(model, {})[rid] = {
+            "id": rid,
+            "active": True,
+            **values,
+            "_wd": self.now,
+        }
+        return rid
+
+    def set(self, model: str, rid: int, **values: Any) -> None:
+        self.records[model][rid].update(values, _wd=self.now)
+
+    def delete(self, model: str, rid: int) -> None:
+        del self.records[model][rid]
+
+    def get(self, model: str, rid: int) -> dict[str, Any]:
+        return self.records[model][rid]
+
+    def find(self, model: str, **values: Any) -> list[dict[str, Any]]:
+        return [
+            r
+            for r in self.records.get(model, {}).values()
+            if all(r.get(k) == v for k, v in values.items())
+        ]
+
+    # -- reading ---------------------------------------------------------------------------
+    def _out(self, model: str, rec: dict[str, Any], fields: Sequence[str]) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": rec["id"]}
+        for f in fields:
+            if f == "write_date":
+                out[f] = _stamp(rec["_wd"])
+                continue
+            value = rec.get(f, False)
+            target = _m2o_target(model, f)
+            if target and value:
+                ref = self.records.get(target, {}).get(value, {})
+                value = [value, ref.get("name", "")]
+            out[f] = value if value is not None else False
+        return out
+
+    def _match(self, rec: dict[str, Any], domain: list[Any]) -> bool:
+        return _eval(list(domain), rec)
+
+    def changed_since(
+        self, model: str, cursor: Cursor, fields: Sequence[str], domain: list[Any], limit: int
+    ) -> list[dict[str, Any]]:
+        self.calls.append((model, "changed_since"))
+        full = [*domain, *cursor.domain()]
+        found = sorted(
+            (r for r in self.records.get(model, {}).values() if self._match(r, full)),
+            key=lambda r: (r["_wd"], r["id"]),
+        )
+        return [self._out(model, r, [*fields, "write_date"]) for r in found[:limit]]
+
+    def read(self, model: str, ids: Sequence[int], fields: Sequence[str]) -> list[dict[str, Any]]:
+        self.calls.append((model, "read"))
+        table = self.records.get(model, {})
+        return [self._out(model, table[i], fields) for i in ids if i in table]
+
+    def search_read(
+        self, model: str, domain: list[Any], fields: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        self.calls.append((model, "search_read"))
+        return [
+            self._out(model, r, fields)
+            for r in sorted(self.records.get(model, {}).values(), key=lambda r: r["id"])
+            if self._match(r, domain)
+        ]
+
+    def all_ids(self, model: str, domain: list[Any]) -> set[int]:
+        return {r["id"] for r in self.records.get(model, {}).values() if self._match(r, domain)}
+
+    def find_external_id(self, model: str, external_id: str) -> int | None:
+        found = self.xmlids.get(external_id)
+        return found[1] if found and found[0] == model else None
+
+    # -- writing -----------------------------------------------------------------------------
+    def _values(self, values: dict[str, Any]) -> dict[str, Any]:
+        out = {}
+        for k, v in values.items():
+            if isinstance(v, list) and v and isinstance(v[0], list):
+                v = sorted(i for cmd in v if cmd[0] == 6 for i in cmd[2])
+            out[k] = None if v is False and k != "active" else v
+        for key, message in self.refuse.items():
+            model_field = key.rsplit(".", 1)[1]
+            if model_field in out:
+                raise RemoteError(message)
+        return out
+
+    def create(self, model: str, values: dict[str, Any], external_id: str) -> int:
+        self.calls.append((model, "create"))
+        clean = self._values(values)
+        if external_id in self.xmlids:  # load() updates the record it registered
+            rid = self.xmlids[external_id][1]
+            self.set(model, rid, **clean)
+        else:
+            rid = self.add(model, **clean)
+            self.xmlids[external_id] = (model, rid)
+        if self.crash_after_create:
+            raise Crash(f"killed after creating {model} #{rid}")
+        return rid
+
+    def write(self, model: str, ids: Sequence[int], values: dict[str, Any]) -> None:
+        self.calls.append((model, "write"))
+        clean = self._values(values)
+        for rid in ids:
+            self.set(model, rid, **clean)
+
+    def archive(self, model: str, ids: Sequence[int], active: bool = False) -> None:
+        self.write(model, ids, {"active": active})
+
+
+M2O = {
+    "parent_id": "res.partner",
+    "partner_id": "res.partner",
+    "country_id": "res.country",
+    "stage_id": "crm.stage",
+    "user_id": "res.users",
+    "lost_reason_id": "crm.lost.reason",
+    "state_id": "res.country.state",
+    "currency_id": "res.currency",
+    "product_id": "product.product",
+    "order_id": "sale.order",
+}
+
+
+def _m2o_target(model: str, field: str) -> str | None:
+    return M2O.get(field)
+
+
+def _stamp(seconds: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(int(seconds), dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _eval(domain: list[Any], rec: dict[str, Any]) -> bool:
+    """Evaluate a prefix-notation Odoo domain (implicit AND between terms)."""
+
+    def term(tokens: list[Any]) -> bool:
+        tok = tokens.pop(0)
+        if tok == "|":
+            a, b = term(tokens), term(tokens)
+            return a or b
+        if tok == "&":
+            a, b = term(tokens), term(tokens)
+            return a and b
+        field, op, value = tok
+        have = rec.get(field)
+        if field == "write_date":
+            have = _stamp(rec["_wd"]) + f".{int((rec['_wd'] % 1) * 1e6):06d}"
+            return {">=": have >= value, ">": have > value, "=": have == value}[op]
+        if op == "=":
+            return bool(have == value or (value is False and not have))
+        if op == "in":
+            return have in value
+        if op == "not in":
+            return have not in value
+        raise NotImplementedError(op)
+
+    tokens = list(domain)
+    result = True
+    while tokens:
+        result = term(tokens) and result
+    return result

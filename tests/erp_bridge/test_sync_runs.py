@@ -1,0 +1,316 @@
+"""Whole sync runs against an in-memory ERP with Odoo's traits (tests/erp_bridge/fake_odoo.py):
+both directions, conflicts, archives, deletions, dry runs, crashes and bad records."""
+
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from crm_core.models import ExternalLink, Invoice, SyncConflict, SyncRun
+from erp_bridge import sync
+from tests.erp_bridge.fake_odoo import Crash, FakeOdoo
+
+
+@pytest.fixture
+def odoo():
+    erp = FakeOdoo()
+    erp.add("res.country", code="PK", name="Pakistan")
+    erp.add("res.country", code="BD", name="Bangladesh")
+    erp.add("res.currency", name="PKR")
+    erp.user = erp.add(
+        "res.users", name="Ayesha Siddiqui", login="ayesha", email="ayesha@example.com"
+    )
+    erp.stage = {
+        name: erp.add("crm.stage", name=name, sequence=seq + 1, is_won=won)
+        for seq, (name, won) in enumerate([("New", False), ("Qualified", False), ("Won", True)])
+    }
+    erp.add("crm.lost.reason", name="Too expensive")
+    erp.add("crm.tag", name="Export")
+    erp.add("res.partner.category", name="VIP")
+    return erp
+
+
+def seed_partners(erp):
+    indus = erp.add(
+        "res.partner",
+        name="Indus Textiles",
+        is_company=True,
+        country_id=1,
+        email="sales@indus.example.com",
+        category_id=[],
+        comment="<p>Since 1998</p>",
+    )
+    imran = erp.add(
+        "res.partner",
+        name="عمران خان",
+        is_company=False,
+        parent_id=indus,
+        email="Imran@Indus.Example.com",
+        phone="+92 300 1234567",
+        category_id=[],
+    )
+    lead = erp.add(
+        "crm.lead",
+        name="Uniforms 2027",
+        type="opportunity",
+        partner_id=imran,
+        user_id=erp.user,
+        stage_id=erp.stage["New"],
+        probability=10.0,
+        expected_revenue=1500000.0,
+        priority="1",
+        tag_ids=[],
+        description=False,
+        date_deadline=False,
+        lost_reason_id=False,
+    )
+    return indus, imran, lead
+
+
+def run(ws, erp, **kw):
+    return sync(ws, erp, xmlid_prefix="crmbook_test", **kw)
+
+
+def local_of(ws, entity, remote_id):
+    with ws.transaction() as s:
+        return s.scalars(
+            select(ExternalLink.local_id).where(
+                ExternalLink.entity == entity, ExternalLink.remote_id == remote_id
+            )
+        ).one()
+
+
+def test_first_pull_creates_and_links_everything(ws, odoo):
+    indus, imran, lead = seed_partners(odoo)
+    report = run(ws, odoo)
+    counts = report.to_frame().set_index("model")
+    assert counts.loc["company", "created"] == 1
+    assert counts.loc["contact", "created"] == 1
+    assert counts.loc["opportunity", "created"] == 1
+    assert counts.loc["user", "created"] == 1 and counts.loc["stage", "created"] == 3
+    assert report.errors == []
+    contact = ws.contacts.get(local_of(ws, "contact", imran))
+    assert (contact["name"], contact["phone"], contact["email"]) == (
+        "عمران خان",
+        "+923001234567",
+        "Imran@indus.example.com",
+    )
+    assert contact["company_id"] == local_of(ws, "company", indus)
+    assert ws.companies.get(contact["company_id"])["notes"] == "Since 1998"
+    deal = ws.pipeline.get(local_of(ws, "opportunity", lead))
+    assert (deal["stage"], deal["contact_id"], deal["owner_id"]) == (
+        "New",
+        contact["id"],
+        ws.users.get("ayesha")["id"],
+    )
+    assert str(deal["expected_revenue"]) == "1500000.00"
+    # Normalising (E.164 phone, lower-case domain) is not pushed back to the ERP.
+    assert ("res.partner", "write") not in odoo.calls
+    assert report.run_id is not None
+
+
+def test_rerun_is_cheap_and_changes_nothing(ws, odoo):
+    seed_partners(odoo)
+    run(ws, odoo)
+    odoo.calls.clear()
+    again = run(ws, odoo)
+    frame = again.to_frame().set_index("model")
+    assert frame[["created", "updated", "pushed_created", "pushed_updated"]].sum().sum() == 0
+    assert not [c for c in odoo.calls if c[1] in ("write", "create")]
+
+
+def test_edits_flow_both_ways(ws, odoo):
+    indus, imran, _ = seed_partners(odoo)
+    run(ws, odoo)
+    cid = local_of(ws, "contact", imran)
+    ws.contacts.update(cid, job_title="Purchasing manager", tags=["VIP", "Karachi"])
+    odoo.tick(10)
+    odoo.set("res.partner", indus, city="Karachi", street="Plot 7, SITE")
+    report = run(ws, odoo)
+    assert odoo.get("res.partner", imran)["function"] == "Purchasing manager"
+    categories = {r["id"]: r["name"] for r in odoo.records["res.partner.category"].values()}
+    assert sorted(categories[i] for i in odoo.get("res.partner", imran)["category_id"]) == [
+        "Karachi",
+        "VIP",
+    ]
+    company = ws.companies.get(local_of(ws, "company", indus))
+    assert (company["city"], company["street"]) == ("Karachi", "Plot 7, SITE")
+    frame = report.to_frame().set_index("model")
+    assert frame.loc["contact", "pushed_updated"] == 1
+    assert frame.loc["company", "updated"] == 1
+
+
+def test_conflicts_follow_ownership_and_are_stored_with_both_values(ws, odoo, clock):
+    indus, _, lead = seed_partners(odoo)
+    run(ws, odoo)
+    company_id = local_of(ws, "company", indus)
+    deal_id = local_of(ws, "opportunity", lead)
+    # VAT is the ERP's; the stage is the CRM's; both sides change both.
+    ws.companies.update(company_id, vat="CRM-VAT")
+    ws.pipeline.move(deal_id, "Qualified")
+    odoo.tick(10)
+    odoo.set("res.partner", indus, vat="PK-1234567")
+    odoo.set("crm.lead", lead, stage_id=odoo.stage["Won"])
+    report = run(ws, odoo)
+    assert ws.companies.get(company_id)["vat"] == "PK-1234567"
+    assert odoo.get("crm.lead", lead)["stage_id"] == odoo.stage["Qualified"]  # the CRM's
+    assert ws.pipeline.get(deal_id)["stage"] == "Qualified"
+    with ws.transaction() as s:
+        rows = {c.field: c for c in s.scalars(select(SyncConflict))}
+    assert json.loads(rows["vat"].local_value) == "CRM-VAT"
+    assert json.loads(rows["vat"].remote_value) == "PK-1234567"
+    assert (rows["vat"].winner, rows["vat"].rule) == ("remote", "erp owns field")
+    assert (rows["stage_id"].winner, rows["stage_id"].rule) == ("local", "crm owns field")
+    assert report.to_frame().set_index("model").loc["company", "conflicts"] == 1
+
+
+def test_archives_propagate_both_ways(ws, odoo):
+    indus, imran, _ = seed_partners(odoo)
+    run(ws, odoo)
+    ws.contacts.archive(local_of(ws, "contact", imran))
+    odoo.tick(10)
+    odoo.set("res.partner", indus, active=False)
+    run(ws, odoo)
+    assert odoo.get("res.partner", imran)["active"] is False
+    assert ws.companies.get(local_of(ws, "company", indus))["active"] is False
+
+
+def test_lost_deal_in_crm_is_lost_in_erp(ws, odoo):
+    _, _, lead = seed_partners(odoo)
+    run(ws, odoo)
+    ws.pipeline.lose(local_of(ws, "opportunity", lead), "Too expensive")
+    run(ws, odoo)
+    remote = odoo.get("crm.lead", lead)
+    assert remote["active"] is False
+    assert remote["lost_reason_id"] is not None
+    assert remote["stage_id"] == odoo.stage["New"]  # the CRM's Lost stage has no ERP twin
+
+
+def test_records_deleted_in_the_erp_are_archived_on_full_runs(ws, odoo):
+    _, imran, lead = seed_partners(odoo)
+    run(ws, odoo)
+    contact_id = local_of(ws, "contact", imran)
+    deal_id = local_of(ws, "opportunity", lead)
+    odoo.delete("crm.lead", lead)
+    odoo.delete("res.partner", imran)
+    report = run(ws, odoo, full=True)
+    assert ws.contacts.get(contact_id)["active"] is False
+    assert ws.pipeline.get(deal_id)["active"] is False
+    frame = report.to_frame().set_index("model")
+    assert frame.loc["contact", "archived"] == 1 and frame.loc["opportunity", "archived"] == 1
+    with ws.transaction() as s:  # their links are gone: nothing is pushed to a ghost
+        gone = ExternalLink.entity.in_(["contact", "opportunity"])
+        assert s.scalar(select(func.count()).select_from(ExternalLink).where(gone)) == 0
+
+
+def test_new_local_records_are_created_in_the_erp_with_dependencies_first(ws, odoo):
+    run(ws, odoo)
+    company = ws.companies.create(name="Dhaka Jute Mills", country="BD")
+    person = ws.contacts.create(name="আব্দুল করিম", company=company["id"], email="karim@example.com")
+    ws.pipeline.create("Jute bags", contact=person["id"], expected_revenue="250000")
+    report = run(ws, odoo)
+    (remote_company,) = odoo.find("res.partner", name="Dhaka Jute Mills")
+    (remote_person,) = odoo.find("res.partner", name="আব্দুল করিম")
+    (remote_lead,) = odoo.find("crm.lead", name="Jute bags")
+    assert remote_company["is_company"] is True and remote_company["country_id"] == 2
+    assert remote_person["parent_id"] == remote_company["id"]
+    assert remote_lead["partner_id"] == remote_person["id"]
+    assert remote_lead["expected_revenue"] == 250000.0
+    assert report.to_frame().set_index("model")["pushed_created"].sum() == 3
+
+
+def test_a_crash_between_remote_create_and_local_commit_duplicates_nothing(ws, odoo):
+    run(ws, odoo)
+    ws.companies.create(name="Colombo Tea Traders")
+    odoo.crash_after_create = True
+    with pytest.raises(Crash):
+        run(ws, odoo)
+    assert len(odoo.find("res.partner", name="Colombo Tea Traders")) == 1
+    with ws.transaction() as s:  # the local link never committed
+        assert (
+            s.scalar(
+                select(func.count())
+                .select_from(ExternalLink)
+                .where(ExternalLink.entity == "company")
+            )
+            == 0
+        )
+    odoo.crash_after_create = False
+    run(ws, odoo)
+    assert len(odoo.find("res.partner", name="Colombo Tea Traders")) == 1
+    with ws.transaction() as s:
+        assert (
+            s.scalar(
+                select(func.count())
+                .select_from(ExternalLink)
+                .where(ExternalLink.entity == "company")
+            )
+            == 1
+        )
+        statuses = list(s.scalars(select(SyncRun.status).order_by(SyncRun.id)))
+    assert statuses == ["done", "failed", "done"]
+
+
+def test_dry_run_plans_and_writes_nothing_on_either_side(ws, odoo):
+    seed_partners(odoo)
+    ws.companies.create(name="Local Only Ltd")
+    before = ws.info()
+    report = run(ws, odoo, dry_run=True)
+    assert ws.info() == before
+    assert "create res.partner 'Local Only Ltd'" in report.plan
+    assert odoo.find("res.partner", name="Local Only Ltd") == []
+    assert report.to_frame().set_index("model").loc["company", "created"] == 1
+    real = run(ws, odoo)
+    assert real.to_frame().set_index("model").loc["company", "created"] == 1
+
+
+def test_bad_records_are_reported_and_the_run_goes_on(ws, odoo):
+    odoo.add("res.partner", name="", is_company=True)  # refused: no name
+    odoo.add("res.partner", name="Good Co", is_company=True, email="not-an-email")
+    odoo.add("res.partner", name="Fine Co", is_company=True)
+    report = run(ws, odoo)
+    errors = report.models["company"].errors
+    assert len(errors) == 2
+    assert any("'name'" in e and "is required" in e for e in errors)
+    assert any("'email'" in e and "not-an-email" in e for e in errors)
+    names = sorted(ws.companies.search()["name"])
+    assert names == ["Fine Co", "Good Co"]  # the bad field is left out, not the record
+    ws.companies.create(name="Refused Remotely")
+    odoo.refuse["res.partner.name"] = "ValidationError: name refused"
+    report = run(ws, odoo, models=["company"])
+    assert "local #3: RemoteError: ValidationError: name refused" in report.models["company"].errors
+    odoo.refuse.clear()
+    report = run(ws, odoo, models=["company"])  # the failed push is retried
+    assert report.models["company"].pushed_created == 1
+
+
+def test_accounting_copies_are_pulled_for_reports(ws, odoo):
+    indus, _, _ = seed_partners(odoo)
+    odoo.add(
+        "account.move",
+        name="INV/2026/0001",
+        move_type="out_invoice",
+        partner_id=indus,
+        invoice_date="2026-04-01",
+        invoice_date_due="2026-05-01",
+        currency_id=3,
+        amount_untaxed=1000.0,
+        amount_total=1170.0,
+        amount_residual=170.5,
+        state="posted",
+        payment_state="partial",
+    )
+    run(ws, odoo)
+    with ws.transaction() as s:
+        inv = s.scalars(select(Invoice)).one()
+        assert (inv.number, inv.currency, str(inv.amount_residual)) == (
+            "INV/2026/0001",
+            "PKR",
+            "170.50",
+        )
+        assert inv.company_id == local_of(ws, "company", indus)
+
+
+def test_unknown_models_are_refused():
+    with pytest.raises(ValueError, match="unknown models: invoices"):
+        sync(None, FakeOdoo(), models=["invoices"])  # type: ignore[arg-type]
