@@ -7,6 +7,7 @@ A workspace is a SQLite file path or a database URL; commands that read one take
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -153,9 +154,26 @@ def contacts_search(
         console.print(f"more: --offset {offset + len(found)}")
 
 
+def load_plugins() -> typer.Typer:
+    """Add the commands other packages register under the ``crmbook.cli`` entry point
+    group (erp_bridge adds ``sync``) and return the app. crm_core imports none of them:
+    they are loaded when the command line starts, not when this module is imported."""
+    if getattr(app, "_plugins_loaded", False):
+        return app
+    app._plugins_loaded = True  # type: ignore[attr-defined]
+    for entry in entry_points(group="crmbook.cli"):
+        try:
+            register = entry.load()
+        except ImportError as exc:  # an optional part whose dependencies are missing
+            err.print(f"[yellow]note:[/] '{entry.name}' commands unavailable: {exc}")
+            continue
+        register(app)
+    return app
+
+
 def main() -> None:  # pragma: no cover - console entry point
-    """Entry point used by ``python -m crm_core.cli``."""
-    app(prog_name="crmbook")
+    """The ``crmbook`` command: the core commands plus the registered plugins."""
+    load_plugins()(prog_name="crmbook")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -50,6 +50,10 @@ class Adapter(Protocol):
         sequence, so a retry after a crash can find it with :meth:`find_external_id`."""
         ...
 
+    def external_ids(self, model: str, ids: Sequence[int], module: str) -> dict[int, str]:
+        """For those of ``ids`` registered under ``module``: id -> external name."""
+        ...
+
     def find_external_id(self, model: str, external_id: str) -> int | None:
         """The id of the record registered under ``external_id``, if any."""
         ...

@@ -92,19 +92,43 @@ class Importer:
         for page in self._pages(
             f"pull:{emap.entity}", emap.remote_model, emap.remote_fields, emap.domain, full
         ):
+            ours = self._created_by_us(emap, page)
             for record in page:
-                self._one(emap, record, rep)
+                self._one(emap, record, rep, ours.get(int(record["id"])))
 
-    def _one(self, emap: EntityMap, record: dict[str, Any], rep: ModelReport) -> None:
+    def _created_by_us(self, emap: EntityMap, page: list[dict[str, Any]]) -> dict[int, int]:
+        """Unlinked remote records that carry our external id: created by a push whose
+        local commit never happened (a crash). remote id -> local id."""
+        unlinked = [
+            int(r["id"])
+            for r in page
+            if self.ctx.binder.by_remote(emap.entity, int(r["id"])) is None
+        ]
+        if not unlinked:
+            return {}
+        names = self.ctx.adapter.external_ids(emap.remote_model, unlinked, self.ctx.xmlid_prefix)
+        kind = f"{emap.entity}_"
+        return {
+            rid: int(name[len(kind) :])
+            for rid, name in names.items()
+            if name.startswith(kind) and name[len(kind) :].isdigit()
+        }
+
+    def _one(
+        self, emap: EntityMap, record: dict[str, Any], rep: ModelReport, ours: int | None = None
+    ) -> None:
         rid = int(record["id"])
         try:
             with self.transaction() as s:
+                # A record re-read by the rewind is compared with its last-synced copy,
+                # not skipped on (id, write_date) alone: write_date has whole seconds, so
+                # a second change within the same second would otherwise be missed.
                 link = self.ctx.binder.by_remote(emap.entity, rid)
-                if link is not None and link.remote_write_date == record.get("write_date"):
-                    rep.skipped += 1  # already applied: the rewind re-read it
-                    return
                 obj = self.rec.load_local(s, emap.entity, link.local_id) if link else None
-                if obj is None:
+                adopted = self.rec.load_local(s, emap.entity, ours) if ours else None
+                if link is None and adopted is not None:
+                    self.rec.adopt(s, emap, adopted, record, rep)
+                elif obj is None:
                     self.rec.pull_new(s, emap, record, rep)
                 else:
                     self.rec.merge_pair(s, emap, obj, record, rep)

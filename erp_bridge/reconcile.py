@@ -70,6 +70,21 @@ class Reconciler:
         self._bind(s, emap, obj, rid, values, values, None)
         rep.pushed_created += 1
 
+    def adopt(
+        self, s: Session, emap: EntityMap, obj: Any, record: dict[str, Any], rep: ModelReport
+    ) -> None:
+        """Link a local record to the remote one a push created before a crash."""
+        self._bind(
+            s,
+            emap,
+            obj,
+            int(record["id"]),
+            self.local_values(emap, obj, {}),
+            emap.from_remote(record, self.ctx),
+            record.get("write_date"),
+        )
+        rep.pushed_created += 1
+
     def merge_pair(
         self, s: Session, emap: EntityMap, obj: Any, record: dict[str, Any], rep: ModelReport
     ) -> None:

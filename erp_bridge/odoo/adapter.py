@@ -317,6 +317,18 @@ class OdooAdapter:
             raise RemoteError(f"{model}.load {external_id}: {'; '.join(errors) or result}")
         return int(result["ids"][0])
 
+    def external_ids(self, model: str, ids: Sequence[int], module: str) -> dict[int, str]:
+        """For those of ``ids`` registered under ``module``: id -> external name."""
+        if not ids:
+            return {}
+        rows = self.call(
+            "ir.model.data",
+            "search_read",
+            domain=[["module", "=", module], ["model", "=", model], ["res_id", "in", sorted(ids)]],
+            fields=["name", "res_id"],
+        )
+        return {int(r["res_id"]): str(r["name"]) for r in rows}
+
     def find_external_id(self, model: str, external_id: str) -> int | None:
         """The id registered under ``module.name``, or None."""
         module, _, name = external_id.partition(".")

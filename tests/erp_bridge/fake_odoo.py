@@ -112,6 +112,13 @@ class FakeOdoo:
     def all_ids(self, model: str, domain: list[Any]) -> set[int]:
         return {r["id"] for r in self.records.get(model, {}).values() if self._match(r, domain)}
 
+    def external_ids(self, model: str, ids: Sequence[int], module: str) -> dict[int, str]:
+        return {
+            rid: xid.split(".", 1)[1]
+            for xid, (m, rid) in self.xmlids.items()
+            if m == model and rid in ids and xid.startswith(module + ".")
+        }
+
     def find_external_id(self, model: str, external_id: str) -> int | None:
         found = self.xmlids.get(external_id)
         return found[1] if found and found[0] == model else None

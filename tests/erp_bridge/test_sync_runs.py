@@ -236,8 +236,10 @@ def test_a_crash_between_remote_create_and_local_commit_duplicates_nothing(ws, o
             == 0
         )
     odoo.crash_after_create = False
-    run(ws, odoo)
+    report = run(ws, odoo)
+    assert report.errors == []
     assert len(odoo.find("res.partner", name="Colombo Tea Traders")) == 1
+    assert ws.companies.search("colombo")["name"].tolist() == ["Colombo Tea Traders"]
     with ws.transaction() as s:
         assert (
             s.scalar(
