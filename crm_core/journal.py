@@ -146,16 +146,18 @@ def _after_flush(session: Session, _ctx: Any) -> None:
     for obj in _journaled(session.new):
         add(obj, "create", None, None, _snapshot(obj))
         if type(obj) in _INDEXED:
-            terms += search_rows(_INDEXED[type(obj)], obj.id, obj.name)
+            terms += search_rows(_INDEXED[type(obj)], obj.id, obj.name, bool(obj.active))
     for obj in _journaled(session.dirty):
+        reindex = False
         for field, old, new in _changes(obj):
             action = "update"
             if field == "active":
                 action = "restore" if new else "archive"
             add(obj, action, field, old, new)
-            if field == "name" and type(obj) in _INDEXED:
-                stale.append((_INDEXED[type(obj)], obj.id))
-                terms += search_rows(_INDEXED[type(obj)], obj.id, new)
+            reindex = reindex or field in ("name", "active")
+        if reindex and type(obj) in _INDEXED:
+            stale.append((_INDEXED[type(obj)], obj.id))
+            terms += search_rows(_INDEXED[type(obj)], obj.id, obj.name, bool(obj.active))
     for obj in _journaled(session.deleted):
         add(obj, "delete", None, _snapshot(obj), None)
         if type(obj) in _INDEXED:
@@ -174,9 +176,21 @@ def _after_flush(session: Session, _ctx: Any) -> None:
         conn.execute(insert(SearchTerm), terms)
 
 
-def search_rows(entity: str, record_id: int, name: str | None) -> list[dict[str, Any]]:
+def search_rows(
+    entity: str, record_id: int, name: str | None, active: bool = True
+) -> list[dict[str, Any]]:
     """The :class:`SearchTerm` rows indexing ``name`` for one record."""
-    return [{"entity": entity, "term": w[:120], "record_id": record_id} for w in text.words(name)]
+    key = text.fold(name)[:120]
+    return [
+        {
+            "entity": entity,
+            "term": w[:120],
+            "record_id": record_id,
+            "sort_key": key,
+            "active": active,
+        }
+        for w in text.words(name)
+    ]
 
 
 def install(session_factory: Any) -> None:

@@ -109,4 +109,12 @@ class SearchTerm(Base):
     entity: Mapped[str] = mapped_column(String(20), primary_key=True)
     term: Mapped[str] = mapped_column(String(120), primary_key=True)
     record_id: Mapped[int] = mapped_column(primary_key=True)
-    __table_args__ = (Index("ix_search_terms_record", "entity", "record_id"),)
+    #: The record's folded name and whether it is active, copied here so that a name
+    #: search sorted by name reads only this index (SQLite keeps the table in its
+    #: primary key: WITHOUT ROWID), however many records match.
+    sort_key: Mapped[str] = mapped_column(String(120), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    __table_args__ = (
+        Index("ix_search_terms_record", "entity", "record_id"),
+        {"sqlite_with_rowid": False},
+    )

@@ -102,7 +102,18 @@ class Opportunity(Versioned, Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     custom: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     tags: Mapped[list[Tag]] = relationship(secondary=opportunity_tags, order_by=Tag.name_key)
-    __table_args__ = (Index("ix_opportunities_stage_status", "pipeline_id", "stage_id", "status"),)
+    # Covers the pipeline-by-stage aggregate: an index-only scan per stage.
+    __table_args__ = (
+        Index(
+            "ix_opportunities_by_stage",
+            "stage_id",
+            "active",
+            "currency",
+            "status",
+            "expected_revenue",
+            "probability",
+        ),
+    )
 
 
 class StageChange(Base):

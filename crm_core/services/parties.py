@@ -295,17 +295,81 @@ class _Parties(Service):
                 ]
             )
         extra = self._extra_filters(extra)
-        with self._tx() as s:
-            ids = self._filtered(
-                s, q, email, phone, tag, city, country, owner, custom, include_archived, extra
+        only_words = (
+            text.words(q)
+            and order_by == "name"
+            and not (
+                email or phone or tag or city or country or owner is not None or custom or extra
             )
-            column = getattr(self.model, ORDERS[order_by])
-            order = [column.desc() if descending else column.asc(), self.model.id]
-            query = self._listing().where(self.model.id.in_(ids)).order_by(*order)
-            rows = s.execute(query.limit(limit).offset(offset)).mappings().all()
+        )
+        with self._tx() as s:
+            if only_words:
+                # The type-ahead case: one page straight from the word index.
+                page = self._name_page(
+                    s, text.words(q), include_archived, descending, limit, offset
+                )
+                rows = s.execute(self._listing().where(self.model.id.in_(page))).mappings().all()
+                rank = {record_id: i for i, record_id in enumerate(page)}
+                rows = sorted(rows, key=lambda r: rank[r["id"]])
+            else:
+                ids = self._filtered(
+                    s,
+                    q,
+                    email,
+                    phone,
+                    tag,
+                    city,
+                    country,
+                    owner,
+                    custom,
+                    include_archived,
+                    extra,
+                )
+                column = getattr(self.model, ORDERS[order_by])
+                order = [column.desc() if descending else column.asc(), self.model.id]
+                query = self._listing().where(self.model.id.in_(ids)).order_by(*order)
+                rows = s.execute(query.limit(limit).offset(offset)).mappings().all()
             frame = pd.DataFrame([dict(r) for r in rows], columns=self._listing_columns())
             frame["tags"] = self._tag_names(s, list(frame["id"]))
         return frame
+
+    def _name_page(
+        self,
+        s: Session,
+        words: list[str],
+        include_archived: bool,
+        descending: bool,
+        limit: int,
+        offset: int,
+    ) -> list[int]:
+        """Ids of one page of records whose name has a word starting with each of
+        ``words``, in name order, read from the word index alone (no table lookups,
+        however many records match)."""
+        t = SearchTerm
+        first, *rest = sorted(words, key=len, reverse=True)  # the longest: fewest matches
+        query = select(t.record_id).where(
+            t.entity == self.entity, t.term >= first, t.term < first + text.PREFIX_END
+        )
+        if not include_archived:
+            query = query.where(t.active.is_(True))
+        for word in rest:
+            also = select(t.record_id).where(
+                t.entity == self.entity, t.term >= word, t.term < word + text.PREFIX_END
+            )
+            query = query.where(t.record_id.in_(also))
+        order = (t.sort_key.desc(), t.record_id.desc()) if descending else (t.sort_key, t.record_id)
+        query = query.order_by(*order)
+        # ORDER BY ... LIMIT keeps only the top rows while scanning (no full sort, no
+        # GROUP BY); a record with two words matching appears twice, so fetch more and
+        # de-duplicate, fetching again in the rare case that was not enough.
+        want = offset + limit
+        fetch = want * 2
+        while True:
+            found = list(s.scalars(query.limit(fetch)))
+            ids = list(dict.fromkeys(found))
+            if len(ids) >= want or len(found) < fetch:
+                return ids[offset:want]
+            fetch *= 2
 
     def count(self, q: str | None = None, **filters: Any) -> int:
         """How many records :meth:`search` would find with the same filters (all pages)."""

@@ -299,3 +299,21 @@ def test_companies_have_their_own_fields(ws):
     assert company["vat"] == "RU7701234567"
     with pytest.raises(ValidationError, match="'mobile'"):
         ws.companies.create(name="X", mobile="+79123456789")
+
+
+def test_word_search_pages_in_name_order_without_duplicates(ws):
+    names = ["Иван Иванов", "Ивета Смирнова", "Борис Иванченко", "Ivan Ivanovich", "Иван Петров"]
+    made = {n: ws.contacts.create(name=n)["id"] for n in names}
+    # "Иван Иванов" matches "ив" twice (both words); it must still appear once.
+    found = ws.contacts.search("ив", limit=10)["name"].tolist()
+    assert found == ["Борис Иванченко", "Иван Иванов", "Иван Петров", "Ивета Смирнова"]
+    pages = [ws.contacts.search("ив", limit=2, offset=o)["name"].tolist() for o in (0, 2, 4)]
+    assert pages == [found[:2], found[2:], []]
+    assert ws.contacts.search("ив", descending=True, limit=10)["name"].tolist() == found[::-1]
+    assert ws.contacts.search("иван пет")["name"].tolist() == ["Иван Петров"]
+    ws.contacts.archive(made["Иван Петров"])
+    assert "Иван Петров" not in ws.contacts.search("ив", limit=10)["name"].tolist()
+    assert "Иван Петров" in ws.contacts.search("ив", include_archived=True)["name"].tolist()
+    ws.contacts.update(made["Ивета Смирнова"], name="Елена Смирнова")
+    assert ws.contacts.search("ивет").empty
+    assert ws.contacts.search("елен")["name"].tolist() == ["Елена Смирнова"]

@@ -55,7 +55,10 @@ def upgrade() -> None:
     sa.Column('entity', sa.String(length=20), nullable=False),
     sa.Column('term', sa.String(length=120), nullable=False),
     sa.Column('record_id', sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint('entity', 'term', 'record_id', name=op.f('pk_search_terms'))
+    sa.Column('sort_key', sa.String(length=120), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.PrimaryKeyConstraint('entity', 'term', 'record_id', name=op.f('pk_search_terms')),
+    sqlite_with_rowid=False
     )
     with op.batch_alter_table('search_terms', schema=None) as batch_op:
         batch_op.create_index('ix_search_terms_record', ['entity', 'record_id'], unique=False)
@@ -296,7 +299,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_opportunities_company_id'), ['company_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_opportunities_contact_id'), ['contact_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_opportunities_owner_id'), ['owner_id'], unique=False)
-        batch_op.create_index('ix_opportunities_stage_status', ['pipeline_id', 'stage_id', 'status'], unique=False)
+        batch_op.create_index('ix_opportunities_by_stage', ['stage_id', 'active', 'currency', 'status', 'expected_revenue', 'probability'], unique=False)
 
     op.create_table('activities',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -404,7 +407,7 @@ def downgrade() -> None:
 
     op.drop_table('activities')
     with op.batch_alter_table('opportunities', schema=None) as batch_op:
-        batch_op.drop_index('ix_opportunities_stage_status')
+        batch_op.drop_index('ix_opportunities_by_stage')
         batch_op.drop_index(batch_op.f('ix_opportunities_owner_id'))
         batch_op.drop_index(batch_op.f('ix_opportunities_contact_id'))
         batch_op.drop_index(batch_op.f('ix_opportunities_company_id'))
