@@ -165,6 +165,15 @@ class Workspace:
         """Today's date in the workspace time zone, by the workspace clock."""
         return self.clock().astimezone(self.timezone).date()
 
+    # -- sync ---------------------------------------------------------------------
+    def sync(self, backend: Any, **options: Any) -> Any:
+        """Synchronise with an ERP and return the run's report (a table in notebooks).
+
+        ``backend`` is an ERP connection that knows how to sync a workspace, such as
+        ``erp_bridge.odoo.OdooAdapter``; crm_core itself knows no ERP.
+        """
+        return backend.sync(self, **options)
+
     # -- overview ---------------------------------------------------------------
     def info(self) -> dict[str, int]:
         """Row counts per entity (archived records included)."""

@@ -196,6 +196,12 @@ class OdooAdapter:
             self._json2 = None
         self._secret = secret
 
+    def sync(self, ws: Any, **options: Any) -> Any:
+        """Run :func:`erp_bridge.sync` for ``ws`` with this adapter (``ws.sync(odoo)``)."""
+        from erp_bridge.run import sync
+
+        return sync(ws, self, **options)
+
     def __repr__(self) -> str:  # never show the secret
         return f"<OdooAdapter {self.backend} via {self.protocol}>"
 

@@ -316,3 +316,15 @@ def test_accounting_copies_are_pulled_for_reports(ws, odoo):
 def test_unknown_models_are_refused():
     with pytest.raises(ValueError, match="unknown models: invoices"):
         sync(None, FakeOdoo(), models=["invoices"])  # type: ignore[arg-type]
+
+
+def test_workspace_sync_delegates_to_the_backend(ws, odoo):
+    seed_partners(odoo)
+
+    class Backend:
+        def sync(self, workspace, **options):
+            return sync(workspace, odoo, **options)
+
+    report = ws.sync(Backend(), xmlid_prefix="crmbook_test", models=["company"])
+    assert report.to_frame()["model"].tolist() == ["company"]
+    assert "<table" in report._repr_html_()
