@@ -93,8 +93,25 @@ class Importer:
             f"pull:{emap.entity}", emap.remote_model, emap.remote_fields, emap.domain, full
         ):
             ours = self._created_by_us(emap, page)
-            for record in page:
-                self._one(emap, record, rep, ours.get(int(record["id"])))
+            # The whole page in one transaction (one commit, not one per record); if any
+            # record fails, the page is rolled back and applied again record by record,
+            # so the bad one is reported and the others still land.
+            trial = ModelReport()
+            try:
+                with self.transaction() as s:
+                    for record in page:
+                        self._apply(s, emap, record, trial, ours.get(int(record["id"])))
+                        s.flush()
+                        # Done with this record: keep the session small, or every flush
+                        # of the page walks all records loaded so far.
+                        s.expunge_all()
+            except Exception:
+                with self.transaction() as s:
+                    self.ctx.binder.load(s)
+                for record in page:
+                    self._one(emap, record, rep, ours.get(int(record["id"])))
+            else:
+                rep.add(trial)
 
     def _created_by_us(self, emap: EntityMap, page: list[dict[str, Any]]) -> dict[int, int]:
         """Unlinked remote records that carry our external id: created by a push whose
@@ -114,24 +131,34 @@ class Importer:
             if name.startswith(kind) and name[len(kind) :].isdigit()
         }
 
+    def _apply(
+        self,
+        s: Session,
+        emap: EntityMap,
+        record: dict[str, Any],
+        rep: ModelReport,
+        ours: int | None,
+    ) -> None:
+        # A record re-read by the rewind is compared with its last-synced copy, not
+        # skipped on (id, write_date) alone: write_date has whole seconds, so a second
+        # change within the same second would otherwise be missed.
+        link = self.ctx.binder.by_remote(emap.entity, int(record["id"]))
+        obj = self.rec.load_local(s, emap.entity, link.local_id) if link else None
+        adopted = self.rec.load_local(s, emap.entity, ours) if ours else None
+        if link is None and adopted is not None:
+            self.rec.adopt(s, emap, adopted, record, rep)
+        elif obj is None:
+            self.rec.pull_new(s, emap, record, rep)
+        else:
+            self.rec.merge_pair(s, emap, obj, record, rep)
+
     def _one(
         self, emap: EntityMap, record: dict[str, Any], rep: ModelReport, ours: int | None = None
     ) -> None:
         rid = int(record["id"])
         try:
             with self.transaction() as s:
-                # A record re-read by the rewind is compared with its last-synced copy,
-                # not skipped on (id, write_date) alone: write_date has whole seconds, so
-                # a second change within the same second would otherwise be missed.
-                link = self.ctx.binder.by_remote(emap.entity, rid)
-                obj = self.rec.load_local(s, emap.entity, link.local_id) if link else None
-                adopted = self.rec.load_local(s, emap.entity, ours) if ours else None
-                if link is None and adopted is not None:
-                    self.rec.adopt(s, emap, adopted, record, rep)
-                elif obj is None:
-                    self.rec.pull_new(s, emap, record, rep)
-                else:
-                    self.rec.merge_pair(s, emap, obj, record, rep)
+                self._apply(s, emap, record, rep, ours)
         except Exception as exc:  # one bad record never stops the run
             rep.errors.append(f"remote #{rid}: {type(exc).__name__}: {exc}")
             with self.transaction() as s:  # links bound in the rolled-back work are void

@@ -32,6 +32,12 @@ class ModelReport:
     conflicts: int = 0
     errors: list[str] = field(default_factory=list)
 
+    def add(self, other: ModelReport) -> None:
+        """Add another report's counts and errors to this one."""
+        for name in COUNTS[:-1]:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.errors += other.errors
+
 
 @dataclass
 class SyncReport:
