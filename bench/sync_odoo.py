@@ -121,13 +121,16 @@ def main() -> None:
             pull_s = time.perf_counter() - t0
             pulled = first.models["company"].created + first.models["contact"].created
             time.sleep(3)  # past the rewind window of the bench's own creates
-            # One quiet run first: it re-reads the records created in the last seconds
-            # of the set (the rewind window); the timed run is then the steady state.
+            # Steady state first: the cursor sits at the newest write, and the rewind
+            # re-reads whatever was written in the seconds before it (here a whole
+            # creation batch). One later write and a quiet run move it on.
+            odoo.write("res.partner", [ids[0]], {"city": "Karachi"})
             sync(ws, odoo, maps=maps, models=["company", "contact"], rewind_seconds=2)
             time.sleep(3)
             changed = ids[:: max(1, len(ids) // args.changed)][: args.changed]
+            token = int(time.time())  # new values every run, or unchanged ones are skipped
             for i, rid in enumerate(changed):
-                odoo.write("res.partner", [rid], {"city": f"Lahore {i}"})
+                odoo.write("res.partner", [rid], {"city": f"Lahore {token}-{i}"})
             t0 = time.perf_counter()
             second = sync(ws, odoo, maps=maps, models=["company", "contact"], rewind_seconds=2)
             incr_s = time.perf_counter() - t0

@@ -143,6 +143,11 @@ class Importer:
         # skipped on (id, write_date) alone: write_date has whole seconds, so a second
         # change within the same second would otherwise be missed.
         link = self.ctx.binder.by_remote(emap.entity, int(record["id"]))
+        if link is not None and self.rec.remote_unchanged(emap, record, link):
+            # Nothing new from the ERP: no local read needed. Local edits of this record
+            # are the push's business (it follows the journal).
+            rep.skipped += 1
+            return
         obj = self.rec.load_local(s, emap.entity, link.local_id) if link else None
         adopted = self.rec.load_local(s, emap.entity, ours) if ours else None
         if link is None and adopted is not None:

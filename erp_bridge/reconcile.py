@@ -170,6 +170,11 @@ class Reconciler:
             self.ws.clock(),
         )
 
+    def remote_unchanged(self, emap: EntityMap, record: dict[str, Any], link: Any) -> bool:
+        """True when the remote record still has its last-synced values."""
+        _, base_remote = _bases(link.synced)
+        return _jsonable(emap.from_remote(record, self.ctx)) == base_remote
+
     def unchanged(self, emap: EntityMap, obj: Any, link: Any) -> bool:
         """True when the local record still has its last-synced values."""
         base_local, _ = _bases(link.synced)
