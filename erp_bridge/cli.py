@@ -43,6 +43,16 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
+def _secret(user: str) -> str:
+    """The Odoo password or API key: from the environment, else a hidden prompt."""
+    secret = os.environ.get("CRMBOOK_ODOO_PASSWORD")
+    if not secret:
+        if not os.isatty(0):
+            _fail("set CRMBOOK_ODOO_PASSWORD (no terminal to ask for the password)")
+        secret = typer.prompt(f"Odoo password or API key for {user}", hide_input=True)
+    return secret
+
+
 def _open(location: str) -> crm_core.Workspace:
     if "://" not in location and not os.path.exists(location):
         _fail(f"no workspace at {location}; create one with: crmbook init {location}")
@@ -75,11 +85,7 @@ def sync_odoo(
     from erp_bridge.adapter import RemoteError
     from erp_bridge.odoo.adapter import OdooAdapter
 
-    secret = os.environ.get("CRMBOOK_ODOO_PASSWORD")
-    if not secret:
-        if not os.isatty(0):
-            _fail("set CRMBOOK_ODOO_PASSWORD (no terminal to ask for the password)")
-        secret = typer.prompt(f"Odoo password or API key for {user}", hide_input=True)
+    secret = _secret(user)
     if policy not in ("last_writer", "erp", "crm"):
         _fail(f"--policy {policy!r}: use last_writer, erp or crm")
     try:
@@ -162,3 +168,30 @@ def _ago(delta: object) -> str:
     if seconds < 7200:
         return f"{seconds // 60}m"
     return f"{seconds // 3600}h"
+
+
+@sync_app.command("decide")
+def decide_conflict(
+    conflict: Annotated[int, typer.Argument(help="Conflict id, as `sync status` lists it.")],
+    winner: Annotated[str, typer.Argument(help="crm or erp: whose value to keep.")],
+    url: Annotated[str, typer.Option(help="Odoo address, e.g. http://erp.example.com:8069.")],
+    db: Annotated[str, typer.Option(help="Odoo database name.")],
+    user: Annotated[str, typer.Option(help="Odoo login.")],
+    workspace: WorkspaceOption = "crm.sqlite",
+    protocol: Annotated[str, typer.Option(help="xmlrpc, jsonrpc, or json2.")] = "xmlrpc",
+) -> None:
+    """Settle a conflict: write the chosen side's value on both sides."""
+    from crm_core.errors import CrmError
+    from erp_bridge.adapter import RemoteError
+    from erp_bridge.conflicts import decide
+    from erp_bridge.odoo.adapter import OdooAdapter
+
+    if winner not in ("crm", "erp"):
+        _fail(f"winner {winner!r}: use crm or erp")
+    adapter = OdooAdapter(url, db, user, _secret(user), protocol=protocol)
+    with _open(workspace) as ws:
+        try:
+            decide(ws, adapter, conflict, winner)  # type: ignore[arg-type]
+        except (CrmError, RemoteError) as exc:
+            _fail(str(exc))
+    console.print(f"conflict {conflict}: kept the {winner} value on both sides")

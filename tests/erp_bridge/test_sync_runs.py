@@ -328,3 +328,28 @@ def test_workspace_sync_delegates_to_the_backend(ws, odoo):
     report = ws.sync(Backend(), xmlid_prefix="crmbook_test", models=["company"])
     assert report.to_frame()["model"].tolist() == ["company"]
     assert "<table" in report._repr_html_()
+
+
+def test_a_conflict_can_be_reviewed_and_re_decided(ws, odoo):
+    from erp_bridge.conflicts import decide, open_conflicts
+
+    indus, _, _ = seed_partners(odoo)
+    run(ws, odoo)
+    company_id = local_of(ws, "company", indus)
+    ws.companies.update(company_id, city="Hyderabad")
+    odoo.tick(10)
+    odoo.set("res.partner", indus, city="Sukkur")
+    run(ws, odoo, policy="erp")
+    listed = open_conflicts(ws)
+    assert listed[["field", "crm", "erp", "kept"]].values.tolist() == [
+        ["city", "Hyderabad", "Sukkur", "remote"]
+    ]
+    assert ws.companies.get(company_id)["city"] == "Sukkur"
+    decide(ws, odoo, int(listed["id"].iloc[0]), "crm")
+    assert ws.companies.get(company_id)["city"] == "Hyderabad"
+    assert odoo.get("res.partner", indus)["city"] == "Hyderabad"
+    assert open_conflicts(ws).empty
+    quiet = run(ws, odoo)  # both sides agree with the link: nothing moves
+    assert quiet.to_frame().set_index("model").loc["company", "pushed_updated"] == 0
+    with pytest.raises(ValueError, match="winner"):
+        decide(ws, odoo, 1, "mine")  # type: ignore[arg-type]

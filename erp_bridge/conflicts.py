@@ -1,0 +1,98 @@
+"""Review and re-decide the conflicts a sync recorded."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+import pandas as pd
+from sqlalchemy import select
+
+from crm_core import Workspace
+from crm_core.errors import NotFoundError, ValidationError
+from crm_core.models import ExternalLink, SyncConflict
+from erp_bridge.adapter import Adapter
+from erp_bridge.binder import Binder
+from erp_bridge.context import RunContext
+from erp_bridge.local import MODELS, LocalWriter, snapshot
+from erp_bridge.mapper import EntityMap
+from erp_bridge.reconcile import _jsonable
+
+
+def open_conflicts(ws: Workspace) -> pd.DataFrame:
+    """Every conflict not yet confirmed, with both values and the side that was kept."""
+    with ws.transaction() as s:
+        rows = [
+            {
+                "id": c.id,
+                "entity": c.entity,
+                "local_id": c.local_id,
+                "field": c.field,
+                "crm": json.loads(c.local_value or "null"),
+                "erp": json.loads(c.remote_value or "null"),
+                "kept": c.winner,
+                "rule": c.rule,
+                "detected_at": c.detected_at,
+            }
+            for c in s.scalars(
+                select(SyncConflict).where(SyncConflict.status == "open").order_by(SyncConflict.id)
+            )
+        ]
+    return pd.DataFrame(
+        rows,
+        columns=["id", "entity", "local_id", "field", "crm", "erp", "kept", "rule", "detected_at"],
+    )
+
+
+def decide(
+    ws: Workspace,
+    adapter: Adapter,
+    conflict_id: int,
+    winner: Literal["crm", "erp"],
+    maps: list[EntityMap] | None = None,
+) -> None:
+    """Settle a conflict: write the chosen side's value on both sides and close it.
+
+    Choosing the side the sync already kept only confirms it. The value goes through
+    crm_core's validation locally and is written to the ERP as the sync would write it.
+    """
+    from erp_bridge.run import default_maps
+
+    if winner not in ("crm", "erp"):
+        raise ValueError(f"winner must be 'crm' or 'erp', not {winner!r}")
+    emaps = {m.entity: m for m in (maps or default_maps())}
+    binder = Binder(adapter.backend)
+    with ws.transaction() as s:
+        conflict = s.get(SyncConflict, conflict_id)
+        if conflict is None or conflict.backend != adapter.backend:
+            raise NotFoundError("conflict", conflict_id)
+        emap = emaps[conflict.entity]
+        obj = s.get(MODELS[conflict.entity], conflict.local_id)
+        if obj is None:
+            raise NotFoundError(conflict.entity, conflict.local_id)
+        chosen: Any = json.loads(
+            (conflict.local_value if winner == "crm" else conflict.remote_value) or "null"
+        )
+        _, errors = LocalWriter(ws).apply(s, conflict.entity, obj, {conflict.field: chosen})
+        if errors:
+            raise ValidationError(errors)
+        binder.load(s)
+        ctx = RunContext(adapter, binder, "")
+        value = snapshot(obj, [conflict.field])
+        adapter.write(emap.remote_model, [conflict.remote_id], emap.to_remote(value, ctx))
+        link = s.scalars(
+            select(ExternalLink).where(
+                ExternalLink.backend == adapter.backend,
+                ExternalLink.entity == conflict.entity,
+                ExternalLink.local_id == conflict.local_id,
+            )
+        ).one()
+        agreed = _jsonable(value)
+        link.synced = {
+            side: {**(link.synced or {}).get(side, {}), **agreed} for side in ("local", "remote")
+        }
+        conflict.status = "decided"
+        conflict.winner = "local" if winner == "crm" else "remote"
+        conflict.rule = "decided by user"
+        conflict.decided_at = ws.clock()
+        conflict.decided_by_id = ws.user_id
