@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import pandas as pd
 import typer
@@ -43,15 +43,16 @@ WorkspaceOption = Annotated[
 ]
 
 
-def _fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
+    """Print one clear error line and exit 1 (no traceback); used by plugin commands too."""
     err.print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(1)
 
 
-def _existing(location: str) -> crm_core.Workspace:
+def existing(location: str) -> crm_core.Workspace:
     """Open a workspace that must already exist (reading commands never create one)."""
     if "://" not in location and not Path(location).exists():
-        _fail(f"no workspace at {location}; create one with: crmbook init {location}")
+        fail(f"no workspace at {location}; create one with: crmbook init {location}")
     return crm_core.open(location)
 
 
@@ -83,7 +84,7 @@ def init(
             ws.set_setting("timezone", timezone)
             console.print(f"workspace ready: {ws}")
     except CrmError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 @app.command()
@@ -98,7 +99,7 @@ def demo(
         with crm_core.open(path) as ws:
             counts = build_demo(ws, seed=seed, progress=lambda m: err.print(f"  {m}"))
     except CrmError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     console.print(f"demo base written to {path}")
     _print_frame(pd.DataFrame(sorted(counts.items()), columns=["entity", "rows"]))
     console.print(f"try: crmbook contacts search -w {path} khan")
@@ -107,7 +108,7 @@ def demo(
 @app.command()
 def info(workspace: WorkspaceOption = DEFAULT_WORKSPACE) -> None:
     """Row counts per entity."""
-    with _existing(workspace) as ws:
+    with existing(workspace) as ws:
         counts = ws.info()
     _print_frame(pd.DataFrame(list(counts.items()), columns=["entity", "rows"]), title=workspace)
 
@@ -140,14 +141,14 @@ def contacts_search(
     }
     if company is not None:
         filters["company_id"] = company
-    with _existing(workspace) as ws:
+    with existing(workspace) as ws:
         try:
             found = ws.contacts.search(
                 query, order_by=order_by, limit=limit, offset=offset, **filters
             )
             total = ws.contacts.count(query, **filters)
         except CrmError as exc:
-            _fail(str(exc))
+            fail(str(exc))
     shown = found[["id", "name", "company", "email", "phone", "city", "country", "tags"]]
     _print_frame(shown, title=f"{total} contact(s)")
     if total > offset + len(found):

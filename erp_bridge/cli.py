@@ -12,25 +12,13 @@ from typing import Annotated
 
 import pandas as pd
 import typer
-from rich.console import Console
 from rich.progress import Progress, TaskID
 from sqlalchemy import select
 
-import crm_core
+from crm_core.cli import DEFAULT_WORKSPACE, WorkspaceOption, console, err, existing, fail
 from crm_core.models import SyncConflict, SyncRun
 
-console = Console()
-err = Console(stderr=True)
 sync_app = typer.Typer(help="Two-way sync with an ERP (Odoo).", no_args_is_help=True)
-WorkspaceOption = Annotated[
-    str,
-    typer.Option(
-        "--workspace",
-        "-w",
-        envvar="CRMBOOK_WORKSPACE",
-        help="SQLite file or database URL of the workspace.",
-    ),
-]
 
 
 def register(app: typer.Typer) -> None:
@@ -38,25 +26,14 @@ def register(app: typer.Typer) -> None:
     app.add_typer(sync_app, name="sync")
 
 
-def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(1)
-
-
 def _secret(user: str) -> str:
     """The Odoo password or API key: from the environment, else a hidden prompt."""
     secret = os.environ.get("CRMBOOK_ODOO_PASSWORD")
     if not secret:
         if not os.isatty(0):
-            _fail("set CRMBOOK_ODOO_PASSWORD (no terminal to ask for the password)")
+            fail("set CRMBOOK_ODOO_PASSWORD (no terminal to ask for the password)")
         secret = typer.prompt(f"Odoo password or API key for {user}", hide_input=True)
     return secret
-
-
-def _open(location: str) -> crm_core.Workspace:
-    if "://" not in location and not os.path.exists(location):
-        _fail(f"no workspace at {location}; create one with: crmbook init {location}")
-    return crm_core.open(location)
 
 
 @sync_app.command("odoo")
@@ -64,7 +41,7 @@ def sync_odoo(
     url: Annotated[str, typer.Option(help="Odoo address, e.g. http://erp.example.com:8069.")],
     db: Annotated[str, typer.Option(help="Odoo database name.")],
     user: Annotated[str, typer.Option(help="Odoo login.")],
-    workspace: WorkspaceOption = "crm.sqlite",
+    workspace: WorkspaceOption = DEFAULT_WORKSPACE,
     protocol: Annotated[str, typer.Option(help="xmlrpc, jsonrpc, or json2 (Odoo 19+).")] = "xmlrpc",
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the plan; write nothing.")
@@ -87,12 +64,12 @@ def sync_odoo(
 
     secret = _secret(user)
     if policy not in ("last_writer", "erp", "crm"):
-        _fail(f"--policy {policy!r}: use last_writer, erp or crm")
+        fail(f"--policy {policy!r}: use last_writer, erp or crm")
     try:
         adapter = OdooAdapter(url, db, user, secret, protocol=protocol, timeout=timeout)
     except ValueError as exc:
-        _fail(str(exc))
-    with _open(workspace) as ws, Progress(console=err, transient=True) as bar:
+        fail(str(exc))
+    with existing(workspace) as ws, Progress(console=err, transient=True) as bar:
         tasks: dict[str, TaskID] = {}
 
         def progress(key: str, n: int) -> None:
@@ -112,7 +89,7 @@ def sync_odoo(
                 progress=progress,
             )
         except (RemoteError, ValueError) as exc:
-            _fail(str(exc))
+            fail(str(exc))
     console.print(str(report))
     for line in report.plan:
         console.print(f"  plan: {line}")
@@ -121,9 +98,9 @@ def sync_odoo(
 
 
 @sync_app.command("status")
-def status(workspace: WorkspaceOption = "crm.sqlite", last: int = 5) -> None:
+def status(workspace: WorkspaceOption = DEFAULT_WORKSPACE, last: int = 5) -> None:
     """The last runs (with their lag) and the open conflicts."""
-    with _open(workspace) as ws, ws.transaction() as s:
+    with existing(workspace) as ws, ws.transaction() as s:
         runs = s.scalars(select(SyncRun).order_by(SyncRun.id.desc()).limit(last)).all()
         now = ws.clock()
         rows = [
@@ -177,7 +154,7 @@ def decide_conflict(
     url: Annotated[str, typer.Option(help="Odoo address, e.g. http://erp.example.com:8069.")],
     db: Annotated[str, typer.Option(help="Odoo database name.")],
     user: Annotated[str, typer.Option(help="Odoo login.")],
-    workspace: WorkspaceOption = "crm.sqlite",
+    workspace: WorkspaceOption = DEFAULT_WORKSPACE,
     protocol: Annotated[str, typer.Option(help="xmlrpc, jsonrpc, or json2.")] = "xmlrpc",
 ) -> None:
     """Settle a conflict: write the chosen side's value on both sides."""
@@ -187,11 +164,11 @@ def decide_conflict(
     from erp_bridge.odoo.adapter import OdooAdapter
 
     if winner not in ("crm", "erp"):
-        _fail(f"winner {winner!r}: use crm or erp")
+        fail(f"winner {winner!r}: use crm or erp")
     adapter = OdooAdapter(url, db, user, _secret(user), protocol=protocol)
-    with _open(workspace) as ws:
+    with existing(workspace) as ws:
         try:
             decide(ws, adapter, conflict, winner)  # type: ignore[arg-type]
         except (CrmError, RemoteError) as exc:
-            _fail(str(exc))
+            fail(str(exc))
     console.print(f"conflict {conflict}: kept the {winner} value on both sides")

@@ -19,7 +19,6 @@ from crm_core.models import (
     Opportunity,
     Pipeline,
     Stage,
-    StageChange,
     User,
 )
 from crm_core.text import fold
@@ -145,17 +144,7 @@ class LocalWriter:
         if outcome is not None:
             self._set_outcome(opp, outcome, lost_reason_id)
         if creating:
-            s.add(opp)
-            s.flush()
-            s.add(
-                StageChange(
-                    opportunity_id=opp.id,
-                    from_stage_id=None,
-                    to_stage_id=opp.stage_id,
-                    changed_at=self.ws.clock(),
-                    changed_by_id=self.ws.user_id,
-                )
-            )
+            self.ws.pipeline.add_in_session(s, opp)
         s.flush()
         return opp, errors
 

@@ -262,18 +262,7 @@ class PipelineService(Service):
                     )
                 )
             raise_if(errors)
-            s.add(opp)
-            s.flush()
-            s.add(
-                StageChange(
-                    opportunity_id=opp.id,
-                    from_stage_id=None,
-                    to_stage_id=first.id,
-                    changed_at=self.ws.clock(),
-                    changed_by_id=self.ws.user_id,
-                )
-            )
-            s.flush()
+            self.add_in_session(s, opp)
             return self._as_dict(opp)
 
     def write_fields(
@@ -365,6 +354,21 @@ class PipelineService(Service):
                 self._reopen(opp)
             s.flush()
             return self._as_dict(opp)
+
+    def add_in_session(self, s: Session, opp: Opportunity) -> None:
+        """Insert a new deal in the caller's session with its first stage-history row."""
+        s.add(opp)
+        s.flush()
+        s.add(
+            StageChange(
+                opportunity_id=opp.id,
+                from_stage_id=None,
+                to_stage_id=opp.stage_id,
+                changed_at=self.ws.clock(),
+                changed_by_id=self.ws.user_id,
+            )
+        )
+        s.flush()
 
     def move_in_session(self, s: Session, opp: Opportunity, target: Stage) -> None:
         """Move ``opp`` to ``target`` inside the caller's session, recording history."""
