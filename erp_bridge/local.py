@@ -21,6 +21,7 @@ from crm_core.models import (
     Stage,
     User,
 )
+from crm_core.services.base import apply_fields
 from crm_core.text import fold
 
 MODELS: dict[str, type] = {
@@ -60,6 +61,15 @@ def snapshot(obj: Any, fields: list[str]) -> dict[str, Any]:
             out[name] = outcome_of(obj)
         elif name == "partner":
             out[name] = partner_ref(obj)
+        elif name == "record":
+            out[name] = next(
+                (
+                    f"{e}:{getattr(obj, f'{e}_id')}"
+                    for e in ("opportunity", "company", "contact")
+                    if getattr(obj, f"{e}_id") is not None
+                ),
+                None,
+            )
         else:
             out[name] = getattr(obj, name)
     return out
@@ -83,6 +93,8 @@ class LocalWriter:
             return self._party(s, entity, obj, dict(values))
         if entity == "opportunity":
             return self._opportunity(s, obj, dict(values))
+        if entity == "activity":
+            return self._activity(s, obj, dict(values))
         raise ValueError(f"no local writer for {entity}")
 
     def _party(
@@ -147,6 +159,28 @@ class LocalWriter:
             self.ws.pipeline.add_in_session(s, opp)
         s.flush()
         return opp, errors
+
+    def _activity(
+        self, s: Session, act: Activity | None, values: dict[str, Any]
+    ) -> tuple[Any | None, list[FieldError]]:
+        label = f"activity {values.get('subject')!r}"
+        errors: list[FieldError] = []
+        if "record" in values:
+            ref = values.pop("record")
+            if ref is None:
+                return None, [FieldError(label, "record", ref, "is on a record that is not synced")]
+            entity, _, raw = str(ref).partition(":")
+            values.update({f"{e}_id": None for e in ("opportunity", "company", "contact")})
+            values[f"{entity}_id"] = int(raw)
+        if act is None:
+            act = Activity()
+        apply_fields(act, values, self.ws.activities._cleaners(s), label, errors)
+        if act.id is None:
+            if errors:
+                return None, errors
+            s.add(act)
+        s.flush()
+        return act, errors
 
     def _partner_fields(self, s: Session, ref: str | None) -> dict[str, Any]:
         if not ref:

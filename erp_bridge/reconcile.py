@@ -111,6 +111,9 @@ class Reconciler:
         )
         to_local = {k: remote[k] for k in result.to_local}
         to_remote = {k: local[k] for k in result.to_remote}
+        if emap.direction == "pull":  # the ERP's copy is the reference: take it whole
+            to_local.update({k: remote[k] for k in to_remote})
+            to_remote = {}
         if to_local:
             _, errors = self.writer.apply(s, emap.entity, obj, to_local)
             rep.errors += [f"local #{obj.id}: {e}" for e in errors]

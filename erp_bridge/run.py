@@ -28,9 +28,9 @@ COPIES = ("product", "invoice", "sales_order")
 
 def default_maps() -> list[EntityMap]:
     """The Odoo entity maps, companies before contacts before deals."""
-    from erp_bridge.odoo.mappings import lead_map, partner_maps
+    from erp_bridge.odoo.mappings import activity_map, lead_map, partner_maps
 
-    return [*partner_maps(), lead_map()]
+    return [*partner_maps(), lead_map(), activity_map()]
 
 
 def sync(
@@ -81,7 +81,8 @@ def sync(
             ordered = [m for m in maps if m.entity in wanted]
             for emap in ordered:
                 importer.pull(emap, report.model(emap.entity), full)
-                if full:
+                # Done activities vanish from Odoo: their id set is small, check it always.
+                if full or emap.entity == "activity":
                     importer.find_deleted(emap, report.model(emap.entity))
             start, end = exporter.boundary()
             for emap in ordered:

@@ -86,7 +86,7 @@ class Opportunity(Versioned, Base):
     pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id"))
     stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id"))
     stage: Mapped[Stage] = relationship()
-    expected_revenue: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    expected_revenue: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"))
     currency: Mapped[str] = mapped_column(String(3))
     probability: Mapped[Decimal] = mapped_column(Numeric(5, 2), default=Decimal("0"))
     expected_close: Mapped[dt.date | None] = mapped_column(Date)

@@ -211,7 +211,7 @@ class PipelineService(Service):
             "company_id": record_ref(s, Company, "company"),
             "contact_id": record_ref(s, Contact, "contact"),
             "owner_id": user_ref(s),
-            "expected_revenue": lambda x: v.decimal_value(x, 2, minimum=Decimal(0)) or Decimal(0),
+            "expected_revenue": _revenue,
             "currency": v.currency,
             "probability": lambda x: v.decimal_value(x, 2, Decimal(0), HUNDRED),
             "expected_close": v.date_value,
@@ -732,6 +732,12 @@ class PipelineService(Service):
         return pd.DataFrame(
             [dict(r) for r in rows], columns=["changed_at", "from_stage", "to_stage", "by"]
         )
+
+
+def _revenue(value: Any) -> Decimal:
+    """Expected revenue: a non-negative amount with two places (empty is 0.00)."""
+    amount = v.decimal_value(value, 2, minimum=Decimal(0))
+    return Decimal("0.00") if amount is None else amount
 
 
 def _campaign(s: Session, value: Any) -> int:

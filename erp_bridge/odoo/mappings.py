@@ -211,3 +211,57 @@ def lead_map() -> EntityMap:
         FieldMap("description", "description", html_to_text, text_to_html),
     ]
     return EntityMap("opportunity", "crm.lead", fields, depends_on=("company", "contact"))
+
+
+_ACTIVITY_ENTITIES = {"crm.lead": ("opportunity",), "res.partner": ("company", "contact")}
+
+
+def activity_record(record: dict[str, Any], ctx: Context) -> str | None:
+    """The local record an activity is on, as ``entity:id`` (None if not synced)."""
+    for entity in _ACTIVITY_ENTITIES.get(record.get("res_model") or "", ()):
+        local = ctx.local_id(entity, record.get("res_id") or None)
+        if local is not None:
+            return f"{entity}:{local}"
+    return None
+
+
+def activity_kind(value: Any, _ctx: Context) -> str:
+    """An activity type as crmbook's kind: call, meeting, email or todo."""
+    name = str(value[1]).lower() if value else ""
+    for kind in ("call", "meeting", "email"):
+        if kind in name:
+            return kind
+    return "todo"
+
+
+def activity_subject(record: dict[str, Any], _ctx: Context) -> str:
+    """The summary, or the activity type's name when there is none."""
+    kind = record.get("activity_type_id")
+    return str(record.get("summary") or (kind[1] if kind else "") or "Activity")
+
+
+def activity_map() -> EntityMap:
+    """mail.activity on leads and partners as Activity, pulled (see the package notes):
+    an activity done in Odoo disappears there and is marked done here."""
+    fields = [
+        FieldMap("record", "res_id", activity_record, reads=("res_model", "res_id"), owner="erp"),
+        FieldMap("kind", "activity_type_id", activity_kind, owner="erp"),
+        FieldMap(
+            "subject",
+            "summary",
+            activity_subject,
+            reads=("summary", "activity_type_id"),
+            owner="erp",
+        ),
+        FieldMap("note", "note", html_to_text, text_to_html, owner="erp"),
+        FieldMap("due_date", "date_deadline", date_in, date_out, owner="erp"),
+        FieldMap("assignee_id", "user_id", link="user", owner="erp"),
+    ]
+    return EntityMap(
+        "activity",
+        "mail.activity",
+        fields,
+        domain=[["res_model", "in", sorted(_ACTIVITY_ENTITIES)]],
+        direction="pull",
+        depends_on=("company", "contact", "opportunity"),
+    )

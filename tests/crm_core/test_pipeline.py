@@ -167,3 +167,10 @@ def test_count_matches_search_and_unknown_filters_are_named(ws, deal):
         ws.pipeline.count(colour="red")
     with pytest.raises(ValidationError, match="order_by"):
         ws.pipeline.search(order_by="colour")
+
+
+def test_zero_revenue_keeps_its_two_places(ws):
+    # "0.00" == 0 but must stay "0.00": the sync compares amounts as text.
+    deal = ws.pipeline.create("Zero", expected_revenue="0")
+    assert str(deal["expected_revenue"]) == "0.00"
+    assert str(ws.pipeline.create("Empty")["expected_revenue"]) == "0.00"

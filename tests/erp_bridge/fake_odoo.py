@@ -161,6 +161,7 @@ class FakeOdoo:
 
 M2O = {
     "parent_id": "res.partner",
+    "activity_type_id": "mail.activity.type",
     "partner_id": "res.partner",
     "country_id": "res.country",
     "stage_id": "crm.stage",

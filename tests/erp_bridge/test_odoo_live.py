@@ -150,6 +150,9 @@ def test_full_pull_of_the_demo_data(sqlite_ws, odoo):
     assert frame.loc["opportunity", "created"] == leads
     assert frame.loc["invoice", "created"] == invoices
     assert frame.loc["stage", "created"] >= 4
+    assert frame.loc["activity", "created"] > 0
+    # Pulling must not write anything back (normalised values are not edits).
+    assert frame[["pushed_created", "pushed_updated"]].to_numpy().sum() == 0
     assert all("phone" in e or "mobile" in e for e in report.models["contact"].errors)
     info = sqlite_ws.info()
     assert info["opportunities"] == leads

@@ -353,3 +353,58 @@ def test_a_conflict_can_be_reviewed_and_re_decided(ws, odoo):
     assert quiet.to_frame().set_index("model").loc["company", "pushed_updated"] == 0
     with pytest.raises(ValueError, match="winner"):
         decide(ws, odoo, 1, "mine")  # type: ignore[arg-type]
+
+
+def test_activities_are_pulled_and_marked_done_when_done_in_the_erp(ws, odoo, clock):
+    _, imran, lead = seed_partners(odoo)
+    call_type = odoo.add("mail.activity.type", name="Call")
+    act = odoo.add(
+        "mail.activity",
+        res_model="crm.lead",
+        res_id=lead,
+        activity_type_id=call_type,
+        summary="Call about sizes",
+        date_deadline="2026-05-10",
+        user_id=odoo.user,
+        note="<p>Bring samples</p>",
+    )
+    odoo.add(
+        "mail.activity",
+        res_model="res.partner",
+        res_id=imran,
+        activity_type_id=call_type,
+        summary=False,
+        date_deadline="2026-06-01",
+        user_id=odoo.user,
+        note=False,
+    )
+    orphan = odoo.add(
+        "mail.activity",
+        res_model="res.partner",
+        res_id=99999,
+        activity_type_id=call_type,
+        summary="On nothing we sync",
+        date_deadline="2026-06-01",
+        user_id=False,
+        note=False,
+    )
+    report = run(ws, odoo)
+    overdue = ws.activities.overdue("ayesha")
+    assert overdue[["kind", "subject", "opportunity", "note"]].values.tolist() == [
+        ["call", "Call about sizes", "Uniforms 2027", "Bring samples"]
+    ]
+    upcoming = ws.activities.upcoming("ayesha", days=30)
+    assert upcoming[["subject", "contact"]].values.tolist() == [["Call", "عمران خان"]]
+    assert report.models["activity"].created == 2
+    assert any(f"remote #{orphan}" in e for e in report.models["activity"].errors)
+    odoo.tick(10)
+    odoo.set("mail.activity", act, date_deadline="2026-05-20")
+    run(ws, odoo)
+    assert ws.activities.overdue("ayesha").empty  # moved to the 20th in the ERP
+    odoo.delete("mail.activity", act)  # what Odoo does when an activity is marked done
+    report = run(ws, odoo)
+    assert report.models["activity"].archived == 1
+    local = ws.activities.for_record(
+        opportunity_id=local_of(ws, "opportunity", lead), include_done=True
+    )
+    assert local["done_at"].tolist() == [clock.now]
