@@ -26,6 +26,7 @@ import argparse
 import csv
 import datetime as dt
 import json
+import math
 import platform
 import random
 import resource
@@ -353,7 +354,7 @@ def traced_peak_mb(fn: Callable[[], Any]) -> float:
 def percentile(values: list[float], p: float) -> float:
     """The p-th percentile (nearest rank) of ``values``."""
     ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
+    k = max(0, min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1))
     return ordered[k]
 
 

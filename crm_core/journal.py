@@ -181,6 +181,8 @@ def search_rows(
 ) -> list[dict[str, Any]]:
     """The :class:`SearchTerm` rows indexing ``name`` for one record."""
     key = text.fold(name)[:120]
+    words = text.words(name)
+    spelled = f" {' '.join(words)} "
     return [
         {
             "entity": entity,
@@ -188,8 +190,9 @@ def search_rows(
             "record_id": record_id,
             "sort_key": key,
             "active": active,
+            "words": spelled,
         }
-        for w in text.words(name)
+        for w in words
     ]
 
 

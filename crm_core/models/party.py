@@ -114,6 +114,9 @@ class SearchTerm(Base):
     #: primary key: WITHOUT ROWID), however many records match.
     sort_key: Mapped[str] = mapped_column(String(120), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: All the record's words, " w1 w2 ", so the other words of a query are checked on
+    #: the same row (LIKE '% w2%') instead of through a second index range.
+    words: Mapped[str] = mapped_column(Text, default="")
     __table_args__ = (
         Index("ix_search_terms_record", "entity", "record_id"),
         {"sqlite_with_rowid": False},

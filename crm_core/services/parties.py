@@ -353,10 +353,8 @@ class _Parties(Service):
         if not include_archived:
             query = query.where(t.active.is_(True))
         for word in rest:
-            also = select(t.record_id).where(
-                t.entity == self.entity, t.term >= word, t.term < word + text.PREFIX_END
-            )
-            query = query.where(t.record_id.in_(also))
+            # Checked on the same index row: no second range to build and probe.
+            query = query.where(t.words.contains(f" {word}", autoescape=True))
         order = (t.sort_key.desc(), t.record_id.desc()) if descending else (t.sort_key, t.record_id)
         query = query.order_by(*order)
         # ORDER BY ... LIMIT keeps only the top rows while scanning (no full sort, no

@@ -57,6 +57,7 @@ def upgrade() -> None:
     sa.Column('record_id', sa.Integer(), nullable=False),
     sa.Column('sort_key', sa.String(length=120), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('words', sa.Text(), nullable=False),
     sa.PrimaryKeyConstraint('entity', 'term', 'record_id', name=op.f('pk_search_terms')),
     sqlite_with_rowid=False
     )
