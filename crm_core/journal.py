@@ -35,11 +35,18 @@ def encode(value: Any) -> str | None:
     return json.dumps(value, default=_default, ensure_ascii=False, sort_keys=True)
 
 
-def _default(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """A value in JSON-able form: dates and times ISO, decimals as exact strings."""
     if isinstance(value, Decimal):
-        return str(value)
+        return format(value, "f")
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
+    return value
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal | dt.datetime | dt.date):
+        return plain(value)
     if hasattr(value, "name") and hasattr(value, "id"):
         return value.name  # a related record, e.g. a Tag
     raise TypeError(f"cannot journal {value!r}")

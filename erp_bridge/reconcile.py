@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from crm_core import Workspace
-from crm_core.journal import encode
+from crm_core.journal import encode, plain
 from crm_core.models import SyncConflict
 from erp_bridge.context import RunContext
 from erp_bridge.cursor import ODOO_FORMAT
@@ -194,14 +194,7 @@ class Reconciler:
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
     """Values as stored in the link's JSON (dates ISO, decimals as strings)."""
-    out: dict[str, Any] = {}
-    for k, v in values.items():
-        if isinstance(v, dt.date | dt.datetime):
-            v = v.isoformat()
-        elif v.__class__.__name__ == "Decimal":
-            v = format(v, "f")
-        out[k] = v
-    return out
+    return {k: plain(v) for k, v in values.items()}
 
 
 def _bases(synced: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from crm_core import validation as v
 from crm_core.errors import FieldError, NotFoundError, ValidationError
+from crm_core.journal import plain
 from crm_core.models import Campaign, CampaignMember, Contact, Segment
 from crm_core.services.base import Cleaner, Service, apply_fields, get_or_404, raise_if
 from crm_core.validation import Reject
@@ -116,14 +117,7 @@ class Segments(Service):
 
 
 def _jsonable(filters: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for key, value in filters.items():
-        if hasattr(value, "isoformat"):
-            value = value.isoformat()
-        elif isinstance(value, Decimal):
-            value = str(value)
-        out[key] = value
-    return out
+    return {key: plain(value) for key, value in filters.items()}
 
 
 class Campaigns(Service):
