@@ -66,6 +66,11 @@ class Adapter(Protocol):
         """Archive (or, with ``active=True``, restore) records."""
         ...
 
+    def execute(self, model: str, ids: Sequence[int], method: str) -> Any:
+        """Run a record method (an action such as marking an activity done); not
+        retried, since an action need not be idempotent."""
+        ...
+
     def all_ids(self, model: str, domain: Domain) -> set[int]:
         """Every id of ``model`` matching ``domain``, archived included: used to find
         records deleted on the ERP side."""

@@ -8,6 +8,7 @@ from typing import Any
 
 from erp_bridge.adapter import Adapter
 from erp_bridge.binder import Binder
+from erp_bridge.mapper import Action
 
 REFERENCE_FIELDS: dict[str, list[str]] = {
     "res.country": ["code", "name"],
@@ -16,6 +17,12 @@ REFERENCE_FIELDS: dict[str, list[str]] = {
     "crm.tag": ["name"],
     "crm.stage": ["name", "sequence", "is_won"],
     "res.currency": ["name"],
+    "mail.activity.type": ["name", "res_model"],
+    "ir.model": ["model"],
+}
+#: Reference models read only in part.
+REFERENCE_DOMAINS: dict[str, list[Any]] = {
+    "ir.model": [["model", "in", ["crm.lead", "res.partner"]]],
 }
 
 
@@ -48,7 +55,9 @@ class RunContext:
 
     def reference(self, model: str) -> dict[int, dict[str, Any]]:
         if model not in self._references:
-            rows = self.adapter.search_read(model, [], REFERENCE_FIELDS[model])
+            rows = self.adapter.search_read(
+                model, REFERENCE_DOMAINS.get(model, []), REFERENCE_FIELDS[model]
+            )
             self._references[model] = {int(r["id"]): r for r in rows}
         return self._references[model]
 
@@ -67,15 +76,24 @@ class RunContext:
         return f"{self.xmlid_prefix}.{kind}_{key}"
 
     def create(self, model: str, values: dict[str, Any], external_id: str) -> int:
-        """Create a remote record, idempotently under ``external_id``."""
+        """Create a remote record, idempotently under ``external_id``. Actions are not
+        run on create (a record is created only while it needs none)."""
+        values = {k: v for k, v in values.items() if not isinstance(v, Action)}
         if self.dry_run:
             self.plan.append(f"create {model} {values.get('name', '')!r}")
             return next(self._placeholder)
         return self.adapter.create(model, values, external_id)
 
     def write(self, model: str, remote_id: int, values: dict[str, Any]) -> None:
-        """Write fields of a remote record."""
+        """Write fields of a remote record, then run the actions among ``values``."""
+        actions = [v for v in values.values() if isinstance(v, Action)]
+        values = {k: v for k, v in values.items() if not isinstance(v, Action)}
         if self.dry_run:
-            self.plan.append(f"write {model} #{remote_id} {sorted(values)}")
+            if values:
+                self.plan.append(f"write {model} #{remote_id} {sorted(values)}")
+            self.plan += [f"call {model} #{remote_id} {a.method}" for a in actions]
             return
-        self.adapter.write(model, [remote_id], values)
+        if values:
+            self.adapter.write(model, [remote_id], values)
+        for action in actions:
+            self.adapter.execute(model, [remote_id], action.method)

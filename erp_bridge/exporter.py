@@ -14,7 +14,12 @@ from erp_bridge.mapper import EntityMap
 from erp_bridge.reconcile import Reconciler
 from erp_bridge.report import ModelReport
 
-TABLES = {"company": "companies", "contact": "contacts", "opportunity": "opportunities"}
+TABLES = {
+    "company": "companies",
+    "contact": "contacts",
+    "opportunity": "opportunities",
+    "activity": "activities",
+}
 
 
 class Exporter:
@@ -70,7 +75,7 @@ class Exporter:
                 if link is None:
                     # An archived record the ERP never had (or deleted) is not created
                     # there; restoring it locally pushes it as new.
-                    if getattr(obj, "active", True):
+                    if emap.push_if(obj, self.ctx):
                         self.rec.push_new(s, emap, obj, rep)
                     return True
                 if self.rec.unchanged(emap, obj, link):
@@ -78,10 +83,9 @@ class Exporter:
                 found = self.ctx.adapter.read(
                     emap.remote_model, [link.remote_id], emap.remote_fields
                 )
-                if not found:
-                    obj.active = False  # deleted in the ERP: archive here too
+                if not found:  # deleted in the ERP: archive (or mark done) here too
+                    rep.archived += self.rec.vanished(emap, obj)
                     self.ctx.binder.unbind(s, link)
-                    rep.archived += 1
                     return True
                 self.rec.merge_pair(s, emap, obj, found[0], rep)
                 return True

@@ -177,13 +177,8 @@ class Importer:
                 continue
             with self.transaction() as s:
                 obj = self.rec.load_local(s, emap.entity, link.local_id)
-                if obj is not None and emap.entity == "activity":
-                    if obj.done_at is None:  # done (or cancelled) in the ERP
-                        obj.done_at = self.rec.ws.clock()
-                        rep.archived += 1
-                elif obj is not None and obj.active:
-                    obj.active = False
-                    rep.archived += 1
+                if obj is not None:
+                    rep.archived += self.rec.vanished(emap, obj)
                 self.ctx.binder.unbind(s, link)
 
     # -- reference data and read-only copies -------------------------------------------

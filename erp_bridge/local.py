@@ -61,6 +61,8 @@ def snapshot(obj: Any, fields: list[str]) -> dict[str, Any]:
             out[name] = outcome_of(obj)
         elif name == "partner":
             out[name] = partner_ref(obj)
+        elif name == "done":
+            out[name] = obj.done_at is not None
         elif name == "record":
             out[name] = next(
                 (
@@ -172,8 +174,11 @@ class LocalWriter:
             entity, _, raw = str(ref).partition(":")
             values.update({f"{e}_id": None for e in ("opportunity", "company", "contact")})
             values[f"{entity}_id"] = int(raw)
+        done = values.pop("done", None)
         if act is None:
             act = Activity()
+        if done is not None and bool(done) != (act.done_at is not None):
+            act.done_at = self.ws.clock() if done else None
         apply_fields(act, values, self.ws.activities._cleaners(s), label, errors)
         if act.id is None:
             if errors:

@@ -37,6 +37,19 @@ class Context(Protocol):
 Convert = Callable[[Any, Context], Any]
 
 
+class Fields(dict[str, Any]):
+    """An outbound converter's result that sets several remote fields at once (an
+    activity's document is Odoo's ``res_model_id`` and ``res_id``)."""
+
+
+@dataclass(frozen=True)
+class Action:
+    """An outbound converter's result that is a method called on the remote record
+    instead of a field write (Odoo marks an activity done with ``action_feedback``)."""
+
+    method: str
+
+
 def same(value: Any, _ctx: Context) -> Any:
     """The plain inbound converter: Odoo's ``False`` for "empty" reads as None."""
     return None if value is False else value
@@ -109,6 +122,12 @@ class EntityMap:
     ``domain`` selects the remote records that are this entity (Odoo's res.partner is
     both companies and contacts); ``defaults`` are sent on create; ``direction`` is
     ``both`` or ``pull``; ``depends_on`` names entities to sync first.
+
+    ``vanished`` says what a record deleted in the ERP becomes locally: ``archive``
+    (the default), or ``done`` for activities, which Odoo deletes when they are done;
+    ``deletions_every_run`` checks for them on every run instead of only on ``--full``
+    (cheap for small id sets). ``push_if`` decides whether a local record the ERP has
+    never seen is created there (by default: when it is active).
     """
 
     entity: str
@@ -118,6 +137,9 @@ class EntityMap:
     defaults: dict[str, Any] = field(default_factory=dict)
     direction: Literal["both", "pull"] = "both"
     depends_on: tuple[str, ...] = ()
+    vanished: Literal["archive", "done"] = "archive"
+    deletions_every_run: bool = False
+    push_if: Callable[[Any, Context], bool] = lambda obj, _ctx: bool(getattr(obj, "active", True))
 
     @property
     def remote_fields(self) -> list[str]:
@@ -137,9 +159,15 @@ class EntityMap:
         return {f.local: f.read_remote(record, ctx) for f in self.fields}
 
     def to_remote(self, values: dict[str, Any], ctx: Context) -> dict[str, Any]:
-        """Local values (some fields) in remote terms, for create or write."""
+        """Local values (some fields) in remote terms, for create or write. A field whose
+        converter returns :class:`Fields` sets those; one returning an :class:`Action`
+        keeps it under the field's remote name for the caller to run."""
         out: dict[str, Any] = {}
         for f in self.fields:
             if f.local in values and f.push:
-                out[f.remote] = f.write_remote(values[f.local], ctx)
+                value = f.write_remote(values[f.local], ctx)
+                if isinstance(value, Fields):
+                    out.update(value)
+                else:
+                    out[f.remote] = value
         return out

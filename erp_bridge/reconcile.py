@@ -183,6 +183,19 @@ class Reconciler:
         base_local, _ = _bases(link.synced)
         return _jsonable(self.local_values(emap, obj, base_local)) == base_local
 
+    def vanished(self, emap: EntityMap, obj: Any) -> bool:
+        """The ERP deleted ``obj``'s twin: archive it (or, for an activity, mark it
+        done). True when that changed the record."""
+        if emap.vanished == "done":
+            if obj.done_at is not None:
+                return False
+            obj.done_at = self.ws.clock()
+            return True
+        if not obj.active:
+            return False
+        obj.active = False
+        return True
+
     def writer_model(self, entity: str) -> Any:
         """The crm_core model class of ``entity``."""
         return MODELS[entity]

@@ -81,8 +81,7 @@ def sync(
             ordered = [m for m in maps if m.entity in wanted]
             for emap in ordered:
                 importer.pull(emap, report.model(emap.entity), full)
-                # Done activities vanish from Odoo: their id set is small, check it always.
-                if full or emap.entity == "activity":
+                if full or emap.deletions_every_run:
                     importer.find_deleted(emap, report.model(emap.entity))
             start, end = exporter.boundary()
             for emap in ordered:

@@ -356,6 +356,10 @@ class OdooAdapter:
         """Set ``active`` on records."""
         self.write(model, ids, {"active": active})
 
+    def execute(self, model: str, ids: Sequence[int], method: str) -> Any:
+        """Run a public record method, e.g. ``mail.activity.action_feedback``."""
+        return self.call(model, method, list(ids), idempotent=False)
+
     def all_ids(self, model: str, domain: Domain) -> set[int]:
         """Every id matching ``domain``, archived included."""
         return set(self.call(model, "search", domain=domain, context={"active_test": False}))

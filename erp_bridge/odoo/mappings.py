@@ -12,7 +12,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from erp_bridge.mapper import Context, EntityMap, FieldMap
+from erp_bridge.mapper import Action, Context, EntityMap, FieldMap, Fields
 
 _TAG = re.compile(r"<[^>]+>")
 _BLOCK_END = re.compile(r"</(p|div|li|h\d)>|<br\s*/?>", re.I)
@@ -214,6 +214,9 @@ def lead_map() -> EntityMap:
 
 
 _ACTIVITY_ENTITIES = {"crm.lead": ("opportunity",), "res.partner": ("company", "contact")}
+_ACTIVITY_MODELS = {"opportunity": "crm.lead", "company": "res.partner", "contact": "res.partner"}
+#: Words in an activity type's name that give crmbook's kind (Odoo's "To-Do" is a todo).
+_KIND_WORDS = {"call": ("call",), "meeting": ("meeting",), "email": ("email", "mail")}
 
 
 def activity_record(record: dict[str, Any], ctx: Context) -> str | None:
@@ -225,13 +228,45 @@ def activity_record(record: dict[str, Any], ctx: Context) -> str | None:
     return None
 
 
+def activity_document(value: Any, ctx: Context) -> Fields:
+    """``entity:id`` -> the activity's document in Odoo (``res_model_id``, ``res_id``)."""
+    entity, _, raw = str(value or "").partition(":")
+    remote = ctx.remote_id(entity, int(raw)) if raw.isdigit() else None
+    if remote is None:
+        raise ValueError(f"the activity is on {value!r}, which is not in the ERP")
+    model = _ACTIVITY_MODELS[entity]
+    model_id = next(i for i, r in ctx.reference("ir.model").items() if r["model"] == model)
+    return Fields(res_model_id=model_id, res_id=remote)
+
+
+def activity_pushable(act: Any, ctx: Context) -> bool:
+    """Create a local activity in Odoo while it is open and its document is synced."""
+    if act.done_at is not None:
+        return False
+    for entity in ("opportunity", "company", "contact"):
+        local = getattr(act, f"{entity}_id")
+        if local is not None:
+            return ctx.remote_id(entity, local) is not None
+    return False
+
+
 def activity_kind(value: Any, _ctx: Context) -> str:
     """An activity type as crmbook's kind: call, meeting, email or todo."""
-    name = str(value[1]).lower() if value else ""
-    for kind in ("call", "meeting", "email"):
-        if kind in name:
+    words = str(value[1]).lower().replace("-", "") if value else ""
+    for kind, names in _KIND_WORDS.items():
+        if any(name in words for name in names):
             return kind
     return "todo"
+
+
+def activity_type(kind: Any, ctx: Context) -> Fields:
+    """crmbook's kind -> the first generic Odoo activity type of that kind (none found:
+    Odoo's default type applies)."""
+    types = ctx.reference("mail.activity.type")
+    for rid, row in sorted(types.items()):
+        if not row.get("res_model") and activity_kind([rid, row["name"]], ctx) == kind:
+            return Fields(activity_type_id=rid)
+    return Fields()
 
 
 def activity_subject(record: dict[str, Any], _ctx: Context) -> str:
@@ -240,28 +275,44 @@ def activity_subject(record: dict[str, Any], _ctx: Context) -> str:
     return str(record.get("summary") or (kind[1] if kind else "") or "Activity")
 
 
+def activity_done(active: Any, _ctx: Context) -> bool:
+    """An archived activity in Odoo is a done one (types that keep done activities)."""
+    return not active
+
+
+def activity_done_out(done: Any, _ctx: Context) -> Any:
+    """Done here -> Odoo's own "mark as done" (logs it on the document, then removes or
+    archives the activity); reopened -> active again."""
+    return Action("action_feedback") if done else True
+
+
 def activity_map() -> EntityMap:
-    """mail.activity on leads and partners as Activity, pulled (see the package notes):
-    an activity done in Odoo disappears there and is marked done here."""
+    """mail.activity on leads and partners as Activity, both ways. Done in Odoo, an
+    activity disappears (or is archived) there and is marked done here; done here, it is
+    marked done in Odoo with ``action_feedback``, which logs it on the document."""
     fields = [
-        FieldMap("record", "res_id", activity_record, reads=("res_model", "res_id"), owner="erp"),
-        FieldMap("kind", "activity_type_id", activity_kind, owner="erp"),
         FieldMap(
-            "subject",
-            "summary",
-            activity_subject,
-            reads=("summary", "activity_type_id"),
+            "record",
+            "res_id",
+            activity_record,
+            activity_document,
+            reads=("res_model", "res_id"),
             owner="erp",
         ),
-        FieldMap("note", "note", html_to_text, text_to_html, owner="erp"),
-        FieldMap("due_date", "date_deadline", date_in, date_out, owner="erp"),
-        FieldMap("assignee_id", "user_id", link="user", owner="erp"),
+        FieldMap("kind", "activity_type_id", activity_kind, activity_type),
+        FieldMap("subject", "summary", activity_subject, reads=("summary", "activity_type_id")),
+        FieldMap("note", "note", html_to_text, text_to_html),
+        FieldMap("due_date", "date_deadline", date_in, date_out),
+        FieldMap("assignee_id", "user_id", link="user"),
+        FieldMap("done", "active", activity_done, activity_done_out),
     ]
     return EntityMap(
         "activity",
         "mail.activity",
         fields,
         domain=[["res_model", "in", sorted(_ACTIVITY_ENTITIES)]],
-        direction="pull",
         depends_on=("company", "contact", "opportunity"),
+        vanished="done",
+        deletions_every_run=True,
+        push_if=activity_pushable,
     )

@@ -39,7 +39,7 @@ class FakeOdoo:
     def tick(self, seconds: float = 1.0) -> None:
         self.now += seconds
 
-    def add(self, model: str, **values: Any) -> int:
+    def add(self, model: str, /, **values: Any) -> int:
         rid = next(self.ids)
         self.records.setdefault(model, {})[rid] = {
             "id": rid,
@@ -49,7 +49,7 @@ class FakeOdoo:
         }
         return rid
 
-    def set(self, model: str, rid: int, **values: Any) -> None:
+    def set(self, model: str, rid: int, /, **values: Any) -> None:
         self.records[model][rid].update(values, _wd=self.now)
 
     def delete(self, model: str, rid: int) -> None:
@@ -58,7 +58,7 @@ class FakeOdoo:
     def get(self, model: str, rid: int) -> dict[str, Any]:
         return self.records[model][rid]
 
-    def find(self, model: str, **values: Any) -> list[dict[str, Any]]:
+    def find(self, model: str, /, **values: Any) -> list[dict[str, Any]]:
         return [
             r
             for r in self.records.get(model, {}).values()
@@ -139,6 +139,8 @@ class FakeOdoo:
     def create(self, model: str, values: dict[str, Any], external_id: str) -> int:
         self.calls.append((model, "create"))
         clean = self._values(values)
+        if "res_model_id" in clean:  # Odoo's stored related field
+            clean["res_model"] = self.get("ir.model", clean["res_model_id"])["model"]
         if external_id in self.xmlids:  # load() updates the record it registered
             rid = self.xmlids[external_id][1]
             self.set(model, rid, **clean)
@@ -157,6 +159,19 @@ class FakeOdoo:
 
     def archive(self, model: str, ids: Sequence[int], active: bool = False) -> None:
         self.write(model, ids, {"active": active})
+
+    def execute(self, model: str, ids: Sequence[int], method: str) -> Any:
+        """Odoo's mark-as-done: the activity is deleted, or archived when its type keeps
+        done activities."""
+        self.calls.append((model, method))
+        if (model, method) != ("mail.activity", "action_feedback"):
+            raise RemoteError(f"{model}.{method}: no such method")
+        for rid in ids:
+            kind = self.records["mail.activity.type"].get(self.get(model, rid)["activity_type_id"])
+            if kind and kind.get("keep_done"):
+                self.set(model, rid, active=False)
+            else:
+                self.delete(model, rid)
 
 
 M2O = {

@@ -22,6 +22,7 @@ import xmlrpc.client
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import vcr
 from sqlalchemy import select
@@ -236,4 +237,74 @@ def test_creates_and_a_crash_between_remote_create_and_local_commit(sqlite_ws, o
     assert len(people) == 1
     assert people[0]["parent_id"][0] == found[0]["id"]
     assert people[0]["email"] == "kareem@example.com"
+    _cleanup(odoo)
+
+
+def test_activities_both_ways(sqlite_ws, odoo):
+    _cleanup(odoo)
+    ws = sqlite_ws
+    models = ["user", "stage", "company", "opportunity", "activity"]
+    partner = odoo.create(
+        "res.partner", {"name": "crmbook live Karachi Cotton", "is_company": True}, f"{PREFIX}.a1"
+    )
+    lead = odoo.create(
+        "crm.lead",
+        {"name": "crmbook live Yarn 2027", "type": "opportunity", "partner_id": partner},
+        f"{PREFIX}.a2",
+    )
+    lead_model = odoo.search_read("ir.model", [["model", "=", "crm.lead"]], ["id"])[0]["id"]
+    in_odoo = odoo.call(
+        "mail.activity",
+        "create",
+        idempotent=False,
+        vals_list=[
+            {
+                "res_model_id": lead_model,
+                "res_id": lead,
+                "summary": "crmbook live: confirm the count",
+                "date_deadline": "2026-12-01",
+            }
+        ],
+    )[0]
+    _sync(ws, odoo, models=models)
+    deal = _link(ws, "opportunity", remote_id=lead).local_id
+    pulled = ws.activities.for_record(opportunity_id=deal)
+    assert pulled["subject"].tolist() == ["crmbook live: confirm the count"]
+
+    # created here -> created in Odoo on the same lead, with its type and deadline
+    local = ws.activities.schedule(
+        "call", "crmbook live: call about yarn", "2026-12-03", opportunity=deal
+    )
+    report = _sync(ws, odoo, models=models)
+    assert report.models["activity"].pushed_created == 1
+    remote_id = _link(ws, "activity", local_id=local["id"]).remote_id
+    row = odoo.read(
+        "mail.activity", [remote_id], ["res_model", "res_id", "activity_type_id", "date_deadline"]
+    )[0]
+    assert (row["res_model"], row["res_id"], row["date_deadline"]) == (
+        "crm.lead",
+        lead,
+        "2026-12-03",
+    )
+    assert row["activity_type_id"][1] == "Call"
+
+    # snoozed here -> moved in Odoo; done in Odoo -> done here
+    ws.activities.snooze(local["id"], until="2026-12-10")
+    odoo.call("mail.activity", "action_feedback", [in_odoo], idempotent=False)
+    _sync(ws, odoo, models=models)
+    assert odoo.read("mail.activity", [remote_id], ["date_deadline"])[0]["date_deadline"] == (
+        "2026-12-10"
+    )
+    done = ws.activities.for_record(opportunity_id=deal, include_done=True).set_index("subject")
+    assert not pd.isna(done.loc["crmbook live: confirm the count", "done_at"])
+
+    # done here -> marked done in Odoo (logged on the lead, the activity removed)
+    ws.activities.complete(local["id"])
+    report = _sync(ws, odoo, models=models)
+    assert report.errors == []
+    assert odoo.read("mail.activity", [remote_id], ["id"]) == []
+    logged = odoo.search_read(
+        "mail.message", [["model", "=", "crm.lead"], ["res_id", "=", lead]], ["body"]
+    )
+    assert any("call about yarn" in (m["body"] or "") for m in logged)
     _cleanup(odoo)

@@ -27,6 +27,10 @@ def odoo():
     erp.add("crm.lost.reason", name="Too expensive")
     erp.add("crm.tag", name="Export")
     erp.add("res.partner.category", name="VIP")
+    erp.add("ir.model", model="crm.lead")
+    erp.add("ir.model", model="res.partner")
+    erp.call_type = erp.add("mail.activity.type", name="Call", res_model=False)
+    erp.todo_type = erp.add("mail.activity.type", name="To-Do", res_model=False)
     return erp
 
 
@@ -357,7 +361,7 @@ def test_a_conflict_can_be_reviewed_and_re_decided(ws, odoo):
 
 def test_activities_are_pulled_and_marked_done_when_done_in_the_erp(ws, odoo, clock):
     _, imran, lead = seed_partners(odoo)
-    call_type = odoo.add("mail.activity.type", name="Call")
+    call_type = odoo.call_type
     act = odoo.add(
         "mail.activity",
         res_model="crm.lead",
@@ -408,3 +412,71 @@ def test_activities_are_pulled_and_marked_done_when_done_in_the_erp(ws, odoo, cl
         opportunity_id=local_of(ws, "opportunity", lead), include_done=True
     )
     assert local["done_at"].tolist() == [clock.now]
+
+
+def test_local_activities_are_created_edited_and_done_in_the_erp(ws, odoo, clock):
+    _, imran, lead = seed_partners(odoo)
+    run(ws, odoo)
+    deal = local_of(ws, "opportunity", lead)
+    call = ws.activities.schedule(
+        "call", "Call about sizes", "2026-05-20", opportunity=deal, assignee="ayesha"
+    )
+    todo = ws.activities.schedule(
+        "todo", "Send the catalogue", "2026-05-22", contact=local_of(ws, "contact", imran)
+    )
+    local_only = ws.contacts.create(name="Archived before any sync")
+    ws.activities.schedule("call", "Never pushed", "2026-05-22", contact=local_only["id"])
+    ws.contacts.archive(local_only["id"])  # the ERP never gets it, nor its activity
+    report = run(ws, odoo)
+    assert report.models["activity"].pushed_created == 2
+    pushed = {r["summary"]: r for r in odoo.records["mail.activity"].values()}
+    assert sorted(pushed) == ["Call about sizes", "Send the catalogue"]
+    assert pushed["Call about sizes"]["res_model"] == "crm.lead"
+    assert pushed["Call about sizes"]["res_id"] == lead
+    assert pushed["Call about sizes"]["activity_type_id"] == odoo.call_type
+    assert pushed["Call about sizes"]["user_id"] == odoo.user
+    assert pushed["Call about sizes"]["date_deadline"] == "2026-05-20"
+    assert pushed["Send the catalogue"]["res_model"] == "res.partner"
+    assert pushed["Send the catalogue"]["res_id"] == imran
+    assert pushed["Send the catalogue"]["activity_type_id"] == odoo.todo_type
+    quiet = run(ws, odoo)  # nothing moved: nothing sent, nothing duplicated
+    assert quiet.models["activity"].pushed_created == 0
+    assert len(odoo.records["mail.activity"]) == 2
+
+    clock.advance(minutes=5)
+    ws.activities.snooze(call["id"], until="2026-05-27")
+    run(ws, odoo)
+    assert pushed["Call about sizes"]["date_deadline"] == "2026-05-27"
+
+    ws.activities.complete(todo["id"])
+    report = run(ws, odoo)
+    assert ("mail.activity", "action_feedback") in odoo.calls
+    assert [r["summary"] for r in odoo.records["mail.activity"].values()] == [
+        "Call about sizes"
+    ]  # Odoo deletes an activity marked done
+    assert report.errors == []
+    after = run(ws, odoo)  # the vanished activity stays done here, its link is dropped
+    assert after.models["activity"].archived == 0
+    assert ws.activities.get(todo["id"])["done_at"] is not None
+
+
+def test_an_activity_done_in_odoo_but_kept_there_is_done_here(ws, odoo, clock):
+    _, imran, _ = seed_partners(odoo)
+    odoo.set("mail.activity.type", odoo.call_type, keep_done=True)
+    act = odoo.add(
+        "mail.activity",
+        res_model="res.partner",
+        res_id=imran,
+        activity_type_id=odoo.call_type,
+        summary="Confirm sizes",
+        date_deadline="2026-05-20",
+        user_id=odoo.user,
+        note=False,
+    )
+    run(ws, odoo)
+    odoo.tick(10)
+    odoo.execute("mail.activity", [act], "action_feedback")  # archived, not deleted
+    clock.advance(minutes=5)
+    run(ws, odoo)
+    done = ws.activities.for_record(contact_id=local_of(ws, "contact", imran), include_done=True)
+    assert done["done_at"].tolist() == [clock.now]
