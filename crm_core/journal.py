@@ -132,6 +132,7 @@ def _before_flush(session: Session, _ctx: Any, _instances: Any) -> None:
 def _after_flush(session: Session, _ctx: Any) -> None:
     now = session.info["clock"]()
     user_id = session.info.get("user_id")
+    origin = session.info.get("origin")
     rows: list[dict[str, Any]] = []
     stale: list[tuple[str, int]] = []  # (entity, id) whose old terms must go
     terms: list[dict[str, Any]] = []
@@ -147,6 +148,7 @@ def _after_flush(session: Session, _ctx: Any) -> None:
                 "field": field,
                 "old": encode(old),
                 "new": encode(new),
+                "origin": origin,
             }
         )
 
@@ -207,7 +209,8 @@ def install(session_factory: Any) -> None:
     """Attach the journal to a sessionmaker.
 
     Each session must carry ``info["clock"]`` (a callable giving aware UTC now) and
-    may carry ``info["user_id"]``, the staff member making the change.
+    may carry ``info["user_id"]``, the staff member making the change, and
+    ``info["origin"]``, what made it when no one typed it (a sync).
     """
     event.listen(session_factory, "before_flush", _before_flush)
     event.listen(session_factory, "after_flush", _after_flush)

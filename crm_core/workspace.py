@@ -86,14 +86,15 @@ class Workspace:
 
     # -- sessions ---------------------------------------------------------------
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
+    def transaction(self, origin: str | None = None) -> Iterator[Session]:
         """A session inside one transaction, committed on success, rolled back on error.
 
         A concurrent edit detected by the version column becomes a
-        :class:`~crm_core.errors.ConflictError`.
+        :class:`~crm_core.errors.ConflictError`. ``origin`` is journaled with every
+        change made in it (``sync:<backend>`` for a sync's writes).
         """
         session = self._sessions()
-        session.info.update(clock=self.clock, user_id=self.user_id)
+        session.info.update(clock=self.clock, user_id=self.user_id, origin=origin)
         try:
             with session.begin():
                 yield session

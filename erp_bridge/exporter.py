@@ -6,9 +6,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
-from crm_core.models import JournalEntry
+from crm_core.models import ExternalLink, JournalEntry
 from erp_bridge.importer import get_state, set_state
 from erp_bridge.mapper import EntityMap
 from erp_bridge.reconcile import Reconciler
@@ -25,8 +25,9 @@ TABLES = {
 class Exporter:
     """Pushes the records journaled since the last push, one transaction per record."""
 
-    def __init__(self, rec: Reconciler, transaction: Callable[[], Any]):
+    def __init__(self, rec: Reconciler, transaction: Callable[[], Any], origin: str):
         self.rec = rec
+        self.origin = origin
         self.ctx = rec.ctx
         self.transaction = transaction
 
@@ -38,9 +39,11 @@ class Exporter:
         return start, end
 
     def push(self, emap: EntityMap, rep: ModelReport, start: int, end: int) -> None:
-        """Push every record of ``emap`` journaled in ``(start, end]``, and every local
-        record never linked (a first sync pushes the whole base)."""
+        """Push every record of ``emap`` journaled in ``(start, end]`` by anyone but this
+        sync, and every local record never linked (a first sync pushes the whole base)."""
+        backend = self.ctx.binder.backend
         with self.transaction() as s:
+            # What the sync itself wrote is already what both sides agree on.
             changed = set(
                 s.scalars(
                     select(JournalEntry.record_id)
@@ -49,14 +52,18 @@ class Exporter:
                         JournalEntry.entity == TABLES[emap.entity],
                         JournalEntry.id > start,
                         JournalEntry.id <= end,
+                        or_(JournalEntry.origin.is_(None), JournalEntry.origin != self.origin),
                     )
                 )
             )
             if start == 0:
                 model = self.rec.writer_model(emap.entity)
-                changed |= set(s.scalars(select(model.id)))
+                linked = select(ExternalLink.local_id).where(
+                    ExternalLink.backend == backend, ExternalLink.entity == emap.entity
+                )
+                changed |= set(s.scalars(select(model.id).where(model.id.not_in(linked))))
             retry_key = f"push:retry:{emap.entity}"
-            changed |= set(json.loads(get_state(s, self.ctx.binder.backend, retry_key) or "[]"))
+            changed |= set(json.loads(get_state(s, backend, retry_key) or "[]"))
         failed = [local_id for local_id in sorted(changed) if not self._one(emap, local_id, rep)]
         if not self.ctx.dry_run:
             # A record that failed is tried again by the next run, even though the

@@ -62,7 +62,7 @@ def sync(
     if unknown:
         raise ValueError(f"unknown models: {', '.join(sorted(unknown))}")
     report = SyncReport(adapter.backend, dry_run=dry_run)
-    with _sessions(ws, dry_run) as transaction:
+    with _sessions(ws, dry_run, origin_of(adapter.backend)) as transaction:
         binder = Binder(adapter.backend)
         with transaction() as s:
             binder.load(s)
@@ -73,7 +73,7 @@ def sync(
         importer = Importer(
             rec, transaction, page_size=page_size, rewind_seconds=rewind_seconds, progress=progress
         )
-        exporter = Exporter(rec, transaction)
+        exporter = Exporter(rec, transaction, origin_of(adapter.backend))
         status = "failed"
         try:
             if wanted & set(REFERENCE):
@@ -102,14 +102,20 @@ def sync(
     return report
 
 
+def origin_of(backend: str) -> str:
+    """How the journal marks what a sync with ``backend`` wrote locally."""
+    return f"sync:{backend}"
+
+
 @contextmanager
-def _sessions(ws: Workspace, dry_run: bool) -> Iterator[Callable[[], Any]]:
-    """Per-record transactions for a real run; one session rolled back for a dry run."""
+def _sessions(ws: Workspace, dry_run: bool, origin: str) -> Iterator[Callable[[], Any]]:
+    """Per-record transactions for a real run; one session rolled back for a dry run.
+    Either way, local writes are journaled with the sync as their ``origin``."""
     if not dry_run:
-        yield ws.transaction
+        yield lambda: ws.transaction(origin=origin)
         return
     session = ws._sessions()
-    session.info.update(clock=ws.clock, user_id=ws.user_id)
+    session.info.update(clock=ws.clock, user_id=ws.user_id, origin=origin)
 
     @contextmanager
     def same() -> Iterator[Session]:

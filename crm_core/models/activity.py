@@ -103,7 +103,8 @@ class JournalEntry(Base):
     """One change to one field of one record: the audit log and the sync's push source.
 
     ``field`` is None for a whole-record event (create, delete); ``old``/``new`` hold
-    JSON-encoded values.
+    JSON-encoded values. ``origin`` names what made a change that no staff member typed,
+    such as ``sync:<backend>`` for values a sync brought in (the push skips those).
     """
 
     __tablename__ = "journal"
@@ -116,6 +117,7 @@ class JournalEntry(Base):
     field: Mapped[str | None] = mapped_column(String(80))
     old: Mapped[str | None] = mapped_column(Text)
     new: Mapped[str | None] = mapped_column(Text)
+    origin: Mapped[str | None] = mapped_column(String(220))
     __table_args__ = (Index("ix_journal_record", "entity", "record_id"),)
 
 

@@ -50,10 +50,13 @@ def test_upgrade_from_empty_then_downgrade_and_upgrade_again(empty_url):
     assert db.current_revision(engine) is None
     db.upgrade(engine)
     assert _tables(engine) == set(Base.metadata.tables)
-    db.downgrade(engine, "0001")  # one step: the ERP sync tables go, the CRM stays
+    db.downgrade(engine, "0002")  # one step: the journal's origin column goes
+    assert "origin" not in {c["name"] for c in inspect(engine).get_columns("journal")}
+    db.downgrade(engine, "0001")  # the ERP sync tables go, the CRM stays
     assert "external_links" not in _tables(engine) and "contacts" in _tables(engine)
     db.upgrade(engine)
-    assert db.current_revision(engine) == db.head_revision() == "0002"
+    assert db.current_revision(engine) == db.head_revision() == "0003"
+    assert "origin" in {c["name"] for c in inspect(engine).get_columns("journal")}
     engine.dispose()
 
 
