@@ -458,13 +458,17 @@ class _Loader:
         stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
         return list(conn.execute(stmt, rows).scalars())
 
-    def store(self, s: Session, checked: list[Checked], first: int) -> dict[int, str]:
-        """Write the valid rows of a validated batch; returns rows refused while writing.
+    def store(
+        self, s: Session, checked: list[Checked], first: int
+    ) -> tuple[dict[int, str], dict[int, int]]:
+        """Write the valid rows of a validated batch; returns the rows refused while
+        writing (tags) and the new id of each row written, both by batch index.
 
         Tags are resolved here, in the writing transaction (a new tag is created and
         journaled by the service's own code), and only for rows valid otherwise.
         """
         rows: list[dict[str, Any]] = []
+        index: list[int] = []
         links: list[list[int]] = []
         refused: dict[int, str] = {}
         for i, (row, tags, error) in enumerate(checked):
@@ -479,15 +483,23 @@ class _Loader:
                     refused[i] = str(FieldError(record, "tags", tags, str(exc)))
                     continue
             rows.append(row)
+            index.append(i)
             links.append(tag_ids)
+        ids: list[int] = []
         if rows:
-            self.write(s.connection(), rows, links, self.ws.clock())
-        return refused
+            ids = self.write(s.connection(), rows, links, self.ws.clock(), s.info.get("origin"))
+        return refused, dict(zip(index, ids, strict=True))
 
     def write(
-        self, conn: Connection, rows: list[dict[str, Any]], tags: list[list[int]], now: Any
-    ) -> None:
-        """Insert clean rows with their journal, search and tag rows, stamped ``now``."""
+        self,
+        conn: Connection,
+        rows: list[dict[str, Any]],
+        tags: list[list[int]],
+        now: Any,
+        origin: str | None = None,
+    ) -> list[int]:
+        """Insert clean rows with their journal, search and tag rows, stamped ``now``;
+        returns their ids in row order."""
         for row in rows:
             row["created_at"] = row["updated_at"] = now
         ids = self.insert_records(conn, rows)
@@ -508,6 +520,7 @@ class _Loader:
                     "field": None,
                     "old": None,
                     "new": journal.encode(snapshot),
+                    "origin": origin,
                 }
             )
             if self.search_entity:
@@ -521,6 +534,7 @@ class _Loader:
         if links:
             conn.execute(insert(self.tag_table), links)
         self.after_write(conn, rows, now)
+        return ids
 
     def after_write(self, conn: Connection, rows: list[dict[str, Any]], now: Any) -> None:
         """Rows that hang off the new records (stage history)."""
@@ -856,7 +870,7 @@ def _batch(
             if validated is None:
                 checked = loader.validate(s, batch, first)
             refused = {i: error for i, (_, _, error) in enumerate(checked) if error}
-            refused.update(loader.store(s, checked, first))
+            refused.update(loader.store(s, checked, first)[0])
     except (SQLAlchemyError, _BatchError) as exc:
         loader.tag_ids.clear()  # tags created in the rolled-back batch are gone
         failure = (
@@ -877,4 +891,45 @@ def _batch(
             report.messages.append(error)
 
 
-__all__ = ["ImportReport", "import_companies", "import_contacts", "import_opportunities"]
+class PartyWriter:
+    """Validated many-row creates of companies or contacts in the caller's session.
+
+    For code that brings records in from elsewhere, such as the ERP sync's first pull:
+    each row is checked exactly as ``ws.companies.create`` / ``ws.contacts.create``
+    would check it, then the valid rows are inserted with one ``executemany``,
+    journaled with the session's user and origin and indexed for search. Unlike an
+    import, a row may carry ``active`` (a record archived at its source arrives
+    archived).
+    """
+
+    def __init__(self, ws: Workspace, entity: str):
+        loaders: dict[str, type[_PartyLoader]] = {
+            "company": _CompanyLoader,
+            "contact": _ContactLoader,
+        }
+        if entity not in loaders:
+            raise ValueError(f"PartyWriter writes companies or contacts, not {entity!r}")
+        self.loader = loaders[entity](ws)
+
+    def create(self, s: Session, rows: Sequence[Mapping[str, Any]]) -> list[int | str]:
+        """Create the valid ``rows``; per row, its new id or why nothing was written."""
+        active = [bool(row.get("active", True)) for row in rows]
+        given = [{k: v for k, v in row.items() if k != "active"} for row in rows]
+        checked = self.loader.validate(s, given, 1)
+        for (row, _, error), flag in zip(checked, active, strict=True):
+            if row is not None and error is None:
+                row["active"] = flag
+        refused, ids = self.loader.store(s, checked, 1)
+        return [
+            ids[i] if i in ids else refused.get(i) or error or "not written"
+            for i, (_, _, error) in enumerate(checked)
+        ]
+
+
+__all__ = [
+    "ImportReport",
+    "PartyWriter",
+    "import_companies",
+    "import_contacts",
+    "import_opportunities",
+]

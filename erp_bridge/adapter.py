@@ -32,8 +32,9 @@ class Adapter(Protocol):
         self, model: str, cursor: Cursor, fields: Sequence[str], domain: Domain, limit: int
     ) -> list[Record]:
         """The next page of at most ``limit`` records after ``cursor`` (see
-        :class:`~erp_bridge.cursor.Cursor`) in ``(write_date, id)`` order, archived ones
-        included; each has ``id`` and ``write_date``."""
+        :class:`~erp_bridge.cursor.Cursor`) in ``cursor.order``, archived ones
+        included; each has ``id`` and ``write_date``. Called from a prefetching
+        thread while the sync applies the previous page."""
         ...
 
     def read(self, model: str, ids: Sequence[int], fields: Sequence[str]) -> list[Record]:

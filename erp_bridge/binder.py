@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from crm_core.models import ExternalLink
@@ -74,6 +74,24 @@ class Binder:
         s.flush()
         s.expunge(link)
         self._remember(link)
+
+    def bind_new(self, s: Session, links: list[dict[str, Any]]) -> None:
+        """Create many links of one entity at once (records just created on one side),
+        in ``s``. Each dict holds ExternalLink's columns except ``backend``."""
+        if not links:
+            return
+        rows = [{"backend": self.backend, **values} for values in links]
+        s.execute(insert(ExternalLink), rows)
+        entity = rows[0]["entity"]
+        assert all(r["entity"] == entity for r in rows), "one entity per call"
+        query = select(ExternalLink.local_id, ExternalLink.id).where(
+            ExternalLink.backend == self.backend,
+            ExternalLink.entity == entity,
+            ExternalLink.local_id.in_([r["local_id"] for r in rows]),
+        )
+        ids = {local_id: link_id for local_id, link_id in s.execute(query)}
+        for row in rows:
+            self._remember(ExternalLink(id=ids[row["local_id"]], **row))
 
     def unbind(self, s: Session, link: ExternalLink) -> None:
         """Delete a link (its remote record is gone), in ``s``."""

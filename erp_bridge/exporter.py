@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 
 from crm_core.models import ExternalLink, JournalEntry
-from erp_bridge.importer import get_state, set_state
+from erp_bridge.importer import creating_key, get_state, set_state
 from erp_bridge.mapper import EntityMap
 from erp_bridge.reconcile import Reconciler
 from erp_bridge.report import ModelReport
@@ -42,6 +42,7 @@ class Exporter:
         """Push every record of ``emap`` journaled in ``(start, end]`` by anyone but this
         sync, and every local record never linked (a first sync pushes the whole base)."""
         backend = self.ctx.binder.backend
+        creating = creating_key(emap.entity)
         with self.transaction() as s:
             # What the sync itself wrote is already what both sides agree on.
             changed = set(
@@ -64,6 +65,9 @@ class Exporter:
                 changed |= set(s.scalars(select(model.id).where(model.id.not_in(linked))))
             retry_key = f"push:retry:{emap.entity}"
             changed |= set(json.loads(get_state(s, backend, retry_key) or "[]"))
+            if changed and not self.ctx.dry_run and not get_state(s, backend, creating):
+                # Committed before any remote create: see Importer.pull.
+                set_state(s, backend, creating, "1")
         failed = [local_id for local_id in sorted(changed) if not self._one(emap, local_id, rep)]
         if not self.ctx.dry_run:
             # A record that failed is tried again by the next run, even though the

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
@@ -30,8 +32,16 @@ from erp_bridge.mapper import EntityMap
 from erp_bridge.reconcile import Reconciler
 from erp_bridge.report import ModelReport
 
+#: Entities whose new records a pull creates in batches (crm_core.bulk.PartyWriter).
+BULK = ("company", "contact")
 Transaction = Callable[[], Any]  # a context manager factory yielding a Session
 Upsert = Callable[[Session, dict[str, Any]], Any]  # (session, remote record) -> local row
+
+
+def creating_key(entity: str) -> str:
+    """The sync state set (and committed) before the first create of ``entity`` in the
+    ERP: from then on, pulls look for records created before a crash."""
+    return f"push:creates:{entity}"
 
 
 def get_state(s: Session, backend: str, key: str) -> str | None:
@@ -57,7 +67,7 @@ class Importer:
         rec: Reconciler,
         transaction: Transaction,
         *,
-        page_size: int = 500,
+        page_size: int = 2000,
         rewind_seconds: int = 300,
         progress: Callable[[str, int], None] | None = None,
     ):
@@ -69,37 +79,53 @@ class Importer:
         self.progress = progress
 
     def _pages(self, key: str, model: str, fields: list[str], domain: list[Any], full: bool) -> Any:
-        """Yield pages of changed records, saving the cursor after each page."""
+        """Yield pages of changed records, saving the cursor after each page is applied.
+
+        The next page is read by a helper thread while the caller applies this one, so
+        the ERP's work and ours overlap instead of adding up.
+        """
         backend = self.ctx.binder.backend
         with self.transaction() as s:
             stored = None if full else get_state(s, backend, key)
         cursor = Cursor(rewind(stored or "", self.rewind_seconds))
-        while True:
-            page = self.ctx.adapter.changed_since(model, cursor, fields, domain, self.page_size)
-            if not page:
-                break
-            yield page
-            cursor.advance(page)
-            with self.transaction() as s:
-                set_state(s, backend, key, cursor.second)
-            if self.progress:
-                self.progress(key, len(page))
-            if len(page) < self.page_size:
-                break
+
+        def fetch(at: Cursor) -> list[dict[str, Any]]:
+            return self.ctx.adapter.changed_since(model, at, fields, domain, self.page_size)
+
+        with ThreadPoolExecutor(1, thread_name_prefix="crmbook-pull") as reader:
+            page = fetch(cursor)
+            while True:
+                streaming = cursor.streaming
+                fresh = cursor.advance(page, self.page_size)
+                more = len(page) >= self.page_size or not streaming
+                ahead = reader.submit(fetch, copy.deepcopy(cursor)) if more else None
+                if fresh:
+                    yield fresh
+                with self.transaction() as s:
+                    set_state(s, backend, key, cursor.second)
+                if self.progress and fresh:
+                    self.progress(key, len(fresh))
+                if ahead is None:
+                    break
+                page = ahead.result()
 
     def pull(self, emap: EntityMap, rep: ModelReport, full: bool = False) -> None:
         """Apply remote changes of one entity map (create, merge; archived included)."""
+        with self.transaction() as s:
+            # Only a workspace that ever created this entity in the ERP can find its own
+            # records there unlinked (created before a crash): else skip the lookup.
+            pushed = get_state(s, self.ctx.binder.backend, creating_key(emap.entity)) is not None
         for page in self._pages(
             f"pull:{emap.entity}", emap.remote_model, emap.remote_fields, emap.domain, full
         ):
-            ours = self._created_by_us(emap, page)
+            ours = self._created_by_us(emap, page) if pushed else {}
             # The whole page in one transaction (one commit, not one per record); if any
             # record fails, the page is rolled back and applied again record by record,
             # so the bad one is reported and the others still land.
             trial = ModelReport()
             try:
                 with self.transaction() as s:
-                    for record in page:
+                    for record in self._pull_new_in_bulk(s, emap, page, trial, ours):
                         self._apply(s, emap, record, trial, ours.get(int(record["id"])))
                         s.flush()
                         # Done with this record: keep the session small, or every flush
@@ -112,6 +138,31 @@ class Importer:
                     self._one(emap, record, rep, ours.get(int(record["id"])))
             else:
                 rep.add(trial)
+
+    def _pull_new_in_bulk(
+        self,
+        s: Session,
+        emap: EntityMap,
+        page: list[dict[str, Any]],
+        rep: ModelReport,
+        ours: dict[int, int],
+    ) -> list[dict[str, Any]]:
+        """Create the page's new companies or contacts in one batch (a first pull is
+        mostly that); returns the records still to apply one by one."""
+        if emap.entity not in BULK:
+            return page
+        new = [
+            r
+            for r in page
+            if int(r["id"]) not in ours
+            and self.ctx.binder.by_remote(emap.entity, int(r["id"])) is None
+        ]
+        if not new:
+            return page
+        left = self.rec.pull_many(s, emap, new, rep)
+        s.expunge_all()
+        taken = {int(r["id"]) for r in new} - {int(r["id"]) for r in left}
+        return [r for r in page if int(r["id"]) not in taken]
 
     def _created_by_us(self, emap: EntityMap, page: list[dict[str, Any]]) -> dict[int, int]:
         """Unlinked remote records that carry our external id: created by a push whose

@@ -19,6 +19,7 @@ from crm_core.models import (
     Opportunity,
     Pipeline,
     Stage,
+    Tag,
     User,
 )
 from crm_core.services.base import apply_fields
@@ -74,6 +75,28 @@ def snapshot(obj: Any, fields: list[str]) -> dict[str, Any]:
             )
         else:
             out[name] = getattr(obj, name)
+    return out
+
+
+def snapshot_many(s: Session, entity: str, ids: list[int], fields: list[str]) -> dict[int, Any]:
+    """:func:`snapshot` of many companies or contacts at once, in two queries: id ->
+    values."""
+    model: Any = MODELS[entity]
+    columns = [f for f in fields if f != "tags"]
+    out: dict[int, dict[str, Any]] = {}
+    query = select(model.id, *(getattr(model, c) for c in columns)).where(model.id.in_(ids))
+    for rid, *row in s.execute(query):
+        out[rid] = dict(zip(columns, row, strict=True))
+    if "tags" in fields:
+        table = model.tags.property.secondary
+        owner = table.c[f"{entity}_id"]
+        tags: dict[int, list[str]] = {rid: [] for rid in out}
+        for rid, name in s.execute(
+            select(owner, Tag.name).join(Tag, Tag.id == table.c.tag_id).where(owner.in_(ids))
+        ):
+            tags[rid].append(name)
+        for rid, values in out.items():
+            values["tags"] = sorted(tags[rid])
     return out
 
 

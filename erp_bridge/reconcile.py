@@ -8,11 +8,12 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from crm_core import Workspace
+from crm_core.bulk import PartyWriter
 from crm_core.journal import encode, plain
 from crm_core.models import SyncConflict
 from erp_bridge.context import RunContext
 from erp_bridge.cursor import ODOO_FORMAT
-from erp_bridge.local import MODELS, LocalWriter, snapshot
+from erp_bridge.local import MODELS, LocalWriter, snapshot, snapshot_many
 from erp_bridge.mapper import EntityMap
 from erp_bridge.merge import Policy, merge
 from erp_bridge.report import ModelReport
@@ -26,11 +27,16 @@ class Reconciler:
         self.ctx = ctx
         self.policy = policy
         self.writer = LocalWriter(ws)
+        self._bulk: dict[str, PartyWriter] = {}
 
     def local_values(self, emap: EntityMap, obj: Any, base: dict[str, Any]) -> dict[str, Any]:
         """The record's values in sync terms; a link to a record the ERP does not know
         (a local-only user or stage) counts as unchanged, so it never blanks the ERP."""
-        values = snapshot(obj, [f.local for f in emap.fields])
+        return self._linked_values(emap, snapshot(obj, [f.local for f in emap.fields]), base)
+
+    def _linked_values(
+        self, emap: EntityMap, values: dict[str, Any], base: dict[str, Any]
+    ) -> dict[str, Any]:
         for f in emap.fields:
             if (
                 f.link is not None
@@ -60,6 +66,44 @@ class Reconciler:
             record.get("write_date"),
         )
         rep.created += 1
+
+    def pull_many(
+        self, s: Session, emap: EntityMap, records: list[dict[str, Any]], rep: ModelReport
+    ) -> list[dict[str, Any]]:
+        """Remote records with no local counterpart, created locally in one batch.
+
+        Every row is validated as a service create would be; rows crm_core refuses in
+        part are returned to go through :meth:`pull_new` one by one, which keeps their
+        valid fields and reports the refused ones.
+        """
+        if emap.entity not in self._bulk:
+            self._bulk[emap.entity] = PartyWriter(self.ws, emap.entity)
+        remote = [emap.from_remote(r, self.ctx) for r in records]
+        results = self._bulk[emap.entity].create(s, remote)
+        made = {res: i for i, res in enumerate(results) if isinstance(res, int)}
+        now = self.ws.clock()
+        links = []
+        current = snapshot_many(s, emap.entity, list(made), [f.local for f in emap.fields])
+        for local_id, values in current.items():
+            i = made[local_id]
+            synced = {
+                "local": _jsonable(self._linked_values(emap, values, {})),
+                "remote": _jsonable(remote[i]),
+            }
+            links.append(
+                {
+                    "entity": emap.entity,
+                    "local_id": local_id,
+                    "remote_model": emap.remote_model,
+                    "remote_id": int(records[i]["id"]),
+                    "synced": synced,
+                    "remote_write_date": records[i].get("write_date"),
+                    "synced_at": now,
+                }
+            )
+        self.ctx.binder.bind_new(s, links)
+        rep.created += len(made)
+        return [r for r, res in zip(records, results, strict=True) if not isinstance(res, int)]
 
     def push_new(self, s: Session, emap: EntityMap, obj: Any, rep: ModelReport) -> None:
         """A local record with no remote counterpart: create it remotely (idempotent under

@@ -264,7 +264,7 @@ class OdooAdapter:
     def changed_since(
         self, model: str, cursor: Cursor, fields: Sequence[str], domain: Domain, limit: int
     ) -> list[Record]:
-        """The next page after ``cursor`` in (write_date, id) order, archived included."""
+        """The next page after ``cursor`` in the cursor's order, archived included."""
         full = [*domain, *cursor.domain()]
         return list(
             self.call(
@@ -273,7 +273,7 @@ class OdooAdapter:
                 domain=full,
                 fields=sorted({*fields, "write_date"}),
                 limit=limit,
-                order="write_date asc, id asc",
+                order=cursor.order,
                 context={"active_test": False},
             )
         )

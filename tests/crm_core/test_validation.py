@@ -1,5 +1,6 @@
 """Validators and text folding: the formats and scripts our users write in."""
 
+import contextlib
 import datetime as dt
 from decimal import Decimal
 
@@ -105,3 +106,49 @@ def test_words_keep_combining_marks_inside_their_word():
     assert text.words("முருகன் செல்வம்") == ["முருகன்", "செல்வம்"]
     assert text.words("আব্দুল করিম") == ["আব্দুল", "করিম"]
     assert text.words("O'Brien-Smith & Co.") == ["o", "brien", "smith", "co"]
+
+
+ADDRESSES = [
+    "imran@indus.example.com",
+    "Imran.Khan@Indus.Example.COM",
+    "a+tag@indus.example.com",
+    "o'brien@indus.example.com",
+    "a..b@indus.example.com",
+    ".a@indus.example.com",
+    "a.@indus.example.com",
+    "x" * 65 + "@indus.example.com",
+    "user@localhost",
+    "user@printer.local",
+    "user@-bad.example.com",
+    "user@exa_mple.com",
+    "user@123.123",
+    "কবির@বাংলা.example",
+    "ivan@пример.рф",
+    '"quoted"@indus.example.com',
+    "two@@indus.example.com",
+    "no-at-sign",
+    "user@münchen.example",
+    "USER@MÜNCHEN.EXAMPLE",
+]
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_email_answers_exactly_as_email_validator_with_or_without_the_domain_cache(warm):
+    from email_validator import EmailNotValidError, validate_email
+
+    v._DOMAINS.clear()
+    if warm:  # every domain seen once through a valid address first
+        for addr in ADDRESSES:
+            domain = addr.rpartition("@")[2]
+            with contextlib.suppress(v.Reject):
+                v.email(f"warm@{domain}")
+    for addr in ADDRESSES:
+        try:
+            expected = validate_email(addr, check_deliverability=False).normalized
+        except EmailNotValidError:
+            expected = None
+        try:
+            got = v.email(addr)
+        except v.Reject:
+            got = None
+        assert got == expected, addr

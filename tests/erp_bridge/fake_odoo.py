@@ -88,9 +88,10 @@ class FakeOdoo:
     ) -> list[dict[str, Any]]:
         self.calls.append((model, "changed_since"))
         full = [*domain, *cursor.domain()]
+        by_id = cursor.order == "id asc"
         found = sorted(
             (r for r in self.records.get(model, {}).values() if self._match(r, full)),
-            key=lambda r: (r["_wd"], r["id"]),
+            key=lambda r: (0 if by_id else r["_wd"], r["id"]),
         )
         return [self._out(model, r, [*fields, "write_date"]) for r in found[:limit]]
 
@@ -214,9 +215,13 @@ def _eval(domain: list[Any], rec: dict[str, Any]) -> bool:
         have = rec.get(field)
         if field == "write_date":
             have = _stamp(rec["_wd"]) + f".{int((rec['_wd'] % 1) * 1e6):06d}"
-            return {">=": have >= value, ">": have > value, "=": have == value}[op]
+            return {">=": have >= value, ">": have > value, "<": have < value, "=": have == value}[
+                op
+            ]
         if op == "=":
             return bool(have == value or (value is False and not have))
+        if op == ">":
+            return bool(have > value)
         if op == "in":
             return have in value
         if op == "not in":

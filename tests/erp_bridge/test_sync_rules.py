@@ -96,6 +96,29 @@ def test_cursor_pages_within_one_second_without_skipping():
     assert Cursor().domain() == []
 
 
+def test_a_crowded_second_is_read_by_id_then_paging_goes_on():
+    second = "2026-05-01 10:00:00"
+    first = [{"id": i, "write_date": second} for i in range(400, 100, -1)]  # 300, any order
+    cursor = Cursor()
+    assert cursor.advance(first, limit=300) == first
+    assert cursor.order == "id asc"  # more than CROWDED ids seen in one full page
+    assert cursor.domain() == [
+        ["write_date", ">=", second],
+        ["write_date", "<", "2026-05-01 10:00:01"],
+        ["id", ">", 0],
+    ]
+    by_id = [{"id": i, "write_date": second} for i in range(1, 301)]
+    fresh = cursor.advance(by_id, limit=300)
+    assert [r["id"] for r in fresh] == list(range(1, 101))  # 101..300 came already
+    assert cursor.domain()[-1] == ["id", ">", 300]
+    rest = [{"id": i, "write_date": second} for i in range(301, 451)]
+    assert [r["id"] for r in cursor.advance(rest, limit=300)] == list(range(401, 451))
+    assert (cursor.order, cursor.domain()) == (
+        "write_date asc, id asc",
+        [["write_date", ">=", "2026-05-01 10:00:01"]],
+    )
+
+
 def test_rewind():
     assert rewind("2026-05-01 10:00:00", 300) == "2026-05-01 09:55:00"
     assert rewind("", 300) == ""

@@ -281,10 +281,13 @@ def test_bad_records_are_reported_and_the_run_goes_on(ws, odoo):
     assert any("'email'" in e and "not-an-email" in e for e in errors)
     names = sorted(ws.companies.search()["name"])
     assert names == ["Fine Co", "Good Co"]  # the bad field is left out, not the record
-    ws.companies.create(name="Refused Remotely")
+    refused = ws.companies.create(name="Refused Remotely")
     odoo.refuse["res.partner.name"] = "ValidationError: name refused"
     report = run(ws, odoo, models=["company"])
-    assert "local #3: RemoteError: ValidationError: name refused" in report.models["company"].errors
+    assert (
+        f"local #{refused['id']}: RemoteError: ValidationError: name refused"
+        in report.models["company"].errors
+    )
     odoo.refuse.clear()
     report = run(ws, odoo, models=["company"])  # the failed push is retried
     assert report.models["company"].pushed_created == 1
@@ -480,3 +483,35 @@ def test_an_activity_done_in_odoo_but_kept_there_is_done_here(ws, odoo, clock):
     run(ws, odoo)
     done = ws.activities.for_record(contact_id=local_of(ws, "contact", imran), include_done=True)
     assert done["done_at"].tolist() == [clock.now]
+
+
+def test_a_first_pull_creates_valid_partners_in_batches(ws, odoo, monkeypatch):
+    from erp_bridge.reconcile import Reconciler
+
+    def one_by_one(*_args):
+        raise AssertionError("valid new partners are created in batches")
+
+    monkeypatch.setattr(Reconciler, "pull_new", one_by_one)
+    indus, imran, _ = seed_partners(odoo)
+    report = run(ws, odoo, models=["tag", "company", "contact"])
+    assert report.models["company"].errors == report.models["contact"].errors == []
+    person = ws.contacts.get(local_of(ws, "contact", imran))
+    assert (person["email"], person["company_id"]) == (
+        "Imran@indus.example.com",
+        local_of(ws, "company", indus),
+    )
+    assert run(ws, odoo).to_frame()[["created", "pushed_updated"]].to_numpy().sum() == 0
+
+
+def test_a_bulk_import_written_in_one_second_is_pulled_whole_and_once(ws, odoo):
+    ids = [
+        odoo.add("res.partner", name=f"Bulk {i:04d}", is_company=True, category_id=[])
+        for i in range(1050)
+    ]  # one "transaction": the same write_date for all
+    report = sync(ws, odoo, models=["company"], page_size=250)
+    assert report.models["company"].created == 1050
+    assert report.errors == []
+    assert ws.info()["companies"] == 1050
+    with ws.transaction() as s:
+        linked = set(s.scalars(select(ExternalLink.remote_id)))
+    assert linked == set(ids)
