@@ -35,8 +35,13 @@ def encode(value: Any) -> str | None:
     return json.dumps(value, default=_default, ensure_ascii=False, sort_keys=True)
 
 
+_JSON_SCALARS = frozenset((str, int, float, bool))
+
+
 def plain(value: Any) -> Any:
     """A value in JSON-able form: dates and times ISO, decimals as exact strings."""
+    if value is None or type(value) in _JSON_SCALARS:
+        return value
     if isinstance(value, Decimal):
         return format(value, "f")
     if isinstance(value, dt.datetime | dt.date):

@@ -3,12 +3,45 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Text, delete, insert, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from crm_core.models import ExternalLink
+
+_COLUMNS = (
+    ExternalLink.id,
+    ExternalLink.entity,
+    ExternalLink.local_id,
+    ExternalLink.remote_model,
+    ExternalLink.remote_id,
+    # As stored: decoded only for the few links a run compares (see Link.synced).
+    type_coerce(ExternalLink.synced, Text),
+    ExternalLink.remote_write_date,
+)
+
+
+@dataclass(slots=True)
+class Link:
+    """One row of ``external_links`` as the run sees it."""
+
+    id: int
+    entity: str
+    local_id: int
+    remote_model: str
+    remote_id: int
+    _synced: dict[str, Any] | str | None
+    remote_write_date: str | None
+
+    @property
+    def synced(self) -> dict[str, Any] | None:
+        """The last-synced values: ``{"local": {...}, "remote": {...}}``."""
+        if isinstance(self._synced, str):
+            self._synced = json.loads(self._synced)
+        return None if isinstance(self._synced, str) else self._synced
 
 
 class Binder:
@@ -16,30 +49,29 @@ class Binder:
 
     def __init__(self, backend: str):
         self.backend = backend
-        self._by_local: dict[tuple[str, int], ExternalLink] = {}
-        self._by_remote: dict[tuple[str, int], ExternalLink] = {}
+        self._by_local: dict[tuple[str, int], Link] = {}
+        self._by_remote: dict[tuple[str, int], Link] = {}
 
     def load(self, s: Session) -> None:
         """Read every link of the backend (a few per record: cheap next to the RPCs)."""
         self._by_local.clear()
         self._by_remote.clear()
-        for link in s.scalars(select(ExternalLink).where(ExternalLink.backend == self.backend)):
-            s.expunge(link)
-            self._remember(link)
+        for row in s.execute(select(*_COLUMNS).where(ExternalLink.backend == self.backend)):
+            self._remember(Link(*row))
 
-    def _remember(self, link: ExternalLink) -> None:
+    def _remember(self, link: Link) -> None:
         self._by_local[(link.entity, link.local_id)] = link
         self._by_remote[(link.entity, link.remote_id)] = link
 
-    def by_local(self, entity: str, local_id: int | None) -> ExternalLink | None:
+    def by_local(self, entity: str, local_id: int | None) -> Link | None:
         """The link of a local record."""
         return None if local_id is None else self._by_local.get((entity, local_id))
 
-    def by_remote(self, entity: str, remote_id: int | None) -> ExternalLink | None:
+    def by_remote(self, entity: str, remote_id: int | None) -> Link | None:
         """The link of a remote record (as ``entity``)."""
         return None if remote_id is None else self._by_remote.get((entity, remote_id))
 
-    def links(self, entity: str) -> list[ExternalLink]:
+    def links(self, entity: str) -> list[Link]:
         """Every link of ``entity``."""
         return [link for (e, _), link in self._by_local.items() if e == entity]
 
@@ -55,45 +87,63 @@ class Binder:
         now: dt.datetime,
     ) -> None:
         """Create or refresh the link and its last-synced values, in ``s``."""
-        link = self.by_local(entity, local_id)
-        if link is None:
-            link = ExternalLink(
-                backend=self.backend,
-                entity=entity,
-                local_id=local_id,
-                remote_model=remote_model,
-                remote_id=remote_id,
-            )
+        values = {
+            "remote_id": remote_id,
+            "synced": synced,
+            "remote_write_date": remote_write_date,
+            "synced_at": now,
+        }
+        old = self.by_local(entity, local_id)
+        if old is not None:
+            s.execute(update(ExternalLink).where(ExternalLink.id == old.id).values(values))
+            self._by_remote.pop((entity, old.remote_id), None)
+            link_id = old.id
         else:
-            link = s.merge(link)
-        link.remote_id = remote_id
-        link.synced = synced
-        link.remote_write_date = remote_write_date
-        link.synced_at = now
-        s.add(link)
-        s.flush()
-        s.expunge(link)
-        self._remember(link)
+            link_id = s.execute(
+                insert(ExternalLink)
+                .values(
+                    backend=self.backend,
+                    entity=entity,
+                    local_id=local_id,
+                    remote_model=remote_model,
+                    **values,
+                )
+                .returning(ExternalLink.id)
+            ).scalar_one()
+        self._remember(
+            Link(link_id, entity, local_id, remote_model, remote_id, synced, remote_write_date)
+        )
 
     def bind_new(self, s: Session, links: list[dict[str, Any]]) -> None:
         """Create many links of one entity at once (records just created on one side),
         in ``s``. Each dict holds ExternalLink's columns except ``backend``."""
         if not links:
             return
-        rows = [{"backend": self.backend, **values} for values in links]
-        s.execute(insert(ExternalLink), rows)
-        entity = rows[0]["entity"]
-        assert all(r["entity"] == entity for r in rows), "one entity per call"
+        entity = links[0]["entity"]
+        assert all(link["entity"] == entity for link in links), "one entity per call"
+        # The Core table, not the ORM entity: no per-row unit-of-work bookkeeping.
+        table: Any = ExternalLink.__table__
+        s.execute(insert(table), [{"backend": self.backend, **link} for link in links])
         query = select(ExternalLink.local_id, ExternalLink.id).where(
             ExternalLink.backend == self.backend,
             ExternalLink.entity == entity,
-            ExternalLink.local_id.in_([r["local_id"] for r in rows]),
+            ExternalLink.local_id.in_([link["local_id"] for link in links]),
         )
         ids = {local_id: link_id for local_id, link_id in s.execute(query)}
-        for row in rows:
-            self._remember(ExternalLink(id=ids[row["local_id"]], **row))
+        for link in links:
+            self._remember(
+                Link(
+                    ids[link["local_id"]],
+                    entity,
+                    link["local_id"],
+                    link["remote_model"],
+                    link["remote_id"],
+                    link["synced"],
+                    link["remote_write_date"],
+                )
+            )
 
-    def unbind(self, s: Session, link: ExternalLink) -> None:
+    def unbind(self, s: Session, link: Link) -> None:
         """Delete a link (its remote record is gone), in ``s``."""
         s.execute(delete(ExternalLink).where(ExternalLink.id == link.id))
         self._by_local.pop((link.entity, link.local_id), None)

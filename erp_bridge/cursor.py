@@ -18,7 +18,8 @@ A crowded second (a bulk import in Odoo writes thousands of records in one
 transaction) would make that exclusion list grow with every page. Once a full page
 leaves more than ``CROWDED`` ids seen in its last second, that second is read on its
 own, keyset-paged by id (``S <= write_date < S+1``, ``id > last``), leaving out the
-ids already returned; then paging goes on from the next second.
+ids already returned (at most one page of them); then paging goes on from the next
+second.
 """
 
 from __future__ import annotations
@@ -66,11 +67,13 @@ class Cursor:
     def domain(self) -> list[Any]:
         """The Odoo domain selecting what comes after this cursor."""
         if self.after_id is not None:
-            return [
+            by_id: list[Any] = [
                 ["write_date", ">=", self.second],
                 ["write_date", "<", next_second(self.second)],
                 ["id", ">", self.after_id],
             ]
+            # The ids already read in it (at most a page) are not read again.
+            return [*by_id, ["id", "not in", sorted(self.seen)]] if self.seen else by_id
         out: list[Any] = []
         if self.second:
             out.append(["write_date", ">=", self.second])

@@ -67,7 +67,7 @@ class Importer:
         rec: Reconciler,
         transaction: Transaction,
         *,
-        page_size: int = 2000,
+        page_size: int = 1000,
         rewind_seconds: int = 300,
         progress: Callable[[str, int], None] | None = None,
     ):

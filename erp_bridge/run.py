@@ -42,7 +42,7 @@ def sync(
     models: Sequence[str] | None = None,
     policy: Policy = "last_writer",
     maps: Sequence[EntityMap] | None = None,
-    page_size: int = 2000,
+    page_size: int = 1000,
     rewind_seconds: int = 300,
     xmlid_prefix: str | None = None,
     progress: Callable[[str, int], None] | None = None,
