@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import copy
+import contextlib
 import datetime as dt
+import queue
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
@@ -32,6 +33,8 @@ from erp_bridge.mapper import EntityMap
 from erp_bridge.reconcile import Reconciler
 from erp_bridge.report import ModelReport
 
+#: Pages a pull reads ahead of the one being applied.
+READ_AHEAD = 2
 #: Entities whose new records a pull creates in batches (crm_core.bulk.PartyWriter).
 BULK = ("company", "contact")
 Transaction = Callable[[], Any]  # a context manager factory yielding a Session
@@ -81,33 +84,47 @@ class Importer:
     def _pages(self, key: str, model: str, fields: list[str], domain: list[Any], full: bool) -> Any:
         """Yield pages of changed records, saving the cursor after each page is applied.
 
-        The next page is read by a helper thread while the caller applies this one, so
-        the ERP's work and ours overlap instead of adding up.
+        A reader thread fetches up to ``READ_AHEAD`` pages ahead while the caller
+        applies the current one, so the ERP's work and ours overlap instead of adding up.
         """
         backend = self.ctx.binder.backend
         with self.transaction() as s:
             stored = None if full else get_state(s, backend, key)
         cursor = Cursor(rewind(stored or "", self.rewind_seconds))
+        pages: queue.Queue[Any] = queue.Queue(maxsize=READ_AHEAD)
+        stop = threading.Event()
 
-        def fetch(at: Cursor) -> list[dict[str, Any]]:
-            return self.ctx.adapter.changed_since(model, at, fields, domain, self.page_size)
+        def read() -> None:
+            try:
+                size, more = self.page_size, True
+                while more and not stop.is_set():
+                    streaming = cursor.streaming
+                    page = self.ctx.adapter.changed_since(model, cursor, fields, domain, size)
+                    fresh = cursor.advance(page, size)
+                    more = len(page) >= size or not streaming
+                    pages.put((fresh, cursor.second))
+                pages.put(None)
+            except BaseException as exc:  # handed to the caller, raised there
+                pages.put(exc)
 
-        with ThreadPoolExecutor(1, thread_name_prefix="crmbook-pull") as reader:
-            page = fetch(cursor)
-            while True:
-                streaming = cursor.streaming
-                fresh = cursor.advance(page, self.page_size)
-                more = len(page) >= self.page_size or not streaming
-                ahead = reader.submit(fetch, copy.deepcopy(cursor)) if more else None
+        reader = threading.Thread(target=read, name=f"crmbook-pull-{key}", daemon=True)
+        reader.start()
+        try:
+            while (item := pages.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                fresh, second = item
                 if fresh:
                     yield fresh
                 with self.transaction() as s:
-                    set_state(s, backend, key, cursor.second)
+                    set_state(s, backend, key, second)
                 if self.progress and fresh:
                     self.progress(key, len(fresh))
-                if ahead is None:
-                    break
-                page = ahead.result()
+        finally:
+            stop.set()
+            while reader.is_alive():  # unblock a reader waiting to hand over a page
+                with contextlib.suppress(queue.Empty):
+                    pages.get(timeout=0.05)
 
     def pull(self, emap: EntityMap, rep: ModelReport, full: bool = False) -> None:
         """Apply remote changes of one entity map (create, merge; archived included)."""
