@@ -82,6 +82,8 @@ class FieldMap:
     #: When set, ``to_local`` receives the whole remote record, which must include
     #: these fields (a local value computed from several remote ones).
     reads: tuple[str, ...] = ()
+    #: An empty value is not sent, so the ERP's default applies (a required field).
+    omit_empty: bool = False
 
     def read_remote(self, record: dict[str, Any], ctx: Context) -> Any:
         """This field's local value from a remote record."""
@@ -166,6 +168,8 @@ class EntityMap:
         for f in self.fields:
             if f.local in values and f.push:
                 value = f.write_remote(values[f.local], ctx)
+                if f.omit_empty and value in (None, False):
+                    continue
                 if isinstance(value, Fields):
                     out.update(value)
                 else:

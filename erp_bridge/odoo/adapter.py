@@ -213,6 +213,7 @@ class OdooAdapter:
         ids: Sequence[int] | None = None,
         *,
         idempotent: bool = True,
+        args: Sequence[Any] = (),
         **kwargs: Any,
     ) -> Any:
         """Call ``model.method`` on the server with keyword arguments, in one round trip.
@@ -223,7 +224,7 @@ class OdooAdapter:
         attempts = self.retries + 1 if idempotent else 1
         for attempt in range(attempts):
             try:
-                return self._send(model, method, ids, kwargs)
+                return self._send(model, method, ids, args, kwargs)
             except self._transient as exc:
                 if attempt + 1 >= attempts:
                     raise RemoteError(f"{model}.{method}: {type(exc).__name__}: {exc}") from exc
@@ -246,18 +247,31 @@ class OdooAdapter:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _send(
-        self, model: str, method: str, ids: Sequence[int] | None, kwargs: dict[str, Any]
+        self,
+        model: str,
+        method: str,
+        ids: Sequence[int] | None,
+        args: Sequence[Any],
+        kwargs: dict[str, Any],
     ) -> Any:
         kwargs = falsify(kwargs)
         if self._json2 is not None:
             if ids is not None:
                 kwargs["ids"] = list(ids)
+            if args:
+                raise ValueError("JSON-2 takes named arguments only")
             return getattr(self._json2.get_model(model), method)(**kwargs)
         assert self._conn is not None
         self._conn.check_login(False)
-        args = [list(ids)] if ids is not None else []
+        positional = [list(ids)] if ids is not None else []
         return self._conn.get_service("object").execute_kw(
-            self.db, self._conn.user_id, self._secret, model, method, falsify(args), kwargs
+            self.db,
+            self._conn.user_id,
+            self._secret,
+            model,
+            method,
+            falsify([*positional, *args]),
+            kwargs,
         )
 
     # -- the Adapter protocol -------------------------------------------------------
@@ -350,7 +364,12 @@ class OdooAdapter:
     def write(self, model: str, ids: Sequence[int], values: Record) -> None:
         """Write the same values to records (idempotent, so retried)."""
         if ids and values:
-            self.call(model, "write", list(ids), vals=values)
+            # Positionally over RPC: overrides name it differently (mail.activity's is
+            # ``values``, BaseModel's ``vals``); JSON-2 has names only.
+            if self._json2 is not None:
+                self.call(model, "write", list(ids), vals=values)
+            else:
+                self.call(model, "write", list(ids), args=[values])
 
     def archive(self, model: str, ids: Sequence[int], active: bool = False) -> None:
         """Set ``active`` on records."""

@@ -303,7 +303,8 @@ def activity_map() -> EntityMap:
         FieldMap("subject", "summary", activity_subject, reads=("summary", "activity_type_id")),
         FieldMap("note", "note", html_to_text, text_to_html),
         FieldMap("due_date", "date_deadline", date_in, date_out),
-        FieldMap("assignee_id", "user_id", link="user"),
+        # Odoo requires an assignee: an unassigned activity goes to the syncing user.
+        FieldMap("assignee_id", "user_id", link="user", omit_empty=True),
         FieldMap("done", "active", activity_done, activity_done_out),
     ]
     return EntityMap(

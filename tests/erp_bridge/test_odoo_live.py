@@ -253,11 +253,11 @@ def test_activities_both_ways(sqlite_ws, odoo):
         f"{PREFIX}.a2",
     )
     lead_model = odoo.search_read("ir.model", [["model", "=", "crm.lead"]], ["id"])[0]["id"]
+    # Model-level create takes its records as the first positional argument.
     in_odoo = odoo.call(
         "mail.activity",
         "create",
-        idempotent=False,
-        vals_list=[
+        [  # type: ignore[list-item]
             {
                 "res_model_id": lead_model,
                 "res_id": lead,
@@ -265,6 +265,7 @@ def test_activities_both_ways(sqlite_ws, odoo):
                 "date_deadline": "2026-12-01",
             }
         ],
+        idempotent=False,
     )[0]
     _sync(ws, odoo, models=models)
     deal = _link(ws, "opportunity", remote_id=lead).local_id
@@ -291,7 +292,8 @@ def test_activities_both_ways(sqlite_ws, odoo):
     # snoozed here -> moved in Odoo; done in Odoo -> done here
     ws.activities.snooze(local["id"], until="2026-12-10")
     odoo.call("mail.activity", "action_feedback", [in_odoo], idempotent=False)
-    _sync(ws, odoo, models=models)
+    report = _sync(ws, odoo, models=models)
+    assert report.errors == []
     assert odoo.read("mail.activity", [remote_id], ["date_deadline"])[0]["date_deadline"] == (
         "2026-12-10"
     )
