@@ -10,7 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from crm_core.errors import ConflictError, CrmError, FieldError, NotFoundError, ValidationError
+from crm_core.errors import (
+    AccessDenied,
+    ConflictError,
+    CrmError,
+    FieldError,
+    NotFoundError,
+    ValidationError,
+)
 from crm_core.workspace import Clock, Workspace, open_workspace, utc_now
 
 __version__ = "0.1.0"
@@ -27,6 +34,7 @@ def open(location: str | Path, *, clock: Clock = utc_now, **engine_kwargs: Any) 
 
 
 __all__ = [
+    "AccessDenied",
     "ConflictError",
     "CrmError",
     "FieldError",

@@ -1,12 +1,16 @@
 """The ``crmbook`` command line.
 
-``init`` and ``demo`` create workspaces; ``info`` and ``contacts search`` read them.
+``init`` and ``demo`` create workspaces (``demo`` then serves the staff app when the
+widgets package is installed); ``info`` and ``contacts search`` read them; ``user``
+manages staff logins.
 A workspace is a SQLite file path or a database URL; commands that read one take
 ``--workspace/-w`` (default: ``$CRMBOOK_WORKSPACE`` or ``crm.sqlite`` here).
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -28,6 +32,8 @@ app = typer.Typer(
 )
 contacts_app = typer.Typer(help="Find and show contacts.", no_args_is_help=True)
 app.add_typer(contacts_app, name="contacts")
+user_app = typer.Typer(help="Staff users and their logins.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
 console = Console()
 err = Console(stderr=True)
 
@@ -87,22 +93,44 @@ def init(
         fail(str(exc))
 
 
+#: Set by the widgets package when it is installed: ``serve(location, address, port)``
+#: runs the staff app until interrupted. crm_core itself knows no UI.
+serve_hook: Callable[[str, str, int], None] | None = None
+
+
 @app.command()
 def demo(
     path: Annotated[str, typer.Argument(help="SQLite file or database URL.")] = "demo.sqlite",
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same base.")] = 7,
+    serve: Annotated[
+        bool, typer.Option(help="Serve the staff app on the demo base afterwards.")
+    ] = True,
+    address: Annotated[str, typer.Option(help="Address the app listens on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port the app listens on.")] = 5006,
 ) -> None:
-    """Build a realistic demo base: 200 companies, 1,000 contacts, 600 deals, 18 months."""
-    from crm_core.demo import build_demo
+    """Build a realistic demo base (200 companies, 1,000 contacts, 600 deals, 18 months)
+    and serve the staff app on it; an existing demo base is served as it is."""
+    from crm_core.demo import DEMO_PASSWORD, build_demo
 
+    fresh = "://" in path or not Path(path).exists()
     try:
         with crm_core.open(path) as ws:
-            counts = build_demo(ws, seed=seed, progress=lambda m: err.print(f"  {m}"))
+            if fresh or ws.info()["companies"] == 0:
+                counts = build_demo(ws, seed=seed, progress=lambda m: err.print(f"  {m}"))
+                console.print(f"demo base written to {path}")
+                _print_frame(pd.DataFrame(sorted(counts.items()), columns=["entity", "rows"]))
+            users = ws.users.list()
     except CrmError as exc:
         fail(str(exc))
-    console.print(f"demo base written to {path}")
-    _print_frame(pd.DataFrame(sorted(counts.items()), columns=["entity", "rows"]))
     console.print(f"try: crmbook contacts search -w {path} khan")
+    if not serve:
+        return
+    if serve_hook is None:
+        fail("the staff app needs the widgets extra: pip install 'crmbook[app]'")
+    logins = users[users["active"]][["login", "role"]]
+    console.print(f"demo logins (password for each: {DEMO_PASSWORD}):")
+    _print_frame(logins)
+    serve_hook(path, address, port)
 
 
 @app.command()
@@ -153,6 +181,51 @@ def contacts_search(
     _print_frame(shown, title=f"{total} contact(s)")
     if total > offset + len(found):
         console.print(f"more: --offset {offset + len(found)}")
+
+
+@user_app.command("add")
+def user_add(
+    login: Annotated[str, typer.Argument(help="The login (a-z, 0-9, . _ - @).")],
+    name: Annotated[str, typer.Option(help="Full name.")],
+    workspace: WorkspaceOption = DEFAULT_WORKSPACE,
+    role: Annotated[str, typer.Option(help="admin, manager or sales.")] = "sales",
+    email: Annotated[str | None, typer.Option(help="E-mail address.")] = None,
+) -> None:
+    """Add a staff user who can log in to the app. The password comes from
+    $CRMBOOK_USER_PASSWORD or a prompt (never an argument) and is stored hashed."""
+    password = os.environ.get("CRMBOOK_USER_PASSWORD") or typer.prompt(
+        "password", hide_input=True, confirmation_prompt=True
+    )
+    with existing(workspace) as ws:
+        try:
+            user = ws.users.add(name, login, email=email, role=role, password=password)
+        except CrmError as exc:
+            fail(str(exc))
+    console.print(f"user {user['login']!r} ({user['role']}) added")
+
+
+@user_app.command("password")
+def user_password(
+    login: Annotated[str, typer.Argument(help="The user's login.")],
+    workspace: WorkspaceOption = DEFAULT_WORKSPACE,
+) -> None:
+    """Set a user's password ($CRMBOOK_USER_PASSWORD or a prompt)."""
+    password = os.environ.get("CRMBOOK_USER_PASSWORD") or typer.prompt(
+        "new password", hide_input=True, confirmation_prompt=True
+    )
+    with existing(workspace) as ws:
+        try:
+            ws.users.set_password(login, password)
+        except CrmError as exc:
+            fail(str(exc))
+    console.print(f"password of {login!r} changed")
+
+
+@user_app.command("list")
+def user_list(workspace: WorkspaceOption = DEFAULT_WORKSPACE) -> None:
+    """Staff users with their roles."""
+    with existing(workspace) as ws:
+        _print_frame(ws.users.list(), title="users")
 
 
 def load_plugins() -> typer.Typer:

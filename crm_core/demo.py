@@ -55,6 +55,7 @@ from crm_core.models import (
     Tag,
     User,
 )
+from crm_core.passwords import hash_password
 from crm_core.services.custom_fields import clean_custom_value
 
 if TYPE_CHECKING:
@@ -933,6 +934,8 @@ _BY_KEY = {loc.key: loc for loc in LOCALES}
 # People of another naming culture who work for a company of this one.
 _SIBLINGS = {"ur": ("sd",), "sd": ("ur",), "ta": ("hi",), "hi": ("ta",), "si": ("ta",)}
 
+#: Every demo user logs in to the app with this password.
+DEMO_PASSWORD = "crmbook-demo"
 # (login, name, role, countries whose customers they own)
 USERS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("demo", "Demo Admin", "admin", ()),
@@ -1270,6 +1273,8 @@ class _Builder:
                 )
                 self.s.add(user)
                 created += 1
+            if user.password_hash is None:
+                user.password_hash = hash_password(DEMO_PASSWORD)
             self.users[login] = user
         self.s.flush()
         # Unless the workspace acts as someone already (ws.as_user), the journal names

@@ -46,6 +46,20 @@ class NotFoundError(CrmError, LookupError):
         super().__init__(f"{entity} {key!r} does not exist")
 
 
+class AccessDenied(CrmError, PermissionError):
+    """The acting user's role does not allow this (see :mod:`crm_core.access`)."""
+
+    def __init__(self, login: str | None, role: str | None, action: str, record: str):
+        self.login = login
+        self.role = role
+        self.action = action
+        self.record = record
+        super().__init__(
+            f"user {login!r} ({role}) may not {action} {record}: "
+            "a sales user works only on their own deals and activities"
+        )
+
+
 class ConflictError(CrmError):
     """A write was based on a stale version of a record; nothing was written.
 

@@ -68,6 +68,10 @@ class Workspace:
         self.engine = engine
         self.clock = clock
         self.user_id = user_id
+        #: The acting user's login and role once :meth:`as_user` chose one; None acts
+        #: for the owner of the workspace, unrestricted (see crm_core.access).
+        self.login: str | None = None
+        self.role: str | None = None
         self._settings: dict[str, str] | None = None
         # No autoflush: a service validates and sets every field, then flushes once, so
         # one operation is one UPDATE and one version step, never a partial row.
@@ -104,7 +108,8 @@ class Workspace:
             session.close()
 
     def as_user(self, user: int | str) -> Workspace:
-        """This workspace acting as ``user`` (id or login): changes are journaled as theirs."""
+        """This workspace acting as ``user`` (id or login): changes are journaled as
+        theirs, and what they may see and change follows their role (crm_core.access)."""
         with self.transaction() as s:
             if isinstance(user, int):
                 found = s.get(User, user)
@@ -112,10 +117,10 @@ class Workspace:
                 found = s.scalars(select(User).where(User.login == user)).first()
             if found is None:
                 raise NotFoundError("user", user)
-            user_id = found.id
+            user_id, login, role = found.id, found.login, found.role
         clone = Workspace.__new__(Workspace)
         clone.__dict__.update(self.__dict__)
-        clone.user_id = user_id
+        clone.user_id, clone.login, clone.role = user_id, login, role
         # services hold a reference to their workspace: give the clone its own
         for name, service in list(self.__dict__.items()):
             if hasattr(service, "ws") and service.ws is self:

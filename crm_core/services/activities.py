@@ -11,7 +11,8 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from crm_core import validation as v
-from crm_core.errors import FieldError, ValidationError
+from crm_core.access import check_activity, own_only
+from crm_core.errors import AccessDenied, FieldError, ValidationError
 from crm_core.models import (
     ACTIVITY_KINDS,
     CHANNELS,
@@ -101,6 +102,12 @@ class Activities(Service):
             s.flush()
             return _as_dict(act)
 
+    def _activity(self, s: Session, activity_id: Any, action: str) -> Activity:
+        """The activity, if the acting user may ``action`` it (crm_core.access)."""
+        act: Activity = get_or_404(s, Activity, activity_id, "activity")
+        check_activity(self.ws, act, action)
+        return act
+
     def _cleaners(self, s: Session) -> dict[str, Cleaner]:
         return {
             "kind": partial(v.one_of, choices=ACTIVITY_KINDS),
@@ -116,7 +123,7 @@ class Activities(Service):
     ) -> dict[str, Any]:
         """Change an activity's fields (subject, kind, due_date, note, assignee, links)."""
         with self._tx() as s:
-            act = get_or_404(s, Activity, activity_id, "activity")
+            act = self._activity(s, activity_id, "change")
             record = f"activity #{act.id} {act.subject!r}"
             check_version(act, record, expected_version)
             errors: list[FieldError] = []
@@ -135,7 +142,7 @@ class Activities(Service):
     ) -> dict[str, Any]:
         """Mark an activity done (now, or at ``at``), optionally adding a note."""
         with self._tx() as s:
-            act = get_or_404(s, Activity, activity_id, "activity")
+            act = self._activity(s, activity_id, "complete")
             record = f"activity #{act.id} {act.subject!r}"
             check_version(act, record, expected_version)
             if act.done_at is not None:
@@ -164,7 +171,7 @@ class Activities(Service):
     ) -> dict[str, Any]:
         """Push an open activity's due date: by ``days`` from today, or to ``until``."""
         with self._tx() as s:
-            act = get_or_404(s, Activity, activity_id, "activity")
+            act = self._activity(s, activity_id, "snooze")
             record = f"activity #{act.id} {act.subject!r}"
             check_version(act, record, expected_version)
             errors: list[FieldError] = []
@@ -204,18 +211,30 @@ class Activities(Service):
     def get(self, activity_id: int) -> dict[str, Any]:
         """One activity as a dict."""
         with self._tx() as s:
-            return _as_dict(get_or_404(s, Activity, activity_id, "activity"))
+            return _as_dict(self._activity(s, activity_id, "see"))
 
     # -- queries --------------------------------------------------------------------
     def _open(self, s: Session, user: Any) -> Select[Any]:
-        query = _listing().where(Activity.done_at.is_(None))
+        return self._visible(s, user, _listing().where(Activity.done_at.is_(None)))
+
+    def _visible(self, s: Session, user: Any, query: Select[Any]) -> Select[Any]:
+        """``query`` narrowed to ``user``'s activities, and to the acting user's own when
+        their role sees only those."""
+        mine = own_only(self.ws)
         if user is not None:
             try:
-                query = query.where(Activity.assignee_id == user_ref(s)(user))
+                wanted = user_ref(s)(user)
             except Reject as exc:
                 raise ValidationError(
                     [FieldError("activity list", "user", user, str(exc))]
                 ) from None
+            if mine is not None and wanted != mine:
+                raise AccessDenied(
+                    self.ws.login, self.ws.role, "list the activities of", f"user {user!r}"
+                )
+            query = query.where(Activity.assignee_id == wanted)
+        elif mine is not None:
+            query = query.where(Activity.assignee_id == mine)
         return query
 
     def overdue(self, user: Any = None) -> pd.DataFrame:
@@ -260,7 +279,7 @@ class Activities(Service):
     def _query(self, user: Any, refine: Any, include_done: bool = False) -> pd.DataFrame:
         today = self.ws.today()
         with self._tx() as s:
-            query = self._open(s, user) if not include_done else _listing()
+            query = self._open(s, user) if not include_done else self._visible(s, user, _listing())
             query = refine(query, today).order_by(Activity.due_date, Activity.id)
             rows = [dict(r) for r in s.execute(query).mappings()]
         return pd.DataFrame(rows, columns=ACTIVITY_COLUMNS)

@@ -12,6 +12,7 @@ from sqlalchemy import Numeric, cast, func, select
 from sqlalchemy.orm import Session, aliased
 
 from crm_core import validation as v
+from crm_core.access import check_deal, own_only
 from crm_core.errors import FieldError, NotFoundError, ValidationError
 from crm_core.models import (
     OPPORTUNITY_TYPES,
@@ -204,6 +205,12 @@ class PipelineService(Service):
         raise Reject(f"is not a stage of pipeline {pipeline.name!r}")
 
     # -- opportunities ------------------------------------------------------------
+    def _deal(self, s: Session, opportunity_id: Any, action: str) -> Opportunity:
+        """The deal, if the acting user may ``action`` it (crm_core.access)."""
+        opp: Opportunity = get_or_404(s, Opportunity, opportunity_id, "opportunity")
+        check_deal(self.ws, opp, action)
+        return opp
+
     def _cleaners(self, s: Session) -> dict[str, Cleaner]:
         return {
             "name": partial(v.required_text, max_len=300),
@@ -242,6 +249,8 @@ class PipelineService(Service):
                 type="opportunity",
             )
             values = {"name": name, **values}
+            if "owner" not in values and "owner_id" not in values and self.ws.user_id:
+                values["owner_id"] = self.ws.user_id
             errors: list[FieldError] = []
             record = label("opportunity", None, name)
             try:
@@ -262,6 +271,7 @@ class PipelineService(Service):
                     )
                 )
             raise_if(errors)
+            check_deal(self.ws, opp, "create a deal owned by someone else:")
             self.add_in_session(s, opp)
             return self._as_dict(opp)
 
@@ -317,11 +327,12 @@ class PipelineService(Service):
     ) -> dict[str, Any]:
         """Change fields of a deal (not its stage or outcome: see move, win, lose)."""
         with self._tx() as s:
-            opp = get_or_404(s, Opportunity, opportunity_id, "opportunity")
+            opp = self._deal(s, opportunity_id, "change")
             check_version(opp, label("opportunity", opp), expected_version)
             errors: list[FieldError] = []
             self.write_fields(s, opp, {**(changes or {}), **more}, errors, creating=False)
             raise_if(errors)
+            check_deal(self.ws, opp, "give away")
             s.flush()
             return self._as_dict(opp)
 
@@ -334,7 +345,7 @@ class PipelineService(Service):
         deal; to the lost stage needs :meth:`lose` (a reason is required).
         """
         with self._tx() as s:
-            opp = get_or_404(s, Opportunity, opportunity_id, "opportunity")
+            opp = self._deal(s, opportunity_id, "move")
             record = label("opportunity", opp)
             check_version(opp, record, expected_version)
             p = s.get(Pipeline, opp.pipeline_id)
@@ -403,7 +414,7 @@ class PipelineService(Service):
     def win(self, opportunity_id: int, *, expected_version: int | None = None) -> dict[str, Any]:
         """Mark a deal won: it moves to the pipeline's won stage."""
         with self._tx() as s:
-            opp = get_or_404(s, Opportunity, opportunity_id, "opportunity")
+            opp = self._deal(s, opportunity_id, "win")
             check_version(opp, label("opportunity", opp), expected_version)
             p = s.get(Pipeline, opp.pipeline_id)
             assert p is not None
@@ -423,7 +434,7 @@ class PipelineService(Service):
     ) -> dict[str, Any]:
         """Mark a deal lost with a reason (a known lost reason, or a new one)."""
         with self._tx() as s:
-            opp = get_or_404(s, Opportunity, opportunity_id, "opportunity")
+            opp = self._deal(s, opportunity_id, "lose")
             record = label("opportunity", opp)
             check_version(opp, record, expected_version)
             errors: list[FieldError] = []
@@ -455,7 +466,7 @@ class PipelineService(Service):
     ) -> dict[str, Any]:
         """Reopen a won or lost deal, in ``stage`` (default: the first stage)."""
         with self._tx() as s:
-            opp = get_or_404(s, Opportunity, opportunity_id, "opportunity")
+            opp = self._deal(s, opportunity_id, "reopen")
             record = label("opportunity", opp)
             check_version(opp, record, expected_version)
             p = s.get(Pipeline, opp.pipeline_id)
@@ -487,7 +498,7 @@ class PipelineService(Service):
         self, opportunity_id: int, active: bool, expected: int | None
     ) -> dict[str, Any]:
         with self._tx() as s:
-            opp = get_or_404(s, Opportunity, opportunity_id, "opportunity")
+            opp = self._deal(s, opportunity_id, "archive or restore")
             check_version(opp, label("opportunity", opp), expected)
             opp.active = active
             s.flush()
@@ -496,7 +507,7 @@ class PipelineService(Service):
     def get(self, opportunity_id: int) -> dict[str, Any]:
         """One deal as a dict, with its stage name and tags."""
         with self._tx() as s:
-            return self._as_dict(get_or_404(s, Opportunity, opportunity_id, "opportunity"))
+            return self._as_dict(self._deal(s, opportunity_id, "see"))
 
     def _as_dict(self, opp: Opportunity) -> dict[str, Any]:
         out = {
@@ -531,6 +542,9 @@ class PipelineService(Service):
         errors: list[FieldError] = []
         p = self._pipeline(s, pipeline)
         clauses: list[Any] = [o.pipeline_id == p.id]
+        mine = own_only(self.ws)
+        if mine is not None:
+            clauses.append(o.owner_id == mine)
         if not include_archived:
             clauses.append(o.active.is_(True))
         if stage is not None:
@@ -678,6 +692,9 @@ class PipelineService(Service):
                     raise ValidationError(
                         [FieldError("pipeline by stage", "owner", owner, str(exc))]
                     ) from None
+            mine = own_only(self.ws)
+            if mine is not None:
+                join_on = join_on & (o.owner_id == mine)
             if not include_closed:
                 join_on = join_on & (o.status == "open")
             query = (
@@ -711,7 +728,7 @@ class PipelineService(Service):
         """The stage history of one deal, oldest first."""
         frm, to = aliased(Stage), aliased(Stage)
         with self._tx() as s:
-            get_or_404(s, Opportunity, opportunity_id, "opportunity")
+            self._deal(s, opportunity_id, "see the history of")
             rows = (
                 s.execute(
                     select(

@@ -12,6 +12,7 @@ from crm_core import validation as v
 from crm_core.errors import FieldError, NotFoundError
 from crm_core.journal import entity_name
 from crm_core.models import ROLES, JournalEntry, User
+from crm_core.passwords import MIN_LENGTH, hash_password, verify_password
 from crm_core.services.base import Service, apply_fields, raise_if
 
 _LOGIN_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789._-@")
@@ -30,9 +31,16 @@ class Users(Service):
     entity = "user"
 
     def add(
-        self, name: str, login: str, *, email: str | None = None, role: str = "sales"
+        self,
+        name: str,
+        login: str,
+        *,
+        email: str | None = None,
+        role: str = "sales",
+        password: str | None = None,
     ) -> dict[str, Any]:
-        """Add a staff member; ``role`` is admin, manager or sales."""
+        """Add a staff member; ``role`` is admin, manager or sales. With a ``password``
+        (at least 8 characters, stored only as a salted hash) they can log in to the app."""
         record = f"user (new) {login!r}"
         with self._tx() as s:
             user = User(active=True)
@@ -51,10 +59,36 @@ class Users(Service):
             )
             if user.login and s.scalars(select(User).where(User.login == user.login)).first():
                 errors.append(FieldError(record, "login", login, "is already taken"))
+            if password is not None:
+                _set_password(user, password, record, errors)
             raise_if(errors)
             s.add(user)
             s.flush()
             return _as_dict(user)
+
+    def set_password(self, login: str, password: str) -> None:
+        """Give a user a new password (stored as a salted hash)."""
+        with self._tx() as s:
+            user = self._by_login(s, login)
+            errors: list[FieldError] = []
+            _set_password(user, password, f"user {login!r}", errors)
+            raise_if(errors)
+
+    def authenticate(self, login: str, password: str) -> dict[str, Any] | None:
+        """The active user with this login and password, or None (no hint which of the
+        two was wrong)."""
+        with self._tx() as s:
+            user = s.scalars(select(User).where(User.login == str(login).strip().lower())).first()
+            if user is None or not user.active:
+                verify_password(None, password)  # no faster answer for unknown logins
+                return None
+            return _as_dict(user) if verify_password(user.password_hash, password) else None
+
+    def _by_login(self, s: Any, login: str) -> User:
+        user = s.scalars(select(User).where(User.login == login)).first()
+        if user is None:
+            raise NotFoundError("user", login)
+        return user
 
     def get(self, login: str) -> dict[str, Any]:
         """One user by login."""
@@ -69,6 +103,14 @@ class Users(Service):
         with self._tx() as s:
             rows = [_as_dict(u) for u in s.scalars(select(User).order_by(User.name))]
         return pd.DataFrame(rows, columns=["id", "name", "login", "email", "role", "active"])
+
+
+def _set_password(user: User, password: Any, record: str, errors: list[FieldError]) -> None:
+    if not isinstance(password, str) or len(password) < MIN_LENGTH:
+        reason = f"must be at least {MIN_LENGTH} characters"
+        errors.append(FieldError(record, "password", "***", reason))
+        return
+    user.password_hash = hash_password(password)
 
 
 def _as_dict(user: User) -> dict[str, Any]:

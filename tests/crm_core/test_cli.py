@@ -75,7 +75,7 @@ def test_errors_are_one_clear_line_not_a_traceback(tmp_path):
 
 @pytest.mark.slow
 def test_demo_builds_a_base_the_user_can_query(tmp_path):
-    done = crmbook("demo", "demo.sqlite", cwd=tmp_path)
+    done = crmbook("demo", "demo.sqlite", "--no-serve", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     info = crmbook("info", "-w", "demo.sqlite", cwd=tmp_path)
     rows = {
@@ -94,6 +94,29 @@ def test_demo_builds_a_base_the_user_can_query(tmp_path):
     assert "1 contact(s)" in by_phone.stdout and "ثنا خان" in by_phone.stdout
     bengali = crmbook("contacts", "search", "-w", "demo.sqlite", "করিম", cwd=tmp_path)
     assert "করিম" in bengali.stdout
-    again = crmbook("demo", "demo.sqlite", cwd=tmp_path)
-    assert again.returncode == 1
-    assert "Traceback" not in again.stderr
+    again = crmbook("demo", "demo.sqlite", "--no-serve", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr  # an existing base is kept, not doubled
+    assert "demo base written" not in again.stdout
+    with crm_core.open(tmp_path / "demo.sqlite") as ws:
+        assert ws.info()["companies"] == 200
+        assert ws.users.authenticate("bilal", "crmbook-demo")["role"] == "sales"
+
+
+def test_user_add_takes_the_password_from_the_environment_and_stores_a_hash(tmp_path):
+    path = str(tmp_path / "w.sqlite")
+    crm_core.open(path).close()
+    env = {"CRMBOOK_USER_PASSWORD": "s3cret-pass"}
+    added = runner.invoke(
+        app, ["user", "add", "zara", "--name", "زارا", "--role", "manager", "-w", path], env=env
+    )
+    assert added.exit_code == 0, added.output
+    assert "s3cret" not in added.output
+    with crm_core.open(path) as ws:
+        assert ws.users.authenticate("zara", "s3cret-pass")["name"] == "زارا"
+        assert ws.users.authenticate("zara", "wrong-pass") is None
+    short = runner.invoke(
+        app, ["user", "add", "kim", "--name", "Kim", "-w", path], env={"CRMBOOK_USER_PASSWORD": "x"}
+    )
+    assert short.exit_code == 1 and "must be at least 8" in short.output
+    listed = runner.invoke(app, ["user", "list", "-w", path])
+    assert "zara" in listed.output and "kim" not in listed.output
