@@ -1,4 +1,40 @@
-"""widgets: Panel and ipywidgets components and the staff web app.
+"""widgets: the Panel components and the staff web app.
 
-Not built yet: this package only reserves its place in the layout.
+Each component is a ``param.Parameterized`` view-model (state and actions, tested
+without a browser) and a ``pn.viewable.Viewer`` that only lays it out:
+
+- :class:`~widgets.contact_book.ContactBook`: search, page, edit, create and archive
+  companies and contacts, with a detail pane;
+- :class:`~widgets.pipeline_board.PipelineBoard`: a column per stage, move, win, lose;
+- :class:`~widgets.activity_inbox.ActivityInbox`: my overdue, today and upcoming work;
+- :class:`~widgets.dashboard.Dashboard`: headline figures and charts;
+- :class:`~widgets.sync_panel.SyncPanel`: ERP sync runs and the conflicts queue.
+
+In JupyterLab, ``pn.extension()`` then a component shows inline; ``pn.ipywidget(c)``
+makes it an ipywidget. ``crmbook serve`` composes them into the staff app
+(:mod:`widgets.app`). Every view-model acts through a workspace: pass
+``ws.as_user(login)`` and crm_core enforces that user's role.
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["ActivityInbox", "ContactBook", "Dashboard", "PipelineBoard", "SyncPanel"]
+
+_HOMES = {
+    "ContactBook": "widgets.contact_book",
+    "PipelineBoard": "widgets.pipeline_board",
+    "ActivityInbox": "widgets.activity_inbox",
+    "Dashboard": "widgets.dashboard",
+    "SyncPanel": "widgets.sync_panel",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Components load on first use: ``import widgets`` stays cheap.
+    if name in _HOMES:
+        import importlib
+
+        return getattr(importlib.import_module(_HOMES[name]), name)
+    raise AttributeError(name)

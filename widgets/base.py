@@ -1,0 +1,54 @@
+"""What every view-model shares: the workspace it acts through and how an action's
+outcome (done, refused with reasons, or a conflict) is reported to the view."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import param
+
+from crm_core import AccessDenied, ConflictError, NotFoundError, ValidationError, Workspace
+
+
+class ViewModel(param.Parameterized):
+    """Base of the components' view-models.
+
+    Actions run through :meth:`attempt`: a refused value is reported per field in
+    ``field_errors`` (and nothing is written, crm_core guarantees that), a stale edit
+    or a refused permission in ``message``, which views show as an alert.
+    """
+
+    ws = param.Parameter(doc="The crm_core Workspace to act through (as the user).")
+    message = param.String(default="", doc="The outcome of the last action, for the user.")
+    message_kind = param.Selector(
+        default="info", objects=["info", "success", "warning", "danger"], doc="Alert style."
+    )
+    field_errors = param.Dict(default={}, doc="Field name -> why its value was refused.")
+
+    def __init__(self, ws: Workspace, **params: Any):
+        super().__init__(ws=ws, **params)
+
+    def attempt(self, action: Callable[[], Any], done: str = "") -> Any:
+        """Run ``action``; report its outcome in ``message``/``field_errors``. Returns
+        the action's result, or None when it was refused."""
+        try:
+            result = action()
+        except ValidationError as exc:
+            self.field_errors = {e.field: e.reason for e in exc.errors}
+            self._say("; ".join(f"{e.field}: {e.reason}" for e in exc.errors), "danger")
+            return None
+        except ConflictError as exc:
+            self.field_errors = {}
+            self._say(f"Not saved: {exc}", "warning")
+            return None
+        except (AccessDenied, NotFoundError) as exc:
+            self.field_errors = {}
+            self._say(str(exc), "danger")
+            return None
+        self.field_errors = {}
+        self._say(done, "success" if done else "info")
+        return result
+
+    def _say(self, text: str, kind: str) -> None:
+        self.param.update(message=text, message_kind=kind)

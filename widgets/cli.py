@@ -1,0 +1,41 @@
+"""``crmbook serve``: the staff app. Registered on the ``crmbook`` command through the
+``crmbook.cli`` entry point, so crm_core's command line imports no UI code."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from crm_core import cli as core_cli
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` to the command line and let ``crmbook demo`` serve the app."""
+    core_cli.serve_hook = lambda location, address, port: serve(location, address, port)
+
+    @app.command("serve")
+    def serve_command(
+        workspace: Annotated[
+            str,
+            typer.Argument(envvar="CRMBOOK_WORKSPACE", help="SQLite file or database URL."),
+        ] = core_cli.DEFAULT_WORKSPACE,
+        address: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="Port to listen on.")] = 5006,
+        num_procs: Annotated[
+            int, typer.Option(help="Server processes (PostgreSQL workspaces only).")
+        ] = 1,
+    ) -> None:
+        """Serve the staff web app (log in with a user made by `crmbook user add`)."""
+        core_cli.existing(workspace).close()
+        if num_procs > 1 and "://" not in workspace:
+            core_cli.fail("--num-procs needs a PostgreSQL workspace (one SQLite file, one writer)")
+        serve(workspace, address, port, num_procs=num_procs)
+
+
+def serve(location: str, address: str, port: int, *, num_procs: int = 1) -> None:
+    """Run the staff app on ``location`` until interrupted."""
+    from widgets.app import serve_app
+
+    core_cli.console.print(f"crmbook staff app: http://{address}:{port}/  (Ctrl+C to stop)")
+    serve_app(location, address=address, port=port, num_procs=num_procs, threaded=False)
