@@ -1,0 +1,232 @@
+"""The activity inbox's view-model: overdue / today / upcoming by the workspace's
+clock, the reminder shown on opening, complete / snooze / reassign persisted and
+refusals reported with nothing written; and its view."""
+
+import datetime as dt
+
+import panel as pn
+import pytest
+
+from widgets.activity_inbox import ActivityInbox, ActivityInboxModel, linked_text
+from widgets.pipeline_board import md_text
+
+TODAY = dt.date(2026, 5, 15)  # the conftest clock: 2026-05-15 09:30 UTC
+
+
+@pytest.fixture
+def work(ws):
+    """Bilal's activities around 2026-05-15, and one of Olga's."""
+    ws.users.add("Bilal Ahmed", "bilal", role="sales")
+    ws.users.add("Olga Smirnova", "olga", role="sales")
+    ws.users.add("Ayesha Siddiqui", "ayesha", role="manager")
+    indus = ws.companies.create(name="Indus Textiles", country="PK")["id"]
+    karim = ws.contacts.create(name="Karim Uddin", company=indus)["id"]
+    bilal = ws.as_user("bilal")
+    deal = bilal.pipeline.create("Uniforms 2027", company=indus)["id"]
+    acts = bilal.activities
+
+    def plan(kind, subject, due, **links):
+        return acts.schedule(kind, subject, due, **(links or {"opportunity": deal}))["id"]
+
+    ids = {
+        "oldest": plan("call", "Call Indus", "2026-05-10"),
+        "quote": plan("email", "Send quote", "2026-05-14", company=indus),
+        "karim": plan("call", "Call Karim", "2026-05-15", contact=karim, opportunity=deal),
+        "visit": plan("meeting", "Visit the mill", "2026-05-18"),
+        "later": plan("todo", "Renewal", "2026-06-30"),
+        "olga": ws.as_user("olga").activities.schedule(
+            "call", "Olga's call", "2026-05-12", company=indus
+        )["id"],
+    }
+    return ids
+
+
+def subjects(frame):
+    return frame["subject"].tolist()
+
+
+def journal_size(ws):
+    return ws.info()["journal"]
+
+
+def test_the_inbox_sorts_my_work_by_the_workspace_today(ws, work):
+    inbox = ActivityInboxModel(ws.as_user("bilal"))
+    assert inbox.user == "bilal"
+    assert subjects(inbox.overdue) == ["Call Indus", "Send quote"]
+    assert subjects(inbox.today) == ["Call Karim"]
+    assert subjects(inbox.upcoming) == ["Visit the mill"]  # Renewal is beyond 7 days
+    assert inbox.today["due_date"].tolist() == [TODAY]
+    assert inbox.message == ""
+    inbox.upcoming_days = 60
+    assert subjects(inbox.upcoming) == ["Visit the mill", "Renewal"]
+
+
+def test_the_reminder_is_there_on_opening(ws, work, clock):
+    inbox = ActivityInboxModel(ws.as_user("bilal"))
+    assert inbox.reminder == (
+        "Time to call: 2 overdue, 1 due today; the oldest, 'Call Indus', is 5 days late"
+    )
+    assert inbox.reminder_kind == "danger"
+    clock.advance(days=1)  # tomorrow Call Karim is late too
+    inbox.refresh()
+    assert subjects(inbox.overdue) == ["Call Indus", "Send quote", "Call Karim"]
+    assert inbox.today.empty
+    assert inbox.reminder.startswith("Time to call: 3 overdue, 0 due today; ")
+    assert "6 days late" in inbox.reminder
+    olga = ActivityInboxModel(ws.as_user("olga"))
+    assert (
+        olga.reminder
+        == 'Time to call: 1 overdue, 0 due today; the oldest, "Olga\'s call", is 4 days late'
+    )
+    ayesha = ActivityInboxModel(ws.as_user("ayesha"))
+    assert (ayesha.reminder, ayesha.reminder_kind) == ("", "info")
+
+
+def test_the_reminder_for_todays_work_only_is_a_warning(ws, work):
+    bilal = ws.as_user("bilal")
+    for key in ("oldest", "quote"):
+        bilal.activities.complete(work[key])
+    inbox = ActivityInboxModel(bilal)
+    assert inbox.reminder == "Time to call: 0 overdue, 1 due today"
+    assert inbox.reminder_kind == "warning"
+
+
+def test_without_a_user_the_inbox_is_everyones_or_the_one_chosen(ws, work):
+    inbox = ActivityInboxModel(ws)
+    assert inbox.user == ""
+    assert subjects(inbox.overdue) == ["Call Indus", "Olga's call", "Send quote"]
+    inbox.user = "olga"
+    assert subjects(inbox.overdue) == ["Olga's call"]
+    assert inbox.today.empty and inbox.upcoming.empty
+    inbox.user = "nobody"
+    assert inbox.field_errors == {"user": "is not a known user"}
+
+
+def test_complete_snooze_and_reassign_are_persisted(ws, work, clock):
+    inbox = ActivityInboxModel(ws.as_user("bilal"))
+    inbox.complete(work["karim"], note="Wants 500 shirts")
+    done = ws.activities.get(work["karim"])
+    assert done["done_at"] == clock.now
+    assert done["note"] == "Wants 500 shirts"
+    assert inbox.message == "Done: 'Call Karim'." and inbox.message_kind == "success"
+    assert inbox.today.empty
+    assert inbox.reminder.startswith("Time to call: 2 overdue, 0 due today")
+
+    inbox.snooze(work["oldest"], 1)
+    assert ws.activities.get(work["oldest"])["due_date"] == TODAY + dt.timedelta(days=1)
+    assert inbox.message == "Snoozed 'Call Indus' to 2026-05-16."
+    inbox.snooze(work["quote"], 7)
+    assert ws.activities.get(work["quote"])["due_date"] == dt.date(2026, 5, 22)
+    assert inbox.overdue.empty
+    assert subjects(inbox.upcoming) == ["Call Indus", "Visit the mill", "Send quote"]
+    assert inbox.reminder == ""
+
+    inbox.reassign(work["visit"], "olga")
+    assert ws.activities.get(work["visit"])["assignee_id"] == ws.users.get("olga")["id"]
+    assert inbox.message == "Gave 'Visit the mill' to olga."
+    assert subjects(inbox.upcoming) == ["Call Indus", "Send quote"]
+    assert "Visit the mill" in subjects(ActivityInboxModel(ws.as_user("olga")).upcoming)
+
+
+def test_a_sales_user_cannot_act_on_someone_elses_activity(ws, work):
+    inbox = ActivityInboxModel(ws.as_user("bilal"))
+    before, journal = ws.activities.get(work["olga"]), journal_size(ws)
+    for act in (
+        lambda: inbox.complete(work["olga"]),
+        lambda: inbox.snooze(work["olga"], 3),
+        lambda: inbox.reassign(work["olga"], "bilal"),
+    ):
+        act()
+        assert inbox.message_kind == "danger"
+        assert "'bilal' (sales) may not" in inbox.message
+    assert ws.activities.get(work["olga"]) == before
+    assert journal_size(ws) == journal
+    inbox.user = "olga"  # nor look into her inbox
+    assert "may not list the activities of" in inbox.message
+    assert subjects(inbox.overdue) == ["Call Indus", "Send quote"]  # still his own
+
+
+def test_refused_values_and_stale_versions_write_nothing(ws, work):
+    inbox = ActivityInboxModel(ws.as_user("bilal"))
+    journal = journal_size(ws)
+    inbox.snooze(work["visit"], 0)
+    assert inbox.field_errors == {"days": "must be at least 1"}
+    inbox.reassign(work["visit"], "nobody")
+    assert inbox.field_errors == {"assignee_id": "is not a known user"}
+    assert journal_size(ws) == journal
+    assert ws.activities.get(work["visit"])["due_date"] == dt.date(2026, 5, 18)
+
+    ws.activities.update(work["visit"], subject="Visit the new mill")  # meanwhile
+    inbox.complete(work["visit"])
+    assert inbox.message_kind == "warning" and inbox.message.startswith("Not saved:")
+    assert ws.activities.get(work["visit"])["done_at"] is None
+    assert subjects(inbox.upcoming) == ["Visit the new mill"]  # reloaded
+    inbox.complete(work["visit"])
+    assert ws.activities.get(work["visit"])["done_at"] is not None
+
+
+def test_linked_records_are_named_as_text():
+    row = {"opportunity": "Uniforms 2027", "contact": "Karim Uddin", "company": None}
+    assert linked_text(row) == "Deal: Uniforms 2027 · Contact: Karim Uddin"
+    assert linked_text({"opportunity": float("nan"), "company": "Indus"}) == "Company: Indus"
+
+
+# -- the view -----------------------------------------------------------------------
+
+
+def with_css(layout, css):
+    return [o for o in layout.select() if css in getattr(o, "css_classes", [])]
+
+
+def test_the_view_opens_with_the_reminder_and_a_row_per_activity(ws, work):
+    layout = ActivityInbox(ws.as_user("bilal")).__panel__()
+    assert len(with_css(layout, "crm-inbox")) == 1
+    reminder = with_css(layout, "crm-reminder")[0]
+    assert reminder.visible and reminder.alert_type == "danger"
+    assert reminder.object == md_text(ActivityInboxModel(ws.as_user("bilal")).reminder)
+    assert reminder.object.startswith("Time to call\\: 2 overdue, 1 due today; ")
+    assert len(with_css(layout, "crm-activity")) == 4  # 2 overdue, 1 today, 1 upcoming
+    tabs = layout.select(pn.Tabs)[0]
+    assert tabs._names == ["Overdue (2)", "Today (1)", "Upcoming (1)"]
+    assert tabs.active == 0
+    row = with_css(layout, f"crm-activity-{work['karim']}")[0]
+    text = row.select(pn.pane.HTML)[0].object
+    assert "Call Karim" in text and "2026-05-15" in text
+    assert "Deal: Uniforms 2027 · Contact: Karim Uddin" in text
+    with_css(row, "crm-activity-done")[0].clicks += 1
+    assert ws.activities.get(work["karim"])["done_at"] is not None
+    assert len(with_css(layout, "crm-activity")) == 3
+    alert = with_css(layout, "crm-alert")[0]
+    assert alert.visible and alert.object == md_text("Done: 'Call Karim'.")
+    row = with_css(layout, f"crm-activity-{work['oldest']}")[0]
+    with_css(row, "crm-activity-snooze-7")[0].clicks += 1
+    assert ws.activities.get(work["oldest"])["due_date"] == dt.date(2026, 5, 22)
+    row = with_css(layout, f"crm-activity-{work['quote']}")[0]
+    with_css(row, "crm-activity-reassign")[0].value = "olga"
+    assert ws.activities.get(work["quote"])["assignee_id"] == ws.users.get("olga")["id"]
+    assert len(with_css(layout, "crm-activity")) == 2
+    layout.select(pn.Tabs)[0].active = 2  # the lists rebuild on the tab the user is on
+    row = with_css(layout, f"crm-activity-{work['oldest']}")[0]
+    with_css(row, "crm-activity-snooze-1")[0].clicks += 1
+    assert layout.select(pn.Tabs)[0].active == 2
+    assert layout.select(pn.Tabs)[0]._names == ["Overdue (0)", "Today (0)", "Upcoming (2)"]
+
+
+def test_subjects_with_html_are_shown_as_text(ws, work):
+    evil = ws.as_user("bilal").activities.schedule(
+        "call",
+        "<script>alert(1)</script>",
+        "2026-05-01",
+        company=int(ws.companies.search()["id"][0]),
+    )
+    layout = ActivityInbox(ws.as_user("bilal")).__panel__()
+    row = with_css(layout, f"crm-activity-{evil['id']}")[0]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in row.select(pn.pane.HTML)[0].object
+    assert not any("<script>" in p.object for p in layout.select(pn.pane.HTML))
+    reminder = with_css(layout, "crm-reminder")[0]  # the oldest overdue is named
+    assert "<script>" not in reminder.object and "&lt;script&gt;" in reminder.object
+
+
+def test_the_view_converts_to_an_ipywidget(ws, work):
+    widget = pn.ipywidget(ActivityInbox(ws))
+    assert type(widget).__name__ == "BokehModel"

@@ -1,0 +1,278 @@
+"""The activity inbox: my overdue, today's and upcoming activities; complete, snooze
+and reassign them; a "time to call" reminder visible as soon as it opens.
+
+:class:`ActivityInboxModel` holds the state and the actions (tested without a
+browser); :class:`ActivityInbox` lays it out. "Today" is the workspace's today
+(``ws.today()``: its clock, its time zone).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+import panel as pn
+import param
+
+from crm_core import Workspace
+from crm_core.services.activities import ACTIVITY_COLUMNS
+from widgets.base import ViewModel
+from widgets.pipeline_board import md_text
+
+BUCKETS = ("overdue", "today", "upcoming")
+
+
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame(columns=ACTIVITY_COLUMNS)
+
+
+def linked_text(row: dict[str, Any]) -> str:
+    """What an activity is about, as plain text: ``Deal: X · Contact: Y``."""
+    parts = [
+        f"{label}: {row[key]}"
+        for label, key in (("Deal", "opportunity"), ("Contact", "contact"), ("Company", "company"))
+        if isinstance(row.get(key), str) and row[key]
+    ]
+    return " · ".join(parts)
+
+
+class ActivityInboxModel(ViewModel):
+    """State and actions of one user's activity inbox.
+
+    The inbox is the acting user's (``ws.as_user(login)``); a workspace opened without
+    a user shows ``user``'s, or everyone's when ``user`` is ''. The three DataFrames
+    have the columns of ``ws.activities.overdue`` (id, kind, subject, due_date,
+    assignee, contact, company, opportunity, note, version, ...).
+    """
+
+    user = param.String(
+        default="",
+        doc="Login whose inbox this is; defaults to the acting user ('' = everyone's).",
+    )
+    upcoming_days = param.Integer(
+        default=7, bounds=(1, 365), doc="How many days ahead 'upcoming' reaches."
+    )
+    overdue = param.DataFrame(default=None, doc="Open activities due before today.")
+    today = param.DataFrame(default=None, doc="Open activities due today.")
+    upcoming = param.DataFrame(default=None, doc="Open activities due after today.")
+    reminder = param.String(
+        default="", doc="'Time to call: 3 overdue, 2 due today' or '' when nothing is due."
+    )
+    reminder_kind = param.Selector(
+        default="info", objects=["info", "warning", "danger"], doc="Reminder alert style."
+    )
+    users = param.List(default=[], doc="Active users as {'login', 'name'}, to reassign to.")
+
+    def __init__(self, ws: Workspace, **params: Any):
+        if ws.login and "user" not in params:
+            params["user"] = ws.login
+        params.setdefault("overdue", _empty())
+        params.setdefault("today", _empty())
+        params.setdefault("upcoming", _empty())
+        super().__init__(ws, **params)
+        self.refresh()
+
+    # -- reading ------------------------------------------------------------------
+    @param.depends("user", "upcoming_days", watch=True)
+    def refresh(self) -> None:
+        """Reload the three lists and the reminder."""
+        self.attempt(self._load)
+
+    def _load(self) -> bool:
+        acts = self.ws.activities
+        who = self.user or None
+        overdue = acts.overdue(who)
+        today = acts.due_today(who)
+        upcoming = acts.upcoming(who, days=self.upcoming_days)
+        users = self.ws.users.list()
+        users = users[users["active"].astype(bool)]
+        self.param.update(
+            overdue=overdue,
+            today=today,
+            upcoming=upcoming,
+            users=[{"login": u.login, "name": u.name} for u in users.itertuples()],
+            **self._reminder(overdue, today),
+        )
+        return True
+
+    def _reminder(self, overdue: pd.DataFrame, today: pd.DataFrame) -> dict[str, str]:
+        if overdue.empty and today.empty:
+            return {"reminder": "", "reminder_kind": "info"}
+        text = f"Time to call: {len(overdue)} overdue, {len(today)} due today"
+        if not overdue.empty:
+            oldest = overdue.iloc[0]
+            late = (self.ws.today() - oldest["due_date"]).days
+            days = "day" if late == 1 else "days"
+            text += f"; the oldest, {oldest['subject']!r}, is {late} {days} late"
+        return {"reminder": text, "reminder_kind": "danger" if len(overdue) else "warning"}
+
+    def activity(self, activity_id: int) -> dict[str, Any] | None:
+        """An activity as shown in one of the three lists, or None."""
+        for bucket in BUCKETS:
+            frame = getattr(self, bucket)
+            found = frame[frame["id"] == activity_id]
+            if len(found):
+                return found.iloc[0].to_dict()
+        return None
+
+    def _version(self, activity_id: int) -> int | None:
+        # The version the user saw: a change made meanwhile is a conflict, not lost.
+        shown = self.activity(activity_id)
+        return None if shown is None else int(shown["version"])
+
+    # -- acting -------------------------------------------------------------------
+    def _act(self, write: Callable[[], dict[str, Any]], done: Callable[[dict], str]) -> Any:
+        result = self.attempt(write)
+        if result is not None:
+            self._say(done(result), "success")
+        outcome = (self.message, self.message_kind, self.field_errors)
+        if self.attempt(self._load):
+            self.param.update(message=outcome[0], message_kind=outcome[1], field_errors=outcome[2])
+        return result
+
+    def complete(self, activity_id: int, note: str | None = None) -> Any:
+        """Mark an activity done, optionally with a note."""
+        return self._act(
+            lambda: self.ws.activities.complete(
+                activity_id, note=note, expected_version=self._version(activity_id)
+            ),
+            lambda a: f"Done: {a['subject']!r}.",
+        )
+
+    def snooze(self, activity_id: int, days: int) -> Any:
+        """Push an activity to ``days`` after today."""
+        return self._act(
+            lambda: self.ws.activities.snooze(
+                activity_id, days=days, expected_version=self._version(activity_id)
+            ),
+            lambda a: f"Snoozed {a['subject']!r} to {a['due_date']:%Y-%m-%d}.",
+        )
+
+    def reassign(self, activity_id: int, login: str) -> Any:
+        """Give an activity to the user with ``login``."""
+        return self._act(
+            lambda: self.ws.activities.reassign(
+                activity_id, login, expected_version=self._version(activity_id)
+            ),
+            lambda a: f"Gave {a['subject']!r} to {login}.",
+        )
+
+
+# -- the view -------------------------------------------------------------------------
+
+
+def _activity_html(row: dict[str, Any]) -> str:
+    """The text of an activity row; every value is escaped (subjects are user data)."""
+    due = row["due_date"]
+    due_text = due.isoformat() if isinstance(due, dt.date) else str(due)
+    linked = linked_text(row)
+    return (
+        f'<span class="crm-activity-kind">{html.escape(str(row["kind"]))}</span> '
+        f'<b class="crm-activity-subject">{html.escape(str(row["subject"]))}</b>'
+        f' <span class="crm-activity-due">due {html.escape(due_text)}</span>'
+        + (f'<br><span class="crm-activity-link">{html.escape(linked)}</span>' if linked else "")
+    )
+
+
+class ActivityInbox(pn.viewable.Viewer):
+    """The activity inbox: ``ActivityInbox(ws.as_user(login))`` in a notebook or app."""
+
+    model = param.ClassSelector(class_=ActivityInboxModel, doc="The inbox's view-model.")
+
+    def __init__(self, ws: Workspace | None = None, **params: Any):
+        if params.get("model") is None:
+            if ws is None:
+                raise TypeError("ActivityInbox needs a workspace (or model=...)")
+            model_params = {k: params.pop(k) for k in list(params) if k not in self.param}
+            params["model"] = ActivityInboxModel(ws, **model_params)
+        super().__init__(**params)
+        self._active: int | None = None
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        model = self.model
+        reminder = pn.pane.Alert(
+            pn.bind(md_text, model.param.reminder),
+            alert_type=model.param.reminder_kind,
+            visible=pn.bind(bool, model.param.reminder),
+            css_classes=["crm-reminder"],
+            sizing_mode="stretch_width",
+        )
+        alert = pn.pane.Alert(
+            pn.bind(md_text, model.param.message),
+            alert_type=model.param.message_kind,
+            visible=pn.bind(bool, model.param.message),
+            css_classes=["crm-alert"],
+            sizing_mode="stretch_width",
+        )
+        whose = pn.widgets.Select.from_param(
+            model.param.user,
+            name="Inbox of",
+            options={"Everyone": ""} | {u["name"]: u["login"] for u in model.users},
+            width=220,
+            # a sales user has only their own inbox
+            visible=model.ws.role != "sales",
+        )
+        tabs = pn.bind(self._tabs, model.param.overdue, model.param.today, model.param.upcoming)
+        return pn.Column(
+            reminder,
+            whose,
+            alert,
+            pn.panel(tabs),
+            css_classes=["crm-inbox"],
+            sizing_mode="stretch_width",
+        )
+
+    def _tabs(self, overdue: pd.DataFrame, today: pd.DataFrame, upcoming: pd.DataFrame) -> Any:
+        sections = []
+        for title, frame in (("Overdue", overdue), ("Today", today), ("Upcoming", upcoming)):
+            rows = [self._row(r) for r in frame.to_dict("records")]
+            if not rows:
+                rows = [pn.pane.HTML("<i>Nothing here.</i>")]
+            sections.append(
+                (
+                    f"{title} ({len(frame)})",
+                    pn.Column(*rows, css_classes=[f"crm-inbox-{title.lower()}"]),
+                )
+            )
+        if self._active is None:  # open on the first list with something in it
+            counts = (len(overdue), len(today), len(upcoming))
+            self._active = next((i for i, n in enumerate(counts) if n), 0)
+        tabs = pn.Tabs(*sections, active=self._active, dynamic=False)
+        # the lists are rebuilt after every action: stay on the tab the user chose
+        tabs.param.watch(lambda event: setattr(self, "_active", event.new), "active")
+        return tabs
+
+    def _row(self, row: dict[str, Any]) -> pn.Row:
+        model, act_id = self.model, int(row["id"])
+        done = pn.widgets.Button(
+            name="Done", button_type="success", width=70, css_classes=["crm-activity-done"]
+        )
+        done.on_click(lambda _: model.complete(act_id))
+        snoozes = []
+        for days in (1, 7):
+            snooze = pn.widgets.Button(
+                name=f"+{days} day" + ("s" if days > 1 else ""),
+                width=75,
+                css_classes=["crm-activity-snooze", f"crm-activity-snooze-{days}"],
+            )
+            snooze.on_click(lambda _, d=days: model.snooze(act_id, d))
+            snoozes.append(snooze)
+        others = {u["name"]: u["login"] for u in model.users}
+        reassign = pn.widgets.Select(
+            options={"Reassign to…": ""} | others,
+            width=160,
+            css_classes=["crm-activity-reassign"],
+        )
+        reassign.param.watch(
+            lambda event: model.reassign(act_id, event.new) if event.new else None, "value"
+        )
+        return pn.Row(
+            pn.pane.HTML(_activity_html(row), width=420),
+            done,
+            *snoozes,
+            reassign,
+            css_classes=["crm-activity", f"crm-activity-{act_id}"],
+        )
