@@ -60,13 +60,7 @@ class StaffApp:
         }
         for title, button in self.nav.items():
             button.on_click(lambda _event, t=title: self.show(t))
-        reminder = reminder_text(ws)
-        self.reminder = pn.pane.Alert(
-            html.escape(reminder),
-            alert_type="warning",
-            visible=bool(reminder),
-            css_classes=["crm-reminder"],
-        )
+        # The first page, the activity inbox, opens with the "time to call" reminder.
         if self.pages:
             self.show(self.pages[0][0])
 
@@ -94,7 +88,7 @@ class StaffApp:
         return pn.template.FastListTemplate(
             title="crmbook",
             sidebar=list(self.nav.values()),
-            main=[pn.Column(self.reminder, self.main, sizing_mode="stretch_both")],
+            main=[self.main],
             header=[user],
             accent="#1f6f8b",
         )

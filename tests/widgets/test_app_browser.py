@@ -1,0 +1,154 @@
+"""The staff app in a real browser (Debian's Chromium through Playwright): log in,
+search, edit and reload, a refused value, a card moved, an activity done, a sales user
+kept to their own deals, and two sessions editing one record."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import crm_core
+from tests.widgets.browser import login, shoot
+
+pytestmark = pytest.mark.slow
+VIEW = {"width": 1500, "height": 1000}
+
+
+def eventually(check: Callable[[], Any], timeout: float = 20.0) -> Any:
+    """Poll ``check`` until it returns a truthy value (the server applies UI events
+    asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.2)
+
+
+def open_page(page: Any, name: str) -> None:
+    page.locator(f".crm-nav-{name} button").click()
+
+
+def search_contacts(page: Any, text: str) -> None:
+    box = page.locator(".crm-contact-search input")
+    box.fill(text)
+    box.press("Enter")
+
+
+def edit_cell(page: Any, row_text: str, field: str, value: str) -> None:
+    row = page.locator(".crm-contact-table .tabulator-row", has_text=row_text).first
+    cell = row.locator(f".tabulator-cell[tabulator-field='{field}']")
+    cell.click()
+    editor = cell.locator("input")
+    editor.fill(value)
+    editor.press("Enter")
+
+
+def test_login_search_edit_persist_and_a_refused_value(browser, served):
+    url, path, rec = served
+    page = browser.new_page(viewport=VIEW)
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    login(page, url, "bilal", "wrong-password")
+    page.locator("p.errormessage").wait_for()
+    assert "Invalid username or password" in page.locator("p.errormessage").inner_text()
+
+    login(page, url, "bilal")
+    reminder = page.locator(".crm-reminder")
+    reminder.wait_for(timeout=30_000)
+    assert "Time to call: 1 overdue, 1 due today" in reminder.inner_text()
+    shoot(page, "app-01-activities-bilal")
+
+    open_page(page, "contacts")
+    search_contacts(page, "عمران")
+    page.locator(".crm-contact-table .tabulator-row", has_text="عمران خان").wait_for()
+    edit_cell(page, "عمران خان", "city", "Hyderabad")
+    with crm_core.open(path) as ws:
+        assert eventually(lambda: ws.contacts.get(rec["imran"]["id"])["city"] == "Hyderabad")
+    shoot(page, "app-02-contact-edited")
+
+    page.reload()  # still logged in: the cookie
+    open_page(page, "contacts")
+    search_contacts(page, "عمران")
+    row = page.locator(".crm-contact-table .tabulator-row", has_text="عمران خان").first
+    row.locator(".tabulator-cell[tabulator-field='city']", has_text="Hyderabad").wait_for()
+
+    edit_cell(page, "عمران خان", "email", "not-an-address")
+    alert = page.locator(".crm-alert", has_text="email").first
+    alert.wait_for()
+    shoot(page, "app-03-refused-email")
+    with crm_core.open(path) as ws:
+        assert ws.contacts.get(rec["imran"]["id"])["email"] == "imran@indus.example.com"
+
+    # a name made of HTML is shown as text, never run
+    search_contacts(page, "img")
+    page.locator(".crm-contact-table .tabulator-row", has_text="onerror").wait_for()
+    assert page.locator("img[src='x']").count() == 0
+    assert dialogs == []
+    shoot(page, "app-04-html-name-as-text")
+    page.close()
+
+
+def test_a_card_moves_an_activity_is_done_and_others_deals_stay_out(browser, served):
+    url, path, rec = served
+    page = browser.new_page(viewport=VIEW)
+    login(page, url, "bilal")
+    page.locator(".crm-reminder").wait_for(timeout=30_000)
+
+    page.locator(f".crm-activity-{rec['call']['id']} .crm-activity-done button").click()
+    with crm_core.open(path) as ws:
+        assert eventually(lambda: ws.activities.get(rec["call"]["id"])["done_at"] is not None)
+
+    open_page(page, "pipeline")
+    card = page.locator(f".crm-card-{rec['mine']['id']}")
+    card.wait_for()
+    assert page.locator(f".crm-card-{rec['theirs']['id']}").count() == 0  # Olga's deal
+    card.locator(".crm-card-forward button").click()
+    with crm_core.open(path) as ws:
+        assert eventually(lambda: ws.pipeline.get(rec["mine"]["id"])["stage"] == "Qualified")
+    shoot(page, "app-05-board-bilal")
+
+    # The server refuses what the page does not offer: the board's own action, called
+    # as bilal with Olga's deal, is refused and nothing changes.
+    from widgets.pipeline_board import PipelineBoardModel
+
+    with crm_core.open(path) as ws:
+        board = PipelineBoardModel(ws.as_user("bilal"))
+        board.forward(rec["theirs"]["id"])
+        assert "may not" in board.message
+        assert ws.pipeline.get(rec["theirs"]["id"])["stage"] == "New"
+    page.close()
+
+
+def test_two_sessions_editing_one_record_conflict_and_nothing_is_lost(browser, served):
+    url, path, rec = served
+    first = browser.new_context(viewport=VIEW).new_page()
+    second = browser.new_context(viewport=VIEW).new_page()
+    for page, user in ((first, "ayesha"), (second, "bilal")):
+        login(page, url, user)
+        page.locator(".crm-nav-contacts button").wait_for(timeout=30_000)
+        open_page(page, "contacts")
+        search_contacts(page, "করিম")
+        page.locator(".crm-contact-table .tabulator-row", has_text="করিম রহমান").wait_for()
+
+    edit_cell(first, "করিম রহমান", "city", "Dhaka")
+    with crm_core.open(path) as ws:
+        assert eventually(lambda: ws.contacts.get(rec["karim"]["id"])["city"] == "Dhaka")
+    edit_cell(second, "করিম রহমান", "city", "Chittagong")  # based on the old version
+    alert = second.locator(".crm-alert", has_text="changed by someone else").first
+    alert.wait_for()
+    shoot(second, "app-06-conflict-second-session")
+    with crm_core.open(path) as ws:
+        saved = ws.contacts.get(rec["karim"]["id"])
+        assert saved["city"] == "Dhaka"  # the first edit is kept, not overwritten
+        history = ws.journal.for_record("contacts", rec["karim"]["id"])
+        assert history[history["field"] == "city"]["new"].tolist() == ['"Dhaka"']
+    # the second session now shows the record as it is
+    row = second.locator(".crm-contact-table .tabulator-row", has_text="করিম রহমান").first
+    row.locator(".tabulator-cell[tabulator-field='city']", has_text="Dhaka").wait_for()
+    first.close()
+    second.close()

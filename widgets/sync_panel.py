@@ -1,0 +1,480 @@
+"""The ERP sync panel: the last runs, "Run now" with progress, and the conflicts queue
+with both values side by side and a button to keep either.
+
+:class:`SyncPanelModel` holds the state and the actions (tested without a browser,
+against an in-memory ERP); :class:`SyncPanel` lays it out. Only managers and admins
+(and the workspace owner, acting without a user) may run the sync or decide a
+conflict: crm_core has no sync permission, so the model enforces it, and a sales
+user sees the runs but not the conflicts (their values may be other people's deals).
+
+The ERP connection comes from ``adapter_factory``; by default :func:`adapter_from_env`
+builds an Odoo adapter from ``CRMBOOK_ODOO_URL``, ``CRMBOOK_ODOO_DB``,
+``CRMBOOK_ODOO_USER`` and ``CRMBOOK_ODOO_PASSWORD`` (``CRMBOOK_ODOO_PROTOCOL``
+optional), so the secret lives in the server's environment, never in the page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import os
+import re
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pandas as pd
+import panel as pn
+import param
+from sqlalchemy import select
+
+import erp_bridge
+from crm_core import Workspace
+from crm_core.models import SyncRun
+from erp_bridge.adapter import RemoteError
+from erp_bridge.conflicts import decide, open_conflicts
+from erp_bridge.local import MODELS
+from erp_bridge.run import COPIES, REFERENCE, default_maps
+from widgets.base import ViewModel
+
+ENV = ("CRMBOOK_ODOO_URL", "CRMBOOK_ODOO_DB", "CRMBOOK_ODOO_USER", "CRMBOOK_ODOO_PASSWORD")
+MANAGERS = (None, "admin", "manager")
+RUN_COLUMNS = [
+    "run",
+    "backend",
+    "started",
+    "finished",
+    "status",
+    "seconds",
+    "lag",
+    "created",
+    "updated",
+    "archived",
+    "pushed",
+    "conflicts",
+    "errors",
+]
+CONFLICT_COLUMNS = ["id", "entity", "local_id", "record", "field", "crm", "erp", "kept", "rule"]
+NO_ERP = (
+    "No ERP configured: set CRMBOOK_ODOO_URL, CRMBOOK_ODOO_DB, CRMBOOK_ODOO_USER and "
+    "CRMBOOK_ODOO_PASSWORD where the app runs."
+)
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~=:$])")
+
+
+def adapter_from_env(environ: Mapping[str, str] | None = None) -> Any:
+    """An Odoo adapter from the ``CRMBOOK_ODOO_*`` variables, or None when any of URL,
+    DB, USER and PASSWORD is unset. Building it does not connect yet."""
+    env = os.environ if environ is None else environ
+    url, db, user, secret = (env.get(name, "").strip() for name in ENV)
+    if not (url and db and user and secret):
+        return None
+    from erp_bridge.odoo import OdooAdapter
+
+    protocol = env.get("CRMBOOK_ODOO_PROTOCOL", "").strip() or "xmlrpc"
+    return OdooAdapter(url, db, user, secret, protocol=protocol)
+
+
+def shown(value: Any) -> str:
+    """A synced value as the panel shows it: lists joined, nothing as ``(empty)``."""
+    if value is None or value == "":
+        return "(empty)"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value) or "(empty)"
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def md_text(text: str) -> str:
+    """``text`` as Markdown showing exactly those characters (no HTML, no formatting)."""
+    return html.escape(_MARKDOWN_SPECIAL.sub(r"\\\1", str(text)))
+
+
+def _ago(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    if seconds < 172800:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"
+
+
+class SyncPanelModel(ViewModel):
+    """The sync panel's state and actions.
+
+    ``run_now`` runs :func:`erp_bridge.sync` with the adapter ``adapter_factory()``
+    builds, updating ``progress``; served by Panel it runs in a thread (the page
+    stays live), in a notebook or a test it runs before returning (``background``
+    forces either). ``decide`` settles a conflict on both sides.
+    """
+
+    adapter_factory = param.Callable(
+        default=None,
+        doc="Builds the ERP adapter for a run or a decision; None when no ERP is configured.",
+    )
+    runs = param.DataFrame(
+        default=None,
+        doc="The last runs, newest first: run, backend, started, finished (workspace time), "
+        "status, seconds, lag (since it ended), created, updated, archived, pushed, "
+        "conflicts, errors (counts from the run's report).",
+    )
+    conflicts = param.DataFrame(
+        default=None,
+        doc="Open conflicts: id, entity, local_id, record (its name), field, crm and erp "
+        "(both values), kept (the side the sync kept: local or remote), rule.",
+    )
+    policy = param.Selector(
+        default="last_writer",
+        objects=["last_writer", "erp", "crm"],
+        doc="Who wins a shared field both sides changed (the other side is kept for review).",
+    )
+    last = param.Integer(default=10, bounds=(1, 1000), doc="How many runs to list.")
+    progress = param.Integer(default=0, bounds=(0, 100), doc="Progress of the run, 0-100.")
+    progress_text = param.String(default="", doc="What the run is doing, for the user.")
+    running = param.Boolean(default=False, doc="A run started here is under way.")
+    background = param.Boolean(
+        default=None,
+        allow_None=True,
+        doc="Run in a thread: True, False, or None (yes when served by a Panel server).",
+    )
+
+    def __init__(
+        self,
+        ws: Workspace,
+        adapter_factory: Callable[[], Any] | None = None,
+        **params: Any,
+    ):
+        super().__init__(ws, adapter_factory=adapter_factory or adapter_from_env, **params)
+        self.thread: threading.Thread | None = None
+        self._counts: dict[str, int] = {}
+        self._steps = [*REFERENCE, *(m.entity for m in default_maps()), *COPIES]
+        self.refresh()
+
+    @property
+    def may_manage(self) -> bool:
+        """Whether the acting user may run the sync and decide conflicts."""
+        return self.ws.role in MANAGERS
+
+    # -- reading ----------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Read the runs and (for managers) the open conflicts again."""
+        self.param.update(
+            runs=self._runs(),
+            conflicts=self._conflicts() if self.may_manage else _frame([], CONFLICT_COLUMNS),
+        )
+
+    def _runs(self) -> pd.DataFrame:
+        ws = self.ws
+        with ws.transaction() as s:
+            found = s.scalars(select(SyncRun).order_by(SyncRun.id.desc()).limit(self.last)).all()
+            now = ws.clock()
+            rows = []
+            for r in found:
+                models = (r.report or {}).get("models", {}).values()
+
+                def total(*keys: str, models: Any = models) -> int:
+                    return sum(int(m.get(k, 0)) for m in models for k in keys)
+
+                rows.append(
+                    {
+                        "run": r.id,
+                        "backend": r.backend,
+                        "started": self._when(r.started_at),
+                        "finished": self._when(r.finished_at),
+                        "status": r.status + (" (dry run)" if r.dry_run else ""),
+                        "seconds": round(float((r.report or {}).get("seconds", 0.0)), 1),
+                        "lag": _ago((now - (r.finished_at or r.started_at)).total_seconds()),
+                        "created": total("created"),
+                        "updated": total("updated"),
+                        "archived": total("archived"),
+                        "pushed": total("pushed_created", "pushed_updated"),
+                        "conflicts": total("conflicts"),
+                        "errors": sum(len(m.get("errors", [])) for m in models),
+                    }
+                )
+        return _frame(rows, RUN_COLUMNS)
+
+    def _when(self, moment: dt.datetime | None) -> str:
+        return moment.astimezone(self.ws.timezone).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+    def _conflicts(self) -> pd.DataFrame:
+        found = open_conflicts(self.ws)
+        names: dict[tuple[str, int], str] = {}
+        with self.ws.transaction() as s:
+            for entity, group in found.groupby("entity"):
+                model = MODELS.get(str(entity))
+                title = getattr(model, "name", None) or getattr(model, "subject", None)
+                if model is None or title is None:
+                    continue
+                ids = [int(i) for i in group["local_id"]]
+                for rid, name in s.execute(select(model.id, title).where(model.id.in_(ids))):
+                    names[(str(entity), int(rid))] = str(name)
+        rows = [
+            {
+                "id": int(c["id"]),
+                "entity": c["entity"],
+                "local_id": int(c["local_id"]),
+                "record": names.get((c["entity"], int(c["local_id"])))
+                or f"{c['entity']} #{c['local_id']}",
+                "field": c["field"],
+                "crm": c["crm"],
+                "erp": c["erp"],
+                "kept": c["kept"],
+                "rule": c["rule"],
+            }
+            for c in found.to_dict("records")
+        ]
+        return _frame(rows, CONFLICT_COLUMNS)
+
+    # -- actions ------------------------------------------------------------------------------
+    def run_now(self) -> Any:
+        """Run a sync now. Returns its report when it ran here and then, else None
+        (refused, no ERP, failed, or running in the background: watch ``running``)."""
+        if not self._allowed("run the sync"):
+            return None
+        if self.running:
+            self._say("A sync is already running.", "warning")
+            return None
+        adapter = self._adapter()
+        if adapter is None:
+            return None
+        self._counts = {}
+        self.param.update(running=True, progress=0, progress_text="Starting")
+        self._say("", "info")
+        if self._in_background():
+            self.thread = threading.Thread(
+                target=self._run, args=(adapter,), name="crmbook-sync-panel", daemon=True
+            )
+            self.thread.start()
+            return None
+        return self._run(adapter)
+
+    def decide(self, conflict_id: int, winner: str, adapter: Any = None) -> bool:
+        """Keep the ``winner`` side's value ("crm" or "erp") on both sides and close the
+        conflict. ``adapter`` defaults to ``adapter_factory()``. True when done."""
+        if not self._allowed("decide sync conflicts"):
+            return False
+        if self.running:
+            self._say("Wait for the running sync to finish.", "warning")
+            return False
+        if winner not in ("crm", "erp"):
+            self._say(f"Keep 'crm' or 'erp', not {winner!r}.", "danger")
+            return False
+        adapter = adapter if adapter is not None else self._adapter()
+        if adapter is None:
+            return False
+        side = "CRM" if winner == "crm" else "ERP"
+        try:
+            done = self.attempt(
+                lambda: decide(self.ws, adapter, int(conflict_id), winner) or True,
+                f"Conflict {conflict_id}: kept the {side} value on both sides.",
+            )
+        except RemoteError as exc:
+            self._say(f"The ERP refused: {exc}", "danger")
+            done = None
+        self.refresh()
+        return bool(done)
+
+    # -- internals ------------------------------------------------------------------------------
+    def _allowed(self, action: str) -> bool:
+        if self.may_manage:
+            return True
+        self.field_errors = {}
+        who = f"{self.ws.login} ({self.ws.role})"
+        self._say(f"Only managers and admins may {action}; you are signed in as {who}.", "danger")
+        return False
+
+    def _adapter(self) -> Any:
+        try:
+            adapter = self.adapter_factory() if self.adapter_factory else None
+        except Exception as exc:  # a bad address, a missing driver: say so, run nothing
+            self._say(f"Cannot use the ERP connection: {exc}", "danger")
+            return None
+        if adapter is None:
+            self._say(NO_ERP, "warning")
+        return adapter
+
+    def _in_background(self) -> bool:
+        if self.background is not None:
+            return bool(self.background)
+        doc = pn.state.curdoc
+        return doc is not None and doc.session_context is not None
+
+    def _progress(self, key: str, count: int) -> None:
+        name = key.removeprefix("pull:")
+        self._counts[name] = self._counts.get(name, 0) + count
+        step = self._steps.index(name) + 1 if name in self._steps else 0
+        percent = min(99, int(100 * step / (len(self._steps) + 1)))
+        self.param.update(
+            progress=max(self.progress, percent),
+            progress_text=f"Pulling {name.replace('_', ' ')}: {self._counts[name]} record(s)",
+        )
+
+    def _run(self, adapter: Any) -> Any:
+        try:
+            report = erp_bridge.sync(self.ws, adapter, policy=self.policy, progress=self._progress)
+        except Exception as exc:  # shown to the user; the run is recorded as failed
+            self.param.update(running=False, progress_text="Failed")
+            self.refresh()
+            self._say(f"The sync failed: {exc}", "danger")
+            return None
+        totals = report.to_frame().drop(columns="model").sum()
+
+        def n(key: str) -> int:
+            return int(totals.get(key, 0))
+
+        pushed = n("pushed_created") + n("pushed_updated")
+        summary = (
+            f"Sync done in {report.seconds:.1f} s: {n('created')} created, "
+            f"{n('updated')} updated, {pushed} pushed, {n('conflicts')} conflict(s), "
+            f"{len(report.errors)} error(s)."
+        )
+        if report.errors:
+            summary += " " + "; ".join(report.errors[:3])
+        self.param.update(running=False, progress=100, progress_text="Done")
+        self.refresh()
+        self._say(summary, "warning" if report.errors else "success")
+        return report
+
+
+def _frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=columns)
+
+
+class SyncPanel(pn.viewable.Viewer):
+    """The sync panel: ``SyncPanel(ws)`` in a notebook or the staff app;
+    ``SyncPanel(ws, adapter_factory=lambda: odoo)`` with an adapter of your own."""
+
+    model = param.ClassSelector(class_=SyncPanelModel, doc="The panel's view-model.")
+
+    def __init__(
+        self,
+        ws: Workspace | None = None,
+        adapter_factory: Callable[[], Any] | None = None,
+        **params: Any,
+    ):
+        if params.get("model") is None:
+            if ws is None:
+                raise TypeError("SyncPanel needs a workspace (or model=...)")
+            model_params = {k: params.pop(k) for k in list(params) if k not in self.param}
+            params["model"] = SyncPanelModel(ws, adapter_factory, **model_params)
+        super().__init__(**params)
+        self._layout: pn.Column | None = None
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        if self._layout is None:
+            self._layout = self._build()
+        return self._layout
+
+    def _build(self) -> pn.Column:
+        model = self.model
+        alert = pn.pane.Alert(
+            pn.bind(md_text, model.param.message),
+            alert_type=model.param.message_kind,
+            visible=pn.bind(bool, model.param.message),
+            css_classes=["crm-alert"],
+            sizing_mode="stretch_width",
+        )
+        # Tabulator's default formatters show text as text: never the "html" formatter.
+        runs = pn.widgets.Tabulator(
+            model.runs,
+            disabled=True,
+            show_index=False,
+            sizing_mode="stretch_width",
+            css_classes=["crm-sync-runs"],
+        )
+        run = pn.widgets.Button(
+            label="Run now",
+            color="primary",
+            css_classes=["crm-sync-run"],
+            disabled=not model.may_manage,
+            width=120,
+        )
+        run.on_click(lambda _: model.run_now())
+        bar = pn.indicators.Progress(
+            value=model.progress, max=100, width=300, css_classes=["crm-sync-progress"]
+        )
+        status = pn.pane.HTML(
+            html.escape(model.progress_text), css_classes=["crm-sync-progress-text"]
+        )
+        conflicts = pn.Column(
+            *self._conflicts(model.conflicts),
+            css_classes=["crm-conflicts"],
+            sizing_mode="stretch_width",
+        )
+
+        def update(*events: param.parameterized.Event) -> None:
+            names = {e.name for e in events}
+            if "runs" in names:
+                runs.value = model.runs
+            if "progress" in names:
+                bar.value = model.progress
+            if "progress_text" in names:
+                status.object = html.escape(model.progress_text)
+            if "running" in names:
+                run.disabled = model.running or not model.may_manage
+            if "conflicts" in names:
+                conflicts.objects = self._conflicts(model.conflicts)
+
+        model.param.watch(update, ["runs", "progress", "progress_text", "running", "conflicts"])
+        note = pn.pane.HTML(
+            "<i>Only managers and admins may run the sync or decide conflicts.</i>",
+            visible=not model.may_manage,
+            css_classes=["crm-sync-note"],
+        )
+        return pn.Column(
+            pn.pane.HTML("<h3>ERP sync</h3>"),
+            alert,
+            note,
+            pn.Row(run, bar, status),
+            pn.pane.HTML("<b>Last runs</b>"),
+            runs,
+            pn.pane.HTML("<b>Conflicts to review</b>", visible=model.may_manage),
+            conflicts,
+            sizing_mode="stretch_width",
+            css_classes=["crm-sync"],
+        )
+
+    def _conflicts(self, frame: pd.DataFrame | None) -> list[Any]:
+        if frame is None or frame.empty:
+            return [pn.pane.HTML("<i>No conflict to review.</i>", css_classes=["crm-no-conflict"])]
+        return [self._conflict(c) for c in frame.to_dict("records")]
+
+    def _conflict(self, c: dict[str, Any]) -> pn.Column:
+        model, cid = self.model, int(c["id"])
+        kept = {"local": "CRM", "remote": "ERP"}.get(str(c["kept"]), str(c["kept"]))
+        header = (
+            f"<b>{html.escape(str(c['record']))}</b> ({html.escape(str(c['entity']))}), "
+            f"field <code>{html.escape(str(c['field']))}</code>: the sync kept the "
+            f"{html.escape(kept)} value ({html.escape(str(c['rule']))})"
+        )
+
+        def side(label: str, value: Any, winner: str) -> pn.Column:
+            button = pn.widgets.Button(
+                label=f"Keep {label} value",
+                color="primary" if kept == label else "default",
+                css_classes=[f"crm-keep-{winner}"],
+            )
+            button.on_click(lambda _: model.decide(cid, winner))
+            return pn.Column(
+                pn.pane.HTML(
+                    f'<div class="crm-side-label">{label}</div>'
+                    f'<div class="crm-value crm-value-{winner}">{html.escape(shown(value))}</div>'
+                ),
+                button,
+                width=300,
+            )
+
+        return pn.Column(
+            pn.pane.HTML(header),
+            pn.Row(side("CRM", c["crm"], "crm"), side("ERP", c["erp"], "erp")),
+            css_classes=["crm-conflict", f"crm-conflict-{cid}"],
+            styles={"border": "1px solid #ddd", "border-radius": "4px", "padding": "4px"},
+            sizing_mode="stretch_width",
+        )
