@@ -53,6 +53,7 @@ class Workspace:
 
     def __init__(self, engine: Engine, *, clock: Clock = utc_now, user_id: int | None = None):
         from crm_core.services import (
+            Accounts,
             Activities,
             Campaigns,
             Companies,
@@ -60,6 +61,7 @@ class Workspace:
             CustomFields,
             Interactions,
             JournalView,
+            Metrics,
             PipelineService,
             Segments,
             Users,
@@ -87,6 +89,8 @@ class Workspace:
         self.custom_fields = CustomFields(self)
         self.users = Users(self)
         self.journal = JournalView(self)
+        self.metrics = Metrics(self)
+        self.accounts = Accounts(self)
 
     # -- sessions ---------------------------------------------------------------
     @contextmanager

@@ -269,8 +269,9 @@ class _Parties(Service):
         ``q`` matches names word by word: each query word must start a word of the
         name (Unicode-normalised and case-folded, any script). ``email`` is exact
         (case-insensitive); ``phone`` is normalised to E.164 in the workspace region
-        and matches phone or mobile. ``order_by`` is one of name, city, email,
-        created, updated, id, country; ``limit``/``offset`` page the result.
+        and matches phone or mobile. ``id`` (and, for contacts, ``company_id``) match
+        exactly. ``order_by`` is one of name, city, email, created, updated, id,
+        country; ``limit``/``offset`` page the result.
         """
         if order_by not in ORDERS:
             raise ValidationError(
@@ -326,8 +327,18 @@ class _Parties(Service):
                     extra,
                 )
                 column = getattr(self.model, ORDERS[order_by])
-                order = [column.desc() if descending else column.asc(), self.model.id]
-                query = self._listing().where(self.model.id.in_(ids)).order_by(*order)
+                # Descending is the exact reverse of ascending, ties included.
+                order = (
+                    [column.desc(), self.model.id.desc()]
+                    if descending
+                    else [column.asc(), self.model.id.asc()]
+                )
+                # The filters apply to the listing itself (not as "id IN (...)"), so a
+                # page in index order is read from the index with no sort of all rows.
+                query = self._listing()
+                if ids.whereclause is not None:
+                    query = query.where(ids.whereclause)
+                query = query.order_by(*order)
                 rows = s.execute(query.limit(limit).offset(offset)).mappings().all()
             frame = pd.DataFrame([dict(r) for r in rows], columns=self._listing_columns())
             frame["tags"] = self._tag_names(s, list(frame["id"]))
@@ -391,6 +402,18 @@ class _Parties(Service):
             )
             return int(s.scalar(select(func.count()).select_from(ids.subquery())) or 0)
 
+    def ids_named(self, name: str, *, include_archived: bool = False) -> list[int]:
+        """Ids of the records named exactly ``name`` (Unicode-normalised, any case), in
+        id order: how a name typed into a form is resolved to its record."""
+        key = text.fold(name)[:300]
+        if not key:
+            return []
+        query = select(self.model.id).where(self.model.name_key == key)
+        if not include_archived:
+            query = query.where(self.model.active.is_(True))
+        with self._tx() as s:
+            return list(s.scalars(query.order_by(self.model.id)))
+
     def _extra_filters(self, extra: Mapping[str, Any]) -> dict[str, Any]:
         unknown = set(extra) - set(self._extra_names())
         if unknown:
@@ -403,7 +426,8 @@ class _Parties(Service):
         return dict(extra)
 
     def _extra_names(self) -> tuple[str, ...]:
-        return ()
+        # ``id``: one record in its listing form, e.g. to refresh a row of a page.
+        return ("id",)
 
     def _tag_names(self, s: Session, ids: list[int]) -> list[str]:
         if not ids:
@@ -520,7 +544,7 @@ class Contacts(_Parties):
         super().write_fields(s, obj, values, creating)
 
     def _extra_names(self) -> tuple[str, ...]:
-        return ("company_id",)
+        return ("company_id", "id")
 
     def _listing(self) -> Any:
         c = Contact

@@ -1,0 +1,196 @@
+"""The books, read-only: invoices, sales orders and products copied from an ERP.
+
+The ERP owns these records; a sync keeps local copies (crm_core.models.external) so
+that the CRM can show a customer's invoices and open balance without asking the ERP.
+Nothing here writes. Like companies and contacts, they are visible to every role.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import BigInteger, Select, case, cast, func, select
+
+from crm_core import text
+from crm_core.errors import FieldError, ValidationError
+from crm_core.models import ExternalLink, Invoice, Product, SalesOrder
+from crm_core.services.base import Service
+
+MAX_PAGE = 10_000
+INVOICE_COLUMNS = [
+    "id",
+    "backend",
+    "number",
+    "move_type",
+    "company_id",
+    "contact_id",
+    "invoice_date",
+    "due_date",
+    "currency",
+    "amount_untaxed",
+    "amount_total",
+    "amount_residual",
+    "state",
+    "payment_state",
+]
+ORDER_COLUMNS = [
+    "id",
+    "backend",
+    "name",
+    "company_id",
+    "contact_id",
+    "ordered_at",
+    "currency",
+    "amount_total",
+    "state",
+]
+PRODUCT_COLUMNS = ["id", "backend", "name", "default_code", "list_price", "currency", "active"]
+LINK_COLUMNS = ["backend", "remote_model", "remote_id", "synced_at"]
+#: Invoices whose residual is still owed: posted, and not paid or reversed.
+SETTLED = ("paid", "reversed")
+CENT = Decimal("0.01")
+
+
+class Accounts(Service):
+    """Accounting copies from the ERP, read-only: ``ws.accounts``."""
+
+    entity = "account"
+
+    def links(self, entity: str, record_id: int) -> pd.DataFrame:
+        """The ERP records a local ``entity`` (company, contact, opportunity, ...) is
+        synced with: one row per backend (backend, remote_model, remote_id, synced_at).
+        Empty when the record has never been synced."""
+        link = ExternalLink
+        query = (
+            select(link.backend, link.remote_model, link.remote_id, link.synced_at)
+            .where(link.entity == entity, link.local_id == record_id)
+            .order_by(link.backend)
+        )
+        with self._tx() as s:
+            rows = [dict(r) for r in s.execute(query).mappings()]
+        return pd.DataFrame(rows, columns=LINK_COLUMNS)
+
+    def is_synced(self, entity: str, record_id: int) -> bool:
+        """Whether the record is linked to a record of at least one ERP."""
+        link = ExternalLink
+        with self._tx() as s:
+            found = s.scalar(
+                select(link.id).where(link.entity == entity, link.local_id == record_id).limit(1)
+            )
+        return found is not None
+
+    def invoices(
+        self,
+        *,
+        company_id: int | None = None,
+        contact_id: int | None = None,
+        open_only: bool = False,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> pd.DataFrame:
+        """Customer invoices and credit notes, newest first, one page as a DataFrame.
+
+        ``company_id`` includes the invoices addressed to the company's contacts (the
+        sync files those under the company too); ``contact_id`` only those addressed
+        to that person. ``open_only`` keeps posted ones with something left to pay.
+        """
+        _check_page("invoice list", limit, offset)
+        i = Invoice
+        query = select(*(getattr(i, c) for c in INVOICE_COLUMNS)).where(
+            *self._invoice_clauses(company_id, contact_id)
+        )
+        if open_only:
+            query = query.where(
+                i.state == "posted",
+                i.amount_residual != 0,
+                func.coalesce(i.payment_state, "").not_in(SETTLED),
+            )
+        query = query.order_by(i.invoice_date.desc().nulls_last(), i.id.desc())
+        with self._tx() as s:
+            rows = [dict(r) for r in s.execute(query.limit(limit).offset(offset)).mappings()]
+        return pd.DataFrame(rows, columns=INVOICE_COLUMNS)
+
+    def open_balance(
+        self, *, company_id: int | None = None, contact_id: int | None = None
+    ) -> dict[str, Decimal]:
+        """What the customer still owes, per currency: the residual of posted invoices
+        less that of posted credit notes, summed in SQL. Currencies with posted
+        invoices appear even when nothing is owed (0.00); none at all gives ``{}``."""
+        i = Invoice
+        # Whole cents: an exact integer sum on every backend (SQLite keeps NUMERIC as
+        # floating point, which a sum of many amounts would round).
+        cents = cast(func.round(i.amount_residual * 100), BigInteger)
+        signed = case((i.move_type == "out_refund", -cents), else_=cents)
+        query = (
+            select(i.currency, func.coalesce(func.sum(signed), 0))
+            .where(*self._invoice_clauses(company_id, contact_id), i.state == "posted")
+            .group_by(i.currency)
+            .order_by(i.currency)
+        )
+        with self._tx() as s:
+            rows = s.execute(query).all()
+        return {currency: (Decimal(int(total)) / 100).quantize(CENT) for currency, total in rows}
+
+    def _invoice_clauses(self, company_id: int | None, contact_id: int | None) -> list[Any]:
+        clauses: list[Any] = [Invoice.move_type.in_(("out_invoice", "out_refund"))]
+        if company_id is not None:
+            clauses.append(Invoice.company_id == company_id)
+        if contact_id is not None:
+            clauses.append(Invoice.contact_id == contact_id)
+        return clauses
+
+    def sales_orders(
+        self,
+        *,
+        company_id: int | None = None,
+        contact_id: int | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> pd.DataFrame:
+        """Sales orders, newest first, one page as a DataFrame."""
+        _check_page("sales order list", limit, offset)
+        o = SalesOrder
+        query: Select[Any] = select(*(getattr(o, c) for c in ORDER_COLUMNS))
+        if company_id is not None:
+            query = query.where(o.company_id == company_id)
+        if contact_id is not None:
+            query = query.where(o.contact_id == contact_id)
+        query = query.order_by(o.ordered_at.desc().nulls_last(), o.id.desc())
+        with self._tx() as s:
+            rows = [dict(r) for r in s.execute(query.limit(limit).offset(offset)).mappings()]
+        return pd.DataFrame(rows, columns=ORDER_COLUMNS)
+
+    def products(
+        self,
+        q: str | None = None,
+        *,
+        include_archived: bool = False,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> pd.DataFrame:
+        """Products by name, one page as a DataFrame; ``q`` is a piece of the name or
+        of the internal reference, any case."""
+        _check_page("product list", limit, offset)
+        p = Product
+        query: Select[Any] = select(*(getattr(p, c) for c in PRODUCT_COLUMNS))
+        if not include_archived:
+            query = query.where(p.active.is_(True))
+        needle = text.clean(q)
+        if needle:
+            query = query.where(
+                p.name.icontains(needle, autoescape=True)
+                | p.default_code.icontains(needle, autoescape=True)
+            )
+        query = query.order_by(p.name, p.id)
+        with self._tx() as s:
+            rows = [dict(r) for r in s.execute(query.limit(limit).offset(offset)).mappings()]
+        return pd.DataFrame(rows, columns=PRODUCT_COLUMNS)
+
+
+def _check_page(record: str, limit: int, offset: int) -> None:
+    if not (0 < limit <= MAX_PAGE) or offset < 0:
+        raise ValidationError(
+            [FieldError(record, "limit", limit, f"must be 1..{MAX_PAGE} with offset >= 0")]
+        )

@@ -1,0 +1,831 @@
+"""ContactBook: find, page through, edit, create and archive companies and contacts.
+
+:class:`ContactBookModel` holds the state and the actions and is tested without a
+browser; :class:`ContactBook` lays it out. Only one page of records is ever loaded
+(crm_core's indexed search with limit/offset, and a count), so the book stays fast on a
+base of a million contacts. Every write goes through crm_core with the version of the
+row the user saw: a stale edit is refused and reported, never silently applied.
+
+Names, notes and subjects are user content and may contain HTML: the table uses
+Tabulator's default (escaping) formatter, and everything put into HTML here goes
+through :func:`html.escape`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import math
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import panel as pn
+import param
+
+from crm_core import AccessDenied, FieldError, NotFoundError, ValidationError, Workspace
+from widgets.base import ViewModel
+
+ENTITIES = ("contact", "company")
+PLURAL = {"contact": "contacts", "company": "companies"}
+#: The columns of a page, per entity (crm_core's listing, trimmed to what the table shows).
+COLUMNS = {
+    "contact": [
+        "id",
+        "name",
+        "email",
+        "phone",
+        "city",
+        "country",
+        "company",
+        "job_title",
+        "tags",
+        "active",
+        "version",
+    ],
+    "company": [
+        "id",
+        "name",
+        "email",
+        "phone",
+        "city",
+        "country",
+        "website",
+        "vat",
+        "tags",
+        "active",
+        "version",
+    ],
+}
+#: What may be changed in a table cell; the rest (id, version, company, tags, ...) may not.
+EDITABLE = {
+    "contact": ("name", "email", "phone", "city", "country", "job_title"),
+    "company": ("name", "email", "phone", "city", "country", "website", "vat"),
+}
+#: The fields of the New form.
+NEW_FIELDS = {
+    "contact": ("name", "email", "phone", "city", "country", "company"),
+    "company": ("name", "email", "phone", "city", "country"),
+}
+ORDERS = ("name", "city", "email", "country", "created", "updated", "id")
+#: Rows per list in the detail pane (its timeline, deals, invoices, ...).
+DETAIL_LIMIT = 50
+#: Parameters that define the search: changing one runs it again from page 1.
+CRITERIA = (
+    "entity",
+    "query",
+    "city",
+    "country",
+    "tag",
+    "include_archived",
+    "order_by",
+    "descending",
+    "page_size",
+)
+
+
+class ContactBookModel(ViewModel):
+    """State and actions of the contact book (companies or contacts), browser-free.
+
+    Changing a search parameter (entity, query, filters, order, page size) runs the
+    search again from the first page. Writes report through ``message`` and
+    ``field_errors`` (see :class:`widgets.base.ViewModel`).
+    """
+
+    entity = param.Selector(
+        default="contact", objects=list(ENTITIES), doc="Which records: contacts or companies."
+    )
+    query = param.String(
+        default="", doc="Name search: each word must start a word of the name (any script)."
+    )
+    city = param.String(default="", doc="Only records in this city (any case).")
+    country = param.String(default="", doc="Only records in this country (ISO code or name).")
+    tag = param.String(default="", doc="Only records carrying this tag (any case).")
+    include_archived = param.Boolean(default=False, doc="Show archived records too.")
+    order_by = param.Selector(default="name", objects=list(ORDERS), doc="Sort order of pages.")
+    descending = param.Boolean(default=False, doc="Sort descending.")
+    page = param.Integer(default=0, bounds=(0, None), doc="The page shown, 0-based.")
+    page_size = param.Integer(default=50, bounds=(1, 1000), doc="Records per page.")
+    total = param.Integer(default=0, bounds=(0, None), doc="Records matching, all pages.")
+    rows = param.DataFrame(
+        default=pd.DataFrame(columns=COLUMNS["contact"]),
+        doc="The current page only (id, name, email, phone, city, country, ..., version).",
+    )
+    selected_id = param.Integer(
+        default=None, allow_None=True, doc="The record shown in the detail pane."
+    )
+    detail = param.Dict(
+        default={},
+        doc=(
+            "The selected record and its context: entity, record, timeline, activities "
+            "(open), opportunities, contacts (of a company), synced, invoices, "
+            "open_balance ({currency: Decimal}), timezone. Empty when none is selected."
+        ),
+    )
+    error_source = param.Selector(
+        default="",
+        objects=["", "search", "edit", "create"],
+        doc=(
+            "Which action field_errors belong to: 'search' (the filters), 'edit' (a "
+            "table cell) or 'create' (the New form), so a view shows each reason beside "
+            "the input it is about."
+        ),
+    )
+
+    def __init__(self, ws: Workspace, **params: Any):
+        super().__init__(ws, **params)
+        self.param.watch(self._criteria_changed, list(CRITERIA))
+        self.search()
+
+    # -- derived state ------------------------------------------------------------
+    @property
+    def columns(self) -> list[str]:
+        """The columns of :attr:`rows` for the current entity."""
+        return list(COLUMNS[self.entity])
+
+    @property
+    def editable(self) -> tuple[str, ...]:
+        """The columns that can be edited in the table for the current entity."""
+        return EDITABLE[self.entity]
+
+    @property
+    def new_fields(self) -> tuple[str, ...]:
+        """The fields of the New form for the current entity."""
+        return NEW_FIELDS[self.entity]
+
+    @property
+    def pages(self) -> int:
+        """How many pages the search has (at least 1, the empty page)."""
+        return max(1, math.ceil(self.total / self.page_size))
+
+    @param.depends("page", "page_size", "total")
+    def at_first_page(self) -> bool:
+        """Whether there is no previous page."""
+        return self.page <= 0
+
+    @param.depends("page", "page_size", "total")
+    def at_last_page(self) -> bool:
+        """Whether there is no next page."""
+        return self.page >= self.pages - 1
+
+    @param.depends("page", "page_size", "total", "entity")
+    def summary(self) -> str:
+        """The pager's text: ``page 2 of 7 · 340 contacts``."""
+        noun = self.entity if self.total == 1 else PLURAL[self.entity]
+        return f"page {self.page + 1} of {self.pages} · {self.total:,} {noun}"
+
+    @param.depends("detail")
+    def selected_active(self) -> bool | None:
+        """Whether the selected record is active (None when nothing is selected)."""
+        record = self.detail.get("record")
+        return None if record is None else bool(record["active"])
+
+    # -- searching and paging -----------------------------------------------------
+    def search(self) -> bool:
+        """Run the search from the first page, counting every match. Returns False
+        (and an empty page) when a filter value is refused; the reason is in
+        ``field_errors``."""
+        self.error_source = "search"
+        found = self.attempt(lambda: self._fetch(0, count=True))
+        if found is None:
+            self.param.update(page=0, total=0, rows=self._frame([]))
+            return False
+        page, total, frame = found
+        self.param.update(page=page, total=total, rows=frame)
+        return True
+
+    def goto(self, page: int) -> bool:
+        """Show page ``page`` (0-based) of the current search; False when there is no
+        such page (nothing changes then)."""
+        if not 0 <= page < self.pages:
+            return False
+        self.error_source = "search"
+        found = self.attempt(lambda: self._fetch(page, count=False))
+        if found is None:
+            return False
+        page, total, frame = found
+        self.param.update(page=page, total=total, rows=frame)
+        return True
+
+    def next_page(self) -> bool:
+        """Show the next page; False on the last one."""
+        return self.goto(self.page + 1)
+
+    def prev_page(self) -> bool:
+        """Show the previous page; False on the first one."""
+        return self.goto(self.page - 1)
+
+    def _criteria_changed(self, *events: param.parameterized.Event) -> None:
+        if any(e.name == "entity" for e in events):
+            self.param.update(selected_id=None, detail={}, field_errors={})
+        self.search()
+
+    def _service(self) -> Any:
+        return self.ws.contacts if self.entity == "contact" else self.ws.companies
+
+    def _filters(self) -> dict[str, Any]:
+        return {
+            "city": self.city.strip() or None,
+            "country": self.country.strip() or None,
+            "tag": self.tag.strip() or None,
+            "include_archived": self.include_archived,
+        }
+
+    def _fetch(self, page: int, count: bool) -> tuple[int, int, pd.DataFrame]:
+        """One page from crm_core (and the count of all matches when ``count``)."""
+        service, q, filters = self._service(), self.query.strip() or None, self._filters()
+        total = service.count(q, **filters) if count else self.total
+
+        def read(page: int) -> pd.DataFrame:
+            offset, size = page * self.page_size, self.page_size
+            if total // 2 < offset < total:
+                # A page in the second half is read from the other end, in reverse
+                # order (the exact mirror, ties included): an OFFSET costs as many rows
+                # as it skips, so the last of 20,000 pages is as quick as the first.
+                size = min(size, total - offset)
+                found = service.search(
+                    q,
+                    order_by=self.order_by,
+                    descending=not self.descending,
+                    limit=size,
+                    offset=total - offset - size,
+                    **filters,
+                )
+                return self._frame(found.iloc[::-1])
+            found = service.search(
+                q,
+                order_by=self.order_by,
+                descending=self.descending,
+                limit=size,
+                offset=offset,
+                **filters,
+            )
+            return self._frame(found)
+
+        frame = read(page)
+        if frame.empty and page > 0:
+            # Records went away since the count (archived by someone else): recount
+            # and show the last page there is.
+            total = service.count(q, **filters)
+            page = max(0, math.ceil(total / self.page_size) - 1)
+            frame = read(page)
+        return page, total, frame
+
+    def _frame(self, records: pd.DataFrame | list[dict[str, Any]]) -> pd.DataFrame:
+        """A page with exactly this entity's columns and a fresh 0..n-1 index."""
+        if isinstance(records, pd.DataFrame):
+            records = records.to_dict("records")
+        frame = pd.DataFrame(records, columns=self.columns)
+        return frame.astype({"id": "int64", "version": "int64"}) if len(frame) else frame
+
+    def _row(self, record_id: int) -> dict[str, Any] | None:
+        found = self.rows[self.rows["id"] == record_id]
+        return None if found.empty else found.iloc[0].to_dict()
+
+    def _refresh_row(self, record_id: int) -> None:
+        """Re-read one row of the page from the database, in place."""
+        fresh = self._service().search(id=record_id, include_archived=True, limit=1)
+        records = []
+        for row in self.rows.to_dict("records"):
+            if row["id"] != record_id:
+                records.append(row)
+            elif not fresh.empty:
+                records.append(fresh.iloc[0].to_dict())
+        self.rows = self._frame(records)
+
+    def _reload(self) -> None:
+        """Re-read the current page and the count after a write (quietly: the write's
+        own outcome stays in ``message``)."""
+        try:
+            page, total, frame = self._fetch(self.page, count=True)
+        except ValidationError:
+            page, total, frame = 0, 0, self._frame([])
+        self.param.update(page=page, total=total, rows=frame)
+
+    # -- writing --------------------------------------------------------------------
+    def edit(self, record_id: int, field: str, value: Any) -> bool:
+        """Change one field of a record shown on this page (an edited table cell).
+
+        The write carries the version of the row shown: if someone changed the record
+        since, nothing is written and ``message`` says so. Either way the row is then
+        re-read, so the table shows what is stored. Returns whether it was saved.
+        """
+        record_id = int(record_id)
+        self.error_source = "edit"
+        row = self._row(record_id)
+        if row is None:
+            self.field_errors = {}
+            self._say(f"{self.entity} #{record_id} is not on this page: search again.", "warning")
+            return False
+        if field not in self.editable:
+            self.field_errors = {field: "cannot be changed in the table"}
+            self._say(f"{field}: cannot be changed in the table", "danger")
+            self._refresh_row(record_id)
+            return False
+        value = _cell(value)
+        service = self._service()
+        saved = self.attempt(
+            lambda: service.update(record_id, {field: value}, expected_version=int(row["version"])),
+            done=f"Saved the {field} of {row['name']!r}.",
+        )
+        if saved is None:
+            what = f"Your {field} {value!r} for {row['name']!r} was not saved"
+            if self.field_errors:
+                self._say(f"{what}: {self.message}", "danger")
+            else:
+                self._say(f"{self.message} {what}; the row shows the current values.", "warning")
+        self._refresh_row(record_id)
+        if self.selected_id == record_id:
+            self._refresh_detail()
+        return saved is not None
+
+    def create(self, **values: Any) -> dict[str, Any] | None:
+        """Create a record of the current entity from the New form's values (empty
+        ones are left out); ``company`` may be a company's id or its exact name.
+
+        Refused values are reported per field in ``field_errors`` and nothing is
+        written. On success the new record is selected; returns it (or None).
+        """
+        self.error_source = "create"
+        values = {k: _cell(v) for k, v in values.items()}
+        values = {k: v for k, v in values.items() if v is not None}
+        service = self._service()
+
+        def run() -> dict[str, Any]:
+            why = None
+            if self.entity == "contact" and "company" in values:
+                values["company"], why = self._company_ref(values["company"])
+            try:
+                created: dict[str, Any] = service.create(**values)
+            except ValidationError as exc:
+                # One report for every field: an unknown company name goes to crm_core
+                # as it is (refused there, so nothing is written) and its reason is
+                # said in the form's terms.
+                raise ValidationError(
+                    [
+                        FieldError(e.record, "company", e.value, why or e.reason)
+                        if e.field == "company_id"
+                        else e
+                        for e in exc.errors
+                    ]
+                ) from None
+            return created
+
+        created = self.attempt(run)
+        if created is None:
+            return None
+        self._reload()
+        self._show(created["id"])
+        self._say(f"Created {self.entity} {created['name']!r}.", "success")
+        return created
+
+    def _company_ref(self, value: Any) -> tuple[Any, str | None]:
+        """The company given by id or exact name, as its id, or as given with the
+        reason it names no single company."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value, None
+        text = str(value).strip()
+        if text.isdigit():
+            return int(text), None
+        found = self.ws.companies.ids_named(text)
+        if len(found) == 1:
+            return int(found[0]), None
+        if not found:
+            return text, "is not the name of a company"
+        return text, f"names {len(found)} companies: give the id of the one you mean"
+
+    def archive(self, record_id: int | None = None) -> bool:
+        """Archive a record (default: the selected one); it leaves the searches
+        unless archived records are included. Uses the version shown."""
+        return self._set_active(record_id, active=False)
+
+    def restore(self, record_id: int | None = None) -> bool:
+        """Bring back an archived record (default: the selected one)."""
+        return self._set_active(record_id, active=True)
+
+    def toggle_archived(self) -> bool:
+        """Archive the selected record, or restore it if it is archived."""
+        return self.restore() if self.selected_active() is False else self.archive()
+
+    def _set_active(self, record_id: int | None, active: bool) -> bool:
+        self.error_source = ""
+        if record_id is None:
+            record_id = self.selected_id
+        if record_id is None:
+            self.field_errors = {}
+            self._say("Select a record first.", "warning")
+            return False
+        record_id = int(record_id)
+        service = self._service()
+        action = service.restore if active else service.archive
+        version = self._version_shown(record_id)
+        done = self.attempt(lambda: action(record_id, expected_version=version))
+        self._reload()
+        if self.selected_id == record_id:
+            self._refresh_detail()
+        if done is None:
+            return False
+        verb = "Restored" if active else "Archived"
+        self._say(f"{verb} {self.entity} {done['name']!r}.", "success")
+        return True
+
+    def _version_shown(self, record_id: int) -> int | None:
+        row = self._row(record_id)
+        if row is not None:
+            return int(row["version"])
+        record = self.detail.get("record")
+        if self.selected_id == record_id and record is not None:
+            return int(record["version"])
+        return None
+
+    # -- the detail pane ----------------------------------------------------------
+    def select(self, record_id: int | None) -> bool:
+        """Show a record in the detail pane (None clears it)."""
+        if record_id is None:
+            self.param.update(selected_id=None, detail={})
+            return True
+        return self._show(int(record_id))
+
+    def _show(self, record_id: int) -> bool:
+        try:
+            detail = self._detail(record_id)
+        except (NotFoundError, AccessDenied) as exc:
+            self.param.update(selected_id=None, detail={})
+            self.field_errors = {}
+            self._say(str(exc), "danger")
+            return False
+        self.param.update(selected_id=record_id, detail=detail)
+        return True
+
+    def _refresh_detail(self) -> None:
+        if self.selected_id is not None:
+            self._show(self.selected_id)
+
+    def _detail(self, record_id: int) -> dict[str, Any]:
+        ws, entity = self.ws, self.entity
+        if entity == "contact":
+            record = ws.contacts.get(record_id)
+            company = record.get("company_id")
+            record["company"] = ws.companies.get(company)["name"] if company else None
+            link = {"contact_id": record_id}
+            people = None
+        else:
+            record = ws.companies.get(record_id)
+            link = {"company_id": record_id}
+            people = ws.contacts.search(company_id=record_id, limit=DETAIL_LIMIT)
+        return {
+            "entity": entity,
+            "record": record,
+            "timeline": ws.interactions.timeline(**link, limit=DETAIL_LIMIT),
+            "activities": ws.activities.for_record(**link),
+            "opportunities": ws.pipeline.search(**link, limit=DETAIL_LIMIT),
+            "contacts": people,
+            "synced": ws.accounts.is_synced(entity, record_id),
+            "invoices": ws.accounts.invoices(**link, limit=DETAIL_LIMIT),
+            "open_balance": ws.accounts.open_balance(**link),
+            "timezone": ws.setting("timezone"),
+        }
+
+
+def _cell(value: Any) -> Any:
+    """A value as typed into a cell or input: stripped text, empty as None."""
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    return value
+
+
+# -- HTML (every piece of user content escaped) ------------------------------------
+def esc(value: Any, tz: str = "UTC") -> str:
+    """``value`` as HTML-escaped text: dates and money formatted, missing as ''."""
+    if value is None or (not isinstance(value, (str, list, dict)) and pd.isna(value)):
+        return ""
+    if isinstance(value, dt.datetime):
+        value = value.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+    elif isinstance(value, dt.date):
+        value = value.isoformat()
+    elif isinstance(value, Decimal):
+        value = f"{value:,.2f}"
+    elif isinstance(value, list):
+        value = ", ".join(str(v) for v in value)
+    return html.escape(str(value), quote=True)
+
+
+def _table(frame: pd.DataFrame | None, columns: Mapping[str, str], tz: str, empty: str) -> str:
+    if frame is None or frame.empty:
+        return f'<p class="crm-empty">{html.escape(empty)}</p>'
+    head = "".join(f"<th>{html.escape(label)}</th>" for label in columns.values())
+    body = "".join(
+        "<tr>" + "".join(f"<td>{esc(row.get(c), tz)}</td>" for c in columns) + "</tr>"
+        for row in frame.to_dict("records")
+    )
+    return f'<table class="crm-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def detail_html(detail: Mapping[str, Any]) -> str:
+    """The detail pane as HTML: the record, its timeline, open activities, deals,
+    contacts (of a company) and, when synced, invoices and open balance. Every value
+    is escaped."""
+    if not detail:
+        return '<p class="crm-empty">Select a row to see its history, activities and deals.</p>'
+    record, tz = detail["record"], detail.get("timezone") or "UTC"
+    facts = [
+        ("E-mail", record.get("email")),
+        ("Phone", record.get("phone")),
+        ("Mobile", record.get("mobile")),
+        ("Company", record.get("company")),
+        ("Job title", record.get("job_title")),
+        ("Website", record.get("website")),
+        ("VAT", record.get("vat")),
+        ("City", record.get("city")),
+        ("Country", record.get("country")),
+        ("Tags", record.get("tags")),
+    ]
+    out = [f"<h3>{esc(record['name'])}</h3>"]
+    if not record.get("active", True):
+        out.append('<p class="crm-archived">Archived</p>')
+    out.append(
+        "<dl>"
+        + "".join(f"<dt>{label}</dt><dd>{esc(v, tz)}</dd>" for label, v in facts if v)
+        + "</dl>"
+    )
+    if record.get("notes"):
+        out.append(f'<p class="crm-notes">{esc(record["notes"])}</p>')
+    sections: list[tuple[str, str, Mapping[str, str], str]] = [
+        (
+            "Timeline",
+            "timeline",
+            {
+                "occurred_at": "When",
+                "channel": "Channel",
+                "direction": "In/out",
+                "subject": "Subject",
+                "contact": "Contact",
+                "user": "By",
+            },
+            "No interactions yet.",
+        ),
+        (
+            "Open activities",
+            "activities",
+            {"due_date": "Due", "kind": "Kind", "subject": "Subject", "assignee": "Assignee"},
+            "No open activities.",
+        ),
+        (
+            "Opportunities",
+            "opportunities",
+            {
+                "name": "Deal",
+                "stage": "Stage",
+                "status": "Status",
+                "expected_revenue": "Revenue",
+                "currency": "Cur.",
+                "expected_close": "Close",
+                "owner": "Owner",
+            },
+            "No opportunities.",
+        ),
+    ]
+    if detail.get("contacts") is not None:
+        sections.append(
+            (
+                "Contacts",
+                "contacts",
+                {"name": "Name", "job_title": "Job title", "email": "E-mail", "phone": "Phone"},
+                "No contacts.",
+            )
+        )
+    for title, key, columns, empty in sections:
+        out.append(f"<h4>{title}</h4>" + _table(detail.get(key), columns, tz, empty))
+    invoices = detail.get("invoices")
+    if detail.get("synced") or (invoices is not None and not invoices.empty):
+        balance = detail.get("open_balance") or {}
+        owed = ", ".join(f"{esc(amount)} {esc(cur)}" for cur, amount in balance.items())
+        out.append(
+            "<h4>Invoices</h4>"
+            f'<p class="crm-balance">Open balance: <strong>{owed or "none"}</strong></p>'
+            + _table(
+                invoices,
+                {
+                    "number": "Number",
+                    "invoice_date": "Date",
+                    "due_date": "Due",
+                    "amount_total": "Total",
+                    "amount_residual": "Open",
+                    "currency": "Cur.",
+                    "payment_state": "Payment",
+                },
+                tz,
+                "No invoices.",
+            )
+        )
+    return "\n".join(out)
+
+
+def error_html(reason: str | None) -> str:
+    """A field's refusal reason, escaped, for beside its input ('' when none)."""
+    if not reason:
+        return ""
+    return f'<span class="crm-field-error" style="color:#b02a37">{html.escape(reason)}</span>'
+
+
+# -- the view ---------------------------------------------------------------------------
+class ContactBook(pn.viewable.Viewer):
+    """The contact book: search and filters, one page of records in an editable table,
+    a pager, a New form, Archive/Restore and the detail pane of the selected record.
+
+    ``ContactBook(ws)`` builds its own :class:`ContactBookModel`; pass ``model=`` to
+    share one. Layout only: every action is the model's.
+    """
+
+    model = param.ClassSelector(class_=ContactBookModel, doc="The view-model shown.")
+
+    def __init__(self, ws: Workspace | None = None, **params: Any):
+        if ws is not None and "model" not in params:
+            params["model"] = ContactBookModel(ws)
+        super().__init__(**params)
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        m = self.model
+        entity = pn.widgets.RadioButtonGroup.from_param(
+            m.param.entity,
+            label="",
+            options={"Contacts": "contact", "Companies": "company"},
+            css_classes=["crm-contact-entity"],
+        )
+        search = pn.widgets.TextInput(
+            value=m.query,
+            label="Search",
+            placeholder="Name words, any script…",
+            css_classes=["crm-contact-search"],
+        )
+        # Search as you type; the box is only written back when the query changed
+        # elsewhere, so the text being typed is never pushed under the cursor.
+        search.param.watch(lambda e: m.param.update(query=e.new), "value_input")
+        m.param.watch(
+            lambda e: None if search.value_input == e.new else search.param.update(value=e.new),
+            "query",
+        )
+        filters = [
+            pn.widgets.TextInput.from_param(
+                m.param.city, label="City", css_classes=["crm-contact-city"], width=140
+            ),
+            pn.widgets.TextInput.from_param(
+                m.param.country, label="Country", css_classes=["crm-contact-country"], width=110
+            ),
+            pn.widgets.TextInput.from_param(
+                m.param.tag, label="Tag", css_classes=["crm-contact-tag"], width=110
+            ),
+            pn.widgets.Select.from_param(m.param.order_by, label="Order by", width=110),
+            pn.widgets.Checkbox.from_param(m.param.descending, label="Descending"),
+            pn.widgets.Checkbox.from_param(
+                m.param.include_archived,
+                label="Archived too",
+                css_classes=["crm-contact-archived"],
+            ),
+        ]
+        alert = pn.pane.Alert(
+            pn.bind(html.escape, m.param.message),
+            alert_type=m.param.message_kind,
+            visible=pn.bind(bool, m.param.message),
+            css_classes=["crm-alert"],
+            sizing_mode="stretch_width",
+        )
+
+        def editors() -> dict[str, Any]:
+            return {c: None for c in m.columns if c not in m.editable}
+
+        table = pn.widgets.Tabulator(
+            m.rows.copy(),
+            show_index=False,
+            pagination=None,
+            selectable=1,
+            sortable=False,
+            editors=editors(),
+            height=480,
+            sizing_mode="stretch_width",
+            css_classes=["crm-contact-table"],
+        )
+
+        def show_rows(_: Any) -> None:
+            shown = m.rows.index[m.rows["id"] == m.selected_id].tolist()
+            table.param.update(value=m.rows.copy(), editors=editors(), selection=shown[:1])
+
+        m.param.watch(show_rows, "rows")
+        table.on_edit(lambda e: m.edit(int(table.value["id"].iloc[e.row]), e.column, e.value))
+
+        def selected(event: Any) -> None:
+            if event.new:
+                record_id = int(table.value["id"].iloc[event.new[0]])
+                if record_id != m.selected_id:
+                    m.select(record_id)
+
+        table.param.watch(selected, "selection")
+        prev = pn.widgets.Button(
+            label="‹ Prev", disabled=m.at_first_page, css_classes=["crm-contact-prev"]
+        )
+        prev.on_click(lambda _: m.prev_page())
+        nxt = pn.widgets.Button(
+            label="Next ›", disabled=m.at_last_page, css_classes=["crm-contact-next"]
+        )
+        nxt.on_click(lambda _: m.next_page())
+        pager = pn.Row(
+            prev,
+            pn.pane.HTML(
+                pn.bind(
+                    lambda *_: html.escape(m.summary()),
+                    m.param.page,
+                    m.param.total,
+                    m.param.page_size,
+                    m.param.entity,
+                ),
+                css_classes=["crm-contact-pager"],
+            ),
+            nxt,
+        )
+        archive = pn.widgets.Button(
+            label=pn.bind(
+                lambda _: "Restore" if m.selected_active() is False else "Archive", m.param.detail
+            ),
+            disabled=pn.bind(lambda d: not d, m.param.detail),
+            color="warning",
+            css_classes=["crm-contact-archive"],
+        )
+        archive.on_click(lambda _: m.toggle_archived())
+        detail = pn.pane.HTML(
+            pn.bind(detail_html, m.param.detail),
+            css_classes=["crm-contact-detail"],
+            sizing_mode="stretch_width",
+        )
+        return pn.Column(
+            pn.Row(entity, search, *filters, sizing_mode="stretch_width"),
+            alert,
+            pn.Row(
+                pn.Column(table, pn.Row(pager, archive), sizing_mode="stretch_width"),
+                pn.Column(detail, width=420),
+                sizing_mode="stretch_width",
+            ),
+            self._new_form(),
+            sizing_mode="stretch_width",
+            css_classes=["crm-contact-book"],
+        )
+
+    def _new_form(self) -> pn.viewable.Viewable:
+        m = self.model
+        labels = {
+            "name": "Name",
+            "email": "E-mail",
+            "phone": "Phone",
+            "city": "City",
+            "country": "Country",
+            "company": "Company (name or id)",
+        }
+        inputs = {
+            field: pn.widgets.TextInput(
+                label=label,
+                css_classes=[f"crm-contact-new-{field}"],
+                visible=pn.bind(lambda e, f=field: f in NEW_FIELDS[e], m.param.entity),
+            )
+            for field, label in labels.items()
+        }
+
+        def reason(field: str) -> Callable[[dict[str, str], str], str]:
+            return lambda errors, source: error_html(
+                errors.get(field) if source == "create" else None
+            )
+
+        fields = [
+            pn.Column(
+                widget,
+                pn.pane.HTML(
+                    pn.bind(reason(field), m.param.field_errors, m.param.error_source),
+                    css_classes=[f"crm-contact-new-error-{field}"],
+                    margin=(0, 10),
+                ),
+                visible=widget.param.visible,
+            )
+            for field, widget in inputs.items()
+        ]
+        create = pn.widgets.Button(label="Create", color="primary", css_classes=["crm-contact-new"])
+
+        def submit(_: Any) -> None:
+            values = {f: w.value for f, w in inputs.items() if f in m.new_fields}
+            if m.create(**values) is not None:
+                for widget in inputs.values():
+                    widget.value = ""
+
+        create.on_click(submit)
+        return pn.Card(
+            pn.FlexBox(*fields),
+            create,
+            title=pn.bind(lambda e: f"New {e}", m.param.entity),
+            collapsed=True,
+            css_classes=["crm-contact-new-form"],
+            sizing_mode="stretch_width",
+        )
