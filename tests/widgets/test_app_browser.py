@@ -39,12 +39,21 @@ def search_contacts(page: Any, text: str) -> None:
 
 
 def edit_cell(page: Any, row_text: str, field: str, value: str) -> None:
-    row = page.locator(".crm-contact-table .tabulator-row", has_text=row_text).first
-    cell = row.locator(f".tabulator-cell[tabulator-field='{field}']")
-    cell.click()
-    editor = cell.locator("input")
-    editor.fill(value)
-    editor.press("Enter")
+    """Type ``value`` into a table cell. A search typed just before may still replace
+    the rows, so the click is repeated until the cell's editor is open."""
+    for _ in range(10):
+        row = page.locator(".crm-contact-table .tabulator-row", has_text=row_text).first
+        cell = row.locator(f".tabulator-cell[tabulator-field='{field}']")
+        cell.click()
+        editor = cell.locator("input")
+        try:
+            editor.wait_for(timeout=1_500)
+        except Exception:  # Playwright's TimeoutError: the table was redrawn
+            continue
+        editor.fill(value)
+        editor.press("Enter")
+        return
+    raise AssertionError(f"no editor opened in {field!r} of the row {row_text!r}")
 
 
 def test_login_search_edit_persist_and_a_refused_value(browser, served):
@@ -58,9 +67,9 @@ def test_login_search_edit_persist_and_a_refused_value(browser, served):
     assert "Invalid username or password" in page.locator("p.errormessage").inner_text()
 
     login(page, url, "bilal")
-    reminder = page.locator(".crm-reminder")
+    # Panel renders in shadow roots: text is found with get_by_text, which pierces them.
+    reminder = page.locator(".crm-reminder").get_by_text("Time to call: 1 overdue, 1 due today")
     reminder.wait_for(timeout=30_000)
-    assert "Time to call: 1 overdue, 1 due today" in reminder.inner_text()
     shoot(page, "app-01-activities-bilal")
 
     open_page(page, "contacts")
@@ -78,8 +87,7 @@ def test_login_search_edit_persist_and_a_refused_value(browser, served):
     row.locator(".tabulator-cell[tabulator-field='city']", has_text="Hyderabad").wait_for()
 
     edit_cell(page, "عمران خان", "email", "not-an-address")
-    alert = page.locator(".crm-alert", has_text="email").first
-    alert.wait_for()
+    page.locator(".crm-alert").get_by_text("email").first.wait_for()
     shoot(page, "app-03-refused-email")
     with crm_core.open(path) as ws:
         assert ws.contacts.get(rec["imran"]["id"])["email"] == "imran@indus.example.com"
@@ -97,7 +105,7 @@ def test_a_card_moves_an_activity_is_done_and_others_deals_stay_out(browser, ser
     url, path, rec = served
     page = browser.new_page(viewport=VIEW)
     login(page, url, "bilal")
-    page.locator(".crm-reminder").wait_for(timeout=30_000)
+    page.locator(".crm-reminder").get_by_text("Time to call").wait_for(timeout=30_000)
 
     page.locator(f".crm-activity-{rec['call']['id']} .crm-activity-done button").click()
     with crm_core.open(path) as ws:
@@ -139,8 +147,7 @@ def test_two_sessions_editing_one_record_conflict_and_nothing_is_lost(browser, s
     with crm_core.open(path) as ws:
         assert eventually(lambda: ws.contacts.get(rec["karim"]["id"])["city"] == "Dhaka")
     edit_cell(second, "করিম রহমান", "city", "Chittagong")  # based on the old version
-    alert = second.locator(".crm-alert", has_text="changed by someone else").first
-    alert.wait_for()
+    second.locator(".crm-alert").get_by_text("changed by someone else").first.wait_for()
     shoot(second, "app-06-conflict-second-session")
     with crm_core.open(path) as ws:
         saved = ws.contacts.get(rec["karim"]["id"])

@@ -1,0 +1,167 @@
+"""The ContactBook on a million contacts, in a real browser, beside a naive table.
+
+    python bench/app_scale.py [--db bench/out/app_scale.sqlite] [--rounds 3]
+
+``--db`` is a workspace holding about 1,000,000 contacts; build one with
+``python bench/core_scale.py --contacts 1000000 --opportunities 1000 --db PATH``
+(about 7 minutes). In one run, each side is served in-process with ``pn.serve`` and
+opened in Debian's Chromium through Playwright (``apt-get install chromium``):
+
+1. **crmbook**: ``ContactBook(ws)``, which reads one page of 50 through crm_core's
+   indexed search and a count. Timed: from navigation to the first table row shown
+   (time to interactive), then from pressing Enter in the search box to the table
+   showing only contacts with a name word starting with the query (filter).
+2. **naive baseline**: what a first attempt does: ``pandas.read_sql`` of every contact
+   into a ``Tabulator`` (remote pagination, so the browser gets 50 rows at a time), and
+   a filter with ``DataFrame.str.contains`` on the whole frame.
+
+Target: crmbook < 2 s to interactive and to filter (median of ``--rounds``). The
+server's resident memory after each side is printed too. Figures go to
+``bench/out/app_scale.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import panel as pn
+from sqlalchemy import text
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+
+import crm_core
+from tests.widgets.browser import ARGS, CHROMIUM, free_port, wait_for
+from widgets.contact_book import ContactBook
+
+OUT = Path(__file__).with_name("out")
+TARGET_S = 2.0
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def naive_app(engine: Any) -> Callable[[], Any]:
+    """Every contact in one DataFrame behind a Tabulator, filtered with pandas."""
+
+    def app() -> Any:
+        frame = pd.read_sql(
+            text("SELECT id, name, email, phone, city, country FROM contacts"), engine
+        )
+        table = pn.widgets.Tabulator(
+            frame,
+            pagination="remote",
+            page_size=50,
+            show_index=False,
+            css_classes=["naive-table"],
+            height=600,
+        )
+        box = pn.widgets.TextInput(placeholder="search", css_classes=["naive-search"])
+
+        def search(event: Any) -> None:
+            word = event.new.strip()
+            table.value = frame[frame["name"].str.contains(word, case=False, regex=False)]
+
+        box.param.watch(search, "value")
+        return pn.Column(box, table)
+
+    return app
+
+
+def measure(browser: Any, url: str, table: str, search: str, word: str) -> tuple[float, float]:
+    """(seconds to the first row, seconds from Enter to a filtered first row)."""
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    started = time.perf_counter()
+    page.goto(url, wait_until="commit")
+    page.locator(f"{table} .tabulator-row").first.wait_for(timeout=600_000)
+    first = time.perf_counter() - started
+    box = page.locator(f"{search} input")
+    box.fill(word)
+    started = time.perf_counter()
+    box.press("Enter")
+    page.locator(f"{table} .tabulator-row", has_text=word).first.wait_for(timeout=600_000)
+    rows = page.locator(f"{table} .tabulator-row")
+    while not all(word.lower() in t.lower() for t in rows.all_inner_texts()):
+        time.sleep(0.02)  # the table is replaced, not appended to: wait for the last row
+    filtered = time.perf_counter() - started
+    page.close()
+    return first, filtered
+
+
+def serve(factory: Callable[[], Any]) -> tuple[Any, str]:
+    port = free_port()
+    server = pn.serve(
+        factory,
+        port=port,
+        address="127.0.0.1",
+        threaded=True,
+        show=False,
+        websocket_origin=[f"127.0.0.1:{port}"],
+    )
+    url = f"http://127.0.0.1:{port}/"
+    wait_for(url, timeout=60)
+    return server, url
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", type=Path, default=OUT / "app_scale.sqlite")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    if not args.db.exists():
+        sys.exit(f"no workspace at {args.db}: build it with bench/core_scale.py (see --help)")
+    from playwright.sync_api import sync_playwright
+
+    pn.extension("tabulator")
+    ws = crm_core.open(args.db)
+    total = ws.contacts.count()
+    word = str(ws.contacts.search(limit=1, offset=total // 2)["name"].iloc[0]).split()[0]
+    print(f"ContactBook on {total:,} contacts; filter word {word!r}")
+    results: dict[str, Any] = {"contacts": total, "word": word}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        for name, factory, table, search in (
+            ("crmbook", lambda: ContactBook(ws), ".crm-contact-table", ".crm-contact-search"),
+            ("naive", naive_app(ws.engine), ".naive-table", ".naive-search"),
+        ):
+            server, url = serve(factory)
+            rounds = [measure(browser, url, table, search, word) for _ in range(args.rounds)]
+            server.stop()
+            firsts, filters = [r[0] for r in rounds], [r[1] for r in rounds]
+            results[name] = {
+                "first_render_s": round(statistics.median(firsts), 3),
+                "filter_s": round(statistics.median(filters), 3),
+                "rounds": [[round(a, 3), round(b, 3)] for a, b in rounds],
+                "rss_mb_after": round(rss_mb()),
+            }
+            print(
+                f"{name:>8}: first render {statistics.median(firsts):6.2f} s | filter "
+                f"{statistics.median(filters):6.2f} s | rounds {results[name]['rounds']} | "
+                f"server RSS {results[name]['rss_mb_after']} MB"
+            )
+        browser.close()
+    mine, naive = results["crmbook"], results["naive"]
+    ok = mine["first_render_s"] < TARGET_S and mine["filter_s"] < TARGET_S
+    print(
+        f"crmbook vs naive: first render x{naive['first_render_s'] / mine['first_render_s']:.1f} "
+        f"faster, filter x{naive['filter_s'] / mine['filter_s']:.1f} faster | target < "
+        f"{TARGET_S:.0f} s to interactive: {'PASS' if ok else 'FAIL'}"
+    )
+    OUT.mkdir(exist_ok=True)
+    (OUT / "app_scale.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
