@@ -19,8 +19,7 @@ import param
 
 from crm_core import Workspace
 from crm_core.services.activities import ACTIVITY_COLUMNS
-from widgets.base import ViewModel
-from widgets.pipeline_board import md_text
+from widgets.base import ViewModel, md_text
 
 BUCKETS = ("overdue", "today", "upcoming")
 

@@ -3,12 +3,26 @@ outcome (done, refused with reasons, or a conflict) is reported to the view."""
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Callable
 from typing import Any
 
 import param
 
 from crm_core import AccessDenied, ConflictError, NotFoundError, ValidationError, Workspace
+
+# Characters Markdown would read as formatting.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~=:$])")
+
+
+def md_text(text: str) -> str:
+    """``text`` as Markdown that shows exactly those characters: no HTML, no formatting.
+
+    Names and subjects are user data (and come back from an ERP): a deal named
+    ``<script>...`` must show as those characters in a Markdown pane such as an Alert.
+    """
+    return html.escape(_MARKDOWN_SPECIAL.sub(r"\\\1", str(text)))
 
 
 class ViewModel(param.Parameterized):

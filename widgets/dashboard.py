@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import re
 from decimal import Decimal
 from typing import Any
 
@@ -30,18 +29,12 @@ from bokeh.models import (
 from bokeh.plotting import figure
 
 from crm_core import Workspace
-from widgets.base import ViewModel
+from widgets.base import ViewModel, md_text
 
 #: The default period: the last 90 days, today included.
 DEFAULT_DAYS = 90
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~=:$])")
 _BAR = "#1f6f8b"
 _WON = "#7fb069"
-
-
-def md_text(text: str) -> str:
-    """``text`` as Markdown showing exactly those characters (no HTML, no formatting)."""
-    return html.escape(_MARKDOWN_SPECIAL.sub(r"\\\1", str(text)))
 
 
 def money(amounts: dict[str, Decimal]) -> str:

@@ -22,22 +22,12 @@ import panel as pn
 import param
 
 from crm_core import FieldError, ValidationError, Workspace
-from widgets.base import ViewModel
+from widgets.base import ViewModel, md_text
 
 CENT = Decimal("0.01")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 # Every ASCII punctuation character may be backslash-escaped in CommonMark; the HTML
 # ones are left to html.escape so that the entities it writes stay entities.
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~=:$])")
-
-
-def md_text(text: str) -> str:
-    """``text`` as Markdown that shows exactly that text: no HTML, no formatting.
-
-    Names and subjects are user data (and come back from an ERP): a deal named
-    ``<script>...`` must show as those characters in a Markdown pane such as an Alert.
-    """
-    return html.escape(_MARKDOWN_SPECIAL.sub(r"\\\1", str(text)))
 
 
 def money(amounts: dict[str, Decimal], currency: str = "") -> str:

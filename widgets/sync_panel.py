@@ -19,7 +19,6 @@ import datetime as dt
 import html
 import json
 import os
-import re
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -36,7 +35,7 @@ from erp_bridge.adapter import RemoteError
 from erp_bridge.conflicts import decide, open_conflicts
 from erp_bridge.local import MODELS
 from erp_bridge.run import COPIES, REFERENCE, default_maps
-from widgets.base import ViewModel
+from widgets.base import ViewModel, md_text
 
 ENV = ("CRMBOOK_ODOO_URL", "CRMBOOK_ODOO_DB", "CRMBOOK_ODOO_USER", "CRMBOOK_ODOO_PASSWORD")
 MANAGERS = (None, "admin", "manager")
@@ -60,7 +59,6 @@ NO_ERP = (
     "No ERP configured: set CRMBOOK_ODOO_URL, CRMBOOK_ODOO_DB, CRMBOOK_ODOO_USER and "
     "CRMBOOK_ODOO_PASSWORD where the app runs."
 )
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~=:$])")
 
 
 def adapter_from_env(environ: Mapping[str, str] | None = None) -> Any:
@@ -87,11 +85,6 @@ def shown(value: Any) -> str:
     if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False)
     return str(value)
-
-
-def md_text(text: str) -> str:
-    """``text`` as Markdown showing exactly those characters (no HTML, no formatting)."""
-    return html.escape(_MARKDOWN_SPECIAL.sub(r"\\\1", str(text)))
 
 
 def _ago(seconds: float) -> str:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -66,15 +69,21 @@ def staff_base(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
 
 @pytest.fixture
 def served(staff_base: tuple[Path, dict[str, Any]]) -> Iterator[tuple[str, Path, dict[str, Any]]]:
-    """The staff app served in-process on a free port: (url, workspace path, records)."""
-    from widgets.app import serve_app
-
+    """The staff app served by the real ``crmbook serve`` on a free port: (url, workspace
+    path, records). A process of its own: Panel's per-process state (documents, shared
+    stylesheets, threads) stays out of the other tests."""
     path, records = staff_base
     port = free_port()
-    server = serve_app(str(path), port=port, threaded=True, cookie_secret="test-secret")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "crm_core.cli", "serve", str(path), "--port", str(port)],
+        env={**os.environ, "CRMBOOK_COOKIE_SECRET": "test-secret"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for(url + "/login")
+        wait_for(url + "/login", timeout=60)
         yield url, path, records
     finally:
-        server.stop()
+        server.terminate()
+        server.wait(timeout=30)

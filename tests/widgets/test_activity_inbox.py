@@ -8,7 +8,7 @@ import panel as pn
 import pytest
 
 from widgets.activity_inbox import ActivityInbox, ActivityInboxModel, linked_text
-from widgets.pipeline_board import md_text
+from widgets.base import md_text
 
 TODAY = dt.date(2026, 5, 15)  # the conftest clock: 2026-05-15 09:30 UTC
 

@@ -39,21 +39,20 @@ def search_contacts(page: Any, text: str) -> None:
 
 
 def edit_cell(page: Any, row_text: str, field: str, value: str) -> None:
-    """Type ``value`` into a table cell. A search typed just before may still replace
-    the rows, so the click is repeated until the cell's editor is open."""
-    for _ in range(10):
-        row = page.locator(".crm-contact-table .tabulator-row", has_text=row_text).first
-        cell = row.locator(f".tabulator-cell[tabulator-field='{field}']")
-        cell.click()
-        editor = cell.locator("input")
-        try:
-            editor.wait_for(timeout=1_500)
-        except Exception:  # Playwright's TimeoutError: the table was redrawn
-            continue
-        editor.fill(value)
-        editor.press("Enter")
-        return
-    raise AssertionError(f"no editor opened in {field!r} of the row {row_text!r}")
+    """Type ``value`` into a table cell and press Enter. A search typed just before may
+    still redraw the rows (closing an open editor), so this waits for the search to
+    settle: the same rows drawn twice, half a second apart."""
+    rows = page.locator(".crm-contact-table .tabulator-row")
+    before = None
+    while (now := rows.all_inner_texts()) != before or not now:
+        before = now
+        page.wait_for_timeout(500)
+    row = rows.filter(has_text=row_text).first
+    cell = row.locator(f".tabulator-cell[tabulator-field='{field}']")
+    cell.click()
+    editor = cell.locator("input")
+    editor.fill(value)
+    editor.press("Enter")
 
 
 def test_login_search_edit_persist_and_a_refused_value(browser, served):

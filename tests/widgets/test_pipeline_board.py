@@ -7,7 +7,8 @@ from decimal import Decimal
 import panel as pn
 import pytest
 
-from widgets.pipeline_board import PipelineBoard, PipelineBoardModel, md_text, money, month_range
+from widgets.base import md_text
+from widgets.pipeline_board import PipelineBoard, PipelineBoardModel, money, month_range
 
 D = Decimal
 
