@@ -80,6 +80,8 @@ class Company(_PartyFields, Versioned, Base):
     owner: Mapped[User | None] = relationship()
     tags: Mapped[list[Tag]] = relationship(secondary=company_tags, order_by=Tag.name_key)
     contacts: Mapped[list[Contact]] = relationship(back_populates="company")
+    # Counting and paging the active records in name order read this index alone.
+    __table_args__ = (Index("ix_companies_active_name", "active", "name_key"),)
 
 
 class Contact(_PartyFields, Versioned, Base):
@@ -96,6 +98,8 @@ class Contact(_PartyFields, Versioned, Base):
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     owner: Mapped[User | None] = relationship()
     tags: Mapped[list[Tag]] = relationship(secondary=contact_tags, order_by=Tag.name_key)
+    # Counting and paging the active records in name order read this index alone.
+    __table_args__ = (Index("ix_contacts_active_name", "active", "name_key"),)
 
 
 class SearchTerm(Base):
