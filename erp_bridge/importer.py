@@ -149,6 +149,8 @@ class Importer:
                         # of the page walks all records loaded so far.
                         s.expunge_all()
             except Exception:
+                # Links and tags made in the rolled-back page are gone: forget them.
+                self.rec.forget_batches()
                 with self.transaction() as s:
                     self.ctx.binder.load(s)
                 for record in page:

@@ -105,6 +105,10 @@ class Reconciler:
         rep.created += len(made)
         return [r for r, res in zip(records, results, strict=True) if not isinstance(res, int)]
 
+    def forget_batches(self) -> None:
+        """Drop the batch writers (and the tag ids they remember) after a rollback."""
+        self._bulk.clear()
+
     def push_new(self, s: Session, emap: EntityMap, obj: Any, rep: ModelReport) -> None:
         """A local record with no remote counterpart: create it remotely (idempotent under
         its external id) and link it."""

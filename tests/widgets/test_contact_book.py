@@ -494,6 +494,10 @@ def _css(layout):
 def test_the_view_builds_and_its_table_holds_only_the_page(ws, base):
     book = ContactBook(model=ContactBookModel(ws, page_size=5))
     layout = book.__panel__()
+    (form,) = [c for c in layout.select(pn.Card) if "crm-contact-new-form" in c.css_classes]
+    assert len(form) == 0  # the New form is drawn when first opened
+    form.collapsed = False
+    assert len(form) == 2
     assert {
         "crm-contact-search",
         "crm-contact-table",
