@@ -19,7 +19,7 @@ import param
 
 from crm_core import Workspace
 from crm_core.services.activities import ACTIVITY_COLUMNS
-from widgets.base import ViewModel, md_text
+from widgets.base import ComponentView, ViewModel, md_text
 
 BUCKETS = ("overdue", "today", "upcoming")
 
@@ -176,18 +176,15 @@ def _activity_html(row: dict[str, Any]) -> str:
     )
 
 
-class ActivityInbox(pn.viewable.Viewer):
+class ActivityInbox(ComponentView):
     """The activity inbox: ``ActivityInbox(ws.as_user(login))`` in a notebook or app."""
 
     model = param.ClassSelector(class_=ActivityInboxModel, doc="The inbox's view-model.")
 
+    model_class = ActivityInboxModel
+
     def __init__(self, ws: Workspace | None = None, **params: Any):
-        if params.get("model") is None:
-            if ws is None:
-                raise TypeError("ActivityInbox needs a workspace (or model=...)")
-            model_params = {k: params.pop(k) for k in list(params) if k not in self.param}
-            params["model"] = ActivityInboxModel(ws, **model_params)
-        super().__init__(**params)
+        super().__init__(ws, **params)
         self._active: int | None = None
 
     def __panel__(self) -> pn.viewable.Viewable:

@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import panel as pn
 import param
 
 from crm_core import AccessDenied, ConflictError, NotFoundError, ValidationError, Workspace
@@ -66,3 +67,18 @@ class ViewModel(param.Parameterized):
 
     def _say(self, text: str, kind: str) -> None:
         self.param.update(message=text, message_kind=kind)
+
+
+class ComponentView(pn.viewable.Viewer):
+    """Base of the components' views: ``View(ws, **model_params)`` builds the view-model
+    (``model_class``) for the workspace; ``View(model=...)`` shows an existing one."""
+
+    model_class: type[ViewModel]
+
+    def __init__(self, ws: Workspace | None = None, *args: Any, **params: Any):
+        if params.get("model") is None:
+            if ws is None:
+                raise TypeError(f"{type(self).__name__} needs a workspace (or model=...)")
+            model_params = {k: params.pop(k) for k in list(params) if k not in self.param}
+            params["model"] = self.model_class(ws, *args, **model_params)
+        super().__init__(**params)

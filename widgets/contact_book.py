@@ -26,7 +26,7 @@ import panel as pn
 import param
 
 from crm_core import AccessDenied, FieldError, NotFoundError, ValidationError, Workspace
-from widgets.base import ViewModel
+from widgets.base import ComponentView, ViewModel
 
 ENTITIES = ("contact", "company")
 PLURAL = {"contact": "contacts", "company": "companies"}
@@ -636,7 +636,7 @@ def error_html(reason: str | None) -> str:
 
 
 # -- the view ---------------------------------------------------------------------------
-class ContactBook(pn.viewable.Viewer):
+class ContactBook(ComponentView):
     """The contact book: search and filters, one page of records in an editable table,
     a pager, a New form, Archive/Restore and the detail pane of the selected record.
 
@@ -645,11 +645,7 @@ class ContactBook(pn.viewable.Viewer):
     """
 
     model = param.ClassSelector(class_=ContactBookModel, doc="The view-model shown.")
-
-    def __init__(self, ws: Workspace | None = None, **params: Any):
-        if ws is not None and "model" not in params:
-            params["model"] = ContactBookModel(ws)
-        super().__init__(**params)
+    model_class = ContactBookModel
 
     def __panel__(self) -> pn.viewable.Viewable:
         m = self.model

@@ -29,7 +29,7 @@ from bokeh.models import (
 from bokeh.plotting import figure
 
 from crm_core import Workspace
-from widgets.base import ViewModel, md_text
+from widgets.base import ComponentView, ViewModel, md_text
 
 #: The default period: the last 90 days, today included.
 DEFAULT_DAYS = 90
@@ -273,18 +273,15 @@ def revenue_figure(revenue: pd.DataFrame | None, currency: str) -> Any:
     return fig
 
 
-class Dashboard(pn.viewable.Viewer):
+class Dashboard(ComponentView):
     """The dashboard: ``Dashboard(ws)`` in a notebook or the staff app."""
 
     model = param.ClassSelector(class_=DashboardModel, doc="The dashboard's view-model.")
 
+    model_class = DashboardModel
+
     def __init__(self, ws: Workspace | None = None, **params: Any):
-        if params.get("model") is None:
-            if ws is None:
-                raise TypeError("Dashboard needs a workspace (or model=...)")
-            model_params = {k: params.pop(k) for k in list(params) if k not in self.param}
-            params["model"] = DashboardModel(ws, **model_params)
-        super().__init__(**params)
+        super().__init__(ws, **params)
         self._layout: pn.Column | None = None
 
     def __panel__(self) -> pn.viewable.Viewable:

@@ -22,7 +22,7 @@ import panel as pn
 import param
 
 from crm_core import FieldError, ValidationError, Workspace
-from widgets.base import ViewModel, md_text
+from widgets.base import ComponentView, ViewModel, md_text
 
 CENT = Decimal("0.01")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -284,18 +284,12 @@ def _column_header(column: dict[str, Any], currency: str) -> str:
     )
 
 
-class PipelineBoard(pn.viewable.Viewer):
+class PipelineBoard(ComponentView):
     """The pipeline board: ``PipelineBoard(ws)`` in a notebook or the staff app."""
 
     model = param.ClassSelector(class_=PipelineBoardModel, doc="The board's view-model.")
 
-    def __init__(self, ws: Workspace | None = None, **params: Any):
-        if params.get("model") is None:
-            if ws is None:
-                raise TypeError("PipelineBoard needs a workspace (or model=...)")
-            model_params = {k: params.pop(k) for k in list(params) if k not in self.param}
-            params["model"] = PipelineBoardModel(ws, **model_params)
-        super().__init__(**params)
+    model_class = PipelineBoardModel
 
     def __panel__(self) -> pn.viewable.Viewable:
         model = self.model

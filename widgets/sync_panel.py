@@ -35,7 +35,7 @@ from erp_bridge.adapter import RemoteError
 from erp_bridge.conflicts import decide, open_conflicts
 from erp_bridge.local import MODELS
 from erp_bridge.run import COPIES, REFERENCE, default_maps
-from widgets.base import ViewModel, md_text
+from widgets.base import ComponentView, ViewModel, md_text
 
 ENV = ("CRMBOOK_ODOO_URL", "CRMBOOK_ODOO_DB", "CRMBOOK_ODOO_USER", "CRMBOOK_ODOO_PASSWORD")
 MANAGERS = (None, "admin", "manager")
@@ -340,11 +340,12 @@ def _frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-class SyncPanel(pn.viewable.Viewer):
+class SyncPanel(ComponentView):
     """The sync panel: ``SyncPanel(ws)`` in a notebook or the staff app;
     ``SyncPanel(ws, adapter_factory=lambda: odoo)`` with an adapter of your own."""
 
     model = param.ClassSelector(class_=SyncPanelModel, doc="The panel's view-model.")
+    model_class = SyncPanelModel
 
     def __init__(
         self,
@@ -352,12 +353,7 @@ class SyncPanel(pn.viewable.Viewer):
         adapter_factory: Callable[[], Any] | None = None,
         **params: Any,
     ):
-        if params.get("model") is None:
-            if ws is None:
-                raise TypeError("SyncPanel needs a workspace (or model=...)")
-            model_params = {k: params.pop(k) for k in list(params) if k not in self.param}
-            params["model"] = SyncPanelModel(ws, adapter_factory, **model_params)
-        super().__init__(**params)
+        super().__init__(ws, adapter_factory, **params)
         self._layout: pn.Column | None = None
 
     def __panel__(self) -> pn.viewable.Viewable:
