@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -123,15 +122,6 @@ class ActivityInboxModel(ViewModel):
         return None if shown is None else int(shown["version"])
 
     # -- acting -------------------------------------------------------------------
-    def _act(self, write: Callable[[], dict[str, Any]], done: Callable[[dict], str]) -> Any:
-        result = self.attempt(write)
-        if result is not None:
-            self._say(done(result), "success")
-        outcome = (self.message, self.message_kind, self.field_errors)
-        if self.attempt(self._load):
-            self.param.update(message=outcome[0], message_kind=outcome[1], field_errors=outcome[2])
-        return result
-
     def complete(self, activity_id: int, note: str | None = None) -> Any:
         """Mark an activity done, optionally with a note."""
         return self._act(

@@ -65,6 +65,21 @@ class ViewModel(param.Parameterized):
         self._say(done, "success" if done else "info")
         return result
 
+    def _load(self) -> Any:
+        """Re-read what the view shows (views that show lists override this)."""
+        return True
+
+    def _act(self, write: Callable[[], dict[str, Any]], done: Callable[[dict], str]) -> Any:
+        """Run ``write`` through :meth:`attempt`, then reload (after a refusal too: a
+        conflict means what is shown is out of date), keeping the outcome message."""
+        result = self.attempt(write)
+        if result is not None:
+            self._say(done(result), "success")
+        outcome = (self.message, self.message_kind, self.field_errors)
+        if self.attempt(self._load):
+            self.param.update(message=outcome[0], message_kind=outcome[1], field_errors=outcome[2])
+        return result
+
     def _say(self, text: str, kind: str) -> None:
         self.param.update(message=text, message_kind=kind)
 

@@ -178,17 +178,6 @@ class PipelineBoardModel(ViewModel):
         return self.ws.pipeline.get(deal_id)  # crm_core checks the user may see it
 
     # -- acting -------------------------------------------------------------------
-    def _act(self, write: Callable[[], dict[str, Any]], done: Callable[[dict], str]) -> Any:
-        """Run ``write`` through :meth:`attempt`, then reload the board (after a refusal
-        too: a conflict means the board is out of date) keeping the outcome message."""
-        result = self.attempt(write)
-        if result is not None:
-            self._say(done(result), "success")
-        outcome = (self.message, self.message_kind, self.field_errors)
-        if self.attempt(self._load):
-            self.param.update(message=outcome[0], message_kind=outcome[1], field_errors=outcome[2])
-        return result
-
     def move(self, deal_id: int, stage: Any, expected_version: int | None = None) -> Any:
         """Move a deal to ``stage`` (id or name). Moving to the won stage wins it; the
         lost stage needs :meth:`lose`. With ``expected_version`` (the version the user
