@@ -190,6 +190,7 @@ def user_add(
     workspace: WorkspaceOption = DEFAULT_WORKSPACE,
     role: Annotated[str, typer.Option(help="admin, manager or sales.")] = "sales",
     email: Annotated[str | None, typer.Option(help="E-mail address.")] = None,
+    team: Annotated[str | None, typer.Option(help="Sales team (reports filter on it).")] = None,
 ) -> None:
     """Add a staff user who can log in to the app. The password comes from
     $CRMBOOK_USER_PASSWORD or a prompt (never an argument) and is stored hashed."""
@@ -198,7 +199,9 @@ def user_add(
     )
     with existing(workspace) as ws:
         try:
-            user = ws.users.add(name, login, email=email, role=role, password=password)
+            user = ws.users.add(
+                name, login, email=email, role=role, team=team, password=password
+            )
         except CrmError as exc:
             fail(str(exc))
     console.print(f"user {user['login']!r} ({user['role']}) added")

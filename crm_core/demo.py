@@ -948,6 +948,16 @@ USERS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("james", "James Carter", "sales", ("GB", "US", "DE")),
 )
 USERS = _nfc(USERS)
+#: Sales teams, for the reports' team filter.
+TEAMS = {
+    "ayesha": "South Asia",
+    "bilal": "South Asia",
+    "ravi": "South Asia",
+    "farhana": "South Asia",
+    "sophie": "Europe and Americas",
+    "olga": "Europe and Americas",
+    "james": "Europe and Americas",
+}
 
 TAGS: tuple[tuple[str, int], ...] = (
     ("VIP", 1),
@@ -1275,6 +1285,8 @@ class _Builder:
                 created += 1
             if user.password_hash is None:
                 user.password_hash = hash_password(DEMO_PASSWORD)
+            if user.team is None and login in TEAMS:
+                user.team = TEAMS[login]
             self.users[login] = user
         self.s.flush()
         # Unless the workspace acts as someone already (ws.as_user), the journal names

@@ -47,11 +47,14 @@ class Workspace:
 
     Open one with :func:`crm_core.open`. Services: ``contacts``, ``companies``,
     ``pipeline``, ``activities``, ``interactions``, ``segments``, ``campaigns``,
-    ``custom_fields``, ``users``, ``journal``. Each call is one transaction: it
+    ``custom_fields``, ``users``, ``journal``, ``metrics``, ``accounts``, ``reports``
+    (figures as DataFrames) and ``export`` (Excel workbooks). Each call is one transaction: it
     either completes or leaves the database as it was.
     """
 
     def __init__(self, engine: Engine, *, clock: Clock = utc_now, user_id: int | None = None):
+        from crm_core.export import Export
+        from crm_core.reports import Reports
         from crm_core.services import (
             Accounts,
             Activities,
@@ -91,6 +94,8 @@ class Workspace:
         self.journal = JournalView(self)
         self.metrics = Metrics(self)
         self.accounts = Accounts(self)
+        self.reports = Reports(self)
+        self.export = Export(self)
 
     # -- sessions ---------------------------------------------------------------
     @contextmanager

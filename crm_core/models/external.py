@@ -119,6 +119,8 @@ class Invoice(Base):
     amount_residual: Mapped[Decimal] = mapped_column(Money)
     state: Mapped[str] = mapped_column(String(20))
     payment_state: Mapped[str | None] = mapped_column(String(20))
+    #: The day the invoice was paid in full (the last payment's date), when it is.
+    paid_on: Mapped[dt.date | None] = mapped_column(Date)
     __table_args__ = (Index("uq_erp_invoices_remote", "backend", "remote_id", unique=True),)
 
 

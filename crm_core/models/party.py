@@ -35,6 +35,8 @@ class User(Versioned, Base):
     login: Mapped[str] = mapped_column(String(200), unique=True)
     email: Mapped[str | None] = mapped_column(String(320))
     role: Mapped[str] = mapped_column(String(20), default="sales")
+    #: The sales team the user works in (free text such as "Karachi"); reports filter on it.
+    team: Mapped[str | None] = mapped_column(String(100))
     password_hash: Mapped[str | None] = mapped_column(String(300))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 

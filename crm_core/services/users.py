@@ -37,9 +37,11 @@ class Users(Service):
         *,
         email: str | None = None,
         role: str = "sales",
+        team: str | None = None,
         password: str | None = None,
     ) -> dict[str, Any]:
-        """Add a staff member; ``role`` is admin, manager or sales. With a ``password``
+        """Add a staff member; ``role`` is admin, manager or sales, ``team`` the sales
+        team they work in (reports can be filtered by it). With a ``password``
         (at least 8 characters, stored only as a salted hash) they can log in to the app."""
         record = f"user (new) {login!r}"
         with self._tx() as s:
@@ -47,12 +49,13 @@ class Users(Service):
             errors: list[FieldError] = []
             apply_fields(
                 user,
-                {"name": name, "login": login, "email": email, "role": role},
+                {"name": name, "login": login, "email": email, "role": role, "team": team},
                 {
                     "name": partial(v.required_text, max_len=200),
                     "login": _login,
                     "email": v.email,
                     "role": partial(v.one_of, choices=ROLES),
+                    "team": partial(v.optional_text, max_len=100),
                 },
                 record,
                 errors,
@@ -120,6 +123,7 @@ def _as_dict(user: User) -> dict[str, Any]:
         "login": user.login,
         "email": user.email,
         "role": user.role,
+        "team": user.team,
         "active": user.active,
     }
 

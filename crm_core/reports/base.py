@@ -1,0 +1,319 @@
+"""What every report shares: its declaration, the registry and the filter scope.
+
+A report is a function ``f(scope) -> DataFrame`` declared with :func:`report`, which
+names it, titles it, documents its columns (and their kinds, which drive the Excel
+formats), says which filters it understands and which chart shows it. Declared
+reports are listed in :data:`REGISTRY`; a user's own reports join it the same way,
+through the decorator or an entry point in the group ``crmbook.reports``.
+
+The :class:`Scope` a report receives holds the checked filters and turns them into
+SQL conditions, so every report reads "owner", "team" or "the period" the same way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crm_core import validation as v
+from crm_core.access import own_only
+from crm_core.errors import FieldError, ValidationError
+from crm_core.models import Campaign, Opportunity, Tag, User
+from crm_core.models.pipeline import opportunity_tags
+from crm_core.text import fold
+
+if TYPE_CHECKING:
+    from crm_core.workspace import Workspace
+
+#: Every filter a report may accept, in the order the command line lists them.
+FILTERS = ("period_from", "period_to", "owner", "team", "tag", "source", "campaign")
+
+#: Column kinds; the Excel writer picks a cell format per kind.
+KINDS = ("text", "int", "number", "money", "percent", "date", "datetime")
+
+#: Chart types a report may ask for (native Excel charts; the app draws the same).
+CHART_TYPES = ("column", "bar", "line", "pie")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a report's DataFrame: its name, kind (see :data:`KINDS`) and
+    what it means. ``percent`` columns hold fractions 0..1; ``money`` columns hold
+    Decimals in the currency of the row's ``currency`` column."""
+
+    name: str
+    kind: str
+    doc: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"column {self.name!r}: kind {self.kind!r} is not one of {KINDS}")
+
+
+@dataclass(frozen=True)
+class Chart:
+    """How a report is drawn: ``type`` (see :data:`CHART_TYPES`), the column giving
+    the categories and the columns giving the values (one series each)."""
+
+    type: str
+    category: str
+    values: tuple[str, ...]
+    title: str = ""
+
+    def __post_init__(self) -> None:
+        if self.type not in CHART_TYPES:
+            raise ValueError(f"chart type {self.type!r} is not one of {CHART_TYPES}")
+
+
+ReportFunction = Callable[["Scope"], pd.DataFrame]
+
+
+@dataclass(frozen=True)
+class Report:
+    """A declared report: see :func:`report`."""
+
+    name: str
+    title: str
+    function: ReportFunction
+    columns: tuple[Column, ...]
+    filters: frozenset[str]
+    chart: Chart | None = None
+    doc: str = ""
+
+    @property
+    def column_names(self) -> list[str]:
+        """The DataFrame's columns, in order."""
+        return [c.name for c in self.columns]
+
+    def kinds(self) -> dict[str, str]:
+        """Column name -> kind."""
+        return {c.name: c.kind for c in self.columns}
+
+
+#: Report name -> declaration. Filled by :func:`report` (the built-in reports when
+#: crm_core.reports is imported, a user's own when their module is) and by
+#: :func:`load_plugins` from the ``crmbook.reports`` entry points.
+REGISTRY: dict[str, Report] = {}
+
+ENTRY_POINT_GROUP = "crmbook.reports"
+
+
+def report(
+    name: str,
+    *,
+    title: str,
+    columns: list[Column] | tuple[Column, ...],
+    filters: tuple[str, ...] | frozenset[str] = FILTERS,
+    chart: Chart | None = None,
+) -> Callable[[ReportFunction], ReportFunction]:
+    """Declare a report: ``@report("funnel", title="Funnel", columns=[...])``.
+
+    The decorated function takes a :class:`Scope` and returns a DataFrame with exactly
+    ``columns``. ``filters`` lists the filters it understands (others are refused with
+    a clear error instead of being ignored). Once declared, the report is run by
+    ``ws.reports.run(name, ...)`` or ``ws.reports.<name>(...)``, listed by
+    ``crmbook report``, shown on the app's Reports page and exported to Excel.
+    """
+    unknown = set(filters) - set(FILTERS)
+    if unknown:
+        raise ValueError(f"report {name!r}: unknown filters {sorted(unknown)}; use {FILTERS}")
+    if not name.isidentifier():
+        raise ValueError(f"report name {name!r} must be a Python identifier (a_b_c)")
+
+    def register(function: ReportFunction) -> ReportFunction:
+        REGISTRY[name] = Report(
+            name=name,
+            title=title,
+            function=function,
+            columns=tuple(columns),
+            filters=frozenset(filters),
+            chart=chart,
+            doc=(function.__doc__ or "").strip(),
+        )
+        return function
+
+    return register
+
+
+def load_plugins() -> list[str]:
+    """Import the modules named by ``crmbook.reports`` entry points (their reports
+    register themselves) and return the names of the reports they added. An entry
+    point may also point at a :class:`Report` or at a decorated function."""
+    before = set(REGISTRY)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        loaded = ep.load()
+        if isinstance(loaded, Report):
+            REGISTRY[loaded.name] = loaded
+    return sorted(set(REGISTRY) - before)
+
+
+@dataclass
+class Scope:
+    """The checked filters of one report run, and the SQL they mean.
+
+    ``owner_ids`` is the set of users whose records the report covers: the ``owner``
+    filter, the members of ``team``, and for a sales user only themselves; None means
+    everyone. Periods are calendar dates in the workspace time zone, both ends
+    included (``None``: open end).
+    """
+
+    ws: Workspace
+    period_from: dt.date | None = None
+    period_to: dt.date | None = None
+    owner_ids: frozenset[int] | None = None
+    team: str | None = None
+    tag_id: int | None = None
+    source: str | None = None
+    campaign_id: int | None = None
+    given: dict[str, Any] = field(default_factory=dict)
+
+    # -- time -------------------------------------------------------------------------
+    def today(self) -> dt.date:
+        """Today in the workspace time zone (by the workspace clock)."""
+        return self.ws.today()
+
+    def start_of(self, day: dt.date) -> dt.datetime:
+        """Midnight starting ``day`` in the workspace time zone, as aware UTC."""
+        return dt.datetime.combine(day, dt.time(), tzinfo=self.ws.timezone).astimezone(dt.UTC)
+
+    def instants(self) -> tuple[dt.datetime | None, dt.datetime | None]:
+        """The period as UTC instants: [start of the first day, start of the day after
+        the last)."""
+        start = self.start_of(self.period_from) if self.period_from else None
+        end = self.start_of(self.period_to + dt.timedelta(days=1)) if self.period_to else None
+        return start, end
+
+    def in_period(self, column: Any) -> list[Any]:
+        """Conditions putting a UTC timestamp column inside the period."""
+        start, end = self.instants()
+        out: list[Any] = []
+        if start is not None:
+            out.append(column >= start)
+        if end is not None:
+            out.append(column < end)
+        return out
+
+    def days_in_period(self, column: Any) -> list[Any]:
+        """Conditions putting a date column inside the period (both ends included)."""
+        out: list[Any] = []
+        if self.period_from is not None:
+            out.append(column >= self.period_from)
+        if self.period_to is not None:
+            out.append(column <= self.period_to)
+        return out
+
+    # -- who and what -------------------------------------------------------------------
+    def owned_by(self, column: Any) -> list[Any]:
+        """Conditions keeping rows whose user column (owner, assignee, author) is in
+        scope."""
+        if self.owner_ids is None:
+            return []
+        return [column.in_(sorted(self.owner_ids))]
+
+    def deals(self, o: Any = Opportunity) -> list[Any]:
+        """Conditions selecting the active deals in scope (owner/team, tag, source,
+        campaign); the period is left to the report, which knows which date it means."""
+        out: list[Any] = [o.active.is_(True), *self.owned_by(o.owner_id)]
+        if self.tag_id is not None:
+            out.append(
+                o.id.in_(
+                    select(opportunity_tags.c.opportunity_id).where(
+                        opportunity_tags.c.tag_id == self.tag_id
+                    )
+                )
+            )
+        if self.source is not None:
+            out.append(o.source == self.source)
+        if self.campaign_id is not None:
+            out.append(o.campaign_id == self.campaign_id)
+        return out
+
+
+def make_scope(ws: Workspace, spec: Report, given: dict[str, Any]) -> Scope:
+    """Check ``given`` filters against what ``spec`` accepts and resolve names to ids.
+
+    Every problem is reported at once as a :class:`ValidationError` naming the report,
+    the filter and the value.
+    """
+    record = f"report {spec.name!r}"
+    errors: list[FieldError] = []
+    given = {k: val for k, val in given.items() if val is not None}
+    for name in given:
+        if name not in FILTERS:
+            errors.append(FieldError(record, name, given[name], f"is not a filter; use {FILTERS}"))
+        elif name not in spec.filters:
+            accepted = ", ".join(f for f in FILTERS if f in spec.filters) or "none"
+            errors.append(
+                FieldError(record, name, given[name], f"does not apply here (filters: {accepted})")
+            )
+    scope = Scope(ws=ws, given=dict(given))
+    for name in ("period_from", "period_to"):
+        if name in given:
+            try:
+                setattr(scope, name, v.date_value(given[name]))
+            except v.Reject as exc:
+                errors.append(FieldError(record, name, given[name], str(exc)))
+    if scope.period_from and scope.period_to and scope.period_from > scope.period_to:
+        errors.append(FieldError(record, "period_to", given["period_to"], "is before period_from"))
+    with ws.transaction() as s:
+        owners = _owner_ids(s, ws, given, record, errors)
+        scope.owner_ids = owners
+        if "team" in given:
+            scope.team = str(given["team"])
+        if "tag" in given:
+            key = fold(str(given["tag"]))
+            scope.tag_id = s.scalar(select(Tag.id).where(Tag.name_key == key))
+            if scope.tag_id is None:
+                errors.append(FieldError(record, "tag", given["tag"], "no such tag"))
+        if "source" in given:
+            scope.source = str(given["source"])
+        if "campaign" in given:
+            scope.campaign_id = _campaign_id(s, given["campaign"])
+            if scope.campaign_id is None:
+                errors.append(FieldError(record, "campaign", given["campaign"], "no such campaign"))
+    if errors:
+        raise ValidationError(errors)
+    return scope
+
+
+def _owner_ids(
+    s: Session, ws: Workspace, given: dict[str, Any], record: str, errors: list[FieldError]
+) -> frozenset[int] | None:
+    """The users in scope: intersect the owner filter, the team filter and, for a sales
+    user, themselves. None when nothing restricts."""
+    sets: list[set[int]] = []
+    if "owner" in given:
+        raw = given["owner"]
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            found = s.scalar(select(User.id).where(User.id == raw))
+        else:
+            found = s.scalar(select(User.id).where(User.login == str(raw).strip().lower()))
+        if found is None:
+            errors.append(FieldError(record, "owner", raw, "no such user (give a login or id)"))
+        else:
+            sets.append({found})
+    if "team" in given:
+        members = set(s.scalars(select(User.id).where(User.team == str(given["team"]))))
+        if not members:
+            errors.append(FieldError(record, "team", given["team"], "no user is in this team"))
+        sets.append(members)
+    mine = own_only(ws)
+    if mine is not None:
+        sets.append({mine})
+    if not sets:
+        return None
+    out = set.intersection(*sets)
+    return frozenset(out)
+
+
+def _campaign_id(s: Session, raw: Any) -> int | None:
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return s.scalar(select(Campaign.id).where(Campaign.id == raw))
+    return s.scalar(select(Campaign.id).where(Campaign.name == str(raw)))
