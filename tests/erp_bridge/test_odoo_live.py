@@ -27,7 +27,7 @@ import pytest
 import vcr
 from sqlalchemy import select
 
-from crm_core.models import ExternalLink, SyncConflict
+from crm_core.models import ExternalLink, Invoice, SyncConflict
 from erp_bridge import sync
 from erp_bridge.odoo.adapter import OdooAdapter
 
@@ -124,8 +124,34 @@ def _link(ws, entity: str, *, local_id: int | None = None, remote_id: int | None
         return s.scalars(q).one()
 
 
+def _a_paid_invoice(adapter: OdooAdapter) -> int:
+    """A fully paid customer invoice: an existing one, or the first open one paid now
+    through Odoo's own payment wizard."""
+    paid = adapter.all_ids(
+        "account.move", [["move_type", "=", "out_invoice"], ["payment_state", "=", "paid"]]
+    )
+    if paid:
+        return min(paid)
+    open_ids = adapter.all_ids(
+        "account.move",
+        [
+            ["move_type", "=", "out_invoice"],
+            ["state", "=", "posted"],
+            ["payment_state", "=", "not_paid"],
+        ],
+    )
+    invoice = min(open_ids)
+    context = {"active_model": "account.move", "active_ids": [invoice]}
+    wizard = adapter.call("account.payment.register", "create", args=[{}], context=context)
+    adapter.call("account.payment.register", "action_create_payments", [wizard], context=context)
+    return invoice
+
+
 def test_full_pull_of_the_demo_data(sqlite_ws, odoo):
     _cleanup(odoo)
+    paid = _a_paid_invoice(odoo)
+    widget = odoo.read("account.move", [paid], ["invoice_payments_widget"])[0]
+    paid_on = max(p["date"] for p in widget["invoice_payments_widget"]["content"])
     report = _sync(sqlite_ws, odoo)
     frame = report.to_frame().set_index("model")
     companies = odoo.call(
@@ -150,6 +176,9 @@ def test_full_pull_of_the_demo_data(sqlite_ws, odoo):
     assert frame.loc["contact", "created"] == people
     assert frame.loc["opportunity", "created"] == leads
     assert frame.loc["invoice", "created"] == invoices
+    with sqlite_ws.transaction() as s:
+        copy = s.scalars(select(Invoice).where(Invoice.remote_id == paid)).one()
+        assert (copy.payment_state, copy.paid_on.isoformat()) == ("paid", paid_on)
     assert frame.loc["stage", "created"] >= 4
     assert frame.loc["activity", "created"] > 0
     # Pulling must not write anything back (normalised values are not edits).

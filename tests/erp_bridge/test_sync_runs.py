@@ -1,6 +1,7 @@
 """Whole sync runs against an in-memory ERP with Odoo's traits (tests/erp_bridge/fake_odoo.py):
 both directions, conflicts, archives, deletions, dry runs, crashes and bad records."""
 
+import datetime as dt
 import json
 
 import pytest
@@ -309,15 +310,37 @@ def test_accounting_copies_are_pulled_for_reports(ws, odoo):
         state="posted",
         payment_state="partial",
     )
+    # Paid in two instalments: the invoice was paid on the day of the later one.
+    odoo.add(
+        "account.move",
+        name="INV/2026/0002",
+        move_type="out_invoice",
+        partner_id=indus,
+        invoice_date="2026-04-03",
+        invoice_date_due="2026-05-03",
+        currency_id=3,
+        amount_untaxed=500.0,
+        amount_total=585.0,
+        amount_residual=0.0,
+        state="posted",
+        payment_state="paid",
+        invoice_payments_widget={
+            "content": [{"date": "2026-04-20", "amount": 85.0}, {"date": "2026-04-09"}]
+        },
+    )
     run(ws, odoo)
     with ws.transaction() as s:
-        inv = s.scalars(select(Invoice)).one()
-        assert (inv.number, inv.currency, str(inv.amount_residual)) == (
+        inv, paid = s.scalars(select(Invoice).order_by(Invoice.number)).all()
+        assert (inv.number, inv.currency, str(inv.amount_residual), inv.paid_on) == (
             "INV/2026/0001",
             "PKR",
             "170.50",
+            None,
         )
         assert inv.company_id == local_of(ws, "company", indus)
+        assert (paid.number, paid.paid_on) == ("INV/2026/0002", dt.date(2026, 4, 20))
+    # only the paid invoice's payments widget was read
+    assert odoo.calls.count(("account.move", "read")) == 1
 
 
 def test_unknown_models_are_refused():
