@@ -528,11 +528,9 @@ class _Loader:
                     journal.search_rows(self.search_entity, record_id, row["name"], row["active"])
                 )
             links.extend({self.tag_column: record_id, "tag_id": t} for t in tag_ids)
-        conn.execute(insert(_table(JournalEntry)), entries)
-        if terms:
-            conn.execute(insert(_table(SearchTerm)), terms)
-        if links:
-            conn.execute(insert(self.tag_table), links)
+        db.insert_many(conn, _table(JournalEntry), entries)
+        db.insert_many(conn, _table(SearchTerm), terms)
+        db.insert_many(conn, self.tag_table, links)
         self.after_write(conn, rows, now)
         return ids
 

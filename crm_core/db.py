@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +11,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -83,3 +85,51 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 def downgrade(engine: Engine, revision: str) -> None:
     """Migrate the database down to ``revision`` (``"base"`` drops every table)."""
     command.downgrade(alembic_config(engine), revision)
+
+
+def insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """INSERT ``rows`` into ``table`` with one DBAPI ``executemany``.
+
+    Each value goes through its column type's bind processor (time zones, JSON, ...)
+    exactly as in ``conn.execute(insert(table), rows)``, but the processors are looked
+    up once per column instead of SQLAlchemy building a parameter dict per row, which
+    is most of the cost of a bulk write. Every row has the keys of the first; columns
+    left out take their scalar Python default (a callable default is refused).
+    """
+    if not rows:
+        return
+    dialect = conn.dialect
+    keys = list(rows[0])
+    fixed: dict[str, Any] = {}
+    for column in table.columns:
+        if column.name in keys or column.server_default is not None or column.primary_key:
+            continue
+        default = column.default
+        if default is None:
+            continue
+        if not getattr(default, "is_scalar", False):
+            raise ValueError(f"{table.name}.{column.name}: give it, its default is computed")
+        fixed[column.name] = default.arg  # type: ignore[attr-defined]
+    names = keys + list(fixed)
+    columns = [table.c[name] for name in names]
+    processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
+    quote = dialect.identifier_preparer
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"INSERT INTO {quote.format_table(table)} "
+        f"({', '.join(quote.quote(c.name) for c in columns)}) "
+        f"VALUES ({', '.join([mark] * len(columns))})"
+    )
+    plan = [(i, p) for i, p in enumerate(processors[: len(keys)]) if p is not None]
+    extra = tuple(
+        p(v) if p is not None else v
+        for p, v in zip(processors[len(keys) :], fixed.values(), strict=True)
+    )
+    pick = itemgetter(*keys) if len(keys) > 1 else (lambda row: (row[keys[0]],))
+    params = []
+    for row in rows:
+        values = list(pick(row))
+        for i, process in plan:
+            values[i] = process(values[i])
+        params.append((*values, *extra))
+    conn.exec_driver_sql(sql, params)

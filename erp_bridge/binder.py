@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Text, delete, insert, select, type_coerce, update
 from sqlalchemy.orm import Session
 
+from crm_core.db import insert_many
 from crm_core.models import ExternalLink
 
 _COLUMNS = (
@@ -123,7 +124,7 @@ class Binder:
         assert all(link["entity"] == entity for link in links), "one entity per call"
         # The Core table, not the ORM entity: no per-row unit-of-work bookkeeping.
         table: Any = ExternalLink.__table__
-        s.execute(insert(table), [{"backend": self.backend, **link} for link in links])
+        insert_many(s.connection(), table, [{"backend": self.backend, **link} for link in links])
         query = select(ExternalLink.local_id, ExternalLink.id).where(
             ExternalLink.backend == self.backend,
             ExternalLink.entity == entity,

@@ -6,7 +6,7 @@ import contextlib
 import datetime as dt
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -62,6 +62,73 @@ def set_state(s: Session, backend: str, key: str, value: str) -> None:
         row.value = value
 
 
+class PageStream:
+    """The changed records of one remote model, read page by page by a thread of its own.
+
+    The reader thread starts at once and keeps up to ``READ_AHEAD`` pages ready, so the
+    ERP's work and ours overlap instead of adding up. Iterating yields the pages and
+    saves the cursor after each one the caller has applied (a page is only marked as
+    read once it is written). :meth:`close` stops the reader.
+    """
+
+    def __init__(
+        self,
+        importer: Importer,
+        key: str,
+        model: str,
+        fields: list[str],
+        domain: list[Any],
+        full: bool,
+    ):
+        self.importer = importer
+        self.key = key
+        backend = importer.ctx.binder.backend
+        with importer.transaction() as s:
+            stored = None if full else get_state(s, backend, key)
+        self.cursor = Cursor(rewind(stored or "", importer.rewind_seconds))
+        self.pages: queue.Queue[Any] = queue.Queue(maxsize=READ_AHEAD)
+        self.stop = threading.Event()
+        self.reader = threading.Thread(
+            target=self._read, args=(model, fields, domain), name=f"crmbook-{key}", daemon=True
+        )
+        self.reader.start()
+
+    def _read(self, model: str, fields: list[str], domain: list[Any]) -> None:
+        try:
+            size, more = self.importer.page_size, True
+            adapter, cursor = self.importer.ctx.adapter, self.cursor
+            while more and not self.stop.is_set():
+                streaming = cursor.streaming
+                page = adapter.changed_since(model, cursor, fields, domain, size)
+                fresh = cursor.advance(page, size)
+                more = len(page) >= size or not streaming
+                self.pages.put((fresh, cursor.second))
+            self.pages.put(None)
+        except BaseException as exc:  # handed to the consumer, raised there
+            self.pages.put(exc)
+
+    def __iter__(self) -> Iterator[list[dict[str, Any]]]:
+        importer = self.importer
+        backend = importer.ctx.binder.backend
+        while (item := self.pages.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            fresh, second = item
+            if fresh:
+                yield fresh
+            with importer.transaction() as s:
+                set_state(s, backend, self.key, second)
+            if importer.progress and fresh:
+                importer.progress(self.key, len(fresh))
+
+    def close(self) -> None:
+        """Stop the reader (it may be waiting to hand over a page) and wait for it."""
+        self.stop.set()
+        while self.reader.is_alive():
+            with contextlib.suppress(queue.Empty):
+                self.pages.get(timeout=0.05)
+
+
 class Importer:
     """Pulls one model at a time, page by page, committing after every record."""
 
@@ -82,59 +149,47 @@ class Importer:
         self.progress = progress
 
     def _pages(self, key: str, model: str, fields: list[str], domain: list[Any], full: bool) -> Any:
-        """Yield pages of changed records, saving the cursor after each page is applied.
-
-        A reader thread fetches up to ``READ_AHEAD`` pages ahead while the caller
-        applies the current one, so the ERP's work and ours overlap instead of adding up.
-        """
-        backend = self.ctx.binder.backend
-        with self.transaction() as s:
-            stored = None if full else get_state(s, backend, key)
-        cursor = Cursor(rewind(stored or "", self.rewind_seconds))
-        pages: queue.Queue[Any] = queue.Queue(maxsize=READ_AHEAD)
-        stop = threading.Event()
-
-        def read() -> None:
-            try:
-                size, more = self.page_size, True
-                while more and not stop.is_set():
-                    streaming = cursor.streaming
-                    page = self.ctx.adapter.changed_since(model, cursor, fields, domain, size)
-                    fresh = cursor.advance(page, size)
-                    more = len(page) >= size or not streaming
-                    pages.put((fresh, cursor.second))
-                pages.put(None)
-            except BaseException as exc:  # handed to the caller, raised there
-                pages.put(exc)
-
-        reader = threading.Thread(target=read, name=f"crmbook-pull-{key}", daemon=True)
-        reader.start()
+        """Yield pages of changed records, saving the cursor after each page is applied
+        (a :class:`PageStream` started now and closed when the caller is done)."""
+        stream = PageStream(self, key, model, fields, domain, full)
         try:
-            while (item := pages.get()) is not None:
-                if isinstance(item, BaseException):
-                    raise item
-                fresh, second = item
-                if fresh:
-                    yield fresh
-                with self.transaction() as s:
-                    set_state(s, backend, key, second)
-                if self.progress and fresh:
-                    self.progress(key, len(fresh))
+            yield from stream
         finally:
-            stop.set()
-            while reader.is_alive():  # unblock a reader waiting to hand over a page
-                with contextlib.suppress(queue.Empty):
-                    pages.get(timeout=0.05)
+            stream.close()
 
-    def pull(self, emap: EntityMap, rep: ModelReport, full: bool = False) -> None:
-        """Apply remote changes of one entity map (create, merge; archived included)."""
+    def stream(self, emap: EntityMap, full: bool = False) -> PageStream:
+        """Start reading ``emap``'s changed records ahead, for a later :meth:`pull`.
+
+        A run starts every entity's stream before it applies the first one, so the ERP
+        serves the contacts' first pages while the companies are being written. The
+        caller must :meth:`PageStream.close` a stream it does not consume."""
+        return PageStream(
+            self, f"pull:{emap.entity}", emap.remote_model, emap.remote_fields, emap.domain, full
+        )
+
+    def pull(
+        self,
+        emap: EntityMap,
+        rep: ModelReport,
+        full: bool = False,
+        stream: PageStream | None = None,
+    ) -> None:
+        """Apply remote changes of one entity map (create, merge; archived included),
+        from ``stream`` when one was started for it (see :meth:`stream`)."""
         with self.transaction() as s:
             # Only a workspace that ever created this entity in the ERP can find its own
             # records there unlinked (created before a crash): else skip the lookup.
             pushed = get_state(s, self.ctx.binder.backend, creating_key(emap.entity)) is not None
-        for page in self._pages(
-            f"pull:{emap.entity}", emap.remote_model, emap.remote_fields, emap.domain, full
-        ):
+        stream = stream or self.stream(emap, full)
+        try:
+            self._apply_pages(emap, rep, stream, pushed)
+        finally:
+            stream.close()
+
+    def _apply_pages(
+        self, emap: EntityMap, rep: ModelReport, stream: PageStream, pushed: bool
+    ) -> None:
+        for page in stream:
             ours = self._created_by_us(emap, page) if pushed else {}
             # The whole page in one transaction (one commit, not one per record); if any
             # record fails, the page is rolled back and applied again record by record,

@@ -79,10 +79,16 @@ def sync(
             if wanted & set(REFERENCE):
                 importer.pull_reference(lambda e: report.model(e), full)
             ordered = [m for m in maps if m.entity in wanted]
-            for emap in ordered:
-                importer.pull(emap, report.model(emap.entity), full)
-                if full or emap.deletions_every_run:
-                    importer.find_deleted(emap, report.model(emap.entity))
+            # Every entity's reader starts now; each is applied in dependency order.
+            streams = [importer.stream(emap, full) for emap in ordered]
+            try:
+                for emap, stream in zip(ordered, streams, strict=True):
+                    importer.pull(emap, report.model(emap.entity), full, stream)
+                    if full or emap.deletions_every_run:
+                        importer.find_deleted(emap, report.model(emap.entity))
+            finally:
+                for stream in streams:
+                    stream.close()
             start, end = exporter.boundary()
             for emap in ordered:
                 if emap.direction == "both":

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import xmlrpc.client
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,9 +77,21 @@ def _same_body(r1, r2) -> bool:
 
 
 @pytest.fixture
-def odoo(request) -> Iterator[OdooAdapter]:
+def odoo(request, monkeypatch) -> Iterator[OdooAdapter]:
     """An adapter whose traffic is recorded (live) or replayed (CI)."""
     server = _server()
+    # The sync reads several models at once from threads. vcrpy is not thread-safe:
+    # while one thread builds or sends a real connection it briefly puts the real
+    # http.client classes back for every thread, so another thread's request could
+    # slip past the cassette. One request at a time through the cassette.
+    lock = threading.Lock()
+    send = xmlrpc.client.Transport.request
+
+    def one_at_a_time(self, *args, **kwargs):
+        with lock:
+            return send(self, *args, **kwargs)
+
+    monkeypatch.setattr(xmlrpc.client.Transport, "request", one_at_a_time)
     recorder = vcr.VCR(
         cassette_library_dir=str(CASSETTES),
         record_mode="all" if LIVE else "none",
