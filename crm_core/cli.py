@@ -199,9 +199,7 @@ def user_add(
     )
     with existing(workspace) as ws:
         try:
-            user = ws.users.add(
-                name, login, email=email, role=role, team=team, password=password
-            )
+            user = ws.users.add(name, login, email=email, role=role, team=team, password=password)
         except CrmError as exc:
             fail(str(exc))
     console.print(f"user {user['login']!r} ({user['role']}) added")
@@ -229,6 +227,10 @@ def user_list(workspace: WorkspaceOption = DEFAULT_WORKSPACE) -> None:
     """Staff users with their roles."""
     with existing(workspace) as ws:
         _print_frame(ws.users.list(), title="users")
+
+
+# ``crmbook report`` and ``crmbook export`` live in their own module.
+from crm_core import cli_reports  # noqa: E402,F401  (registers its commands on app)
 
 
 def load_plugins() -> typer.Typer:

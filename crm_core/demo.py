@@ -46,6 +46,7 @@ from crm_core.models import (
     Contact,
     CustomFieldDefinition,
     Interaction,
+    Invoice,
     LostReason,
     Opportunity,
     Pipeline,
@@ -1922,6 +1923,115 @@ class _Builder:
         self.s.flush()
         self.counts["interactions"] = len(rows)
 
+    # -- the books --------------------------------------------------------------------------
+    def build_invoices(self) -> None:
+        """Invoices for the won deals and a monthly repeat business, some refunded,
+        most paid 10 to 75 days after invoicing, the recent ones partly still open."""
+        self.say("Adding the books: invoices and credit notes")
+        rng = self.rng
+        bills: list[tuple[dt.date, str, Decimal, int | None, int | None]] = []
+        for deal in self.deals:
+            opp = deal.obj
+            if opp.status != "won" or opp.closed_at is None:
+                continue
+            day = opp.closed_at.date() + dt.timedelta(days=rng.randint(0, 10))
+            if day < self.today:
+                bills.append(
+                    (day, opp.currency, opp.expected_revenue, opp.company_id, opp.contact_id)
+                )
+        first = _month_start(self.today, -(BOOK_MONTHS - 1))
+        regulars = rng.sample(self.companies, min(N_REPEAT_CUSTOMERS, len(self.companies)))
+        for party in regulars:
+            currency = COUNTRIES[party.country].currency
+            # 500 to 5,000 US dollars a month, in the customer's currency
+            base = Decimal(rng.randint(500, 5000)) * Decimal(str(USD_RATES[currency]))
+            growth = rng.uniform(0.0, 0.02)
+            for k in range(BOOK_MONTHS):
+                month = _month_start(first, k)
+                day = month + dt.timedelta(days=rng.randint(0, 27))
+                if day >= self.today or rng.random() < 0.15:  # a month without an order
+                    continue
+                factor = SEASON[month.month - 1] * (1 + growth) ** k * rng.uniform(0.85, 1.15)
+                amount = (base * Decimal(str(round(factor, 4)))).quantize(Decimal("1"))
+                bills.append((day, currency, amount, party.obj.id, None))
+        bills.sort(key=lambda b: b[0])
+        rows: list[Invoice] = []
+        for n, (day, currency, untaxed, company_id, contact_id) in enumerate(bills, 1):
+            total = (untaxed * Decimal("1.18")).quantize(Decimal("0.01"))
+            due = day + dt.timedelta(days=30)
+            age = (self.today - day).days
+            paid_after = rng.randint(10, 75)
+            if age > 200 and rng.random() < 0.03:  # a bad debt, long overdue
+                residual, state, paid_on = total, "not_paid", None
+            elif paid_after <= age:
+                residual, state, paid_on = Decimal("0.00"), "paid", day + dt.timedelta(paid_after)
+            elif rng.random() < 0.3:
+                residual = (total * Decimal("0.4")).quantize(Decimal("0.01"))
+                state, paid_on = "partial", None
+            else:
+                residual, state, paid_on = total, "not_paid", None
+            rows.append(
+                Invoice(
+                    backend=DEMO_BOOKS,
+                    remote_id=n,
+                    number=f"INV/{day.year}/{n:05d}",
+                    move_type="out_invoice",
+                    company_id=company_id,
+                    contact_id=contact_id,
+                    invoice_date=day,
+                    due_date=due,
+                    currency=currency,
+                    amount_untaxed=untaxed.quantize(Decimal("0.01")),
+                    amount_total=total,
+                    amount_residual=residual,
+                    state="posted",
+                    payment_state=state,
+                    paid_on=paid_on,
+                )
+            )
+        refunds = [r for r in rows if r.payment_state == "paid" and rng.random() < 0.04]
+        for k, inv in enumerate(refunds, len(rows) + 1):
+            day = min(inv.invoice_date + dt.timedelta(days=rng.randint(5, 40)), self.yesterday)
+            share = Decimal(rng.choice(("0.1", "0.25", "1")))
+            rows.append(
+                Invoice(
+                    backend=DEMO_BOOKS,
+                    remote_id=k,
+                    number=f"RINV/{day.year}/{k:05d}",
+                    move_type="out_refund",
+                    company_id=inv.company_id,
+                    contact_id=inv.contact_id,
+                    invoice_date=day,
+                    due_date=day,
+                    currency=inv.currency,
+                    amount_untaxed=(inv.amount_untaxed * share).quantize(Decimal("0.01")),
+                    amount_total=(inv.amount_total * share).quantize(Decimal("0.01")),
+                    amount_residual=Decimal("0.00"),
+                    state="posted",
+                    payment_state="paid",
+                    paid_on=day,
+                )
+            )
+        self.s.add_all(rows)
+        self.s.flush()
+        self.counts["invoices"] = len(rows)
+
+
+def _month_start(day: dt.date, months: int) -> dt.date:
+    """The first day of the month ``months`` after ``day``'s month."""
+    index = day.year * 12 + day.month - 1 + months
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+#: The demo's books: invoice copies as an ERP sync would have pulled them.
+DEMO_BOOKS = "demo-books"
+#: Months of invoice history (the forecast's backtest wants two years).
+BOOK_MONTHS = 26
+#: Repeat customers invoiced month after month, beside the won deals.
+N_REPEAT_CUSTOMERS = 40
+#: Monthly seasonality of the repeat business (index 0 = January): a year-end peak.
+SEASON = (0.8, 0.85, 1.0, 1.05, 0.95, 0.9, 0.9, 0.95, 1.05, 1.1, 1.25, 1.4)
+
 
 def build_demo(
     ws: Workspace,
@@ -1935,7 +2045,10 @@ def build_demo(
     Adds 8 staff users, 200 companies, 1,000 contacts, 600 deals across every stage of
     the "Sales" pipeline with their stage history, 1,500 activities (done, overdue, due
     today, upcoming), 4,000 interactions over the last 18 months, tags, two campaigns
-    with members, four segments and three custom fields. The data is international
+    with members, four segments, three custom fields, and the books: customer
+    invoices and credit notes over 26 months (the won deals, plus repeat customers
+    invoiced monthly with a year-end peak), paid, open and overdue, as the ERP copies
+    a sync would have brought in (backend ``demo-books``). The data is international
     and multi-script (Pakistan, India, Bangladesh, Sri Lanka, Russia, Europe, the US)
     with valid phone numbers and local currencies.
 
@@ -1976,6 +2089,7 @@ def build_demo(
         builder.build_opportunities()
         builder.build_activities()
         builder.build_interactions()
+        builder.build_invoices()
         builder.say("Saving")
     # The demo business is in Pakistan: numbers typed without +92 are Pakistani,
     # amounts default to rupees and "today" is Karachi's.

@@ -105,7 +105,9 @@ class Users(Service):
         """All users."""
         with self._tx() as s:
             rows = [_as_dict(u) for u in s.scalars(select(User).order_by(User.name))]
-        return pd.DataFrame(rows, columns=["id", "name", "login", "email", "role", "active"])
+        return pd.DataFrame(
+            rows, columns=["id", "name", "login", "email", "role", "team", "active"]
+        )
 
 
 def _set_password(user: User, password: Any, record: str, errors: list[FieldError]) -> None:

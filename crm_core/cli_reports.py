@@ -1,0 +1,166 @@
+"""``crmbook report`` and ``crmbook export``: reports in the terminal or as Excel.
+
+``crmbook report`` lists the reports (built-in and plugins) and workbook layouts;
+``crmbook report NAME`` prints one with its filters; ``--xlsx FILE`` writes it (or a
+whole layout) as a workbook. ``crmbook export contacts --xlsx FILE`` writes a table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from crm_core.cli import DEFAULT_WORKSPACE, WorkspaceOption, app, console, err, existing, fail
+from crm_core.errors import CrmError
+from crm_core.reports import Report
+
+
+def _shown(value: Any, kind: str) -> str:
+    """A cell as text for the terminal, by its column kind."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    if kind == "percent":
+        return f"{float(value):.1%}"
+    if kind == "money":
+        return f"{Decimal(str(value)):,.2f}"
+    if kind == "number":
+        return f"{float(value):,.1f}"
+    if kind == "int":
+        return f"{int(value):,}"
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def _print_report(spec: Report, frame: pd.DataFrame) -> None:
+    from rich.table import Table
+
+    table = Table(title=spec.title, show_lines=False)
+    kinds = spec.kinds()
+    for column in frame.columns:
+        numeric = kinds.get(column) in ("int", "number", "money", "percent")
+        table.add_column(str(column), overflow="fold", justify="right" if numeric else "left")
+    for row in frame.itertuples(index=False):
+        table.add_row(
+            *(_shown(x, kinds.get(c, "text")) for c, x in zip(frame.columns, row, strict=True))
+        )
+    console.print(table)
+    if frame.empty:
+        console.print("(no rows)")
+
+
+class _Bar:
+    """A rich progress bar fed by the exporter's ``progress(done, total, label)``."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.tasks: dict[str, Any] = {}
+
+    def __call__(self, done: int, total: int | None, label: str) -> None:
+        task = self.tasks.get(label)
+        if task is None:
+            task = self.tasks[label] = self.progress.add_task(label, total=total)
+        self.progress.update(task, completed=done, total=total)
+
+
+def _write(ws: Any, target: Path, what: list[str], **options: Any) -> None:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,} rows"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        ws.export.xlsx(target, *what, progress=_Bar(progress), **options)
+    console.print(f"workbook written to {target}")
+
+
+@app.command()
+def report(
+    name: Annotated[
+        str | None,
+        typer.Argument(help="A report or workbook layout; leave out to list them."),
+    ] = None,
+    workspace: WorkspaceOption = DEFAULT_WORKSPACE,
+    period_from: Annotated[
+        str | None, typer.Option("--from", help="First day, YYYY-MM-DD.")
+    ] = None,
+    period_to: Annotated[str | None, typer.Option("--to", help="Last day, YYYY-MM-DD.")] = None,
+    owner: Annotated[str | None, typer.Option(help="Login of the owner.")] = None,
+    team: Annotated[str | None, typer.Option(help="Sales team.")] = None,
+    tag: Annotated[str | None, typer.Option(help="Tag name.")] = None,
+    source: Annotated[str | None, typer.Option(help="Deal source.")] = None,
+    campaign: Annotated[str | None, typer.Option(help="Campaign name.")] = None,
+    xlsx: Annotated[Path | None, typer.Option(help="Write an Excel workbook to this file.")] = None,
+) -> None:
+    """Print a report, or write it (or a workbook layout) to Excel with --xlsx."""
+    filters = {
+        "period_from": period_from,
+        "period_to": period_to,
+        "owner": owner,
+        "team": team,
+        "tag": tag,
+        "source": source,
+        "campaign": campaign,
+    }
+    filters = {k: v for k, v in filters.items() if v is not None}
+    with existing(workspace) as ws:
+        try:
+            if name is None:
+                _list(ws)
+                return
+            if xlsx is not None:
+                _write(ws, xlsx, [name], **filters)
+                return
+            if name not in ws.reports.names():
+                layouts = ws.export.layouts()
+                hint = " (a workbook layout: add --xlsx FILE)" if name in layouts else ""
+                fail(f"no report named {name!r}{hint}; `crmbook report` lists them")
+            frame = ws.reports.run(name, **filters)
+            _print_report(ws.reports.spec(name), frame)
+        except CrmError as exc:
+            fail(str(exc))
+
+
+def _list(ws: Any) -> None:
+    rows = []
+    for report_name in ws.reports.names():
+        spec = ws.reports.spec(report_name)
+        filters = ", ".join(
+            f
+            for f in ("period_from", "owner", "team", "tag", "source", "campaign")
+            if f in spec.filters
+        )
+        rows.append((report_name, spec.title, filters.replace("period_from", "period")))
+    table = pd.DataFrame(rows, columns=["report", "title", "filters"])
+    from crm_core.cli import _print_frame
+
+    _print_frame(table, title="reports (crmbook report NAME)")
+    layouts = pd.DataFrame(sorted(ws.export.layouts().items()), columns=["layout", "title"])
+    _print_frame(layouts, title="workbook layouts (crmbook report NAME --xlsx FILE)")
+
+
+@app.command()
+def export(
+    table: Annotated[str, typer.Argument(help="contacts, opportunities or activities.")],
+    xlsx: Annotated[Path, typer.Option(help="The Excel file to write.")],
+    workspace: WorkspaceOption = DEFAULT_WORKSPACE,
+    segment: Annotated[
+        str | None, typer.Option(help="Only the records of this saved segment.")
+    ] = None,
+) -> None:
+    """Export a whole table (or a segment of it) to an Excel workbook."""
+    with existing(workspace) as ws:
+        if table not in ws.export.tables():
+            fail(f"cannot export {table!r}: choose one of {', '.join(ws.export.tables())}")
+        try:
+            _write(ws, xlsx, [table], segment=segment)
+        except CrmError as exc:
+            fail(str(exc))
