@@ -253,6 +253,8 @@ def make_scope(ws: Workspace, spec: Report, given: dict[str, Any]) -> Scope:
             errors.append(
                 FieldError(record, name, given[name], f"does not apply here (filters: {accepted})")
             )
+    # Only the filters this report takes are looked up: one error per refused filter.
+    given = {k: val for k, val in given.items() if k in spec.filters}
     scope = Scope(ws=ws, given=dict(given))
     for name in ("period_from", "period_to"):
         if name in given:

@@ -1,0 +1,340 @@
+"""Reports about customers from the books: sales, payment and aging per customer, and
+RFM segments.
+
+They read the ERP's invoice copies (:class:`crm_core.models.Invoice`, pulled by
+erp_bridge): posted customer invoices (``out_invoice``) and credit notes
+(``out_refund``, which subtract). Amounts are untaxed unless said otherwise, summed
+in SQL per customer *and currency* (amounts in different currencies are never
+added), as whole cents so that SQLite's floating-point NUMERIC sums stay exact.
+
+The customer of an invoice is its company when it names one (erp_bridge fills the
+company of a contact who works at one), otherwise its contact; an invoice naming
+neither is left out. ``owner`` / ``team`` filters select customers by the customer's
+owner (``Company.owner_id`` or ``Contact.owner_id``, not the owner of a deal); a sales
+user sees only the customers they own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import BigInteger, and_, case, cast, func, literal_column, or_, select
+from sqlalchemy.orm import aliased
+
+from crm_core.models import Company, Contact, Invoice
+from crm_core.reports.base import Chart, Column, Scope, report
+from crm_core.services.accounts import SETTLED
+
+CENT = Decimal("0.01")
+CUSTOMER_FILTERS = ("period_from", "period_to", "owner", "team")
+_CUSTOMER_COLUMNS = [
+    Column("customer", "text", "The customer's name (company, or contact without one)."),
+    Column("customer_type", "text", '"company" or "contact".'),
+    Column("customer_id", "int", "The company's or contact's id."),
+    Column("currency", "text", "The invoices' currency; one row per currency."),
+]
+
+
+# -- sales per customer ------------------------------------------------------------------------
+SALES_COLUMNS = [
+    *_CUSTOMER_COLUMNS,
+    Column("revenue", "money", "Untaxed invoices less credit notes dated in the period."),
+    Column("invoices", "int", "Customer invoices (not credit notes) dated in the period."),
+    Column("average_ticket", "money", "revenue / invoices; empty without invoices."),
+    Column(
+        "days_to_pay",
+        "number",
+        "Mean days from invoice date to full payment over the period's paid invoices.",
+    ),
+    Column("open_balance", "money", "Residual of posted invoices not fully paid, today."),
+    Column("age_0_30", "money", "Open balance at most 30 days past due (or not yet due)."),
+    Column("age_31_60", "money", "Open balance 31 to 60 days past due."),
+    Column("age_61_90", "money", "Open balance 61 to 90 days past due."),
+    Column("age_90_plus", "money", "Open balance more than 90 days past due."),
+]
+_BUCKETS = ("age_0_30", "age_31_60", "age_61_90", "age_90_plus")
+
+
+@report(
+    "sales_per_customer",
+    title="Sales per customer",
+    columns=SALES_COLUMNS,
+    filters=CUSTOMER_FILTERS,
+    chart=Chart("column", "customer", ("revenue",), "Revenue by customer"),
+)
+def sales_per_customer(scope: Scope) -> pd.DataFrame:
+    """Sales, payment and aging per customer and currency, from posted ERP invoices
+    and credit notes; sorted by revenue descending, then customer.
+
+    Columns: ``customer``, ``customer_type`` ("company" / "contact"), ``customer_id``,
+    ``currency``, and:
+
+    - ``revenue``: untaxed amount of the posted invoices less that of the posted credit
+      notes whose ``invoice_date`` is in the period (undated ones are left out);
+    - ``invoices``: posted invoices (credit notes not counted) dated in the period;
+    - ``average_ticket``: ``revenue / invoices``, None without invoices;
+    - ``days_to_pay``: mean days from ``invoice_date`` to ``paid_on`` over the period's
+      invoices that are paid (``paid_on`` set), 1 decimal; None when none is;
+    - ``open_balance``: as of today whatever the period, the ``amount_residual`` (tax
+      included, as the ERP keeps it) of posted invoices not fully paid (residual
+      above zero, payment state neither paid nor reversed); unreconciled credit
+      notes are not subtracted;
+    - ``age_0_30``, ``age_31_60``, ``age_61_90``, ``age_90_plus``: that open balance
+      split by days past due as of today: today minus the due date (the invoice date
+      when there is no due date). Not yet due counts in 0-30, as does an invoice with
+      neither date.
+
+    A customer and currency with no posted invoice or credit note dated in the period
+    and no open balance is left out.
+
+    Filters: ``period_from`` / ``period_to`` (invoice dates) for revenue, invoices,
+    average ticket and days to pay; ``owner`` / ``team``: the customer's owner.
+    """
+    inv = Invoice
+    today = scope.today()
+    cents = _cents(inv.amount_untaxed)
+    residual = _cents(inv.amount_residual)
+    in_period = and_(inv.invoice_date.is_not(None), *scope.days_in_period(inv.invoice_date))
+    is_invoice = inv.move_type == "out_invoice"
+    is_open = and_(
+        is_invoice,
+        inv.amount_residual > 0,
+        func.coalesce(inv.payment_state, "").not_in(SETTLED),
+    )
+    due = func.coalesce(inv.due_date, inv.invoice_date)
+    limits = [today - dt.timedelta(days=d) for d in (30, 60, 90)]
+    bucket = case(
+        (or_(due.is_(None), due >= limits[0]), literal_column("0")),
+        (due >= limits[1], literal_column("1")),
+        (due >= limits[2], literal_column("2")),
+        else_=literal_column("3"),
+    )
+    with scope.ws.transaction() as s:
+        days = _days_between(s.get_bind().dialect.name, inv.paid_on, inv.invoice_date)
+        paid = and_(in_period, is_invoice, inv.paid_on.is_not(None))
+        rows = _per_customer(
+            scope,
+            [
+                func.sum(case((in_period, 1), else_=0)).label("moves"),
+                func.sum(case((in_period, case((is_invoice, cents), else_=-cents)), else_=0)).label(
+                    "revenue"
+                ),
+                func.sum(case((and_(in_period, is_invoice), 1), else_=0)).label("invoices"),
+                func.avg(case((paid, days))).label("days_to_pay"),
+                func.sum(case((is_open, residual), else_=0)).label("open_balance"),
+                *(
+                    func.sum(case((and_(is_open, bucket == k), residual), else_=0)).label(name)
+                    for k, name in enumerate(_BUCKETS)
+                ),
+            ],
+            [inv.move_type.in_(("out_invoice", "out_refund"))],
+        )
+        found = [dict(r) for r in s.execute(rows).mappings()]
+    out = []
+    for row in found:
+        if not row["moves"] and not row["open_balance"]:
+            continue
+        row["revenue"] = _from_cents(row["revenue"])
+        row["invoices"] = int(row["invoices"] or 0)
+        row["average_ticket"] = (
+            (row["revenue"] / row["invoices"]).quantize(CENT) if row["invoices"] else None
+        )
+        row["days_to_pay"] = (
+            round(float(row["days_to_pay"]), 1) if row["days_to_pay"] is not None else None
+        )
+        for name in ("open_balance", *_BUCKETS):
+            row[name] = _from_cents(row[name])
+        out.append(row)
+    out.sort(key=lambda r: (-r["revenue"], r["customer"] or "", r["customer_id"], r["currency"]))
+    return _frame(out, SALES_COLUMNS)
+
+
+# -- RFM ------------------------------------------------------------------------------------
+RFM_COLUMNS = [
+    *_CUSTOMER_COLUMNS,
+    Column("last_invoice", "date", "Date of the last posted invoice in the window."),
+    Column("recency_days", "int", "Days from the last invoice to period_to (default today)."),
+    Column("frequency", "int", "Posted invoices in the window (credit notes not counted)."),
+    Column("monetary", "money", "Untaxed invoices less credit notes in the window."),
+    Column("r_score", "int", "Recency score 1..5 within the currency, 5 = most recent."),
+    Column("f_score", "int", "Frequency score 1..5 within the currency, 5 = most frequent."),
+    Column("m_score", "int", "Monetary score 1..5 within the currency, 5 = largest."),
+    Column("segment", "text", "Segment named from r_score and f_score (see the report)."),
+]
+
+#: (segment, rule) in the order they are tried; the first that holds names the customer.
+SEGMENTS: tuple[tuple[str, Any], ...] = (
+    ("Champions", lambda r, f: r >= 4 and f >= 4),
+    ("At risk", lambda r, f: r <= 2 and f >= 3),
+    ("Loyal", lambda r, f: f >= 4),
+    ("New", lambda r, f: r >= 4 and f <= 1),
+    ("Promising", lambda r, f: r >= 4),
+    ("Lost", lambda r, f: r <= 1),
+    ("Others", lambda r, f: True),
+)
+
+
+@report("rfm", title="RFM segments", columns=RFM_COLUMNS, filters=CUSTOMER_FILTERS)
+def rfm(scope: Scope) -> pd.DataFrame:
+    """RFM (recency, frequency, monetary) segmentation of customers from posted ERP
+    invoices and credit notes, one row per customer and currency with at least one
+    posted invoice in the window; sorted by currency, then monetary descending, then
+    customer.
+
+    The window is the invoices dated from ``period_from`` (open when not given) to
+    ``period_to`` (default today), both included; the reference date is ``period_to``
+    or today.
+
+    Columns: ``customer``, ``customer_type``, ``customer_id``, ``currency``;
+    ``last_invoice``: the date of the last posted invoice (not credit note);
+    ``recency_days``: reference date minus ``last_invoice``; ``frequency``: posted
+    invoices; ``monetary``: untaxed invoices less credit notes (Decimal);
+    ``r_score``, ``f_score``, ``m_score``: 1..5, ranked within the currency.
+
+    Scores: the customers of a currency are ranked from worst to best on each measure
+    (recency: most days first; frequency and monetary: smallest first); tied
+    customers share the lowest rank of their group (rank 1 + number of customers
+    strictly worse). With ``n`` customers, ``score = 1 + floor(5 * (rank - 1) / n)``:
+    quintiles when there are many, and still spread by rank when there are fewer
+    than five (e.g. n = 2 gives 1 and 3; a lone customer scores 1; all-equal values
+    all score 1).
+
+    Segments, from r_score (r) and f_score (f), the first rule that holds
+    (monetary is shown, not used):
+
+    =========  ========================
+    Champions  r >= 4 and f >= 4
+    At risk    r <= 2 and f >= 3
+    Loyal      f >= 4
+    New        r >= 4 and f <= 1
+    Promising  r >= 4
+    Lost       r <= 1
+    Others     everything else
+    =========  ========================
+
+    Filters: ``period_from`` / ``period_to`` (the window, by invoice date);
+    ``owner`` / ``team``: the customer's owner.
+    """
+    inv = Invoice
+    reference = scope.period_to or scope.today()
+    cents = _cents(inv.amount_untaxed)
+    is_invoice = inv.move_type == "out_invoice"
+    frequency = func.sum(case((is_invoice, 1), else_=0))
+    query = _per_customer(
+        scope,
+        [
+            func.max(case((is_invoice, inv.invoice_date))).label("last_invoice"),
+            frequency.label("frequency"),
+            func.sum(case((is_invoice, cents), else_=-cents)).label("monetary"),
+        ],
+        [
+            inv.move_type.in_(("out_invoice", "out_refund")),
+            inv.invoice_date.is_not(None),
+            inv.invoice_date <= reference,
+            *scope.days_in_period(inv.invoice_date),
+        ],
+        having=frequency > 0,
+    )
+    with scope.ws.transaction() as s:
+        found = [dict(r) for r in s.execute(query).mappings()]
+    if not found:
+        return _frame([], RFM_COLUMNS)
+    for row in found:
+        row["recency_days"] = (reference - row["last_invoice"]).days
+        row["frequency"] = int(row["frequency"])
+        row["monetary"] = _from_cents(row["monetary"])
+    frame = pd.DataFrame(found)
+    by_currency = frame.groupby("currency")
+    size = by_currency["customer_id"].transform("size")
+    for score, measure in (
+        ("r_score", -frame["recency_days"]),
+        ("f_score", frame["frequency"]),
+        ("m_score", frame["monetary"].map(float)),
+    ):
+        rank = measure.groupby(frame["currency"]).rank(method="min")
+        frame[score] = [
+            1 + math.floor(5 * (int(k) - 1) / int(n)) for k, n in zip(rank, size, strict=True)
+        ]
+    frame["segment"] = [
+        segment(int(r), int(f)) for r, f in zip(frame["r_score"], frame["f_score"], strict=True)
+    ]
+    rows = frame.to_dict("records")
+    rows.sort(key=lambda r: (r["currency"], -r["monetary"], r["customer"] or "", r["customer_id"]))
+    return _frame(rows, RFM_COLUMNS)
+
+
+def segment(r_score: int, f_score: int) -> str:
+    """The RFM segment named by recency and frequency scores (see :data:`SEGMENTS`)."""
+    return next(name for name, rule in SEGMENTS if rule(r_score, f_score))
+
+
+# -- helpers ----------------------------------------------------------------------------------
+def _per_customer(scope: Scope, figures: list[Any], where: list[Any], having: Any = None) -> Any:
+    """``figures`` per customer and currency over the posted invoices matching
+    ``where`` and owned (through their customer) by the users in scope; selects
+    ``customer``, ``customer_type``, ``customer_id``, ``currency`` and the figures."""
+    inv = Invoice
+    company, contact = aliased(Company), aliased(Contact)
+    is_company = inv.company_id.is_not(None)
+    kind = case((is_company, literal_column("'company'")), else_=literal_column("'contact'"))
+    customer_id = func.coalesce(inv.company_id, inv.contact_id)
+    owned: list[Any] = []
+    if scope.owner_ids is not None:
+        owned.append(
+            or_(
+                and_(is_company, *scope.owned_by(company.owner_id)),
+                and_(inv.company_id.is_(None), *scope.owned_by(contact.owner_id)),
+            )
+        )
+    query = (
+        select(
+            func.max(func.coalesce(company.name, contact.name)).label("customer"),
+            kind.label("customer_type"),
+            customer_id.label("customer_id"),
+            inv.currency,
+            *figures,
+        )
+        .select_from(inv)
+        .outerjoin(company, company.id == inv.company_id)
+        .outerjoin(contact, and_(inv.company_id.is_(None), contact.id == inv.contact_id))
+        .where(
+            inv.state == "posted",
+            or_(is_company, inv.contact_id.is_not(None)),
+            *where,
+            *owned,
+        )
+        .group_by(kind, customer_id, inv.currency)
+    )
+    return query.having(having) if having is not None else query
+
+
+def _cents(amount: Any) -> Any:
+    """An amount as whole cents (an exact integer sum on every backend)."""
+    return cast(func.round(amount * 100), BigInteger)
+
+
+def _from_cents(total: Any) -> Decimal:
+    return (Decimal(int(total or 0)) / 100).quantize(CENT)
+
+
+def _days_between(dialect: str, later: Any, earlier: Any) -> Any:
+    """``later - earlier`` in days for two date columns, on SQLite and PostgreSQL."""
+    if dialect == "sqlite":
+        return func.julianday(later) - func.julianday(earlier)
+    return later - earlier
+
+
+def _frame(rows: list[dict[str, Any]], columns: list[Column]) -> pd.DataFrame:
+    """The rows as a DataFrame with exactly ``columns``; a column holding a missing
+    value keeps it as None (object dtype) rather than NaN."""
+    names = [c.name for c in columns]
+    frame = pd.DataFrame([{n: r[n] for n in names} for r in rows], columns=names)
+    for name in names:
+        values = [r[name] for r in rows]
+        if any(value is None for value in values):
+            frame[name] = pd.Series(values, index=frame.index, dtype=object)
+    return frame
