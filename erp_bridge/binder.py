@@ -52,6 +52,7 @@ class Binder:
         self.backend = backend
         self._by_local: dict[tuple[str, int], Link] = {}
         self._by_remote: dict[tuple[str, int], Link] = {}
+        self._entities: set[str] = set()
 
     def load(self, s: Session) -> None:
         """Read every link of the backend (a few per record: cheap next to the RPCs)."""
@@ -63,6 +64,7 @@ class Binder:
     def _remember(self, link: Link) -> None:
         self._by_local[(link.entity, link.local_id)] = link
         self._by_remote[(link.entity, link.remote_id)] = link
+        self._entities.add(link.entity)
 
     def by_local(self, entity: str, local_id: int | None) -> Link | None:
         """The link of a local record."""
@@ -71,6 +73,15 @@ class Binder:
     def by_remote(self, entity: str, remote_id: int | None) -> Link | None:
         """The link of a remote record (as ``entity``)."""
         return None if remote_id is None else self._by_remote.get((entity, remote_id))
+
+    def as_other_kind(self, entity: str, remote_model: str, remote_id: int) -> Link | None:
+        """The link of a remote record under another entity of the same remote model:
+        an Odoo partner linked as a contact that now arrives as a company, or back."""
+        for other in self._entities - {entity}:
+            link = self._by_remote.get((other, remote_id))
+            if link is not None and link.remote_model == remote_model:
+                return link
+        return None
 
     def links(self, entity: str) -> list[Link]:
         """Every link of ``entity``."""

@@ -225,11 +225,13 @@ class Importer:
         mostly that); returns the records still to apply one by one."""
         if emap.entity not in BULK:
             return page
+        binder = self.ctx.binder
         new = [
             r
             for r in page
             if int(r["id"]) not in ours
-            and self.ctx.binder.by_remote(emap.entity, int(r["id"])) is None
+            and binder.by_remote(emap.entity, int(r["id"])) is None
+            and binder.as_other_kind(emap.entity, emap.remote_model, int(r["id"])) is None
         ]
         if not new:
             return page
@@ -275,12 +277,28 @@ class Importer:
             return
         obj = self.rec.load_local(s, emap.entity, link.local_id) if link else None
         adopted = self.rec.load_local(s, emap.entity, ours) if ours else None
+        if link is None:
+            self._changed_kind(s, emap, int(record["id"]), rep)
         if link is None and adopted is not None:
             self.rec.adopt(s, emap, adopted, record, rep)
         elif obj is None:
             self.rec.pull_new(s, emap, record, rep)
         else:
             self.rec.merge_pair(s, emap, obj, record, rep)
+
+    def _changed_kind(self, s: Session, emap: EntityMap, remote_id: int, rep: ModelReport) -> None:
+        """A remote record now of ``emap``'s kind that was linked as another (a person
+        made a company in Odoo): archive the local record that stood for it and drop
+        its link, so the record of the new kind takes its place. The archive is the
+        sync's own change: it is not pushed back."""
+        old = self.ctx.binder.as_other_kind(emap.entity, emap.remote_model, remote_id)
+        if old is None:
+            return
+        obj = self.rec.load_local(s, old.entity, old.local_id)
+        if obj is not None and getattr(obj, "active", False):
+            obj.active = False
+            rep.archived += 1
+        self.ctx.binder.unbind(s, old)
 
     def _one(
         self, emap: EntityMap, record: dict[str, Any], rep: ModelReport, ours: int | None = None

@@ -538,3 +538,33 @@ def test_a_bulk_import_written_in_one_second_is_pulled_whole_and_once(ws, odoo):
     with ws.transaction() as s:
         linked = set(s.scalars(select(ExternalLink.remote_id)))
     assert linked == set(ids)
+
+
+def test_a_partner_that_changes_kind_moves_between_companies_and_contacts(ws, odoo):
+    """A person made a company in Odoo (or back) becomes a local company: the contact
+    that stood for it is archived, not duplicated, and nothing is pushed back."""
+    _, imran, _ = seed_partners(odoo)
+    run(ws, odoo)
+    contact = local_of(ws, "contact", imran)
+    odoo.tick(10)
+    odoo.set("res.partner", imran, is_company=True, parent_id=False, name="Imran Traders")
+    report = run(ws, odoo)
+    assert report.models["company"].created == 1
+    assert report.models["company"].errors == report.models["contact"].errors == []
+    company = local_of(ws, "company", imran)
+    assert ws.companies.get(company)["name"] == "Imran Traders"
+    assert ws.contacts.get(contact)["active"] is False
+    with ws.transaction() as s:
+        kinds = s.scalars(select(ExternalLink.entity).where(ExternalLink.remote_id == imran))
+        assert list(kinds) == ["company"]
+    assert odoo.get("res.partner", imran)["active"] is not False  # not archived in Odoo
+    assert ("res.partner", "write") not in odoo.calls
+    # and back: the company is archived, a contact stands for the partner again
+    odoo.tick(10)
+    odoo.set("res.partner", imran, is_company=False, name="Imran Khan")
+    report = run(ws, odoo)
+    assert report.models["contact"].created == 1
+    assert ws.companies.get(company)["active"] is False
+    assert ws.contacts.get(local_of(ws, "contact", imran))["name"] == "Imran Khan"
+    again = run(ws, odoo).to_frame()
+    assert again[["created", "updated", "archived", "pushed_updated"]].to_numpy().sum() == 0
