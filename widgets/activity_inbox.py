@@ -18,7 +18,7 @@ import param
 
 from crm_core import Workspace
 from crm_core.services.activities import ACTIVITY_COLUMNS
-from widgets.base import ComponentView, ViewModel, md_text
+from widgets.base import ComponentView, ViewModel, message_alert
 
 BUCKETS = ("overdue", "today", "upcoming")
 
@@ -179,20 +179,8 @@ class ActivityInbox(ComponentView):
 
     def __panel__(self) -> pn.viewable.Viewable:
         model = self.model
-        reminder = pn.pane.Alert(
-            pn.bind(md_text, model.param.reminder),
-            alert_type=model.param.reminder_kind,
-            visible=pn.bind(bool, model.param.reminder),
-            css_classes=["crm-reminder"],
-            sizing_mode="stretch_width",
-        )
-        alert = pn.pane.Alert(
-            pn.bind(md_text, model.param.message),
-            alert_type=model.param.message_kind,
-            visible=pn.bind(bool, model.param.message),
-            css_classes=["crm-alert"],
-            sizing_mode="stretch_width",
-        )
+        reminder = message_alert(model, "reminder", "reminder_kind", css="crm-reminder")
+        alert = message_alert(model)
         whose = pn.widgets.Select.from_param(
             model.param.user,
             name="Inbox of",

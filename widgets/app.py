@@ -26,6 +26,7 @@ PAGES: list[tuple[str, str, str]] = [
     ("Contacts", "widgets.contact_book", "ContactBook"),
     ("Pipeline", "widgets.pipeline_board", "PipelineBoard"),
     ("Dashboard", "widgets.dashboard", "Dashboard"),
+    ("Reports", "widgets.reports_page", "ReportsPage"),
     ("Sync", "widgets.sync_panel", "SyncPanel"),
 ]
 

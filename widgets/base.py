@@ -84,11 +84,29 @@ class ViewModel(param.Parameterized):
         self.param.update(message=text, message_kind=kind)
 
 
+def message_alert(
+    model: ViewModel, text: str = "message", kind: str = "message_kind", css: str = "crm-alert"
+) -> pn.pane.Alert:
+    """An alert showing the model's ``text`` parameter (as plain characters, see
+    :func:`md_text`) in the style of its ``kind`` parameter, hidden while empty."""
+    return pn.pane.Alert(
+        pn.bind(md_text, model.param[text]),
+        alert_type=model.param[kind],
+        visible=pn.bind(bool, model.param[text]),
+        css_classes=[css],
+        sizing_mode="stretch_width",
+    )
+
+
 class ComponentView(pn.viewable.Viewer):
     """Base of the components' views: ``View(ws, **model_params)`` builds the view-model
-    (``model_class``) for the workspace; ``View(model=...)`` shows an existing one."""
+    (``model_class``) for the workspace; ``View(model=...)`` shows an existing one.
+
+    A view's widgets are made by ``_build`` on first display and kept (a view shown
+    twice shows the same widgets); views may instead override ``__panel__``."""
 
     model_class: type[ViewModel]
+    _layout: pn.viewable.Viewable | None = None
 
     def __init__(self, ws: Workspace | None = None, *args: Any, **params: Any):
         if params.get("model") is None:
@@ -97,3 +115,11 @@ class ComponentView(pn.viewable.Viewer):
             model_params = {k: params.pop(k) for k in list(params) if k not in self.param}
             params["model"] = self.model_class(ws, *args, **model_params)
         super().__init__(**params)
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        if self._layout is None:
+            self._layout = self._build()
+        return self._layout
+
+    def _build(self) -> pn.viewable.Viewable:
+        raise NotImplementedError

@@ -26,7 +26,7 @@ import panel as pn
 import param
 
 from crm_core import AccessDenied, FieldError, NotFoundError, ValidationError, Workspace
-from widgets.base import ComponentView, ViewModel
+from widgets.base import ComponentView, ViewModel, message_alert
 
 ENTITIES = ("contact", "company")
 PLURAL = {"contact": "contacts", "company": "companies"}
@@ -686,13 +686,7 @@ class ContactBook(ComponentView):
                 css_classes=["crm-contact-archived"],
             ),
         ]
-        alert = pn.pane.Alert(
-            pn.bind(html.escape, m.param.message),
-            alert_type=m.param.message_kind,
-            visible=pn.bind(bool, m.param.message),
-            css_classes=["crm-alert"],
-            sizing_mode="stretch_width",
-        )
+        alert = message_alert(m)
 
         def editors() -> dict[str, Any]:
             return {c: None for c in m.columns if c not in m.editable}

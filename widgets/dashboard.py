@@ -29,7 +29,7 @@ from bokeh.models import (
 from bokeh.plotting import figure
 
 from crm_core import Workspace
-from widgets.base import ComponentView, ViewModel, md_text
+from widgets.base import ComponentView, ViewModel, message_alert
 
 #: The default period: the last 90 days, today included.
 DEFAULT_DAYS = 90
@@ -280,15 +280,6 @@ class Dashboard(ComponentView):
 
     model_class = DashboardModel
 
-    def __init__(self, ws: Workspace | None = None, **params: Any):
-        super().__init__(ws, **params)
-        self._layout: pn.Column | None = None
-
-    def __panel__(self) -> pn.viewable.Viewable:
-        if self._layout is None:
-            self._layout = self._build()
-        return self._layout
-
     def _build(self) -> pn.Column:
         model = self.model
         currency = pn.widgets.Select.from_param(
@@ -317,13 +308,7 @@ class Dashboard(ComponentView):
             ),
             css_classes=["crm-dashboard-controls"],
         )
-        alert = pn.pane.Alert(
-            pn.bind(md_text, model.param.message),
-            alert_type=model.param.message_kind,
-            visible=pn.bind(bool, model.param.message),
-            css_classes=["crm-alert"],
-            sizing_mode="stretch_width",
-        )
+        alert = message_alert(model)
         cards = pn.Row(*self._cards(model.figures), css_classes=["crm-figures"])
         model.param.watch(lambda e: setattr(cards, "objects", self._cards(e.new)), "figures")
         funnel = pn.pane.Bokeh(

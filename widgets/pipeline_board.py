@@ -22,7 +22,7 @@ import panel as pn
 import param
 
 from crm_core import FieldError, ValidationError, Workspace
-from widgets.base import ComponentView, ViewModel, md_text
+from widgets.base import ComponentView, ViewModel, message_alert
 
 CENT = Decimal("0.01")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -301,13 +301,7 @@ class PipelineBoard(ComponentView):
             pn.widgets.Button(name="↻", width=40, align="end", on_click=lambda _: model.refresh()),
             css_classes=["crm-board-filters"],
         )
-        alert = pn.pane.Alert(
-            pn.bind(md_text, model.param.message),
-            alert_type=model.param.message_kind,
-            visible=pn.bind(bool, model.param.message),
-            css_classes=["crm-alert"],
-            sizing_mode="stretch_width",
-        )
+        alert = message_alert(model)
         board = pn.bind(self._board, model.param.columns, model.param.lost_reasons)
         return pn.Column(
             filters, alert, pn.panel(board), sizing_mode="stretch_width", css_classes=["crm-board"]

@@ -35,7 +35,7 @@ from erp_bridge.adapter import RemoteError
 from erp_bridge.conflicts import decide, open_conflicts
 from erp_bridge.local import MODELS
 from erp_bridge.run import COPIES, REFERENCE, default_maps
-from widgets.base import ComponentView, ViewModel, md_text
+from widgets.base import ComponentView, ViewModel, message_alert
 
 ENV = ("CRMBOOK_ODOO_URL", "CRMBOOK_ODOO_DB", "CRMBOOK_ODOO_USER", "CRMBOOK_ODOO_PASSWORD")
 MANAGERS = (None, "admin", "manager")
@@ -363,13 +363,7 @@ class SyncPanel(ComponentView):
 
     def _build(self) -> pn.Column:
         model = self.model
-        alert = pn.pane.Alert(
-            pn.bind(md_text, model.param.message),
-            alert_type=model.param.message_kind,
-            visible=pn.bind(bool, model.param.message),
-            css_classes=["crm-alert"],
-            sizing_mode="stretch_width",
-        )
+        alert = message_alert(model)
         # Tabulator's default formatters show text as text: never the "html" formatter.
         runs = pn.widgets.Tabulator(
             model.runs,

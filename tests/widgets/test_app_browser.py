@@ -158,3 +158,51 @@ def test_two_sessions_editing_one_record_conflict_and_nothing_is_lost(browser, s
     row.locator(".tabulator-cell[tabulator-field='city']", has_text="Dhaka").wait_for()
     first.close()
     second.close()
+
+
+def test_the_reports_page_shows_a_chart_and_a_table_and_downloads_the_same_workbook(
+    browser, served, tmp_path
+):
+    import openpyxl
+
+    url, _path, _rec = served
+    page = browser.new_page(viewport=VIEW, accept_downloads=True)
+    login(page, url, "ayesha")
+    page.locator(".crm-nav-reports button").wait_for(timeout=30_000)
+    open_page(page, "reports")
+    picker = page.locator(".crm-reports-select select")
+    picker.wait_for()
+    picker.select_option(label="Funnel by creation month")
+    page.locator(".crm-reports-table .tabulator-col[tabulator-field='cohort']").wait_for()
+    picker.select_option(label="Pipeline by stage")
+    table = page.locator(".crm-reports-table")
+    table.locator(".tabulator-col[tabulator-field='weighted_value']").wait_for()
+    rows = table.locator(".tabulator-row")
+    rows.filter(has_text="Negotiation").wait_for()
+    assert rows.count() == 4  # the open stages of the default pipeline
+    page.locator(".crm-reports-chart canvas").first.wait_for()
+    fields = ["pipeline", "stage", "sequence", "currency", "count", "value", "weighted_value"]
+    first = [
+        rows.first.locator(f".tabulator-cell[tabulator-field='{f}']").inner_text() for f in fields
+    ]
+    assert first == ["Sales", "New", "10", "PKR", "2", "2,400,000.00", "240,000.00"]
+
+    page.locator(".crm-reports-prepare button").click()
+    page.locator(".crm-reports-progress-text").get_by_text("Ready").wait_for(timeout=30_000)
+    shoot(page, "app-07-reports-pipeline-by-stage")
+    with page.expect_download() as info:
+        page.locator(".crm-reports-download button").click()
+    download = info.value
+    assert download.suggested_filename.startswith("pipeline_by_stage-")
+    saved = tmp_path / download.suggested_filename
+    download.save_as(saved)
+    book = openpyxl.load_workbook(saved)
+    assert book.sheetnames == ["Cover", "Pipeline by stage"]
+    sheet_rows = list(book["Pipeline by stage"].iter_rows(values_only=True))
+    assert list(sheet_rows[0]) == fields
+    shown = [
+        f"{v:,.2f}" if isinstance(v, float) or f in ("value", "weighted_value") else str(v)
+        for f, v in zip(fields, sheet_rows[1], strict=True)
+    ]
+    assert shown == first
+    page.close()

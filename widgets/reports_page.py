@@ -1,0 +1,707 @@
+"""The Reports page: pick a report, set its filters, see its chart and table, and
+download the same Excel workbook as ``ws.export.xlsx`` (one report or a layout).
+
+:class:`ReportsModel` holds the chosen report, the filters, the last result and the
+workbook being prepared (tested without a browser); :class:`ReportsPage` lays it out.
+Every report in ``ws.reports.names()`` is offered, so a user's own report (a plugin
+declared with :func:`crm_core.reports.report` or an entry point) shows here too.
+
+The page acts through the logged-in user's workspace (``ws.as_user``): a sales user's
+reports cover only their own deals, because crm_core scopes every report that way.
+Report names, stage names and customers are data (some come from an ERP): the chart
+draws them as text, the table uses Tabulator's plain formatters and every HTML pane
+escapes what it shows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import io
+import threading
+from typing import Any
+
+import pandas as pd
+import panel as pn
+import param
+from bokeh.models import (
+    ColumnDataSource,
+    FactorRange,
+    HoverTool,
+    NumberFormatter,
+    NumeralTickFormatter,
+)
+from bokeh.plotting import figure
+
+from crm_core import Workspace
+from crm_core.reports import FILTERS, Chart
+from widgets.base import ComponentView, ViewModel, message_alert
+
+#: The ``workbook`` choice that exports only the selected report.
+THIS_REPORT = "this report"
+#: Rows per page of the table (the rest is sent to the browser page by page).
+PAGE_SIZE = 50
+#: Series colours of the charts, in order.
+PALETTE = ("#1f6f8b", "#7fb069", "#e6aa68", "#ca3c25", "#6c5b7b", "#99b2dd")
+#: Tabulator number formats per column kind (percent columns hold fractions 0..1).
+NUMBER_FORMATS = {"money": "0,0.00", "percent": "0.0 %", "number": "0,0.[00]"}
+_NUMERIC_KINDS = ("money", "percent", "number", "int")
+
+
+class ReportsModel(ViewModel):
+    """The Reports page's state: the report, its filters, its result and the workbook.
+
+    Choosing a report or changing a filter runs the report again (:meth:`run`); only
+    the filters the report accepts (``accepted``) are sent. :meth:`make_workbook`
+    writes the workbook chosen in ``workbook`` with the same filters, reporting its
+    progress; served by Panel it runs in a thread and ``workbook_data`` is set when it
+    is ready.
+    """
+
+    report = param.Selector(default=None, objects=[], doc="Name of the selected report.")
+    reports = param.Dict(default={}, doc="Report name -> title, every report (plugins too).")
+    period_from = param.CalendarDate(
+        default=None, allow_None=True, doc="First day of the period (None: no lower bound)."
+    )
+    period_to = param.CalendarDate(
+        default=None, allow_None=True, doc="Last day of the period, included (None: no bound)."
+    )
+    owner = param.String(default="", doc="Login of the owner to report on ('' = everyone).")
+    team = param.String(default="", doc="Sales team to report on ('' = every team).")
+    tag = param.String(default="", doc="Tag the deals must carry ('' = any).")
+    source = param.String(default="", doc="Source the deals came from ('' = any).")
+    campaign = param.String(default="", doc="Campaign name of the deals ('' = any).")
+    title = param.String(default="", doc="The selected report's title.")
+    doc = param.String(default="", doc="The selected report's documentation (plain text).")
+    accepted = param.List(default=[], item_type=str, doc="Filters the selected report accepts.")
+    kinds = param.Dict(default={}, doc="Column name -> kind (text, int, money, percent, ...).")
+    chart = param.ClassSelector(
+        class_=Chart, default=None, allow_None=True, doc="How the report is drawn (None: no chart)."
+    )
+    frame = param.DataFrame(default=None, doc="The result of the last run (the spec's columns).")
+    currency = param.String(default="", doc="Currency of the chart when the report has one.")
+    currencies = param.List(default=[], item_type=str, doc="Currencies in the result.")
+    workbook = param.Selector(
+        default=THIS_REPORT,
+        objects=[THIS_REPORT],
+        doc="What the download holds: 'this report' or a workbook layout's name.",
+    )
+    layouts = param.Dict(default={}, doc="Workbook layout name -> title (ws.export.layouts()).")
+    workbook_data = param.Bytes(default=None, allow_None=True, doc="The last workbook made.")
+    workbook_name = param.String(default="", doc="File name of the last workbook made.")
+    progress = param.Integer(default=0, bounds=(0, 100), doc="Progress of the workbook, 0-100.")
+    progress_text = param.String(default="", doc="What the workbook export is doing.")
+    running = param.Boolean(default=False, doc="A workbook started here is being written.")
+    background = param.Boolean(
+        default=None,
+        allow_None=True,
+        doc="Write workbooks in a thread: True, False, or None (yes when served by Panel).",
+    )
+
+    def __init__(self, ws: Workspace, **params: Any):
+        super().__init__(ws, **params)
+        self.thread: threading.Thread | None = None
+        self._sheets = 1
+        self._labels: list[str] = []
+        chosen = self.report
+        self.refresh_choices()
+        if self.report == chosen:  # unchanged, so no watcher ran: read the spec now
+            self._report_changed()
+        self.param.watch(self._filters_changed, list(FILTERS))
+
+    # -- choices ----------------------------------------------------------------------------
+    def refresh_choices(self) -> None:
+        """Read the reports (built-in and plugins) and the workbook layouts again."""
+        names = self.ws.reports.names()
+        reports = {name: self.ws.reports.spec(name).title for name in names}
+        layouts = self.ws.export.layouts()
+        self.param.report.objects = names
+        self.param.workbook.objects = [THIS_REPORT, *layouts]
+        report = self.report if self.report in names else self._default_report(names)
+        workbook = self.workbook if self.workbook in layouts else THIS_REPORT
+        self.param.update(reports=reports, layouts=layouts, report=report, workbook=workbook)
+
+    @staticmethod
+    def _default_report(names: list[str]) -> str | None:
+        if "pipeline_by_stage" in names:
+            return "pipeline_by_stage"
+        return names[0] if names else None
+
+    def filters(self) -> dict[str, Any]:
+        """The filters set on the page that the selected report accepts (unset ones
+        and those it does not take are left out)."""
+        return {k: v for k, v in self._set_filters().items() if k in self.accepted}
+
+    def _set_filters(self) -> dict[str, Any]:
+        values = {name: getattr(self, name) for name in FILTERS}
+        return {k: v.strip() if isinstance(v, str) else v for k, v in values.items() if v}
+
+    # -- running ----------------------------------------------------------------------------
+    @param.depends("report", watch=True)
+    def _report_changed(self) -> None:
+        self.run()
+
+    def _filters_changed(self, *events: param.parameterized.Event) -> None:
+        # A filter the report does not take changes nothing it shows.
+        if any(e.name in self.accepted for e in events):
+            self.run()
+
+    def run(self) -> bool:
+        """Run the selected report with the filters it accepts and keep the result in
+        ``frame`` (with the report's title, doc, columns and chart, set together so a
+        view never draws one report's chart from another's rows). A refusal (a bad
+        owner, an unknown tag, ...) is reported in ``message`` and leaves an empty
+        ``frame``. True when it ran."""
+        if self.report is None:
+            return False
+        spec = self.ws.reports.spec(self.report)
+        accepted = [f for f in FILTERS if f in spec.filters]
+        given = {k: v for k, v in self._set_filters().items() if k in accepted}
+        frame = self.attempt(lambda: self.ws.reports.run(spec.name, **given))
+        ran = frame is not None
+        if frame is None:
+            frame = pd.DataFrame(columns=spec.column_names)
+        currencies: list[str] = []
+        if "currency" in frame.columns:
+            currencies = sorted({c for c in frame["currency"] if isinstance(c, str) and c})
+        currency = self.currency if self.currency in currencies else ""
+        if not currency and currencies:
+            default = self.ws.setting("currency")
+            currency = default if default in currencies else currencies[0]
+        self.param.update(
+            title=spec.title,
+            doc=spec.doc,
+            accepted=accepted,
+            kinds=spec.kinds(),
+            chart=spec.chart,
+            frame=frame,
+            currencies=currencies,
+            currency=currency,
+        )
+        return ran
+
+    # -- the workbook -------------------------------------------------------------------------
+    def file_name(self) -> str:
+        """The download's file name: ``<report or layout>-<today>.xlsx``."""
+        stem = self.report if self.workbook == THIS_REPORT else self.workbook
+        return f"{stem}-{self.ws.today().isoformat()}.xlsx"
+
+    def make_workbook(self) -> bytes | None:
+        """Write the chosen workbook (the selected report, or a layout whose reports
+        each get the filters they accept) into memory, with progress. Returns its
+        bytes when written here and then; None when refused, failed, or written in the
+        background (watch ``workbook_data``)."""
+        if self.running:
+            self._say("A workbook is already being prepared.", "warning")
+            return None
+        if self.report is None and self.workbook == THIS_REPORT:
+            self._say("Choose a report first.", "warning")
+            return None
+        if self.workbook == THIS_REPORT:
+            what, given, sheets = str(self.report), self.filters(), 1
+        else:
+            layout = self.attempt(lambda: self.ws.export.layout(self.workbook))
+            if layout is None:
+                return None
+            what, given, sheets = self.workbook, self._set_filters(), len(layout.sheets)
+        self._sheets, self._labels = max(1, sheets), []
+        name = self.file_name()
+        self.param.update(
+            running=True,
+            progress=0,
+            progress_text="Running the reports",
+            workbook_data=None,
+            workbook_name="",
+        )
+        self._say("", "info")
+        if self._in_background():
+            self.thread = threading.Thread(
+                target=self._write,
+                args=(what, given, name),
+                name="crmbook-reports-workbook",
+                daemon=True,
+            )
+            self.thread.start()
+            return None
+        return self._write(what, given, name)
+
+    def _in_background(self) -> bool:
+        if self.background is not None:
+            return bool(self.background)
+        doc = pn.state.curdoc
+        return doc is not None and doc.session_context is not None
+
+    def _progress(self, done: int, total: int | None, label: str) -> None:
+        if label not in self._labels:
+            self._labels.append(label)
+        part = done / total if total else 0.0
+        step = len(self._labels) - 1 + min(1.0, part)
+        percent = min(99, int(100 * step / self._sheets))
+        rows = f"{done:,} of {total:,} rows" if total is not None else f"{done:,} rows"
+        self.param.update(
+            progress=max(self.progress, percent), progress_text=f"Writing {label}: {rows}"
+        )
+
+    def _write(self, what: str, given: dict[str, Any], name: str) -> bytes | None:
+        buffer = io.BytesIO()
+        try:
+            written = self.attempt(
+                lambda: self.ws.export.xlsx(buffer, what, progress=self._progress, **given)
+            )
+        except Exception as exc:  # shown to the user instead of a silent dead button
+            self.param.update(running=False, progress=0, progress_text="Failed")
+            self._say(f"The workbook failed: {exc}", "danger")
+            return None
+        if written is None:  # refused: attempt() said why
+            self.param.update(running=False, progress=0, progress_text="Not written")
+            return None
+        data = buffer.getvalue()
+        self.param.update(
+            running=False,
+            progress=100,
+            progress_text=f"Ready: {name} ({len(data) / 1024:,.0f} KB)",
+            workbook_data=data,
+            workbook_name=name,
+        )
+        return data
+
+
+# -- display ---------------------------------------------------------------------------------
+def display_frame(frame: pd.DataFrame | None, kinds: dict[str, str]) -> pd.DataFrame:
+    """``frame`` ready for the table: Decimals as floats (missing ones as NaN), dates
+    as ISO text, missing text as ''."""
+    if frame is None:
+        return pd.DataFrame(columns=list(kinds))
+    out = frame.copy()
+    for name, kind in kinds.items():
+        if name not in out.columns:
+            continue
+        column = out[name]
+        if kind in ("money", "percent", "number"):
+            out[name] = pd.to_numeric(column.astype(object), errors="coerce").astype(float)
+        elif kind in ("date", "datetime"):
+            out[name] = [_date_text(value) for value in column]
+        elif kind == "text":
+            out[name] = ["" if _missing(value) else str(value) for value in column]
+    return out.reset_index(drop=True)
+
+
+def table_formatters(kinds: dict[str, str]) -> dict[str, NumberFormatter]:
+    """Bokeh number formatters per column: money ``0,0.00``, percent ``0.0 %``."""
+    return {
+        name: NumberFormatter(format=NUMBER_FORMATS[kind], text_align="right")
+        for name, kind in kinds.items()
+        if kind in NUMBER_FORMATS
+    }
+
+
+def _date_text(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ", timespec="minutes")
+    return value.isoformat() if isinstance(value, dt.date) else ""
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def chart_data(
+    chart: Chart, frame: pd.DataFrame | None, currency: str = ""
+) -> tuple[list[str], dict[str, list[float]]]:
+    """The categories (as text, in first-seen order) and one list of values per
+    series for ``chart``: rows of other currencies left out when the frame has a
+    ``currency`` column, rows with the same category summed, missing values as 0."""
+    needed = [chart.category, *chart.values]
+    if frame is None or frame.empty or any(c not in frame.columns for c in needed):
+        return [], {name: [] for name in chart.values}
+    rows = frame
+    if "currency" in frame.columns and currency:
+        rows = frame[frame["currency"] == currency]
+    categories = ["" if _missing(c) else str(c) for c in rows[chart.category]]
+    values = pd.DataFrame(
+        {
+            name: pd.to_numeric(rows[name].astype(object), errors="coerce").astype(float).fillna(0)
+            for name in chart.values
+        }
+    )
+    values["_category"] = categories
+    summed = values.groupby("_category", sort=False).sum()
+    order = list(dict.fromkeys(categories))
+    return order, {name: [float(summed.at[c, name]) for c in order] for name in chart.values}
+
+
+def report_figure(
+    chart: Chart | None,
+    frame: pd.DataFrame | None,
+    kinds: dict[str, str],
+    currency: str = "",
+    title: str = "",
+) -> Any:
+    """A Bokeh figure of ``frame`` as ``chart`` says: ``column`` (vertical bars, one
+    bar per series side by side), ``bar`` (horizontal bars, first category on top) or
+    ``line`` (one line per series). A ``pie`` is drawn as columns: bars compare parts
+    more exactly than slices, and the Excel sheet keeps the native pie. None when the
+    report has no chart."""
+    if chart is None:
+        return None
+    categories, series = chart_data(chart, frame, currency)
+    heading = chart.title or title
+    if currency and "currency" in kinds:
+        heading = f"{heading} ({currency})"
+    value_kinds = {kinds.get(name, "number") for name in chart.values}
+    axis_format = "0 %" if value_kinds == {"percent"} else "0,0.[00]"
+    hover_format = "{0.0 %}" if value_kinds == {"percent"} else "{0,0.00}"
+    options: dict[str, Any] = {
+        "title": heading,
+        "height": 320,
+        "sizing_mode": "stretch_width",
+        "toolbar_location": None,
+        "tools": "",
+    }
+    names = list(chart.values)
+    colors = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
+    if chart.type == "line":
+        fig = figure(x_range=FactorRange(factors=categories), **options)
+        for name in names:
+            source = ColumnDataSource(
+                {"category": categories, "value": series[name], "series": [name] * len(categories)}
+            )
+            fig.line(
+                "category",
+                "value",
+                source=source,
+                color=colors[name],
+                line_width=2,
+                legend_label=name,
+            )
+            fig.scatter("category", "value", source=source, color=colors[name], size=6)
+        _hover(fig, hover_format)
+        fig.xaxis.major_label_orientation = 1.0 if len(categories) > 8 else 0.0
+        fig.yaxis.formatter = NumeralTickFormatter(format=axis_format)
+        return _legend(fig, len(names))
+    factors = [(c, name) for c in categories for name in names] if len(names) > 1 else categories
+    source = ColumnDataSource(
+        {
+            "x": factors,
+            "category": [f[0] if isinstance(f, tuple) else f for f in factors],
+            "series": [f[1] if isinstance(f, tuple) else names[0] for f in factors],
+            "value": [series[name][i] for i in range(len(categories)) for name in names],
+            "color": [colors[name] for _c in categories for name in names],
+        }
+    )
+    if chart.type == "bar":
+        fig = figure(y_range=FactorRange(*reversed(factors)), **options)
+        fig.hbar(y="x", right="value", height=0.8, color="color", source=source)
+        fig.x_range.start = 0
+        fig.xaxis.formatter = NumeralTickFormatter(format=axis_format)
+        fig.ygrid.grid_line_color = None
+    else:  # column, and pie drawn as columns
+        fig = figure(x_range=FactorRange(*factors), **options)
+        fig.vbar(x="x", top="value", width=0.8, color="color", source=source)
+        fig.y_range.start = 0
+        fig.yaxis.formatter = NumeralTickFormatter(format=axis_format)
+        fig.xaxis.major_label_orientation = 1.0 if len(categories) > 8 else 0.0
+        fig.xgrid.grid_line_color = None
+    _hover(fig, hover_format)
+    return fig
+
+
+def _hover(fig: Any, value_format: str) -> None:
+    fig.add_tools(
+        HoverTool(tooltips=[("", "@category"), ("", "@series"), ("Value", "@value" + value_format)])
+    )
+
+
+def _legend(fig: Any, series: int) -> Any:
+    if series > 1:
+        fig.legend.location = "top_left"
+    elif fig.legend:
+        fig.legend.visible = False
+    return fig
+
+
+def doc_html(doc: str) -> str:
+    """The report's documentation as escaped text in a fold-out block."""
+    if not doc:
+        return ""
+    return (
+        "<details><summary>About this report</summary>"
+        f'<div style="white-space: pre-wrap; color: #444">{html.escape(doc)}</div></details>'
+    )
+
+
+class ReportsPage(ComponentView):
+    """The Reports page: ``ReportsPage(ws)`` in a notebook or the staff app."""
+
+    model = param.ClassSelector(class_=ReportsModel, doc="The page's view-model.")
+    model_class = ReportsModel
+
+    # -- building -----------------------------------------------------------------------------
+    def _build(self) -> pn.Column:
+        model = self.model
+        filters = self._filter_widgets()
+        report = pn.widgets.Select.from_param(
+            model.param.report,
+            name="Report",
+            options=self._report_options(),
+            width=260,
+            css_classes=["crm-reports-select"],
+        )
+        refresh = pn.widgets.Button(
+            label="↻",
+            width=40,
+            align="end",
+            css_classes=["crm-reports-run"],
+            on_click=lambda _: model.run(),
+        )
+        currency = pn.widgets.Select(
+            label="Currency",
+            options=model.currencies or [""],
+            value=model.currency,
+            width=100,
+            visible=len(model.currencies) > 1,
+            css_classes=["crm-reports-currency"],
+        )
+
+        def currency_chosen(event: param.parameterized.Event) -> None:
+            if event.new in model.currencies:
+                model.currency = event.new
+
+        currency.param.watch(currency_chosen, "value")
+        controls = pn.Column(
+            pn.Row(report, refresh, currency),
+            pn.FlexBox(*filters.values(), sizing_mode="stretch_width"),
+            css_classes=["crm-reports-controls"],
+            sizing_mode="stretch_width",
+        )
+        alert = message_alert(model)
+        heading = pn.pane.HTML(self._heading(), css_classes=["crm-reports-title"])
+        help_text = pn.pane.HTML(
+            doc_html(model.doc), css_classes=["crm-reports-help"], sizing_mode="stretch_width"
+        )
+        chart = pn.pane.Bokeh(
+            self._figure(),
+            visible=model.chart is not None,
+            css_classes=["crm-reports-chart"],
+            sizing_mode="stretch_width",
+        )
+        table = pn.Column(self._table(), sizing_mode="stretch_width")
+        workbook = self._workbook_controls()
+
+        def update(*events: param.parameterized.Event) -> None:
+            names = {e.name for e in events}
+            if "reports" in names:
+                report.options = self._report_options()
+            if "accepted" in names:
+                for name, widget in filters.items():
+                    widget.disabled = name not in model.accepted
+            if names & {"title", "report"}:
+                heading.object = self._heading()
+            if "doc" in names:
+                help_text.object = doc_html(model.doc)
+            if names & {"currencies", "currency"}:
+                # Options and value together: a value outside the options is reset.
+                currency.param.update(
+                    options=model.currencies or [""],
+                    value=model.currency,
+                    visible=len(model.currencies) > 1,
+                )
+            if names & {"frame", "chart", "currency", "kinds"}:
+                chart.object = self._figure()
+                chart.visible = model.chart is not None
+            if names & {"frame", "kinds"}:
+                table.objects = [self._table()]
+
+        model.param.watch(
+            update,
+            [
+                "reports",
+                "accepted",
+                "title",
+                "report",
+                "doc",
+                "currencies",
+                "frame",
+                "chart",
+                "currency",
+                "kinds",
+            ],
+        )
+        for name, widget in filters.items():
+            widget.disabled = name not in model.accepted
+        return pn.Column(
+            controls,
+            alert,
+            heading,
+            help_text,
+            chart,
+            table,
+            workbook,
+            sizing_mode="stretch_width",
+            css_classes=["crm-reports"],
+        )
+
+    def _report_options(self) -> dict[str, str]:
+        # Titles may repeat between plugins: the name keeps each choice distinct.
+        titles = list(self.model.reports.values())
+        return {
+            (title if titles.count(title) == 1 else f"{title} ({name})"): name
+            for name, title in self.model.reports.items()
+        }
+
+    def _filter_widgets(self) -> dict[str, pn.widgets.Widget]:
+        model = self.model
+        users = self._users()
+        owners = {"(anyone)": "", **{f"{name} ({login})": login for login, name, _t in users}}
+        teams = {"(any team)": "", **{t: t for t in sorted({t for _l, _n, t in users if t})}}
+        if model.owner and model.owner not in owners.values():
+            owners[model.owner] = model.owner
+        if model.team and model.team not in teams.values():
+            teams[model.team] = model.team
+
+        def text(name: str, label: str) -> pn.widgets.TextInput:
+            return pn.widgets.TextInput.from_param(
+                getattr(model.param, name),
+                name=label,
+                placeholder="any",
+                width=140,
+                css_classes=[f"crm-reports-filter-{name.replace('_', '-')}"],
+            )
+
+        return {
+            "period_from": pn.widgets.DatePicker.from_param(
+                model.param.period_from,
+                name="From",
+                width=140,
+                css_classes=["crm-reports-filter-period-from"],
+            ),
+            "period_to": pn.widgets.DatePicker.from_param(
+                model.param.period_to,
+                name="To",
+                width=140,
+                css_classes=["crm-reports-filter-period-to"],
+            ),
+            "owner": pn.widgets.Select.from_param(
+                model.param.owner,
+                name="Owner",
+                options=owners,
+                width=200,
+                css_classes=["crm-reports-filter-owner"],
+            ),
+            "team": pn.widgets.Select.from_param(
+                model.param.team,
+                name="Team",
+                options=teams,
+                width=140,
+                css_classes=["crm-reports-filter-team"],
+            ),
+            "tag": text("tag", "Tag"),
+            "source": text("source", "Source"),
+            "campaign": text("campaign", "Campaign"),
+        }
+
+    def _users(self) -> list[tuple[str, str, str]]:
+        """(login, name, team) of the active users, for the owner and team choices."""
+        ws = self.model.ws
+        found = self.model.attempt(ws.users.list)
+        if found is None:
+            return []
+        users = found[found["active"].astype(bool)]
+        return [
+            (str(u.login), str(u.name), u.team if isinstance(u.team, str) else "")
+            for u in users.itertuples()
+        ]
+
+    def _heading(self) -> str:
+        return f"<h3>{html.escape(self.model.title)}</h3>"
+
+    def _figure(self) -> Any:
+        model = self.model
+        return report_figure(model.chart, model.frame, model.kinds, model.currency, model.title)
+
+    def _table(self) -> pn.widgets.Tabulator:
+        # Tabulator's default formatters show text as text: never the "html" formatter.
+        model = self.model
+        return pn.widgets.Tabulator(
+            display_frame(model.frame, model.kinds),
+            formatters=table_formatters(model.kinds),
+            disabled=True,
+            show_index=False,
+            pagination="remote",
+            page_size=PAGE_SIZE,
+            sizing_mode="stretch_width",
+            css_classes=["crm-reports-table"],
+        )
+
+    def _workbook_controls(self) -> pn.Column:
+        model = self.model
+        choice = pn.widgets.Select.from_param(
+            model.param.workbook,
+            name="Workbook",
+            options=self._workbook_options(),
+            width=220,
+            css_classes=["crm-reports-workbook"],
+        )
+        prepare = pn.widgets.Button(
+            label="Prepare workbook",
+            color="primary",
+            align="end",
+            width=180,
+            css_classes=["crm-reports-prepare"],
+            disabled=model.running,
+        )
+        prepare.on_click(lambda _: model.make_workbook())
+        bar = pn.indicators.Progress(
+            value=model.progress,
+            max=100,
+            width=250,
+            align="center",
+            css_classes=["crm-reports-progress"],
+        )
+        status = pn.pane.HTML(
+            html.escape(model.progress_text),
+            align="center",
+            css_classes=["crm-reports-progress-text"],
+        )
+        download = pn.widgets.FileDownload(
+            label="Download workbook",
+            filename=model.workbook_name or "workbook.xlsx",
+            disabled=True,
+            align="end",
+            width=340,
+            css_classes=["crm-reports-download"],
+        )
+
+        def update(*events: param.parameterized.Event) -> None:
+            names = {e.name for e in events}
+            if "layouts" in names:
+                choice.options = self._workbook_options()
+            if "progress" in names:
+                bar.value = model.progress
+            if "progress_text" in names:
+                status.object = html.escape(model.progress_text)
+            if "running" in names:
+                prepare.disabled = model.running
+            if names & {"workbook_data", "workbook_name"}:
+                ready = model.workbook_data is not None
+                download.param.update(
+                    filename=model.workbook_name or "workbook.xlsx",
+                    file=io.BytesIO(model.workbook_data) if ready else None,
+                    label=f"Download {model.workbook_name}" if ready else "Download workbook",
+                    disabled=not ready,
+                )
+
+        model.param.watch(
+            update,
+            ["layouts", "progress", "progress_text", "running", "workbook_data", "workbook_name"],
+        )
+        return pn.Column(
+            pn.pane.HTML("<b>Excel workbook</b>"),
+            pn.Row(choice, prepare, download),
+            pn.Row(bar, status),
+            css_classes=["crm-reports-export"],
+            sizing_mode="stretch_width",
+        )
+
+    def _workbook_options(self) -> dict[str, str]:
+        return {"This report": THIS_REPORT, **{t: n for n, t in self.model.layouts.items()}}
