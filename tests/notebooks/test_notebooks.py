@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 import crm_core
@@ -71,3 +73,31 @@ def test_pipeline_notebook(demo_base, tmp_path, monkeypatch):
     assert "stage" in text and "weighted" in text
     moved = changes[changes["field"] == "stage_id"]
     assert moved["user"].tolist() == ["ayesha"]
+
+
+@pytest.mark.slow
+def test_reports_notebook(demo_base, tmp_path, monkeypatch):
+    nb, changes = run("03_reports.ipynb", demo_base, tmp_path, monkeypatch)
+    text = outputs(nb)
+    # the backtest names the method to trust, with its error and bias
+    assert re.search(r"best method for PKR: \w+ \(MAPE \d+%, bias [+-]\d+%\)", text)
+    assert "Existing customer" in text  # the notebook's own report (deals by source) ran
+    kinds = {
+        key for cell in nb.cells for out in cell.get("outputs", []) for key in out.get("data", {})
+    }
+    assert "application/vnd.bokehjs_exec.v0+json" in kinds or "text/html" in kinds
+    # the workbooks it wrote open, with the sheets their layouts and arguments name
+    sheets = {
+        name: load_workbook(tmp_path / name, read_only=True).sheetnames
+        for name in ("forecast.xlsx", "sales_review.xlsx", "vip_contacts.xlsx")
+    }
+    assert sheets["forecast.xlsx"][0] == "Cover"
+    assert "Backtest" in sheets["forecast.xlsx"]
+    assert sheets["sales_review.xlsx"][-1] == "Deals by source"
+    assert sheets["vip_contacts.xlsx"] == ["Cover", "Contacts"]
+    vip = load_workbook(tmp_path / "vip_contacts.xlsx", read_only=True)["Contacts"]
+    with crm_core.open(tmp_path / "demo.sqlite") as ws:
+        expected = ws.segments.count("VIP contacts")
+    assert expected > 0
+    assert sum(1 for _ in vip.iter_rows(min_row=2)) == expected
+    assert changes.empty  # reports and exports write nothing

@@ -1,0 +1,713 @@
+"""The one Excel workbook builder every export uses.
+
+:class:`WorkbookBuilder` writes an ``.xlsx`` file (or a binary file object such as a
+``BytesIO``) with xlsxwriter in ``constant_memory`` mode: each sheet streams its rows to
+a temporary file as they come, so a million-row table costs no more memory than ten.
+
+What every workbook gets:
+
+- a cover sheet first: the title, every parameter, the generation time and time zone,
+  and the list of sheets (linked) with their row counts and notes;
+- per table: a bold header row, cell formats by column kind (see :data:`FORMATS`), the
+  header frozen, an autofilter over the written range, column widths fitted to the
+  header and the first :data:`WIDTH_SAMPLE_ROWS` rows (wide East Asian characters count
+  twice, combining marks not at all, capped at :data:`MAX_WIDTH`), and a native Excel
+  chart beside the table when the report declares one (over its first
+  :data:`CHART_MAX_ROWS` rows only: more categories than that make no readable chart);
+- Excel's limits handled: a table longer than a sheet (1,048,576 rows, header
+  included) continues on "<name> (2)", "<name> (3)"..., each with its own header; sheet
+  names are cut to 31 characters (UTF-16 units, as Excel counts), stripped of
+  ``[]:*?/\\`` and leading/trailing apostrophes, and made unique ignoring case;
+- no formulas, ever: text is written with ``write_string`` (so ``=SUM(A1)``, ``+1``,
+  ``-x`` and ``@x`` stay text) and numbers with ``write_number``, by column kind.
+
+Values: ``Decimal`` becomes a float, ``None`` and NaN (and infinities) a blank cell,
+dates and datetimes Excel serial numbers; an aware datetime is first converted to the
+workbook's time zone (Excel cells have none), a naive one is taken as already local.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import chain, islice
+from typing import IO, Any
+
+import pandas as pd
+import xlsxwriter
+from xlsxwriter.format import Format
+
+from crm_core.reports.base import Chart, Column
+
+#: Excel's rows per sheet, header included.
+EXCEL_MAX_ROWS = 1_048_576
+#: Excel's columns per sheet.
+EXCEL_MAX_COLUMNS = 16_384
+#: Excel's longest sheet name, in UTF-16 code units.
+SHEET_NAME_MAX = 31
+#: A chart covers at most the first this-many data rows of its table.
+CHART_MAX_ROWS = 1_000
+#: Column widths are fitted to the header and this many first rows.
+WIDTH_SAMPLE_ROWS = 1_000
+#: Widest fitted column, in characters.
+MAX_WIDTH = 60
+#: Narrowest fitted column, in characters.
+MIN_WIDTH = 6
+#: The progress callback is called every this-many rows (and at each table's end).
+PROGRESS_EVERY = 10_000
+
+#: Excel number format per column kind (``text`` has none).
+FORMATS = {
+    "int": "0",
+    "number": "#,##0.00",
+    "money": "#,##0.00",
+    "percent": "0.0%",
+    "date": "yyyy-mm-dd",
+    "datetime": "yyyy-mm-dd hh:mm:ss",
+}
+
+COVER_SHEET = "Cover"
+
+# Excel serial day 0 for dates from 1900-03-01 on: date(1899, 12, 30).toordinal().
+# (Excel counts a 29 February 1900 that never was; earlier dates are written as text.)
+_EXCEL_EPOCH = 693_594
+_FIRST_SERIAL = 61  # 1900-03-01
+_NUMBER_KINDS = ("int", "number", "money", "percent")
+_INVALID_SHEET_CHARS = str.maketrans("", "", "[]:*?/\\")
+# Names Excel keeps for itself (compared ignoring case).
+_RESERVED_SHEET_NAMES = {"history"}
+
+
+# The default font, for the parts of a rich string (see write_text); xlsxwriter only
+# reads its properties, so one shared instance serves every workbook.
+_PLAIN = Format()
+
+
+class _Careful(Exception):
+    """Raised inside the fast row loop: this row needs the careful writers."""
+
+
+Progress = Callable[[int, int | None, str], None]
+CellWriter = Callable[[int, int, Any], Any]
+
+
+@dataclass(frozen=True)
+class SheetInfo:
+    """One written sheet: its name in the workbook, the table's title, the data rows
+    it holds (header not counted) and a note shown on the cover."""
+
+    name: str
+    title: str
+    rows: int
+    note: str = ""
+
+
+class WorkbookBuilder:
+    """Build one workbook: ``with WorkbookBuilder(target, title=...) as book:`` then
+    :meth:`add_table` / :meth:`add_frame` per sheet; leaving the block (or
+    :meth:`close`) writes the cover and the file.
+
+    ``target`` is a path or a binary file object (``io.BytesIO`` for a download
+    button). ``parameters`` are listed on the cover, ``generated_at`` is shown there
+    (default: now). ``timezone`` is the zone datetimes are shown in (default: that of
+    ``generated_at``, else UTC). ``progress(done_rows, total_rows_or_None, label)`` is
+    called every :data:`PROGRESS_EVERY` rows of a table and at its end. ``max_rows``
+    is the rows per sheet, header included (Excel's limit unless you test the split).
+
+    If the block raises, nothing is written to ``target`` and the temporary files are
+    removed.
+    """
+
+    def __init__(
+        self,
+        target: str | os.PathLike[str] | IO[bytes],
+        *,
+        title: str,
+        parameters: dict[str, Any] | None = None,
+        generated_at: dt.datetime | None = None,
+        timezone: dt.tzinfo | None = None,
+        progress: Progress | None = None,
+        max_rows: int = EXCEL_MAX_ROWS,
+        chart_max_rows: int = CHART_MAX_ROWS,
+    ):
+        if not 2 <= max_rows <= EXCEL_MAX_ROWS:
+            raise ValueError(f"max_rows must be 2..{EXCEL_MAX_ROWS} (header included)")
+        self.target = target
+        self.title = title
+        self.parameters = dict(parameters or {})
+        if timezone is None:
+            timezone = (
+                generated_at.tzinfo
+                if generated_at is not None and generated_at.tzinfo is not None
+                else dt.UTC
+            )
+        self.timezone = timezone
+        self.generated_at = generated_at or dt.datetime.now(dt.UTC)
+        self.progress = progress
+        self.max_rows = max_rows
+        self.chart_max_rows = chart_max_rows
+        #: The sheets written so far, in order (the cover not included).
+        self.sheets: list[SheetInfo] = []
+        self._closed = False
+        # xlsxwriter's temporary files (one per sheet while it streams, then the XML
+        # parts) go in a directory of our own, so an aborted build leaves nothing.
+        self._tmp = tempfile.TemporaryDirectory(prefix="crmbook-xlsx-", ignore_cleanup_errors=True)
+        # A file is written beside its destination and renamed over it once complete:
+        # a failure half-way never leaves a broken workbook (or half of an old one).
+        self._final: str | None = None
+        target_arg: Any = target
+        if isinstance(target, str | os.PathLike):
+            self._final = os.fspath(target)
+            folder, name = os.path.split(os.path.abspath(self._final))
+            handle, target_arg = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
+            os.close(handle)
+        self.book = xlsxwriter.Workbook(
+            target_arg,
+            {
+                # Streaming; never in_memory, which would silently turn it off. A file
+                # object target works without it (zipfile writes into it at close).
+                "constant_memory": True,
+                "tmpdir": self._tmp.name,
+                # Belt and braces: we never call write(), but if anything did, text
+                # must still not become formulas, links or numbers.
+                "strings_to_formulas": False,
+                "strings_to_urls": False,
+                "strings_to_numbers": False,
+            },
+        )
+        self._names: set[str] = set()
+        self._formats = {
+            kind: self.book.add_format({"num_format": f}) for kind, f in FORMATS.items()
+        }
+        self._formats["text"] = None
+        self._header = self.book.add_format({"bold": True, "bottom": 1})
+        # The cover is the first sheet; it is filled at close (each sheet streams on
+        # its own, so writing it last, top to bottom, is allowed in constant_memory).
+        self._cover = self.book.add_worksheet(self._sheet_name(COVER_SHEET))
+        self._cover.activate()
+
+    # -- public API ----------------------------------------------------------------------
+    def add_table(
+        self,
+        title: str,
+        columns: Sequence[Column],
+        rows: Iterable[Sequence[Any]],
+        *,
+        chart: Chart | None = None,
+        total_rows: int | None = None,
+        note: str = "",
+    ) -> list[str]:
+        """Stream ``rows`` (sequences of values, in ``columns`` order) into a sheet
+        titled ``title`` and return the sheet names used (more than one when the table
+        is longer than a sheet). ``total_rows``, when known, is passed to the progress
+        callback; ``note`` is shown beside the sheet on the cover."""
+        self._check_open()
+        columns = list(columns)
+        if not columns:
+            raise ValueError(f"table {title!r} has no columns")
+        if len(columns) > EXCEL_MAX_COLUMNS:
+            raise ValueError(f"table {title!r} has {len(columns)} columns; Excel allows 16,384")
+        chart_columns = self._chart_columns(title, columns, chart)
+        kinds = [c.kind for c in columns]
+        it = iter(rows)
+        per_sheet = self.max_rows - 1
+        # Widths come from the header and the first rows: measure those, then stream
+        # them and the rest alike.
+        sample = list(islice(it, WIDTH_SAMPLE_ROWS))
+        widths = _fitted_widths(columns, sample)
+        stream: Iterator[Sequence[Any]] = chain(sample, it)
+        del sample
+        names: list[str] = []
+        done = reported = 0
+        part = 0
+        while True:
+            part += 1
+            name = self._sheet_name(title if part == 1 else f"{title} ({part})")
+            names.append(name)
+            sheet = self.book.add_worksheet(name)
+            header = self._header
+            for c, column in enumerate(columns):
+                write_text(sheet, 0, c, column.name, header)
+                sheet.set_column(c, c, widths[c])
+            write_rows = self._row_writer(sheet, kinds)
+            written = 0
+            exhausted = False
+            while written < per_sheet:
+                # Rows go in chunks that end on a multiple of PROGRESS_EVERY, so the
+                # inner loop has nothing to count.
+                chunk = min(PROGRESS_EVERY - done % PROGRESS_EVERY, per_sheet - written)
+                r = write_rows(islice(stream, chunk), written + 1)
+                got = r - written
+                written = r
+                done += got
+                if got < chunk:
+                    exhausted = True
+                    break
+                if self.progress is not None and done % PROGRESS_EVERY == 0:
+                    self.progress(done, total_rows, title)
+                    reported = done
+            self._finish_sheet(sheet, len(columns), written)
+            if part == 1 and chart is not None and chart_columns is not None and written:
+                self._insert_chart(sheet, name, title, chart, chart_columns, len(columns), written)
+            self.sheets.append(SheetInfo(name, title, written, note))
+            if exhausted:
+                break
+            head = next(stream, None)
+            if head is None:
+                break
+            stream = chain((head,), stream)
+        if self.progress is not None and (reported != done or done == 0):
+            self.progress(done, total_rows, title)
+        return names
+
+    def add_frame(
+        self,
+        title: str,
+        frame: pd.DataFrame,
+        columns: Sequence[Column],
+        chart: Chart | None = None,
+        *,
+        note: str = "",
+    ) -> list[str]:
+        """Write a report's DataFrame as a table: its ``columns`` (declared
+        :class:`~crm_core.reports.Column` list) in that order; missing values (None,
+        NaN, NaT) become blank cells. Returns the sheet names used."""
+        names = [c.name for c in columns]
+        absent = [n for n in names if n not in frame.columns]
+        if absent:
+            raise ValueError(f"table {title!r}: the frame lacks the columns {absent}")
+        view = frame[names].astype(object)
+        view = view.where(view.notna(), None)
+        return self.add_table(
+            title,
+            columns,
+            view.itertuples(index=False, name=None),
+            chart=chart,
+            total_rows=len(view),
+            note=note,
+        )
+
+    def close(self) -> None:
+        """Write the cover and the workbook to the target. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._write_cover()
+            self.book.close()
+            if self._final is not None:
+                os.replace(self.book.filename, self._final)
+        finally:
+            self._remove_partial()
+            self._tmp.cleanup()
+
+    def _remove_partial(self) -> None:
+        """Delete the file being written beside the destination, if still there."""
+        if self._final is not None and os.path.exists(self.book.filename):
+            os.unlink(self.book.filename)
+
+    def abort(self) -> None:
+        """Give up: write nothing to the target and remove the temporary files."""
+        if self._closed:
+            return
+        self._closed = True
+        self._remove_partial()
+        self._tmp.cleanup()
+
+    def __enter__(self) -> WorkbookBuilder:
+        return self
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    # -- sheets --------------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("the workbook is already closed")
+
+    def _sheet_name(self, wanted: str) -> str:
+        """A valid sheet name for ``wanted``, unique in this workbook ignoring case."""
+        base = str(wanted).translate(_INVALID_SHEET_CHARS).strip().strip("'").strip()
+        base = " ".join(base.split()) or "Sheet"
+        name = _utf16_cut(base, SHEET_NAME_MAX).rstrip()
+        n = 1
+        while name.casefold() in self._names or name.casefold() in _RESERVED_SHEET_NAMES:
+            n += 1
+            suffix = f" ({n})"
+            name = _utf16_cut(base, SHEET_NAME_MAX - len(suffix)).rstrip().rstrip("'") + suffix
+        self._names.add(name.casefold())
+        return name
+
+    def _finish_sheet(self, sheet: Any, ncols: int, rows: int) -> None:
+        sheet.freeze_panes(1, 0)
+        sheet.autofilter(0, 0, rows, ncols - 1)
+
+    # -- cells ---------------------------------------------------------------------------
+    def _row_writer(
+        self, sheet: Any, kinds: Sequence[str]
+    ) -> Callable[[Iterable[Sequence[Any]], int], int]:
+        """A function writing rows to ``sheet`` from row ``first`` on and returning the
+        last row written (``first - 1`` if none).
+
+        This is the inner loop of every export, so it is written for speed: the
+        columns are grouped by kind once, and each cell is one typed xlsxwriter call
+        with its precomputed format (the undecorated ``_write_number`` /
+        ``_write_string``, which skip the A1-notation check of the public methods,
+        when this xlsxwriter has them). Values of the expected types take the fast
+        path; a row holding anything else (a number column with text, an aware or
+        pre-1900 date, a pandas Timestamp...) is rewritten cell by cell by the careful
+        writers of :meth:`_writer`, which handle every case.
+        """
+        number = getattr(sheet, "_write_number", None) or sheet.write_number
+        string = getattr(sheet, "_write_string", None) or sheet.write_string
+        formats = self._formats
+        numbers = tuple(
+            (c, formats[k])
+            for c, k in enumerate(kinds)
+            if k in ("int", "number", "money", "percent")
+        )
+        texts = tuple(c for c, k in enumerate(kinds) if k == "text")
+        dates = tuple((c, formats[k]) for c, k in enumerate(kinds) if k == "date")
+        stamps = tuple((c, formats[k]) for c, k in enumerate(kinds) if k == "datetime")
+        careful = tuple(enumerate(self._writer(sheet, kind) for kind in kinds))
+        epoch, first_serial, date_class = _EXCEL_EPOCH, _FIRST_SERIAL, dt.date
+        tz = self.timezone
+
+        def write_rows(rows: Iterable[Sequence[Any]], first: int) -> int:
+            r = first - 1
+            for r, values in enumerate(rows, first):
+                try:
+                    for c, f in numbers:
+                        v = values[c]
+                        if v is not None:
+                            x = float(v)
+                            if x - x:  # NaN or an infinity: a blank cell
+                                continue
+                            number(r, c, x, f)
+                    for c in texts:
+                        v = values[c]
+                        if v is not None:
+                            if v.__class__ is not str or v.startswith("<r>"):
+                                raise _Careful
+                            string(r, c, v)
+                    for c, f in dates:
+                        v = values[c]
+                        if v is not None:
+                            if v.__class__ is not date_class:
+                                raise _Careful
+                            n = v.toordinal() - epoch
+                            if n < first_serial:
+                                raise _Careful
+                            number(r, c, n, f)
+                    for c, f in stamps:
+                        v = values[c]
+                        if v is not None:
+                            if v.tzinfo is not None:
+                                v = v.astimezone(tz)
+                            n = (v.toordinal() - epoch) + (
+                                v.hour * 3600 + v.minute * 60 + v.second + v.microsecond / 1e6
+                            ) / 86400
+                            if n < first_serial:
+                                raise _Careful
+                            number(r, c, n, f)
+                except (_Careful, TypeError, ValueError, AttributeError):
+                    # Rewriting cells of the current row is allowed in constant_memory.
+                    for c, write in careful:
+                        write(r, c, values[c])
+            return r
+
+        return write_rows
+
+    def _writer(self, sheet: Any, kind: str) -> CellWriter:
+        """The careful writer of one cell of ``kind``: any value, any type."""
+        write_string = sheet.write_string
+        write_number = sheet.write_number
+        fmt = self._formats[kind]
+        tz = self.timezone
+
+        def text(r: int, c: int, v: Any) -> None:
+            if v is not None:
+                write_text(sheet, r, c, v if v.__class__ is str else str(v))
+
+        def number(r: int, c: int, v: Any) -> None:
+            if v is None:
+                return
+            try:
+                x = float(v)
+            except (TypeError, ValueError):
+                text(r, c, v)
+                return
+            if x - x:  # NaN or an infinity: a blank cell
+                return
+            write_number(r, c, x, fmt)
+
+        def date(r: int, c: int, v: Any) -> None:
+            if v is None:
+                return
+            if v.__class__ is not dt.date:
+                v = _as_date(v, tz)
+                if v.__class__ is not dt.date:
+                    if v is not None:
+                        text(r, c, v)
+                    return
+            n = v.toordinal() - _EXCEL_EPOCH
+            if n < _FIRST_SERIAL:
+                write_string(r, c, v.isoformat())
+            else:
+                write_number(r, c, n, fmt)
+
+        def datetime(r: int, c: int, v: Any) -> None:
+            if v is None:
+                return
+            try:
+                if v.tzinfo is not None:
+                    v = v.astimezone(tz)
+                n = (v.toordinal() - _EXCEL_EPOCH) + (
+                    v.hour * 3600 + v.minute * 60 + v.second + v.microsecond / 1e6
+                ) / 86400
+            except (AttributeError, TypeError, ValueError):
+                # a plain date (its midnight), an ISO string, NaT...
+                day = _as_date(v, tz)
+                if day.__class__ is not dt.date:
+                    if day is not None:
+                        text(r, c, day)
+                    return
+                n = day.toordinal() - _EXCEL_EPOCH
+            if n < _FIRST_SERIAL:
+                write_string(r, c, str(v))
+            else:
+                write_number(r, c, n, fmt)
+
+        if kind == "text":
+            return text
+        if kind == "date":
+            return date
+        if kind == "datetime":
+            return datetime
+        return number
+
+    # -- charts --------------------------------------------------------------------------
+    def _chart_columns(
+        self, title: str, columns: Sequence[Column], chart: Chart | None
+    ) -> tuple[int, list[int]] | None:
+        if chart is None:
+            return None
+        index = {c.name: i for i, c in enumerate(columns)}
+        missing = [n for n in (chart.category, *chart.values) if n not in index]
+        if missing:
+            raise ValueError(
+                f"table {title!r}: the chart names columns {missing} that the table lacks"
+            )
+        values = [index[n] for n in chart.values]
+        if chart.type == "pie":
+            values = values[:1]  # a pie shows one series
+        return index[chart.category], values
+
+    def _insert_chart(
+        self,
+        sheet: Any,
+        name: str,
+        title: str,
+        chart: Chart,
+        where: tuple[int, list[int]],
+        ncols: int,
+        rows: int,
+    ) -> None:
+        category, values = where
+        last = min(rows, self.chart_max_rows)
+        drawing = self.book.add_chart({"type": chart.type})
+        for v in values:
+            drawing.add_series(
+                {
+                    "name": [name, 0, v],
+                    "categories": [name, 1, category, last, category],
+                    "values": [name, 1, v, last, v],
+                }
+            )
+        caption = chart.title or title
+        if last < rows:
+            caption += f" (first {last:,} rows)"
+        drawing.set_title({"name": caption})
+        if chart.type == "pie" or len(values) == 1:
+            drawing.set_legend({"none": chart.type != "pie"})
+        # Wider for many categories, within reason.
+        drawing.set_size({"width": min(max(480, 24 * last), 1200), "height": 320})
+        sheet.insert_chart(1, ncols + 1, drawing, {"x_offset": 10})
+
+    # -- cover ---------------------------------------------------------------------------
+    def _write_cover(self) -> None:
+        sheet = self._cover
+        big = self.book.add_format({"bold": True, "font_size": 16})
+        bold = self._header
+        link = self.book.add_format({"font_color": "blue", "underline": 1})
+        stamp = self.book.add_format({"num_format": FORMATS["datetime"]})
+
+        def write(row: int, col: int, text: str, fmt: Any = None) -> None:
+            write_text(sheet, row, col, text, fmt)
+
+        write(0, 0, str(self.title), big)
+        generated = self.generated_at
+        if generated.tzinfo is not None:
+            generated = generated.astimezone(self.timezone)
+        write(2, 0, "Generated at")
+        serial = (generated.toordinal() - _EXCEL_EPOCH) + (
+            generated.hour * 3600 + generated.minute * 60 + generated.second
+        ) / 86400
+        sheet.write_number(2, 1, serial, stamp)
+        write(3, 0, "Time zone")
+        write(3, 1, _zone_name(self.timezone))
+        row = 5
+        write(row, 0, "Parameter", bold)
+        write(row, 1, "Value", bold)
+        for key, value in self.parameters.items():
+            row += 1
+            write(row, 0, str(key))
+            write(row, 1, _shown(value))
+        if not self.parameters:
+            row += 1
+            write(row, 0, "(none)")
+        row += 2
+        for c, head in enumerate(("Sheet", "Title", "Rows", "Notes")):
+            write(row, c, head, bold)
+        for info in self.sheets:
+            row += 1
+            if info.name.startswith("<r>"):
+                write(row, 0, info.name)  # see write_text: no link for such a name
+            else:
+                ref = info.name.replace("'", "''")
+                sheet.write_url(row, 0, f"internal:'{ref}'!A1", link, info.name)
+            write(row, 1, info.title)
+            sheet.write_number(row, 2, info.rows, self._formats["int"])
+            if info.note:
+                write(row, 3, info.note)
+        sheet.set_column(0, 0, max([14, *(display_width(i.name) + 2 for i in self.sheets)]))
+        shown = [display_width(_shown(v)) + 2 for v in self.parameters.values()]
+        sheet.set_column(1, 1, min(MAX_WIDTH, max([20, *shown])))
+        sheet.set_column(2, 2, 10)
+        sheet.set_column(3, 3, 50)
+
+
+# -- helpers ----------------------------------------------------------------------------
+def write_text(sheet: Any, row: int, col: int, text: str, fmt: Any = None) -> None:
+    """Write ``text`` as a string cell, never a formula, whatever it starts with.
+
+    In constant_memory mode xlsxwriter copies a string that starts with ``<r>`` and
+    ends with ``</r>`` into the sheet XML unescaped, as a rich-text run (which breaks
+    the file for any other such text); written as a two-part rich string it is
+    escaped like any other.
+    """
+    if text.startswith("<r>") and text.endswith("</r>"):
+        sheet.write_rich_string(row, col, text[:1], _PLAIN, text[1:], *([fmt] if fmt else []))
+    else:
+        sheet.write_string(row, col, text, fmt)
+
+
+def display_width(text: str) -> int:
+    """How many character cells ``text`` takes on screen: wide and full-width East
+    Asian characters count 2, combining marks 0; the longest line counts."""
+    if text.isascii():
+        return max(len(line) for line in text.split("\n")) if "\n" in text else len(text)
+    best = 0
+    for line in text.split("\n"):
+        width = 0
+        for ch in line:
+            if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+                continue
+            width += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+        best = max(best, width)
+    return best
+
+
+def _shown_width(kind: str, value: Any) -> int:
+    """The width of ``value`` as the cell shows it in its column's format."""
+    if value is None:
+        return 0
+    try:
+        if kind in ("number", "money"):
+            return len(f"{float(value):,.2f}")
+        if kind == "int":
+            return len(f"{float(value):.0f}")
+        if kind == "percent":
+            return len(f"{float(value):.1%}")
+    except (TypeError, ValueError, OverflowError):
+        pass
+    if kind == "date":
+        return 10
+    if kind == "datetime":
+        return 19
+    return display_width(value if isinstance(value, str) else str(value))
+
+
+def _fitted_widths(columns: Sequence[Column], sample: Sequence[Sequence[Any]]) -> list[float]:
+    """Column widths for the header and the sampled rows, in Excel character units
+    (plus room for the autofilter button), between MIN_WIDTH and MAX_WIDTH."""
+    out: list[float] = []
+    for c, column in enumerate(columns):
+        widest = display_width(column.name) + 2  # the filter button
+        for values in sample:
+            widest = max(widest, _shown_width(column.kind, values[c]))
+        out.append(float(min(MAX_WIDTH, max(MIN_WIDTH, widest + 1))))
+    return out
+
+
+def _utf16_cut(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` UTF-16 code units (how Excel counts)."""
+    if len(text) <= limit // 2 or len(text.encode("utf-16-le")) // 2 <= limit:
+        return text
+    out = []
+    used = 0
+    for ch in text:
+        units = 2 if ord(ch) > 0xFFFF else 1
+        if used + units > limit:
+            break
+        out.append(ch)
+        used += units
+    return "".join(out)
+
+
+def _as_date(value: Any, tz: dt.tzinfo) -> dt.date | str | None:
+    """A date cell's value: a date (an aware datetime's day in ``tz``), None for
+    missing values, or the value as text when it is no date at all."""
+    if isinstance(value, dt.datetime):
+        if value != value:  # NaT
+            return None
+        if value.tzinfo is not None:
+            value = value.astimezone(tz)
+        return value.date()
+    if isinstance(value, dt.date):
+        return dt.date(value.year, value.month, value.day)
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            return value
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return str(value)
+
+
+def _shown(value: Any) -> str:
+    """A parameter's value as the cover shows it."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, list | tuple | set | frozenset):
+        return ", ".join(_shown(v) for v in value)
+    return str(value)
+
+
+def _zone_name(tz: dt.tzinfo) -> str:
+    return str(getattr(tz, "key", None) or tz)
