@@ -1991,7 +1991,8 @@ class _Builder:
             )
         refunds = [r for r in rows if r.payment_state == "paid" and rng.random() < 0.04]
         for k, inv in enumerate(refunds, len(rows) + 1):
-            day = min(inv.invoice_date + dt.timedelta(days=rng.randint(5, 40)), self.yesterday)
+            invoiced = inv.invoice_date or self.yesterday  # always set above
+            day = min(invoiced + dt.timedelta(days=rng.randint(5, 40)), self.yesterday)
             share = Decimal(rng.choice(("0.1", "0.25", "1")))
             rows.append(
                 Invoice(

@@ -500,8 +500,8 @@ class Importer:
         out: dict[int, dt.date] = {}
         for r in self.ctx.adapter.read("account.move", paid, ["invoice_payments_widget"]):
             widget = r.get("invoice_payments_widget") or {}
-            days = [_date(p.get("date")) for p in widget.get("content") or []]
-            days = [d for d in days if d is not None]
+            found = (_date(p.get("date")) for p in widget.get("content") or [])
+            days = [d for d in found if d is not None]
             if days:
                 out[int(r["id"])] = max(days)
         return out
