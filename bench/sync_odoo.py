@@ -7,10 +7,11 @@ For each size N it makes sure N bench partners exist in Odoo (it creates them, n
 "crmbook bench NNNNNN", under a company each 10th), then in one run:
 
 1. initial pull of those partners into a fresh workspace with crmbook (records/s,
-   local validation and writes included), beside the peer: a keyset-paged
-   ``search_read`` loop over plain ``xmlrpc.client`` reading the same fields. The two
+   local validation and writes included), over each of ``--protocols`` (XML-RPC, the
+   default, and JSON-RPC, the option), beside the peer: a keyset-paged
+   ``search_read`` loop over plain ``xmlrpc.client`` reading the same fields. They
    alternate ``--rounds`` times (the machine is shared with Odoo and PostgreSQL, so
-   single timings wander); the ratio is of the medians, every round is printed;
+   single timings wander); the ratios are of the medians, every round is printed;
 2. an incremental sync after changing ``--changed`` of them in Odoo.
 
 Targets: initial pull >= 0.9x the peer's rate; incremental < 2 s and flat in N. The
@@ -104,9 +105,16 @@ def main() -> None:
     parser.add_argument("--sizes", default="2000,10000")
     parser.add_argument("--changed", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--protocols",
+        default="xmlrpc,jsonrpc",
+        help="crmbook's RPC protocols to time (the first, XML-RPC, is the default one)",
+    )
     args = parser.parse_args()
     url, db, user, password = env()
-    odoo = OdooAdapter(url, db, user, password, timeout=120)
+    protocols = args.protocols.split(",")
+    adapters = {p: OdooAdapter(url, db, user, password, timeout=120, protocol=p) for p in protocols}
+    odoo = adapters[protocols[0]]
     company, contact = partner_maps()
     fields = sorted(set(company.remote_fields) | set(contact.remote_fields) | {"is_company"})
     bench_domain = [["name", "=like", f"{PREFIX}%"]]
@@ -117,17 +125,19 @@ def main() -> None:
         cutoff = ids[-1]
         domain = [*bench_domain, ["id", "<=", cutoff]]
         maps = [dataclasses.replace(m, domain=[*m.domain, *domain]) for m in (company, contact)]
-        peer_times, pull_times = [], []
+        peer_times: list[float] = []
+        pull_times: dict[str, list[float]] = {p: [] for p in protocols}
         for _ in range(args.rounds):
             peer_n, peer_s = peer_read(url, db, user, password, fields, domain)
             peer_times.append(peer_s)
-            with tempfile.TemporaryDirectory() as tmp:
-                ws = crm_core.open(Path(tmp) / "bench.sqlite")
-                t0 = time.perf_counter()
-                first = sync(ws, odoo, maps=maps, models=["company", "contact"])
-                pull_times.append(time.perf_counter() - t0)
-                ws.close()
-        peer_s, pull_s = statistics.median(peer_times), statistics.median(pull_times)
+            for protocol, adapter in adapters.items():
+                with tempfile.TemporaryDirectory() as tmp:
+                    ws = crm_core.open(Path(tmp) / "bench.sqlite")
+                    t0 = time.perf_counter()
+                    first = sync(ws, adapter, maps=maps, models=["company", "contact"])
+                    pull_times[protocol].append(time.perf_counter() - t0)
+                    ws.close()
+        peer_s = statistics.median(peer_times)
         pulled = first.models["company"].created + first.models["contact"].created
         with tempfile.TemporaryDirectory() as tmp:
             ws = crm_core.open(Path(tmp) / "bench.sqlite")
@@ -148,30 +158,40 @@ def main() -> None:
             incr_s = time.perf_counter() - t0
             updated = second.models["company"].updated + second.models["contact"].updated
             ws.close()
-        row = {
+        row: dict[str, object] = {
             "n": n,
             "peer_records": peer_n,
             "peer_seconds": round(peer_s, 3),
             "peer_rounds": [round(t, 3) for t in peer_times],
-            "crmbook_rounds": [round(t, 3) for t in pull_times],
             "peer_rate": round(peer_n / peer_s),
             "crmbook_records": pulled,
-            "crmbook_seconds": round(pull_s, 3),
-            "crmbook_rate": round(pulled / pull_s),
-            "ratio": round((pulled / pull_s) / (peer_n / peer_s), 2),
             "incremental_changed": len(changed),
             "incremental_updated": updated,
             "incremental_seconds": round(incr_s, 3),
             "errors": len(first.errors) + len(second.errors),
         }
         results.append(row)
-        print(f"  rounds (s): crmbook {row['crmbook_rounds']}, peer {row['peer_rounds']}")
         print(
-            f"N={n:>6}: initial pull {pulled} in {pull_s:.2f}s = {row['crmbook_rate']}/s | "
-            f"peer {peer_n} in {peer_s:.2f}s = {row['peer_rate']}/s | x{row['ratio']} "
-            f"{'PASS' if row['ratio'] >= 0.9 else 'FAIL'} (>= 0.9x) | incremental "
-            f"{len(changed)} changed -> {updated} updated in {incr_s:.2f}s "
-            f"{'PASS' if incr_s < 2 else 'FAIL'} (< 2 s)"
+            f"N={n:>6}: peer {peer_n} in {peer_s:.2f}s = {row['peer_rate']}/s {row['peer_rounds']}"
+        )
+        for protocol, times in pull_times.items():
+            pull_s = statistics.median(times)
+            ratio = round((pulled / pull_s) / (peer_n / peer_s), 2)
+            row[protocol] = {
+                "rounds": [round(t, 3) for t in times],
+                "seconds": round(pull_s, 3),
+                "rate": round(pulled / pull_s),
+                "ratio": ratio,
+            }
+            label = f"crmbook {protocol}{' (default)' if protocol == protocols[0] else ''}"
+            print(
+                f"  {label}: initial pull {pulled} in {pull_s:.2f}s = {round(pulled / pull_s)}/s "
+                f"x{ratio} {'PASS' if ratio >= 0.9 else 'FAIL'} (>= 0.9x) "
+                f"{[round(t, 3) for t in times]}"
+            )
+        print(
+            f"  incremental ({protocols[0]}): {len(changed)} changed -> {updated} updated in "
+            f"{incr_s:.2f}s {'PASS' if incr_s < 2 else 'FAIL'} (< 2 s)"
         )
     if len(results) > 1:
         growth = results[-1]["incremental_seconds"] / max(results[0]["incremental_seconds"], 1e-9)

@@ -58,6 +58,7 @@ from crm_core.models import (
 )
 from crm_core.passwords import hash_password
 from crm_core.services.custom_fields import clean_custom_value
+from crm_core.services.metrics import _add_months
 
 if TYPE_CHECKING:
     from crm_core.workspace import Workspace
@@ -1939,7 +1940,7 @@ class _Builder:
                 bills.append(
                     (day, opp.currency, opp.expected_revenue, opp.company_id, opp.contact_id)
                 )
-        first = _month_start(self.today, -(BOOK_MONTHS - 1))
+        first = _add_months(self.today, -(BOOK_MONTHS - 1))
         regulars = rng.sample(self.companies, min(N_REPEAT_CUSTOMERS, len(self.companies)))
         for party in regulars:
             currency = COUNTRIES[party.country].currency
@@ -1947,7 +1948,7 @@ class _Builder:
             base = Decimal(rng.randint(500, 5000)) * Decimal(str(USD_RATES[currency]))
             growth = rng.uniform(0.0, 0.02)
             for k in range(BOOK_MONTHS):
-                month = _month_start(first, k)
+                month = _add_months(first, k)
                 day = month + dt.timedelta(days=rng.randint(0, 27))
                 if day >= self.today or rng.random() < 0.15:  # a month without an order
                     continue
@@ -2016,12 +2017,6 @@ class _Builder:
         self.s.add_all(rows)
         self.s.flush()
         self.counts["invoices"] = len(rows)
-
-
-def _month_start(day: dt.date, months: int) -> dt.date:
-    """The first day of the month ``months`` after ``day``'s month."""
-    index = day.year * 12 + day.month - 1 + months
-    return dt.date(index // 12, index % 12 + 1, 1)
 
 
 #: The demo's books: invoice copies as an ERP sync would have pulled them.

@@ -33,12 +33,13 @@ from decimal import Decimal
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Numeric, and_, case, cast, extract, func, or_, select
+from sqlalchemy import and_, case, cast, extract, func, or_, select
 from sqlalchemy.orm import aliased
 
 from crm_core.errors import FieldError, ValidationError
 from crm_core.models import Invoice, Opportunity, Pipeline, Stage, StageChange
 from crm_core.reports.base import Chart, Column, Scope, report
+from crm_core.services.metrics import MONEY, _add_months, _rank
 
 #: How many months after the history :func:`revenue_forecast` forecasts.
 HORIZON = 3
@@ -57,12 +58,9 @@ OVERDUE = "overdue"
 #: The forecast method from the open pipeline (not a function of the revenue series).
 PIPELINE_METHOD = "pipeline"
 
-MONEY = Numeric(18, 2)
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 HUNDRED = Decimal(100)
-# Orders the won stage after every open stage, whatever its sequence.
-_WON_RANK = 1_000_000
 
 Number = Decimal | int | float
 
@@ -857,18 +855,8 @@ def _nullable(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
     return frame
 
 
-def _rank(stage: Any) -> Any:
-    """A stage's place in the funnel: its sequence, the won stage after all others."""
-    return case((stage.is_won.is_(True), _WON_RANK), else_=stage.sequence)
-
-
 def _first(day: dt.date) -> dt.date:
     return day.replace(day=1)
-
-
-def _add_months(day: dt.date, months: int) -> dt.date:
-    index = day.year * 12 + day.month - 1 + months
-    return dt.date(index // 12, index % 12 + 1, 1)
 
 
 def _label(first: dt.date) -> str:
