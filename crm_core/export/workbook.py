@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import secrets
 import tempfile
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -163,8 +164,10 @@ class WorkbookBuilder:
         if isinstance(target, str | os.PathLike):
             self._final = os.fspath(target)
             folder, name = os.path.split(os.path.abspath(self._final))
-            handle, target_arg = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
-            os.close(handle)
+            target_arg = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.part")
+            # created here with the usual permissions (mkstemp's would be owner-only)
+            with open(target_arg, "xb"):
+                pass
         self.book = xlsxwriter.Workbook(
             target_arg,
             {

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import math
+import os
 import re
 import zipfile
 from decimal import Decimal
@@ -342,6 +343,16 @@ def test_a_failed_build_keeps_the_previous_workbook(tmp_path):
         book.add_table("T", [Column("n", "int")], rows())
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["review.xlsx"]
+
+
+def test_a_workbook_file_gets_the_usual_permissions(tmp_path):
+    mask = os.umask(0o022)
+    try:
+        with WorkbookBuilder(tmp_path / "shared.xlsx", title="x") as book:
+            book.add_table("T", [Column("n", "int")], [(1,)])
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "shared.xlsx").stat().st_mode & 0o777 == 0o644
 
 
 def test_add_frame_writes_the_declared_columns_with_blanks_for_missing_values(tmp_path):
