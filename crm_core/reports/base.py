@@ -142,6 +142,20 @@ def report(
     return register
 
 
+def frame_of(
+    rows: list[dict[str, Any]], columns: list[Column] | tuple[Column, ...]
+) -> pd.DataFrame:
+    """Rows (dicts) as a report's DataFrame with exactly ``columns``, in order; a column
+    holding a missing value keeps it as None (object dtype) rather than NaN."""
+    names = [c.name for c in columns]
+    frame = pd.DataFrame([{n: r[n] for n in names} for r in rows], columns=names)
+    for name in names:
+        values = [r[name] for r in rows]
+        if any(value is None for value in values):
+            frame[name] = pd.Series(values, index=frame.index, dtype=object)
+    return frame
+
+
 def load_plugins() -> list[str]:
     """Import the modules named by ``crmbook.reports`` entry points (their reports
     register themselves) and return the names of the reports they added. An entry

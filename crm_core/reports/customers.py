@@ -26,7 +26,7 @@ from sqlalchemy import BigInteger, and_, case, cast, func, literal_column, or_, 
 from sqlalchemy.orm import aliased
 
 from crm_core.models import Company, Contact, Invoice
-from crm_core.reports.base import Chart, Column, Scope, report
+from crm_core.reports.base import Chart, Column, Scope, frame_of, report
 from crm_core.services.accounts import SETTLED
 
 CENT = Decimal("0.01")
@@ -150,7 +150,7 @@ def sales_per_customer(scope: Scope) -> pd.DataFrame:
             row[name] = _from_cents(row[name])
         out.append(row)
     out.sort(key=lambda r: (-r["revenue"], r["customer"] or "", r["customer_id"], r["currency"]))
-    return _frame(out, SALES_COLUMNS)
+    return frame_of(out, SALES_COLUMNS)
 
 
 # -- RFM ------------------------------------------------------------------------------------
@@ -242,7 +242,7 @@ def rfm(scope: Scope) -> pd.DataFrame:
     with scope.ws.transaction() as s:
         found = [dict(r) for r in s.execute(query).mappings()]
     if not found:
-        return _frame([], RFM_COLUMNS)
+        return frame_of([], RFM_COLUMNS)
     for row in found:
         row["recency_days"] = (reference - row["last_invoice"]).days
         row["frequency"] = int(row["frequency"])
@@ -264,7 +264,7 @@ def rfm(scope: Scope) -> pd.DataFrame:
     ]
     rows = frame.to_dict("records")
     rows.sort(key=lambda r: (r["currency"], -r["monetary"], r["customer"] or "", r["customer_id"]))
-    return _frame(rows, RFM_COLUMNS)
+    return frame_of(rows, RFM_COLUMNS)
 
 
 def segment(r_score: int, f_score: int) -> str:
@@ -326,15 +326,3 @@ def _days_between(dialect: str, later: Any, earlier: Any) -> Any:
     if dialect == "sqlite":
         return func.julianday(later) - func.julianday(earlier)
     return later - earlier
-
-
-def _frame(rows: list[dict[str, Any]], columns: list[Column]) -> pd.DataFrame:
-    """The rows as a DataFrame with exactly ``columns``; a column holding a missing
-    value keeps it as None (object dtype) rather than NaN."""
-    names = [c.name for c in columns]
-    frame = pd.DataFrame([{n: r[n] for n in names} for r in rows], columns=names)
-    for name in names:
-        values = [r[name] for r in rows]
-        if any(value is None for value in values):
-            frame[name] = pd.Series(values, index=frame.index, dtype=object)
-    return frame

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 
 from crm_core.models import CHANNELS, Activity, Company, Contact, Interaction, Opportunity, User
-from crm_core.reports.base import Chart, Column, Scope, report
+from crm_core.reports.base import Chart, Column, Scope, frame_of, report
 
 PERIOD_AND_PEOPLE = ("period_from", "period_to", "owner", "team")
 
@@ -131,7 +131,7 @@ def workload(scope: Scope) -> pd.DataFrame:
         first = scope.period_from or (min(lows) if lows else None)
         last = scope.period_to or (max(highs) if highs else None)
         if first is None or last is None or first > last:
-            return _frame([], WORKLOAD_COLUMNS)
+            return frame_of([], WORKLOAD_COLUMNS)
         mondays = _mondays(first, last)
         instants = [scope.start_of(d) for d in mondays]
         done_week = _bucket(a.done_at, instants)
@@ -195,7 +195,7 @@ def workload(scope: Scope) -> pd.DataFrame:
             row[name] = int(row[name] or 0)
     rows = [r for r in rows if any(r[name] for name in _FIGURES)]
     rows.sort(key=lambda r: (r["week"], r["owner"], r["login"]))
-    return _frame(rows, WORKLOAD_COLUMNS)
+    return frame_of(rows, WORKLOAD_COLUMNS)
 
 
 # -- interactions ---------------------------------------------------------------------------
@@ -341,7 +341,7 @@ def interactions(scope: Scope) -> pd.DataFrame:
             r["party_id"],
         )
     )
-    return _frame(out, INTERACTION_COLUMNS)
+    return frame_of(out, INTERACTION_COLUMNS)
 
 
 def _preferred(row: dict[str, Any]) -> str | None:
@@ -392,15 +392,3 @@ def _bucket(column: Any, bounds: list[Any]) -> Any:
         (column >= bounds[-1], literal_column(str(n), Integer)),
         else_=tree(0, n),
     )
-
-
-def _frame(rows: list[dict[str, Any]], columns: list[Column]) -> pd.DataFrame:
-    """The rows as a DataFrame with exactly ``columns``; a column holding a missing
-    value keeps it as None (object dtype) rather than NaN."""
-    names = [c.name for c in columns]
-    frame = pd.DataFrame([{n: r[n] for n in names} for r in rows], columns=names)
-    for name in names:
-        values = [r[name] for r in rows]
-        if any(value is None for value in values):
-            frame[name] = pd.Series(values, index=frame.index, dtype=object)
-    return frame
