@@ -15,10 +15,20 @@ from typing import Annotated, Any
 import pandas as pd
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
-from crm_core.cli import DEFAULT_WORKSPACE, WorkspaceOption, app, console, err, existing, fail
+from crm_core.cli import (
+    DEFAULT_WORKSPACE,
+    WorkspaceOption,
+    _print_frame,
+    app,
+    console,
+    err,
+    existing,
+    fail,
+)
 from crm_core.errors import CrmError
-from crm_core.reports import Report
+from crm_core.reports import FILTERS, Report
 
 
 def _shown(value: Any, kind: str) -> str:
@@ -39,8 +49,6 @@ def _shown(value: Any, kind: str) -> str:
 
 
 def _print_report(spec: Report, frame: pd.DataFrame) -> None:
-    from rich.table import Table
-
     table = Table(title=spec.title, show_lines=False)
     kinds = spec.kinds()
     for column in frame.columns:
@@ -133,15 +141,11 @@ def _list(ws: Any) -> None:
     rows = []
     for report_name in ws.reports.names():
         spec = ws.reports.spec(report_name)
-        filters = ", ".join(
-            f
-            for f in ("period_from", "owner", "team", "tag", "source", "campaign")
-            if f in spec.filters
-        )
-        rows.append((report_name, spec.title, filters.replace("period_from", "period")))
+        # the period's two ends are one option pair (--from/--to): list it once
+        shown = [f for f in FILTERS if f in spec.filters and f != "period_to"]
+        filters = ", ".join(shown).replace("period_from", "period")
+        rows.append((report_name, spec.title, filters))
     table = pd.DataFrame(rows, columns=["report", "title", "filters"])
-    from crm_core.cli import _print_frame
-
     _print_frame(table, title="reports (crmbook report NAME)")
     layouts = pd.DataFrame(sorted(ws.export.layouts().items()), columns=["layout", "title"])
     _print_frame(layouts, title="workbook layouts (crmbook report NAME --xlsx FILE)")
