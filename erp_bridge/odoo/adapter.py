@@ -16,6 +16,7 @@ Designed around the library's traits:
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import logging
 import socket
@@ -27,6 +28,7 @@ from urllib.parse import urlsplit
 
 from erp_bridge.adapter import Domain, Record, RemoteError
 from erp_bridge.cursor import Cursor
+from erp_bridge.odoo import fastxml
 
 log = logging.getLogger(__name__)
 PROTOCOLS = ("xmlrpc", "jsonrpc", "json2")
@@ -95,16 +97,35 @@ def _mask(value: Any, secret: str) -> Any:
     return value
 
 
-def _connectors(odoolib: Any, timeout: float) -> dict[str, type]:
-    """odoolib connectors with a configurable timeout (the originals have none or 5 s)."""
+class _FastResponses(xmlrpc.client.Transport):
+    """An ``xmlrpc.client`` transport reading responses with
+    :func:`erp_bridge.odoo.fastxml.loads`, and with the standard parser when that
+    declines (faults, types it does not read)."""
 
-    class TimeoutTransport(xmlrpc.client.Transport):
+    def parse_response(self, response: http.client.HTTPResponse) -> Any:
+        data = response.read()
+        if response.getheader("Content-Encoding", "") == "gzip":
+            data = gzip.decompress(data)
+        parsed = fastxml.loads(data)
+        if parsed is not None:
+            return parsed
+        parser, unmarshaller = self.getparser()
+        parser.feed(data)
+        parser.close()
+        return unmarshaller.close()
+
+
+def _connectors(odoolib: Any, timeout: float) -> dict[str, type]:
+    """odoolib connectors with a configurable timeout (the originals have none or 5 s)
+    and a faster reader of XML-RPC responses."""
+
+    class TimeoutTransport(_FastResponses):
         def make_connection(self, host: Any) -> http.client.HTTPConnection:
             conn = super().make_connection(host)
             conn.timeout = timeout
             return conn
 
-    class TimeoutSafeTransport(xmlrpc.client.SafeTransport):
+    class TimeoutSafeTransport(_FastResponses, xmlrpc.client.SafeTransport):
         def make_connection(self, host: Any) -> http.client.HTTPSConnection:
             conn = super().make_connection(host)
             conn.timeout = timeout
