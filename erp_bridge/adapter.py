@@ -7,7 +7,7 @@ per record and carries on.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from erp_bridge.cursor import Cursor
@@ -75,4 +75,11 @@ class Adapter(Protocol):
     def all_ids(self, model: str, domain: Domain) -> set[int]:
         """Every id of ``model`` matching ``domain``, archived included: used to find
         records deleted on the ERP side."""
+        ...
+
+    def schema(self, wanted: Mapping[str, Collection[str]]) -> dict[str, set[str]]:
+        """Of the ``wanted`` fields of each model, those the ERP has. A model it does
+        not have at all (its module is not installed) is left out. Asked once per run,
+        so that a field or a model missing from this ERP's version is left out of the
+        run (and said in its report) instead of failing every call."""
         ...

@@ -6,7 +6,7 @@ import contextlib
 import datetime as dt
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -325,8 +325,11 @@ class Importer:
                 self.ctx.binder.unbind(s, link)
 
     # -- reference data and read-only copies -------------------------------------------
-    def pull_reference(self, rep_for: Callable[[str], ModelReport], full: bool) -> None:
-        """Users, stages, lost reasons and CRM tags: pulled and linked by name."""
+    def pull_reference(
+        self, rep_for: Callable[[str], ModelReport], full: bool, only: Collection[str]
+    ) -> None:
+        """Users, stages, lost reasons and CRM tags (those of them in ``only``): pulled
+        and linked by name."""
         specs: list[tuple[str, str, list[str], list[Any], Upsert]] = [
             (
                 "user",
@@ -352,6 +355,8 @@ class Importer:
             ("tag", "crm.tag", ["name"], [], _tag),
         ]
         for entity, model, fields, domain, upsert in specs:
+            if entity not in only:
+                continue
             rep = rep_for(entity)
             for page in self._pages(f"pull:{entity}", model, fields, domain, full):
                 for record in page:
@@ -374,15 +379,25 @@ class Importer:
                         rep.created += link is None
                         rep.updated += link is not None
 
-    def pull_copies(self, rep_for: Callable[[str], ModelReport], full: bool) -> None:
-        """Products, customer invoices and sales orders: read-only copies for reports."""
-        backend = self.ctx.binder.backend
+    def pull_copies(
+        self, rep_for: Callable[[str], ModelReport], full: bool, only: Collection[str]
+    ) -> None:
+        """Products, customer invoices and sales orders (those of them in ``only``):
+        read-only copies for reports."""
         currencies = self.ctx.reference("res.currency")
 
         def currency(value: Any) -> str:
             return str(currencies.get(value[0], {}).get("name", "")) if value else ""
 
-        rep = rep_for("product")
+        if "product" in only:
+            self._pull_products(rep_for("product"), full, currency)
+        if "invoice" in only:
+            self._pull_invoices(rep_for("invoice"), full, currency)
+        if "sales_order" in only:
+            self._pull_orders(rep_for("sales_order"), full, currency)
+
+    def _pull_products(self, rep: ModelReport, full: bool, currency: Callable[[Any], str]) -> None:
+        backend = self.ctx.binder.backend
         for page in self._pages(
             "pull:product",
             "product.product",
@@ -399,7 +414,9 @@ class Importer:
                         currency(r["currency_id"]),
                     )
                     row.active = bool(r["active"])
-        rep = rep_for("invoice")
+
+    def _pull_invoices(self, rep: ModelReport, full: bool, currency: Callable[[Any], str]) -> None:
+        backend = self.ctx.binder.backend
         fields = [
             "name",
             "move_type",
@@ -435,7 +452,9 @@ class Importer:
                     inv.amount_residual = _money(r["amount_residual"])
                     inv.payment_state = r["payment_state"] or None
                     inv.paid_on = paid_on.get(int(r["id"]))
-        rep = rep_for("sales_order")
+
+    def _pull_orders(self, rep: ModelReport, full: bool, currency: Callable[[Any], str]) -> None:
+        backend = self.ctx.binder.backend
         for page in self._pages(
             "pull:sales_order",
             "sale.order",

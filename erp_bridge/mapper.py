@@ -8,7 +8,7 @@ in local terms, so every remote record is first turned into local values.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 from erp_bridge.merge import Owner
@@ -150,6 +150,15 @@ class EntityMap:
         for f in self.fields:
             names |= set(f.reads)
         return sorted(names)
+
+    def fitted(self, available: set[str]) -> tuple[EntityMap, list[str]]:
+        """This map without the fields whose remote field (or one it reads) is not in
+        ``available``; and the remote fields it left out."""
+        kept = [f for f in self.fields if {f.remote, *f.reads} <= available]
+        missing = sorted({*self.remote_fields} - available - {"write_date"})
+        if len(kept) == len(self.fields):
+            return self, missing
+        return replace(self, fields=kept), missing
 
     @property
     def owners(self) -> dict[str, Owner]:

@@ -49,6 +49,8 @@ class SyncReport:
     models: dict[str, ModelReport] = field(default_factory=dict)
     plan: list[str] = field(default_factory=list)
     run_id: int | None = None
+    #: What the run left out and why (a field or a model this ERP does not have).
+    notes: list[str] = field(default_factory=list)
 
     def model(self, name: str) -> ModelReport:
         """The report of one entity, created on first use."""
@@ -71,6 +73,7 @@ class SyncReport:
             "seconds": self.seconds,
             "models": {k: asdict(v) for k, v in self.models.items()},
             "plan": self.plan,
+            "notes": self.notes,
         }
 
     @property
@@ -83,4 +86,5 @@ class SyncReport:
 
     def __str__(self) -> str:
         head = f"sync {self.backend}{' (dry run)' if self.dry_run else ''} in {self.seconds:.1f}s"
-        return head + "\n" + self.to_frame().to_string(index=False)
+        notes = "".join(f"\nnote: {note}" for note in self.notes)
+        return head + "\n" + self.to_frame().to_string(index=False) + notes

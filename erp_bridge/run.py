@@ -22,8 +22,14 @@ from erp_bridge.merge import Policy
 from erp_bridge.reconcile import Reconciler
 from erp_bridge.report import SyncReport
 
-REFERENCE = ("user", "stage", "lost_reason", "tag")
-COPIES = ("product", "invoice", "sales_order")
+#: Reference data and read-only copies: entity -> the Odoo model it comes from.
+REFERENCE = {
+    "user": "res.users",
+    "stage": "crm.stage",
+    "lost_reason": "crm.lost.reason",
+    "tag": "crm.tag",
+}
+COPIES = {"product": "product.product", "invoice": "account.move", "sales_order": "sale.order"}
 
 
 def default_maps() -> list[EntityMap]:
@@ -76,9 +82,9 @@ def sync(
         exporter = Exporter(rec, transaction, origin_of(adapter.backend))
         status = "failed"
         try:
-            if wanted & set(REFERENCE):
-                importer.pull_reference(lambda e: report.model(e), full)
-            ordered = [m for m in maps if m.entity in wanted]
+            ordered, served = _fit(adapter, [m for m in maps if m.entity in wanted], wanted, report)
+            if served & set(REFERENCE):
+                importer.pull_reference(lambda e: report.model(e), full, served)
             # Every entity's reader starts now; each is applied in dependency order.
             streams = [importer.stream(emap, full) for emap in ordered]
             try:
@@ -95,8 +101,8 @@ def sync(
                     exporter.push(emap, report.model(emap.entity), start, end)
             if not dry_run:
                 exporter.done(end)
-            if wanted & set(COPIES):
-                importer.pull_copies(lambda e: report.model(e), full)
+            if served & set(COPIES):
+                importer.pull_copies(lambda e: report.model(e), full, served)
             status = "done"
         finally:
             report.plan = ctx.plan
@@ -106,6 +112,39 @@ def sync(
                     _finish(s, ws, run, status, report)
                 report.run_id = run
     return report
+
+
+def _fit(
+    adapter: Adapter, maps: list[EntityMap], wanted: set[str], report: SyncReport
+) -> tuple[list[EntityMap], set[str]]:
+    """The entity maps and the reference and copy entities as this ERP can serve them,
+    asked in one call: a map loses the fields the ERP lacks (Odoo 19 has no partner
+    ``mobile``), and an entity whose model is not installed is skipped. Each is noted
+    in the report."""
+    # Reference data comes whole: deals need the stages and users even when only
+    # some reference entity was asked for.
+    extra = dict(REFERENCE) if wanted & set(REFERENCE) else {}
+    extra.update({e: m for e, m in COPIES.items() if e in wanted})
+    need: dict[str, set[str]] = {model: {"write_date"} for model in extra.values()}
+    for emap in maps:
+        need.setdefault(emap.remote_model, set()).update(emap.remote_fields)
+    have = adapter.schema(need)
+    fitted = []
+    for emap in maps:
+        if emap.remote_model not in have:
+            report.notes.append(f"{emap.entity}: the ERP has no {emap.remote_model}; skipped")
+            continue
+        emap, missing = emap.fitted(have[emap.remote_model])
+        if missing:
+            report.notes.append(
+                f"{emap.entity}: {emap.remote_model} has no {', '.join(missing)} "
+                "in this ERP; not synced"
+            )
+        fitted.append(emap)
+    for entity, model in extra.items():
+        if model not in have:
+            report.notes.append(f"{entity}: the ERP has no {model}; skipped")
+    return fitted, {entity for entity, model in extra.items() if model in have}
 
 
 def origin_of(backend: str) -> str:

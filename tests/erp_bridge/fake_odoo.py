@@ -10,7 +10,7 @@ right after a remote create succeeded.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from erp_bridge.adapter import RemoteError
@@ -34,6 +34,9 @@ class FakeOdoo:
         self.crash_after_create = False
         self.calls: list[tuple[str, str]] = []
         self.refuse: dict[str, str] = {}  # model.field -> error message on write
+        # What this "version" of the ERP lacks: model -> its missing fields, or None
+        # for a model that is not installed at all.
+        self.lacks: dict[str, set[str] | None] = {}
 
     # -- helpers for tests -------------------------------------------------------------
     def tick(self, seconds: float = 1.0) -> None:
@@ -109,6 +112,14 @@ class FakeOdoo:
             for r in sorted(self.records.get(model, {}).values(), key=lambda r: r["id"])
             if self._match(r, domain)
         ]
+
+    def schema(self, wanted: Mapping[str, Collection[str]]) -> dict[str, set[str]]:
+        self.calls.append(("ir.model.fields", "search_read"))
+        return {
+            model: set(fields) - (self.lacks.get(model) or set())
+            for model, fields in wanted.items()
+            if model not in self.lacks or self.lacks[model] is not None
+        }
 
     def all_ids(self, model: str, domain: list[Any]) -> set[int]:
         return {r["id"] for r in self.records.get(model, {}).values() if self._match(r, domain)}

@@ -343,6 +343,30 @@ def test_accounting_copies_are_pulled_for_reports(ws, odoo):
     assert odoo.calls.count(("account.move", "read")) == 1
 
 
+def test_what_this_erp_lacks_is_left_out_and_said(ws, odoo):
+    """Odoo 19 has no partner mobile; a database without Sales has no sale.order."""
+    odoo.lacks = {"res.partner": {"mobile"}, "sale.order": None}
+    _, imran, _ = seed_partners(odoo)
+    odoo.set("res.partner", imran, mobile="+92 321 7654321")  # never read: the ERP "lacks" it
+    report = run(ws, odoo)
+    assert report.errors == []
+    assert report.notes == [
+        "contact: res.partner has no mobile in this ERP; not synced",
+        "sales_order: the ERP has no sale.order; skipped",
+    ]
+    assert "sales_order" not in report.models
+    assert "note: contact: res.partner has no mobile" in str(report)
+    person = ws.contacts.get(local_of(ws, "contact", imran))
+    assert (person["phone"], person["mobile"]) == ("+923001234567", None)
+    # A local mobile is not pushed to a field the ERP does not have.
+    ws.contacts.update(person["id"], mobile="+92 333 1112223")
+    assert run(ws, odoo).errors == []
+    assert odoo.get("res.partner", imran)["mobile"] == "+92 321 7654321"
+    with ws.transaction() as s:
+        stored = s.get(SyncRun, report.run_id)
+        assert stored is not None and stored.report["notes"] == report.notes
+
+
 def test_unknown_models_are_refused():
     with pytest.raises(ValueError, match="unknown models: invoices"):
         sync(None, FakeOdoo(), models=["invoices"])  # type: ignore[arg-type]
