@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TextIO, cast
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Table, insert, inspect, select
+from sqlalchemy import Boolean, Connection, Integer, String, Table, Text, insert, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -49,6 +49,7 @@ from crm_core.models import (
     Pipeline,
     SearchTerm,
     StageChange,
+    Tag,
 )
 from crm_core.models.party import company_tags, contact_tags
 from crm_core.models.pipeline import opportunity_tags
@@ -327,6 +328,8 @@ class _Loader:
             k: getattr(self.table.c[k].type, "length", None) for k in _KEYS if k in self.table.c
         }
         self.tag_ids: dict[str, int] = {}
+        # The last batch written: new id -> (row as inserted, its tag ids).
+        self.written: dict[int, tuple[dict[str, Any], list[int]]] = {}
 
     # -- per batch --------------------------------------------------------------------
     def cleaners(self, s: Session) -> dict[str, Cleaner]:
@@ -451,7 +454,7 @@ class _Loader:
             # SQLite cannot batch an *ordered* RETURNING, but inside our write
             # transaction rowids are handed out one after another in VALUES order:
             # sorted, the returned ids are the rows' ids in order. Verify, not trust.
-            ids = sorted(conn.execute(insert(table).returning(table.c.id), rows).scalars())
+            ids = sorted(id_ for (id_,) in db.insert_returning(conn, table, rows, "id"))
             if len(ids) != len(rows) or (ids and ids[-1] - ids[0] + 1 != len(ids)):
                 raise _BatchError(f"{table.name}: ids of the new rows are not consecutive")
             return ids
@@ -532,6 +535,7 @@ class _Loader:
         db.insert_many(conn, _table(SearchTerm), terms)
         db.insert_many(conn, self.tag_table, links)
         self.after_write(conn, rows, now)
+        self.written = dict(zip(ids, zip(rows, tags, strict=True), strict=True))
         return ids
 
     def after_write(self, conn: Connection, rows: list[dict[str, Any]], now: Any) -> None:
@@ -911,17 +915,59 @@ class PartyWriter:
 
     def create(self, s: Session, rows: Sequence[Mapping[str, Any]]) -> list[int | str]:
         """Create the valid ``rows``; per row, its new id or why nothing was written."""
-        active = [bool(row.get("active", True)) for row in rows]
-        given = [{k: v for k, v in row.items() if k != "active"} for row in rows]
+        active: list[bool] = []
+        given: list[dict[str, Any]] = []
+        for row in rows:
+            values = dict(row)
+            active.append(bool(values.pop("active", True)))
+            given.append(values)
         checked = self.loader.validate(s, given, 1)
         for (row, _, error), flag in zip(checked, active, strict=True):
             if row is not None and error is None:
                 row["active"] = flag
+        self.loader.written = {}
         refused, ids = self.loader.store(s, checked, 1)
         return [
             ids[i] if i in ids else refused.get(i) or error or "not written"
             for i, (_, _, error) in enumerate(checked)
         ]
+
+    def stored(self, s: Session, fields: Sequence[str]) -> dict[int, dict[str, Any]] | None:
+        """``fields`` of the records the last :meth:`create` wrote, by id in ascending
+        order, exactly as reading them back would give them, ``tags`` as the sorted
+        names of the record's tags; but taken from the rows as inserted, with one
+        query (the tags' names) instead of a read of every record.
+
+        None when some value might read back other than it went in: a field that is
+        not a text, integer or boolean column, or a value not of that exact type.
+        """
+        table = self.loader.table
+        written = self.loader.written
+        columns = [f for f in fields if f != "tags"]
+        for name in columns:
+            column = table.c.get(name)
+            kind = _EXACT.get(type(column.type)) if column is not None else None
+            found = {type(row[name]) for row, _ in written.values()}
+            if kind is None or not found <= {kind, type(None)}:
+                return None
+        out = {
+            record_id: {name: row[name] for name in columns}
+            for record_id, (row, _) in sorted(written.items())
+        }
+        if "tags" in fields:
+            wanted = {tag_id for _, tag_ids in written.values() for tag_id in tag_ids}
+            names: dict[int, str] = {}
+            if wanted:
+                query = select(Tag.id, Tag.name).where(Tag.id.in_(wanted))
+                names = {tag_id: name for tag_id, name in s.execute(query)}
+            for record_id, values in out.items():
+                values["tags"] = sorted(names[t] for t in written[record_id][1])
+        return out
+
+
+# Column types whose values read back exactly as they were written, on SQLite and
+# PostgreSQL alike, with the one Python type such a value has.
+_EXACT: dict[type, type] = {String: str, Text: str, Integer: int, Boolean: bool}
 
 
 __all__ = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy import Column, Connection, Engine, Table, create_engine, event
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -98,6 +99,54 @@ def insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     """
     if not rows:
         return
+    columns, params = _bound(conn, table, rows)
+    conn.exec_driver_sql(_insert_sql(conn, table, columns, 1), params)
+
+
+def insert_returning(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], *names: str
+) -> list[Sequence[Any]]:
+    """INSERT ``rows`` into ``table``; returns the columns ``names`` of each new row,
+    in no set order (neither SQLite nor PostgreSQL promises VALUES order).
+
+    The rows are bound as in :func:`insert_many` and sent straight to the driver as
+    multi-row ``VALUES ... RETURNING`` statements: what SQLAlchemy's "insertmanyvalues"
+    sends, without compiling a statement per batch.
+    """
+    if not rows:
+        return []
+    columns, params = _bound(conn, table, rows)
+    quote = conn.dialect.identifier_preparer
+    returning = " RETURNING " + ", ".join(quote.quote(table.c[name].name) for name in names)
+    # SQLite takes 32766 bound values per statement (since 3.32), PostgreSQL 65535.
+    per = max(1, 30000 // len(columns))
+    out: list[Sequence[Any]] = []
+    for start in range(0, len(params), per):
+        chunk = params[start : start + per]
+        sql = _insert_sql(conn, table, columns, len(chunk)) + returning
+        flat = tuple(value for values in chunk for value in values)
+        out += conn.exec_driver_sql(sql, flat).all()
+    return out
+
+
+def _insert_sql(conn: Connection, table: Table, columns: Sequence[Column[Any]], rows: int) -> str:
+    """``INSERT INTO table (columns) VALUES (...)``, with ``rows`` groups of markers."""
+    dialect = conn.dialect
+    quote = dialect.identifier_preparer
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    group = f"({', '.join([mark] * len(columns))})"
+    return (
+        f"INSERT INTO {quote.format_table(table)} "
+        f"({', '.join(quote.quote(c.name) for c in columns)}) "
+        f"VALUES {', '.join([group] * rows)}"
+    )
+
+
+def _bound(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
+) -> tuple[list[Column[Any]], list[tuple[Any, ...]]]:
+    """The columns an INSERT of ``rows`` names and each row's values, bound for the
+    driver by the columns' types (see :func:`insert_many`)."""
     dialect = conn.dialect
     keys = list(rows[0])
     fixed: dict[str, Any] = {}
@@ -113,23 +162,33 @@ def insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     names = keys + list(fixed)
     columns = [table.c[name] for name in names]
     processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
-    quote = dialect.identifier_preparer
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    sql = (
-        f"INSERT INTO {quote.format_table(table)} "
-        f"({', '.join(quote.quote(c.name) for c in columns)}) "
-        f"VALUES ({', '.join([mark] * len(columns))})"
-    )
-    plan = [(i, p) for i, p in enumerate(processors[: len(keys)]) if p is not None]
-    extra = tuple(
+    extra = [
         p(v) if p is not None else v
         for p, v in zip(processors[len(keys) :], fixed.values(), strict=True)
-    )
+    ]
     pick = itemgetter(*keys) if len(keys) > 1 else (lambda row: (row[keys[0]],))
-    params = []
-    for row in rows:
-        values = list(pick(row))
-        for i, process in plan:
-            values[i] = process(values[i])
-        params.append((*values, *extra))
-    conn.exec_driver_sql(sql, params)
+    # Column by column: each column's values, through its processor, then the rows.
+    values = list(zip(*map(pick, rows), strict=True))
+    for i, process in enumerate(processors[: len(keys)]):
+        if process is not None:
+            values[i] = _each(process, values[i])
+    constant = (repeat(value, len(rows)) for value in extra)
+    return columns, list(zip(*values, *constant, strict=True))
+
+
+def _each(process: Any, values: Sequence[Any]) -> list[Any]:
+    """``process`` applied to each of ``values``. A batch's stamp (its ``now``) is one
+    object in every row: a value that is the very same object as the one before it
+    reuses that one's result. (Holding the previous value keeps its id unique.)"""
+    out = []
+    last: Any = _NOTHING
+    done = None
+    for value in values:
+        if value is not last:
+            last = value
+            done = process(value)
+        out.append(done)
+    return out
+
+
+_NOTHING = object()

@@ -32,7 +32,7 @@ def encode(value: Any) -> str | None:
     """JSON-encode a field value for the journal (dates ISO, decimals as strings)."""
     if value is None:
         return None
-    return json.dumps(value, default=_default, ensure_ascii=False, sort_keys=True)
+    return _ENCODER.encode(value)
 
 
 _JSON_SCALARS = frozenset((str, int, float, bool))
@@ -55,6 +55,11 @@ def _default(value: Any) -> Any:
     if hasattr(value, "name") and hasattr(value, "id"):
         return value.name  # a related record, e.g. a Tag
     raise TypeError(f"cannot journal {value!r}")
+
+
+# What json.dumps(value, default=_default, ensure_ascii=False, sort_keys=True) would
+# build on every call (an encoder keeps no state between calls).
+_ENCODER = json.JSONEncoder(default=_default, ensure_ascii=False, sort_keys=True)
 
 
 def entity_name(obj: Any) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Text, delete, insert, select, type_coerce, update
 from sqlalchemy.orm import Session
 
-from crm_core.db import insert_many
+from crm_core.db import insert_returning
 from crm_core.models import ExternalLink
 
 _COLUMNS = (
@@ -135,13 +135,8 @@ class Binder:
         assert all(link["entity"] == entity for link in links), "one entity per call"
         # The Core table, not the ORM entity: no per-row unit-of-work bookkeeping.
         table: Any = ExternalLink.__table__
-        insert_many(s.connection(), table, [{"backend": self.backend, **link} for link in links])
-        query = select(ExternalLink.local_id, ExternalLink.id).where(
-            ExternalLink.backend == self.backend,
-            ExternalLink.entity == entity,
-            ExternalLink.local_id.in_([link["local_id"] for link in links]),
-        )
-        ids = {local_id: link_id for local_id, link_id in s.execute(query)}
+        rows = [{"backend": self.backend, **link} for link in links]
+        ids = dict(insert_returning(s.connection(), table, rows, "local_id", "id"))
         for link in links:
             self._remember(
                 Link(

@@ -78,12 +78,17 @@ class Reconciler:
         """
         if emap.entity not in self._bulk:
             self._bulk[emap.entity] = PartyWriter(self.ws, emap.entity)
+        writer = self._bulk[emap.entity]
         remote = [emap.from_remote(r, self.ctx) for r in records]
-        results = self._bulk[emap.entity].create(s, remote)
+        results = writer.create(s, remote)
         made = {res: i for i, res in enumerate(results) if isinstance(res, int)}
         now = self.ws.clock()
         links = []
-        current = snapshot_many(s, emap.entity, list(made), [f.local for f in emap.fields])
+        fields = [f.local for f in emap.fields]
+        # The rows just written are the local values (no need to read them back).
+        current = writer.stored(s, fields)
+        if current is None:
+            current = snapshot_many(s, emap.entity, list(made), fields)
         for local_id, values in current.items():
             i = made[local_id]
             synced = {

@@ -10,7 +10,15 @@ import pytest
 from sqlalchemy import func, select, text
 
 from crm_core import bulk
-from crm_core.models import Contact, JournalEntry, Opportunity, SearchTerm, StageChange, Tag
+from crm_core.models import (
+    Company,
+    Contact,
+    JournalEntry,
+    Opportunity,
+    SearchTerm,
+    StageChange,
+    Tag,
+)
 from crm_core.text import words
 
 GOOD = [
@@ -466,3 +474,39 @@ def test_deals_with_a_worker_process(ws, tmp_path):
 def test_workers_must_not_be_negative(ws):
     with pytest.raises(ValueError, match="workers"):
         bulk.import_contacts(ws, [], workers=-1)
+
+
+def test_party_writer_gives_back_what_it_wrote_as_a_read_would(ws):
+    """PartyWriter.stored: the last create()'s records as reading them back gives them
+    (types included; tags as their stored names, sorted), without reading them."""
+    ws.companies.create(name="Existing", tags=["Vendor"])
+    rows = [
+        {
+            "name": " Cafe\u0301 Noir ",
+            "tags": ["vendor", "Key account", "VENDOR"],
+            "city": "Lahore",
+        },
+        {"name": "Archived Co", "active": False, "email": "Sales@Example.COM"},
+        {"name": "Plain", "tags": [], "website": "https://plain.example"},
+        {"name": "", "email": "refused@example.com"},
+    ]
+    fields = ["name", "email", "city", "website", "active", "tags"]
+    writer = bulk.PartyWriter(ws, "company")
+    with ws.transaction() as s:
+        results = writer.create(s, rows)
+        stored = writer.stored(s, fields)
+        # A field whose value might not read back exactly as written: no shortcut.
+        assert writer.stored(s, ["name", "custom"]) is None
+    made = [r for r in results if isinstance(r, int)]
+    assert len(made) == 3 and isinstance(results[3], str)
+    assert stored is not None and list(stored) == sorted(made)
+    with ws.transaction() as s:
+        for record_id, values in stored.items():
+            company = s.get(Company, record_id)
+            read = {f: getattr(company, f) for f in fields if f != "tags"}
+            read["tags"] = sorted(t.name for t in company.tags)
+            assert list(values.items()) == list(read.items())
+            assert [type(v) for v in values.values()] == [type(v) for v in read.values()]
+    assert stored[made[0]]["name"] == "Café Noir"
+    assert stored[made[0]]["tags"] == ["Key account", "Vendor"]
+    assert stored[made[1]]["active"] is False
