@@ -917,8 +917,8 @@ class PartyWriter:
         """Create the valid ``rows``; per row, its new id or why nothing was written."""
         active: list[bool] = []
         given: list[dict[str, Any]] = []
-        for row in rows:
-            values = dict(row)
+        for source in rows:
+            values = dict(source)
             active.append(bool(values.pop("active", True)))
             given.append(values)
         checked = self.loader.validate(s, given, 1)

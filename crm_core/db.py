@@ -168,7 +168,7 @@ def _bound(
     ]
     pick = itemgetter(*keys) if len(keys) > 1 else (lambda row: (row[keys[0]],))
     # Column by column: each column's values, through its processor, then the rows.
-    values = list(zip(*map(pick, rows), strict=True))
+    values: list[Sequence[Any]] = list(zip(*map(pick, rows), strict=True))
     for i, process in enumerate(processors[: len(keys)]):
         if process is not None:
             values[i] = _each(process, values[i])

@@ -136,7 +136,8 @@ class Binder:
         # The Core table, not the ORM entity: no per-row unit-of-work bookkeeping.
         table: Any = ExternalLink.__table__
         rows = [{"backend": self.backend, **link} for link in links]
-        ids = dict(insert_returning(s.connection(), table, rows, "local_id", "id"))
+        returned = insert_returning(s.connection(), table, rows, "local_id", "id")
+        ids: dict[int, int] = {local_id: link_id for local_id, link_id in returned}
         for link in links:
             self._remember(
                 Link(
