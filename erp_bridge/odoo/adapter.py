@@ -443,23 +443,21 @@ class OdooAdapter:
         return set(self.call(model, "search", domain=domain, context={"active_test": False}))
 
     def schema(self, wanted: Mapping[str, Collection[str]]) -> dict[str, set[str]]:
-        """Of the wanted fields, those Odoo has, from ``ir.model.fields`` in one call.
-        Every model has ``write_date``: a model without it is not installed."""
-        names = sorted({name for fields in wanted.values() for name in fields} | {"write_date"})
-        rows = self.call(
-            "ir.model.fields",
-            "search_read",
-            domain=[["model", "in", sorted(wanted)], ["name", "in", names]],
-            fields=["model", "name"],
-        )
-        have: dict[str, set[str]] = {}
-        for row in rows:
-            have.setdefault(row["model"], set()).add(row["name"])
-        return {
-            model: {name for name in wanted[model] if name in have[model]}
-            for model in wanted
-            if "write_date" in have.get(model, ())
-        }
+        """Of the wanted fields, those Odoo has: ``fields_get`` per model, which any
+        user may call (``ir.model.fields`` is for administrators only). A model Odoo
+        refuses to describe is not installed here (or, at worst, not usable by this
+        user): it is left out, and the run says so."""
+        out: dict[str, set[str]] = {}
+        for model, fields in wanted.items():
+            try:
+                found = self.call(
+                    model, "fields_get", allfields=sorted(fields), attributes=["type"]
+                )
+            except RemoteError as exc:
+                log.info("%s is left out: %s", model, exc)
+                continue
+            out[model] = set(fields) & set(found)
+        return out
 
 
 def _load_column(name: str, value: Any) -> str:

@@ -114,7 +114,7 @@ class FakeOdoo:
         ]
 
     def schema(self, wanted: Mapping[str, Collection[str]]) -> dict[str, set[str]]:
-        self.calls.append(("ir.model.fields", "search_read"))
+        self.calls.extend((model, "fields_get") for model in wanted)
         return {
             model: set(fields) - (self.lacks.get(model) or set())
             for model, fields in wanted.items()
