@@ -10,6 +10,9 @@ Roles, one module each (after the OCA connector framework):
 
 The algorithm:
 
+0. **Fit** the maps to this ERP: one question per model (``Adapter.schema``) finds the
+   fields and models it lacks (Odoo 19 has no partner ``mobile``; a database without
+   Sales has no orders); they are left out of the run and named in its report.
 1. **Pull** each model on the ERP's own ``write_date`` (see ``cursor``): inclusive,
    starting a rewind window before the last second read (``write_date`` is whole
    seconds and the transaction's start time), paged by that second plus the ids
@@ -32,8 +35,8 @@ The algorithm:
    sets (``--full``) and archived locally.
 6. Products, invoices and sales orders are copied read-only for reports.
 
-A run returns a ``SyncReport`` (counts, conflicts and errors per model, duration) and
-never stops at the first bad record. ``dry_run`` plans without writing on either side.
+A run returns a ``SyncReport`` (counts, conflicts and errors per model, notes,
+duration) and never stops at the first bad record. ``dry_run`` plans without writing on either side.
 """
 
 from erp_bridge.report import SyncReport
