@@ -37,6 +37,14 @@ from erp_bridge.report import ModelReport
 READ_AHEAD = 2
 #: Entities whose new records a pull creates in batches (crm_core.bulk.PartyWriter).
 BULK = ("company", "contact")
+#: Reference data and read-only copies: entity -> the Odoo model it comes from.
+REFERENCE = {
+    "user": "res.users",
+    "stage": "crm.stage",
+    "lost_reason": "crm.lost.reason",
+    "tag": "crm.tag",
+}
+COPIES = {"product": "product.product", "invoice": "account.move", "sales_order": "sale.order"}
 Transaction = Callable[[], Any]  # a context manager factory yielding a Session
 Upsert = Callable[[Session, dict[str, Any]], Any]  # (session, remote record) -> local row
 
@@ -333,26 +341,26 @@ class Importer:
         specs: list[tuple[str, str, list[str], list[Any], Upsert]] = [
             (
                 "user",
-                "res.users",
+                REFERENCE["user"],
                 ["name", "login", "email", "active"],
                 [["share", "=", False]],
                 lambda s, r: find_or_create_user(s, r["login"], r["name"], r["email"] or None),
             ),
             (
                 "stage",
-                "crm.stage",
+                REFERENCE["stage"],
                 ["name", "sequence", "is_won"],
                 [],
                 lambda s, r: find_or_create_stage(s, r["name"], int(r["sequence"]), r["is_won"]),
             ),
             (
                 "lost_reason",
-                "crm.lost.reason",
+                REFERENCE["lost_reason"],
                 ["name", "active"],
                 [],
                 lambda s, r: find_or_create_lost_reason(s, r["name"]),
             ),
-            ("tag", "crm.tag", ["name"], [], _tag),
+            ("tag", REFERENCE["tag"], ["name"], [], _tag),
         ]
         for entity, model, fields, domain, upsert in specs:
             if entity not in only:
@@ -400,7 +408,7 @@ class Importer:
         backend = self.ctx.binder.backend
         for page in self._pages(
             "pull:product",
-            "product.product",
+            COPIES["product"],
             ["name", "default_code", "list_price", "currency_id", "active"],
             [],
             full,
@@ -432,7 +440,7 @@ class Importer:
         ]
         for page in self._pages(
             "pull:invoice",
-            "account.move",
+            COPIES["invoice"],
             fields,
             [["move_type", "in", ["out_invoice", "out_refund"]]],
             full,
@@ -457,7 +465,7 @@ class Importer:
         backend = self.ctx.binder.backend
         for page in self._pages(
             "pull:sales_order",
-            "sale.order",
+            COPIES["sales_order"],
             [
                 "name",
                 "partner_id",

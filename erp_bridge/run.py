@@ -16,20 +16,11 @@ from erp_bridge.adapter import Adapter
 from erp_bridge.binder import Binder
 from erp_bridge.context import RunContext
 from erp_bridge.exporter import Exporter
-from erp_bridge.importer import Importer, get_state, set_state
+from erp_bridge.importer import COPIES, REFERENCE, Importer, get_state, set_state
 from erp_bridge.mapper import EntityMap
 from erp_bridge.merge import Policy
 from erp_bridge.reconcile import Reconciler
 from erp_bridge.report import SyncReport
-
-#: Reference data and read-only copies: entity -> the Odoo model it comes from.
-REFERENCE = {
-    "user": "res.users",
-    "stage": "crm.stage",
-    "lost_reason": "crm.lost.reason",
-    "tag": "crm.tag",
-}
-COPIES = {"product": "product.product", "invoice": "account.move", "sales_order": "sale.order"}
 
 
 def default_maps() -> list[EntityMap]:
