@@ -22,7 +22,7 @@ class Activity(Versioned, Base):
     __tablename__ = "activities"
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))
-    subject: Mapped[str] = mapped_column(String(300))
+    subject: Mapped[str] = mapped_column(Text)
     note: Mapped[str | None] = mapped_column(Text)
     due_date: Mapped[dt.date] = mapped_column(Date)
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -30,6 +30,8 @@ class Activity(Versioned, Base):
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), index=True)
     company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id"), index=True)
     opportunity_id: Mapped[int | None] = mapped_column(ForeignKey("opportunities.id"), index=True)
+    #: Fields kept as the ERP wrote them although refused from a keyboard: field -> why.
+    unvalidated: Mapped[dict[str, str] | None] = mapped_column(JSON(none_as_null=True))
     __table_args__ = (Index("ix_activities_open", "assignee_id", "done_at", "due_date"),)
 
 

@@ -11,7 +11,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Numeric, String, Text
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Numeric, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_core.models.base import Base, Money, UTCDateTime
@@ -49,6 +49,13 @@ class SyncState(Base):
     value: Mapped[str] = mapped_column(String(400))
 
 
+#: What a sync run can end as: ``running`` while it runs (its heartbeat fresh),
+#: ``done`` clean, ``done_with_errors`` when some records failed (they are kept in
+#: ``sync_failures``), ``failed`` when the run could not go on (the ERP unreachable,
+#: refusing, timing out) and ``interrupted`` when its process died.
+RUN_STATUSES = ("running", "done", "done_with_errors", "failed", "interrupted")
+
+
 class SyncRun(Base):
     """One sync run and its report (counts, conflicts and errors per model)."""
 
@@ -60,6 +67,45 @@ class SyncRun(Base):
     status: Mapped[str] = mapped_column(String(20))
     dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
     report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: Refreshed by a running sync every few seconds: a "running" run whose heartbeat
+    #: has gone stale was killed, and is shown (then stored) as interrupted.
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    #: Why a failed run stopped (the ERP's own message).
+    reason: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (
+        # One running sync per backend at a time: a second one is refused.
+        Index(
+            "uq_sync_runs_running",
+            "backend",
+            unique=True,
+            sqlite_where=text("status = 'running'"),
+            postgresql_where=text("status = 'running'"),
+        ),
+    )
+
+
+class SyncFailure(Base):
+    """A record that failed to pull or push, kept until a later run gets it through.
+
+    ``record_id`` is the remote id for a pull and the local id for a push. Every run
+    retries what is listed here, whatever its cursors say.
+    """
+
+    __tablename__ = "sync_failures"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    backend: Mapped[str] = mapped_column(String(200))
+    entity: Mapped[str] = mapped_column(String(40))
+    direction: Mapped[str] = mapped_column(String(4))
+    record_id: Mapped[int] = mapped_column()
+    error: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=1)
+    first_failed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    last_failed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    __table_args__ = (
+        Index(
+            "uq_sync_failures_record", "backend", "entity", "direction", "record_id", unique=True
+        ),
+    )
 
 
 class SyncConflict(Base):

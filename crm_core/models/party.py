@@ -52,23 +52,32 @@ class Tag(Versioned, Base):
 
 
 class _PartyFields:
-    """Address and communication fields that companies and contacts share."""
+    """Address and communication fields that companies and contacts share.
 
-    name: Mapped[str] = mapped_column(String(300))
+    The text columns have no length limit in the database: the services limit what a
+    person types, but a value that arrives from an ERP or a file is kept whole, as
+    written, even when it breaks those rules (see ``unvalidated``).
+    """
+
+    name: Mapped[str] = mapped_column(Text)
     name_key: Mapped[str] = mapped_column(String(300), index=True)
-    email: Mapped[str | None] = mapped_column(String(320))
+    email: Mapped[str | None] = mapped_column(Text)
     email_key: Mapped[str | None] = mapped_column(String(320), index=True)
-    phone: Mapped[str | None] = mapped_column(String(32), index=True)
-    street: Mapped[str | None] = mapped_column(String(300))
-    street2: Mapped[str | None] = mapped_column(String(300))
-    city: Mapped[str | None] = mapped_column(String(120))
+    phone: Mapped[str | None] = mapped_column(Text, index=True)
+    street: Mapped[str | None] = mapped_column(Text)
+    street2: Mapped[str | None] = mapped_column(Text)
+    city: Mapped[str | None] = mapped_column(Text)
     city_key: Mapped[str | None] = mapped_column(String(120), index=True)
-    zip: Mapped[str | None] = mapped_column(String(20))
-    state: Mapped[str | None] = mapped_column(String(120))
+    zip: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str | None] = mapped_column(Text)
     country: Mapped[str | None] = mapped_column(String(2))
     notes: Mapped[str | None] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     custom: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: Fields holding a value kept as its source wrote it although crm_core would refuse
+    #: it from a keyboard (a phone that is no valid number, a reserved e-mail domain):
+    #: field -> the reason. None when every value passed validation.
+    unvalidated: Mapped[dict[str, str] | None] = mapped_column(JSON(none_as_null=True))
 
 
 class Company(_PartyFields, Versioned, Base):
@@ -76,8 +85,8 @@ class Company(_PartyFields, Versioned, Base):
 
     __tablename__ = "companies"
     id: Mapped[int] = mapped_column(primary_key=True)
-    website: Mapped[str | None] = mapped_column(String(300))
-    vat: Mapped[str | None] = mapped_column(String(40))
+    website: Mapped[str | None] = mapped_column(Text)
+    vat: Mapped[str | None] = mapped_column(Text)
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     owner: Mapped[User | None] = relationship()
     tags: Mapped[list[Tag]] = relationship(secondary=company_tags, order_by=Tag.name_key)
@@ -93,8 +102,8 @@ class Contact(_PartyFields, Versioned, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id"), index=True)
     company: Mapped[Company | None] = relationship(back_populates="contacts")
-    job_title: Mapped[str | None] = mapped_column(String(200))
-    mobile: Mapped[str | None] = mapped_column(String(32), index=True)
+    job_title: Mapped[str | None] = mapped_column(Text)
+    mobile: Mapped[str | None] = mapped_column(Text, index=True)
     language: Mapped[str | None] = mapped_column(String(16))
     birthday: Mapped[dt.date | None] = mapped_column(Date)
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)

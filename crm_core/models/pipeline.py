@@ -74,7 +74,7 @@ class Opportunity(Versioned, Base):
 
     __tablename__ = "opportunities"
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(300))
+    name: Mapped[str] = mapped_column(Text)
     name_key: Mapped[str] = mapped_column(String(300))
     type: Mapped[str] = mapped_column(String(20), default="opportunity")
     company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id"), index=True)
@@ -101,6 +101,8 @@ class Opportunity(Versioned, Base):
     description: Mapped[str | None] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     custom: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: Fields kept as the ERP wrote them although refused from a keyboard: field -> why.
+    unvalidated: Mapped[dict[str, str] | None] = mapped_column(JSON(none_as_null=True))
     tags: Mapped[list[Tag]] = relationship(secondary=opportunity_tags, order_by=Tag.name_key)
     # Covers the pipeline-by-stage aggregate: an index-only scan per stage.
     __table_args__ = (
