@@ -15,12 +15,12 @@ from crm_core.models.activity import (
 )
 from crm_core.models.base import Base, UTCDateTime, Versioned
 from crm_core.models.external import (
+    RUN_STATUSES,
     ExternalLink,
     Invoice,
     Product,
     SalesOrder,
     SalesOrderLine,
-    RUN_STATUSES,
     SyncConflict,
     SyncFailure,
     SyncRun,

@@ -26,10 +26,30 @@ branch_labels = None
 depends_on = None
 
 WIDENED = {
-    "companies": ["name", "email", "phone", "street", "street2", "city", "zip", "state",
-                  "website", "vat"],
-    "contacts": ["name", "email", "phone", "street", "street2", "city", "zip", "state",
-                 "job_title", "mobile"],
+    "companies": [
+        "name",
+        "email",
+        "phone",
+        "street",
+        "street2",
+        "city",
+        "zip",
+        "state",
+        "website",
+        "vat",
+    ],
+    "contacts": [
+        "name",
+        "email",
+        "phone",
+        "street",
+        "street2",
+        "city",
+        "zip",
+        "state",
+        "job_title",
+        "mobile",
+    ],
     "opportunities": ["name"],
     "activities": ["subject"],
 }
