@@ -2,9 +2,14 @@
 
 ``init`` and ``demo`` create workspaces (``demo`` then serves the staff app when the
 widgets package is installed); ``info`` and ``contacts search`` read them; ``user``
-manages staff logins.
+manages staff logins; ``migrate`` upgrades a workspace made by an older crmbook (after a
+backup), ``backup`` and ``restore`` save and bring back a whole workspace.
 A workspace is a SQLite file path or a database URL; commands that read one take
-``--workspace/-w`` (default: ``$CRMBOOK_WORKSPACE`` or ``crm.sqlite`` here).
+``--workspace/-w`` (default: ``$CRMBOOK_WORKSPACE`` or ``crm.sqlite`` here). No command
+but ``init`` and ``migrate`` changes a workspace's schema: the others refuse one at an
+older schema and name the command to run.
+Everything printed that comes from a workspace or a user goes through
+:mod:`crm_core.terminal` (no raw control characters, no markup read from data).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from rich.table import Table
 
 import crm_core
 from crm_core.errors import CrmError
+from crm_core.terminal import cell, markup
 
 app = typer.Typer(
     help="crmbook: a CRM for businesses whose books live in an ERP.",
@@ -50,25 +56,46 @@ WorkspaceOption = Annotated[
 
 
 def fail(message: str) -> NoReturn:
-    """Print one clear error line and exit 1 (no traceback); used by plugin commands too."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    """Print one clear error line and exit 1 (no traceback); used by plugin commands too.
+
+    The message is printed as text: control characters escaped, no markup read."""
+    # soft_wrap: one line however narrow the terminal, as the message promises
+    err.print(f"[bold red]error:[/] {markup(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(1)
 
 
+def say(message: str) -> None:
+    """Print a line that may hold user data: escaped (see :mod:`crm_core.terminal`),
+    and not wrapped (a path or command in it stays whole, to copy)."""
+    console.print(cell(message), soft_wrap=True)
+
+
 def existing(location: str) -> crm_core.Workspace:
-    """Open a workspace that must already exist (reading commands never create one)."""
+    """Open a workspace that must already exist, at this crmbook's schema.
+
+    Reading commands never create or migrate one: a missing or empty one, or one at an
+    older schema, ends the command with one line naming the command to run."""
     if "://" not in location and not Path(location).exists():
         fail(f"no workspace at {location}; create one with: crmbook init {location}")
-    return crm_core.open(location)
+    try:
+        return crm_core.open(location, create=False)
+    except CrmError as exc:
+        fail(str(exc))
 
 
 def _print_frame(frame: pd.DataFrame, title: str | None = None) -> None:
-    table = Table(title=title, show_lines=False)
+    table = Table(title=None if title is None else cell(title), show_lines=False)
     for column in frame.columns:
-        table.add_column(str(column), overflow="fold")
+        table.add_column(cell(column), overflow="fold")
     for row in frame.itertuples(index=False):
-        table.add_row(*("" if pd.isna(x) else str(x) for x in row))
+        table.add_row(*(cell("" if _missing(x) else x) for x in row))
     console.print(table)
+
+
+def _missing(value: object) -> bool:
+    if isinstance(value, list | tuple | set | dict):  # a contact's tags: a value
+        return False
+    return bool(pd.isna(value))
 
 
 @app.command()
@@ -82,13 +109,18 @@ def init(
         str, typer.Option(help="Time zone that defines 'today', e.g. Asia/Karachi.")
     ] = "UTC",
 ) -> None:
-    """Create (or upgrade) a workspace with the default pipeline."""
+    """Create a workspace with the default pipeline (one made by an older crmbook is
+    upgraded after a backup, as by `crmbook migrate`), and set its region, currency and
+    time zone."""
     try:
+        saved = crm_core.migrate(path)
+        if saved is not None:
+            say(f"backup of the workspace before the upgrade: {saved}")
         with crm_core.open(path) as ws:
             ws.set_setting("phone_region", region)
             ws.set_setting("currency", currency)
             ws.set_setting("timezone", timezone)
-            console.print(f"workspace ready: {ws}")
+            say(f"workspace ready: {ws}")
     except CrmError as exc:
         fail(str(exc))
 
@@ -116,13 +148,13 @@ def demo(
     try:
         with crm_core.open(path) as ws:
             if fresh or ws.info()["companies"] == 0:
-                counts = build_demo(ws, seed=seed, progress=lambda m: err.print(f"  {m}"))
-                console.print(f"demo base written to {path}")
+                counts = build_demo(ws, seed=seed, progress=lambda m: err.print(cell(f"  {m}")))
+                say(f"demo base written to {path}")
                 _print_frame(pd.DataFrame(sorted(counts.items()), columns=["entity", "rows"]))
             users = ws.users.list()
     except CrmError as exc:
         fail(str(exc))
-    console.print(f"try: crmbook contacts search -w {path} khan")
+    say(f"try: crmbook contacts search -w {path} khan")
     if not serve:
         return
     if serve_hook is None:
@@ -183,6 +215,103 @@ def contacts_search(
         console.print(f"more: --offset {offset + len(found)}")
 
 
+@app.command()
+def quality(
+    workspace: WorkspaceOption = DEFAULT_WORKSPACE,
+    entity: Annotated[
+        str | None, typer.Option(help="company, contact, opportunity or activity.")
+    ] = None,
+    counts: Annotated[bool, typer.Option("--counts", help="Only how many, per field.")] = False,
+) -> None:
+    """Values kept as the ERP or a file wrote them although a person could not have
+    typed them (a phone that is no valid number, a reserved e-mail domain): each with
+    its record and the reason. Writing a valid value clears it."""
+    with existing(workspace) as ws:
+        try:
+            frame = ws.quality.count(entity) if counts else ws.quality.issues(entity)
+        except CrmError as exc:
+            fail(str(exc))
+    if frame.empty:
+        say("every value passed validation")
+        return
+    _print_frame(frame)
+
+
+@app.command()
+def migrate(
+    workspace: WorkspaceOption = DEFAULT_WORKSPACE,
+    backup: Annotated[
+        bool, typer.Option("--backup/--no-backup", help="Write a backup first (the default).")
+    ] = True,
+) -> None:
+    """Upgrade a workspace made by an older crmbook to this one's schema: a backup
+    first (its path is printed), then every step in one transaction."""
+    from crm_core import db
+
+    if "://" not in workspace and not Path(workspace).exists():
+        fail(f"no workspace at {workspace}; create one with: crmbook init {workspace}")
+    try:
+        engine = db.make_engine(workspace)
+        try:
+            before = db.current_revision(engine)
+        finally:
+            engine.dispose()
+        if before == db.head_revision():
+            say(f"{workspace} is at schema {before} already: nothing to do")
+            return
+        saved = crm_core.migrate(workspace, backup=backup)
+    except CrmError as exc:
+        fail(str(exc))
+    if saved is not None:
+        say(f"backup written to {saved}")
+    say(f"{workspace} upgraded from schema {before} to {db.head_revision()}")
+
+
+@app.command("backup")
+def backup_command(
+    target: Annotated[
+        Path | None,
+        typer.Argument(help="The backup file (default: beside the workspace, with the time)."),
+    ] = None,
+    workspace: WorkspaceOption = DEFAULT_WORKSPACE,
+) -> None:
+    """Write a backup of the workspace: SQLite's online backup (a consistent copy while
+    others work), or a pg_dump custom-format dump of a PostgreSQL workspace."""
+    if "://" not in workspace and not Path(workspace).exists():
+        fail(f"no workspace at {workspace}")
+    try:
+        saved = crm_core.backup(workspace, target)
+    except CrmError as exc:
+        fail(str(exc))
+    say(f"backup written to {saved}")
+
+
+@app.command()
+def restore(
+    source: Annotated[Path, typer.Argument(help="A file written by `crmbook backup`.")],
+    workspace: WorkspaceOption = DEFAULT_WORKSPACE,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a workspace that is not empty.")
+    ] = False,
+) -> None:
+    """Replace the workspace with a backup, in one transaction. A workspace that holds
+    anything is replaced only with --force."""
+    from crm_core import db
+
+    try:
+        crm_core.restore(source, workspace, force=force)
+        engine = db.make_engine(workspace)
+        try:
+            revision = db.current_revision(engine)
+        finally:
+            engine.dispose()
+    except CrmError as exc:
+        fail(str(exc))
+    say(f"{workspace} restored from {source} (schema {revision})")
+    if revision != db.head_revision() and db.known_revision(revision):
+        say(f"it was made by an older crmbook: run `crmbook migrate -w {workspace}`")
+
+
 @user_app.command("add")
 def user_add(
     login: Annotated[str, typer.Argument(help="The login (a-z, 0-9, . _ - @).")],
@@ -202,7 +331,7 @@ def user_add(
             user = ws.users.add(name, login, email=email, role=role, team=team, password=password)
         except CrmError as exc:
             fail(str(exc))
-    console.print(f"user {user['login']!r} ({user['role']}) added")
+    say(f"user {user['login']!r} ({user['role']}) added")
 
 
 @user_app.command("password")
@@ -219,7 +348,7 @@ def user_password(
             ws.users.set_password(login, password)
         except CrmError as exc:
             fail(str(exc))
-    console.print(f"password of {login!r} changed")
+    say(f"password of {login!r} changed")
 
 
 @user_app.command("list")
@@ -244,7 +373,9 @@ def load_plugins() -> typer.Typer:
         try:
             register = entry.load()
         except ImportError as exc:  # an optional part whose dependencies are missing
-            err.print(f"[yellow]note:[/] '{entry.name}' commands unavailable: {exc}")
+            err.print(
+                f"[yellow]note:[/] '{markup(entry.name)}' commands unavailable: {markup(exc)}"
+            )
             continue
         register(app)
     return app

@@ -26,9 +26,11 @@ from crm_core.cli import (
     err,
     existing,
     fail,
+    say,
 )
 from crm_core.errors import CrmError
 from crm_core.reports import FILTERS, Report
+from crm_core.terminal import cell, markup
 
 
 def _shown(value: Any, kind: str) -> str:
@@ -49,14 +51,17 @@ def _shown(value: Any, kind: str) -> str:
 
 
 def _print_report(spec: Report, frame: pd.DataFrame) -> None:
-    table = Table(title=spec.title, show_lines=False)
+    table = Table(title=cell(spec.title), show_lines=False)
     kinds = spec.kinds()
     for column in frame.columns:
         numeric = kinds.get(column) in ("int", "number", "money", "percent")
-        table.add_column(str(column), overflow="fold", justify="right" if numeric else "left")
+        table.add_column(cell(column), overflow="fold", justify="right" if numeric else "left")
     for row in frame.itertuples(index=False):
         table.add_row(
-            *(_shown(x, kinds.get(c, "text")) for c, x in zip(frame.columns, row, strict=True))
+            *(
+                cell(_shown(x, kinds.get(c, "text")))
+                for c, x in zip(frame.columns, row, strict=True)
+            )
         )
     console.print(table)
     if frame.empty:
@@ -73,7 +78,8 @@ class _Bar:
     def __call__(self, done: int, total: int | None, label: str) -> None:
         task = self.tasks.get(label)
         if task is None:
-            task = self.tasks[label] = self.progress.add_task(label, total=total)
+            # the description is read as markup: a report title is text
+            task = self.tasks[label] = self.progress.add_task(markup(label), total=total)
         self.progress.update(task, completed=done, total=total)
 
 
@@ -87,7 +93,7 @@ def _write(ws: Any, target: Path, what: list[str], **options: Any) -> None:
         transient=True,
     ) as progress:
         ws.export.xlsx(target, *what, progress=_Bar(progress), **options)
-    console.print(f"workbook written to {target}")
+    say(f"workbook written to {target}")
 
 
 @app.command()

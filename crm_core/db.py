@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
 from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
@@ -12,9 +14,16 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Column, Connection, Engine, Table, create_engine, event
+from alembic.util.exc import CommandError
+from sqlalchemy import Column, Connection, Engine, Table, create_engine, event, inspect, text
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+#: The ``settings`` key holding the crmbook version that last migrated the workspace:
+#: what a crmbook too old for the schema names in its refusal.
+WRITTEN_BY = "schema_written_by"
+#: PostgreSQL advisory lock taken by every migration transaction, so that two
+#: processes opening one new database migrate it once ("crmbook" in ASCII).
+MIGRATION_LOCK = 0x63726D626F6F6B
 
 
 def database_url(path_or_url: str | Path) -> str:
@@ -35,11 +44,12 @@ def database_url(path_or_url: str | Path) -> str:
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # Foreign keys are off by default in SQLite; WAL lets readers work during a write;
-    # busy_timeout makes a second process wait for the lock instead of failing.
+    # busy_timeout makes a second process wait for the lock instead of failing (set
+    # first: switching a new file to WAL takes a lock another opener may hold).
+    cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
 
 
@@ -59,33 +69,157 @@ def make_engine(path_or_url: str | Path, **kwargs: Any) -> Engine:
     return engine
 
 
-def alembic_config(engine: Engine) -> Config:
-    """An Alembic configuration pointing at crm_core's migrations and ``engine``."""
+def alembic_config(engine: Engine, connection: Connection | None = None) -> Config:
+    """An Alembic configuration pointing at crm_core's migrations and ``engine``;
+    with ``connection``, the migrations run on it, inside its transaction."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["engine"] = engine
+    if connection is not None:
+        cfg.attributes["connection"] = connection
     return cfg
 
 
 def current_revision(engine: Engine) -> str | None:
     """The schema revision the database is at, or None for an empty database."""
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        return revision_of(conn)
+
+
+def revision_of(conn: Connection) -> str | None:
+    """The schema revision seen through ``conn`` (None for an empty database)."""
+    return MigrationContext.configure(conn).get_current_revision()
 
 
 def head_revision() -> str | None:
     """The newest schema revision this version of crmbook ships."""
-    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    return _scripts().get_current_head()
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Migrate the database up to ``revision`` (creating every table on an empty one)."""
-    command.upgrade(alembic_config(engine), revision)
+def known_revision(revision: str | None) -> bool:
+    """Whether ``revision`` is one this crmbook ships (None, the empty schema, is)."""
+    if revision is None:
+        return True
+    try:
+        return _scripts().get_revision(revision) is not None
+    except CommandError:  # alembic's "Can't locate revision identified by ..."
+        return False
 
 
-def downgrade(engine: Engine, revision: str) -> None:
-    """Migrate the database down to ``revision`` (``"base"`` drops every table)."""
-    command.downgrade(alembic_config(engine), revision)
+def _scripts() -> ScriptDirectory:
+    return _scripts_in(str(MIGRATIONS))
+
+
+@lru_cache(maxsize=4)
+def _scripts_in(folder: str) -> ScriptDirectory:
+    # Reading the revision files is most of the cost of opening a workspace; they do
+    # not change while crmbook runs.
+    return ScriptDirectory(folder)
+
+
+def written_by(conn: Connection) -> str | None:
+    """The crmbook version that last migrated the database (None if not recorded)."""
+    if not inspect(conn).has_table("settings"):
+        return None
+    return conn.execute(
+        text("SELECT value FROM settings WHERE key = :key"), {"key": WRITTEN_BY}
+    ).scalar()
+
+
+@contextmanager
+def migration_transaction(engine: Engine) -> Iterator[Connection]:
+    """One connection in one transaction that only one process at a time holds:
+    committed if the block succeeds, rolled back (schema and data as they were) if not.
+
+    PostgreSQL runs DDL in transactions; the block first takes an advisory lock that
+    every migration takes, so a second process waits, then finds the schema done.
+    pysqlite, in its default mode, runs each CREATE or ALTER outside any transaction
+    (committed at once: a kill half-way left a half-made schema). So on SQLite the
+    driver's own transaction handling is switched off for this connection and the
+    block runs inside ``BEGIN IMMEDIATE`` (which also waits for, and then excludes,
+    other writers), the recipe SQLAlchemy documents for pysqlite. Foreign keys are off
+    meanwhile (the pragma is a no-op inside a transaction, hence before BEGIN), else a
+    batch migration recreating a table would fire ON DELETE CASCADE; they are checked
+    before COMMIT instead.
+    """
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+            yield conn
+        return
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        legacy = raw.isolation_level
+        clean = False
+        try:
+            raw.isolation_level = None  # no implicit BEGIN/COMMIT by the driver
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.commit()
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                # Only what the migration breaks counts: an old file may hold a dangling
+                # reference of its own, which must not block every upgrade.
+                before = len(conn.exec_driver_sql("PRAGMA foreign_key_check").all())
+                yield conn
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+                if len(broken) > before:
+                    table, row, parent = broken[-1][:3]
+                    raise RuntimeError(
+                        f"the migration broke a foreign key ({table} row {row} -> {parent}); "
+                        "nothing was changed"
+                    )
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+            conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+            conn.commit()
+            raw.isolation_level = legacy
+            clean = True
+        finally:
+            if not clean:
+                # Never hand the pool a connection with foreign keys off.
+                conn.invalidate()
+
+
+def upgrade(
+    engine: Engine, revision: str = "head", *, connection: Connection | None = None
+) -> None:
+    """Migrate the database up to ``revision`` (creating every table on an empty one),
+    all steps in one transaction (see :func:`migration_transaction`), or inside the
+    transaction of ``connection`` when given. Records which crmbook did it."""
+    if connection is None:
+        with migration_transaction(engine) as conn:
+            upgrade(engine, revision, connection=conn)
+        return
+    command.upgrade(alembic_config(engine, connection), revision)
+    stamp_written_by(connection)
+
+
+def downgrade(engine: Engine, revision: str, *, connection: Connection | None = None) -> None:
+    """Migrate the database down to ``revision`` (``"base"`` drops every table), in
+    one transaction as :func:`upgrade`."""
+    if connection is None:
+        with migration_transaction(engine) as conn:
+            downgrade(engine, revision, connection=conn)
+        return
+    command.downgrade(alembic_config(engine, connection), revision)
+    stamp_written_by(connection)
+
+
+def stamp_written_by(conn: Connection) -> None:
+    """Record this crmbook's version as the one that last migrated the database."""
+    from crm_core import __version__
+
+    if not inspect(conn).has_table("settings"):
+        return
+    conn.execute(text("DELETE FROM settings WHERE key = :key"), {"key": WRITTEN_BY})
+    conn.execute(
+        text("INSERT INTO settings (key, value) VALUES (:key, :value)"),
+        {"key": WRITTEN_BY, "value": __version__},
+    )
 
 
 def insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:

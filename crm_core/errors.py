@@ -70,7 +70,34 @@ class ConflictError(CrmError):
         self.record = record
         self.expected = expected
         self.actual = actual
+        now = f"it is now version {actual}" if actual is not None else "it has been deleted"
         super().__init__(
             f"{record} was changed by someone else (you edited version {expected}, "
-            f"it is now version {actual}); nothing was written. Reload it and try again."
+            f"{now}); nothing was written. Reload it and try again."
         )
+
+
+class WorkspaceBusy(CrmError):
+    """Another writer held the workspace (a SQLite file) for longer than we waited.
+
+    Nothing was written; the operation can simply be tried again.
+    """
+
+    def __init__(self, detail: str):
+        self.detail = detail
+        super().__init__(
+            f"the workspace is busy: another process is writing to it ({detail}); "
+            "nothing was written, try again in a moment"
+        )
+
+
+class SchemaError(CrmError):
+    """The workspace's schema is not the one this crmbook works with: made by a newer
+    crmbook, older and not to be upgraded silently (``crmbook migrate``), or absent.
+
+    ``command`` is the command that fixes it, when one does.
+    """
+
+    def __init__(self, message: str, command: str | None = None):
+        self.command = command
+        super().__init__(message)

@@ -195,6 +195,27 @@ def _after_flush(session: Session, _ctx: Any) -> None:
         conn.execute(insert(SearchTerm), terms)
 
 
+def created(session: Session, obj: Any) -> None:
+    """Journal the creation of ``obj``, a row inserted without the ORM unit of work
+    (see crm_core.services.unique), exactly as the flush listener journals an insert."""
+    session.connection().execute(
+        insert(JournalEntry),
+        [
+            {
+                "at": session.info["clock"](),
+                "user_id": session.info.get("user_id"),
+                "entity": entity_name(obj),
+                "record_id": obj.id,
+                "action": "create",
+                "field": None,
+                "old": None,
+                "new": encode(_snapshot(obj)),
+                "origin": session.info.get("origin"),
+            }
+        ],
+    )
+
+
 def search_rows(
     entity: str, record_id: int, name: str | None, active: bool = True
 ) -> list[dict[str, Any]]:

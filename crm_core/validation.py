@@ -20,23 +20,95 @@ from crm_core import text
 
 
 class Reject(ValueError):
-    """A single value was refused; the message is the reason."""
+    """A single value was refused; the message is the reason.
+
+    ``keep`` says whether a text that arrived from elsewhere (an ERP, a file) may be
+    kept as written despite this refusal, marked as not validated: true for what a
+    person could not have typed (a phone that is no valid number, a name too long),
+    false when there is nothing to keep (a required value missing).
+    """
+
+    def __init__(self, reason: str, *, keep: bool = True):
+        super().__init__(reason)
+        self.keep = keep
 
 
-def required_text(value: Any, max_len: int) -> str:
-    """Non-empty text, NFC-normalised and stripped, at most ``max_len`` characters."""
-    out = optional_text(value, max_len)
-    if out is None:
-        raise Reject("is required")
-    return out
+# Characters no text field stores: C0 and C1 controls, DEL, and surrogate code points
+# (which cannot be encoded as UTF-8, so no database can store them). Multi-line fields
+# (notes, descriptions) also take tab, line feed and carriage return.
+_NOT_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_NOT_TEXT_MULTILINE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+# What a database cannot store at all: NUL (PostgreSQL refuses it in text, SQLite's
+# text functions stop at it) and surrogates.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
-def optional_text(value: Any, max_len: int) -> str | None:
-    """Text or None, NFC-normalised and stripped, at most ``max_len`` characters."""
+def _refuse_character(ch: str) -> Reject:
+    code = f"U+{ord(ch):04X}"
+    if "\ud800" <= ch <= "\udfff":
+        return Reject(f"contains a lone surrogate ({code}), which is not text")
+    if ch == "\x00":
+        return Reject("contains a NUL character (U+0000)")
+    return Reject(f"contains the control character {code}")
+
+
+def check_text(value: str, multiline: bool = False) -> None:
+    """Refuse text holding a character no field stores: NUL, another control
+    character (tab and line breaks are allowed in multi-line fields) or a surrogate."""
+    found = (_NOT_TEXT_MULTILINE if multiline else _NOT_TEXT).search(value)
+    if found is not None:
+        raise _refuse_character(found.group())
+
+
+def storable(value: str) -> tuple[str, str | None]:
+    """``value`` as a database can store it, and what had to change (None: nothing).
+
+    NUL characters are removed; a surrogate pair is joined into the character it
+    encodes, a lone surrogate becomes U+FFFD. Everything else is left as it is.
+    """
+    if _UNSTORABLE.search(value) is None:
+        return value, None
+    notes = []
+    if "\x00" in value:
+        notes.append("its NUL characters removed")
+        value = value.replace("\x00", "")
+    if _UNSTORABLE.search(value) is not None:
+        notes.append("lone surrogates replaced by U+FFFD")
+        value = value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return value, " and ".join(notes)
+
+
+def query_text(value: Any) -> str | None:
+    """A search value: text a database can be asked about (None passes)."""
     if value is None:
         return None
     if not isinstance(value, str):
         raise Reject(f"must be text, not {type(value).__name__}")
+    found = _UNSTORABLE.search(value)
+    if found is not None:
+        raise _refuse_character(found.group())
+    return value
+
+
+def required_text(value: Any, max_len: int, multiline: bool = False) -> str:
+    """Non-empty text, NFC-normalised and stripped, at most ``max_len`` characters."""
+    out = optional_text(value, max_len, multiline)
+    if out is None:
+        raise Reject("is required", keep=False)
+    return out
+
+
+def optional_text(value: Any, max_len: int, multiline: bool = False) -> str | None:
+    """Text or None, NFC-normalised and stripped, at most ``max_len`` characters.
+
+    Control characters are refused (tab and line breaks only in ``multiline`` text),
+    NUL and surrogates everywhere.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise Reject(f"must be text, not {type(value).__name__}")
+    check_text(value, multiline)
     out = text.clean(value)
     if out is not None and len(out) > max_len:
         raise Reject(f"is longer than {max_len} characters")
@@ -74,30 +146,90 @@ def email(value: Any) -> str | None:
     return checked.normalized
 
 
-def phone(value: Any, region: str) -> str | None:
+def phone(value: Any, *regions: str | None) -> str | None:
     """A phone number normalised to E.164.
 
-    Numbers without a ``+`` country prefix are read in ``region`` (the workspace's
-    default, e.g. ``PK`` reads ``0300 1234567`` as ``+923001234567``).
+    A number without a ``+`` country prefix is read in each of ``regions`` in turn
+    (the record's own country first, then the workspace's default; one that is not a
+    phone region is skipped) and the first reading that is a valid number wins: with
+    ``PK``, ``0300 1234567`` is ``+923001234567``; with ``BD, PK``, ``01711 234567`` is
+    ``+8801711234567``.
     """
     raw = optional_text(value, 40)
     if raw is None:
         return None
-    try:
-        parsed = phonenumbers.parse(raw, region)
-    except phonenumbers.NumberParseException as exc:
-        raise Reject(f"is not a phone number ({exc})") from None
-    if not phonenumbers.is_valid_number(parsed):
-        where = phonenumbers.region_code_for_number(parsed) or region
-        raise Reject(f"is not a valid phone number for region {where}")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    tried: list[str | None] = [r for r in dict.fromkeys(regions) if r in _PHONE_REGIONS]
+    parsed = None
+    problem: phonenumbers.NumberParseException | None = None
+    for region in tried or [None]:
+        try:
+            candidate = phonenumbers.parse(raw, region)
+        except phonenumbers.NumberParseException as exc:
+            problem = problem or exc
+            continue
+        if phonenumbers.is_valid_number(candidate):
+            return phonenumbers.format_number(candidate, phonenumbers.PhoneNumberFormat.E164)
+        parsed = parsed or candidate
+    if parsed is None:
+        raise Reject(f"is not a phone number ({problem})")
+    # Parsed again, keeping how the country code was found (only on this refusal path).
+    first = phonenumbers.parse(raw, tried[0] if tried else None, keep_raw_input=True)
+    if first.country_code_source == phonenumbers.CountryCodeSource.FROM_DEFAULT_COUNTRY:
+        where = " or ".join(r for r in tried if r is not None)
+    else:  # written with its country code: that code's region, whatever the record's
+        code = parsed.country_code or 0
+        where = phonenumbers.region_code_for_country_code(code)
+        where = f"+{code}" if where == "ZZ" else where
+    raise Reject(f"is not a valid phone number for region {where or 'unknown'}")
+
+
+_PHONE_REGIONS = frozenset(phonenumbers.SUPPORTED_REGIONS)
+_E164 = re.compile(r"\+[0-9]{2,15}")
+
+
+def phone_readings(value: str) -> dict[str, set[str | None]]:
+    """Every E.164 number ``value`` can be read as, with the regions reading it so.
+
+    A number written with its ``+`` country prefix has one reading, for any region
+    (None). A national-format number is read in every phone region; what a search
+    then matches is each reading on records of its region.
+    """
+    found: dict[str, set[str | None]] = {}
+    raw = text.clean(value)
+    if raw is None or len(raw) > 40:
+        return found
+    if raw.startswith(("+", "\uff0b")):
+        try:
+            number = phonenumbers.parse(raw, None)
+        except phonenumbers.NumberParseException:
+            return found
+        if phonenumbers.is_valid_number(number):
+            found[phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)] = {None}
+        return found
+    for region in sorted(_PHONE_REGIONS):
+        try:
+            number = phonenumbers.parse(raw, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+            found.setdefault(e164, set()).add(region)
+    return found
 
 
 def format_phone(e164: str | None, style: str = "international") -> str:
-    """Show an E.164 number the way its country writes it (``+92 300 1234567``)."""
+    """Show an E.164 number the way its country writes it (``+92 300 1234567``).
+
+    A phone kept as its source wrote it (not a valid number) is shown as it is.
+    """
     if not e164:
         return ""
-    parsed = phonenumbers.parse(e164, None)
+    if not _E164.fullmatch(e164):
+        return e164
+    try:
+        parsed = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164
     fmt = {
         "international": phonenumbers.PhoneNumberFormat.INTERNATIONAL,
         "national": phonenumbers.PhoneNumberFormat.NATIONAL,
@@ -160,75 +292,177 @@ def language(value: Any) -> str | None:
     return lang
 
 
+#: The dates crmbook keeps: any real business date, with room on both sides so that
+#: every period computed from one (a month, a quarter, a shift of time zone) is a date
+#: too. A year such as 0226 or 20260 is a typing mistake, refused with this range.
+DATE_MIN = dt.date(1800, 1, 1)
+DATE_MAX = dt.date(2999, 12, 31)
+_DATE_RANGE = f"is out of range: dates run from {DATE_MIN} to {DATE_MAX}"
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
 def date_value(value: Any) -> dt.date | None:
-    """A calendar date (a ``date`` or an ISO ``YYYY-MM-DD`` string)."""
-    if value is None or value == "":
+    """A calendar date (a ``date`` or an ISO ``YYYY-MM-DD`` string) within
+    :data:`DATE_MIN`..:data:`DATE_MAX`."""
+    if _blank(value):
         return None
     if isinstance(value, dt.datetime):
         raise Reject("must be a date, not a date and time")
-    if isinstance(value, dt.date):
-        return value
     if isinstance(value, str):
+        check_text(value)
         try:
-            return dt.date.fromisoformat(value.strip())
+            value = dt.date.fromisoformat(value.strip())
         except ValueError:
             raise Reject("is not a date in YYYY-MM-DD form") from None
-    raise Reject(f"must be a date, not {type(value).__name__}")
+    if not isinstance(value, dt.date):
+        raise Reject(f"must be a date, not {type(value).__name__}")
+    if not DATE_MIN <= value <= DATE_MAX:
+        raise Reject(_DATE_RANGE)
+    return value
 
 
 def aware_datetime(value: Any) -> dt.datetime | None:
-    """A timezone-aware datetime (or ISO string with offset), returned in UTC."""
-    if value is None or value == "":
+    """A timezone-aware datetime (or ISO string with offset), returned in UTC, on a
+    date within :data:`DATE_MIN`..:data:`DATE_MAX`."""
+    if _blank(value):
         return None
     if isinstance(value, str):
+        check_text(value)
         try:
             value = dt.datetime.fromisoformat(value.strip())
         except ValueError:
             raise Reject("is not an ISO date and time") from None
     if not isinstance(value, dt.datetime):
         raise Reject(f"must be a date and time, not {type(value).__name__}")
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise Reject("has no timezone; give one, e.g. 2026-05-01T10:00+05:00")
-    return value.astimezone(dt.UTC)
+    try:
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise Reject("has no timezone; give one, e.g. 2026-05-01T10:00+05:00")
+        utc = value.astimezone(dt.UTC)
+    except OverflowError:
+        # 9999-12-31T23:59-05:00 is in year 10000 in UTC: beyond any date type.
+        raise Reject(_DATE_RANGE) from None
+    if not DATE_MIN <= utc.date() <= DATE_MAX:
+        raise Reject(_DATE_RANGE)
+    return utc
+
+
+# Numbers written as text: an optional sign, digits (of any one script: 34, ٣٤ and
+# ৩৪ are all thirty-four), optionally grouped by thousands with commas, and for
+# decimals a point and the fraction. Arabic thousands (U+066C) and decimal (U+066B)
+# separators read as comma and point. Anything else (exponents such as 1e30, NaN,
+# Infinity, Python's 1_000, spaces inside, a comma as decimal separator) is refused:
+# each is either not a number a person writes or ambiguous.
+_INTEGER = re.compile(r"[+-]?\d+")
+_DECIMAL = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d*)?")
+_ARABIC_SEPARATORS = str.maketrans("\u066c\u066b", ",.")
+
+
+def _ascii_digits(raw: str) -> str:
+    """``raw`` with its digits in ASCII; refuses digits of two scripts in one number."""
+    zeros = {ord(ch) - int(ch) for ch in raw if ch.isdecimal()}
+    if len(zeros) > 1:
+        raise Reject("mixes digits of different scripts")
+    if not zeros or zeros == {ord("0")}:
+        return raw
+    zero = zeros.pop()
+    return "".join(str(ord(ch) - zero) if ch.isdecimal() else ch for ch in raw)
+
+
+def _number_text(value: str, grammar: re.Pattern[str]) -> str:
+    raw = value.strip().translate(_ARABIC_SEPARATORS)
+    if not grammar.fullmatch(raw) or not any(ch.isdecimal() for ch in raw):
+        raise Reject("is not a number")
+    return _ascii_digits(raw).replace(",", "")
+
+
+def _decimal(value: Any) -> Decimal | None:
+    """A finite Decimal from text (see ``_DECIMAL``), an int or a Decimal; None if blank."""
+    if _blank(value):
+        return None
+    if isinstance(value, (bool, float)):
+        raise Reject("must be a Decimal, int or numeric string, not a float")
+    if isinstance(value, str):
+        number = Decimal(_number_text(value, _DECIMAL))
+    elif isinstance(value, Decimal | int):
+        number = Decimal(value)
+    else:
+        raise Reject(f"must be a number, not {type(value).__name__}")
+    if not number.is_finite():
+        raise Reject("is not a finite number")
+    return number
 
 
 def decimal_value(
     value: Any, places: int = 2, minimum: Decimal | None = None, maximum: Decimal | None = None
 ) -> Decimal | None:
-    """An exact decimal (floats are refused: they cannot hold money exactly)."""
-    if value is None or value == "":
+    """An exact decimal (floats are refused: they cannot hold money exactly).
+
+    Text is read as described at ``_DECIMAL`` (``1,500,000.50``; ``١٥٠٠``); a
+    ``Decimal`` must be finite. At most 28 significant digits (decimal arithmetic's).
+    """
+    number = _decimal(value)
+    if number is None:
         return None
-    if isinstance(value, (bool, float)):
-        raise Reject("must be a Decimal, int or numeric string, not a float")
-    try:
-        number = Decimal(str(value).strip().replace(",", ""))
-    except InvalidOperation:
-        raise Reject("is not a number") from None
-    if not number.is_finite():
-        raise Reject("is not a finite number")
+    if number.adjusted() + places >= 28:
+        raise Reject("is too large (more than 28 significant digits)")
     quantum = Decimal(1).scaleb(-places)
-    if number != number.quantize(quantum):
+    try:
+        exact = number.quantize(quantum)
+    except InvalidOperation:  # pragma: no cover - excluded by the check above
+        raise Reject("has too many digits") from None
+    if number != exact:
         raise Reject(f"has more than {places} decimal places")
     if minimum is not None and number < minimum:
         raise Reject(f"must be at least {minimum}")
     if maximum is not None and number > maximum:
         raise Reject(f"must be at most {maximum}")
-    return number.quantize(quantum)
+    return exact
+
+
+#: Money is kept to the cent below this amount: 15 significant digits, all that
+#: SQLite (which holds NUMERIC as a double) keeps exactly. PostgreSQL could keep more;
+#: the limit is the same on both so a workspace moves between them unchanged.
+MONEY_LIMIT = Decimal(10) ** 13
+
+
+def money(value: Any, minimum: Decimal | None = Decimal(0)) -> Decimal | None:
+    """An amount of money: a decimal with at most 2 places, below :data:`MONEY_LIMIT`."""
+    number = _decimal(value)
+    if number is not None and abs(number) >= MONEY_LIMIT:
+        raise Reject(
+            "is too large: amounts are kept exactly only below 10,000,000,000,000 "
+            "(15 significant digits with the cents)"
+        )
+    return decimal_value(number, 2, minimum=minimum)
 
 
 def integer(value: Any, minimum: int | None = None, maximum: int | None = None) -> int:
-    """A whole number within bounds."""
+    """A whole number within bounds (text: an optional sign and digits of one script)."""
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise Reject("must be a whole number")
-    try:
-        number = int(value)
-    except ValueError:
-        raise Reject("must be a whole number") from None
+    if isinstance(value, str):
+        try:
+            value = _number_text(value, _INTEGER)
+        except Reject:
+            raise Reject("must be a whole number") from None
+    number = int(value)
     if minimum is not None and number < minimum:
         raise Reject(f"must be at least {minimum}")
     if maximum is not None and number > maximum:
         raise Reject(f"must be at most {maximum}")
     return number
+
+
+#: Record ids are 32-bit on PostgreSQL: anything outside 1..MAX_ID names no record.
+MAX_ID = 2**31 - 1
+
+
+def is_id(value: Any) -> bool:
+    """Whether ``value`` could be a record's id (an int, not a bool, in 1..MAX_ID)."""
+    return type(value) is int and 0 < value <= MAX_ID
 
 
 def boolean(value: Any) -> bool:
@@ -246,6 +480,6 @@ def boolean(value: Any) -> bool:
 
 def one_of(value: Any, choices: tuple[str, ...] | list[str]) -> str:
     """One of ``choices``."""
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:
         raise Reject(f"must be one of {', '.join(choices)}")
-    return str(value)
+    return value

@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from itertools import chain
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Engine, event, func, inspect, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from crm_core import db, journal
 from crm_core import validation as v
-from crm_core.errors import ConflictError, FieldError, NotFoundError, ValidationError
+from crm_core.errors import (
+    ConflictError,
+    FieldError,
+    NotFoundError,
+    ValidationError,
+    WorkspaceBusy,
+)
 from crm_core.models import (
     Activity,
     Campaign,
@@ -30,9 +39,15 @@ from crm_core.models import (
     StageChange,
     Tag,
     User,
+    Versioned,
 )
 
 Clock = Callable[[], dt.datetime]
+#: How often a transaction that finds the workspace busy when it starts tries again,
+#: and how long it first waits (doubled each time); the database's own lock timeout
+#: (SQLite's busy_timeout) applies to each attempt.
+BUSY_RETRIES = 3
+BUSY_PAUSE = 0.2
 
 DEFAULT_SETTINGS = {"phone_region": "US", "timezone": "UTC", "currency": "USD"}
 
@@ -66,6 +81,7 @@ class Workspace:
             JournalView,
             Metrics,
             PipelineService,
+            Quality,
             Segments,
             Users,
         )
@@ -82,6 +98,7 @@ class Workspace:
         # one operation is one UPDATE and one version step, never a partial row.
         self._sessions = sessionmaker(engine, expire_on_commit=False, autoflush=False)
         journal.install(self._sessions)
+        event.listen(self._sessions, "before_flush", _remember_versions)
         self.companies = Companies(self)
         self.contacts = Contacts(self)
         self.pipeline = PipelineService(self)
@@ -94,6 +111,7 @@ class Workspace:
         self.journal = JournalView(self)
         self.metrics = Metrics(self)
         self.accounts = Accounts(self)
+        self.quality = Quality(self)
         self.reports = Reports(self)
         self.export = Export(self)
 
@@ -103,26 +121,61 @@ class Workspace:
         """A session inside one transaction, committed on success, rolled back on error.
 
         A concurrent edit detected by the version column becomes a
-        :class:`~crm_core.errors.ConflictError`. ``origin`` is journaled with every
+        :class:`~crm_core.errors.ConflictError` naming the record and both versions.
+        A workspace another process keeps locked is waited for (the database's lock
+        timeout), retried a few times when the transaction starts, and then becomes
+        :class:`~crm_core.errors.WorkspaceBusy`. ``origin`` is journaled with every
         change made in it (``sync:<backend>`` for a sync's writes).
         """
-        session = self._sessions()
-        session.info.update(clock=self.clock, user_id=self.user_id, origin=origin)
+        session, begun = self._begin(origin)
         try:
-            with session.begin():
+            with begun:
                 yield session
         except StaleDataError as exc:
-            raise ConflictError(_stale_record(exc), None, None) from exc
+            raise _conflict(self.engine, session, exc) from exc
+        except OperationalError as exc:
+            if not _busy(exc):
+                raise
+            raise WorkspaceBusy(_reason(exc)) from exc
         finally:
             session.close()
+
+    def _begin(self, origin: str | None) -> tuple[Session, SessionTransaction]:
+        """A new session, its transaction begun on a connection, retrying while the
+        workspace is busy.
+
+        Only here can a busy database be retried safely: nothing has been read or
+        written yet. (Once the caller's work runs, a lock timeout ends the transaction.)
+        """
+        pause = BUSY_PAUSE
+        for attempt in range(BUSY_RETRIES + 1):
+            session = self._sessions()
+            session.info.update(clock=self.clock, user_id=self.user_id, origin=origin)
+            begun = session.begin()
+            try:
+                session.connection()
+            except OperationalError as exc:
+                begun.rollback()
+                session.close()
+                if not _busy(exc):
+                    raise
+                if attempt == BUSY_RETRIES:
+                    raise WorkspaceBusy(_reason(exc)) from exc
+                time.sleep(pause)
+                pause *= 2
+                continue
+            return session, begun
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def as_user(self, user: int | str) -> Workspace:
         """This workspace acting as ``user`` (id or login): changes are journaled as
         theirs, and what they may see and change follows their role (crm_core.access)."""
         with self.transaction() as s:
-            if isinstance(user, int):
+            found = None
+            if v.is_id(user):
                 found = s.get(User, user)
-            else:
+            elif isinstance(user, str) and user.isprintable():
+                # A login is a-z, 0-9 and . _ - @: an unprintable one names no one.
                 found = s.scalars(select(User).where(User.login == user)).first()
             if found is None:
                 raise NotFoundError("user", user)
@@ -139,6 +192,8 @@ class Workspace:
     # -- settings ---------------------------------------------------------------
     def setting(self, key: str) -> str:
         """A workspace setting (phone_region, timezone, currency), read once and cached."""
+        if not isinstance(key, str) or key not in DEFAULT_SETTINGS:
+            raise ValidationError([FieldError("settings", "key", key, "is not a setting")])
         if self._settings is None:
             with self.transaction() as s:
                 stored = {row.key: row.value for row in s.scalars(select(Setting))}
@@ -152,7 +207,7 @@ class Workspace:
             "currency": v.currency,
             "timezone": _timezone,
         }
-        if key not in cleaners:
+        if not isinstance(key, str) or key not in cleaners:
             raise ValidationError([FieldError("settings", key, value, "is not a setting")])
         try:
             value = cleaners[key](value)
@@ -228,28 +283,101 @@ class Workspace:
 
 def _timezone(value: Any) -> str:
     try:
-        ZoneInfo(str(value))
+        if not isinstance(value, str) or not value.isprintable():
+            raise ValueError(value)
+        ZoneInfo(value)
     except Exception:
         raise v.Reject("is not an IANA time zone such as Asia/Karachi") from None
-    return str(value)
+    return value
 
 
-def _stale_record(exc: StaleDataError) -> str:
-    # SQLAlchemy's message names the table; keep it for the user.
-    return str(exc).split("'")[1] if "'" in str(exc) else "a record"
+def _busy(exc: OperationalError) -> bool:
+    """Whether ``exc`` says another writer holds the database (a lock wait that ran out,
+    PostgreSQL's lock timeout or deadlock): worth trying again later."""
+    message = str(exc.orig).lower()
+    code = getattr(exc.orig, "sqlstate", None)
+    return code in ("55P03", "40P01") or any(
+        words in message
+        for words in ("database is locked", "database is busy", "database table is locked")
+    )
+
+
+def _reason(exc: OperationalError) -> str:
+    return str(exc.orig).splitlines()[0]
+
+
+# The journal's entity names are tables; a conflict names the record as people do.
+_SINGULAR = {
+    "companies": "company",
+    "contacts": "contact",
+    "opportunities": "opportunity",
+    "activities": "activity",
+    "interactions": "interaction",
+}
+
+
+def _remember_versions(session: Session, _ctx: Any, _instances: Any) -> None:
+    """Before a flush: the version each changed or deleted record was read at, so that
+    a conflict can say which record and which version was edited."""
+    edited = session.info.setdefault("edited", {})
+    for obj in chain(session.dirty, session.deleted):
+        if isinstance(obj, Versioned):
+            state = inspect(obj)
+            if state.identity is None:
+                continue
+            # The name as stored (a rename in this very flush is not yet the record's).
+            names = [
+                source.get(key)
+                for key in ("name", "subject")
+                for source in (state.committed_state, state.dict)
+            ]
+            name = next((n for n in names if isinstance(n, str)), None)
+            edited[(journal.entity_name(obj), state.identity[0])] = (
+                type(obj),
+                state.dict.get("version"),
+                name,
+            )
+
+
+def _conflict(engine: Engine, session: Session, exc: StaleDataError) -> ConflictError:
+    """The conflict ``exc`` reports, naming the record and the version it was edited
+    at and the one it is at now (read back, since it changed under us)."""
+    message = str(exc)
+    table = message.split("'")[1] if "'" in message else None
+    edited = session.info.get("edited", {})
+    candidates = [(key, found) for key, found in edited.items() if key[0] == table]
+    with Session(engine) as fresh:
+        for (table_name, record_id), (model, version, name) in candidates:
+            current = fresh.execute(
+                select(model.version, model.__table__.c.get("name", model.id)).where(
+                    model.id == record_id
+                )
+            ).first()
+            if current is not None and current[0] == version:
+                continue  # this one was not the stale record
+            entity = _SINGULAR.get(table_name, table_name)
+            shown = name if name is not None else (current[1] if current else None)
+            label = f"{entity} #{record_id}" + (f" {shown!r}" if isinstance(shown, str) else "")
+            return ConflictError(label, version, current[0] if current else None)
+    return ConflictError(f"a record of {table or 'the workspace'}", None, None)
 
 
 def open_workspace(
-    location: str | Path, *, clock: Clock = utc_now, migrate: bool = True, **engine_kwargs: Any
+    location: str | Path,
+    *,
+    clock: Clock = utc_now,
+    migrate: bool = False,
+    create: bool = True,
+    **engine_kwargs: Any,
 ) -> Workspace:
-    """Open a workspace; see :func:`crm_core.open`."""
+    """Open a workspace; see :func:`crm_core.open` (and :func:`crm_core.schema.prepare`
+    for ``migrate`` and ``create``)."""
+    from crm_core import schema
+
     engine = db.make_engine(location, **engine_kwargs)
-    if migrate:
-        fresh = db.current_revision(engine) is None
-        if db.current_revision(engine) != db.head_revision():
-            db.upgrade(engine)
-        ws = Workspace(engine, clock=clock)
-        if fresh:
-            ws.pipeline.ensure_default()
-        return ws
+    try:
+        schema.prepare(engine, clock=clock, migrate=migrate, create=create, location=location)
+    except BaseException:
+        engine.dispose()
+        raise
     return Workspace(engine, clock=clock)

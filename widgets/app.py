@@ -130,10 +130,12 @@ def serve_app(
     ``threaded=True`` returns the running server thread (for tests; call ``.stop()``);
     otherwise this blocks until interrupted. The login cookie is signed with
     ``cookie_secret`` (default: ``$CRMBOOK_COOKIE_SECRET``, else a random one per
-    start, which logs everyone out on restart).
+    start, which logs everyone out on restart). A workspace that is missing or at
+    another schema raises :class:`crm_core.SchemaError` (naming ``crmbook migrate`` or
+    ``crmbook init``): a server never creates or upgrades one.
     """
     pn.extension("tabulator", notifications=True)
-    base = crm_core.open(location)
+    base = crm_core.open(location, create=False)
     base.engine.dispose()  # no connection crosses a fork (--num-procs)
     secret = cookie_secret or os.environ.get("CRMBOOK_COOKIE_SECRET") or secrets.token_hex(32)
     return pn.serve(

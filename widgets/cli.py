@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from crm_core import cli as core_cli
+from crm_core.errors import CrmError
 
 
 def register(app: typer.Typer) -> None:
@@ -26,7 +27,9 @@ def register(app: typer.Typer) -> None:
             int, typer.Option(help="Server processes (PostgreSQL workspaces only).")
         ] = 1,
     ) -> None:
-        """Serve the staff web app (log in with a user made by `crmbook user add`)."""
+        """Serve the staff web app (log in with a user made by `crmbook user add`).
+
+        Refuses a workspace at an older schema, naming `crmbook migrate`."""
         core_cli.existing(workspace).close()
         if num_procs > 1 and "://" not in workspace:
             core_cli.fail("--num-procs needs a PostgreSQL workspace (one SQLite file, one writer)")
@@ -34,8 +37,12 @@ def register(app: typer.Typer) -> None:
 
 
 def serve(location: str, address: str, port: int, *, num_procs: int = 1) -> None:
-    """Run the staff app on ``location`` until interrupted."""
+    """Run the staff app on ``location`` until interrupted. A workspace that is missing
+    or at an older schema ends the command with one line naming the command to run."""
     from widgets.app import serve_app
 
-    core_cli.console.print(f"crmbook staff app: http://{address}:{port}/  (Ctrl+C to stop)")
-    serve_app(location, address=address, port=port, num_procs=num_procs, threaded=False)
+    core_cli.say(f"crmbook staff app: http://{address}:{port}/  (Ctrl+C to stop)")
+    try:
+        serve_app(location, address=address, port=port, num_procs=num_procs, threaded=False)
+    except CrmError as exc:
+        core_cli.fail(str(exc))

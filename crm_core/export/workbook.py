@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import secrets
-import tempfile
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -42,6 +40,7 @@ import pandas as pd
 import xlsxwriter
 from xlsxwriter.format import Format
 
+from crm_core.export import tempfiles
 from crm_core.reports.base import Chart, Column
 
 #: Excel's rows per sheet, header included.
@@ -154,27 +153,26 @@ class WorkbookBuilder:
         #: The sheets written so far, in order (the cover not included).
         self.sheets: list[SheetInfo] = []
         self._closed = False
-        # xlsxwriter's temporary files (one per sheet while it streams, then the XML
-        # parts) go in a directory of our own, so an aborted build leaves nothing.
-        self._tmp = tempfile.TemporaryDirectory(prefix="crmbook-xlsx-", ignore_cleanup_errors=True)
         # A file is written beside its destination and renamed over it once complete:
         # a failure half-way never leaves a broken workbook (or half of an old one).
+        # It and xlsxwriter's temporary files (one per sheet while it streams, then the
+        # XML parts) are owner-only while they hold contact data, and removed on any
+        # failure; a killed build's are removed by the next export (see tempfiles).
         self._final: str | None = None
         target_arg: Any = target
         if isinstance(target, str | os.PathLike):
             self._final = os.fspath(target)
-            folder, name = os.path.split(os.path.abspath(self._final))
-            target_arg = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.part")
-            # created here with the usual permissions (mkstemp's would be owner-only)
-            with open(target_arg, "xb"):
-                pass
+            self._scratch = tempfiles.beside(target)
+            target_arg = str(self._scratch.part)
+        else:
+            self._scratch = tempfiles.shared()
         self.book = xlsxwriter.Workbook(
             target_arg,
             {
                 # Streaming; never in_memory, which would silently turn it off. A file
                 # object target works without it (zipfile writes into it at close).
                 "constant_memory": True,
-                "tmpdir": self._tmp.name,
+                "tmpdir": os.fspath(self._scratch.folder),
                 # Belt and braces: we never call write(), but if anything did, text
                 # must still not become formulas, links or numbers.
                 "strings_to_formulas": False,
@@ -303,23 +301,18 @@ class WorkbookBuilder:
             self._write_cover()
             self.book.close()
             if self._final is not None:
-                os.replace(self.book.filename, self._final)
+                assert self._scratch.part is not None
+                # the usual permissions for the finished workbook, as for any new file
+                tempfiles.publish(self._scratch.part, self._final)
         finally:
-            self._remove_partial()
-            self._tmp.cleanup()
-
-    def _remove_partial(self) -> None:
-        """Delete the file being written beside the destination, if still there."""
-        if self._final is not None and os.path.exists(self.book.filename):
-            os.unlink(self.book.filename)
+            self._scratch.remove()
 
     def abort(self) -> None:
         """Give up: write nothing to the target and remove the temporary files."""
         if self._closed:
             return
         self._closed = True
-        self._remove_partial()
-        self._tmp.cleanup()
+        self._scratch.remove()
 
     def __enter__(self) -> WorkbookBuilder:
         return self

@@ -143,6 +143,8 @@ class Product(Base):
     list_price: Mapped[Decimal] = mapped_column(Money)
     currency: Mapped[str | None] = mapped_column(String(3))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: The ERP's write_date of the copy: a re-read record with the same one is skipped.
+    remote_write_date: Mapped[str | None] = mapped_column(String(40))
     __table_args__ = (Index("uq_erp_products_remote", "backend", "remote_id", unique=True),)
 
 
@@ -167,6 +169,8 @@ class Invoice(Base):
     payment_state: Mapped[str | None] = mapped_column(String(20))
     #: The day the invoice was paid in full (the last payment's date), when it is.
     paid_on: Mapped[dt.date | None] = mapped_column(Date)
+    #: The ERP's write_date of the copy: a re-read record with the same one is skipped.
+    remote_write_date: Mapped[str | None] = mapped_column(String(40))
     __table_args__ = (Index("uq_erp_invoices_remote", "backend", "remote_id", unique=True),)
 
 
@@ -184,6 +188,8 @@ class SalesOrder(Base):
     currency: Mapped[str] = mapped_column(String(3))
     amount_total: Mapped[Decimal] = mapped_column(Money)
     state: Mapped[str] = mapped_column(String(20))
+    #: The ERP's write_date of the copy: a re-read record with the same one is skipped.
+    remote_write_date: Mapped[str | None] = mapped_column(String(40))
     __table_args__ = (Index("uq_erp_sales_orders_remote", "backend", "remote_id", unique=True),)
 
 

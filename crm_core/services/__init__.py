@@ -6,6 +6,7 @@ from crm_core.services.custom_fields import CustomFields
 from crm_core.services.metrics import Metrics
 from crm_core.services.parties import Companies, Contacts
 from crm_core.services.pipeline import PipelineService
+from crm_core.services.quality import Quality
 from crm_core.services.segments import Campaigns, Segments
 from crm_core.services.users import JournalView, Users
 
@@ -20,6 +21,7 @@ __all__ = [
     "JournalView",
     "Metrics",
     "PipelineService",
+    "Quality",
     "Segments",
     "Users",
 ]

@@ -14,6 +14,7 @@ import pandas as pd
 from sqlalchemy import BigInteger, Select, case, cast, func, select
 
 from crm_core import text
+from crm_core import validation as v
 from crm_core.errors import FieldError, ValidationError
 from crm_core.models import ExternalLink, Invoice, Product, SalesOrder
 from crm_core.services.base import Service
@@ -63,6 +64,8 @@ class Accounts(Service):
         synced with: one row per backend (backend, remote_model, remote_id, synced_at).
         Empty when the record has never been synced."""
         link = ExternalLink
+        if not _askable(entity) or not v.is_id(record_id):
+            return pd.DataFrame(columns=LINK_COLUMNS)  # no such record: no links
         query = (
             select(link.backend, link.remote_model, link.remote_id, link.synced_at)
             .where(link.entity == entity, link.local_id == record_id)
@@ -75,6 +78,8 @@ class Accounts(Service):
     def is_synced(self, entity: str, record_id: int) -> bool:
         """Whether the record is linked to a record of at least one ERP."""
         link = ExternalLink
+        if not _askable(entity) or not v.is_id(record_id):
+            return False
         with self._tx() as s:
             found = s.scalar(
                 select(link.id).where(link.entity == entity, link.local_id == record_id).limit(1)
@@ -134,6 +139,7 @@ class Accounts(Service):
         return {currency: (Decimal(int(total)) / 100).quantize(CENT) for currency, total in rows}
 
     def _invoice_clauses(self, company_id: int | None, contact_id: int | None) -> list[Any]:
+        _check_ids("invoice list", company_id=company_id, contact_id=contact_id)
         clauses: list[Any] = [Invoice.move_type.in_(("out_invoice", "out_refund"))]
         if company_id is not None:
             clauses.append(Invoice.company_id == company_id)
@@ -151,6 +157,7 @@ class Accounts(Service):
     ) -> pd.DataFrame:
         """Sales orders, newest first, one page as a DataFrame."""
         _check_page("sales order list", limit, offset)
+        _check_ids("sales order list", company_id=company_id, contact_id=contact_id)
         o = SalesOrder
         query: Select[Any] = select(*(getattr(o, c) for c in ORDER_COLUMNS))
         if company_id is not None:
@@ -177,7 +184,10 @@ class Accounts(Service):
         query: Select[Any] = select(*(getattr(p, c) for c in PRODUCT_COLUMNS))
         if not include_archived:
             query = query.where(p.active.is_(True))
-        needle = text.clean(q)
+        try:
+            needle = text.clean(v.query_text(q))
+        except v.Reject as exc:
+            raise ValidationError([FieldError("product list", "q", q, str(exc))]) from None
         if needle:
             query = query.where(
                 p.name.icontains(needle, autoescape=True)
@@ -189,8 +199,28 @@ class Accounts(Service):
         return pd.DataFrame(rows, columns=PRODUCT_COLUMNS)
 
 
-def _check_page(record: str, limit: int, offset: int) -> None:
-    if not (0 < limit <= MAX_PAGE) or offset < 0:
+def _check_page(record: str, limit: Any, offset: Any) -> None:
+    ok = type(limit) is int and type(offset) is int
+    if not ok or not (0 < limit <= MAX_PAGE) or not (0 <= offset <= v.MAX_ID):
         raise ValidationError(
             [FieldError(record, "limit", limit, f"must be 1..{MAX_PAGE} with offset >= 0")]
         )
+
+
+def _askable(value: Any) -> bool:
+    """Whether ``value`` is text a database can be asked about."""
+    try:
+        return v.query_text(value) is not None
+    except v.Reject:
+        return False
+
+
+def _check_ids(record: str, **ids: Any) -> None:
+    """Refuse a record filter that cannot be a record's id."""
+    errors = [
+        FieldError(record, name, given, "is not a record id")
+        for name, given in ids.items()
+        if given is not None and not v.is_id(given)
+    ]
+    if errors:
+        raise ValidationError(errors)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 from sqlalchemy import Select, select
@@ -30,6 +31,8 @@ from crm_core.services.base import (
     apply_fields,
     check_version,
     get_or_404,
+    id_filter,
+    keepable,
     raise_if,
     record_ref,
     user_ref,
@@ -87,7 +90,7 @@ class Activities(Service):
         with self._tx() as s:
             act = Activity()
             errors: list[FieldError] = []
-            apply_fields(act, values, self._cleaners(s), record, errors)
+            self.write_fields(s, act, values, record, errors)
             if not any(getattr(act, link) for link in LINKS):
                 errors.append(
                     FieldError(
@@ -108,15 +111,45 @@ class Activities(Service):
         check_activity(self.ws, act, action)
         return act
 
+    #: Text fields whose value from an ERP is kept as written when refused.
+    keep_fields: ClassVar[tuple[str, ...]] = ("subject", "note")
+
     def _cleaners(self, s: Session) -> dict[str, Cleaner]:
         return {
             "kind": partial(v.one_of, choices=ACTIVITY_KINDS),
             "subject": partial(v.required_text, max_len=300),
             "due_date": _required_date,
             "assignee_id": user_ref(s),
-            "note": partial(v.optional_text, max_len=100_000),
+            "note": partial(v.optional_text, max_len=100_000, multiline=True),
             **_links(s),
         }
+
+    def keepable(self) -> dict[str, int | None]:
+        """The fields whose refused text may be kept as written, each with the most
+        characters its column holds (None: no limit)."""
+        return keepable(Activity, self.keep_fields)
+
+    def write_fields(
+        self,
+        s: Session,
+        act: Activity,
+        values: Mapping[str, Any],
+        record: str,
+        errors: list[FieldError],
+        keep_invalid: bool = False,
+    ) -> None:
+        """Validate ``values`` and set them on ``act`` in the caller's session.
+
+        Refusals are appended to ``errors`` (the valid fields are set all the same).
+        ``contact``, ``company``, ``opportunity`` and ``assignee`` stand for their
+        ``_id`` fields. ``keep_invalid`` keeps a subject or note from an ERP as written
+        when a person could not have typed it, marked in ``act.unvalidated``.
+        """
+        if not isinstance(values, Mapping):
+            errors.append(FieldError(record, "values", values, "must be a mapping"))
+            return
+        keep = self.keepable() if keep_invalid else None
+        apply_fields(act, _aliases(dict(values)), self._cleaners(s), record, errors, keep)
 
     def update(
         self, activity_id: int, *, expected_version: int | None = None, **changes: Any
@@ -127,7 +160,7 @@ class Activities(Service):
             record = f"activity #{act.id} {act.subject!r}"
             check_version(act, record, expected_version)
             errors: list[FieldError] = []
-            apply_fields(act, _aliases(dict(changes)), self._cleaners(s), record, errors)
+            self.write_fields(s, act, changes, record, errors)
             raise_if(errors)
             s.flush()
             return _as_dict(act)
@@ -149,15 +182,19 @@ class Activities(Service):
                 raise ValidationError(
                     [FieldError(record, "done_at", act.done_at, "is already done")]
                 )
+            errors: list[FieldError] = []
             try:
                 act.done_at = v.aware_datetime(at) or self.ws.clock()
-                if note:
-                    extra = v.optional_text(note, 100_000)
-                    act.note = f"{act.note}\n{extra}" if act.note else extra
             except Reject as exc:
-                raise ValidationError(
-                    [FieldError(record, "at/note", at or note, str(exc))]
-                ) from None
+                errors.append(FieldError(record, "at", at, str(exc)))
+            try:
+                extra = v.optional_text(note, 100_000, multiline=True)
+            except Reject as exc:
+                errors.append(FieldError(record, "note", note, str(exc)))
+            else:
+                if extra:
+                    act.note = f"{act.note}\n{extra}" if act.note else extra
+            raise_if(errors)
             s.flush()
             return _as_dict(act)
 
@@ -246,7 +283,11 @@ class Activities(Service):
         return self._query(user, lambda q, today: q.where(Activity.due_date == today))
 
     def upcoming(self, user: Any = None, days: int = 7) -> pd.DataFrame:
-        """Open activities due after today, within ``days``."""
+        """Open activities due after today, within ``days`` (0..3650)."""
+        try:
+            days = v.integer(days, 0, 3650)
+        except Reject as exc:
+            raise ValidationError([FieldError("activity list", "days", days, str(exc))]) from None
         return self._query(
             user,
             lambda q, today: q.where(
@@ -263,6 +304,7 @@ class Activities(Service):
         include_done: bool = False,
     ) -> pd.DataFrame:
         """Activities linked to one record."""
+        _check_links("activity list", contact_id, company_id, opportunity_id)
 
         def where(q: Select[Any], _today: dt.date) -> Select[Any]:
             for col, val in (
@@ -285,10 +327,23 @@ class Activities(Service):
         return pd.DataFrame(rows, columns=ACTIVITY_COLUMNS)
 
 
+def _check_links(record: str, contact: Any, company: Any, opportunity: Any) -> None:
+    """Refuse a record filter that cannot be a record's id."""
+    errors = []
+    given_ids = {"contact_id": contact, "company_id": company, "opportunity_id": opportunity}
+    for name, given in given_ids.items():
+        if given is not None:
+            try:
+                id_filter(given, f"a {name.removesuffix('_id')}")
+            except Reject as exc:
+                errors.append(FieldError(record, name, given, str(exc)))
+    raise_if(errors)
+
+
 def _required_date(value: Any) -> dt.date:
     day = v.date_value(value)
     if day is None:
-        raise Reject("is required")
+        raise Reject("is required", keep=False)
     return day
 
 
@@ -335,7 +390,8 @@ class Interactions(Service):
         """
         values = _aliases({"channel": channel, "direction": direction, **values})
         values.setdefault("user_id", self.ws.user_id)
-        record = f"interaction (new) {values.get('subject')!r}"
+        subject = values.get("subject")
+        record = "interaction (new)" + (f" {subject!r}" if isinstance(subject, str) else "")
         with self._tx() as s:
             obj = Interaction()
             errors: list[FieldError] = []
@@ -347,7 +403,7 @@ class Interactions(Service):
                 "channel": partial(v.one_of, choices=CHANNELS),
                 "direction": partial(v.one_of, choices=DIRECTIONS),
                 "subject": partial(v.optional_text, max_len=300),
-                "summary": partial(v.optional_text, max_len=100_000),
+                "summary": partial(v.optional_text, max_len=100_000, multiline=True),
                 "user_id": user_ref(s),
                 **_links(s),
             }
@@ -376,6 +432,11 @@ class Interactions(Service):
     ) -> pd.DataFrame:
         """Interactions of a record, newest first. A company's timeline includes its
         contacts' interactions."""
+        _check_links("timeline", contact_id, company_id, opportunity_id)
+        if not (type(limit) is int and 0 < limit <= 10_000):
+            raise ValidationError(
+                [FieldError("timeline", "limit", limit, "must be a whole number 1..10000")]
+            )
         i = Interaction
         query = (
             select(

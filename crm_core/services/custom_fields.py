@@ -17,7 +17,7 @@ from crm_core.validation import Reject
 
 ENTITIES = ("company", "contact", "opportunity")
 TYPES = ("text", "number", "date", "bool", "choice")
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,59}")
 
 
 def clean_custom_value(definition: CustomFieldDefinition, raw: Any) -> Any:
@@ -25,11 +25,11 @@ def clean_custom_value(definition: CustomFieldDefinition, raw: Any) -> Any:
 
     Numbers are stored as decimal strings (exact), dates as ISO strings.
     """
-    if raw is None or raw == "":
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
         return None
     kind = definition.type
     if kind == "text":
-        return v.optional_text(raw, 2000)
+        return v.optional_text(raw, 2000, multiline=True)
     if kind == "number":
         if isinstance(raw, float):
             raw = repr(raw)
@@ -76,21 +76,25 @@ class CustomFields(Service):
         """
         record = f"custom field {entity}.{name}"
         errors: list[FieldError] = []
-        if entity not in ENTITIES:
+        if not isinstance(entity, str) or entity not in ENTITIES:
             errors.append(
                 FieldError(record, "entity", entity, f"must be one of {', '.join(ENTITIES)}")
             )
-        if not isinstance(name, str) or not _NAME.match(name):
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
             errors.append(FieldError(record, "name", name, "must be lower-case letters, digits, _"))
-        if type not in TYPES:
+        if not isinstance(type, str) or type not in TYPES:
             errors.append(FieldError(record, "type", type, f"must be one of {', '.join(TYPES)}"))
         clean_choices = None
         if type == "choice":
-            clean_choices = [c for c in (v.optional_text(c, 200) for c in choices or []) if c]
-            if not clean_choices or len(set(clean_choices)) != len(clean_choices):
-                errors.append(FieldError(record, "choices", choices, "must be distinct, non-empty"))
+            clean_choices = _choices(record, choices, errors)
         elif choices:
             errors.append(FieldError(record, "choices", choices, "only choice fields have choices"))
+        try:
+            label = v.optional_text(label, 200)
+        except Reject as exc:
+            errors.append(FieldError(record, "label", label, str(exc)))
+        if not isinstance(required, bool):
+            errors.append(FieldError(record, "required", required, "must be true or false"))
         raise_if(errors)
         with self._tx() as s:
             exists = s.scalars(
@@ -114,6 +118,9 @@ class CustomFields(Service):
 
     def list(self, entity: str | None = None) -> pd.DataFrame:
         """The defined custom fields, optionally of one entity."""
+        if entity is not None and (not isinstance(entity, str) or entity not in ENTITIES):
+            reason = f"must be one of {', '.join(ENTITIES)}"
+            raise_if([FieldError("custom field list", "entity", entity, reason)])
         query = select(CustomFieldDefinition).order_by(
             CustomFieldDefinition.entity, CustomFieldDefinition.name
         )
@@ -128,6 +135,7 @@ class CustomFields(Service):
     def remove(self, entity: str, name: str) -> None:
         """Forget a custom field definition. Stored values stay in the records (and
         the journal) so re-defining the field brings them back."""
+        _known_key(entity, name)
         with self._tx() as s:
             d = s.scalars(
                 select(CustomFieldDefinition).where(
@@ -140,6 +148,7 @@ class CustomFields(Service):
 
     def definition(self, entity: str, name: str) -> CustomFieldDefinition:
         """The definition of one custom field (detached), or NotFoundError."""
+        _known_key(entity, name)
         with self._tx() as s:
             d = s.scalars(
                 select(CustomFieldDefinition).where(
@@ -150,6 +159,33 @@ class CustomFields(Service):
                 raise NotFoundError("custom field", f"{entity}.{name}")
             s.expunge(d)
             return d
+
+
+def _choices(record: str, choices: Any, errors: list[FieldError]) -> list[str] | None:
+    """A choice field's choices: distinct non-empty texts of at most 200 characters."""
+    if not isinstance(choices, list | tuple) or not choices:
+        errors.append(FieldError(record, "choices", choices, "must be a non-empty list of texts"))
+        return None
+    out = []
+    for choice in choices:
+        try:
+            clean = v.optional_text(choice, 200)
+        except Reject as exc:
+            errors.append(FieldError(record, "choices", choice, str(exc)))
+            continue
+        if clean:
+            out.append(clean)
+    if not out or len(set(out)) != len(out):
+        errors.append(FieldError(record, "choices", choices, "must be distinct, non-empty"))
+    return out
+
+
+def _known_key(entity: Any, name: Any) -> None:
+    """Refuse to look up a custom field by what cannot be its entity and name."""
+    if not (isinstance(entity, str) and entity in ENTITIES and isinstance(name, str)):
+        raise NotFoundError("custom field", f"{entity}.{name}")
+    if not _NAME.fullmatch(name):
+        raise NotFoundError("custom field", f"{entity}.{name}")
 
 
 def _as_dict(d: CustomFieldDefinition) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 from sqlalchemy import Select, and_, func, or_, select
@@ -22,6 +22,8 @@ from crm_core.services.base import (
     check_version,
     custom_values,
     get_or_404,
+    id_filter,
+    keepable,
     label,
     raise_if,
     record_ref,
@@ -40,6 +42,8 @@ ORDERS = {
     "country": "country",
 }
 MAX_PAGE = 10_000
+#: Lengths of the derived search keys (their columns): a kept value may be longer.
+NAME_KEY, EMAIL_KEY, CITY_KEY = 300, 320, 120
 
 
 class _Parties(Service):
@@ -49,34 +53,86 @@ class _Parties(Service):
     tag_table: Any
     tag_column: str
 
+    #: Text fields whose value from an ERP or a file is kept as written when refused
+    #: (``write_fields(..., keep_invalid=True)``); the rest are ids, codes and dates.
+    keep_fields: ClassVar[tuple[str, ...]] = (
+        "name",
+        "email",
+        "phone",
+        "street",
+        "street2",
+        "city",
+        "zip",
+        "state",
+        "country",
+        "notes",
+    )
+    #: Phone fields: read with the record's own country first (see phone_cleaner).
+    phone_fields: ClassVar[tuple[str, ...]] = ("phone",)
+
     # -- validation ---------------------------------------------------------------
     def _cleaners(self, s: Session) -> dict[str, Cleaner]:
-        region = self.ws.phone_region
         return {
             "name": partial(v.required_text, max_len=300),
             "email": v.email,
-            "phone": partial(v.phone, region=region),
+            "phone": self.phone_cleaner(None),
             "street": partial(v.optional_text, max_len=300),
             "street2": partial(v.optional_text, max_len=300),
             "city": partial(v.optional_text, max_len=120),
             "zip": partial(v.optional_text, max_len=20),
             "state": partial(v.optional_text, max_len=120),
             "country": v.country,
-            "notes": partial(v.optional_text, max_len=100_000),
+            "notes": partial(v.optional_text, max_len=100_000, multiline=True),
             "owner_id": user_ref(s),
         }
 
-    def write_fields(self, s: Session, obj: Any, values: Mapping[str, Any], creating: bool) -> None:
+    def phone_cleaner(self, country: str | None) -> Cleaner:
+        """The cleaner of a phone of a record in ``country``: a national-format number
+        is read in that country first, then in the workspace's phone region."""
+        region = self.ws.phone_region
+        return lambda value: v.phone(value, country, region)
+
+    def keepable(self) -> dict[str, int | None]:
+        """The fields whose refused text may be kept as written, each with the most
+        characters its column holds (None: no limit)."""
+        return keepable(self.model, self.keep_fields)
+
+    def write_fields(
+        self,
+        s: Session,
+        obj: Any,
+        values: Mapping[str, Any],
+        creating: bool,
+        keep_invalid: bool = False,
+    ) -> None:
         """Validate ``values`` and set them on ``obj`` inside the caller's session.
 
         The building block of create/update, public for callers that manage their own
         transaction (the ERP sync). Raises :class:`ValidationError` listing every
         refused field; the valid ones are set on ``obj`` all the same.
+
+        ``keep_invalid`` is for values that arrive from an ERP or a file: a text a
+        person could not have typed (a phone that is no valid number, an e-mail with a
+        reserved domain, a name too long, a country code nobody knows) is then stored as
+        written and its field listed in ``obj.unvalidated`` with the reason it would
+        have been refused; only what no database can store is changed (NUL removed,
+        lone surrogates replaced), and the reason says so. Values of the wrong type and
+        a missing name are refused all the same. Any field written with a valid value
+        loses its mark.
         """
+        record = label(self.entity, None if creating else obj, None)
+        if not isinstance(values, Mapping):
+            raise ValidationError(
+                [FieldError(record, "values", values, "must be a mapping of field to value")]
+            )
         values = dict(values)
         if "owner" in values:
             values["owner_id"] = values.pop("owner")
-        record = label(self.entity, None if creating else obj, values.get("name"))
+        # A record is named as it is stored; a new one by the name it is given.
+        name = values.get("name") if creating else obj.name
+        record = label(
+            self.entity, None if creating else obj, name if isinstance(name, str) else None
+        )
         errors: list[FieldError] = []
         tags = values.pop("tags", None)
         custom = values.pop("custom", None)
@@ -86,7 +142,13 @@ class _Parties(Service):
             )
         if creating and "name" not in values:
             errors.append(FieldError(record, "name", None, "is required"))
-        apply_fields(obj, values, self._cleaners(s), record, errors)
+        keep = self.keepable() if keep_invalid else None
+        phones = {f: values.pop(f) for f in self.phone_fields if f in values}
+        apply_fields(obj, values, self._cleaners(s), record, errors, keep)
+        if phones:
+            # After the country: the record's own country reads a national number.
+            cleaner = self.phone_cleaner(obj.country)
+            apply_fields(obj, phones, dict.fromkeys(phones, cleaner), record, errors, keep)
         if tags is not None:
             try:
                 obj.tags = tags_for(s, tags)
@@ -95,9 +157,9 @@ class _Parties(Service):
         if custom is not None or creating:
             obj.custom = custom_values(s, self.entity, obj.custom, custom, record, errors, creating)
         raise_if(errors)
-        obj.name_key = text.fold(obj.name)[:300]
-        obj.email_key = text.fold(obj.email) or None
-        obj.city_key = text.fold(obj.city) or None
+        obj.name_key = text.fold(obj.name)[:NAME_KEY]
+        obj.email_key = text.fold(obj.email)[:EMAIL_KEY] or None
+        obj.city_key = text.fold(obj.city)[:CITY_KEY] or None
 
     # -- commands -----------------------------------------------------------------
     def create(self, **values: Any) -> dict[str, Any]:
@@ -126,7 +188,7 @@ class _Parties(Service):
         Custom values merge into the existing ones (``None`` clears one); ``tags``
         replaces the record's tags.
         """
-        values = {**(changes or {}), **more}
+        values = {**_changes(f"{self.entity} #{record_id}", changes), **more}
         with self._tx() as s:
             obj = get_or_404(s, self.model, record_id, self.entity)
             check_version(obj, label(self.entity, obj), expected_version)
@@ -174,6 +236,12 @@ class _Parties(Service):
         query = select(m.id)
         record = f"{self.entity} search"
         errors: list[FieldError] = []
+        given = {"q": q, "email": email, "phone": phone, "tag": tag, "city": city}
+        q, email, phone, tag, city = _text_filters(record, given, errors).values()
+        if custom is not None and not isinstance(custom, Mapping):
+            reason = "must be a mapping of name to value"
+            errors.append(FieldError(record, "custom", custom, reason))
+            custom = None
         if not include_archived:
             query = query.where(m.active.is_(True))
         for word in text.words(q):
@@ -184,15 +252,9 @@ class _Parties(Service):
             )
             query = query.where(m.id.in_(terms))
         if email:
-            query = query.where(m.email_key == text.fold(email))
+            query = query.where(m.email_key == text.fold(email)[:EMAIL_KEY])
         if phone:
-            try:
-                number = v.phone(phone, self.ws.phone_region)
-            except Reject as exc:
-                errors.append(FieldError(record, "phone", phone, str(exc)))
-            else:
-                columns = [m.phone] + ([m.mobile] if hasattr(m, "mobile") else [])
-                query = query.where(or_(*(c == number for c in columns)))
+            query = query.where(self._phone_clause(phone))
         if tag:
             tagged = (
                 select(getattr(self.tag_table.c, self.tag_column))
@@ -201,7 +263,7 @@ class _Parties(Service):
             )
             query = query.where(m.id.in_(tagged))
         if city:
-            query = query.where(m.city_key == text.fold(city))
+            query = query.where(m.city_key == text.fold(city)[:CITY_KEY])
         if country:
             try:
                 query = query.where(m.country == v.country(country))
@@ -219,11 +281,37 @@ class _Parties(Service):
         raise_if(errors)
         return query
 
+    def _phone_clause(self, phone: str) -> Any:
+        """Records whose phone (or mobile) is ``phone``, as search reads it.
+
+        A national-format number is read in every phone region (see
+        :func:`crm_core.validation.phone_readings`); each reading matches the records of
+        its region, and the workspace region's reading any record (that is how a number
+        of a record with no country was read). A phone kept as its source wrote it is
+        found by that same text.
+        """
+        m = self.model
+        columns = [m.phone] + ([m.mobile] if hasattr(m, "mobile") else [])
+        region = self.ws.phone_region
+        clauses = []
+        for e164, regions in v.phone_readings(phone).items():
+            match = or_(*(c == e164 for c in columns))
+            if None in regions or region in regions:
+                clauses.append(match)
+            else:
+                clauses.append(and_(match, m.country.in_(sorted(r for r in regions if r))))
+        written = {phone, phone.strip()}
+        clauses += [c.in_(sorted(written)) for c in columns]
+        return or_(*clauses)
+
     def _custom_clause(
         self, s: Session, name: str, wanted: Any, record: str, errors: list[FieldError]
     ) -> Any:
         from crm_core.services.custom_fields import clean_custom_value
 
+        if not isinstance(name, str) or v.query_text(name) is None:
+            errors.append(FieldError(record, "custom", name, "is not a custom field name"))
+            return and_(True)
         definition = s.scalars(
             select(CustomFieldDefinition).where(
                 CustomFieldDefinition.entity == self.entity, CustomFieldDefinition.name == name
@@ -268,33 +356,17 @@ class _Parties(Service):
 
         ``q`` matches names word by word: each query word must start a word of the
         name (Unicode-normalised and case-folded, any script). ``email`` is exact
-        (case-insensitive); ``phone`` is normalised to E.164 in the workspace region
-        and matches phone or mobile. ``id`` (and, for contacts, ``company_id``) match
-        exactly. ``order_by`` is one of name, city, email, created, updated, id,
-        country; ``limit``/``offset`` page the result.
+        (case-insensitive); ``phone`` matches phone or mobile: as the number it is read
+        as in the record's own country or the workspace region (E.164), or as the very
+        text of a phone kept as its source wrote it. ``id`` (and, for contacts,
+        ``company_id``) match exactly. ``order_by`` is one of name, city, email,
+        created, updated, id, country; ``limit``/``offset`` page the result.
         """
-        if order_by not in ORDERS:
-            raise ValidationError(
-                [
-                    FieldError(
-                        f"{self.entity} search",
-                        "order_by",
-                        order_by,
-                        f"must be one of {', '.join(ORDERS)}",
-                    )
-                ]
-            )
-        if not (0 < limit <= MAX_PAGE) or offset < 0:
-            raise ValidationError(
-                [
-                    FieldError(
-                        f"{self.entity} search",
-                        "limit",
-                        limit,
-                        f"must be 1..{MAX_PAGE} with offset >= 0",
-                    )
-                ]
-            )
+        record = f"{self.entity} search"
+        _check_page(record, order_by, ORDERS, limit, offset)
+        errors: list[FieldError] = []
+        q = _text_filters(record, {"q": q}, errors)["q"]
+        raise_if(errors)
         extra = self._extra_filters(extra)
         only_words = (
             text.words(q)
@@ -405,7 +477,11 @@ class _Parties(Service):
     def ids_named(self, name: str, *, include_archived: bool = False) -> list[int]:
         """Ids of the records named exactly ``name`` (Unicode-normalised, any case), in
         id order: how a name typed into a form is resolved to its record."""
-        key = text.fold(name)[:300]
+        try:
+            key = text.fold(v.query_text(name))[:NAME_KEY]
+        except Reject as exc:
+            error = FieldError(f"{self.entity} name", "name", name, str(exc))
+            raise ValidationError([error]) from None
         if not key:
             return []
         query = select(self.model.id).where(self.model.name_key == key)
@@ -415,15 +491,20 @@ class _Parties(Service):
             return list(s.scalars(query.order_by(self.model.id)))
 
     def _extra_filters(self, extra: Mapping[str, Any]) -> dict[str, Any]:
-        unknown = set(extra) - set(self._extra_names())
-        if unknown:
-            raise ValidationError(
-                [
-                    FieldError(f"{self.entity} search", name, extra[name], "is not a search filter")
-                    for name in sorted(unknown)
-                ]
-            )
-        return dict(extra)
+        record = f"{self.entity} search"
+        errors = [
+            FieldError(record, name, extra[name], "is not a search filter")
+            for name in sorted(set(extra) - set(self._extra_names()))
+        ]
+        out: dict[str, Any] = {}
+        for name in self._extra_names():
+            if name in extra:
+                try:
+                    out[name] = id_filter(extra[name], f"a {name.removesuffix('_id') or 'record'}")
+                except Reject as exc:
+                    errors.append(FieldError(record, name, extra[name], str(exc)))
+        raise_if(errors)
+        return out
 
     def _extra_names(self) -> tuple[str, ...]:
         # ``id``: one record in its listing form, e.g. to refresh a row of a page.
@@ -480,6 +561,8 @@ class Companies(_Parties):
     tag_table = company_tags
     tag_column = "company_id"
 
+    keep_fields: ClassVar[tuple[str, ...]] = (*_Parties.keep_fields, "website", "vat")
+
     def _cleaners(self, s: Session) -> dict[str, Cleaner]:
         return {
             **super()._cleaners(s),
@@ -532,16 +615,31 @@ class Contacts(_Parties):
             **super()._cleaners(s),
             "company_id": record_ref(s, Company, "company"),
             "job_title": partial(v.optional_text, max_len=200),
-            "mobile": partial(v.phone, region=self.ws.phone_region),
+            "mobile": self.phone_cleaner(None),
             "language": v.language,
             "birthday": v.date_value,
         }
 
-    def write_fields(self, s: Session, obj: Any, values: Mapping[str, Any], creating: bool) -> None:
-        values = dict(values)
-        if "company" in values:
+    keep_fields: ClassVar[tuple[str, ...]] = (
+        *_Parties.keep_fields,
+        "job_title",
+        "mobile",
+        "language",
+    )
+    phone_fields: ClassVar[tuple[str, ...]] = ("phone", "mobile")
+
+    def write_fields(
+        self,
+        s: Session,
+        obj: Any,
+        values: Mapping[str, Any],
+        creating: bool,
+        keep_invalid: bool = False,
+    ) -> None:
+        if isinstance(values, Mapping) and "company" in values:
+            values = dict(values)
             values["company_id"] = values.pop("company")
-        super().write_fields(s, obj, values, creating)
+        super().write_fields(s, obj, values, creating, keep_invalid)
 
     def _extra_names(self) -> tuple[str, ...]:
         return ("company_id", "id")
@@ -584,3 +682,43 @@ class Contacts(_Parties):
             "active",
             "version",
         ]
+
+
+def _text_filters(
+    record: str, given: Mapping[str, Any], errors: list[FieldError]
+) -> dict[str, str | None]:
+    """The text filters of a search, each checked to be text a database can be asked
+    about (refusals go to ``errors`` and the filter is dropped)."""
+    out: dict[str, str | None] = {}
+    for name, value in given.items():
+        try:
+            out[name] = v.query_text(value)
+        except Reject as exc:
+            errors.append(FieldError(record, name, value, str(exc)))
+            out[name] = None
+    return out
+
+
+def _check_page(
+    record: str, order_by: Any, orders: Mapping[str, Any], limit: Any, offset: Any
+) -> None:
+    """Refuse a sort key that is not one of ``orders`` and a page out of bounds."""
+    errors = []
+    if not isinstance(order_by, str) or order_by not in orders:
+        reason = f"must be one of {', '.join(orders)}"
+        errors.append(FieldError(record, "order_by", order_by, reason))
+    if not (type(limit) is int and 0 < limit <= MAX_PAGE):
+        errors.append(FieldError(record, "limit", limit, f"must be a whole number 1..{MAX_PAGE}"))
+    if not (type(offset) is int and 0 <= offset <= v.MAX_ID):
+        errors.append(FieldError(record, "offset", offset, f"must be a whole number 0..{v.MAX_ID}"))
+    raise_if(errors)
+
+
+def _changes(record: str, changes: Any) -> Mapping[str, Any]:
+    """An update's ``changes``: a mapping of field to value (None: no changes)."""
+    if changes is None:
+        return {}
+    if not isinstance(changes, Mapping):
+        reason = "must be a mapping of field to value"
+        raise ValidationError([FieldError(record, "changes", changes, reason)])
+    return changes

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 from sqlalchemy import Numeric, cast, func, select
@@ -35,12 +35,15 @@ from crm_core.services.base import (
     check_version,
     custom_values,
     get_or_404,
+    id_filter,
+    keepable,
     label,
     raise_if,
     record_ref,
     tags_for,
     user_ref,
 )
+from crm_core.services.unique import insert_unique
 from crm_core.text import fold
 from crm_core.validation import Reject
 
@@ -111,51 +114,51 @@ class PipelineService(Service):
             name = v.required_text(name, 200)
         except Reject as exc:
             errors.append(FieldError(record, "name", name, str(exc)))
-        if sum(1 for s in stages if s[2]) != 1 or sum(1 for s in stages if s[3]) > 1:
-            errors.append(
-                FieldError(
-                    record,
-                    "stages",
-                    stages,
-                    "need exactly one won stage and at most one lost stage",
-                )
-            )
-        for stage in stages:
-            if not 0 <= stage[1] <= 100:
-                errors.append(
-                    FieldError(
-                        record, f"stage {stage[0]!r}", stage[1], "probability must be 0..100"
-                    )
-                )
+        clean_stages = _stages(record, stages, errors)
         raise_if(errors)
         with self._tx() as s:
-            if s.scalars(select(Pipeline).where(Pipeline.name == name)).first():
+            pipeline, created = self._add_pipeline(s, name, clean_stages)
+            if not created:
                 raise_if([FieldError(record, "name", name, "already exists")])
-            pipeline = Pipeline(name=name)
-            s.add(pipeline)
-            s.flush()
+            return int(pipeline.id)
+
+    def _add_pipeline(
+        self, s: Session, name: str, stages: Sequence[tuple[str, Decimal, bool, bool]]
+    ) -> tuple[Pipeline, bool]:
+        """The pipeline named ``name`` and whether this call created it (with its stages);
+        two callers creating it at once get the one pipeline."""
+        pipeline, created = insert_unique(s, Pipeline, "name", {"name": name})
+        if created:
             for seq, (stage_name, prob, won, lost) in enumerate(stages, start=1):
                 s.add(
                     Stage(
                         pipeline_id=pipeline.id,
                         name=stage_name,
                         sequence=seq * 10,
-                        probability=Decimal(prob),
+                        probability=prob,
                         is_won=won,
                         is_lost=lost,
                     )
                 )
-            return pipeline.id
+            s.flush()
+        return pipeline, created
 
     def ensure_default(self) -> None:
-        """Create the default "Sales" pipeline and lost reasons in an empty workspace."""
+        """Create the default "Sales" pipeline and lost reasons in an empty workspace.
+
+        Safe when two processes open a new workspace at once: both end with one
+        pipeline and one set of lost reasons.
+        """
         with self._tx() as s:
             has_pipeline = s.scalar(select(func.count()).select_from(Pipeline))
             has_reasons = s.scalar(select(func.count()).select_from(LostReason))
             if not has_reasons:
-                s.add_all(LostReason(name=n) for n in DEFAULT_LOST_REASONS)
-        if not has_pipeline:
-            self.create_pipeline("Sales")
+                for reason in DEFAULT_LOST_REASONS:
+                    insert_unique(s, LostReason, "name", {"name": reason, "active": True})
+            if not has_pipeline:
+                errors: list[FieldError] = []
+                stages = _stages("pipeline 'Sales'", DEFAULT_STAGES, errors)
+                self._add_pipeline(s, "Sales", stages)
 
     def stages(self, pipeline: int | str | None = None) -> pd.DataFrame:
         """The stages of a pipeline (default: the first) in order."""
@@ -188,11 +191,12 @@ class PipelineService(Service):
             )
 
     def _pipeline(self, s: Session, ref: int | str | None) -> Pipeline:
+        found: Pipeline | None = None
         if ref is None:
             found = s.scalars(select(Pipeline).order_by(Pipeline.id)).first()
-        elif isinstance(ref, int):
+        elif v.is_id(ref):
             found = s.get(Pipeline, ref)
-        else:
+        elif isinstance(ref, str) and _askable(ref):
             found = s.scalars(select(Pipeline).where(Pipeline.name == ref)).first()
         if found is None:
             raise NotFoundError("pipeline", ref)
@@ -200,7 +204,10 @@ class PipelineService(Service):
 
     def _stage(self, s: Session, pipeline: Pipeline, ref: Any) -> Stage:
         for stage in pipeline.stages:
-            if stage.id == ref or (isinstance(ref, str) and fold(stage.name) == fold(ref)):
+            # Compared by type first: a Decimal('sNaN') raises on ==.
+            if (v.is_id(ref) and stage.id == ref) or (
+                isinstance(ref, str) and fold(stage.name) == fold(ref)
+            ):
                 return stage
         raise Reject(f"is not a stage of pipeline {pipeline.name!r}")
 
@@ -211,6 +218,15 @@ class PipelineService(Service):
         check_deal(self.ws, opp, action)
         return opp
 
+    #: Text fields whose value from an ERP or a file is kept as written when refused
+    #: (``write_fields(..., keep_invalid=True)``).
+    keep_fields: ClassVar[tuple[str, ...]] = ("name", "source", "description")
+
+    def keepable(self) -> dict[str, int | None]:
+        """The fields whose refused text may be kept as written, each with the most
+        characters its column holds (None: no limit)."""
+        return keepable(Opportunity, self.keep_fields)
+
     def _cleaners(self, s: Session) -> dict[str, Cleaner]:
         return {
             "name": partial(v.required_text, max_len=300),
@@ -220,12 +236,12 @@ class PipelineService(Service):
             "owner_id": user_ref(s),
             "expected_revenue": _revenue,
             "currency": v.currency,
-            "probability": lambda x: v.decimal_value(x, 2, Decimal(0), HUNDRED),
+            "probability": _probability,
             "expected_close": v.date_value,
             "priority": partial(v.integer, minimum=0, maximum=3),
             "source": partial(v.optional_text, max_len=100),
             "campaign_id": lambda x: x if x is None else _campaign(s, x),
-            "description": partial(v.optional_text, max_len=100_000),
+            "description": partial(v.optional_text, max_len=100_000, multiline=True),
         }
 
     def create(
@@ -282,18 +298,32 @@ class PipelineService(Service):
         values: Mapping[str, Any],
         errors: list[FieldError],
         creating: bool,
+        keep_invalid: bool = False,
     ) -> None:
         """Validate ``values`` and set them on ``opp`` in the caller's session.
 
         Refusals are appended to ``errors`` (the valid fields are set all the same);
         stage, status, active and lost reason are refused here: they change through
-        move, win, lose and archive.
+        move, win, lose and archive. ``keep_invalid`` keeps a name, source or
+        description from an ERP or a file as written when a person could not have
+        typed it (too long, control characters), marked in ``opp.unvalidated`` as
+        ``Contacts.write_fields`` does.
         """
+        if not isinstance(values, Mapping):
+            record = label("opportunity", None if creating else opp)
+            errors.append(
+                FieldError(record, "values", values, "must be a mapping of field to value")
+            )
+            return
         values = dict(values)
         for alias in ("company", "contact", "owner", "campaign"):
             if alias in values:
                 values[f"{alias}_id"] = values.pop(alias)
-        record = label("opportunity", None if creating else opp, values.get("name"))
+        # A deal is named as it is stored; a new one by the name it is given.
+        name = values.get("name") if creating else opp.name
+        record = label(
+            "opportunity", None if creating else opp, name if isinstance(name, str) else None
+        )
         for blocked, use in (
             ("stage", "move()"),
             ("stage_id", "move()"),
@@ -305,7 +335,8 @@ class PipelineService(Service):
                 errors.append(FieldError(record, blocked, values.pop(blocked), f"use {use}"))
         tags = values.pop("tags", None)
         custom = values.pop("custom", None)
-        apply_fields(opp, values, self._cleaners(s), record, errors)
+        keep = self.keepable() if keep_invalid else None
+        apply_fields(opp, values, self._cleaners(s), record, errors, keep)
         opp.name_key = fold(opp.name)[:300]
         if tags is not None:
             try:
@@ -330,6 +361,10 @@ class PipelineService(Service):
             opp = self._deal(s, opportunity_id, "change")
             check_version(opp, label("opportunity", opp), expected_version)
             errors: list[FieldError] = []
+            if changes is not None and not isinstance(changes, Mapping):
+                reason = "must be a mapping of field to value"
+                errors.append(FieldError(label("opportunity", opp), "changes", changes, reason))
+                changes = None
             self.write_fields(s, opp, {**(changes or {}), **more}, errors, creating=False)
             raise_if(errors)
             check_deal(self.ws, opp, "give away")
@@ -438,18 +473,24 @@ class PipelineService(Service):
             record = label("opportunity", opp)
             check_version(opp, record, expected_version)
             errors: list[FieldError] = []
+            reason_text = clean_note = None
             try:
                 reason_text = v.required_text(reason, 200)
-                clean_note = v.optional_text(note, 10_000)
             except Reject as exc:
                 errors.append(FieldError(record, "reason", reason, str(exc)))
+            try:
+                clean_note = v.optional_text(note, 10_000, multiline=True)
+            except Reject as exc:
+                errors.append(FieldError(record, "note", note, str(exc)))
             raise_if(errors)
+            assert reason_text is not None
             found = s.scalars(select(LostReason)).all()
             lost_reason = next((r for r in found if fold(r.name) == fold(reason_text)), None)
             if lost_reason is None:
-                lost_reason = LostReason(name=reason_text)
-                s.add(lost_reason)
-                s.flush()
+                # Two users losing deals for the same new reason at once share one row.
+                lost_reason, _ = insert_unique(
+                    s, LostReason, "name", {"name": reason_text, "active": True}
+                )
             p = s.get(Pipeline, opp.pipeline_id)
             assert p is not None
             lost_stage = next((st for st in p.stages if st.is_lost), None)
@@ -540,6 +581,26 @@ class PipelineService(Service):
         o = Opportunity
         record = "opportunity search"
         errors: list[FieldError] = []
+        for name, given in (("q", q), ("tag", tag)):
+            try:
+                v.query_text(given)
+            except Reject as exc:
+                errors.append(FieldError(record, name, given, str(exc)))
+        if status is not None and (not isinstance(status, str) or status not in STATUSES):
+            reason = f"must be one of {', '.join(STATUSES)}"
+            errors.append(FieldError(record, "status", status, reason))
+            status = None
+        if type not in (None, "") and (not isinstance(type, str) or type not in OPPORTUNITY_TYPES):
+            reason = f"must be one of {', '.join(OPPORTUNITY_TYPES)}"
+            errors.append(FieldError(record, "type", type, reason))
+            type = None
+        for name, ref in (("company_id", company_id), ("contact_id", contact_id)):
+            if ref is not None:
+                try:
+                    id_filter(ref, f"a {name.removesuffix('_id')}")
+                except Reject as exc:
+                    errors.append(FieldError(record, name, ref, str(exc)))
+        raise_if(errors)
         p = self._pipeline(s, pipeline)
         clauses: list[Any] = [o.pipeline_id == p.id]
         mine = own_only(self.ws)
@@ -553,9 +614,6 @@ class PipelineService(Service):
             except Reject as exc:
                 errors.append(FieldError(record, "stage", stage, str(exc)))
         if status is not None:
-            if status not in STATUSES:
-                reason = f"must be one of {', '.join(STATUSES)}"
-                errors.append(FieldError(record, "status", status, reason))
             clauses.append(o.status == status)
         if owner is not None:
             try:
@@ -624,9 +682,7 @@ class PipelineService(Service):
             "created": o.created_at,
             "id": o.id,
         }
-        if order_by not in orders:
-            reason = f"must be one of {', '.join(orders)}"
-            raise ValidationError([FieldError("opportunity search", "order_by", order_by, reason)])
+        _check_page(order_by, orders, limit, offset)
         with self._tx() as s:
             query = self._listing().where(*self._checked_clauses(s, q, filters))
             query = query.order_by(orders[order_by], o.id).limit(limit).offset(offset)
@@ -751,15 +807,92 @@ class PipelineService(Service):
         )
 
 
+def _askable(value: str) -> bool:
+    """Whether a database can be asked about ``value`` (no NUL, no lone surrogate)."""
+    try:
+        v.query_text(value)
+    except Reject:
+        return False
+    return True
+
+
 def _revenue(value: Any) -> Decimal:
-    """Expected revenue: a non-negative amount with two places (empty is 0.00)."""
-    amount = v.decimal_value(value, 2, minimum=Decimal(0))
+    """Expected revenue: a non-negative amount of money (empty is 0.00)."""
+    amount = v.money(value)
     return Decimal("0.00") if amount is None else amount
+
+
+def _probability(value: Any) -> Decimal:
+    """A deal's probability: a percentage 0..100 with at most 2 places. Required: a
+    deal always has one (it starts as its stage's)."""
+    number = v.decimal_value(value, 2, Decimal(0), HUNDRED)
+    if number is None:
+        raise Reject("is required: a percentage from 0 to 100", keep=False)
+    return number
 
 
 def _campaign(s: Session, value: Any) -> int:
     from crm_core.models import Campaign
 
-    if isinstance(value, bool) or not isinstance(value, int) or s.get(Campaign, value) is None:
+    if not v.is_id(value) or s.get(Campaign, value) is None:
         raise Reject("is not the id of an existing campaign")
-    return value
+    return int(value)
+
+
+def _stages(
+    record: str, stages: Any, errors: list[FieldError]
+) -> list[tuple[str, Decimal, bool, bool]]:
+    """The stages of a new pipeline, checked: ``(name, probability, is_won, is_lost)``
+    each, distinct names, exactly one won stage and at most one lost stage."""
+    out: list[tuple[str, Decimal, bool, bool]] = []
+    shape = "must be a list of (name, probability, is_won, is_lost)"
+    if not isinstance(stages, list | tuple) or not stages:
+        errors.append(FieldError(record, "stages", stages, shape))
+        return out
+    seen: set[str] = set()
+    for stage in stages:
+        if not isinstance(stage, list | tuple) or len(stage) != 4:
+            errors.append(FieldError(record, "stages", stage, shape))
+            continue
+        field = f"stage {stage[0]!r}"
+        try:
+            name = v.required_text(stage[0], 200)
+            probability = v.decimal_value(stage[1], 2, Decimal(0), HUNDRED)
+            if probability is None:
+                raise Reject("probability must be 0..100")
+            won, lost = v.boolean(stage[2]), v.boolean(stage[3])
+        except Reject as exc:
+            reason = str(exc)
+            if "at least" in reason or "at most" in reason:
+                reason = "probability must be 0..100"
+            errors.append(FieldError(record, field, stage, reason))
+            continue
+        if fold(name) in seen:
+            errors.append(FieldError(record, field, stage, "is given twice"))
+        if won and lost:
+            errors.append(FieldError(record, field, stage, "cannot be both won and lost"))
+        seen.add(fold(name))
+        out.append((name, probability, won, lost))
+    if len(out) == len(stages) and (
+        sum(1 for s in out if s[2]) != 1 or sum(1 for s in out if s[3]) > 1
+    ):
+        errors.append(
+            FieldError(
+                record, "stages", stages, "need exactly one won stage and at most one lost stage"
+            )
+        )
+    return out
+
+
+def _check_page(order_by: Any, orders: Mapping[str, Any], limit: Any, offset: Any) -> None:
+    """Refuse a sort key that is not one of ``orders`` and a page out of bounds."""
+    record = "opportunity search"
+    errors = []
+    if not isinstance(order_by, str) or order_by not in orders:
+        reason = f"must be one of {', '.join(orders)}"
+        errors.append(FieldError(record, "order_by", order_by, reason))
+    if not (type(limit) is int and 0 < limit <= v.MAX_ID):
+        errors.append(FieldError(record, "limit", limit, "must be a whole number from 1"))
+    if not (type(offset) is int and 0 <= offset <= v.MAX_ID):
+        errors.append(FieldError(record, "offset", offset, "must be a whole number from 0"))
+    raise_if(errors)

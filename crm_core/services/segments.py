@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -10,6 +9,7 @@ import pandas as pd
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from crm_core import journal
 from crm_core import validation as v
 from crm_core.errors import FieldError, NotFoundError, ValidationError
 from crm_core.journal import plain
@@ -45,7 +45,7 @@ class Segments(Service):
             name = v.required_text(name, 200)
         except Reject as exc:
             errors.append(FieldError(record, "name", name, str(exc)))
-        if entity not in SEGMENT_ENTITIES:
+        if not isinstance(entity, str) or entity not in SEGMENT_ENTITIES:
             errors.append(
                 FieldError(
                     record, "entity", entity, f"must be one of {', '.join(SEGMENT_ENTITIES)}"
@@ -58,6 +58,13 @@ class Segments(Service):
                         record, paging, filters[paging], "is not a filter; give it to evaluate()"
                     )
                 )
+        stored = _jsonable(filters)
+        try:
+            journal.encode(stored)
+        except (TypeError, ValueError):
+            errors.append(
+                FieldError(record, "filters", filters, "must be text, numbers, dates or lists")
+            )
         raise_if(errors)
         try:
             self._service(entity).search(**filters, limit=1)
@@ -70,7 +77,7 @@ class Segments(Service):
         with self._tx() as s:
             if s.scalars(select(Segment).where(Segment.name == name)).first():
                 raise_if([FieldError(record, "name", name, "already exists")])
-            seg = Segment(name=name, entity=entity, filters=_jsonable(filters))
+            seg = Segment(name=name, entity=entity, filters=stored)
             s.add(seg)
             s.flush()
             return {"id": seg.id, "name": seg.name, "entity": seg.entity, "filters": seg.filters}
@@ -78,7 +85,11 @@ class Segments(Service):
     def _get(self, s: Session, ref: int | str) -> Segment:
         if isinstance(ref, int):
             return get_or_404(s, Segment, ref, "segment")
-        found = s.scalars(select(Segment).where(Segment.name == ref)).first()
+        try:
+            name = v.query_text(ref)
+        except Reject:
+            raise NotFoundError("segment", ref) from None
+        found = s.scalars(select(Segment).where(Segment.name == name)).first() if name else None
         if found is None:
             raise NotFoundError("segment", ref)
         return found
@@ -136,7 +147,7 @@ class Campaigns(Service):
                 "channel": partial(v.optional_text, max_len=40),
                 "starts_on": v.date_value,
                 "ends_on": v.date_value,
-                "cost": lambda x: v.decimal_value(x, 2, minimum=Decimal(0)),
+                "cost": v.money,
                 "currency": v.currency,
             }
             apply_fields(camp, {"name": name, **values}, cleaners, record, errors)
@@ -162,13 +173,22 @@ class Campaigns(Service):
 
         Contacts already targeted are kept as they are. Returns how many were added.
         """
+        record = f"campaign #{campaign_id}"
+        if contact_ids is not None and (
+            not isinstance(contact_ids, list | tuple | set | frozenset)
+            or not all(type(i) is int for i in contact_ids)
+        ):
+            raise ValidationError(
+                [FieldError(record, "contact_ids", contact_ids, "must be a list of contact ids")]
+            )
         if segment is not None:
             found = self.ws.segments.evaluate(segment, limit=10_000)
             contact_ids = [*(contact_ids or []), *found["id"].tolist()]
         with self._tx() as s:
             camp = get_or_404(s, Campaign, campaign_id, "campaign")
             wanted = list(dict.fromkeys(int(i) for i in contact_ids or []))
-            existing = set(s.scalars(select(Contact.id).where(Contact.id.in_(wanted))))
+            possible = [i for i in wanted if v.is_id(i)]
+            existing = set(s.scalars(select(Contact.id).where(Contact.id.in_(possible))))
             missing = [i for i in wanted if i not in existing]
             if missing:
                 raise ValidationError(
@@ -196,7 +216,9 @@ class Campaigns(Service):
     def responded(self, campaign_id: int, contact_id: int, at: Any = None) -> None:
         """Record that a targeted contact responded."""
         with self._tx() as s:
-            member = s.get(CampaignMember, (campaign_id, contact_id))
+            member = None
+            if v.is_id(campaign_id) and v.is_id(contact_id):
+                member = s.get(CampaignMember, (campaign_id, contact_id))
             if member is None:
                 raise NotFoundError("campaign member", (campaign_id, contact_id))
             try:

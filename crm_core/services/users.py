@@ -10,7 +10,6 @@ from sqlalchemy import select
 
 from crm_core import validation as v
 from crm_core.errors import FieldError, NotFoundError
-from crm_core.journal import entity_name
 from crm_core.models import ROLES, JournalEntry, User
 from crm_core.passwords import MIN_LENGTH, hash_password, verify_password
 from crm_core.services.base import Service, apply_fields, raise_if
@@ -80,14 +79,19 @@ class Users(Service):
     def authenticate(self, login: str, password: str) -> dict[str, Any] | None:
         """The active user with this login and password, or None (no hint which of the
         two was wrong)."""
+        if not (_askable(login) and _askable(password)):
+            verify_password(None, "")  # a malformed login fails like an unknown one
+            return None
         with self._tx() as s:
-            user = s.scalars(select(User).where(User.login == str(login).strip().lower())).first()
+            user = s.scalars(select(User).where(User.login == login.strip().lower())).first()
             if user is None or not user.active:
                 verify_password(None, password)  # no faster answer for unknown logins
                 return None
             return _as_dict(user) if verify_password(user.password_hash, password) else None
 
     def _by_login(self, s: Any, login: str) -> User:
+        if not _askable(login):
+            raise NotFoundError("user", login)
         user = s.scalars(select(User).where(User.login == login)).first()
         if user is None:
             raise NotFoundError("user", login)
@@ -96,10 +100,7 @@ class Users(Service):
     def get(self, login: str) -> dict[str, Any]:
         """One user by login."""
         with self._tx() as s:
-            user = s.scalars(select(User).where(User.login == login)).first()
-            if user is None:
-                raise NotFoundError("user", login)
-            return _as_dict(user)
+            return _as_dict(self._by_login(s, login))
 
     def list(self) -> pd.DataFrame:
         """All users."""
@@ -110,9 +111,22 @@ class Users(Service):
         )
 
 
+def _askable(value: Any) -> bool:
+    """Whether ``value`` is text a database can be asked about (no NUL, no surrogate)."""
+    try:
+        return v.query_text(value) is not None
+    except v.Reject:
+        return False
+
+
 def _set_password(user: User, password: Any, record: str, errors: list[FieldError]) -> None:
     if not isinstance(password, str) or len(password) < MIN_LENGTH:
         reason = f"must be at least {MIN_LENGTH} characters"
+        errors.append(FieldError(record, "password", "***", reason))
+        return
+    if not _askable(password):
+        # A lone surrogate cannot be encoded to be hashed; the value is never shown.
+        reason = "contains a character that is not text"
         errors.append(FieldError(record, "password", "***", reason))
         return
     user.password_hash = hash_password(password)
@@ -166,11 +180,21 @@ class JournalView(Service):
     def for_record(self, entity: str, record_id: int) -> pd.DataFrame:
         """Every change to one record, oldest first. ``entity`` is the table name
         (``contacts``) or the model (``Contact``)."""
-        table = entity if isinstance(entity, str) else entity_name(entity)
+        table = entity if isinstance(entity, str) else getattr(entity, "__tablename__", None)
+        if not _askable(table) or not v.is_id(record_id):
+            return pd.DataFrame(columns=self.COLUMNS)  # no such record: no changes
         return self._frame(
             lambda q: q.where(JournalEntry.entity == table, JournalEntry.record_id == record_id)
         )
 
     def since(self, entry_id: int = 0, limit: int = 10_000) -> pd.DataFrame:
         """Journal entries after ``entry_id`` (what a sync pushes from)."""
+        errors = []
+        if not (type(entry_id) is int and 0 <= entry_id <= 2**62):
+            reason = "must be a whole number from 0"
+            errors.append(FieldError("journal", "entry_id", entry_id, reason))
+        if not (type(limit) is int and 0 < limit <= 1_000_000):
+            reason = "must be a whole number 1..1000000"
+            errors.append(FieldError("journal", "limit", limit, reason))
+        raise_if(errors)
         return self._frame(lambda q: q.where(JournalEntry.id > entry_id).limit(limit))

@@ -120,3 +120,26 @@ def test_user_add_takes_the_password_from_the_environment_and_stores_a_hash(tmp_
     assert short.exit_code == 1 and "must be at least 8" in short.output
     listed = runner.invoke(app, ["user", "list", "-w", path])
     assert "zara" in listed.output and "kim" not in listed.output
+
+
+def test_quality_lists_the_values_kept_as_written(tmp_path):
+    from crm_core.party_writer import PartyWriter
+
+    path = tmp_path / "q.sqlite"
+    with crm_core.open(path) as ws, ws.transaction() as s:
+        PartyWriter(ws, "contact").create(
+            s, [{"name": "Olga \x1b[31m", "phone": "+1 555 0000001", "email": "o@x.test"}]
+        )
+    result = runner.invoke(app, ["quality", "-w", str(path)], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    assert "+1 555 0000001" in result.output and "o@x.test" in result.output
+    assert "Olga \\x1b[31m" in result.output and "\x1b[31m" not in result.output
+    counts = runner.invoke(app, ["quality", "-w", str(path), "--counts"])
+    rows = [line.replace("│", " ").split() for line in counts.output.splitlines()]
+    assert [row for row in rows if row[:1] == ["contact"]] == [
+        ["contact", "email", "1"],
+        ["contact", "name", "1"],  # the control character: kept, escaped on screen
+        ["contact", "phone", "1"],
+    ]
+    bad = runner.invoke(app, ["quality", "-w", str(path), "--entity", "nope"])
+    assert bad.exit_code == 1 and "nope" in bad.output

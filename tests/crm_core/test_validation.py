@@ -2,6 +2,7 @@
 
 import contextlib
 import datetime as dt
+import re
 from decimal import Decimal
 
 import pytest
@@ -152,3 +153,83 @@ def test_email_answers_exactly_as_email_validator_with_or_without_the_domain_cac
         except v.Reject:
             got = None
         assert got == expected, addr
+
+
+def test_a_phone_is_read_in_each_region_in_turn_and_the_refusal_names_them():
+    assert v.phone("01711 234567", "BD", "PK") == "+8801711234567"
+    assert v.phone("0300 1234567", "BD", "PK") == "+923001234567"
+    assert v.phone("0300 1234567", None, "XX", "PK") == "+923001234567"  # not regions: skipped
+    with pytest.raises(v.Reject, match="for region BD or PK"):
+        v.phone("0123", "BD", "PK")
+    with pytest.raises(v.Reject, match="for region US"):  # its own country code decides
+        v.phone("+1 555 0000001", "BD", "PK")
+
+
+def test_phone_readings_give_every_region_a_national_number_is_valid_in():
+    readings = v.phone_readings("01711 234567")
+    assert "BD" in readings["+8801711234567"]
+    assert "DE" in readings["+491711234567"]
+    assert v.phone_readings("+92 300 1234567") == {"+923001234567": {None}}
+    assert v.phone_readings("12") == {}
+
+
+def test_a_kept_phone_is_shown_as_written():
+    assert v.format_phone("(198)-539-4948") == "(198)-539-4948"
+    assert v.format_phone("+1 555 0000001") == "+1 555 0000001"
+
+
+@pytest.mark.parametrize(
+    ("raw", "stored", "changed"),
+    [
+        ("plain", "plain", None),
+        ("a\x00b", "ab", "its NUL characters removed"),
+        ("a\ud800b", "a\ufffdb", "lone surrogates replaced by U+FFFD"),
+        ("\ud83d\ude00", "😀", "lone surrogates replaced by U+FFFD"),  # a pair: joined
+        ("x\tline\x07", "x\tline\x07", None),  # controls are storable: kept
+    ],
+)
+def test_storable_changes_only_what_no_database_stores(raw, stored, changed):
+    assert v.storable(raw) == (stored, changed)
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("a\x00", "NUL character"),
+        ("a\ud800", "lone surrogate (U+D800)"),
+        ("a\x1b[0m", "control character U+001B"),
+        ("a\x85", "control character U+0085"),
+        ("a\nb", "control character U+000A"),
+    ],
+)
+def test_text_refuses_what_is_not_text(raw, reason):
+    with pytest.raises(v.Reject, match=re.escape(reason)):
+        v.optional_text(raw, 100)
+    if raw == "a\nb":
+        assert v.optional_text(raw, 100, multiline=True) == "a\nb"
+
+
+@pytest.mark.parametrize("raw", ["1e30", "NaN", "Infinity", "1_000", "3٤", "1,5", "0x10", "²"])
+def test_exotic_numbers_are_not_numbers(raw):
+    with pytest.raises(v.Reject):
+        v.decimal_value(raw)
+    with pytest.raises(v.Reject):
+        v.integer(raw)
+
+
+def test_digits_of_any_one_script_are_numbers():
+    assert v.decimal_value("٣٤") == Decimal("34.00")
+    assert v.decimal_value("১,৫০০.৫") == Decimal("1500.50")
+    assert v.integer("३") == 3  # Devanagari
+    assert v.money("9999999999999.99") == Decimal("9999999999999.99")
+    with pytest.raises(v.Reject, match="15 significant digits"):
+        v.money("10000000000000")
+
+
+def test_dates_out_of_range_are_refused():
+    assert v.date_value("1800-01-01") == dt.date(1800, 1, 1)
+    for raw in ("1799-12-31", "3000-01-01", dt.date.max):
+        with pytest.raises(v.Reject, match="out of range"):
+            v.date_value(raw)
+    with pytest.raises(v.Reject, match="out of range"):
+        v.aware_datetime("9999-12-31T23:59-05:00")

@@ -8,6 +8,8 @@
 - ``sync_failures``: records that failed to pull or push, retried by every run until
   they get through (before, only failed pushes were kept, as JSON in ``sync_state``).
 - ``sync_runs.heartbeat_at`` and ``reason``, and at most one running run per backend.
+- ``remote_write_date`` on the ERP copies (products, invoices, orders), so a run that
+  re-reads a few seconds skips the copies that did not change.
 
 Revision ID: 0006
 Revises: 0005
@@ -54,6 +56,7 @@ WIDENED = {
     "activities": ["subject"],
 }
 UNVALIDATED = ("companies", "contacts", "opportunities", "activities")
+COPIES = ("erp_products", "erp_invoices", "erp_sales_orders")
 
 
 def upgrade() -> None:
@@ -65,6 +68,10 @@ def upgrade() -> None:
         for table, columns in WIDENED.items():
             for column in columns:
                 op.alter_column(table, column, type_=sa.Text())
+
+    for table in COPIES:
+        with op.batch_alter_table(table) as batch:
+            batch.add_column(sa.Column("remote_write_date", sa.String(40), nullable=True))
 
     with op.batch_alter_table("sync_runs") as batch:
         batch.add_column(sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True))
@@ -134,6 +141,9 @@ def downgrade() -> None:
     with op.batch_alter_table("sync_runs") as batch:
         batch.drop_column("reason")
         batch.drop_column("heartbeat_at")
+    for table in reversed(COPIES):
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("remote_write_date")
     for table in reversed(UNVALIDATED):
         with op.batch_alter_table(table) as batch:
             batch.drop_column("unvalidated")

@@ -11,7 +11,6 @@ import os
 import re
 import zipfile
 from decimal import Decimal
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import openpyxl
@@ -325,7 +324,7 @@ def test_a_failed_build_writes_nothing(tmp_path):
     with pytest.raises(RuntimeError), WorkbookBuilder(path, title="x") as book:
         book.add_table("T", [Column("n", "int")], rows())
     assert not path.exists()
-    assert not Path(book._tmp.name).exists()
+    assert not book._scratch.folder.exists()
     assert list(tmp_path.iterdir()) == []  # no partial file beside it either
 
 
