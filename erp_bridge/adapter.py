@@ -1,8 +1,11 @@
 """The adapter: the small typed surface an ERP implements for the sync.
 
 Values are the ERP's own (Odoo: many2one as ``[id, name]`` or ``False``); mappers
-translate them. Every method may raise :class:`RemoteError`; the sync reports it
-per record and carries on.
+translate them. Every method may raise :class:`RemoteError`: the ERP refused that call
+(an access or validation error on one record), which the sync reports per record and
+carries on; or its subclass :class:`Unavailable`: the ERP could not be asked at all
+(unreachable, timed out, login refused, server failing), which stops the run, stored
+as failed, with no cursor moved past what was applied.
 """
 
 from __future__ import annotations
@@ -18,6 +21,12 @@ Record = dict[str, Any]
 
 class RemoteError(Exception):
     """The ERP refused or failed a call; the message says which call and why."""
+
+
+class Unavailable(RemoteError):
+    """The ERP could not be asked: unreachable, no answer within the timeout, the login
+    or API key refused, or the server failing after retries. Not about one record: a
+    run stops at the first one."""
 
 
 @runtime_checkable
@@ -41,9 +50,12 @@ class Adapter(Protocol):
         """Records by id (archived ones included); missing ids are left out."""
         ...
 
-    def search_read(self, model: str, domain: Domain, fields: Sequence[str]) -> list[Record]:
-        """All records matching ``domain`` (archived included), for small reference
-        models such as stages, tags and countries."""
+    def search_read(
+        self, model: str, domain: Domain, fields: Sequence[str], limit: int | None = None
+    ) -> list[Record]:
+        """The records matching ``domain`` (archived included) in id order, the first
+        ``limit`` of them if given: small reference models such as stages and tags,
+        records by id, and the ids and dates of a rewind window, keyset-paged by id."""
         ...
 
     def create(self, model: str, values: Record, external_id: str) -> int:
@@ -73,13 +85,27 @@ class Adapter(Protocol):
         ...
 
     def all_ids(self, model: str, domain: Domain) -> set[int]:
-        """Every id of ``model`` matching ``domain``, archived included: used to find
-        records deleted on the ERP side."""
+        """Every id of ``model`` matching ``domain`` that the syncing user may see,
+        archived included: with :meth:`existing`, used to find records deleted on the
+        ERP side."""
+        ...
+
+    def existing(self, model: str, ids: Sequence[int]) -> set[int]:
+        """Those of ``ids`` that still exist in the ERP, whether or not the syncing user
+        may see them: a record only hidden from that user (reassigned to someone else)
+        is not a deleted one."""
+        ...
+
+    def server_time(self) -> str:
+        """The ERP's clock now, in the form of its ``write_date`` values: the start of
+        a run, from which the next run's rewind window counts."""
         ...
 
     def schema(self, wanted: Mapping[str, Collection[str]]) -> dict[str, set[str]]:
         """Of the ``wanted`` fields of each model, those the ERP has. A model it does
         not have at all (its module is not installed) is left out. Asked once per run,
         so that a field or a model missing from this ERP's version is left out of the
-        run (and said in its report) instead of failing every call."""
+        run (and said in its report) instead of failing every call. Raises
+        :class:`Unavailable` when it cannot ask: an unreachable ERP is not one without
+        models."""
         ...

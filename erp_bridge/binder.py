@@ -151,6 +151,15 @@ class Binder:
                 )
             )
 
+    def restamp(self, s: Session, link: Link, remote_write_date: str | None) -> None:
+        """Remember another ``write_date`` for a link whose values did not change."""
+        s.execute(
+            update(ExternalLink)
+            .where(ExternalLink.id == link.id)
+            .values(remote_write_date=remote_write_date)
+        )
+        link.remote_write_date = remote_write_date
+
     def unbind(self, s: Session, link: Link) -> None:
         """Delete a link (its remote record is gone), in ``s``."""
         s.execute(delete(ExternalLink).where(ExternalLink.id == link.id))

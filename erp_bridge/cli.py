@@ -1,12 +1,19 @@
-"""``crmbook sync``: run a sync with Odoo, show past runs and open conflicts, decide them.
+"""``crmbook sync``: run a sync with Odoo, show past runs, failed records and open
+conflicts, decide conflicts.
 
 Registered into the ``crmbook`` command through the ``crmbook.cli`` entry point. The
 password or API key comes from ``CRMBOOK_ODOO_PASSWORD`` or a hidden prompt: never
 an argument (it would show in the process list and shell history), never stored.
+
+``crmbook sync odoo`` exits 0 when the run was clean, 1 when it failed (the ERP could
+not be reached, refused the login, timed out; nothing past what was applied is marked
+as read) and 3 when it finished but some records failed (they are listed by
+``crmbook sync status`` and retried by every later run).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from typing import Annotated
 
@@ -17,8 +24,14 @@ from sqlalchemy import select
 
 from crm_core.cli import DEFAULT_WORKSPACE, WorkspaceOption, console, err, existing, fail
 from crm_core.models import SyncConflict, SyncRun
+from crm_core.terminal import printable
 
 sync_app = typer.Typer(help="Two-way sync with an ERP (Odoo).", no_args_is_help=True)
+
+#: Exit code of a run that stopped (the ERP unreachable, refusing, timing out).
+EXIT_FAILED = 1
+#: Exit code of a run that finished with records that failed (listed, retried later).
+EXIT_RECORD_ERRORS = 3
 
 
 def register(app: typer.Typer) -> None:
@@ -55,21 +68,41 @@ def sync_odoo(
     policy: Annotated[
         str, typer.Option(help="Shared fields both sides changed: last_writer, erp, crm.")
     ] = "last_writer",
-    timeout: Annotated[float, typer.Option(help="Seconds per call.")] = 60.0,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for each answer (not retried).")
+    ] = 30.0,
+    resync_from: Annotated[
+        str | None,
+        typer.Option(
+            "--resync-from",
+            help="Re-read everything the ERP changed since this date (YYYY-MM-DD).",
+        ),
+    ] = None,
 ) -> None:
-    """Synchronise the workspace with an Odoo database, both ways."""
+    """Synchronise the workspace with an Odoo database, both ways.
+
+    Exit code: 0 clean, 1 the run failed, 3 it finished but some records failed."""
+    from erp_bridge import resync_from as resync
     from erp_bridge import sync
     from erp_bridge.adapter import RemoteError
     from erp_bridge.odoo.adapter import OdooAdapter
+    from erp_bridge.runs import RunBusy
 
     secret = _secret(user)
     if policy not in ("last_writer", "erp", "crm"):
         fail(f"--policy {policy!r}: use last_writer, erp or crm")
+    since = _date(resync_from, "--resync-from") if resync_from else None
     try:
         adapter = OdooAdapter(url, db, user, secret, protocol=protocol, timeout=timeout)
     except ValueError as exc:
         fail(str(exc))
+    chosen = models.split(",") if models else None
     with existing(workspace) as ws, Progress(console=err, transient=True) as bar:
+        if since is not None and not dry_run:
+            try:
+                resync(ws, adapter.backend, since, chosen)
+            except ValueError as exc:
+                fail(str(exc))
         tasks: dict[str, TaskID] = {}
 
         def progress(key: str, n: int) -> None:
@@ -85,57 +118,98 @@ def sync_odoo(
                 dry_run=dry_run,
                 full=full,
                 policy=policy,  # type: ignore[arg-type]
-                models=models.split(",") if models else None,
+                models=chosen,
                 progress=progress,
             )
-        except (RemoteError, ValueError) as exc:
+        except RunBusy as exc:
             fail(str(exc))
-    console.print(str(report))
+        except (RemoteError, ValueError) as exc:
+            bar.stop()
+            fail(f"the sync failed: {exc}; what was applied is kept, run it again to go on")
+    _show(str(report))
     for line in report.plan:
-        console.print(f"  plan: {line}")
+        _show(f"  plan: {line}")
     for line in report.errors:
-        err.print(f"  [red]{line}[/]", highlight=False)
+        err.print(printable(f"  {line}"), style="red", highlight=False, markup=False)
+    if report.errors:
+        err.print(
+            f"{len(report.errors)} record(s) failed; `crmbook sync status` lists them and "
+            "every later run tries them again",
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_RECORD_ERRORS)
+
+
+def _date(value: str, option: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        fail(f"{option} {value!r}: give a date as YYYY-MM-DD")
 
 
 @sync_app.command("status")
 def status(workspace: WorkspaceOption = DEFAULT_WORKSPACE, last: int = 5) -> None:
-    """The last runs (with their lag) and the open conflicts."""
-    with existing(workspace) as ws, ws.transaction() as s:
-        runs = s.scalars(select(SyncRun).order_by(SyncRun.id.desc()).limit(last)).all()
-        now = ws.clock()
-        rows = [
-            {
-                "run": r.id,
-                "backend": r.backend,
-                "started": r.started_at.strftime("%Y-%m-%d %H:%M"),
-                "status": r.status,
-                "seconds": round(float(r.report.get("seconds", 0)), 1),
-                "lag": _ago(now - (r.finished_at or r.started_at)),
-                "errors": sum(
-                    len(m.get("errors", [])) for m in r.report.get("models", {}).values()
-                ),
-            }
-            for r in runs
-        ]
-        conflicts = s.scalars(
-            select(SyncConflict).where(SyncConflict.status == "open").order_by(SyncConflict.id)
-        ).all()
-        open_rows = [
-            {
-                "id": c.id,
-                "record": f"{c.entity} #{c.local_id}",
-                "field": c.field,
-                "crm": c.local_value,
-                "erp": c.remote_value,
-                "kept": c.winner,
-                "rule": c.rule,
-            }
-            for c in conflicts
-        ]
-    console.print(pd.DataFrame(rows).to_string(index=False) if rows else "no sync run yet")
-    console.print(f"\n{len(open_rows)} open conflict(s)")
+    """The last runs (with their lag and how they ended), the records waiting to be
+    retried and the open conflicts."""
+    from erp_bridge.failures import listed
+    from erp_bridge.runs import shown_status
+
+    with existing(workspace) as ws:
+        with ws.transaction() as s:
+            runs = s.scalars(select(SyncRun).order_by(SyncRun.id.desc()).limit(last)).all()
+            now = ws.clock()
+            rows = [
+                {
+                    "run": r.id,
+                    "backend": r.backend,
+                    "started": r.started_at.strftime("%Y-%m-%d %H:%M"),
+                    "status": shown_status(r, now),
+                    "seconds": round(float(r.report.get("seconds", 0)), 1),
+                    "lag": _ago(now - (r.finished_at or r.heartbeat_at or r.started_at)),
+                    "errors": sum(
+                        len(m.get("errors", [])) for m in r.report.get("models", {}).values()
+                    ),
+                    "reason": r.reason or "",
+                }
+                for r in runs
+            ]
+            conflicts = s.scalars(
+                select(SyncConflict).where(SyncConflict.status == "open").order_by(SyncConflict.id)
+            ).all()
+            open_rows = [
+                {
+                    "id": c.id,
+                    "record": f"{c.entity} #{c.local_id}",
+                    "field": c.field,
+                    "crm": c.local_value,
+                    "erp": c.remote_value,
+                    "kept": c.winner,
+                    "rule": c.rule,
+                }
+                for c in conflicts
+            ]
+        waiting = listed(ws)
+    _show(pd.DataFrame(rows).to_string(index=False) if rows else "no sync run yet")
+    _show(f"\n{len(waiting)} record(s) waiting to be retried")
+    if len(waiting):
+        frame = waiting.drop(columns=["backend"]).head(50)
+        frame["since"] = frame["since"].dt.strftime("%Y-%m-%d %H:%M")
+        frame["last"] = frame["last"].dt.strftime("%Y-%m-%d %H:%M")
+        _show(frame.to_string(index=False))
+        _show(
+            "every `crmbook sync odoo` run tries them again; "
+            "--resync-from YYYY-MM-DD re-reads everything changed since a date"
+        )
+    _show(f"\n{len(open_rows)} open conflict(s)")
     if open_rows:
-        console.print(pd.DataFrame(open_rows).to_string(index=False))
+        _show(pd.DataFrame(open_rows).to_string(index=False))
+
+
+def _show(text: str) -> None:
+    """Print text that holds ERP and user data, line by line: no markup, no raw
+    control character."""
+    for line in text.split("\n"):
+        console.print(printable(line), highlight=False, markup=False)
 
 
 def _ago(delta: object) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 
 from erp_bridge.adapter import Adapter
 from erp_bridge.binder import Binder
+from erp_bridge.cursor import settled
 from erp_bridge.mapper import Action
 
 REFERENCE_FIELDS: dict[str, list[str]] = {
@@ -34,9 +35,17 @@ class RunContext:
     """
 
     def __init__(
-        self, adapter: Adapter, binder: Binder, xmlid_prefix: str, *, dry_run: bool = False
+        self,
+        adapter: Adapter,
+        binder: Binder,
+        xmlid_prefix: str,
+        *,
+        dry_run: bool = False,
+        started: str = "",
     ):
         self.adapter = adapter
+        #: The ERP's clock when the run began (``Adapter.server_time``).
+        self.started = started
         self.xmlid_prefix = xmlid_prefix
         self.binder = binder
         self.dry_run = dry_run
@@ -69,6 +78,11 @@ class RunContext:
         rid = self.create(model, values, self.xmlid(model.replace(".", "_"), digest))
         self._references[model][rid] = {"id": rid, **values}
         return rid
+
+    def applied(self, write_date: str | None) -> str | None:
+        """The ``write_date`` a link remembers for a record read in this run (None
+        until it has settled: see :func:`erp_bridge.cursor.settled`)."""
+        return settled(write_date, self.started)
 
     # -- remote writes (or their plan) -----------------------------------------------
     def xmlid(self, kind: str, key: object) -> str:

@@ -7,12 +7,29 @@ would skip records. And it is the *start* time of the writing transaction, so a
 transaction that began before our last read but committed after it carries an older
 ``write_date`` than records we already saw.
 
-So pages are read with ``write_date >= S`` where S is the newest second seen so far,
-excluding the ids already seen in that second (ordering by the full-precision value
-never puts a later second before an earlier one); a run starts ``rewind`` seconds
-before the newest second of the previous run, inclusive; and a re-read record is
-compared with its last-synced copy, so re-reading a few seconds is cheap and nothing
-is missed.
+So a model's pull keeps two values: S, the newest second read, and R, the ERP's clock
+when the last run that re-checked the window below began. Every change with
+``write_date <= S`` has been applied, except perhaps those of transactions that were
+still open when a read began: they carry a ``write_date`` at most ``rewind`` seconds
+before that read, so they lie in ``[R - rewind, S]``. A run therefore reads in two
+parts:
+
+1. the window ``[R - rewind, S]`` (empty once a run starts more than ``rewind`` after
+   the last change: a quiet run reads nothing it has applied), *lightly*: ids and
+   ``write_date`` only, keeping those not already applied with that ``write_date``
+   (a bulk import in the window costs one small read, not a second pull); then R
+   moves to this run's start;
+   Two versions of one record written in the same whole second carry the same
+   ``write_date``: a version read while another transaction that began in that
+   second was still open would look applied. So a ``write_date`` is remembered as
+   applied only once it has *settled* (the run that read it began at least
+   ``SETTLE`` seconds after that second began, see :func:`settled`); a record read
+   sooner is read again in full by the next re-check. (A transaction that began in
+   the same second and stayed open past a later read is taken to be impossible.)
+2. everything after S, from the next whole second, paged by ``write_date`` and id:
+   ``write_date >= S`` where S is the newest second seen so far, excluding the ids
+   already seen in that second (ordering by the full-precision value never puts a
+   later second before an earlier one). S never moves back.
 
 A crowded second (a bulk import in Odoo writes thousands of records in one
 transaction) would make that exclusion list grow with every page. Once a full page
@@ -42,6 +59,19 @@ def rewind(write_date: str, seconds: int) -> str:
 
 #: Ids seen in one second beyond which that second is read by id.
 CROWDED = 200
+#: Seconds after the start of a ``write_date``'s second from which a read of it is
+#: taken as the last version written in that second.
+SETTLE = 2
+
+
+def settled(write_date: str | None, read_from: str) -> str | None:
+    """``write_date`` as the links remember it: itself when a read that began at
+    ``read_from`` (the ERP's clock) is late enough to be the last version of that
+    second, else None (not known to be applied: read again in full)."""
+    if not write_date or not read_from:
+        return None
+    stamp = dt.datetime.strptime(write_date, ODOO_FORMAT) + dt.timedelta(seconds=SETTLE)
+    return write_date if read_from >= stamp.strftime(ODOO_FORMAT) else None
 
 
 def next_second(write_date: str) -> str:
@@ -58,6 +88,9 @@ class Cursor:
     second: str = ""
     seen: set[int] = field(default_factory=set)
     after_id: int | None = None
+    #: An exclusive upper bound on ``write_date`` ('' for none): the light re-read of
+    #: the rewind window stops where the new changes begin.
+    until: str = ""
 
     @property
     def order(self) -> str:
@@ -77,6 +110,8 @@ class Cursor:
         out: list[Any] = []
         if self.second:
             out.append(["write_date", ">=", self.second])
+        if self.until:
+            out.append(["write_date", "<", self.until])
         if self.seen:
             out.append(["id", "not in", sorted(self.seen)])
         return out

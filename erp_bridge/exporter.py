@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, or_, select
 
 from crm_core.models import ExternalLink, JournalEntry
+from erp_bridge import failures
+from erp_bridge.adapter import RemoteError, Unavailable
 from erp_bridge.importer import creating_key, get_state, set_state
 from erp_bridge.mapper import EntityMap
 from erp_bridge.reconcile import Reconciler
@@ -31,18 +32,29 @@ class Exporter:
         self.ctx = rec.ctx
         self.transaction = transaction
 
-    def boundary(self) -> tuple[int, int]:
-        """(last pushed journal id, newest journal id now): what this run pushes."""
+    def boundary(self, entity: str) -> tuple[int, int]:
+        """(last journal id pushed for ``entity``, newest journal id now): what this run
+        pushes of it. Each entity keeps its own position, moved only when its push ran:
+        an entity a run skipped (the ERP lacked it, the run failed first) keeps its
+        local changes for a later run."""
+        backend = self.ctx.binder.backend
         with self.transaction() as s:
-            start = int(get_state(s, self.ctx.binder.backend, "push:journal") or 0)
+            stored = get_state(s, backend, f"push:journal:{entity}")
+            if stored is None:  # a workspace from before positions were per entity
+                stored = get_state(s, backend, "push:journal")
             end = int(s.scalar(select(func.max(JournalEntry.id))) or 0)
-        return start, end
+        return int(stored or 0), end
 
-    def push(self, emap: EntityMap, rep: ModelReport, start: int, end: int) -> None:
-        """Push every record of ``emap`` journaled in ``(start, end]`` by anyone but this
-        sync, and every local record never linked (a first sync pushes the whole base)."""
+    def push(self, emap: EntityMap, rep: ModelReport) -> None:
+        """Push every record of ``emap`` journaled since its last push by anyone but
+        this sync, every local record never linked (a first sync pushes the whole
+        base), and the records whose push failed before. Then move the entity's
+        position; records that fail again stay listed (see :mod:`erp_bridge.failures`).
+        An :class:`~erp_bridge.adapter.Unavailable` ERP stops the push with the
+        position unmoved: the next run sends the rest."""
         backend = self.ctx.binder.backend
         creating = creating_key(emap.entity)
+        start, end = self.boundary(emap.entity)
         with self.transaction() as s:
             # What the sync itself wrote is already what both sides agree on.
             changed = set(
@@ -63,50 +75,62 @@ class Exporter:
                     ExternalLink.backend == backend, ExternalLink.entity == emap.entity
                 )
                 changed |= set(s.scalars(select(model.id).where(model.id.not_in(linked))))
-            retry_key = f"push:retry:{emap.entity}"
-            changed |= set(json.loads(get_state(s, backend, retry_key) or "[]"))
+            retry = set(failures.pending(s, backend, emap.entity, "push"))
+            changed |= retry
             if changed and not self.ctx.dry_run and not get_state(s, backend, creating):
                 # Committed before any remote create: see Importer.pull.
                 set_state(s, backend, creating, "1")
-        failed = [local_id for local_id in sorted(changed) if not self._one(emap, local_id, rep)]
+        done = []
+        for local_id in sorted(changed):
+            error = self._one(emap, local_id, rep)
+            if error is None:
+                done.append(local_id)
+            elif not self.ctx.dry_run:
+                with self.transaction() as s:
+                    failures.failed(
+                        s, backend, emap.entity, "push", local_id, error, self.rec.ws.clock()
+                    )
         if not self.ctx.dry_run:
-            # A record that failed is tried again by the next run, even though the
-            # journal position moves on.
             with self.transaction() as s:
-                set_state(s, self.ctx.binder.backend, retry_key, json.dumps(failed))
+                failures.cleared(s, backend, emap.entity, "push", retry.intersection(done))
+                set_state(s, backend, f"push:journal:{emap.entity}", str(end))
 
-    def _one(self, emap: EntityMap, local_id: int, rep: ModelReport) -> bool:
-        """Push one record; False when it failed (the error is in the report)."""
+    def _one(self, emap: EntityMap, local_id: int, rep: ModelReport) -> str | None:
+        """Push one record; the error when it failed (it is in the report too)."""
         try:
             with self.transaction() as s:
                 obj = self.rec.load_local(s, emap.entity, local_id)
                 if obj is None:
-                    return True
+                    return None
                 link = self.ctx.binder.by_local(emap.entity, local_id)
                 if link is None:
                     # An archived record the ERP never had (or deleted) is not created
                     # there; restoring it locally pushes it as new.
                     if emap.push_if(obj, self.ctx):
                         self.rec.push_new(s, emap, obj, rep)
-                    return True
+                    return None
                 if self.rec.unchanged(emap, obj, link):
-                    return True  # echo suppression: nothing moved since the last sync
-                found = self.ctx.adapter.read(
-                    emap.remote_model, [link.remote_id], emap.remote_fields
-                )
+                    return None  # echo suppression: nothing moved since the last sync
+                adapter = self.ctx.adapter
+                found = adapter.read(emap.remote_model, [link.remote_id], emap.remote_fields)
+                if not found and link.remote_id in adapter.existing(
+                    emap.remote_model, [link.remote_id]
+                ):
+                    raise RemoteError(
+                        f"{emap.remote_model} #{link.remote_id} is not visible to the ERP "
+                        "user any more; the change waits until it is"
+                    )
                 if not found:  # deleted in the ERP: archive (or mark done) here too
                     rep.archived += self.rec.vanished(emap, obj)
                     self.ctx.binder.unbind(s, link)
-                    return True
+                    return None
                 self.rec.merge_pair(s, emap, obj, found[0], rep)
-                return True
+                return None
+        except Unavailable:
+            raise  # not about this record: the run stops, the position stays
         except Exception as exc:  # one bad record never stops the run
-            rep.errors.append(f"local #{local_id}: {type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {exc}"
+            rep.errors.append(f"local #{local_id}: {error}")
             with self.transaction() as s:
                 self.ctx.binder.load(s)
-            return False
-
-    def done(self, end: int) -> None:
-        """Record that the journal up to ``end`` has been pushed."""
-        with self.transaction() as s:
-            set_state(s, self.ctx.binder.backend, "push:journal", str(end))
+            return error

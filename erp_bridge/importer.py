@@ -22,8 +22,11 @@ from crm_core.models import (
     SyncState,
     Tag,
 )
+from crm_core.services.unique import insert_unique
 from crm_core.text import fold
-from erp_bridge.cursor import Cursor, rewind
+from erp_bridge import failures
+from erp_bridge.adapter import Unavailable
+from erp_bridge.cursor import Cursor, next_second, rewind
 from erp_bridge.local import (
     find_or_create_lost_reason,
     find_or_create_stage,
@@ -70,13 +73,26 @@ def set_state(s: Session, backend: str, key: str, value: str) -> None:
         row.value = value
 
 
+#: Ids and write dates read per call when the rewind window is re-checked.
+LIGHT_PAGE = 5000
+
+
+def run_key(key: str) -> str:
+    """The state holding the ERP time the last window re-check of ``key`` began (R)."""
+    return f"{key}:run"
+
+
 class PageStream:
     """The changed records of one remote model, read page by page by a thread of its own.
 
-    The reader thread starts at once and keeps up to ``READ_AHEAD`` pages ready, so the
-    ERP's work and ours overlap instead of adding up. Iterating yields the pages and
-    saves the cursor after each one the caller has applied (a page is only marked as
-    read once it is written). :meth:`close` stops the reader.
+    What is read follows :mod:`erp_bridge.cursor`: first the records of the rewind
+    window that are not applied yet (their ids and ``write_date`` read lightly, then
+    only the new or changed ones in full), with the records that failed before; then
+    every change after the newest second read. The reader thread starts at once and
+    keeps up to ``READ_AHEAD`` pages ready, so the ERP's work and ours overlap instead
+    of adding up. Iterating yields the pages and saves the cursor after each one the
+    caller has applied (a page is only marked as read once it is written); the cursor
+    never moves back. :meth:`close` stops the reader.
     """
 
     def __init__(
@@ -87,13 +103,28 @@ class PageStream:
         fields: list[str],
         domain: list[Any],
         full: bool,
+        known: Callable[[], dict[int, str | None]],
+        retry: Collection[int] = (),
     ):
         self.importer = importer
         self.key = key
+        self.full = full
         backend = importer.ctx.binder.backend
         with importer.transaction() as s:
-            stored = None if full else get_state(s, backend, key)
-        self.cursor = Cursor(rewind(stored or "", importer.rewind_seconds))
+            self.second = get_state(s, backend, key) or ""
+            checked = get_state(s, backend, run_key(key))
+        self.window: tuple[str, str] | None = None
+        start = ""
+        if self.second and not full:
+            # A workspace from before R was kept re-checks the old way: S - rewind.
+            low = rewind(checked or self.second, importer.rewind_seconds)
+            if low <= self.second:
+                self.window = (low, next_second(self.second))
+            start = next_second(self.second)
+        # What is applied already, read here: the binder is not for the reader thread.
+        self.known = known() if self.window else {}
+        self.retry = sorted(set(retry))
+        self.cursor = Cursor(start)
         self.pages: queue.Queue[Any] = queue.Queue(maxsize=READ_AHEAD)
         self.stop = threading.Event()
         self.reader = threading.Thread(
@@ -103,17 +134,51 @@ class PageStream:
 
     def _read(self, model: str, fields: list[str], domain: list[Any]) -> None:
         try:
-            size, more = self.importer.page_size, True
-            adapter, cursor = self.importer.ctx.adapter, self.cursor
+            adapter, size = self.importer.ctx.adapter, self.importer.page_size
+            again = set(self.retry)
+            if self.window:
+                again |= self._unapplied(model, domain, *self.window)
+            wanted = sorted(again)
+            for start in range(0, len(wanted), size):
+                if self.stop.is_set():
+                    return
+                chunk = wanted[start : start + size]
+                found = adapter.search_read(
+                    model, [*domain, ["id", "in", chunk]], sorted({*fields, "write_date"})
+                )
+                self.pages.put(("again", found, None))
+            if not self.full:
+                self.pages.put(("checked", [], None))
+            more, cursor = True, self.cursor
             while more and not self.stop.is_set():
                 streaming = cursor.streaming
                 page = adapter.changed_since(model, cursor, fields, domain, size)
                 fresh = cursor.advance(page, size)
                 more = len(page) >= size or not streaming
-                self.pages.put((fresh, cursor.second))
+                self.pages.put(("page", fresh, cursor.second))
+            if self.full:
+                self.pages.put(("checked", [], None))
             self.pages.put(None)
         except BaseException as exc:  # handed to the consumer, raised there
             self.pages.put(exc)
+
+    def _unapplied(self, model: str, domain: list[Any], low: str, below: str) -> set[int]:
+        """Ids in the rewind window not applied with the ``write_date`` they have now:
+        ids and dates only, keyset-paged by id."""
+        adapter, out, after = self.importer.ctx.adapter, set(), 0
+        while not self.stop.is_set():
+            window = [
+                *domain,
+                ["write_date", ">=", low],
+                ["write_date", "<", below],
+                ["id", ">", after],
+            ]
+            page = adapter.search_read(model, window, ["write_date"], limit=LIGHT_PAGE)
+            out |= {int(r["id"]) for r in page if self.known.get(int(r["id"])) != r["write_date"]}
+            if len(page) < LIGHT_PAGE:
+                break
+            after = int(page[-1]["id"])
+        return out
 
     def __iter__(self) -> Iterator[list[dict[str, Any]]]:
         importer = self.importer
@@ -121,11 +186,18 @@ class PageStream:
         while (item := self.pages.get()) is not None:
             if isinstance(item, BaseException):
                 raise item
-            fresh, second = item
+            kind, fresh, second = item
             if fresh:
                 yield fresh
-            with importer.transaction() as s:
-                set_state(s, backend, self.key, second)
+            if kind == "checked":
+                # Every change up to S is applied but those of transactions open when
+                # this run began: the next run re-checks from this run's start.
+                with importer.transaction() as s:
+                    set_state(s, backend, run_key(self.key), importer.started)
+            elif kind == "page" and second > self.second:
+                self.second = second
+                with importer.transaction() as s:
+                    set_state(s, backend, self.key, second)
             if importer.progress and fresh:
                 importer.progress(self.key, len(fresh))
 
@@ -148,6 +220,7 @@ class Importer:
         page_size: int = 1000,
         rewind_seconds: int = 300,
         progress: Callable[[str, int], None] | None = None,
+        started: str = "",
     ):
         self.rec = rec
         self.ctx = rec.ctx
@@ -155,15 +228,47 @@ class Importer:
         self.page_size = page_size
         self.rewind_seconds = rewind_seconds
         self.progress = progress
+        #: The ERP's clock when the run began: the next run's rewind counts from it.
+        self.started = started
+        #: Remote ids of each entity that failed before and are tried again this run.
+        self.failing: dict[str, set[int]] = {}
 
-    def _pages(self, key: str, model: str, fields: list[str], domain: list[Any], full: bool) -> Any:
+    def _pages(
+        self,
+        entity: str,
+        model: str,
+        fields: list[str],
+        domain: list[Any],
+        full: bool,
+        known: Callable[[], dict[int, str | None]],
+    ) -> Any:
         """Yield pages of changed records, saving the cursor after each page is applied
         (a :class:`PageStream` started now and closed when the caller is done)."""
-        stream = PageStream(self, key, model, fields, domain, full)
+        stream = self._stream(entity, model, fields, domain, full, known)
         try:
             yield from stream
         finally:
             stream.close()
+
+    def _stream(
+        self,
+        entity: str,
+        model: str,
+        fields: list[str],
+        domain: list[Any],
+        full: bool,
+        known: Callable[[], dict[int, str | None]],
+    ) -> PageStream:
+        with self.transaction() as s:
+            retry = failures.pending(s, self.ctx.binder.backend, entity, "pull")
+        self.failing[entity] = set(retry)
+        return PageStream(self, f"pull:{entity}", model, fields, domain, full, known, retry)
+
+    def _linked(self, entity: str) -> Callable[[], dict[int, str | None]]:
+        """What is applied of ``entity``: remote id -> ``write_date``, from the links."""
+        return lambda: {
+            link.remote_id: link.remote_write_date for link in self.ctx.binder.links(entity)
+        }
 
     def stream(self, emap: EntityMap, full: bool = False) -> PageStream:
         """Start reading ``emap``'s changed records ahead, for a later :meth:`pull`.
@@ -171,9 +276,30 @@ class Importer:
         A run starts every entity's stream before it applies the first one, so the ERP
         serves the contacts' first pages while the companies are being written. The
         caller must :meth:`PageStream.close` a stream it does not consume."""
-        return PageStream(
-            self, f"pull:{emap.entity}", emap.remote_model, emap.remote_fields, emap.domain, full
+        return self._stream(
+            emap.entity,
+            emap.remote_model,
+            emap.remote_fields,
+            emap.domain,
+            full,
+            self._linked(emap.entity),
         )
+
+    def _failed(self, entity: str, remote_id: int, error: str) -> None:
+        """List a record that could not be applied; later runs read it again."""
+        with self.transaction() as s:
+            failures.failed(
+                s, self.ctx.binder.backend, entity, "pull", remote_id, error, self.rec.ws.clock()
+            )
+        self.failing.setdefault(entity, set()).add(remote_id)
+
+    def _cleared(self, s: Session, entity: str, page: list[dict[str, Any]]) -> None:
+        """Take the records of ``page`` that were listed as failed off the list."""
+        listed = self.failing.get(entity)
+        done = {int(r["id"]) for r in page} & listed if listed else set()
+        if done:
+            failures.cleared(s, self.ctx.binder.backend, entity, "pull", done)
+            listed -= done  # type: ignore[operator]
 
     def pull(
         self,
@@ -211,11 +337,14 @@ class Importer:
                         # Done with this record: keep the session small, or every flush
                         # of the page walks all records loaded so far.
                         s.expunge_all()
-            except Exception:
+                    self._cleared(s, emap.entity, page)
+            except Exception as exc:
                 # Links and tags made in the rolled-back page are gone: forget them.
                 self.rec.forget_batches()
                 with self.transaction() as s:
                     self.ctx.binder.load(s)
+                if isinstance(exc, Unavailable):
+                    raise  # the ERP is gone: the run stops, this page stays unread
                 for record in page:
                     self._one(emap, record, rep, ours.get(int(record["id"])))
             else:
@@ -282,6 +411,9 @@ class Importer:
             # Nothing new from the ERP: no local read needed. Local edits of this record
             # are the push's business (it follows the journal).
             rep.skipped += 1
+            stamp = self.ctx.applied(record.get("write_date"))
+            if stamp != link.remote_write_date:  # touched in Odoo, or now settled
+                self.ctx.binder.restamp(s, link, stamp)
             return
         obj = self.rec.load_local(s, emap.entity, link.local_id) if link else None
         adopted = self.rec.load_local(s, emap.entity, ours) if ours else None
@@ -315,22 +447,94 @@ class Importer:
         try:
             with self.transaction() as s:
                 self._apply(s, emap, record, rep, ours)
+                self._cleared(s, emap.entity, [record])
+        except Unavailable:
+            raise
         except Exception as exc:  # one bad record never stops the run
-            rep.errors.append(f"remote #{rid}: {type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {exc}"
+            rep.errors.append(f"remote #{rid}: {error}")
             with self.transaction() as s:  # links bound in the rolled-back work are void
                 self.ctx.binder.load(s)
+            self._failed(emap.entity, rid, error)
 
     def find_deleted(self, emap: EntityMap, rep: ModelReport) -> None:
-        """Archive local records whose remote record no longer exists."""
-        alive = self.ctx.adapter.all_ids(emap.remote_model, emap.domain)
-        for link in self.ctx.binder.links(emap.entity):
-            if link.remote_id in alive or link.remote_id < 0:
+        """Archive local records whose remote record was deleted.
+
+        A linked record the ERP user no longer finds is only deleted if it no longer
+        exists at all: one that is merely hidden from that user (a deal reassigned to
+        someone the user may not see) is left alone, counted in ``rep.hidden``; one
+        that still exists and is visible but no longer this entity's (a person made a
+        company) is left to the entity it now belongs to."""
+        adapter = self.ctx.adapter
+        alive = adapter.all_ids(emap.remote_model, emap.domain)
+        missing = [
+            link
+            for link in self.ctx.binder.links(emap.entity)
+            if link.remote_id not in alive and link.remote_id >= 0
+        ]
+        if not missing:
+            return
+        exist = adapter.existing(emap.remote_model, [link.remote_id for link in missing])
+        visible = {
+            int(r["id"]) for r in adapter.read(emap.remote_model, sorted(exist), ["write_date"])
+        }
+        rep.hidden += len(exist - visible)
+        for link in missing:
+            if link.remote_id in exist:
                 continue
             with self.transaction() as s:
                 obj = self.rec.load_local(s, emap.entity, link.local_id)
                 if obj is not None:
                     rep.archived += self.rec.vanished(emap, obj)
                 self.ctx.binder.unbind(s, link)
+
+    def _each(
+        self,
+        entity: str,
+        page: list[dict[str, Any]],
+        rep: ModelReport,
+        apply: Callable[[Session, dict[str, Any], ModelReport], None],
+    ) -> None:
+        """Apply ``page`` in one transaction; if that fails, record by record, so a bad
+        record is listed as failed (and read again next run) and the others land."""
+        trial = ModelReport()
+        try:
+            with self.transaction() as s:
+                for record in page:
+                    apply(s, record, trial)
+                self._cleared(s, entity, page)
+        except Unavailable:
+            raise
+        except Exception:
+            for record in page:
+                one = ModelReport()
+                try:
+                    with self.transaction() as s:
+                        apply(s, record, one)
+                        self._cleared(s, entity, [record])
+                except Unavailable:
+                    raise
+                except Exception as exc:
+                    error = f"{type(exc).__name__}: {exc}"
+                    rep.errors.append(f"remote #{record['id']}: {error}")
+                    self._failed(entity, int(record["id"]), error)
+                else:
+                    rep.add(one)
+        else:
+            rep.add(trial)
+
+    def _copied(self, model: Any) -> Callable[[], dict[int, str | None]]:
+        """What is copied of a read-only model: remote id -> ``write_date``."""
+        backend = self.ctx.binder.backend
+
+        def known() -> dict[int, str | None]:
+            with self.transaction() as s:
+                rows = s.execute(
+                    select(model.remote_id, model.remote_write_date).where(model.backend == backend)
+                )
+                return {int(rid): stamp for rid, stamp in rows}
+
+        return known
 
     # -- reference data and read-only copies -------------------------------------------
     def pull_reference(
@@ -365,33 +569,45 @@ class Importer:
         for entity, model, fields, domain, upsert in specs:
             if entity not in only:
                 continue
-            rep = rep_for(entity)
-            for page in self._pages(f"pull:{entity}", model, fields, domain, full):
-                for record in page:
-                    with self.transaction() as s:
-                        link = self.ctx.binder.by_remote(entity, int(record["id"]))
-                        if link is not None and link.remote_write_date == record["write_date"]:
-                            rep.skipped += 1
-                            continue
-                        obj = upsert(s, record)
-                        self.ctx.binder.bind(
-                            s,
-                            entity,
-                            obj.id,
-                            model,
-                            int(record["id"]),
-                            {"name": record["name"]},
-                            record["write_date"],
-                            self.rec.ws.clock(),
-                        )
-                        rep.created += link is None
-                        rep.updated += link is not None
+
+            def apply(
+                s: Session,
+                record: dict[str, Any],
+                rep: ModelReport,
+                entity: str = entity,
+                model: str = model,
+                upsert: Upsert = upsert,
+            ) -> None:
+                link = self.ctx.binder.by_remote(entity, int(record["id"]))
+                if link is not None and link.remote_write_date == record["write_date"]:
+                    rep.skipped += 1
+                    return
+                same = link is not None and link.synced == {"name": record["name"]}
+                obj = upsert(s, record)
+                self.ctx.binder.bind(
+                    s,
+                    entity,
+                    obj.id,
+                    model,
+                    int(record["id"]),
+                    {"name": record["name"]},
+                    self.ctx.applied(record["write_date"]),
+                    self.rec.ws.clock(),
+                )
+                rep.created += link is None
+                rep.updated += link is not None and not same
+                rep.skipped += same
+
+            for page in self._pages(entity, model, fields, domain, full, self._linked(entity)):
+                for record in page:  # one at a time: a rolled-back bind would linger
+                    self._each(entity, [record], rep_for(entity), apply)
 
     def pull_copies(
         self, rep_for: Callable[[str], ModelReport], full: bool, only: Collection[str]
     ) -> None:
         """Products, customer invoices and sales orders (those of them in ``only``):
-        read-only copies for reports."""
+        read-only copies for reports. A copy whose ``write_date`` is the one copied is
+        skipped."""
         currencies = self.ctx.reference("res.currency")
 
         def currency(value: Any) -> str:
@@ -406,22 +622,24 @@ class Importer:
 
     def _pull_products(self, rep: ModelReport, full: bool, currency: Callable[[Any], str]) -> None:
         backend = self.ctx.binder.backend
+
+        def apply(s: Session, r: dict[str, Any], rep: ModelReport) -> None:
+            row = _upsert(s, Product, backend, r, rep, self.ctx.applied)
+            if row is None:
+                return
+            row.name, row.default_code = r["name"], r["default_code"] or None
+            row.list_price, row.currency = _money(r["list_price"]), currency(r["currency_id"])
+            row.active = bool(r["active"])
+
         for page in self._pages(
-            "pull:product",
+            "product",
             COPIES["product"],
             ["name", "default_code", "list_price", "currency_id", "active"],
             [],
             full,
+            self._copied(Product),
         ):
-            with self.transaction() as s:
-                for r in page:
-                    row = _upsert(s, Product, backend, int(r["id"]), rep)
-                    row.name, row.default_code = r["name"], r["default_code"] or None
-                    row.list_price, row.currency = (
-                        _money(r["list_price"]),
-                        currency(r["currency_id"]),
-                    )
-                    row.active = bool(r["active"])
+            self._each("product", page, rep, apply)
 
     def _pull_invoices(self, rep: ModelReport, full: bool, currency: Callable[[Any], str]) -> None:
         backend = self.ctx.binder.backend
@@ -438,33 +656,73 @@ class Importer:
             "state",
             "payment_state",
         ]
+        paid_on: dict[int, dt.date] = {}
+
+        def apply(s: Session, r: dict[str, Any], rep: ModelReport) -> None:
+            inv = _upsert(s, Invoice, backend, r, rep, self.ctx.applied)
+            if inv is None:
+                return
+            inv.number = r["name"] if r["name"] and r["name"] != "/" else None
+            inv.move_type, inv.state = r["move_type"], r["state"]
+            inv.company_id, inv.contact_id = self._party(s, r["partner_id"])
+            inv.invoice_date = _date(r["invoice_date"])
+            inv.due_date = _date(r["invoice_date_due"])
+            inv.currency = currency(r["currency_id"])
+            inv.amount_untaxed = _money(r["amount_untaxed"])
+            inv.amount_total = _money(r["amount_total"])
+            inv.amount_residual = _money(r["amount_residual"])
+            inv.payment_state = r["payment_state"] or None
+            inv.paid_on = paid_on.get(int(r["id"]))
+
         for page in self._pages(
-            "pull:invoice",
+            "invoice",
             COPIES["invoice"],
             fields,
             [["move_type", "in", ["out_invoice", "out_refund"]]],
             full,
+            self._copied(Invoice),
         ):
             paid_on = self._paid_on(page)
-            with self.transaction() as s:
-                for r in page:
-                    inv = _upsert(s, Invoice, backend, int(r["id"]), rep)
-                    inv.number = r["name"] if r["name"] and r["name"] != "/" else None
-                    inv.move_type, inv.state = r["move_type"], r["state"]
-                    inv.company_id, inv.contact_id = self._party(s, r["partner_id"])
-                    inv.invoice_date = _date(r["invoice_date"])
-                    inv.due_date = _date(r["invoice_date_due"])
-                    inv.currency = currency(r["currency_id"])
-                    inv.amount_untaxed = _money(r["amount_untaxed"])
-                    inv.amount_total = _money(r["amount_total"])
-                    inv.amount_residual = _money(r["amount_residual"])
-                    inv.payment_state = r["payment_state"] or None
-                    inv.paid_on = paid_on.get(int(r["id"]))
+            self._each("invoice", page, rep, apply)
 
     def _pull_orders(self, rep: ModelReport, full: bool, currency: Callable[[Any], str]) -> None:
         backend = self.ctx.binder.backend
+        lines: list[dict[str, Any]] = []
+
+        def apply(s: Session, r: dict[str, Any], rep: ModelReport) -> None:
+            order = _upsert(s, SalesOrder, backend, r, rep, self.ctx.applied)
+            if order is None:
+                return
+            order.name, order.state = r["name"], r["state"]
+            order.company_id, order.contact_id = self._party(s, r["partner_id"])
+            order.ordered_at = _datetime(r["date_order"])
+            order.currency = currency(r["currency_id"])
+            order.amount_total = _money(r["amount_total"])
+            s.flush()
+            for old in s.scalars(select(SalesOrderLine).where(SalesOrderLine.order_id == order.id)):
+                s.delete(old)
+            for line in lines:
+                if line["order_id"][0] != r["id"]:
+                    continue
+                product = s.scalars(
+                    select(Product).where(
+                        Product.backend == backend,
+                        Product.remote_id == (line["product_id"] or [0])[0],
+                    )
+                ).first()
+                s.add(
+                    SalesOrderLine(
+                        order_id=order.id,
+                        remote_id=line["id"],
+                        product_id=product.id if product else None,
+                        description=line["name"] or None,
+                        quantity=Decimal(str(line["product_uom_qty"])),
+                        price_subtotal=_money(line["price_subtotal"]),
+                    )
+                )
+
         for page in self._pages(
-            "pull:sales_order",
+            "sales_order",
             COPIES["sales_order"],
             [
                 "name",
@@ -477,44 +735,14 @@ class Importer:
             ],
             [],
             full,
+            self._copied(SalesOrder),
         ):
             lines = self.ctx.adapter.read(
                 "sale.order.line",
                 [i for r in page for i in r["order_line"]],
                 ["order_id", "product_id", "name", "product_uom_qty", "price_subtotal"],
             )
-            with self.transaction() as s:
-                for r in page:
-                    order = _upsert(s, SalesOrder, backend, int(r["id"]), rep)
-                    order.name, order.state = r["name"], r["state"]
-                    order.company_id, order.contact_id = self._party(s, r["partner_id"])
-                    order.ordered_at = _datetime(r["date_order"])
-                    order.currency = currency(r["currency_id"])
-                    order.amount_total = _money(r["amount_total"])
-                    s.flush()
-                    for old in s.scalars(
-                        select(SalesOrderLine).where(SalesOrderLine.order_id == order.id)
-                    ):
-                        s.delete(old)
-                    for line in lines:
-                        if line["order_id"][0] != r["id"]:
-                            continue
-                        product = s.scalars(
-                            select(Product).where(
-                                Product.backend == backend,
-                                Product.remote_id == (line["product_id"] or [0])[0],
-                            )
-                        ).first()
-                        s.add(
-                            SalesOrderLine(
-                                order_id=order.id,
-                                remote_id=line["id"],
-                                product_id=product.id if product else None,
-                                description=line["name"] or None,
-                                quantity=Decimal(str(line["product_uom_qty"])),
-                                price_subtotal=_money(line["price_subtotal"]),
-                            )
-                        )
+            self._each("sales_order", page, rep, apply)
 
     def _paid_on(self, page: list[dict[str, Any]]) -> dict[int, dt.date]:
         """The day each fully paid invoice of ``page`` was paid: the latest date among
@@ -550,15 +778,26 @@ class Importer:
 def _tag(s: Session, record: dict[str, Any]) -> Tag:
     key = fold(record["name"])
     tag = s.scalars(select(Tag).where(Tag.name_key == key)).first()
-    if tag is None:
-        tag = Tag(name=record["name"], name_key=key)
-        s.add(tag)
-        s.flush()
+    if tag is None:  # one row even when a user adds the same tag at that moment
+        tag, _ = insert_unique(
+            s, Tag, "name_key", {"name": record["name"], "name_key": key, "version": 1}
+        )
     return tag
 
 
-def _upsert(s: Session, model: type, backend: str, remote_id: int, rep: ModelReport) -> Any:
+def _upsert(
+    s: Session,
+    model: type,
+    backend: str,
+    record: dict[str, Any],
+    rep: ModelReport,
+    applied: Callable[[str | None], str | None],
+) -> Any:
+    """The copy of ``record`` to fill in (created if new), or None when it already holds
+    this ``write_date`` (counted as skipped). ``applied`` gives the ``write_date`` to
+    remember (RunContext.applied)."""
     table: Any = model
+    remote_id = int(record["id"])
     row = s.scalars(
         select(table).where(table.backend == backend, table.remote_id == remote_id)
     ).first()
@@ -566,8 +805,12 @@ def _upsert(s: Session, model: type, backend: str, remote_id: int, rep: ModelRep
         row = model(backend=backend, remote_id=remote_id)
         s.add(row)
         rep.created += 1
+    elif record.get("write_date") and row.remote_write_date == record["write_date"]:
+        rep.skipped += 1
+        return None
     else:
         rep.updated += 1
+    row.remote_write_date = applied(record.get("write_date"))
     return row
 
 

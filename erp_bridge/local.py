@@ -22,7 +22,7 @@ from crm_core.models import (
     Tag,
     User,
 )
-from crm_core.services.base import apply_fields
+from crm_core.services.unique import insert_unique
 from crm_core.text import fold
 
 MODELS: dict[str, type] = {
@@ -101,10 +101,13 @@ def snapshot_many(s: Session, entity: str, ids: list[int], fields: list[str]) ->
 
 
 class LocalWriter:
-    """Applies sync values to crm_core records, keeping whatever is valid.
+    """Applies sync values to crm_core records.
 
-    A refused value (an e-mail crm_core rejects, say) is reported and left out; the
-    rest of the record is still written, so one bad field never blocks a record.
+    What the ERP holds is never dropped: a text value crm_core would refuse from a
+    keyboard (a phone that is no valid number, an e-mail with a reserved domain) is
+    kept as the ERP wrote it and marked as not validated (``unvalidated``). A value
+    that cannot be kept at all (not text, a link to an unknown record) is reported
+    and left out; the rest of the record is still written.
     """
 
     def __init__(self, ws: Workspace):
@@ -132,14 +135,18 @@ class LocalWriter:
         active = values.pop("active", None)
         errors: list[FieldError] = []
         try:
-            service.write_fields(s, obj, values, creating)
+            service.write_fields(s, obj, values, creating, keep_invalid=True)
         except ValidationError as exc:
             errors = exc.errors
             refused = {e.field for e in errors}
             if creating and "name" in refused:
                 return None, errors
             service.write_fields(
-                s, obj, {k: v for k, v in values.items() if k not in refused}, creating
+                s,
+                obj,
+                {k: v for k, v in values.items() if k not in refused},
+                creating,
+                keep_invalid=True,
             )
         if active is not None:
             obj.active = bool(active)
@@ -175,7 +182,7 @@ class LocalWriter:
         elif target is not None and target.id != opp.stage_id:
             self.ws.pipeline.move_in_session(s, opp, target)
         errors: list[FieldError] = []
-        self.ws.pipeline.write_fields(s, opp, values, errors, creating)
+        self.ws.pipeline.write_fields(s, opp, values, errors, creating, keep_invalid=True)
         if creating and any(e.field == "name" for e in errors):
             return None, errors
         if outcome is not None:
@@ -202,7 +209,7 @@ class LocalWriter:
             act = Activity()
         if done is not None and bool(done) != (act.done_at is not None):
             act.done_at = self.ws.clock() if done else None
-        apply_fields(act, values, self.ws.activities._cleaners(s), label, errors)
+        self.ws.activities.write_fields(s, act, values, label, errors, keep_invalid=True)
         if act.id is None:
             if errors:
                 return None, errors
@@ -236,10 +243,20 @@ def find_or_create_user(s: Session, login: str, name: str, email: str | None) ->
     user = s.scalars(select(User).where(User.login == login)).first()
     if user is None and email:
         user = s.scalars(select(User).where(User.email == email)).first()
-    if user is None:
-        user = User(login=login, name=name or login, email=email, role="sales", active=True)
-        s.add(user)
-        s.flush()
+    if user is None:  # one row even when two syncs meet it at once
+        user, _ = insert_unique(
+            s,
+            User,
+            "login",
+            {
+                "login": login,
+                "name": name or login,
+                "email": email,
+                "role": "sales",
+                "active": True,
+                "version": 1,
+            },
+        )
     return user
 
 
@@ -250,16 +267,20 @@ def find_or_create_stage(s: Session, name: str, sequence: int, is_won: bool) -> 
     for stage in pipeline.stages:
         if fold(stage.name) == fold(name):
             return stage
-    stage = Stage(
-        pipeline_id=pipeline.id,
-        name=name,
-        sequence=sequence * 10,
-        probability=100 if is_won else 0,
-        is_won=is_won,
-        is_lost=False,
+    stage, _ = insert_unique(
+        s,
+        Stage,
+        ("pipeline_id", "name"),
+        {
+            "pipeline_id": pipeline.id,
+            "name": name,
+            "sequence": sequence * 10,
+            "probability": 100 if is_won else 0,
+            "is_won": is_won,
+            "is_lost": False,
+            "version": 1,
+        },
     )
-    s.add(stage)
-    s.flush()
     return stage
 
 
@@ -268,7 +289,5 @@ def find_or_create_lost_reason(s: Session, name: str) -> LostReason:
     for reason in s.scalars(select(LostReason)):
         if fold(reason.name) == fold(name):
             return reason
-    reason = LostReason(name=name, active=True)
-    s.add(reason)
-    s.flush()
+    reason, _ = insert_unique(s, LostReason, "name", {"name": name, "active": True, "version": 1})
     return reason

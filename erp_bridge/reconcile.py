@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from crm_core import Workspace
 from crm_core.bulk import PartyWriter
+from crm_core.errors import ValidationError
 from crm_core.journal import encode, plain
 from crm_core.models import SyncConflict
 from erp_bridge.context import RunContext
@@ -53,8 +54,8 @@ class Reconciler:
         remote = emap.from_remote(record, self.ctx)
         obj, errors = self.writer.apply(s, emap.entity, None, remote)
         if obj is None:
-            rep.errors.append(f"remote #{record['id']}: " + "; ".join(map(str, errors)))
-            return
+            # Not created: a failure of the record, listed so later runs try it again.
+            raise ValidationError(errors)
         rep.errors += [f"remote #{record['id']}: {e}" for e in errors]
         self._bind(
             s,
@@ -77,7 +78,7 @@ class Reconciler:
         valid fields and reports the refused ones.
         """
         if emap.entity not in self._bulk:
-            self._bulk[emap.entity] = PartyWriter(self.ws, emap.entity)
+            self._bulk[emap.entity] = PartyWriter(self.ws, emap.entity, keep_invalid=True)
         writer = self._bulk[emap.entity]
         remote = [emap.from_remote(r, self.ctx) for r in records]
         results = writer.create(s, remote)
@@ -102,7 +103,7 @@ class Reconciler:
                     "remote_model": emap.remote_model,
                     "remote_id": int(records[i]["id"]),
                     "synced": synced,
-                    "remote_write_date": records[i].get("write_date"),
+                    "remote_write_date": self.ctx.applied(records[i].get("write_date")),
                     "synced_at": now,
                 }
             )
@@ -149,7 +150,7 @@ class Reconciler:
         remote = emap.from_remote(record, self.ctx)
         if _jsonable(local) == base_local and _jsonable(remote) == base_remote:
             rep.skipped += 1
-            if link.remote_write_date != record.get("write_date"):
+            if link.remote_write_date != self.ctx.applied(record.get("write_date")):
                 self._bind(s, emap, obj, link.remote_id, local, remote, record.get("write_date"))
             return
         result = merge(
@@ -222,7 +223,7 @@ class Reconciler:
             emap.remote_model,
             remote_id,
             synced,
-            write_date,
+            self.ctx.applied(write_date),
             self.ws.clock(),
         )
 

@@ -15,13 +15,17 @@ COUNTS = (
     "pushed_created",
     "pushed_updated",
     "conflicts",
+    "hidden",
     "errors",
 )
 
 
 @dataclass
 class ModelReport:
-    """Counts for one entity, plus each failed record with its id and reason."""
+    """Counts for one entity, plus each failed record with its id and reason.
+
+    ``hidden`` counts linked records the ERP user can no longer see (they still exist
+    there): left as they are, never archived as if deleted."""
 
     created: int = 0
     updated: int = 0
@@ -30,6 +34,7 @@ class ModelReport:
     pushed_created: int = 0
     pushed_updated: int = 0
     conflicts: int = 0
+    hidden: int = 0
     errors: list[str] = field(default_factory=list)
 
     def add(self, other: ModelReport) -> None:
@@ -51,6 +56,10 @@ class SyncReport:
     run_id: int | None = None
     #: What the run left out and why (a field or a model this ERP does not have).
     notes: list[str] = field(default_factory=list)
+    #: How the run ended: ``done``, ``done_with_errors`` (some records failed: they
+    #: are listed for the next runs), or ``failed`` (it stopped; ``reason`` says why).
+    status: str = "running"
+    reason: str | None = None
 
     def model(self, name: str) -> ModelReport:
         """The report of one entity, created on first use."""
@@ -74,6 +83,8 @@ class SyncReport:
             "models": {k: asdict(v) for k, v in self.models.items()},
             "plan": self.plan,
             "notes": self.notes,
+            "status": self.status,
+            "reason": self.reason,
         }
 
     @property
@@ -86,5 +97,6 @@ class SyncReport:
 
     def __str__(self) -> str:
         head = f"sync {self.backend}{' (dry run)' if self.dry_run else ''} in {self.seconds:.1f}s"
+        head += f": {self.status.replace('_', ' ')}" + (f" ({self.reason})" if self.reason else "")
         notes = "".join(f"\nnote: {note}" for note in self.notes)
         return head + "\n" + self.to_frame().to_string(index=False) + notes

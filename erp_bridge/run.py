@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from crm_core import Workspace
-from crm_core.models import SyncRun
+from crm_core.models import SyncState
+from erp_bridge import runs
 from erp_bridge.adapter import Adapter
 from erp_bridge.binder import Binder
 from erp_bridge.context import RunContext
+from erp_bridge.cursor import ODOO_FORMAT
 from erp_bridge.exporter import Exporter
-from erp_bridge.importer import COPIES, REFERENCE, Importer, get_state, set_state
+from erp_bridge.importer import COPIES, REFERENCE, Importer, get_state, run_key, set_state
 from erp_bridge.mapper import EntityMap
 from erp_bridge.merge import Policy
 from erp_bridge.reconcile import Reconciler
@@ -51,6 +55,14 @@ def sync(
     and archives local records whose ERP record was deleted. ``dry_run`` plans
     without writing on either side (the plan is in ``report.plan``). ``policy``
     decides shared fields both sides changed: ``last_writer``, ``erp`` or ``crm``.
+
+    The run is stored with its report. It ends ``done``, or ``done_with_errors`` when
+    some records failed (they stay listed and every later run tries them again). When
+    the ERP cannot be asked (:class:`~erp_bridge.adapter.Unavailable`) or anything
+    else stops it, it is stored as ``failed`` with the reason and the error is raised:
+    what was applied stays, no cursor moves past what was not. One run per backend
+    at a time (:class:`RunBusy`); a run whose process was killed shows as
+    ``interrupted``.
     """
     started = time.monotonic()
     maps = list(maps) if maps is not None else default_maps()
@@ -59,50 +71,122 @@ def sync(
     if unknown:
         raise ValueError(f"unknown models: {', '.join(sorted(unknown))}")
     report = SyncReport(adapter.backend, dry_run=dry_run)
-    with _sessions(ws, dry_run, origin_of(adapter.backend)) as transaction:
-        binder = Binder(adapter.backend)
-        with transaction() as s:
-            binder.load(s)
-            prefix = xmlid_prefix or _prefix(s, adapter.backend)
-            run = None if dry_run else _start(s, ws, adapter.backend)
-        ctx = RunContext(adapter, binder, prefix, dry_run=dry_run)
-        rec = Reconciler(ws, ctx, policy)
-        importer = Importer(
-            rec, transaction, page_size=page_size, rewind_seconds=rewind_seconds, progress=progress
-        )
-        exporter = Exporter(rec, transaction, origin_of(adapter.backend))
-        status = "failed"
-        try:
-            ordered, served = _fit(adapter, [m for m in maps if m.entity in wanted], wanted, report)
-            if served & set(REFERENCE):
-                importer.pull_reference(lambda e: report.model(e), full, served)
-            # Every entity's reader starts now; each is applied in dependency order.
-            streams = [importer.stream(emap, full) for emap in ordered]
-            try:
-                for emap, stream in zip(ordered, streams, strict=True):
-                    importer.pull(emap, report.model(emap.entity), full, stream)
-                    if full or emap.deletions_every_run:
-                        importer.find_deleted(emap, report.model(emap.entity))
-            finally:
-                for stream in streams:
-                    stream.close()
-            start, end = exporter.boundary()
-            for emap in ordered:
-                if emap.direction == "both":
-                    exporter.push(emap, report.model(emap.entity), start, end)
-            if not dry_run:
-                exporter.done(end)
-            if served & set(COPIES):
-                importer.pull_copies(lambda e: report.model(e), full, served)
-            status = "done"
-        finally:
-            report.plan = ctx.plan
-            report.seconds = time.monotonic() - started
-            if run is not None:
-                with transaction() as s:
-                    _finish(s, ws, run, status, report)
-                report.run_id = run
+    run = None if dry_run else runs.start(ws, adapter.backend)
+    try:
+        with runs.heartbeat(ws, run), _sessions(ws, dry_run, origin_of(adapter.backend)) as tx:
+            _run(
+                ws,
+                adapter,
+                tx,
+                report,
+                maps,
+                wanted,
+                full,
+                policy,
+                page_size,
+                rewind_seconds,
+                xmlid_prefix,
+                progress,
+            )
+        report.status = "done_with_errors" if report.errors else "done"
+    except KeyboardInterrupt:
+        report.status, report.reason = "interrupted", "stopped by the user (Ctrl+C)"
+        raise
+    except BaseException as exc:
+        report.status = "failed"
+        report.reason = str(exc) or type(exc).__name__
+        raise
+    finally:
+        report.seconds = time.monotonic() - started
+        if run is not None:
+            runs.finish(ws, run, report)
+            report.run_id = run
     return report
+
+
+def _run(
+    ws: Workspace,
+    adapter: Adapter,
+    transaction: Callable[[], Any],
+    report: SyncReport,
+    maps: list[EntityMap],
+    wanted: set[str],
+    full: bool,
+    policy: Policy,
+    page_size: int,
+    rewind_seconds: int,
+    xmlid_prefix: str | None,
+    progress: Callable[[str, int], None] | None,
+) -> None:
+    """The steps of a run (see the package docstring), in the run's sessions."""
+    # The ERP's clock first: the one call that also tells at once whether the ERP can
+    # be reached at all, and where the next run's rewind window counts from.
+    server_started = adapter.server_time()
+    binder = Binder(adapter.backend)
+    with transaction() as s:
+        binder.load(s)
+        prefix = xmlid_prefix or _prefix(s, adapter.backend)
+    ctx = RunContext(adapter, binder, prefix, dry_run=report.dry_run, started=server_started)
+    rec = Reconciler(ws, ctx, policy)
+    importer = Importer(
+        rec,
+        transaction,
+        page_size=page_size,
+        rewind_seconds=rewind_seconds,
+        progress=progress,
+        started=server_started,
+    )
+    exporter = Exporter(rec, transaction, origin_of(adapter.backend))
+    try:
+        ordered, served = _fit(adapter, [m for m in maps if m.entity in wanted], wanted, report)
+        if served & set(REFERENCE):
+            importer.pull_reference(lambda e: report.model(e), full, served)
+        # Every entity's reader starts now; each is applied in dependency order.
+        streams = [importer.stream(emap, full) for emap in ordered]
+        try:
+            for emap, stream in zip(ordered, streams, strict=True):
+                rep = report.model(emap.entity)
+                importer.pull(emap, rep, full, stream)
+                if full or emap.deletions_every_run:
+                    importer.find_deleted(emap, rep)
+                if rep.hidden:
+                    report.notes.append(
+                        f"{emap.entity}: {rep.hidden} linked record(s) are not visible to "
+                        "the ERP user any more (they still exist there); left as they are"
+                    )
+        finally:
+            for stream in streams:
+                stream.close()
+        for emap in ordered:
+            if emap.direction == "both":
+                exporter.push(emap, report.model(emap.entity))
+        if served & set(COPIES):
+            importer.pull_copies(lambda e: report.model(e), full, served)
+    finally:
+        report.plan = ctx.plan
+
+
+def resync_from(
+    ws: Workspace, backend: str, since: dt.date, entities: Sequence[str] | None = None
+) -> list[str]:
+    """Make the next run of ``backend`` re-read everything the ERP changed since
+    ``since`` (the ERP's midnight UTC), for ``entities`` or every entity; returns the
+    entities reset. Re-read records are compared with what was applied: only what
+    differs is written. For when records are suspected missing."""
+    every = [*REFERENCE, *(m.entity for m in default_maps()), *COPIES]
+    chosen = list(entities or every)
+    unknown = set(chosen) - set(every)
+    if unknown:
+        raise ValueError(f"unknown models: {', '.join(sorted(unknown))}")
+    start = dt.datetime.combine(since, dt.time()) - dt.timedelta(seconds=1)
+    with ws.transaction() as s:
+        for entity in chosen:
+            key = f"pull:{entity}"
+            set_state(s, backend, key, start.strftime(ODOO_FORMAT))
+            s.execute(
+                delete(SyncState).where(SyncState.backend == backend, SyncState.key == run_key(key))
+            )
+    return chosen
 
 
 def _fit(
@@ -171,18 +255,3 @@ def _prefix(s: Session, backend: str) -> str:
         prefix = f"crmbook_{uuid.uuid4().hex[:10]}"
         set_state(s, backend, "xmlid_prefix", prefix)
     return prefix
-
-
-def _start(s: Session, ws: Workspace, backend: str) -> int:
-    run = SyncRun(backend=backend, started_at=ws.clock(), status="running", report={})
-    s.add(run)
-    s.flush()
-    return run.id
-
-
-def _finish(s: Session, ws: Workspace, run_id: int, status: str, report: SyncReport) -> None:
-    run = s.get(SyncRun, run_id)
-    assert run is not None
-    run.status = status
-    run.finished_at = ws.clock()
-    run.report = report.to_dict()

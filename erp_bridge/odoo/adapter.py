@@ -7,10 +7,15 @@ Designed around the library's traits:
   own ``search_read`` through ``execute_kw``, one round trip per page.
 - Its JSON-RPC transport has a fixed 5 s timeout, its JSON-2 one a fixed 60 s and its
   XML-RPC none at all: the connectors are replaced by subclasses whose timeout is
-  configurable. Its JSON transports also build a new HTTP client for every call
-  (about 50 ms each here): ours keep one per adapter, shared by the reader threads.
+  configurable (30 s by default, not retried: a silent server fails a run in half a
+  minute, not after retries of every call). Its JSON transports also build a new HTTP
+  client for every call (about 50 ms each here): ours keep one per adapter, shared by
+  the reader threads.
 - Its JSON-2 errors carry the whole response, server traceback included: we keep
   Odoo's message, and treat 429/502/503/504 as transient (retried).
+- It tells no "cannot reach" from "refused": failures to connect, a refused login or
+  API key and servers failing after retries raise :class:`Unavailable` (the run
+  stops), an error about one call raises :class:`RemoteError` (that record fails).
 - It never retries: reads and idempotent writes are retried here with backoff;
   creates go through Odoo's ``load`` with an external id, which inserts or, if the
   external id exists already, updates, so a retried create never duplicates.
@@ -20,6 +25,8 @@ Designed around the library's traits:
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 import gzip
 import http.client
 import logging
@@ -30,8 +37,8 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from erp_bridge.adapter import Domain, Record, RemoteError
-from erp_bridge.cursor import Cursor
+from erp_bridge.adapter import Domain, Record, RemoteError, Unavailable
+from erp_bridge.cursor import ODOO_FORMAT, Cursor
 from erp_bridge.odoo import fastxml
 
 log = logging.getLogger(__name__)
@@ -61,6 +68,38 @@ def _transient_errors() -> tuple[type[BaseException], ...]:
     except ImportError:  # pragma: no cover
         return _TRANSIENT
     return (*_TRANSIENT, httpx.TransportError)
+
+
+def _timeout_errors() -> tuple[type[BaseException], ...]:
+    try:
+        import httpx
+    except ImportError:  # pragma: no cover
+        return (socket.timeout, TimeoutError)
+    return (socket.timeout, TimeoutError, httpx.TimeoutException)
+
+
+class _ServerClock:
+    """The ``Date`` header of the server's last response: the ERP's own clock, which
+    is what its ``write_date`` values are read against (ours may be off)."""
+
+    def __init__(self) -> None:
+        self.last: str | None = None
+
+    def seen(self, header: str | None) -> None:
+        if header:
+            self.last = header
+
+    def now(self) -> str | None:
+        """The last time seen, as a ``write_date`` string (None if no header came)."""
+        if not self.last:
+            return None
+        try:
+            stamp = email.utils.parsedate_to_datetime(self.last)
+        except (TypeError, ValueError):
+            return None
+        if stamp.tzinfo is None:
+            stamp = stamp.replace(tzinfo=dt.UTC)
+        return stamp.astimezone(dt.UTC).strftime(ODOO_FORMAT)
 
 
 def falsify(value: Any) -> Any:
@@ -106,7 +145,11 @@ class _FastResponses(xmlrpc.client.Transport):
     :func:`erp_bridge.odoo.fastxml.loads`, and with the standard parser when that
     declines (faults, types it does not read)."""
 
+    clock: _ServerClock | None = None
+
     def parse_response(self, response: http.client.HTTPResponse) -> Any:
+        if self.clock is not None:
+            self.clock.seen(response.getheader("Date"))
         data = response.read()
         if response.getheader("Content-Encoding", "") == "gzip":
             data = gzip.decompress(data)
@@ -119,9 +162,9 @@ class _FastResponses(xmlrpc.client.Transport):
         return unmarshaller.close()
 
 
-def _connectors(odoolib: Any, timeout: float) -> dict[str, type]:
-    """odoolib connectors with a configurable timeout (the originals have none or 5 s)
-    and a faster reader of XML-RPC responses."""
+def _connectors(odoolib: Any, timeout: float, clock: _ServerClock) -> dict[str, type]:
+    """odoolib connectors with a configurable timeout (the originals have none or 5 s),
+    a faster reader of XML-RPC responses, and an eye on the server's clock."""
 
     class TimeoutTransport(_FastResponses):
         def make_connection(self, host: Any) -> http.client.HTTPConnection:
@@ -139,6 +182,7 @@ def _connectors(odoolib: Any, timeout: float) -> dict[str, type]:
         def send(self, service_name: str, method: str, *args: Any) -> Any:
             url = f"{self.url}/{service_name}"
             transport = TimeoutSafeTransport() if url.startswith("https") else TimeoutTransport()
+            transport.clock = clock
             proxy = xmlrpc.client.ServerProxy(url, transport=transport, allow_none=False)
             return getattr(proxy, method)(*args)
 
@@ -161,7 +205,14 @@ def _connectors(odoolib: Any, timeout: float) -> dict[str, type]:
                 "id": 1,
                 "params": {"service": service_name, "method": method, "args": args},
             }
-            reply = self.client.post(self.url, json=payload).json()
+            response = self.client.post(self.url, json=payload)
+            clock.seen(response.headers.get("date"))
+            if response.status_code in (429, 502, 503, 504):
+                raise _Busy(f"HTTP {response.status_code}")
+            try:
+                reply = response.json()
+            except ValueError:
+                raise _Busy(f"HTTP {response.status_code}: not an Odoo answer") from None
             if reply.get("error"):
                 raise odoolib.JsonRPCException(reply["error"])
             return reply.get("result", False)
@@ -174,8 +225,9 @@ def _connectors(odoolib: Any, timeout: float) -> dict[str, type]:
     return {"xmlrpc": XmlRPC, "xmlrpcs": XmlRPCS, "jsonrpc": JsonRPC, "jsonrpcs": JsonRPCS}
 
 
-class _Unavailable(ConnectionError):
-    """The server answered "try again later" (HTTP 429, 502, 503 or 504)."""
+class _Busy(ConnectionError):
+    """The server answered "try again later" (HTTP 429, 502, 503 or 504), or something
+    that is not Odoo (a proxy's error page): retried, then :class:`Unavailable`."""
 
 
 class _Json2:
@@ -183,19 +235,21 @@ class _Json2:
     key as bearer token) through one HTTP client. odoolib gives the address and the
     headers; its ``JsonModel`` would open a client per call with a fixed timeout."""
 
-    def __init__(self, url: str, headers: dict[str, str], timeout: float):
+    def __init__(self, url: str, headers: dict[str, str], timeout: float, clock: _ServerClock):
         import httpx
 
         self.client = httpx.Client(base_url=url, headers=headers, timeout=timeout)
+        self.clock = clock
 
     def call(self, model: str, method: str, kwargs: dict[str, Any]) -> Any:
         reply = self.client.post(f"{model}/{method}", json=kwargs)
+        self.clock.seen(reply.headers.get("date"))
         if reply.status_code == 200:
             return reply.json()
         if reply.status_code in (429, 502, 503, 504):
-            raise _Unavailable(f"HTTP {reply.status_code}")
+            raise _Busy(f"HTTP {reply.status_code}")
         if reply.status_code == 401:
-            raise RemoteError(f"{model}.{method}: the API key was refused")
+            raise Unavailable(f"{model}.{method}: the API key was refused")
         try:
             message = reply.json()["message"]
         except (ValueError, KeyError, TypeError):
@@ -208,7 +262,9 @@ class OdooAdapter:
 
     ``url`` is the server's address (``http://host:8069``); ``secret`` the password or,
     for ``protocol="json2"`` (Odoo 19 and later), an API key. ``timeout`` is per call in
-    seconds; transient failures are retried ``retries`` times with exponential backoff.
+    seconds, and a call that times out is not retried; other transient failures
+    (connection refused or reset, 429 and 502-504) are retried ``retries`` times with
+    exponential backoff. What still fails raises :class:`Unavailable`.
     """
 
     def __init__(
@@ -219,7 +275,7 @@ class OdooAdapter:
         secret: str,
         *,
         protocol: str = "xmlrpc",
-        timeout: float = 60.0,
+        timeout: float = 30.0,
         retries: int = 3,
         backoff: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
@@ -238,6 +294,12 @@ class OdooAdapter:
         self.backoff = backoff
         self.sleep = sleep
         self._transient = _transient_errors()
+        self._timeouts = _timeout_errors()
+        self._timeout = timeout
+        self._where = f"{parts.scheme or 'http'}://{parts.hostname}:{port}"
+        self._login = login
+        self._clock = _ServerClock()
+        self._exists_is_private = False  # Odoo 19 refuses ``exists`` over RPC
         odoolib = _import_odoolib()
         logging.getLogger("odoolib").addFilter(_SecretFilter(secret))
         for name in ("odoolib.rpc", "odoolib.json2", "odoolib.tools"):
@@ -247,10 +309,14 @@ class OdooAdapter:
             conn = odoolib.get_connection(
                 hostname=parts.hostname, protocol=name, port=port, database=db, password=secret
             )
-            self._json2: _Json2 | None = _Json2(conn.connector.url, conn.bearer_header, timeout)
+            self._json2: _Json2 | None = _Json2(
+                conn.connector.url, conn.bearer_header, timeout, self._clock
+            )
             self._conn = None
         else:
-            connector = _connectors(odoolib, timeout)[protocol + ("s" if secure else "")]
+            connector = _connectors(odoolib, timeout, self._clock)[
+                protocol + ("s" if secure else "")
+            ]
             self._conn = odoolib.Connection(connector(parts.hostname, port), db, login, secret)
             self._json2 = None
         self._secret = secret
@@ -277,16 +343,26 @@ class OdooAdapter:
     ) -> Any:
         """Call ``model.method`` on the server with keyword arguments, in one round trip.
 
-        Transient transport errors are retried when ``idempotent``; server-side
-        errors (access, validation) are raised at once as :class:`RemoteError`.
+        Transient transport errors are retried when ``idempotent``; a timeout is not
+        (the server is silent, or too slow to help). What cannot reach the server
+        raises :class:`Unavailable`; server-side errors about the call (access,
+        validation) are raised at once as :class:`RemoteError`.
         """
         attempts = self.retries + 1 if idempotent else 1
         for attempt in range(attempts):
             try:
                 return self._send(model, method, ids, args, kwargs)
+            except Unavailable:
+                raise
+            except self._timeouts as exc:
+                raise Unavailable(
+                    f"{model}.{method}: no answer from {self._where} within {self._timeout:g} s"
+                ) from exc
             except self._transient as exc:
                 if attempt + 1 >= attempts:
-                    raise RemoteError(f"{model}.{method}: {type(exc).__name__}: {exc}") from exc
+                    raise Unavailable(
+                        f"{model}.{method}: cannot reach {self._where}: {type(exc).__name__}: {exc}"
+                    ) from exc
                 delay = self.backoff * 2**attempt
                 log.warning(
                     "%s.%s failed (%s); retry %d in %.1fs",
@@ -298,9 +374,9 @@ class OdooAdapter:
                 )
                 self.sleep(delay)
             except xmlrpc.client.Fault as exc:
-                raise RemoteError(f"{model}.{method}: {_fault_text(exc.faultString)}") from exc
+                raise RemoteError(f"{model}.{method}: {_fault_text(exc)}") from exc
             except Exception as exc:
-                if type(exc).__name__ in ("JsonRPCException", "AuthenticationError", "ValueError"):
+                if type(exc).__name__ in ("JsonRPCException", "ValueError"):
                     raise RemoteError(f"{model}.{method}: {exc}") from exc
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
@@ -321,7 +397,7 @@ class OdooAdapter:
                 raise ValueError("JSON-2 takes named arguments only")
             return self._json2.call(model, method, kwargs)
         assert self._conn is not None
-        self._conn.check_login(False)
+        self._check_login()
         positional = [list(ids)] if ids is not None else []
         return self._conn.get_service("object").execute_kw(
             self.db,
@@ -332,6 +408,27 @@ class OdooAdapter:
             falsify([*positional, *args]),
             kwargs,
         )
+
+    def _check_login(self) -> None:
+        """Log in once; a refusal (wrong password, login or database) is not about any
+        record: :class:`Unavailable`. Transport errors go to the caller's retries."""
+        assert self._conn is not None
+        try:
+            self._conn.check_login(False)
+        except (*self._transient, *self._timeouts):
+            raise
+        except xmlrpc.client.Fault as exc:
+            raise Unavailable(
+                f"{self._where} refused the login {self._login!r} on database {self.db!r}: "
+                f"{_fault_text(exc)}"
+            ) from exc
+        except Exception as exc:
+            if type(exc).__name__ in ("AuthenticationError", "JsonRPCException"):
+                raise Unavailable(
+                    f"{self._where} refused the login {self._login!r} on database "
+                    f"{self.db!r}: {exc}"
+                ) from exc
+            raise
 
     # -- the Adapter protocol -------------------------------------------------------
     def changed_since(
@@ -365,8 +462,12 @@ class OdooAdapter:
             )
         )
 
-    def search_read(self, model: str, domain: Domain, fields: Sequence[str]) -> list[Record]:
-        """All records matching ``domain``, archived included, in id order."""
+    def search_read(
+        self, model: str, domain: Domain, fields: Sequence[str], limit: int | None = None
+    ) -> list[Record]:
+        """Records matching ``domain``, archived included, in id order (the first
+        ``limit``, if given)."""
+        extra: dict[str, Any] = {"limit": limit} if limit else {}
         return list(
             self.call(
                 model,
@@ -375,6 +476,7 @@ class OdooAdapter:
                 fields=list(fields),
                 order="id asc",
                 context={"active_test": False},
+                **extra,
             )
         )
 
@@ -439,8 +541,51 @@ class OdooAdapter:
         return self.call(model, method, list(ids), idempotent=False)
 
     def all_ids(self, model: str, domain: Domain) -> set[int]:
-        """Every id matching ``domain``, archived included."""
+        """Every id matching ``domain`` the user may see, archived included."""
         return set(self.call(model, "search", domain=domain, context={"active_test": False}))
+
+    def existing(self, model: str, ids: Sequence[int]) -> set[int]:
+        """Those of ``ids`` still in the database, visible to the user or not.
+
+        Odoo's ``exists`` reads the table itself, past the record rules that hide other
+        people's records from a user: one call per thousand ids. Odoo 19 made it
+        private; there each id is asked with ``has_access`` (True or False: it exists;
+        "does not exist": it was deleted). Only records the user no longer finds are
+        asked, so there are few."""
+        wanted = sorted(set(ids))
+        out: set[int] = set()
+        if not self._exists_is_private:
+            try:
+                for start in range(0, len(wanted), 1000):
+                    out |= set(self.call(model, "exists", wanted[start : start + 1000]))
+                return out
+            except Unavailable:
+                raise
+            except RemoteError as exc:
+                if "Private methods" not in str(exc):
+                    raise
+                self._exists_is_private = True
+        for rid in wanted:
+            try:
+                self.call(model, "has_access", [rid], operation="read")
+            except Unavailable:
+                raise
+            except RemoteError as exc:
+                if "does not exist" in str(exc) or "has been deleted" in str(exc):
+                    continue
+                raise
+            out.add(rid)
+        return out
+
+    def server_time(self) -> str:
+        """Odoo's clock, from the ``Date`` header of a small call (``context_get``, which
+        also checks the login); our own clock if no header comes back."""
+        self.call("res.users", "context_get")
+        seen = self._clock.now()
+        if seen is None:
+            log.warning("%s sent no Date header; using this machine's clock", self._where)
+            return dt.datetime.now(dt.UTC).strftime(ODOO_FORMAT)
+        return seen
 
     def schema(self, wanted: Mapping[str, Collection[str]]) -> dict[str, set[str]]:
         """Of the wanted fields, those Odoo has: ``fields_get`` per model, which any
@@ -453,6 +598,8 @@ class OdooAdapter:
                 found = self.call(
                     model, "fields_get", allfields=sorted(fields), attributes=["type"]
                 )
+            except Unavailable:
+                raise  # an ERP that cannot be asked is not one without models
             except RemoteError as exc:
                 log.info("%s is left out: %s", model, exc)
                 continue
@@ -486,7 +633,17 @@ def _load_value(value: Any) -> str:
     return str(value)
 
 
-def _fault_text(text: str) -> str:
-    # Odoo puts the whole server traceback in the fault; its last line says why.
-    lines = [line for line in str(text).strip().splitlines() if line.strip()]
-    return lines[-1] if lines else str(text)
+def _fault_text(fault: xmlrpc.client.Fault) -> str:
+    """What an Odoo XML-RPC fault says, in one line. A server error carries the whole
+    traceback in its string, whose last line says why; a user-facing warning (Odoo
+    refusing an action) comes as "warning -- Warning" and the message in the fault
+    code, with an empty string."""
+    text = str(fault.faultString or "").strip()
+    if not text:
+        text = str(fault.faultCode).removeprefix("warning -- Warning").strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return str(fault.faultCode)
+    if lines[0].startswith("Traceback"):
+        return lines[-1]
+    return " ".join(lines)[:500]

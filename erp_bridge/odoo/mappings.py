@@ -140,10 +140,20 @@ def outcome_active(value: Any, _ctx: Context) -> bool:
     return value not in ("lost", "archived")
 
 
+def partner_name(record: dict[str, Any], _ctx: Context) -> str:
+    """A partner's name; a partner without one (Odoo's delivery and invoice addresses)
+    takes Odoo's display name, which names its parent and its address type
+    ("Deco Addict, Delivery Address")."""
+    for value in (record.get("name"), record.get("display_name")):
+        if isinstance(value, str) and value.strip():
+            return value
+    return f"Partner #{record['id']}"
+
+
 def partner_maps(mobile: bool = True) -> tuple[EntityMap, EntityMap]:
     """res.partner as Company (is_company) and as Contact (the rest)."""
     common = [
-        FieldMap("name", "name"),
+        FieldMap("name", "name", partner_name, reads=("name", "display_name")),
         FieldMap("email", "email"),
         FieldMap("phone", "phone"),
         FieldMap("street", "street"),

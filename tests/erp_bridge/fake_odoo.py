@@ -5,12 +5,18 @@ of the "transaction"), honours ``active_test=False`` semantics (archived records
 returned), evaluates the small domain language the sync uses, and upserts on
 external ids the way ``load`` does. ``crash_after_create`` simulates a process killed
 right after a remote create succeeded.
+
+Faults for the fault-injection tests: ``fault`` is called with (model, method) before
+every call and may raise (an outage: :class:`~erp_bridge.adapter.Unavailable`; a
+refusal of one record: :class:`~erp_bridge.adapter.RemoteError`); ``hidden`` holds,
+per model, the ids the syncing user may not see (they exist: ``existing`` finds them,
+nothing else does), as Odoo's record rules hide other people's deals.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from erp_bridge.adapter import RemoteError
@@ -37,6 +43,8 @@ class FakeOdoo:
         # What this "version" of the ERP lacks: model -> its missing fields, or None
         # for a model that is not installed at all.
         self.lacks: dict[str, set[str] | None] = {}
+        self.fault: Callable[[str, str], None] | None = None
+        self.hidden: dict[str, set[int]] = {}
 
     # -- helpers for tests -------------------------------------------------------------
     def tick(self, seconds: float = 1.0) -> None:
@@ -69,11 +77,23 @@ class FakeOdoo:
         ]
 
     # -- reading ---------------------------------------------------------------------------
+    def _call(self, model: str, method: str) -> None:
+        self.calls.append((model, method))
+        if self.fault is not None:
+            self.fault(model, method)
+
+    def _visible(self, model: str) -> list[dict[str, Any]]:
+        hidden = self.hidden.get(model, set())
+        return [r for r in self.records.get(model, {}).values() if r["id"] not in hidden]
+
     def _out(self, model: str, rec: dict[str, Any], fields: Sequence[str]) -> dict[str, Any]:
         out: dict[str, Any] = {"id": rec["id"]}
         for f in fields:
             if f == "write_date":
                 out[f] = _stamp(rec["_wd"])
+                continue
+            if f == "display_name":
+                out[f] = self._display_name(model, rec)
                 continue
             value = rec.get(f, False)
             target = _m2o_target(model, f)
@@ -83,38 +103,51 @@ class FakeOdoo:
             out[f] = value if value is not None else False
         return out
 
+    def _display_name(self, model: str, rec: dict[str, Any]) -> str:
+        """Odoo's display name: a person's or an address's parent comes first, and an
+        address without a name is named by its type."""
+        name = rec.get("name") or ""
+        if model == "res.partner" and not name and rec.get("type") in TYPES:
+            name = TYPES[rec["type"]]
+        parent = self.records.get(model, {}).get(rec.get("parent_id") or 0)
+        if model == "res.partner" and parent and not rec.get("is_company"):
+            return f"{parent.get('name')}, {name}" if name else str(parent.get("name"))
+        return str(name)
+
     def _match(self, rec: dict[str, Any], domain: list[Any]) -> bool:
         return _eval(list(domain), rec)
 
     def changed_since(
         self, model: str, cursor: Cursor, fields: Sequence[str], domain: list[Any], limit: int
     ) -> list[dict[str, Any]]:
-        self.calls.append((model, "changed_since"))
+        self._call(model, "changed_since")
         full = [*domain, *cursor.domain()]
         by_id = cursor.order == "id asc"
         found = sorted(
-            (r for r in self.records.get(model, {}).values() if self._match(r, full)),
+            (r for r in self._visible(model) if self._match(r, full)),
             key=lambda r: (0 if by_id else r["_wd"], r["id"]),
         )
         return [self._out(model, r, [*fields, "write_date"]) for r in found[:limit]]
 
     def read(self, model: str, ids: Sequence[int], fields: Sequence[str]) -> list[dict[str, Any]]:
-        self.calls.append((model, "read"))
-        table = self.records.get(model, {})
+        self._call(model, "read")
+        table = {r["id"]: r for r in self._visible(model)}
         return [self._out(model, table[i], fields) for i in ids if i in table]
 
     def search_read(
-        self, model: str, domain: list[Any], fields: Sequence[str]
+        self, model: str, domain: list[Any], fields: Sequence[str], limit: int | None = None
     ) -> list[dict[str, Any]]:
-        self.calls.append((model, "search_read"))
-        return [
+        self._call(model, "search_read")
+        found = [
             self._out(model, r, fields)
-            for r in sorted(self.records.get(model, {}).values(), key=lambda r: r["id"])
+            for r in sorted(self._visible(model), key=lambda r: r["id"])
             if self._match(r, domain)
         ]
+        return found[:limit] if limit else found
 
     def schema(self, wanted: Mapping[str, Collection[str]]) -> dict[str, set[str]]:
-        self.calls.extend((model, "fields_get") for model in wanted)
+        for model in wanted:
+            self._call(model, "fields_get")
         return {
             model: set(fields) - (self.lacks.get(model) or set())
             for model, fields in wanted.items()
@@ -122,7 +155,16 @@ class FakeOdoo:
         }
 
     def all_ids(self, model: str, domain: list[Any]) -> set[int]:
-        return {r["id"] for r in self.records.get(model, {}).values() if self._match(r, domain)}
+        self._call(model, "search")
+        return {r["id"] for r in self._visible(model) if self._match(r, domain)}
+
+    def existing(self, model: str, ids: Sequence[int]) -> set[int]:
+        self._call(model, "exists")
+        return set(ids) & set(self.records.get(model, {}))
+
+    def server_time(self) -> str:
+        self._call("res.users", "context_get")
+        return _stamp(self.now)
 
     def external_ids(self, model: str, ids: Sequence[int], module: str) -> dict[int, str]:
         return {
@@ -149,7 +191,7 @@ class FakeOdoo:
         return out
 
     def create(self, model: str, values: dict[str, Any], external_id: str) -> int:
-        self.calls.append((model, "create"))
+        self._call(model, "create")
         clean = self._values(values)
         if "res_model_id" in clean:  # Odoo's stored related field
             clean["res_model"] = self.get("ir.model", clean["res_model_id"])["model"]
@@ -164,7 +206,9 @@ class FakeOdoo:
         return rid
 
     def write(self, model: str, ids: Sequence[int], values: dict[str, Any]) -> None:
-        self.calls.append((model, "write"))
+        self._call(model, "write")
+        if set(ids) & self.hidden.get(model, set()):
+            raise RemoteError(f"{model}.write: access denied (record rules)")
         clean = self._values(values)
         for rid in ids:
             self.set(model, rid, **clean)
@@ -175,7 +219,7 @@ class FakeOdoo:
     def execute(self, model: str, ids: Sequence[int], method: str) -> Any:
         """Odoo's mark-as-done: the activity is deleted, or archived when its type keeps
         done activities."""
-        self.calls.append((model, method))
+        self._call(model, method)
         if (model, method) != ("mail.activity", "action_feedback"):
             raise RemoteError(f"{model}.{method}: no such method")
         for rid in ids:
@@ -185,6 +229,9 @@ class FakeOdoo:
             else:
                 self.delete(model, rid)
 
+
+#: Odoo's labels of partner address types, as its display names use them.
+TYPES = {"invoice": "Invoice Address", "delivery": "Delivery Address", "other": "Other Address"}
 
 M2O = {
     "parent_id": "res.partner",

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from erp_bridge.adapter import RemoteError
+from erp_bridge.adapter import RemoteError, Unavailable
 from erp_bridge.odoo.adapter import OdooAdapter
 
 KEY = "0123456789abcdef-secret-key"
@@ -110,19 +110,20 @@ def test_refusals_keep_odoos_message_and_are_not_retried(server):
         "res.partner.search_read: HTTP 500: "
         "Invalid field res.partner.nope in condition ('nope', '=', 1)"
     )
-    with pytest.raises(RemoteError, match="the API key was refused"):
+    with pytest.raises(Unavailable, match="the API key was refused"):  # stops a run
         odoo.all_ids("res.partner", [])
     assert slept == [] and len(state.seen) == 2
 
 
-def test_the_timeout_is_the_adapters(server):
+def test_the_timeout_is_the_adapters_and_a_silent_server_is_not_retried(server):
     state, url = server
     state.answers = [(200, [], 1.5)]
-    odoo, _ = adapter(url, timeout=0.3, retries=0)
+    odoo, slept = adapter(url, timeout=0.3, retries=3)
     started = time.monotonic()
-    with pytest.raises(RemoteError, match="Timeout"):
+    with pytest.raises(Unavailable, match=r"no answer from http://127\.0\.0\.1:\d+ within 0\.3 s"):
         odoo.all_ids("res.partner", [])
     assert time.monotonic() - started < 1.2
+    assert slept == [] and len(state.seen) == 1
 
 
 def test_the_key_is_never_logged(server, caplog):

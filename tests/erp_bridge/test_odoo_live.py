@@ -32,7 +32,7 @@ import pytest
 import vcr
 from sqlalchemy import select
 
-from crm_core.models import ExternalLink, Invoice, SyncConflict
+from crm_core.models import Company, Contact, ExternalLink, Invoice, Opportunity, SyncConflict
 from erp_bridge import sync
 from erp_bridge.odoo.adapter import OdooAdapter, _Json2
 
@@ -99,7 +99,17 @@ def _scrubbed(body: bytes | str | None) -> str:
     params, method = xmlrpc.client.loads(text)
     if method in ("login", "authenticate", "execute_kw", "execute") and len(params) > 2:
         params = (*params[:2], SCRUBBED, *params[3:])
-    return xmlrpc.client.dumps(params, method, allow_none=False)
+    return xmlrpc.client.dumps(_no_passwords(params), method, allow_none=False)
+
+
+def _no_passwords(value):
+    """``value`` with every ``password`` entry of a mapping scrubbed (a user made by a
+    test carries one in its values)."""
+    if isinstance(value, dict):
+        return {k: SCRUBBED if k == "password" else _no_passwords(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_no_passwords(v) for v in value)
+    return value
 
 
 def _scrub_request(request):
@@ -256,7 +266,28 @@ def test_full_pull_of_the_demo_data(sqlite_ws, odoo, target):
     assert frame.loc["activity", "created"] > 0
     # Pulling must not write anything back (normalised values are not edits).
     assert frame[["pushed_created", "pushed_updated"]].to_numpy().sum() == 0
-    assert all("phone" in e or "mobile" in e for e in report.models["contact"].errors)
+    # Every value Odoo holds arrives: the demo's fictional phones as written (marked as
+    # not validated), valid ones as E.164; no record and no field is refused.
+    assert report.errors == [] and report.status == "done"
+    remote = {
+        r["id"]: r["phone"]
+        for r in odoo.search_read("res.partner", [["phone", "!=", False]], ["phone"])
+    }
+    with sqlite_ws.transaction() as s:
+        local = {}
+        for model in (Company, Contact):
+            rows = s.execute(
+                select(ExternalLink.remote_id, model.phone, model.unvalidated)
+                .join(model, model.id == ExternalLink.local_id)
+                .where(ExternalLink.entity == model.__name__.lower())
+            )
+            local.update({rid: (phone, marks or {}) for rid, phone, marks in rows})
+    assert set(remote) <= set(local)
+    for rid, phone in remote.items():
+        kept, marks = local[rid]
+        assert kept == phone if "phone" in marks else kept.startswith("+"), (rid, phone, kept)
+    issues = sqlite_ws.quality.issues()
+    assert (issues["field"] == "phone").sum() == sum("phone" in m for _, m in local.values())
     info = sqlite_ws.info()
     assert info["opportunities"] == leads
     assert report.notes == list(target.notes)
@@ -410,4 +441,83 @@ def test_activities_both_ways(sqlite_ws, odoo, target):
         "mail.message", [["model", "=", "crm.lead"], ["res_id", "=", lead]], ["body"]
     )
     assert any("call about yarn" in (m["body"] or "") for m in logged)
+    _cleanup(odoo)
+
+
+SALES_LOGIN = "crmbook_live_sales"
+SALES_PASSWORD = "crmbook-live-sales-password"  # a throwaway user; scrubbed in cassettes
+
+
+def _sales_user(admin: OdooAdapter) -> int:
+    """A salesman who sees only his own leads (Odoo's "Sales / User: Own Documents
+    Only"), made once by the admin and kept between recordings."""
+    found = admin.search_read("res.users", [["login", "=", SALES_LOGIN]], ["id"])
+    if found:
+        admin.write("res.users", [found[0]["id"]], {"password": SALES_PASSWORD})
+        return int(found[0]["id"])
+    group = admin.search_read(
+        "ir.model.data",
+        [["module", "=", "sales_team"], ["name", "=", "group_sale_salesman"]],
+        ["res_id"],
+    )[0]["res_id"]
+    return _create(
+        admin,
+        "res.users",
+        {
+            "name": "Salesman of the crmbook live tests",
+            "login": SALES_LOGIN,
+            "password": SALES_PASSWORD,
+            "groups_id": [[6, 0, [group, _ref(admin, "base", "group_user")]]],
+        },
+    )
+
+
+def _ref(adapter: OdooAdapter, module: str, name: str) -> int:
+    return int(
+        adapter.search_read(
+            "ir.model.data", [["module", "=", module], ["name", "=", name]], ["res_id"]
+        )[0]["res_id"]
+    )
+
+
+@pytest.mark.parametrize("target", ["xmlrpc"], indirect=True)
+def test_a_deal_hidden_from_the_syncing_user_is_never_archived(sqlite_ws, odoo, target):
+    """Synced as a salesman who sees only his own leads: a lead reassigned to someone
+    else disappears from his view but not from Odoo. ``--full`` leaves the local deal
+    as it is (counted as hidden), and when it is his again it is the same deal."""
+    _cleanup(odoo)
+    ws = sqlite_ws
+    salesman = _sales_user(odoo)
+    server = target.server()
+    mine = OdooAdapter(
+        server["url"],
+        server["db"],
+        SALES_LOGIN,
+        SALES_PASSWORD if target.live else SCRUBBED,
+        timeout=30,
+        retries=0,
+    )
+    lead = odoo.create(
+        "crm.lead",
+        {"name": "crmbook live Ajrak order", "type": "opportunity", "user_id": salesman},
+        f"{PREFIX}.h1",
+    )
+    models = ["user", "stage", "lost_reason", "company", "contact", "opportunity"]
+    first = _sync(ws, mine, models=models)
+    assert first.status == "done", first.errors
+    deal = _link(ws, "opportunity", remote_id=lead).local_id
+    odoo.write("crm.lead", [lead], {"user_id": _ref(odoo, "base", "user_admin")})
+    report = _sync(ws, mine, models=models, full=True)
+    assert report.status == "done", report.errors
+    assert report.models["opportunity"].hidden == 1
+    assert report.models["opportunity"].archived == 0
+    assert ws.pipeline.get(deal)["active"] is True
+    assert _link(ws, "opportunity", remote_id=lead).local_id == deal
+    odoo.write("crm.lead", [lead], {"user_id": salesman, "expected_revenue": 250000.0})
+    report = _sync(ws, mine, models=models, full=True)
+    assert report.status == "done", report.errors
+    assert str(ws.pipeline.get(deal)["expected_revenue"]) == "250000.00"
+    with ws.transaction() as s:
+        named = s.scalars(select(Opportunity.id).where(Opportunity.name.like("crmbook live%")))
+        assert list(named) == [deal]  # one deal, never a second copy
     _cleanup(odoo)

@@ -271,17 +271,87 @@ def test_dry_run_plans_and_writes_nothing_on_either_side(ws, odoo):
     assert real.to_frame().set_index("model").loc["company", "created"] == 1
 
 
-def test_bad_records_are_reported_and_the_run_goes_on(ws, odoo):
-    odoo.add("res.partner", name="", is_company=True)  # refused: no name
-    odoo.add("res.partner", name="Good Co", is_company=True, email="not-an-email")
-    odoo.add("res.partner", name="Fine Co", is_company=True)
-    report = run(ws, odoo)
-    errors = report.models["company"].errors
-    assert len(errors) == 2
-    assert any("'name'" in e and "is required" in e for e in errors)
-    assert any("'email'" in e and "not-an-email" in e for e in errors)
-    names = sorted(ws.companies.search()["name"])
-    assert names == ["Fine Co", "Good Co"]  # the bad field is left out, not the record
+def test_a_first_pull_keeps_every_value_the_erp_holds(ws, odoo, monkeypatch):
+    """Invalid phones, reserved-domain and malformed e-mails and nameless addresses, as
+    a real Odoo holds them: every value arrives as written, marked as not validated,
+    on the batch path, searchable, and nothing is pushed back altered."""
+    from erp_bridge.reconcile import Reconciler
+
+    def one_by_one(*_args):
+        raise AssertionError("messy new partners are created in batches too")
+
+    monkeypatch.setattr(Reconciler, "pull_new", one_by_one)
+    ws.set_setting("phone_region", "PK")
+    indus = odoo.add("res.partner", name="Indus Textiles", is_company=True, phone="+1 555 0000001")
+    demo = odoo.add(
+        "res.partner",
+        name="Deco Addict",
+        is_company=True,
+        phone="+32 987 65 43 21",
+        email="deco.addict82@example.com",
+    )
+    ship = odoo.add(
+        "res.partner",
+        name=False,
+        type="delivery",
+        parent_id=indus,
+        is_company=False,
+        phone="(198)-539-4948",
+        email="ship@intranet.local",
+    )
+    karim = odoo.add(
+        "res.partner",
+        name="আব্দুল করিম",
+        is_company=False,
+        country_id=2,
+        phone="01711 234567",
+        email="karim@",
+        mobile="0300 1234567",
+    )
+    report = run(ws, odoo, models=["company", "contact"])
+    assert report.status == "done" and report.errors == []
+    company = ws.companies.get(local_of(ws, "company", indus))
+    assert company["phone"] == "+1 555 0000001"  # as Odoo holds it: no E.164 form
+    assert ws.companies.get(local_of(ws, "company", demo))["phone"] == "+32 987 65 43 21"
+    address = ws.contacts.get(local_of(ws, "contact", ship))
+    assert (address["name"], address["phone"], address["email"]) == (
+        "Indus Textiles, Delivery Address",
+        "(198)-539-4948",
+        "ship@intranet.local",
+    )
+    assert address["company_id"] == company["id"]
+    person = ws.contacts.get(local_of(ws, "contact", karim))
+    # read with the contact's own country first (BD), the workspace's region next (PK)
+    assert (person["phone"], person["mobile"], person["email"]) == (
+        "+8801711234567",
+        "+923001234567",
+        "karim@",
+    )
+    issues = ws.quality.issues()
+    kept = {(row.name, row.field): row.value for row in issues.itertuples()}
+    assert kept == {
+        ("Indus Textiles", "phone"): "+1 555 0000001",
+        ("Deco Addict", "phone"): "+32 987 65 43 21",
+        ("Indus Textiles, Delivery Address", "phone"): "(198)-539-4948",
+        ("Indus Textiles, Delivery Address", "email"): "ship@intranet.local",
+        ("আব্দুল করিম", "email"): "karim@",
+    }
+    assert ws.contacts.search(phone="(198)-539-4948")["id"].tolist() == [address["id"]]
+    assert ws.contacts.search(phone="01711 234567")["id"].tolist() == [person["id"]]
+    assert ("res.partner", "write") not in odoo.calls
+    monkeypatch.undo()
+    again = run(ws, odoo, models=["company", "contact"])
+    assert again.to_frame()[["created", "updated", "pushed_updated"]].to_numpy().sum() == 0
+    # A person fixing the phone here clears the mark, and the fix goes to the ERP.
+    ws.companies.update(company["id"], phone="+92 21 111 222 333")
+    run(ws, odoo, models=["company", "contact"])
+    assert odoo.get("res.partner", indus)["phone"] == "+9221111222333"
+    assert ("Indus Textiles", "phone") not in {
+        (r.name, r.field) for r in ws.quality.issues().itertuples()
+    }
+
+
+def test_a_push_the_erp_refuses_is_reported_and_retried(ws, odoo):
     refused = ws.companies.create(name="Refused Remotely")
     odoo.refuse["res.partner.name"] = "ValidationError: name refused"
     report = run(ws, odoo, models=["company"])
