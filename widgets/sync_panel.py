@@ -1,5 +1,7 @@
-"""The ERP sync panel: the last runs, "Run now" with progress, and the conflicts queue
-with both values side by side and a button to keep either.
+"""The ERP sync panel: the last runs (failed and interrupted ones with the reason),
+"Run now" with progress, the records waiting to be retried with "Retry" and "Resync
+from date", and the conflicts queue with both values side by side and a button to
+keep either.
 
 :class:`SyncPanelModel` holds the state and the actions (tested without a browser,
 against an in-memory ERP); :class:`SyncPanel` lays it out. Only managers and admins
@@ -33,8 +35,11 @@ from crm_core import Workspace
 from crm_core.models import SyncRun
 from erp_bridge.adapter import RemoteError
 from erp_bridge.conflicts import decide, open_conflicts
+from erp_bridge.failures import COLUMNS as FAILURE_COLUMNS
+from erp_bridge.failures import listed
 from erp_bridge.local import MODELS
 from erp_bridge.run import COPIES, REFERENCE, default_maps
+from erp_bridge.runs import RunBusy, shown_status
 from widgets.base import ComponentView, ViewModel, message_alert
 
 ENV = ("CRMBOOK_ODOO_URL", "CRMBOOK_ODOO_DB", "CRMBOOK_ODOO_USER", "CRMBOOK_ODOO_PASSWORD")
@@ -53,6 +58,7 @@ RUN_COLUMNS = [
     "pushed",
     "conflicts",
     "errors",
+    "reason",
 ]
 CONFLICT_COLUMNS = ["id", "entity", "local_id", "record", "field", "crm", "erp", "kept", "rule"]
 NO_ERP = (
@@ -122,6 +128,16 @@ class SyncPanelModel(ViewModel):
         doc="Open conflicts: id, entity, local_id, record (its name), field, crm and erp "
         "(both values), kept (the side the sync kept: local or remote), rule.",
     )
+    failures = param.DataFrame(
+        default=None,
+        doc="Records that failed to pull or push and wait to be retried (managers only): "
+        "backend, entity, direction, record, error, attempts, since, last.",
+    )
+    resync_since = param.CalendarDate(
+        default=None,
+        allow_None=True,
+        doc="The date from which 'Resync from date' re-reads what the ERP changed.",
+    )
     policy = param.Selector(
         default="last_writer",
         objects=["last_writer", "erp", "crm"],
@@ -157,9 +173,11 @@ class SyncPanelModel(ViewModel):
     # -- reading ----------------------------------------------------------------------------
     def refresh(self) -> None:
         """Read the runs and (for managers) the open conflicts again."""
+        manager = self.may_manage
         self.param.update(
             runs=self._runs(),
-            conflicts=self._conflicts() if self.may_manage else _frame([], CONFLICT_COLUMNS),
+            conflicts=self._conflicts() if manager else _frame([], CONFLICT_COLUMNS),
+            failures=listed(self.ws) if manager else _frame([], FAILURE_COLUMNS),
         )
 
     def _runs(self) -> pd.DataFrame:
@@ -180,7 +198,8 @@ class SyncPanelModel(ViewModel):
                         "backend": r.backend,
                         "started": self._when(r.started_at),
                         "finished": self._when(r.finished_at),
-                        "status": r.status + (" (dry run)" if r.dry_run else ""),
+                        "status": shown_status(r, now).replace("_", " ")
+                        + (" (dry run)" if r.dry_run else ""),
                         "seconds": round(float((r.report or {}).get("seconds", 0.0)), 1),
                         "lag": _ago((now - (r.finished_at or r.started_at)).total_seconds()),
                         "created": total("created"),
@@ -189,6 +208,7 @@ class SyncPanelModel(ViewModel):
                         "pushed": total("pushed_created", "pushed_updated"),
                         "conflicts": total("conflicts"),
                         "errors": sum(len(m.get("errors", [])) for m in models),
+                        "reason": r.reason or "",
                     }
                 )
         return _frame(rows, RUN_COLUMNS)
@@ -226,15 +246,16 @@ class SyncPanelModel(ViewModel):
         return _frame(rows, CONFLICT_COLUMNS)
 
     # -- actions ------------------------------------------------------------------------------
-    def run_now(self) -> Any:
-        """Run a sync now. Returns its report when it ran here and then, else None
-        (refused, no ERP, failed, or running in the background: watch ``running``)."""
+    def run_now(self, models: list[str] | None = None, adapter: Any = None) -> Any:
+        """Run a sync now (of ``models`` only, if given). Returns its report when it ran
+        here and then, else None (refused, no ERP, failed, or running in the
+        background: watch ``running``)."""
         if not self._allowed("run the sync"):
             return None
         if self.running:
             self._say("A sync is already running.", "warning")
             return None
-        adapter = self._adapter()
+        adapter = adapter if adapter is not None else self._adapter()
         if adapter is None:
             return None
         self._counts = {}
@@ -242,11 +263,36 @@ class SyncPanelModel(ViewModel):
         self._say("", "info")
         if self._in_background():
             self.thread = threading.Thread(
-                target=self._run, args=(adapter,), name="crmbook-sync-panel", daemon=True
+                target=self._run, args=(adapter, models), name="crmbook-sync-panel", daemon=True
             )
             self.thread.start()
             return None
-        return self._run(adapter)
+        return self._run(adapter, models)
+
+    def retry(self) -> Any:
+        """Run a sync of the entities that have records waiting to be retried (every
+        run tries them first). Returns the report as :meth:`run_now` does."""
+        waiting = sorted(set(self.failures["entity"])) if self.failures is not None else []
+        if not waiting:
+            self._say("No record is waiting to be retried.", "info")
+            return None
+        return self.run_now(models=waiting)
+
+    def resync(self) -> Any:
+        """Re-read everything the ERP changed since ``resync_since``, then run."""
+        if not self._allowed("resync with the ERP"):
+            return None
+        if self.resync_since is None:
+            self._say("Choose the date to resync from.", "warning")
+            return None
+        if self.running:
+            self._say("A sync is already running.", "warning")
+            return None
+        adapter = self._adapter()
+        if adapter is None:
+            return None
+        erp_bridge.resync_from(self.ws, adapter.backend, self.resync_since)
+        return self.run_now(adapter=adapter)
 
     def decide(self, conflict_id: int, winner: str, adapter: Any = None) -> bool:
         """Keep the ``winner`` side's value ("crm" or "erp") on both sides and close the
@@ -309,13 +355,23 @@ class SyncPanelModel(ViewModel):
             progress_text=f"Pulling {name.replace('_', ' ')}: {self._counts[name]} record(s)",
         )
 
-    def _run(self, adapter: Any) -> Any:
+    def _run(self, adapter: Any, models: list[str] | None = None) -> Any:
         try:
-            report = erp_bridge.sync(self.ws, adapter, policy=self.policy, progress=self._progress)
+            report = erp_bridge.sync(
+                self.ws, adapter, policy=self.policy, models=models, progress=self._progress
+            )
+        except RunBusy as exc:
+            self.param.update(running=False, progress_text="")
+            self.refresh()
+            self._say(str(exc), "warning")
+            return None
         except Exception as exc:  # shown to the user; the run is recorded as failed
             self.param.update(running=False, progress_text="Failed")
             self.refresh()
-            self._say(f"The sync failed: {exc}", "danger")
+            self._say(
+                f"The sync failed: {exc}. What was applied is kept; run it again to go on.",
+                "danger",
+            )
             return None
         totals = report.to_frame().drop(columns="model").sum()
 
@@ -329,7 +385,10 @@ class SyncPanelModel(ViewModel):
             f"{len(report.errors)} error(s)."
         )
         if report.errors:
-            summary += " " + "; ".join(report.errors[:3])
+            summary += (
+                " " + "; ".join(report.errors[:3]) + ". The failed records are listed below "
+                "and every run tries them again."
+            )
         self.param.update(running=False, progress=100, progress_text="Done")
         self.refresh()
         self._say(summary, "warning" if report.errors else "success")
@@ -391,6 +450,36 @@ class SyncPanel(ComponentView):
             css_classes=["crm-conflicts"],
             sizing_mode="stretch_width",
         )
+        failures = pn.widgets.Tabulator(
+            model.failures,
+            disabled=True,
+            show_index=False,
+            sizing_mode="stretch_width",
+            css_classes=["crm-sync-failures"],
+            visible=model.may_manage,
+        )
+        retry = pn.widgets.Button(
+            label="Retry",
+            css_classes=["crm-sync-retry"],
+            disabled=not model.may_manage or model.failures is None or model.failures.empty,
+            width=120,
+        )
+        retry.on_click(lambda _: model.retry())
+        since = pn.widgets.DatePicker(
+            label="Resync from",
+            value=model.resync_since,
+            width=160,
+            css_classes=["crm-sync-since"],
+            disabled=not model.may_manage,
+        )
+        since.link(model, value="resync_since")
+        resync = pn.widgets.Button(
+            label="Resync from date",
+            css_classes=["crm-sync-resync"],
+            disabled=not model.may_manage,
+            width=160,
+        )
+        resync.on_click(lambda _: model.resync())
 
         def update(*events: param.parameterized.Event) -> None:
             names = {e.name for e in events}
@@ -400,12 +489,18 @@ class SyncPanel(ComponentView):
                 bar.value = model.progress
             if "progress_text" in names:
                 status.object = html.escape(model.progress_text)
-            if "running" in names:
-                run.disabled = model.running or not model.may_manage
+            if "running" in names or "failures" in names:
+                idle = not model.running and model.may_manage
+                run.disabled = resync.disabled = not idle
+                retry.disabled = not idle or model.failures is None or model.failures.empty
             if "conflicts" in names:
                 conflicts.objects = self._conflicts(model.conflicts)
+            if "failures" in names:
+                failures.value = model.failures
 
-        model.param.watch(update, ["runs", "progress", "progress_text", "running", "conflicts"])
+        model.param.watch(
+            update, ["runs", "progress", "progress_text", "running", "conflicts", "failures"]
+        )
         note = pn.pane.HTML(
             "<i>Only managers and admins may run the sync or decide conflicts.</i>",
             visible=not model.may_manage,
@@ -418,6 +513,12 @@ class SyncPanel(ComponentView):
             pn.Row(run, bar, status),
             pn.pane.HTML("<b>Last runs</b>"),
             runs,
+            pn.pane.HTML(
+                "<b>Records waiting to be retried</b> (every run tries them again)",
+                visible=model.may_manage,
+            ),
+            failures,
+            pn.Row(retry, since, resync, visible=model.may_manage),
             pn.pane.HTML("<b>Conflicts to review</b>", visible=model.may_manage),
             conflicts,
             sizing_mode="stretch_width",

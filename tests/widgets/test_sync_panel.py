@@ -2,12 +2,15 @@
 runs with progress, a conflict reviewed and decided on both sides, refusals for sales
 users and a missing ERP; and its view: runs table, run button, conflicts side by side."""
 
+import datetime as dt
+
 import panel as pn
 import pytest
 from sqlalchemy import func, select
 
 from crm_core.models import SyncRun
-from erp_bridge.adapter import RemoteError
+from erp_bridge import runs
+from erp_bridge.adapter import Unavailable
 from tests.erp_bridge.fake_odoo import FakeOdoo
 from widgets.sync_panel import (
     NO_ERP,
@@ -211,16 +214,65 @@ def test_adapter_from_env_builds_an_odoo_adapter_only_when_fully_configured():
     assert adapter_from_env({}) is None
 
 
-def test_a_failed_run_is_reported_and_listed(ws, odoo):
+def test_a_failed_run_is_reported_and_listed_with_its_reason(ws, odoo):
     def broken(*args, **kwargs):
-        raise RemoteError("res.users.search_read: connection refused")
+        raise Unavailable("res.users.search_read: cannot reach http://erp:8069: refused")
 
     odoo.changed_since = broken
     model = SyncPanelModel(ws, adapter_factory=lambda: odoo)
     assert model.run_now() is None
-    assert model.message == "The sync failed: res.users.search_read: connection refused"
+    assert model.message == (
+        "The sync failed: res.users.search_read: cannot reach http://erp:8069: refused. "
+        "What was applied is kept; run it again to go on."
+    )
     assert (model.running, model.progress_text) == (False, "Failed")
-    assert model.runs["status"].tolist() == ["failed"]
+    assert model.runs[["status", "reason"]].values.tolist() == [
+        ["failed", "res.users.search_read: cannot reach http://erp:8069: refused"]
+    ]
+
+
+def test_a_killed_run_shows_as_interrupted(ws, odoo, clock):
+    dead = runs.start(ws, odoo.backend)
+    model = SyncPanelModel(ws, adapter_factory=lambda: odoo)
+    assert model.runs["status"].tolist() == ["running"]
+    assert model.run_now() is None  # refused while it seems alive
+    assert model.message.startswith(f"another sync with {odoo.backend} is running (run #{dead}")
+    clock.advance(seconds=runs.STALE + 1)
+    model.refresh()
+    assert model.runs["status"].tolist() == ["interrupted"]
+    assert model.run_now().status == "done"
+    assert model.runs["status"].tolist() == ["done", "interrupted"]
+
+
+def test_failed_records_are_listed_retried_and_resynced(ws, odoo):
+    model = SyncPanelModel(ws, adapter_factory=lambda: odoo)
+    model.run_now()
+    refused = ws.companies.create(name="Refused Co")
+    odoo.refuse["res.partner.name"] = "ValidationError: name refused"
+    report = model.run_now()
+    assert report.status == "done_with_errors"
+    assert model.failures[["entity", "direction", "record"]].values.tolist() == [
+        ["company", "push", f"local #{refused['id']}"]
+    ]
+    assert "The failed records are listed below" in model.message
+    odoo.refuse.clear()
+    assert model.retry().models["company"].pushed_created == 1
+    assert model.failures.empty and model.retry() is None
+    assert model.message == "No record is waiting to be retried."
+    assert model.resync() is None and model.message == "Choose the date to resync from."
+    model.resync_since = dt.date(2000, 1, 1)
+    assert model.resync().status == "done"
+
+
+def test_sales_users_see_no_failed_records(ws, odoo):
+    ws.users.add("Bilal", "bilal", role="sales")
+    ws.companies.create(name="Refused Co")
+    odoo.refuse["res.partner.name"] = "ValidationError: name refused"
+    SyncPanelModel(ws, adapter_factory=lambda: odoo).run_now()
+    sales = SyncPanelModel(ws.as_user("bilal"), adapter_factory=lambda: odoo)
+    assert sales.failures.empty
+    assert sales.retry() is None and sales.resync() is None
+    assert "Only managers and admins" in sales.message
 
 
 def test_a_factory_error_is_reported(ws):
