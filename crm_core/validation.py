@@ -120,6 +120,10 @@ _DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/
 # Domains email-validator accepted, as it normalised them: most addresses of a base
 # share a few domains, and checking a domain is most of the cost of a check.
 _DOMAINS: dict[str, str] = {}
+# Domains it refused after a plain local part, with its reason: with such a local part
+# the domain is what was wrong, whatever the local part (an ERP's base repeats them:
+# "intranet.local", "example.test").
+_BAD_DOMAINS: dict[str, str] = {}
 
 
 def email(value: Any) -> str | None:
@@ -135,10 +139,17 @@ def email(value: Any) -> str | None:
     plain = bool(at) and len(local) <= 64 and len(raw) <= 254 and _DOT_ATOM.match(local)
     if plain and domain in _DOMAINS:
         return f"{local}@{_DOMAINS[domain]}"
+    if plain and domain in _BAD_DOMAINS:
+        raise Reject(_BAD_DOMAINS[domain])
     try:
         checked = validate_email(raw, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise Reject(f"is not a valid e-mail address ({exc})") from None
+        reason = f"is not a valid e-mail address ({exc})"
+        if plain:
+            if len(_BAD_DOMAINS) > 10_000:
+                _BAD_DOMAINS.clear()
+            _BAD_DOMAINS[domain] = reason
+        raise Reject(reason) from None
     if plain and checked.local_part == local:
         if len(_DOMAINS) > 10_000:
             _DOMAINS.clear()
@@ -172,9 +183,7 @@ def phone(value: Any, *regions: str | None) -> str | None:
         parsed = parsed or candidate
     if parsed is None:
         raise Reject(f"is not a phone number ({problem})")
-    # Parsed again, keeping how the country code was found (only on this refusal path).
-    first = phonenumbers.parse(raw, tried[0] if tried else None, keep_raw_input=True)
-    if first.country_code_source == phonenumbers.CountryCodeSource.FROM_DEFAULT_COUNTRY:
+    if not raw.startswith(("+", "\uff0b")):  # read in the regions tried
         where = " or ".join(r for r in tried if r is not None)
     else:  # written with its country code: that code's region, whatever the record's
         code = parsed.country_code or 0
