@@ -209,7 +209,7 @@ def _show(text: str) -> None:
     """Print text that holds ERP and user data, line by line: no markup, no raw
     control character."""
     for line in text.split("\n"):
-        console.print(printable(line), highlight=False, markup=False)
+        console.print(printable(line), highlight=False, markup=False, soft_wrap=True)
 
 
 def _ago(delta: object) -> str:

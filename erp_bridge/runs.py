@@ -2,8 +2,9 @@
 
 A run is stored ``running`` when it starts and refreshes ``heartbeat_at`` every
 ``HEARTBEAT`` seconds from a thread of its own. A process killed mid-run (SIGKILL, a
-power cut) cannot say so; its heartbeat goes stale, and after ``STALE`` seconds the
-run is shown as ``interrupted``, and stored so by the next run of that backend. A
+power cut) cannot say so: a run of this machine whose process is gone, or any run whose
+heartbeat is ``STALE`` seconds old, is shown as ``interrupted``, and stored so by the
+next run of that backend. A
 second run of a backend while one is alive is refused (:class:`RunBusy`): the database
 holds at most one running run per backend.
 """
@@ -13,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import os
+import socket
 import threading
 from collections.abc import Iterator
 
@@ -36,9 +39,27 @@ class RunBusy(RuntimeError):
 
 
 def stale(run: SyncRun, now: dt.datetime) -> bool:
-    """True for a run stored as running whose process has stopped beating."""
+    """True for a run stored as running whose process is gone: it has stopped beating,
+    or it ran on this machine and its process no longer exists."""
+    if run.status != "running":
+        return False
     beat = run.heartbeat_at or run.started_at
-    return run.status == "running" and (now - beat).total_seconds() > STALE
+    return (now - beat).total_seconds() > STALE or _dead_here(run.report or {})
+
+
+def _dead_here(where: dict[str, object]) -> bool:
+    """Whether the process a run recorded (``pid`` on ``host``) is known to be gone:
+    only a process of this machine can be asked."""
+    pid = where.get("pid")
+    if where.get("host") != socket.gethostname() or not isinstance(pid, int) or os.name == "nt":
+        return False  # (on Windows, os.kill would end the process, not ask about it)
+    try:
+        os.kill(pid, 0)  # signal 0: is it there? (nothing is sent)
+    except ProcessLookupError:
+        return True
+    except OSError:  # there, but another user's
+        return False
+    return False
 
 
 def shown_status(run: SyncRun, now: dt.datetime) -> str:
@@ -67,7 +88,7 @@ def start(ws: Workspace, backend: str) -> int:
                 heartbeat_at=now,
                 status="running",
                 dry_run=False,
-                report={},
+                report={"pid": os.getpid(), "host": socket.gethostname()},
             )
             s.add(new)
             s.flush()

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import random
+import signal
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+import crm_core
 from crm_core.models import Company, Contact, ExternalLink, SyncFailure, SyncRun, SyncState
 from erp_bridge import RunBusy, Unavailable, resync_from, runs, sync
 from erp_bridge.adapter import RemoteError
@@ -279,6 +283,31 @@ def read_in_full(erp: FakeOdoo) -> list[int]:
 
     erp._out = counting  # type: ignore[method-assign]
     return read
+
+
+def test_a_run_whose_process_was_sigkilled_is_interrupted_at_once(backend, odoo):
+    """A real SIGKILL: the child stores its running run and kills itself. No minute
+    to wait: this machine can tell its process is gone."""
+    child = (
+        "import os, signal, crm_core\n"
+        "from erp_bridge import runs\n"
+        f"ws = crm_core.open({backend!r})\n"
+        "ws.pipeline.ensure_default()\n"
+        f"runs.start(ws, {odoo.backend!r})\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", child], check=False, timeout=120)
+    assert done.returncode == -signal.SIGKILL
+    ws = crm_core.open(backend)
+    try:
+        with ws.transaction() as s:
+            (killed,) = s.scalars(select(SyncRun)).all()
+            assert runs.shown_status(killed, ws.clock()) == "interrupted"
+        report = run(ws, odoo)
+        assert report.status == "done", report.errors
+        assert statuses(ws) == ["interrupted", "done"]
+    finally:
+        ws.close()
 
 
 def test_a_quiet_run_reads_nothing_it_has_applied(ws, odoo):
