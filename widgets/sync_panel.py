@@ -50,6 +50,7 @@ RUN_COLUMNS = [
     "started",
     "finished",
     "status",
+    "reason",
     "seconds",
     "lag",
     "created",
@@ -58,7 +59,6 @@ RUN_COLUMNS = [
     "pushed",
     "conflicts",
     "errors",
-    "reason",
 ]
 CONFLICT_COLUMNS = ["id", "entity", "local_id", "record", "field", "crm", "erp", "kept", "rule"]
 NO_ERP = (
@@ -177,7 +177,7 @@ class SyncPanelModel(ViewModel):
         self.param.update(
             runs=self._runs(),
             conflicts=self._conflicts() if manager else _frame([], CONFLICT_COLUMNS),
-            failures=listed(self.ws) if manager else _frame([], FAILURE_COLUMNS),
+            failures=self._failures() if manager else _frame([], FAILURE_COLUMNS),
         )
 
     def _runs(self) -> pd.DataFrame:
@@ -192,14 +192,16 @@ class SyncPanelModel(ViewModel):
                 def total(*keys: str, models: Any = models) -> int:
                     return sum(int(m.get(k, 0)) for m in models for k in keys)
 
+                status = shown_status(r, now)
+                interrupted = status == "interrupted"
+
                 rows.append(
                     {
                         "run": r.id,
                         "backend": r.backend,
                         "started": self._when(r.started_at),
                         "finished": self._when(r.finished_at),
-                        "status": shown_status(r, now).replace("_", " ")
-                        + (" (dry run)" if r.dry_run else ""),
+                        "status": status.replace("_", " ") + (" (dry run)" if r.dry_run else ""),
                         "seconds": round(float((r.report or {}).get("seconds", 0.0)), 1),
                         "lag": _ago((now - (r.finished_at or r.started_at)).total_seconds()),
                         "created": total("created"),
@@ -208,10 +210,28 @@ class SyncPanelModel(ViewModel):
                         "pushed": total("pushed_created", "pushed_updated"),
                         "conflicts": total("conflicts"),
                         "errors": sum(len(m.get("errors", [])) for m in models),
-                        "reason": r.reason or "",
+                        "reason": r.reason
+                        or ("its process stopped without finishing" if interrupted else ""),
                     }
                 )
         return _frame(rows, RUN_COLUMNS)
+
+    def _failures(self) -> pd.DataFrame:
+        """The records waiting to be retried, a pushed one named as it is here."""
+        found = listed(self.ws)
+        names: dict[str, str] = {}
+        with self.ws.transaction() as s:
+            for row in found.itertuples():
+                model = MODELS.get(str(row.entity))
+                title = getattr(model, "name", None) or getattr(model, "subject", None)
+                if row.direction != "push" or model is None or title is None:
+                    continue
+                local_id = int(str(row.record).rpartition("#")[2])
+                name = s.scalar(select(title).where(model.id == local_id))
+                if name is not None:
+                    names[str(row.record)] = f"{row.record} {name}"
+        found["record"] = [names.get(str(r), str(r)) for r in found["record"]]
+        return found
 
     def _when(self, moment: dt.datetime | None) -> str:
         return moment.astimezone(self.ws.timezone).strftime("%Y-%m-%d %H:%M") if moment else ""

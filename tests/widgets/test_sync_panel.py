@@ -239,7 +239,9 @@ def test_a_killed_run_shows_as_interrupted(ws, odoo, clock):
     assert model.message.startswith(f"another sync with {odoo.backend} is running (run #{dead}")
     clock.advance(seconds=runs.STALE + 1)
     model.refresh()
-    assert model.runs["status"].tolist() == ["interrupted"]
+    assert model.runs[["status", "reason"]].values.tolist() == [
+        ["interrupted", "its process stopped without finishing"]
+    ]
     assert model.run_now().status == "done"
     assert model.runs["status"].tolist() == ["done", "interrupted"]
 
@@ -252,7 +254,7 @@ def test_failed_records_are_listed_retried_and_resynced(ws, odoo):
     report = model.run_now()
     assert report.status == "done_with_errors"
     assert model.failures[["entity", "direction", "record"]].values.tolist() == [
-        ["company", "push", f"local #{refused['id']}"]
+        ["company", "push", f"local #{refused['id']} Refused Co"]
     ]
     assert "The failed records are listed below" in model.message
     odoo.refuse.clear()
