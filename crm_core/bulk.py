@@ -270,6 +270,8 @@ def _run(
                 done(batch, first, None)
     finally:
         out.close()
+        if report.inserted:
+            db.refresh_statistics(loader.ws.engine)
         report.seconds = time.perf_counter() - started
     return report
 

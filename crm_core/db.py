@@ -222,6 +222,26 @@ def stamp_written_by(conn: Connection) -> None:
     )
 
 
+#: Rows SQLite's ANALYZE samples per index: bounded work on a big file.
+ANALYSIS_LIMIT = 1000
+
+
+def refresh_statistics(engine: Engine) -> None:
+    """Let SQLite's planner know the workspace's tables as they now are (``ANALYZE``,
+    sampled). Without statistics it prefers an index that spares it a sort, (active,
+    name), over the one an exact e-mail or phone search needs, and scans every
+    contact. Called after bulk writes; PostgreSQL analyses on its own (autovacuum)."""
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"PRAGMA analysis_limit={ANALYSIS_LIMIT}")
+        conn.exec_driver_sql("ANALYZE")
+        conn.commit()
+    # A connection reads the statistics when it opens: let the pool open new ones
+    # (those in use finish their work and are then dropped, not closed under them).
+    engine.dispose(close=False)
+
+
 def insert_many(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """INSERT ``rows`` into ``table`` with one DBAPI ``executemany``.
 

@@ -92,6 +92,8 @@ def prepare(
         db.upgrade(engine, connection=conn)
         if current is None:
             seed(conn, clock)
+    if current is not None:  # an upgraded workspace holds data: let the planner see it
+        db.refresh_statistics(engine)
     return saved
 
 

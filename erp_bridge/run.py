@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from crm_core import Workspace
+from crm_core import Workspace, db
 from crm_core.models import SyncState
 from erp_bridge import runs
 from erp_bridge.adapter import Adapter
@@ -25,6 +25,9 @@ from erp_bridge.mapper import EntityMap
 from erp_bridge.merge import Policy
 from erp_bridge.reconcile import Reconciler
 from erp_bridge.report import SyncReport
+
+#: Records a run creates from which the database's statistics are refreshed after it.
+BULK_CREATED = 1000
 
 
 def default_maps() -> list[EntityMap]:
@@ -89,6 +92,8 @@ def sync(
                 progress,
             )
         report.status = "done_with_errors" if report.errors else "done"
+        if not dry_run and sum(m.created for m in report.models.values()) >= BULK_CREATED:
+            db.refresh_statistics(ws.engine)  # a first pull: the tables are new
     except KeyboardInterrupt:
         report.status, report.reason = "interrupted", "stopped by the user (Ctrl+C)"
         raise

@@ -510,3 +510,24 @@ def test_party_writer_gives_back_what_it_wrote_as_a_read_would(ws):
     assert stored[made[0]]["name"] == "Café Noir"
     assert stored[made[0]]["tags"] == ["Key account", "Vendor"]
     assert stored[made[1]]["active"] is False
+
+
+def test_after_an_import_an_exact_search_uses_its_index(sqlite_ws):
+    """Without statistics SQLite's planner walks the (active, name) index to spare a
+    sort and reads every contact for an e-mail search; an import refreshes them."""
+    rows = [
+        {"name": f"Contact {i:05d}", "email": f"c{i}@example.com", "phone": f"+92300{i:07d}"}
+        for i in range(3000)
+    ]
+    report = bulk.import_contacts(sqlite_ws, rows)
+    assert report.inserted == 3000
+    with sqlite_ws.engine.connect() as conn:
+        plan = " ".join(
+            str(row[-1])
+            for row in conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN SELECT id FROM contacts WHERE active IS 1 "
+                "AND email_key = 'c7@example.com' ORDER BY name_key, id LIMIT 50"
+            )
+        )
+    assert "ix_contacts_email_key" in plan, plan
+    assert sqlite_ws.contacts.search(email="C7@example.com")["name"].tolist() == ["Contact 00007"]
