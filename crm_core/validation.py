@@ -8,6 +8,7 @@ Each validator takes a raw value and returns the value to store, or raises
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -201,20 +202,26 @@ def phone_readings(value: str) -> dict[str, set[str | None]]:
 
     A number written with its ``+`` country prefix has one reading, for any region
     (None). A national-format number is read in every phone region; what a search
-    then matches is each reading on records of its region.
+    then matches is each reading on records of its region. (Reading one number in
+    every region takes some 15 ms: the answers are remembered.)
     """
-    found: dict[str, set[str | None]] = {}
     raw = text.clean(value)
     if raw is None or len(raw) > 40:
-        return found
+        return {}
+    return {e164: set(regions) for e164, regions in _readings(raw)}
+
+
+@functools.lru_cache(maxsize=4096)
+def _readings(raw: str) -> tuple[tuple[str, frozenset[str | None]], ...]:
+    found: dict[str, set[str | None]] = {}
     if raw.startswith(("+", "\uff0b")):
         try:
             number = phonenumbers.parse(raw, None)
         except phonenumbers.NumberParseException:
-            return found
+            return ()
         if phonenumbers.is_valid_number(number):
             found[phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)] = {None}
-        return found
+        return tuple((e164, frozenset(regions)) for e164, regions in found.items())
     for region in sorted(_PHONE_REGIONS):
         try:
             number = phonenumbers.parse(raw, region)
@@ -223,7 +230,7 @@ def phone_readings(value: str) -> dict[str, set[str | None]]:
         if phonenumbers.is_valid_number(number):
             e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
             found.setdefault(e164, set()).add(region)
-    return found
+    return tuple((e164, frozenset(regions)) for e164, regions in found.items())
 
 
 def format_phone(e164: str | None, style: str = "international") -> str:
