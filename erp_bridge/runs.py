@@ -122,7 +122,7 @@ def heartbeat(ws: Workspace, run_id: int | None) -> Iterator[None]:
                     if run is not None:
                         run.heartbeat_at = ws.clock()
             except Exception as exc:  # a missed beat is not worth stopping the run
-                log.warning("sync run %s: heartbeat not stored: %s", run_id, exc)
+                log.info("sync run %s: heartbeat not stored: %s", run_id, exc)
 
     thread = threading.Thread(target=beat, name=f"crmbook-heartbeat-{run_id}", daemon=True)
     thread.start()
