@@ -506,6 +506,7 @@ class Importer:
         except Unavailable:
             raise
         except Exception:
+            self._reload_links()
             for record in page:
                 one = ModelReport()
                 try:
@@ -517,11 +518,17 @@ class Importer:
                 except Exception as exc:
                     error = f"{type(exc).__name__}: {exc}"
                     rep.errors.append(f"remote #{record['id']}: {error}")
+                    self._reload_links()
                     self._failed(entity, int(record["id"]), error)
                 else:
                     rep.add(one)
         else:
             rep.add(trial)
+
+    def _reload_links(self) -> None:
+        """Read the links again: those bound in rolled-back work are void."""
+        with self.transaction() as s:
+            self.ctx.binder.load(s)
 
     def _copied(self, model: Any) -> Callable[[], dict[int, str | None]]:
         """What is copied of a read-only model: remote id -> ``write_date``."""
