@@ -10,8 +10,9 @@ from sqlalchemy import func, or_, select
 from crm_core.models import ExternalLink, JournalEntry
 from erp_bridge import failures
 from erp_bridge.adapter import RemoteError, Unavailable
-from erp_bridge.importer import creating_key, get_state, set_state
+from erp_bridge.importer import creating_key
 from erp_bridge.mapper import EntityMap
+from erp_bridge.pages import get_state, set_state
 from erp_bridge.reconcile import Reconciler
 from erp_bridge.report import ModelReport
 

@@ -1,53 +1,42 @@
-"""Pull: read what changed in the ERP since the cursor and apply it locally."""
+"""Pull: read what changed in the ERP since the saved position and apply it locally:
+the synced entities (companies, contacts, deals, activities) and the reference data
+they link to (users, stages, lost reasons, tags). Deletions are found here too."""
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
-import queue
-import threading
-from collections.abc import Callable, Collection, Iterator
-from decimal import Decimal
+from collections.abc import Callable, Collection
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_core.models import (
-    Contact,
-    Invoice,
-    Product,
-    SalesOrder,
-    SalesOrderLine,
-    SyncState,
     Tag,
 )
 from crm_core.services.unique import insert_unique
 from crm_core.text import fold
 from erp_bridge import failures
 from erp_bridge.adapter import Unavailable
-from erp_bridge.cursor import Cursor, next_second, rewind
+from erp_bridge.copies import Copier
 from erp_bridge.local import (
     find_or_create_lost_reason,
     find_or_create_stage,
     find_or_create_user,
 )
 from erp_bridge.mapper import EntityMap
+from erp_bridge.pages import PageStream, get_state
 from erp_bridge.reconcile import Reconciler
 from erp_bridge.report import ModelReport
 
-#: Pages a pull reads ahead of the one being applied.
-READ_AHEAD = 2
 #: Entities whose new records a pull creates in batches (crm_core.bulk.PartyWriter).
 BULK = ("company", "contact")
-#: Reference data and read-only copies: entity -> the Odoo model it comes from.
+#: Reference data: entity -> the Odoo model it comes from.
 REFERENCE = {
     "user": "res.users",
     "stage": "crm.stage",
     "lost_reason": "crm.lost.reason",
     "tag": "crm.tag",
 }
-COPIES = {"product": "product.product", "invoice": "account.move", "sales_order": "sale.order"}
 Transaction = Callable[[], Any]  # a context manager factory yielding a Session
 Upsert = Callable[[Session, dict[str, Any]], Any]  # (session, remote record) -> local row
 
@@ -56,157 +45,6 @@ def creating_key(entity: str) -> str:
     """The sync state set (and committed) before the first create of ``entity`` in the
     ERP: from then on, pulls look for records created before a crash."""
     return f"push:creates:{entity}"
-
-
-def get_state(s: Session, backend: str, key: str) -> str | None:
-    """A stored sync state value (cursor, push position, external-id prefix)."""
-    row = s.get(SyncState, (backend, key))
-    return row.value if row else None
-
-
-def set_state(s: Session, backend: str, key: str, value: str) -> None:
-    """Store a sync state value."""
-    row = s.get(SyncState, (backend, key))
-    if row is None:
-        s.add(SyncState(backend=backend, key=key, value=value))
-    else:
-        row.value = value
-
-
-#: Ids and write dates read per call when the rewind window is re-checked.
-LIGHT_PAGE = 5000
-
-
-def run_key(key: str) -> str:
-    """The state holding the ERP time the last window re-check of ``key`` began (R)."""
-    return f"{key}:run"
-
-
-class PageStream:
-    """The changed records of one remote model, read page by page by a thread of its own.
-
-    What is read follows :mod:`erp_bridge.cursor`: first the records of the rewind
-    window that are not applied yet (their ids and ``write_date`` read lightly, then
-    only the new or changed ones in full), with the records that failed before; then
-    every change after the newest second read. The reader thread starts at once and
-    keeps up to ``READ_AHEAD`` pages ready, so the ERP's work and ours overlap instead
-    of adding up. Iterating yields the pages and saves the cursor after each one the
-    caller has applied (a page is only marked as read once it is written); the cursor
-    never moves back. :meth:`close` stops the reader.
-    """
-
-    def __init__(
-        self,
-        importer: Importer,
-        key: str,
-        model: str,
-        fields: list[str],
-        domain: list[Any],
-        full: bool,
-        known: Callable[[], dict[int, str | None]],
-        retry: Collection[int] = (),
-    ):
-        self.importer = importer
-        self.key = key
-        self.full = full
-        backend = importer.ctx.binder.backend
-        with importer.transaction() as s:
-            self.second = get_state(s, backend, key) or ""
-            checked = get_state(s, backend, run_key(key))
-        self.window: tuple[str, str] | None = None
-        start = ""
-        if self.second and not full:
-            # A workspace from before R was kept re-checks the old way: S - rewind.
-            low = rewind(checked or self.second, importer.rewind_seconds)
-            if low <= self.second:
-                self.window = (low, next_second(self.second))
-            start = next_second(self.second)
-        # What is applied already, read here: the binder is not for the reader thread.
-        self.known = known() if self.window else {}
-        self.retry = sorted(set(retry))
-        self.cursor = Cursor(start)
-        self.pages: queue.Queue[Any] = queue.Queue(maxsize=READ_AHEAD)
-        self.stop = threading.Event()
-        self.reader = threading.Thread(
-            target=self._read, args=(model, fields, domain), name=f"crmbook-{key}", daemon=True
-        )
-        self.reader.start()
-
-    def _read(self, model: str, fields: list[str], domain: list[Any]) -> None:
-        try:
-            adapter, size = self.importer.ctx.adapter, self.importer.page_size
-            again = set(self.retry)
-            if self.window:
-                again |= self._unapplied(model, domain, *self.window)
-            wanted = sorted(again)
-            for start in range(0, len(wanted), size):
-                if self.stop.is_set():
-                    return
-                chunk = wanted[start : start + size]
-                found = adapter.search_read(
-                    model, [*domain, ["id", "in", chunk]], sorted({*fields, "write_date"})
-                )
-                self.pages.put(("again", found, None))
-            if not self.full:
-                self.pages.put(("checked", [], None))
-            more, cursor = True, self.cursor
-            while more and not self.stop.is_set():
-                streaming = cursor.streaming
-                page = adapter.changed_since(model, cursor, fields, domain, size)
-                fresh = cursor.advance(page, size)
-                more = len(page) >= size or not streaming
-                self.pages.put(("page", fresh, cursor.second))
-            if self.full:
-                self.pages.put(("checked", [], None))
-            self.pages.put(None)
-        except BaseException as exc:  # handed to the consumer, raised there
-            self.pages.put(exc)
-
-    def _unapplied(self, model: str, domain: list[Any], low: str, below: str) -> set[int]:
-        """Ids in the rewind window not applied with the ``write_date`` they have now:
-        ids and dates only, keyset-paged by id."""
-        adapter, out, after = self.importer.ctx.adapter, set(), 0
-        while not self.stop.is_set():
-            window = [
-                *domain,
-                ["write_date", ">=", low],
-                ["write_date", "<", below],
-                ["id", ">", after],
-            ]
-            page = adapter.search_read(model, window, ["write_date"], limit=LIGHT_PAGE)
-            out |= {int(r["id"]) for r in page if self.known.get(int(r["id"])) != r["write_date"]}
-            if len(page) < LIGHT_PAGE:
-                break
-            after = int(page[-1]["id"])
-        return out
-
-    def __iter__(self) -> Iterator[list[dict[str, Any]]]:
-        importer = self.importer
-        backend = importer.ctx.binder.backend
-        while (item := self.pages.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            kind, fresh, second = item
-            if fresh:
-                yield fresh
-            if kind == "checked":
-                # Every change up to S is applied but those of transactions open when
-                # this run began: the next run re-checks from this run's start.
-                with importer.transaction() as s:
-                    set_state(s, backend, run_key(self.key), importer.started)
-            elif kind == "page" and second > self.second:
-                self.second = second
-                with importer.transaction() as s:
-                    set_state(s, backend, self.key, second)
-            if importer.progress and fresh:
-                importer.progress(self.key, len(fresh))
-
-    def close(self) -> None:
-        """Stop the reader (it may be waiting to hand over a page) and wait for it."""
-        self.stop.set()
-        while self.reader.is_alive():
-            with contextlib.suppress(queue.Empty):
-                self.pages.get(timeout=0.05)
 
 
 class Importer:
@@ -233,7 +71,7 @@ class Importer:
         #: Remote ids of each entity that failed before and are tried again this run.
         self.failing: dict[str, set[int]] = {}
 
-    def _pages(
+    def pages(
         self,
         entity: str,
         model: str,
@@ -488,7 +326,7 @@ class Importer:
                     rep.archived += self.rec.vanished(emap, obj)
                 self.ctx.binder.unbind(s, link)
 
-    def _each(
+    def apply_each(
         self,
         entity: str,
         page: list[dict[str, Any]],
@@ -529,19 +367,6 @@ class Importer:
         """Read the links again: those bound in rolled-back work are void."""
         with self.transaction() as s:
             self.ctx.binder.load(s)
-
-    def _copied(self, model: Any) -> Callable[[], dict[int, str | None]]:
-        """What is copied of a read-only model: remote id -> ``write_date``."""
-        backend = self.ctx.binder.backend
-
-        def known() -> dict[int, str | None]:
-            with self.transaction() as s:
-                rows = s.execute(
-                    select(model.remote_id, model.remote_write_date).where(model.backend == backend)
-                )
-                return {int(rid): stamp for rid, stamp in rows}
-
-        return known
 
     # -- reference data and read-only copies -------------------------------------------
     def pull_reference(
@@ -605,181 +430,15 @@ class Importer:
                 rep.updated += link is not None and not same
                 rep.skipped += same
 
-            for page in self._pages(entity, model, fields, domain, full, self._linked(entity)):
+            for page in self.pages(entity, model, fields, domain, full, self._linked(entity)):
                 for record in page:  # one at a time: a rolled-back bind would linger
-                    self._each(entity, [record], rep_for(entity), apply)
+                    self.apply_each(entity, [record], rep_for(entity), apply)
 
     def pull_copies(
         self, rep_for: Callable[[str], ModelReport], full: bool, only: Collection[str]
     ) -> None:
-        """Products, customer invoices and sales orders (those of them in ``only``):
-        read-only copies for reports. A copy whose ``write_date`` is the one copied is
-        skipped."""
-        currencies = self.ctx.reference("res.currency")
-
-        def currency(value: Any) -> str:
-            return str(currencies.get(value[0], {}).get("name", "")) if value else ""
-
-        if "product" in only:
-            self._pull_products(rep_for("product"), full, currency)
-        if "invoice" in only:
-            self._pull_invoices(rep_for("invoice"), full, currency)
-        if "sales_order" in only:
-            self._pull_orders(rep_for("sales_order"), full, currency)
-
-    def _pull_products(self, rep: ModelReport, full: bool, currency: Callable[[Any], str]) -> None:
-        backend = self.ctx.binder.backend
-
-        def apply(s: Session, r: dict[str, Any], rep: ModelReport) -> None:
-            row = _upsert(s, Product, backend, r, rep, self.ctx.applied)
-            if row is None:
-                return
-            row.name, row.default_code = r["name"], r["default_code"] or None
-            row.list_price, row.currency = _money(r["list_price"]), currency(r["currency_id"])
-            row.active = bool(r["active"])
-
-        for page in self._pages(
-            "product",
-            COPIES["product"],
-            ["name", "default_code", "list_price", "currency_id", "active"],
-            [],
-            full,
-            self._copied(Product),
-        ):
-            self._each("product", page, rep, apply)
-
-    def _pull_invoices(self, rep: ModelReport, full: bool, currency: Callable[[Any], str]) -> None:
-        backend = self.ctx.binder.backend
-        fields = [
-            "name",
-            "move_type",
-            "partner_id",
-            "invoice_date",
-            "invoice_date_due",
-            "currency_id",
-            "amount_untaxed",
-            "amount_total",
-            "amount_residual",
-            "state",
-            "payment_state",
-        ]
-        paid_on: dict[int, dt.date] = {}
-
-        def apply(s: Session, r: dict[str, Any], rep: ModelReport) -> None:
-            inv = _upsert(s, Invoice, backend, r, rep, self.ctx.applied)
-            if inv is None:
-                return
-            inv.number = r["name"] if r["name"] and r["name"] != "/" else None
-            inv.move_type, inv.state = r["move_type"], r["state"]
-            inv.company_id, inv.contact_id = self._party(s, r["partner_id"])
-            inv.invoice_date = _date(r["invoice_date"])
-            inv.due_date = _date(r["invoice_date_due"])
-            inv.currency = currency(r["currency_id"])
-            inv.amount_untaxed = _money(r["amount_untaxed"])
-            inv.amount_total = _money(r["amount_total"])
-            inv.amount_residual = _money(r["amount_residual"])
-            inv.payment_state = r["payment_state"] or None
-            inv.paid_on = paid_on.get(int(r["id"]))
-
-        for page in self._pages(
-            "invoice",
-            COPIES["invoice"],
-            fields,
-            [["move_type", "in", ["out_invoice", "out_refund"]]],
-            full,
-            self._copied(Invoice),
-        ):
-            paid_on = self._paid_on(page)
-            self._each("invoice", page, rep, apply)
-
-    def _pull_orders(self, rep: ModelReport, full: bool, currency: Callable[[Any], str]) -> None:
-        backend = self.ctx.binder.backend
-        lines: list[dict[str, Any]] = []
-
-        def apply(s: Session, r: dict[str, Any], rep: ModelReport) -> None:
-            order = _upsert(s, SalesOrder, backend, r, rep, self.ctx.applied)
-            if order is None:
-                return
-            order.name, order.state = r["name"], r["state"]
-            order.company_id, order.contact_id = self._party(s, r["partner_id"])
-            order.ordered_at = _datetime(r["date_order"])
-            order.currency = currency(r["currency_id"])
-            order.amount_total = _money(r["amount_total"])
-            s.flush()
-            for old in s.scalars(select(SalesOrderLine).where(SalesOrderLine.order_id == order.id)):
-                s.delete(old)
-            for line in lines:
-                if line["order_id"][0] != r["id"]:
-                    continue
-                product = s.scalars(
-                    select(Product).where(
-                        Product.backend == backend,
-                        Product.remote_id == (line["product_id"] or [0])[0],
-                    )
-                ).first()
-                s.add(
-                    SalesOrderLine(
-                        order_id=order.id,
-                        remote_id=line["id"],
-                        product_id=product.id if product else None,
-                        description=line["name"] or None,
-                        quantity=Decimal(str(line["product_uom_qty"])),
-                        price_subtotal=_money(line["price_subtotal"]),
-                    )
-                )
-
-        for page in self._pages(
-            "sales_order",
-            COPIES["sales_order"],
-            [
-                "name",
-                "partner_id",
-                "date_order",
-                "currency_id",
-                "amount_total",
-                "state",
-                "order_line",
-            ],
-            [],
-            full,
-            self._copied(SalesOrder),
-        ):
-            lines = self.ctx.adapter.read(
-                "sale.order.line",
-                [i for r in page for i in r["order_line"]],
-                ["order_id", "product_id", "name", "product_uom_qty", "price_subtotal"],
-            )
-            self._each("sales_order", page, rep, apply)
-
-    def _paid_on(self, page: list[dict[str, Any]]) -> dict[int, dt.date]:
-        """The day each fully paid invoice of ``page`` was paid: the latest date among
-        the payments reconciled with it, read from Odoo's own payments widget (one
-        read per page, of the paid invoices only). A payment Odoo 18 records without
-        a journal entry is not in the widget; such an invoice gets no day."""
-        paid = [int(r["id"]) for r in page if r["payment_state"] in ("paid", "in_payment")]
-        if not paid:
-            return {}
-        out: dict[int, dt.date] = {}
-        for r in self.ctx.adapter.read("account.move", paid, ["invoice_payments_widget"]):
-            widget = r.get("invoice_payments_widget") or {}
-            found = (_date(p.get("date")) for p in widget.get("content") or [])
-            days = [d for d in found if d is not None]
-            if days:
-                out[int(r["id"])] = max(days)
-        return out
-
-    def _party(self, s: Session, partner: Any) -> tuple[int | None, int | None]:
-        """A partner many2one as (company id, contact id) through the links."""
-        if not partner:
-            return None, None
-        company = self.ctx.local_id("company", partner[0])
-        if company is not None:
-            return company, None
-        contact = self.ctx.local_id("contact", partner[0])
-        if contact is None:
-            return None, None
-        person = s.get(Contact, contact)
-        return (person.company_id if person else None), contact
+        """The read-only copies among ``only`` (see :mod:`erp_bridge.copies`)."""
+        Copier(self).pull(rep_for, full, only)
 
 
 def _tag(s: Session, record: dict[str, Any]) -> Tag:
@@ -790,46 +449,3 @@ def _tag(s: Session, record: dict[str, Any]) -> Tag:
             s, Tag, "name_key", {"name": record["name"], "name_key": key, "version": 1}
         )
     return tag
-
-
-def _upsert(
-    s: Session,
-    model: type,
-    backend: str,
-    record: dict[str, Any],
-    rep: ModelReport,
-    applied: Callable[[str | None], str | None],
-) -> Any:
-    """The copy of ``record`` to fill in (created if new), or None when it already holds
-    this ``write_date`` (counted as skipped). ``applied`` gives the ``write_date`` to
-    remember (RunContext.applied)."""
-    table: Any = model
-    remote_id = int(record["id"])
-    row = s.scalars(
-        select(table).where(table.backend == backend, table.remote_id == remote_id)
-    ).first()
-    if row is None:
-        row = model(backend=backend, remote_id=remote_id)
-        s.add(row)
-        rep.created += 1
-    elif record.get("write_date") and row.remote_write_date == record["write_date"]:
-        rep.skipped += 1
-        return None
-    else:
-        rep.updated += 1
-    row.remote_write_date = applied(record.get("write_date"))
-    return row
-
-
-def _money(value: Any) -> Decimal:
-    return Decimal(str(value or 0)).quantize(Decimal("0.01"))
-
-
-def _date(value: Any) -> dt.date | None:
-    return dt.date.fromisoformat(value) if value else None
-
-
-def _datetime(value: Any) -> dt.datetime | None:
-    if not value:
-        return None
-    return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)

@@ -18,11 +18,13 @@ from erp_bridge import runs
 from erp_bridge.adapter import Adapter
 from erp_bridge.binder import Binder
 from erp_bridge.context import RunContext
+from erp_bridge.copies import COPIES
 from erp_bridge.cursor import ODOO_FORMAT
 from erp_bridge.exporter import Exporter
-from erp_bridge.importer import COPIES, REFERENCE, Importer, get_state, run_key, set_state
+from erp_bridge.importer import REFERENCE, Importer
 from erp_bridge.mapper import EntityMap
 from erp_bridge.merge import Policy
+from erp_bridge.pages import get_state, run_key, set_state
 from erp_bridge.reconcile import Reconciler
 from erp_bridge.report import SyncReport
 

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from erp_bridge.odoo import fastxml
-from erp_bridge.odoo.adapter import _FastResponses
+from erp_bridge.odoo.transport import FastResponses
 
 CASSETTES = Path(__file__).with_name("cassettes")
 
@@ -200,7 +200,7 @@ def server() -> Iterator[str]:
 
 
 def test_transport_over_a_real_server(server: str) -> None:
-    fast = xmlrpc.client.ServerProxy(server, transport=_FastResponses(), allow_none=True)
+    fast = xmlrpc.client.ServerProxy(server, transport=FastResponses(), allow_none=True)
     plain = xmlrpc.client.ServerProxy(server, allow_none=True)
     rng = random.Random(7)
     for _ in range(50):
@@ -226,4 +226,4 @@ def test_transport_reads_a_gzipped_response() -> None:
 
     value = [{"id": 1, "name": "کراچی"}]
     data = gzip.compress(odoo_response(value))
-    assert _FastResponses().parse_response(Response(data)) == (value,)  # type: ignore[arg-type]
+    assert FastResponses().parse_response(Response(data)) == (value,)  # type: ignore[arg-type]

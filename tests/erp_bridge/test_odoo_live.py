@@ -34,7 +34,7 @@ from sqlalchemy import select
 
 from crm_core.models import Company, Contact, ExternalLink, Invoice, Opportunity, SyncConflict
 from erp_bridge import sync
-from erp_bridge.odoo.adapter import OdooAdapter, _Json2
+from erp_bridge.odoo.adapter import Json2Client, OdooAdapter
 
 CASSETTES = Path(__file__).with_name("cassettes")
 SCRUBBED = "CASSETTE-PASSWORD"
@@ -139,7 +139,7 @@ def odoo(request, target, monkeypatch) -> Iterator[OdooAdapter]:
     # http.client classes back for every thread, so another thread's request could
     # slip past the cassette. One request at a time through the cassette.
     lock = threading.Lock()
-    for owner, name in ((xmlrpc.client.Transport, "request"), (_Json2, "call")):
+    for owner, name in ((xmlrpc.client.Transport, "request"), (Json2Client, "call")):
         send = getattr(owner, name)
 
         def one_at_a_time(*args, _send=send, **kwargs):
