@@ -1,4 +1,4 @@
-"""Who may see and change what.
+"""Who may see and change what: the own-records rule, in one place.
 
 Roles: ``admin`` and ``manager`` see and change everything (a manager's team is the
 whole workspace); ``sales`` sees and changes only the deals they own and the
@@ -6,35 +6,256 @@ activities assigned to them, and every company and contact. A workspace opened
 without a user (a notebook, the command line) acts for the owner of the file and is
 not restricted; ``ws.as_user(login)`` is how the app acts for a logged-in user.
 
-The rules are checked here, in the services, so that no caller, whatever button it
-shows or hides, can read or write past them.
+What hangs off a deal follows the deal, so that nothing of another rep's deal
+reaches a sales user by a side door:
+
+- an **interaction** linked to a deal is visible only with that deal (one linked to
+  a contact or company alone is everyone's, like the contact);
+- an **activity** is visible to a sales user when it is assigned to them *and* is
+  not linked to someone else's deal (an activity left on a deal that a manager gave
+  to another rep goes with the deal; managers still see it and can reassign it);
+- the **journal** rows about a deal, an activity or an interaction are visible with
+  that record (stage moves of a deal are rows about the deal); rows about
+  companies, contacts, users, tags, pipelines, segments and campaigns stay visible;
+- what points at a deal or an activity from elsewhere (its ERP links, its stage
+  history, the row counts of ``ws.info()``) goes with it.
+
+A sales user writes only what they may see: no deal for someone else, no activity or
+interaction on someone else's deal, and an activity on their own deal is given only to
+someone who may see that deal (a manager), never left where nobody on the team looks.
+
+Every list, search, count, figure and export narrows its SQL with the clauses
+below (``deal_clauses``, ``activity_clauses``, ``interaction_clauses``,
+``journal_clauses``), so the database does the filtering and nothing hidden is
+loaded; a list silently leaves out what the user may not see. Reading one record
+by id, and every write, goes through a ``check_*`` function that raises
+:class:`~crm_core.errors.AccessDenied` naming the record by id only (its name is
+what is being protected).
+
+The rules are checked here and in the services, so that no caller, whatever button
+it shows or hides, can read or write past them.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy.orm import Session
 
 from crm_core.errors import AccessDenied
+from crm_core.models import Activity, Interaction, JournalEntry, Opportunity, StageChange, User
 
 if TYPE_CHECKING:
     from crm_core.workspace import Workspace
 
+#: Roles that see and change everything.
+UNRESTRICTED_ROLES = ("admin", "manager")
+
+#: The journal's names (tables) of the records the own-records rule restricts.
+RESTRICTED_TABLES = ("opportunities", "activities", "interactions")
+
 
 def own_only(ws: Workspace) -> int | None:
-    """The user whose records alone ``ws`` may see, or None when it sees everything."""
-    return ws.user_id if ws.role == "sales" else None
+    """The user whose records alone ``ws`` may see, or None when it sees everything
+    (the workspace's owner, an admin or a manager)."""
+    # Closed by default: a role this module does not know sees only its own.
+    if ws.role is None or ws.role in UNRESTRICTED_ROLES:
+        return None
+    return ws.user_id
+
+
+# -- SQL: what a list may show ---------------------------------------------------------
+def _deals_of(mine: int) -> Select[Any]:
+    """Ids of the deals ``mine`` owns (a subquery: the database resolves it once)."""
+    return select(Opportunity.id).where(Opportunity.owner_id == mine)
+
+
+def deal_clauses(ws: Workspace, o: Any = Opportunity) -> list[ColumnElement[bool]]:
+    """WHERE clauses keeping the deals (``o``: Opportunity or an alias of it) that the
+    acting user may see; empty when they see every deal."""
+    mine = own_only(ws)
+    return [] if mine is None else [o.owner_id == mine]
+
+
+def activity_clauses(ws: Workspace, a: Any = Activity) -> list[ColumnElement[bool]]:
+    """WHERE clauses keeping the activities the acting user may see: for a sales user
+    those assigned to them and linked to no deal or to one of their own deals."""
+    mine = own_only(ws)
+    if mine is None:
+        return []
+    return [
+        a.assignee_id == mine,
+        or_(a.opportunity_id.is_(None), a.opportunity_id.in_(_deals_of(mine))),
+    ]
+
+
+def interaction_clauses(ws: Workspace, i: Any = Interaction) -> list[ColumnElement[bool]]:
+    """WHERE clauses keeping the interactions the acting user may see: for a sales user
+    those linked to no deal or to one of their own (whoever logged them)."""
+    mine = own_only(ws)
+    if mine is None:
+        return []
+    return [or_(i.opportunity_id.is_(None), i.opportunity_id.in_(_deals_of(mine)))]
+
+
+def visible_ids(ws: Workspace, table: str) -> Select[Any] | None:
+    """A subquery of the ids of ``table``'s records the acting user may see, for a
+    table the rule restricts (see :data:`RESTRICTED_TABLES`); None when every record
+    of ``table`` is visible. A deleted record's id is in no such subquery, so what
+    is left of it (journal rows, links) is hidden too."""
+    if own_only(ws) is None or table not in RESTRICTED_TABLES:
+        return None
+    if table == "opportunities":
+        return select(Opportunity.id).where(*deal_clauses(ws))
+    if table == "activities":
+        return select(Activity.id).where(*activity_clauses(ws))
+    return select(Interaction.id).where(*interaction_clauses(ws))
+
+
+def journal_clauses(ws: Workspace, j: Any = JournalEntry) -> list[ColumnElement[bool]]:
+    """WHERE clauses keeping the journal rows the acting user may see: rows about a
+    deal, an activity or an interaction only when that record is visible to them
+    (by its current owner, assignee and deal); every other row."""
+    if own_only(ws) is None:
+        return []
+    about_visible = []
+    for table in RESTRICTED_TABLES:
+        ids = visible_ids(ws, table)
+        assert ids is not None
+        about_visible.append(and_(j.entity == table, j.record_id.in_(ids)))
+    return [or_(j.entity.not_in(RESTRICTED_TABLES), *about_visible)]
+
+
+def clauses_for(ws: Workspace, model: Any) -> list[ColumnElement[bool]]:
+    """WHERE clauses keeping the rows of ``model`` (any table) that the acting user may
+    see: the rule's clauses for deals, their stage history, activities, interactions
+    and the journal; none for the tables everyone sees."""
+    if model is StageChange:
+        ids = visible_ids(ws, "opportunities")
+        return [] if ids is None else [StageChange.opportunity_id.in_(ids)]
+    by_model: dict[Any, Any] = {
+        Opportunity: deal_clauses,
+        Activity: activity_clauses,
+        Interaction: interaction_clauses,
+        JournalEntry: journal_clauses,
+    }
+    clauses = by_model.get(model)
+    return [] if clauses is None else list(clauses(ws))
+
+
+def link_clauses(ws: Workspace, entity: Any, local_id: Any) -> list[ColumnElement[bool]]:
+    """WHERE clauses keeping rows that point at a record by ``entity`` (a column of
+    singular names such as ``"opportunity"``, as the ERP links store them) and
+    ``local_id``, when the acting user may see that record."""
+    if own_only(ws) is None:
+        return []
+    singular = {"opportunities": "opportunity", "activities": "activity"}
+    about_visible = []
+    for table, name in singular.items():
+        ids = visible_ids(ws, table)
+        assert ids is not None
+        about_visible.append(and_(entity == name, local_id.in_(ids)))
+    return [or_(entity.not_in(tuple(singular.values())), *about_visible)]
+
+
+# -- one record: refuse what may not be seen or changed --------------------------------
+def _refuse(ws: Workspace, action: str, entity: str, ident: Any, name: Any = None) -> NoReturn:
+    # A record is named by id only: its name (a deal's, an activity's subject) is
+    # part of what the user may not see. A new record has no id yet: it is named as
+    # the caller wrote it.
+    shown = f"#{ident}" if ident is not None else f"(new) {name!r}"
+    raise AccessDenied(ws.login, ws.role, action, f"{entity} {shown}")
+
+
+def _deal_owner(s: Session, opportunity_id: int) -> int | None:
+    return s.scalar(select(Opportunity.owner_id).where(Opportunity.id == opportunity_id))
 
 
 def check_deal(ws: Workspace, opp: Any, action: str) -> None:
-    """Refuse ``action`` on a deal the acting user may not touch."""
+    """Refuse ``action`` on a deal the acting user may not see or change."""
     mine = own_only(ws)
     if mine is not None and opp.owner_id != mine:
-        ident = f"#{opp.id} " if opp.id else ""
-        raise AccessDenied(ws.login, ws.role, action, f"opportunity {ident}{opp.name!r}")
+        _refuse(ws, action, "opportunity", opp.id, getattr(opp, "name", None))
 
 
-def check_activity(ws: Workspace, act: Any, action: str) -> None:
-    """Refuse ``action`` on an activity not assigned to the acting (sales) user."""
+def check_deal_link(ws: Workspace, s: Session, opportunity_id: Any, action: str) -> None:
+    """Refuse linking a record (an activity, an interaction) to a deal the acting user
+    may not see: ``action`` says what the link was for."""
     mine = own_only(ws)
-    if mine is not None and act.assignee_id != mine:
-        raise AccessDenied(ws.login, ws.role, action, f"activity #{act.id} {act.subject!r}")
+    if mine is None or opportunity_id is None:
+        return
+    if _deal_owner(s, opportunity_id) != mine:
+        _refuse(ws, action, "opportunity", opportunity_id)
+
+
+def activity_visible(ws: Workspace, s: Session, act: Any) -> bool:
+    """Whether the acting user may see ``act`` (the Python twin of
+    :func:`activity_clauses`, for one record already loaded)."""
+    mine = own_only(ws)
+    if mine is None:
+        return True
+    if act.assignee_id != mine:
+        return False
+    return act.opportunity_id is None or _deal_owner(s, act.opportunity_id) == mine
+
+
+def check_activity(ws: Workspace, s: Session, act: Any, action: str) -> None:
+    """Refuse ``action`` on an activity the acting (sales) user may not see: one not
+    assigned to them, or linked to someone else's deal."""
+    if not activity_visible(ws, s, act):
+        _refuse(ws, action, "activity", act.id)
+
+
+def check_activity_written(ws: Workspace, s: Session, act: Any) -> None:
+    """After a sales user scheduled or changed ``act``: refuse a link to a deal that is
+    not theirs, and giving it (a hand-off to a colleague is allowed) to a sales user
+    who could not see the deal it is linked to (it would vanish from every list)."""
+    mine = own_only(ws)
+    if mine is None:
+        return
+    check_deal_link(ws, s, act.opportunity_id, "link an activity to")
+    if act.opportunity_id is None or act.assignee_id in (None, mine):
+        return
+    role, login = s.execute(select(User.role, User.login).where(User.id == act.assignee_id)).one()
+    if role not in UNRESTRICTED_ROLES:
+        ident = f"#{act.id}" if act.id is not None else f"(new) {act.subject!r}"
+        record = (
+            f"activity {ident} on opportunity #{act.opportunity_id} to {login!r}, who may not"
+            " see that deal (give it to a manager, or have the deal reassigned)"
+        )
+        raise AccessDenied(ws.login, ws.role, "give", record)
+
+
+def check_unrestricted(ws: Workspace, action: str, what: str) -> None:
+    """Refuse ``action`` to a user whose role does not see every record (a sync, for
+    one, reads and writes every deal)."""
+    if own_only(ws) is not None:
+        raise AccessDenied(ws.login, ws.role, action, what)
+
+
+class NotAnAdmin(AccessDenied):
+    """Only an admin (or the workspace's owner) manages users, their logins and the
+    workspace's settings."""
+
+    def __init__(self, login: str | None, role: str | None, action: str, record: str):
+        super().__init__(login, role, action, record)
+        self.args = (f"user {login!r} ({role}) may not {action} {record}: only an admin may",)
+
+
+def require_admin(ws: Any, action: str, record: str, *, own_id: int | None = None) -> None:
+    """Refuse ``action`` unless acting as the owner or an admin; a user may act on
+    their own login (``own_id``: the user acted on)."""
+    if ws.role is None or ws.role == "admin":
+        return
+    if own_id is not None and own_id == ws.user_id:
+        return
+    raise NotAnAdmin(ws.login, ws.role, action, record)
+
+
+def check_act_as(ws: Workspace, user_id: int, login: str) -> None:
+    """Refuse a workspace acting for a user becoming another user (``ws.as_user``),
+    unless it acts for an admin: a sales user's workspace never turns into a manager's."""
+    if ws.role is None or ws.role == "admin" or user_id == ws.user_id:
+        return
+    raise AccessDenied(ws.login, ws.role, "act as", f"user {login!r}")

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from crm_core import Workspace, db
+from crm_core import Workspace, access, db
 from crm_core.models import SyncState
 from erp_bridge import runs
 from erp_bridge.adapter import Adapter
@@ -75,6 +75,8 @@ def sync(
     unknown = wanted - {*REFERENCE, *COPIES, *(m.entity for m in maps)}
     if unknown:
         raise ValueError(f"unknown models: {', '.join(sorted(unknown))}")
+    # A sync reads and writes every record: not for a user who sees only their own.
+    access.check_unrestricted(ws, "run a sync of", "the workspace with an ERP")
     report = SyncReport(adapter.backend, dry_run=dry_run)
     run = None if dry_run else runs.start(ws, adapter.backend)
     try:

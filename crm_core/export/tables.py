@@ -10,8 +10,9 @@ them, tags joined by ", ", then the workspace's custom fields of the entity.
 A table may be restricted to a saved segment (``ws.segments``) of the same entity:
 contacts take a contact segment, opportunities an opportunity segment; activities have
 no segments. Archived contacts and deals are left out unless the segment includes
-them. A sales user (see :func:`crm_core.access.own_only`) gets only their own deals and
-the activities assigned to them; contacts are visible to everyone.
+them. A sales user gets only what crm_core.access lets them see: their own deals, the
+activities assigned to them that are not on someone else's deal; contacts are
+everyone's.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, aliased
 
 from crm_core import validation as v
-from crm_core.access import own_only
+from crm_core.access import activity_clauses, deal_clauses
 from crm_core.errors import FieldError, ValidationError
 from crm_core.models import (
     Activity,
@@ -242,12 +243,10 @@ def opportunities(ws: Workspace, segment: int | str | None = None) -> Table:
     o = Opportunity
     with ws.transaction() as s:
         if segment is not None:
+            # Through the pipeline's search clauses, which hold the own-records rule.
             where = _segment_clauses(ws, s, "opportunities", segment)
         else:
-            where = [o.active.is_(True)]
-            mine = own_only(ws)
-            if mine is not None:
-                where.append(o.owner_id == mine)
+            where = [o.active.is_(True), *deal_clauses(ws, o)]
         custom = _custom_fields(s, "opportunity")
         total = int(s.scalar(select(func.count(o.id)).where(*where)) or 0)
     owner = aliased(User)
@@ -328,8 +327,8 @@ ACTIVITY_COLUMNS = [
 
 
 def activities(ws: Workspace, segment: int | str | None = None) -> Table:
-    """Every activity, done or not, by due date; a sales user gets only those assigned
-    to them. Activities have no segments: giving one is an error.
+    """Every activity, done or not, by due date; a sales user gets only those they may
+    see (crm_core.access). Activities have no segments: giving one is an error.
 
     Columns: see :data:`ACTIVITY_COLUMNS`; ``status`` is judged against today in the
     workspace time zone.
@@ -338,10 +337,7 @@ def activities(ws: Workspace, segment: int | str | None = None) -> Table:
         with ws.transaction() as s:
             _segment_clauses(ws, s, "activities", segment)
     a = Activity
-    where: list[Any] = []
-    mine = own_only(ws)
-    if mine is not None:
-        where.append(a.assignee_id == mine)
+    where: list[Any] = activity_clauses(ws, a)
     with ws.transaction() as s:
         total = int(s.scalar(select(func.count(a.id)).where(*where)) or 0)
     query = (

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_core import validation as v
-from crm_core.access import own_only
+from crm_core.access import activity_clauses, deal_clauses, interaction_clauses, own_only
 from crm_core.errors import FieldError, ValidationError
 from crm_core.models import Campaign, Opportunity, Tag, User
 from crm_core.models.pipeline import opportunity_tags
@@ -233,8 +233,13 @@ class Scope:
 
     def deals(self, o: Any = Opportunity) -> list[Any]:
         """Conditions selecting the active deals in scope (owner/team, tag, source,
-        campaign); the period is left to the report, which knows which date it means."""
-        out: list[Any] = [o.active.is_(True), *self.owned_by(o.owner_id)]
+        campaign) that the acting user may see (crm_core.access); the period is left to
+        the report, which knows which date it means."""
+        out: list[Any] = [
+            o.active.is_(True),
+            *self.owned_by(o.owner_id),
+            *deal_clauses(self.ws, o),
+        ]
         if self.tag_id is not None:
             out.append(
                 o.id.in_(
@@ -248,6 +253,17 @@ class Scope:
         if self.campaign_id is not None:
             out.append(o.campaign_id == self.campaign_id)
         return out
+
+    def activities(self, a: Any) -> list[Any]:
+        """Conditions keeping the activities the acting user may see (a sales user: those
+        assigned to them and not on someone else's deal); ``owned_by`` adds the
+        owner/team filter."""
+        return list(activity_clauses(self.ws, a))
+
+    def interactions(self, i: Any) -> list[Any]:
+        """Conditions keeping the interactions the acting user may see (a sales user:
+        none linked to someone else's deal); ``owned_by`` adds the owner/team filter."""
+        return list(interaction_clauses(self.ws, i))
 
 
 def make_scope(ws: Workspace, spec: Report, given: dict[str, Any]) -> Scope:

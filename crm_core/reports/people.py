@@ -86,7 +86,8 @@ def workload(scope: Scope) -> pd.DataFrame:
     Filters: ``period_from`` / ``period_to`` keep the weeks overlapping the period and,
     within them, only what is dated in the period (done_at, due_date, occurred_at,
     closed_at), so a period starting on a Wednesday counts that week from Wednesday.
-    ``owner`` / ``team`` keep those employees (a sales user sees only themselves).
+    ``owner`` / ``team`` keep those employees (a sales user sees only themselves, and
+    nothing about someone else's deal: crm_core.access).
     """
     today = scope.today()
     a, i, o = Activity, Interaction, Opportunity
@@ -95,18 +96,21 @@ def workload(scope: Scope) -> pd.DataFrame:
         a.assignee_id.is_not(None),
         *scope.in_period(a.done_at),
         *scope.owned_by(a.assignee_id),
+        *scope.activities(a),
     ]
     due_where = [
         a.assignee_id.is_not(None),
         a.due_date < today,
         *scope.days_in_period(a.due_date),
         *scope.owned_by(a.assignee_id),
+        *scope.activities(a),
     ]
     logged_where = [
         i.channel.in_(("call", "email")),
         i.user_id.is_not(None),
         *scope.in_period(i.occurred_at),
         *scope.owned_by(i.user_id),
+        *scope.interactions(i),
     ]
     closed_where = [
         o.status.in_(("won", "lost")),
@@ -263,10 +267,14 @@ def interactions(scope: Scope) -> pd.DataFrame:
 
     Filters: ``period_from`` / ``period_to`` on ``occurred_at`` (workspace time
     zone); ``owner`` / ``team`` on the interaction's ``user_id`` (a sales user sees
-    only the interactions they logged).
+    only the interactions they logged, and none linked to someone else's deal).
     """
     i = Interaction
-    where = [*scope.in_period(i.occurred_at), *scope.owned_by(i.user_id)]
+    where = [
+        *scope.in_period(i.occurred_at),
+        *scope.owned_by(i.user_id),
+        *scope.interactions(i),
+    ]
 
     def side(kind: str, party: Any) -> Any:
         return select(

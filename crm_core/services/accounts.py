@@ -2,7 +2,8 @@
 
 The ERP owns these records; a sync keeps local copies (crm_core.models.external) so
 that the CRM can show a customer's invoices and open balance without asking the ERP.
-Nothing here writes. Like companies and contacts, they are visible to every role.
+Nothing here writes. Like companies and contacts, they are visible to every role; the
+ERP links of a deal or an activity follow that record (crm_core.access).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy import BigInteger, Select, case, cast, func, select
 
 from crm_core import text
 from crm_core import validation as v
+from crm_core.access import link_clauses
 from crm_core.errors import FieldError, ValidationError
 from crm_core.models import ExternalLink, Invoice, Product, SalesOrder
 from crm_core.services.base import Service
@@ -62,13 +64,15 @@ class Accounts(Service):
     def links(self, entity: str, record_id: int) -> pd.DataFrame:
         """The ERP records a local ``entity`` (company, contact, opportunity, ...) is
         synced with: one row per backend (backend, remote_model, remote_id, synced_at).
-        Empty when the record has never been synced."""
+        Empty when the record has never been synced, or is a deal or activity the
+        acting user may not see."""
         link = ExternalLink
         if not _askable(entity) or not v.is_id(record_id):
             return pd.DataFrame(columns=LINK_COLUMNS)  # no such record: no links
         query = (
             select(link.backend, link.remote_model, link.remote_id, link.synced_at)
             .where(link.entity == entity, link.local_id == record_id)
+            .where(*link_clauses(self.ws, link.entity, link.local_id))
             .order_by(link.backend)
         )
         with self._tx() as s:
@@ -76,13 +80,17 @@ class Accounts(Service):
         return pd.DataFrame(rows, columns=LINK_COLUMNS)
 
     def is_synced(self, entity: str, record_id: int) -> bool:
-        """Whether the record is linked to a record of at least one ERP."""
+        """Whether the record is linked to a record of at least one ERP (False for a
+        deal or activity the acting user may not see)."""
         link = ExternalLink
         if not _askable(entity) or not v.is_id(record_id):
             return False
         with self._tx() as s:
             found = s.scalar(
-                select(link.id).where(link.entity == entity, link.local_id == record_id).limit(1)
+                select(link.id)
+                .where(link.entity == entity, link.local_id == record_id)
+                .where(*link_clauses(self.ws, link.entity, link.local_id))
+                .limit(1)
             )
         return found is not None
 

@@ -12,7 +12,14 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from crm_core import validation as v
-from crm_core.access import check_activity, own_only
+from crm_core.access import (
+    activity_clauses,
+    check_activity,
+    check_activity_written,
+    check_deal_link,
+    interaction_clauses,
+    own_only,
+)
 from crm_core.errors import AccessDenied, FieldError, ValidationError
 from crm_core.models import (
     ACTIVITY_KINDS,
@@ -82,7 +89,9 @@ class Activities(Service):
         """Plan an activity (call, meeting, email, todo) due on a date.
 
         Link it to at least one of contact, company, opportunity; ``assignee`` is a
-        user id or login (default: the acting user).
+        user id or login (default: the acting user). A sales user schedules only on
+        their own deals, and for a colleague only what that colleague may see
+        (crm_core.access).
         """
         values = _aliases({"kind": kind, "subject": subject, "due_date": due, **values})
         values.setdefault("assignee_id", self.ws.user_id)
@@ -108,7 +117,7 @@ class Activities(Service):
     def _activity(self, s: Session, activity_id: Any, action: str) -> Activity:
         """The activity, if the acting user may ``action`` it (crm_core.access)."""
         act: Activity = get_or_404(s, Activity, activity_id, "activity")
-        check_activity(self.ws, act, action)
+        check_activity(self.ws, s, act, action)
         return act
 
     #: Text fields whose value from an ERP is kept as written when refused.
@@ -144,12 +153,20 @@ class Activities(Service):
         ``contact``, ``company``, ``opportunity`` and ``assignee`` stand for their
         ``_id`` fields. ``keep_invalid`` keeps a subject or note from an ERP as written
         when a person could not have typed it, marked in ``act.unvalidated``.
+
+        The own-records rule holds here too, since callers with their own session
+        (the ERP sync) write through it: a sales user may change only an activity
+        they may see, link it only to their own deals and give it only to someone
+        who may see its deal (:class:`~crm_core.errors.AccessDenied`).
         """
+        if act.id is not None:
+            check_activity(self.ws, s, act, "change")
         if not isinstance(values, Mapping):
             errors.append(FieldError(record, "values", values, "must be a mapping"))
             return
         keep = self.keepable() if keep_invalid else None
         apply_fields(act, _aliases(dict(values)), self._cleaners(s), record, errors, keep)
+        check_activity_written(self.ws, s, act)
 
     def update(
         self, activity_id: int, *, expected_version: int | None = None, **changes: Any
@@ -242,7 +259,9 @@ class Activities(Service):
     def reassign(
         self, activity_id: int, user: Any, *, expected_version: int | None = None
     ) -> dict[str, Any]:
-        """Give an activity to another user."""
+        """Give an activity to another user. A sales user gives only an activity they may
+        see, and one on their deal only to someone who may see that deal (a manager or
+        an admin): another rep would never find it (crm_core.access)."""
         return self.update(activity_id, assignee_id=user, expected_version=expected_version)
 
     def get(self, activity_id: int) -> dict[str, Any]:
@@ -255,8 +274,8 @@ class Activities(Service):
         return self._visible(s, user, _listing().where(Activity.done_at.is_(None)))
 
     def _visible(self, s: Session, user: Any, query: Select[Any]) -> Select[Any]:
-        """``query`` narrowed to ``user``'s activities, and to the acting user's own when
-        their role sees only those."""
+        """``query`` narrowed to ``user``'s activities, and to those the acting user may
+        see when their role sees only their own (crm_core.access)."""
         mine = own_only(self.ws)
         if user is not None:
             try:
@@ -270,9 +289,7 @@ class Activities(Service):
                     self.ws.login, self.ws.role, "list the activities of", f"user {user!r}"
                 )
             query = query.where(Activity.assignee_id == wanted)
-        elif mine is not None:
-            query = query.where(Activity.assignee_id == mine)
-        return query
+        return query.where(*activity_clauses(self.ws))
 
     def overdue(self, user: Any = None) -> pd.DataFrame:
         """Open activities due before today (workspace time zone), oldest first."""
@@ -387,6 +404,8 @@ class Interactions(Service):
 
         ``at`` is when it happened (aware datetime; default now); link it to a
         contact, company and/or opportunity; ``subject`` and ``summary`` are text.
+        A sales user logs on their own deals only (an interaction follows its deal:
+        crm_core.access).
         """
         values = _aliases({"channel": channel, "direction": direction, **values})
         values.setdefault("user_id", self.ws.user_id)
@@ -408,6 +427,7 @@ class Interactions(Service):
                 **_links(s),
             }
             apply_fields(obj, values, cleaners, record, errors)
+            check_deal_link(self.ws, s, obj.opportunity_id, "log an interaction on")
             if not any(getattr(obj, link) for link in LINKS):
                 errors.append(
                     FieldError(
@@ -431,7 +451,9 @@ class Interactions(Service):
         limit: int = 200,
     ) -> pd.DataFrame:
         """Interactions of a record, newest first. A company's timeline includes its
-        contacts' interactions."""
+        contacts' interactions. A sales user's timelines leave out the interactions
+        linked to other reps' deals (crm_core.access): the timeline of such a deal is
+        empty."""
         _check_links("timeline", contact_id, company_id, opportunity_id)
         if not (type(limit) is int and 0 < limit <= 10_000):
             raise ValidationError(
@@ -460,6 +482,7 @@ class Interactions(Service):
             query = query.where((i.company_id == company_id) | i.contact_id.in_(people))
         if opportunity_id is not None:
             query = query.where(i.opportunity_id == opportunity_id)
+        query = query.where(*interaction_clauses(self.ws, i))
         with self._tx() as s:
             rows = s.execute(query.order_by(i.occurred_at.desc(), i.id.desc()).limit(limit))
             frame = pd.DataFrame(

@@ -10,6 +10,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from crm_core import validation as v
+from crm_core.access import check_unrestricted
 from crm_core.errors import FieldError, NotFoundError
 from crm_core.models import CustomFieldDefinition
 from crm_core.services.base import Service, raise_if
@@ -72,9 +73,11 @@ class CustomFields(Service):
         """Add a custom field. No migration: values live in the record's JSON column.
 
         ``name`` is a lower-case identifier; ``type`` one of text, number, date, bool,
-        choice (which needs ``choices``).
+        choice (which needs ``choices``). A manager's or admin's call: a field is on
+        every record of the entity, the whole team's deals included.
         """
         record = f"custom field {entity}.{name}"
+        check_unrestricted(self.ws, "define", record)
         errors: list[FieldError] = []
         if not isinstance(entity, str) or entity not in ENTITIES:
             errors.append(
@@ -134,8 +137,10 @@ class CustomFields(Service):
 
     def remove(self, entity: str, name: str) -> None:
         """Forget a custom field definition. Stored values stay in the records (and
-        the journal) so re-defining the field brings them back."""
+        the journal) so re-defining the field brings them back. A manager's or admin's
+        call."""
         _known_key(entity, name)
+        check_unrestricted(self.ws, "remove", f"custom field {entity}.{name}")
         with self._tx() as s:
             d = s.scalars(
                 select(CustomFieldDefinition).where(

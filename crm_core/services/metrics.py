@@ -21,7 +21,7 @@ from sqlalchemy import Numeric, case, cast, distinct, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from crm_core import validation as v
-from crm_core.access import own_only
+from crm_core.access import activity_clauses, deal_clauses, own_only
 from crm_core.errors import FieldError, ValidationError
 from crm_core.models import Activity, Invoice, Opportunity, Stage, StageChange
 from crm_core.services.base import Service
@@ -65,11 +65,8 @@ class Metrics(Service):
         day_from, day_to = _period(period_from, period_to)
         start, end = self._instants(day_from, day_to)
         o = Opportunity
-        mine = own_only(self.ws)
         with self._tx() as s:
-            deal_filter: list[Any] = [o.active.is_(True)]
-            if mine is not None:
-                deal_filter.append(o.owner_id == mine)
+            deal_filter: list[Any] = [o.active.is_(True), *deal_clauses(self.ws, o)]
             pipeline_rows = s.execute(
                 select(
                     o.currency,
@@ -100,8 +97,7 @@ class Metrics(Service):
                 done.append(Activity.done_at >= start)
             if end is not None:
                 done.append(Activity.done_at < end)
-            if mine is not None:
-                done.append(Activity.assignee_id == mine)
+            done += activity_clauses(self.ws, Activity)
             activities_done = int(s.scalar(select(func.count(Activity.id)).where(*done)) or 0)
         value = {cur: _money(total) for cur, _n, total, _w in pipeline_rows}
         weighted = {cur: _money(w) for cur, _n, _total, w in pipeline_rows}
@@ -134,12 +130,13 @@ class Metrics(Service):
         Proposition). ``pipeline``: id or name, default the first.
         """
         o = Opportunity
-        mine = own_only(self.ws)
         with self._tx() as s:
             p = self.ws.pipeline._pipeline(s, pipeline)
-            deals: list[Any] = [o.pipeline_id == p.id, o.active.is_(True)]
-            if mine is not None:
-                deals.append(o.owner_id == mine)
+            deals: list[Any] = [
+                o.pipeline_id == p.id,
+                o.active.is_(True),
+                *deal_clauses(self.ws, o),
+            ]
             reached = (
                 select(StageChange.opportunity_id, func.max(_rank(Stage)).label("top"))
                 .join(Stage, Stage.id == StageChange.to_stage_id)
@@ -228,8 +225,7 @@ class Metrics(Service):
                 o.closed_at >= instants[0],
                 o.closed_at < instants[-1],
             ]
-            if mine is not None:
-                wins.append(o.owner_id == mine)
+            wins += deal_clauses(self.ws, o)
             won = _monthly(s, o.closed_at, instants, labels, o.currency, o.expected_revenue, wins)
         currencies = sorted({c for _m, c in revenue} | {c for _m, c in won}) or [
             self.ws.setting("currency")

@@ -12,7 +12,7 @@ from sqlalchemy import Numeric, cast, func, select
 from sqlalchemy.orm import Session, aliased
 
 from crm_core import validation as v
-from crm_core.access import check_deal, own_only
+from crm_core.access import check_deal, check_unrestricted, deal_clauses
 from crm_core.errors import FieldError, NotFoundError, ValidationError
 from crm_core.models import (
     OPPORTUNITY_TYPES,
@@ -107,8 +107,10 @@ class PipelineService(Service):
     def create_pipeline(
         self, name: str, stages: Sequence[tuple[str, int, bool, bool]] = DEFAULT_STAGES
     ) -> int:
-        """Create a pipeline with ordered stages ``(name, probability, is_won, is_lost)``."""
+        """Create a pipeline with ordered stages ``(name, probability, is_won, is_lost)``
+        (a manager's or admin's call)."""
         record = f"pipeline {name!r}"
+        check_unrestricted(self.ws, "create", "a pipeline")
         errors: list[FieldError] = []
         try:
             name = v.required_text(name, 200)
@@ -287,7 +289,6 @@ class PipelineService(Service):
                     )
                 )
             raise_if(errors)
-            check_deal(self.ws, opp, "create a deal owned by someone else:")
             self.add_in_session(s, opp)
             return self._as_dict(opp)
 
@@ -308,7 +309,14 @@ class PipelineService(Service):
         description from an ERP or a file as written when a person could not have
         typed it (too long, control characters), marked in ``opp.unvalidated`` as
         ``Contacts.write_fields`` does.
+
+        The own-records rule holds here too, since callers with their own session
+        (the ERP sync, imports) write through it: a sales user may change only their
+        own deal, and may not give it (or create it for) someone else
+        (:class:`~crm_core.errors.AccessDenied`).
         """
+        if not creating:
+            check_deal(self.ws, opp, "change")
         if not isinstance(values, Mapping):
             record = label("opportunity", None if creating else opp)
             errors.append(
@@ -347,6 +355,10 @@ class PipelineService(Service):
             opp.custom = custom_values(
                 s, "opportunity", opp.custom, custom, record, errors, creating
             )
+        # Checked on the result: an owner given (or defaulted) must leave the deal theirs.
+        check_deal(
+            self.ws, opp, "create a deal owned by someone else:" if creating else "give away"
+        )
 
     def update(
         self,
@@ -367,7 +379,6 @@ class PipelineService(Service):
                 changes = None
             self.write_fields(s, opp, {**(changes or {}), **more}, errors, creating=False)
             raise_if(errors)
-            check_deal(self.ws, opp, "give away")
             s.flush()
             return self._as_dict(opp)
 
@@ -402,7 +413,9 @@ class PipelineService(Service):
             return self._as_dict(opp)
 
     def add_in_session(self, s: Session, opp: Opportunity) -> None:
-        """Insert a new deal in the caller's session with its first stage-history row."""
+        """Insert a new deal in the caller's session with its first stage-history row
+        (a sales user only one they own)."""
+        check_deal(self.ws, opp, "create a deal owned by someone else:")
         s.add(opp)
         s.flush()
         s.add(
@@ -417,7 +430,9 @@ class PipelineService(Service):
         s.flush()
 
     def move_in_session(self, s: Session, opp: Opportunity, target: Stage) -> None:
-        """Move ``opp`` to ``target`` inside the caller's session, recording history."""
+        """Move ``opp`` to ``target`` inside the caller's session, recording history
+        (a sales user only their own deal)."""
+        check_deal(self.ws, opp, "move")
         self._move(s, opp, target)
 
     def _move(self, s: Session, opp: Opportunity, target: Stage) -> None:
@@ -602,10 +617,8 @@ class PipelineService(Service):
                     errors.append(FieldError(record, name, ref, str(exc)))
         raise_if(errors)
         p = self._pipeline(s, pipeline)
-        clauses: list[Any] = [o.pipeline_id == p.id]
-        mine = own_only(self.ws)
-        if mine is not None:
-            clauses.append(o.owner_id == mine)
+        # A sales user's searches, counts and segments cover only their own deals.
+        clauses: list[Any] = [o.pipeline_id == p.id, *deal_clauses(self.ws, o)]
         if not include_archived:
             clauses.append(o.active.is_(True))
         if stage is not None:
@@ -748,9 +761,8 @@ class PipelineService(Service):
                     raise ValidationError(
                         [FieldError("pipeline by stage", "owner", owner, str(exc))]
                     ) from None
-            mine = own_only(self.ws)
-            if mine is not None:
-                join_on = join_on & (o.owner_id == mine)
+            for clause in deal_clauses(self.ws, o):
+                join_on = join_on & clause
             if not include_closed:
                 join_on = join_on & (o.status == "open")
             query = (

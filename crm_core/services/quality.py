@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import func, select, true
 
-from crm_core.access import own_only
+from crm_core.access import activity_clauses, deal_clauses
 from crm_core.errors import FieldError
 from crm_core.models import Activity, Company, Contact, Opportunity
 from crm_core.services.base import Service, raise_if
@@ -96,13 +96,10 @@ class Quality(Service):
 
     def _visible(self, name: str, model: Any, query: Any) -> Any:
         """``query`` narrowed to the records the acting user may see."""
-        mine = own_only(self.ws)
-        if mine is None:
-            return query
         if name == "opportunity":
-            return query.where(model.owner_id == mine)
+            return query.where(*deal_clauses(self.ws, model))
         if name == "activity":
-            return query.where(model.assignee_id == mine)
+            return query.where(*activity_clauses(self.ws, model))
         return query
 
 

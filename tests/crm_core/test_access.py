@@ -77,7 +77,7 @@ def test_managers_and_the_workspace_owner_see_the_whole_team(ws, team):
 def test_passwords_are_salted_hashes_checked_in_constant_form(ws, team):
     with ws.transaction() as s:
         stored = s.scalars(select(User.password_hash).where(User.login == "bilal")).one()
-    assert stored.startswith("scrypt$") and "bilal-pass-1" not in stored
+    assert stored.startswith("$argon2id$") and "bilal-pass-1" not in stored
     assert hash_password("bilal-pass-1") != stored  # a new salt every time
     assert verify_password(stored, "bilal-pass-1")
     assert not verify_password(stored, "bilal-pass-2")
@@ -93,7 +93,7 @@ def test_passwords_are_salted_hashes_checked_in_constant_form(ws, team):
             str(e.new)
             for e in s.scalars(select(JournalEntry).where(JournalEntry.entity == "users"))
         )
-    assert "scrypt" not in journaled  # the journal never holds a hash
+    assert "argon2" not in journaled  # the journal never holds a hash
 
 
 def _journal_size(ws):

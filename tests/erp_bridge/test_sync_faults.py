@@ -442,3 +442,10 @@ def test_random_faults_never_lose_duplicate_or_wrongly_archive(ws, odoo, seed):
     # its partner was deleted; none is archived that still exists there
     assert total - archived == len(there)
     assert all(active for *_, active in here.values())
+
+
+def test_a_sales_user_may_not_run_a_sync(ws, odoo):
+    ws.users.add("Bilal", "bilal", role="sales")
+    with pytest.raises(crm_core.AccessDenied, match="bilal"):
+        sync(ws.as_user("bilal"), odoo)
+    assert statuses(ws) == []

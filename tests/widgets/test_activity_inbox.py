@@ -121,11 +121,19 @@ def test_complete_snooze_and_reassign_are_persisted(ws, work, clock):
     assert subjects(inbox.upcoming) == ["Call Indus", "Visit the mill", "Send quote"]
     assert inbox.reminder == ""
 
+    inbox.reassign(work["quote"], "olga")  # on a company: anyone may take it over
+    assert ws.activities.get(work["quote"])["assignee_id"] == ws.users.get("olga")["id"]
+    assert inbox.message == "Gave 'Send quote' to olga."
+    assert subjects(inbox.upcoming) == ["Call Indus", "Visit the mill"]
+    assert "Send quote" in subjects(ActivityInboxModel(ws.as_user("olga")).upcoming)
+
+    # On his deal: not to another rep, who may not see the deal; to a manager, yes.
     inbox.reassign(work["visit"], "olga")
-    assert ws.activities.get(work["visit"])["assignee_id"] == ws.users.get("olga")["id"]
-    assert inbox.message == "Gave 'Visit the mill' to olga."
-    assert subjects(inbox.upcoming) == ["Call Indus", "Send quote"]
-    assert "Visit the mill" in subjects(ActivityInboxModel(ws.as_user("olga")).upcoming)
+    assert inbox.message_kind == "danger" and "may not give activity" in inbox.message
+    assert ws.activities.get(work["visit"])["assignee_id"] == ws.users.get("bilal")["id"]
+    inbox.reassign(work["visit"], "ayesha")
+    assert inbox.message == "Gave 'Visit the mill' to ayesha."
+    assert subjects(inbox.upcoming) == ["Call Indus"]
 
 
 def test_a_sales_user_cannot_act_on_someone_elses_activity(ws, work):
