@@ -3,7 +3,8 @@
 ``init`` and ``demo`` create workspaces (``demo`` then serves the staff app when the
 widgets package is installed); ``info`` and ``contacts search`` read them; ``user``
 manages staff logins; ``migrate`` upgrades a workspace made by an older crmbook (after a
-backup), ``backup`` and ``restore`` save and bring back a whole workspace.
+backup), ``backup`` and ``restore`` save and bring back a whole workspace; ``setting`` shows and
+changes its settings.
 A workspace is a SQLite file path or a database URL; commands that read one take
 ``--workspace/-w`` (default: ``$CRMBOOK_WORKSPACE`` or ``crm.sqlite`` here). No command
 but ``init`` and ``migrate`` changes a workspace's schema: the others refuse one at an
@@ -15,7 +16,8 @@ Everything printed that comes from a workspace or a user goes through
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -81,6 +83,17 @@ def existing(location: str) -> crm_core.Workspace:
         return crm_core.open(location, create=False)
     except CrmError as exc:
         fail(str(exc))
+
+
+@contextmanager
+def acting(location: str) -> Iterator[crm_core.Workspace]:
+    """:func:`existing`, for a command whose every refusal (a :class:`CrmError` raised
+    in its block: bad input, access, not found) ends it with one clear line."""
+    with existing(location) as ws:
+        try:
+            yield ws
+        except CrmError as exc:
+            fail(str(exc))
 
 
 def _print_frame(frame: pd.DataFrame, title: str | None = None) -> None:
@@ -173,6 +186,24 @@ def info(workspace: WorkspaceOption = DEFAULT_WORKSPACE) -> None:
     _print_frame(pd.DataFrame(list(counts.items()), columns=["entity", "rows"]), title=workspace)
 
 
+@app.command("setting")
+def setting(
+    key: Annotated[str | None, typer.Argument(help="The setting (default: list them all).")] = None,
+    value: Annotated[str | None, typer.Argument(help="Its new value (default: show it).")] = None,
+    workspace: WorkspaceOption = DEFAULT_WORKSPACE,
+) -> None:
+    """Show or change the workspace's settings: phone_region, timezone, currency,
+    session_idle_minutes and session_max_hours (staff app logins)."""
+    from crm_core.workspace import DEFAULT_SETTINGS
+
+    with acting(workspace) as ws:
+        if value is not None:
+            ws.set_setting(str(key), value)
+        keys = list(DEFAULT_SETTINGS) if key is None else [key]
+        rows = [(name, ws.setting(name)) for name in keys]
+    _print_frame(pd.DataFrame(rows, columns=["setting", "value"]))
+
+
 @contacts_app.command("search")
 def contacts_search(
     query: Annotated[str | None, typer.Argument(help="Words that start words of the name.")] = None,
@@ -201,14 +232,9 @@ def contacts_search(
     }
     if company is not None:
         filters["company_id"] = company
-    with existing(workspace) as ws:
-        try:
-            found = ws.contacts.search(
-                query, order_by=order_by, limit=limit, offset=offset, **filters
-            )
-            total = ws.contacts.count(query, **filters)
-        except CrmError as exc:
-            fail(str(exc))
+    with acting(workspace) as ws:
+        found = ws.contacts.search(query, order_by=order_by, limit=limit, offset=offset, **filters)
+        total = ws.contacts.count(query, **filters)
     shown = found[["id", "name", "company", "email", "phone", "city", "country", "tags"]]
     _print_frame(shown, title=f"{total} contact(s)")
     if total > offset + len(found):
@@ -226,11 +252,8 @@ def quality(
     """Values kept as the ERP or a file wrote them although a person could not have
     typed them (a phone that is no valid number, a reserved e-mail domain): each with
     its record and the reason. Writing a valid value clears it."""
-    with existing(workspace) as ws:
-        try:
-            frame = ws.quality.count(entity) if counts else ws.quality.issues(entity)
-        except CrmError as exc:
-            fail(str(exc))
+    with acting(workspace) as ws:
+        frame = ws.quality.count(entity) if counts else ws.quality.issues(entity)
     if frame.empty:
         say("every value passed validation")
         return
@@ -326,11 +349,8 @@ def user_add(
     password = os.environ.get("CRMBOOK_USER_PASSWORD") or typer.prompt(
         "password", hide_input=True, confirmation_prompt=True
     )
-    with existing(workspace) as ws:
-        try:
-            user = ws.users.add(name, login, email=email, role=role, team=team, password=password)
-        except CrmError as exc:
-            fail(str(exc))
+    with acting(workspace) as ws:
+        user = ws.users.add(name, login, email=email, role=role, team=team, password=password)
     say(f"user {user['login']!r} ({user['role']}) added")
 
 
@@ -343,12 +363,9 @@ def user_password(
     password = os.environ.get("CRMBOOK_USER_PASSWORD") or typer.prompt(
         "new password", hide_input=True, confirmation_prompt=True
     )
-    with existing(workspace) as ws:
-        try:
-            ws.users.set_password(login, password)
-        except CrmError as exc:
-            fail(str(exc))
-    say(f"password of {login!r} changed")
+    with acting(workspace) as ws:
+        ended = ws.users.set_password(login, password)
+    say(f"password of {login!r} changed; {_sessions_ended(ended)}")
 
 
 @user_app.command("list")
@@ -356,6 +373,68 @@ def user_list(workspace: WorkspaceOption = DEFAULT_WORKSPACE) -> None:
     """Staff users with their roles."""
     with existing(workspace) as ws:
         _print_frame(ws.users.list(), title="users")
+
+
+@user_app.command("disable")
+def user_disable(
+    login: Annotated[str, typer.Argument(help="The user's login.")],
+    workspace: WorkspaceOption = DEFAULT_WORKSPACE,
+) -> None:
+    """Disable a user: no more logins, and every open login of theirs ends now (their
+    pages in the app are closed within a second). Their records stay theirs."""
+    with acting(workspace) as ws:
+        ended = ws.users.disable(login)
+    say(f"user {login!r} disabled; {_sessions_ended(ended)}")
+
+
+@user_app.command("enable")
+def user_enable(
+    login: Annotated[str, typer.Argument(help="The user's login.")],
+    workspace: WorkspaceOption = DEFAULT_WORKSPACE,
+) -> None:
+    """Let a disabled user log in again."""
+    with acting(workspace) as ws:
+        ws.users.enable(login)
+    say(f"user {login!r} enabled")
+
+
+@user_app.command("role")
+def user_role(
+    login: Annotated[str, typer.Argument(help="The user's login.")],
+    role: Annotated[str, typer.Argument(help="admin, manager or sales.")],
+    workspace: WorkspaceOption = DEFAULT_WORKSPACE,
+) -> None:
+    """Give a user another role; every open login of theirs ends (they log in again
+    with the new role)."""
+    with acting(workspace) as ws:
+        ended = ws.users.set_role(login, role)
+    say(f"user {login!r} is now {role}; {_sessions_ended(ended)}")
+
+
+@user_app.command("sessions")
+def user_sessions(
+    login: Annotated[str | None, typer.Argument(help="Only this user's (default: all).")] = None,
+    workspace: WorkspaceOption = DEFAULT_WORKSPACE,
+    revoke: Annotated[
+        bool, typer.Option("--revoke", help="End them (the pages are closed within a second).")
+    ] = False,
+) -> None:
+    """The live logins to the staff app (of LOGIN, or everyone's): when they started,
+    were last used and end, from which address and browser. --revoke ends them."""
+    with acting(workspace) as ws:
+        if revoke:
+            ended = ws.sessions.revoke(login)
+            say(_sessions_ended(ended))
+            return
+        frame = ws.sessions.list(login)
+    if frame.empty:
+        say("no live session")
+        return
+    _print_frame(frame, title=f"{len(frame)} live session(s)")
+
+
+def _sessions_ended(count: int) -> str:
+    return "no login session ended" if count == 0 else f"{count} login session(s) ended"
 
 
 # ``crmbook report`` and ``crmbook export`` live in their own module.

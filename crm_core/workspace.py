@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from crm_core import db, journal
+from crm_core import access, db, journal
 from crm_core import validation as v
 from crm_core.errors import (
     ConflictError,
@@ -49,7 +49,15 @@ Clock = Callable[[], dt.datetime]
 BUSY_RETRIES = 3
 BUSY_PAUSE = 0.2
 
-DEFAULT_SETTINGS = {"phone_region": "US", "timezone": "UTC", "currency": "USD"}
+DEFAULT_SETTINGS = {
+    "phone_region": "US",
+    "timezone": "UTC",
+    "currency": "USD",
+    # Staff app logins: ended after 8 hours without a request or an open page, and
+    # 7 days after logging in whatever happens (see crm_core.services.sessions).
+    "session_idle_minutes": "480",
+    "session_max_hours": "168",
+}
 
 
 def utc_now() -> dt.datetime:
@@ -62,9 +70,9 @@ class Workspace:
 
     Open one with :func:`crm_core.open`. Services: ``contacts``, ``companies``,
     ``pipeline``, ``activities``, ``interactions``, ``segments``, ``campaigns``,
-    ``custom_fields``, ``users``, ``journal``, ``metrics``, ``accounts``, ``reports``
-    (figures as DataFrames) and ``export`` (Excel workbooks). Each call is one transaction: it
-    either completes or leaves the database as it was.
+    ``custom_fields``, ``users``, ``sessions`` (staff app logins), ``journal``, ``metrics``,
+    ``accounts``, ``reports`` (figures as DataFrames) and ``export`` (Excel workbooks).
+    Each call is one transaction: it either completes or leaves the database as it was.
     """
 
     def __init__(self, engine: Engine, *, clock: Clock = utc_now, user_id: int | None = None):
@@ -83,6 +91,7 @@ class Workspace:
             PipelineService,
             Quality,
             Segments,
+            Sessions,
             Users,
         )
 
@@ -108,6 +117,7 @@ class Workspace:
         self.campaigns = Campaigns(self)
         self.custom_fields = CustomFields(self)
         self.users = Users(self)
+        self.sessions = Sessions(self)
         self.journal = JournalView(self)
         self.metrics = Metrics(self)
         self.accounts = Accounts(self)
@@ -169,7 +179,9 @@ class Workspace:
 
     def as_user(self, user: int | str) -> Workspace:
         """This workspace acting as ``user`` (id or login): changes are journaled as
-        theirs, and what they may see and change follows their role (crm_core.access)."""
+        theirs, and what they may see and change follows their role (crm_core.access).
+        A workspace already acting for a user other than an admin may not become
+        someone else."""
         with self.transaction() as s:
             found = None
             if v.is_id(user):
@@ -180,6 +192,7 @@ class Workspace:
             if found is None:
                 raise NotFoundError("user", user)
             user_id, login, role = found.id, found.login, found.role
+        access.check_act_as(self, user_id, login)
         clone = Workspace.__new__(Workspace)
         clone.__dict__.update(self.__dict__)
         clone.user_id, clone.login, clone.role = user_id, login, role
@@ -191,7 +204,8 @@ class Workspace:
 
     # -- settings ---------------------------------------------------------------
     def setting(self, key: str) -> str:
-        """A workspace setting (phone_region, timezone, currency), read once and cached."""
+        """A workspace setting (phone_region, timezone, currency, session_idle_minutes,
+        session_max_hours), read once and cached."""
         if not isinstance(key, str) or key not in DEFAULT_SETTINGS:
             raise ValidationError([FieldError("settings", "key", key, "is not a setting")])
         if self._settings is None:
@@ -201,11 +215,15 @@ class Workspace:
         return self._settings[key]
 
     def set_setting(self, key: str, value: str) -> None:
-        """Change a workspace setting; the value is validated for its key."""
+        """Change a workspace setting (owner or admin only); the value is validated for
+        its key."""
+        access.require_admin(self, "change", f"the setting {key!r}")
         cleaners: dict[str, Callable[[Any], Any]] = {
             "phone_region": v.region,
             "currency": v.currency,
             "timezone": _timezone,
+            "session_idle_minutes": lambda x: str(v.integer(x, minimum=5, maximum=43_200)),
+            "session_max_hours": lambda x: str(v.integer(x, minimum=1, maximum=8_760)),
         }
         if not isinstance(key, str) or key not in cleaners:
             raise ValidationError([FieldError("settings", key, value, "is not a setting")])
@@ -240,13 +258,17 @@ class Workspace:
         """Synchronise with an ERP and return the run's report (a table in notebooks).
 
         ``backend`` is an ERP connection that knows how to sync a workspace, such as
-        ``erp_bridge.odoo.OdooAdapter``; crm_core itself knows no ERP.
+        ``erp_bridge.odoo.OdooAdapter``; crm_core itself knows no ERP. A sync reads and
+        writes every record, so a sales user may not run one (crm_core.access).
         """
+        access.check_unrestricted(self, "run a sync of", "the workspace with an ERP")
         return backend.sync(self, **options)
 
     # -- overview ---------------------------------------------------------------
     def info(self) -> dict[str, int]:
-        """Row counts per entity (archived records included)."""
+        """Row counts per entity (archived records included); a sales user's count
+        what they may see of deals, their stage history, activities, interactions and
+        the journal (crm_core.access)."""
         models: dict[str, type] = {
             "users": User,
             "companies": Company,
@@ -263,7 +285,14 @@ class Workspace:
         }
         with self.transaction() as s:
             return {
-                name: int(s.scalar(select(func.count()).select_from(model)) or 0)
+                name: int(
+                    s.scalar(
+                        select(func.count())
+                        .select_from(model)
+                        .where(*access.clauses_for(self, model))
+                    )
+                    or 0
+                )
                 for name, model in models.items()
             }
 

@@ -2,7 +2,8 @@
 
 Each browser session acts as the logged-in user (``ws.as_user(login)``), so what a
 page shows and what it may change follows that user's role, enforced by crm_core.
-Served by ``crmbook serve`` (and ``crmbook demo``) through :func:`serve_app`.
+Served by ``crmbook serve`` (and ``crmbook demo``) through :func:`serve_app`, behind
+the login of :mod:`widgets.auth` and with the headers of :mod:`widgets.headers`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import html
 import importlib
 import os
-import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +18,8 @@ import panel as pn
 
 import crm_core
 from crm_core import Workspace
-from widgets.auth import auth_provider
+from widgets.auth import PAGE_COOKIE, SESSION_COOKIE, XSRF_COOKIE, auth_provider
+from widgets.headers import SecurityHeaders
 
 #: (title, module, component class) in the order of the navigation.
 PAGES: list[tuple[str, str, str]] = [
@@ -103,14 +104,19 @@ def _available(module: str) -> bool:
     return True
 
 
+#: What a page shows when the server closes its connection (its login ended) or stops.
+DISCONNECTED = "Disconnected: your login has ended or the server stopped. Reload to log in."
+
+
 def app_factory(base: Workspace) -> Callable[[], Any]:
-    """The per-session app for ``pn.serve``: acts as ``pn.state.user``."""
+    """The per-session app for ``pn.serve``: acts as the user of the live login session
+    the page was opened with (see :mod:`widgets.auth`)."""
 
     def session() -> Any:
-        login = pn.state.user
-        if not login:  # the login handler guards every route; never serve anonymously
+        user = base.sessions.check_hash(pn.state.cookies.get(PAGE_COOKIE))
+        if user is None:  # the login guards every route; never serve anonymously
             raise PermissionError("not logged in")
-        return StaffApp(base.as_user(login)).template()
+        return StaffApp(base.as_user(user["id"])).template()
 
     return session
 
@@ -124,20 +130,26 @@ def serve_app(
     threaded: bool = False,
     cookie_secret: str | None = None,
     origins: list[str] | None = None,
+    behind_proxy: bool = False,
 ) -> Any:
     """Serve the staff app for the workspace at ``location``.
 
     ``threaded=True`` returns the running server thread (for tests; call ``.stop()``);
-    otherwise this blocks until interrupted. The login cookie is signed with
-    ``cookie_secret`` (default: ``$CRMBOOK_COOKIE_SECRET``, else a random one per
-    start, which logs everyone out on restart). A workspace that is missing or at
-    another schema raises :class:`crm_core.SchemaError` (naming ``crmbook migrate`` or
-    ``crmbook init``): a server never creates or upgrades one.
+    otherwise this blocks until interrupted. Cookies are signed with ``cookie_secret``
+    (default: ``$CRMBOOK_COOKIE_SECRET``, else the workspace's own, made on first use
+    and kept in it, so restarts and every process keep their logins).
+    ``behind_proxy``: trust the ``X-Forwarded-For`` and ``X-Forwarded-Proto`` headers
+    of a reverse proxy (the client's address for login throttling, HTTPS for Secure
+    cookies); only when every request comes through one. A workspace that is missing
+    or at another schema raises :class:`crm_core.SchemaError` (naming ``crmbook
+    migrate`` or ``crmbook init``): a server never creates or upgrades one.
     """
-    pn.extension("tabulator", notifications=True)
+    pn.extension("tabulator", notifications=True, disconnect_notification=DISCONNECTED)
     base = crm_core.open(location, create=False)
+    secret = (
+        cookie_secret or os.environ.get("CRMBOOK_COOKIE_SECRET") or base.sessions.cookie_secret()
+    )
     base.engine.dispose()  # no connection crosses a fork (--num-procs)
-    secret = cookie_secret or os.environ.get("CRMBOOK_COOKIE_SECRET") or secrets.token_hex(32)
     return pn.serve(
         app_factory(base),
         address=address,
@@ -149,4 +161,11 @@ def serve_app(
         websocket_origin=origins or [f"{address}:{port}", f"localhost:{port}"],
         auth_provider=auth_provider(base),
         cookie_secret=secret,
+        use_xheaders=behind_proxy,
+        # Bokeh copies a page's cookies and headers into the page (its session token):
+        # the login's own cookie must not be readable there.
+        exclude_cookies=[SESSION_COOKIE, XSRF_COOKIE],
+        exclude_headers=["Cookie"],
+        # Passed on to tornado's Application: headers on every response.
+        transforms=[SecurityHeaders],
     )

@@ -1,43 +1,248 @@
-"""Login for the staff app: Panel's login page, checked against crm_core's users.
+"""Login for the staff app: crm_core's login sessions (``ws.sessions``) wired to the
+web server, through Bokeh's public auth-provider hooks.
 
-Passwords are verified by ``ws.users.authenticate`` (salted scrypt hashes). A signed,
-HttpOnly cookie keeps the user logged in across reloads; ``/logout`` ends it. The
-check runs in a worker thread so a slow hash never holds up other sessions.
+- ``/login`` shows the form (with an XSRF token) and checks it in a worker thread:
+  the same work for a known and an unknown login, refused with "too many attempts,
+  try again in N s" while guessing is being slowed down (crm_core decides both). On
+  success the browser gets the session's random token as the ``crmbook_session``
+  cookie: signed with the cookie secret, HttpOnly, SameSite=Lax, and Secure over
+  HTTPS (or behind a trusted proxy that says the client used HTTPS). ``next`` is
+  followed only when it is a path of this app.
+- Every request for a page, Bokeh's endpoints and the page's websocket passes through
+  :meth:`CrmAuth.get_user`, which checks the session in the workspace (worker thread):
+  a page without a live session redirects to the login, anything else gets 401.
+- A page's Bokeh session is told only the *hash* of the login's token (the
+  ``crmbook_page`` value in its token), never the cookie itself, which Bokeh would
+  otherwise copy into the page where scripts can read it. The page's websocket must
+  come with the cookie of that same login, and is held by :class:`OpenPages`, which
+  closes it as soon as the login ends.
+- ``/logout`` ends every session of the user (every device and page of theirs).
 """
 
 from __future__ import annotations
 
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urljoin, urlsplit
 
-from panel.auth import BasicAuthProvider, BasicLoginHandler
+import jinja2
+from bokeh.server.auth_provider import AuthProvider
+from bokeh.server.views.doc_handler import DocHandler
+from bokeh.server.views.root_handler import RootHandler
+from bokeh.util.token import get_token_payload
+from markupsafe import Markup
 from tornado.ioloop import IOLoop
+from tornado.web import HTTPError, RequestHandler
+from tornado.websocket import WebSocketHandler
 
 from crm_core import Workspace
+from crm_core.services.throttle import MAX_WAIT
+from widgets.open_pages import OpenPages
+
+log = logging.getLogger(__name__)
+
+#: The cookie holding the login session's token (signed).
+SESSION_COOKIE = "crmbook_session"
+#: Tornado's XSRF cookie, which the login form's token is checked against.
+XSRF_COOKIE = "_xsrf"
+#: The name under which a page's Bokeh session knows its login: the token's hash.
+PAGE_COOKIE = "crmbook_page"
+#: The cookie signature's own age limit; when a session ends is the workspace's call.
+COOKIE_DAYS = 366
+LOGIN_URL = "/login"
+LOGOUT_URL = "/logout"
+#: What the login page may say (a code in its address, never text from it).
+ERRORS = {
+    "invalid": "Invalid username or password!",
+    "wait": "Too many attempts, try again in {wait} s.",
+}
+NOTICES = {"logout": "You are logged out."}
+#: Logins checked at once per process: each check holds ~19 MiB for ~20 ms, so a
+#: flood of logins queues instead of exhausting memory or the default worker threads.
+LOGIN_THREADS = 2
+
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")), autoescape=True
+)
 
 
-def auth_provider(ws: Workspace) -> BasicAuthProvider:
-    """An auth provider for ``pn.serve(auth_provider=...)`` checking ``ws``'s users."""
+def safe_next(value: Any, root: str = "/") -> str:
+    """``value`` when it is a path of this app (``/contacts?x=1``), else ``root``.
 
-    class LoginHandler(BasicLoginHandler):  # type: ignore[misc]
-        async def post(self) -> None:
-            login = self.get_argument("username", "")
-            password = self.get_argument("password", "")
-            user = await IOLoop.current().run_in_executor(
-                None, ws.users.authenticate, login, password
+    Refused: anything with a scheme or a host (``https://evil.example``), ``//host``,
+    backslashes (``/\\evil.example``, which browsers read as ``//``), and spaces or
+    control characters (a browser drops a tab or newline: ``/\\t/evil`` is ``//evil``).
+    """
+    if not isinstance(value, str) or not value.startswith("/") or value.startswith("//"):
+        return root
+    if "\\" in value or any(not ("!" <= ch <= "~") for ch in value):
+        return root
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return root
+    return value
+
+
+def page_session(handler: Any) -> str | None:
+    """The login (token hash) that the Bokeh token a websocket connects with was made
+    for: its ``crmbook_page`` value, or None."""
+    header = handler.request.headers.get("Sec-WebSocket-Protocol", "")
+    offered = [part.strip() for part in header.split(",")]
+    if len(offered) != 2:
+        return None
+    try:
+        cookies = get_token_payload(offered[1]).get("cookies") or {}
+    except Exception:  # not a Bokeh token at all
+        return None
+    found = cookies.get(PAGE_COOKIE)
+    return found if isinstance(found, str) else None
+
+
+class _LoginPages(RequestHandler):
+    """What the login and logout pages share: their cookies and their workspace."""
+
+    auth: CrmAuth
+
+    def set_cookie(self, name: str, value: str | bytes, *args: Any, **kwargs: Any) -> None:
+        """Every cookie these pages set (the session's, the XSRF token's, and their
+        clearing) is HttpOnly and SameSite=Lax, and Secure when the client uses HTTPS."""
+        kwargs.setdefault("httponly", True)
+        kwargs.setdefault("samesite", "Lax")
+        if self.request.protocol == "https":
+            kwargs.setdefault("secure", True)
+        super().set_cookie(name, value, *args, **kwargs)
+
+    def root(self) -> str:
+        """The app's own root path (behind a prefix, the prefix)."""
+        return urljoin(self.request.path, ".")
+
+
+class LoginHandler(_LoginPages):
+    """``/login``: the form, and checking what it sends."""
+
+    def get(self) -> None:
+        error = ERRORS.get(self.get_argument("error", ""), "")
+        wait = self.get_argument("wait", "")
+        if "{wait}" in error:
+            seconds = int(wait) if wait.isdigit() else 1
+            error = error.format(wait=min(max(seconds, 1), int(MAX_WAIT)))
+        page = _TEMPLATES.get_template("login.html").render(
+            action=self.request.path,
+            error=error,
+            notice=NOTICES.get(self.get_argument("notice", ""), ""),
+            next=safe_next(self.get_argument("next", ""), self.root()),
+            xsrf=Markup(self.xsrf_form_html()),
+        )
+        self.set_header("Cache-Control", "no-store")
+        self.write(page)
+
+    async def post(self) -> None:
+        # Without the form's token a login is refused (403): a page elsewhere cannot
+        # log a visitor in to an account of its choosing.
+        self.check_xsrf_cookie()
+        target = safe_next(self.get_argument("next", ""), self.root())
+        result = await IOLoop.current().run_in_executor(
+            self.auth.login_pool,
+            partial(
+                self.auth.ws.sessions.log_in,
+                self.get_argument("username", ""),
+                self.get_argument("password", ""),
+                address=self.request.remote_ip,
+                user_agent=self.request.headers.get("User-Agent"),
+            ),
+        )
+        if result.token is None:
+            query = {"error": "wait", "wait": result.wait} if result.wait else {"error": "invalid"}
+            self.redirect(f"{self.request.path}?{urlencode({**query, 'next': target})}")
+            return
+        self.set_signed_cookie(
+            SESSION_COOKIE, result.token, expires_days=None, expires=result.expires_at, path="/"
+        )
+        self.redirect(target)
+
+
+class LogoutHandler(_LoginPages):
+    """``/logout``: end every session of the user, then back to the login page."""
+
+    async def get(self) -> None:
+        token = self.get_signed_cookie(SESSION_COOKIE, max_age_days=COOKIE_DAYS)
+        if token:
+            await IOLoop.current().run_in_executor(
+                None, self.auth.ws.sessions.log_out, token.decode(errors="replace")
             )
-            if user is None:
-                error = urlencode({"error": "Invalid username or password!"})
-                self.redirect(f"{self.request.path}?{error}")
-                return
-            self.set_current_user(user["login"])  # the canonical login, not as typed
-            self.redirect(self.get_argument("next", "/"))
+        self.clear_cookie(SESSION_COOKIE, path="/")
+        self.set_header("Cache-Control", "no-store")
+        self.redirect(urljoin(self.request.path, "." + LOGIN_URL) + "?notice=logout")
 
-    class Provider(BasicAuthProvider):  # type: ignore[misc]
-        @property
-        def login_handler(self) -> Any:
-            LoginHandler._login_endpoint = self._login_endpoint
-            LoginHandler._login_template = self._login_template
-            return LoginHandler
 
-    return Provider()
+class CrmAuth(AuthProvider):  # type: ignore[misc]
+    """Bokeh's auth provider for the staff app on ``ws`` (see the module's notes)."""
+
+    def __init__(self, ws: Workspace):
+        self.ws = ws
+        self.pages = OpenPages(ws.sessions)
+        self._login = type("Login", (LoginHandler,), {"auth": self})
+        self._logout = type("Logout", (LogoutHandler,), {"auth": self})
+        self._pool: ThreadPoolExecutor | None = None
+        super().__init__()
+
+    @property
+    def login_pool(self) -> ThreadPoolExecutor:
+        """The worker threads that check passwords (made in the serving process)."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(LOGIN_THREADS, thread_name_prefix="crmbook-login")
+        return self._pool
+
+    @property
+    def get_user_async(self) -> Any:
+        return self.get_user_of
+
+    async def get_user_of(self, handler: RequestHandler) -> str | None:
+        """The login acting through ``handler``'s request, from its session cookie.
+
+        None for a page without a live session (Bokeh then redirects to the login);
+        :class:`HTTPError` 401 for anything else without one, and for a websocket that
+        is not the page of this very login."""
+        user = None
+        token = handler.get_signed_cookie(SESSION_COOKIE, max_age_days=COOKIE_DAYS)
+        if token:
+            user = await IOLoop.current().run_in_executor(
+                None, self.ws.sessions.check, token.decode(errors="replace")
+            )
+        socket = isinstance(handler, WebSocketHandler)
+        if user is not None and socket and page_session(handler) != user["session"]:
+            user = None  # a page made for another login (or none): never attach to it
+        if user is None:
+            if socket or not isinstance(handler, DocHandler | RootHandler):
+                raise HTTPError(401)
+            return None
+        if socket:
+            self.pages.add(user["session"], handler)
+        else:
+            # What the page's Bokeh session (pn.state.cookies) will know of this login.
+            handler.request.cookies[PAGE_COOKIE] = user["session"]
+        return str(user["login"])
+
+    @property
+    def login_url(self) -> str:
+        return LOGIN_URL
+
+    @property
+    def login_handler(self) -> type[RequestHandler]:
+        return self._login
+
+    @property
+    def logout_url(self) -> str:
+        return LOGOUT_URL
+
+    @property
+    def logout_handler(self) -> type[RequestHandler]:
+        return self._logout
+
+
+def auth_provider(ws: Workspace) -> CrmAuth:
+    """The auth provider for ``pn.serve(auth_provider=...)`` checking ``ws``'s logins."""
+    return CrmAuth(ws)

@@ -26,6 +26,14 @@ def register(app: typer.Typer) -> None:
         num_procs: Annotated[
             int, typer.Option(help="Server processes (PostgreSQL workspaces only).")
         ] = 1,
+        behind_proxy: Annotated[
+            bool,
+            typer.Option(
+                "--behind-proxy",
+                help="Trust X-Forwarded-For/-Proto from a reverse proxy (HTTPS, client"
+                " address); only when every request comes through one.",
+            ),
+        ] = False,
     ) -> None:
         """Serve the staff web app (log in with a user made by `crmbook user add`).
 
@@ -33,16 +41,25 @@ def register(app: typer.Typer) -> None:
         core_cli.existing(workspace).close()
         if num_procs > 1 and "://" not in workspace:
             core_cli.fail("--num-procs needs a PostgreSQL workspace (one SQLite file, one writer)")
-        serve(workspace, address, port, num_procs=num_procs)
+        serve(workspace, address, port, num_procs=num_procs, behind_proxy=behind_proxy)
 
 
-def serve(location: str, address: str, port: int, *, num_procs: int = 1) -> None:
+def serve(
+    location: str, address: str, port: int, *, num_procs: int = 1, behind_proxy: bool = False
+) -> None:
     """Run the staff app on ``location`` until interrupted. A workspace that is missing
     or at an older schema ends the command with one line naming the command to run."""
     from widgets.app import serve_app
 
     core_cli.say(f"crmbook staff app: http://{address}:{port}/  (Ctrl+C to stop)")
     try:
-        serve_app(location, address=address, port=port, num_procs=num_procs, threaded=False)
+        serve_app(
+            location,
+            address=address,
+            port=port,
+            num_procs=num_procs,
+            threaded=False,
+            behind_proxy=behind_proxy,
+        )
     except CrmError as exc:
         core_cli.fail(str(exc))

@@ -36,6 +36,7 @@ from crm_core.models.pipeline import (
     Stage,
     StageChange,
 )
+from crm_core.models.session import LoginSession, LoginThrottle
 
 __all__ = [
     "ACTIVITY_KINDS",
@@ -56,6 +57,8 @@ __all__ = [
     "Interaction",
     "Invoice",
     "JournalEntry",
+    "LoginSession",
+    "LoginThrottle",
     "LostReason",
     "Opportunity",
     "Pipeline",

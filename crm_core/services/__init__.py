@@ -8,6 +8,7 @@ from crm_core.services.parties import Companies, Contacts
 from crm_core.services.pipeline import PipelineService
 from crm_core.services.quality import Quality
 from crm_core.services.segments import Campaigns, Segments
+from crm_core.services.sessions import Sessions
 from crm_core.services.users import JournalView, Users
 
 __all__ = [
@@ -23,5 +24,6 @@ __all__ = [
     "PipelineService",
     "Quality",
     "Segments",
+    "Sessions",
     "Users",
 ]

@@ -1,4 +1,10 @@
-"""Staff users and the journal view."""
+"""Staff users and the journal view.
+
+Managing users (adding them, their passwords, roles, disabling them) is for the
+workspace's owner and admins; a user may change their own password. A new password, a
+role change or disabling a user ends every login session of theirs at once (see
+:mod:`crm_core.services.sessions`).
+"""
 
 from __future__ import annotations
 
@@ -9,10 +15,18 @@ import pandas as pd
 from sqlalchemy import select
 
 from crm_core import validation as v
-from crm_core.errors import FieldError, NotFoundError
+from crm_core.access import journal_clauses, require_admin
+from crm_core.errors import AccessDenied, ConflictError, FieldError, NotFoundError
 from crm_core.models import ROLES, JournalEntry, User
-from crm_core.passwords import MIN_LENGTH, hash_password, verify_password
+from crm_core.passwords import (
+    MIN_LENGTH,
+    dummy_check,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
 from crm_core.services.base import Service, apply_fields, raise_if
+from crm_core.services.sessions import end_sessions
 
 _LOGIN_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789._-@")
 
@@ -41,8 +55,10 @@ class Users(Service):
     ) -> dict[str, Any]:
         """Add a staff member; ``role`` is admin, manager or sales, ``team`` the sales
         team they work in (reports can be filtered by it). With a ``password``
-        (at least 8 characters, stored only as a salted hash) they can log in to the app."""
+        (at least 8 characters, stored only as a salted hash) they can log in to the app.
+        The owner or an admin only."""
         record = f"user (new) {login!r}"
+        require_admin(self.ws, "add", f"user {login!r}")
         with self._tx() as s:
             user = User(active=True)
             errors: list[FieldError] = []
@@ -68,26 +84,86 @@ class Users(Service):
             s.flush()
             return _as_dict(user)
 
-    def set_password(self, login: str, password: str) -> None:
-        """Give a user a new password (stored as a salted hash)."""
+    def set_password(self, login: str, password: str) -> int:
+        """Give a user a new password (stored as a salted hash) and end every login
+        session of theirs; returns how many ended. The owner or an admin, or the user
+        themselves."""
         with self._tx() as s:
             user = self._by_login(s, login)
+            require_admin(self.ws, "set the password of", f"user {login!r}", own_id=user.id)
             errors: list[FieldError] = []
             _set_password(user, password, f"user {login!r}", errors)
             raise_if(errors)
+            return end_sessions(s, user.id, "password", self.ws.clock())
+
+    def set_role(self, login: str, role: str) -> int:
+        """Give a user another role (admin, manager or sales) and end every login
+        session of theirs, so no open page keeps the old role; returns how many ended.
+        The owner or an admin only."""
+        with self._tx() as s:
+            user = self._by_login(s, login)
+            require_admin(self.ws, "change the role of", f"user {login!r}")
+            errors: list[FieldError] = []
+            new_role = user.role
+            try:
+                new_role = v.one_of(role, ROLES)
+            except v.Reject as exc:
+                errors.append(FieldError(f"user {login!r}", "role", role, str(exc)))
+            raise_if(errors)
+            if new_role == user.role:
+                return 0
+            user.role = new_role
+            return end_sessions(s, user.id, "role", self.ws.clock())
+
+    def disable(self, login: str) -> int:
+        """Disable a user: they can no longer log in, and every login session of theirs
+        ends at once; returns how many ended. Their records stay theirs. The owner or
+        an admin only."""
+        with self._tx() as s:
+            user = self._by_login(s, login)
+            require_admin(self.ws, "disable", f"user {login!r}")
+            user.active = False
+            return end_sessions(s, user.id, "disabled", self.ws.clock())
+
+    def enable(self, login: str) -> None:
+        """Let a disabled user log in again. The owner or an admin only."""
+        with self._tx() as s:
+            user = self._by_login(s, login)
+            require_admin(self.ws, "enable", f"user {login!r}")
+            user.active = True
 
     def authenticate(self, login: str, password: str) -> dict[str, Any] | None:
         """The active user with this login and password, or None (no hint which of the
-        two was wrong)."""
+        two was wrong). Costs one password hash whatever the answer, so an unknown
+        login takes as long as a known one; a hash of an older crmbook (scrypt) or
+        cost is replaced on success."""
         if not (_askable(login) and _askable(password)):
-            verify_password(None, "")  # a malformed login fails like an unknown one
+            # A malformed login fails like an unknown one, after the same work.
+            dummy_check(password if _askable(password) else "")
             return None
         with self._tx() as s:
             user = s.scalars(select(User).where(User.login == login.strip().lower())).first()
-            if user is None or not user.active:
-                verify_password(None, password)  # no faster answer for unknown logins
+            # Unknown, disabled and password-less users cost one hash like the rest.
+            ok = verify_password(user.password_hash if user else None, password)
+            if user is None or not user.active or not ok:
                 return None
-            return _as_dict(user) if verify_password(user.password_hash, password) else None
+            found = _as_dict(user)
+            stale = needs_rehash(user.password_hash)
+        if stale:
+            self._rehash(found["id"], password)
+        return found
+
+    def _rehash(self, user_id: int, password: str) -> None:
+        """Store a hash of the current scheme and cost, journaled as the user's own."""
+        try:
+            with self.ws.as_user(user_id).transaction() as s:
+                user = s.get(User, user_id)
+                if user is not None and needs_rehash(user.password_hash):
+                    user.password_hash = hash_password(password)
+        except (ConflictError, AccessDenied):
+            # Another login of theirs rehashed it at the same moment, or a workspace
+            # acting for someone else checked this password: the next login rehashes.
+            pass
 
     def _by_login(self, s: Any, login: str) -> User:
         if not _askable(login):
@@ -145,7 +221,13 @@ def _as_dict(user: User) -> dict[str, Any]:
 
 
 class JournalView(Service):
-    """Read the journal: ``ws.journal``. Who changed what, when, from what to what."""
+    """Read the journal: ``ws.journal``. Who changed what, when, from what to what.
+
+    A sales user reads the rows about the records they may see (crm_core.access): rows
+    about other reps' deals (their stage moves included), the activities and
+    interactions that go with them, and activities assigned to others are left out,
+    by the query itself; rows about companies and contacts are everyone's.
+    """
 
     entity = "journal"
     COLUMNS: ClassVar[list[str]] = [
@@ -173,13 +255,17 @@ class JournalView(Service):
             j.old,
             j.new,
         ).outerjoin(User, User.id == j.user_id)
+        # Narrowed before the caller's own conditions and limit: a page of ``since``
+        # is a page of what the user may see, not a filtered page of everything.
+        base = base.where(*journal_clauses(self.ws, j))
         with self._tx() as s:
             rows = s.execute(query(base).order_by(j.id)).mappings().all()
         return pd.DataFrame([dict(r) for r in rows], columns=self.COLUMNS)
 
     def for_record(self, entity: str, record_id: int) -> pd.DataFrame:
         """Every change to one record, oldest first. ``entity`` is the table name
-        (``contacts``) or the model (``Contact``)."""
+        (``contacts``) or the model (``Contact``). Empty for a record that does not
+        exist, or that the acting user may not see."""
         table = entity if isinstance(entity, str) else getattr(entity, "__tablename__", None)
         if not _askable(table) or not v.is_id(record_id):
             return pd.DataFrame(columns=self.COLUMNS)  # no such record: no changes
@@ -188,7 +274,8 @@ class JournalView(Service):
         )
 
     def since(self, entry_id: int = 0, limit: int = 10_000) -> pd.DataFrame:
-        """Journal entries after ``entry_id`` (what a sync pushes from)."""
+        """Journal entries after ``entry_id`` (what a sync pushes from), at most
+        ``limit``; a sales user's are those about records they may see."""
         errors = []
         if not (type(entry_id) is int and 0 <= entry_id <= 2**62):
             reason = "must be a whole number from 0"

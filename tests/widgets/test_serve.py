@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import re
 import shutil
 import subprocess
 import urllib.parse
@@ -44,12 +45,17 @@ def test_crmbook_serve_runs_the_app_behind_the_login(tmp_path: Path):
         wait_for(f"http://127.0.0.1:{port}/login", timeout=60)
         anonymous, _ = request(port, "GET", "/")
         assert anonymous.status == 302 and "login" in anonymous.getheader("Location")
+        # The login form carries an XSRF token, checked against its cookie.
+        form, html = request(port, "GET", "/login")
+        xsrf = re.search(rb'name="_xsrf" value="([^"]+)"', html).group(1).decode()
+        xsrf_cookie = form.getheader("Set-Cookie").split(";")[0]
+        posted = {"Content-Type": "application/x-www-form-urlencoded", "Cookie": xsrf_cookie}
         wrong, _ = request(
             port,
             "POST",
             "/login",
-            urllib.parse.urlencode({"username": "bilal", "password": "nope"}),
-            {"Content-Type": "application/x-www-form-urlencoded"},
+            urllib.parse.urlencode({"username": "bilal", "password": "nope", "_xsrf": xsrf}),
+            posted,
         )
         assert wrong.status == 302 and "error" in wrong.getheader("Location")
         assert wrong.getheader("Set-Cookie") is None
@@ -57,12 +63,14 @@ def test_crmbook_serve_runs_the_app_behind_the_login(tmp_path: Path):
             port,
             "POST",
             "/login",
-            urllib.parse.urlencode({"username": "bilal", "password": PASSWORD}),
-            {"Content-Type": "application/x-www-form-urlencoded"},
+            urllib.parse.urlencode({"username": "bilal", "password": PASSWORD, "_xsrf": xsrf}),
+            posted,
         )
         assert ok.status == 302
         cookies = "; ".join(
-            c.split(";")[0] for c in ok.headers.get_all("Set-Cookie") if c.startswith("user=")
+            c.split(";")[0]
+            for c in ok.headers.get_all("Set-Cookie")
+            if c.startswith("crmbook_session=")
         )
         assert "HttpOnly" in ok.getheader("Set-Cookie")
         page, html = request(port, "GET", "/", headers={"Cookie": cookies})
