@@ -16,11 +16,12 @@ Everything printed that comes from a workspace or a user goes through
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, TextIO
 
 import pandas as pd
 import typer
@@ -42,8 +43,19 @@ contacts_app = typer.Typer(help="Find and show contacts.", no_args_is_help=True)
 app.add_typer(contacts_app, name="contacts")
 user_app = typer.Typer(help="Staff users and their logins.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
-console = Console()
-err = Console(stderr=True)
+#: A table piped to a file or another program is not wrapped at 80 columns (rich's
+#: width when it sees no terminal): each row stays on one line, for grep, less -S or a
+#: spreadsheet. A terminal, or $COLUMNS, still sets the width.
+PIPED_WIDTH = 10_000
+
+
+def _console(stream: TextIO, **options: Any) -> Console:
+    piped = not stream.isatty() and "COLUMNS" not in os.environ
+    return Console(width=PIPED_WIDTH if piped else None, **options)
+
+
+console = _console(sys.stdout)
+err = _console(sys.stderr, stderr=True)
 
 DEFAULT_WORKSPACE = "crm.sqlite"
 WorkspaceOption = Annotated[

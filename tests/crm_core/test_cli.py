@@ -14,10 +14,14 @@ from crm_core.cli import app
 runner = CliRunner()
 
 
-def crmbook(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def crmbook(*args: str, cwd: Path, columns: str | None = "200") -> subprocess.CompletedProcess[str]:
+    """``crmbook ARGS`` in a subprocess, its output piped (``columns=None``: no $COLUMNS,
+    as in ``crmbook ... | grep``)."""
     exe = Path(sys.executable).with_name("crmbook")
     command = [str(exe)] if exe.exists() else [sys.executable, "-m", "crm_core.cli"]
-    env = {**os.environ, "COLUMNS": "200"}
+    env = {key: value for key, value in os.environ.items() if key != "COLUMNS"}
+    if columns is not None:
+        env["COLUMNS"] = columns
     return subprocess.run(
         [*command, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=300
     )
@@ -94,6 +98,12 @@ def test_demo_builds_a_base_the_user_can_query(tmp_path):
     assert "1 contact(s)" in by_phone.stdout and "ثنا خان" in by_phone.stdout
     bengali = crmbook("contacts", "search", "-w", "demo.sqlite", "করিম", cwd=tmp_path)
     assert "করিম" in bengali.stdout
+    city = ("--city", "Новосибирск", "--tag", "VIP", "--order-by", "name")
+    vips = crmbook("contacts", "search", "-w", "demo.sqlite", *city, cwd=tmp_path, columns=None)
+    assert "3 contact(s)" in vips.stdout
+    # Piped, a table is not wrapped at 80 columns: a row and its long e-mail on one line.
+    (row,) = [line for line in vips.stdout.splitlines() if "Natalya Semyonova" in line]
+    assert "natalyas@uralteks-trading-house.example.com" in row and len(row) > 80
     again = crmbook("demo", "demo.sqlite", "--no-serve", cwd=tmp_path)
     assert again.returncode == 0, again.stderr  # an existing base is kept, not doubled
     assert "demo base written" not in again.stdout
