@@ -19,6 +19,7 @@ import panel as pn
 import crm_core
 from crm_core import Workspace
 from widgets.auth import PAGE_COOKIE, SESSION_COOKIE, XSRF_COOKIE, auth_provider
+from widgets.design import without_web_fonts
 from widgets.headers import SecurityHeaders
 
 #: (title, module, component class) in the order of the navigation.
@@ -145,6 +146,7 @@ def serve_app(
     migrate`` or ``crmbook init``): a server never creates or upgrades one.
     """
     pn.extension("tabulator", notifications=True, disconnect_notification=DISCONNECTED)
+    without_web_fonts()
     base = crm_core.open(location, create=False)
     secret = (
         cookie_secret or os.environ.get("CRMBOOK_COOKIE_SECRET") or base.sessions.cookie_secret()

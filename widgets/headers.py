@@ -11,10 +11,9 @@ tests/widgets/test_security_browser.py, which fails on any CSP report in the con
 - scripts: Bokeh and Panel write inline ``<script>`` blocks (the document and its
   session token differ on every page, so no hash can name them), build model code
   with ``new Function``, and Panel loads its ES-module components from ``blob:`` URLs;
-- styles: inline styles everywhere, and the Fast template's Open Sans font, which
-  Panel always loads from Google Fonts (the stylesheet from fonts.googleapis.com, the
-  font files from fonts.gstatic.com);
-- everything else, the websocket included, comes from the app's own origin.
+- styles: inline styles everywhere;
+- everything else, the websocket and the fonts included, comes from the app's own
+  origin (the app links no web font: :mod:`widgets.design`).
 
 No other origin may frame the app, receive its forms or be its ``<base>``.
 """
@@ -28,9 +27,9 @@ CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",
         "script-src 'self' 'unsafe-inline' 'unsafe-eval' blob:",
-        "style-src 'self' 'unsafe-inline' https://fonts.googleapis.com",
+        "style-src 'self' 'unsafe-inline'",
         "img-src 'self' data: blob:",
-        "font-src 'self' data: https://fonts.gstatic.com",
+        "font-src 'self' data:",
         "connect-src 'self'",
         "worker-src 'self' blob:",
         "object-src 'none'",
