@@ -32,6 +32,11 @@ by id, and every write, goes through a ``check_*`` function that raises
 :class:`~crm_core.errors.AccessDenied` naming the record by id only (its name is
 what is being protected).
 
+What spans the whole team is not a sales user's to change: running a sync, custom
+field definitions and pipelines (managers and admins, :func:`check_unrestricted`),
+users, their logins and the workspace's settings (admins, :func:`require_admin`); and
+a workspace acting for a user never becomes another one (:func:`check_act_as`).
+
 The rules are checked here and in the services, so that no caller, whatever button
 it shows or hides, can read or write past them.
 """
