@@ -59,6 +59,23 @@ COLUMNS = {
         "version",
     ],
 }
+#: Columns the table holds for its own work (which record a row is, its version for
+#: conflict checks) but never shows.
+HIDDEN = ["id", "version"]
+#: The table's headers.
+TITLES = {
+    "name": "Name",
+    "email": "E-mail",
+    "phone": "Phone",
+    "city": "City",
+    "country": "Country",
+    "company": "Company",
+    "job_title": "Job title",
+    "tags": "Tags",
+    "active": "Active",
+    "website": "Website",
+    "vat": "VAT",
+}
 #: What may be changed in a table cell; the rest (id, version, company, tags, ...) may not.
 EDITABLE = {
     "contact": ("name", "email", "phone", "city", "country", "job_title"),
@@ -698,6 +715,9 @@ class ContactBook(ComponentView):
             selectable=1,
             sortable=False,
             editors=editors(),
+            hidden_columns=HIDDEN,
+            titles=TITLES,
+            frozen_columns=["name"],
             height=480,
             sizing_mode="stretch_width",
             css_classes=["crm-contact-table"],

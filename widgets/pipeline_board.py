@@ -253,6 +253,8 @@ def _card_html(card: dict[str, Any]) -> str:
     close = card.get("expected_close")
     close_text = close.isoformat() if isinstance(close, dt.date) else "no close date"
     company = card.get("company")
+    # A deal with no company has None, or NaN where pandas filled the column.
+    company = company if isinstance(company, str) and company else None
     revenue = Decimal(str(card["expected_revenue"]))
     return (
         f'<div class="crm-card-name"><b>{html.escape(str(card["name"]))}</b></div>'

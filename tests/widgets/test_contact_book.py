@@ -519,6 +519,10 @@ def test_the_view_builds_and_its_table_holds_only_the_page(ws, base):
     }
     assert not {"name", "email", "phone", "city", "country", "job_title"} & set(table.editors)
     assert "html" not in str(table.formatters)
+    # Human headers, the name frozen, the internal columns kept but never shown.
+    assert table.hidden_columns == ["id", "version"] and table.frozen_columns == ["name"]
+    assert table.titles["job_title"] == "Job title" and table.titles["email"] == "E-mail"
+    assert set(table.value.columns) - set(table.hidden_columns) <= set(table.titles)
 
     book.model.next_page()
     assert table.value["id"].tolist() == book.model.rows["id"].tolist() and len(table.value) == 5

@@ -8,7 +8,13 @@ import panel as pn
 import pytest
 
 from widgets.base import md_text
-from widgets.pipeline_board import PipelineBoard, PipelineBoardModel, money, month_range
+from widgets.pipeline_board import (
+    PipelineBoard,
+    PipelineBoardModel,
+    _card_html,
+    money,
+    month_range,
+)
 
 D = Decimal
 
@@ -368,3 +374,18 @@ def test_names_with_html_are_shown_as_text(ws, deals):
 def test_the_view_converts_to_an_ipywidget(ws, deals):
     widget = pn.ipywidget(PipelineBoard(ws))
     assert type(widget).__name__ == "BokehModel"
+
+
+@pytest.mark.parametrize("company", [None, float("nan"), ""])
+def test_a_card_without_a_company_shows_a_dash_never_nan(company):
+    card = {
+        "name": "Denim <b>fabric</b>",
+        "company": company,
+        "expected_revenue": Decimal("18000.5"),
+        "currency": "PKR",
+        "expected_close": dt.date(2026, 12, 20),
+    }
+    shown = _card_html(card)
+    assert "nan" not in shown.lower()
+    assert '<div class="crm-card-company">—</div>' in shown
+    assert "Denim &lt;b&gt;fabric&lt;/b&gt;" in shown and "PKR 18,000.50 · 2026-12-20" in shown
