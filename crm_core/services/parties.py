@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from functools import partial
 from typing import Any, ClassVar
@@ -42,6 +43,21 @@ ORDERS = {
     "country": "country",
 }
 MAX_PAGE = 10_000
+#: A query typed as a phone number: digits with the usual separators, and enough digits
+#: to be a number rather than a year or a house number.
+PHONE_QUERY = re.compile(r"\+?[\d\s().\-/]+")
+PHONE_QUERY_DIGITS = 6
+
+
+def phone_query(q: Any, phone: Any) -> tuple[Any, Any]:
+    """``(q, phone)`` with a query typed as a phone number (``0318 8895048``,
+    ``+92 318-8895048``) moved to the phone filter, so the one search box finds a
+    record by its number; anything else as it came."""
+    typed = q.strip() if isinstance(q, str) else ""
+    digits = sum(ch.isdigit() for ch in typed)
+    if phone is None and digits >= PHONE_QUERY_DIGITS and PHONE_QUERY.fullmatch(typed):
+        return None, typed
+    return q, phone
 #: Lengths of the derived search keys (their columns): a kept value may be longer.
 NAME_KEY, EMAIL_KEY, CITY_KEY = 300, 320, 120
 
@@ -355,7 +371,9 @@ class _Parties(Service):
         """Find records; every filter given must match. Returns one page as a DataFrame.
 
         ``q`` matches names word by word: each query word must start a word of the
-        name (Unicode-normalised and case-folded, any script). ``email`` is exact
+        name (Unicode-normalised and case-folded, any script); a ``q`` typed as a phone
+        number (six digits or more, with spaces, dashes, dots, brackets or a leading
+        +) is searched as ``phone`` instead. ``email`` is exact
         (case-insensitive); ``phone`` matches phone or mobile: as the number it is read
         as in the record's own country or the workspace region (E.164), or as the very
         text of a phone kept as its source wrote it. ``id`` (and, for contacts,
@@ -367,6 +385,7 @@ class _Parties(Service):
         errors: list[FieldError] = []
         q = _text_filters(record, {"q": q}, errors)["q"]
         raise_if(errors)
+        q, phone = phone_query(q, phone)
         extra = self._extra_filters(extra)
         only_words = (
             text.words(q)
@@ -456,6 +475,7 @@ class _Parties(Service):
         """How many records :meth:`search` would find with the same filters (all pages)."""
         names = ("email", "phone", "tag", "city", "country", "owner", "custom")
         known = {k: filters.pop(k, None) for k in names}
+        q, known["phone"] = phone_query(q, known["phone"])
         include_archived = filters.pop("include_archived", False)
         extra = self._extra_filters(filters)
         with self._tx() as s:

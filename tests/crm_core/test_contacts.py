@@ -118,6 +118,26 @@ def test_search_by_email_phone_tag_city_country_custom(ws, people):
     assert ids(ws.companies.search("indus", tag="textile")) == [acme["id"]]
 
 
+@pytest.mark.parametrize(
+    "typed",
+    ["0300 1234567", "0300-1234567", "+92 300 1234567", "(0300) 123-4567", " 03001234567 "],
+)
+def test_a_phone_typed_in_the_search_box_finds_its_contact(ws, people, typed):
+    _acme, (imran, *_rest) = people
+    assert ids(ws.contacts.search(typed)) == [imran["id"]]
+    assert ws.contacts.count(typed) == 1
+
+
+def test_short_numbers_and_names_with_digits_stay_word_searches(ws, people):
+    _acme, (imran, *_rest) = people
+    named = ws.contacts.create(name="Room 2026 Desk", phone="0300 7654321")
+    assert ids(ws.contacts.search("2026")) == [named["id"]]  # a word, not a phone
+    assert ids(ws.contacts.search("room 2026")) == [named["id"]]
+    # An explicit phone filter wins over the box; the box then searches names.
+    assert ids(ws.contacts.search("عمران", phone="0300 1234567")) == [imran["id"]]
+    assert ids(ws.contacts.search("0300 9999999")) == []
+
+
 def test_search_result_columns(ws, people):
     frame = ws.contacts.search("عمران")
     row = frame.iloc[0]
