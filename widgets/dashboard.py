@@ -75,8 +75,10 @@ def _card_html(label: str, text: str) -> str:
 class DashboardModel(ViewModel):
     """The dashboard's state: the period, the figures and the chart data.
 
-    Every change of the period, pipeline, months or currency refreshes what depends
-    on it; :meth:`refresh` reads everything again (after others' changes).
+    The period (From/To) sets the headline figures, the funnel (deals created in it)
+    and the revenue chart (its months); the by-stage chart is the open pipeline as it
+    is now. Every change of the period, pipeline or months reads them again, a change
+    of currency redraws; :meth:`refresh` reads everything again (after others' changes).
     """
 
     period_from = param.CalendarDate(
@@ -113,17 +115,15 @@ class DashboardModel(ViewModel):
         super().__init__(ws, **params)
         self.refresh()
 
-    @param.depends("period_from", "period_to", watch=True)
-    def _period_changed(self) -> None:
-        self.refresh_figures()
-
-    @param.depends("pipeline", "months", watch=True)
-    def _charts_changed(self) -> None:
+    @param.depends("period_from", "period_to", "pipeline", "months", watch=True)
+    def _changed(self) -> None:
         self.refresh()
 
     def refresh(self) -> bool:
         """Read the figures and every chart again. False if crm_core refused."""
         ws = self.ws
+
+        period = (self.period_from, self.period_to)
 
         def read() -> dict[str, Any]:
             stages = ws.pipeline.stages(self.pipeline)
@@ -131,10 +131,13 @@ class DashboardModel(ViewModel):
             by_stage = ws.pipeline.by_stage(self.pipeline, include_closed=False)
             by_stage = by_stage[~by_stage["stage_id"].isin(closing)].reset_index(drop=True)
             return {
-                "figures": ws.metrics.headline(self.period_from, self.period_to),
-                "funnel": ws.metrics.funnel(self.pipeline),
+                "figures": ws.metrics.headline(*period),
+                "funnel": ws.metrics.funnel(self.pipeline, *period),
                 "by_stage": by_stage,
-                "revenue": ws.metrics.revenue_by_month(self.months),
+                # The period's months; the last ``months`` months when it has no bounds.
+                "revenue": ws.metrics.revenue_by_month(
+                    self.months, period_from=period[0], period_to=period[1]
+                ),
             }
 
         data = self.attempt(read)
@@ -149,14 +152,6 @@ class DashboardModel(ViewModel):
             default = ws.setting("currency")
             currency = default if default in currencies or not currencies else currencies[0]
         self.param.update(currencies=currencies, currency=currency, **data)
-        return True
-
-    def refresh_figures(self) -> bool:
-        """Read the headline figures for the period again. False if refused."""
-        figures = self.attempt(lambda: self.ws.metrics.headline(self.period_from, self.period_to))
-        if figures is None:
-            return False
-        self.figures = figures
         return True
 
 
@@ -177,7 +172,7 @@ def funnel_figure(funnel: pd.DataFrame | None) -> Any:
         }
     )
     fig = figure(
-        title="Funnel: deals that reached each stage",
+        title="Funnel of the deals created in the period",
         y_range=FactorRange(factors=list(reversed(stages))),
         height=300,
         sizing_mode="stretch_width",
@@ -212,7 +207,7 @@ def by_stage_figure(by_stage: pd.DataFrame | None, currency: str) -> Any:
         }
     )
     fig = figure(
-        title=f"Open pipeline by stage ({currency})",
+        title=f"Open pipeline now, by stage ({currency})",
         x_range=FactorRange(factors=stages),
         height=300,
         sizing_mode="stretch_width",

@@ -119,8 +119,12 @@ class Metrics(Service):
         }
 
     # -- funnel -----------------------------------------------------------------------------
-    def funnel(self, pipeline: int | str | None = None) -> pd.DataFrame:
+    def funnel(
+        self, pipeline: int | str | None = None, period_from: Any = None, period_to: Any = None
+    ) -> pd.DataFrame:
         """How far deals got, from the stage history: one row per stage, in order.
+        With ``period_from``/``period_to`` (dates, either may be None), only the deals
+        created in that period (the dashboard's From/To).
 
         Columns: ``stage_id``, ``stage``, ``sequence``, ``count`` (deals that reached
         this stage or a later one: a deal moved from New straight to Proposition, or
@@ -130,6 +134,7 @@ class Metrics(Service):
         Proposition). ``pipeline``: id or name, default the first.
         """
         o = Opportunity
+        start, end = self._instants(*_period(period_from, period_to))
         with self._tx() as s:
             p = self.ws.pipeline._pipeline(s, pipeline)
             deals: list[Any] = [
@@ -137,6 +142,10 @@ class Metrics(Service):
                 o.active.is_(True),
                 *deal_clauses(self.ws, o),
             ]
+            if start is not None:
+                deals.append(o.created_at >= start)
+            if end is not None:
+                deals.append(o.created_at < end)
             reached = (
                 select(StageChange.opportunity_id, func.max(_rank(Stage)).label("top"))
                 .join(Stage, Stage.id == StageChange.to_stage_id)
@@ -178,9 +187,13 @@ class Metrics(Service):
         return frame
 
     # -- revenue ----------------------------------------------------------------------------
-    def revenue_by_month(self, months: int = 12) -> pd.DataFrame:
+    def revenue_by_month(
+        self, months: int = 12, *, period_from: Any = None, period_to: Any = None
+    ) -> pd.DataFrame:
         """Revenue per calendar month and currency over the last ``months`` months
-        (the current one included), oldest first.
+        (the current one included), oldest first; with ``period_from`` or
+        ``period_to`` (dates), over the calendar months of that period instead (an open
+        end: ``months`` months from, or up to, the given one; at most 120).
 
         Columns: ``month`` (``"YYYY-MM"``), ``currency``, ``revenue`` (Decimal: posted
         customer invoices minus posted credit notes, untaxed, by invoice date, from
@@ -195,8 +208,17 @@ class Metrics(Service):
             raise ValidationError(
                 [FieldError("revenue by month", "months", months, str(exc))]
             ) from None
-        first = self.ws.today().replace(day=1)
-        starts = [_add_months(first, k) for k in range(1 - count, 2)]  # + the next month
+        day_from, day_to = _period(period_from, period_to)
+        if day_from is None and day_to is None:
+            last = self.ws.today().replace(day=1)
+        elif day_to is None:
+            last = _add_months(day_from.replace(day=1), count - 1)  # type: ignore[union-attr]
+        else:
+            last = day_to.replace(day=1)
+        if day_from is not None:
+            span = (last.year - day_from.year) * 12 + last.month - day_from.month + 1
+            count = min(span, 120)
+        starts = [_add_months(last, k) for k in range(1 - count, 2)]  # + the next month
         labels = [d.strftime("%Y-%m") for d in starts[:-1]]
         instants = [_start_of(d, self.ws) for d in starts]
         mine = own_only(self.ws)

@@ -58,6 +58,8 @@ def phone_query(q: Any, phone: Any) -> tuple[Any, Any]:
     if phone is None and digits >= PHONE_QUERY_DIGITS and PHONE_QUERY.fullmatch(typed):
         return None, typed
     return q, phone
+
+
 #: Lengths of the derived search keys (their columns): a kept value may be longer.
 NAME_KEY, EMAIL_KEY, CITY_KEY = 300, 320, 120
 

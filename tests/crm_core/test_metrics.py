@@ -177,6 +177,19 @@ def test_funnel_counts_deals_that_reached_each_stage_or_a_later_one(ws, book):
     assert mine["entered"].tolist() == [3, 2, 1, 1, 1]
 
 
+def test_funnel_of_a_period_counts_the_deals_created_in_it(ws, book):
+    # curtains was created on 10 March (New > Won); the others on 15 May.
+    march = ws.metrics.funnel(period_from="2026-03-01", period_to="2026-03-31")
+    assert march["count"].tolist() == [1, 1, 1, 1, 1]
+    assert march["entered"].tolist() == [1, 0, 0, 0, 1]
+    may = ws.metrics.funnel(None, dt.date(2026, 5, 1), None)
+    assert may["count"].tolist() == [5, 4, 4, 2, 1]
+    assert ws.metrics.funnel(period_to="2026-03-09")["count"].tolist() == [0] * 5
+    with pytest.raises(ValidationError) as refused:
+        ws.metrics.funnel(period_from="2026-05-01", period_to="2026-04-01")
+    assert "period_to" in str(refused.value)
+
+
 def test_funnel_of_an_empty_pipeline_lists_its_stages_with_zeros(ws):
     ws.pipeline.create_pipeline("Export", [("Lead", 10, False, False), ("Deal", 100, True, False)])
     funnel = ws.metrics.funnel("Export")
@@ -198,6 +211,23 @@ def test_revenue_by_month_from_invoices_and_won_deals(ws, book):
     ]
     assert len(ws.metrics.revenue_by_month()) == 12 * 2
     assert ws.metrics.revenue_by_month()["month"].iloc[0] == "2025-06"
+
+
+def test_revenue_by_month_over_a_period_lists_its_months(ws, book):
+    march_april = ws.metrics.revenue_by_month(period_from="2026-03-20", period_to="2026-04-02")
+    assert march_april["month"].unique().tolist() == ["2026-03", "2026-04"]
+    assert march_april[march_april["currency"] == "PKR"]["won"].tolist() == [
+        D("100000.00"),
+        D("0.00"),
+    ]
+    since = ws.metrics.revenue_by_month(2, period_from="2026-04-10")
+    assert since["month"].unique().tolist() == ["2026-04", "2026-05"]
+    until = ws.metrics.revenue_by_month(2, period_to="2026-04-10")
+    assert until["month"].unique().tolist() == ["2026-03", "2026-04"]
+    long = ws.metrics.revenue_by_month(period_from="2010-01-01", period_to="2026-05-15")
+    assert len(long["month"].unique()) == 120 and long["month"].iloc[-1] == "2026-05"
+    with pytest.raises(ValidationError):
+        ws.metrics.revenue_by_month(period_from="not a date")
 
 
 def test_a_sales_users_revenue_covers_the_customers_of_their_deals(ws, book):

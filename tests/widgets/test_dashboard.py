@@ -157,7 +157,24 @@ def test_the_charts_draw_the_computed_values(ws, deals):
     data = revenue.renderers[0].data_source.data
     assert list(data["x"][-2:]) == [("2026-05", "invoiced"), ("2026-05", "won")]
     assert data["amount"][-2:] == [0.0, 300000.0]
-    assert len(data["x"]) == 24  # 12 months, two bars each
+    # The default period is the last 90 days (from 2026-02-15): its four months.
+    assert len(data["x"]) == 8 and data["x"][0] == ("2026-02", "invoiced")
+
+
+def test_the_charts_follow_the_period(ws, deals):
+    model = DashboardModel(ws)
+    everything = model.funnel["count"].tolist()
+    # No bounds: the last twelve months.
+    model.param.update(period_from=None, period_to=None)
+    assert model.revenue["month"].unique().tolist()[0] == "2025-06"
+    assert len(model.revenue["month"].unique()) == 12
+    # A period before any deal was created: an empty funnel, the period's months only.
+    model.param.update(period_from=dt.date(2024, 1, 10), period_to=dt.date(2024, 3, 5))
+    assert model.funnel["count"].tolist() == [0] * len(everything)
+    assert model.revenue["month"].unique().tolist() == ["2024-01", "2024-02", "2024-03"]
+    assert model.figures["period_from"] == dt.date(2024, 1, 10)
+    model.param.update(period_from=dt.date(2026, 2, 15), period_to=dt.date(2026, 5, 15))
+    assert model.funnel["count"].tolist() == everything
 
 
 def test_the_view_shows_cards_and_three_bokeh_charts_and_follows_the_model(ws, deals):
