@@ -166,8 +166,7 @@ class ReportsModel(ViewModel):
             currencies = sorted({c for c in frame["currency"] if isinstance(c, str) and c})
         currency = self.currency if self.currency in currencies else ""
         if not currency and currencies:
-            default = self.ws.setting("currency")
-            currency = default if default in currencies else currencies[0]
+            currency = chart_currency(spec.chart, frame, currencies, self.ws.setting("currency"))
         self.param.update(
             title=spec.title,
             doc=spec.doc,
@@ -330,6 +329,24 @@ def chart_data(
     return order, {name: [float(summed.at[c, name]) for c in order] for name in chart.values}
 
 
+def chart_currency(
+    chart: Chart | None, frame: pd.DataFrame, currencies: list[str], preferred: str
+) -> str:
+    """The currency a report's chart opens in: ``preferred`` (the workspace's) when
+    the chart has a figure in it, else the currency with the largest figures (a
+    campaign that won only in EUR opens in EUR, not on an empty PKR chart)."""
+
+    def total(currency: str) -> float:
+        if chart is None:
+            return 0.0
+        _categories, series = chart_data(chart, frame, currency)
+        return sum(abs(x) for values in series.values() for x in values)
+
+    if preferred in currencies and (chart is None or total(preferred) > 0):
+        return preferred
+    return max(currencies, key=lambda c: (total(c) > 0, total(c), c == preferred))
+
+
 def report_figure(
     chart: Chart | None,
     frame: pd.DataFrame | None,
@@ -403,6 +420,13 @@ def report_figure(
         fig.xaxis.major_label_orientation = 1.0 if len(categories) > 8 else 0.0
         fig.xgrid.grid_line_color = None
     _hover(fig, hover_format)
+    if not any(x for values in series.values() for x in values):
+        # Nothing to draw: the title says so (and what to do), not an empty frame alone.
+        fig.title.text = (
+            f"{heading}: nothing in {currency}, choose another currency"
+            if currency
+            else f"{heading}: no data"
+        )
     return fig
 
 

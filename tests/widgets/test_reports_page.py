@@ -20,6 +20,7 @@ from widgets.reports_page import (
     THIS_REPORT,
     ReportsModel,
     ReportsPage,
+    chart_currency,
     chart_data,
     display_frame,
     doc_html,
@@ -233,6 +234,30 @@ def test_chart_data_keeps_one_currency_and_sums_repeated_categories():
     chart = Chart("column", "stage", ("value",))
     assert chart_data(chart, frame, "PKR") == (["New", "3"], {"value": [2.5, 1.0]})
     assert chart_data(chart, None) == ([], {"value": []})
+
+
+def test_a_chart_opens_in_a_currency_that_has_figures_and_says_when_one_has_none():
+    frame = pd.DataFrame(
+        {
+            "campaign": ["Fair", "Fair", "Mail"],
+            "currency": ["PKR", "EUR", "PKR"],
+            "won_revenue": [0.0, 18000.0, 0.0],
+        }
+    )
+    chart = Chart("column", "campaign", ("won_revenue",), "Won revenue")
+    # The workspace's PKR has nothing to draw: the chart opens in EUR.
+    assert chart_currency(chart, frame, ["EUR", "PKR"], "PKR") == "EUR"
+    assert chart_currency(chart, frame, ["EUR", "PKR"], "EUR") == "EUR"
+    frame.loc[2, "won_revenue"] = 5.0
+    assert chart_currency(chart, frame, ["EUR", "PKR"], "PKR") == "PKR"
+    assert chart_currency(None, frame, ["EUR", "PKR"], "PKR") == "PKR"
+    frame["won_revenue"] = 0.0
+    assert chart_currency(chart, frame, ["EUR", "PKR"], "PKR") == "PKR"  # all empty
+    kinds = {"won_revenue": "money", "currency": "text"}
+    empty = report_figure(chart, frame, kinds, "PKR")
+    assert empty.title.text == "Won revenue (PKR): nothing in PKR, choose another currency"
+    frame.loc[1, "won_revenue"] = 1.0
+    assert report_figure(chart, frame, kinds, "EUR").title.text == "Won revenue (EUR)"
 
 
 def test_display_frame_and_formats_follow_the_column_kinds(base):
