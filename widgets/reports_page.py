@@ -164,9 +164,10 @@ class ReportsModel(ViewModel):
         currencies: list[str] = []
         if "currency" in frame.columns:
             currencies = sorted({c for c in frame["currency"] if isinstance(c, str) and c})
-        currency = self.currency if self.currency in currencies else ""
-        if not currency and currencies:
-            currency = chart_currency(spec.chart, frame, currencies, self.ws.setting("currency"))
+        currency = ""
+        if currencies:
+            preferred = (self.currency, self.ws.setting("currency"))
+            currency = chart_currency(spec.chart, frame, currencies, *preferred)
         self.param.update(
             title=spec.title,
             doc=spec.doc,
@@ -330,11 +331,12 @@ def chart_data(
 
 
 def chart_currency(
-    chart: Chart | None, frame: pd.DataFrame, currencies: list[str], preferred: str
+    chart: Chart | None, frame: pd.DataFrame, currencies: list[str], *preferred: str
 ) -> str:
-    """The currency a report's chart opens in: ``preferred`` (the workspace's) when
-    the chart has a figure in it, else the currency with the largest figures (a
-    campaign that won only in EUR opens in EUR, not on an empty PKR chart)."""
+    """The currency a report's chart is drawn in: the first of ``preferred`` (the one
+    shown now, then the workspace's) in which the chart has figures, else the
+    currency with the largest figures (a campaign that won only in EUR opens in EUR,
+    not on an empty PKR chart); with nothing to draw anywhere, the first preferred."""
 
     def total(currency: str) -> float:
         if chart is None:
@@ -342,9 +344,12 @@ def chart_currency(
         _categories, series = chart_data(chart, frame, currency)
         return sum(abs(x) for values in series.values() for x in values)
 
-    if preferred in currencies and (chart is None or total(preferred) > 0):
-        return preferred
-    return max(currencies, key=lambda c: (total(c) > 0, total(c), c == preferred))
+    wanted = [c for c in preferred if c in currencies]
+    for currency in wanted:
+        if chart is None or total(currency) > 0:
+            return currency
+    best = max(currencies, key=total)
+    return best if total(best) > 0 or not wanted else wanted[0]
 
 
 def report_figure(

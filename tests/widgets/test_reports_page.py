@@ -251,6 +251,9 @@ def test_a_chart_opens_in_a_currency_that_has_figures_and_says_when_one_has_none
     frame.loc[2, "won_revenue"] = 5.0
     assert chart_currency(chart, frame, ["EUR", "PKR"], "PKR") == "PKR"
     assert chart_currency(None, frame, ["EUR", "PKR"], "PKR") == "PKR"
+    # The currency shown now is kept when it has figures, else the workspace's.
+    assert chart_currency(chart, frame, ["EUR", "PKR"], "EUR", "PKR") == "EUR"
+    assert chart_currency(chart, frame, ["EUR", "PKR"], "USD", "PKR") == "PKR"
     frame["won_revenue"] = 0.0
     assert chart_currency(chart, frame, ["EUR", "PKR"], "PKR") == "PKR"  # all empty
     kinds = {"won_revenue": "money", "currency": "text"}
