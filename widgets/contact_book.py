@@ -26,6 +26,7 @@ import panel as pn
 import param
 
 from crm_core import AccessDenied, FieldError, NotFoundError, ValidationError, Workspace
+from crm_core.validation import format_phone
 from widgets.base import ComponentView, ViewModel, message_alert
 
 ENTITIES = ("contact", "company")
@@ -76,6 +77,21 @@ TITLES = {
     "website": "Website",
     "vat": "VAT",
 }
+#: Columns holding phone numbers, shown the way their country writes them.
+PHONE_COLUMNS = ("phone", "mobile")
+
+
+def table_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """What the table shows of a page: phones in international format with their
+    country code (``+92 300 1234567``; a phone kept as its source wrote it, as it is).
+    Editing a phone cell sends what was typed, read like any other input."""
+    shown = rows.copy()
+    for column in PHONE_COLUMNS:
+        if column in shown.columns:
+            shown[column] = [format_phone(x) if isinstance(x, str) else x for x in shown[column]]
+    return shown
+
+
 #: What may be changed in a table cell; the rest (id, version, company, tags, ...) may not.
 EDITABLE = {
     "contact": ("name", "email", "phone", "city", "country", "job_title"),
@@ -709,7 +725,7 @@ class ContactBook(ComponentView):
             return {c: None for c in m.columns if c not in m.editable}
 
         table = pn.widgets.Tabulator(
-            m.rows.copy(),
+            table_rows(m.rows),
             show_index=False,
             pagination=None,
             selectable=1,
@@ -725,7 +741,7 @@ class ContactBook(ComponentView):
 
         def show_rows(_: Any) -> None:
             shown = m.rows.index[m.rows["id"] == m.selected_id].tolist()
-            table.param.update(value=m.rows.copy(), editors=editors(), selection=shown[:1])
+            table.param.update(value=table_rows(m.rows), editors=editors(), selection=shown[:1])
 
         m.param.watch(show_rows, "rows")
         table.on_edit(lambda e: m.edit(int(table.value["id"].iloc[e.row]), e.column, e.value))

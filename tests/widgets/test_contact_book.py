@@ -6,6 +6,7 @@ and the escaping of user content; plus the crm_core queries the book relies on
 import datetime as dt
 from decimal import Decimal
 
+import pandas as pd
 import panel as pn
 import pytest
 
@@ -17,6 +18,7 @@ from widgets.contact_book import (
     ContactBookModel,
     detail_html,
     error_html,
+    table_rows,
 )
 
 FILLER = [f"Zafar Iqbal {i:02d}" for i in range(15)]
@@ -523,6 +525,10 @@ def test_the_view_builds_and_its_table_holds_only_the_page(ws, base):
     assert table.hidden_columns == ["id", "version"] and table.frozen_columns == ["name"]
     assert table.titles["job_title"] == "Job title" and table.titles["email"] == "E-mail"
     assert set(table.value.columns) - set(table.hidden_columns) <= set(table.titles)
+    # Phones in international format with the country code; the model keeps E.164.
+    shown = dict(zip(table.value["id"], table.value["phone"], strict=True))
+    stored = dict(zip(book.model.rows["id"], book.model.rows["phone"], strict=True))
+    assert {shown[i] for i, p in stored.items() if p == "+923001234567"} <= {"+92 300 1234567"}
 
     book.model.next_page()
     assert table.value["id"].tolist() == book.model.rows["id"].tolist() and len(table.value) == 5
@@ -534,6 +540,22 @@ def test_the_view_builds_and_its_table_holds_only_the_page(ws, base):
     assert default.model.page_size == 50
     default.__panel__()
     assert pn.ipywidget(ContactBook(ws)) is not None
+
+
+def test_the_table_shows_phones_the_way_their_country_writes_them():
+    rows = pd.DataFrame(
+        {
+            "id": [1, 2, 3, 4],
+            "phone": ["+923001234567", "+8801712345678", "(198)-539-4948", None],
+            "mobile": ["+79123456789", None, "", "+4930123456"],
+        }
+    )
+    shown = table_rows(rows)
+    phones, mobiles = shown["phone"].tolist(), shown["mobile"].tolist()
+    assert phones[:3] == ["+92 300 1234567", "+880 1712-345678", "(198)-539-4948"]
+    assert mobiles[0] == "+7 912 345-67-89" and mobiles[2:] == ["", "+49 30 123456"]
+    assert pd.isna(phones[3]) and pd.isna(mobiles[1])
+    assert rows["phone"].iloc[0] == "+923001234567"  # the page itself is untouched
 
 
 def test_user_content_stays_literal_text_in_the_html(ws, base):
