@@ -87,13 +87,21 @@ class PipelineBoardModel(ViewModel):
     columns = param.List(default=[], doc="One dict per open stage (see the class docstring).")
     lost_reasons = param.List(default=[], doc="The lost reasons a deal can be lost with.")
     users = param.List(default=[], doc="Active users as {'login', 'name'} for the owner filter.")
+    show_closed = param.Boolean(default=False, doc="Also list the closed (won or lost) deals.")
+    closed = param.DataFrame(
+        default=None,
+        doc="The most recently closed deals (owner and tag filters applied), at most "
+        "``page_size``; None while ``show_closed`` is off.",
+    )
 
     def __init__(self, ws: Workspace, **params: Any):
         super().__init__(ws, **params)
         self.refresh()
 
     # -- reading ------------------------------------------------------------------
-    @param.depends("owner", "tag", "close_month", "pipeline", "page_size", watch=True)
+    @param.depends(
+        "owner", "tag", "close_month", "pipeline", "page_size", "show_closed", watch=True
+    )
     def refresh(self) -> None:
         """Reload stages, totals and cards for the current filters."""
         self.attempt(self._load)
@@ -152,9 +160,16 @@ class PipelineBoardModel(ViewModel):
                     "more": max(count - len(cards), 0),
                 }
             )
+        closed = None
+        if self.show_closed:
+            wanted = {k: v for k, v in filters.items() if k in ("owner", "tag", "pipeline")}
+            closed = pipeline.search(
+                status="closed", order_by="closed", limit=self.page_size, **wanted
+            )
         users = self.ws.users.list()
         users = users[users["active"].astype(bool)]
         self.param.update(
+            closed=closed,
             columns=columns,
             lost_reasons=pipeline.lost_reasons(),
             users=[{"login": u.login, "name": u.name} for u in users.itertuples()],
@@ -225,6 +240,19 @@ class PipelineBoardModel(ViewModel):
 
         return self._act(write, lambda d: f"Won {d['name']!r}.")
 
+    def reopen(self, deal_id: int, expected_version: int | None = None) -> Any:
+        """Reopen a won or lost deal in the first stage (default version check: the
+        version it is listed with among the closed deals)."""
+
+        def write() -> dict[str, Any]:
+            version = expected_version
+            if version is None and self.closed is not None:
+                listed = self.closed[self.closed["id"] == deal_id]
+                version = int(listed["version"].iloc[0]) if len(listed) else None
+            return self.ws.pipeline.reopen(deal_id, expected_version=version)
+
+        return self._act(write, lambda d: f"Reopened {d['name']!r} in {d['stage']}.")
+
     def lose(
         self,
         deal_id: int,
@@ -264,6 +292,24 @@ def _card_html(card: dict[str, Any]) -> str:
     )
 
 
+def _closed_html(deal: dict[str, Any]) -> str:
+    """One closed deal's line: name, won or lost (with the reason), amount, owner."""
+    status = "Won" if deal.get("status") == "won" else "Lost"
+    reason = deal.get("lost_reason")
+    if status == "Lost" and isinstance(reason, str) and reason:
+        status = f"Lost: {reason}"
+    revenue = Decimal(str(deal["expected_revenue"]))
+    owner = deal.get("owner")
+    parts = [
+        f"<b>{html.escape(str(deal['name']))}</b>",
+        html.escape(status),
+        f"{html.escape(str(deal['currency']))} {revenue:,.2f}",
+    ]
+    if isinstance(owner, str) and owner:
+        parts.append(html.escape(owner))
+    return " · ".join(parts)
+
+
 def _column_header(column: dict[str, Any], currency: str) -> str:
     deals = "deal" if column["count"] == 1 else "deals"
     weighted, value = money(column["weighted"], currency), money(column["value"], currency)
@@ -300,14 +346,45 @@ class PipelineBoard(ComponentView):
             pn.widgets.TextInput.from_param(
                 model.param.close_month, name="Close month", placeholder="YYYY-MM", width=120
             ),
+            pn.widgets.Checkbox.from_param(
+                model.param.show_closed, name="Closed deals", align="end", width=120
+            ),
             pn.widgets.Button(name="↻", width=40, align="end", on_click=lambda _: model.refresh()),
             css_classes=["crm-board-filters"],
         )
         alert = message_alert(model)
         board = pn.bind(self._board, model.param.columns, model.param.lost_reasons)
+        closed = pn.bind(self._closed, model.param.closed)
         return pn.Column(
-            filters, alert, pn.panel(board), sizing_mode="stretch_width", css_classes=["crm-board"]
+            filters,
+            alert,
+            pn.panel(board),
+            pn.panel(closed),
+            sizing_mode="stretch_width",
+            css_classes=["crm-board"],
         )
+
+    def _closed(self, closed: pd.DataFrame | None) -> pn.Column:
+        """The closed deals, most recently closed first, each with Reopen."""
+        if closed is None:
+            return pn.Column(visible=False)
+        rows: list[Any] = [pn.pane.HTML("<b>Closed deals</b> (most recently closed first)")]
+        if closed.empty:
+            rows.append(pn.pane.HTML("<i>No closed deal.</i>"))
+        for deal in closed.to_dict("records"):
+            deal_id = int(deal["id"])
+            reopen = pn.widgets.Button(
+                name="Reopen", css_classes=["crm-closed-reopen"], width=80, margin=(2, 2)
+            )
+            reopen.on_click(lambda _, d=deal_id: self.model.reopen(d))
+            rows.append(
+                pn.Row(
+                    pn.pane.HTML(_closed_html(deal), margin=(2, 5), width=680),
+                    reopen,
+                    css_classes=["crm-closed-deal", f"crm-closed-{deal_id}"],
+                )
+            )
+        return pn.Column(*rows, css_classes=["crm-board-closed"])
 
     def _board(self, columns: list[dict[str, Any]], lost_reasons: list[str]) -> pn.Row:
         last = len(columns) - 1
@@ -360,20 +437,28 @@ class PipelineBoard(ComponentView):
 
         def open_lost() -> None:
             lost_box.visible = not lost_box.visible
+            won_box.visible = False
+
+        # Winning closes the deal: one more click to confirm, like losing.
+        confirm_won = pn.widgets.Button(
+            name="Confirm won", button_type="success", css_classes=["crm-card-won-confirm"]
+        )
+        confirm_won.on_click(lambda _: model.win(deal_id, expected_version=version))
+        won_box = pn.Row(confirm_won, visible=False, css_classes=["crm-card-won-box"])
+
+        def open_won() -> None:
+            won_box.visible = not won_box.visible
+            lost_box.visible = False
 
         return pn.Column(
             pn.pane.HTML(_card_html(card), margin=(2, 5)),
             pn.Row(
                 button("◀", "crm-card-back", lambda: model.back(deal_id), disabled=first),
                 button("▶", "crm-card-forward", lambda: model.forward(deal_id), disabled=last),
-                button(
-                    "Won",
-                    "crm-card-won",
-                    lambda: model.win(deal_id, expected_version=version),
-                    button_type="success",
-                ),
+                button("Won", "crm-card-won", open_won, button_type="success"),
                 button("Lost", "crm-card-lost", open_lost, button_type="danger"),
             ),
+            won_box,
             lost_box,
             width=250,
             css_classes=["crm-card", f"crm-card-{deal_id}"],

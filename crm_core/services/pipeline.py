@@ -76,6 +76,9 @@ DEAL_FILTERS = (
     "include_archived",
     "pipeline",
 )
+#: What a search's ``status`` may be: a deal's status, or "closed" (won or lost).
+SEARCH_STATUSES = (*STATUSES, "closed")
+
 OPP_COLUMNS = [
     "id",
     "name",
@@ -601,8 +604,8 @@ class PipelineService(Service):
                 v.query_text(given)
             except Reject as exc:
                 errors.append(FieldError(record, name, given, str(exc)))
-        if status is not None and (not isinstance(status, str) or status not in STATUSES):
-            reason = f"must be one of {', '.join(STATUSES)}"
+        if status is not None and (not isinstance(status, str) or status not in SEARCH_STATUSES):
+            reason = f"must be one of {', '.join(SEARCH_STATUSES)}"
             errors.append(FieldError(record, "status", status, reason))
             status = None
         if type not in (None, "") and (not isinstance(type, str) or type not in OPPORTUNITY_TYPES):
@@ -626,7 +629,9 @@ class PipelineService(Service):
                 clauses.append(o.stage_id == self._stage(s, p, stage).id)
             except Reject as exc:
                 errors.append(FieldError(record, "stage", stage, str(exc)))
-        if status is not None:
+        if status == "closed":
+            clauses.append(o.status.in_(("won", "lost")))
+        elif status is not None:
             clauses.append(o.status == status)
         if owner is not None:
             try:
@@ -683,9 +688,10 @@ class PipelineService(Service):
         """Deals matching every filter given, one page as a DataFrame.
 
         ``q`` is a piece of the deal name (any script, any case). Filters: stage,
-        status (open|won|lost), owner, tag, type, company_id, contact_id,
-        close_from/close_to (expected close date range), include_archived, pipeline.
-        ``order_by``: expected_close, name, revenue, created or id.
+        status (open|won|lost, or closed: won or lost), owner, tag, type, company_id,
+        contact_id, close_from/close_to (expected close date range), include_archived,
+        pipeline. ``order_by``: expected_close, name, revenue, created, id, or closed
+        (most recently closed first).
         """
         o = Opportunity
         orders = {
@@ -694,6 +700,7 @@ class PipelineService(Service):
             "revenue": o.expected_revenue,
             "created": o.created_at,
             "id": o.id,
+            "closed": o.closed_at.desc(),
         }
         _check_page(order_by, orders, limit, offset)
         with self._tx() as s:

@@ -147,6 +147,21 @@ def test_search_filters(ws, deal):
         ws.pipeline.search(status="pending")
 
 
+def test_closed_deals_are_searched_together_most_recently_closed_first(ws, deal, clock):
+    lost = ws.pipeline.create("Tea export", currency="LKR")
+    won = ws.pipeline.create("Rice export", currency="PKR")
+    ws.pipeline.lose(lost["id"], "No budget")
+    clock.now += dt.timedelta(hours=1)
+    ws.pipeline.win(won["id"])
+    closed = ws.pipeline.search(status="closed", order_by="closed")
+    assert closed["id"].tolist() == [won["id"], lost["id"]]
+    assert closed["status"].tolist() == ["won", "lost"]
+    assert ws.pipeline.count(status="closed") == 2
+    ws.pipeline.reopen(won["id"])
+    assert ws.pipeline.search(status="closed")["id"].tolist() == [lost["id"]]
+    assert deal["id"] in ws.pipeline.search(status="open")["id"].tolist()
+
+
 def test_custom_pipeline_needs_one_won_stage(ws):
     with pytest.raises(ValidationError, match="won stage"):
         ws.pipeline.create_pipeline("Broken", [("A", 10, False, False)])

@@ -354,6 +354,42 @@ def test_a_sales_users_view_shows_only_their_cards(ws, deals):
     assert len(with_css(layout, "crm-card")) == 1
 
 
+def test_won_asks_for_a_confirmation_before_closing_the_deal(ws, deals):
+    layout = PipelineBoard(ws.as_user("olga")).__panel__()
+    card = with_css(layout, f"crm-card-{deals['kazan']}")[0]
+    with_css(card, "crm-card-won")[0].clicks += 1
+    assert ws.pipeline.get(deals["kazan"])["status"] == "open"  # not yet
+    box = with_css(card, "crm-card-won-box")[0]
+    assert box.visible and not with_css(card, "crm-card-lost-box")[0].visible
+    with_css(box, "crm-card-won-confirm")[0].clicks += 1
+    assert ws.pipeline.get(deals["kazan"])["status"] == "won"
+    assert len(with_css(layout, "crm-card")) == 1
+
+
+def test_the_closed_view_lists_won_and_lost_deals_and_reopens_them(ws, deals, clock):
+    board = PipelineBoardModel(ws.as_user("olga"))
+    assert board.closed is None
+    clock.now += dt.timedelta(minutes=5)
+    board.lose(deals["kazan"], "No budget")
+    board.show_closed = True
+    assert board.closed["id"].tolist() == [deals["kazan"], deals["closed"]]  # newest first
+    assert board.closed["status"].tolist() == ["lost", "won"]
+    view = PipelineBoard(model=board)
+    layout = view.__panel__()
+    lines = [p.object for p in with_css(layout, "crm-board-closed")[0].select(pn.pane.HTML)]
+    assert any("Lost: No budget" in line for line in lines)
+    row = with_css(layout, f"crm-closed-{deals['kazan']}")[0]
+    with_css(row, "crm-closed-reopen")[0].clicks += 1
+    reopened = ws.pipeline.get(deals["kazan"])
+    assert (reopened["status"], reopened["stage"]) == ("open", "New")
+    assert board.closed["id"].tolist() == [deals["closed"]]
+    assert "Reopened" in board.message
+    # A sales user lists only their own closed deals; the manager everyone's.
+    assert PipelineBoardModel(ws.as_user("bilal"), show_closed=True).closed.empty
+    board.show_closed = False
+    assert board.closed is None and not with_css(layout, "crm-board-closed")
+
+
 def test_names_with_html_are_shown_as_text(ws, deals):
     evil = ws.pipeline.create("<script>alert(1)</script>", expected_revenue="5.00")
     view = PipelineBoard(ws)
