@@ -17,6 +17,7 @@ import panel as pn
 import param
 
 from crm_core import Workspace
+from crm_core.models import ACTIVITY_KINDS
 from crm_core.services.activities import ACTIVITY_COLUMNS
 from widgets.base import ComponentView, ViewModel, message_alert
 
@@ -131,6 +132,26 @@ class ActivityInboxModel(ViewModel):
             lambda a: f"Done: {a['subject']!r}.",
         )
 
+    def complete_and_schedule(
+        self, activity_id: int, kind: str, subject: str, due: Any, note: str | None = None
+    ) -> Any:
+        """Mark an activity done and plan the next step on the same records, in one
+        go (neither is written if either is refused: the fields are named)."""
+        return self._act(
+            lambda: self.ws.activities.complete_and_schedule(
+                activity_id,
+                kind,
+                subject,
+                due,
+                note=note,
+                expected_version=self._version(activity_id),
+            ),
+            lambda both: (
+                f"Done: {both['done']['subject']!r}; next: {both['next']['subject']!r}"
+                f" on {both['next']['due_date']:%Y-%m-%d}."
+            ),
+        )
+
     def snooze(self, activity_id: int, days: int) -> Any:
         """Push an activity to ``days`` after today."""
         return self._act(
@@ -219,12 +240,31 @@ class ActivityInbox(ComponentView):
         tabs.param.watch(lambda event: setattr(self, "_active", event.new), "active")
         return tabs
 
-    def _row(self, row: dict[str, Any]) -> pn.Row:
+    def _row(self, row: dict[str, Any]) -> pn.Column:
         model, act_id = self.model, int(row["id"])
         done = pn.widgets.Button(
             name="Done", button_type="success", width=70, css_classes=["crm-activity-done"]
         )
         done.on_click(lambda _: model.complete(act_id))
+        # Done, and the next step planned in the same click.
+        kind = pn.widgets.Select(
+            options=list(ACTIVITY_KINDS), value="call", width=100, css_classes=["crm-next-kind"]
+        )
+        subject = pn.widgets.TextInput(
+            placeholder="Next step", width=220, css_classes=["crm-next-subject"]
+        )
+        due = pn.widgets.DatePicker(
+            value=model.ws.today() + dt.timedelta(days=1), width=140, css_classes=["crm-next-due"]
+        )
+        save = pn.widgets.Button(
+            name="Done and schedule", button_type="success", css_classes=["crm-next-save"]
+        )
+        save.on_click(
+            lambda _: model.complete_and_schedule(act_id, kind.value, subject.value, due.value)
+        )
+        next_box = pn.Row(kind, subject, due, save, visible=False, css_classes=["crm-next-box"])
+        done_next = pn.widgets.Button(name="Done & next…", width=110, css_classes=["crm-done-next"])
+        done_next.on_click(lambda _: setattr(next_box, "visible", not next_box.visible))
         snoozes = []
         for days in (1, 7):
             snooze = pn.widgets.Button(
@@ -243,10 +283,14 @@ class ActivityInbox(ComponentView):
         reassign.param.watch(
             lambda event: model.reassign(act_id, event.new) if event.new else None, "value"
         )
-        return pn.Row(
-            pn.pane.HTML(_activity_html(row), width=420),
-            done,
-            *snoozes,
-            reassign,
+        return pn.Column(
+            pn.Row(
+                pn.pane.HTML(_activity_html(row), width=420),
+                done,
+                done_next,
+                *snoozes,
+                reassign,
+            ),
+            next_box,
             css_classes=["crm-activity", f"crm-activity-{act_id}"],
         )

@@ -93,26 +93,31 @@ class Activities(Service):
         their own deals, and for a colleague only what that colleague may see
         (crm_core.access).
         """
+        with self._tx() as s:
+            return _as_dict(self._schedule_in(s, kind, subject, due, values))
+
+    def _schedule_in(
+        self, s: Session, kind: str, subject: str, due: Any, values: dict[str, Any]
+    ) -> Activity:
         values = _aliases({"kind": kind, "subject": subject, "due_date": due, **values})
         values.setdefault("assignee_id", self.ws.user_id)
         record = f"activity (new) {subject!r}"
-        with self._tx() as s:
-            act = Activity()
-            errors: list[FieldError] = []
-            self.write_fields(s, act, values, record, errors)
-            if not any(getattr(act, link) for link in LINKS):
-                errors.append(
-                    FieldError(
-                        record,
-                        "contact/company/opportunity",
-                        None,
-                        "link the activity to at least one record",
-                    )
+        act = Activity()
+        errors: list[FieldError] = []
+        self.write_fields(s, act, values, record, errors)
+        if not any(getattr(act, link) for link in LINKS):
+            errors.append(
+                FieldError(
+                    record,
+                    "contact/company/opportunity",
+                    None,
+                    "link the activity to at least one record",
                 )
-            raise_if(errors)
-            s.add(act)
-            s.flush()
-            return _as_dict(act)
+            )
+        raise_if(errors)
+        s.add(act)
+        s.flush()
+        return act
 
     def _activity(self, s: Session, activity_id: Any, action: str) -> Activity:
         """The activity, if the acting user may ``action`` it (crm_core.access)."""
@@ -192,28 +197,56 @@ class Activities(Service):
     ) -> dict[str, Any]:
         """Mark an activity done (now, or at ``at``), optionally adding a note."""
         with self._tx() as s:
-            act = self._activity(s, activity_id, "complete")
-            record = f"activity #{act.id} {act.subject!r}"
-            check_version(act, record, expected_version)
-            if act.done_at is not None:
-                raise ValidationError(
-                    [FieldError(record, "done_at", act.done_at, "is already done")]
-                )
-            errors: list[FieldError] = []
-            try:
-                act.done_at = v.aware_datetime(at) or self.ws.clock()
-            except Reject as exc:
-                errors.append(FieldError(record, "at", at, str(exc)))
-            try:
-                extra = v.optional_text(note, 100_000, multiline=True)
-            except Reject as exc:
-                errors.append(FieldError(record, "note", note, str(exc)))
-            else:
-                if extra:
-                    act.note = f"{act.note}\n{extra}" if act.note else extra
-            raise_if(errors)
-            s.flush()
-            return _as_dict(act)
+            return _as_dict(self._complete_in(s, activity_id, note, at, expected_version))
+
+    def complete_and_schedule(
+        self,
+        activity_id: int,
+        kind: str,
+        subject: str,
+        due: Any,
+        *,
+        note: str | None = None,
+        expected_version: int | None = None,
+        **values: Any,
+    ) -> dict[str, Any]:
+        """Mark an activity done and plan the next step, in one go: both are written
+        or, if either is refused, neither. The next activity (``kind``, ``subject``,
+        ``due``, and any field :meth:`schedule` takes) is linked to the same contact,
+        company and deal as the one done unless given. Returns ``{"done": ...,
+        "next": ...}``."""
+        with self._tx() as s:
+            done = self._complete_in(s, activity_id, note, None, expected_version)
+            for link in LINKS:
+                given = {link, link.removesuffix("_id")} & set(values)
+                if not given and getattr(done, link) is not None:
+                    values[link] = getattr(done, link)
+            follow = self._schedule_in(s, kind, subject, due, values)
+            return {"done": _as_dict(done), "next": _as_dict(follow)}
+
+    def _complete_in(
+        self, s: Session, activity_id: int, note: Any, at: Any, expected_version: int | None
+    ) -> Activity:
+        act = self._activity(s, activity_id, "complete")
+        record = f"activity #{act.id} {act.subject!r}"
+        check_version(act, record, expected_version)
+        if act.done_at is not None:
+            raise ValidationError([FieldError(record, "done_at", act.done_at, "is already done")])
+        errors: list[FieldError] = []
+        try:
+            act.done_at = v.aware_datetime(at) or self.ws.clock()
+        except Reject as exc:
+            errors.append(FieldError(record, "at", at, str(exc)))
+        try:
+            extra = v.optional_text(note, 100_000, multiline=True)
+        except Reject as exc:
+            errors.append(FieldError(record, "note", note, str(exc)))
+        else:
+            if extra:
+                act.note = f"{act.note}\n{extra}" if act.note else extra
+        raise_if(errors)
+        s.flush()
+        return act
 
     def snooze(
         self,

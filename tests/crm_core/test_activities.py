@@ -65,6 +65,46 @@ def test_complete_and_snooze(ws, team, clock):
         ws.activities.complete(act["id"], expected_version=1)
 
 
+def test_done_and_the_next_step_in_one_go(ws, team, clock):
+    deal = ws.pipeline.create("Sarees", contact=team["id"])
+    act = ws.activities.schedule(
+        "call", "First call", "2026-05-14", assignee="ayesha", opportunity=deal["id"]
+    )
+    both = ws.activities.complete_and_schedule(
+        act["id"], "meeting", "Visit the mill", "2026-05-20", note="Wants samples"
+    )
+    assert both["done"]["done_at"] == clock.now and both["done"]["note"] == "Wants samples"
+    follow = both["next"]
+    # The next step follows the same deal, and is the acting user's (the owner here).
+    assert (follow["kind"], follow["subject"], follow["due_date"]) == (
+        "meeting",
+        "Visit the mill",
+        dt.date(2026, 5, 20),
+    )
+    assert follow["opportunity_id"] == deal["id"] and follow["assignee_id"] is None
+    given = ws.activities.schedule("call", "Second", "2026-05-16", contact=team["id"])
+    other = ws.contacts.create(name="Ravi's cousin")
+    moved = ws.activities.complete_and_schedule(
+        given["id"], "todo", "Send catalogue", "2026-05-18", contact=other["id"], assignee="ravi"
+    )["next"]
+    assert (moved["contact_id"], moved["assignee_id"]) == (other["id"], 2)
+
+
+def test_done_and_next_writes_neither_when_either_is_refused(ws, team):
+    act = schedule(ws, "ayesha", "Call back", dt.date(2026, 5, 10), team)
+    before = ws.info()
+    with pytest.raises(ValidationError) as refused:
+        ws.activities.complete_and_schedule(act["id"], "dance", "Next", "2026-13-01")
+    assert {e.field for e in refused.value.errors} == {"kind", "due_date"}
+    assert ws.activities.get(act["id"])["done_at"] is None  # not half-written
+    assert ws.info() == before
+    ws.activities.complete(act["id"])
+    before = ws.info()
+    with pytest.raises(ValidationError, match="already done"):
+        ws.activities.complete_and_schedule(act["id"], "call", "Next", "2026-05-20")
+    assert ws.info() == before
+
+
 def test_snooze_and_schedule_errors(ws, team):
     act = schedule(ws, "ayesha", "Call", dt.date(2026, 5, 20), team)
     with pytest.raises(ValidationError, match="give exactly one"):

@@ -715,6 +715,12 @@ TABLE: dict[str, Any] = {
     "activities.complete": Refused(
         lambda r: [lambda x=x: r.a.activities.complete(x) for x in b_activities(r)]
     ),
+    "activities.complete_and_schedule": Refused(
+        lambda r: [
+            lambda x=x: r.a.activities.complete_and_schedule(x, "call", "Next", TODAY)
+            for x in b_activities(r)
+        ]
+    ),
     "activities.due_today": Filtered(
         lambda r: activity_lists(r, "due_today"), holds(lambda f, r: ids_of(f) == {r.a_today})
     ),

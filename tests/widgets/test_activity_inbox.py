@@ -220,6 +220,35 @@ def test_the_view_opens_with_the_reminder_and_a_row_per_activity(ws, work):
     assert layout.select(pn.Tabs)[0]._names == ["Overdue (0)", "Today (0)", "Upcoming (2)"]
 
 
+def test_done_and_next_plans_the_follow_up_in_the_same_click(ws, work):
+    layout = ActivityInbox(ws.as_user("bilal")).__panel__()
+    row = with_css(layout, f"crm-activity-{work['karim']}")[0]
+    box = with_css(row, "crm-next-box")[0]
+    assert not box.visible
+    with_css(row, "crm-done-next")[0].clicks += 1
+    assert box.visible
+    with_css(box, "crm-next-kind")[0].value = "meeting"
+    with_css(box, "crm-next-subject")[0].value = "Show the new samples"
+    with_css(box, "crm-next-due")[0].value = dt.date(2026, 5, 19)
+    with_css(box, "crm-next-save")[0].clicks += 1
+    assert ws.activities.get(work["karim"])["done_at"] is not None
+    upcoming = ws.activities.upcoming("bilal", days=30)
+    follow = upcoming[upcoming["subject"] == "Show the new samples"].iloc[0]
+    assert (follow["kind"], follow["due_date"]) == ("meeting", dt.date(2026, 5, 19))
+    assert follow["opportunity"] == "Uniforms 2027"  # the same deal as the call
+    alert = with_css(layout, "crm-alert")[0]
+    assert alert.object == md_text(
+        "Done: 'Call Karim'; next: 'Show the new samples' on 2026-05-19."
+    )
+    # A refusal names the field and writes neither.
+    row = with_css(layout, f"crm-activity-{work['oldest']}")[0]
+    box = with_css(row, "crm-next-box")[0]
+    with_css(box, "crm-next-subject")[0].value = "   "
+    with_css(box, "crm-next-save")[0].clicks += 1
+    assert ws.activities.get(work["oldest"])["done_at"] is None
+    assert "subject" in with_css(layout, "crm-alert")[0].object
+
+
 def test_subjects_with_html_are_shown_as_text(ws, work):
     evil = ws.as_user("bilal").activities.schedule(
         "call",
