@@ -26,6 +26,7 @@ import panel as pn
 import param
 
 from crm_core import AccessDenied, FieldError, NotFoundError, ValidationError, Workspace
+from crm_core.models import ACTIVITY_KINDS, CHANNELS
 from crm_core.validation import format_phone
 from widgets.base import ComponentView, ViewModel, message_alert
 
@@ -159,11 +160,11 @@ class ContactBookModel(ViewModel):
     )
     error_source = param.Selector(
         default="",
-        objects=["", "search", "edit", "create"],
+        objects=["", "search", "edit", "create", "record"],
         doc=(
             "Which action field_errors belong to: 'search' (the filters), 'edit' (a "
-            "table cell) or 'create' (the New form), so a view shows each reason beside "
-            "the input it is about."
+            "table cell), 'create' (the New form) or 'record' (an action on the selected "
+            "record), so a view shows each reason beside the input it is about."
         ),
     )
 
@@ -413,6 +414,72 @@ class ContactBookModel(ViewModel):
         self._show(created["id"])
         self._say(f"Created {self.entity} {created['name']!r}.", "success")
         return created
+
+    # -- the daily actions on the selected record ------------------------------------
+    def _links(self) -> dict[str, int]:
+        """The selected record as links for what is logged, planned or created on it
+        (a contact's company comes along)."""
+        record = self.detail.get("record") or {}
+        if self.entity == "company":
+            return {"company": int(record["id"])}
+        links = {"contact": int(record["id"])}
+        if isinstance(record.get("company_id"), int):
+            links["company"] = int(record["company_id"])
+        return links
+
+    def _on_selected(self, write: Callable[[dict[str, int]], Any], done: str) -> Any:
+        self.error_source = "record"
+        if self.selected_id is None or not self.detail.get("record"):
+            self._say(f"Select a {self.entity} first.", "warning")
+            return None
+        result = self.attempt(lambda: write(self._links()))
+        if result is not None:
+            self._refresh_detail()
+            self._say(done.format(**result), "success")
+        return result
+
+    def log_interaction(
+        self, channel: str, direction: str, subject: str | None = None, summary: str | None = None
+    ) -> dict[str, Any] | None:
+        """Log a call, meeting, e-mail, message or note (in or out) on the selected
+        record; it appears at the top of its timeline."""
+        return self._on_selected(
+            lambda links: self.ws.interactions.log(
+                channel, direction, subject=_cell(subject), summary=_cell(summary), **links
+            ),
+            "Logged the {channel}.",
+        )
+
+    def schedule_activity(
+        self, kind: str, subject: str, due: Any, assignee: str | None = None
+    ) -> dict[str, Any] | None:
+        """Plan a follow-up (call, meeting, email, todo) on the selected record, for
+        ``assignee`` (a login; default: the acting user)."""
+        extra = {"assignee": assignee} if assignee else {}
+        return self._on_selected(
+            lambda links: self.ws.activities.schedule(kind, subject, due, **links, **extra),
+            "Scheduled {subject!r} for {due_date:%Y-%m-%d}.",
+        )
+
+    def create_deal(
+        self,
+        name: str,
+        expected_revenue: Any = None,
+        currency: str | None = None,
+        expected_close: Any = None,
+    ) -> dict[str, Any] | None:
+        """Open a deal for the selected contact or company (in the first stage, owned
+        by the acting user)."""
+        values = {
+            "expected_revenue": _cell(expected_revenue),
+            "currency": _cell(currency),
+            "expected_close": expected_close,
+        }
+        given = {k: v for k, v in values.items() if v is not None}
+        return self._on_selected(
+            lambda links: self.ws.pipeline.create(name, **links, **given),
+            "Created the deal {name!r} in {stage}.",
+        )
 
     def _company_ref(self, value: Any) -> tuple[Any, str | None]:
         """The company given by id or exact name, as its id, or as given with the
@@ -733,7 +800,6 @@ class ContactBook(ComponentView):
             editors=editors(),
             hidden_columns=HIDDEN,
             titles=TITLES,
-            frozen_columns=["name"],
             height=480,
             sizing_mode="stretch_width",
             css_classes=["crm-contact-table"],
@@ -794,13 +860,96 @@ class ContactBook(ComponentView):
             alert,
             pn.Row(
                 pn.Column(table, pn.Row(pager, archive), sizing_mode="stretch_width"),
-                pn.Column(detail, width=420),
+                pn.Column(self._actions(), detail, width=420),
                 sizing_mode="stretch_width",
             ),
             self._new_form(),
             sizing_mode="stretch_width",
             css_classes=["crm-contact-book"],
         )
+
+    def _actions(self) -> pn.viewable.Viewable:
+        """Log a call or note, plan a follow-up, open a deal: on the selected record
+        (drawn when first opened, shown while a record is selected)."""
+        m = self.model
+        channel = pn.widgets.Select(
+            options=list(CHANNELS), value="call", width=110, css_classes=["crm-log-channel"]
+        )
+        direction = pn.widgets.Select(
+            options={"out": "out", "in": "in"}, width=70, css_classes=["crm-log-direction"]
+        )
+        subject = pn.widgets.TextInput(placeholder="Subject", css_classes=["crm-log-subject"])
+        summary = pn.widgets.TextAreaInput(
+            placeholder="What was said", height=70, css_classes=["crm-log-summary"]
+        )
+        log = pn.widgets.Button(label="Log", color="primary", css_classes=["crm-log-save"])
+
+        def logged(_: Any) -> None:
+            if m.log_interaction(channel.value, direction.value, subject.value, summary.value):
+                subject.value = summary.value = ""
+
+        log.on_click(logged)
+        kind = pn.widgets.Select(
+            options=list(ACTIVITY_KINDS), value="call", width=110, css_classes=["crm-plan-kind"]
+        )
+        plan_subject = pn.widgets.TextInput(
+            placeholder="Next step", css_classes=["crm-plan-subject"]
+        )
+        due = pn.widgets.DatePicker(
+            value=m.ws.today() + dt.timedelta(days=1), width=130, css_classes=["crm-plan-due"]
+        )
+        plan = pn.widgets.Button(label="Schedule", color="primary", css_classes=["crm-plan-save"])
+
+        def planned(_: Any) -> None:
+            if m.schedule_activity(kind.value, plan_subject.value, due.value):
+                plan_subject.value = ""
+
+        plan.on_click(planned)
+        deal_name = pn.widgets.TextInput(placeholder="Deal name", css_classes=["crm-deal-name"])
+        amount = pn.widgets.TextInput(
+            placeholder="Amount", width=120, css_classes=["crm-deal-amount"]
+        )
+        currency = pn.widgets.TextInput(
+            value=m.ws.setting("currency"), width=70, css_classes=["crm-deal-currency"]
+        )
+        close = pn.widgets.DatePicker(name="Close date", width=130, css_classes=["crm-deal-close"])
+        deal = pn.widgets.Button(
+            label="Create deal", color="primary", css_classes=["crm-deal-save"]
+        )
+
+        def opened(_: Any) -> None:
+            if m.create_deal(deal_name.value, amount.value, currency.value, close.value):
+                deal_name.value = amount.value = ""
+
+        deal.on_click(opened)
+        card = pn.Card(
+            title="Log a call · schedule · new deal",
+            collapsed=True,
+            visible=pn.bind(bool, m.param.detail),
+            css_classes=["crm-record-actions"],
+            sizing_mode="stretch_width",
+        )
+
+        def fill(event: Any) -> None:
+            if not event.new and not len(card):
+                card[:] = [
+                    pn.pane.HTML("<b>Log a call, meeting, e-mail or note</b>"),
+                    pn.Row(channel, direction),
+                    subject,
+                    summary,
+                    log,
+                    pn.pane.HTML("<b>Schedule a follow-up</b>"),
+                    pn.Row(kind, due),
+                    plan_subject,
+                    plan,
+                    pn.pane.HTML("<b>New deal</b>"),
+                    deal_name,
+                    pn.Row(amount, currency, close),
+                    deal,
+                ]
+
+        card.param.watch(fill, "collapsed")
+        return card
 
     def _new_form(self) -> pn.viewable.Viewable:
         m = self.model

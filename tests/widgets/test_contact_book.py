@@ -521,8 +521,8 @@ def test_the_view_builds_and_its_table_holds_only_the_page(ws, base):
     }
     assert not {"name", "email", "phone", "city", "country", "job_title"} & set(table.editors)
     assert "html" not in str(table.formatters)
-    # Human headers, the name frozen, the internal columns kept but never shown.
-    assert table.hidden_columns == ["id", "version"] and table.frozen_columns == ["name"]
+    # Human headers, the internal columns kept but never shown.
+    assert table.hidden_columns == ["id", "version"]
     assert table.titles["job_title"] == "Job title" and table.titles["email"] == "E-mail"
     assert set(table.value.columns) - set(table.hidden_columns) <= set(table.titles)
     # Phones in international format with the country code; the model keeps E.164.
@@ -686,3 +686,62 @@ def test_exact_name_and_id_lookups(ws, base):
     found = ws.contacts.search(id=base["Ana Souza"]["id"])
     assert found["name"].tolist() == ["Ana Souza"] and found["tags"].tolist() == [""]
     assert ws.companies.count(id=base["volga"]["id"]) == 1
+
+
+# -- the daily actions on a record -----------------------------------------------------
+def test_log_schedule_and_open_a_deal_from_a_contact(ws, base):
+    imran = base["عمران خان"]
+    book = ContactBookModel(ws.as_user("bilal"), query="عمران")
+    assert book.log_interaction("call", "out", "Price list", "Wants a quote") is None
+    assert book.message == "Select a contact first."
+    book.select(imran["id"])
+    logged = book.log_interaction("call", "out", " Price list ", "Wants a quote\nby Friday")
+    assert (logged["contact_id"], logged["company_id"]) == (imran["id"], base["indus"]["id"])
+    assert book.detail["timeline"]["subject"].tolist()[0] == "Price list"
+    assert book.message == "Logged the call."
+    planned = book.schedule_activity("meeting", "Visit the mill", dt.date(2026, 5, 20))
+    assert planned["contact_id"] == imran["id"]
+    assert "Visit the mill" in book.detail["activities"]["subject"].tolist()
+    deal = book.create_deal("Uniforms 2027", "12 lakh", "PKR", dt.date(2026, 9, 30))
+    assert deal is None and "expected_revenue" in book.field_errors
+    assert book.error_source == "record" and ws.pipeline.count() == 0
+    deal = book.create_deal("Uniforms 2027", "1250000.50", "pkr", dt.date(2026, 9, 30))
+    assert (deal["owner_id"], deal["stage"], deal["company_id"]) == (
+        ws.users.get("bilal")["id"],
+        "New",
+        base["indus"]["id"],
+    )
+    assert book.detail["opportunities"]["name"].tolist() == ["Uniforms 2027"]
+    # Refusals name the field and write nothing.
+    before = ws.info()
+    assert book.schedule_activity("dance", "", None) is None
+    assert {"kind", "subject", "due_date"} <= set(book.field_errors)
+    assert book.log_interaction("pigeon", "sideways") is None
+    assert {"channel", "direction"} <= set(book.field_errors)
+    assert ws.info() == before
+
+
+def test_the_record_actions_card_acts_on_the_selected_company(ws, base):
+    book = ContactBook(model=ContactBookModel(ws, entity="company"))
+    layout = book.__panel__()
+    (card,) = [c for c in layout.select(pn.Card) if "crm-record-actions" in c.css_classes]
+    assert not card.visible and len(card) == 0  # nothing selected, nothing drawn
+    book.model.select(base["padma"]["id"])
+    assert card.visible
+    card.collapsed = False
+
+    def widget(css):
+        return next(w for w in card.select() if css in getattr(w, "css_classes", []))
+
+    widget("crm-log-channel").value = "meeting"
+    widget("crm-log-subject").value = "সভা"
+    widget("crm-log-save").clicks += 1
+    timeline = ws.interactions.timeline(company_id=base["padma"]["id"])
+    assert timeline[["channel", "subject"]].values.tolist()[0] == ["meeting", "সভা"]
+    assert widget("crm-log-subject").value == ""
+    widget("crm-deal-name").value = "Jute bags"
+    widget("crm-deal-amount").value = "9800"
+    widget("crm-deal-currency").value = "BDT"
+    widget("crm-deal-save").clicks += 1
+    found = ws.pipeline.search("Jute")
+    assert found[["company", "currency"]].values.tolist() == [["পদ্মা ট্রেডার্স", "BDT"]]
