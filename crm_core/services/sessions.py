@@ -31,6 +31,7 @@ from crm_core.errors import NotFoundError
 from crm_core.models import LoginSession, Setting, User
 from crm_core.services import throttle
 from crm_core.services.base import Service
+from crm_core.services.unique import insert_if_missing
 from crm_core.workspace import DEFAULT_SETTINGS
 
 #: Why a session ended (``end_reason``).
@@ -298,7 +299,7 @@ class Sessions(Service):
         with self._tx() as s:
             # Two processes starting at once: the first insert wins, both read it.
             made = {"key": COOKIE_SECRET_KEY, "value": secrets.token_hex(32)}
-            throttle.insert_if_missing(s, Setting, "key", made)
+            insert_if_missing(s, Setting, "key", made)
             return str(s.scalar(select(Setting.value).where(Setting.key == COOKIE_SECRET_KEY)))
 
 

@@ -19,13 +19,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
-from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from crm_core.models import LoginThrottle
+from crm_core.services.unique import insert_if_missing
 
 FREE_PER_LOGIN = 5
 FREE_PER_ADDRESS = 20
@@ -36,10 +35,15 @@ FORGET_AFTER = dt.timedelta(hours=1)
 
 def _keys(login: str, address: str | None) -> list[tuple[str, int]]:
     """(key, free failures) for the login name and, when known, the address."""
-    keys = [(_digest("login", login.strip().lower()), FREE_PER_LOGIN)]
+    keys = [(_login_key(login), FREE_PER_LOGIN)]
     if address:
         keys.append((_digest("address", address), FREE_PER_ADDRESS))
     return keys
+
+
+def _login_key(login: str) -> str:
+    """The key counting a login name (written in any case, with stray spaces)."""
+    return _digest("login", login.strip().lower())
 
 
 def _digest(kind: str, value: str) -> str:
@@ -80,8 +84,7 @@ def failed(s: Session, login: str, address: str | None, now: dt.datetime) -> int
 
 def succeeded(s: Session, login: str) -> None:
     """Clear the count of ``login`` after a successful login."""
-    key, _free = _keys(login, None)[0]
-    s.execute(delete(LoginThrottle).where(LoginThrottle.key == key))
+    s.execute(delete(LoginThrottle).where(LoginThrottle.key == _login_key(login)))
 
 
 def forget(s: Session, login: str | None = None, address: str | None = None) -> None:
@@ -89,7 +92,7 @@ def forget(s: Session, login: str | None = None, address: str | None = None) -> 
     if login is None and address is None:
         s.execute(delete(LoginThrottle))
         return
-    keys = [_digest("login", login.strip().lower())] if login is not None else []
+    keys = [_login_key(login)] if login is not None else []
     if address is not None:
         keys.append(_digest("address", address))
     s.execute(delete(LoginThrottle).where(LoginThrottle.key.in_(keys)))
@@ -101,14 +104,6 @@ def _locked_row(s: Session, key: str, now: dt.datetime) -> LoginThrottle:
     counting at once both count."""
     insert_if_missing(s, LoginThrottle, "key", {"key": key, "failures": 0, "last_failure_at": now})
     return s.scalars(select(LoginThrottle).where(LoginThrottle.key == key).with_for_update()).one()
-
-
-def insert_if_missing(s: Session, model: Any, key: str, values: dict[str, Any]) -> None:
-    """Insert a ``model`` row unless one with the same ``key`` column exists (then leave
-    it as it is): ``INSERT ... ON CONFLICT DO NOTHING`` on SQLite and PostgreSQL, which
-    waits for a concurrent inserter instead of failing."""
-    build = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
-    s.execute(build(model).values(**values).on_conflict_do_nothing(index_elements=[key]))
 
 
 def _seconds(delta: dt.timedelta) -> int:

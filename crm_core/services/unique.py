@@ -1,4 +1,5 @@
-"""Rows with a unique name created on first use: tags, lost reasons, pipelines.
+"""Rows with a unique name created on first use: tags, lost reasons, pipelines (and,
+through :func:`insert_if_missing`, settings and login counters).
 
 Two users adding the same new tag at the same moment must both end up with the one
 tag, not one of them with a unique-constraint error. ``INSERT ... ON CONFLICT DO
@@ -38,16 +39,27 @@ def insert_unique(
         now = s.info["clock"]()
         row.setdefault("created_at", now)
         row.setdefault("updated_at", now)
-    dialect = s.get_bind().dialect.name
-    build = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = (
-        build(table)
-        .values(**row)
-        .on_conflict_do_nothing(index_elements=[table.c[k] for k in keys])
-        .returning(table.c.id)
-    )
-    new_id = s.execute(stmt).scalar()
+    new_id = s.execute(_insert_or_nothing(s, table, keys, row).returning(table.c.id)).scalar()
     found = s.scalars(select(model).where(*(table.c[k] == values[k] for k in keys))).one()
     if new_id is not None:
         journal.created(s, found)
     return found, new_id is not None
+
+
+def insert_if_missing(s: Session, model: Any, key: str, values: Mapping[str, Any]) -> None:
+    """Insert a ``model`` row unless one with the same unique ``key`` column exists
+    (then leave it as it is), for tables keyed by a name rather than an id (settings,
+    login counters); not journaled."""
+    s.execute(_insert_or_nothing(s, model.__table__, [key], values))
+
+
+def _insert_or_nothing(
+    s: Session, table: Table, keys: Sequence[str], values: Mapping[str, Any]
+) -> Any:
+    """``INSERT ... ON CONFLICT (keys) DO NOTHING`` in the session's dialect."""
+    build = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
+    return (
+        build(table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=[table.c[k] for k in keys])
+    )
