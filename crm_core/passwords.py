@@ -51,7 +51,7 @@ def verify_password(stored: str | None, password: str) -> bool:
             pass  # a damaged hash: fail like a missing one, at the same cost
     elif stored and stored.startswith("scrypt$"):
         return _verify_scrypt(stored, password)
-    _dummy_check(password)
+    dummy_check(password)
     return False
 
 
@@ -69,10 +69,6 @@ def needs_rehash(stored: str | None) -> bool:
 def dummy_check(password: str) -> None:
     """The work of one real check, for an answer that must not be faster (an unknown
     login, a login too malformed to look up)."""
-    _dummy_check(password)
-
-
-def _dummy_check(password: str) -> None:
     with contextlib.suppress(VerifyMismatchError, VerificationError, InvalidHashError):
         _ARGON2.verify(_dummy_hash(), password)
 
@@ -92,6 +88,6 @@ def _verify_scrypt(stored: str, password: str) -> bool:
             password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p)
         )
     except ValueError:
-        _dummy_check(password)
+        dummy_check(password)
         return False
     return hmac.compare_digest(got, expected)

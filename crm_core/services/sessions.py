@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import ColumnElement, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from crm_core.access import require_admin
@@ -73,13 +73,13 @@ class LoginResult:
     expires_at: dt.datetime | None = None
 
 
-def end_sessions(s: Session, user_id: int, reason: str, now: dt.datetime) -> int:
-    """End every live session of ``user_id`` inside the caller's transaction; how many."""
-    result = s.execute(
-        update(LoginSession)
-        .where(LoginSession.user_id == user_id, LoginSession.ended_at.is_(None))
-        .values(ended_at=now, end_reason=reason)
-    )
+def end_sessions(s: Session, user_id: int | None, reason: str, now: dt.datetime) -> int:
+    """End every live session of ``user_id`` (None: of every user) inside the caller's
+    transaction; how many."""
+    live: list[ColumnElement[bool]] = [LoginSession.ended_at.is_(None)]
+    if user_id is not None:
+        live.append(LoginSession.user_id == user_id)
+    result = s.execute(update(LoginSession).where(*live).values(ended_at=now, end_reason=reason))
     return int(getattr(result, "rowcount", 0) or 0)
 
 
@@ -249,12 +249,7 @@ class Sessions(Service):
                 require_admin(self.ws, "end the sessions of", f"user {login!r}", own_id=user.id)
                 return end_sessions(s, user.id, "revoked", now)
             require_admin(self.ws, "end the sessions of", "every user")
-            result = s.execute(
-                update(LoginSession)
-                .where(LoginSession.ended_at.is_(None))
-                .values(ended_at=now, end_reason="revoked")
-            )
-            return int(getattr(result, "rowcount", 0) or 0)
+            return end_sessions(s, None, "revoked", now)
 
     def list(self, login: str | None = None) -> pd.DataFrame:
         """The live sessions (of ``login``, or everyone's), newest first: id, login,
