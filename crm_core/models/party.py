@@ -39,6 +39,9 @@ class User(Versioned, Base):
     team: Mapped[str | None] = mapped_column(String(100))
     password_hash: Mapped[str | None] = mapped_column(String(300))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: The language the staff app speaks to this user (``ur``, ``bn``, ...); None: the
+    #: workspace's default.
+    language: Mapped[str | None] = mapped_column(String(16))
 
 
 class Tag(Versioned, Base):
