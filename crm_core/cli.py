@@ -423,6 +423,20 @@ def user_role(
     say(f"user {login!r} is now {role}; {_sessions_ended(ended)}")
 
 
+@user_app.command("language")
+def user_language(
+    login: Annotated[str, typer.Argument(help="The user's login.")],
+    code: Annotated[
+        str, typer.Argument(help="en, ur, bn, sd, ta or ru; 'default' for the workspace's.")
+    ],
+    workspace: WorkspaceOption = DEFAULT_WORKSPACE,
+) -> None:
+    """Set the language the staff app speaks to a user (from their next page)."""
+    with acting(workspace) as ws:
+        stored = ws.users.set_language(login, None if code == "default" else code)
+    say(f"user {login!r} now sees the app in {stored or 'the default language'}")
+
+
 @user_app.command("sessions")
 def user_sessions(
     login: Annotated[str | None, typer.Argument(help="Only this user's (default: all).")] = None,

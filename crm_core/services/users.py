@@ -17,6 +17,7 @@ from sqlalchemy import select
 from crm_core import validation as v
 from crm_core.access import journal_clauses, require_admin
 from crm_core.errors import AccessDenied, ConflictError, FieldError, NotFoundError
+from crm_core.languages import NOT_A_LANGUAGE, choices, ui_language
 from crm_core.models import ROLES, JournalEntry, User
 from crm_core.passwords import (
     MIN_LENGTH,
@@ -114,6 +115,24 @@ class Users(Service):
                 return 0
             user.role = new_role
             return end_sessions(s, user.id, "role", self.ws.clock())
+
+    def set_language(self, login: str, code: str | None) -> str | None:
+        """Set the language the staff app speaks to a user: one of the codes in
+        ``crm_core/languages.toml`` (``ur``, ``bn``, ...), or None for the workspace's
+        default. Returns the code stored. The owner or an admin, or the user themselves.
+        Open pages keep their language until reloaded."""
+        with self._tx() as s:
+            user = self._by_login(s, login)
+            require_admin(self.ws, "set the language of", f"user {login!r}", own_id=user.id)
+            language = None
+            if code is not None and str(code).strip():
+                try:
+                    language = ui_language(code)
+                except ValueError:
+                    reason = NOT_A_LANGUAGE.format(choices=choices())
+                    raise_if([FieldError(f"user {login!r}", "language", code, reason)])
+            user.language = language
+            return language
 
     def disable(self, login: str) -> int:
         """Disable a user: they can no longer log in, and every login session of theirs
@@ -217,6 +236,7 @@ def _as_dict(user: User) -> dict[str, Any]:
         "role": user.role,
         "team": user.team,
         "active": user.active,
+        "language": user.language,
     }
 
 
