@@ -40,6 +40,8 @@ from tornado.websocket import WebSocketHandler
 
 from crm_core import Workspace
 from crm_core.services.throttle import MAX_WAIT
+from widgets import design, i18n
+from widgets.i18n import N_
 from widgets.open_pages import OpenPages
 
 log = logging.getLogger(__name__)
@@ -54,12 +56,15 @@ PAGE_COOKIE = "crmbook_page"
 COOKIE_DAYS = 366
 LOGIN_URL = "/login"
 LOGOUT_URL = "/logout"
-#: What the login page may say (a code in its address, never text from it).
+#: What the login page may say (a code in its address, never text from it); shown in
+#: the page's language.
 ERRORS = {
-    "invalid": "Invalid username or password!",
-    "wait": "Too many attempts, try again in {wait} s.",
+    "invalid": N_("Invalid username or password!"),
+    "wait": N_("Too many attempts, try again in {wait} s."),
 }
-NOTICES = {"logout": "You are logged out."}
+NOTICES = {"logout": N_("You are logged out.")}
+#: How long a language chosen on the login page is remembered (its cookie).
+LANGUAGE_DAYS = 365
 #: Logins checked at once per process: each check holds ~19 MiB for ~20 ms, so a
 #: flood of logins queues instead of exhausting memory or the default worker threads.
 LOGIN_THREADS = 2
@@ -124,20 +129,54 @@ class LoginHandler(_LoginPages):
     """``/login``: the form, and checking what it sends."""
 
     def get(self) -> None:
-        error = ERRORS.get(self.get_argument("error", ""), "")
+        language = self.language()
+        gettext, ngettext = i18n.translator(language)
+        code = self.get_argument("error", "")
+        error = gettext(ERRORS[code]) if code in ERRORS else ""
         wait = self.get_argument("wait", "")
         if "{wait}" in error:
             seconds = int(wait) if wait.isdigit() else 1
             error = error.format(wait=min(max(seconds, 1), int(MAX_WAIT)))
+        notice = NOTICES.get(self.get_argument("notice", ""), "")
+        target = safe_next(self.get_argument("next", ""), self.root())
         page = _TEMPLATES.get_template("login.html").render(
+            _=gettext,
+            ngettext=ngettext,
+            lang=language,
+            dir=i18n.direction(language),
+            font_stack=Markup(design.FONT_STACK),
+            fonts_css=self.root() + design.FONT_CSS_PATH,
+            logo=self.root() + design.LOGO_PATH,
+            languages=[
+                (
+                    code,
+                    name,
+                    f"{self.request.path}?{urlencode({'lang': code, 'next': target})}",
+                    i18n.direction(code),
+                )
+                for code, name in i18n.LANGUAGES.items()
+            ],
             action=self.request.path,
             error=error,
-            notice=NOTICES.get(self.get_argument("notice", ""), ""),
-            next=safe_next(self.get_argument("next", ""), self.root()),
+            notice=gettext(notice) if notice else "",
+            next=target,
             xsrf=Markup(self.xsrf_form_html()),
         )
         self.set_header("Cache-Control", "no-store")
+        self.set_header("Content-Language", language)
         self.write(page)
+
+    def language(self) -> str:
+        """The page's language: ``?lang=`` (then kept in a cookie, which the app's pages
+        read too), else the cookie, else the browser's ``Accept-Language``."""
+        asked = i18n.known(self.get_argument("lang", ""))
+        if asked:
+            self.set_cookie(i18n.LANGUAGE_COOKIE, asked, expires_days=LANGUAGE_DAYS, path="/")
+        return i18n.choose(
+            asked=asked,
+            cookie=self.get_cookie(i18n.LANGUAGE_COOKIE),
+            accept_language=self.request.headers.get("Accept-Language"),
+        )
 
     async def post(self) -> None:
         # Without the form's token a login is refused (403): a page elsewhere cannot

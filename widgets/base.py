@@ -12,6 +12,7 @@ import panel as pn
 import param
 
 from crm_core import AccessDenied, ConflictError, NotFoundError, ValidationError, Workspace
+from widgets.i18n import _
 
 # Characters Markdown would read as formatting.
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~=:$])")
@@ -55,7 +56,7 @@ class ViewModel(param.Parameterized):
             return None
         except ConflictError as exc:
             self.field_errors = {}
-            self._say(f"Not saved: {exc}", "warning")
+            self._say(_("Not saved: {reason}").format(reason=exc), "warning")
             return None
         except (AccessDenied, NotFoundError) as exc:
             self.field_errors = {}

@@ -29,7 +29,9 @@ from bokeh.models import (
 from bokeh.plotting import figure
 
 from crm_core import Workspace
+from widgets import design
 from widgets.base import ComponentView, ViewModel, message_alert
+from widgets.i18n import _, format_number, format_percent
 
 #: The default period: the last 90 days, today included.
 DEFAULT_DAYS = 90
@@ -38,11 +40,12 @@ _WON = "#7fb069"
 
 
 def money(amounts: dict[str, Decimal]) -> str:
-    """``{"PKR": Decimal("1500000")}`` as ``PKR 1,500,000.00``; currencies on one line
+    """``{"PKR": Decimal("1500000")}`` as ``PKR 1,500,000.00`` (the digits grouped as
+    the session's locale does: ``PKR 15,00,000.00`` in Bengali); currencies on one line
     each (amounts in different currencies are never added up)."""
     if not amounts:
-        return "0.00"
-    return "\n".join(f"{cur} {amount:,.2f}" for cur, amount in sorted(amounts.items()))
+        return format_number(0, 2)
+    return "\n".join(f"{cur} {format_number(amount, 2)}" for cur, amount in sorted(amounts.items()))
 
 
 def figure_cards(figures: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -51,15 +54,18 @@ def figure_cards(figures: dict[str, Any]) -> list[tuple[str, str, str]]:
         return []
     rate = figures.get("win_rate")
     won, lost = figures.get("won", 0), figures.get("lost", 0)
+    win_rate = (
+        _("{rate} ({won} won, {lost} lost)").format(
+            rate=format_percent(rate), won=format_number(won), lost=format_number(lost)
+        )
+        if rate is not None
+        else _("no deal closed")
+    )
     return [
-        ("pipeline_value", "Pipeline value", money(figures.get("pipeline_value", {}))),
-        ("weighted_pipeline", "Weighted pipeline", money(figures.get("weighted_pipeline", {}))),
-        (
-            "win_rate",
-            "Win rate",
-            f"{rate:.0%} ({won} won, {lost} lost)" if rate is not None else "no deal closed",
-        ),
-        ("activities_done", "Activities done", f"{figures.get('activities_done', 0):,}"),
+        ("pipeline_value", _("Pipeline value"), money(figures.get("pipeline_value", {}))),
+        ("weighted_pipeline", _("Weighted pipeline"), money(figures.get("weighted_pipeline", {}))),
+        ("win_rate", _("Win rate"), win_rate),
+        ("activities_done", _("Activities done"), format_number(figures.get("activities_done", 0))),
     ]
 
 
@@ -172,7 +178,7 @@ def funnel_figure(funnel: pd.DataFrame | None) -> Any:
         }
     )
     fig = figure(
-        title="Funnel of the deals created in the period",
+        title=_("Funnel of the deals created in the period"),
         y_range=FactorRange(factors=list(reversed(stages))),
         height=300,
         sizing_mode="stretch_width",
@@ -181,13 +187,15 @@ def funnel_figure(funnel: pd.DataFrame | None) -> Any:
     )
     fig.hbar(y="stage", right="count", height=0.7, source=source, color=_BAR)
     fig.add_tools(
-        HoverTool(tooltips=[("Stage", "@stage"), ("Reached", "@count"), ("Entered", "@entered")])
+        HoverTool(
+            tooltips=[(_("Stage"), "@stage"), (_("Reached"), "@count"), (_("Entered"), "@entered")]
+        )
     )
     fig.x_range.start = 0
     fig.xaxis.ticker = AdaptiveTicker(min_interval=1)  # whole deals
-    fig.xaxis.axis_label = "deals"
+    fig.xaxis.axis_label = _("deals")
     fig.ygrid.grid_line_color = None
-    return fig
+    return _lettered(fig)
 
 
 def by_stage_figure(by_stage: pd.DataFrame | None, currency: str) -> Any:
@@ -207,7 +215,7 @@ def by_stage_figure(by_stage: pd.DataFrame | None, currency: str) -> Any:
         }
     )
     fig = figure(
-        title=f"Open pipeline now, by stage ({currency})",
+        title=_("Open pipeline now, by stage ({currency})").format(currency=currency),
         x_range=FactorRange(factors=stages),
         height=300,
         sizing_mode="stretch_width",
@@ -218,17 +226,17 @@ def by_stage_figure(by_stage: pd.DataFrame | None, currency: str) -> Any:
     fig.add_tools(
         HoverTool(
             tooltips=[
-                ("Stage", "@stage"),
-                ("Deals", "@count"),
-                ("Value", "@value{0,0.00}"),
-                ("Weighted", "@weighted{0,0.00}"),
+                (_("Stage"), "@stage"),
+                (_("Deals"), "@count"),
+                (_("Value"), "@value{0,0.00}"),
+                (_("Weighted"), "@weighted{0,0.00}"),
             ]
         )
     )
     fig.y_range.start = 0
     fig.yaxis.formatter = NumeralTickFormatter(format="0,0.[00]")
     fig.xgrid.grid_line_color = None
-    return fig
+    return _lettered(fig)
 
 
 def revenue_figure(revenue: pd.DataFrame | None, currency: str) -> Any:
@@ -236,7 +244,7 @@ def revenue_figure(revenue: pd.DataFrame | None, currency: str) -> Any:
     revenue = _empty_frame(revenue, ["month", "currency", "revenue", "won"])
     rows = revenue[revenue["currency"] == currency]
     months = [str(m) for m in rows["month"]]
-    series = (("invoiced", "revenue", _BAR), ("won", "won", _WON))
+    series = ((_("invoiced"), "revenue", _BAR), (_("won"), "won", _WON))
     factors = [(m, name) for m in months for name, _col, _color in series]
     amounts = [float(getattr(r, col)) for r in rows.itertuples() for _n, col, _c in series]
     colors = [color for _m in months for _n, _col, color in series]
@@ -250,7 +258,7 @@ def revenue_figure(revenue: pd.DataFrame | None, currency: str) -> Any:
         }
     )
     fig = figure(
-        title=f"Revenue by month ({currency}): invoiced and won",
+        title=_("Revenue by month ({currency}): invoiced and won").format(currency=currency),
         x_range=FactorRange(*factors),
         height=300,
         sizing_mode="stretch_width",
@@ -259,12 +267,23 @@ def revenue_figure(revenue: pd.DataFrame | None, currency: str) -> Any:
     )
     fig.vbar(x="x", top="amount", width=0.8, color="color", source=source)
     fig.add_tools(
-        HoverTool(tooltips=[("Month", "@month"), ("", "@series"), ("Amount", "@amount{0,0.00}")])
+        HoverTool(
+            tooltips=[(_("Month"), "@month"), ("", "@series"), (_("Amount"), "@amount{0,0.00}")]
+        )
     )
     fig.y_range.start = 0
     fig.yaxis.formatter = NumeralTickFormatter(format="0,0.[00]")
     fig.xaxis.major_label_orientation = 1.0
     fig.xgrid.grid_line_color = None
+    return _lettered(fig)
+
+
+def _lettered(fig: Any) -> Any:
+    """The chart's texts (stage names in any script) in the app's fonts."""
+    fig.title.text_font = design.FONT_STACK
+    for axis in (*fig.xaxis, *fig.yaxis):
+        axis.major_label_text_font = design.FONT_STACK
+        axis.axis_label_text_font = design.FONT_STACK
     return fig
 
 
@@ -279,7 +298,7 @@ class Dashboard(ComponentView):
         model = self.model
         currency = pn.widgets.Select.from_param(
             model.param.currency,
-            name="Currency",
+            name=_("Currency"),
             options=model.currencies,
             width=100,
             visible=len(model.currencies) > 1,
@@ -291,8 +310,8 @@ class Dashboard(ComponentView):
 
         model.param.watch(currencies_changed, "currencies")
         controls = pn.Row(
-            pn.widgets.DatePicker.from_param(model.param.period_from, name="From", width=150),
-            pn.widgets.DatePicker.from_param(model.param.period_to, name="To", width=150),
+            pn.widgets.DatePicker.from_param(model.param.period_from, name=_("From"), width=150),
+            pn.widgets.DatePicker.from_param(model.param.period_to, name=_("To"), width=150),
             currency,
             pn.widgets.Button(
                 label="↻",

@@ -1,25 +1,123 @@
-"""The staff app's look, loading nothing from the internet.
+"""The staff app's look: its own fonts for every script it shows, the direction of
+the page, and nothing loaded from the internet.
 
-Panel's Fast design (the staff app's template) links the Open Sans web font from Google
-Fonts on every page: a page opened with no internet waits for it, and the app's
-Content-Security-Policy would have to allow that origin. :func:`without_web_fonts`
-leaves that link out; the pages draw with the fonts of the user's own machine, which
-are also what draws Urdu, Bengali, Tamil and Cyrillic names (a Latin web font never
-did).
+Fonts. Panel's Fast design (the staff app's template) links the Open Sans web font from
+Google Fonts on every page: a page opened with no internet waits for it, the app's
+Content-Security-Policy would have to allow that origin, and a Latin font never drew
+Urdu, Bengali or Tamil anyway. :func:`without_web_fonts` leaves that link out and puts
+the app's own fonts in its place: Noto subsets shipped in the wheel (``fonts/``, SIL
+Open Font License, ``fonts/OFL.txt``) for Latin and Cyrillic, Arabic script (Urdu,
+Sindhi: Noto Naskh Arabic), Bengali and Tamil, declared as one family ``crmbook``
+(:data:`FONT_STACK`) whose faces each cover one script (``unicode-range``: a page
+downloads only the scripts it shows). A user's machine needs no font installed.
+
+They are served by Panel's own component-resource route, which every ``pn.serve``
+server has and which serves only the files a class lists (:class:`AppFonts`):
+``components/widgets.design/AppFonts/__css__/fonts/fonts.css`` (:data:`FONT_CSS_PATH`)
+and the ``.woff2`` files beside it, from the app's own origin, before login too (the
+login page uses them). tests/widgets/test_offline_browser.py blocks every request to
+another origin and fails if a Panel release loads something new from outside.
+
+Direction. Urdu and Sindhi pages read right to left: :func:`page_attributes` gives
+the ``<html>`` attributes and :func:`page_css` the styles that mirror the page (the
+navigation on the right) for a language; :func:`dress` applies both and the fonts to
+a Panel template.
 
 Panel offers no parameter for "no web font": a design lists its files in the class
 attribute ``_resources``, read both by the template and by Panel's page resources. The
 staff app's server process empties the font entry of the Fast design, here and
-nowhere else; tests/widgets/test_offline_browser.py blocks every request to another
-origin and fails if a Panel release loads something new from outside.
+nowhere else.
 """
 
 from __future__ import annotations
 
-from panel.theme import Fast
+from typing import Any, ClassVar
+
+from widgets import i18n
+
+#: The fonts of every page, first the app's own (one family, every script).
+FONT_STACK = '"crmbook", "Noto Sans", system-ui, sans-serif'
+_FONT_FILES = [
+    "fonts/fonts.css",
+    *(
+        f"fonts/{script}-{weight}.woff2"
+        for script in ("latin-cyrillic", "arabic", "bengali", "tamil")
+        for weight in ("regular", "bold")
+    ),
+]
+#: The fonts' stylesheet, relative to the app's root (behind a prefix too).
+FONT_CSS_PATH = "components/widgets.design/AppFonts/__css__/fonts/fonts.css"
+
+
+#: The app's logo (the login page shows it), relative to the app's root.
+LOGO_PATH = "components/widgets.design/AppFonts/__css__/templates/logo.svg"
+
+
+class AppFonts:
+    """The files Panel's ``/components/`` route may serve from this module's folder:
+    the fonts' stylesheet, the fonts and the logo (it serves nothing a class does not
+    list)."""
+
+    __css__: ClassVar[list[str]] = [*_FONT_FILES, "templates/logo.svg"]
+
+
+#: The page's text in the app's fonts; Bokeh's and the Fast design's widgets (in
+#: shadow roots) read the font from these inherited variables.
+FONT_CSS = f"""
+html, body {{ font-family: {FONT_STACK}; }}
+body {{ --body-font: {FONT_STACK}; --bokeh-base-font: {FONT_STACK}; --base-font: {FONT_STACK}; }}
+"""
+
+#: Right-to-left pages: text starts on the right, rows and the navigation are mirrored
+#: (flex rows follow the direction), numbers and codes keep their own order.
+RTL_CSS = """
+html[dir="rtl"] body { direction: rtl; text-align: right; }
+html[dir="rtl"] #sidebar, html[dir="rtl"] .sidenav { border-right: none; }
+html[dir="rtl"] #sidebar-button { margin-left: 0; margin-right: 5px; }
+html[dir="rtl"] input[type="number"], html[dir="rtl"] input[type="email"],
+html[dir="rtl"] input[type="tel"] { direction: ltr; text-align: right; }
+"""
 
 
 def without_web_fonts() -> None:
-    """Stop Panel's Fast design linking Google Fonts (in this process: the server's)."""
+    """Stop Panel's Fast design linking Google Fonts, and link the app's own fonts on
+    every page instead (in this process: the server's)."""
+    import panel as pn
+    from panel.theme import Fast
+
     if Fast._resources.get("font"):
         Fast._resources = {**Fast._resources, "font": {}}
+    if FONT_CSS_PATH not in pn.config.css_files:
+        pn.config.css_files = [*pn.config.css_files, FONT_CSS_PATH]
+    if FONT_CSS not in pn.config.raw_css:
+        pn.config.raw_css = [*pn.config.raw_css, FONT_CSS]
+
+
+def page_attributes(language: str | None = None) -> str:
+    """The ``<html>`` attributes for a page in ``language`` (default: the session's):
+    ``dir="rtl"`` or ``dir="ltr"``."""
+    return f'dir="{i18n.direction(language)}"'
+
+
+def page_css(language: str | None = None) -> list[str]:
+    """The styles a page in ``language`` needs besides the fonts: the mirrored layout
+    of a right-to-left language (none for the others)."""
+    return [RTL_CSS] if i18n.direction(language) == "rtl" else []
+
+
+def dress(template: Any, language: str | None = None) -> Any:
+    """Give a Panel template (``pn.template.FastListTemplate``) the direction and
+    styles of ``language`` (default: the session's) and the app's fonts; returns it."""
+    # Panel's page template writes ``html_attrs`` into ``<html ...>``; a served page's
+    # Bokeh document carries the template's variables (public: template_variables).
+    import panel as pn
+
+    doc = pn.state.curdoc
+    if doc is not None:
+        doc.template_variables["html_attrs"] = page_attributes(language)
+    else:  # shown later (``.servable()``, ``.save()``): kept with the template's own
+        template._render_variables["html_attrs"] = page_attributes(language)
+    template.config.raw_css = [*template.config.raw_css, FONT_CSS, *page_css(language)]
+    if hasattr(template.param, "font"):
+        template.font = FONT_STACK
+    return template

@@ -35,7 +35,9 @@ from bokeh.plotting import figure
 
 from crm_core import Workspace
 from crm_core.reports import FILTERS, Chart
+from widgets import design, i18n
 from widgets.base import ComponentView, ViewModel, message_alert
+from widgets.i18n import _, format_number
 
 #: The ``workbook`` choice that exports only the selected report.
 THIS_REPORT = "this report"
@@ -192,10 +194,10 @@ class ReportsModel(ViewModel):
         bytes when written here and then; None when refused, failed, or written in the
         background (watch ``workbook_data``)."""
         if self.running:
-            self._say("A workbook is already being prepared.", "warning")
+            self._say(_("A workbook is already being prepared."), "warning")
             return None
         if self.report is None and self.workbook == THIS_REPORT:
-            self._say("Choose a report first.", "warning")
+            self._say(_("Choose a report first."), "warning")
             return None
         if self.workbook == THIS_REPORT:
             what, given, sheets = str(self.report), self.filters(), 1
@@ -209,14 +211,15 @@ class ReportsModel(ViewModel):
         self.param.update(
             running=True,
             progress=0,
-            progress_text="Running the reports",
+            progress_text=_("Running the reports"),
             workbook_data=None,
             workbook_name="",
         )
         self._say("", "info")
         if self._in_background():
             self.thread = threading.Thread(
-                target=self._write,
+                # The thread speaks the page's language (it has no page of its own).
+                target=i18n.carry(self._write),
                 args=(what, given, name),
                 name="crmbook-reports-workbook",
                 daemon=True,
@@ -237,9 +240,14 @@ class ReportsModel(ViewModel):
         part = done / total if total else 0.0
         step = len(self._labels) - 1 + min(1.0, part)
         percent = min(99, int(100 * step / self._sheets))
-        rows = f"{done:,} of {total:,} rows" if total is not None else f"{done:,} rows"
+        rows = (
+            _("{done} of {total} rows").format(done=format_number(done), total=format_number(total))
+            if total is not None
+            else _("{done} rows").format(done=format_number(done))
+        )
         self.param.update(
-            progress=max(self.progress, percent), progress_text=f"Writing {label}: {rows}"
+            progress=max(self.progress, percent),
+            progress_text=_("Writing {sheet}: {rows}").format(sheet=label, rows=rows),
         )
 
     def _write(self, what: str, given: dict[str, Any], name: str) -> bytes | None:
@@ -249,17 +257,19 @@ class ReportsModel(ViewModel):
                 lambda: self.ws.export.xlsx(buffer, what, progress=self._progress, **given)
             )
         except Exception as exc:  # shown to the user instead of a silent dead button
-            self.param.update(running=False, progress=0, progress_text="Failed")
-            self._say(f"The workbook failed: {exc}", "danger")
+            self.param.update(running=False, progress=0, progress_text=_("Failed"))
+            self._say(_("The workbook failed: {reason}").format(reason=exc), "danger")
             return None
         if written is None:  # refused: attempt() said why
-            self.param.update(running=False, progress=0, progress_text="Not written")
+            self.param.update(running=False, progress=0, progress_text=_("Not written"))
             return None
         data = buffer.getvalue()
         self.param.update(
             running=False,
             progress=100,
-            progress_text=f"Ready: {name} ({len(data) / 1024:,.0f} KB)",
+            progress_text=_("Ready: {file} ({size} KB)").format(
+                file=name, size=format_number(round(len(data) / 1024))
+            ),
             workbook_data=data,
             workbook_name=name,
         )
@@ -400,7 +410,7 @@ def report_figure(
         _hover(fig, hover_format)
         fig.xaxis.major_label_orientation = 1.0 if len(categories) > 8 else 0.0
         fig.yaxis.formatter = NumeralTickFormatter(format=axis_format)
-        return _legend(fig, len(names))
+        return _lettered(_legend(fig, len(names)))
     factors = [(c, name) for c in categories for name in names] if len(names) > 1 else categories
     source = ColumnDataSource(
         {
@@ -428,17 +438,32 @@ def report_figure(
     if not any(x for values in series.values() for x in values):
         # Nothing to draw: the title says so (and what to do), not an empty frame alone.
         fig.title.text = (
-            f"{heading}: nothing in {currency}, choose another currency"
+            _("{title}: nothing in {currency}, choose another currency").format(
+                title=heading, currency=currency
+            )
             if currency
-            else f"{heading}: no data"
+            else _("{title}: no data").format(title=heading)
         )
-    return fig
+    return _lettered(fig)
 
 
 def _hover(fig: Any, value_format: str) -> None:
     fig.add_tools(
-        HoverTool(tooltips=[("", "@category"), ("", "@series"), ("Value", "@value" + value_format)])
+        HoverTool(
+            tooltips=[("", "@category"), ("", "@series"), (_("Value"), "@value" + value_format)]
+        )
     )
+
+
+def _lettered(fig: Any) -> Any:
+    """The chart's texts (names in any script) in the app's fonts."""
+    fig.title.text_font = design.FONT_STACK
+    for axis in (*fig.xaxis, *fig.yaxis):
+        axis.major_label_text_font = design.FONT_STACK
+        axis.axis_label_text_font = design.FONT_STACK
+    if fig.legend:
+        fig.legend.label_text_font = design.FONT_STACK
+    return fig
 
 
 def _legend(fig: Any, series: int) -> Any:
@@ -454,7 +479,7 @@ def doc_html(doc: str) -> str:
     if not doc:
         return ""
     return (
-        "<details><summary>About this report</summary>"
+        f"<details><summary>{html.escape(_('About this report'))}</summary>"
         f'<div style="white-space: pre-wrap; color: #444">{html.escape(doc)}</div></details>'
     )
 
@@ -471,7 +496,7 @@ class ReportsPage(ComponentView):
         filters = self._filter_widgets()
         report = pn.widgets.Select.from_param(
             model.param.report,
-            name="Report",
+            name=_("Report"),
             options=self._report_options(),
             width=260,
             css_classes=["crm-reports-select"],
@@ -484,7 +509,7 @@ class ReportsPage(ComponentView):
             on_click=lambda _: model.run(),
         )
         currency = pn.widgets.Select(
-            label="Currency",
+            label=_("Currency"),
             options=model.currencies or [""],
             value=model.currency,
             width=100,
@@ -581,8 +606,8 @@ class ReportsPage(ComponentView):
     def _filter_widgets(self) -> dict[str, pn.widgets.Widget]:
         model = self.model
         users = self._users()
-        owners = {"(anyone)": "", **{f"{name} ({login})": login for login, name, _t in users}}
-        teams = {"(any team)": "", **{t: t for t in sorted({t for _l, _n, t in users if t})}}
+        owners = {_("(anyone)"): "", **{f"{name} ({login})": login for login, name, _t in users}}
+        teams = {_("(any team)"): "", **{t: t for t in sorted({t for _l, _n, t in users if t})}}
         if model.owner and model.owner not in owners.values():
             owners[model.owner] = model.owner
         if model.team and model.team not in teams.values():
@@ -592,7 +617,7 @@ class ReportsPage(ComponentView):
             return pn.widgets.TextInput.from_param(
                 getattr(model.param, name),
                 name=label,
-                placeholder="any",
+                placeholder=_("any"),
                 width=140,
                 css_classes=[f"crm-reports-filter-{name.replace('_', '-')}"],
             )
@@ -600,33 +625,33 @@ class ReportsPage(ComponentView):
         return {
             "period_from": pn.widgets.DatePicker.from_param(
                 model.param.period_from,
-                name="From",
+                name=_("From"),
                 width=140,
                 css_classes=["crm-reports-filter-period-from"],
             ),
             "period_to": pn.widgets.DatePicker.from_param(
                 model.param.period_to,
-                name="To",
+                name=_("To"),
                 width=140,
                 css_classes=["crm-reports-filter-period-to"],
             ),
             "owner": pn.widgets.Select.from_param(
                 model.param.owner,
-                name="Owner",
+                name=_("Owner"),
                 options=owners,
                 width=200,
                 css_classes=["crm-reports-filter-owner"],
             ),
             "team": pn.widgets.Select.from_param(
                 model.param.team,
-                name="Team",
+                name=_("Team"),
                 options=teams,
                 width=140,
                 css_classes=["crm-reports-filter-team"],
             ),
-            "tag": text("tag", "Tag"),
-            "source": text("source", "Source"),
-            "campaign": text("campaign", "Campaign"),
+            "tag": text("tag", _("Tag")),
+            "source": text("source", _("Source")),
+            "campaign": text("campaign", _("Campaign")),
         }
 
     def _users(self) -> list[tuple[str, str, str]]:
@@ -666,13 +691,13 @@ class ReportsPage(ComponentView):
         model = self.model
         choice = pn.widgets.Select.from_param(
             model.param.workbook,
-            name="Workbook",
+            name=_("Workbook"),
             options=self._workbook_options(),
             width=220,
             css_classes=["crm-reports-workbook"],
         )
         prepare = pn.widgets.Button(
-            label="Prepare workbook",
+            label=_("Prepare workbook"),
             color="primary",
             align="end",
             width=180,
@@ -693,7 +718,7 @@ class ReportsPage(ComponentView):
             css_classes=["crm-reports-progress-text"],
         )
         download = pn.widgets.FileDownload(
-            label="Download workbook",
+            label=_("Download workbook"),
             filename=model.workbook_name or "workbook.xlsx",
             disabled=True,
             align="end",
@@ -716,7 +741,11 @@ class ReportsPage(ComponentView):
                 download.param.update(
                     filename=model.workbook_name or "workbook.xlsx",
                     file=io.BytesIO(model.workbook_data) if ready else None,
-                    label=f"Download {model.workbook_name}" if ready else "Download workbook",
+                    label=(
+                        _("Download {file}").format(file=model.workbook_name)
+                        if ready
+                        else _("Download workbook")
+                    ),
                     disabled=not ready,
                 )
 
@@ -725,7 +754,7 @@ class ReportsPage(ComponentView):
             ["layouts", "progress", "progress_text", "running", "workbook_data", "workbook_name"],
         )
         return pn.Column(
-            pn.pane.HTML("<b>Excel workbook</b>"),
+            pn.pane.HTML(f"<b>{html.escape(_('Excel workbook'))}</b>"),
             pn.Row(choice, prepare, download),
             pn.Row(bar, status),
             css_classes=["crm-reports-export"],
@@ -733,4 +762,4 @@ class ReportsPage(ComponentView):
         )
 
     def _workbook_options(self) -> dict[str, str]:
-        return {"This report": THIS_REPORT, **{t: n for n, t in self.model.layouts.items()}}
+        return {_("This report"): THIS_REPORT, **{t: n for n, t in self.model.layouts.items()}}

@@ -40,7 +40,9 @@ from erp_bridge.failures import listed
 from erp_bridge.local import MODELS
 from erp_bridge.run import COPIES, REFERENCE, default_maps
 from erp_bridge.runs import RunBusy, shown_status
+from widgets import i18n
 from widgets.base import ComponentView, ViewModel, message_alert
+from widgets.i18n import N_, _, format_number, ngettext
 
 ENV = ("CRMBOOK_ODOO_URL", "CRMBOOK_ODOO_DB", "CRMBOOK_ODOO_USER", "CRMBOOK_ODOO_PASSWORD")
 MANAGERS = (None, "admin", "manager")
@@ -61,10 +63,42 @@ RUN_COLUMNS = [
     "errors",
 ]
 CONFLICT_COLUMNS = ["id", "entity", "local_id", "record", "field", "crm", "erp", "kept", "rule"]
-NO_ERP = (
+NO_ERP = N_(
     "No ERP configured: set CRMBOOK_ODOO_URL, CRMBOOK_ODOO_DB, CRMBOOK_ODOO_USER and "
     "CRMBOOK_ODOO_PASSWORD where the app runs."
 )
+#: The headings of the tables' columns (the frames keep their column names).
+TITLES = {
+    "run": N_("Run"),
+    "backend": N_("ERP"),
+    "started": N_("Started"),
+    "finished": N_("Finished"),
+    "status": N_("Status"),
+    "reason": N_("Reason"),
+    "seconds": N_("Seconds"),
+    "lag": N_("Ago"),
+    "created": N_("Created"),
+    "updated": N_("Updated"),
+    "archived": N_("Archived"),
+    "pushed": N_("Pushed"),
+    "conflicts": N_("Conflicts"),
+    "errors": N_("Errors"),
+    "entity": N_("Kind"),
+    "direction": N_("Direction"),
+    "record": N_("Record"),
+    "error": N_("Error"),
+    "attempts": N_("Attempts"),
+    "since": N_("Since"),
+    "last": N_("Last"),
+}
+#: A run's status as shown (erp_bridge stores the keys).
+STATUSES = {
+    "running": N_("running"),
+    "done": N_("done"),
+    "done_with_errors": N_("done with errors"),
+    "failed": N_("failed"),
+    "interrupted": N_("interrupted"),
+}
 
 
 def adapter_from_env(environ: Mapping[str, str] | None = None) -> Any:
@@ -83,11 +117,11 @@ def adapter_from_env(environ: Mapping[str, str] | None = None) -> Any:
 def shown(value: Any) -> str:
     """A synced value as the panel shows it: lists joined, nothing as ``(empty)``."""
     if value is None or value == "":
-        return "(empty)"
+        return _("(empty)")
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return _("yes") if value else _("no")
     if isinstance(value, list | tuple):
-        return ", ".join(str(v) for v in value) or "(empty)"
+        return ", ".join(str(v) for v in value) or _("(empty)")
     if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False)
     return str(value)
@@ -96,12 +130,12 @@ def shown(value: Any) -> str:
 def _ago(seconds: float) -> str:
     seconds = max(0, int(seconds))
     if seconds < 120:
-        return f"{seconds}s"
+        return _("{n}s").format(n=seconds)
     if seconds < 7200:
-        return f"{seconds // 60}m"
+        return _("{n}m").format(n=seconds // 60)
     if seconds < 172800:
-        return f"{seconds // 3600}h"
-    return f"{seconds // 86400}d"
+        return _("{n}h").format(n=seconds // 3600)
+    return _("{n}d").format(n=seconds // 86400)
 
 
 class SyncPanelModel(ViewModel):
@@ -201,7 +235,8 @@ class SyncPanelModel(ViewModel):
                         "backend": r.backend,
                         "started": self._when(r.started_at),
                         "finished": self._when(r.finished_at),
-                        "status": status.replace("_", " ") + (" (dry run)" if r.dry_run else ""),
+                        "status": _(STATUSES.get(status, status.replace("_", " ")))
+                        + (_(" (dry run)") if r.dry_run else ""),
                         "seconds": round(float((r.report or {}).get("seconds", 0.0)), 1),
                         "lag": _ago((now - (r.finished_at or r.started_at)).total_seconds()),
                         "created": total("created"),
@@ -211,7 +246,7 @@ class SyncPanelModel(ViewModel):
                         "conflicts": total("conflicts"),
                         "errors": sum(len(m.get("errors", [])) for m in models),
                         "reason": r.reason
-                        or ("its process stopped without finishing" if interrupted else ""),
+                        or (_("its process stopped without finishing") if interrupted else ""),
                     }
                 )
         return _frame(rows, RUN_COLUMNS)
@@ -270,20 +305,24 @@ class SyncPanelModel(ViewModel):
         """Run a sync now (of ``models`` only, if given). Returns its report when it ran
         here and then, else None (refused, no ERP, failed, or running in the
         background: watch ``running``)."""
-        if not self._allowed("run the sync"):
+        if not self._allowed(_("run the sync")):
             return None
         if self.running:
-            self._say("A sync is already running.", "warning")
+            self._say(_("A sync is already running."), "warning")
             return None
         adapter = adapter if adapter is not None else self._adapter()
         if adapter is None:
             return None
         self._counts = {}
-        self.param.update(running=True, progress=0, progress_text="Starting")
+        self.param.update(running=True, progress=0, progress_text=_("Starting"))
         self._say("", "info")
         if self._in_background():
             self.thread = threading.Thread(
-                target=self._run, args=(adapter, models), name="crmbook-sync-panel", daemon=True
+                # The thread speaks the page's language (it has no page of its own).
+                target=i18n.carry(self._run),
+                args=(adapter, models),
+                name="crmbook-sync-panel",
+                daemon=True,
             )
             self.thread.start()
             return None
@@ -294,19 +333,19 @@ class SyncPanelModel(ViewModel):
         run tries them first). Returns the report as :meth:`run_now` does."""
         waiting = sorted(set(self.failures["entity"])) if self.failures is not None else []
         if not waiting:
-            self._say("No record is waiting to be retried.", "info")
+            self._say(_("No record is waiting to be retried."), "info")
             return None
         return self.run_now(models=waiting)
 
     def resync(self) -> Any:
         """Re-read everything the ERP changed since ``resync_since``, then run."""
-        if not self._allowed("resync with the ERP"):
+        if not self._allowed(_("resync with the ERP")):
             return None
         if self.resync_since is None:
-            self._say("Choose the date to resync from.", "warning")
+            self._say(_("Choose the date to resync from."), "warning")
             return None
         if self.running:
-            self._say("A sync is already running.", "warning")
+            self._say(_("A sync is already running."), "warning")
             return None
         adapter = self._adapter()
         if adapter is None:
@@ -317,25 +356,29 @@ class SyncPanelModel(ViewModel):
     def decide(self, conflict_id: int, winner: str, adapter: Any = None) -> bool:
         """Keep the ``winner`` side's value ("crm" or "erp") on both sides and close the
         conflict. ``adapter`` defaults to ``adapter_factory()``. True when done."""
-        if not self._allowed("decide sync conflicts"):
+        if not self._allowed(_("decide sync conflicts")):
             return False
         if self.running:
-            self._say("Wait for the running sync to finish.", "warning")
+            self._say(_("Wait for the running sync to finish."), "warning")
             return False
         if winner not in ("crm", "erp"):
-            self._say(f"Keep 'crm' or 'erp', not {winner!r}.", "danger")
+            self._say(_("Keep 'crm' or 'erp', not {winner}.").format(winner=repr(winner)), "danger")
             return False
         adapter = adapter if adapter is not None else self._adapter()
         if adapter is None:
             return False
-        side = "CRM" if winner == "crm" else "ERP"
+        done_text = (
+            _("Conflict {id}: kept the CRM value on both sides.")
+            if winner == "crm"
+            else _("Conflict {id}: kept the ERP value on both sides.")
+        )
         try:
             done = self.attempt(
                 lambda: decide(self.ws, adapter, int(conflict_id), winner) or True,
-                f"Conflict {conflict_id}: kept the {side} value on both sides.",
+                done_text.format(id=conflict_id),
             )
         except RemoteError as exc:
-            self._say(f"The ERP refused: {exc}", "danger")
+            self._say(_("The ERP refused: {reason}").format(reason=exc), "danger")
             done = None
         self.refresh()
         return bool(done)
@@ -346,17 +389,22 @@ class SyncPanelModel(ViewModel):
             return True
         self.field_errors = {}
         who = f"{self.ws.login} ({self.ws.role})"
-        self._say(f"Only managers and admins may {action}; you are signed in as {who}.", "danger")
+        self._say(
+            _("Only managers and admins may {action}; you are signed in as {who}.").format(
+                action=action, who=who
+            ),
+            "danger",
+        )
         return False
 
     def _adapter(self) -> Any:
         try:
             adapter = self.adapter_factory() if self.adapter_factory else None
         except Exception as exc:  # a bad address, a missing driver: say so, run nothing
-            self._say(f"Cannot use the ERP connection: {exc}", "danger")
+            self._say(_("Cannot use the ERP connection: {reason}").format(reason=exc), "danger")
             return None
         if adapter is None:
-            self._say(NO_ERP, "warning")
+            self._say(_(NO_ERP), "warning")
         return adapter
 
     def _in_background(self) -> bool:
@@ -372,7 +420,9 @@ class SyncPanelModel(ViewModel):
         percent = min(99, int(100 * step / (len(self._steps) + 1)))
         self.param.update(
             progress=max(self.progress, percent),
-            progress_text=f"Pulling {name.replace('_', ' ')}: {self._counts[name]} record(s)",
+            progress_text=ngettext(
+                "Pulling {what}: {n} record", "Pulling {what}: {n} records", self._counts[name]
+            ).format(what=name.replace("_", " "), n=format_number(self._counts[name])),
         )
 
     def _run(self, adapter: Any, models: list[str] | None = None) -> Any:
@@ -386,10 +436,12 @@ class SyncPanelModel(ViewModel):
             self._say(str(exc), "warning")
             return None
         except Exception as exc:  # shown to the user; the run is recorded as failed
-            self.param.update(running=False, progress_text="Failed")
+            self.param.update(running=False, progress_text=_("Failed"))
             self.refresh()
             self._say(
-                f"The sync failed: {exc}. What was applied is kept; run it again to go on.",
+                _(
+                    "The sync failed: {reason}. What was applied is kept; run it again to go on."
+                ).format(reason=exc),
                 "danger",
             )
             return None
@@ -399,17 +451,22 @@ class SyncPanelModel(ViewModel):
             return int(totals.get(key, 0))
 
         pushed = n("pushed_created") + n("pushed_updated")
-        summary = (
-            f"Sync done in {report.seconds:.1f} s: {n('created')} created, "
-            f"{n('updated')} updated, {pushed} pushed, {n('conflicts')} conflict(s), "
-            f"{len(report.errors)} error(s)."
+        summary = _(
+            "Sync done in {seconds} s: {created} created, {updated} updated, {pushed} pushed, "
+            "{conflicts} conflict(s), {errors} error(s)."
+        ).format(
+            seconds=format_number(round(report.seconds, 1), 1),
+            created=format_number(n("created")),
+            updated=format_number(n("updated")),
+            pushed=format_number(pushed),
+            conflicts=format_number(n("conflicts")),
+            errors=format_number(len(report.errors)),
         )
         if report.errors:
-            summary += (
-                " " + "; ".join(report.errors[:3]) + ". The failed records are listed below "
-                "and every run tries them again."
-            )
-        self.param.update(running=False, progress=100, progress_text="Done")
+            summary += " " + _(
+                "{errors}. The failed records are listed below and every run tries them again."
+            ).format(errors="; ".join(report.errors[:3]))
+        self.param.update(running=False, progress=100, progress_text=_("Done"))
         self.refresh()
         self._say(summary, "warning" if report.errors else "success")
         return report
@@ -417,6 +474,11 @@ class SyncPanelModel(ViewModel):
 
 def _frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
+
+
+def _titles(columns: list[str]) -> dict[str, str]:
+    """The tables' headings in the session's language."""
+    return {name: _(TITLES[name]) for name in columns if name in TITLES}
 
 
 class SyncPanel(ComponentView):
@@ -446,13 +508,14 @@ class SyncPanel(ComponentView):
         # Tabulator's default formatters show text as text: never the "html" formatter.
         runs = pn.widgets.Tabulator(
             model.runs,
+            titles=_titles(RUN_COLUMNS),
             disabled=True,
             show_index=False,
             sizing_mode="stretch_width",
             css_classes=["crm-sync-runs"],
         )
         run = pn.widgets.Button(
-            label="Run now",
+            label=_("Run now"),
             color="primary",
             css_classes=["crm-sync-run"],
             disabled=not model.may_manage,
@@ -472,6 +535,7 @@ class SyncPanel(ComponentView):
         )
         failures = pn.widgets.Tabulator(
             model.failures,
+            titles=_titles(FAILURE_COLUMNS),
             disabled=True,
             show_index=False,
             sizing_mode="stretch_width",
@@ -479,14 +543,14 @@ class SyncPanel(ComponentView):
             visible=model.may_manage,
         )
         retry = pn.widgets.Button(
-            label="Retry",
+            label=_("Retry"),
             css_classes=["crm-sync-retry"],
             disabled=not model.may_manage or model.failures is None or model.failures.empty,
             width=120,
         )
         retry.on_click(lambda _: model.retry())
         since = pn.widgets.DatePicker(
-            label="Resync from",
+            label=_("Resync from"),
             value=model.resync_since,
             width=160,
             css_classes=["crm-sync-since"],
@@ -494,7 +558,7 @@ class SyncPanel(ComponentView):
         )
         since.link(model, value="resync_since")
         resync = pn.widgets.Button(
-            label="Resync from date",
+            label=_("Resync from date"),
             css_classes=["crm-sync-resync"],
             disabled=not model.may_manage,
             width=160,
@@ -522,24 +586,31 @@ class SyncPanel(ComponentView):
             update, ["runs", "progress", "progress_text", "running", "conflicts", "failures"]
         )
         note = pn.pane.HTML(
-            "<i>Only managers and admins may run the sync or decide conflicts.</i>",
+            "<i>{}</i>".format(
+                html.escape(_("Only managers and admins may run the sync or decide conflicts."))
+            ),
             visible=not model.may_manage,
             css_classes=["crm-sync-note"],
         )
         return pn.Column(
-            pn.pane.HTML("<h3>ERP sync</h3>"),
+            pn.pane.HTML(f"<h3>{html.escape(_('ERP sync'))}</h3>"),
             alert,
             note,
             pn.Row(run, bar, status),
-            pn.pane.HTML("<b>Last runs</b>"),
+            pn.pane.HTML(f"<b>{html.escape(_('Last runs'))}</b>"),
             runs,
             pn.pane.HTML(
-                "<b>Records waiting to be retried</b> (every run tries them again)",
+                "<b>{}</b> {}".format(
+                    html.escape(_("Records waiting to be retried")),
+                    html.escape(_("(every run tries them again)")),
+                ),
                 visible=model.may_manage,
             ),
             failures,
             pn.Row(retry, since, resync, visible=model.may_manage),
-            pn.pane.HTML("<b>Conflicts to review</b>", visible=model.may_manage),
+            pn.pane.HTML(
+                f"<b>{html.escape(_('Conflicts to review'))}</b>", visible=model.may_manage
+            ),
             conflicts,
             sizing_mode="stretch_width",
             css_classes=["crm-sync"],
@@ -547,21 +618,30 @@ class SyncPanel(ComponentView):
 
     def _conflicts(self, frame: pd.DataFrame | None) -> list[Any]:
         if frame is None or frame.empty:
-            return [pn.pane.HTML("<i>No conflict to review.</i>", css_classes=["crm-no-conflict"])]
+            return [
+                pn.pane.HTML(
+                    f"<i>{html.escape(_('No conflict to review.'))}</i>",
+                    css_classes=["crm-no-conflict"],
+                )
+            ]
         return [self._conflict(c) for c in frame.to_dict("records")]
 
     def _conflict(self, c: dict[str, Any]) -> pn.Column:
         model, cid = self.model, int(c["id"])
         kept = {"local": "CRM", "remote": "ERP"}.get(str(c["kept"]), str(c["kept"]))
-        header = (
-            f"<b>{html.escape(str(c['record']))}</b> ({html.escape(str(c['entity']))}), "
-            f"field <code>{html.escape(str(c['field']))}</code>: the sync kept the "
-            f"{html.escape(kept)} value ({html.escape(str(c['rule']))})"
+        header = _(
+            "{record} ({kind}), field {field}: the sync kept the {side} value ({rule})"
+        ).format(
+            record=f"<b>{html.escape(str(c['record']))}</b>",
+            kind=html.escape(str(c["entity"])),
+            field=f"<code>{html.escape(str(c['field']))}</code>",
+            side=html.escape(kept),
+            rule=html.escape(str(c["rule"])),
         )
 
         def side(label: str, value: Any, winner: str) -> pn.Column:
             button = pn.widgets.Button(
-                label=f"Keep {label} value",
+                label=_("Keep {side} value").format(side=label),
                 color="primary" if kept == label else "default",
                 css_classes=[f"crm-keep-{winner}"],
             )
