@@ -71,7 +71,8 @@ class Workspace:
     Open one with :func:`crm_core.open`. Services: ``contacts``, ``companies``,
     ``pipeline``, ``activities``, ``interactions``, ``segments``, ``campaigns``,
     ``custom_fields``, ``users``, ``sessions`` (staff app logins), ``journal``, ``metrics``,
-    ``accounts``, ``reports`` (figures as DataFrames) and ``export`` (Excel workbooks).
+    ``accounts``, ``search`` (the global search: ``ws.search.everything(query)``),
+    ``reports`` (figures as DataFrames) and ``export`` (Excel workbooks).
     Each call is one transaction: it either completes or leaves the database as it was.
     """
 
@@ -94,6 +95,7 @@ class Workspace:
             Sessions,
             Users,
         )
+        from crm_core.services.search import Search
 
         self.engine = engine
         self.clock = clock
@@ -122,6 +124,7 @@ class Workspace:
         self.metrics = Metrics(self)
         self.accounts = Accounts(self)
         self.quality = Quality(self)
+        self.search = Search(self)
         self.reports = Reports(self)
         self.export = Export(self)
 
@@ -406,6 +409,9 @@ def open_workspace(
     engine = db.make_engine(location, **engine_kwargs)
     try:
         schema.prepare(engine, clock=clock, migrate=migrate, create=create, location=location)
+        # Records created one by one never refresh the planner's statistics: a file
+        # that outgrew them is analysed now (sampled, and skipped if it is busy).
+        db.keep_statistics(engine)
     except BaseException:
         engine.dispose()
         raise

@@ -115,6 +115,11 @@ class Opportunity(Versioned, Base):
             "expected_revenue",
             "probability",
         ),
+        # The global search: deals whose name starts with what was typed, in name
+        # order, a page read from the index (crm_core.services.search); a sales
+        # user's own deals through the second (their owner first).
+        Index("ix_opportunities_active_name", "active", "name_key"),
+        Index("ix_opportunities_owner_name", "owner_id", "active", "name_key"),
     )
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from crm_core import text
+from crm_core import db, text
 from crm_core import validation as v
 from crm_core.errors import FieldError, ValidationError
 from crm_core.models import Company, Contact, CustomFieldDefinition, SearchTerm, Tag, User
@@ -261,7 +261,11 @@ class _Parties(Service):
             errors.append(FieldError(record, "custom", custom, reason))
             custom = None
         if not include_archived:
-            query = query.where(m.active.is_(True))
+            # An exact e-mail or phone finds a handful of records through its own
+            # index; "active" must not lure the planner onto the (active, name) index
+            # instead (see db.not_indexed).
+            active = db.not_indexed(m.active) if email or phone else m.active
+            query = query.where(active.is_(True))
         for word in text.words(q):
             terms = select(SearchTerm.record_id).where(
                 SearchTerm.entity == self.entity,

@@ -1010,6 +1010,27 @@ TABLE: dict[str, Any] = {
         equals(["contacts", "opportunities", "activities"]),
     ),
     "export.xlsx": Unmoved(workbook, check_workbook),
+    # -- the global search --------------------------------------------------------------
+    "search.everything": Filtered(
+        lambda r: (
+            r.a.search.everything(SECRET),
+            r.a.search.everything("mine"),
+            r.a.search.everything("irina"),
+            r.a.search.everything("kazan", 50),
+        ),
+        holds(
+            lambda f, r: (
+                f[0] == {"contacts": [], "companies": [], "deals": []}
+                and [h["id"] for h in f[1]["deals"]] == [r.a_deal]
+                and [h["id"] for h in f[2]["contacts"]] == [r.irina]  # everyone's
+                and [h["id"] for h in f[3]["companies"]] == [r.kazan]
+                and f[3]["deals"] == []
+                # Not vacuous: the manager finds B's deals by the same query.
+                and {h["id"] for h in r.mgr.search.everything(SECRET)["deals"]}
+                == {r.b_deal, r.b_won}
+            )
+        ),
+    ),
     # -- the workspace itself ---------------------------------------------------------
     "ws.as_user": Refused(lambda r: [lambda: r.a.as_user("ayesha"), lambda: r.a.as_user(r.olga)]),
     "ws.close": Allowed(
