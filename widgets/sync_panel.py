@@ -305,7 +305,9 @@ class SyncPanelModel(ViewModel):
         """Run a sync now (of ``models`` only, if given). Returns its report when it ran
         here and then, else None (refused, no ERP, failed, or running in the
         background: watch ``running``)."""
-        if not self._allowed(_("run the sync")):
+        if not self._allowed(
+            _("Only managers and admins may run the sync; you are signed in as {who}.")
+        ):
             return None
         if self.running:
             self._say(_("A sync is already running."), "warning")
@@ -339,7 +341,9 @@ class SyncPanelModel(ViewModel):
 
     def resync(self) -> Any:
         """Re-read everything the ERP changed since ``resync_since``, then run."""
-        if not self._allowed(_("resync with the ERP")):
+        if not self._allowed(
+            _("Only managers and admins may resync with the ERP; you are signed in as {who}.")
+        ):
             return None
         if self.resync_since is None:
             self._say(_("Choose the date to resync from."), "warning")
@@ -356,7 +360,9 @@ class SyncPanelModel(ViewModel):
     def decide(self, conflict_id: int, winner: str, adapter: Any = None) -> bool:
         """Keep the ``winner`` side's value ("crm" or "erp") on both sides and close the
         conflict. ``adapter`` defaults to ``adapter_factory()``. True when done."""
-        if not self._allowed(_("decide sync conflicts")):
+        if not self._allowed(
+            _("Only managers and admins may decide sync conflicts; you are signed in as {who}.")
+        ):
             return False
         if self.running:
             self._say(_("Wait for the running sync to finish."), "warning")
@@ -384,17 +390,12 @@ class SyncPanelModel(ViewModel):
         return bool(done)
 
     # -- internals ------------------------------------------------------------------------------
-    def _allowed(self, action: str) -> bool:
+    def _allowed(self, refusal: str) -> bool:
+        """Whether the user may manage the sync; if not, say ``refusal`` (naming ``{who}``)."""
         if self.may_manage:
             return True
         self.field_errors = {}
-        who = f"{self.ws.login} ({self.ws.role})"
-        self._say(
-            _("Only managers and admins may {action}; you are signed in as {who}.").format(
-                action=action, who=who
-            ),
-            "danger",
-        )
+        self._say(refusal.format(who=f"{self.ws.login} ({self.ws.role})"), "danger")
         return False
 
     def _adapter(self) -> Any:
