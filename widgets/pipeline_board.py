@@ -1,33 +1,43 @@
-"""The pipeline board: a column per open stage with its count and weighted value,
-cards that move forward and back, win, or lose with a reason; filters by owner, tag
-and expected-close month.
+"""The pipeline board: a column per open stage with its count and total, cards that
+move by drag and drop or by buttons, win (confirmed), lose with a reason, a deal
+quick-created in a column, the closed deals with Reopen; filters by owner, tag and
+expected-close month.
 
 :class:`PipelineBoardModel` holds the state and the actions (tested without a
-browser); :class:`PipelineBoard` lays it out. ``PipelineBoard(ws.as_user("bilal"))``
-shows Bilal's board: crm_core lets a sales user see and move only their own deals.
+browser); :class:`PipelineBoard` shows it as one browser element
+(:mod:`widgets.board_view`). ``PipelineBoard(ws.as_user("bilal"))`` shows Bilal's
+board: crm_core lets a sales user see and move only their own deals.
+
+What the staff app uses (all on ``board.model``):
+
+- filters, to keep in the URL: ``owner`` (a login, '' for everyone), ``tag`` ('' for
+  any), ``close_month`` ('YYYY-MM', '' for any), ``show_closed`` (the Closed list);
+  setting them reloads the board, and the board sets them when the user filters;
+- ``open_deal``: the id of the deal whose name was clicked last (re-triggered when the
+  same deal is clicked again), and ``on_open``, a callable called with that id: show
+  the deal page (``#/deals/<id>``).
+
+A move reloads only the two columns it touches (their cards and totals); the other
+columns keep their dicts (and their ``rev``), so the view redraws nothing else.
 """
 
 from __future__ import annotations
 
 import calendar
 import datetime as dt
-import html
 import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import pandas as pd
-import panel as pn
 import param
 
 from crm_core import FieldError, ValidationError, Workspace
-from widgets.base import ComponentView, ViewModel, message_alert
+from crm_core.services.pipeline import OPP_COLUMNS
+from widgets.base import ViewModel
 
-CENT = Decimal("0.01")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-# Every ASCII punctuation character may be backslash-escaped in CommonMark; the HTML
-# ones are left to html.escape so that the entities it writes stay entities.
 
 
 def money(amounts: dict[str, Decimal], currency: str = "") -> str:
@@ -36,6 +46,30 @@ def money(amounts: dict[str, Decimal], currency: str = "") -> str:
     if not amounts:
         return f"{currency} 0.00".strip()
     return " + ".join(f"{cur} {amount:,.2f}" for cur, amount in sorted(amounts.items()))
+
+
+def column_totals(column: dict[str, Any], reporting_currency: str) -> list[dict[str, Any]]:
+    """A column's total as ``[{"currency", "weighted", "value", "count"}, ...]``, the
+    headline first: one entry per currency, the reporting currency first when the
+    column has deals in it, then the currency with the most deals.
+
+    The one place a column's money is totalled: when the workspace has exchange rates,
+    this returns a single entry converted to ``reporting_currency``.
+    """
+    counts: dict[str, int] = column["counts"]
+
+    def rank(cur: str) -> tuple[int, int, str]:
+        return (cur != reporting_currency, -counts.get(cur, 0), cur)
+
+    return [
+        {
+            "currency": cur,
+            "weighted": column["weighted"][cur],
+            "value": column["value"][cur],
+            "count": counts.get(cur, 0),
+        }
+        for cur in sorted(column["value"], key=rank)
+    ]
 
 
 def month_range(month: str) -> tuple[dt.date, dt.date] | None:
@@ -51,30 +85,15 @@ def month_range(month: str) -> tuple[dt.date, dt.date] | None:
     return dt.date(year, mon, 1), dt.date(year, mon, calendar.monthrange(year, mon)[1])
 
 
-def _sums(rows: pd.DataFrame) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
-    """Value and weighted value per currency of the deals in ``rows`` (exact Decimals)."""
-    value: dict[str, Decimal] = {}
-    weighted: dict[str, Decimal] = {}
-    for cur, revenue, prob in zip(
-        rows["currency"], rows["expected_revenue"], rows["probability"], strict=True
-    ):
-        revenue = Decimal(str(revenue))
-        value[cur] = value.get(cur, Decimal(0)) + revenue
-        weighted[cur] = weighted.get(cur, Decimal(0)) + revenue * Decimal(str(prob)) / 100
-    return (
-        {c: v.quantize(CENT) for c, v in value.items()},
-        {c: w.quantize(CENT) for c, w in weighted.items()},
-    )
-
-
 class PipelineBoardModel(ViewModel):
     """State and actions of the pipeline board.
 
     ``columns`` has one dict per open stage, in pipeline order: ``stage_id``,
-    ``stage``, ``probability``, ``count`` (deals matching the filters), ``value`` and
-    ``weighted`` (``{currency: Decimal}``), ``cards`` (a DataFrame of at most
-    ``page_size`` of those deals, soonest expected close first, the columns of
-    ``ws.pipeline.search``) and ``more`` (how many matching deals are not shown).
+    ``stage``, ``probability``, ``count`` (deals matching the filters), ``counts``,
+    ``value`` and ``weighted`` (``{currency: ...}``; amounts as Decimals), ``cards`` (a
+    DataFrame of at most ``page_size`` of those deals, soonest expected close first, the
+    columns of ``ws.pipeline.search``), ``more`` (how many matching deals are not
+    shown) and ``rev`` (a number that changes whenever the column is reloaded).
     """
 
     owner = param.String(default="", doc="Login whose deals to show; '' for everyone visible.")
@@ -82,29 +101,52 @@ class PipelineBoardModel(ViewModel):
     close_month = param.String(
         default="", doc="Show only deals expected to close in this month, 'YYYY-MM'; '' for all."
     )
+    show_closed = param.Boolean(default=False, doc="Also list the closed (won or lost) deals.")
     pipeline = param.Parameter(default=None, doc="Pipeline id or name; None for the first.")
     page_size = param.Integer(default=30, bounds=(1, 500), doc="Most cards shown per column.")
     columns = param.List(default=[], doc="One dict per open stage (see the class docstring).")
     lost_reasons = param.List(default=[], doc="The lost reasons a deal can be lost with.")
     users = param.List(default=[], doc="Active users as {'login', 'name'} for the owner filter.")
-    show_closed = param.Boolean(default=False, doc="Also list the closed (won or lost) deals.")
     closed = param.DataFrame(
         default=None,
         doc="The most recently closed deals (owner and tag filters applied), at most "
         "``page_size``; None while ``show_closed`` is off.",
     )
+    error_form = param.String(
+        default="",
+        doc="Which form ``field_errors`` belong to: 'create:<stage id>', 'lose:<deal id>' "
+        "or 'filters'.",
+    )
+    open_deal = param.Integer(
+        default=None,
+        allow_None=True,
+        doc="The deal whose name was clicked last (see :meth:`open`); the app shows it.",
+    )
+    on_open = param.Callable(
+        default=None, doc="Called with a deal id when its card's name is clicked; None: nothing."
+    )
 
     def __init__(self, ws: Workspace, **params: Any):
         super().__init__(ws, **params)
+        self._open_stages: pd.DataFrame | None = None
+        self._rev = 0
         self.refresh()
 
     # -- reading ------------------------------------------------------------------
-    @param.depends(
-        "owner", "tag", "close_month", "pipeline", "page_size", "show_closed", watch=True
-    )
     def refresh(self) -> None:
-        """Reload stages, totals and cards for the current filters."""
+        """Reload everything: stages, users, lost reasons, totals and cards."""
+        self._open_stages = None
+        self.error_form = "filters"
         self.attempt(self._load)
+
+    @param.depends("owner", "tag", "close_month", "page_size", "show_closed", watch=True)
+    def _filtered(self) -> None:
+        self.error_form = "filters"
+        self.attempt(self._load)
+
+    @param.depends("pipeline", watch=True)
+    def _pipeline_changed(self) -> None:
+        self.refresh()
 
     def _filters(self) -> dict[str, Any]:
         filters: dict[str, Any] = {"status": "open"}
@@ -119,61 +161,72 @@ class PipelineBoardModel(ViewModel):
             filters["pipeline"] = self.pipeline
         return filters
 
+    def _reference(self) -> pd.DataFrame:
+        """The open stages; with them (once per refresh) the users and lost reasons."""
+        if self._open_stages is None:
+            pipeline = self.ws.pipeline
+            stages = pipeline.stages(self.pipeline)
+            users = self.ws.users.list()
+            users = users[users["active"].astype(bool)]
+            self.param.update(
+                lost_reasons=pipeline.lost_reasons(),
+                users=[{"login": u.login, "name": u.name} for u in users.itertuples()],
+            )
+            self._open_stages = stages[~stages["is_won"] & ~stages["is_lost"]]
+        return self._open_stages
+
     def _load(self) -> bool:
-        pipeline = self.ws.pipeline
+        stages = self._reference()
         filters = self._filters()
-        stages = pipeline.stages(self.pipeline)
-        open_stages = stages[~stages["is_won"] & ~stages["is_lost"]]
-        # by_stage aggregates in SQL but knows only the owner filter; with a tag or a
-        # month the totals are summed from the matching deals themselves.
-        narrowed = "tag" in filters or "close_from" in filters
-        totals = None
-        if not narrowed:
-            totals = pipeline.by_stage(
-                self.pipeline, owner=self.owner or None, include_closed=False
-            )
-        columns = []
-        for stage in open_stages.itertuples():
-            stage_id = int(stage.id)
-            cards = pipeline.search(stage=stage_id, limit=self.page_size, **filters)
-            if totals is not None:
-                rows = totals[(totals["stage_id"] == stage_id) & (totals["count"] > 0)]
-                count = int(rows["count"].sum())
-                value = dict(zip(rows["currency"], rows["value"], strict=True))
-                weighted = dict(zip(rows["currency"], rows["weighted"], strict=True))
-            else:
-                every = cards
-                if len(cards) >= self.page_size:
-                    total = pipeline.count(stage=stage_id, **filters)
-                    every = pipeline.search(stage=stage_id, limit=max(total, 1), **filters)
-                count = len(every)
-                value, weighted = _sums(every)
-            columns.append(
-                {
-                    "stage_id": stage_id,
-                    "stage": stage.name,
-                    "probability": stage.probability,
-                    "count": count,
-                    "value": value,
-                    "weighted": weighted,
-                    "cards": cards.reset_index(drop=True),
-                    "more": max(count - len(cards), 0),
-                }
-            )
-        closed = None
-        if self.show_closed:
-            wanted = {k: v for k, v in filters.items() if k in ("owner", "tag", "pipeline")}
-            closed = pipeline.search(
-                status="closed", order_by="closed", limit=self.page_size, **wanted
-            )
-        users = self.ws.users.list()
-        users = users[users["active"].astype(bool)]
-        self.param.update(
-            closed=closed,
-            columns=columns,
-            lost_reasons=pipeline.lost_reasons(),
-            users=[{"login": u.login, "name": u.name} for u in users.itertuples()],
+        totals = self.ws.pipeline.stage_totals(**filters)
+        columns = [self._column(stage, totals, filters) for stage in stages.itertuples()]
+        self.param.update(columns=columns, closed=self._closed(filters))
+        return True
+
+    def _column(self, stage: Any, totals: pd.DataFrame, filters: dict[str, Any]) -> dict:
+        stage_id = int(stage.id)
+        rows = totals[totals["stage_id"] == stage_id]
+        counts = {c: int(n) for c, n in zip(rows["currency"], rows["count"], strict=True)}
+        count = sum(counts.values())
+        if count:
+            cards = self.ws.pipeline.search(stage=stage_id, limit=self.page_size, **filters)
+        else:  # nothing to ask the database for
+            cards = pd.DataFrame(columns=OPP_COLUMNS)
+        self._rev += 1
+        return {
+            "stage_id": stage_id,
+            "stage": stage.name,
+            "probability": stage.probability,
+            "count": count,
+            "counts": counts,
+            "value": dict(zip(rows["currency"], rows["value"], strict=True)),
+            "weighted": dict(zip(rows["currency"], rows["weighted"], strict=True)),
+            "cards": cards.reset_index(drop=True),
+            "more": max(count - len(cards), 0),
+            "rev": self._rev,
+        }
+
+    def _closed(self, filters: dict[str, Any]) -> pd.DataFrame | None:
+        if not self.show_closed:
+            return None
+        wanted = {k: v for k, v in filters.items() if k in ("owner", "tag", "pipeline")}
+        return self.ws.pipeline.search(
+            status="closed", order_by="closed", limit=self.page_size, **wanted
         )
+
+    def _reload(self, stage_ids: set[int], closed: bool) -> bool:
+        """Reload the columns of ``stage_ids`` (and the closed list); keep the others."""
+        stages = self._reference()
+        filters = self._filters()
+        columns = list(self.columns)
+        for index, stage in enumerate(stages.itertuples()):
+            if int(stage.id) in stage_ids:
+                totals = self.ws.pipeline.stage_totals(stage=int(stage.id), **filters)
+                columns[index] = self._column(stage, totals, filters)
+        update: dict[str, Any] = {"columns": columns}
+        if closed:
+            update["closed"] = self._closed(filters)
+        self.param.update(**update)
         return True
 
     def card(self, deal_id: int) -> dict[str, Any] | None:
@@ -193,13 +246,46 @@ class PipelineBoardModel(ViewModel):
         return self.ws.pipeline.get(deal_id)  # crm_core checks the user may see it
 
     # -- acting -------------------------------------------------------------------
+    def _change(
+        self,
+        write: Callable[[], dict[str, Any]],
+        done: Callable[[dict], str],
+        deal_id: int | None = None,
+        form: str = "",
+    ) -> Any:
+        """Run ``write``; on success reload only the columns the deal left and entered
+        (and the closed list when it is shown), on a refusal the whole board (what is
+        shown may be out of date); keep the outcome message."""
+        self.error_form = form
+        source = self.card(deal_id) if deal_id is not None else None
+        result = self.attempt(write)
+        if result is not None:
+            self._say(done(result), "success")
+        outcome = {
+            "message": self.message,
+            "message_kind": self.message_kind,
+            "field_errors": self.field_errors,
+        }
+        if result is None:
+            reloaded = self.attempt(self._load)
+        else:
+            touched = {int(result["stage_id"])}
+            if source is not None:
+                touched.add(int(source["stage_id"]))
+            reloaded = self.attempt(lambda: self._reload(touched, closed=self.show_closed))
+        if reloaded:
+            self.param.update(**outcome)
+        return result
+
     def move(self, deal_id: int, stage: Any, expected_version: int | None = None) -> Any:
-        """Move a deal to ``stage`` (id or name). Moving to the won stage wins it; the
-        lost stage needs :meth:`lose`. With ``expected_version`` (the version the user
-        saw) a deal changed meanwhile is not moved and ``message`` says so."""
-        return self._act(
+        """Move a deal to ``stage`` (id or name), as a drag and drop does. Moving to the
+        won stage wins it; the lost stage needs :meth:`lose`. With ``expected_version``
+        (the version the user saw) a deal changed meanwhile is not moved and
+        ``message`` says so."""
+        return self._change(
             lambda: self.ws.pipeline.move(deal_id, stage, expected_version=expected_version),
             lambda d: f"Moved {d['name']!r} to {d['stage']}.",
+            deal_id,
         )
 
     def forward(self, deal_id: int) -> Any:
@@ -227,10 +313,11 @@ class PipelineBoardModel(ViewModel):
                 deal_id, order[index], expected_version=int(deal["version"])
             )
 
-        return self._act(write, lambda d: f"Moved {d['name']!r} to {d['stage']}.")
+        return self._change(write, lambda d: f"Moved {d['name']!r} to {d['stage']}.", deal_id)
 
     def win(self, deal_id: int, expected_version: int | None = None) -> Any:
-        """Mark a deal won (default version check: the version on its card)."""
+        """Mark a deal won (default version check: the version on its card). The view
+        asks for a confirmation first."""
 
         def write() -> dict[str, Any]:
             version = expected_version
@@ -238,7 +325,7 @@ class PipelineBoardModel(ViewModel):
                 version = int(self._shown(deal_id)["version"])
             return self.ws.pipeline.win(deal_id, expected_version=version)
 
-        return self._act(write, lambda d: f"Won {d['name']!r}.")
+        return self._change(write, lambda d: f"Won {d['name']!r}.", deal_id)
 
     def reopen(self, deal_id: int, expected_version: int | None = None) -> Any:
         """Reopen a won or lost deal in the first stage (default version check: the
@@ -251,7 +338,7 @@ class PipelineBoardModel(ViewModel):
                 version = int(listed["version"].iloc[0]) if len(listed) else None
             return self.ws.pipeline.reopen(deal_id, expected_version=version)
 
-        return self._act(write, lambda d: f"Reopened {d['name']!r} in {d['stage']}.")
+        return self._change(write, lambda d: f"Reopened {d['name']!r} in {d['stage']}.")
 
     def lose(
         self,
@@ -261,7 +348,8 @@ class PipelineBoardModel(ViewModel):
         note: str | None = None,
     ) -> Any:
         """Mark a deal lost with ``reason`` (required; one of ``lost_reasons`` or a new
-        one) and an optional ``note``."""
+        one) and an optional ``note``; a refusal names the field, for the form
+        ``lose:<deal_id>``."""
 
         def write() -> dict[str, Any]:
             version = expected_version
@@ -270,197 +358,45 @@ class PipelineBoardModel(ViewModel):
             # a missing or empty reason is refused by crm_core, with the field named
             return self.ws.pipeline.lose(deal_id, reason, note=note, expected_version=version)
 
-        return self._act(write, lambda d: f"Lost {d['name']!r}: {d['lost_reason']}.")
-
-
-# -- the view -------------------------------------------------------------------------
-
-
-def _card_html(card: dict[str, Any]) -> str:
-    """The text of a card; every value is escaped (names are user data)."""
-    close = card.get("expected_close")
-    close_text = close.isoformat() if isinstance(close, dt.date) else "no close date"
-    company = card.get("company")
-    # A deal with no company has None, or NaN where pandas filled the column.
-    company = company if isinstance(company, str) and company else None
-    revenue = Decimal(str(card["expected_revenue"]))
-    return (
-        f'<div class="crm-card-name"><b>{html.escape(str(card["name"]))}</b></div>'
-        f'<div class="crm-card-company">{html.escape(str(company)) if company else "—"}</div>'
-        f'<div class="crm-card-value">{html.escape(str(card["currency"]))} {revenue:,.2f}'
-        f" · {html.escape(close_text)}</div>"
-    )
-
-
-def _closed_html(deal: dict[str, Any]) -> str:
-    """One closed deal's line: name, won or lost (with the reason), amount, owner."""
-    status = "Won" if deal.get("status") == "won" else "Lost"
-    reason = deal.get("lost_reason")
-    if status == "Lost" and isinstance(reason, str) and reason:
-        status = f"Lost: {reason}"
-    revenue = Decimal(str(deal["expected_revenue"]))
-    owner = deal.get("owner")
-    parts = [
-        f"<b>{html.escape(str(deal['name']))}</b>",
-        html.escape(status),
-        f"{html.escape(str(deal['currency']))} {revenue:,.2f}",
-    ]
-    if isinstance(owner, str) and owner:
-        parts.append(html.escape(owner))
-    return " · ".join(parts)
-
-
-def _column_header(column: dict[str, Any], currency: str) -> str:
-    deals = "deal" if column["count"] == 1 else "deals"
-    weighted, value = money(column["weighted"], currency), money(column["value"], currency)
-    return (
-        f'<div class="crm-board-column-title"><b>{html.escape(column["stage"])}</b>'
-        f" · {column['count']} {deals}</div>"
-        f"<div>Weighted {html.escape(weighted)}</div>"
-        f'<div style="opacity:0.7">of {html.escape(value)}</div>'
-    )
-
-
-class PipelineBoard(ComponentView):
-    """The pipeline board: ``PipelineBoard(ws)`` in a notebook or the staff app."""
-
-    model = param.ClassSelector(class_=PipelineBoardModel, doc="The board's view-model.")
-
-    model_class = PipelineBoardModel
-
-    def __panel__(self) -> pn.viewable.Viewable:
-        model = self.model
-        owners = {"Everyone": ""} | {u["name"]: u["login"] for u in model.users}
-        filters = pn.Row(
-            pn.widgets.Select.from_param(
-                model.param.owner,
-                name="Owner",
-                options=owners,
-                width=200,
-                # a sales user sees only their own deals: nobody else to pick
-                visible=model.ws.role != "sales",
-            ),
-            pn.widgets.TextInput.from_param(
-                model.param.tag, name="Tag", placeholder="any tag", width=160
-            ),
-            pn.widgets.TextInput.from_param(
-                model.param.close_month, name="Close month", placeholder="YYYY-MM", width=120
-            ),
-            pn.widgets.Checkbox.from_param(
-                model.param.show_closed, name="Closed deals", align="end", width=120
-            ),
-            pn.widgets.Button(name="↻", width=40, align="end", on_click=lambda _: model.refresh()),
-            css_classes=["crm-board-filters"],
-        )
-        alert = message_alert(model)
-        board = pn.bind(self._board, model.param.columns, model.param.lost_reasons)
-        closed = pn.bind(self._closed, model.param.closed)
-        return pn.Column(
-            filters,
-            alert,
-            pn.panel(board),
-            pn.panel(closed),
-            sizing_mode="stretch_width",
-            css_classes=["crm-board"],
+        return self._change(
+            write, lambda d: f"Lost {d['name']!r}: {d['lost_reason']}.", deal_id, f"lose:{deal_id}"
         )
 
-    def _closed(self, closed: pd.DataFrame | None) -> pn.Column:
-        """The closed deals, most recently closed first, each with Reopen."""
-        if closed is None:
-            return pn.Column(visible=False)
-        rows: list[Any] = [pn.pane.HTML("<b>Closed deals</b> (most recently closed first)")]
-        if closed.empty:
-            rows.append(pn.pane.HTML("<i>No closed deal.</i>"))
-        for deal in closed.to_dict("records"):
-            deal_id = int(deal["id"])
-            reopen = pn.widgets.Button(
-                name="Reopen", css_classes=["crm-closed-reopen"], width=80, margin=(2, 2)
-            )
-            reopen.on_click(lambda _, d=deal_id: self.model.reopen(d))
-            rows.append(
-                pn.Row(
-                    pn.pane.HTML(_closed_html(deal), margin=(2, 5), width=680),
-                    reopen,
-                    css_classes=["crm-closed-deal", f"crm-closed-{deal_id}"],
-                )
-            )
-        return pn.Column(*rows, css_classes=["crm-board-closed"])
-
-    def _board(self, columns: list[dict[str, Any]], lost_reasons: list[str]) -> pn.Row:
-        last = len(columns) - 1
-        currency = self.model.ws.setting("currency")
-        shown = []
-        for index, column in enumerate(columns):
-            cards = [
-                self._card(card, index == 0, index == last, lost_reasons)
-                for card in column["cards"].to_dict("records")
-            ]
-            if column["more"]:
-                cards.append(pn.pane.HTML(f"<i>+ {column['more']} more</i>"))
-            shown.append(
-                pn.Column(
-                    pn.pane.HTML(
-                        _column_header(column, currency), css_classes=["crm-board-column-header"]
-                    ),
-                    *cards,
-                    width=270,
-                    css_classes=["crm-board-column", f"crm-board-column-{column['stage_id']}"],
-                    styles={"background": "#f4f5f7", "border-radius": "6px"},
-                )
-            )
-        return pn.Row(*shown, css_classes=["crm-board-columns"], scroll=True)
-
-    def _card(
-        self, card: dict[str, Any], first: bool, last: bool, lost_reasons: list[str]
-    ) -> pn.Column:
-        model, deal_id = self.model, int(card["id"])
-        version = int(card["version"])
-
-        def button(label: str, css: str, action: Callable[[], Any], **kw: Any) -> Any:
-            return pn.widgets.Button(
-                name=label,
-                css_classes=[css],
-                width=50,
-                margin=(2, 2),
-                on_click=lambda _: action(),
-                **kw,
-            )
-
-        reason = pn.widgets.Select(
-            options=lost_reasons, width=150, css_classes=["crm-card-lost-reason"]
+    def create(
+        self,
+        stage: int,
+        name: str,
+        expected_revenue: Any = None,
+        expected_close: Any = None,
+        **values: Any,
+    ) -> Any:
+        """Quick-create a deal in the column of ``stage`` (an open stage's id), owned by
+        the acting user; empty fields are left to their defaults. A refused value is
+        reported per field for the form ``create:<stage>``."""
+        given = {"expected_revenue": expected_revenue, "expected_close": expected_close}
+        given = {k: v for k, v in {**given, **values}.items() if v not in (None, "")}
+        return self._change(
+            lambda: self.ws.pipeline.create(name, stage=stage, pipeline=self.pipeline, **given),
+            lambda d: f"Created {d['name']!r} in {d['stage']}.",
+            form=f"create:{stage}",
         )
-        confirm = pn.widgets.Button(
-            name="Confirm lost", button_type="danger", css_classes=["crm-card-lost-confirm"]
-        )
-        confirm.on_click(lambda _: model.lose(deal_id, reason.value, expected_version=version))
-        lost_box = pn.Row(reason, confirm, visible=False, css_classes=["crm-card-lost-box"])
 
-        def open_lost() -> None:
-            lost_box.visible = not lost_box.visible
-            won_box.visible = False
+    def open(self, deal_id: int) -> None:
+        """Ask the app to show a deal: sets ``open_deal`` (again, if it is the same
+        deal) and calls ``on_open``."""
+        if self.open_deal == deal_id:
+            self.param.trigger("open_deal")
+        else:
+            self.open_deal = deal_id
+        if self.on_open is not None:
+            self.on_open(deal_id)
 
-        # Winning closes the deal: one more click to confirm, like losing.
-        confirm_won = pn.widgets.Button(
-            name="Confirm won", button_type="success", css_classes=["crm-card-won-confirm"]
-        )
-        confirm_won.on_click(lambda _: model.win(deal_id, expected_version=version))
-        won_box = pn.Row(confirm_won, visible=False, css_classes=["crm-card-won-box"])
 
-        def open_won() -> None:
-            won_box.visible = not won_box.visible
-            lost_box.visible = False
+def __getattr__(name: str) -> Any:
+    # The view lives in widgets.board_view (it imports this module); importing it here
+    # keeps ``from widgets.pipeline_board import PipelineBoard`` working.
+    if name == "PipelineBoard":
+        from widgets.board_view import PipelineBoard
 
-        return pn.Column(
-            pn.pane.HTML(_card_html(card), margin=(2, 5)),
-            pn.Row(
-                button("◀", "crm-card-back", lambda: model.back(deal_id), disabled=first),
-                button("▶", "crm-card-forward", lambda: model.forward(deal_id), disabled=last),
-                button("Won", "crm-card-won", open_won, button_type="success"),
-                button("Lost", "crm-card-lost", open_lost, button_type="danger"),
-            ),
-            won_box,
-            lost_box,
-            width=250,
-            css_classes=["crm-card", f"crm-card-{deal_id}"],
-            styles={"background": "white", "border": "1px solid #ddd", "border-radius": "4px"},
-        )
+        return PipelineBoard
+    raise AttributeError(name)

@@ -799,6 +799,36 @@ class PipelineService(Service):
             frame[col] = [Decimal(str(x)).quantize(Decimal("0.01")) for x in frame[col]]
         return frame
 
+    def stage_totals(self, q: str | None = None, **filters: Any) -> pd.DataFrame:
+        """Count, value and weighted value of the deals :meth:`search` would find with the
+        same filters, aggregated in SQL: one row per stage and currency that has deals.
+
+        Columns: stage_id, currency, count, value, weighted (Decimals to the cent).
+        """
+        o = Opportunity
+        money = Numeric(18, 2)
+        with self._tx() as s:
+            clauses = self._checked_clauses(s, q, filters)
+            query = (
+                select(
+                    o.stage_id,
+                    o.currency,
+                    func.count(o.id).label("count"),
+                    cast(func.sum(o.expected_revenue), money).label("value"),
+                    cast(func.sum(o.expected_revenue * o.probability / 100), money).label(
+                        "weighted"
+                    ),
+                )
+                .where(*clauses)
+                .group_by(o.stage_id, o.currency)
+                .order_by(o.stage_id, o.currency)
+            )
+            rows = [dict(r) for r in s.execute(query).mappings()]
+        frame = pd.DataFrame(rows, columns=["stage_id", "currency", "count", "value", "weighted"])
+        for col in ("value", "weighted"):
+            frame[col] = [Decimal(str(x)).quantize(Decimal("0.01")) for x in frame[col]]
+        return frame
+
     def history(self, opportunity_id: int) -> pd.DataFrame:
         """The stage history of one deal, oldest first."""
         frm, to = aliased(Stage), aliased(Stage)

@@ -1,5 +1,7 @@
-"""The pipeline board's view-model: column totals per stage under the filters, moves,
-wins and losses persisted, refusals reported with nothing written; and its view."""
+"""The pipeline board's view-model: column totals per stage under the filters, moves
+(by button and by drag and drop) that reload only the two columns they touch, wins
+confirmed, losses with a reason, quick-created deals, reopened deals, refusals reported
+with nothing written; and its view, acted on through the messages the browser sends."""
 
 import datetime as dt
 from decimal import Decimal
@@ -7,11 +9,11 @@ from decimal import Decimal
 import panel as pn
 import pytest
 
-from widgets.base import md_text
+from widgets.board_view import BoardElement, card_json, closed_json
 from widgets.pipeline_board import (
     PipelineBoard,
     PipelineBoardModel,
-    _card_html,
+    column_totals,
     money,
     month_range,
 )
@@ -310,99 +312,293 @@ def test_a_sales_users_board_has_only_their_deals_and_cannot_move_others(ws, dea
     assert [c["count"] for c in board.columns] == [0, 0, 0, 0]
 
 
-# -- the view -----------------------------------------------------------------------
+def test_a_move_reloads_only_the_two_columns_it_touches(ws, deals):
+    board = PipelineBoardModel(ws)
+    before = list(board.columns)
+    board.move(deals["towels"], "Negotiation", expected_version=1)
+    after = board.columns
+    assert [a is b for a, b in zip(before, after, strict=True)] == [True, False, True, False]
+    assert [c["rev"] == b["rev"] for c, b in zip(after, before, strict=True)] == [
+        True,
+        False,
+        True,
+        False,
+    ]
+    assert totals(board)["Qualified"] == (1, D("20000.00"), D("6000.00"))
+    assert totals(board)["Negotiation"] == (1, D("50000.00"), D("40000.00"))
+    # winning (or losing) touches only the column the deal leaves
+    before = list(board.columns)
+    board.win(deals["kazan"])
+    assert [a is b for a, b in zip(before, board.columns, strict=True)] == [
+        True,
+        True,
+        False,
+        True,
+    ]
 
 
-def with_css(layout, css):
-    return [o for o in layout.select() if css in getattr(o, "css_classes", [])]
-
-
-def test_the_view_shows_a_card_per_deal_and_its_buttons_act(ws, deals):
-    view = PipelineBoard(ws)
-    layout = view.__panel__()
-    assert len(with_css(layout, "crm-board")) == 1
-    assert len(with_css(layout, "crm-board-column")) == 4
-    assert len(with_css(layout, "crm-card")) == 5
-    assert len(with_css(layout, f"crm-card-{deals['towels']}")) == 1
-    headers = [p.object for p in with_css(layout, "crm-board-column-header")]
-    assert "<b>Qualified</b> · 2 deals" in headers[1] and "Weighted USD 21,000.00" in headers[1]
-    forward = with_css(with_css(layout, f"crm-card-{deals['towels']}")[0], "crm-card-forward")
-    forward[0].clicks += 1
-    assert ws.pipeline.get(deals["towels"])["stage"] == "Proposition"
-    # the view rebuilt the board from the model
-    proposition = with_css(layout, "crm-board-column")[2]
-    assert len(with_css(proposition, "crm-card")) == 2
-    alert = with_css(layout, "crm-alert")[0]
-    assert alert.visible and "Proposition" in alert.object
-    # the first column cannot go back, the last cannot go forward
-    assert all(
-        b.disabled for b in with_css(with_css(layout, "crm-board-column")[0], "crm-card-back")
+def test_quick_create_in_a_column_and_a_refused_field_named(ws, deals):
+    board = PipelineBoardModel(ws.as_user("bilal"))
+    qualified = board.columns[1]["stage_id"]
+    journal = journal_size(ws)
+    board.create(qualified, "", expected_revenue="lots", expected_close="2026-02-30")
+    assert board.error_form == f"create:{qualified}"
+    assert set(board.field_errors) == {"name", "expected_revenue", "expected_close"}
+    assert board.message_kind == "danger" and journal_size(ws) == journal
+    created = board.create(qualified, "Aprons", expected_revenue="1200.50", expected_close="")
+    assert board.field_errors == {} and board.message == "Created 'Aprons' in Qualified."
+    deal = ws.pipeline.get(created["id"])
+    assert (deal["stage"], deal["owner_id"], deal["expected_revenue"]) == (
+        "Qualified",
+        ws.users.get("bilal")["id"],
+        D("1200.50"),
     )
+    assert "Aprons" in names(board, "Qualified")
+    assert totals(board)["Qualified"][:2] == (3, D("71200.50"))
 
 
-def test_a_sales_users_view_shows_only_their_cards(ws, deals):
-    layout = PipelineBoard(ws.as_user("olga")).__panel__()
-    assert len(with_css(layout, "crm-card")) == 2
-    card = with_css(layout, f"crm-card-{deals['kazan']}")[0]
-    with_css(card, "crm-card-lost")[0].clicks += 1
-    box = with_css(card, "crm-card-lost-box")[0]
-    assert box.visible
-    select = with_css(box, "crm-card-lost-reason")[0]
-    select.value = "No budget"
-    with_css(box, "crm-card-lost-confirm")[0].clicks += 1
-    assert ws.pipeline.get(deals["kazan"])["lost_reason"] == "No budget"
-    assert len(with_css(layout, "crm-card")) == 1
+def test_column_totals_put_the_reporting_currency_first_then_the_most_deals(ws, deals):
+    for n in range(2):
+        ws.pipeline.create(f"Karachi {n}", expected_revenue="1500000.00", currency="PKR")
+    ws.pipeline.create("Lahore", expected_revenue="10.00", currency="EUR")
+    new = PipelineBoardModel(ws).columns[0]
+    assert [t["currency"] for t in column_totals(new, "USD")] == ["USD", "PKR", "EUR"]
+    assert [t["currency"] for t in column_totals(new, "GBP")] == ["PKR", "USD", "EUR"]
+    assert column_totals(new, "GBP")[0] == {
+        "currency": "PKR",
+        "weighted": D("300000.00"),
+        "value": D("3000000.00"),
+        "count": 2,
+    }
+    assert column_totals(PipelineBoardModel(ws).columns[3], "USD") == []
 
 
-def test_won_asks_for_a_confirmation_before_closing_the_deal(ws, deals):
-    layout = PipelineBoard(ws.as_user("olga")).__panel__()
-    card = with_css(layout, f"crm-card-{deals['kazan']}")[0]
-    with_css(card, "crm-card-won")[0].clicks += 1
-    assert ws.pipeline.get(deals["kazan"])["status"] == "open"  # not yet
-    box = with_css(card, "crm-card-won-box")[0]
-    assert box.visible and not with_css(card, "crm-card-lost-box")[0].visible
-    with_css(box, "crm-card-won-confirm")[0].clicks += 1
-    assert ws.pipeline.get(deals["kazan"])["status"] == "won"
-    assert len(with_css(layout, "crm-card")) == 1
+def test_open_deal_is_a_hook_for_the_app(ws, deals):
+    opened: list[int] = []
+    board = PipelineBoardModel(ws, on_open=opened.append)
+    seen: list[int] = []
+    board.param.watch(lambda e: seen.append(e.new), "open_deal")
+    board.open(deals["towels"])
+    board.open(deals["towels"])  # the same deal again: the app hears it again
+    assert board.open_deal == deals["towels"]
+    assert opened == [deals["towels"]] * 2 and seen == [deals["towels"]] * 2
+
+
+# -- the view: what the browser is sent, and the messages it sends back -------------
+
+
+def send(view, action, **fields):
+    """Send the view a message as the browser's board.js does; returns what it shows."""
+    send.seq = getattr(send, "seq", 0) + 1
+    view.act({"action": action, "seq": send.seq, **fields})
+    assert view.element.ack == send.seq  # always answered: the board unlocks
+    return view.element
+
+
+def shown(view, stage):
+    column = next(c for c in view.element.columns if c["stage"] == stage)
+    return [c["name"] for c in column["cards"]]
+
+
+def card_of(view, deal_id):
+    for column in view.element.columns:
+        for card in column["cards"]:
+            if card["id"] == deal_id:
+                return card
+    return None
+
+
+def test_the_view_is_one_element_built_once(ws, deals):
+    view = PipelineBoard(ws)
+    assert view.__panel__() is view.__panel__() is view.element
+    assert isinstance(view.element, BoardElement)
+    element = view.element
+    assert [c["stage"] for c in element.columns] == [
+        "New",
+        "Qualified",
+        "Proposition",
+        "Negotiation",
+    ]
+    qualified = element.columns[1]
+    assert (qualified["count"], qualified["more"]) == (2, 0)
+    assert qualified["totals"] == [
+        {"currency": "USD", "weighted": "USD 21,000.00", "value": "USD 70,000.00", "count": 2}
+    ]
+    assert card_of(view, deals["towels"]) == {
+        "id": deals["towels"],
+        "version": 1,
+        "name": "Towels",
+        "company": "Indus Textiles",
+        "owner": "Bilal Ahmed",
+        "amount": "USD 50,000.00",
+        "close": "2026-06-20",
+    }
+    assert element.reasons[:2] == ["Chose a competitor", "No budget"]
+    assert element.pick_owner and {u["login"] for u in element.users} == {
+        "bilal",
+        "olga",
+        "ayesha",
+    }
+    assert PipelineBoard(ws.as_user("olga")).element.pick_owner is False
+
+
+STAGES = ["New", "Qualified", "Proposition", "Negotiation"]
+
+
+@pytest.mark.parametrize(("start", "goal"), [(a, b) for a in STAGES for b in STAGES if a != b])
+def test_a_drag_and_drop_moves_a_deal_between_any_two_stages(ws, deals, start, goal):
+    deal = ws.pipeline.create("Dragged", stage=start, expected_revenue="1000.00")
+    view = PipelineBoard(ws)
+    ids = {c["stage"]: c["stage_id"] for c in view.element.columns}
+    revs = {c["stage"]: c["rev"] for c in view.element.columns}
+    counts = {c["stage"]: c["count"] for c in view.element.columns}
+    send(view, "move", id=deal["id"], stage=ids[goal], version=deal["version"])
+    assert ws.pipeline.get(deal["id"])["stage"] == goal
+    assert "Dragged" in shown(view, goal) and "Dragged" not in shown(view, start)
+    after = {c["stage"]: c for c in view.element.columns}
+    for stage in STAGES:  # only the two columns were redrawn, and their counts moved
+        assert (after[stage]["rev"] != revs[stage]) == (stage in (start, goal))
+        moved = (stage == goal) - (stage == start)
+        assert after[stage]["count"] == counts[stage] + moved
+    assert view.element.status == {"message": f"Moved 'Dragged' to {goal}.", "kind": "success"}
+
+
+def test_buttons_win_lose_and_a_missing_reason_named_at_its_field(ws, deals):
+    view = PipelineBoard(ws.as_user("olga"))
+    kazan, moscow = deals["kazan"], deals["moscow"]
+    send(view, "forward", id=kazan)
+    assert ws.pipeline.get(kazan)["stage"] == "Negotiation"
+    send(view, "back", id=kazan)
+    assert ws.pipeline.get(kazan)["stage"] == "Proposition"
+    version = card_of(view, moscow)["version"]
+    element = send(view, "lose", id=moscow, version=version, reason="", note="")
+    assert element.errors == {"form": f"lose:{moscow}", "fields": {"reason": "is required"}}
+    assert ws.pipeline.get(moscow)["status"] == "open"
+    element = send(view, "lose", id=moscow, version=version, reason="No budget", note="")
+    assert element.errors == {"form": f"lose:{moscow}", "fields": {}}
+    assert ws.pipeline.get(moscow)["lost_reason"] == "No budget"
+    # the browser confirms Won before it sends it; the card's version goes with it
+    send(view, "win", id=kazan, version=card_of(view, kazan)["version"])
+    assert ws.pipeline.get(kazan)["status"] == "won"
+    assert card_of(view, kazan) is None and card_of(view, moscow) is None
+
+
+def test_a_stale_card_is_not_moved_and_the_board_shows_the_change(ws, deals):
+    view = PipelineBoard(ws)
+    seen = card_of(view, deals["towels"])
+    ws.pipeline.update(deals["towels"], {"priority": 3})  # someone else, meanwhile
+    proposition = view.element.columns[2]["stage_id"]
+    send(view, "move", id=deals["towels"], stage=proposition, version=seen["version"])
+    assert ws.pipeline.get(deals["towels"])["stage"] == "Qualified"
+    assert view.element.status["kind"] == "warning"
+    assert card_of(view, deals["towels"])["version"] == seen["version"] + 1
+
+
+def test_quick_create_from_the_browser_shows_errors_at_the_fields(ws, deals):
+    view = PipelineBoard(ws.as_user("bilal"))
+    new = view.element.columns[0]["stage_id"]
+    element = send(view, "create", stage=new, name="  ", expected_revenue="-5", expected_close="")
+    assert element.errors["form"] == f"create:{new}"
+    assert set(element.errors["fields"]) == {"name", "expected_revenue"}
+    element = send(
+        view, "create", stage=new, name="Caps", expected_revenue="", expected_close="2026-06-01"
+    )
+    assert element.errors == {"form": f"create:{new}", "fields": {}}
+    assert shown(view, "New")[0] == "Caps"  # the soonest close first
+    assert element.columns[0]["count"] == 2
+
+
+def test_a_sales_user_cannot_drag_another_users_deal(ws, deals):
+    view = PipelineBoard(ws.as_user("bilal"))
+    kazan, journal = ws.pipeline.get(deals["kazan"]), journal_size(ws)
+    negotiation = view.element.columns[3]["stage_id"]
+    element = send(view, "move", id=deals["kazan"], stage=negotiation, version=kazan["version"])
+    assert (
+        element.status["kind"] == "danger"
+        and "'bilal' (sales) may not" in element.status["message"]
+    )
+    assert ws.pipeline.get(deals["kazan"]) == kazan and journal_size(ws) == journal
+    assert card_of(view, deals["kazan"]) is None
+
+
+def test_filters_from_the_browser_and_from_the_app(ws, deals):
+    view = PipelineBoard(ws)
+    element = send(view, "filter", owner="bilal", tag="vip", close_month="", show_closed=False)
+    assert (view.model.owner, view.model.tag) == ("bilal", "vip")
+    assert [c["count"] for c in element.columns] == [1, 1, 0, 0]
+    # the app sets the model's params (from the URL): the browser is shown them
+    view.model.param.update(owner="olga", tag="", close_month="2026-07")
+    assert element.filters == {
+        "owner": "olga",
+        "tag": "",
+        "close_month": "2026-07",
+        "show_closed": False,
+    }
+    assert [c["count"] for c in element.columns] == [1, 0, 0, 0]
+    element = send(view, "filter", owner="", tag="", close_month="July", show_closed=False)
+    assert element.errors == {
+        "form": "filters",
+        "fields": {"close_month": "must be a month written YYYY-MM, such as 2026-06"},
+    }
 
 
 def test_the_closed_view_lists_won_and_lost_deals_and_reopens_them(ws, deals, clock):
-    board = PipelineBoardModel(ws.as_user("olga"))
-    assert board.closed is None
+    view = PipelineBoard(ws.as_user("olga"))
+    assert view.element.closed == [] and view.model.closed is None
     clock.now += dt.timedelta(minutes=5)
-    board.lose(deals["kazan"], "No budget")
-    board.show_closed = True
-    assert board.closed["id"].tolist() == [deals["kazan"], deals["closed"]]  # newest first
-    assert board.closed["status"].tolist() == ["lost", "won"]
-    view = PipelineBoard(model=board)
-    layout = view.__panel__()
-    lines = [p.object for p in with_css(layout, "crm-board-closed")[0].select(pn.pane.HTML)]
-    assert any("Lost: No budget" in line for line in lines)
-    row = with_css(layout, f"crm-closed-{deals['kazan']}")[0]
-    with_css(row, "crm-closed-reopen")[0].clicks += 1
+    view.model.lose(deals["kazan"], "No budget")
+    element = send(view, "filter", owner="", tag="", close_month="", show_closed=True)
+    assert [(d["id"], d["status"]) for d in element.closed] == [
+        (deals["kazan"], "Lost: No budget"),
+        (deals["closed"], "Won"),
+    ]
+    version = element.closed[0]["version"]
+    send(view, "reopen", id=deals["kazan"], version=version)
     reopened = ws.pipeline.get(deals["kazan"])
     assert (reopened["status"], reopened["stage"]) == ("open", "New")
-    assert board.closed["id"].tolist() == [deals["closed"]]
-    assert "Reopened" in board.message
+    assert [d["id"] for d in element.closed] == [deals["closed"]]
+    assert "Kazan hotels" in shown(view, "New")
+    assert element.status["message"] == "Reopened 'Kazan hotels' in New."
     # A sales user lists only their own closed deals; the manager everyone's.
     assert PipelineBoardModel(ws.as_user("bilal"), show_closed=True).closed.empty
-    board.show_closed = False
-    assert board.closed is None and not with_css(layout, "crm-board-closed")
+    view.model.show_closed = False
+    assert element.closed == [] and element.filters["show_closed"] is False
 
 
-def test_names_with_html_are_shown_as_text(ws, deals):
-    evil = ws.pipeline.create("<script>alert(1)</script>", expected_revenue="5.00")
+def test_opening_a_deal_from_its_card_calls_the_apps_hook(ws, deals):
     view = PipelineBoard(ws)
-    layout = view.__panel__()
-    card = with_css(layout, f"crm-card-{evil['id']}")[0]
-    texts = [p.object for p in card.select(pn.pane.HTML)]
-    assert any("&lt;script&gt;alert(1)&lt;/script&gt;" in t for t in texts)
-    everything = [p.object for p in layout.select(pn.pane.HTML)]
-    assert not any("<script>" in t for t in everything)
-    view.model.win(evil["id"])
-    alert = with_css(layout, "crm-alert")[0]
-    assert "<script>" not in alert.object and "&lt;script&gt;" in alert.object
-    assert md_text("*bold* <b>") == "\\*bold\\* &lt;b&gt;"
+    opened: list[int] = []
+    view.model.on_open = opened.append
+    send(view, "open", id=deals["towels"])
+    assert view.model.open_deal == deals["towels"] and opened == [deals["towels"]]
+
+
+@pytest.mark.parametrize(
+    "msg",
+    [
+        {},
+        {"action": "move"},
+        {"action": "move", "id": "x", "stage": 1, "version": 1},
+        {"action": "?"},
+    ],
+)
+def test_a_message_it_does_not_understand_changes_nothing_and_is_answered(ws, deals, msg):
+    view = PipelineBoard(ws)
+    journal = journal_size(ws)
+    view.act({**msg, "seq": 7})
+    assert view.element.ack == 7 and journal_size(ws) == journal
+
+
+def test_names_with_html_reach_the_browser_as_text(ws, deals):
+    from bokeh.document import Document
+
+    evil = ws.pipeline.create("<script>alert(1)</script> & co", expected_revenue="5.00")
+    view = PipelineBoard(ws)
+    assert card_of(view, evil["id"])["name"] == "<script>alert(1)</script> & co"
+    # what the page gets is the same characters (board.js sets them as textContent)
+    model = view.element.get_root(Document())
+    names = [c["name"] for col in model.data.columns for c in col["cards"]]
+    assert "<script>alert(1)</script> & co" in names
     assert money({}, "PKR") == "PKR 0.00"
     assert money({"USD": D("5"), "PKR": D("1234567.5")}) == "PKR 1,234,567.50 + USD 5.00"
 
@@ -415,13 +611,26 @@ def test_the_view_converts_to_an_ipywidget(ws, deals):
 @pytest.mark.parametrize("company", [None, float("nan"), ""])
 def test_a_card_without_a_company_shows_a_dash_never_nan(company):
     card = {
+        "id": 3,
+        "version": 2,
         "name": "Denim <b>fabric</b>",
         "company": company,
+        "owner": float("nan"),
         "expected_revenue": Decimal("18000.5"),
         "currency": "PKR",
         "expected_close": dt.date(2026, 12, 20),
     }
-    shown = _card_html(card)
-    assert "nan" not in shown.lower()
-    assert '<div class="crm-card-company">—</div>' in shown
-    assert "Denim &lt;b&gt;fabric&lt;/b&gt;" in shown and "PKR 18,000.50 · 2026-12-20" in shown
+    shown_card = card_json(card)
+    assert "nan" not in repr(shown_card).lower()
+    assert shown_card["company"] == "—" and shown_card["owner"] == "—"
+    assert shown_card["name"] == "Denim <b>fabric</b>"
+    assert (shown_card["amount"], shown_card["close"]) == ("PKR 18,000.50", "2026-12-20")
+    closed = closed_json({**card, "status": "lost", "lost_reason": float("nan")})
+    assert closed["status"] == "Lost" and closed["owner"] == ""
+
+
+def test_no_card_on_the_board_prints_nan(ws, deals):
+    ws.pipeline.create("No company, no close", expected_revenue="1.00")
+    view = PipelineBoard(ws)
+    assert "nan" not in repr(view.element.columns).lower()
+    assert card_of(view, max(deals.values()) + 1)["company"] == "—"

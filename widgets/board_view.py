@@ -1,0 +1,290 @@
+"""The pipeline board's view: the whole board (filters, columns, cards, closed deals) is
+one browser element, :class:`BoardElement`, a ``ReactiveHTML`` whose script and style
+ship in ``widgets/static/`` (served by the app inside the page, no CDN; it runs under
+the app's Content-Security-Policy, see :mod:`widgets.headers`).
+
+:class:`PipelineBoard` keeps the element in step with the view-model
+(:class:`~widgets.pipeline_board.PipelineBoardModel`): the model's state is turned into
+plain JSON here, and every click, drop or form in the browser comes back as one message
+that :meth:`PipelineBoard.act` runs on the model. A column's JSON is made again only
+when the model reloaded that column (its ``rev``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, ClassVar
+
+import panel as pn
+import param
+from panel.reactive import ReactiveHTML
+
+from widgets.base import ComponentView
+from widgets.pipeline_board import PipelineBoardModel, column_totals
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).with_name("static")
+#: The filters the browser may set, as the model's parameters.
+FILTERS = ("owner", "tag", "close_month", "show_closed")
+
+
+def _text(value: Any) -> str | None:
+    """A non-empty string, or None for None, NaN (pandas' empty cell) and ''."""
+    return value if isinstance(value, str) and value else None
+
+
+def amount(currency: Any, value: Any) -> str:
+    """``PKR 1,500,000.00``."""
+    return f"{currency} {Decimal(str(value)):,.2f}"
+
+
+def card_json(card: dict[str, Any]) -> dict[str, Any]:
+    """What a card shows, as plain JSON; a missing company or owner is a dash, never
+    'nan'."""
+    close = card.get("expected_close")
+    return {
+        "id": int(card["id"]),
+        "version": int(card["version"]),
+        "name": str(card["name"]),
+        "company": _text(card.get("company")) or "—",
+        "owner": _text(card.get("owner")) or "—",
+        "amount": amount(card["currency"], card["expected_revenue"]),
+        "close": close.isoformat() if isinstance(close, dt.date) else "no close date",
+    }
+
+
+def column_json(column: dict[str, Any], reporting_currency: str) -> dict[str, Any]:
+    """A column as plain JSON: its header (count and :func:`column_totals`) and cards."""
+    totals = column_totals(column, reporting_currency)
+    return {
+        "stage_id": column["stage_id"],
+        "stage": str(column["stage"]),
+        "rev": column["rev"],
+        "count": column["count"],
+        "more": column["more"],
+        "totals": [
+            {
+                "currency": t["currency"],
+                "weighted": amount(t["currency"], t["weighted"]),
+                "value": amount(t["currency"], t["value"]),
+                "count": t["count"],
+            }
+            for t in totals
+        ],
+        "cards": [card_json(c) for c in column["cards"].to_dict("records")],
+    }
+
+
+def closed_json(deal: dict[str, Any]) -> dict[str, Any]:
+    """A closed deal's line: name, won or lost (with the reason), amount, owner."""
+    status = "Won" if deal.get("status") == "won" else "Lost"
+    reason = _text(deal.get("lost_reason"))
+    return {
+        "id": int(deal["id"]),
+        "version": int(deal["version"]),
+        "name": str(deal["name"]),
+        "status": f"Lost: {reason}" if status == "Lost" and reason else status,
+        "amount": amount(deal["currency"], deal["expected_revenue"]),
+        "owner": _text(deal.get("owner")) or "",
+    }
+
+
+#: Gives board.js its ``model`` (the element's properties as plain JS values) and runs
+#: it. Structured values travel as lists and dicts: Panel sanitizes a ReactiveHTML's
+#: string properties as HTML (``&`` would arrive as ``&amp;``).
+_START = """
+const handlers = {}
+state.notify = (name) => { for (const callback of handlers[name] || []) callback() }
+const plain = (value) => value instanceof Map
+  ? Object.fromEntries([...value].map(([k, v]) => [k, plain(v)]))
+  : Array.isArray(value) ? value.map(plain)
+  : value
+const adapter = {
+  on(names, callback) {
+    for (const name of [].concat(names)) (handlers[name] = handlers[name] || []).push(callback)
+  },
+  send_msg(msg) { data.request = [JSON.stringify(msg)] },
+}
+for (const name of %(names)s) {
+  Object.defineProperty(adapter, name, { get: () => plain(data[name]) })
+}
+renderBoard({ model: adapter, el: boardmount })
+"""
+_SHOWN = (
+    "columns",
+    "closed",
+    "filters",
+    "users",
+    "pick_owner",
+    "reasons",
+    "status",
+    "errors",
+    "ack",
+)
+
+
+class BoardElement(ReactiveHTML):
+    """The board in the browser (``widgets/static/board.js``): everything it shows is
+    in these parameters; what the user does comes back as a ``request`` (one JSON
+    text) passed to ``on_action``.
+
+    A ReactiveHTML element, not a ``JSComponent``: Panel loads a JSComponent's module
+    by fetching a ``blob:`` URL, which the app's ``connect-src 'self'`` forbids; a
+    ReactiveHTML script runs through ``new Function``, which it allows.
+    """
+
+    columns = param.List(default=[], doc="The columns as :func:`column_json` makes them.")
+    closed = param.List(default=[], doc="The closed deals (:func:`closed_json`).")
+    filters = param.Dict(default={}, doc="owner, tag, close_month and show_closed.")
+    users = param.List(default=[], doc="{'login', 'name'} of the owners to pick from.")
+    pick_owner = param.Boolean(default=True, doc="Whether the owner filter is offered.")
+    reasons = param.List(default=[], doc="The lost reasons offered.")
+    status = param.Dict(
+        default={"message": "", "kind": "info"},
+        doc="The outcome of the last action: message, kind (info|success|warning|danger).",
+    )
+    errors = param.Dict(default={}, doc="{'form': ..., 'fields': {field: reason}}.")
+    ack = param.Integer(default=0, doc="The last action answered (its seq).")
+    request = param.List(default=[], doc="The browser's last action: [JSON text].")
+
+    _template = '<div id="boardmount" class="crm-board-mount"></div>'
+    _scripts: ClassVar[dict[str, Any]] = {
+        "render": (STATIC / "board.js").read_text(encoding="utf-8")
+        + _START % {"names": json.dumps(_SHOWN)},
+        **{name: f"state.notify({name!r})" for name in _SHOWN},
+    }
+    _stylesheets: ClassVar[list[str]] = [(STATIC / "board.css").read_text(encoding="utf-8")]
+
+    def __init__(self, **params: Any):
+        self.on_action: Callable[[Any], None] | None = None
+        super().__init__(**params)
+
+    @param.depends("request", watch=True)
+    def _requested(self) -> None:
+        if not self.request or self.on_action is None:
+            return
+        try:
+            msg = json.loads(self.request[0])
+        except (TypeError, ValueError):
+            log.warning("pipeline board: a request that is not JSON: %.200r", self.request)
+            return
+        self.on_action(msg)
+
+
+class PipelineBoard(ComponentView):
+    """The pipeline board: ``PipelineBoard(ws)`` in a notebook or the staff app."""
+
+    model = param.ClassSelector(class_=PipelineBoardModel, doc="The board's view-model.")
+
+    model_class = PipelineBoardModel
+
+    def __init__(self, ws: Any = None, *args: Any, **params: Any):
+        super().__init__(ws, *args, **params)
+        self._json: dict[int, tuple[int, dict[str, Any]]] = {}
+        self._currency = self.model.ws.setting("currency")  # the reporting currency
+        self.element = BoardElement(
+            sizing_mode="stretch_width", css_classes=["crm-board"], margin=(5, 10)
+        )
+        self.element.on_action = self.act
+        self._push()
+        self._acting = False
+        self.model.param.watch(
+            self._changed,
+            [
+                "columns",
+                "closed",
+                "users",
+                "lost_reasons",
+                "message",
+                "message_kind",
+                "field_errors",
+                "error_form",
+                *FILTERS,
+            ],
+        )
+
+    def _build(self) -> pn.viewable.Viewable:
+        return self.element
+
+    def _changed(self, *_events: Any) -> None:
+        if not self._acting:  # an action pushes once, at its end
+            self._push()
+
+    def _push(self) -> None:
+        """Show the model's state in the element (only what changed reaches the page)."""
+        model, currency = self.model, self._currency
+        columns = []
+        for column in model.columns:
+            cached = self._json.get(column["stage_id"])
+            if cached is None or cached[0] != column["rev"]:
+                cached = (column["rev"], column_json(column, currency))
+                self._json[column["stage_id"]] = cached
+            columns.append(cached[1])
+        closed = model.closed
+        self.element.param.update(
+            columns=columns,
+            closed=[] if closed is None else [closed_json(d) for d in closed.to_dict("records")],
+            filters={name: getattr(model, name) for name in FILTERS},
+            users=list(model.users),
+            pick_owner=model.ws.role != "sales",
+            reasons=list(model.lost_reasons),
+            status={"message": model.message, "kind": model.message_kind},
+            errors={"form": model.error_form, "fields": dict(model.field_errors)},
+        )
+
+    def act(self, msg: Any) -> None:
+        """Run one message from the browser on the model, then answer it (``ack``)."""
+        seq = msg.get("seq") if isinstance(msg, dict) else None
+        self._acting = True
+        try:
+            self._run(msg)
+        except (KeyError, TypeError, ValueError):
+            log.warning("pipeline board: a message it does not understand: %r", msg)
+        finally:
+            self._acting = False
+            self._push()
+            if isinstance(seq, int):
+                self.element.ack = seq
+
+    def _run(self, msg: dict[str, Any]) -> None:
+        model, what = self.model, msg["action"]
+        if what == "open":
+            model.open(int(msg["id"]))
+        elif what == "filter":
+            model.param.update(
+                owner=str(msg["owner"]),
+                tag=str(msg["tag"]),
+                close_month=str(msg["close_month"]),
+                show_closed=bool(msg["show_closed"]),
+            )
+        elif what == "refresh":
+            model.refresh()
+        elif what == "move":
+            model.move(int(msg["id"]), int(msg["stage"]), expected_version=int(msg["version"]))
+        elif what in ("forward", "back"):
+            getattr(model, what)(int(msg["id"]))
+        elif what == "win":
+            model.win(int(msg["id"]), expected_version=int(msg["version"]))
+        elif what == "lose":
+            model.lose(
+                int(msg["id"]),
+                str(msg["reason"]),
+                expected_version=int(msg["version"]),
+                note=str(msg.get("note") or "") or None,
+            )
+        elif what == "reopen":
+            model.reopen(int(msg["id"]), expected_version=int(msg["version"]))
+        elif what == "create":
+            model.create(
+                int(msg["stage"]),
+                str(msg["name"]),
+                expected_revenue=str(msg.get("expected_revenue") or ""),
+                expected_close=str(msg.get("expected_close") or ""),
+            )
+        else:
+            raise ValueError(what)
