@@ -11,8 +11,10 @@ board: crm_core lets a sales user see and move only their own deals.
 What the staff app uses (all on ``board.model``):
 
 - filters, to keep in the URL: ``owner`` (a login, '' for everyone), ``tag`` ('' for
-  any), ``close_month`` ('YYYY-MM', '' for any), ``show_closed`` (the Closed list);
-  setting them reloads the board, and the board sets them when the user filters;
+  any), ``close_month`` ('YYYY-MM', '' for any) and ``view`` ('open', or 'closed' to
+  list the closed deals under the board, with Reopen; ``show_closed`` is the same
+  switch as a Boolean); setting them reloads the board, and the board sets them when
+  the user filters;
 - ``open_deal``: the id of the deal whose name was clicked last (re-triggered when the
   same deal is clicked again), and ``on_open``, a callable called with that id: show
   the deal page (``#/deals/<id>``).
@@ -102,6 +104,11 @@ class PipelineBoardModel(ViewModel):
         default="", doc="Show only deals expected to close in this month, 'YYYY-MM'; '' for all."
     )
     show_closed = param.Boolean(default=False, doc="Also list the closed (won or lost) deals.")
+    view = param.Selector(
+        default="open",
+        objects=["open", "closed"],
+        doc="'closed': also list the closed deals (``show_closed`` as a word, for the URL).",
+    )
     pipeline = param.Parameter(default=None, doc="Pipeline id or name; None for the first.")
     page_size = param.Integer(default=30, bounds=(1, 500), doc="Most cards shown per column.")
     columns = param.List(default=[], doc="One dict per open stage (see the class docstring).")
@@ -127,6 +134,10 @@ class PipelineBoardModel(ViewModel):
     )
 
     def __init__(self, ws: Workspace, **params: Any):
+        if params.get("view") == "closed":
+            params["show_closed"] = True
+        elif params.get("show_closed"):
+            params["view"] = "closed"
         super().__init__(ws, **params)
         self._open_stages: pd.DataFrame | None = None
         self._rev = 0
@@ -141,8 +152,13 @@ class PipelineBoardModel(ViewModel):
 
     @param.depends("owner", "tag", "close_month", "page_size", "show_closed", watch=True)
     def _filtered(self) -> None:
+        self.view = "closed" if self.show_closed else "open"
         self.error_form = "filters"
         self.attempt(self._load)
+
+    @param.depends("view", watch=True)
+    def _view_changed(self) -> None:
+        self.show_closed = self.view == "closed"
 
     @param.depends("pipeline", watch=True)
     def _pipeline_changed(self) -> None:

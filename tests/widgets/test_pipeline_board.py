@@ -634,3 +634,13 @@ def test_no_card_on_the_board_prints_nan(ws, deals):
     view = PipelineBoard(ws)
     assert "nan" not in repr(view.element.columns).lower()
     assert card_of(view, max(deals.values()) + 1)["company"] == "—"
+
+
+def test_view_closed_is_show_closed_for_the_address(ws, deals):
+    board = PipelineBoardModel(ws, view="closed")
+    assert board.show_closed and board.closed["id"].tolist() == [deals["closed"]]
+    board.view = "open"
+    assert not board.show_closed and board.closed is None
+    board.show_closed = True
+    assert board.view == "closed"
+    assert PipelineBoardModel(ws, show_closed=True).view == "closed"
