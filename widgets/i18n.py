@@ -20,7 +20,8 @@ Dates, numbers and money follow the language with the workspace's region
 
 Updating the catalogues after marking new texts (one line, from the checkout)::
 
-    pybabel extract -F babel.cfg -o widgets/locale/crmbook.pot . && \\
+    pybabel extract -F babel.cfg -k N_ -c Translators: --project crmbook \\
+        -o widgets/locale/crmbook.pot . && \\
     pybabel update -i widgets/locale/crmbook.pot -d widgets/locale -D crmbook
 """
 

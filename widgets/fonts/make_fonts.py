@@ -10,7 +10,9 @@ beside this file) as WOFF2, every OpenType feature kept (Arabic joining, Bengali
 Tamil conjuncts). fonts.css declares them all as one family, ``crmbook``, each face
 with the ``unicode-range`` it covers: a browser downloads only the faces of the scripts
 a page shows. Arabic script (Urdu, Sindhi) is Noto Naskh Arabic: Noto Nastaliq Urdu
-lacks Sindhi letters (ڪ) and its tall lines clip in form fields.
+lacks Sindhi letters (ڪ) and its tall lines clip in form fields. Naskh's letters
+are small beside Latin ones of the same size: its faces are drawn 115% (``size-adjust``)
+so that an Urdu label reads like the English one next to it.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ FACES = [
     ("tamil", "NotoSansTamil", "U+0B80-0BFF, U+11FC0-11FFF, " + COMMON),
 ]
 WEIGHTS = {"Regular": 400, "Bold": 700}
+#: Faces drawn larger than their nominal size (see the module's notes).
+SIZE_ADJUST = {"arabic": "115%"}
 
 
 def _ranges(text: str) -> list[int]:
@@ -62,7 +66,8 @@ def make(stem: str, source: str, ranges: str, style: str) -> Path:
     options.name_languages = ["*"]
     options.hinting = False
     options.notdef_outline = True
-    font = TTFont(NOTO / f"{source}-{style}.ttf")
+    # The source's own timestamp: the same fonts make the same files.
+    font = TTFont(NOTO / f"{source}-{style}.ttf", recalcTimestamp=False)
     subsetter = subset.Subsetter(options)
     subsetter.populate(unicodes=_ranges(ranges))
     subsetter.subset(font)
@@ -83,7 +88,8 @@ def main() -> None:
                 f'  font-family: "{FAMILY}";\n'
                 f"  font-style: normal;\n  font-weight: {weight};\n  font-display: swap;\n"
                 f'  src: url("{out.name}") format("woff2");\n'
-                f"  unicode-range: {ranges};\n}}\n"
+                + (f"  size-adjust: {SIZE_ADJUST[stem]};\n" if stem in SIZE_ADJUST else "")
+                + f"  unicode-range: {ranges};\n}}\n"
             )
     header = (
         "/* The staff app's fonts: Noto (SIL Open Font License 1.1, see OFL.txt), one\n"
