@@ -1,49 +1,19 @@
-"""The example notebooks run top to bottom on the demo base, in a real kernel (nbclient)."""
+"""The example notebooks run top to bottom on the demo base, in a real kernel (nbclient),
+and what they show works offline: their saved outputs fetch nothing from another origin."""
 
 from __future__ import annotations
 
 import re
-import shutil
-from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 from openpyxl import load_workbook
-from sqlalchemy import func, select
 
 import crm_core
-from crm_core.demo import build_demo
-from crm_core.models import JournalEntry
-
-NOTEBOOKS = Path(__file__).parents[2] / "notebooks"
+from tests.notebooks.offline import external, outputs, references, requirejs_paths
 
 
-@pytest.fixture(scope="module")
-def demo_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("nb") / "demo.sqlite"
-    with crm_core.open(path) as ws:
-        build_demo(ws)
-    return path
-
-
-def run(name: str, demo_base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """Execute a copy of notebook ``name`` against a copy of the demo base."""
-    base = tmp_path / "demo.sqlite"
-    shutil.copy(demo_base, base)
-    monkeypatch.setenv("CRMBOOK_WORKSPACE", str(base))
-    with crm_core.open(base) as ws, ws.transaction() as s:
-        before = int(s.scalar(select(func.max(JournalEntry.id))) or 0)
-    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    NotebookClient(
-        nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-    ).execute()
-    with crm_core.open(base) as ws:
-        changes = ws.journal.since(before)
-    return nb, changes
-
-
-def outputs(nb: nbformat.NotebookNode) -> str:
+def text_of(nb: nbformat.NotebookNode) -> str:
     texts = []
     for cell in nb.cells:
         for out in cell.get("outputs", []):
@@ -52,10 +22,50 @@ def outputs(nb: nbformat.NotebookNode) -> str:
     return "\n".join(texts)
 
 
+def assert_offline(nb: nbformat.NotebookNode) -> None:
+    """No output names another origin for a script, stylesheet, image or font; a
+    RequireJS path (Panel's loader, for the classic Notebook only) only beside a loader
+    that fetches nothing, i.e. the library is inlined too."""
+    assert external(nb) == [], "outputs fetch from the internet:\n" + "\n".join(external(nb))
+    for _index, _mime, text in outputs(nb):
+        if requirejs_paths(text):
+            assert "const js_urls = [];" in text and "const css_urls = [];" in text
+
+
+def test_references_are_what_a_browser_would_fetch():
+    page = """
+        <script src="https://cdn.example.org/lib.js"></script>
+        <link rel="stylesheet" href="//fonts.example.com/css?family=Noto">
+        <img alt="" src='https://img.example.net/logo.png'>
+        <style>@font-face { src: url("https://fonts.example.com/a.woff2") }</style>
+        <style>@import "https://cdn.example.org/theme.css";</style>
+        <script type="module">import x from "https://esm.example.sh/x@1"</script>
+        {"type":"object","name":"ImportedStyleSheet","attributes":{"url":"https://cdn.example.org/a.css"}}
+        const js_urls = ["https://cdn.example.org/bokeh.min.js"];
+        const css_urls = [];
+        <script src="static/local.js"></script><img src="data:image/png;base64,AAAA">
+        /* Licence: https://github.com/example/lib/blob/main/LICENSE */
+        document.createElementNS("http://www.w3.org/2000/svg", "svg")
+        window.requirejs.config({'paths': {'lib': 'https://cdn.example.org/lib.min'}});
+    """
+    assert references(page) == {
+        "https://cdn.example.org/lib.js",
+        "//fonts.example.com/css?family=Noto",
+        "https://img.example.net/logo.png",
+        "https://fonts.example.com/a.woff2",
+        "https://cdn.example.org/theme.css",
+        "https://esm.example.sh/x@1",
+        "https://cdn.example.org/a.css",
+        "https://cdn.example.org/bokeh.min.js",
+    }
+    assert requirejs_paths(page) == {"https://cdn.example.org/lib.min"}
+
+
 @pytest.mark.slow
-def test_contacts_notebook(demo_base, tmp_path, monkeypatch):
-    nb, changes = run("01_contacts.ipynb", demo_base, tmp_path, monkeypatch)
-    text = outputs(nb)
+def test_contacts_notebook(executed):
+    run = executed("01_contacts.ipynb")
+    nb, changes = run.nb, run.changes
+    text = text_of(nb)
     assert "now lives in Hyderabad" in text
     assert "'email'" in text  # the refused e-mail, reported at its field
     kinds = {
@@ -64,21 +74,25 @@ def test_contacts_notebook(demo_base, tmp_path, monkeypatch):
     # the inline component and the ipywidget both rendered
     assert "application/vnd.jupyter.widget-view+json" in kinds
     assert changes[["field", "user"]].values.tolist() == [["city", "ayesha"]]
+    assert_offline(nb)
 
 
 @pytest.mark.slow
-def test_pipeline_notebook(demo_base, tmp_path, monkeypatch):
-    nb, changes = run("02_pipeline.ipynb", demo_base, tmp_path, monkeypatch)
-    text = outputs(nb)
+def test_pipeline_notebook(executed):
+    run = executed("02_pipeline.ipynb")
+    nb, changes = run.nb, run.changes
+    text = text_of(nb)
     assert "stage" in text and "weighted" in text
     moved = changes[changes["field"] == "stage_id"]
     assert moved["user"].tolist() == ["ayesha"]
+    assert_offline(nb)
 
 
 @pytest.mark.slow
-def test_reports_notebook(demo_base, tmp_path, monkeypatch):
-    nb, changes = run("03_reports.ipynb", demo_base, tmp_path, monkeypatch)
-    text = outputs(nb)
+def test_reports_notebook(executed):
+    run = executed("03_reports.ipynb")
+    nb, changes, tmp_path = run.nb, run.changes, run.folder
+    text = text_of(nb)
     # the backtest names the method to trust, with its error and bias
     assert re.search(r"best method for PKR: \w+ \(MAPE \d+%, bias [+-]\d+%\)", text)
     assert "Existing customer" in text  # the notebook's own report (deals by source) ran
@@ -101,3 +115,4 @@ def test_reports_notebook(demo_base, tmp_path, monkeypatch):
     assert expected > 0
     assert sum(1 for _ in vip.iter_rows(min_row=2)) == expected
     assert changes.empty  # reports and exports write nothing
+    assert_offline(nb)
