@@ -24,13 +24,13 @@ from bokeh.models import (
     ColumnDataSource,
     FactorRange,
     HoverTool,
-    NumeralTickFormatter,
 )
 from bokeh.plotting import figure
 
 from crm_core import Workspace
 from widgets import design
 from widgets.base import ComponentView, ViewModel, message_alert
+from widgets.chart_numbers import hover_number, tick_formatter
 from widgets.i18n import _, format_number, format_percent
 
 #: The default period: the last 90 days, today included.
@@ -228,13 +228,14 @@ def by_stage_figure(by_stage: pd.DataFrame | None, currency: str) -> Any:
             tooltips=[
                 (_("Stage"), "@stage"),
                 (_("Deals"), "@count"),
-                (_("Value"), "@value{0,0.00}"),
-                (_("Weighted"), "@weighted{0,0.00}"),
-            ]
+                (_("Value"), "@value{custom}"),
+                (_("Weighted"), "@weighted{custom}"),
+            ],
+            formatters={"@value": hover_number(), "@weighted": hover_number()},
         )
     )
     fig.y_range.start = 0
-    fig.yaxis.formatter = NumeralTickFormatter(format="0,0.[00]")
+    fig.yaxis.formatter = tick_formatter()
     fig.xgrid.grid_line_color = None
     return _lettered(fig)
 
@@ -268,11 +269,12 @@ def revenue_figure(revenue: pd.DataFrame | None, currency: str) -> Any:
     fig.vbar(x="x", top="amount", width=0.8, color="color", source=source)
     fig.add_tools(
         HoverTool(
-            tooltips=[(_("Month"), "@month"), ("", "@series"), (_("Amount"), "@amount{0,0.00}")]
+            tooltips=[(_("Month"), "@month"), ("", "@series"), (_("Amount"), "@amount{custom}")],
+            formatters={"@amount": hover_number()},
         )
     )
     fig.y_range.start = 0
-    fig.yaxis.formatter = NumeralTickFormatter(format="0,0.[00]")
+    fig.yaxis.formatter = tick_formatter()
     fig.xaxis.major_label_orientation = 1.0
     fig.xgrid.grid_line_color = None
     return _lettered(fig)

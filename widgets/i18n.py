@@ -314,6 +314,12 @@ def locale_for(language: str, region: str | None = None) -> Locale:
     return Locale.parse(code)
 
 
+def js_locale(locale: Locale | str | None = None) -> str:
+    """The session's locale as a browser's ``Intl`` takes it, Latin digits as Babel
+    writes them: ``bn-BD-u-nu-latn``, ``en-IN-u-nu-latn``."""
+    return str(_locale(locale)).replace("_", "-") + "-u-nu-latn"
+
+
 def _locale(locale: Locale | str | None) -> Locale:
     if locale is None:
         return current_locale()

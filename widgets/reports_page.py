@@ -29,7 +29,6 @@ from bokeh.models import (
     FactorRange,
     HoverTool,
     NumberFormatter,
-    NumeralTickFormatter,
 )
 from bokeh.plotting import figure
 
@@ -37,6 +36,7 @@ from crm_core import Workspace
 from crm_core.reports import FILTERS, Chart
 from widgets import design, i18n
 from widgets.base import ComponentView, ViewModel, message_alert
+from widgets.chart_numbers import hover_number, tick_formatter
 from widgets.i18n import _, format_number
 
 #: The ``workbook`` choice that exports only the selected report.
@@ -381,8 +381,7 @@ def report_figure(
     if currency and "currency" in kinds:
         heading = f"{heading} ({currency})"
     value_kinds = {kinds.get(name, "number") for name in chart.values}
-    axis_format = "0 %" if value_kinds == {"percent"} else "0,0.[00]"
-    hover_format = "{0.0 %}" if value_kinds == {"percent"} else "{0,0.00}"
+    percent = value_kinds == {"percent"}
     options: dict[str, Any] = {
         "title": heading,
         "height": 320,
@@ -407,9 +406,9 @@ def report_figure(
                 legend_label=name,
             )
             fig.scatter("category", "value", source=source, color=colors[name], size=6)
-        _hover(fig, hover_format)
+        _hover(fig, percent)
         fig.xaxis.major_label_orientation = 1.0 if len(categories) > 8 else 0.0
-        fig.yaxis.formatter = NumeralTickFormatter(format=axis_format)
+        fig.yaxis.formatter = tick_formatter(percent)
         return _lettered(_legend(fig, len(names)))
     factors = [(c, name) for c in categories for name in names] if len(names) > 1 else categories
     source = ColumnDataSource(
@@ -425,16 +424,16 @@ def report_figure(
         fig = figure(y_range=FactorRange(*reversed(factors)), **options)
         fig.hbar(y="x", right="value", height=0.8, color="color", source=source)
         fig.x_range.start = 0
-        fig.xaxis.formatter = NumeralTickFormatter(format=axis_format)
+        fig.xaxis.formatter = tick_formatter(percent)
         fig.ygrid.grid_line_color = None
     else:  # column, and pie drawn as columns
         fig = figure(x_range=FactorRange(*factors), **options)
         fig.vbar(x="x", top="value", width=0.8, color="color", source=source)
         fig.y_range.start = 0
-        fig.yaxis.formatter = NumeralTickFormatter(format=axis_format)
+        fig.yaxis.formatter = tick_formatter(percent)
         fig.xaxis.major_label_orientation = 1.0 if len(categories) > 8 else 0.0
         fig.xgrid.grid_line_color = None
-    _hover(fig, hover_format)
+    _hover(fig, percent)
     if not any(x for values in series.values() for x in values):
         # Nothing to draw: the title says so (and what to do), not an empty frame alone.
         fig.title.text = (
@@ -447,10 +446,11 @@ def report_figure(
     return _lettered(fig)
 
 
-def _hover(fig: Any, value_format: str) -> None:
+def _hover(fig: Any, percent: bool) -> None:
     fig.add_tools(
         HoverTool(
-            tooltips=[("", "@category"), ("", "@series"), (_("Value"), "@value" + value_format)]
+            tooltips=[("", "@category"), ("", "@series"), (_("Value"), "@value{custom}")],
+            formatters={"@value": hover_number(percent, 1 if percent else 2)},
         )
     )
 

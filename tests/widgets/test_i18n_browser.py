@@ -84,27 +84,35 @@ def test_login_page_in_the_browsers_language(
         context.close()
 
 
-def test_a_page_built_for_an_urdu_session_is_mirrored(browser, tmp_path):
-    """What the staff app's template does for a session in Urdu (design.dress on the
-    template after i18n.start_session), with the dashboard of the demo base."""
+@pytest.mark.parametrize(
+    ("language", "nav", "direction"),
+    [
+        ("ur", ("سرگرمیاں", "رابطے", "پائپ لائن", "ڈیش بورڈ"), "rtl"),
+        ("bn", ("কার্যক্রম", "যোগাযোগ", "পাইপলাইন", "ড্যাশবোর্ড"), "ltr"),
+    ],
+)
+def test_a_page_built_for_a_session_follows_its_language(
+    browser, tmp_path, language, nav, direction
+):
+    """What the staff app's template does for a user's session (i18n.start_session,
+    then design.dress on the template), with the dashboard of the staff base: mirrored
+    in Urdu, lakh grouping in Bengali."""
     from widgets.dashboard import Dashboard
 
-    path = tmp_path / "urdu.sqlite"
+    path = tmp_path / f"{language}.sqlite"
     build_staff_base(path)
     with crm_core.open(path) as ws:
-        ws.users.set_language("ayesha", "ur")
+        ws.users.set_language("ayesha", language)
+        ws.set_setting("currency", "PKR")
     base = crm_core.open(path)
     design.without_web_fonts()
 
     def session() -> Any:
         ws = base.as_user("ayesha")
         i18n.start_session(ws)
-        nav = [
-            pn.widgets.Button(name=name, button_type="light", sizing_mode="stretch_width")
-            for name in ("سرگرمیاں", "رابطے", "پائپ لائن", "ڈیش بورڈ")
-        ]
+        buttons = [pn.widgets.Button(label=name, sizing_mode="stretch_width") for name in nav]
         template = pn.template.FastListTemplate(
-            title="crmbook", sidebar=nav, main=[Dashboard(ws)], accent="#1f6f8b"
+            title="crmbook", sidebar=buttons, main=[Dashboard(ws)], accent="#1f6f8b"
         )
         return design.dress(template)
 
@@ -121,14 +129,18 @@ def test_a_page_built_for_an_urdu_session_is_mirrored(browser, tmp_path):
         page.goto(url + "/")
         page.locator(".crm-figure-pipeline-value").first.wait_for(timeout=30_000)
         page.wait_for_timeout(1500)
-        assert page.locator("html").get_attribute("dir") == "rtl"
-        # Mirrored: the navigation is on the right of the main area.
+        assert page.locator("html").get_attribute("dir") == direction
+        # Mirrored in Urdu: the navigation is on the right of the main area.
         sidebar = page.locator("#sidebar").bounding_box()
         main = page.locator("#main").bounding_box()
-        assert sidebar["x"] > main["x"], (sidebar, main)
-        loaded = page.evaluate(LOADED_FONTS)
-        assert "crmbook 400" in loaded
-        shoot(page, "i18n-dashboard-ur")
+        assert (sidebar["x"] > main["x"]) == (direction == "rtl"), (sidebar, main)
+        assert "crmbook 400" in page.evaluate(LOADED_FONTS)
+        # The charts' numbers: the browser groups them as the cards do.
+        with i18n.speaking(language, "PK"):
+            tag = i18n.js_locale()
+            expected = i18n.format_number(1500000)
+        assert page.evaluate("t => new Intl.NumberFormat(t).format(1500000)", tag) == expected
+        shoot(page, f"i18n-dashboard-{language}")
         assert blocked == [], blocked
         page.close()
     finally:
