@@ -1,6 +1,7 @@
 """The ContactBook on a million contacts, in a real browser, beside a naive table.
 
     python bench/app_scale.py [--db bench/out/app_scale.sqlite] [--rounds 3]
+    python bench/app_scale.py --board [--deals-db PATH] [--rounds 3]
 
 ``--db`` is a workspace holding about 1,000,000 contacts; build one with
 ``python bench/core_scale.py --contacts 1000000 --opportunities 1000 --db PATH``
@@ -18,15 +19,29 @@ opened in Debian's Chromium through Playwright (``apt-get install chromium``):
 Target: crmbook < 2 s to interactive and to filter (median of ``--rounds``). The
 server's resident memory after each side is printed too. Figures go to
 ``bench/out/app_scale.json``.
+
+``--board`` measures the pipeline board instead, for a manager, on the demo base
+(``crmbook demo``, built here) and on a base of about 100,000 deals (``--deals-db``;
+build one with ``python bench/core_scale.py --contacts 20000 --opportunities 100000
+--db PATH``, about a minute): first render (in a loaded page, from a click on
+"Pipeline", as in the staff app's navigation, to the first card shown) and a card
+move (a click on ▶ until the card shows in the next column and the board is
+ready again), beside the board as it was before it became one browser element
+(commit ``bd69a33``, loaded from git), measured in the same run on copies of the same
+bases. Figures go to ``bench/out/app_scale_board.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import shutil
 import socket
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -44,6 +59,8 @@ from widgets.contact_book import ContactBook
 
 OUT = Path(__file__).with_name("out")
 TARGET_S = 2.0
+#: The last commit with the board drawn as Bokeh widgets per card (the naive side).
+OLD_BOARD = "bd69a33"
 
 
 def rss_mb() -> float:
@@ -129,11 +146,143 @@ def serve(factory: Callable[[], Any]) -> tuple[Any, str]:
     return server, url
 
 
+def old_board_class() -> Any:
+    """``PipelineBoard`` as of :data:`OLD_BOARD`, read from git into a module of its own."""
+    root = Path(__file__).parents[1]
+    source = subprocess.run(
+        ["git", "show", f"{OLD_BOARD}:widgets/pipeline_board.py"],
+        cwd=root,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    spec = importlib.util.spec_from_loader("bench_old_pipeline_board", loader=None)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    exec(compile(source, f"{OLD_BOARD}:widgets/pipeline_board.py", "exec"), module.__dict__)
+    return module.PipelineBoard
+
+
+def board_page(board: Callable[[], Any]) -> Callable[[], Any]:
+    """A page with a "Pipeline" button that shows the board, as the staff app's
+    navigation does (the page itself, Bokeh's scripts included, is already loaded)."""
+
+    def page() -> Any:
+        shown = pn.Column(sizing_mode="stretch_width")
+        button = pn.widgets.Button(name="Pipeline", css_classes=["bench-open"])
+        button.on_click(lambda _event: shown.__setitem__(slice(None), [board()]))
+        return pn.Column(button, shown, sizing_mode="stretch_width")
+
+    return page
+
+
+def measure_board(browser: Any, url: str, new: bool) -> tuple[float, float]:
+    """(seconds from a click on "Pipeline" to the first card, seconds from a click on a
+    card's ▶ to the card shown in the next column, the board ready for the next click)."""
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(url)
+    opener = page.locator(".bench-open button")
+    opener.wait_for(timeout=600_000)
+    started = time.perf_counter()
+    opener.click()
+    page.locator(".crm-card").first.wait_for(timeout=600_000)
+    first = time.perf_counter() - started
+    columns = page.locator(".crm-board-column")
+    card = columns.nth(1).locator(".crm-card").first
+    deal = next(c for c in card.get_attribute("class").split() if c[9:].isdigit())
+    target = columns.nth(2).get_attribute("class").split()
+    target_css = next(c for c in target if c.startswith("crm-board-column-"))
+    started = time.perf_counter()
+    card.locator(".crm-card-forward button").click()
+    page.locator(f".{target_css} .{deal}").first.wait_for(timeout=600_000)
+    if new:
+        page.locator(".crm-board-root[aria-busy='false']").wait_for(timeout=600_000)
+    moved = time.perf_counter() - started
+    page.close()
+    return first, moved
+
+
+def board_bases(deals_db: Path | None, folder: Path) -> dict[str, Path]:
+    """The bases to measure on: the demo base (built) and, if given, the big one."""
+    demo = folder / "demo.sqlite"
+    subprocess.run(
+        [sys.executable, "-m", "crm_core.cli", "demo", str(demo), "--no-serve"],
+        check=True,
+        capture_output=True,
+    )
+    bases = {"demo": demo}
+    if deals_db is not None:
+        if not deals_db.exists():
+            sys.exit(f"no workspace at {deals_db}: build it with bench/core_scale.py (--help)")
+        bases["deals"] = deals_db
+    return bases
+
+
+def board_main(args: argparse.Namespace) -> int:
+    from playwright.sync_api import sync_playwright
+
+    from widgets.board_view import PipelineBoard
+
+    pn.extension()
+    sides = {"crmbook": PipelineBoard, "before": old_board_class()}
+    results: dict[str, Any] = {"old_board": OLD_BOARD}
+    ok = True
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        for base_name, source in board_bases(args.deals_db, Path(tmp)).items():
+            figures: dict[str, Any] = {}
+            for side, board in sides.items():
+                copy = Path(tmp) / f"{base_name}-{side}.sqlite"
+                shutil.copyfile(source, copy)  # each side moves cards in its own copy
+                ws = crm_core.open(copy)
+                if "ayesha" not in set(ws.users.list()["login"]):
+                    ws.users.add("Ayesha Siddiqui", "ayesha", role="manager")
+                manager = ws.as_user("ayesha")
+                deals = manager.pipeline.count(status="open")
+                server, url = serve(board_page(lambda board=board, manager=manager: board(manager)))
+                rounds = [
+                    measure_board(browser, url, side == "crmbook") for _ in range(args.rounds)
+                ]
+                server.stop()
+                ws.engine.dispose()
+                figures[side] = {
+                    "first_render_s": round(statistics.median(r[0] for r in rounds), 3),
+                    "move_s": round(statistics.median(r[1] for r in rounds), 3),
+                    "rounds": [[round(a, 3), round(b, 3)] for a, b in rounds],
+                }
+                print(
+                    f"{base_name:>6} ({deals:,} open deals) {side:>8}: first render "
+                    f"{figures[side]['first_render_s']:6.2f} s | move "
+                    f"{figures[side]['move_s']:6.2f} s | rounds {figures[side]['rounds']}",
+                    flush=True,
+                )
+            mine, before = figures["crmbook"], figures["before"]
+            target = 1.0 if base_name == "demo" else TARGET_S
+            passed = mine["first_render_s"] < target and mine["move_s"] < target
+            ok = ok and passed
+            print(
+                f"{base_name:>6}: crmbook vs before: first render x"
+                f"{before['first_render_s'] / mine['first_render_s']:.1f} faster, move x"
+                f"{before['move_s'] / mine['move_s']:.1f} faster | target < {target:.0f} s: "
+                f"{'PASS' if passed else 'FAIL'}",
+                flush=True,
+            )
+            results[base_name] = {"open_deals": deals, **figures, "target_s": target}
+        browser.close()
+    OUT.mkdir(exist_ok=True)
+    (OUT / "app_scale_board.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    return 0 if ok else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", type=Path, default=OUT / "app_scale.sqlite")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--board", action="store_true", help="measure the pipeline board")
+    parser.add_argument("--deals-db", type=Path, help="with --board: a base of ~100,000 deals")
     args = parser.parse_args()
+    if args.board:
+        return board_main(args)
     if not args.db.exists():
         sys.exit(f"no workspace at {args.db}: build it with bench/core_scale.py (see --help)")
     from playwright.sync_api import sync_playwright
