@@ -62,18 +62,25 @@ class AppFonts:
 
 
 #: The page's text in the app's fonts; Bokeh's and the Fast design's widgets (in
-#: shadow roots) read the font from these inherited variables.
+#: shadow roots) read the font from these inherited variables. The charts draw on a
+#: canvas, which uses a web font only once it is loaded and never asks for one: a
+#: letter of each script, out of sight, has the browser load every face with the page
+#: (names of any script can be on a chart, whatever the user's language).
 FONT_CSS = f"""
 html, body {{ font-family: {FONT_STACK}; }}
 body {{ --body-font: {FONT_STACK}; --bokeh-base-font: {FONT_STACK}; --base-font: {FONT_STACK}; }}
+body::after {{ content: "a\\42F\\627\\995\\BA4"; font-family: {FONT_STACK};
+  position: absolute; left: 0; top: 0; width: 1px; height: 1px; overflow: hidden; opacity: 0;
+  pointer-events: none; }}
 """
 
 #: Right-to-left pages: text starts on the right, rows and the navigation are mirrored
 #: (flex rows follow the direction), numbers and codes keep their own order.
 RTL_CSS = """
 html[dir="rtl"] body { direction: rtl; text-align: right; }
-html[dir="rtl"] #sidebar, html[dir="rtl"] .sidenav { border-right: none; }
-html[dir="rtl"] #sidebar-button { margin-left: 0; margin-right: 5px; }
+html[dir="rtl"] #sidebar { border-right: none; border-left: 2px solid var(--neutral-fill-rest);
+                           transform-origin: center right; }
+html[dir="rtl"] #header .title { margin-left: 0; margin-right: 0.5em; }
 html[dir="rtl"] input[type="number"], html[dir="rtl"] input[type="email"],
 html[dir="rtl"] input[type="tel"] { direction: ltr; text-align: right; }
 """

@@ -126,6 +126,7 @@ def test_a_page_built_for_a_session_follows_its_language(
         wait_for(url + "/")
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         blocked = _offline(page, url)
+        fetched = _fonts_from(page)
         page.goto(url + "/")
         page.locator(".crm-figure-pipeline-value").first.wait_for(timeout=30_000)
         page.wait_for_timeout(1500)
@@ -134,7 +135,13 @@ def test_a_page_built_for_a_session_follows_its_language(
         sidebar = page.locator("#sidebar").bounding_box()
         main = page.locator("#main").bounding_box()
         assert (sidebar["x"] > main["x"]) == (direction == "rtl"), (sidebar, main)
+        width = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        assert page.evaluate(width) <= 0  # nothing sticks out sideways
         assert "crmbook 400" in page.evaluate(LOADED_FONTS)
+        # Every script's face is loaded with the page (the charts' canvas needs them).
+        assert {u.rsplit("/", 1)[1] for u in fetched} >= {
+            f"{script}-regular.woff2" for script in ("latin-cyrillic", "arabic", "bengali", "tamil")
+        }, fetched
         # The charts' numbers: the browser groups them as the cards do.
         with i18n.speaking(language, "PK"):
             tag = i18n.js_locale()
