@@ -8,19 +8,30 @@ the login of :mod:`widgets.auth` and with the headers of :mod:`widgets.headers`.
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import html
 import importlib
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import panel as pn
+import param
 
 import crm_core
 from crm_core import Workspace
+from widgets.address import Address
 from widgets.auth import PAGE_COOKIE, SESSION_COOKIE, XSRF_COOKIE, auth_provider
 from widgets.design import without_web_fonts
+from widgets.global_search import GlobalSearch
 from widgets.headers import SecurityHeaders
+from widgets.record_page import RecordPage
+from widgets.routes import RECORD_PATHS, Route, parse
+
+#: The staff app's own styles (narrow screens, dark mode, the header's parts).
+APP_CSS = (Path(__file__).parent / "static" / "app.css").read_text(encoding="utf-8")
 
 #: (title, module, component class) in the order of the navigation.
 PAGES: list[tuple[str, str, str]] = [
@@ -31,6 +42,25 @@ PAGES: list[tuple[str, str, str]] = [
     ("Reports", "widgets.reports_page", "ReportsPage"),
     ("Sync", "widgets.sync_panel", "SyncPanel"),
 ]
+#: A page's filters kept in its address: page title -> {address key: view-model parameter}.
+URL_PARAMS: dict[str, dict[str, str]] = {
+    "Contacts": {
+        "kind": "entity",
+        "q": "query",
+        "city": "city",
+        "country": "country",
+        "tag": "tag",
+        "order": "order_by",
+        "desc": "descending",
+        "archived": "include_archived",
+    },
+    "Pipeline": {"owner": "owner", "tag": "tag", "month": "close_month", "view": "view"},
+    "Activities": {"of": "user"},
+    "Dashboard": {"from": "period_from", "to": "period_to"},
+}
+#: How long a filter must stay unchanged before it goes into the address (ms): typing a
+#: name leaves one history entry, not one per letter.
+URL_DELAY_MS = 700
 
 
 def reminder_text(ws: Workspace) -> str:
@@ -44,14 +74,74 @@ def reminder_text(ws: Workspace) -> str:
     return f"Time to call: {overdue} overdue and {today} due today in your activities."
 
 
+def badge_html(ws: Workspace) -> str:
+    """The header's reminder: the acting user's overdue activities as a badge linking
+    to the inbox ('' when nothing is overdue)."""
+    if ws.user_id is None:
+        return ""
+    overdue = len(ws.activities.overdue(ws.user_id))
+    if not overdue:
+        return ""
+    return (
+        f'<a href="#/activities" class="crm-overdue-badge" title="Overdue activities">'
+        f"{overdue} overdue</a>"
+    )
+
+
+def _from_text(parameter: param.Parameter, text: str) -> tuple[bool, Any]:
+    """An address's text as the value of ``parameter``: (True, value), or (False, None)
+    when it is not a value the parameter takes."""
+    if text == NOTHING:
+        return True, None if parameter.allow_None else ""
+    if isinstance(parameter, param.Boolean):
+        return text in ("1", "0", "true", "false"), text in ("1", "true")
+    if isinstance(parameter, (param.Date, param.CalendarDate)):
+        try:
+            return True, dt.date.fromisoformat(text)
+        except ValueError:
+            return False, None
+    if isinstance(parameter, param.Integer):
+        return (True, int(text)) if text.isdigit() else (False, None)
+    if isinstance(parameter, param.Selector):
+        objects = parameter.objects
+        values = list(objects.values()) if isinstance(objects, dict) else list(objects or [])
+        found = [v for v in values if str(v) == text]
+        return (True, found[0]) if found else (False, None)
+    return True, text
+
+
+#: How an address writes "nothing" (no date, everyone's inbox) where the page's own
+#: default is something.
+NOTHING = "-"
+
+
+def _to_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if value is None or value == "":
+        return NOTHING
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
 class StaffApp:
-    """The pages of one session, built on first visit and kept while it lasts."""
+    """The pages of one session, built on first visit and kept while it lasts.
+
+    Every page and record has an address (:mod:`widgets.routes`): the navigation, the
+    links in lists and the header search change the address, and the address (typed,
+    bookmarked, reloaded, or changed by Back) chooses what is shown."""
 
     def __init__(self, ws: Workspace, pages: list[tuple[str, str, str]] | None = None):
         self.ws = ws
         self.pages = [p for p in (pages or PAGES) if _available(p[1])]
         self._built: dict[str, Any] = {}
-        self.main = pn.Column(sizing_mode="stretch_both")
+        self._record: RecordPage | None = None
+        self._defaults: dict[str, dict[str, Any]] = {}
+        self._views: dict[str, Any] = {}
+        self._pending_url: Any = None
+        self.current: str | None = None
+        self.main = pn.Column(sizing_mode="stretch_both", css_classes=["crm-main"])
         self.nav = {
             title: pn.widgets.Button(
                 name=title,
@@ -62,38 +152,188 @@ class StaffApp:
             for title, _module, _cls in self.pages
         }
         for title, button in self.nav.items():
-            button.on_click(lambda _event, t=title: self.show(t))
-        # The first page, the activity inbox, opens with the "time to call" reminder.
-        if self.pages:
-            self.show(self.pages[0][0])
+            button.on_click(lambda _event, t=title: self.navigate(Route(t.lower())))
+        self.search = GlobalSearch(ws)
+        self.badge = pn.pane.HTML(
+            "", css_classes=["crm-badge"], margin=(10, 10), stylesheets=[APP_CSS]
+        )
+        #: The fragment of the page shown ('' before the first).
+        self.shown = ""
+        self.address = Address()
+        self.address.param.watch(lambda e: self._followed(e.new), "fragment")
+        self.address.param.watch(lambda _e: self.route(self.address.fragment), "ready")
+        if pn.state.curdoc is None or pn.state.curdoc.session_context is None:
+            # No browser to report an address (a notebook, a test): the first page.
+            self.route("")
 
+    # -- pages ----------------------------------------------------------------------
     def page(self, title: str) -> Any:
         """The component of page ``title`` (built once per session)."""
         if title not in self._built:
             _title, module, cls = next(p for p in self.pages if p[0] == title)
-            self._built[title] = getattr(importlib.import_module(module), cls)(self.ws)
+            component = getattr(importlib.import_module(module), cls)(self.ws)
+            if title == "Contacts":
+                component.opener = self.open_record
+            if "open_deal" in component.model.param:  # the board: a card's name opens it
+                component.model.param.watch(
+                    lambda e: e.new and self.open_record("deal", e.new), "open_deal"
+                )
+            self._built[title] = component
+            names = URL_PARAMS.get(title, {}).values()
+            model = component.model
+            # What the page shows when its address names no filter: as first built
+            # (the inbox is the acting user's own, not everyone's).
+            self._defaults[title] = {n: getattr(model, n) for n in names if n in model.param}
+            self._keep_in_address(title, component)
         return self._built[title]
+
+    def record_page(self) -> RecordPage:
+        """The record page of this session (one, filled with each record opened)."""
+        if self._record is None:
+            self._record = RecordPage(self.ws)
+        return self._record
 
     def show(self, title: str) -> None:
         """Switch the main area to page ``title``."""
+        self._highlight(title)
+        self.current = title
+        self._refresh_badge()
+        self._put(title, self.page(title))
+
+    def show_record(self, kind: str, record_id: int) -> bool:
+        """Switch the main area to the page of record ``record_id`` of ``kind``."""
+        page = self.record_page()
+        opened = page.model.open(kind, record_id)
+        self._highlight("Pipeline" if kind == "deal" else "Contacts")
+        self.current = None
+        self._refresh_badge()
+        self._put("record", page)
+        return opened
+
+    def _put(self, key: str, component: Any) -> None:
+        """Show ``component`` in the main area, drawn once per session and kept."""
+        if key not in self._views:
+            self._views[key] = pn.panel(component)
+        view = self._views[key]
+        if len(self.main) != 1 or self.main[0] is not view:
+            self.main[:] = [view]
+
+    def _highlight(self, title: str) -> None:
         for name, button in self.nav.items():
             button.button_type = "primary" if name == title else "light"
-        self.main[:] = [self.page(title)]
+
+    def _refresh_badge(self) -> None:
+        self.badge.object = badge_html(self.ws)
+
+    # -- addresses ----------------------------------------------------------------------
+    def navigate(self, route: Route) -> None:
+        """Go to ``route``: shown at once, and its address enters the browser's
+        history (Back returns here)."""
+        if route.record_id is None and route.page.title() in URL_PARAMS and not route.params:
+            route = Route(route.page, None, self._params_of(route.page.title()))
+        fragment = route.to_hash()
+        if fragment != self.shown:
+            self.route(fragment)
+        self.address.go(fragment)
+
+    def open_record(self, kind: str, record_id: int) -> None:
+        """Open a record's page (a link in a list, a search result, a card)."""
+        self.navigate(Route(RECORD_PATHS[kind], int(record_id)))
+
+    def _followed(self, fragment: str) -> None:
+        """The browser's address changed (a link, Back, an address typed)."""
+        if fragment != self.shown:
+            self.route(fragment)
+
+    def route(self, fragment: str | None) -> None:
+        """Show what the address ``fragment`` names (the first page when it names
+        nothing the app has)."""
+        self.shown = fragment or ""
+        route = parse(fragment)
+        if self.search.model.query:
+            self.search.model.clear()  # a result was opened, or the user went elsewhere
+        titles = {t.lower(): t for t, _m, _c in self.pages}
+        if route is not None and route.kind is not None:
+            self.show_record(route.kind, route.record_id)
+            return
+        if route is None or route.page not in titles:
+            if self.pages:
+                self.show(self.pages[0][0])
+            return
+        title = titles[route.page]
+        self.show(title)
+        self._apply_params(title, route.params)
+
+    def _params_of(self, title: str) -> dict[str, str]:
+        component = self._built.get(title)
+        if component is None:
+            return {}
+        model, defaults = component.model, self._defaults[title]
+        return {
+            key: _to_text(getattr(model, name))
+            for key, name in URL_PARAMS.get(title, {}).items()
+            if name in defaults and getattr(model, name) != defaults[name]
+        }
+
+    def _apply_params(self, title: str, params: dict[str, str]) -> None:
+        model, defaults = self.page(title).model, self._defaults[title]
+        values = {}
+        for key, name in URL_PARAMS.get(title, {}).items():
+            if name not in defaults:
+                continue
+            if key in params:
+                ok, value = _from_text(model.param[name], params[key])
+                if ok:
+                    values[name] = value
+            else:
+                values[name] = defaults[name]
+        changed = {k: v for k, v in values.items() if getattr(model, k) != v}
+        if changed:
+            model.param.update(**changed)
+
+    def _keep_in_address(self, title: str, component: Any) -> None:
+        """Put the page's filters into the address when they change (after a pause)."""
+        names = [n for n in URL_PARAMS.get(title, {}).values() if n in component.model.param]
+        if not names:
+            return
+
+        def changed(*_events: Any) -> None:
+            doc = pn.state.curdoc
+            if self.current != title or doc is None or doc.session_context is None:
+                return
+            if self._pending_url is not None:
+                with contextlib.suppress(ValueError):  # it ran already
+                    doc.remove_timeout_callback(self._pending_url)
+            self._pending_url = doc.add_timeout_callback(self._write_address, URL_DELAY_MS)
+
+        component.model.param.watch(changed, names)
+
+    def _write_address(self) -> None:
+        self._pending_url = None
+        if self.current is None:
+            return
+        fragment = Route(self.current.lower(), None, self._params_of(self.current)).to_hash()
+        if fragment != self.shown:
+            self.shown = fragment  # already shown: the filters are the page's own
+            self.address.go(fragment)
 
     def template(self) -> pn.template.FastListTemplate:
-        """The page layout: navigation on the left, the user and a logout link on top."""
+        """The page layout: navigation on the left; search, the overdue badge, the user
+        and a logout link on top."""
         who = self.ws.login or "owner"
         user = pn.pane.HTML(
             f'<span class="crm-user">{html.escape(who)} ({html.escape(self.ws.role or "owner")})'
-            '</span> · <a href="./logout" class="crm-logout" style="color: white">Log out</a>',
+            '</span> · <a href="./logout" class="crm-logout">Log out</a>',
             margin=(10, 20),
+            stylesheets=[APP_CSS],
         )
         return pn.template.FastListTemplate(
             title="crmbook",
             sidebar=list(self.nav.values()),
             main=[self.main],
-            header=[user],
+            header=[self.search, self.badge, user, self.address],
             accent="#1f6f8b",
+            raw_css=[APP_CSS],
         )
 
 

@@ -13,22 +13,21 @@ through :func:`html.escape`.
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 import math
-from collections.abc import Callable, Mapping
-from decimal import Decimal
+from collections.abc import Callable
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 import panel as pn
 import param
 
-from crm_core import AccessDenied, FieldError, NotFoundError, ValidationError, Workspace
-from crm_core.models import ACTIVITY_KINDS, CHANNELS
+from crm_core import FieldError, ValidationError, Workspace
 from crm_core.validation import format_phone
 from widgets.base import ComponentView, ViewModel, message_alert
+from widgets.record_model import RecordModel, blank, company_ref
+from widgets.record_page import RecordPage, error_html
+from widgets.routes import record_hash
 
 ENTITIES = ("contact", "company")
 PLURAL = {"contact": "contacts", "company": "companies"}
@@ -82,14 +81,21 @@ TITLES = {
 PHONE_COLUMNS = ("phone", "mobile")
 
 
-def table_rows(rows: pd.DataFrame) -> pd.DataFrame:
+def table_rows(rows: pd.DataFrame, links: str | None = None) -> pd.DataFrame:
     """What the table shows of a page: phones in international format with their
     country code (``+92 300 1234567``; a phone kept as its source wrote it, as it is).
-    Editing a phone cell sends what was typed, read like any other input."""
+    Editing a phone cell sends what was typed, read like any other input. ``links``
+    (``contact`` or ``company``): each name becomes a link to its record page (the
+    name escaped, for Tabulator's HTML formatter)."""
     shown = rows.copy()
     for column in PHONE_COLUMNS:
         if column in shown.columns:
             shown[column] = [format_phone(x) if isinstance(x, str) else x for x in shown[column]]
+    if links and not shown.empty:
+        shown["name"] = [
+            f'<a href="{record_hash(links, int(i))}" dir="auto">{html.escape(str(n))}</a>'
+            for i, n in zip(shown["id"], shown["name"], strict=True)
+        ]
     return shown
 
 
@@ -104,8 +110,6 @@ NEW_FIELDS = {
     "company": ("name", "email", "phone", "city", "country"),
 }
 ORDERS = ("name", "city", "email", "country", "created", "updated", "id")
-#: Rows per list in the detail pane (its timeline, deals, invoices, ...).
-DETAIL_LIMIT = 50
 #: Parameters that define the search: changing one runs it again from page 1.
 CRITERIA = (
     "entity",
@@ -170,6 +174,8 @@ class ContactBookModel(ViewModel):
 
     def __init__(self, ws: Workspace, **params: Any):
         super().__init__(ws, **params)
+        #: The selected record's page (its detail and daily actions).
+        self.record = RecordModel(ws)
         self.param.watch(self._criteria_changed, list(CRITERIA))
         self.search()
 
@@ -358,7 +364,7 @@ class ContactBookModel(ViewModel):
             self._say(f"{field}: cannot be changed in the table", "danger")
             self._refresh_row(record_id)
             return False
-        value = _cell(value)
+        value = blank(value)
         service = self._service()
         saved = self.attempt(
             lambda: service.update(record_id, {field: value}, expected_version=int(row["version"])),
@@ -383,14 +389,14 @@ class ContactBookModel(ViewModel):
         written. On success the new record is selected; returns it (or None).
         """
         self.error_source = "create"
-        values = {k: _cell(v) for k, v in values.items()}
+        values = {k: blank(v) for k, v in values.items()}
         values = {k: v for k, v in values.items() if v is not None}
         service = self._service()
 
         def run() -> dict[str, Any]:
             why = None
             if self.entity == "contact" and "company" in values:
-                values["company"], why = self._company_ref(values["company"])
+                values["company"], why = company_ref(self.ws, values["company"])
             try:
                 created: dict[str, Any] = service.create(**values)
             except ValidationError as exc:
@@ -416,50 +422,34 @@ class ContactBookModel(ViewModel):
         return created
 
     # -- the daily actions on the selected record ------------------------------------
-    def _links(self) -> dict[str, int]:
-        """The selected record as links for what is logged, planned or created on it
-        (a contact's company comes along)."""
-        record = self.detail.get("record") or {}
-        if self.entity == "company":
-            return {"company": int(record["id"])}
-        links = {"contact": int(record["id"])}
-        if isinstance(record.get("company_id"), int):
-            links["company"] = int(record["company_id"])
-        return links
-
-    def _on_selected(self, write: Callable[[dict[str, int]], Any], done: str) -> Any:
+    def _on_selected(self, action: Callable[[RecordModel], Any]) -> Any:
+        """Run one of the record page's actions on the selected record and report its
+        outcome here (the record model says what was done or refused)."""
         self.error_source = "record"
         if self.selected_id is None or not self.detail.get("record"):
             self._say(f"Select a {self.entity} first.", "warning")
             return None
-        result = self.attempt(lambda: write(self._links()))
-        if result is not None:
-            self._refresh_detail()
-            self._say(done.format(**result), "success")
+        result = action(self.record)
+        self.param.update(
+            detail=self.record.detail,
+            field_errors=self.record.field_errors,
+            message=self.record.message,
+            message_kind=self.record.message_kind,
+        )
         return result
 
     def log_interaction(
         self, channel: str, direction: str, subject: str | None = None, summary: str | None = None
     ) -> dict[str, Any] | None:
         """Log a call, meeting, e-mail, message or note (in or out) on the selected
-        record; it appears at the top of its timeline."""
-        return self._on_selected(
-            lambda links: self.ws.interactions.log(
-                channel, direction, subject=_cell(subject), summary=_cell(summary), **links
-            ),
-            "Logged the {channel}.",
-        )
+        record (see :meth:`RecordModel.log_interaction`)."""
+        return self._on_selected(lambda r: r.log_interaction(channel, direction, subject, summary))
 
     def schedule_activity(
         self, kind: str, subject: str, due: Any, assignee: str | None = None
     ) -> dict[str, Any] | None:
-        """Plan a follow-up (call, meeting, email, todo) on the selected record, for
-        ``assignee`` (a login; default: the acting user)."""
-        extra = {"assignee": assignee} if assignee else {}
-        return self._on_selected(
-            lambda links: self.ws.activities.schedule(kind, subject, due, **links, **extra),
-            "Scheduled {subject!r} for {due_date:%Y-%m-%d}.",
-        )
+        """Plan a follow-up on the selected record (see :meth:`RecordModel.schedule_activity`)."""
+        return self._on_selected(lambda r: r.schedule_activity(kind, subject, due, assignee))
 
     def create_deal(
         self,
@@ -468,33 +458,11 @@ class ContactBookModel(ViewModel):
         currency: str | None = None,
         expected_close: Any = None,
     ) -> dict[str, Any] | None:
-        """Open a deal for the selected contact or company (in the first stage, owned
-        by the acting user)."""
-        values = {
-            "expected_revenue": _cell(expected_revenue),
-            "currency": _cell(currency),
-            "expected_close": expected_close,
-        }
-        given = {k: v for k, v in values.items() if v is not None}
+        """Open a deal for the selected contact or company (see
+        :meth:`RecordModel.create_deal`)."""
         return self._on_selected(
-            lambda links: self.ws.pipeline.create(name, **links, **given),
-            "Created the deal {name!r} in {stage}.",
+            lambda r: r.create_deal(name, expected_revenue, currency, expected_close)
         )
-
-    def _company_ref(self, value: Any) -> tuple[Any, str | None]:
-        """The company given by id or exact name, as its id, or as given with the
-        reason it names no single company."""
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value, None
-        text = str(value).strip()
-        if text.isdigit():
-            return int(text), None
-        found = self.ws.companies.ids_named(text)
-        if len(found) == 1:
-            return int(found[0]), None
-        if not found:
-            return text, "is not the name of a company"
-        return text, f"names {len(found)} companies: give the id of the one you mean"
 
     def archive(self, record_id: int | None = None) -> bool:
         """Archive a record (default: the selected one); it leaves the searches
@@ -549,190 +517,16 @@ class ContactBookModel(ViewModel):
         return self._show(int(record_id))
 
     def _show(self, record_id: int) -> bool:
-        try:
-            detail = self._detail(record_id)
-        except (NotFoundError, AccessDenied) as exc:
-            self.param.update(selected_id=None, detail={})
-            self.field_errors = {}
-            self._say(str(exc), "danger")
+        if not self.record.open(self.entity, record_id):
+            self.param.update(selected_id=None, detail={}, field_errors={})
+            self._say(self.record.message, "danger")
             return False
-        self.param.update(selected_id=record_id, detail=detail)
+        self.param.update(selected_id=record_id, detail=self.record.detail)
         return True
 
     def _refresh_detail(self) -> None:
         if self.selected_id is not None:
             self._show(self.selected_id)
-
-    def _detail(self, record_id: int) -> dict[str, Any]:
-        ws, entity = self.ws, self.entity
-        if entity == "contact":
-            record = ws.contacts.get(record_id)
-            company = record.get("company_id")
-            record["company"] = ws.companies.get(company)["name"] if company else None
-            link = {"contact_id": record_id}
-            people = None
-        else:
-            record = ws.companies.get(record_id)
-            link = {"company_id": record_id}
-            people = ws.contacts.search(company_id=record_id, limit=DETAIL_LIMIT)
-        return {
-            "entity": entity,
-            "record": record,
-            "timeline": ws.interactions.timeline(**link, limit=DETAIL_LIMIT),
-            "activities": ws.activities.for_record(**link),
-            "opportunities": ws.pipeline.search(**link, limit=DETAIL_LIMIT),
-            "contacts": people,
-            "synced": ws.accounts.is_synced(entity, record_id),
-            "invoices": ws.accounts.invoices(**link, limit=DETAIL_LIMIT),
-            "open_balance": ws.accounts.open_balance(**link),
-            "timezone": ws.setting("timezone"),
-        }
-
-
-def _cell(value: Any) -> Any:
-    """A value as typed into a cell or input: stripped text, empty as None."""
-    if value is None:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, str):
-        value = value.strip()
-        return value or None
-    return value
-
-
-# -- HTML (every piece of user content escaped) ------------------------------------
-def esc(value: Any, tz: str = "UTC") -> str:
-    """``value`` as HTML-escaped text: dates and money formatted, missing as ''."""
-    if value is None or (not isinstance(value, (str, list, dict)) and pd.isna(value)):
-        return ""
-    if isinstance(value, dt.datetime):
-        value = value.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
-    elif isinstance(value, dt.date):
-        value = value.isoformat()
-    elif isinstance(value, Decimal):
-        value = f"{value:,.2f}"
-    elif isinstance(value, list):
-        value = ", ".join(str(v) for v in value)
-    return html.escape(str(value), quote=True)
-
-
-def _table(frame: pd.DataFrame | None, columns: Mapping[str, str], tz: str, empty: str) -> str:
-    if frame is None or frame.empty:
-        return f'<p class="crm-empty">{html.escape(empty)}</p>'
-    head = "".join(f"<th>{html.escape(label)}</th>" for label in columns.values())
-    body = "".join(
-        "<tr>" + "".join(f"<td>{esc(row.get(c), tz)}</td>" for c in columns) + "</tr>"
-        for row in frame.to_dict("records")
-    )
-    return f'<table class="crm-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-
-def detail_html(detail: Mapping[str, Any]) -> str:
-    """The detail pane as HTML: the record, its timeline, open activities, deals,
-    contacts (of a company) and, when synced, invoices and open balance. Every value
-    is escaped."""
-    if not detail:
-        return '<p class="crm-empty">Select a row to see its history, activities and deals.</p>'
-    record, tz = detail["record"], detail.get("timezone") or "UTC"
-    facts = [
-        ("E-mail", record.get("email")),
-        ("Phone", record.get("phone")),
-        ("Mobile", record.get("mobile")),
-        ("Company", record.get("company")),
-        ("Job title", record.get("job_title")),
-        ("Website", record.get("website")),
-        ("VAT", record.get("vat")),
-        ("City", record.get("city")),
-        ("Country", record.get("country")),
-        ("Tags", record.get("tags")),
-    ]
-    out = [f"<h3>{esc(record['name'])}</h3>"]
-    if not record.get("active", True):
-        out.append('<p class="crm-archived">Archived</p>')
-    out.append(
-        "<dl>"
-        + "".join(f"<dt>{label}</dt><dd>{esc(v, tz)}</dd>" for label, v in facts if v)
-        + "</dl>"
-    )
-    if record.get("notes"):
-        out.append(f'<p class="crm-notes">{esc(record["notes"])}</p>')
-    sections: list[tuple[str, str, Mapping[str, str], str]] = [
-        (
-            "Timeline",
-            "timeline",
-            {
-                "occurred_at": "When",
-                "channel": "Channel",
-                "direction": "In/out",
-                "subject": "Subject",
-                "contact": "Contact",
-                "user": "By",
-            },
-            "No interactions yet.",
-        ),
-        (
-            "Open activities",
-            "activities",
-            {"due_date": "Due", "kind": "Kind", "subject": "Subject", "assignee": "Assignee"},
-            "No open activities.",
-        ),
-        (
-            "Opportunities",
-            "opportunities",
-            {
-                "name": "Deal",
-                "stage": "Stage",
-                "status": "Status",
-                "expected_revenue": "Revenue",
-                "currency": "Cur.",
-                "expected_close": "Close",
-                "owner": "Owner",
-            },
-            "No opportunities.",
-        ),
-    ]
-    if detail.get("contacts") is not None:
-        sections.append(
-            (
-                "Contacts",
-                "contacts",
-                {"name": "Name", "job_title": "Job title", "email": "E-mail", "phone": "Phone"},
-                "No contacts.",
-            )
-        )
-    for title, key, columns, empty in sections:
-        out.append(f"<h4>{title}</h4>" + _table(detail.get(key), columns, tz, empty))
-    invoices = detail.get("invoices")
-    if detail.get("synced") or (invoices is not None and not invoices.empty):
-        balance = detail.get("open_balance") or {}
-        owed = ", ".join(f"{esc(amount)} {esc(cur)}" for cur, amount in balance.items())
-        out.append(
-            "<h4>Invoices</h4>"
-            f'<p class="crm-balance">Open balance: <strong>{owed or "none"}</strong></p>'
-            + _table(
-                invoices,
-                {
-                    "number": "Number",
-                    "invoice_date": "Date",
-                    "due_date": "Due",
-                    "amount_total": "Total",
-                    "amount_residual": "Open",
-                    "currency": "Cur.",
-                    "payment_state": "Payment",
-                },
-                tz,
-                "No invoices.",
-            )
-        )
-    return "\n".join(out)
-
-
-def error_html(reason: str | None) -> str:
-    """A field's refusal reason, escaped, for beside its input ('' when none)."""
-    if not reason:
-        return ""
-    return f'<span class="crm-field-error" style="color:#b02a37">{html.escape(reason)}</span>'
 
 
 # -- the view ---------------------------------------------------------------------------
@@ -746,9 +540,17 @@ class ContactBook(ComponentView):
 
     model = param.ClassSelector(class_=ContactBookModel, doc="The view-model shown.")
     model_class = ContactBookModel
+    #: Set by the staff app: each name links to its record page, which takes the place
+    #: of the detail pane. Unset (a notebook), the selected record shows beside the table.
+    opener: Callable[[str, int], None] | None = None
 
-    def __panel__(self) -> pn.viewable.Viewable:
+    def _build(self) -> pn.viewable.Viewable:
         m = self.model
+        linked = self.opener is not None
+
+        def links() -> str | None:
+            return m.entity if linked else None
+
         entity = pn.widgets.RadioButtonGroup.from_param(
             m.param.entity,
             label="",
@@ -789,10 +591,12 @@ class ContactBook(ComponentView):
         alert = message_alert(m)
 
         def editors() -> dict[str, Any]:
-            return {c: None for c in m.columns if c not in m.editable}
+            fixed = {c: None for c in m.columns if c not in m.editable}
+            return {**fixed, "name": None} if linked else fixed
 
         table = pn.widgets.Tabulator(
-            table_rows(m.rows),
+            table_rows(m.rows, links()),
+            formatters={"name": {"type": "html"}} if linked else {},
             show_index=False,
             pagination=None,
             selectable=1,
@@ -807,7 +611,9 @@ class ContactBook(ComponentView):
 
         def show_rows(_: Any) -> None:
             shown = m.rows.index[m.rows["id"] == m.selected_id].tolist()
-            table.param.update(value=table_rows(m.rows), editors=editors(), selection=shown[:1])
+            table.param.update(
+                value=table_rows(m.rows, links()), editors=editors(), selection=shown[:1]
+            )
 
         m.param.watch(show_rows, "rows")
         table.on_edit(lambda e: m.edit(int(table.value["id"].iloc[e.row]), e.column, e.value))
@@ -850,106 +656,17 @@ class ContactBook(ComponentView):
             css_classes=["crm-contact-archive"],
         )
         archive.on_click(lambda _: m.toggle_archived())
-        detail = pn.pane.HTML(
-            pn.bind(detail_html, m.param.detail),
-            css_classes=["crm-contact-detail"],
-            sizing_mode="stretch_width",
-        )
+        listing = pn.Column(table, pn.Row(pager, archive), sizing_mode="stretch_width")
         return pn.Column(
-            pn.Row(entity, search, *filters, sizing_mode="stretch_width"),
+            pn.FlexBox(entity, search, *filters, sizing_mode="stretch_width"),
             alert,
-            pn.Row(
-                pn.Column(table, pn.Row(pager, archive), sizing_mode="stretch_width"),
-                pn.Column(self._actions(), detail, width=420),
-                sizing_mode="stretch_width",
-            ),
+            listing,
+            # In a notebook the selected record's page shows under the table.
+            pn.Column() if linked else RecordPage(model=m.record),
             self._new_form(),
             sizing_mode="stretch_width",
             css_classes=["crm-contact-book"],
         )
-
-    def _actions(self) -> pn.viewable.Viewable:
-        """Log a call or note, plan a follow-up, open a deal: on the selected record
-        (drawn when first opened, shown while a record is selected)."""
-        m = self.model
-        channel = pn.widgets.Select(
-            options=list(CHANNELS), value="call", width=110, css_classes=["crm-log-channel"]
-        )
-        direction = pn.widgets.Select(
-            options={"out": "out", "in": "in"}, width=70, css_classes=["crm-log-direction"]
-        )
-        subject = pn.widgets.TextInput(placeholder="Subject", css_classes=["crm-log-subject"])
-        summary = pn.widgets.TextAreaInput(
-            placeholder="What was said", height=70, css_classes=["crm-log-summary"]
-        )
-        log = pn.widgets.Button(label="Log", color="primary", css_classes=["crm-log-save"])
-
-        def logged(_: Any) -> None:
-            if m.log_interaction(channel.value, direction.value, subject.value, summary.value):
-                subject.value = summary.value = ""
-
-        log.on_click(logged)
-        kind = pn.widgets.Select(
-            options=list(ACTIVITY_KINDS), value="call", width=110, css_classes=["crm-plan-kind"]
-        )
-        plan_subject = pn.widgets.TextInput(
-            placeholder="Next step", css_classes=["crm-plan-subject"]
-        )
-        due = pn.widgets.DatePicker(
-            value=m.ws.today() + dt.timedelta(days=1), width=130, css_classes=["crm-plan-due"]
-        )
-        plan = pn.widgets.Button(label="Schedule", color="primary", css_classes=["crm-plan-save"])
-
-        def planned(_: Any) -> None:
-            if m.schedule_activity(kind.value, plan_subject.value, due.value):
-                plan_subject.value = ""
-
-        plan.on_click(planned)
-        deal_name = pn.widgets.TextInput(placeholder="Deal name", css_classes=["crm-deal-name"])
-        amount = pn.widgets.TextInput(
-            placeholder="Amount", width=120, css_classes=["crm-deal-amount"]
-        )
-        currency = pn.widgets.TextInput(
-            value=m.ws.setting("currency"), width=70, css_classes=["crm-deal-currency"]
-        )
-        close = pn.widgets.DatePicker(name="Close date", width=130, css_classes=["crm-deal-close"])
-        deal = pn.widgets.Button(
-            label="Create deal", color="primary", css_classes=["crm-deal-save"]
-        )
-
-        def opened(_: Any) -> None:
-            if m.create_deal(deal_name.value, amount.value, currency.value, close.value):
-                deal_name.value = amount.value = ""
-
-        deal.on_click(opened)
-        card = pn.Card(
-            title="Log a call · schedule · new deal",
-            collapsed=True,
-            visible=pn.bind(bool, m.param.detail),
-            css_classes=["crm-record-actions"],
-            sizing_mode="stretch_width",
-        )
-
-        def fill(event: Any) -> None:
-            if not event.new and not len(card):
-                card[:] = [
-                    pn.pane.HTML("<b>Log a call, meeting, e-mail or note</b>"),
-                    pn.Row(channel, direction),
-                    subject,
-                    summary,
-                    log,
-                    pn.pane.HTML("<b>Schedule a follow-up</b>"),
-                    pn.Row(kind, due),
-                    plan_subject,
-                    plan,
-                    pn.pane.HTML("<b>New deal</b>"),
-                    deal_name,
-                    pn.Row(amount, currency, close),
-                    deal,
-                ]
-
-        card.param.watch(fill, "collapsed")
-        return card
 
     def _new_form(self) -> pn.viewable.Viewable:
         m = self.model

@@ -13,13 +13,8 @@ import pytest
 import crm_core
 from crm_core.models import ExternalLink, Invoice, Product, SalesOrder
 from widgets.base import md_text
-from widgets.contact_book import (
-    ContactBook,
-    ContactBookModel,
-    detail_html,
-    error_html,
-    table_rows,
-)
+from widgets.contact_book import ContactBook, ContactBookModel, table_rows
+from widgets.record_page import error_html, heading_html, sections_html
 
 FILLER = [f"Zafar Iqbal {i:02d}" for i in range(15)]
 XSS = "<img src=x onerror=alert(1)>"
@@ -306,7 +301,7 @@ def test_create_selects_the_new_record_and_counts_it(ws, base):
     book.entity = "company"
     company = book.create(name="Лена Трейд", country="rus", city="Казань")
     assert ws.companies.get(company["id"])["country"] == "RU"
-    assert book.total == 5 and book.detail["entity"] == "company"
+    assert book.total == 5 and book.detail["kind"] == "company"
 
 
 def test_archive_and_restore_the_selected_record(ws, base):
@@ -428,7 +423,7 @@ def test_the_detail_pane_of_a_synced_company(ws, base, clock):
     book = ContactBookModel(ws, entity="company")
     assert book.select(indus["id"]) is True
     d = book.detail
-    assert d["entity"] == "company" and d["record"]["name"] == "Indus Textiles"
+    assert d["kind"] == "company" and d["record"]["name"] == "Indus Textiles"
     assert d["record"]["tags"] == ["Textile"]
     # newest first; the company's timeline includes its contacts' interactions
     assert d["timeline"]["subject"].tolist() == ["Follow-up", "Visit", "قیمت کی درخواست"]
@@ -443,7 +438,7 @@ def test_the_detail_pane_of_a_synced_company(ws, base, clock):
         "PKR": Decimal("37000.30"),  # 0 + 30000.10 + 12000.20 - 5000.00
         "USD": Decimal("100.00"),
     }
-    page = detail_html(d)
+    page = sections_html(d)
     assert "Open balance" in page and "37,000.30 PKR" in page and "INV/2026/0002" in page
 
     # a contact's pane: only what is addressed to the person
@@ -463,7 +458,7 @@ def test_an_unsynced_record_has_no_books(ws, base):
     book.select(base["volga"]["id"])
     assert book.detail["synced"] is False
     assert book.detail["invoices"].empty and book.detail["open_balance"] == {}
-    assert "Invoices" not in detail_html(book.detail)
+    assert "Invoices" not in sections_html(book.detail)
     assert book.select(10_000) is False and book.detail == {}
     assert "does not exist" in book.message
 
@@ -508,7 +503,7 @@ def test_the_view_builds_and_its_table_holds_only_the_page(ws, base):
         "crm-contact-prev",
         "crm-contact-new",
         "crm-contact-archive",
-        "crm-contact-detail",
+        "crm-record-page",
         "crm-alert",
     } <= _css(layout)
     (table,) = [
@@ -567,19 +562,18 @@ def test_user_content_stays_literal_text_in_the_html(ws, base):
     model = book.model
     assert model.rows["name"].tolist() == [XSS]  # stored and shown as typed
     model.select(bad["id"])
-    page = detail_html(model.detail)
+    page = heading_html(model.detail) + sections_html(model.detail)
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
-    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in page
     assert "&lt;b onmouseover=x&gt;hi&lt;/b&gt;" in page
     assert "<img" not in page and "<script" not in page and "<b " not in page
 
     layout = book.__panel__()
     model.edit(bad["id"], "city", "Karachi")  # the message names the record
-    (alert,) = layout.select(pn.pane.Alert)
+    alert = layout.select(pn.pane.Alert)[0]  # the book's own (the record page has one too)
     assert XSS in model.message and "<img" not in alert.object
     assert md_text(XSS) in alert.object  # the characters as Markdown shows them, not a tag
-    (detail,) = [p for p in layout.select(pn.pane.HTML) if "crm-contact-detail" in p.css_classes]
-    assert "<img" not in detail.object and "&lt;img" in detail.object
+    (heading,) = [p for p in layout.select(pn.pane.HTML) if "crm-record-heading" in p.css_classes]
+    assert "<img" not in heading.object and "&lt;img" in heading.object
     assert "&lt;i&gt;x&lt;/i&gt;</span>" in error_html("<i>x</i>")
     assert "<i>" not in error_html("<i>x</i>") and error_html(None) == ""
 
@@ -724,11 +718,10 @@ def test_log_schedule_and_open_a_deal_from_a_contact(ws, base):
 def test_the_record_actions_card_acts_on_the_selected_company(ws, base):
     book = ContactBook(model=ContactBookModel(ws, entity="company"))
     layout = book.__panel__()
-    (card,) = [c for c in layout.select(pn.Card) if "crm-record-actions" in c.css_classes]
-    assert not card.visible and len(card) == 0  # nothing selected, nothing drawn
+    (card,) = [c for c in layout.select(pn.Column) if "crm-record-actions" in c.css_classes]
+    assert not card.visible  # nothing selected: no actions
     book.model.select(base["padma"]["id"])
     assert card.visible
-    card.collapsed = False
 
     def widget(css):
         return next(w for w in card.select() if css in getattr(w, "css_classes", []))

@@ -1,0 +1,119 @@
+"""The search box in the staff app's header: one box for every kind of record.
+
+Type a name in any script, an e-mail, a phone number as people write it (national
+formats read with the record's country, then the workspace's region), a company or a
+deal name: the matches come back grouped by kind (``ws.search.everything`` in
+crm_core, index-backed), each a link to its record page. The results are links, so
+Tab and Shift+Tab move through them, Enter opens one, Escape (or opening one) closes
+the list.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import panel as pn
+import param
+
+from crm_core import Workspace
+from widgets.base import ComponentView, ViewModel
+from widgets.routes import record_hash
+
+#: The groups of results, in the order shown: (kind in crm_core's answer, record kind,
+#: heading).
+GROUPS = (
+    ("contacts", "contact", "Contacts"),
+    ("companies", "company", "Companies"),
+    ("deals", "deal", "Deals"),
+)
+#: Results per kind.
+PER_KIND = 5
+
+
+class GlobalSearchModel(ViewModel):
+    """What was typed in the header's search box and what it found."""
+
+    query = param.String(default="", doc="The text being searched for.")
+    results = param.Dict(default={}, doc="Kind -> list of hits (id, title, subtitle).")
+
+    def __init__(self, ws: Workspace, **params: Any):
+        super().__init__(ws, **params)
+        self.param.watch(lambda _e: self.search(), "query")
+
+    def search(self) -> bool:
+        """Search for :attr:`query` (nothing for a blank one)."""
+        if not self.query.strip():
+            self.param.update(results={}, message="")
+            return True
+        found = self.attempt(lambda: self.ws.search.everything(self.query, PER_KIND))
+        self.results = dict(found or {})
+        return found is not None
+
+    def clear(self) -> None:
+        """Empty the box and the results (a result was opened)."""
+        self.param.update(query="", results={}, message="")
+
+
+def results_html(results: Mapping[str, Any], query: str, message: str = "") -> str:
+    """The grouped results as links to the records' pages; every value escaped."""
+    if message:
+        return (
+            f'<div class="crm-search-results"><p class="crm-error">{html.escape(message)}</p></div>'
+        )
+    if not query.strip():
+        return ""
+    groups = []
+    for key, kind, heading in GROUPS:
+        hits = results.get(key) or []
+        if not hits:
+            continue
+        items = "".join(
+            f'<li><a class="crm-search-hit" href="{record_hash(kind, hit["id"])}" dir="auto">'
+            f"{html.escape(str(hit.get('title') or ''))}</a>"
+            f'<span class="crm-search-sub" dir="auto">{html.escape(str(hit.get("subtitle") or ""))}'
+            "</span></li>"
+            for hit in hits
+        )
+        groups.append(f'<h5>{heading}</h5><ul class="crm-search-{key}">{items}</ul>')
+    if not groups:
+        body = f'<p class="crm-empty">Nothing found for “{html.escape(query.strip())}”.</p>'
+    else:
+        body = "".join(groups)
+    return f'<div class="crm-search-results" role="listbox">{body}</div>'
+
+
+#: The results' look (a drop-down under the box, readable in light and dark mode).
+STYLE = (Path(__file__).parent / "static" / "search.css").read_text(encoding="utf-8")
+
+
+class GlobalSearch(ComponentView):
+    """The header's search box and its grouped results."""
+
+    model = param.ClassSelector(class_=GlobalSearchModel, doc="The view-model shown.")
+    model_class = GlobalSearchModel
+
+    def _build(self) -> pn.viewable.Viewable:
+        m = self.model
+        box = pn.widgets.TextInput(
+            placeholder="Search names, e-mail, phone, deals…",
+            css_classes=["crm-global-search"],
+            width=300,
+            margin=(8, 10, 0, 10),
+        )
+        box.param.watch(lambda e: m.param.update(query=e.new), "value_input")
+        m.param.watch(
+            lambda e: None if box.value_input == e.new else box.param.update(value=e.new),
+            "query",
+        )
+        results = pn.pane.HTML(
+            pn.bind(results_html, m.param.results, m.param.query, m.param.message),
+            stylesheets=[STYLE],
+            css_classes=["crm-global-results"],
+            margin=(0, 10),
+            width=0,
+            height=0,
+        )
+        return pn.Column(box, results, css_classes=["crm-header-search"], margin=0)

@@ -1,0 +1,423 @@
+"""One record's page, as state and actions: a contact, a company or a deal.
+
+:class:`RecordModel` reads everything a record page shows (its fields, custom fields
+included, the interaction timeline, open and done activities, deals, ERP invoices and
+balance, the stage history of a deal, the journal of the record for those who may see
+it) and carries out what a salesperson does from it: edit the fields, log a call,
+meeting, e-mail or note, schedule the follow-up, open a deal, and for a deal move,
+win, lose and reopen it. Tested without a browser; :mod:`widgets.record_page` draws it.
+
+Edits send only the fields the user changed, with the version of the record that was
+shown: a value the ERP holds that a keyboard could not have typed stays as it is
+unless the user changes it, and an edit of a record someone else changed meanwhile is
+refused and reported, never silently applied.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+import param
+
+from crm_core import AccessDenied, NotFoundError, Workspace
+from widgets.base import ViewModel
+
+#: Record kinds, and the journal's name for their table.
+KINDS = ("contact", "company", "deal")
+TABLES = {"contact": "contacts", "company": "companies", "deal": "opportunities"}
+#: How many rows of a record's timeline, deals and invoices a page shows.
+DETAIL_LIMIT = 50
+#: The fields a record page edits, per kind, in the order shown: (field, label, type).
+#: Types: text, multiline, email, phone, date, money, percent, currency, tags, company,
+#: owner (custom fields add theirs: number, bool, choice).
+FIELDS: dict[str, list[tuple[str, str, str]]] = {
+    "contact": [
+        ("name", "Name", "text"),
+        ("company", "Company (name or id)", "company"),
+        ("job_title", "Job title", "text"),
+        ("email", "E-mail", "email"),
+        ("phone", "Phone", "phone"),
+        ("mobile", "Mobile", "phone"),
+        ("city", "City", "text"),
+        ("country", "Country", "text"),
+        ("tags", "Tags", "tags"),
+        ("notes", "Notes", "multiline"),
+    ],
+    "company": [
+        ("name", "Name", "text"),
+        ("email", "E-mail", "email"),
+        ("phone", "Phone", "phone"),
+        ("website", "Website", "text"),
+        ("vat", "VAT", "text"),
+        ("city", "City", "text"),
+        ("country", "Country", "text"),
+        ("tags", "Tags", "tags"),
+        ("notes", "Notes", "multiline"),
+    ],
+    "deal": [
+        ("name", "Deal", "text"),
+        ("expected_revenue", "Amount", "money"),
+        ("currency", "Currency", "currency"),
+        ("probability", "Probability %", "percent"),
+        ("expected_close", "Close date", "date"),
+        ("owner", "Owner", "owner"),
+        ("company", "Company (name or id)", "company"),
+        ("tags", "Tags", "tags"),
+        ("description", "Description", "multiline"),
+    ],
+}
+
+
+def blank(value: Any) -> Any:
+    """A value as typed into an input: stripped text, empty (or NaN) as None."""
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    return value
+
+
+def company_ref(ws: Workspace, value: Any) -> tuple[Any, str | None]:
+    """The company given by id or exact name, as its id; or as given, with the reason
+    it names no single company."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value, None
+    text = str(value).strip()
+    if text.isdigit():
+        return int(text), None
+    found = ws.companies.ids_named(text)
+    if len(found) == 1:
+        return int(found[0]), None
+    if not found:
+        return text, "is not the name of a company"
+    return text, f"names {len(found)} companies: give the id of the one you mean"
+
+
+def shown(value: Any) -> str:
+    """A stored value as an input shows it (Decimals plain, lists comma-joined)."""
+    if value is None or (not isinstance(value, (str, list, dict)) and pd.isna(value)):
+        return ""
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f") if value == value.to_integral() else str(value)
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+class RecordModel(ViewModel):
+    """The record a page shows and what can be done from it."""
+
+    kind = param.Selector(default="contact", objects=list(KINDS), doc="What is shown.")
+    record_id = param.Integer(default=None, allow_None=True, doc="The record shown.")
+    detail = param.Dict(default={}, doc="What the page shows (empty: nothing open).")
+    error_source = param.String(
+        default="", doc="Which form the field errors belong to: edit, log, plan, deal, close."
+    )
+
+    def __init__(self, ws: Workspace, **params: Any):
+        super().__init__(ws, **params)
+
+    # -- reading --------------------------------------------------------------------
+    def open(self, kind: str, record_id: int) -> bool:
+        """Show record ``record_id`` of ``kind`` (contact, company or deal); False
+        (with the reason in ``message``) when it does not exist or may not be seen."""
+        self.field_errors = {}
+        self._say("", "info")
+        if kind not in KINDS:
+            self._say(f"There is no kind of record called {kind!r}.", "danger")
+            return False
+        try:
+            detail = self._read(kind, int(record_id))
+        except (NotFoundError, AccessDenied) as exc:
+            self.param.update(kind=kind, record_id=None, detail={})
+            self._say(str(exc), "danger")
+            return False
+        self.param.update(kind=kind, record_id=int(record_id), detail=detail)
+        return True
+
+    def close(self) -> None:
+        """Show nothing."""
+        self.param.update(record_id=None, detail={}, field_errors={}, message="")
+
+    def refresh(self) -> bool:
+        """Read the shown record again (after a write, or someone else's)."""
+        if self.record_id is None:
+            return True
+        try:
+            self.detail = self._read(self.kind, self.record_id)
+        except (NotFoundError, AccessDenied) as exc:
+            self.param.update(record_id=None, detail={})
+            self._say(str(exc), "danger")
+            return False
+        return True
+
+    _load = refresh
+
+    def fields(self) -> list[tuple[str, str, str, list[str] | None]]:
+        """The editable fields of the shown kind: (field, label, type, choices), the
+        workspace's custom fields last (as ``custom.<name>``)."""
+        out: list[tuple[str, str, str, list[str] | None]] = [
+            (f, label, t, None) for f, label, t in FIELDS[self.kind]
+        ]
+        entity = "opportunity" if self.kind == "deal" else self.kind
+        for d in self.ws.custom_fields.list(entity).to_dict("records"):
+            out.append((f"custom.{d['name']}", d["label"], d["type"], d["choices"]))
+        return out
+
+    def value(self, field: str) -> Any:
+        """The shown record's value of ``field`` (``custom.<name>`` for custom ones)."""
+        record = self.detail.get("record") or {}
+        if field.startswith("custom."):
+            return (record.get("custom") or {}).get(field[len("custom.") :])
+        if field == "company":
+            return record.get("company")
+        if field == "owner":
+            return record.get("owner_login")
+        return record.get(field)
+
+    def _read(self, kind: str, record_id: int) -> dict[str, Any]:
+        ws = self.ws
+        people = None
+        history = None
+        if kind == "deal":
+            record = ws.pipeline.get(record_id)
+            link = {"opportunity_id": record_id}
+            history = ws.pipeline.history(record_id)
+            deals = None
+        else:
+            service = ws.contacts if kind == "contact" else ws.companies
+            record = service.get(record_id)
+            link = {f"{kind}_id": record_id}
+            deals = ws.pipeline.search(**link, limit=DETAIL_LIMIT)
+            if kind == "company":
+                people = ws.contacts.search(company_id=record_id, limit=DETAIL_LIMIT)
+        company = record.get("company_id")
+        record["company"] = ws.companies.get(company)["name"] if company else None
+        if kind == "deal" and record.get("contact_id"):
+            record["contact"] = ws.contacts.get(record["contact_id"])["name"]
+        owner = record.get("owner_id")
+        record["owner_login"] = self._logins().get(owner) if owner else None
+        activities = ws.activities.for_record(**link, include_done=True)
+        done = activities["done_at"].notna()
+        invoices = ws.accounts.invoices(**link, limit=DETAIL_LIMIT) if kind != "deal" else None
+        return {
+            "kind": kind,
+            "record": record,
+            "timeline": ws.interactions.timeline(**link, limit=DETAIL_LIMIT),
+            "activities": activities[~done].reset_index(drop=True),
+            "done": activities[done].reset_index(drop=True),
+            "opportunities": deals,
+            "history": history,
+            "contacts": people,
+            "synced": ws.accounts.is_synced("opportunity" if kind == "deal" else kind, record_id),
+            "invoices": invoices,
+            "open_balance": ws.accounts.open_balance(**link) if kind != "deal" else {},
+            "journal": ws.journal.for_record(TABLES[kind], record_id),
+            "timezone": ws.setting("timezone"),
+        }
+
+    def _logins(self) -> dict[int, str]:
+        users = self.ws.users.list()
+        return dict(zip(users["id"].astype(int), users["login"], strict=True))
+
+    def logins(self) -> list[str]:
+        """The logins a deal can be given to (active users)."""
+        users = self.ws.users.list()
+        return users.loc[users["active"].astype(bool), "login"].tolist()
+
+    # -- editing --------------------------------------------------------------------
+    def save(self, values: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Write the fields of ``values`` (field -> text as typed) that differ from
+        what is shown, with the version shown. Refusals land in ``field_errors`` per
+        field and nothing is written."""
+        self.error_source = "edit"
+        record = self.detail.get("record")
+        if not record:
+            self._say("Nothing is open.", "warning")
+            return None
+        changes: dict[str, Any] = {}
+        custom: dict[str, Any] = {}
+        bad: dict[str, str] = {}
+        for field, typed in values.items():
+            new = blank(typed)
+            if (blank(shown(self.value(field))) or None) == (
+                blank(shown(new)) if new is not None else None
+            ):
+                continue
+            if field.startswith("custom."):
+                custom[field[len("custom.") :]] = new
+            elif field == "company":
+                if new is None:
+                    changes["company_id"] = None
+                else:
+                    ref, reason = company_ref(self.ws, new)
+                    if reason:
+                        bad["company"] = reason
+                    changes["company_id"] = ref
+            elif field == "owner":
+                changes["owner"] = new
+            else:
+                changes[field] = new
+        if custom:
+            changes["custom"] = custom
+        if bad:
+            self.field_errors = bad
+            self._say("; ".join(f"{f}: {r}" for f, r in bad.items()), "danger")
+            return None
+        if not changes:
+            self._say("Nothing changed.", "info")
+            return None
+        service = {
+            "contact": self.ws.contacts,
+            "company": self.ws.companies,
+            "deal": self.ws.pipeline,
+        }[self.kind]
+        return self._act(
+            lambda: service.update(record["id"], changes, expected_version=int(record["version"])),
+            lambda r: f"Saved {r['name']!r}.",
+        )
+
+    # -- the daily actions ------------------------------------------------------------
+    def _links(self) -> dict[str, int]:
+        """The shown record as links for what is logged, planned or created on it (a
+        contact's or a deal's company and contact come along)."""
+        record = self.detail.get("record") or {}
+        if self.kind == "company":
+            return {"company": int(record["id"])}
+        if self.kind == "contact":
+            links = {"contact": int(record["id"])}
+        else:
+            links = {"opportunity": int(record["id"])}
+            if isinstance(record.get("contact_id"), int):
+                links["contact"] = int(record["contact_id"])
+        if isinstance(record.get("company_id"), int):
+            links["company"] = int(record["company_id"])
+        return links
+
+    def _on_record(self, source: str, write: Callable[[dict[str, int]], Any], done: str) -> Any:
+        self.error_source = source
+        if not self.detail.get("record"):
+            self._say("Open a record first.", "warning")
+            return None
+        return self._act(lambda: write(self._links()), lambda r: done.format(**r))
+
+    def log_interaction(
+        self, channel: str, direction: str, subject: str | None = None, summary: str | None = None
+    ) -> dict[str, Any] | None:
+        """Log a call, meeting, e-mail, message or note (in or out) on the record; it
+        appears at the top of its timeline."""
+        return self._on_record(
+            "log",
+            lambda links: self.ws.interactions.log(
+                channel, direction, subject=blank(subject), summary=blank(summary), **links
+            ),
+            "Logged the {channel}.",
+        )
+
+    def schedule_activity(
+        self,
+        kind: str,
+        subject: str,
+        due: Any,
+        assignee: str | None = None,
+        note: str | None = None,
+    ) -> dict[str, Any] | None:
+        """Plan a follow-up (call, meeting, email, todo) on the record, for
+        ``assignee`` (a login; default: the acting user)."""
+        extra = {k: v for k, v in (("assignee", blank(assignee)), ("note", blank(note))) if v}
+        return self._on_record(
+            "plan",
+            lambda links: self.ws.activities.schedule(kind, subject, due, **links, **extra),
+            "Scheduled {subject!r} for {due_date:%Y-%m-%d}.",
+        )
+
+    def complete_activity(self, activity_id: int) -> dict[str, Any] | None:
+        """Mark one of the record's open activities done."""
+        self.error_source = "plan"
+        return self._act(
+            lambda: self.ws.activities.complete(activity_id),
+            lambda r: f"Done: {r['subject']!r}.",
+        )
+
+    def create_deal(
+        self,
+        name: str,
+        expected_revenue: Any = None,
+        currency: str | None = None,
+        expected_close: Any = None,
+    ) -> dict[str, Any] | None:
+        """Open a deal for the shown contact or company (in the first stage, owned by
+        the acting user)."""
+        if self.kind == "deal":
+            self._say("Open the contact or company to create a deal for it.", "warning")
+            return None
+        values = {
+            "expected_revenue": blank(expected_revenue),
+            "currency": blank(currency),
+            "expected_close": expected_close,
+        }
+        given = {k: v for k, v in values.items() if v is not None}
+        return self._on_record(
+            "deal",
+            lambda links: self.ws.pipeline.create(name, **links, **given),
+            "Created the deal {name!r} in {stage}.",
+        )
+
+    # -- a deal's outcome ---------------------------------------------------------------
+    def open_stages(self) -> list[str]:
+        """The names of the deal's pipeline's open stages, in order."""
+        stages = self.ws.pipeline.stages((self.detail.get("record") or {}).get("pipeline_id"))
+        return stages.loc[~stages["is_won"] & ~stages["is_lost"], "name"].tolist()
+
+    def _deal_action(self, source: str, write: Callable[[int, int], Any], done: str) -> Any:
+        self.error_source = source
+        record = self.detail.get("record") or {}
+        if self.kind != "deal" or not record:
+            self._say("Open a deal first.", "warning")
+            return None
+        return self._act(
+            lambda: write(int(record["id"]), int(record["version"])),
+            lambda r: done.format(**r),
+        )
+
+    def move(self, stage: str) -> dict[str, Any] | None:
+        """Move the deal to the open stage ``stage``."""
+        return self._deal_action(
+            "close",
+            lambda i, v: self.ws.pipeline.move(i, stage, expected_version=v),
+            "Moved {name!r} to {stage}.",
+        )
+
+    def win(self) -> dict[str, Any] | None:
+        """Mark the deal won (the page asks for a confirmation first)."""
+        return self._deal_action(
+            "close",
+            lambda i, v: self.ws.pipeline.win(i, expected_version=v),
+            "Won {name!r}.",
+        )
+
+    def lose(self, reason: str, note: str | None = None) -> dict[str, Any] | None:
+        """Mark the deal lost; a reason is required."""
+        return self._deal_action(
+            "close",
+            lambda i, v: self.ws.pipeline.lose(i, reason, note=blank(note), expected_version=v),
+            "Lost {name!r}: {lost_reason}.",
+        )
+
+    def reopen(self, stage: str | None = None) -> dict[str, Any] | None:
+        """Reopen a won or lost deal in ``stage`` (default: the first stage)."""
+        return self._deal_action(
+            "close",
+            lambda i, v: self.ws.pipeline.reopen(i, blank(stage), expected_version=v),
+            "Reopened {name!r} in {stage}.",
+        )

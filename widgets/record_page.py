@@ -1,0 +1,518 @@
+"""A record's page: a contact, a company or a deal, drawn from :class:`RecordModel`.
+
+The page is built once per session and filled in place when another record opens (the
+staff app shows it at ``#/contacts/123``, ``#/companies/7`` and ``#/deals/45``; see
+:mod:`widgets.routes`). The lists on it (timeline, activities, deals, contacts,
+invoices, history, journal) are one HTML element each, with links to the records they
+name; every value in them is escaped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import panel as pn
+import param
+
+from crm_core.models import ACTIVITY_KINDS, CHANNELS
+from widgets.base import ComponentView, message_alert
+from widgets.record_model import RecordModel, shown
+from widgets.routes import record_hash
+
+#: Links in lists: the column holding the id of the record a row names, per kind.
+_LINKED = {"contact": "contacts", "company": "companies", "deal": "deals"}
+
+
+def esc(value: Any, tz: str = "UTC") -> str:
+    """``value`` as HTML-escaped text: dates and money formatted, missing as ''."""
+    if value is None or (not isinstance(value, (str, list, dict)) and pd.isna(value)):
+        return ""
+    if isinstance(value, dt.datetime):
+        value = value.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+    elif isinstance(value, dt.date):
+        value = value.isoformat()
+    elif isinstance(value, Decimal):
+        value = f"{value:,.2f}"
+    elif isinstance(value, list):
+        value = ", ".join(str(v) for v in value)
+    return html.escape(str(value), quote=True)
+
+
+def link(kind: str, record_id: Any, text: Any, tz: str = "UTC") -> str:
+    """``text`` (escaped) as a link to the page of record ``record_id`` of ``kind``;
+    plain text when there is no such id."""
+    label = esc(text, tz) or f"#{esc(record_id)}"
+    if record_id is None or pd.isna(record_id):
+        return esc(text, tz)
+    return f'<a href="{record_hash(kind, int(record_id))}">{label}</a>'
+
+
+def table_html(
+    frame: pd.DataFrame | None,
+    columns: Mapping[str, str],
+    tz: str,
+    empty: str,
+    links: Mapping[str, tuple[str, str]] | None = None,
+) -> str:
+    """``frame``'s ``columns`` (column -> header) as an HTML table; ``links`` maps a
+    column to (kind, id column): its cells link to that record's page."""
+    if frame is None or frame.empty:
+        return f'<p class="crm-empty">{html.escape(empty)}</p>'
+    links = links or {}
+    head = "".join(f"<th>{html.escape(label)}</th>" for label in columns.values())
+
+    def cell(row: Mapping[str, Any], column: str) -> str:
+        if column in links:
+            kind, id_column = links[column]
+            return link(kind, row.get(id_column), row.get(column), tz)
+        return esc(row.get(column), tz)
+
+    body = "".join(
+        "<tr>" + "".join(f"<td>{cell(row, c)}</td>" for c in columns) + "</tr>"
+        for row in frame.to_dict("records")
+    )
+    return f'<table class="crm-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def heading_html(detail: Mapping[str, Any]) -> str:
+    """The page's title: the record's name, what it is, and its company and contact."""
+    if not detail:
+        return '<p class="crm-empty">Nothing to show.</p>'
+    record, kind = detail["record"], detail["kind"]
+    parts = [f'<h2 class="crm-record-name" dir="auto">{esc(record["name"])}</h2>']
+    facts = [{"contact": "Contact", "company": "Company", "deal": "Deal"}[kind]]
+    if kind == "deal":
+        facts.append(f"{esc(record['stage'])} · {esc(record['status'])}")
+        amount = record.get("expected_revenue")
+        if amount is not None:
+            facts.append(f"{esc(record['currency'])} {esc(amount)}")
+        if record.get("lost_reason"):
+            facts.append(f"lost: {esc(record['lost_reason'])}")
+    if record.get("company_id"):
+        facts.append(link("company", record["company_id"], record.get("company")))
+    if kind == "deal" and record.get("contact_id"):
+        facts.append(link("contact", record["contact_id"], record.get("contact")))
+    if not record.get("active", True):
+        facts.append('<span class="crm-archived">archived</span>')
+    parts.append(f'<p class="crm-record-facts">{" · ".join(facts)}</p>')
+    return "".join(parts)
+
+
+#: The lists of a record page: (title, detail key, columns, empty text, links).
+SECTIONS: list[tuple[str, str, dict[str, str], str, dict[str, tuple[str, str]]]] = [
+    (
+        "Timeline",
+        "timeline",
+        {
+            "occurred_at": "When",
+            "channel": "Channel",
+            "direction": "In/out",
+            "subject": "Subject",
+            "summary": "Summary",
+            "contact": "Contact",
+            "user": "By",
+        },
+        "No interactions yet.",
+        {"contact": ("contact", "contact_id")},
+    ),
+    (
+        "Open activities",
+        "activities",
+        {"due_date": "Due", "kind": "Kind", "subject": "Subject", "assignee": "Assignee"},
+        "No open activities.",
+        {},
+    ),
+    (
+        "Done",
+        "done",
+        {"done_at": "Done", "kind": "Kind", "subject": "Subject", "assignee": "By"},
+        "Nothing done yet.",
+        {},
+    ),
+    (
+        "Deals",
+        "opportunities",
+        {
+            "name": "Deal",
+            "stage": "Stage",
+            "status": "Status",
+            "expected_revenue": "Amount",
+            "currency": "Cur.",
+            "expected_close": "Close",
+            "owner": "Owner",
+        },
+        "No deals.",
+        {"name": ("deal", "id")},
+    ),
+    (
+        "Contacts",
+        "contacts",
+        {"name": "Name", "job_title": "Job title", "email": "E-mail", "phone": "Phone"},
+        "No contacts.",
+        {"name": ("contact", "id")},
+    ),
+    (
+        "Stage history",
+        "history",
+        {"changed_at": "When", "from_stage": "From", "to_stage": "To", "by": "By"},
+        "No stage changes.",
+        {},
+    ),
+]
+
+
+def sections_html(detail: Mapping[str, Any]) -> str:
+    """The record's lists, invoices (when synced) and journal, as HTML."""
+    if not detail:
+        return ""
+    tz = detail.get("timezone") or "UTC"
+    out = []
+    for title, key, columns, empty, links in SECTIONS:
+        if detail.get(key) is not None:
+            body = table_html(detail[key], columns, tz, empty, links)
+            out.append(f'<section class="crm-section-{key}"><h4>{title}</h4>{body}</section>')
+    invoices = detail.get("invoices")
+    if detail.get("synced") or (invoices is not None and not invoices.empty):
+        balance = detail.get("open_balance") or {}
+        owed = ", ".join(f"{esc(amount)} {esc(cur)}" for cur, amount in balance.items())
+        columns = {
+            "number": "Number",
+            "invoice_date": "Date",
+            "due_date": "Due",
+            "amount_total": "Total",
+            "amount_residual": "Open",
+            "currency": "Cur.",
+            "payment_state": "Payment",
+        }
+        out.append(
+            '<section class="crm-section-invoices"><h4>Invoices</h4>'
+            f'<p class="crm-balance">Open balance: <strong>{owed or "none"}</strong></p>'
+            + table_html(invoices, columns, tz, "No invoices.")
+            + "</section>"
+        )
+    journal = detail.get("journal")
+    if journal is not None and not journal.empty:
+        rows = journal[journal["field"].notna()].tail(50).iloc[::-1]
+        columns = {"at": "When", "user": "By", "field": "Field", "old": "Was", "new": "Now"}
+        out.append(
+            '<section class="crm-section-journal"><h4>Changes</h4>'
+            + table_html(rows, columns, tz, "No changes.")
+            + "</section>"
+        )
+    return "\n".join(out)
+
+
+def error_html(reason: str | None) -> str:
+    """A field's refusal reason, escaped, for under its input ('' when none)."""
+    if not reason:
+        return ""
+    return f'<span class="crm-field-error">{html.escape(reason)}</span>'
+
+
+class RecordPage(ComponentView):
+    """A record's page: its title, a form to edit it, the daily actions, its lists."""
+
+    model = param.ClassSelector(class_=RecordModel, doc="The view-model shown.")
+    model_class = RecordModel
+
+    def _build(self) -> pn.viewable.Viewable:
+        m = self.model
+        self._forms: dict[tuple[Any, ...], tuple[pn.Column, dict[str, Any]]] = {}
+        self._form_area = pn.Column(sizing_mode="stretch_width", css_classes=["crm-record-form"])
+        m.param.watch(lambda _e: self._show_form(), "detail")
+        self._show_form()
+        return pn.Column(
+            pn.pane.HTML(
+                pn.bind(heading_html, m.param.detail),
+                sizing_mode="stretch_width",
+                css_classes=["crm-record-heading"],
+            ),
+            message_alert(m),
+            pn.FlexBox(
+                pn.Column(
+                    self._form_area,
+                    self._deal_actions(),
+                    self._actions(),
+                    styles={"flex": "1 1 340px", "min-width": "0"},
+                ),
+                pn.pane.HTML(
+                    pn.bind(sections_html, m.param.detail),
+                    css_classes=["crm-record-sections"],
+                    styles={"flex": "2 1 480px", "min-width": "0", "overflow-x": "auto"},
+                ),
+                flex_wrap="wrap",
+                gap="16px",
+                sizing_mode="stretch_width",
+            ),
+            sizing_mode="stretch_width",
+            css_classes=["crm-record-page"],
+        )
+
+    # -- the edit form ------------------------------------------------------------------
+    def _show_form(self) -> None:
+        m = self.model
+        if not m.detail:
+            self._form_area[:] = []
+            return
+        fields = m.fields()
+        key = (m.kind, tuple((f, label, t, tuple(c or ())) for f, label, t, c in fields))
+        if key not in self._forms:
+            self._forms[key] = self._form(fields)
+        form, inputs = self._forms[key]
+        for field, widget in inputs.items():
+            value = m.value(field)
+            if isinstance(widget, pn.widgets.DatePicker):
+                widget.value = value if isinstance(value, dt.date) else None
+            elif isinstance(widget, pn.widgets.Select):
+                options = widget.options
+                choices = options.values() if isinstance(options, dict) else options
+                widget.value = value if value in choices else ""
+            else:
+                widget.value = shown(value)
+        if len(self._form_area) != 1 or self._form_area[0] is not form:
+            self._form_area[:] = [form]
+
+    def _form(self, fields: list[tuple[str, str, str, list[str] | None]]) -> tuple[Any, Any]:
+        m = self.model
+        inputs: dict[str, Any] = {}
+        rows = []
+        for field, label, kind, choices in fields:
+            css = [f"crm-record-field-{field.replace('.', '-')}"]
+            widget: Any
+            if kind == "multiline":
+                widget = pn.widgets.TextAreaInput(label=label, height=80, css_classes=css)
+            elif kind == "date":
+                widget = pn.widgets.DatePicker(label=label, css_classes=css)
+            elif kind == "owner":
+                widget = pn.widgets.Select(label=label, options=["", *m.logins()], css_classes=css)
+            elif kind == "choice":
+                widget = pn.widgets.Select(
+                    label=label, options=["", *(choices or [])], css_classes=css
+                )
+            elif kind == "bool":
+                widget = pn.widgets.Select(
+                    name=label, options={"": "", "yes": True, "no": False}, css_classes=css
+                )
+            else:
+                widget = pn.widgets.TextInput(label=label, css_classes=css)
+            widget.sizing_mode = "stretch_width"
+            inputs[field] = widget
+            rows.append(
+                pn.Column(
+                    widget,
+                    pn.pane.HTML(
+                        pn.bind(
+                            self._reason(field, "edit"), m.param.field_errors, m.param.error_source
+                        ),
+                        css_classes=[f"crm-record-error-{field.replace('.', '-')}"],
+                        margin=(0, 10),
+                    ),
+                    sizing_mode="stretch_width",
+                )
+            )
+        save = pn.widgets.Button(label="Save", color="primary", css_classes=["crm-record-save"])
+        save.on_click(lambda _e: m.save({f: w.value for f, w in inputs.items()}))
+        return pn.Column(*rows, save, sizing_mode="stretch_width"), inputs
+
+    @staticmethod
+    def _reason(field: str, source: str) -> Callable[[dict[str, str], str], str]:
+        return lambda errors, given: error_html(errors.get(field) if given == source else None)
+
+    # -- a deal's stage and outcome ---------------------------------------------------
+    def _deal_actions(self) -> pn.viewable.Viewable:
+        m = self.model
+        is_deal = pn.bind(lambda d: bool(d) and d.get("kind") == "deal", m.param.detail)
+
+        def status(detail: Mapping[str, Any]) -> str:
+            return (detail.get("record") or {}).get("status", "") if detail else ""
+
+        is_open = pn.bind(lambda d: status(d) == "open", m.param.detail)
+        is_closed = pn.bind(lambda d: status(d) in ("won", "lost"), m.param.detail)
+        stage = pn.widgets.Select(label="Stage", css_classes=["crm-record-stage"], width=180)
+
+        def stages(detail: Mapping[str, Any]) -> None:
+            if detail and detail.get("kind") == "deal":
+                names = m.open_stages()
+                current = detail["record"]["stage"]
+                stage.param.update(options=names, value=current if current in names else names[0])
+
+        m.param.watch(lambda e: stages(e.new), "detail")
+        stages(m.detail)
+        move = pn.widgets.Button(label="Move", css_classes=["crm-record-move"], align="end")
+        move.on_click(lambda _e: m.move(stage.value))
+        won = pn.widgets.Button(
+            label="Won…", color="success", css_classes=["crm-record-won"], align="end"
+        )
+        lost = pn.widgets.Button(
+            label="Lost…", color="danger", css_classes=["crm-record-lost"], align="end"
+        )
+        confirm_win = pn.widgets.Button(
+            label="Yes, mark it won", color="success", css_classes=["crm-record-confirm-won"]
+        )
+        cancel = pn.widgets.Button(label="Cancel", css_classes=["crm-record-cancel"])
+        reason = pn.widgets.AutocompleteInput(
+            label="Why was it lost?",
+            options=self.model.ws.pipeline.lost_reasons(),
+            restrict=False,
+            min_characters=0,
+            css_classes=["crm-record-lost-reason"],
+        )
+        note = pn.widgets.TextInput(label="Note", css_classes=["crm-record-lost-note"])
+        confirm_lost = pn.widgets.Button(
+            label="Mark it lost", color="danger", css_classes=["crm-record-confirm-lost"]
+        )
+        asking = pn.Column(visible=False, css_classes=["crm-record-confirm"])
+
+        def ask(what: str) -> None:
+            if what == "won":
+                asking[:] = [
+                    pn.pane.HTML("<b>Mark this deal won?</b>"),
+                    pn.Row(confirm_win, cancel),
+                ]
+            else:
+                asking[:] = [
+                    reason,
+                    note,
+                    pn.pane.HTML(
+                        pn.bind(
+                            self._reason("reason", "close"),
+                            m.param.field_errors,
+                            m.param.error_source,
+                        )
+                    ),
+                    pn.Row(confirm_lost, cancel),
+                ]
+            asking.visible = True
+
+        def finish(result: Any) -> None:
+            if result is not None:
+                asking.visible = False
+                reason.value = note.value = ""
+
+        won.on_click(lambda _e: ask("won"))
+        lost.on_click(lambda _e: ask("lost"))
+        cancel.on_click(lambda _e: asking.param.update(visible=False))
+        confirm_win.on_click(lambda _e: finish(m.win()))
+        confirm_lost.on_click(
+            lambda _e: finish(m.lose(reason.value_input or reason.value, note.value))
+        )
+        reopen = pn.widgets.Button(
+            label="Reopen", color="primary", css_classes=["crm-record-reopen"], align="end"
+        )
+        reopen.on_click(lambda _e: m.reopen(stage.value))
+        m.param.watch(lambda _e: asking.param.update(visible=False), "record_id")
+        return pn.Column(
+            pn.Row(
+                stage, pn.Row(move, won, lost, visible=is_open), pn.Row(reopen, visible=is_closed)
+            ),
+            asking,
+            visible=is_deal,
+            css_classes=["crm-record-deal-actions"],
+            sizing_mode="stretch_width",
+        )
+
+    # -- log, plan, open a deal -----------------------------------------------------
+    def _actions(self) -> pn.viewable.Viewable:
+        m = self.model
+        channel = pn.widgets.Select(
+            options=list(CHANNELS), value="call", width=110, css_classes=["crm-log-channel"]
+        )
+        direction = pn.widgets.Select(
+            options={"out": "out", "in": "in"}, width=70, css_classes=["crm-log-direction"]
+        )
+        subject = pn.widgets.TextInput(placeholder="Subject", css_classes=["crm-log-subject"])
+        summary = pn.widgets.TextAreaInput(
+            placeholder="What was said", height=70, css_classes=["crm-log-summary"]
+        )
+        log = pn.widgets.Button(label="Log", color="primary", css_classes=["crm-log-save"])
+
+        def logged(_: Any) -> None:
+            if m.log_interaction(channel.value, direction.value, subject.value, summary.value):
+                subject.value = summary.value = ""
+
+        log.on_click(logged)
+        kind = pn.widgets.Select(
+            options=list(ACTIVITY_KINDS), value="call", width=110, css_classes=["crm-plan-kind"]
+        )
+        plan_subject = pn.widgets.TextInput(
+            placeholder="Next step", css_classes=["crm-plan-subject"]
+        )
+        due = pn.widgets.DatePicker(
+            value=m.ws.today() + dt.timedelta(days=1), width=130, css_classes=["crm-plan-due"]
+        )
+        assignee = pn.widgets.Select(
+            options=["", *m.logins()], value="", width=120, css_classes=["crm-plan-assignee"]
+        )
+        plan_note = pn.widgets.TextInput(placeholder="Note", css_classes=["crm-plan-note"])
+        plan = pn.widgets.Button(label="Schedule", color="primary", css_classes=["crm-plan-save"])
+
+        def planned(_: Any) -> None:
+            if m.schedule_activity(
+                kind.value, plan_subject.value, due.value, assignee.value, plan_note.value
+            ):
+                plan_subject.value = plan_note.value = ""
+
+        plan.on_click(planned)
+        deal_name = pn.widgets.TextInput(placeholder="Deal name", css_classes=["crm-deal-name"])
+        amount = pn.widgets.TextInput(
+            placeholder="Amount", width=120, css_classes=["crm-deal-amount"]
+        )
+        currency = pn.widgets.TextInput(
+            value=m.ws.setting("currency"), width=70, css_classes=["crm-deal-currency"]
+        )
+        close = pn.widgets.DatePicker(label="Close date", width=130, css_classes=["crm-deal-close"])
+        deal = pn.widgets.Button(
+            label="Create deal", color="primary", css_classes=["crm-deal-save"]
+        )
+
+        def opened(_: Any) -> None:
+            if m.create_deal(deal_name.value, amount.value, currency.value, close.value):
+                deal_name.value = amount.value = ""
+
+        deal.on_click(opened)
+
+        def errors(source: str, fields: tuple[str, ...]) -> pn.pane.HTML:
+            return pn.pane.HTML(
+                pn.bind(
+                    lambda e, s: " ".join(
+                        error_html(f"{f}: {e[f]}") for f in fields if s == source and f in e
+                    ),
+                    m.param.field_errors,
+                    m.param.error_source,
+                ),
+                css_classes=[f"crm-{source}-errors"],
+            )
+
+        new_deal = pn.Column(
+            pn.pane.HTML("<b>New deal</b>"),
+            deal_name,
+            pn.Row(amount, currency, close),
+            errors("deal", ("name", "expected_revenue", "currency", "expected_close")),
+            deal,
+            visible=pn.bind(lambda d: bool(d) and d.get("kind") != "deal", m.param.detail),
+            sizing_mode="stretch_width",
+        )
+        return pn.Column(
+            pn.pane.HTML("<b>Log a call, meeting, e-mail or note</b>"),
+            pn.Row(channel, direction),
+            subject,
+            summary,
+            errors("log", ("channel", "direction", "subject", "summary")),
+            log,
+            pn.pane.HTML("<b>Schedule a follow-up</b>"),
+            pn.Row(kind, due, assignee),
+            plan_subject,
+            plan_note,
+            errors("plan", ("kind", "subject", "due_date", "due", "assignee", "note")),
+            plan,
+            new_deal,
+            visible=pn.bind(bool, m.param.detail),
+            sizing_mode="stretch_width",
+            css_classes=["crm-record-actions"],
+        )
