@@ -478,8 +478,9 @@ def doc_html(doc: str) -> str:
     """The report's documentation as escaped text in a fold-out block."""
     if not doc:
         return ""
+    summary = html.escape(_("About this report"))
     return (
-        f"<details><summary>{html.escape(_('About this report'))}</summary>"
+        f"<details><summary>{summary}</summary>"
         f'<div style="white-space: pre-wrap; color: #444">{html.escape(doc)}</div></details>'
     )
 
@@ -754,7 +755,7 @@ class ReportsPage(ComponentView):
             ["layouts", "progress", "progress_text", "running", "workbook_data", "workbook_name"],
         )
         return pn.Column(
-            pn.pane.HTML(f"<b>{html.escape(_('Excel workbook'))}</b>"),
+            pn.pane.HTML("<b>{}</b>".format(html.escape(_("Excel workbook")))),
             pn.Row(choice, prepare, download),
             pn.Row(bar, status),
             css_classes=["crm-reports-export"],

@@ -594,11 +594,11 @@ class SyncPanel(ComponentView):
             css_classes=["crm-sync-note"],
         )
         return pn.Column(
-            pn.pane.HTML(f"<h3>{html.escape(_('ERP sync'))}</h3>"),
+            pn.pane.HTML("<h3>{}</h3>".format(html.escape(_("ERP sync")))),
             alert,
             note,
             pn.Row(run, bar, status),
-            pn.pane.HTML(f"<b>{html.escape(_('Last runs'))}</b>"),
+            pn.pane.HTML("<b>{}</b>".format(html.escape(_("Last runs")))),
             runs,
             pn.pane.HTML(
                 "<b>{}</b> {}".format(
@@ -610,7 +610,7 @@ class SyncPanel(ComponentView):
             failures,
             pn.Row(retry, since, resync, visible=model.may_manage),
             pn.pane.HTML(
-                f"<b>{html.escape(_('Conflicts to review'))}</b>", visible=model.may_manage
+                "<b>{}</b>".format(html.escape(_("Conflicts to review"))), visible=model.may_manage
             ),
             conflicts,
             sizing_mode="stretch_width",
@@ -621,7 +621,7 @@ class SyncPanel(ComponentView):
         if frame is None or frame.empty:
             return [
                 pn.pane.HTML(
-                    f"<i>{html.escape(_('No conflict to review.'))}</i>",
+                    "<i>{}</i>".format(html.escape(_("No conflict to review."))),
                     css_classes=["crm-no-conflict"],
                 )
             ]

@@ -91,6 +91,24 @@ def test_the_template_holds_every_marked_message_of_the_translated_modules(tmp_p
     assert not missing, f"run the update in README.md (Translations): {sorted(missing)}"
 
 
+def test_no_message_is_marked_inside_an_f_string():
+    """`pybabel extract` does not look inside f-strings (one token to it before Python
+    3.12): a ``_("...")`` there would never reach the catalogues."""
+    import ast
+
+    hidden = []
+    for path in sorted((ROOT / "widgets").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.JoinedStr):
+                continue
+            for inner in ast.walk(node):
+                called = isinstance(inner, ast.Call) and isinstance(inner.func, ast.Name)
+                if called and inner.func.id in ("_", "N_", "ngettext"):
+                    hidden.append(f"{path.relative_to(ROOT)}:{inner.lineno}")
+    assert hidden == []
+
+
 @pytest.mark.parametrize("language", COMPLETE)
 def test_urdu_and_bengali_translate_every_message(language):
     catalogue = _catalogue(language)
