@@ -20,22 +20,13 @@ from crm_core import Workspace
 from crm_core.models import ACTIVITY_KINDS
 from crm_core.services.activities import ACTIVITY_COLUMNS
 from widgets.base import ComponentView, ViewModel, message_alert
+from widgets.record_page import link
 
 BUCKETS = ("overdue", "today", "upcoming")
 
 
 def _empty() -> pd.DataFrame:
     return pd.DataFrame(columns=ACTIVITY_COLUMNS)
-
-
-def linked_text(row: dict[str, Any]) -> str:
-    """What an activity is about, as plain text: ``Deal: X · Contact: Y``."""
-    parts = [
-        f"{label}: {row[key]}"
-        for label, key in (("Deal", "opportunity"), ("Contact", "contact"), ("Company", "company"))
-        if isinstance(row.get(key), str) and row[key]
-    ]
-    return " · ".join(parts)
 
 
 class ActivityInboxModel(ViewModel):
@@ -174,16 +165,30 @@ class ActivityInboxModel(ViewModel):
 # -- the view -------------------------------------------------------------------------
 
 
+def linked_html(row: dict[str, Any]) -> str:
+    """What an activity is about, each record a link to its page (names escaped)."""
+    parts = [
+        f"{label}: {link(kind, row.get(f'{key}_id'), row[key])}"
+        for label, key, kind in (
+            ("Deal", "opportunity", "deal"),
+            ("Contact", "contact", "contact"),
+            ("Company", "company", "company"),
+        )
+        if isinstance(row.get(key), str) and row[key]
+    ]
+    return " · ".join(parts)
+
+
 def _activity_html(row: dict[str, Any]) -> str:
     """The text of an activity row; every value is escaped (subjects are user data)."""
     due = row["due_date"]
     due_text = due.isoformat() if isinstance(due, dt.date) else str(due)
-    linked = linked_text(row)
+    linked = linked_html(row)
     return (
         f'<span class="crm-activity-kind">{html.escape(str(row["kind"]))}</span> '
         f'<b class="crm-activity-subject">{html.escape(str(row["subject"]))}</b>'
         f' <span class="crm-activity-due">due {html.escape(due_text)}</span>'
-        + (f'<br><span class="crm-activity-link">{html.escape(linked)}</span>' if linked else "")
+        + (f'<br><span class="crm-activity-link">{linked}</span>' if linked else "")
     )
 
 
@@ -262,7 +267,9 @@ class ActivityInbox(ComponentView):
         save.on_click(
             lambda _: model.complete_and_schedule(act_id, kind.value, subject.value, due.value)
         )
-        next_box = pn.Row(kind, subject, due, save, visible=False, css_classes=["crm-next-box"])
+        next_box = pn.FlexBox(
+            kind, subject, due, save, flex_wrap="wrap", visible=False, css_classes=["crm-next-box"]
+        )
         done_next = pn.widgets.Button(name="Done & next…", width=110, css_classes=["crm-done-next"])
         done_next.on_click(lambda _: setattr(next_box, "visible", not next_box.visible))
         snoozes = []
@@ -284,12 +291,18 @@ class ActivityInbox(ComponentView):
             lambda event: model.reassign(act_id, event.new) if event.new else None, "value"
         )
         return pn.Column(
-            pn.Row(
-                pn.pane.HTML(_activity_html(row), width=420),
+            # Wraps on a narrow screen: the text above, the buttons under it.
+            pn.FlexBox(
+                pn.pane.HTML(
+                    _activity_html(row), styles={"flex": "1 1 300px", "max-width": "520px"}
+                ),
                 done,
                 done_next,
                 *snoozes,
                 reassign,
+                flex_wrap="wrap",
+                align_items="center",
+                sizing_mode="stretch_width",
             ),
             next_box,
             css_classes=["crm-activity", f"crm-activity-{act_id}"],

@@ -88,5 +88,8 @@ class Address(ReactiveHTML):
         super().__init__(width=0, height=0, margin=0, **params)
 
     def go(self, fragment: str) -> None:
-        """Move the browser to ``fragment`` (a new history entry if it differs)."""
-        self.param.update(target=fragment, sent=self.sent + 1)
+        """Move the browser to ``fragment`` (a new history entry if it differs).
+
+        ``fragment`` is set here too: the browser does not report a change the server
+        itself asked for, and Back to the address before must read as a change."""
+        self.param.update(target=fragment, fragment=fragment, sent=self.sent + 1)

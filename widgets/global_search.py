@@ -87,6 +87,8 @@ def results_html(results: Mapping[str, Any], query: str, message: str = "") -> s
 
 #: The results' look (a drop-down under the box, readable in light and dark mode).
 STYLE = (Path(__file__).parent / "static" / "search.css").read_text(encoding="utf-8")
+#: The box itself: dark text on a light field in the coloured header, in either theme.
+BOX_STYLE = ".bk-input { color: #1b1b1b; background-color: #fff; }"
 
 
 class GlobalSearch(ComponentView):
@@ -100,7 +102,8 @@ class GlobalSearch(ComponentView):
         box = pn.widgets.TextInput(
             placeholder="Search names, e-mail, phone, deals…",
             css_classes=["crm-global-search"],
-            width=300,
+            stylesheets=[BOX_STYLE],
+            width=260,
             margin=(8, 10, 0, 10),
         )
         box.param.watch(lambda e: m.param.update(query=e.new), "value_input")

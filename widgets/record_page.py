@@ -13,6 +13,7 @@ import datetime as dt
 import html
 from collections.abc import Callable, Mapping
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,8 +26,8 @@ from widgets.base import ComponentView, message_alert
 from widgets.record_model import RecordModel, shown
 from widgets.routes import record_hash
 
-#: Links in lists: the column holding the id of the record a row names, per kind.
-_LINKED = {"contact": "contacts", "company": "companies", "deal": "deals"}
+#: The look of the page's HTML parts (light and dark theme alike).
+STYLE = (Path(__file__).parent / "static" / "record.css").read_text(encoding="utf-8")
 
 
 def esc(value: Any, tz: str = "UTC") -> str:
@@ -230,19 +231,21 @@ class RecordPage(ComponentView):
         return pn.Column(
             pn.pane.HTML(
                 pn.bind(heading_html, m.param.detail),
+                stylesheets=[STYLE],
                 sizing_mode="stretch_width",
                 css_classes=["crm-record-heading"],
             ),
             message_alert(m),
+            self._deal_actions(),
             pn.FlexBox(
                 pn.Column(
                     self._form_area,
-                    self._deal_actions(),
                     self._actions(),
                     styles={"flex": "1 1 340px", "min-width": "0"},
                 ),
                 pn.pane.HTML(
                     pn.bind(sections_html, m.param.detail),
+                    stylesheets=[STYLE],
                     css_classes=["crm-record-sections"],
                     styles={"flex": "2 1 480px", "min-width": "0", "overflow-x": "auto"},
                 ),
@@ -311,6 +314,7 @@ class RecordPage(ComponentView):
                             self._reason(field, "edit"), m.param.field_errors, m.param.error_source
                         ),
                         css_classes=[f"crm-record-error-{field.replace('.', '-')}"],
+                        stylesheets=[STYLE],
                         margin=(0, 10),
                     ),
                     sizing_mode="stretch_width",

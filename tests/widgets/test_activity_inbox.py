@@ -7,7 +7,7 @@ import datetime as dt
 import panel as pn
 import pytest
 
-from widgets.activity_inbox import ActivityInbox, ActivityInboxModel, linked_text
+from widgets.activity_inbox import ActivityInbox, ActivityInboxModel, linked_html
 from widgets.base import md_text
 
 TODAY = dt.date(2026, 5, 15)  # the conftest clock: 2026-05-15 09:30 UTC
@@ -173,10 +173,21 @@ def test_refused_values_and_stale_versions_write_nothing(ws, work):
     assert ws.activities.get(work["visit"])["done_at"] is not None
 
 
-def test_linked_records_are_named_as_text():
-    row = {"opportunity": "Uniforms 2027", "contact": "Karim Uddin", "company": None}
-    assert linked_text(row) == "Deal: Uniforms 2027 · Contact: Karim Uddin"
-    assert linked_text({"opportunity": float("nan"), "company": "Indus"}) == "Company: Indus"
+def test_linked_records_are_links_to_their_pages():
+    row = {
+        "opportunity": "Uniforms 2027",
+        "opportunity_id": 45,
+        "contact": "<b>Karim</b>",
+        "contact_id": 7,
+        "company": None,
+    }
+    assert linked_html(row) == (
+        'Deal: <a href="#/deals/45">Uniforms 2027</a> · '
+        'Contact: <a href="#/contacts/7">&lt;b&gt;Karim&lt;/b&gt;</a>'
+    )
+    assert linked_html({"opportunity": float("nan"), "company": "Indus", "company_id": 3}) == (
+        'Company: <a href="#/companies/3">Indus</a>'
+    )
 
 
 # -- the view -----------------------------------------------------------------------
@@ -200,7 +211,7 @@ def test_the_view_opens_with_the_reminder_and_a_row_per_activity(ws, work):
     row = with_css(layout, f"crm-activity-{work['karim']}")[0]
     text = row.select(pn.pane.HTML)[0].object
     assert "Call Karim" in text and "2026-05-15" in text
-    assert "Deal: Uniforms 2027 · Contact: Karim Uddin" in text
+    assert ">Uniforms 2027</a> · Contact: <a href=" in text and ">Karim Uddin</a>" in text
     with_css(row, "crm-activity-done")[0].clicks += 1
     assert ws.activities.get(work["karim"])["done_at"] is not None
     assert len(with_css(layout, "crm-activity")) == 3
