@@ -27,6 +27,7 @@ class Address(ReactiveHTML):
     )
     target = param.String(default="", doc="Where :meth:`go` last sent the browser.")
     sent = param.Integer(default=0, doc="Counts :meth:`go` calls (each moves the browser).")
+    reloads = param.Integer(default=0, doc="Counts :meth:`reload` calls.")
     ready = param.Integer(
         default=0, doc="Counts the browser's reports of its address (1 once the page loaded)."
     )
@@ -77,6 +78,7 @@ class Address(ReactiveHTML):
         # Only what the server asks for moves the browser: an echo of the browser's own
         # report, arriving after the user went on, must not pull them back.
         "sent": "state.go(data.target)",
+        "reloads": "window.location.reload()",
         "remove": """
             document.removeEventListener("click", state.click, true)
             window.removeEventListener("popstate", state.follow)
@@ -86,6 +88,10 @@ class Address(ReactiveHTML):
 
     def __init__(self, **params: object):
         super().__init__(width=0, height=0, margin=0, **params)
+
+    def reload(self) -> None:
+        """Load the page again at the same address (a new language, say)."""
+        self.reloads += 1
 
     def go(self, fragment: str) -> None:
         """Move the browser to ``fragment`` (a new history entry if it differs).

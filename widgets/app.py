@@ -22,11 +22,13 @@ import param
 
 import crm_core
 from crm_core import Workspace
+from widgets import i18n
 from widgets.address import Address
 from widgets.auth import PAGE_COOKIE, SESSION_COOKIE, XSRF_COOKIE, auth_provider
-from widgets.design import without_web_fonts
+from widgets.design import dress, without_web_fonts
 from widgets.global_search import GlobalSearch
 from widgets.headers import SecurityHeaders
+from widgets.i18n import N_, _
 from widgets.record_page import RecordPage
 from widgets.routes import RECORD_PATHS, Route, parse
 
@@ -35,12 +37,12 @@ APP_CSS = (Path(__file__).parent / "static" / "app.css").read_text(encoding="utf
 
 #: (title, module, component class) in the order of the navigation.
 PAGES: list[tuple[str, str, str]] = [
-    ("Activities", "widgets.activity_inbox", "ActivityInbox"),
-    ("Contacts", "widgets.contact_book", "ContactBook"),
-    ("Pipeline", "widgets.pipeline_board", "PipelineBoard"),
-    ("Dashboard", "widgets.dashboard", "Dashboard"),
-    ("Reports", "widgets.reports_page", "ReportsPage"),
-    ("Sync", "widgets.sync_panel", "SyncPanel"),
+    (N_("Activities"), "widgets.activity_inbox", "ActivityInbox"),
+    (N_("Contacts"), "widgets.contact_book", "ContactBook"),
+    (N_("Pipeline"), "widgets.pipeline_board", "PipelineBoard"),
+    (N_("Dashboard"), "widgets.dashboard", "Dashboard"),
+    (N_("Reports"), "widgets.reports_page", "ReportsPage"),
+    (N_("Sync"), "widgets.sync_panel", "SyncPanel"),
 ]
 #: A page's filters kept in its address: page title -> {address key: view-model parameter}.
 URL_PARAMS: dict[str, dict[str, str]] = {
@@ -82,9 +84,15 @@ def badge_html(ws: Workspace) -> str:
     overdue = len(ws.activities.overdue(ws.user_id))
     if not overdue:
         return ""
+    text = i18n.ngettext("{n} overdue", "{n} overdue", overdue).format(
+        n=i18n.format_number(overdue)
+    )
     return (
-        f'<a href="#/activities" class="crm-overdue-badge" title="Overdue activities">'
-        f"{overdue} overdue</a>"
+        '<a href="#/activities" class="crm-overdue-badge" title="'
+        + html.escape(_("Overdue activities"))
+        + '">'
+        + html.escape(text)
+        + "</a>"
     )
 
 
@@ -144,7 +152,7 @@ class StaffApp:
         self.main = pn.Column(sizing_mode="stretch_both", css_classes=["crm-main"])
         self.nav = {
             title: pn.widgets.Button(
-                name=title,
+                label=_(title),
                 button_type="light",
                 sizing_mode="stretch_width",
                 css_classes=[f"crm-nav-{title.lower()}"],
@@ -323,18 +331,40 @@ class StaffApp:
         who = self.ws.login or "owner"
         user = pn.pane.HTML(
             f'<span class="crm-user">{html.escape(who)} ({html.escape(self.ws.role or "owner")})'
-            '</span> · <a href="./logout" class="crm-logout">Log out</a>',
+            '</span> · <a href="./logout" class="crm-logout">' + html.escape(_("Log out")) + "</a>",
             margin=(10, 20),
             stylesheets=[APP_CSS],
         )
-        return pn.template.FastListTemplate(
-            title="crmbook",
-            sidebar=list(self.nav.values()),
-            main=[self.main],
-            header=[self.search, self.badge, user, self.address],
-            accent="#1f6f8b",
-            raw_css=[APP_CSS],
+        return dress(
+            pn.template.FastListTemplate(
+                title="crmbook",
+                sidebar=list(self.nav.values()),
+                main=[self.main],
+                header=[self.search, self.badge, self.language_picker(), user, self.address],
+                accent="#1f6f8b",
+                raw_css=[APP_CSS],
+            )
         )
+
+    def language_picker(self) -> pn.widgets.Select:
+        """The user's language: kept as their setting, the page reloads in it."""
+        picker = pn.widgets.Select(
+            options={name: code for code, name in i18n.LANGUAGES.items()},
+            value=i18n.current_language(),
+            width=110,
+            margin=(10, 10, 0, 10),
+            css_classes=["crm-language"],
+            stylesheets=[".bk-input { color: #1b1b1b; background-color: #fff; }"],
+        )
+
+        def chosen(event: Any) -> None:
+            if self.ws.login is None or event.new == event.old:
+                return
+            self.ws.users.set_language(self.ws.login, event.new)
+            self.address.reload()
+
+        picker.param.watch(chosen, "value")
+        return picker
 
 
 def _available(module: str) -> bool:
@@ -357,7 +387,9 @@ def app_factory(base: Workspace) -> Callable[[], Any]:
         user = base.sessions.check_hash(pn.state.cookies.get(PAGE_COOKIE))
         if user is None:  # the login guards every route; never serve anonymously
             raise PermissionError("not logged in")
-        return StaffApp(base.as_user(user["id"])).template()
+        ws = base.as_user(user["id"])
+        i18n.start_session(ws)  # the page speaks the user's language from here on
+        return StaffApp(ws).template()
 
     return session
 

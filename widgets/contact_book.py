@@ -25,6 +25,7 @@ import param
 from crm_core import FieldError, ValidationError, Workspace
 from crm_core.validation import format_phone
 from widgets.base import ComponentView, ViewModel, message_alert
+from widgets.i18n import _
 from widgets.record_model import RecordModel, blank, company_ref
 from widgets.record_page import RecordPage, error_html
 from widgets.routes import record_hash
@@ -559,8 +560,8 @@ class ContactBook(ComponentView):
         )
         search = pn.widgets.TextInput(
             value=m.query,
-            label="Search",
-            placeholder="Name words, any script…",
+            label=_("Search"),
+            placeholder=_("Name words, any script…"),
             css_classes=["crm-contact-search"],
         )
         # Search as you type; the box is only written back when the query changed
@@ -572,19 +573,19 @@ class ContactBook(ComponentView):
         )
         filters = [
             pn.widgets.TextInput.from_param(
-                m.param.city, label="City", css_classes=["crm-contact-city"], width=140
+                m.param.city, label=_("City"), css_classes=["crm-contact-city"], width=140
             ),
             pn.widgets.TextInput.from_param(
-                m.param.country, label="Country", css_classes=["crm-contact-country"], width=110
+                m.param.country, label=_("Country"), css_classes=["crm-contact-country"], width=110
             ),
             pn.widgets.TextInput.from_param(
-                m.param.tag, label="Tag", css_classes=["crm-contact-tag"], width=110
+                m.param.tag, label=_("Tag"), css_classes=["crm-contact-tag"], width=110
             ),
-            pn.widgets.Select.from_param(m.param.order_by, label="Order by", width=110),
-            pn.widgets.Checkbox.from_param(m.param.descending, label="Descending"),
+            pn.widgets.Select.from_param(m.param.order_by, label=_("Order by"), width=110),
+            pn.widgets.Checkbox.from_param(m.param.descending, label=_("Descending")),
             pn.widgets.Checkbox.from_param(
                 m.param.include_archived,
-                label="Archived too",
+                label=_("Archived too"),
                 css_classes=["crm-contact-archived"],
             ),
         ]
@@ -626,11 +627,11 @@ class ContactBook(ComponentView):
 
         table.param.watch(selected, "selection")
         prev = pn.widgets.Button(
-            label="‹ Prev", disabled=m.at_first_page, css_classes=["crm-contact-prev"]
+            label=_("‹ Prev"), disabled=m.at_first_page, css_classes=["crm-contact-prev"]
         )
         prev.on_click(lambda _: m.prev_page())
         nxt = pn.widgets.Button(
-            label="Next ›", disabled=m.at_last_page, css_classes=["crm-contact-next"]
+            label=_("Next ›"), disabled=m.at_last_page, css_classes=["crm-contact-next"]
         )
         nxt.on_click(lambda _: m.next_page())
         pager = pn.Row(
@@ -704,7 +705,9 @@ class ContactBook(ComponentView):
             )
             for field, widget in inputs.items()
         ]
-        create = pn.widgets.Button(label="Create", color="primary", css_classes=["crm-contact-new"])
+        create = pn.widgets.Button(
+            label=_("Create"), color="primary", css_classes=["crm-contact-new"]
+        )
 
         def submit(_: Any) -> None:
             values = {f: w.value for f, w in inputs.items() if f in m.new_fields}

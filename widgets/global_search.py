@@ -20,6 +20,7 @@ import param
 
 from crm_core import Workspace
 from widgets.base import ComponentView, ViewModel
+from widgets.i18n import _
 from widgets.routes import record_hash
 
 #: The groups of results, in the order shown: (kind in crm_core's answer, record kind,
@@ -100,7 +101,7 @@ class GlobalSearch(ComponentView):
     def _build(self) -> pn.viewable.Viewable:
         m = self.model
         box = pn.widgets.TextInput(
-            placeholder="Search names, e-mail, phone, deals…",
+            placeholder=_("Search names, e-mail, phone, deals…"),
             css_classes=["crm-global-search"],
             stylesheets=[BOX_STYLE],
             width=260,

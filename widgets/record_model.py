@@ -26,6 +26,7 @@ import param
 
 from crm_core import AccessDenied, NotFoundError, Workspace
 from widgets.base import ViewModel
+from widgets.i18n import N_
 
 #: Record kinds, and the journal's name for their table.
 KINDS = ("contact", "company", "deal")
@@ -37,38 +38,38 @@ DETAIL_LIMIT = 50
 #: owner (custom fields add theirs: number, bool, choice).
 FIELDS: dict[str, list[tuple[str, str, str]]] = {
     "contact": [
-        ("name", "Name", "text"),
-        ("company", "Company (name or id)", "company"),
-        ("job_title", "Job title", "text"),
-        ("email", "E-mail", "email"),
-        ("phone", "Phone", "phone"),
-        ("mobile", "Mobile", "phone"),
-        ("city", "City", "text"),
-        ("country", "Country", "text"),
-        ("tags", "Tags", "tags"),
-        ("notes", "Notes", "multiline"),
+        ("name", N_("Name"), "text"),
+        ("company", N_("Company (name or id)"), "company"),
+        ("job_title", N_("Job title"), "text"),
+        ("email", N_("E-mail"), "email"),
+        ("phone", N_("Phone"), "phone"),
+        ("mobile", N_("Mobile"), "phone"),
+        ("city", N_("City"), "text"),
+        ("country", N_("Country"), "text"),
+        ("tags", N_("Tags"), "tags"),
+        ("notes", N_("Notes"), "multiline"),
     ],
     "company": [
-        ("name", "Name", "text"),
-        ("email", "E-mail", "email"),
-        ("phone", "Phone", "phone"),
-        ("website", "Website", "text"),
-        ("vat", "VAT", "text"),
-        ("city", "City", "text"),
-        ("country", "Country", "text"),
-        ("tags", "Tags", "tags"),
-        ("notes", "Notes", "multiline"),
+        ("name", N_("Name"), "text"),
+        ("email", N_("E-mail"), "email"),
+        ("phone", N_("Phone"), "phone"),
+        ("website", N_("Website"), "text"),
+        ("vat", N_("VAT"), "text"),
+        ("city", N_("City"), "text"),
+        ("country", N_("Country"), "text"),
+        ("tags", N_("Tags"), "tags"),
+        ("notes", N_("Notes"), "multiline"),
     ],
     "deal": [
-        ("name", "Deal", "text"),
-        ("expected_revenue", "Amount", "money"),
-        ("currency", "Currency", "currency"),
-        ("probability", "Probability %", "percent"),
-        ("expected_close", "Close date", "date"),
-        ("owner", "Owner", "owner"),
-        ("company", "Company (name or id)", "company"),
-        ("tags", "Tags", "tags"),
-        ("description", "Description", "multiline"),
+        ("name", N_("Deal"), "text"),
+        ("expected_revenue", N_("Amount"), "money"),
+        ("currency", N_("Currency"), "currency"),
+        ("probability", N_("Probability %"), "percent"),
+        ("expected_close", N_("Close date"), "date"),
+        ("owner", N_("Owner"), "owner"),
+        ("company", N_("Company (name or id)"), "company"),
+        ("tags", N_("Tags"), "tags"),
+        ("description", N_("Description"), "multiline"),
     ],
 }
 

@@ -23,6 +23,7 @@ import param
 
 from crm_core.models import ACTIVITY_KINDS, CHANNELS
 from widgets.base import ComponentView, message_alert
+from widgets.i18n import N_, _
 from widgets.record_model import RecordModel, shown
 from widgets.routes import record_hash
 
@@ -64,9 +65,9 @@ def table_html(
     """``frame``'s ``columns`` (column -> header) as an HTML table; ``links`` maps a
     column to (kind, id column): its cells link to that record's page."""
     if frame is None or frame.empty:
-        return f'<p class="crm-empty">{html.escape(empty)}</p>'
+        return '<p class="crm-empty">' + html.escape(_(empty)) + "</p>"
     links = links or {}
-    head = "".join(f"<th>{html.escape(label)}</th>" for label in columns.values())
+    head = "".join("<th>" + html.escape(_(label)) + "</th>" for label in columns.values())
 
     def cell(row: Mapping[str, Any], column: str) -> str:
         if column in links:
@@ -84,23 +85,23 @@ def table_html(
 def heading_html(detail: Mapping[str, Any]) -> str:
     """The page's title: the record's name, what it is, and its company and contact."""
     if not detail:
-        return '<p class="crm-empty">Nothing to show.</p>'
+        return '<p class="crm-empty">' + html.escape(_("Nothing to show.")) + "</p>"
     record, kind = detail["record"], detail["kind"]
     parts = [f'<h2 class="crm-record-name" dir="auto">{esc(record["name"])}</h2>']
-    facts = [{"contact": "Contact", "company": "Company", "deal": "Deal"}[kind]]
+    facts = [html.escape(_({"contact": "Contact", "company": "Company", "deal": "Deal"}[kind]))]
     if kind == "deal":
         facts.append(f"{esc(record['stage'])} · {esc(record['status'])}")
         amount = record.get("expected_revenue")
         if amount is not None:
             facts.append(f"{esc(record['currency'])} {esc(amount)}")
         if record.get("lost_reason"):
-            facts.append(f"lost: {esc(record['lost_reason'])}")
+            facts.append(html.escape(_("lost: {reason}").format(reason=record["lost_reason"])))
     if record.get("company_id"):
         facts.append(link("company", record["company_id"], record.get("company")))
     if kind == "deal" and record.get("contact_id"):
         facts.append(link("contact", record["contact_id"], record.get("contact")))
     if not record.get("active", True):
-        facts.append('<span class="crm-archived">archived</span>')
+        facts.append('<span class="crm-archived">' + html.escape(_("archived")) + "</span>")
     parts.append(f'<p class="crm-record-facts">{" · ".join(facts)}</p>')
     return "".join(parts)
 
@@ -108,61 +109,71 @@ def heading_html(detail: Mapping[str, Any]) -> str:
 #: The lists of a record page: (title, detail key, columns, empty text, links).
 SECTIONS: list[tuple[str, str, dict[str, str], str, dict[str, tuple[str, str]]]] = [
     (
-        "Timeline",
+        N_("Timeline"),
         "timeline",
         {
-            "occurred_at": "When",
-            "channel": "Channel",
-            "direction": "In/out",
-            "subject": "Subject",
-            "summary": "Summary",
-            "contact": "Contact",
-            "user": "By",
+            "occurred_at": N_("When"),
+            "channel": N_("Channel"),
+            "direction": N_("In/out"),
+            "subject": N_("Subject"),
+            "summary": N_("Summary"),
+            "contact": N_("Contact"),
+            "user": N_("By"),
         },
-        "No interactions yet.",
+        N_("No interactions yet."),
         {"contact": ("contact", "contact_id")},
     ),
     (
-        "Open activities",
+        N_("Open activities"),
         "activities",
-        {"due_date": "Due", "kind": "Kind", "subject": "Subject", "assignee": "Assignee"},
-        "No open activities.",
+        {
+            "due_date": N_("Due"),
+            "kind": N_("Kind"),
+            "subject": N_("Subject"),
+            "assignee": N_("Assignee"),
+        },
+        N_("No open activities."),
         {},
     ),
     (
-        "Done",
+        N_("Done"),
         "done",
-        {"done_at": "Done", "kind": "Kind", "subject": "Subject", "assignee": "By"},
-        "Nothing done yet.",
+        {"done_at": N_("Done"), "kind": N_("Kind"), "subject": N_("Subject"), "assignee": N_("By")},
+        N_("Nothing done yet."),
         {},
     ),
     (
-        "Deals",
+        N_("Deals"),
         "opportunities",
         {
-            "name": "Deal",
-            "stage": "Stage",
-            "status": "Status",
-            "expected_revenue": "Amount",
-            "currency": "Cur.",
-            "expected_close": "Close",
-            "owner": "Owner",
+            "name": N_("Deal"),
+            "stage": N_("Stage"),
+            "status": N_("Status"),
+            "expected_revenue": N_("Amount"),
+            "currency": N_("Cur."),
+            "expected_close": N_("Close"),
+            "owner": N_("Owner"),
         },
-        "No deals.",
+        N_("No deals."),
         {"name": ("deal", "id")},
     ),
     (
-        "Contacts",
+        N_("Contacts"),
         "contacts",
-        {"name": "Name", "job_title": "Job title", "email": "E-mail", "phone": "Phone"},
-        "No contacts.",
+        {
+            "name": N_("Name"),
+            "job_title": N_("Job title"),
+            "email": N_("E-mail"),
+            "phone": N_("Phone"),
+        },
+        N_("No contacts."),
         {"name": ("contact", "id")},
     ),
     (
-        "Stage history",
+        N_("Stage history"),
         "history",
-        {"changed_at": "When", "from_stage": "From", "to_stage": "To", "by": "By"},
-        "No stage changes.",
+        {"changed_at": N_("When"), "from_stage": N_("From"), "to_stage": N_("To"), "by": N_("By")},
+        N_("No stage changes."),
         {},
     ),
 ]
@@ -177,33 +188,47 @@ def sections_html(detail: Mapping[str, Any]) -> str:
     for title, key, columns, empty, links in SECTIONS:
         if detail.get(key) is not None:
             body = table_html(detail[key], columns, tz, empty, links)
-            out.append(f'<section class="crm-section-{key}"><h4>{title}</h4>{body}</section>')
+            heading = html.escape(_(title))
+            out.append(f'<section class="crm-section-{key}"><h4>{heading}</h4>{body}</section>')
     invoices = detail.get("invoices")
     if detail.get("synced") or (invoices is not None and not invoices.empty):
         balance = detail.get("open_balance") or {}
         owed = ", ".join(f"{esc(amount)} {esc(cur)}" for cur, amount in balance.items())
         columns = {
-            "number": "Number",
-            "invoice_date": "Date",
-            "due_date": "Due",
-            "amount_total": "Total",
-            "amount_residual": "Open",
-            "currency": "Cur.",
-            "payment_state": "Payment",
+            "number": N_("Number"),
+            "invoice_date": N_("Date"),
+            "due_date": N_("Due"),
+            "amount_total": N_("Total"),
+            "amount_residual": N_("Open"),
+            "currency": N_("Cur."),
+            "payment_state": N_("Payment"),
         }
         out.append(
-            '<section class="crm-section-invoices"><h4>Invoices</h4>'
-            f'<p class="crm-balance">Open balance: <strong>{owed or "none"}</strong></p>'
-            + table_html(invoices, columns, tz, "No invoices.")
+            '<section class="crm-section-invoices"><h4>'
+            + html.escape(_("Invoices"))
+            + '</h4><p class="crm-balance">'
+            + html.escape(_("Open balance:"))
+            + " <strong>"
+            + (owed or html.escape(_("none")))
+            + "</strong></p>"
+            + table_html(invoices, columns, tz, N_("No invoices."))
             + "</section>"
         )
     journal = detail.get("journal")
     if journal is not None and not journal.empty:
         rows = journal[journal["field"].notna()].tail(50).iloc[::-1]
-        columns = {"at": "When", "user": "By", "field": "Field", "old": "Was", "new": "Now"}
+        columns = {
+            "at": N_("When"),
+            "user": N_("By"),
+            "field": N_("Field"),
+            "old": N_("Was"),
+            "new": N_("Now"),
+        }
         out.append(
-            '<section class="crm-section-journal"><h4>Changes</h4>'
-            + table_html(rows, columns, tz, "No changes.")
+            '<section class="crm-section-journal"><h4>'
+            + html.escape(_("Changes"))
+            + "</h4>"
+            + table_html(rows, columns, tz, N_("No changes."))
             + "</section>"
         )
     return "\n".join(out)
@@ -288,6 +313,7 @@ class RecordPage(ComponentView):
         for field, label, kind, choices in fields:
             css = [f"crm-record-field-{field.replace('.', '-')}"]
             widget: Any
+            label = _(label)
             if kind == "multiline":
                 widget = pn.widgets.TextAreaInput(label=label, height=80, css_classes=css)
             elif kind == "date":
@@ -320,7 +346,7 @@ class RecordPage(ComponentView):
                     sizing_mode="stretch_width",
                 )
             )
-        save = pn.widgets.Button(label="Save", color="primary", css_classes=["crm-record-save"])
+        save = pn.widgets.Button(label=_("Save"), color="primary", css_classes=["crm-record-save"])
         save.on_click(lambda _e: m.save({f: w.value for f, w in inputs.items()}))
         return pn.Column(*rows, save, sizing_mode="stretch_width"), inputs
 
@@ -338,7 +364,7 @@ class RecordPage(ComponentView):
 
         is_open = pn.bind(lambda d: status(d) == "open", m.param.detail)
         is_closed = pn.bind(lambda d: status(d) in ("won", "lost"), m.param.detail)
-        stage = pn.widgets.Select(label="Stage", css_classes=["crm-record-stage"], width=180)
+        stage = pn.widgets.Select(label=_("Stage"), css_classes=["crm-record-stage"], width=180)
 
         def stages(detail: Mapping[str, Any]) -> None:
             if detail and detail.get("kind") == "deal":
@@ -348,35 +374,35 @@ class RecordPage(ComponentView):
 
         m.param.watch(lambda e: stages(e.new), "detail")
         stages(m.detail)
-        move = pn.widgets.Button(label="Move", css_classes=["crm-record-move"], align="end")
+        move = pn.widgets.Button(label=_("Move"), css_classes=["crm-record-move"], align="end")
         move.on_click(lambda _e: m.move(stage.value))
         won = pn.widgets.Button(
-            label="Won…", color="success", css_classes=["crm-record-won"], align="end"
+            label=_("Won…"), color="success", css_classes=["crm-record-won"], align="end"
         )
         lost = pn.widgets.Button(
-            label="Lost…", color="danger", css_classes=["crm-record-lost"], align="end"
+            label=_("Lost…"), color="danger", css_classes=["crm-record-lost"], align="end"
         )
         confirm_win = pn.widgets.Button(
-            label="Yes, mark it won", color="success", css_classes=["crm-record-confirm-won"]
+            label=_("Yes, mark it won"), color="success", css_classes=["crm-record-confirm-won"]
         )
-        cancel = pn.widgets.Button(label="Cancel", css_classes=["crm-record-cancel"])
+        cancel = pn.widgets.Button(label=_("Cancel"), css_classes=["crm-record-cancel"])
         reason = pn.widgets.AutocompleteInput(
-            label="Why was it lost?",
+            label=_("Why was it lost?"),
             options=self.model.ws.pipeline.lost_reasons(),
             restrict=False,
             min_characters=0,
             css_classes=["crm-record-lost-reason"],
         )
-        note = pn.widgets.TextInput(label="Note", css_classes=["crm-record-lost-note"])
+        note = pn.widgets.TextInput(label=_("Note"), css_classes=["crm-record-lost-note"])
         confirm_lost = pn.widgets.Button(
-            label="Mark it lost", color="danger", css_classes=["crm-record-confirm-lost"]
+            label=_("Mark it lost"), color="danger", css_classes=["crm-record-confirm-lost"]
         )
         asking = pn.Column(visible=False, css_classes=["crm-record-confirm"])
 
         def ask(what: str) -> None:
             if what == "won":
                 asking[:] = [
-                    pn.pane.HTML("<b>Mark this deal won?</b>"),
+                    pn.pane.HTML("<b>" + html.escape(_("Mark this deal won?")) + "</b>"),
                     pn.Row(confirm_win, cancel),
                 ]
             else:
@@ -407,7 +433,7 @@ class RecordPage(ComponentView):
             lambda _e: finish(m.lose(reason.value_input or reason.value, note.value))
         )
         reopen = pn.widgets.Button(
-            label="Reopen", color="primary", css_classes=["crm-record-reopen"], align="end"
+            label=_("Reopen"), color="primary", css_classes=["crm-record-reopen"], align="end"
         )
         reopen.on_click(lambda _e: m.reopen(stage.value))
         m.param.watch(lambda _e: asking.param.update(visible=False), "record_id")
@@ -430,11 +456,11 @@ class RecordPage(ComponentView):
         direction = pn.widgets.Select(
             options={"out": "out", "in": "in"}, width=70, css_classes=["crm-log-direction"]
         )
-        subject = pn.widgets.TextInput(placeholder="Subject", css_classes=["crm-log-subject"])
+        subject = pn.widgets.TextInput(placeholder=_("Subject"), css_classes=["crm-log-subject"])
         summary = pn.widgets.TextAreaInput(
-            placeholder="What was said", height=70, css_classes=["crm-log-summary"]
+            placeholder=_("What was said"), height=70, css_classes=["crm-log-summary"]
         )
-        log = pn.widgets.Button(label="Log", color="primary", css_classes=["crm-log-save"])
+        log = pn.widgets.Button(label=_("Log"), color="primary", css_classes=["crm-log-save"])
 
         def logged(_: Any) -> None:
             if m.log_interaction(channel.value, direction.value, subject.value, summary.value):
@@ -445,7 +471,7 @@ class RecordPage(ComponentView):
             options=list(ACTIVITY_KINDS), value="call", width=110, css_classes=["crm-plan-kind"]
         )
         plan_subject = pn.widgets.TextInput(
-            placeholder="Next step", css_classes=["crm-plan-subject"]
+            placeholder=_("Next step"), css_classes=["crm-plan-subject"]
         )
         due = pn.widgets.DatePicker(
             value=m.ws.today() + dt.timedelta(days=1), width=130, css_classes=["crm-plan-due"]
@@ -453,8 +479,10 @@ class RecordPage(ComponentView):
         assignee = pn.widgets.Select(
             options=["", *m.logins()], value="", width=120, css_classes=["crm-plan-assignee"]
         )
-        plan_note = pn.widgets.TextInput(placeholder="Note", css_classes=["crm-plan-note"])
-        plan = pn.widgets.Button(label="Schedule", color="primary", css_classes=["crm-plan-save"])
+        plan_note = pn.widgets.TextInput(placeholder=_("Note"), css_classes=["crm-plan-note"])
+        plan = pn.widgets.Button(
+            label=_("Schedule"), color="primary", css_classes=["crm-plan-save"]
+        )
 
         def planned(_: Any) -> None:
             if m.schedule_activity(
@@ -463,16 +491,18 @@ class RecordPage(ComponentView):
                 plan_subject.value = plan_note.value = ""
 
         plan.on_click(planned)
-        deal_name = pn.widgets.TextInput(placeholder="Deal name", css_classes=["crm-deal-name"])
+        deal_name = pn.widgets.TextInput(placeholder=_("Deal name"), css_classes=["crm-deal-name"])
         amount = pn.widgets.TextInput(
-            placeholder="Amount", width=120, css_classes=["crm-deal-amount"]
+            placeholder=_("Amount"), width=120, css_classes=["crm-deal-amount"]
         )
         currency = pn.widgets.TextInput(
             value=m.ws.setting("currency"), width=70, css_classes=["crm-deal-currency"]
         )
-        close = pn.widgets.DatePicker(label="Close date", width=130, css_classes=["crm-deal-close"])
+        close = pn.widgets.DatePicker(
+            label=_("Close date"), width=130, css_classes=["crm-deal-close"]
+        )
         deal = pn.widgets.Button(
-            label="Create deal", color="primary", css_classes=["crm-deal-save"]
+            label=_("Create deal"), color="primary", css_classes=["crm-deal-save"]
         )
 
         def opened(_: Any) -> None:
@@ -494,7 +524,7 @@ class RecordPage(ComponentView):
             )
 
         new_deal = pn.Column(
-            pn.pane.HTML("<b>New deal</b>"),
+            pn.pane.HTML("<b>" + html.escape(_("New deal")) + "</b>"),
             deal_name,
             pn.Row(amount, currency, close),
             errors("deal", ("name", "expected_revenue", "currency", "expected_close")),
@@ -503,13 +533,13 @@ class RecordPage(ComponentView):
             sizing_mode="stretch_width",
         )
         return pn.Column(
-            pn.pane.HTML("<b>Log a call, meeting, e-mail or note</b>"),
+            pn.pane.HTML("<b>" + html.escape(_("Log a call, meeting, e-mail or note")) + "</b>"),
             pn.Row(channel, direction),
             subject,
             summary,
             errors("log", ("channel", "direction", "subject", "summary")),
             log,
-            pn.pane.HTML("<b>Schedule a follow-up</b>"),
+            pn.pane.HTML("<b>" + html.escape(_("Schedule a follow-up")) + "</b>"),
             pn.Row(kind, due, assignee),
             plan_subject,
             plan_note,
