@@ -895,6 +895,7 @@ TABLE: dict[str, Any] = {
     "users.set_password": Refused(
         lambda r: [lambda: r.a.users.set_password("olga", "taken-over-1")]
     ),
+    "users.set_language": Refused(lambda r: [lambda: r.a.users.set_language("olga", "ur")]),
     # -- sessions (the staff app's logins) --------------------------------------------
     "sessions.check": Allowed(
         LOGIN + "; a token answers for its own holder",
