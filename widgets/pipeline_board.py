@@ -408,11 +408,16 @@ class PipelineBoardModel(ViewModel):
             self.on_open(deal_id)
 
 
-def __getattr__(name: str) -> Any:
-    # The view lives in widgets.board_view (it imports this module); importing it here
-    # keeps ``from widgets.pipeline_board import PipelineBoard`` working.
-    if name == "PipelineBoard":
-        from widgets.board_view import PipelineBoard
+# The view lives in widgets.board_view, which imports this module. It is imported with
+# this module, not on first use: a page learns the types of Panel's ReactiveHTML
+# elements when it is first sent (Bokeh's document "defs"), not when an element is
+# added to it later, so the board's element type must exist before the staff app's
+# first page goes out (the app imports its pages' modules when a session starts).
+import widgets.board_view  # noqa: E402
 
-        return PipelineBoard
+
+def __getattr__(name: str) -> Any:
+    # ``from widgets.pipeline_board import PipelineBoard``, as the staff app does
+    if name == "PipelineBoard":
+        return widgets.board_view.PipelineBoard
     raise AttributeError(name)
