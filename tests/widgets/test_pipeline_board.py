@@ -644,3 +644,15 @@ def test_view_closed_is_show_closed_for_the_address(ws, deals):
     board.show_closed = True
     assert board.view == "closed"
     assert PipelineBoardModel(ws, show_closed=True).view == "closed"
+
+
+def test_importing_the_board_module_defines_its_browser_element():
+    """The staff app imports its pages' modules when a session starts; the element's
+    type must exist then, before the first page is sent (Bokeh sends the types of
+    ReactiveHTML elements with a whole page, not with an element added later)."""
+    import subprocess
+    import sys
+
+    code = "import sys, widgets.pipeline_board; print('widgets.board_view' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
