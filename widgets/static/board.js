@@ -337,7 +337,8 @@ function renderBoard({ model, el }) {
       { class: `crm-card crm-card-${card.id}`, draggable: "true", "data-id": card.id },
       name,
       h("div", { class: "crm-card-company", text: card.company }),
-      h("div", { class: "crm-card-value", text: `${card.amount} · ${card.close}` }),
+      h("div", { class: "crm-card-value" },
+        h("span", { text: card.amount }), " · ", h("span", { class: "crm-card-close", text: card.close })),
       h("div", { class: "crm-card-owner", text: card.owner }),
       h("div", { class: "crm-card-actions" },
         action("crm-card-back", "◀", () => send({ action: "back", id: card.id }), {
