@@ -2,8 +2,9 @@
 in-process behind the staff app's security headers (its Content-Security-Policy): a
 card dragged to another stage is moved in the database and the two column totals on
 screen follow; Won asks for a confirmation, Lost for a reason, a quick-created deal
-with a bad amount is refused at the field; the board is inert while an action is on
-its way; light and dark, 1280 and 390 px wide (one column that scrolls)."""
+with a bad amount is refused at the field, a card moved from the keyboard keeps the
+focus, a closed deal is reopened; the board is inert while an action is on its way;
+light and dark, 1280 and 390 px wide (one column that scrolls)."""
 
 from __future__ import annotations
 
@@ -214,6 +215,31 @@ def test_buttons_confirm_won_ask_a_reason_and_refuse_a_bad_amount_at_its_field(b
     form.locator(".crm-board-create-save button").click()
     new.locator(".crm-card", has_text="Caps").wait_for()
     assert form.is_hidden()
+
+    # keyboard: Enter on a card's ▶ moves it, and the focus follows the card
+    caps = new.locator(".crm-card", has_text="Caps")
+    caps.locator(".crm-card-forward button").focus()
+    page.keyboard.press("Enter")
+    moved = column(page, "Qualified").locator(".crm-card", has_text="Caps")
+    moved.wait_for()
+    idle(page)
+    focused = page.evaluate(
+        "() => { let a = document.activeElement;"
+        " while (a && a.shadowRoot && a.shadowRoot.activeElement) a = a.shadowRoot.activeElement;"
+        " return [a.closest('.crm-card')?.textContent.slice(0, 4), a.parentElement.className] }"
+    )
+    assert focused == ["Caps", "crm-card-forward"]
+
+    # the closed deals, and Reopen
+    page.locator(".crm-board-show-closed").check()
+    closed = page.locator(f".crm-closed-{ids['towels']}")
+    closed.get_by_text("Won").wait_for()
+    page.locator(f".crm-closed-{ids['linen']}").get_by_text("Lost: No budget").wait_for()
+    shoot(page, "board-05-closed-light-1280")
+    closed.locator(".crm-closed-reopen button").click()
+    column(page, "New").locator(f".crm-card-{ids['towels']}").wait_for()
+    with crm_core.open(path) as ws:
+        assert eventually(lambda: ws.pipeline.get(ids["towels"])["status"] == "open")
     assert not [m for m in console if "Content Security Policy" in m], console
     page.close()
 
