@@ -691,6 +691,16 @@ TABLE: dict[str, Any] = {
             )
         ),
     ),
+    "pipeline.stage_totals": Unmoved(
+        lambda ws, _r: (ws.pipeline.stage_totals(), ws.pipeline.stage_totals(owner="olga")),
+        holds(
+            lambda f, _r: (
+                int(f[0]["count"].sum()) == 1
+                and sum(f[0]["value"]) == Decimal("1000.00")
+                and f[1].empty
+            )
+        ),
+    ),
     "pipeline.stages": Allowed(
         CONFIG,
         lambda r: r.a.pipeline.stages()["name"].tolist(),
