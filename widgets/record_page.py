@@ -29,21 +29,45 @@ from widgets.routes import record_hash
 
 #: The look of the page's HTML parts (light and dark theme alike).
 STYLE = (Path(__file__).parent / "static" / "record.css").read_text(encoding="utf-8")
+#: How the choices of the log and plan forms are shown (crm_core's channels, activity
+#: kinds and directions; the value sent stays crm_core's): value -> label.
+WORDS = {
+    "call": N_("call"),
+    "meeting": N_("meeting"),
+    "email": N_("email"),
+    "message": N_("message"),
+    "note": N_("note"),
+    "todo": N_("todo"),
+    "in": N_("in"),
+    "out": N_("out"),
+}
+
+
+def labelled(values: Any) -> dict[str, str]:
+    """``values`` as a Select's options: the label shown (translated) -> the value."""
+    return {_(WORDS.get(v, v)): v for v in values}
 
 
 def esc(value: Any, tz: str = "UTC") -> str:
     """``value`` as HTML-escaped text: dates and money formatted, missing as ''."""
     if value is None or (not isinstance(value, (str, list, dict)) and pd.isna(value)):
         return ""
-    if isinstance(value, dt.datetime):
-        value = value.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
-    elif isinstance(value, dt.date):
-        value = value.isoformat()
-    elif isinstance(value, Decimal):
-        value = f"{value:,.2f}"
-    elif isinstance(value, list):
+    if isinstance(value, (dt.date, Decimal, int, float)) and not isinstance(value, bool):
+        # Dates, times and amounts read left to right on a right-to-left page too.
+        return f'<span dir="ltr">{html.escape(_figure(value, tz))}</span>'
+    if isinstance(value, list):
         value = ", ".join(str(v) for v in value)
     return html.escape(str(value), quote=True)
+
+
+def _figure(value: Any, tz: str) -> str:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return f"{value:,.2f}"
+    return str(value)
 
 
 def link(kind: str, record_id: Any, text: Any, tz: str = "UTC") -> str:
@@ -88,7 +112,8 @@ def heading_html(detail: Mapping[str, Any]) -> str:
         return '<p class="crm-empty">' + html.escape(_("Nothing to show.")) + "</p>"
     record, kind = detail["record"], detail["kind"]
     parts = [f'<h2 class="crm-record-name" dir="auto">{esc(record["name"])}</h2>']
-    facts = [html.escape(_({"contact": "Contact", "company": "Company", "deal": "Deal"}[kind]))]
+    what = {"contact": N_("Contact"), "company": N_("Company"), "deal": N_("Deal")}[kind]
+    facts = [html.escape(_(what))]
     if kind == "deal":
         facts.append(f"{esc(record['stage'])} · {esc(record['status'])}")
         amount = record.get("expected_revenue")
@@ -326,7 +351,7 @@ class RecordPage(ComponentView):
                 )
             elif kind == "bool":
                 widget = pn.widgets.Select(
-                    name=label, options={"": "", "yes": True, "no": False}, css_classes=css
+                    name=label, options={"": "", _("yes"): True, _("no"): False}, css_classes=css
                 )
             else:
                 widget = pn.widgets.TextInput(label=label, css_classes=css)
@@ -451,10 +476,10 @@ class RecordPage(ComponentView):
     def _actions(self) -> pn.viewable.Viewable:
         m = self.model
         channel = pn.widgets.Select(
-            options=list(CHANNELS), value="call", width=110, css_classes=["crm-log-channel"]
+            options=labelled(CHANNELS), value="call", width=110, css_classes=["crm-log-channel"]
         )
         direction = pn.widgets.Select(
-            options={"out": "out", "in": "in"}, width=70, css_classes=["crm-log-direction"]
+            options=labelled(("out", "in")), width=70, css_classes=["crm-log-direction"]
         )
         subject = pn.widgets.TextInput(placeholder=_("Subject"), css_classes=["crm-log-subject"])
         summary = pn.widgets.TextAreaInput(
@@ -468,7 +493,7 @@ class RecordPage(ComponentView):
 
         log.on_click(logged)
         kind = pn.widgets.Select(
-            options=list(ACTIVITY_KINDS), value="call", width=110, css_classes=["crm-plan-kind"]
+            options=labelled(ACTIVITY_KINDS), value="call", width=110, css_classes=["crm-plan-kind"]
         )
         plan_subject = pn.widgets.TextInput(
             placeholder=_("Next step"), css_classes=["crm-plan-subject"]
