@@ -31,6 +31,18 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).with_name("static")
 #: The filters the browser may set, as the model's parameters.
 FILTERS = ("owner", "tag", "close_month", "show_closed")
+#: How the board names a refused field in its message (the field shows its reason too).
+LABELS = {
+    "name": "Name",
+    "expected_revenue": "Amount",
+    "expected_close": "Expected close",
+    "reason": "Lost reason",
+    "note": "Note",
+    "close_month": "Close month",
+    "owner": "Owner",
+    "tag": "Tag",
+    "stage": "Stage",
+}
 
 
 def _text(value: Any) -> str | None:
@@ -176,6 +188,15 @@ class BoardElement(ReactiveHTML):
         self.on_action(msg)
 
 
+def _message(model: PipelineBoardModel) -> str:
+    """The model's message; a refusal names its fields as the board labels them."""
+    if model.message_kind == "danger" and model.field_errors:
+        return "; ".join(
+            f"{LABELS.get(field, field)}: {reason}" for field, reason in model.field_errors.items()
+        )
+    return model.message
+
+
 class PipelineBoard(ComponentView):
     """The pipeline board: ``PipelineBoard(ws)`` in a notebook or the staff app."""
 
@@ -233,7 +254,7 @@ class PipelineBoard(ComponentView):
             users=list(model.users),
             pick_owner=model.ws.role != "sales",
             reasons=list(model.lost_reasons),
-            status={"message": model.message, "kind": model.message_kind},
+            status={"message": _message(model), "kind": model.message_kind},
             errors={"form": model.error_form, "fields": dict(model.field_errors)},
         )
 

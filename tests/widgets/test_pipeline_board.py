@@ -500,6 +500,7 @@ def test_quick_create_from_the_browser_shows_errors_at_the_fields(ws, deals):
     element = send(view, "create", stage=new, name="  ", expected_revenue="-5", expected_close="")
     assert element.errors["form"] == f"create:{new}"
     assert set(element.errors["fields"]) == {"name", "expected_revenue"}
+    assert element.status["message"].startswith("Name: is required; Amount: ")
     element = send(
         view, "create", stage=new, name="Caps", expected_revenue="", expected_close="2026-06-01"
     )
