@@ -207,14 +207,14 @@ class PipelineBoard(ComponentView):
     def __init__(self, ws: Any = None, *args: Any, **params: Any):
         super().__init__(ws, *args, **params)
         self._json: dict[int, tuple[int, dict[str, Any]]] = {}
-        self._currency = self.model.ws.setting("currency")  # the reporting currency
+        self._currency = self.board.ws.setting("currency")  # the reporting currency
         self.element = BoardElement(
             sizing_mode="stretch_width", css_classes=["crm-board"], margin=(5, 10)
         )
         self.element.on_action = self.act
         self._push()
         self._acting = False
-        self.model.param.watch(
+        self.board.param.watch(
             self._changed,
             [
                 "columns",
@@ -229,6 +229,12 @@ class PipelineBoard(ComponentView):
             ],
         )
 
+    @property
+    def board(self) -> PipelineBoardModel:
+        """The view-model (``model``, typed)."""
+        assert isinstance(self.model, PipelineBoardModel)
+        return self.model
+
     def _build(self) -> pn.viewable.Viewable:
         return self.element
 
@@ -238,7 +244,7 @@ class PipelineBoard(ComponentView):
 
     def _push(self) -> None:
         """Show the model's state in the element (only what changed reaches the page)."""
-        model, currency = self.model, self._currency
+        model, currency = self.board, self._currency
         columns = []
         for column in model.columns:
             cached = self._json.get(column["stage_id"])
@@ -273,7 +279,7 @@ class PipelineBoard(ComponentView):
                 self.element.ack = seq
 
     def _run(self, msg: dict[str, Any]) -> None:
-        model, what = self.model, msg["action"]
+        model, what = self.board, msg["action"]
         if what == "open":
             model.open(int(msg["id"]))
         elif what == "filter":

@@ -104,7 +104,7 @@ class PipelineBoardModel(ViewModel):
         default="", doc="Show only deals expected to close in this month, 'YYYY-MM'; '' for all."
     )
     show_closed = param.Boolean(default=False, doc="Also list the closed (won or lost) deals.")
-    view = param.Selector(
+    view: param.Selector = param.Selector(
         default="open",
         objects=["open", "closed"],
         doc="'closed': also list the closed deals (``show_closed`` as a word, for the URL).",
