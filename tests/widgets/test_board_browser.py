@@ -147,10 +147,15 @@ def test_a_card_dragged_to_another_stage_moves_and_two_totals_follow(browser, bo
     assert not more.locator("li").is_visible()  # collapsed
     more.locator("summary").click()
     assert more.locator("li").inner_text() == "USD 200.00 of USD 2,000.00"
+    cards = page.locator(".crm-card")
+    cards.evaluate_all("nodes => nodes.forEach(n => { n.drawnBefore = true })")
     card = page.locator(f".crm-card-{ids['uniforms']}")
     card.drag_to(column(page, "Proposition"))
     column(page, "Proposition").locator(f".crm-card-{ids['uniforms']}").wait_for()
     idle(page)
+    # one card drawn again (the moved one); every other card is the node it was
+    redrawn = cards.evaluate_all("nodes => nodes.filter(n => !n.drawnBefore).map(n => n.className)")
+    assert redrawn == [f"crm-card crm-card-{ids['uniforms']}"]
     with crm_core.open(path) as ws:
         assert ws.pipeline.get(ids["uniforms"])["stage"] == "Proposition"
     assert header(page, "New") == "New 1 deal Weighted USD 200.00 of USD 2,000.00"

@@ -9,7 +9,7 @@
 // Every action is a message to the server ({action, seq, ...}); until the server
 // answers (it sets `ack` to that seq) the whole board is inert, so no stale control
 // can be clicked. A column is redrawn only when its `rev` changes, and a card only when
-// its id, version or column changes: a move touches one card and two column headers.
+// what it shows or its column changes: a move touches one card and two column headers.
 // Names are user data: they go in as text (textContent), never as HTML.
 
 function h(tag, attrs = {}, ...children) {
@@ -273,7 +273,8 @@ function renderBoard({ model, el }) {
     count.textContent = `${column.count} ${column.count === 1 ? "deal" : "deals"}`
     total.replaceChildren(...totalNodes(column.totals))
     const nodes = column.cards.map(card => {
-      const key = `${card.version}:${column.stage_id}:${before ? 1 : 0}${after ? 1 : 0}`
+      // what the card shows and where: a card changed in any way is drawn again
+      const key = `${column.stage_id}:${before ? 1 : 0}${after ? 1 : 0}:${JSON.stringify(card)}`
       let cardView = cardViews.get(card.id)
       if (!cardView || cardView.key !== key) {
         cardView = { node: makeCard(card, column, before, after), key }
