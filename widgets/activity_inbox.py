@@ -19,8 +19,10 @@ import param
 from crm_core import Workspace
 from crm_core.models import ACTIVITY_KINDS
 from crm_core.services.activities import ACTIVITY_COLUMNS
+from widgets import i18n
 from widgets.base import ComponentView, ViewModel, message_alert
-from widgets.record_page import link
+from widgets.i18n import N_, _, ngettext
+from widgets.record_page import WORDS, labelled, link
 
 BUCKETS = ("overdue", "today", "upcoming")
 
@@ -91,12 +93,22 @@ class ActivityInboxModel(ViewModel):
     def _reminder(self, overdue: pd.DataFrame, today: pd.DataFrame) -> dict[str, str]:
         if overdue.empty and today.empty:
             return {"reminder": "", "reminder_kind": "info"}
-        text = f"Time to call: {len(overdue)} overdue, {len(today)} due today"
-        if not overdue.empty:
+        counts = {
+            "overdue": i18n.format_number(len(overdue)),
+            "today": i18n.format_number(len(today)),
+        }
+        if overdue.empty:
+            text = _("Time to call: {overdue} overdue, {today} due today").format(**counts)
+        else:
             oldest = overdue.iloc[0]
             late = (self.ws.today() - oldest["due_date"]).days
-            days = "day" if late == 1 else "days"
-            text += f"; the oldest, {oldest['subject']!r}, is {late} {days} late"
+            text = ngettext(
+                "Time to call: {overdue} overdue, {today} due today; "
+                "the oldest, {subject!r}, is {late} day late",
+                "Time to call: {overdue} overdue, {today} due today; "
+                "the oldest, {subject!r}, is {late} days late",
+                late,
+            ).format(**counts, subject=oldest["subject"], late=i18n.format_number(late))
         return {"reminder": text, "reminder_kind": "danger" if len(overdue) else "warning"}
 
     def activity(self, activity_id: int) -> dict[str, Any] | None:
@@ -120,7 +132,7 @@ class ActivityInboxModel(ViewModel):
             lambda: self.ws.activities.complete(
                 activity_id, note=note, expected_version=self._version(activity_id)
             ),
-            lambda a: f"Done: {a['subject']!r}.",
+            lambda a: _("Done: {subject!r}.").format(subject=a["subject"]),
         )
 
     def complete_and_schedule(
@@ -137,9 +149,10 @@ class ActivityInboxModel(ViewModel):
                 note=note,
                 expected_version=self._version(activity_id),
             ),
-            lambda both: (
-                f"Done: {both['done']['subject']!r}; next: {both['next']['subject']!r}"
-                f" on {both['next']['due_date']:%Y-%m-%d}."
+            lambda both: _("Done: {done!r}; next: {next!r} on {due:%Y-%m-%d}.").format(
+                done=both["done"]["subject"],
+                next=both["next"]["subject"],
+                due=both["next"]["due_date"],
             ),
         )
 
@@ -149,7 +162,9 @@ class ActivityInboxModel(ViewModel):
             lambda: self.ws.activities.snooze(
                 activity_id, days=days, expected_version=self._version(activity_id)
             ),
-            lambda a: f"Snoozed {a['subject']!r} to {a['due_date']:%Y-%m-%d}.",
+            lambda a: _("Snoozed {subject!r} to {due:%Y-%m-%d}.").format(
+                subject=a["subject"], due=a["due_date"]
+            ),
         )
 
     def reassign(self, activity_id: int, login: str) -> Any:
@@ -158,7 +173,7 @@ class ActivityInboxModel(ViewModel):
             lambda: self.ws.activities.reassign(
                 activity_id, login, expected_version=self._version(activity_id)
             ),
-            lambda a: f"Gave {a['subject']!r} to {login}.",
+            lambda a: _("Gave {subject!r} to {login}.").format(subject=a["subject"], login=login),
         )
 
 
@@ -168,11 +183,11 @@ class ActivityInboxModel(ViewModel):
 def linked_html(row: dict[str, Any]) -> str:
     """What an activity is about, each record a link to its page (names escaped)."""
     parts = [
-        f"{label}: {link(kind, row.get(f'{key}_id'), row[key])}"
+        html.escape(_(label)) + ": " + link(kind, row.get(f"{key}_id"), row[key])
         for label, key, kind in (
-            ("Deal", "opportunity", "deal"),
-            ("Contact", "contact", "contact"),
-            ("Company", "company", "company"),
+            (N_("Deal"), "opportunity", "deal"),
+            (N_("Contact"), "contact", "contact"),
+            (N_("Company"), "company", "company"),
         )
         if isinstance(row.get(key), str) and row[key]
     ]
@@ -184,10 +199,12 @@ def _activity_html(row: dict[str, Any]) -> str:
     due = row["due_date"]
     due_text = due.isoformat() if isinstance(due, dt.date) else str(due)
     linked = linked_html(row)
+    kind = _(WORDS.get(str(row["kind"]), str(row["kind"])))
+    due_label = html.escape(_("due {date}")).format(date=html.escape(due_text))
     return (
-        f'<span class="crm-activity-kind">{html.escape(str(row["kind"]))}</span> '
+        f'<span class="crm-activity-kind">{html.escape(kind)}</span> '
         f'<b class="crm-activity-subject">{html.escape(str(row["subject"]))}</b>'
-        f' <span class="crm-activity-due">due {html.escape(due_text)}</span>'
+        f' <span class="crm-activity-due">{due_label}</span>'
         + (f'<br><span class="crm-activity-link">{linked}</span>' if linked else "")
     )
 
@@ -209,8 +226,8 @@ class ActivityInbox(ComponentView):
         alert = message_alert(model)
         whose = pn.widgets.Select.from_param(
             model.param.user,
-            name="Inbox of",
-            options={"Everyone": ""} | {u["name"]: u["login"] for u in model.users},
+            name=_("Inbox of"),
+            options={_("Everyone"): ""} | {u["name"]: u["login"] for u in model.users},
             width=220,
             # a sales user has only their own inbox
             visible=model.ws.role != "sales",
@@ -227,13 +244,14 @@ class ActivityInbox(ComponentView):
 
     def _tabs(self, overdue: pd.DataFrame, today: pd.DataFrame, upcoming: pd.DataFrame) -> Any:
         sections = []
-        for title, frame in (("Overdue", overdue), ("Today", today), ("Upcoming", upcoming)):
+        lists = ((N_("Overdue"), overdue), (N_("Today"), today), (N_("Upcoming"), upcoming))
+        for title, frame in lists:
             rows = [self._row(r) for r in frame.to_dict("records")]
             if not rows:
-                rows = [pn.pane.HTML("<i>Nothing here.</i>")]
+                rows = [pn.pane.HTML("<i>" + html.escape(_("Nothing here.")) + "</i>")]
             sections.append(
                 (
-                    f"{title} ({len(frame)})",
+                    _("{list} ({n})").format(list=_(title), n=i18n.format_number(len(frame))),
                     pn.Column(*rows, css_classes=[f"crm-inbox-{title.lower()}"]),
                 )
             )
@@ -248,21 +266,21 @@ class ActivityInbox(ComponentView):
     def _row(self, row: dict[str, Any]) -> pn.Column:
         model, act_id = self.model, int(row["id"])
         done = pn.widgets.Button(
-            name="Done", button_type="success", width=70, css_classes=["crm-activity-done"]
+            name=_("Done"), button_type="success", width=70, css_classes=["crm-activity-done"]
         )
         done.on_click(lambda _: model.complete(act_id))
         # Done, and the next step planned in the same click.
         kind = pn.widgets.Select(
-            options=list(ACTIVITY_KINDS), value="call", width=100, css_classes=["crm-next-kind"]
+            options=labelled(ACTIVITY_KINDS), value="call", width=100, css_classes=["crm-next-kind"]
         )
         subject = pn.widgets.TextInput(
-            placeholder="Next step", width=220, css_classes=["crm-next-subject"]
+            placeholder=_("Next step"), width=220, css_classes=["crm-next-subject"]
         )
         due = pn.widgets.DatePicker(
             value=model.ws.today() + dt.timedelta(days=1), width=140, css_classes=["crm-next-due"]
         )
         save = pn.widgets.Button(
-            name="Done and schedule", button_type="success", css_classes=["crm-next-save"]
+            name=_("Done and schedule"), button_type="success", css_classes=["crm-next-save"]
         )
         save.on_click(
             lambda _: model.complete_and_schedule(act_id, kind.value, subject.value, due.value)
@@ -270,12 +288,14 @@ class ActivityInbox(ComponentView):
         next_box = pn.FlexBox(
             kind, subject, due, save, flex_wrap="wrap", visible=False, css_classes=["crm-next-box"]
         )
-        done_next = pn.widgets.Button(name="Done & next…", width=110, css_classes=["crm-done-next"])
+        done_next = pn.widgets.Button(
+            name=_("Done & next…"), width=110, css_classes=["crm-done-next"]
+        )
         done_next.on_click(lambda _: setattr(next_box, "visible", not next_box.visible))
         snoozes = []
         for days in (1, 7):
             snooze = pn.widgets.Button(
-                name=f"+{days} day" + ("s" if days > 1 else ""),
+                name=ngettext("+{n} day", "+{n} days", days).format(n=i18n.format_number(days)),
                 width=75,
                 css_classes=["crm-activity-snooze", f"crm-activity-snooze-{days}"],
             )
@@ -283,7 +303,7 @@ class ActivityInbox(ComponentView):
             snoozes.append(snooze)
         others = {u["name"]: u["login"] for u in model.users}
         reassign = pn.widgets.Select(
-            options={"Reassign to…": ""} | others,
+            options={_("Reassign to…"): ""} | others,
             width=160,
             css_classes=["crm-activity-reassign"],
         )

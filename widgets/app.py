@@ -73,7 +73,9 @@ def reminder_text(ws: Workspace) -> str:
     today = len(ws.activities.due_today(ws.user_id))
     if not overdue and not today:
         return ""
-    return f"Time to call: {overdue} overdue and {today} due today in your activities."
+    return _("Time to call: {overdue} overdue and {today} due today in your activities.").format(
+        overdue=i18n.format_number(overdue), today=i18n.format_number(today)
+    )
 
 
 def badge_html(ws: Workspace) -> str:
@@ -376,7 +378,7 @@ def _available(module: str) -> bool:
 
 
 #: What a page shows when the server closes its connection (its login ended) or stops.
-DISCONNECTED = "Disconnected: your login has ended or the server stopped. Reload to log in."
+DISCONNECTED = N_("Disconnected: your login has ended or the server stopped. Reload to log in.")
 
 
 def app_factory(base: Workspace) -> Callable[[], Any]:
@@ -389,6 +391,7 @@ def app_factory(base: Workspace) -> Callable[[], Any]:
             raise PermissionError("not logged in")
         ws = base.as_user(user["id"])
         i18n.start_session(ws)  # the page speaks the user's language from here on
+        pn.config.disconnect_notification = _(DISCONNECTED)  # this session's own
         return StaffApp(ws).template()
 
     return session

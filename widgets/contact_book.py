@@ -24,14 +24,14 @@ import param
 
 from crm_core import FieldError, ValidationError, Workspace
 from crm_core.validation import format_phone
+from widgets import i18n
 from widgets.base import ComponentView, ViewModel, message_alert
-from widgets.i18n import _
+from widgets.i18n import N_, _, ngettext
 from widgets.record_model import RecordModel, blank, company_ref
 from widgets.record_page import RecordPage, error_html
 from widgets.routes import record_hash
 
 ENTITIES = ("contact", "company")
-PLURAL = {"contact": "contacts", "company": "companies"}
 #: The columns of a page, per entity (crm_core's listing, trimmed to what the table shows).
 COLUMNS = {
     "contact": [
@@ -64,19 +64,19 @@ COLUMNS = {
 #: Columns the table holds for its own work (which record a row is, its version for
 #: conflict checks) but never shows.
 HIDDEN = ["id", "version"]
-#: The table's headers.
+#: The table's headers (translated where the table is built).
 TITLES = {
-    "name": "Name",
-    "email": "E-mail",
-    "phone": "Phone",
-    "city": "City",
-    "country": "Country",
-    "company": "Company",
-    "job_title": "Job title",
-    "tags": "Tags",
-    "active": "Active",
-    "website": "Website",
-    "vat": "VAT",
+    "name": N_("Name"),
+    "email": N_("E-mail"),
+    "phone": N_("Phone"),
+    "city": N_("City"),
+    "country": N_("Country"),
+    "company": N_("Company"),
+    "job_title": N_("Job title"),
+    "tags": N_("Tags"),
+    "active": N_("Active"),
+    "website": N_("Website"),
+    "vat": N_("VAT"),
 }
 #: Columns holding phone numbers, shown the way their country writes them.
 PHONE_COLUMNS = ("phone", "mobile")
@@ -111,6 +111,16 @@ NEW_FIELDS = {
     "company": ("name", "email", "phone", "city", "country"),
 }
 ORDERS = ("name", "city", "email", "country", "created", "updated", "id")
+#: How the sort orders are shown (translated where the Select is built).
+ORDER_LABELS = {
+    "name": N_("name"),
+    "city": N_("city"),
+    "email": N_("email"),
+    "country": N_("country"),
+    "created": N_("created"),
+    "updated": N_("updated"),
+    "id": N_("id"),
+}
 #: Parameters that define the search: changing one runs it again from page 1.
 CRITERIA = (
     "entity",
@@ -214,8 +224,23 @@ class ContactBookModel(ViewModel):
     @param.depends("page", "page_size", "total", "entity")
     def summary(self) -> str:
         """The pager's text: ``page 2 of 7 · 340 contacts``."""
-        noun = self.entity if self.total == 1 else PLURAL[self.entity]
-        return f"page {self.page + 1} of {self.pages} · {self.total:,} {noun}"
+        if self.entity == "company":
+            text = ngettext(
+                "page {page} of {pages} · {total} company",
+                "page {page} of {pages} · {total} companies",
+                self.total,
+            )
+        else:
+            text = ngettext(
+                "page {page} of {pages} · {total} contact",
+                "page {page} of {pages} · {total} contacts",
+                self.total,
+            )
+        return text.format(
+            page=i18n.format_number(self.page + 1),
+            pages=i18n.format_number(self.pages),
+            total=i18n.format_number(self.total),
+        )
 
     @param.depends("detail")
     def selected_active(self) -> bool | None:
@@ -358,25 +383,37 @@ class ContactBookModel(ViewModel):
         row = self._row(record_id)
         if row is None:
             self.field_errors = {}
-            self._say(f"{self.entity} #{record_id} is not on this page: search again.", "warning")
+            gone = {
+                "contact": _("contact #{id} is not on this page: search again."),
+                "company": _("company #{id} is not on this page: search again."),
+            }[self.entity]
+            self._say(gone.format(id=record_id), "warning")
             return False
         if field not in self.editable:
-            self.field_errors = {field: "cannot be changed in the table"}
-            self._say(f"{field}: cannot be changed in the table", "danger")
+            reason = _("cannot be changed in the table")
+            self.field_errors = {field: reason}
+            self._say(f"{field}: {reason}", "danger")
             self._refresh_row(record_id)
             return False
         value = blank(value)
         service = self._service()
         saved = self.attempt(
             lambda: service.update(record_id, {field: value}, expected_version=int(row["version"])),
-            done=f"Saved the {field} of {row['name']!r}.",
+            done=_("Saved the {field} of {name!r}.").format(field=field, name=row["name"]),
         )
         if saved is None:
-            what = f"Your {field} {value!r} for {row['name']!r} was not saved"
+            what = _("Your {field} {value!r} for {name!r} was not saved").format(
+                field=field, value=value, name=row["name"]
+            )
             if self.field_errors:
                 self._say(f"{what}: {self.message}", "danger")
             else:
-                self._say(f"{self.message} {what}; the row shows the current values.", "warning")
+                self._say(
+                    _("{reason} {what}; the row shows the current values.").format(
+                        reason=self.message, what=what
+                    ),
+                    "warning",
+                )
         self._refresh_row(record_id)
         if self.selected_id == record_id:
             self._refresh_detail()
@@ -419,7 +456,11 @@ class ContactBookModel(ViewModel):
             return None
         self._reload()
         self._show(created["id"])
-        self._say(f"Created {self.entity} {created['name']!r}.", "success")
+        said = {
+            "contact": _("Created contact {name!r}."),
+            "company": _("Created company {name!r}."),
+        }[self.entity]
+        self._say(said.format(name=created["name"]), "success")
         return created
 
     # -- the daily actions on the selected record ------------------------------------
@@ -428,7 +469,11 @@ class ContactBookModel(ViewModel):
         outcome here (the record model says what was done or refused)."""
         self.error_source = "record"
         if self.selected_id is None or not self.detail.get("record"):
-            self._say(f"Select a {self.entity} first.", "warning")
+            first = {
+                "contact": _("Select a contact first."),
+                "company": _("Select a company first."),
+            }[self.entity]
+            self._say(first, "warning")
             return None
         result = action(self.record)
         self.param.update(
@@ -484,7 +529,7 @@ class ContactBookModel(ViewModel):
             record_id = self.selected_id
         if record_id is None:
             self.field_errors = {}
-            self._say("Select a record first.", "warning")
+            self._say(_("Select a record first."), "warning")
             return False
         record_id = int(record_id)
         service = self._service()
@@ -496,8 +541,13 @@ class ContactBookModel(ViewModel):
             self._refresh_detail()
         if done is None:
             return False
-        verb = "Restored" if active else "Archived"
-        self._say(f"{verb} {self.entity} {done['name']!r}.", "success")
+        said = {
+            ("contact", True): _("Restored contact {name!r}."),
+            ("contact", False): _("Archived contact {name!r}."),
+            ("company", True): _("Restored company {name!r}."),
+            ("company", False): _("Archived company {name!r}."),
+        }[self.entity, active]
+        self._say(said.format(name=done["name"]), "success")
         return True
 
     def _version_shown(self, record_id: int) -> int | None:
@@ -555,7 +605,7 @@ class ContactBook(ComponentView):
         entity = pn.widgets.RadioButtonGroup.from_param(
             m.param.entity,
             label="",
-            options={"Contacts": "contact", "Companies": "company"},
+            options={_("Contacts"): "contact", _("Companies"): "company"},
             css_classes=["crm-contact-entity"],
         )
         search = pn.widgets.TextInput(
@@ -581,7 +631,12 @@ class ContactBook(ComponentView):
             pn.widgets.TextInput.from_param(
                 m.param.tag, label=_("Tag"), css_classes=["crm-contact-tag"], width=110
             ),
-            pn.widgets.Select.from_param(m.param.order_by, label=_("Order by"), width=110),
+            pn.widgets.Select.from_param(
+                m.param.order_by,
+                label=_("Order by"),
+                options={_(ORDER_LABELS.get(o, o)): o for o in ORDERS},
+                width=110,
+            ),
             pn.widgets.Checkbox.from_param(m.param.descending, label=_("Descending")),
             pn.widgets.Checkbox.from_param(
                 m.param.include_archived,
@@ -604,7 +659,7 @@ class ContactBook(ComponentView):
             sortable=False,
             editors=editors(),
             hidden_columns=HIDDEN,
-            titles=TITLES,
+            titles={column: _(title) for column, title in TITLES.items()},
             height=480,
             sizing_mode="stretch_width",
             css_classes=["crm-contact-table"],
@@ -648,9 +703,11 @@ class ContactBook(ComponentView):
             ),
             nxt,
         )
+        restore_label, archive_label = _("Restore"), _("Archive")
         archive = pn.widgets.Button(
             label=pn.bind(
-                lambda _: "Restore" if m.selected_active() is False else "Archive", m.param.detail
+                lambda _: restore_label if m.selected_active() is False else archive_label,
+                m.param.detail,
             ),
             disabled=pn.bind(lambda d: not d, m.param.detail),
             color="warning",
@@ -672,12 +729,12 @@ class ContactBook(ComponentView):
     def _new_form(self) -> pn.viewable.Viewable:
         m = self.model
         labels = {
-            "name": "Name",
-            "email": "E-mail",
-            "phone": "Phone",
-            "city": "City",
-            "country": "Country",
-            "company": "Company (name or id)",
+            "name": _("Name"),
+            "email": _("E-mail"),
+            "phone": _("Phone"),
+            "city": _("City"),
+            "country": _("Country"),
+            "company": _("Company (name or id)"),
         }
         inputs = {
             field: pn.widgets.TextInput(
@@ -717,7 +774,9 @@ class ContactBook(ComponentView):
 
         create.on_click(submit)
         card = pn.Card(
-            title=pn.bind(lambda e: f"New {e}", m.param.entity),
+            title=pn.bind(
+                {"contact": _("New contact"), "company": _("New company")}.get, m.param.entity
+            ),
             collapsed=True,
             css_classes=["crm-contact-new-form"],
             sizing_mode="stretch_width",

@@ -20,15 +20,15 @@ import param
 
 from crm_core import Workspace
 from widgets.base import ComponentView, ViewModel
-from widgets.i18n import _
+from widgets.i18n import N_, _
 from widgets.routes import record_hash
 
 #: The groups of results, in the order shown: (kind in crm_core's answer, record kind,
 #: heading).
 GROUPS = (
-    ("contacts", "contact", "Contacts"),
-    ("companies", "company", "Companies"),
-    ("deals", "deal", "Deals"),
+    ("contacts", "contact", N_("Contacts")),
+    ("companies", "company", N_("Companies")),
+    ("deals", "deal", N_("Deals")),
 )
 #: Results per kind.
 PER_KIND = 5
@@ -78,9 +78,13 @@ def results_html(results: Mapping[str, Any], query: str, message: str = "") -> s
             "</span></li>"
             for hit in hits
         )
-        groups.append(f'<h5>{heading}</h5><ul class="crm-search-{key}">{items}</ul>')
+        title = html.escape(_(heading))
+        groups.append(f'<h5>{title}</h5><ul class="crm-search-{key}">{items}</ul>')
     if not groups:
-        body = f'<p class="crm-empty">Nothing found for “{html.escape(query.strip())}”.</p>'
+        nothing = html.escape(_("Nothing found for “{query}”.")).format(
+            query=html.escape(query.strip())
+        )
+        body = f'<p class="crm-empty">{nothing}</p>'
     else:
         body = "".join(groups)
     return f'<div class="crm-search-results" role="listbox">{body}</div>'

@@ -26,7 +26,7 @@ import param
 
 from crm_core import AccessDenied, NotFoundError, Workspace
 from widgets.base import ViewModel
-from widgets.i18n import N_
+from widgets.i18n import N_, _, ngettext
 
 #: Record kinds, and the journal's name for their table.
 KINDS = ("contact", "company", "deal")
@@ -98,8 +98,12 @@ def company_ref(ws: Workspace, value: Any) -> tuple[Any, str | None]:
     if len(found) == 1:
         return int(found[0]), None
     if not found:
-        return text, "is not the name of a company"
-    return text, f"names {len(found)} companies: give the id of the one you mean"
+        return text, _("is not the name of a company")
+    return text, ngettext(
+        "names {n} company: give the id of the one you mean",
+        "names {n} companies: give the id of the one you mean",
+        len(found),
+    ).format(n=len(found))
 
 
 def shown(value: Any) -> str:
@@ -135,7 +139,7 @@ class RecordModel(ViewModel):
         self.field_errors = {}
         self._say("", "info")
         if kind not in KINDS:
-            self._say(f"There is no kind of record called {kind!r}.", "danger")
+            self._say(_("There is no kind of record called {kind!r}.").format(kind=kind), "danger")
             return False
         try:
             detail = self._read(kind, int(record_id))
@@ -244,7 +248,7 @@ class RecordModel(ViewModel):
         self.error_source = "edit"
         record = self.detail.get("record")
         if not record:
-            self._say("Nothing is open.", "warning")
+            self._say(_("Nothing is open."), "warning")
             return None
         changes: dict[str, Any] = {}
         custom: dict[str, Any] = {}
@@ -276,7 +280,7 @@ class RecordModel(ViewModel):
             self._say("; ".join(f"{f}: {r}" for f, r in bad.items()), "danger")
             return None
         if not changes:
-            self._say("Nothing changed.", "info")
+            self._say(_("Nothing changed."), "info")
             return None
         service = {
             "contact": self.ws.contacts,
@@ -285,7 +289,7 @@ class RecordModel(ViewModel):
         }[self.kind]
         return self._act(
             lambda: service.update(record["id"], changes, expected_version=int(record["version"])),
-            lambda r: f"Saved {r['name']!r}.",
+            lambda r: _("Saved {name!r}.").format(name=r["name"]),
         )
 
     # -- the daily actions ------------------------------------------------------------
@@ -308,7 +312,7 @@ class RecordModel(ViewModel):
     def _on_record(self, source: str, write: Callable[[dict[str, int]], Any], done: str) -> Any:
         self.error_source = source
         if not self.detail.get("record"):
-            self._say("Open a record first.", "warning")
+            self._say(_("Open a record first."), "warning")
             return None
         return self._act(lambda: write(self._links()), lambda r: done.format(**r))
 
@@ -322,7 +326,7 @@ class RecordModel(ViewModel):
             lambda links: self.ws.interactions.log(
                 channel, direction, subject=blank(subject), summary=blank(summary), **links
             ),
-            "Logged the {channel}.",
+            _("Logged the {channel}."),
         )
 
     def schedule_activity(
@@ -339,7 +343,7 @@ class RecordModel(ViewModel):
         return self._on_record(
             "plan",
             lambda links: self.ws.activities.schedule(kind, subject, due, **links, **extra),
-            "Scheduled {subject!r} for {due_date:%Y-%m-%d}.",
+            _("Scheduled {subject!r} for {due_date:%Y-%m-%d}."),
         )
 
     def complete_activity(self, activity_id: int) -> dict[str, Any] | None:
@@ -347,7 +351,7 @@ class RecordModel(ViewModel):
         self.error_source = "plan"
         return self._act(
             lambda: self.ws.activities.complete(activity_id),
-            lambda r: f"Done: {r['subject']!r}.",
+            lambda r: _("Done: {subject!r}.").format(subject=r["subject"]),
         )
 
     def create_deal(
@@ -360,7 +364,7 @@ class RecordModel(ViewModel):
         """Open a deal for the shown contact or company (in the first stage, owned by
         the acting user)."""
         if self.kind == "deal":
-            self._say("Open the contact or company to create a deal for it.", "warning")
+            self._say(_("Open the contact or company to create a deal for it."), "warning")
             return None
         values = {
             "expected_revenue": blank(expected_revenue),
@@ -371,7 +375,7 @@ class RecordModel(ViewModel):
         return self._on_record(
             "deal",
             lambda links: self.ws.pipeline.create(name, **links, **given),
-            "Created the deal {name!r} in {stage}.",
+            _("Created the deal {name!r} in {stage}."),
         )
 
     # -- a deal's outcome ---------------------------------------------------------------
@@ -384,7 +388,7 @@ class RecordModel(ViewModel):
         self.error_source = source
         record = self.detail.get("record") or {}
         if self.kind != "deal" or not record:
-            self._say("Open a deal first.", "warning")
+            self._say(_("Open a deal first."), "warning")
             return None
         return self._act(
             lambda: write(int(record["id"]), int(record["version"])),
@@ -396,7 +400,7 @@ class RecordModel(ViewModel):
         return self._deal_action(
             "close",
             lambda i, v: self.ws.pipeline.move(i, stage, expected_version=v),
-            "Moved {name!r} to {stage}.",
+            _("Moved {name!r} to {stage}."),
         )
 
     def win(self) -> dict[str, Any] | None:
@@ -404,7 +408,7 @@ class RecordModel(ViewModel):
         return self._deal_action(
             "close",
             lambda i, v: self.ws.pipeline.win(i, expected_version=v),
-            "Won {name!r}.",
+            _("Won {name!r}."),
         )
 
     def lose(self, reason: str, note: str | None = None) -> dict[str, Any] | None:
@@ -412,7 +416,7 @@ class RecordModel(ViewModel):
         return self._deal_action(
             "close",
             lambda i, v: self.ws.pipeline.lose(i, reason, note=blank(note), expected_version=v),
-            "Lost {name!r}: {lost_reason}.",
+            _("Lost {name!r}: {lost_reason}."),
         )
 
     def reopen(self, stage: str | None = None) -> dict[str, Any] | None:
@@ -420,5 +424,5 @@ class RecordModel(ViewModel):
         return self._deal_action(
             "close",
             lambda i, v: self.ws.pipeline.reopen(i, blank(stage), expected_version=v),
-            "Reopened {name!r} in {stage}.",
+            _("Reopened {name!r} in {stage}."),
         )

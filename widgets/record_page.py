@@ -97,7 +97,10 @@ def table_html(
         if column in links:
             kind, id_column = links[column]
             return link(kind, row.get(id_column), row.get(column), tz)
-        return esc(row.get(column), tz)
+        value = row.get(column)
+        if column in ("channel", "direction", "kind") and isinstance(value, str):
+            value = _(WORDS.get(value, value))  # crm_core's word, as the forms label it
+        return esc(value, tz)
 
     body = "".join(
         "<tr>" + "".join(f"<td>{cell(row, c)}</td>" for c in columns) + "</tr>"
