@@ -83,6 +83,10 @@ def test_the_template_holds_every_marked_message_of_the_translated_modules(tmp_p
         found = read_po(pot)
     covered = {path for m in _template() for path, _line in m.locations}
     assert {"widgets/auth.py", "widgets/templates/login.html"} <= covered
+    assert {
+        f"widgets/{name}.py"
+        for name in ("app", "contact_book", "record_model", "record_page", "global_search")
+    } <= covered
     missing = {
         m.id if isinstance(m.id, str) else m.id[0]
         for m in found
@@ -209,6 +213,31 @@ def test_components_speak_the_session_language():
     with i18n.speaking("ru"):
         assert figure_cards(figures)[0][2] == "PKR 1\xa0500\xa0000,00"
     assert figure_cards(figures)[0] == ("pipeline_value", "Pipeline value", "PKR 1,500,000.00")
+
+
+def test_the_contacts_record_pages_and_search_speak_the_session_language(ws):
+    from widgets.contact_book import ContactBookModel
+    from widgets.global_search import results_html
+    from widgets.record_model import RecordModel
+
+    for name in ("Imran Khan", "Karim Rahman", "Olga Ivanova"):
+        ws.contacts.create(name=name)
+    book = ContactBookModel(ws)
+    assert book.summary() == "page 1 of 1 · 3 contacts"
+    with i18n.speaking("ru"):
+        assert book.summary() == "страница 1 из 1 · 3 контакта"
+        book.entity = "company"
+        assert book.summary() == "страница 1 из 1 · 0 компаний"
+        assert book.archive() is False and book.message == "Сначала выберите запись."
+    with i18n.speaking("ur"):
+        record = RecordModel(ws)
+        assert record.save({"name": "x"}) is None and record.message == "کچھ بھی کھلا نہیں ہے۔"
+    with i18n.speaking("bn"):
+        nothing = results_html({}, "xyz")
+        assert "“xyz”-এর জন্য কিছু পাওয়া যায়নি।" in nothing
+        found = results_html({"deals": [{"id": 4, "title": "Uniforms"}]}, "uni")
+        assert "<h5>ডিল</h5>" in found and 'href="#/deals/4"' in found
+    assert "Nothing found for “xyz”." in results_html({}, "xyz")
 
 
 # -- direction -----------------------------------------------------------------------------
