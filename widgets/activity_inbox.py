@@ -8,8 +8,6 @@ browser); :class:`ActivityInbox` lays it out. "Today" is the workspace's today
 
 from __future__ import annotations
 
-import datetime as dt
-import html
 from typing import Any
 
 import pandas as pd
@@ -17,12 +15,11 @@ import panel as pn
 import param
 
 from crm_core import Workspace
-from crm_core.models import ACTIVITY_KINDS
 from crm_core.services.activities import ACTIVITY_COLUMNS
 from widgets import i18n
+from widgets.activity_list import ActivityLists
 from widgets.base import ComponentView, ViewModel, message_alert
-from widgets.i18n import N_, _, ngettext
-from widgets.record_page import WORDS, labelled, link
+from widgets.i18n import _, ngettext
 
 BUCKETS = ("overdue", "today", "upcoming")
 
@@ -180,35 +177,6 @@ class ActivityInboxModel(ViewModel):
 # -- the view -------------------------------------------------------------------------
 
 
-def linked_html(row: dict[str, Any]) -> str:
-    """What an activity is about, each record a link to its page (names escaped)."""
-    parts = [
-        html.escape(_(label)) + ": " + link(kind, row.get(f"{key}_id"), row[key])
-        for label, key, kind in (
-            (N_("Deal"), "opportunity", "deal"),
-            (N_("Contact"), "contact", "contact"),
-            (N_("Company"), "company", "company"),
-        )
-        if isinstance(row.get(key), str) and row[key]
-    ]
-    return " · ".join(parts)
-
-
-def _activity_html(row: dict[str, Any]) -> str:
-    """The text of an activity row; every value is escaped (subjects are user data)."""
-    due = row["due_date"]
-    due_text = due.isoformat() if isinstance(due, dt.date) else str(due)
-    linked = linked_html(row)
-    kind = _(WORDS.get(str(row["kind"]), str(row["kind"])))
-    due_label = html.escape(_("due {date}")).format(date=html.escape(due_text))
-    return (
-        f'<span class="crm-activity-kind">{html.escape(kind)}</span> '
-        f'<b class="crm-activity-subject">{html.escape(str(row["subject"]))}</b>'
-        f' <span class="crm-activity-due">{due_label}</span>'
-        + (f'<br><span class="crm-activity-link">{linked}</span>' if linked else "")
-    )
-
-
 class ActivityInbox(ComponentView):
     """The activity inbox: ``ActivityInbox(ws.as_user(login))`` in a notebook or app."""
 
@@ -216,114 +184,23 @@ class ActivityInbox(ComponentView):
 
     model_class = ActivityInboxModel
 
-    def __init__(self, ws: Workspace | None = None, **params: Any):
-        super().__init__(ws, **params)
-        self._active: int | None = None
-
-    def __panel__(self) -> pn.viewable.Viewable:
+    def _build(self) -> pn.viewable.Viewable:
         model = self.model
         reminder = message_alert(model, "reminder", "reminder_kind", css="crm-reminder")
         alert = message_alert(model)
         whose = pn.widgets.Select.from_param(
             model.param.user,
-            name=_("Inbox of"),
+            label=_("Inbox of"),
             options={_("Everyone"): ""} | {u["name"]: u["login"] for u in model.users},
             width=220,
             # a sales user has only their own inbox
             visible=model.ws.role != "sales",
         )
-        tabs = pn.bind(self._tabs, model.param.overdue, model.param.today, model.param.upcoming)
         return pn.Column(
             reminder,
             whose,
             alert,
-            pn.panel(tabs),
+            ActivityLists(model).panel(),
             css_classes=["crm-inbox"],
             sizing_mode="stretch_width",
-        )
-
-    def _tabs(self, overdue: pd.DataFrame, today: pd.DataFrame, upcoming: pd.DataFrame) -> Any:
-        sections = []
-        lists = ((N_("Overdue"), overdue), (N_("Today"), today), (N_("Upcoming"), upcoming))
-        for title, frame in lists:
-            rows = [self._row(r) for r in frame.to_dict("records")]
-            if not rows:
-                rows = [pn.pane.HTML("<i>" + html.escape(_("Nothing here.")) + "</i>")]
-            sections.append(
-                (
-                    _("{list} ({n})").format(list=_(title), n=i18n.format_number(len(frame))),
-                    pn.Column(*rows, css_classes=[f"crm-inbox-{title.lower()}"]),
-                )
-            )
-        if self._active is None:  # open on the first list with something in it
-            counts = (len(overdue), len(today), len(upcoming))
-            self._active = next((i for i, n in enumerate(counts) if n), 0)
-        tabs = pn.Tabs(*sections, active=self._active, dynamic=False)
-        # the lists are rebuilt after every action: stay on the tab the user chose
-        tabs.param.watch(lambda event: setattr(self, "_active", event.new), "active")
-        return tabs
-
-    def _row(self, row: dict[str, Any]) -> pn.Column:
-        model, act_id = self.model, int(row["id"])
-        done = pn.widgets.Button(
-            name=_("Done"), button_type="success", width=70, css_classes=["crm-activity-done"]
-        )
-        done.on_click(lambda _: model.complete(act_id))
-        # Done, and the next step planned in the same click.
-        kind = pn.widgets.Select(
-            options=labelled(ACTIVITY_KINDS), value="call", width=100, css_classes=["crm-next-kind"]
-        )
-        subject = pn.widgets.TextInput(
-            placeholder=_("Next step"), width=220, css_classes=["crm-next-subject"]
-        )
-        due = pn.widgets.DatePicker(
-            value=model.ws.today() + dt.timedelta(days=1), width=140, css_classes=["crm-next-due"]
-        )
-        save = pn.widgets.Button(
-            name=_("Done and schedule"), button_type="success", css_classes=["crm-next-save"]
-        )
-        save.on_click(
-            lambda _: model.complete_and_schedule(act_id, kind.value, subject.value, due.value)
-        )
-        next_box = pn.FlexBox(
-            kind, subject, due, save, flex_wrap="wrap", visible=False, css_classes=["crm-next-box"]
-        )
-        done_next = pn.widgets.Button(
-            name=_("Done & next…"), width=110, css_classes=["crm-done-next"]
-        )
-        done_next.on_click(lambda _: setattr(next_box, "visible", not next_box.visible))
-        snoozes = []
-        for days in (1, 7):
-            snooze = pn.widgets.Button(
-                name=ngettext("+{n} day", "+{n} days", days).format(n=i18n.format_number(days)),
-                width=75,
-                css_classes=["crm-activity-snooze", f"crm-activity-snooze-{days}"],
-            )
-            snooze.on_click(lambda _, d=days: model.snooze(act_id, d))
-            snoozes.append(snooze)
-        others = {u["name"]: u["login"] for u in model.users}
-        reassign = pn.widgets.Select(
-            options={_("Reassign to…"): ""} | others,
-            width=160,
-            css_classes=["crm-activity-reassign"],
-        )
-        reassign.param.watch(
-            lambda event: model.reassign(act_id, event.new) if event.new else None, "value"
-        )
-        return pn.Column(
-            # Wraps on a narrow screen: the text above, the buttons under it.
-            pn.FlexBox(
-                pn.pane.HTML(
-                    _activity_html(row), styles={"flex": "1 1 300px", "max-width": "520px"}
-                ),
-                done,
-                done_next,
-                *snoozes,
-                reassign,
-                flex_wrap="wrap",
-                align_items="center",
-                sizing_mode="stretch_width",
-            ),
-            next_box,
-            css_classes=["crm-activity", f"crm-activity-{act_id}"],
         )

@@ -78,6 +78,11 @@ TITLES = {
     "website": N_("Website"),
     "vat": N_("VAT"),
 }
+#: Table cells that read left to right whatever the page's direction.
+LTR_CELLS = "".join(
+    f'.tabulator-cell[tabulator-field="{c}"] {{ direction: ltr; unicode-bidi: isolate; }}'
+    for c in ("phone", "mobile", "email", "website", "vat")
+)
 #: Columns holding phone numbers, shown the way their country writes them.
 PHONE_COLUMNS = ("phone", "mobile")
 
@@ -659,6 +664,8 @@ class ContactBook(ComponentView):
             sortable=False,
             editors=editors(),
             hidden_columns=HIDDEN,
+            # Phones and e-mails read left to right on a right-to-left page too.
+            stylesheets=[LTR_CELLS],
             titles={column: _(title) for column, title in TITLES.items()},
             height=480,
             sizing_mode="stretch_width",

@@ -27,6 +27,8 @@ from widgets.i18n import N_, _
 from widgets.record_model import RecordModel, shown
 from widgets.routes import record_hash
 
+#: Inputs whose values read left to right whatever the page's direction.
+LEFT_TO_RIGHT = ("email", "phone", "money", "percent", "currency", "number", "date")
 #: The look of the page's HTML parts (light and dark theme alike).
 STYLE = (Path(__file__).parent / "static" / "record.css").read_text(encoding="utf-8")
 #: How the choices of the log and plan forms are shown (crm_core's channels, activity
@@ -76,7 +78,7 @@ def link(kind: str, record_id: Any, text: Any, tz: str = "UTC") -> str:
     label = esc(text, tz) or f"#{esc(record_id)}"
     if record_id is None or pd.isna(record_id):
         return esc(text, tz)
-    return f'<a href="{record_hash(kind, int(record_id))}">{label}</a>'
+    return f'<a href="{record_hash(kind, int(record_id))}" dir="auto">{label}</a>'
 
 
 def table_html(
@@ -359,6 +361,8 @@ class RecordPage(ComponentView):
             else:
                 widget = pn.widgets.TextInput(label=label, css_classes=css)
             widget.sizing_mode = "stretch_width"
+            if kind in LEFT_TO_RIGHT:  # a phone's "+" stays in front on an Urdu page
+                widget.stylesheets = [".bk-input { direction: ltr; }"]
             inputs[field] = widget
             rows.append(
                 pn.Column(

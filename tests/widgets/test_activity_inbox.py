@@ -6,8 +6,10 @@ import datetime as dt
 
 import panel as pn
 import pytest
+from panel.models.tabulator import CellClickEvent
 
-from widgets.activity_inbox import ActivityInbox, ActivityInboxModel, linked_html
+from widgets.activity_inbox import ActivityInbox, ActivityInboxModel
+from widgets.activity_list import about_html
 from widgets.base import md_text
 
 TODAY = dt.date(2026, 5, 15)  # the conftest clock: 2026-05-15 09:30 UTC
@@ -181,12 +183,12 @@ def test_linked_records_are_links_to_their_pages():
         "contact_id": 7,
         "company": None,
     }
-    assert linked_html(row) == (
-        'Deal: <a href="#/deals/45">Uniforms 2027</a> · '
-        'Contact: <a href="#/contacts/7">&lt;b&gt;Karim&lt;/b&gt;</a>'
+    assert about_html(row) == (
+        'Deal: <a href="#/deals/45" dir="auto">Uniforms 2027</a> · '
+        'Contact: <a href="#/contacts/7" dir="auto">&lt;b&gt;Karim&lt;/b&gt;</a>'
     )
-    assert linked_html({"opportunity": float("nan"), "company": "Indus", "company_id": 3}) == (
-        'Company: <a href="#/companies/3">Indus</a>'
+    assert about_html({"opportunity": float("nan"), "company": "Indus", "company_id": 3}) == (
+        'Company: <a href="#/companies/3" dir="auto">Indus</a>'
     )
 
 
@@ -197,51 +199,79 @@ def with_css(layout, css):
     return [o for o in layout.select() if css in getattr(o, "css_classes", [])]
 
 
-def test_the_view_opens_with_the_reminder_and_a_row_per_activity(ws, work):
-    layout = ActivityInbox(ws.as_user("bilal")).__panel__()
+def table(layout, name):
+    return with_css(layout, f"crm-inbox-{name}")[0]
+
+
+def click(table, subject, column):
+    """Click ``column``'s button in the row of ``subject`` (as Tabulator reports it)."""
+    row = table.value["subject"].tolist().index(subject)
+    table._process_event(CellClickEvent(model=None, column=column, row=row))
+
+
+def test_the_view_opens_with_the_reminder_and_three_light_lists(ws, work):
+    view = ActivityInbox(ws.as_user("bilal"))
+    layout = view.__panel__()
+    assert view.__panel__() is layout  # drawn once per session
     assert len(with_css(layout, "crm-inbox")) == 1
     reminder = with_css(layout, "crm-reminder")[0]
     assert reminder.visible and reminder.alert_type == "danger"
     assert reminder.object == md_text(ActivityInboxModel(ws.as_user("bilal")).reminder)
     assert reminder.object.startswith("Time to call\\: 2 overdue, 1 due today; ")
-    assert len(with_css(layout, "crm-activity")) == 4  # 2 overdue, 1 today, 1 upcoming
+    overdue, today = table(layout, "overdue"), table(layout, "today")
+    assert overdue.value["subject"].tolist() == ["Call Indus", "Send quote"]
+    assert today.value["subject"].tolist() == ["Call Karim"]
+    assert len(table(layout, "upcoming").value) == 1
     tabs = layout.select(pn.Tabs)[0]
     assert tabs._names == ["Overdue (2)", "Today (1)", "Upcoming (1)"]
     assert tabs.active == 0
-    row = with_css(layout, f"crm-activity-{work['karim']}")[0]
-    text = row.select(pn.pane.HTML)[0].object
-    assert "Call Karim" in text and "2026-05-15" in text
-    assert ">Uniforms 2027</a> · Contact: <a href=" in text and ">Karim Uddin</a>" in text
-    with_css(row, "crm-activity-done")[0].clicks += 1
+    about = today.value["about"].iloc[0]
+    assert ">Uniforms 2027</a> · Contact: <a href=" in about and ">Karim Uddin</a>" in about
+    click(today, "Call Karim", "done")
     assert ws.activities.get(work["karim"])["done_at"] is not None
-    assert len(with_css(layout, "crm-activity")) == 3
+    assert today.value.empty and tabs._names[1] == "Today (0)"
     alert = with_css(layout, "crm-alert")[0]
     assert alert.visible and alert.object == md_text("Done: 'Call Karim'.")
-    row = with_css(layout, f"crm-activity-{work['oldest']}")[0]
-    with_css(row, "crm-activity-snooze-7")[0].clicks += 1
+    click(overdue, "Call Indus", "snooze7")
     assert ws.activities.get(work["oldest"])["due_date"] == dt.date(2026, 5, 22)
-    row = with_css(layout, f"crm-activity-{work['quote']}")[0]
-    with_css(row, "crm-activity-reassign")[0].value = "olga"
+    assert overdue.value["subject"].tolist() == ["Send quote"]
+    # Reassign from the bar of the selected row.
+    bar = with_css(layout, "crm-inbox-bar")[0]
+    assert not bar.visible
+    overdue.selection = [0]
+    assert bar.visible and "Send quote" in with_css(bar, "crm-inbox-chosen")[0].object
+    with_css(bar, "crm-activity-reassign")[0].value = "olga"
     assert ws.activities.get(work["quote"])["assignee_id"] == ws.users.get("olga")["id"]
-    assert len(with_css(layout, "crm-activity")) == 2
-    layout.select(pn.Tabs)[0].active = 2  # the lists rebuild on the tab the user is on
-    row = with_css(layout, f"crm-activity-{work['oldest']}")[0]
-    with_css(row, "crm-activity-snooze-1")[0].clicks += 1
-    assert layout.select(pn.Tabs)[0].active == 2
-    assert layout.select(pn.Tabs)[0]._names == ["Overdue (0)", "Today (0)", "Upcoming (2)"]
+    assert overdue.value.empty and not bar.visible
+    tabs.active = 2  # the lists reload on the tab the user is on
+    upcoming = table(layout, "upcoming")
+    click(upcoming, "Call Indus", "snooze1")
+    assert tabs.active == 2
+    assert tabs._names == ["Overdue (0)", "Today (0)", "Upcoming (2)"]
+
+
+def test_a_managers_everyone_inbox_is_a_few_elements_not_a_few_per_row(ws, work):
+    manager = ws.as_user("ayesha")
+    for i in range(150):
+        manager.activities.schedule("call", f"Call {i}", "2026-05-01", company=1)
+    view = ActivityInbox(manager)
+    layout = view.__panel__()
+    view.model.user = ""
+    assert len(table(layout, "overdue").value) == 153  # 150 + Bilal's 2 + Olga's 1
+    models = len(list(layout.get_root().references()))
+    assert models < 120, models
 
 
 def test_done_and_next_plans_the_follow_up_in_the_same_click(ws, work):
     layout = ActivityInbox(ws.as_user("bilal")).__panel__()
-    row = with_css(layout, f"crm-activity-{work['karim']}")[0]
-    box = with_css(row, "crm-next-box")[0]
-    assert not box.visible
-    with_css(row, "crm-done-next")[0].clicks += 1
-    assert box.visible
-    with_css(box, "crm-next-kind")[0].value = "meeting"
-    with_css(box, "crm-next-subject")[0].value = "Show the new samples"
-    with_css(box, "crm-next-due")[0].value = dt.date(2026, 5, 19)
-    with_css(box, "crm-next-save")[0].clicks += 1
+    bar = with_css(layout, "crm-inbox-bar")[0]
+    today = table(layout, "today")
+    today.selection = [0]
+    assert bar.visible
+    with_css(bar, "crm-next-kind")[0].value = "meeting"
+    with_css(bar, "crm-next-subject")[0].value = "Show the new samples"
+    with_css(bar, "crm-next-due")[0].value = dt.date(2026, 5, 19)
+    with_css(bar, "crm-next-save")[0].clicks += 1
     assert ws.activities.get(work["karim"])["done_at"] is not None
     upcoming = ws.activities.upcoming("bilal", days=30)
     follow = upcoming[upcoming["subject"] == "Show the new samples"].iloc[0]
@@ -252,25 +282,29 @@ def test_done_and_next_plans_the_follow_up_in_the_same_click(ws, work):
         "Done: 'Call Karim'; next: 'Show the new samples' on 2026-05-19."
     )
     # A refusal names the field and writes neither.
-    row = with_css(layout, f"crm-activity-{work['oldest']}")[0]
-    box = with_css(row, "crm-next-box")[0]
-    with_css(box, "crm-next-subject")[0].value = "   "
-    with_css(box, "crm-next-save")[0].clicks += 1
+    overdue = table(layout, "overdue")
+    overdue.selection = [0]
+    with_css(bar, "crm-next-subject")[0].value = "   "
+    with_css(bar, "crm-next-save")[0].clicks += 1
     assert ws.activities.get(work["oldest"])["done_at"] is None
     assert "subject" in with_css(layout, "crm-alert")[0].object
 
 
 def test_subjects_with_html_are_shown_as_text(ws, work):
-    evil = ws.as_user("bilal").activities.schedule(
+    ws.as_user("bilal").activities.schedule(
         "call",
         "<script>alert(1)</script>",
         "2026-05-01",
         company=int(ws.companies.search()["id"][0]),
     )
     layout = ActivityInbox(ws.as_user("bilal")).__panel__()
-    row = with_css(layout, f"crm-activity-{evil['id']}")[0]
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in row.select(pn.pane.HTML)[0].object
-    assert not any("<script>" in p.object for p in layout.select(pn.pane.HTML))
+    overdue = table(layout, "overdue")
+    assert "<script>alert(1)</script>" in overdue.value["subject"].tolist()  # a text cell
+    assert "subject" not in overdue.formatters  # Tabulator escapes plain cells
+    assert not any("<script>" in str(v) for v in overdue.value["about"])
+    overdue.selection = [overdue.value["subject"].tolist().index("<script>alert(1)</script>")]
+    chosen = with_css(layout, "crm-inbox-chosen")[0].object
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in chosen and "<script>" not in chosen
     reminder = with_css(layout, "crm-reminder")[0]  # the oldest overdue is named
     assert "<script>" not in reminder.object and "&lt;script&gt;" in reminder.object
 
