@@ -3,9 +3,9 @@
 Type a name in any script, an e-mail, a phone number as people write it (national
 formats read with the record's country, then the workspace's region), a company or a
 deal name: the matches come back grouped by kind (``ws.search.everything`` in
-crm_core, index-backed), each a link to its record page. The results are links, so
-Tab and Shift+Tab move through them, Enter opens one, Escape (or opening one) closes
-the list.
+crm_core, index-backed), each a link to its record page. The results are links: Down
+from the box (or Tab) reaches the first, Up and Down move through them, Enter opens
+one, Escape empties the box.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 
 import panel as pn
 import param
+from panel.reactive import ReactiveHTML
 
 from crm_core import Workspace
 from widgets.base import ComponentView, ViewModel
@@ -96,6 +97,19 @@ STYLE = (Path(__file__).parent / "static" / "search.css").read_text(encoding="ut
 BOX_STYLE = ".bk-input { color: #1b1b1b; background-color: #fff; }"
 
 
+class SearchKeys(ReactiveHTML):
+    """The keyboard of the header search (an invisible element): see search_keys.js."""
+
+    _template = '<div id="keys" style="display: none"></div>'
+    _scripts = {  # noqa: RUF012 - ReactiveHTML reads this class attribute
+        "render": (Path(__file__).parent / "static" / "search_keys.js").read_text(encoding="utf-8"),
+        "remove": 'document.removeEventListener("keydown", state.keys, true)',
+    }
+
+    def __init__(self, **params: object):
+        super().__init__(width=0, height=0, margin=0, **params)
+
+
 class GlobalSearch(ComponentView):
     """The header's search box and its grouped results."""
 
@@ -124,4 +138,4 @@ class GlobalSearch(ComponentView):
             width=0,
             height=0,
         )
-        return pn.Column(box, results, css_classes=["crm-header-search"], margin=0)
+        return pn.Column(box, results, SearchKeys(), css_classes=["crm-header-search"], margin=0)
