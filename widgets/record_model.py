@@ -309,24 +309,63 @@ class RecordModel(ViewModel):
             links["company"] = int(record["company_id"])
         return links
 
-    def _on_record(self, source: str, write: Callable[[dict[str, int]], Any], done: str) -> Any:
+    def _on_record(
+        self,
+        source: str,
+        write: Callable[[dict[str, int]], Any],
+        done: str,
+        fields: Callable[[Any], Mapping[str, Any]] | None = None,
+    ) -> Any:
+        """Run ``write`` with the record's links; ``done`` is the message, filled from
+        the result (or from ``fields`` of it)."""
         self.error_source = source
         if not self.detail.get("record"):
             self._say(_("Open a record first."), "warning")
             return None
-        return self._act(lambda: write(self._links()), lambda r: done.format(**r))
+        return self._act(
+            lambda: write(self._links()), lambda r: done.format(**(fields(r) if fields else r))
+        )
 
     def log_interaction(
-        self, channel: str, direction: str, subject: str | None = None, summary: str | None = None
+        self,
+        channel: str,
+        direction: str,
+        subject: str | None = None,
+        summary: str | None = None,
+        next_kind: str | None = None,
+        next_subject: str | None = None,
+        next_due: Any = None,
     ) -> dict[str, Any] | None:
         """Log a call, meeting, e-mail, message or note (in or out) on the record; it
-        appears at the top of its timeline."""
+        appears at the top of its timeline. With ``next_subject``, the next step
+        (``next_kind``, default a call, due ``next_due``) is planned in the same go:
+        both are written or, if either is refused, neither."""
+        if blank(next_subject) is None:
+            return self._on_record(
+                "log",
+                lambda links: self.ws.interactions.log(
+                    channel, direction, subject=blank(subject), summary=blank(summary), **links
+                ),
+                _("Logged the {channel}."),
+            )
         return self._on_record(
             "log",
-            lambda links: self.ws.interactions.log(
-                channel, direction, subject=blank(subject), summary=blank(summary), **links
+            lambda links: self.ws.interactions.log_and_schedule(
+                channel,
+                direction,
+                next_kind or "call",
+                next_subject,
+                next_due,
+                subject=blank(subject),
+                summary=blank(summary),
+                **links,
             ),
-            _("Logged the {channel}."),
+            _("Logged the {channel}; next: {subject} on {due}."),
+            lambda both: {
+                "channel": both["logged"]["channel"],
+                "subject": both["next"]["subject"],
+                "due": both["next"]["due_date"].isoformat(),
+            },
         )
 
     def schedule_activity(

@@ -493,10 +493,31 @@ class RecordPage(ComponentView):
             placeholder=_("What was said"), height=70, css_classes=["crm-log-summary"]
         )
         log = pn.widgets.Button(label=_("Log"), color="primary", css_classes=["crm-log-save"])
+        # The next step, planned in the same click when it is given.
+        then_kind = pn.widgets.Select(
+            options=labelled(ACTIVITY_KINDS),
+            value="call",
+            width=110,
+            css_classes=["crm-log-next-kind"],
+        )
+        then_subject = pn.widgets.TextInput(
+            placeholder=_("Then: next step (optional)"), css_classes=["crm-log-next-subject"]
+        )
+        then_due = pn.widgets.DatePicker(
+            value=m.ws.today() + dt.timedelta(days=1), width=130, css_classes=["crm-log-next-due"]
+        )
 
         def logged(_: Any) -> None:
-            if m.log_interaction(channel.value, direction.value, subject.value, summary.value):
-                subject.value = summary.value = ""
+            if m.log_interaction(
+                channel.value,
+                direction.value,
+                subject.value,
+                summary.value,
+                then_kind.value,
+                then_subject.value,
+                then_due.value,
+            ):
+                subject.value = summary.value = then_subject.value = ""
 
         log.on_click(logged)
         kind = pn.widgets.Select(
@@ -569,7 +590,9 @@ class RecordPage(ComponentView):
             pn.Row(channel, direction),
             subject,
             summary,
-            errors("log", ("channel", "direction", "subject", "summary")),
+            pn.Row(then_kind, then_due),
+            then_subject,
+            errors("log", ("channel", "direction", "subject", "summary", "kind", "due_date")),
             log,
             pn.pane.HTML("<b>" + html.escape(_("Schedule a follow-up")) + "</b>"),
             pn.Row(kind, due, assignee),

@@ -440,40 +440,74 @@ class Interactions(Service):
         A sales user logs on their own deals only (an interaction follows its deal:
         crm_core.access).
         """
+        with self._tx() as s:
+            return _as_dict(self._log_in(s, channel, direction, at, values))
+
+    def log_and_schedule(
+        self,
+        channel: str,
+        direction: str,
+        kind: str,
+        next_subject: str,
+        due: Any,
+        *,
+        at: Any = None,
+        assignee: Any = None,
+        note: str | None = None,
+        **values: Any,
+    ) -> dict[str, Any]:
+        """Log an interaction and plan the next step on the same records, in one go:
+        both are written or, if either is refused, neither. ``kind``, ``next_subject``,
+        ``due``, ``assignee`` and ``note`` are the next activity's; the rest is the
+        interaction's, as :meth:`log` takes it. Returns ``{"logged": ..., "next": ...}``."""
+        with self._tx() as s:
+            logged = self._log_in(s, channel, direction, at, dict(values))
+            plan: dict[str, Any] = {
+                link: getattr(logged, link) for link in LINKS if getattr(logged, link) is not None
+            }
+            if assignee is not None:
+                plan["assignee"] = assignee
+            if note is not None:
+                plan["note"] = note
+            follow = self.ws.activities._schedule_in(s, kind, next_subject, due, plan)
+            return {"logged": _as_dict(logged), "next": _as_dict(follow)}
+
+    def _log_in(
+        self, s: Session, channel: str, direction: str, at: Any, values: dict[str, Any]
+    ) -> Interaction:
         values = _aliases({"channel": channel, "direction": direction, **values})
         values.setdefault("user_id", self.ws.user_id)
         subject = values.get("subject")
         record = "interaction (new)" + (f" {subject!r}" if isinstance(subject, str) else "")
-        with self._tx() as s:
-            obj = Interaction()
-            errors: list[FieldError] = []
-            try:
-                obj.occurred_at = v.aware_datetime(at) or self.ws.clock()
-            except Reject as exc:
-                errors.append(FieldError(record, "at", at, str(exc)))
-            cleaners: dict[str, Cleaner] = {
-                "channel": partial(v.one_of, choices=CHANNELS),
-                "direction": partial(v.one_of, choices=DIRECTIONS),
-                "subject": partial(v.optional_text, max_len=300),
-                "summary": partial(v.optional_text, max_len=100_000, multiline=True),
-                "user_id": user_ref(s),
-                **_links(s),
-            }
-            apply_fields(obj, values, cleaners, record, errors)
-            check_deal_link(self.ws, s, obj.opportunity_id, "log an interaction on")
-            if not any(getattr(obj, link) for link in LINKS):
-                errors.append(
-                    FieldError(
-                        record,
-                        "contact/company/opportunity",
-                        None,
-                        "link the interaction to at least one record",
-                    )
+        obj = Interaction()
+        errors: list[FieldError] = []
+        try:
+            obj.occurred_at = v.aware_datetime(at) or self.ws.clock()
+        except Reject as exc:
+            errors.append(FieldError(record, "at", at, str(exc)))
+        cleaners: dict[str, Cleaner] = {
+            "channel": partial(v.one_of, choices=CHANNELS),
+            "direction": partial(v.one_of, choices=DIRECTIONS),
+            "subject": partial(v.optional_text, max_len=300),
+            "summary": partial(v.optional_text, max_len=100_000, multiline=True),
+            "user_id": user_ref(s),
+            **_links(s),
+        }
+        apply_fields(obj, values, cleaners, record, errors)
+        check_deal_link(self.ws, s, obj.opportunity_id, "log an interaction on")
+        if not any(getattr(obj, link) for link in LINKS):
+            errors.append(
+                FieldError(
+                    record,
+                    "contact/company/opportunity",
+                    None,
+                    "link the interaction to at least one record",
                 )
-            raise_if(errors)
-            s.add(obj)
-            s.flush()
-            return _as_dict(obj)
+            )
+        raise_if(errors)
+        s.add(obj)
+        s.flush()
+        return obj
 
     def timeline(
         self,

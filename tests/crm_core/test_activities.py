@@ -159,3 +159,45 @@ def test_activities_for_a_record(ws, team):
     assert ws.activities.for_record(contact_id=team["id"])["id"].tolist() == [open_act["id"]]
     everything = ws.activities.for_record(contact_id=team["id"], include_done=True)
     assert everything["id"].tolist() == [done_act["id"], open_act["id"]]
+
+
+def test_log_and_schedule_writes_both_or_neither(ws):
+    ws.users.add("Bilal", "bilal", role="sales")
+    indus = ws.companies.create(name="Indus Textiles")
+    karim = ws.contacts.create(name="Karim Uddin", company=indus["id"])
+    bilal = ws.as_user("bilal")
+    deal = bilal.pipeline.create("Uniforms", contact=karim["id"], company=indus["id"])
+    both = bilal.interactions.log_and_schedule(
+        "call",
+        "out",
+        "meeting",
+        "Show samples",
+        "2026-05-20",
+        subject="Sizes",
+        summary="Wants XL",
+        contact=karim["id"],
+        company=indus["id"],
+        opportunity=deal["id"],
+        note="bring navy",
+    )
+    assert both["logged"]["subject"] == "Sizes" and both["logged"]["company_id"] == indus["id"]
+    follow = both["next"]
+    assert (follow["kind"], follow["subject"], follow["note"]) == (
+        "meeting",
+        "Show samples",
+        "bring navy",
+    )
+    assert (follow["contact_id"], follow["opportunity_id"], follow["company_id"]) == (
+        karim["id"],
+        deal["id"],
+        indus["id"],
+    )
+    assert follow["assignee_id"] == ws.users.get("bilal")["id"]
+    before = ws.info()
+    with pytest.raises(ValidationError) as refused:  # the next step is refused: nothing
+        bilal.interactions.log_and_schedule(
+            "call", "out", "dance", "", None, subject="Lost call", contact=karim["id"]
+        )
+    assert {e.field for e in refused.value.errors} >= {"kind", "subject", "due_date"}
+    assert ws.info() == before
+    assert ws.interactions.timeline(contact_id=karim["id"])["subject"].tolist() == ["Sizes"]

@@ -801,6 +801,13 @@ TABLE: dict[str, Any] = {
             lambda: r.a.interactions.log("call", "out", opportunity=r.b_won, contact=r.irina),
         ]
     ),
+    "interactions.log_and_schedule": Refused(
+        lambda r: [
+            lambda: r.a.interactions.log_and_schedule(
+                "call", "out", "call", "Next", TODAY, opportunity=r.b_deal, subject="Mine"
+            ),
+        ]
+    ),
     "interactions.timeline": Filtered(
         timeline,
         holds(lambda f, r: f[0].empty and ids_of(f[1]) == ids_of(f[2]) == {r.a_int, r.c_int}),

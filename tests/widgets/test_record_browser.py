@@ -54,10 +54,9 @@ def test_find_by_phone_log_plan_deal_win_reopen_reload_and_back(browser, served)
     # Log the call and plan the follow-up from the record.
     page.locator(".crm-log-subject input").fill("Sizes for 2027")
     page.locator(".crm-log-summary textarea").fill("Wants XL in navy")
-    click(page, "crm-log-save")
+    page.locator(".crm-log-next-subject input").fill("Send the size chart")
+    click(page, "crm-log-save")  # the call and the next step in one go
     page.locator(".crm-section-timeline", has_text="Sizes for 2027").wait_for()
-    page.locator(".crm-plan-subject input").fill("Send the size chart")
-    click(page, "crm-plan-save")
     page.locator(".crm-section-activities", has_text="Send the size chart").wait_for()
     with crm_core.open(path) as ws:
         timeline = ws.interactions.timeline(contact_id=imran)

@@ -168,6 +168,12 @@ def test_log_plan_and_deal_from_a_record_then_win_lose_and_reopen(ws, base):
         base["indus"]["id"],
     )
     assert page.detail["timeline"]["subject"].tolist() == ["Visit"]
+    both = page.log_interaction("call", "out", "Price", None, "meeting", "Visit", "2026-06-02")
+    assert both["next"]["opportunity_id"] == base["mine"]["id"]
+    assert page.message == "Logged the call; next: Visit on 2026-06-02."
+    before = ws.info()
+    assert page.log_interaction("call", "out", "Lost", None, "dance", "Visit", None) is None
+    assert {"kind", "due_date"} <= set(page.field_errors) and ws.info() == before
     planned = page.schedule_activity("call", "Confirm order", "2026-06-01", note="before noon")
     assert planned["note"] == "before noon" and planned["opportunity_id"] == base["mine"]["id"]
     assert page.schedule_activity("call", "", None) is None
