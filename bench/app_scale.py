@@ -2,6 +2,7 @@
 
     python bench/app_scale.py [--db bench/out/app_scale.sqlite] [--rounds 3]
     python bench/app_scale.py --board [--deals-db PATH] [--rounds 3]
+    python bench/app_scale.py --inbox [--rounds 3]
 
 ``--db`` is a workspace holding about 1,000,000 contacts; build one with
 ``python bench/core_scale.py --contacts 1000000 --opportunities 1000 --db PATH``
@@ -29,6 +30,13 @@ move (a click on ▶ until the card shows in the next column and the board is
 ready again), beside the board as it was before it became one browser element
 (commit ``bd69a33``, loaded from git), measured in the same run on copies of the same
 bases. Figures go to ``bench/out/app_scale_board.json``.
+
+``--inbox`` measures a manager's team inbox ("Inbox of: Everyone", several hundred
+open activities on the demo base): first render (from a click, as in the app's
+navigation, to the first overdue activity shown) and marking the first one done (a
+click on its Done until the overdue count drops), beside the inbox as it was before
+it became three tables (commit ``ffcefa4``, loaded from git), in the same run on
+copies of the demo base. Figures go to ``bench/out/app_scale_inbox.json``.
 """
 
 from __future__ import annotations
@@ -61,6 +69,8 @@ OUT = Path(__file__).with_name("out")
 TARGET_S = 2.0
 #: The last commit with the board drawn as Bokeh widgets per card (the naive side).
 OLD_BOARD = "bd69a33"
+#: The last commit with the inbox drawn as a row of widgets per activity.
+OLD_INBOX = "ffcefa4"
 
 
 def rss_mb() -> float:
@@ -146,21 +156,23 @@ def serve(factory: Callable[[], Any]) -> tuple[Any, str]:
     return server, url
 
 
-def old_board_class() -> Any:
-    """``PipelineBoard`` as of :data:`OLD_BOARD`, read from git into a module of its own."""
+def old_class(commit: str, path: str, name: str) -> Any:
+    """Class ``name`` of module ``path`` as of ``commit``, read from git into a module
+    of its own (the naive side of a measure)."""
     root = Path(__file__).parents[1]
     source = subprocess.run(
-        ["git", "show", f"{OLD_BOARD}:widgets/pipeline_board.py"],
-        cwd=root,
-        check=True,
-        capture_output=True,
-        text=True,
+        ["git", "show", f"{commit}:{path}"], cwd=root, check=True, capture_output=True, text=True
     ).stdout
-    spec = importlib.util.spec_from_loader("bench_old_pipeline_board", loader=None)
+    spec = importlib.util.spec_from_loader(f"bench_old_{Path(path).stem}", loader=None)
     assert spec is not None
     module = importlib.util.module_from_spec(spec)
-    exec(compile(source, f"{OLD_BOARD}:widgets/pipeline_board.py", "exec"), module.__dict__)
-    return module.PipelineBoard
+    exec(compile(source, f"{commit}:{path}", "exec"), module.__dict__)
+    return getattr(module, name)
+
+
+def old_board_class() -> Any:
+    """``PipelineBoard`` as of :data:`OLD_BOARD`."""
+    return old_class(OLD_BOARD, "widgets/pipeline_board.py", "PipelineBoard")
 
 
 def board_page(board: Callable[[], Any]) -> Callable[[], Any]:
@@ -274,15 +286,96 @@ def board_main(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def measure_inbox(browser: Any, url: str, new: bool) -> tuple[float, float]:
+    """(seconds from a click to the first overdue activity shown, seconds from a click
+    on its Done to the overdue count one less)."""
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(url)
+    opener = page.locator(".bench-open button")
+    opener.wait_for(timeout=600_000)
+    started = time.perf_counter()
+    opener.click()
+    first_row = ".crm-inbox-overdue .tabulator-row" if new else ".crm-activity"
+    page.locator(first_row).first.wait_for(timeout=600_000)
+    first = time.perf_counter() - started
+    tab = page.get_by_text("Overdue (", exact=False).first
+    count = int(tab.inner_text().split("(")[1].rstrip(")"))
+    started = time.perf_counter()
+    done = ".crm-row-done" if new else ".crm-activity-done button"
+    page.locator(done).first.click()
+    page.get_by_text(f"Overdue ({count - 1})").first.wait_for(timeout=600_000)
+    moved = time.perf_counter() - started
+    page.close()
+    return first, moved
+
+
+def inbox_main(args: argparse.Namespace) -> int:
+    from playwright.sync_api import sync_playwright
+
+    from widgets.activity_inbox import ActivityInbox
+
+    pn.extension("tabulator")
+    sides = {
+        "crmbook": ActivityInbox,
+        "before": old_class(OLD_INBOX, "widgets/activity_inbox.py", "ActivityInbox"),
+    }
+    results: dict[str, Any] = {"old_inbox": OLD_INBOX}
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        source = board_bases(None, Path(tmp))["demo"]
+        for side, inbox in sides.items():
+            copy = Path(tmp) / f"demo-{side}.sqlite"
+            shutil.copyfile(source, copy)  # each side marks activities done in its own copy
+            ws = crm_core.open(copy)
+            manager = ws.as_user("ayesha")
+            opened = len(manager.activities.overdue(None))
+
+            def everyone(inbox: Any = inbox, manager: Any = manager) -> Any:
+                return inbox(manager, user="")
+
+            server, url = serve(board_page(everyone))
+            rounds = [measure_inbox(browser, url, side == "crmbook") for _ in range(args.rounds)]
+            server.stop()
+            ws.engine.dispose()
+            results[side] = {
+                "overdue_everyone": opened,
+                "first_render_s": round(statistics.median(r[0] for r in rounds), 3),
+                "done_s": round(statistics.median(r[1] for r in rounds), 3),
+                "rounds": [[round(a, 3), round(b, 3)] for a, b in rounds],
+            }
+            print(
+                f"inbox ({opened} overdue, everyone's) {side:>8}: first render "
+                f"{results[side]['first_render_s']:6.2f} s | done "
+                f"{results[side]['done_s']:6.2f} s | rounds {results[side]['rounds']}",
+                flush=True,
+            )
+        browser.close()
+    mine, before = results["crmbook"], results["before"]
+    passed = mine["first_render_s"] < 1.0 and mine["done_s"] < 1.0
+    print(
+        f"inbox: crmbook vs before: first render x"
+        f"{before['first_render_s'] / mine['first_render_s']:.1f} faster, done x"
+        f"{before['done_s'] / mine['done_s']:.1f} faster | target < 1 s: "
+        f"{'PASS' if passed else 'FAIL'}",
+        flush=True,
+    )
+    OUT.mkdir(exist_ok=True)
+    (OUT / "app_scale_inbox.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    return 0 if passed else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", type=Path, default=OUT / "app_scale.sqlite")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--board", action="store_true", help="measure the pipeline board")
     parser.add_argument("--deals-db", type=Path, help="with --board: a base of ~100,000 deals")
+    parser.add_argument("--inbox", action="store_true", help="measure a manager's team inbox")
     args = parser.parse_args()
     if args.board:
         return board_main(args)
+    if args.inbox:
+        return inbox_main(args)
     if not args.db.exists():
         sys.exit(f"no workspace at {args.db}: build it with bench/core_scale.py (see --help)")
     from playwright.sync_api import sync_playwright

@@ -184,6 +184,8 @@ class StaffApp:
             component = getattr(importlib.import_module(module), cls)(self.ws)
             if title == "Contacts":
                 component.opener = self.open_record
+            if "overdue" in component.model.param:  # the inbox: done work leaves the badge
+                component.model.param.watch(lambda _e: self._refresh_badge(), "overdue")
             if "open_deal" in component.model.param:  # the board: a card's name opens it
                 component.model.param.watch(
                     lambda e: e.new and self.open_record("deal", e.new), "open_deal"
@@ -323,7 +325,7 @@ class StaffApp:
         if self.current is None:
             return
         fragment = Route(self.current.lower(), None, self._params_of(self.current)).to_hash()
-        if fragment != self.shown:
+        if parse(fragment) != parse(self.shown):  # not the address shown, however written
             self.shown = fragment  # already shown: the filters are the page's own
             self.address.go(fragment)
 

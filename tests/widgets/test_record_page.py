@@ -259,3 +259,12 @@ def test_the_app_shows_what_the_address_names(ws, base):
     app.open_record("contact", base["imran"]["id"])
     assert app.shown == record_hash("contact", base["imran"]["id"])
     assert isinstance(app.main[0], pn.viewable.Viewable)
+
+
+def test_the_overdue_badge_follows_the_inbox(ws, base, clock):
+    bilal = ws.as_user("bilal")
+    late = bilal.activities.schedule("call", "Late", ws.today() - dt.timedelta(days=3), company=1)
+    app = StaffApp(bilal)
+    assert "1 overdue" in app.badge.object and 'href="#/activities"' in app.badge.object
+    app.page("Activities").model.complete(late["id"])
+    assert app.badge.object == ""
