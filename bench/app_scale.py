@@ -188,6 +188,15 @@ def board_page(board: Callable[[], Any]) -> Callable[[], Any]:
     return page
 
 
+def medians(rounds: list[tuple[float, float]], first: str, second: str) -> dict[str, Any]:
+    """The median of each of the two timings of ``rounds``, and the rounds themselves."""
+    return {
+        first: round(statistics.median(r[0] for r in rounds), 3),
+        second: round(statistics.median(r[1] for r in rounds), 3),
+        "rounds": [[round(a, 3), round(b, 3)] for a, b in rounds],
+    }
+
+
 def measure_board(browser: Any, url: str, new: bool) -> tuple[float, float]:
     """(seconds from a click on "Pipeline" to the first card, seconds from a click on a
     card's ▶ to the card shown in the next column, the board ready for the next click)."""
@@ -257,11 +266,7 @@ def board_main(args: argparse.Namespace) -> int:
                 ]
                 server.stop()
                 ws.engine.dispose()
-                figures[side] = {
-                    "first_render_s": round(statistics.median(r[0] for r in rounds), 3),
-                    "move_s": round(statistics.median(r[1] for r in rounds), 3),
-                    "rounds": [[round(a, 3), round(b, 3)] for a, b in rounds],
-                }
+                figures[side] = medians(rounds, "first_render_s", "move_s")
                 print(
                     f"{base_name:>6} ({deals:,} open deals) {side:>8}: first render "
                     f"{figures[side]['first_render_s']:6.2f} s | move "
@@ -339,9 +344,7 @@ def inbox_main(args: argparse.Namespace) -> int:
             ws.engine.dispose()
             results[side] = {
                 "overdue_everyone": opened,
-                "first_render_s": round(statistics.median(r[0] for r in rounds), 3),
-                "done_s": round(statistics.median(r[1] for r in rounds), 3),
-                "rounds": [[round(a, 3), round(b, 3)] for a, b in rounds],
+                **medians(rounds, "first_render_s", "done_s"),
             }
             print(
                 f"inbox ({opened} overdue, everyone's) {side:>8}: first render "

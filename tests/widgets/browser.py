@@ -81,3 +81,20 @@ def login(page: Any, url: str, user: str, password: str = PASSWORD) -> None:
     page.fill("input[name=username]", user)
     page.fill("input[name=password]", password)
     page.click("button.form-button")
+
+
+def offline(page: Any, origin: str) -> list[str]:
+    """Abort every request ``page`` makes outside ``origin`` (the app, or a folder
+    served on loopback): the internet is not there. Returns the list of them."""
+    blocked: list[str] = []
+
+    def route(request_route: Any) -> None:
+        url = request_route.request.url
+        if url.startswith((origin, "data:", "blob:")):
+            request_route.continue_()
+        else:
+            blocked.append(url)
+            request_route.abort()
+
+    page.route("**/*", route)
+    return blocked

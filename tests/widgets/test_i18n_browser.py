@@ -12,9 +12,8 @@ import pytest
 
 import crm_core
 from tests.widgets.app_server import served
-from tests.widgets.browser import free_port, shoot, wait_for
+from tests.widgets.browser import free_port, offline, shoot, wait_for
 from tests.widgets.conftest import build_staff_base
-from tests.widgets.test_offline_browser import _offline
 from widgets import design, i18n
 from widgets.i18n import _
 
@@ -52,7 +51,7 @@ def test_login_page_in_the_browsers_language(
     with served(backend) as url:
         context = browser.new_context(viewport=VIEW, extra_http_headers={"Accept-Language": accept})
         page = context.new_page()
-        blocked = _offline(page, url)
+        blocked = offline(page, url)
         fetched = _fonts_from(page)
         messages: list[str] = []
         page.on("console", lambda m: messages.append(m.text))
@@ -125,7 +124,7 @@ def test_a_page_built_for_a_session_follows_its_language(
     try:
         wait_for(url + "/")
         page = browser.new_page(viewport={"width": 1400, "height": 900})
-        blocked = _offline(page, url)
+        blocked = offline(page, url)
         fetched = _fonts_from(page)
         page.goto(url + "/")
         page.locator(".crm-figure-pipeline-value").first.wait_for(timeout=30_000)

@@ -20,7 +20,7 @@ from playwright.sync_api import expect
 
 import crm_core
 from tests.notebooks import running
-from tests.widgets.browser import shoot
+from tests.widgets.browser import offline, shoot
 
 pytestmark = [
     pytest.mark.slow,
@@ -55,22 +55,6 @@ def serving(folder: Path) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
-
-
-def offline(page: Any, origin: str) -> list[str]:
-    """Abort every request ``page`` makes outside ``origin``; the list of them."""
-    blocked: list[str] = []
-
-    def route(request_route: Any) -> None:
-        url = request_route.request.url
-        if url.startswith((origin, "data:", "blob:")):
-            request_route.continue_()
-        else:
-            blocked.append(url)
-            request_route.abort()
-
-    page.route("**/*", route)
-    return blocked
 
 
 def not_the_notebooks(exporter: HTMLExporter, blocked: list[str]) -> list[str]:

@@ -4,12 +4,10 @@ origin for anything (no CDN, no web font)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from tests.widgets.app_server import served
-from tests.widgets.browser import login, shoot
+from tests.widgets.browser import login, offline, shoot
 from tests.widgets.conftest import build_staff_base
 
 pytestmark = pytest.mark.slow
@@ -25,28 +23,12 @@ PAGES = {
 }
 
 
-def _offline(page: Any, origin: str) -> list[str]:
-    """Abort every request ``page`` makes outside ``origin``; the list of them."""
-    blocked: list[str] = []
-
-    def route(request_route: Any) -> None:
-        url = request_route.request.url
-        if url.startswith((origin, "data:", "blob:")):
-            request_route.continue_()
-        else:
-            blocked.append(url)
-            request_route.abort()
-
-    page.route("**/*", route)
-    return blocked
-
-
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_every_page_works_with_no_internet(browser, backend):
     build_staff_base(backend)
     with served(backend) as url:
         page = browser.new_page(viewport=VIEW)
-        blocked = _offline(page, url)
+        blocked = offline(page, url)
         # The app's CSP refuses other origins before a request is made: those count too.
         messages: list[str] = []
         page.on("console", lambda m: messages.append(m.text))

@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 
 import crm_core
-from tests.widgets.browser import login, shoot
+from tests.widgets.browser import login, offline, shoot
 from tests.widgets.test_app_browser import eventually
-from tests.widgets.test_offline_browser import _offline
 
 pytestmark = pytest.mark.slow
 VIEW = {"width": 1400, "height": 1000}
@@ -32,7 +31,7 @@ def test_find_by_phone_log_plan_deal_win_reopen_reload_and_back(browser, served)
     with crm_core.open(path) as ws:
         ws.contacts.update(rec["imran"]["id"], {"mobile": "+923188895048"})
     page = browser.new_page(viewport=VIEW)
-    blocked = _offline(page, url)
+    blocked = offline(page, url)
     login(page, url, "bilal")
     page.locator(".crm-nav-contacts button").wait_for(timeout=30_000)
     page.locator(".crm-badge").get_by_text("1 overdue").wait_for(timeout=30_000)
