@@ -436,11 +436,13 @@ def report_figure(
     _hover(fig, percent)
     if not any(x for values in series.values() for x in values):
         # Nothing to draw: the title says so (and what to do), not an empty frame alone.
+        _all, anywhere = chart_data(chart, frame)  # every currency together
+        elsewhere = any(x for values in anywhere.values() for x in values)
         fig.title.text = (
             _("{title}: nothing in {currency}, choose another currency").format(
                 title=heading, currency=currency
             )
-            if currency
+            if currency and elsewhere
             else _("{title}: no data").format(title=heading)
         )
     return _lettered(fig)

@@ -258,9 +258,11 @@ def test_a_chart_opens_in_a_currency_that_has_figures_and_says_when_one_has_none
     assert chart_currency(chart, frame, ["EUR", "PKR"], "PKR") == "PKR"  # all empty
     kinds = {"won_revenue": "money", "currency": "text"}
     empty = report_figure(chart, frame, kinds, "PKR")
-    assert empty.title.text == "Won revenue (PKR): nothing in PKR, choose another currency"
+    assert empty.title.text == "Won revenue (PKR): no data"  # in no currency at all
     frame.loc[1, "won_revenue"] = 1.0
     assert report_figure(chart, frame, kinds, "EUR").title.text == "Won revenue (EUR)"
+    elsewhere = report_figure(chart, frame, kinds, "PKR")
+    assert elsewhere.title.text == "Won revenue (PKR): nothing in PKR, choose another currency"
 
 
 def test_display_frame_and_formats_follow_the_column_kinds(base):
