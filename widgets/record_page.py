@@ -123,7 +123,8 @@ def heading_html(detail: Mapping[str, Any]) -> str:
         facts.append(f"{esc(record['stage'])} · {esc(record['status'])}")
         amount = record.get("expected_revenue")
         if amount is not None:
-            facts.append(f"{esc(record['currency'])} {esc(amount)}")
+            money = f"{record['currency']} {_figure(amount, 'UTC')}"
+            facts.append(f'<span dir="ltr">{html.escape(money)}</span>')
         if record.get("lost_reason"):
             facts.append(html.escape(_("lost: {reason}").format(reason=record["lost_reason"])))
     if record.get("company_id"):
@@ -470,8 +471,14 @@ class RecordPage(ComponentView):
         reopen.on_click(lambda _e: m.reopen(stage.value))
         m.param.watch(lambda _e: asking.param.update(visible=False), "record_id")
         return pn.Column(
-            pn.Row(
-                stage, pn.Row(move, won, lost, visible=is_open), pn.Row(reopen, visible=is_closed)
+            # Wraps on a phone: the stage above, the buttons under it.
+            pn.FlexBox(
+                stage,
+                pn.Row(move, won, lost, visible=is_open),
+                pn.Row(reopen, visible=is_closed),
+                flex_wrap="wrap",
+                align_items="end",
+                sizing_mode="stretch_width",
             ),
             asking,
             visible=is_deal,

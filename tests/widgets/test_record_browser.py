@@ -143,3 +143,59 @@ def test_a_filter_is_in_the_address_and_a_bookmark_opens_it(browser, served):
     assert eventually(only_indus, timeout=10)
     shoot(page, "record-04-filter-in-address")
     page.close()
+
+
+CONTRAST = """el => {
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).slice(0, 3).map(Number)
+  const lum = (c) => {
+    const [r, g, b] = rgb(c).map((v) => {
+      v /= 255
+      return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4
+    })
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+  }
+  let back = el, bg = "rgba(0, 0, 0, 0)"
+  while (back) {
+    bg = getComputedStyle(back).backgroundColor
+    if (!bg.startsWith("rgba(0, 0, 0, 0)") && bg !== "transparent") break
+    back = back.parentElement || (back.getRootNode() && back.getRootNode().host)
+  }
+  const a = lum(getComputedStyle(el).color), b = lum(bg)
+  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05)
+}"""
+
+
+def test_an_urdu_salesperson_on_a_phone_in_the_dark(browser, served):
+    """Right to left and translated, at 390 px with nothing sticking out sideways, and
+    readable (WCAG contrast 4.5:1 or more) in the dark theme."""
+    url, path, rec = served
+    with crm_core.open(path) as ws:
+        ws.users.set_language("bilal", "ur")
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    blocked = offline(page, url)
+    login(page, url, "bilal")
+    page.locator(".crm-nav-activities button", has_text="سرگرمیاں").wait_for(timeout=30_000)
+    assert page.locator("html").get_attribute("dir") == "rtl"
+    overflow = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    for fragment, ready in (
+        ("#/activities", ".crm-inbox-overdue .tabulator-row"),
+        ("#/contacts", ".crm-contact-table .tabulator-row"),
+        (f"#/contacts/{rec['imran']['id']}", ".crm-record-name"),
+        (f"#/deals/{rec['mine']['id']}", ".crm-record-name"),
+    ):
+        page.goto(url + "/" + fragment)
+        page.locator(ready).first.wait_for(timeout=30_000)
+        page.wait_for_timeout(500)
+        assert page.evaluate(overflow) <= 1, fragment
+    page.locator(".crm-record-save button", has_text="محفوظ کریں").wait_for()
+    shoot(page, "record-05-urdu-390")
+    page.locator("#theme-switch").click()  # the dark theme reloads the page
+    page.wait_for_url("**theme=dark**")
+    name = page.locator(".crm-record-name")
+    name.wait_for(timeout=30_000)
+    assert name.evaluate(CONTRAST) >= 4.5
+    label = page.locator(".crm-record-field-name label").first
+    assert label.evaluate(CONTRAST) >= 4.5
+    shoot(page, "record-06-urdu-390-dark")
+    assert blocked == []
+    page.close()
