@@ -661,7 +661,8 @@ class ContactBook(ComponentView):
             show_index=False,
             pagination=None,
             selectable=1,
-            sortable=False,
+            # A header sorts the whole search, not just the page: see sorted_by below.
+            sortable={c: c in ORDERS for c in {*COLUMNS["contact"], *COLUMNS["company"]}},
             editors=editors(),
             hidden_columns=HIDDEN,
             # Phones and e-mails read left to right on a right-to-left page too.
@@ -688,6 +689,30 @@ class ContactBook(ComponentView):
                     m.select(record_id)
 
         table.param.watch(selected, "selection")
+
+        def sorted_by(event: Any) -> None:
+            if event.new:
+                first = event.new[0]
+                if first.get("field") in ORDERS:
+                    m.param.update(order_by=first["field"], descending=first.get("dir") == "desc")
+
+        table.param.watch(sorted_by, "sorters")
+        empty = pn.pane.HTML(
+            pn.bind(
+                lambda total, entity: (
+                    ""
+                    if total
+                    else '<p class="crm-empty">'
+                    + html.escape(
+                        _("No contacts match.") if entity == "contact" else _("No companies match.")
+                    )
+                    + "</p>"
+                ),
+                m.param.total,
+                m.param.entity,
+            ),
+            css_classes=["crm-contact-empty"],
+        )
         prev = pn.widgets.Button(
             label=_("‹ Prev"), disabled=m.at_first_page, css_classes=["crm-contact-prev"]
         )
@@ -721,7 +746,7 @@ class ContactBook(ComponentView):
             css_classes=["crm-contact-archive"],
         )
         archive.on_click(lambda _: m.toggle_archived())
-        listing = pn.Column(table, pn.Row(pager, archive), sizing_mode="stretch_width")
+        listing = pn.Column(table, empty, pn.Row(pager, archive), sizing_mode="stretch_width")
         return pn.Column(
             pn.FlexBox(entity, search, *filters, sizing_mode="stretch_width"),
             alert,

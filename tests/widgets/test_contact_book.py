@@ -738,3 +738,20 @@ def test_the_record_actions_card_acts_on_the_selected_company(ws, base):
     widget("crm-deal-save").clicks += 1
     found = ws.pipeline.search("Jute")
     assert found[["company", "currency"]].values.tolist() == [["পদ্মা ট্রেডার্স", "BDT"]]
+
+
+def test_a_header_sorts_the_whole_search_and_an_empty_search_says_so(ws, base):
+    book = ContactBook(model=ContactBookModel(ws, page_size=5))
+    layout = book.__panel__()
+    (table,) = [
+        t for t in layout.select(pn.widgets.Tabulator) if "crm-contact-table" in t.css_classes
+    ]
+    assert table.sortable["city"] is True and table.sortable["tags"] is False
+    table.sorters = [{"field": "city", "dir": "desc"}]
+    assert (book.model.order_by, book.model.descending) == ("city", True)
+    cities = ws.contacts.search(order_by="city", descending=True, limit=5)["city"].tolist()
+    assert book.model.rows["city"].tolist() == cities  # the first page of the whole search
+    (empty,) = [p for p in layout.select(pn.pane.HTML) if "crm-contact-empty" in p.css_classes]
+    assert empty.object == ""
+    book.model.query = "Nobody-by-this-name"
+    assert book.model.total == 0 and "No contacts match." in empty.object
