@@ -72,7 +72,7 @@ def figure_cards(figures: dict[str, Any]) -> list[tuple[str, str, str]]:
 def _card_html(label: str, text: str) -> str:
     lines = "<br>".join(html.escape(line) for line in text.split("\n"))
     return (
-        f'<div class="crm-figure-label" style="color:#666;font-size:0.9em">'
+        f'<div class="crm-figure-label" style="opacity:0.75;font-size:0.9em">'
         f"{html.escape(label)}</div>"
         f'<div class="crm-figure-value" style="font-size:1.6em;font-weight:600">{lines}</div>'
     )

@@ -483,7 +483,7 @@ def doc_html(doc: str) -> str:
     summary = html.escape(_("About this report"))
     return (
         f"<details><summary>{summary}</summary>"
-        f'<div style="white-space: pre-wrap; color: #444">{html.escape(doc)}</div></details>'
+        f'<div style="white-space: pre-wrap; opacity: 0.85">{html.escape(doc)}</div></details>'
     )
 
 
