@@ -24,6 +24,7 @@ import panel as pn
 import param
 from panel.reactive import ReactiveHTML
 
+from widgets import i18n
 from widgets.base import ComponentView
 from widgets.pipeline_board import PipelineBoardModel, column_totals
 
@@ -51,8 +52,9 @@ def _text(value: Any) -> str | None:
 
 
 def amount(currency: Any, value: Any) -> str:
-    """``PKR 1,500,000.00``."""
-    return f"{currency} {Decimal(str(value)):,.2f}"
+    """``PKR 1,500,000.00``, grouped as the session's language does (``PKR 15,00,000.00``
+    in Bengali, ``PKR 1 500 000,00`` in Russian)."""
+    return f"{currency} {i18n.format_number(Decimal(str(value)), 2)}"
 
 
 def card_json(card: dict[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ import panel as pn
 import param
 
 from crm_core.models import ACTIVITY_KINDS, CHANNELS
+from widgets import i18n
 from widgets.base import ComponentView, message_alert
 from widgets.i18n import N_, _
 from widgets.record_model import RecordModel, shown
@@ -63,12 +64,15 @@ def esc(value: Any, tz: str = "UTC") -> str:
 
 
 def _figure(value: Any, tz: str) -> str:
+    """A date, time or amount as the session's language writes it (``4 Dec 2026``,
+    ``12,34,567.00`` where lakh and crore are the custom)."""
     if isinstance(value, dt.datetime):
-        return value.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+        local = value.astimezone(ZoneInfo(tz))
+        return f"{i18n.format_date(local.date())} {local:%H:%M}"
     if isinstance(value, dt.date):
-        return value.isoformat()
+        return i18n.format_date(value)
     if isinstance(value, Decimal):
-        return f"{value:,.2f}"
+        return i18n.format_number(value, 2)
     return str(value)
 
 
