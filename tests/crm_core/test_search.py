@@ -358,13 +358,20 @@ LOOKUPS = {
 }
 
 
-@pytest.mark.parametrize("statistics", ["with statistics", "without statistics"])
+@pytest.mark.parametrize(
+    ("backend", "statistics"),
+    [
+        ("sqlite", "with statistics"),
+        ("sqlite", "without statistics"),
+        # PostgreSQL always has statistics (autovacuum, ANALYZE after loads).
+        pytest.param("postgresql", "with statistics", marks=pytest.mark.postgres),
+    ],
+    indirect=["backend"],
+)
 @pytest.mark.parametrize("lookup", sorted(LOOKUPS))
 @pytest.mark.parametrize("table", ["contacts", "companies"])
 def test_an_exact_lookup_uses_its_index(big, table, lookup, statistics):
     if statistics == "without statistics":
-        if big.engine.dialect.name != "sqlite":
-            pytest.skip("PostgreSQL always has statistics (autovacuum, ANALYZE after loads)")
         forget_statistics(big)
     service = getattr(big, table)
     filters, indexes = LOOKUPS[lookup]
@@ -466,9 +473,10 @@ def test_a_small_workspace_opens_without_analysing(sqlite_ws):
     assert db.keep_statistics(sqlite_ws.engine) is False
 
 
+@pytest.mark.parametrize(
+    "backend", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
 def test_a_bulk_load_analyses_postgresql_too(ws):
-    if ws.engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL's ANALYZE")
     bulk.import_contacts(ws, people(200))
     with ws.engine.connect() as conn:
         analysed = conn.exec_driver_sql(
