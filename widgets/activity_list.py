@@ -21,7 +21,7 @@ import panel as pn
 from crm_core.models import ACTIVITY_KINDS
 from widgets import i18n
 from widgets.i18n import N_, _
-from widgets.record_page import link
+from widgets.record_page import WORDS, link
 
 #: The three lists, in the order of the tabs: (view-model parameter, title).
 LISTS = (("overdue", N_("Overdue")), ("today", N_("Today")), ("upcoming", N_("Upcoming")))
@@ -55,7 +55,7 @@ def list_rows(frame: pd.DataFrame) -> pd.DataFrame:
                 r["due_date"].isoformat() if isinstance(r["due_date"], dt.date) else ""
                 for r in rows
             ],
-            "kind": [str(r["kind"]) for r in rows],
+            "kind": [_(WORDS.get(str(r["kind"]), str(r["kind"]))) for r in rows],
             "subject": [str(r["subject"]) for r in rows],
             "about": [about_html(r) for r in rows],
             "assignee": [r["assignee"] if isinstance(r.get("assignee"), str) else "" for r in rows],

@@ -78,8 +78,9 @@ TITLES = {
     "website": N_("Website"),
     "vat": N_("VAT"),
 }
-#: Table cells that read left to right whatever the page's direction.
-LTR_CELLS = "".join(
+#: Table cells: a name in mixed scripts reads in the direction of its first letter;
+#: phones and e-mails read left to right whatever the page's direction.
+LTR_CELLS = ".tabulator-cell, .tabulator-cell > div { unicode-bidi: plaintext; }" + "".join(
     f'.tabulator-cell[tabulator-field="{c}"] {{ direction: ltr; unicode-bidi: isolate; }}'
     for c in ("phone", "mobile", "email", "website", "vat")
 )
