@@ -23,7 +23,7 @@ from widgets import i18n
 from widgets.i18n import N_, _
 from widgets.record_page import WORDS, link
 
-#: The three lists, in the order of the tabs: (view-model parameter, title).
+#: The three lists, in the order of the switch: (view-model parameter, title).
 LISTS = (("overdue", N_("Overdue")), ("today", N_("Today")), ("upcoming", N_("Upcoming")))
 #: The row buttons: column -> label.
 BUTTONS = {"done": N_("Done"), "snooze1": N_("+1 day"), "snooze7": N_("+7 days")}
@@ -65,7 +65,7 @@ def list_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 class ActivityLists:
-    """The tabs of the inbox and the bar acting on the selected activity, for an
+    """The three lists of the inbox and the bar acting on the selected activity, for an
     :class:`~widgets.activity_inbox.ActivityInboxModel`."""
 
     def __init__(self, model: Any):
@@ -73,19 +73,30 @@ class ActivityLists:
         self.selected: int | None = None
         self.tables = {name: self._table(name) for name, _title in LISTS}
         counts = [len(getattr(model, name)) for name, _title in LISTS]
-        self.tabs = pn.Tabs(
-            *[(self._title(name, title), self.tables[name]) for name, title in LISTS],
-            active=next((i for i, n in enumerate(counts) if n), 0),
-            dynamic=True,
-            css_classes=["crm-inbox-tabs"],
-            sizing_mode="stretch_width",
+        # A switch of three buttons rather than tabs: its labels (with the counts) are
+        # redrawn when they change, a drawn tab's title is not.
+        self.switch = pn.widgets.RadioButtonGroup(
+            options=self._options(),
+            value=next((n for (n, _t), c in zip(LISTS, counts, strict=True) if c), "overdue"),
+            css_classes=["crm-inbox-switch"],
         )
+        for name, table in self.tables.items():
+            table.visible = name == self.switch.value
+        self.switch.param.watch(self._switched, "value")
         self.bar = self._bar()
         model.param.watch(self._reload, [name for name, _title in LISTS])
 
     def panel(self) -> pn.viewable.Viewable:
         """The lists and the bar."""
-        return pn.Column(self.tabs, self.bar, sizing_mode="stretch_width")
+        return pn.Column(self.switch, *self.tables.values(), self.bar, sizing_mode="stretch_width")
+
+    def _options(self) -> dict[str, str]:
+        return {self._title(name, title): name for name, title in LISTS}
+
+    def _switched(self, event: Any) -> None:
+        for name, table in self.tables.items():
+            table.visible = name == event.new
+        self._select(None)
 
     def _title(self, name: str, title: str) -> str:
         count = i18n.format_number(len(getattr(self.model, name)))
@@ -126,10 +137,7 @@ class ActivityLists:
     def _reload(self, *_events: Any) -> None:
         for name, _title in LISTS:
             self.tables[name].param.update(value=list_rows(getattr(self.model, name)), selection=[])
-        active = self.tabs.active
-        # The same tables under new counts: Panel keeps their drawn models.
-        self.tabs[:] = [(self._title(name, title), self.tables[name]) for name, title in LISTS]
-        self.tabs.active = active
+        self.switch.options = self._options()
         self._select(None)
 
     def _clicked(self, table: pn.widgets.Tabulator, event: Any) -> None:

@@ -222,14 +222,14 @@ def test_the_view_opens_with_the_reminder_and_three_light_lists(ws, work):
     assert overdue.value["subject"].tolist() == ["Call Indus", "Send quote"]
     assert today.value["subject"].tolist() == ["Call Karim"]
     assert len(table(layout, "upcoming").value) == 1
-    tabs = layout.select(pn.Tabs)[0]
-    assert tabs._names == ["Overdue (2)", "Today (1)", "Upcoming (1)"]
-    assert tabs.active == 0
+    switch = with_css(layout, "crm-inbox-switch")[0]
+    assert list(switch.options) == ["Overdue (2)", "Today (1)", "Upcoming (1)"]
+    assert switch.value == "overdue" and overdue.visible and not today.visible
     about = today.value["about"].iloc[0]
     assert ">Uniforms 2027</a> · Contact: <a href=" in about and ">Karim Uddin</a>" in about
     click(today, "Call Karim", "done")
     assert ws.activities.get(work["karim"])["done_at"] is not None
-    assert today.value.empty and tabs._names[1] == "Today (0)"
+    assert today.value.empty and list(switch.options)[1] == "Today (0)"
     alert = with_css(layout, "crm-alert")[0]
     assert alert.visible and alert.object == md_text("Done: 'Call Karim'.")
     click(overdue, "Call Indus", "snooze7")
@@ -243,11 +243,11 @@ def test_the_view_opens_with_the_reminder_and_three_light_lists(ws, work):
     with_css(bar, "crm-activity-reassign")[0].value = "olga"
     assert ws.activities.get(work["quote"])["assignee_id"] == ws.users.get("olga")["id"]
     assert overdue.value.empty and not bar.visible
-    tabs.active = 2  # the lists reload on the tab the user is on
+    switch.value = "upcoming"  # the lists reload on the list the user is on
     upcoming = table(layout, "upcoming")
     click(upcoming, "Call Indus", "snooze1")
-    assert tabs.active == 2
-    assert tabs._names == ["Overdue (0)", "Today (0)", "Upcoming (2)"]
+    assert switch.value == "upcoming" and upcoming.visible and not overdue.visible
+    assert list(switch.options) == ["Overdue (0)", "Today (0)", "Upcoming (2)"]
 
 
 def test_a_managers_everyone_inbox_is_a_few_elements_not_a_few_per_row(ws, work):
