@@ -3,7 +3,6 @@
     python bench/app_scale.py [--db bench/out/app_scale.sqlite] [--rounds 3]
     python bench/app_scale.py --board [--deals-db PATH] [--rounds 3]
     python bench/app_scale.py --inbox [--rounds 3]
-    python bench/app_scale.py --pages [--rounds 3]
 
 ``--db`` is a workspace holding about 1,000,000 contacts; build one with
 ``python bench/core_scale.py --contacts 1000000 --opportunities 1000 --db PATH``
@@ -38,14 +37,6 @@ navigation, to the first overdue activity shown) and marking the first one done 
 click on its Done until the overdue count drops), beside the inbox as it was before
 it became three tables (commit ``ffcefa4``, loaded from git), in the same run on
 copies of the demo base. Figures go to ``bench/out/app_scale_inbox.json``.
-
-``--pages`` walks the staff app itself (``serve_app`` on a copy of the demo base,
-logged in as the manager ``ayesha``): every page of the navigation, the team's inbox,
-a contact's and a deal's record page, a search in the header, each timed from the
-click (or the address) to the page's content shown, on first visit and again. The
-peer is the floor under every click: a page that only swaps one line of text (one
-server round trip), measured in the same run. Target: < 1 s each. Figures go to
-``bench/out/app_scale_pages.json``.
 """
 
 from __future__ import annotations
@@ -376,113 +367,6 @@ def inbox_main(args: argparse.Namespace) -> int:
     return 0 if passed else 1
 
 
-#: The staff app's pages and what shows once each is drawn: (name, how to get there, ready).
-APP_STEPS = [
-    ("Contacts", "nav:contacts", ".crm-contact-table .tabulator-row"),
-    ("Pipeline", "nav:pipeline", ".crm-card"),
-    ("Dashboard", "nav:dashboard", ".crm-figure-pipeline-value"),
-    ("Reports", "nav:reports", ".crm-reports-chart canvas"),
-    ("Sync", "nav:sync", ".crm-sync-runs"),
-    ("Activities", "nav:activities", ".crm-inbox-overdue .tabulator-row"),
-    ("Team inbox", "#/activities?of=-", ".crm-inbox-overdue .tabulator-row"),
-    ("Contact page", "#/contacts/{contact}", ".crm-record-name"),
-    ("Deal page", "#/deals/{deal}", ".crm-record-name"),
-    ("Header search", "search:0345 8605813", "a.crm-search-hit"),
-]
-
-
-def floor_page() -> Any:
-    """The peer: a button that swaps one line of text (a round trip, nothing drawn)."""
-    text = pn.pane.HTML("", css_classes=["bench-text"])
-    button = pn.widgets.Button(name="Go", css_classes=["bench-open"])
-    button.on_click(lambda _e: setattr(text, "object", f'<p class="bench-done">{time.time()}</p>'))
-    return pn.Column(button, text)
-
-
-def measure_floor(browser: Any, url: str) -> float:
-    page = browser.new_page()
-    page.goto(url)
-    page.locator(".bench-open button").wait_for(timeout=60_000)
-    started = time.perf_counter()
-    page.locator(".bench-open button").click()
-    page.locator(".bench-done").wait_for(timeout=60_000)
-    took = time.perf_counter() - started
-    page.close()
-    return took
-
-
-def walk_app(browser: Any, url: str, records: dict[str, int]) -> dict[str, list[float]]:
-    """One walk through :data:`APP_STEPS` twice (first visit, then again)."""
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
-    page.goto(url + "/login")
-    page.fill("input[name=username]", "ayesha")
-    page.fill("input[name=password]", "crmbook-demo")
-    page.click("button.form-button")
-    page.locator(".crm-inbox-overdue .tabulator-row").first.wait_for(timeout=600_000)
-    times: dict[str, list[float]] = {}
-    for _visit in range(2):
-        for name, how, ready in APP_STEPS:
-            started = time.perf_counter()
-            if how.startswith("nav:"):
-                page.locator(f".crm-nav-{how[4:]} button").click()
-            elif how.startswith("search:"):
-                box = page.locator(".crm-global-search input")
-                box.fill("")
-                started = time.perf_counter()
-                box.fill(how[7:])
-            else:
-                page.evaluate("f => { window.location.hash = f }", how.format(**records)[1:])
-            page.locator(ready).first.wait_for(timeout=600_000)
-            times.setdefault(name, []).append(time.perf_counter() - started)
-            if how.startswith("search:"):
-                page.locator(".crm-global-search input").fill("")
-    page.close()
-    return times
-
-
-def pages_main(args: argparse.Namespace) -> int:
-    from playwright.sync_api import sync_playwright
-
-    from widgets.app import serve_app
-
-    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        base = board_bases(None, Path(tmp))["demo"]
-        with crm_core.open(base) as ws:
-            contact = int(ws.contacts.search(phone="0345 8605813")["id"].iloc[0])
-            deal = int(ws.pipeline.search(limit=1)["id"].iloc[0])
-        server, url = serve(floor_page)
-        floor = statistics.median(measure_floor(browser, url) for _ in range(args.rounds))
-        server.stop()
-        port = free_port()
-        app = serve_app(str(base), port=port, threaded=True)
-        app_url = f"http://127.0.0.1:{port}"
-        walks = [walk_app(browser, app_url, {"contact": contact, "deal": deal})]
-        walks += [
-            walk_app(browser, app_url, {"contact": contact, "deal": deal})
-            for _ in range(args.rounds - 1)
-        ]
-        app.stop()
-        browser.close()
-    results: dict[str, Any] = {"floor_s": round(floor, 3), "steps": {}}
-    ok = True
-    print(f"floor (one round trip, nothing drawn): {floor:.3f} s")
-    for name, _how, _ready in APP_STEPS:
-        first = statistics.median(w[name][0] for w in walks)
-        again = statistics.median(w[name][1] for w in walks)
-        passed = first < 1.0 and again < 1.0
-        ok = ok and passed
-        results["steps"][name] = {"first_s": round(first, 3), "again_s": round(again, 3)}
-        print(
-            f"{name:>14}: first {first:5.2f} s (x{first / floor:4.1f} the floor) | again "
-            f"{again:5.2f} s (x{again / floor:4.1f}) | < 1 s: {'PASS' if passed else 'FAIL'}",
-            flush=True,
-        )
-    OUT.mkdir(exist_ok=True)
-    (OUT / "app_scale_pages.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
-    return 0 if ok else 1
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", type=Path, default=OUT / "app_scale.sqlite")
@@ -490,10 +374,7 @@ def main() -> int:
     parser.add_argument("--board", action="store_true", help="measure the pipeline board")
     parser.add_argument("--deals-db", type=Path, help="with --board: a base of ~100,000 deals")
     parser.add_argument("--inbox", action="store_true", help="measure a manager's team inbox")
-    parser.add_argument("--pages", action="store_true", help="walk the staff app as a manager")
     args = parser.parse_args()
-    if args.pages:
-        return pages_main(args)
     if args.board:
         return board_main(args)
     if args.inbox:
