@@ -26,7 +26,7 @@ from widgets import i18n
 from widgets.address import Address
 from widgets.auth import PAGE_COOKIE, SESSION_COOKIE, XSRF_COOKIE, auth_provider
 from widgets.design import dress, without_web_fonts
-from widgets.global_search import GlobalSearch
+from widgets.global_search import HEADER_INPUT_STYLE, GlobalSearch
 from widgets.headers import SecurityHeaders
 from widgets.i18n import N_, _
 from widgets.record_page import RecordPage
@@ -358,7 +358,7 @@ class StaffApp:
             width=110,
             margin=(10, 10, 0, 10),
             css_classes=["crm-language"],
-            stylesheets=[".bk-input { color: #1b1b1b; background-color: #fff; }"],
+            stylesheets=[HEADER_INPUT_STYLE],
         )
 
         def chosen(event: Any) -> None:

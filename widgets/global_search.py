@@ -93,8 +93,9 @@ def results_html(results: Mapping[str, Any], query: str, message: str = "") -> s
 
 #: The results' look (a drop-down under the box, readable in light and dark mode).
 STYLE = (Path(__file__).parent / "static" / "search.css").read_text(encoding="utf-8")
-#: The box itself: dark text on a light field in the coloured header, in either theme.
-BOX_STYLE = ".bk-input { color: #1b1b1b; background-color: #fff; }"
+#: An input in the coloured header (this box, the language picker): dark text on a
+#: light field, in either theme.
+HEADER_INPUT_STYLE = ".bk-input { color: #1b1b1b; background-color: #fff; }"
 
 
 class SearchKeys(ReactiveHTML):
@@ -121,7 +122,7 @@ class GlobalSearch(ComponentView):
         box = pn.widgets.TextInput(
             placeholder=_("Search names, e-mail, phone, deals…"),
             css_classes=["crm-global-search"],
-            stylesheets=[BOX_STYLE],
+            stylesheets=[HEADER_INPUT_STYLE],
             width=260,
             margin=(8, 10, 0, 10),
         )
