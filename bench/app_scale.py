@@ -3,6 +3,7 @@
     python bench/app_scale.py [--db bench/out/app_scale.sqlite] [--rounds 3]
     python bench/app_scale.py --board [--deals-db PATH] [--rounds 3]
     python bench/app_scale.py --inbox [--rounds 3]
+    python bench/app_scale.py --pages [--rounds 3]
 
 ``--db`` is a workspace holding about 1,000,000 contacts; build one with
 ``python bench/core_scale.py --contacts 1000000 --opportunities 1000 --db PATH``
@@ -37,11 +38,20 @@ navigation, to the first overdue activity shown) and marking the first one done 
 click on its Done until the overdue count drops), beside the inbox as it was before
 it became three tables (commit ``ffcefa4``, loaded from git), in the same run on
 copies of the demo base. Figures go to ``bench/out/app_scale_inbox.json``.
+
+``--pages`` walks the staff app itself (``serve_app`` on a copy of the demo base,
+logged in as the manager ``ayesha``): every page of the navigation, the team's inbox,
+a contact's and a deal's record page, a search in the header, each timed from the
+click (or the address) to the page's content shown, on first visit and again. The
+peer is the floor under every click: a page that only swaps one line of text (one
+server round trip), measured in the same run. Target: < 1 s each. Figures go to
+``bench/out/app_scale_pages.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import importlib.util
 import json
 import shutil
@@ -367,6 +377,173 @@ def inbox_main(args: argparse.Namespace) -> int:
     return 0 if passed else 1
 
 
+#: The staff app's pages and what shows once each is drawn: (name, how to get there,
+#: ready). ``ready`` is a selector, with ``|text`` when the element shown must also hold
+#: that text (the page before may show the same element, e.g. one record page after another).
+APP_STEPS = [
+    ("Contacts", "nav:contacts", ".crm-contact-table .tabulator-row"),
+    ("Pipeline", "nav:pipeline", ".crm-card"),
+    ("Dashboard", "nav:dashboard", ".crm-figure-pipeline-value"),
+    ("Reports", "nav:reports", ".crm-reports-table .tabulator-row"),
+    ("Sync", "nav:sync", ".crm-sync-runs"),
+    ("Activities", "nav:activities", ".crm-inbox-overdue .tabulator-row"),
+    (
+        "Team inbox",
+        "#/activities?of=-",
+        ".crm-inbox-overdue .tabulator-cell[tabulator-field='assignee']|{colleague}",
+    ),
+    ("Contact page", "#/contacts/{contact}", ".crm-record-name|{contact_name}"),
+    ("Deal page", "#/deals/{deal}", ".crm-record-name|{deal_name}"),
+    ("Header search", "search:{phone}", "a.crm-search-hit"),
+]
+
+
+def floor_page() -> Any:
+    """The peer: a button that swaps one line of text (a round trip, nothing drawn)."""
+    text = pn.pane.HTML("", css_classes=["bench-text"])
+    button = pn.widgets.Button(name="Go", css_classes=["bench-open"])
+    button.on_click(lambda _e: setattr(text, "object", f'<p class="bench-done">{time.time()}</p>'))
+    return pn.Column(button, text)
+
+
+def measure_floor(browser: Any, url: str) -> float:
+    page = browser.new_page()
+    page.goto(url)
+    page.locator(".bench-open button").wait_for(timeout=60_000)
+    started = time.perf_counter()
+    page.locator(".bench-open button").click()
+    page.locator(".bench-done").wait_for(timeout=60_000)
+    took = time.perf_counter() - started
+    page.close()
+    return took
+
+
+def walk_app(browser: Any, url: str, records: dict[str, Any]) -> dict[str, list[float]]:
+    """One walk through :data:`APP_STEPS` twice (first visit, then again)."""
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(url + "/login")
+    page.fill("input[name=username]", "ayesha")
+    page.fill("input[name=password]", "crmbook-demo")
+    page.click("button.form-button")
+    page.locator(".crm-inbox-overdue .tabulator-row").first.wait_for(timeout=600_000)
+    times: dict[str, list[float]] = {}
+    for _visit in range(2):
+        for name, how, ready in APP_STEPS:
+            started = time.perf_counter()
+            if how.startswith("nav:"):
+                page.locator(f".crm-nav-{how[4:]} button").click()
+            elif how.startswith("search:"):
+                box = page.locator(".crm-global-search input")
+                box.fill("")
+                started = time.perf_counter()
+                box.fill(how[7:].format(**records))
+            else:
+                page.evaluate("f => { window.location.hash = f }", how.format(**records)[1:])
+            selector, _bar, text = ready.partition("|")
+            shown = page.locator(selector)
+            if text:
+                shown = shown.filter(has_text=text.format(**records))
+            shown.first.wait_for(timeout=600_000)
+            times.setdefault(name, []).append(time.perf_counter() - started)
+            if how.startswith("search:"):
+                page.locator(".crm-global-search input").fill("")
+    page.close()
+    return times
+
+
+def walk_records(base: Path) -> dict[str, Any]:
+    """What the walk opens on ``base``: a contact with a phone, a deal, a colleague.
+
+    A base without the demo's staff (a bench/core_scale.py base) gets them first:
+    the manager ``ayesha`` and the salesman ``bilal`` with the demo password, and
+    overdue activities (300 for ``bilal``, 100 for ``ayesha``), so the inbox has rows
+    and the team's inbox is told from ayesha's own.
+    """
+    with crm_core.open(base) as ws:
+        logins = set(ws.users.list()["login"])
+        for name, login, role in [
+            ("Ayesha Siddiqui", "ayesha", "manager"),
+            ("Bilal Ahmed", "bilal", "sales"),
+        ]:
+            if login not in logins:
+                ws.users.add(name, login, role=role, password="crmbook-demo")
+        for login, count in [("bilal", 300), ("ayesha", 100)]:
+            if ws.activities.overdue(login).empty:
+                contacts = ws.contacts.search(limit=count)["id"]
+                for n, contact in enumerate(contacts):
+                    due = dt.date.today() - dt.timedelta(days=1 + n % 60)
+                    ws.activities.schedule(
+                        "call", f"Call back #{n}", due, contact_id=int(contact), assignee=login
+                    )
+        phone = "0345 8605813"  # a demo customer's mobile, as a Pakistani would type it
+        found = ws.contacts.search(phone=phone)
+        if found.empty:  # not the demo: any contact with a phone, searched as stored
+            found = ws.contacts.search(limit=200)
+            found = found[found["phone"].notna()]
+            phone = found["phone"].iloc[0]
+        contact = found.iloc[0]
+        deal = ws.pipeline.search(limit=1).iloc[0]
+        return {
+            "contact": int(contact["id"]),
+            "contact_name": contact["name"],
+            "phone": phone,
+            "deal": int(deal["id"]),
+            "deal_name": deal["name"],
+            "colleague": ws.activities.overdue("bilal")["assignee"].iloc[0],
+        }
+
+
+def pages_main(args: argparse.Namespace) -> int:
+    from playwright.sync_api import sync_playwright
+
+    from widgets.app import serve_app
+
+    results: dict[str, Any] = {}
+    ok = True
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        server, url = serve(floor_page)
+        floor = statistics.median(measure_floor(browser, url) for _ in range(args.rounds))
+        server.stop()
+        results["floor_s"] = round(floor, 3)
+        print(f"floor (one round trip, nothing drawn): {floor:.3f} s")
+        bases = {"demo": board_bases(None, Path(tmp))["demo"]}
+        if args.pages_db is not None:
+            if not args.pages_db.exists():
+                sys.exit(f"no workspace at {args.pages_db}: build it with bench/core_scale.py")
+            bases["big"] = Path(tmp) / "big.sqlite"
+            shutil.copyfile(args.pages_db, bases["big"])  # users and activities are added
+        for base_name, base in bases.items():
+            records = walk_records(base)
+            with crm_core.open(base) as ws:
+                size = f"{ws.contacts.count():,} contacts, {ws.pipeline.count():,} deals"
+            target = 1.0 if base_name == "demo" else 2.0
+            port = free_port()
+            app = serve_app(str(base), port=port, threaded=True)
+            app_url = f"http://127.0.0.1:{port}"
+            walks = [walk_app(browser, app_url, records) for _ in range(args.rounds)]
+            app.stop()
+            print(f"{base_name} ({size}), target < {target:.0f} s:")
+            steps: dict[str, Any] = {}
+            for name, _how, _ready in APP_STEPS:
+                first = statistics.median(w[name][0] for w in walks)
+                again = statistics.median(w[name][1] for w in walks)
+                passed = first < target and again < target
+                ok = ok and passed
+                steps[name] = {"first_s": round(first, 3), "again_s": round(again, 3)}
+                print(
+                    f"{name:>14}: first {first:5.2f} s (x{first / floor:4.1f} the floor) | "
+                    f"again {again:5.2f} s (x{again / floor:4.1f}) | "
+                    f"{'PASS' if passed else 'FAIL'}",
+                    flush=True,
+                )
+            results[base_name] = {"size": size, "target_s": target, "steps": steps}
+        browser.close()
+    OUT.mkdir(exist_ok=True)
+    (OUT / "app_scale_pages.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    return 0 if ok else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", type=Path, default=OUT / "app_scale.sqlite")
@@ -374,7 +551,11 @@ def main() -> int:
     parser.add_argument("--board", action="store_true", help="measure the pipeline board")
     parser.add_argument("--deals-db", type=Path, help="with --board: a base of ~100,000 deals")
     parser.add_argument("--inbox", action="store_true", help="measure a manager's team inbox")
+    parser.add_argument("--pages", action="store_true", help="walk the staff app as a manager")
+    parser.add_argument("--pages-db", type=Path, help="with --pages: a big base to walk too")
     args = parser.parse_args()
+    if args.pages:
+        return pages_main(args)
     if args.board:
         return board_main(args)
     if args.inbox:
