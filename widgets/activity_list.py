@@ -46,13 +46,14 @@ def about_html(row: dict[str, Any]) -> str:
 
 
 def list_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    """What a list's table shows of the activities in ``frame``."""
+    """What a list's table shows of the activities in ``frame``: due dates in the
+    session's locale (the lists come ordered by due date)."""
     rows = frame.to_dict("records")
     return pd.DataFrame(
         {
             "id": [int(r["id"]) for r in rows],
             "due": [
-                r["due_date"].isoformat() if isinstance(r["due_date"], dt.date) else ""
+                i18n.format_date(r["due_date"]) if isinstance(r["due_date"], dt.date) else ""
                 for r in rows
             ],
             "kind": [_(WORDS.get(str(r["kind"]), str(r["kind"]))) for r in rows],
@@ -110,6 +111,9 @@ class ActivityLists:
             selectable=1,
             disabled=True,
             hidden_columns=["id"],
+            # Due dates read in the user's locale would sort as text: the order is the
+            # lists' own (by due date), the other columns sort by their header.
+            sortable={"due": False},
             titles={
                 "due": _("Due"),
                 "kind": _("Kind"),
@@ -124,7 +128,7 @@ class ActivityLists:
                 + "</span>"
                 for column, label in BUTTONS.items()
             },
-            widths={"due": 95, "kind": 75, "subject": 220, "about": 300, "assignee": 110},
+            widths={"due": 110, "kind": 75, "subject": 220, "about": 300, "assignee": 110},
             stylesheets=[BUTTON_STYLE],
             max_height=560,
             sizing_mode="stretch_width",

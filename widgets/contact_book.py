@@ -666,6 +666,8 @@ class ContactBook(ComponentView):
             sortable={c: c in ORDERS for c in {*COLUMNS["contact"], *COLUMNS["company"]}},
             editors=editors(),
             hidden_columns=HIDDEN,
+            # The name stays in view while a narrow screen scrolls the other columns.
+            frozen_columns=["name"],
             # Phones and e-mails read left to right on a right-to-left page too.
             stylesheets=[LTR_CELLS],
             titles={column: _(title) for column, title in TITLES.items()},

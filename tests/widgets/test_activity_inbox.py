@@ -4,12 +4,14 @@ refusals reported with nothing written; and its view."""
 
 import datetime as dt
 
+import pandas as pd
 import panel as pn
 import pytest
 from panel.models.tabulator import CellClickEvent
 
+from widgets import i18n
 from widgets.activity_inbox import ActivityInbox, ActivityInboxModel
-from widgets.activity_list import about_html
+from widgets.activity_list import about_html, list_rows
 from widgets.base import md_text
 
 TODAY = dt.date(2026, 5, 15)  # the conftest clock: 2026-05-15 09:30 UTC
@@ -190,6 +192,18 @@ def test_linked_records_are_links_to_their_pages():
     assert about_html({"opportunity": float("nan"), "company": "Indus", "company_id": 3}) == (
         'Company: <a href="#/companies/3" dir="auto">Indus</a>'
     )
+
+
+def test_due_dates_are_shown_in_the_users_locale():
+    frame = pd.DataFrame(
+        [{"id": 1, "due_date": dt.date(2026, 11, 7), "kind": "call", "subject": "Call back"}]
+    )
+    with i18n.speaking("en"):
+        assert list_rows(frame)["due"].tolist() == ["Nov 7, 2026"]
+    with i18n.speaking("ur"):
+        assert list_rows(frame)["due"].tolist() == ["7 نومبر، 2026"]
+    with i18n.speaking("bn"):
+        assert list_rows(frame)["due"].tolist() == ["7 নভে, 2026"]
 
 
 # -- the view -----------------------------------------------------------------------
