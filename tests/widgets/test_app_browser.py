@@ -120,6 +120,18 @@ def test_a_card_moves_an_activity_is_done_and_others_deals_stay_out(browser, ser
         assert eventually(lambda: ws.pipeline.get(rec["mine"]["id"])["stage"] == "Qualified")
     shoot(page, "app-05-board-bilal")
 
+    # Back on the board after another page (drawn again), each move is answered at once:
+    # it used to number its actions from 1 again and wait 30 s for an answer it had had.
+    for stage in ("Proposition", "Negotiation"):
+        open_page(page, "contacts")
+        page.locator(".crm-contact-table .tabulator-row").first.wait_for()
+        open_page(page, "pipeline")
+        card.locator(".crm-card-forward button").click()
+        page.locator(".crm-board-root[aria-busy='false']").wait_for(timeout=5_000)
+        with crm_core.open(path) as ws:
+            assert eventually(lambda s=stage: ws.pipeline.get(rec["mine"]["id"])["stage"] == s)
+    assert page.locator(".crm-board-root[aria-busy='false']").count() == 1
+
     # The server refuses what the page does not offer: the board's own action, called
     # as bilal with Olga's deal, is refused and nothing changes.
     from widgets.pipeline_board import PipelineBoardModel

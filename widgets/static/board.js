@@ -33,7 +33,9 @@ function action(cls, label, onclick, extra = {}) {
 }
 
 function renderBoard({ model, el }) {
-  let seq = 0
+  // Numbered on from the last answer: the board is drawn again on each visit to the
+  // page, and an action numbered as an answered one would never be answered again.
+  let seq = model.ack || 0
   let waiting = 0
   let timer = null
   let submitted = null // the form ("create:3", "lose:45", "filters") of the last action
