@@ -22,7 +22,7 @@ import param
 
 import crm_core
 from crm_core import Workspace
-from widgets import i18n
+from widgets import i18n, session_pool
 from widgets.address import Address
 from widgets.auth import PAGE_COOKIE, SESSION_COOKIE, XSRF_COOKIE, auth_provider
 from widgets.design import dress, without_web_fonts
@@ -31,6 +31,8 @@ from widgets.headers import SecurityHeaders
 from widgets.i18n import N_, _
 from widgets.record_page import RecordPage
 from widgets.routes import RECORD_PATHS, Route, parse
+from widgets.server_health import HEALTH_URL, HealthHandler, ServerHealth
+from widgets.session_pool import DEFAULT_THREADS
 
 #: The staff app's own styles (narrow screens, dark mode, the header's parts).
 APP_CSS = (Path(__file__).parent / "static" / "app.css").read_text(encoding="utf-8")
@@ -60,6 +62,8 @@ URL_PARAMS: dict[str, dict[str, str]] = {
     "Activities": {"of": "user"},
     "Dashboard": {"from": "period_from", "to": "period_to"},
 }
+#: How long (s) a session outlives its page (Bokeh's default: 15 s, checked every 17 s).
+SESSION_LINGER_S = 15.0
 #: How long a filter must stay unchanged before it goes into the address (ms): typing a
 #: name leaves one history entry, not one per letter.
 URL_DELAY_MS = 700
@@ -350,6 +354,13 @@ class StaffApp:
             )
         )
 
+    def close(self) -> None:
+        """Let go of every page and view (the session has ended)."""
+        self.main[:] = []
+        self._views.clear()
+        self._built.clear()
+        self._record = None
+
     def language_picker(self) -> pn.widgets.Select:
         """The user's language: kept as their setting, the page reloads in it."""
         picker = pn.widgets.Select(
@@ -383,9 +394,9 @@ def _available(module: str) -> bool:
 DISCONNECTED = N_("Disconnected: your login has ended or the server stopped. Reload to log in.")
 
 
-def app_factory(base: Workspace) -> Callable[[], Any]:
+def app_factory(base: Workspace, health: ServerHealth | None = None) -> Callable[[], Any]:
     """The per-session app for ``pn.serve``: acts as the user of the live login session
-    the page was opened with (see :mod:`widgets.auth`)."""
+    the page was opened with (see :mod:`widgets.auth`); ``health`` counts its sessions."""
 
     def session() -> Any:
         user = base.sessions.check_hash(pn.state.cookies.get(PAGE_COOKIE))
@@ -394,9 +405,24 @@ def app_factory(base: Workspace) -> Callable[[], Any]:
         ws = base.as_user(user["id"])
         i18n.start_session(ws)  # the page speaks the user's language from here on
         pn.config.disconnect_notification = _(DISCONNECTED)  # this session's own
-        return StaffApp(ws).template()
+        app = StaffApp(ws)
+        context = pn.state.curdoc.session_context if pn.state.curdoc else None
+        if context is not None:
+            if health is not None:
+                health.watch(context.server_context.application_context.io_loop)
+                health.session_opened(context.id)
+            pn.state.on_session_destroyed(lambda ctx: _closed(app, ctx, health))
+        return app.template()
 
     return session
+
+
+def _closed(app: StaffApp, context: Any, health: ServerHealth | None) -> None:
+    """A session ended: its pages let go of what they hold (their views, the record
+    page, the workspace's connections are the engine's and stay)."""
+    app.close()
+    if health is not None:
+        health.session_closed(context.id)
 
 
 def serve_app(
@@ -406,6 +432,8 @@ def serve_app(
     port: int = 5006,
     num_procs: int = 1,
     threaded: bool = False,
+    threads: int = DEFAULT_THREADS,
+    session_linger_s: float = SESSION_LINGER_S,
     cookie_secret: str | None = None,
     origins: list[str] | None = None,
     behind_proxy: bool = False,
@@ -413,7 +441,13 @@ def serve_app(
     """Serve the staff app for the workspace at ``location``.
 
     ``threaded=True`` returns the running server thread (for tests; call ``.stop()``);
-    otherwise this blocks until interrupted. Cookies are signed with ``cookie_secret``
+    otherwise this blocks until interrupted. ``threads``: the worker threads that run
+    the sessions' callbacks, each session's in order (:mod:`widgets.session_pool`), so
+    that one session's database work never holds the event loop every other session
+    is served by; 0 runs them on the loop. A session whose page has closed is let go
+    of (its memory returned) ``session_linger_s`` to twice that later. An admin sees
+    the process's sessions, memory and slow callbacks at ``/health``
+    (:mod:`widgets.server_health`). Cookies are signed with ``cookie_secret``
     (default: ``$CRMBOOK_COOKIE_SECRET``, else the workspace's own, made on first use
     and kept in it, so restarts and every process keep their logins).
     ``behind_proxy``: trust the ``X-Forwarded-For`` and ``X-Forwarded-Proto`` headers
@@ -429,8 +463,10 @@ def serve_app(
         cookie_secret or os.environ.get("CRMBOOK_COOKIE_SECRET") or base.sessions.cookie_secret()
     )
     base.engine.dispose()  # no connection crosses a fork (--num-procs)
+    session_pool.use(threads)
+    health = ServerHealth()
     return pn.serve(
-        app_factory(base),
+        app_factory(base, health),
         address=address,
         port=port,
         num_procs=num_procs,
@@ -447,4 +483,9 @@ def serve_app(
         exclude_headers=["Cookie"],
         # Passed on to tornado's Application: headers on every response.
         transforms=[SecurityHeaders],
+        extra_patterns=[(HEALTH_URL, HealthHandler, {"ws": base, "health": health})],
+        # Bokeh keeps a session whose page has gone for this long (a page that reloads
+        # or reconnects finds it again), checking every as often.
+        unused_session_lifetime_milliseconds=int(session_linger_s * 1000),
+        check_unused_sessions_milliseconds=int(session_linger_s * 1000),
     )

@@ -9,6 +9,7 @@ import typer
 
 from crm_core import cli as core_cli
 from crm_core.errors import CrmError
+from widgets.session_pool import DEFAULT_THREADS
 
 
 def register(app: typer.Typer) -> None:
@@ -26,6 +27,15 @@ def register(app: typer.Typer) -> None:
         num_procs: Annotated[
             int, typer.Option(help="Server processes (PostgreSQL workspaces only).")
         ] = 1,
+        threads: Annotated[
+            int,
+            typer.Option(
+                min=0,
+                max=64,
+                help="Worker threads for the sessions' callbacks in each process"
+                " (0: on the event loop).",
+            ),
+        ] = DEFAULT_THREADS,
         behind_proxy: Annotated[
             bool,
             typer.Option(
@@ -41,11 +51,24 @@ def register(app: typer.Typer) -> None:
         core_cli.existing(workspace).close()
         if num_procs > 1 and "://" not in workspace:
             core_cli.fail("--num-procs needs a PostgreSQL workspace (one SQLite file, one writer)")
-        serve(workspace, address, port, num_procs=num_procs, behind_proxy=behind_proxy)
+        serve(
+            workspace,
+            address,
+            port,
+            num_procs=num_procs,
+            threads=threads,
+            behind_proxy=behind_proxy,
+        )
 
 
 def serve(
-    location: str, address: str, port: int, *, num_procs: int = 1, behind_proxy: bool = False
+    location: str,
+    address: str,
+    port: int,
+    *,
+    num_procs: int = 1,
+    threads: int = DEFAULT_THREADS,
+    behind_proxy: bool = False,
 ) -> None:
     """Run the staff app on ``location`` until interrupted. A workspace that is missing
     or at an older schema ends the command with one line naming the command to run."""
@@ -58,6 +81,7 @@ def serve(
             address=address,
             port=port,
             num_procs=num_procs,
+            threads=threads,
             threaded=False,
             behind_proxy=behind_proxy,
         )

@@ -79,6 +79,8 @@ def test_every_response_carries_the_security_headers(app):
             "/autoload.js?bokeh-autoload-element=x", headers={"Origin": "https://evil.example"}
         ),
         "login refused": anonymous.post("/login", data={"username": "x", "password": "y"}),
+        "health, anonymous": anonymous.get("/health"),
+        "health, not an admin": client.get("/health"),
         "logout": client.get("/logout"),
     }
     expected_status = {
@@ -92,6 +94,8 @@ def test_every_response_carries_the_security_headers(app):
         "autoload, anonymous": 401,
         "autoload": 200,
         "login refused": 403,
+        "health, anonymous": 401,
+        "health, not an admin": 403,
         "logout": 302,
     }
     for name, response in responses.items():
@@ -120,6 +124,7 @@ def test_anonymous_requests_get_the_login_or_401_and_never_a_traceback(app, capl
         "/autoload.js?bokeh-autoload-element=x",
         "/ws",
         "/metadata",
+        "/health",
     ):
         assert anonymous.get(path).status_code == 401, path
     # a forged or stale cookie is the same as none

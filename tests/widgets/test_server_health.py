@@ -1,0 +1,81 @@
+"""``/health``: an admin sees the serving process's sessions, memory and slow callbacks;
+sessions are counted as pages open and close (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from tests.widgets.app_server import add_staff, log_in, served
+from widgets.server_health import SLOW_S, ServerHealth
+
+pytestmark = pytest.mark.slow
+
+
+def health(client: httpx.Client) -> dict:
+    answer = client.get("/health")
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith("application/json")
+    assert answer.headers["cache-control"] == "no-store"
+    return answer.json()
+
+
+def test_an_admin_sees_sessions_open_and_close_and_others_are_refused(backend, monkeypatch):
+    monkeypatch.delenv("CRMBOOK_COOKIE_SECRET", raising=False)
+    add_staff(backend)
+    with served(backend) as url:
+        admin, _ = log_in(url, "demo")
+        sales, _ = log_in(url, "bilal")
+        refused = sales.get("/health")
+        assert refused.status_code == 403
+        assert refused.json() == {"error": "bilal is not an admin"}
+        assert "sessions" not in refused.text
+
+        before = health(admin)
+        assert before["sessions"] == {"live": 0, "opened": 0, "closed": 0}
+        assert before["memory_mib"]["rss"] > 50
+        assert before["slow_callbacks"]["threshold_s"] == SLOW_S
+
+        for _ in range(2):  # two pages opened: their sessions are made with the page
+            assert sales.get("/").status_code == 200
+        opened = health(admin)
+        assert opened["sessions"]["opened"] == 2
+        assert opened["sessions"]["live"] == 2
+        assert opened["memory_mib"]["per_live_session"] > 0
+
+
+def test_a_held_event_loop_is_counted_as_a_slow_callback():
+    import asyncio
+    import threading
+
+    from tornado.ioloop import IOLoop
+
+    watched = ServerHealth()
+    ready = threading.Event()
+    loops: list[IOLoop] = []
+
+    def run() -> None:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+        loop = IOLoop.current()
+        loops.append(loop)
+        ready.set()
+        loop.start()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    ready.wait(5)
+    loop = loops[0]
+    watched.watch(loop)
+    time.sleep(0.5)
+    assert watched.figures()["slow_callbacks"]["count"] == 0
+    loop.add_callback(time.sleep, 0.6)  # a callback holding the loop for 0.6 s
+    time.sleep(1.2)
+    slow = watched.figures()["slow_callbacks"]
+    assert slow["count"] == 1
+    assert 0.5 <= slow["longest_s"] < 1.0
+    assert slow["last"][0]["held_s"] == slow["longest_s"]
+    loop.add_callback(watched.stop)
+    loop.add_callback(loop.stop)
+    thread.join(5)

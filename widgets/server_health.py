@@ -1,0 +1,154 @@
+"""The staff app server's health, for admins: its sessions, its memory, and how often
+its event loop was held up (a callback that kept every other session waiting).
+
+One :class:`ServerHealth` per serving process counts sessions as Panel opens and
+destroys them, samples the process's memory, and checks the event loop every
+:data:`TICK_S`: a tick that comes late by more than :data:`SLOW_S` means something ran
+on the loop for that long, and is kept (the last :data:`KEPT` of them). ``/health``
+(:class:`HealthHandler`) shows the figures as JSON to a logged-in admin, and 403 to
+anyone else.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import json
+import os
+import threading
+import time
+from typing import Any
+
+import psutil
+from tornado.ioloop import IOLoop, PeriodicCallback
+from tornado.web import RequestHandler
+
+from crm_core import Workspace
+from widgets.auth import COOKIE_DAYS, SESSION_COOKIE
+
+#: How often the event loop is checked (s).
+TICK_S = 0.1
+#: A tick later than this (s) counts as the loop held up by a slow callback.
+SLOW_S = 0.25
+#: How many slow callbacks are kept to be shown.
+KEPT = 50
+#: Where the page is served.
+HEALTH_URL = "/health"
+
+
+class ServerHealth:
+    """The figures of one serving process (thread-safe: sessions open and close on the
+    event loop, callbacks run in Panel's worker threads)."""
+
+    def __init__(self) -> None:
+        self.started = time.time()
+        self._lock = threading.Lock()
+        self.live: set[str] = set()
+        self.opened = 0
+        self.closed = 0
+        self.slow: collections.deque[tuple[float, float]] = collections.deque(maxlen=KEPT)
+        self.slow_count = 0
+        self.longest_hold_s = 0.0
+        self._expected = 0.0
+        self._ticker: PeriodicCallback | None = None
+        self.process = psutil.Process(os.getpid())
+
+    # -- sessions ------------------------------------------------------------------
+    def session_opened(self, session_id: str) -> None:
+        with self._lock:
+            self.live.add(session_id)
+            self.opened += 1
+
+    def session_closed(self, session_id: str) -> None:
+        with self._lock:
+            if session_id in self.live:
+                self.live.discard(session_id)
+                self.closed += 1
+
+    # -- the event loop ------------------------------------------------------------
+    def watch(self, loop: IOLoop) -> None:
+        """Check the event loop ``loop`` every :data:`TICK_S` from now on (once)."""
+        with self._lock:
+            if self._ticker is not None:
+                return
+            self._ticker = PeriodicCallback(self._tick, TICK_S * 1000)
+        loop.add_callback(self._start)
+
+    def _start(self) -> None:  # on the loop itself: PeriodicCallback takes the current one
+        self._expected = time.monotonic() + TICK_S
+        if self._ticker is not None:
+            self._ticker.start()
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        late = now - self._expected
+        self._expected = now + TICK_S
+        if late > SLOW_S:
+            with self._lock:
+                self.slow.append((time.time() - late, late))
+                self.slow_count += 1
+                self.longest_hold_s = max(self.longest_hold_s, late)
+
+    def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.stop()
+            self._ticker = None
+
+    # -- the page --------------------------------------------------------------------
+    def figures(self) -> dict[str, Any]:
+        """What ``/health`` shows: sessions, memory (MiB), threads, slow callbacks."""
+        memory = self.process.memory_info()
+        with self._lock:
+            live = len(self.live)
+            slow = [{"at": _iso(at), "held_s": round(held, 3)} for at, held in reversed(self.slow)]
+            return {
+                "pid": self.process.pid,
+                "up_since": _iso(self.started),
+                "sessions": {"live": live, "opened": self.opened, "closed": self.closed},
+                "memory_mib": {
+                    "rss": _mib(memory.rss),
+                    "per_live_session": _mib(memory.rss / live) if live else None,
+                },
+                "threads": self.process.num_threads(),
+                "slow_callbacks": {
+                    "threshold_s": SLOW_S,
+                    "count": self.slow_count,
+                    "longest_s": round(self.longest_hold_s, 3),
+                    "last": slow,
+                },
+            }
+
+
+def _mib(n: float) -> float:
+    return round(n / 2**20, 1)
+
+
+def _iso(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="seconds")
+
+
+class HealthHandler(RequestHandler):
+    """``/health``: :meth:`ServerHealth.figures` as JSON, for a logged-in admin only."""
+
+    def initialize(self, ws: Workspace, health: ServerHealth) -> None:
+        self.ws = ws
+        self.health = health
+
+    async def get(self) -> None:
+        self.set_header("Cache-Control", "no-store")
+        token = self.get_signed_cookie(SESSION_COOKIE, max_age_days=COOKIE_DAYS)
+        user = None
+        if token:
+            user = await IOLoop.current().run_in_executor(
+                None, self.ws.sessions.check, token.decode(errors="replace")
+            )
+        if user is None:
+            self.set_status(401)
+            self.finish({"error": "log in as an admin to see the server's health"})
+            return
+        if user.get("role") != "admin":
+            self.set_status(403)
+            self.finish({"error": f"{user['login']} is not an admin"})
+            return
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps(self.health.figures(), indent=2))
