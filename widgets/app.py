@@ -22,7 +22,7 @@ import param
 
 import crm_core
 from crm_core import Workspace
-from widgets import i18n, session_pool
+from widgets import i18n, memory, session_pool
 from widgets.address import Address
 from widgets.auth import PAGE_COOKIE, SESSION_COOKIE, XSRF_COOKIE, auth_provider
 from widgets.design import dress, without_web_fonts
@@ -417,12 +417,18 @@ def app_factory(base: Workspace, health: ServerHealth | None = None) -> Callable
     return session
 
 
+#: Gives ended sessions' memory back to the system, once per burst of them.
+RETURNER = memory.Returner()
+
+
 def _closed(app: StaffApp, context: Any, health: ServerHealth | None) -> None:
     """A session ended: its pages let go of what they hold (their views, the record
-    page, the workspace's connections are the engine's and stay)."""
+    page; the workspace's connections are the engine's and stay), and the memory they
+    held goes back to the system shortly after."""
     app.close()
     if health is not None:
         health.session_closed(context.id)
+    RETURNER.soon()
 
 
 def serve_app(

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 
 from crm_core import cli as core_cli
 from crm_core.errors import CrmError
+from widgets import memory
 from widgets.session_pool import DEFAULT_THREADS
 
 
@@ -48,6 +50,8 @@ def register(app: typer.Typer) -> None:
         """Serve the staff web app (log in with a user made by `crmbook user add`).
 
         Refuses a workspace at an older schema, naming `crmbook migrate`."""
+        # Python's allocator keeps ended sessions' memory; the C one gives it back.
+        memory.with_c_allocator(sys.orig_argv[1:])
         core_cli.existing(workspace).close()
         if num_procs > 1 and "://" not in workspace:
             core_cli.fail("--num-procs needs a PostgreSQL workspace (one SQLite file, one writer)")
