@@ -13,12 +13,14 @@ import datetime as dt
 import html
 import importlib
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import panel as pn
 import param
+from bokeh.util.warnings import BokehUserWarning
 
 import crm_core
 from crm_core import Workspace
@@ -463,6 +465,10 @@ def serve_app(
     migrate`` or ``crmbook init``): a server never creates or upgrades one.
     """
     pn.extension("tabulator", notifications=True, disconnect_notification=DISCONNECTED)
+    # A Tabulator's click event comes from the browser with the table's whole definition
+    # the first time (holoviz/panel#5010): Bokeh keeps its own and says so once per
+    # table. Nothing is wrong; a warning per click would bury those that matter.
+    warnings.filterwarnings("ignore", "reference already known", BokehUserWarning)
     without_web_fonts()
     base = crm_core.open(location, create=False)
     secret = (

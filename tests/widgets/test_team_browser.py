@@ -1,0 +1,174 @@
+"""A team at once: the real ``crmbook serve`` on the demo base, five people (a manager
+and sales users) doing a salesperson's loop at the same time with nothing refused,
+dropped or logged as trouble; and twenty sessions opened and closed, after which the
+server lets every one go and gives their memory back."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from tests.widgets.browser import ARGS, CHROMIUM, free_port, wait_for
+from tests.widgets.staff_loop import (
+    ACTIONS,
+    PASSWORD,
+    Tally,
+    logged_in,
+    new_user,
+    search_words,
+    work,
+)
+
+pytestmark = pytest.mark.slow
+
+#: What must never be in the server's log while a team works.
+TROUBLE = re.compile(r"Traceback|ERROR|Error|WARNING|Warning|Exception")
+
+
+@pytest.fixture(scope="module")
+def demo_base(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("team") / "demo.sqlite"
+    subprocess.run(
+        [sys.executable, "-m", "crm_core.cli", "demo", str(path), "--no-serve"],
+        check=True,
+        capture_output=True,
+    )
+    import crm_core
+
+    with crm_core.open(path) as ws:
+        ws.users.set_password("demo", PASSWORD)  # the admin reads /health
+    return path
+
+
+@pytest.fixture
+def server(demo_base: Path, tmp_path: Path) -> Iterator[tuple[str, Path, psutil.Process]]:
+    """``crmbook serve`` on a copy of the demo base: (url, its log, its process)."""
+    base = tmp_path / "demo.sqlite"
+    base.write_bytes(demo_base.read_bytes())
+    log = tmp_path / "serve.log"
+    port = free_port()
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "crm_core.cli", "serve", str(base), "--port", str(port)],
+            env={**os.environ, "CRMBOOK_COOKIE_SECRET": "test-secret"},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(url + "/login", timeout=90)
+        yield url, log, psutil.Process(process.pid)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def trouble(log: Path) -> list[str]:
+    return [line for line in log.read_text(errors="replace").splitlines() if TROUBLE.search(line)]
+
+
+def health(url: str) -> dict:
+    with httpx.Client(base_url=url, timeout=30) as admin:
+        form = admin.get("/login")
+        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', form.text).group(1)
+        admin.post("/login", data={"username": "demo", "password": PASSWORD, "_xsrf": xsrf})
+        answer = admin.get("/health")
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+
+def test_five_people_work_at_once_and_nothing_is_dropped(server, demo_base):
+    url, log, _process = server
+    words = search_words(str(demo_base))
+    tally = Tally()
+
+    async def team() -> None:
+        from playwright.async_api import async_playwright
+
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            people = [await new_user(browser, i, url, words, tally) for i in range(5)]
+            assert sorted(p.login for p in people) == ["ayesha", "bilal", "farhana", "olga", "ravi"]
+            assert all(await asyncio.gather(*(logged_in(p, tally) for p in people)))
+            deadline = time.monotonic() + 45
+            await asyncio.gather(*(work(p, deadline, tally) for p in people))
+            await browser.close()
+
+    asyncio.run(team())
+    figures = tally.figures()
+    assert figures["errors"]["first"] == []
+    assert figures["page_errors"]["first"] == []
+    for action in ACTIONS:  # every action was done, and answered
+        assert figures["actions"][action]["count"] >= 2, (action, figures["actions"])
+    time.sleep(1)
+    assert trouble(log) == []
+
+
+def test_twenty_sessions_opened_and_closed_are_let_go_and_their_memory_returned(server):
+    url, log, process = server
+
+    async def sessions(count: int) -> None:
+        """``count`` sessions open at once (arriving five at a time), then all closed."""
+        from playwright.async_api import async_playwright
+
+        tally = Tally()
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            everyone = []
+            for batch in range(0, count, 5):
+                people = [
+                    await new_user(browser, i, url, ["x"], tally)
+                    for i in range(batch, min(batch + 5, count))
+                ]
+                assert all(await asyncio.gather(*(logged_in(p, tally) for p in people)))
+                for person in people:  # a page beside the inbox: the board
+                    await person.page.locator(".crm-nav-pipeline button").click()
+                    await person.page.locator(".crm-card").first.wait_for()
+                everyone += people
+            await asyncio.gather(*(p.page.context.close() for p in everyone))
+            await browser.close()
+        assert tally.errors == []
+
+    def settled(opened: int) -> dict:
+        deadline = time.monotonic() + 90  # Bokeh lets a session go 15 to 30 s after
+        while True:
+            figures = health(url)
+            if figures["sessions"]["live"] == 0 or time.monotonic() > deadline:
+                assert figures["sessions"] == {"live": 0, "opened": opened, "closed": opened}
+                time.sleep(4)  # the memory is given back 2 s after the last session ends
+                return figures
+            time.sleep(2)
+
+    asyncio.run(sessions(5))  # the first sessions load what every later one shares
+    settled(5)
+    baseline = process.memory_info().rss
+    peak = [baseline]
+
+    async def watched() -> None:
+        async def sample() -> None:
+            while True:
+                peak[0] = max(peak[0], process.memory_info().rss)
+                await asyncio.sleep(0.2)
+
+        sampler = asyncio.create_task(sample())
+        await asyncio.to_thread(asyncio.run, sessions(20))
+        sampler.cancel()
+
+    asyncio.run(watched())
+    settled(25)
+    after = process.memory_info().rss
+    grown, kept = peak[0] - baseline, after - baseline
+    assert grown > 0
+    assert grown / 20 < 15 * 2**20, f"{grown / 20 / 2**20:.1f} MiB per session"
+    assert kept < 0.25 * grown, f"kept {kept / 2**20:.0f} of {grown / 2**20:.0f} MiB"
+    assert trouble(log) == []
