@@ -51,7 +51,6 @@ class ServerHealth:
         self.longest_hold_s = 0.0
         self._expected = 0.0
         self._ticker: PeriodicCallback | None = None
-        self.process = psutil.Process(os.getpid())
 
     # -- sessions ------------------------------------------------------------------
     def session_opened(self, session_id: str) -> None:
@@ -97,19 +96,21 @@ class ServerHealth:
     # -- the page --------------------------------------------------------------------
     def figures(self) -> dict[str, Any]:
         """What ``/health`` shows: sessions, memory (MiB), threads, slow callbacks."""
-        memory = self.process.memory_info()
+        # This process's own, looked up now: with --num-procs it was made before the fork.
+        process = psutil.Process(os.getpid())
+        memory = process.memory_info()
         with self._lock:
             live = len(self.live)
             slow = [{"at": _iso(at), "held_s": round(held, 3)} for at, held in reversed(self.slow)]
             return {
-                "pid": self.process.pid,
+                "pid": process.pid,
                 "up_since": _iso(self.started),
                 "sessions": {"live": live, "opened": self.opened, "closed": self.closed},
                 "memory_mib": {
                     "rss": _mib(memory.rss),
                     "per_live_session": _mib(memory.rss / live) if live else None,
                 },
-                "threads": self.process.num_threads(),
+                "threads": process.num_threads(),
                 "slow_callbacks": {
                     "threshold_s": SLOW_S,
                     "count": self.slow_count,
