@@ -25,9 +25,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # Bokeh is imported when a pool is used: `crmbook` starts without it
     from bokeh.document import Document
 
-#: Worker threads running the sessions' callbacks in one serving process (each waits on
-#: the database most of its time; more would only queue on SQLite's single writer).
-DEFAULT_THREADS = 4
+#: Worker threads running the sessions' callbacks in one serving process; 0: on the
+#: event loop. Measured with bench/app_load.py on 2 cores (5 people, browsers on the
+#: same cores), 4 threads were slower than none: p95 1.2-3.4 s on the loop against
+#: 1.4-4.6 s threaded, 120 against 152 ms of server CPU per action (the GIL passed to
+#: and fro, and each thread's model changes sent to the browser one by one).
+DEFAULT_THREADS = 0
 
 
 def document_of(fn: Callable[..., Any], args: tuple[Any, ...]) -> Document | None:
