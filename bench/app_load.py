@@ -66,8 +66,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -77,7 +75,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from tests.widgets.browser import ARGS, CHROMIUM, free_port
+from tests.widgets.browser import ARGS, CHROMIUM, free_port, wait_for
 from tests.widgets.staff_loop import (
     ACTIONS,
     LOGIN,
@@ -286,20 +284,18 @@ def start_server(side: Side, location: str, log: Path) -> Server:
 
 
 def wait_for_login_page(server: Server, timeout: float = 90.0) -> None:
+    """Wait for the login page, and say why if the server exited first."""
     deadline = time.monotonic() + timeout
     while True:
         if server.process.poll() is not None:
             tail = server.log.read_text(errors="replace")[-2000:]
             raise RuntimeError(f"the server exited ({server.process.returncode}):\n{tail}")
         try:
-            urllib.request.urlopen(server.url + "/login", timeout=2)
-            return
-        except urllib.error.HTTPError:
+            wait_for(server.url + "/login", timeout=1)
             return
         except OSError:
             if time.monotonic() > deadline:
                 raise
-            time.sleep(0.2)
 
 
 def stop_server(server: Server) -> None:
