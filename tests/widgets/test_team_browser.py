@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -73,6 +74,13 @@ def server(demo_base: Path, tmp_path: Path) -> Iterator[tuple[str, Path, psutil.
         process.wait(timeout=30)
 
 
+def run(coroutine) -> None:
+    """Run ``coroutine`` on a loop of its own thread: the suite's sync Playwright keeps
+    a loop running in this one."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, coroutine).result()
+
+
 def trouble(log: Path) -> list[str]:
     return [line for line in log.read_text(errors="replace").splitlines() if TROUBLE.search(line)]
 
@@ -104,7 +112,7 @@ def test_five_people_work_at_once_and_nothing_is_dropped(server, demo_base):
             await asyncio.gather(*(work(p, deadline, tally) for p in people))
             await browser.close()
 
-    asyncio.run(team())
+    run(team())
     figures = tally.figures()
     assert figures["errors"]["first"] == []
     assert figures["page_errors"]["first"] == []
@@ -149,7 +157,7 @@ def test_twenty_sessions_opened_and_closed_are_let_go_and_their_memory_returned(
                 return figures
             time.sleep(2)
 
-    asyncio.run(sessions(5))  # the first sessions load what every later one shares
+    run(sessions(5))  # the first sessions load what every later one shares
     settled(5)
     baseline = process.memory_info().rss
     peak = [baseline]
@@ -164,7 +172,7 @@ def test_twenty_sessions_opened_and_closed_are_let_go_and_their_memory_returned(
         await asyncio.to_thread(asyncio.run, sessions(20))
         sampler.cancel()
 
-    asyncio.run(watched())
+    run(watched())
     settled(25)
     after = process.memory_info().rss
     grown, kept = peak[0] - baseline, after - baseline
