@@ -207,17 +207,23 @@ def medians(rounds: list[tuple[float, float]], first: str, second: str) -> dict[
     }
 
 
-def measure_board(browser: Any, url: str, new: bool) -> tuple[float, float]:
-    """(seconds from a click on "Pipeline" to the first card, seconds from a click on a
-    card's ▶ to the card shown in the next column, the board ready for the next click)."""
+def opened(browser: Any, url: str, ready: str) -> tuple[Any, float]:
+    """A new page on ``url`` (a button ``.bench-open`` on it) and the seconds from a
+    click on that button to ``ready`` shown."""
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     page.goto(url)
     opener = page.locator(".bench-open button")
     opener.wait_for(timeout=600_000)
     started = time.perf_counter()
     opener.click()
-    page.locator(".crm-card").first.wait_for(timeout=600_000)
-    first = time.perf_counter() - started
+    page.locator(ready).first.wait_for(timeout=600_000)
+    return page, time.perf_counter() - started
+
+
+def measure_board(browser: Any, url: str, new: bool) -> tuple[float, float]:
+    """(seconds from a click on "Pipeline" to the first card, seconds from a click on a
+    card's ▶ to the card shown in the next column, the board ready for the next click)."""
+    page, first = opened(browser, url, ".crm-card")
     columns = page.locator(".crm-board-column")
     card = columns.nth(1).locator(".crm-card").first
     deal = next(c for c in card.get_attribute("class").split() if c[9:].isdigit())
@@ -304,15 +310,8 @@ def board_main(args: argparse.Namespace) -> int:
 def measure_inbox(browser: Any, url: str, new: bool) -> tuple[float, float]:
     """(seconds from a click to the first overdue activity shown, seconds from a click
     on its Done to the overdue count one less)."""
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
-    page.goto(url)
-    opener = page.locator(".bench-open button")
-    opener.wait_for(timeout=600_000)
-    started = time.perf_counter()
-    opener.click()
     first_row = ".crm-inbox-overdue .tabulator-row" if new else ".crm-activity"
-    page.locator(first_row).first.wait_for(timeout=600_000)
-    first = time.perf_counter() - started
+    page, first = opened(browser, url, first_row)
     tab = page.get_by_text("Overdue (", exact=False).first
     count = int(tab.inner_text().split("(")[1].rstrip(")"))
     started = time.perf_counter()
@@ -407,13 +406,7 @@ def floor_page() -> Any:
 
 
 def measure_floor(browser: Any, url: str) -> float:
-    page = browser.new_page()
-    page.goto(url)
-    page.locator(".bench-open button").wait_for(timeout=60_000)
-    started = time.perf_counter()
-    page.locator(".bench-open button").click()
-    page.locator(".bench-done").wait_for(timeout=60_000)
-    took = time.perf_counter() - started
+    page, took = opened(browser, url, ".bench-done")
     page.close()
     return took
 

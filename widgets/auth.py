@@ -106,6 +106,17 @@ def page_session(handler: Any) -> str | None:
     return found if isinstance(found, str) else None
 
 
+async def cookie_user(handler: RequestHandler, ws: Workspace) -> dict[str, Any] | None:
+    """The user of the live login session in ``handler``'s signed session cookie, or
+    None (checked on a worker thread: the database is not read on the event loop)."""
+    token = handler.get_signed_cookie(SESSION_COOKIE, max_age_days=COOKIE_DAYS)
+    if not token:
+        return None
+    return await IOLoop.current().run_in_executor(
+        None, ws.sessions.check, token.decode(errors="replace")
+    )
+
+
 class _LoginPages(RequestHandler):
     """What the login and logout pages share: their cookies and their workspace."""
 
@@ -245,12 +256,7 @@ class CrmAuth(AuthProvider):  # type: ignore[misc]
         None for a page without a live session (Bokeh then redirects to the login);
         :class:`HTTPError` 401 for anything else without one, and for a websocket that
         is not the page of this very login."""
-        user = None
-        token = handler.get_signed_cookie(SESSION_COOKIE, max_age_days=COOKIE_DAYS)
-        if token:
-            user = await IOLoop.current().run_in_executor(
-                None, self.ws.sessions.check, token.decode(errors="replace")
-            )
+        user = await cookie_user(handler, self.ws)
         socket = isinstance(handler, WebSocketHandler)
         if user is not None and socket and page_session(handler) != user["session"]:
             user = None  # a page made for another login (or none): never attach to it

@@ -24,7 +24,7 @@ from tornado.ioloop import IOLoop, PeriodicCallback
 from tornado.web import RequestHandler
 
 from crm_core import Workspace
-from widgets.auth import COOKIE_DAYS, SESSION_COOKIE
+from widgets.auth import cookie_user
 
 #: How often the event loop is checked (s).
 TICK_S = 0.1
@@ -137,12 +137,7 @@ class HealthHandler(RequestHandler):
 
     async def get(self) -> None:
         self.set_header("Cache-Control", "no-store")
-        token = self.get_signed_cookie(SESSION_COOKIE, max_age_days=COOKIE_DAYS)
-        user = None
-        if token:
-            user = await IOLoop.current().run_in_executor(
-                None, self.ws.sessions.check, token.decode(errors="replace")
-            )
+        user = await cookie_user(self, self.ws)
         if user is None:
             self.set_status(401)
             self.finish({"error": "log in as an admin to see the server's health"})
