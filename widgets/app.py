@@ -176,8 +176,17 @@ class StaffApp:
         #: The fragment of the page shown ('' before the first).
         self.shown = ""
         self.address = Address()
-        self.address.param.watch(lambda e: self._followed(e.new), "fragment")
-        self.address.param.watch(lambda _e: self.route(self.address.fragment), "ready")
+        # Both run once the session has loaded (pn.state.onload): the browser reports
+        # its address as soon as it has drawn the page, which can reach the server just
+        # before the page's "loaded" message, and Panel (1.9.4) drops what a callback
+        # changes in a session not loaded yet (as if its page were still to be sent):
+        # under load, one login in a few showed an empty page.
+        self.address.param.watch(
+            lambda e: pn.state.onload(lambda: self._followed(e.new)), "fragment"
+        )
+        self.address.param.watch(
+            lambda _e: pn.state.onload(lambda: self.route(self.address.fragment)), "ready"
+        )
         if pn.state.curdoc is None or pn.state.curdoc.session_context is None:
             # No browser to report an address (a notebook, a test): the first page.
             self.route("")

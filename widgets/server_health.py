@@ -7,10 +7,16 @@ destroys them, samples the process's memory, and checks the event loop every
 on the loop for that long, and is kept (the last :data:`KEPT` of them). ``/health``
 (:class:`HealthHandler`) shows the figures as JSON to a logged-in admin, and 403 to
 anyone else.
+
+It also answers the loop's unhandled errors: a write to a page that closed while a
+message to it was on its way (Panel's busy indicator turning off, say, for a tab
+just closed) is counted as ``writes_to_closed_pages``, not logged as an error, since
+nothing is lost; any other error goes to asyncio's own handler (the log).
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import datetime as dt
 import json
@@ -21,7 +27,9 @@ from typing import Any
 
 import psutil
 from tornado.ioloop import IOLoop, PeriodicCallback
+from tornado.iostream import StreamClosedError
 from tornado.web import RequestHandler
+from tornado.websocket import WebSocketClosedError
 
 from crm_core import Workspace
 from widgets.auth import cookie_user
@@ -49,6 +57,7 @@ class ServerHealth:
         self.slow: collections.deque[tuple[float, float]] = collections.deque(maxlen=KEPT)
         self.slow_count = 0
         self.longest_hold_s = 0.0
+        self.closed_writes = 0
         self._expected = 0.0
         self._ticker: PeriodicCallback | None = None
 
@@ -77,6 +86,15 @@ class ServerHealth:
         self._expected = time.monotonic() + TICK_S
         if self._ticker is not None:
             self._ticker.start()
+        asyncio.get_running_loop().set_exception_handler(self._unhandled)
+
+    def _unhandled(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """The loop's handler of errors nobody awaited: see the module's docstring."""
+        if isinstance(context.get("exception"), (WebSocketClosedError, StreamClosedError)):
+            with self._lock:
+                self.closed_writes += 1
+            return
+        loop.default_exception_handler(context)
 
     def _tick(self) -> None:
         now = time.monotonic()
@@ -111,6 +129,7 @@ class ServerHealth:
                     "per_live_session": _mib(memory.rss / live) if live else None,
                 },
                 "threads": process.num_threads(),
+                "writes_to_closed_pages": self.closed_writes,
                 "slow_callbacks": {
                     "threshold_s": SLOW_S,
                     "count": self.slow_count,

@@ -3,10 +3,17 @@ sessions are counted as pages open and close (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import threading
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
+from tornado.ioloop import IOLoop
+from tornado.iostream import StreamClosedError
+from tornado.websocket import WebSocketClosedError
 
 from tests.widgets.app_server import add_staff, log_in, served
 from widgets.server_health import SLOW_S, ServerHealth
@@ -46,12 +53,9 @@ def test_an_admin_sees_sessions_open_and_close_and_others_are_refused(backend, m
         assert opened["memory_mib"]["per_live_session"] > 0
 
 
-def test_a_held_event_loop_is_counted_as_a_slow_callback():
-    import asyncio
-    import threading
-
-    from tornado.ioloop import IOLoop
-
+@pytest.fixture
+def watched_loop() -> Iterator[tuple[ServerHealth, IOLoop]]:
+    """A ServerHealth watching an event loop that runs on a thread of its own."""
     watched = ServerHealth()
     ready = threading.Event()
     loops: list[IOLoop] = []
@@ -69,6 +73,14 @@ def test_a_held_event_loop_is_counted_as_a_slow_callback():
     loop = loops[0]
     watched.watch(loop)
     time.sleep(0.5)
+    yield watched, loop
+    loop.add_callback(watched.stop)
+    loop.add_callback(loop.stop)
+    thread.join(5)
+
+
+def test_a_held_event_loop_is_counted_as_a_slow_callback(watched_loop):
+    watched, loop = watched_loop
     assert watched.figures()["slow_callbacks"]["count"] == 0
     loop.add_callback(time.sleep, 0.6)  # a callback holding the loop for 0.6 s
     time.sleep(1.2)
@@ -76,6 +88,28 @@ def test_a_held_event_loop_is_counted_as_a_slow_callback():
     assert slow["count"] == 1
     assert 0.5 <= slow["longest_s"] < 1.0
     assert slow["last"][0]["held_s"] == slow["longest_s"]
-    loop.add_callback(watched.stop)
-    loop.add_callback(loop.stop)
-    thread.join(5)
+
+
+def test_a_write_to_a_closed_page_is_counted_and_any_other_error_still_logged(watched_loop, caplog):
+    watched, loop = watched_loop
+
+    async def failing(exc: Exception) -> None:
+        raise exc
+
+    def unretrieved(exc: Exception) -> None:  # a task that fails, never awaited
+        asyncio.ensure_future(failing(exc))  # noqa: RUF006 - unretrieved on purpose
+
+    assert watched.figures()["writes_to_closed_pages"] == 0
+    loop.add_callback(unretrieved, WebSocketClosedError())
+    loop.add_callback(unretrieved, StreamClosedError())
+    loop.add_callback(unretrieved, ValueError("a real mistake"))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (
+        watched.figures()["writes_to_closed_pages"] < 2 or "a real mistake" not in caplog.text
+    ):
+        loop.add_callback(gc.collect)  # a failed task is reported when it is let go
+        time.sleep(0.2)
+    assert watched.figures()["writes_to_closed_pages"] == 2
+    assert "Task exception was never retrieved" in caplog.text
+    assert "ValueError: a real mistake" in caplog.text
+    assert "WebSocketClosedError" not in caplog.text

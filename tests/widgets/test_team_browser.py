@@ -107,7 +107,7 @@ def test_five_people_work_at_once_and_nothing_is_dropped(server, demo_base):
             browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             people = [await new_user(browser, i, url, words, tally) for i in range(5)]
             assert sorted(p.login for p in people) == ["ayesha", "bilal", "farhana", "olga", "ravi"]
-            assert all(await asyncio.gather(*(logged_in(p, tally) for p in people)))
+            assert all(await asyncio.gather(*(logged_in(p, tally) for p in people))), tally.errors
             deadline = time.monotonic() + 45
             await asyncio.gather(*(work(p, deadline, tally) for p in people))
             await browser.close()
@@ -138,7 +138,9 @@ def test_twenty_sessions_opened_and_closed_are_let_go_and_their_memory_returned(
                     await new_user(browser, i, url, ["x"], tally)
                     for i in range(batch, min(batch + 5, count))
                 ]
-                assert all(await asyncio.gather(*(logged_in(p, tally) for p in people)))
+                assert all(await asyncio.gather(*(logged_in(p, tally) for p in people))), (
+                    tally.errors
+                )
                 for person in people:  # a page beside the inbox: the board
                     await person.page.locator(".crm-nav-pipeline button").click()
                     await person.page.locator(".crm-card").first.wait_for()
@@ -157,8 +159,11 @@ def test_twenty_sessions_opened_and_closed_are_let_go_and_their_memory_returned(
                 return figures
             time.sleep(2)
 
-    run(sessions(5))  # the first sessions load what every later one shares
-    settled(5)
+    # The first sessions fill what every later one reuses (caches, the allocator's
+    # pools): measured with rounds of 20, the first kept 10 MiB, the second 5, the
+    # third and fourth nothing. The baseline is taken after one such round.
+    run(sessions(20))
+    settled(20)
     baseline = process.memory_info().rss
     peak = [baseline]
 
@@ -173,7 +178,7 @@ def test_twenty_sessions_opened_and_closed_are_let_go_and_their_memory_returned(
         sampler.cancel()
 
     run(watched())
-    settled(25)
+    settled(40)
     after = process.memory_info().rss
     grown, kept = peak[0] - baseline, after - baseline
     assert grown > 0
