@@ -447,7 +447,6 @@ def serve_app(
     *,
     address: str = "127.0.0.1",
     port: int = 5006,
-    num_procs: int = 1,
     threaded: bool = False,
     threads: int = DEFAULT_THREADS,
     session_linger_s: float = SESSION_LINGER_S,
@@ -483,18 +482,18 @@ def serve_app(
     secret = (
         cookie_secret or os.environ.get("CRMBOOK_COOKIE_SECRET") or base.sessions.cookie_secret()
     )
-    base.engine.dispose()  # no connection crosses a fork (--num-procs)
+    base.engine.dispose()  # the server's loop and threads open their own connections
     session_pool.use(threads)
     health = ServerHealth()
     return pn.serve(
         app_factory(base, health),
         address=address,
         port=port,
-        num_procs=num_procs,
         threaded=threaded,
         show=False,
         title="crmbook",
-        websocket_origin=origins or [f"{address}:{port}", f"localhost:{port}"],
+        # Pages opened at these addresses may connect (a proxy's address: --origin).
+        websocket_origin=[*(origins or []), f"{address}:{port}", f"localhost:{port}"],
         auth_provider=auth_provider(base),
         cookie_secret=secret,
         use_xheaders=behind_proxy,

@@ -27,8 +27,19 @@ def register(app: typer.Typer) -> None:
         address: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
         port: Annotated[int, typer.Option(help="Port to listen on.")] = 5006,
         num_procs: Annotated[
-            int, typer.Option(help="Server processes (PostgreSQL workspaces only).")
+            int,
+            typer.Option(
+                hidden=True,
+                help="Removed: run one `crmbook serve` per port behind nginx (proxy-config).",
+            ),
         ] = 1,
+        origin: Annotated[
+            list[str] | None,
+            typer.Option(
+                help="An address users open the app at, host[:port], when it is not"
+                " --address:--port (behind a proxy); repeat for several.",
+            ),
+        ] = None,
         threads: Annotated[
             int,
             typer.Option(
@@ -52,17 +63,66 @@ def register(app: typer.Typer) -> None:
         Refuses a workspace at an older schema, naming `crmbook migrate`."""
         # Python's allocator keeps ended sessions' memory; the C one gives it back.
         memory.with_c_allocator(sys.orig_argv[1:])
+        if num_procs != 1:
+            core_cli.fail(
+                "--num-procs was removed: a page's websocket could reach another process"
+                " than the one holding its session. Run one `crmbook serve --port P` per"
+                " process on a PostgreSQL workspace, behind nginx: `crmbook proxy-config`"
+                " writes its configuration (README: Several processes)."
+            )
+        from widgets.proxy import checked_origin
+
+        try:
+            origins = [checked_origin(o) for o in origin or []]
+        except ValueError as exc:
+            core_cli.fail(str(exc))
         core_cli.existing(workspace).close()
-        if num_procs > 1 and "://" not in workspace:
-            core_cli.fail("--num-procs needs a PostgreSQL workspace (one SQLite file, one writer)")
         serve(
             workspace,
             address,
             port,
-            num_procs=num_procs,
             threads=threads,
             behind_proxy=behind_proxy,
+            origins=origins,
         )
+
+    @app.command("proxy-config")
+    def proxy_config_command(
+        upstreams: Annotated[
+            list[str],
+            typer.Argument(help="Each `crmbook serve`: a port on 127.0.0.1, or host:port."),
+        ],
+        listen: Annotated[str, typer.Option(help="Where nginx listens: port or host:port.")] = "80",
+        server_name: Annotated[
+            str, typer.Option(help="The name users open the app at (_ for any).")
+        ] = "_",
+        certificate: Annotated[
+            str | None, typer.Option(help="TLS certificate file (with --key): HTTPS.")
+        ] = None,
+        key: Annotated[str | None, typer.Option(help="The certificate's key file.")] = None,
+    ) -> None:
+        """Print the nginx configuration for several `crmbook serve` processes.
+
+        Every request of one login goes to one process (its pages' sessions live
+        there); logins are shared through the database. Serve each with
+        --behind-proxy, and --origin with the address users open."""
+        from widgets.proxy import nginx_config
+
+        given = " ".join(upstreams) + f" --listen {listen} --server-name {server_name}"
+        if certificate or key:
+            given += f" --certificate {certificate} --key {key}"
+        try:
+            text = nginx_config(
+                upstreams,
+                listen=listen,
+                server_name=server_name,
+                certificate=certificate,
+                key=key,
+                command=given,
+            )
+        except ValueError as exc:
+            core_cli.fail(str(exc))
+        typer.echo(text, nl=False)
 
 
 def serve(
@@ -70,9 +130,9 @@ def serve(
     address: str,
     port: int,
     *,
-    num_procs: int = 1,
     threads: int = DEFAULT_THREADS,
     behind_proxy: bool = False,
+    origins: list[str] | None = None,
 ) -> None:
     """Run the staff app on ``location`` until interrupted. A workspace that is missing
     or at an older schema ends the command with one line naming the command to run."""
@@ -84,10 +144,10 @@ def serve(
             location,
             address=address,
             port=port,
-            num_procs=num_procs,
             threads=threads,
             threaded=False,
             behind_proxy=behind_proxy,
+            origins=origins,
         )
     except CrmError as exc:
         core_cli.fail(str(exc))

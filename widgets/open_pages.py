@@ -48,7 +48,7 @@ class OpenPages:
         """Hold ``socket`` (a tornado ``WebSocketHandler``) open while ``session`` lives.
 
         Called on the server's event loop; the first call starts the checks there (in
-        each process of a ``--num-procs`` server: after the fork)."""
+        each process)."""
         self._open.setdefault(session, weakref.WeakSet()).add(socket)
         if self._timer is None:
             self._timer = PeriodicCallback(self._tick, self.interval * 1000)

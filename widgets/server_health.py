@@ -114,7 +114,7 @@ class ServerHealth:
     # -- the page --------------------------------------------------------------------
     def figures(self) -> dict[str, Any]:
         """What ``/health`` shows: sessions, memory (MiB), threads, slow callbacks."""
-        # This process's own, looked up now: with --num-procs it was made before the fork.
+        # This process's own, looked up now (not when the server was made).
         process = psutil.Process(os.getpid())
         memory = process.memory_info()
         with self._lock:

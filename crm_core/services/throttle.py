@@ -8,8 +8,8 @@ says how long is left. A successful login clears its login's count (not its addr
 one good password must not buy an address more guesses at other logins); a count
 left alone for :data:`FORGET_AFTER` starts again from zero.
 
-The counts live in the workspace (``login_throttle``), so every server process of a
-``--num-procs`` app, and every app on one PostgreSQL, counts together. A key is the
+The counts live in the workspace (``login_throttle``), so every server process on one
+PostgreSQL counts together. A key is the
 SHA-256 of what it counts, so a password typed into the login field is never stored.
 These functions work inside the caller's transaction.
 """

@@ -82,11 +82,12 @@ def test_crmbook_serve_runs_the_app_behind_the_login(tmp_path: Path):
     assert PASSWORD not in out
 
 
-def test_num_procs_needs_postgresql(tmp_path: Path):
+def test_num_procs_is_refused_and_names_what_to_do_instead(tmp_path: Path):
     path = tmp_path / "w.sqlite"
     build_staff_base(path)
     done = subprocess.run(
         [CRMBOOK, "serve", str(path), "--num-procs", "2"], capture_output=True, text=True
     )
     assert done.returncode == 1
-    assert "--num-procs needs a PostgreSQL workspace" in done.stderr
+    assert "--num-procs was removed" in done.stderr
+    assert "crmbook proxy-config" in done.stderr

@@ -12,13 +12,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
 
+from tests.widgets.app_server import run
 from tests.widgets.browser import ARGS, CHROMIUM, free_port, wait_for
 from tests.widgets.staff_loop import (
     ACTIONS,
@@ -72,13 +72,6 @@ def server(demo_base: Path, tmp_path: Path) -> Iterator[tuple[str, Path, psutil.
     finally:
         process.terminate()
         process.wait(timeout=30)
-
-
-def run(coroutine) -> None:
-    """Run ``coroutine`` on a loop of its own thread: the suite's sync Playwright keeps
-    a loop running in this one."""
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, coroutine).result()
 
 
 def trouble(log: Path) -> list[str]:
