@@ -10,7 +10,8 @@ of it. For each number of users N, each side is measured in turn: ``now`` is the
 this checkout as it is, ``before`` the app at commit ``--before`` (``git archive`` into
 a temporary folder, run from there with ``PYTHONPATH`` on it; the module paths each side
 imports are printed). The real server is started as a subprocess (``python -m
-crm_core.cli serve BASE --port P``, its output kept in ``bench/out/app_load_logs/``)
+crm_core.cli serve BASE --port P``, its output kept in ``bench/out/app_load_logs/``,
+with a screenshot of each failed action's page)
 and driven by N users at once: N Playwright browser contexts in one Debian Chromium,
 one asyncio task each.
 About one user in five logs in as the manager ``ayesha``, the others as the sales users
@@ -438,7 +439,9 @@ async def drive(
 ) -> dict[str, Any]:
     """N users logged in at once, each in their loop for ``seconds``; the server watched."""
     ps = server.ps
-    tally = Tally()
+    shots = LOGS / f"shots-{server.log.stem}"  # the page as it was when an action failed
+    shots.mkdir(parents=True, exist_ok=True)
+    tally = Tally(shots=shots)
     browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
     try:
         memory = {"before": server_rss(ps)}

@@ -10,12 +10,14 @@ app's own refusal as a conflict, nothing to act on as skipped).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from unicodedata import category
 
@@ -73,6 +75,8 @@ class Tally:
     conflict_messages: list[str] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
     page_errors: list[str] = field(default_factory=list)
+    #: Where a screenshot of the page is saved when an action fails (None: nowhere).
+    shots: Path | None = None
 
     def figures(self) -> dict[str, Any]:
         return {
@@ -318,6 +322,11 @@ async def attempt(user: User, name: str, action: Any, tally: Tally) -> bool:
         return True
     except Exception as exc:
         tally.errors.append((name, first_line(exc)))
+        if tally.shots is not None:
+            named = f"{len(tally.errors):03d}-{name}-{user.login}.png".replace(" ", "-")
+            shot = tally.shots / named
+            with contextlib.suppress(Exception):
+                await user.page.screenshot(path=str(shot))
         await recover(user, tally)
         return False
     tally.times[name].append(took)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-import panel as pn
 import pytest
 
 from widgets.app import StaffApp
@@ -258,7 +257,10 @@ def test_the_app_shows_what_the_address_names(ws, base):
     assert app.address.target == "#/pipeline" and app.address.sent >= 1
     app.open_record("contact", base["imran"]["id"])
     assert app.shown == record_hash("contact", base["imran"]["id"])
-    assert isinstance(app.main[0], pn.viewable.Viewable)
+    assert app.shown_view is app._views["record"]
+    assert [v for v in app.main if v.visible] == [app.shown_view]  # the others hidden
+    app.navigate(Route("pipeline"))
+    assert app.shown_view is app._views["Pipeline"] and len(app.main) == len(app._views)
 
 
 def test_the_overdue_badge_follows_the_inbox(ws, base, clock):
