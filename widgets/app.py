@@ -157,7 +157,15 @@ class StaffApp:
         self._views: dict[str, Any] = {}
         self._pending_url: Any = None
         self.current: str | None = None
-        self.main = pn.Column(sizing_mode="stretch_both", css_classes=["crm-main"])
+        #: A place per page, filled on its first visit: the main area's own children
+        #: never change, so showing a page changes only which place is visible.
+        self._places = {
+            key: pn.Column(sizing_mode="stretch_both", visible=False, margin=0)
+            for key in [*(t for t, _m, _c in self.pages), "record"]
+        }
+        self.main = pn.Column(
+            *self._places.values(), sizing_mode="stretch_both", css_classes=["crm-main"]
+        )
         self.nav = {
             title: pn.widgets.Button(
                 label=_(title),
@@ -245,18 +253,18 @@ class StaffApp:
         where putting it back in the main area would have the browser build all its
         elements anew (half a second of the browser's time for the inbox, measured)."""
         if key not in self._views:
-            view = self._views[key] = pn.panel(component)
-            view.visible = False
-            self.main.append(view)
-        for other, view in self._views.items():
-            if other != key and view.visible:
-                view.visible = False
-        self._views[key].visible = True
+            self._views[key] = pn.panel(component)
+            self._places[key][:] = [self._views[key]]
+        for other, place in self._places.items():
+            if other != key and place.visible:
+                place.visible = False
+        self._places[key].visible = True
 
     @property
     def shown_view(self) -> Any:
         """The page shown in the main area (None before the first)."""
-        return next((v for v in self._views.values() if v.visible), None)
+        shown = [k for k, place in self._places.items() if place.visible]
+        return self._views[shown[0]] if shown else None
 
     def _highlight(self, title: str) -> None:
         for name, button in self.nav.items():
@@ -380,7 +388,8 @@ class StaffApp:
 
     def close(self) -> None:
         """Let go of every page and view (the session has ended)."""
-        self.main[:] = []
+        for place in self._places.values():
+            place[:] = []
         self._views.clear()
         self._built.clear()
         self._record = None
