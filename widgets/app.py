@@ -27,7 +27,7 @@ from crm_core import Workspace
 from widgets import i18n, memory, session_pool
 from widgets.address import Address
 from widgets.auth import PAGE_COOKIE, SESSION_COOKIE, XSRF_COOKIE, auth_provider
-from widgets.design import dress, without_web_fonts
+from widgets.design import dress, without_mathjax, without_web_fonts
 from widgets.global_search import HEADER_INPUT_STYLE, GlobalSearch
 from widgets.headers import SecurityHeaders
 from widgets.i18n import N_, _
@@ -500,6 +500,7 @@ def serve_app(
     # table. Nothing is wrong; a warning per click would bury those that matter.
     warnings.filterwarnings("ignore", "reference already known", BokehUserWarning)
     without_web_fonts()
+    without_mathjax()
     base = crm_core.open(location, create=False)
     secret = (
         cookie_secret or os.environ.get("CRMBOOK_COOKIE_SECRET") or base.sessions.cookie_secret()

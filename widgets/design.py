@@ -100,6 +100,19 @@ def without_web_fonts() -> None:
         pn.config.raw_css = [*pn.config.raw_css, FONT_CSS]
 
 
+def without_mathjax() -> None:
+    """Leave Bokeh's MathJax bundle (1.8 MB of script, a quarter of a page's weight) off
+    the app's pages (in this process: the server's).
+
+    Panel 1.9 ships it with any page holding an HTML pane, in case its text is LaTeX
+    (holoviz/panel#8424); the app writes none: its HTML panes have ``disable_math`` on,
+    and its alerts escape ``$``. Without the bundle Panel shows such text as it is."""
+    from panel.io import resources
+
+    if hasattr(resources, "_panel_use_mathjax"):
+        resources._panel_use_mathjax = lambda _roots: False
+
+
 def page_attributes(language: str | None = None) -> str:
     """The ``<html>`` attributes for a page in ``language`` (default: the session's):
     ``dir="rtl"`` or ``dir="ltr"``."""

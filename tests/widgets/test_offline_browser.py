@@ -32,6 +32,8 @@ def test_every_page_works_with_no_internet(browser, backend):
         # The app's CSP refuses other origins before a request is made: those count too.
         messages: list[str] = []
         page.on("console", lambda m: messages.append(m.text))
+        loaded: list[str] = []
+        page.on("request", lambda r: loaded.append(r.url))
         page.goto(url + "/login")
         page.locator("input[name=password]").wait_for()
         shoot(page, "offline-01-login")
@@ -44,4 +46,7 @@ def test_every_page_works_with_no_internet(browser, backend):
         shoot(page, "offline-02-after-every-page")
         assert blocked == [], blocked
         assert [m for m in messages if "Content Security Policy" in m] == []
+        # Bokeh's 1.8 MB MathJax bundle stays off the pages: no page writes LaTeX.
+        assert any("bokeh.min.js" in u for u in loaded)
+        assert [u for u in loaded if "mathjax" in u.lower()] == []
         page.close()
