@@ -93,7 +93,11 @@ def test_login_search_edit_persist_and_a_refused_value(browser, served):
             break
         except Exception:  # the typing was lost: type it again
             continue
-    refused.wait_for(timeout=1_000)
+    if not refused.is_visible():  # say what the page shows instead
+        shoot(page, "app-03-refused-email-missing")
+        alerts = page.locator(".crm-alert").filter(visible=True).all_inner_texts()
+        cell = row.locator(".tabulator-cell[tabulator-field='email']").inner_text()
+        raise AssertionError(f"no refusal shown; alerts {alerts}, the email cell {cell!r}")
     shoot(page, "app-03-refused-email")
     with crm_core.open(path) as ws:
         assert ws.contacts.get(rec["imran"]["id"])["email"] == "imran@indus.example.com"
