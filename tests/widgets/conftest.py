@@ -74,12 +74,13 @@ def served(staff_base: tuple[Path, dict[str, Any]]) -> Iterator[tuple[str, Path,
     stylesheets, threads) stays out of the other tests."""
     path, records = staff_base
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "crm_core.cli", "serve", str(path), "--port", str(port)],
-        env={**os.environ, "CRMBOOK_COOKIE_SECRET": "test-secret"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    with (path.parent / "serve.log").open("wb") as log:  # read by a failing test
+        server = subprocess.Popen(
+            [sys.executable, "-m", "crm_core.cli", "serve", str(path), "--port", str(port)],
+            env={**os.environ, "CRMBOOK_COOKIE_SECRET": "test-secret"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(url + "/login", timeout=60)

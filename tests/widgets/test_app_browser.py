@@ -97,7 +97,10 @@ def test_login_search_edit_persist_and_a_refused_value(browser, served):
         shoot(page, "app-03-refused-email-missing")
         alerts = page.locator(".crm-alert").filter(visible=True).all_inner_texts()
         cell = row.locator(".tabulator-cell[tabulator-field='email']").inner_text()
-        raise AssertionError(f"no refusal shown; alerts {alerts}, the email cell {cell!r}")
+        log = (path.parent / "serve.log").read_text(errors="replace")[-3000:]
+        raise AssertionError(
+            f"no refusal shown; alerts {alerts}, the email cell {cell!r}, server log: {log}"
+        )
     shoot(page, "app-03-refused-email")
     with crm_core.open(path) as ws:
         assert ws.contacts.get(rec["imran"]["id"])["email"] == "imran@indus.example.com"
