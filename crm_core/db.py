@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -54,9 +56,27 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # first: switching a new file to WAL takes a lock another opener may hold).
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _switch_to_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """``PRAGMA journal_mode=WAL``, tried again while another opener holds the lock.
+
+    SQLite does not wait (busy_timeout) for the lock the switch takes: of processes
+    opening one new file at once, one in a few failed at once with "database is locked"
+    when the machine was busy. The switch is retried for as long as a lock is waited
+    for elsewhere; once one opener has switched, the file stays in WAL."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def make_engine(path_or_url: str | Path, **kwargs: Any) -> Engine:
