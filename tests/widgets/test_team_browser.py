@@ -177,4 +177,7 @@ def test_twenty_sessions_opened_and_closed_are_let_go_and_their_memory_returned(
     assert grown > 0
     assert grown / 20 < 15 * 2**20, f"{grown / 20 / 2**20:.1f} MiB per session"
     assert kept < 0.25 * grown, f"kept {kept / 2**20:.0f} of {grown / 2**20:.0f} MiB"
-    assert trouble(log) == []
+    # Twenty tabs closed at once: a message already on its way to one of them cannot be
+    # sent (Bokeh says so); nothing else may be in the log.
+    closing = "Failed sending message as connection was closed"
+    assert [line for line in trouble(log) if closing not in line] == []
