@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +10,8 @@ from typing import Any
 import pytest
 
 import crm_core
-from tests.widgets.browser import PASSWORD, browser, free_port, wait_for  # noqa: F401
+from tests.widgets.browser import PASSWORD, browser  # noqa: F401
+from tests.widgets.serving import crmbook_serve
 
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -73,18 +71,6 @@ def served(staff_base: tuple[Path, dict[str, Any]]) -> Iterator[tuple[str, Path,
     path, records). A process of its own: Panel's per-process state (documents, shared
     stylesheets, threads) stays out of the other tests."""
     path, records = staff_base
-    port = free_port()
-    with (path.parent / "serve.log").open("wb") as log:  # read by a failing test
-        server = subprocess.Popen(
-            [sys.executable, "-m", "crm_core.cli", "serve", str(path), "--port", str(port)],
-            env={**os.environ, "CRMBOOK_COOKIE_SECRET": "test-secret"},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(url + "/login", timeout=60)
+    log = path.parent / "serve.log"  # read by a failing test
+    with crmbook_serve(path, log) as (url, _process):
         yield url, path, records
-    finally:
-        server.terminate()
-        server.wait(timeout=30)

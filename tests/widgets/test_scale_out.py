@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -20,6 +21,7 @@ import pytest
 import crm_core
 from tests.widgets.app_server import SESSION, add_staff, log_in
 from tests.widgets.browser import free_port, login, wait_for
+from tests.widgets.serving import crmbook_serve
 from widgets.app import DISCONNECTED
 from widgets.proxy import checked_origin, nginx_config
 
@@ -50,19 +52,6 @@ def workspace(pg_url: str) -> str:
     return pg_url
 
 
-def _serve(location: str, port: int, origin: str, log: Path) -> subprocess.Popen:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [
-                *(sys.executable, "-m", "crm_core.cli", "serve", location),
-                *("--port", str(port), "--behind-proxy", "--origin", origin),
-            ],
-            env={**os.environ, "CRMBOOK_COOKIE_SECRET": "scale-out-secret"},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
 @pytest.fixture
 def proxied(workspace: str, tmp_path: Path) -> Iterator[tuple[str, list[str], list[Path]]]:
     """Two ``crmbook serve`` and nginx in front: (nginx's URL, the two servers' URLs,
@@ -70,11 +59,6 @@ def proxied(workspace: str, tmp_path: Path) -> Iterator[tuple[str, list[str], li
     _nginx_or_skip()
     ports = [free_port(), free_port()]
     front = free_port()
-    logs = [tmp_path / f"serve-{port}.log" for port in ports]
-    servers = [
-        _serve(workspace, port, f"127.0.0.1:{front}", log)
-        for port, log in zip(ports, logs, strict=True)
-    ]
     done = subprocess.run(
         [
             *(sys.executable, "-m", "crm_core.cli", "proxy-config"),
@@ -107,33 +91,37 @@ def proxied(workspace: str, tmp_path: Path) -> Iterator[tuple[str, list[str], li
         }}
         """
     )
-    nginx = subprocess.Popen(
-        [NGINX, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-g", "daemon off;"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    urls = [f"http://127.0.0.1:{port}" for port in ports]
-    try:
-        for url in urls:
-            wait_for(url + "/login", timeout=90)
-        wait_for(f"http://127.0.0.1:{front}/login", timeout=30)
-        yield f"http://127.0.0.1:{front}", urls, [*logs, tmp_path / "nginx-error.log"]
-        # Every request of one login went to one process: a page's own, its websocket
-        # and its files (nginx's log: the login cookie, the process, the request).
-        chosen: dict[str, set[str]] = {}
-        for line in (tmp_path / "nginx-access.log").read_text().splitlines():
-            cookie, upstream, _request = line.split(" ", 2)
-            if cookie != "-":
-                chosen.setdefault(cookie, set()).add(upstream)
-        assert len(chosen) >= 2
-        assert {c: u for c, u in chosen.items() if len(u) > 1} == {}
-    finally:
-        nginx.terminate()
-        for server in servers:
-            server.terminate()
-        nginx.wait(timeout=30)
-        for server in servers:
-            server.wait(timeout=30)
+    logs = [tmp_path / f"serve-{port}.log" for port in ports]
+    behind = ("--behind-proxy", "--origin", f"127.0.0.1:{front}")
+    with ExitStack() as servers:
+        urls = []
+        for port, log in zip(ports, logs, strict=True):
+            url, _process = servers.enter_context(
+                crmbook_serve(
+                    workspace, log, *behind, port=port, secret="scale-out-secret", timeout=90
+                )
+            )
+            urls.append(url)
+        nginx = subprocess.Popen(
+            [NGINX, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-g", "daemon off;"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for(f"http://127.0.0.1:{front}/login", timeout=30)
+            yield f"http://127.0.0.1:{front}", urls, [*logs, tmp_path / "nginx-error.log"]
+            # Every request of one login went to one process: a page's own, its websocket
+            # and its files (nginx's log: the login cookie, the process, the request).
+            chosen: dict[str, set[str]] = {}
+            for line in (tmp_path / "nginx-access.log").read_text().splitlines():
+                cookie, upstream, _request = line.split(" ", 2)
+                if cookie != "-":
+                    chosen.setdefault(cookie, set()).add(upstream)
+            assert len(chosen) >= 2
+            assert {c: u for c, u in chosen.items() if len(u) > 1} == {}
+        finally:
+            nginx.terminate()
+            nginx.wait(timeout=30)
 
 
 def sessions(url: str, admin: httpx.Client) -> dict:

@@ -6,7 +6,6 @@ server lets every one go and gives their memory back."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import subprocess
 import sys
@@ -19,7 +18,8 @@ import psutil
 import pytest
 
 from tests.widgets.app_server import run
-from tests.widgets.browser import ARGS, CHROMIUM, free_port, wait_for
+from tests.widgets.browser import ARGS, CHROMIUM
+from tests.widgets.serving import crmbook_serve
 from tests.widgets.staff_loop import (
     ACTIONS,
     PASSWORD,
@@ -57,21 +57,8 @@ def server(demo_base: Path, tmp_path: Path) -> Iterator[tuple[str, Path, psutil.
     base = tmp_path / "demo.sqlite"
     base.write_bytes(demo_base.read_bytes())
     log = tmp_path / "serve.log"
-    port = free_port()
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "crm_core.cli", "serve", str(base), "--port", str(port)],
-            env={**os.environ, "CRMBOOK_COOKIE_SECRET": "test-secret"},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(url + "/login", timeout=90)
+    with crmbook_serve(base, log, timeout=90) as (url, process):
         yield url, log, psutil.Process(process.pid)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def trouble(log: Path) -> list[str]:
