@@ -463,8 +463,8 @@ def _sessions_ended(count: int) -> str:
     return "no login session ended" if count == 0 else f"{count} login session(s) ended"
 
 
-# ``crmbook report`` and ``crmbook export`` live in their own module.
-from crm_core import cli_reports  # noqa: E402,F401  (registers its commands on app)
+# ``crmbook report`` and ``crmbook export``, and ``crmbook import``, live in their own modules.
+from crm_core import cli_import, cli_reports  # noqa: E402,F401  (register their commands on app)
 
 
 def load_plugins() -> typer.Typer:

@@ -101,3 +101,8 @@ class SchemaError(CrmError):
     def __init__(self, message: str, command: str | None = None):
         self.command = command
         super().__init__(message)
+
+
+class ImportRefused(CrmError):
+    """An import cannot start or go on: a bad option, a file that is not rows, a bad
+    mapping (rows it refuses go to its rejects file instead)."""

@@ -358,10 +358,13 @@ class Loader:
         return list(conn.execute(stmt, rows).scalars())
 
     def store(
-        self, s: Session, checked: list[Checked], first: int
+        self, s: Session, checked: list[Checked], first: int | Sequence[int]
     ) -> tuple[dict[int, str], dict[int, int]]:
         """Write the valid rows of a validated batch; returns the rows refused while
         writing (tags) and the new id of each row written, both by batch index.
+
+        ``first`` is the number of the batch's first row, or each row's own number
+        (a file's line numbers, which blank lines interrupt).
 
         Tags are resolved here, in the writing transaction (a new tag is created and
         journaled by the service's own code), and only for rows valid otherwise.
@@ -378,7 +381,8 @@ class Loader:
                 try:
                     tag_ids = self.resolve_tags(s, tags)
                 except Reject as exc:
-                    record = self.record(first + i, row.get("name"))
+                    number = first + i if isinstance(first, int) else first[i]
+                    record = self.record(number, row.get("name"))
                     refused[i] = str(FieldError(record, "tags", tags, str(exc)))
                     continue
             rows.append(row)

@@ -72,12 +72,15 @@ class Workspace:
     ``pipeline``, ``activities``, ``interactions``, ``segments``, ``campaigns``,
     ``custom_fields``, ``users``, ``sessions`` (staff app logins), ``journal``, ``metrics``,
     ``accounts``, ``search`` (the global search: ``ws.search.everything(query)``),
-    ``reports`` (figures as DataFrames) and ``export`` (Excel workbooks).
+    ``reports`` (figures as DataFrames), ``export`` (Excel workbooks) and ``duplicates``
+    (companies and contacts that are probably one: ``ws.duplicates.find()``).
     Each call is one transaction: it either completes or leaves the database as it was.
     """
 
     def __init__(self, engine: Engine, *, clock: Clock = utc_now, user_id: int | None = None):
+        from crm_core.duplicates import Duplicates
         from crm_core.export import Export
+        from crm_core.imports import Importer
         from crm_core.reports import Reports
         from crm_core.services import (
             Accounts,
@@ -127,6 +130,8 @@ class Workspace:
         self.search = Search(self)
         self.reports = Reports(self)
         self.export = Export(self)
+        self.duplicates = Duplicates(self)
+        self.importer = Importer(self)
 
     # -- sessions ---------------------------------------------------------------
     @contextmanager

@@ -1,0 +1,95 @@
+"""``crmbook import``: companies, contacts or deals from a CSV or XLSX file.
+
+Prints what each column will fill, imports with a progress bar (or, with
+``--dry-run``, only says what it would do), then prints the counts and where the
+rejected rows went.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from crm_core.cli import DEFAULT_WORKSPACE, WorkspaceOption, _print_frame, acting, say
+from crm_core.cli import app as _app
+from crm_core.imports import MODES
+from crm_core.imports.progress import progress_bar
+from crm_core.imports.run import ENTITIES
+
+
+@_app.command("import")
+def import_(
+    entity: Annotated[str, typer.Argument(help="contacts, companies or opportunities.")],
+    file: Annotated[Path, typer.Argument(help="A CSV (any encoding, any delimiter) or XLSX file.")],
+    workspace: WorkspaceOption = DEFAULT_WORKSPACE,
+    map_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="'Column=field' (repeatable), or a TOML file of column = \"field\" lines.",
+        ),
+    ] = None,
+    match: Annotated[
+        str | None,
+        typer.Option(help="Keys that find existing records, e.g. email,phone (default: all)."),
+    ] = None,
+    mode: Annotated[
+        str, typer.Option(help=f"{' | '.join(MODES)}: add new, change existing, or both.")
+    ] = "upsert",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would happen; write only the rejects.")
+    ] = False,
+    rejects: Annotated[
+        Path | None, typer.Option(help="Where rejected rows go (default: FILE.rejects.EXT).")
+    ] = None,
+    custom: Annotated[
+        bool, typer.Option("--custom", help="Keep unknown columns as new text custom fields.")
+    ] = False,
+    keep_invalid: Annotated[
+        bool,
+        typer.Option(
+            "--keep-invalid", help="Keep text a person could not type as written, marked."
+        ),
+    ] = False,
+    sheet: Annotated[str | None, typer.Option(help="The XLSX sheet (default: the first).")] = None,
+    encoding: Annotated[str | None, typer.Option(help="The CSV encoding (default: found).")] = None,
+    delimiter: Annotated[
+        str | None, typer.Option(help="The CSV delimiter (default: found).")
+    ] = None,
+    pipeline: Annotated[
+        str | None, typer.Option(help="Deals: the pipeline (default: the first).")
+    ] = None,
+) -> None:
+    """Import ENTITY rows from FILE, updating the records they match instead of
+    duplicating them; every refused row goes to the rejects file with its reason."""
+    if entity not in ENTITIES:
+        say(f"error: cannot import {entity!r}: contacts, companies or opportunities")
+        raise typer.Exit(2)
+    with acting(workspace) as ws:
+        options: dict[str, Any] = dict(
+            map=map_ or None, custom=custom, encoding=encoding, delimiter=delimiter
+        )
+        _print_frame(ws.importer.columns(file, entity, sheet=sheet, **options), title="columns")
+        with progress_bar(file=sys.stderr, disable=not sys.stderr.isatty()) as bar:
+            report = ws.importer.run(
+                file,
+                entity,
+                match=match,
+                mode=mode,
+                dry_run=dry_run,
+                rejects=rejects,
+                keep_invalid=keep_invalid,
+                pipeline=int(pipeline) if pipeline and pipeline.isdecimal() else pipeline,
+                sheet=sheet,
+                progress=bar,
+                **options,
+            )
+    for line in report.summary().splitlines():
+        say(line)
+    for outcome, examples in report.examples.items():
+        for e in examples[:3]:
+            ref = f" #{e.record_id}" if e.record_id is not None else ""
+            say(f"  e.g. {outcome}: line {e.line} {e.name!r}{ref} {e.detail}".rstrip())

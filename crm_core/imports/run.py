@@ -1,0 +1,236 @@
+"""``ws.importer``: a file (or DataFrame) of companies, contacts or deals into the
+workspace, matched against what is already there (see :mod:`crm_core.imports.batch`
+for what happens to each row).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from crm_core import access, db
+from crm_core.errors import ImportRefused
+from crm_core.imports import mapping as m
+from crm_core.imports.batch import Job
+from crm_core.imports.matching import DEFAULT_KEYS, check_keys
+from crm_core.imports.reading import Source, open_source
+from crm_core.imports.rejects import Rejects, rejects_path
+from crm_core.imports.report import ImportReport
+from crm_core.loaders import blank
+
+if TYPE_CHECKING:
+    from crm_core.workspace import Workspace
+
+Progress = Callable[[ImportReport, float | None], None]
+#: What a run may do with a row: create only, update only, or both.
+MODES = ("create", "update", "upsert")
+#: The entities an import takes, by the names the command line accepts.
+ENTITIES = {
+    "contacts": "contact",
+    "contact": "contact",
+    "companies": "company",
+    "company": "company",
+    "opportunities": "opportunity",
+    "opportunity": "opportunity",
+    "deals": "opportunity",
+}
+
+
+class Importer:
+    """Imports rows into the workspace: ``ws.importer.run("customers.csv", "contacts")``."""
+
+    def __init__(self, ws: Workspace):
+        self.ws = ws
+
+    def columns(
+        self,
+        source: str | Path | pd.DataFrame,
+        entity: str,
+        *,
+        map: Mapping[str, str] | Sequence[str] | None = None,
+        custom: bool = False,
+        encoding: str | None = None,
+        delimiter: str | None = None,
+        sheet: str | None = None,
+    ) -> pd.DataFrame:
+        """What each column of ``source`` would fill, before anything is written: a
+        DataFrame of column and field (or why it is ignored)."""
+        kind = _entity(entity)
+        src = _source(source, encoding, delimiter, sheet)
+        plan = self._mapping(kind, src.columns, map, custom)
+        return pd.DataFrame(plan.rows(), columns=["column", "field"])
+
+    def run(
+        self,
+        source: str | Path | pd.DataFrame,
+        entity: str,
+        *,
+        map: Mapping[str, str] | Sequence[str] | None = None,
+        match: Sequence[str] | str | None = None,
+        mode: str = "upsert",
+        dry_run: bool = False,
+        rejects: str | Path | None = None,
+        custom: bool = False,
+        keep_invalid: bool = False,
+        pipeline: int | str | None = None,
+        encoding: str | None = None,
+        delimiter: str | None = None,
+        sheet: str | None = None,
+        batch_size: int = 1000,
+        progress: Progress | None = None,
+    ) -> ImportReport:
+        """Import ``source`` (a CSV or XLSX path, or a DataFrame) as ``entity`` rows
+        (contacts, companies or opportunities) and return what happened.
+
+        ``map`` maps columns to fields by hand ({"Mobile No": "mobile"}, or specs as
+        the command line takes them); the rest is guessed from the headers.
+        ``match`` names the keys existing records are found by (default: erp_id,
+        email, phone and name for contacts; erp_id, vat, email, phone, name for
+        companies; erp_id and name for deals). ``mode`` "create" only adds records,
+        "update" only changes matched ones, "upsert" does both. Rejected rows go to
+        ``rejects`` (default: beside the file, ``<name>.rejects.<ext>``; a DataFrame's
+        only when a path is given), in the input's format and encoding. ``custom``
+        keeps unknown columns as new text custom fields; ``keep_invalid`` keeps text
+        a person could not have typed as written (see ``ws.quality``). ``progress``
+        is called after each batch with the report so far and the share of the input
+        read (None when unknown). A dry run writes nothing but the rejects file.
+        """
+        kind = _entity(entity)
+        access.check_unrestricted(self.ws, "import", f"{kind} rows")
+        if mode not in MODES:
+            raise ImportRefused(f"mode {mode!r}: one of {', '.join(MODES)}")
+        if batch_size < 1:
+            raise ImportRefused("batch_size must be at least 1")
+        if isinstance(match, str):
+            match = match.split(",")
+        try:
+            keys = check_keys(kind, match) if match is not None else DEFAULT_KEYS[kind]
+        except ValueError as exc:
+            raise ImportRefused(str(exc)) from None
+        src = _source(source, encoding, delimiter, sheet)
+        plan = self._mapping(kind, src.columns, map, custom)
+        if "name" not in plan.fields.values() and not (
+            kind == "contact" and {"first_name", "last_name"} & set(plan.fields.values())
+        ):
+            raise ImportRefused(
+                f"{src.label}: no column gives the {kind}'s name; columns: "
+                f"{', '.join(src.columns)} (map one with --map 'Column=name')"
+            )
+        out_path = (
+            Path(rejects)
+            if rejects is not None
+            else (rejects_path(src.path) if src.path is not None else None)
+        )
+        report = ImportReport(
+            entity=kind,
+            source=src.label,
+            dry_run=dry_run,
+            mode=mode,
+            match=tuple(keys),
+            mapping=plan.rows(),
+            ignored_columns=[*plan.unknown, *plan.repeated],
+            rejects_path=out_path,
+        )
+        job = Job(self.ws, kind, src, plan, keys, mode, keep_invalid, pipeline, report)
+        started = time.perf_counter()
+        out = Rejects(out_path, src.columns, src.file)
+        try:
+            with job.transactions(dry_run) as each_batch:
+                if plan.new_custom:
+                    report.custom_fields_defined = job.define_custom(plan.new_custom, dry_run)
+                for batch in _batches(src.rows(), batch_size):
+                    job.batch(each_batch, batch, out)
+                    report.seconds = time.perf_counter() - started
+                    if progress is not None:
+                        progress(report, src.fraction())
+        finally:
+            out.close()
+            report.seconds = time.perf_counter() - started
+        if report.created and not dry_run:
+            db.refresh_statistics(self.ws.engine)
+        return report
+
+    def _mapping(
+        self,
+        kind: str,
+        columns: list[str],
+        given: Mapping[str, str] | Sequence[str] | None,
+        custom: bool,
+    ) -> m.ColumnMap:
+        if given is None or isinstance(given, Mapping):
+            by_hand = dict(given or {})
+        else:
+            by_hand = m.parse_map([given] if isinstance(given, str) else given)
+        defined: dict[str, str | None] = {}
+        if kind in ("contact", "company", "opportunity"):
+            fields = self.ws.custom_fields.list(kind)
+            defined = dict(zip(fields["name"], fields["label"], strict=True))
+        return m.guess(kind, columns, defined, given=by_hand, keep_unknown=custom)
+
+
+# -- the input ------------------------------------------------------------------------
+
+
+@dataclass
+class Input:
+    """A file's or a DataFrame's rows, as the run reads them."""
+
+    columns: list[str]
+    label: str
+    path: Path | None
+    file: Source | None
+    frame: pd.DataFrame | None = None
+
+    def rows(self) -> Iterator[tuple[int, list[Any]]]:
+        if self.file is not None:
+            yield from self.file.rows()
+            return
+        assert self.frame is not None
+        # Line numbers as if the frame were a file with a header line.
+        for number, values in enumerate(self.frame.itertuples(index=False, name=None), 2):
+            cells = ["" if blank(v) else v for v in values]
+            if any(c != "" for c in cells):
+                yield number, cells
+
+    def fraction(self) -> float | None:
+        return self.file.fraction() if self.file is not None else None
+
+
+def _source(
+    source: str | Path | pd.DataFrame,
+    encoding: str | None,
+    delimiter: str | None,
+    sheet: str | None,
+) -> Input:
+    if isinstance(source, pd.DataFrame):
+        columns = [str(c) for c in source.columns]
+        return Input(columns, "DataFrame", None, None, source)
+    src = open_source(source, encoding=encoding, delimiter=delimiter, sheet=sheet)
+    return Input(src.columns, str(src.path), src.path, src)
+
+
+def _entity(entity: str) -> str:
+    try:
+        return ENTITIES[entity]
+    except (KeyError, TypeError):
+        raise ImportRefused(
+            f"cannot import {entity!r}: contacts, companies or opportunities"
+        ) from None
+
+
+def _batches(
+    rows: Iterator[tuple[int, list[Any]]], size: int
+) -> Iterator[list[tuple[int, list[Any]]]]:
+    batch: list[tuple[int, list[Any]]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
