@@ -357,7 +357,8 @@ class Job:
     def _match(self, s: Session, rows: list[_Row], marked: list[int]) -> None:
         live = [r for r in rows if r.refusal is None and r.keys is not None]
         found = self.matcher.find(s, [r.keys for r in live])
-        pending: dict[tuple[str, Any], int] = {}
+        # Keys of the rows this batch will create: (key, value) -> (line, its e-mail).
+        pending: dict[tuple[str, Any], tuple[int, str | None]] = {}
         for r, f in zip(live, found, strict=True):
             record_id, key, candidates = f.decision()
             if record_id is None and len(candidates) > 1:
@@ -399,15 +400,7 @@ class Job:
                 )
                 continue
             assert r.keys is not None
-            clash = next(
-                (
-                    (key, pending[(key, value)])
-                    for key in self.matcher.keys
-                    for value in r.keys.values(key)
-                    if (key, value) in pending
-                ),
-                None,
-            )
+            clash = self._clash(pending, r.keys)
             if clash is not None:
                 key, line = clash
                 r.refuse(
@@ -417,8 +410,25 @@ class Job:
                 continue
             for key in self.matcher.keys:
                 for value in r.keys.values(key):
-                    pending[(key, value)] = r.line
+                    pending[(key, value)] = (r.line, r.keys.email)
             r.outcome = ("create", None, "")
+
+    def _clash(
+        self, pending: dict[tuple[str, Any], tuple[int, str | None]], keys: RowKeys
+    ) -> tuple[str, int] | None:
+        """The key and line of an earlier row of this batch that ``keys`` find, by the
+        rules the database lookup follows (a name never finds a row whose e-mail says
+        it is someone else)."""
+        for key in self.matcher.keys:
+            for value in keys.values(key):
+                earlier = pending.get((key, value))
+                if earlier is None:
+                    continue
+                line, email = earlier
+                if key == "name" and keys.email is not None and email not in (None, keys.email):
+                    continue
+                return key, line
+        return None
 
     def _create(self, s: Session, rows: list[_Row], marked: list[int]) -> None:
         new = [r for r in rows if r.refusal is None and r.outcome and r.outcome[0] == "create"]
