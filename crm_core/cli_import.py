@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from crm_core.cli import DEFAULT_WORKSPACE, WorkspaceOption, _print_frame, acting, say
+from crm_core.cli import DEFAULT_WORKSPACE, WorkspaceOption, _print_frame, acting, fail, say
 from crm_core.cli import app as _app
 from crm_core.imports import MODES
 from crm_core.imports.progress import progress_bar
@@ -22,7 +22,10 @@ from crm_core.imports.run import ENTITIES
 
 @_app.command("import")
 def import_(
-    entity: Annotated[str, typer.Argument(help="contacts, companies or opportunities.")],
+    entity: Annotated[
+        str,
+        typer.Argument(help="contacts, companies, opportunities, activities or interactions."),
+    ],
     file: Annotated[Path, typer.Argument(help="A CSV (any encoding, any delimiter) or XLSX file.")],
     workspace: WorkspaceOption = DEFAULT_WORKSPACE,
     map_: Annotated[
@@ -64,10 +67,14 @@ def import_(
     ] = None,
 ) -> None:
     """Import ENTITY rows from FILE, updating the records they match instead of
-    duplicating them; every refused row goes to the rejects file with its reason."""
+    duplicating them; every refused row goes to the rejects file with its reason.
+
+    Blank cells leave a record's value alone; tags are added, never removed."""
     if entity not in ENTITIES:
-        say(f"error: cannot import {entity!r}: contacts, companies or opportunities")
-        raise typer.Exit(2)
+        fail(
+            f"cannot import {entity!r}: contacts, companies, opportunities, activities "
+            "or interactions"
+        )
     with acting(workspace) as ws:
         options: dict[str, Any] = dict(
             map=map_ or None, custom=custom, encoding=encoding, delimiter=delimiter

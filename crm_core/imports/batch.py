@@ -1,55 +1,43 @@
-"""One import run's batches: each row mapped, validated, matched, then created,
-updated, left alone or refused, in one transaction per batch.
+"""One import run's batches: the part every entity shares.
 
-Per batch of rows: map the row's columns to fields, validate it with the services'
-own cleaners (:mod:`crm_core.loaders`), look its keys up
-(:mod:`crm_core.imports.matching`), then create it through the batch writer the sync
-uses too, update the record it matched through the service (journaled, versioned),
-leave it alone when nothing differs, or refuse it into the rejects file with the
-reason. A batch the database refuses is rolled back whole and its rows go to the
+Each batch of rows runs in one transaction: its rows are read into fields, the
+entity's job (:mod:`crm_core.imports.records` for companies, contacts and deals,
+:mod:`crm_core.imports.history` for activities and interactions) creates, updates,
+leaves alone or refuses each of them, and the refused rows go to the rejects file with
+their reason. A batch the database refuses is rolled back whole and its rows go to the
 rejects file; nothing is half-written. A dry run does all of this in one transaction
 that is rolled back at the end.
 
 Blank cells never clear a value: they mean "the file says nothing about this field".
-Tags are added, never removed; custom values are set per field given.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from crm_core import text
-from crm_core.errors import CrmError, FieldError, ImportRefused
+from crm_core.errors import ImportRefused
 from crm_core.imports import mapping as m
-from crm_core.imports.matching import SAID, Matcher, RowKeys, Touched, vat_key
+from crm_core.imports.matching import Touched
 from crm_core.imports.rejects import Rejects
 from crm_core.imports.report import Example, ImportReport
-from crm_core.loaders import (
-    BatchError,
-    Checked,
-    CompanyLoader,
-    ContactLoader,
-    Loader,
-    OpportunityLoader,
-    blank,
-)
-from crm_core.models import Company, Contact, Stage
-from crm_core.services.base import raise_if
+from crm_core.loaders import BatchError, Checked, blank
 
 if TYPE_CHECKING:
+    from crm_core.imports.matching import RowKeys
     from crm_core.imports.run import Input
     from crm_core.workspace import Workspace
 
 
 @dataclass
-class _Row:
+class Row:
     """One row on its way through a batch."""
 
     line: int
@@ -80,7 +68,8 @@ class _Row:
 
     @property
     def name(self) -> str:
-        name = self.raw.get("name")
+        """What the row is called in a report: its name, or its subject."""
+        name = self.raw.get("name", self.raw.get("subject"))
         return str(name) if not blank(name) else ""
 
 
@@ -88,7 +77,8 @@ class _Row:
 
 
 class Job:
-    """The state of one run across its batches."""
+    """The state of one run across its batches; an entity's job says what a batch does
+    with its rows (:meth:`process`)."""
 
     def __init__(
         self,
@@ -96,10 +86,8 @@ class Job:
         kind: str,
         src: Input,
         plan: m.ColumnMap,
-        keys: Sequence[str],
         mode: str,
         keep_invalid: bool,
-        pipeline: int | str | None,
         report: ImportReport,
     ):
         self.ws = ws
@@ -109,21 +97,21 @@ class Job:
         self.mode = mode
         self.keep_invalid = keep_invalid
         self.report = report
-        self.matcher = Matcher(kind, keys)
         self.touched = Touched()
         self.origin = f"import:{src.label}"[:220]
-        self.loader: Loader
-        if kind == "contact":
-            self.loader = ContactLoader(ws, keep_invalid)
-        elif kind == "company":
-            self.loader = CompanyLoader(ws, keep_invalid)
-        else:
-            with ws.transaction() as s:
-                pipeline_id = ws.pipeline._pipeline(s, pipeline).id
-            self.loader = OpportunityLoader(ws, pipeline_id, keep_invalid)
-        self.service: Any = ws.pipeline if kind == "opportunity" else self.loader.service
         # column index -> field, in file order
         self.fields = [(i, plan.fields[c]) for i, c in enumerate(src.columns) if c in plan.fields]
+
+    #: Whether a company a row names that does not exist is created (else refused).
+    creates_companies = False
+
+    def process(self, s: Session, rows: list[Row], marked: list[int]) -> None:
+        """Give every row of a batch an outcome or a refusal, in session ``s``; the
+        ids of the records it matched or created go to ``marked``."""
+        raise NotImplementedError
+
+    def rolled_back(self) -> None:
+        """Forget what the job cached from a batch the database refused."""
 
     @contextmanager
     def transactions(self, dry_run: bool) -> Iterator[Callable[[], Any]]:
@@ -179,14 +167,9 @@ class Job:
         companies_before = self.report.companies_created
         try:
             with each_batch() as s:
-                self._resolve_refs(s, rows)
-                self._validate(s, rows)
-                self._match(s, rows, marked)
-                self._new_companies(s, rows)
-                self._create(s, rows, marked)
-                self._update(s, rows)
+                self.process(s, rows, marked)
         except (SQLAlchemyError, BatchError) as exc:
-            self.loader.tag_ids.clear()  # tags created in the rolled-back batch are gone
+            self.rolled_back()
             self.touched.forget(marked)
             self.report.companies_created = companies_before
             reason = (
@@ -207,9 +190,9 @@ class Job:
                 outcome, record_id, detail = row.outcome
                 self.report.add(outcome, Example(row.line, outcome, row.name, record_id, detail))
 
-    def _row(self, line: int, cells: list[Any]) -> _Row:
+    def _row(self, line: int, cells: list[Any]) -> Row:
         width = len(self.src.columns)
-        row = _Row(line, cells, {})
+        row = Row(line, cells, {})
         extra = [c for c in cells[width:] if not blank(c) and str(c).strip()]
         if extra:
             row.refuse(
@@ -242,17 +225,7 @@ class Job:
         row.raw = raw
         return row
 
-    def _resolve_refs(self, s: Session, rows: list[_Row]) -> None:
-        """Company (and, on deals, contact) names into ids: one query per batch; a
-        company named but unknown is created, one named twice in the workspace is
-        ambiguous and refuses the row."""
-        live = [r for r in rows if r.refusal is None]
-        if self.kind in ("contact", "opportunity"):
-            self._refs(s, live, "company", Company)
-        if self.kind == "opportunity":
-            self._refs(s, live, "contact", Contact)
-
-    def _refs(self, s: Session, rows: list[_Row], field: str, model: Any) -> None:
+    def _refs(self, s: Session, rows: list[Row], field: str, model: Any) -> None:
         named = {
             text.fold(str(r.raw[field])): r
             for r in rows
@@ -287,250 +260,12 @@ class Job:
                 )
             elif ids:
                 row.raw[field] = ids[0]
-            elif field == "company":
+            elif field == "company" and self.creates_companies:
                 # Created once the row has passed every check (see _new_companies).
                 row.new_company = str(value).strip()
                 del row.raw[field]
             else:
                 row.refuse(field, value, f"no {field} has this name or e-mail")
-
-    def _new_companies(self, s: Session, rows: list[_Row]) -> None:
-        """Create the companies named by rows about to be written, one per name."""
-        made: dict[str, int] = {}
-        for r in rows:
-            if r.refusal is not None or r.new_company is None or r.checked is None:
-                continue
-            key = text.fold(r.new_company)
-            if key not in made:
-                company = Company(active=True, custom={})
-                self.ws.companies.write_fields(s, company, {"name": r.new_company}, creating=True)
-                s.add(company)
-                s.flush()
-                made[key] = company.id
-                self.report.companies_created += 1
-            row = r.checked[0]
-            assert row is not None
-            row["company_id"] = made[key]
-
-    def _validate(self, s: Session, rows: list[_Row]) -> None:
-        live = [r for r in rows if r.refusal is None]
-        for r in live:
-            r.values = self.loader.normalize(r.raw)
-            if r.new_company is not None:
-                # A company of its own to come: no record can match its name in it yet.
-                r.values["company_id"] = None
-        ctx = self.loader.prepare(s, [r.values for r in live if r.values is not None])
-        for r in live:
-            assert r.values is not None
-            row, tags, errors = self.loader.clean(s, ctx, r.values, r.line)
-            if errors:
-                first = errors[0]
-                reason = "; ".join(f"{e.field}: {e.reason}" for e in errors)
-                r.refuse(first.field, first.value, reason)
-                continue
-            r.checked = (row, tags, None)
-            r.keys = self._keys(r, row)
-
-    def _keys(self, r: _Row, row: dict[str, Any] | None) -> RowKeys:
-        assert row is not None
-        kept = row.get("unvalidated") or {}
-        phones = tuple(
-            dict.fromkeys(
-                row[f]
-                for f in ("phone", "mobile")
-                if row.get(f) and f not in kept and str(row[f]).startswith("+")
-            )
-        )
-        company_id: Any = row.get("company_id")
-        if r.new_company is not None:
-            # Rows naming one new company are in one company (duplicates in the file).
-            company_id = ("new", text.fold(r.new_company))
-        return RowKeys(
-            erp_id=r.erp_id,
-            email=row.get("email_key") if "email" not in kept else None,
-            vat=vat_key(row.get("vat")),
-            phones=phones,
-            name=row.get("name_key"),
-            company_id=company_id if self.kind != "company" else None,
-        )
-
-    def _match(self, s: Session, rows: list[_Row], marked: list[int]) -> None:
-        live = [r for r in rows if r.refusal is None and r.keys is not None]
-        found = self.matcher.find(s, [r.keys for r in live])
-        # Keys of the rows this batch will create: (key, value) -> (line, its e-mail).
-        pending: dict[tuple[str, Any], tuple[int, str | None]] = {}
-        for r, f in zip(live, found, strict=True):
-            record_id, key, candidates = f.decision()
-            if record_id is None and len(candidates) > 1:
-                named = " and ".join(
-                    f"{self.kind} #{i} ({', '.join(SAID[k] for k in keys)})"
-                    for i, keys in sorted(candidates.items())
-                )
-                r.refuse(
-                    *r.given(candidates[min(candidates)][0]),
-                    f"matches {named}: merge them first, or choose keys with --match",
-                )
-                continue
-            if record_id is not None:
-                earlier = self.touched.line(record_id)
-                if earlier is not None:
-                    r.refuse(
-                        *r.given(key),
-                        f"{SAID[key or 'name']} as line {earlier} of this file "
-                        f"({self.kind} #{record_id}): a duplicate inside the file",
-                    )
-                    continue
-                if self.mode == "create":
-                    r.refuse(
-                        *r.given(key),
-                        f"{self.kind} #{record_id} exists already ({SAID[key or 'name']}); "
-                        "mode 'create' only adds new records",
-                    )
-                    continue
-                self.touched.mark(record_id, r.line)
-                marked.append(record_id)
-                r.outcome = ("matched", record_id, key or "")
-                continue
-            if self.mode == "update":
-                r.refuse(
-                    None,
-                    None,
-                    f"no {self.kind} matches it (by {', '.join(self.matcher.keys)}); "
-                    "mode 'update' only changes existing records",
-                )
-                continue
-            assert r.keys is not None
-            clash = self._clash(pending, r.keys)
-            if clash is not None:
-                key, line = clash
-                r.refuse(
-                    *r.given(key),
-                    f"{SAID[key]} as line {line} of this file: a duplicate inside the file",
-                )
-                continue
-            for key in self.matcher.keys:
-                for value in r.keys.values(key):
-                    pending[(key, value)] = (r.line, r.keys.email)
-            r.outcome = ("create", None, "")
-
-    def _clash(
-        self, pending: dict[tuple[str, Any], tuple[int, str | None]], keys: RowKeys
-    ) -> tuple[str, int] | None:
-        """The key and line of an earlier row of this batch that ``keys`` find, by the
-        rules the database lookup follows (a name never finds a row whose e-mail says
-        it is someone else)."""
-        for key in self.matcher.keys:
-            for value in keys.values(key):
-                earlier = pending.get((key, value))
-                if earlier is None:
-                    continue
-                line, email = earlier
-                if key == "name" and keys.email is not None and email not in (None, keys.email):
-                    continue
-                return key, line
-        return None
-
-    def _create(self, s: Session, rows: list[_Row], marked: list[int]) -> None:
-        new = [r for r in rows if r.refusal is None and r.outcome and r.outcome[0] == "create"]
-        if not new:
-            return
-        checked = [r.checked for r in new if r.checked is not None]
-        refused, ids = self.loader.store(s, checked, [r.line for r in new])
-        for i, r in enumerate(new):
-            if i in refused:
-                r.refuse("tags", r.raw.get("tags"), refused[i])
-                continue
-            record_id = ids[i]
-            self.touched.mark(record_id, r.line)
-            marked.append(record_id)
-            r.outcome = ("created", record_id, "")
-        if self.kind == "opportunity" or self.loader.model is Contact:
-            return
-
-    def _update(self, s: Session, rows: list[_Row]) -> None:
-        matched = [r for r in rows if r.refusal is None and r.outcome and r.outcome[0] == "matched"]
-        if not matched:
-            return
-        model = self.loader.model
-        ids = [r.outcome[1] for r in matched if r.outcome is not None]
-        objs = {
-            o.id: o
-            for o in s.scalars(
-                select(model).where(model.id.in_(ids)).options(selectinload(model.tags))
-            )
-        }
-        for r in matched:
-            assert r.outcome is not None and r.checked is not None
-            _, record_id, key = r.outcome
-            obj = objs[record_id]
-            changes = self._changes(s, r, obj)
-            self.report.matched_by[key] += 1
-            if not changes:
-                r.outcome = ("unchanged", record_id, f"matched by {key}")
-                continue
-            try:
-                self._apply(s, obj, changes)
-            except CrmError as exc:
-                s.expire(obj)  # none of the row's changes stay
-                errors = getattr(exc, "errors", None)
-                first = errors[0] if errors else None
-                r.refuse(
-                    first.field if first else None,
-                    first.value if first else None,
-                    "; ".join(f"{e.field}: {e.reason}" for e in errors) if errors else str(exc),
-                )
-                continue
-            r.outcome = ("updated", record_id, ", ".join(sorted(changes)))
-
-    def _changes(self, s: Session, r: _Row, obj: Any) -> dict[str, Any]:
-        """The given fields whose cleaned value differs from the record's."""
-        row, tags, _ = r.checked  # type: ignore[misc]
-        assert row is not None and r.values is not None
-        changes: dict[str, Any] = {}
-        for name in r.values:
-            if name in ("tags", "custom", "stage") or name.startswith(m.CUSTOM):
-                continue
-            new = row.get(name)
-            if new != getattr(obj, name, None):
-                changes[name] = new
-        if "stage" in r.values and row.get("stage_id") != obj.stage_id:
-            changes["stage"] = row["stage_id"]
-        if tags is not None:
-            names = tags.split(",") if isinstance(tags, str) else list(tags)
-            have = {t.name_key for t in obj.tags}
-            wanted = [n for n in names if isinstance(n, str) and n.strip()]
-            missing = [n for n in wanted if text.fold(text.clean(n)) not in have]
-            if missing:
-                changes["tags"] = [t.name for t in obj.tags] + missing
-        if r.custom_given:
-            now = obj.custom or {}
-            custom = {
-                k: row["custom"].get(k)
-                for k in r.custom_given
-                if now.get(k) != row["custom"].get(k)
-            }
-            if custom:
-                changes["custom"] = custom
-        return changes
-
-    def _apply(self, s: Session, obj: Any, changes: dict[str, Any]) -> None:
-        if self.kind != "opportunity":
-            self.service.write_fields(
-                s, obj, changes, creating=False, keep_invalid=self.keep_invalid
-            )
-            return
-        stage = changes.pop("stage", None)
-        errors: list[FieldError] = []
-        if changes:
-            self.service.write_fields(
-                s, obj, changes, errors, creating=False, keep_invalid=self.keep_invalid
-            )
-            raise_if(errors)
-        if stage is not None:
-            target = s.get(Stage, stage)
-            assert target is not None
-            self.service.move_in_session(s, obj, target)
-        s.flush()
 
 
 class _RollBack(Exception):

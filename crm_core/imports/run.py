@@ -17,8 +17,10 @@ from crm_core import access, db
 from crm_core.errors import ImportRefused
 from crm_core.imports import mapping as m
 from crm_core.imports.batch import Job
+from crm_core.imports.history import HistoryJob
 from crm_core.imports.matching import DEFAULT_KEYS, check_keys
 from crm_core.imports.reading import Source, open_source
+from crm_core.imports.records import RecordJob
 from crm_core.imports.rejects import Rejects, rejects_path
 from crm_core.imports.report import ImportReport
 from crm_core.loaders import blank
@@ -38,6 +40,18 @@ ENTITIES = {
     "opportunities": "opportunity",
     "opportunity": "opportunity",
     "deals": "opportunity",
+    "activities": "activity",
+    "activity": "activity",
+    "interactions": "interaction",
+    "interaction": "interaction",
+}
+#: The field without which a row is nothing, per entity.
+REQUIRED = {
+    "contact": "name",
+    "company": "name",
+    "opportunity": "name",
+    "activity": "subject",
+    "interaction": "channel",
 }
 
 
@@ -85,7 +99,8 @@ class Importer:
         progress: Progress | None = None,
     ) -> ImportReport:
         """Import ``source`` (a CSV or XLSX path, or a DataFrame) as ``entity`` rows
-        (contacts, companies or opportunities) and return what happened.
+        (contacts, companies, opportunities, activities or interactions) and return
+        what happened.
 
         ``map`` maps columns to fields by hand ({"Mobile No": "mobile"}, or specs as
         the command line takes them); the rest is guessed from the headers.
@@ -108,18 +123,29 @@ class Importer:
             raise ImportRefused("batch_size must be at least 1")
         if isinstance(match, str):
             match = match.split(",")
+        history = kind not in DEFAULT_KEYS
+        if history and (match is not None or custom):
+            raise ImportRefused(
+                f"{kind} rows are matched on what they are (see crm_core.imports.history) "
+                "and have no custom fields: leave out --match and --custom"
+            )
         try:
-            keys = check_keys(kind, match) if match is not None else DEFAULT_KEYS[kind]
+            keys = (
+                ()
+                if history
+                else (check_keys(kind, match) if match is not None else DEFAULT_KEYS[kind])
+            )
         except ValueError as exc:
             raise ImportRefused(str(exc)) from None
         src = _source(source, encoding, delimiter, sheet)
         plan = self._mapping(kind, src.columns, map, custom)
-        if "name" not in plan.fields.values() and not (
+        needed = REQUIRED[kind]
+        if needed not in plan.fields.values() and not (
             kind == "contact" and {"first_name", "last_name"} & set(plan.fields.values())
         ):
             raise ImportRefused(
-                f"{src.label}: no column gives the {kind}'s name; columns: "
-                f"{', '.join(src.columns)} (map one with --map 'Column=name')"
+                f"{src.label}: no column gives the {kind}'s {needed}; columns: "
+                f"{', '.join(src.columns)} (map one with --map 'Column={needed}')"
             )
         out_path = (
             Path(rejects)
@@ -136,7 +162,11 @@ class Importer:
             ignored_columns=[*plan.unknown, *plan.repeated],
             rejects_path=out_path,
         )
-        job = Job(self.ws, kind, src, plan, keys, mode, keep_invalid, pipeline, report)
+        job: Job = (
+            HistoryJob(self.ws, kind, src, plan, mode, keep_invalid, report)
+            if history
+            else RecordJob(self.ws, kind, src, plan, keys, mode, keep_invalid, pipeline, report)
+        )
         started = time.perf_counter()
         out = Rejects(out_path, src.columns, src.file)
         try:
@@ -219,7 +249,8 @@ def _entity(entity: str) -> str:
         return ENTITIES[entity]
     except (KeyError, TypeError):
         raise ImportRefused(
-            f"cannot import {entity!r}: contacts, companies or opportunities"
+            f"cannot import {entity!r}: contacts, companies, opportunities, activities "
+            "or interactions"
         ) from None
 
 

@@ -99,12 +99,29 @@ class Activities(Service):
     def _schedule_in(
         self, s: Session, kind: str, subject: str, due: Any, values: dict[str, Any]
     ) -> Activity:
+        act = self.prepare(s, kind, subject, due, values)
+        s.add(act)
+        s.flush()
+        return act
+
+    def prepare(
+        self,
+        s: Session,
+        kind: str,
+        subject: str,
+        due: Any,
+        values: dict[str, Any],
+        keep_invalid: bool = False,
+    ) -> Activity:
+        """A new activity, validated like :meth:`schedule` in the caller's session but
+        not added to it: for callers that first look for an equal one (an import).
+        Raises :class:`ValidationError` naming every refused field."""
         values = _aliases({"kind": kind, "subject": subject, "due_date": due, **values})
         values.setdefault("assignee_id", self.ws.user_id)
         record = f"activity (new) {subject!r}"
         act = Activity()
         errors: list[FieldError] = []
-        self.write_fields(s, act, values, record, errors)
+        self.write_fields(s, act, values, record, errors, keep_invalid)
         if not any(getattr(act, link) for link in LINKS):
             errors.append(
                 FieldError(
@@ -115,8 +132,6 @@ class Activities(Service):
                 )
             )
         raise_if(errors)
-        s.add(act)
-        s.flush()
         return act
 
     def _activity(self, s: Session, activity_id: Any, action: str) -> Activity:
@@ -475,6 +490,17 @@ class Interactions(Service):
     def _log_in(
         self, s: Session, channel: str, direction: str, at: Any, values: dict[str, Any]
     ) -> Interaction:
+        obj = self.prepare(s, channel, direction, at, values)
+        s.add(obj)
+        s.flush()
+        return obj
+
+    def prepare(
+        self, s: Session, channel: str, direction: str, at: Any, values: dict[str, Any]
+    ) -> Interaction:
+        """A new interaction, validated like :meth:`log` in the caller's session but not
+        added to it: for callers that first look for an equal one (an import). Raises
+        :class:`ValidationError` naming every refused field."""
         values = _aliases({"channel": channel, "direction": direction, **values})
         values.setdefault("user_id", self.ws.user_id)
         subject = values.get("subject")
@@ -505,8 +531,6 @@ class Interactions(Service):
                 )
             )
         raise_if(errors)
-        s.add(obj)
-        s.flush()
         return obj
 
     def timeline(
