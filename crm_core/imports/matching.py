@@ -7,8 +7,8 @@ or a deal's within its company, or among those of no company; a company's alone;
 that a row with nothing but a name still finds its record again). Every strong key
 the row has is looked up: when they name one record, that is the match; when they name
 two or more, the row is ambiguous and refused with every candidate named. The name is
-only tried when no strong key matched, and never against a record whose e-mail says it
-is someone else.
+only tried when no strong key matched. Neither a phone nor a name finds a record whose
+e-mail says it is someone else (an office's phone, a common name are shared).
 
 Each key is one query per batch of rows (``IN (...)`` on an indexed column), so
 matching costs a few queries per thousand rows, not one per row.
@@ -51,6 +51,17 @@ SAID = {
 }
 _MODELS: dict[str, Any] = {"contact": Contact, "company": Company, "opportunity": Opportunity}
 _VAT_NOISE = re.compile(r"[\s.\-/]")
+
+
+#: Keys that several people may share (an office's phone, a common name): they do not
+#: find a record whose e-mail says it is someone else.
+WEAK = ("phone", "name")
+
+
+def contradicts(row: RowKeys, email: str | None) -> bool:
+    """Whether a record with ``email`` (its folded key) is someone other than ``row``
+    by its e-mail: both have one and they differ."""
+    return row.email is not None and email is not None and email != row.email
 
 
 def vat_key(value: Any) -> str | None:
@@ -126,6 +137,8 @@ class Matcher:
         """One :class:`Found` per row (rows given as None find nothing)."""
         found = [Found() for _ in rows]
         for key in self.keys:
+            if key == "name":
+                continue
             wanted = {v for r in rows if r is not None for v in r.values(key)}
             if not wanted:
                 continue
@@ -134,19 +147,43 @@ class Matcher:
                 if row is None:
                     continue
                 for value in row.values(key):
-                    for record_id, extra in hits.get(value, ()):
-                        if key == "name":
-                            if row.email is not None and extra not in (None, row.email):
-                                continue  # an e-mail that says it is someone else
-                            out.by_name.setdefault(record_id, []).append(key)
-                        else:
-                            keys = out.strong.setdefault(record_id, [])
-                            if key not in keys:
-                                keys.append(key)
+                    for record_id, email in hits.get(value, ()):
+                        if key in WEAK and contradicts(row, email):
+                            continue
+                        keys = out.strong.setdefault(record_id, [])
+                        if key not in keys:
+                            keys.append(key)
+        if "name" in self.keys:
+            # Only for rows no strong key placed; a row with an e-mail only finds records
+            # with no e-mail or that one (so that the query returns a handful of rows,
+            # not every namesake).
+            for with_email in (False, True):
+                todo = [
+                    (row, out)
+                    for row, out in zip(rows, found, strict=True)
+                    if row is not None
+                    and not out.strong
+                    and row.name is not None
+                    and (row.email is not None) == with_email
+                ]
+                if not todo:
+                    continue
+                wanted = {v for row, _ in todo for v in row.values("name")}
+                emails = {row.email for row, _ in todo if row.email} if with_email else None
+                hits = self._lookup(s, "name", wanted, emails)
+                for row, out in todo:
+                    for value in row.values("name"):
+                        for record_id, email in hits.get(value, ()):
+                            if contradicts(row, email):
+                                continue
+                            out.by_name.setdefault(record_id, []).append("name")
         return found
 
-    def _lookup(self, s: Session, key: str, wanted: set[Any]) -> dict[Any, list[tuple[int, Any]]]:
-        """value -> [(record id, extra)] for the records holding one of ``wanted``."""
+    def _lookup(
+        self, s: Session, key: str, wanted: set[Any], emails: set[str] | None = None
+    ) -> dict[Any, list[tuple[int, Any]]]:
+        """value -> [(record id, extra)] for the records holding one of ``wanted``
+        (names: only those with no e-mail or one of ``emails``, when given)."""
         m = self.model
         out: dict[Any, list[tuple[int, Any]]] = {}
         chunks = _chunks(sorted(wanted, key=repr), 500)
@@ -171,15 +208,17 @@ class Matcher:
                     out.setdefault(vat_key(vat), []).append((record_id, None))
             elif key == "phone":
                 columns = [m.phone, m.mobile] if m is Contact else [m.phone]
-                q = select(m.id, *columns).where(or_(*(c.in_(chunk) for c in columns)))
-                for record_id, *numbers in s.execute(q):
+                q = select(m.id, m.email_key, *columns).where(or_(*(c.in_(chunk) for c in columns)))
+                for record_id, email_key, *numbers in s.execute(q):
                     for number in dict.fromkeys(n for n in numbers if n in wanted):
-                        out.setdefault(number, []).append((record_id, None))
+                        out.setdefault(number, []).append((record_id, email_key))
             else:  # name, within the company (a company's own name alone)
                 names = sorted({name for name, _ in chunk})
                 email = m.email_key if hasattr(m, "email_key") else literal(None)
                 company = m.company_id if hasattr(m, "company_id") else literal(None)
                 q = select(m.id, m.name_key, company, email).where(m.name_key.in_(names))
+                if emails is not None:
+                    q = q.where(or_(email.is_(None), email.in_(sorted(emails))))
                 for record_id, name_key, company_id, email_key in s.execute(q):
                     value = (name_key, company_id)
                     if value in wanted:

@@ -21,7 +21,7 @@ from crm_core import text
 from crm_core.errors import CrmError, FieldError
 from crm_core.imports import mapping as m
 from crm_core.imports.batch import Job, Row
-from crm_core.imports.matching import SAID, Matcher, RowKeys, vat_key
+from crm_core.imports.matching import SAID, WEAK, Matcher, RowKeys, contradicts, vat_key
 from crm_core.imports.report import ImportReport
 from crm_core.loaders import CompanyLoader, ContactLoader, Loader, OpportunityLoader
 from crm_core.models import Company, Contact, Stage
@@ -147,7 +147,7 @@ class RecordJob(Job):
         live = [r for r in rows if r.refusal is None and r.keys is not None]
         found = self.matcher.find(s, [r.keys for r in live])
         # Keys of the rows this batch will create: (key, value) -> (line, its e-mail).
-        pending: dict[tuple[str, Any], tuple[int, str | None]] = {}
+        pending: dict[tuple[str, Any], list[tuple[int, str | None]]] = {}
         for r, f in zip(live, found, strict=True):
             record_id, key, candidates = f.decision()
             if record_id is None and len(candidates) > 1:
@@ -191,32 +191,37 @@ class RecordJob(Job):
             assert r.keys is not None
             clash = self._clash(pending, r.keys)
             if clash is not None:
-                key, line = clash
+                key, lines = clash
+                where = (
+                    f"line {lines[0]}"
+                    if len(lines) == 1
+                    else "lines " + " and ".join(map(str, lines))
+                )
                 r.refuse(
                     *r.given(key),
-                    f"{SAID[key]} as line {line} of this file: a duplicate inside the file",
+                    f"{SAID[key]} as {where} of this file: a duplicate inside the file",
                 )
                 continue
             for key in self.matcher.keys:
                 for value in r.keys.values(key):
-                    pending[(key, value)] = (r.line, r.keys.email)
+                    pending.setdefault((key, value), []).append((r.line, r.keys.email))
             r.outcome = ("create", None, "")
 
     def _clash(
-        self, pending: dict[tuple[str, Any], tuple[int, str | None]], keys: RowKeys
-    ) -> tuple[str, int] | None:
-        """The key and line of an earlier row of this batch that ``keys`` find, by the
-        rules the database lookup follows (a name never finds a row whose e-mail says
-        it is someone else)."""
+        self, pending: dict[tuple[str, Any], list[tuple[int, str | None]]], keys: RowKeys
+    ) -> tuple[str, list[int]] | None:
+        """The key and lines of the earlier rows of this batch that ``keys`` find, by
+        the rules the database lookup follows (a phone or a name never finds a row whose
+        e-mail says it is someone else)."""
         for key in self.matcher.keys:
             for value in keys.values(key):
-                earlier = pending.get((key, value))
-                if earlier is None:
-                    continue
-                line, email = earlier
-                if key == "name" and keys.email is not None and email not in (None, keys.email):
-                    continue
-                return key, line
+                lines = [
+                    line
+                    for line, email in pending.get((key, value), ())
+                    if not (key in WEAK and contradicts(keys, email))
+                ]
+                if lines:
+                    return key, lines
         return None
 
     def _create(self, s: Session, rows: list[Row], marked: list[int]) -> None:

@@ -165,21 +165,24 @@ def test_bad_dates_phones_and_duplicates_inside_the_file(
         "name,email,mobile,birthday\n"
         "Ayesha Siddiqui,ayesha@x.pk,0321 7654321,1990-04-01\n"
         "Ayesha S.,AYESHA@X.PK,,\n"  # the same e-mail, other case: line 2's
-        "Bilal,bilal@x.pk,0321 7654321,\n"  # line 2's mobile
+        "Bilal,bilal@x.pk,0321 7654321,\n"  # line 2's mobile, but someone else's e-mail
+        ",,0321 7654321,\n"  # line 2's mobile and no name
+        "Ayesha,,0321 7654321,\n"  # line 2's mobile, no e-mail: line 2
         "Kamran,kamran@x.pk,,31/02/1990\n"  # no such date
         "Zara,zara@x.pk,123,\n",  # no such phone
         encoding="utf-8",
     )
     report = pk.importer.run(path, "contacts")
-    assert (report.created, report.rejected) == (1, 4)
+    assert (report.created, report.rejected) == (2, 5)
     rejects = {int(r["line"]): r for r in _rejects(tmp_path / "dups.rejects.csv", "utf-8-sig", ",")}
     assert rejects[3]["field"] == "email" and "line 2" in rejects[3]["reason"]
-    assert rejects[4]["field"] == "mobile" and "line 2" in rejects[4]["reason"]
-    assert rejects[5]["field"] == "birthday"
-    assert rejects[6]["field"] == "mobile"
+    assert rejects[5]["field"] == "name"
+    assert rejects[6]["field"] == "mobile" and "lines 2 and 4" in rejects[6]["reason"]
+    assert rejects[7]["field"] == "birthday"
+    assert rejects[8]["field"] == "mobile"
     # Run again: the same rows refused for the same reasons, nothing else changes.
     again = pk.importer.run(path, "contacts")
-    assert (again.created, again.updated, again.unchanged, again.rejected) == (0, 0, 1, 4)
+    assert (again.created, again.updated, again.unchanged, again.rejected) == (0, 0, 2, 5)
 
 
 def test_formula_cells_are_neutralised_in_the_rejects(
