@@ -7,6 +7,7 @@ rejected rows went.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -65,6 +66,14 @@ def import_(
     pipeline: Annotated[
         str | None, typer.Option(help="Deals: the pipeline (default: the first).")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Processes that validate rows while this one writes (default: 1 if "
+            "the machine has two cores or more).",
+        ),
+    ] = None,
 ) -> None:
     """Import ENTITY rows from FILE, updating the records they match instead of
     duplicating them; every refused row goes to the rejects file with its reason.
@@ -92,6 +101,7 @@ def import_(
                 pipeline=int(pipeline) if pipeline and pipeline.isdecimal() else pipeline,
                 sheet=sheet,
                 progress=bar,
+                workers=(1 if (os.cpu_count() or 1) > 1 else 0) if workers is None else workers,
                 **options,
             )
     for line in report.summary().splitlines():

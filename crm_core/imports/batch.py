@@ -32,7 +32,6 @@ from crm_core.loaders import BatchError, Checked, blank
 
 if TYPE_CHECKING:
     from crm_core.imports.matching import RowKeys
-    from crm_core.imports.run import Input
     from crm_core.workspace import Workspace
 
 
@@ -84,7 +83,8 @@ class Job:
         self,
         ws: Workspace,
         kind: str,
-        src: Input,
+        columns: list[str],
+        label: str,
         plan: m.ColumnMap,
         mode: str,
         keep_invalid: bool,
@@ -92,22 +92,27 @@ class Job:
     ):
         self.ws = ws
         self.kind = kind
-        self.src = src
+        self.columns = columns
         self.plan = plan
         self.mode = mode
         self.keep_invalid = keep_invalid
         self.report = report
         self.touched = Touched()
-        self.origin = f"import:{src.label}"[:220]
+        self.origin = f"import:{label}"[:220]
         # column index -> field, in file order
-        self.fields = [(i, plan.fields[c]) for i, c in enumerate(src.columns) if c in plan.fields]
+        self.fields = [(i, plan.fields[c]) for i, c in enumerate(columns) if c in plan.fields]
 
     #: Whether a company a row names that does not exist is created (else refused).
     creates_companies = False
 
-    def process(self, s: Session, rows: list[Row], marked: list[int]) -> None:
-        """Give every row of a batch an outcome or a refusal, in session ``s``; the
-        ids of the records it matched or created go to ``marked``."""
+    def prepare(self, s: Session, rows: list[Row]) -> None:
+        """What a batch's rows need before they are written and only reads: names of
+        linked records into ids, validation. May run in another process (see
+        :mod:`crm_core.imports.parallel`)."""
+
+    def write(self, s: Session, rows: list[Row], marked: list[int]) -> None:
+        """Give every row of a prepared batch an outcome or a refusal, in session
+        ``s``; the ids of the records it matched or created go to ``marked``."""
         raise NotImplementedError
 
     def rolled_back(self) -> None:
@@ -159,31 +164,49 @@ class Job:
         return defined
 
     # -- a batch ----------------------------------------------------------------------
+    def rows_of(self, lines: list[tuple[int, list[Any]]]) -> list[Row]:
+        """The batch's lines as rows of fields (a malformed line already refused)."""
+        return [self._row(line, cells) for line, cells in lines]
+
     def batch(
-        self, each_batch: Callable[[], Any], lines: list[tuple[int, list[Any]]], out: Rejects
+        self,
+        each_batch: Callable[[], Any],
+        lines: list[tuple[int, list[Any]]],
+        out: Rejects,
+        prepared: list[Row] | str | None = None,
     ) -> None:
-        rows = [self._row(line, cells) for line, cells in lines]
+        """Import one batch of lines in one transaction and count its rows.
+        ``prepared`` holds its rows when another process prepared them, or why it
+        could not (then the whole batch is refused with that reason)."""
+        rows = prepared if isinstance(prepared, list) else self.rows_of(lines)
         marked: list[int] = []
         companies_before = self.report.companies_created
-        try:
-            with each_batch() as s:
-                self.process(s, rows, marked)
-        except (SQLAlchemyError, BatchError) as exc:
+        failure = prepared if isinstance(prepared, str) else None
+        if failure is None:
+            try:
+                with each_batch() as s:
+                    if prepared is None:
+                        self.prepare(s, rows)
+                    self.write(s, rows, marked)
+            except (SQLAlchemyError, BatchError) as exc:
+                failure = _reason(exc)
+        if failure is not None:
             self.rolled_back()
             self.touched.forget(marked)
             self.report.companies_created = companies_before
             reason = (
                 f"the database refused the batch of lines {lines[0][0]}-{lines[-1][0]}, "
-                f"none of it was written: {_reason(exc)}"
+                f"none of it was written: {failure}"
             )
             self.report.failures.append(reason)
             for row in rows:
-                if row.refusal is None:
+                if row.refusal is None or row.outcome is not None:
+                    row.outcome = None
                     row.refuse(None, None, reason)
         for row in rows:
             if row.refusal is not None:
                 field, value, reason = row.refusal
-                out.write(row.cells[: len(self.src.columns)], row.line, field, value, reason)
+                out.write(row.cells[: len(self.columns)], row.line, field, value, reason)
                 self.report.add("rejected", Example(row.line, "rejected", row.name, None, reason))
             else:
                 assert row.outcome is not None
@@ -191,7 +214,7 @@ class Job:
                 self.report.add(outcome, Example(row.line, outcome, row.name, record_id, detail))
 
     def _row(self, line: int, cells: list[Any]) -> Row:
-        width = len(self.src.columns)
+        width = len(self.columns)
         row = Row(line, cells, {})
         extra = [c for c in cells[width:] if not blank(c) and str(c).strip()]
         if extra:

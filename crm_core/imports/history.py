@@ -43,7 +43,7 @@ _IDS = {"assignee": "assignee_id", "user": "user_id"}
 class HistoryJob(Job):
     """Imports activities or interactions."""
 
-    def process(self, s: Session, rows: list[Row], marked: list[int]) -> None:
+    def write(self, s: Session, rows: list[Row], marked: list[int]) -> None:
         live = [r for r in rows if r.refusal is None]
         self._refs(s, live, "company", Company)
         self._refs(s, [r for r in live if r.refusal is None], "contact", Contact)

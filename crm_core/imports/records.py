@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from crm_core import text
@@ -28,7 +28,6 @@ from crm_core.models import Company, Contact, Stage
 from crm_core.services.base import raise_if
 
 if TYPE_CHECKING:
-    from crm_core.imports.run import Input
     from crm_core.workspace import Workspace
 
 
@@ -41,7 +40,8 @@ class RecordJob(Job):
         self,
         ws: Workspace,
         kind: str,
-        src: Input,
+        columns: list[str],
+        label: str,
         plan: m.ColumnMap,
         keys: Sequence[str],
         mode: str,
@@ -49,7 +49,8 @@ class RecordJob(Job):
         pipeline: int | str | None,
         report: ImportReport,
     ):
-        super().__init__(ws, kind, src, plan, mode, keep_invalid, report)
+        super().__init__(ws, kind, columns, label, plan, mode, keep_invalid, report)
+        self.keys = tuple(keys)
         self.matcher = Matcher(kind, keys)
         self.loader: Loader
         if kind == "contact":
@@ -57,14 +58,19 @@ class RecordJob(Job):
         elif kind == "company":
             self.loader = CompanyLoader(ws, keep_invalid)
         else:
-            with ws.transaction() as s:
-                pipeline_id = ws.pipeline._pipeline(s, pipeline).id
-            self.loader = OpportunityLoader(ws, pipeline_id, keep_invalid)
+            if not isinstance(pipeline, int):
+                with ws.transaction() as s:
+                    pipeline = ws.pipeline._pipeline(s, pipeline).id
+            self.loader = OpportunityLoader(ws, pipeline, keep_invalid)
+        #: What a worker process needs to build the same job (crm_core.imports.parallel).
+        self.pipeline_id = getattr(self.loader, "pipeline_id", None)
         self.service: Any = ws.pipeline if kind == "opportunity" else self.loader.service
 
-    def process(self, s: Session, rows: list[Row], marked: list[int]) -> None:
+    def prepare(self, s: Session, rows: list[Row]) -> None:
         self._resolve_refs(s, rows)
         self._validate(s, rows)
+
+    def write(self, s: Session, rows: list[Row], marked: list[int]) -> None:
         self._match(s, rows, marked)
         self._new_companies(s, rows)
         self._create(s, rows, marked)
@@ -84,8 +90,20 @@ class RecordJob(Job):
             self._refs(s, live, "contact", Contact)
 
     def _new_companies(self, s: Session, rows: list[Row]) -> None:
-        """Create the companies named by rows about to be written, one per name."""
+        """Create the companies named by rows about to be written, one per name (unless
+        an earlier batch, written after this one was prepared, created it already)."""
+        wanted = {
+            text.fold(r.new_company)
+            for r in rows
+            if r.refusal is None and r.new_company is not None and r.checked is not None
+        }
+        if not wanted:
+            return
         made: dict[str, int] = {}
+        existing = select(Company.name_key, func.min(Company.id)).where(
+            Company.name_key.in_(sorted(wanted))
+        )
+        made.update((key, id_) for key, id_ in s.execute(existing.group_by(Company.name_key)))
         for r in rows:
             if r.refusal is not None or r.new_company is None or r.checked is None:
                 continue

@@ -16,6 +16,7 @@ import pandas as pd
 from crm_core import access, db
 from crm_core.errors import ImportRefused
 from crm_core.imports import mapping as m
+from crm_core.imports import parallel
 from crm_core.imports.batch import Job
 from crm_core.imports.history import HistoryJob
 from crm_core.imports.matching import DEFAULT_KEYS, check_keys
@@ -97,6 +98,7 @@ class Importer:
         sheet: str | None = None,
         batch_size: int = 1000,
         progress: Progress | None = None,
+        workers: int = 0,
     ) -> ImportReport:
         """Import ``source`` (a CSV or XLSX path, or a DataFrame) as ``entity`` rows
         (contacts, companies, opportunities, activities or interactions) and return
@@ -113,7 +115,9 @@ class Importer:
         keeps unknown columns as new text custom fields; ``keep_invalid`` keeps text
         a person could not have typed as written (see ``ws.quality``). ``progress``
         is called after each batch with the report so far and the share of the input
-        read (None when unknown). A dry run writes nothing but the rejects file.
+        read (None when unknown). ``workers`` > 0 validates batches in that many
+        other processes while this one writes (companies, contacts and deals; see
+        :mod:`crm_core.imports.parallel`). A dry run writes nothing but the rejects file.
         """
         kind = _entity(entity)
         access.check_unrestricted(self.ws, "import", f"{kind} rows")
@@ -121,6 +125,8 @@ class Importer:
             raise ImportRefused(f"mode {mode!r}: one of {', '.join(MODES)}")
         if batch_size < 1:
             raise ImportRefused("batch_size must be at least 1")
+        if workers < 0:
+            raise ImportRefused("workers must be 0 or more")
         if isinstance(match, str):
             match = match.split(",")
         history = kind not in DEFAULT_KEYS
@@ -162,10 +168,13 @@ class Importer:
             ignored_columns=[*plan.unknown, *plan.repeated],
             rejects_path=out_path,
         )
+        columns, label = src.columns, src.label
         job: Job = (
-            HistoryJob(self.ws, kind, src, plan, mode, keep_invalid, report)
+            HistoryJob(self.ws, kind, columns, label, plan, mode, keep_invalid, report)
             if history
-            else RecordJob(self.ws, kind, src, plan, keys, mode, keep_invalid, pipeline, report)
+            else RecordJob(
+                self.ws, kind, columns, label, plan, keys, mode, keep_invalid, pipeline, report
+            )
         )
         started = time.perf_counter()
         out = Rejects(out_path, src.columns, src.file)
@@ -173,8 +182,14 @@ class Importer:
             with job.transactions(dry_run) as each_batch:
                 if plan.new_custom:
                     report.custom_fields_defined = job.define_custom(plan.new_custom, dry_run)
-                for batch in _batches(src.rows(), batch_size):
-                    job.batch(each_batch, batch, out)
+                batches = _batches(src.rows(), batch_size)
+                ready: Iterator[tuple[Any, Any]] = (
+                    parallel.prepared(job, batches, workers)
+                    if workers and isinstance(job, RecordJob) and parallel.shareable(self.ws)
+                    else ((lines, None) for lines in batches)
+                )
+                for lines, rows in ready:
+                    job.batch(each_batch, lines, out, rows)
                     report.seconds = time.perf_counter() - started
                     if progress is not None:
                         progress(report, src.fraction())

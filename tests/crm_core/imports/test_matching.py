@@ -260,3 +260,31 @@ def test_a_dataframe_and_a_sales_user(pk: crm_core.Workspace) -> None:
     pk.users.add("Bilal Ahmed", "bilal", role="sales", password="bilal-pass-1")
     with pytest.raises(AccessDenied):
         pk.as_user("bilal").importer.run(frame, "contacts")
+
+
+def test_a_worker_process_prepares_batches_with_the_same_result(
+    pk: crm_core.Workspace, tmp_path: Path
+) -> None:
+    rows = []
+    for i in range(40):
+        rows.append(
+            {
+                "name": f"Person {i % 30}",  # ten names twice
+                "email": f"p{i % 35}@x.pk" if i % 7 else "bad@",
+                "company": f"Company {i % 4}",  # new companies, named in every batch
+            }
+        )
+    path = _write(tmp_path / "w.csv", rows)
+    inline = pk.importer.run(path, "contacts", batch_size=6, dry_run=True)
+    parallel = pk.importer.run(path, "contacts", batch_size=6, workers=1)
+    assert (parallel.created, parallel.updated, parallel.unchanged, parallel.rejected) == (
+        inline.created,
+        inline.updated,
+        inline.unchanged,
+        inline.rejected,
+    )
+    assert parallel.created > 20 and parallel.rejected > 5
+    assert pk.companies.count() == 4  # each created once, though prepared ahead
+    assert pk.importer.run(path, "contacts", batch_size=6, workers=1).unchanged == (
+        parallel.created
+    )
