@@ -201,9 +201,10 @@ class Matcher:
                 ):
                     out.setdefault(email_key, []).append((record_id, None))
             elif key == "vat":
-                stored = func.upper(
-                    func.replace(func.replace(func.replace(m.vat, " ", ""), "-", ""), ".", "")
-                )
+                stored: Any = m.vat
+                for noise in (" ", "-", ".", "/"):  # as vat_key strips them
+                    stored = func.replace(stored, noise, "")
+                stored = func.upper(stored)
                 for record_id, vat in s.execute(select(m.id, m.vat).where(stored.in_(chunk))):
                     out.setdefault(vat_key(vat), []).append((record_id, None))
             elif key == "phone":
