@@ -463,8 +463,13 @@ def _sessions_ended(count: int) -> str:
     return "no login session ended" if count == 0 else f"{count} login session(s) ended"
 
 
-# ``crmbook report`` and ``crmbook export``, and ``crmbook import``, live in their own modules.
-from crm_core import cli_import, cli_reports  # noqa: E402,F401  (register their commands on app)
+# ``crmbook report`` and ``crmbook export``, ``crmbook import`` and ``crmbook duplicates``
+# live in their own modules.
+from crm_core import (  # noqa: E402,F401  (register their commands on app)
+    cli_duplicates,
+    cli_import,
+    cli_reports,
+)
 
 
 def load_plugins() -> typer.Typer:

@@ -59,7 +59,9 @@ class Search(Service):
         What ``query`` matches:
 
         - a name (contacts and companies): every word of the query starts a word of
-          the name, in any script and case (``"imr kh"`` finds "Imran Khan",
+          the name, in any script and case, with or without accents and in either
+          keyboard's Arabic-script letter forms (:func:`crm_core.text.fold`:
+          ``"muller"`` finds "Müller", ``"كريم"`` "کریم"; ``"imr kh"`` finds "Imran Khan",
           ``"عمران"``, ``"রহিম"``, ``"முருகன்"``, ``"иван"`` their owners), in name order;
         - an e-mail, whole or its beginning, any case (``"Imran.K"``,
           ``"imran.khan@example.pk"``); a single word also finds e-mails starting
