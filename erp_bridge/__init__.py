@@ -31,6 +31,13 @@ The algorithm:
    changed -> the field's owner wins (ERP for accounting fields such as VAT, CRM for
    pipeline fields), shared fields follow the policy (last writer by default); every
    both-changed field is stored as a ``SyncConflict`` to review and re-decide.
+2. A record with no link is first **matched** (``matching``): a remote one is looked
+   up locally, a local one in the ERP (``Adapter.match_candidates``), by e-mail, VAT
+   and phone normalised as crm_core compares them (``crm_core.keys``). One candidate:
+   the two are linked and merged like any pair (values written differently but equal,
+   such as a phone in national and E.164 form, are left as each side wrote them);
+   several: nothing is created, the record waits in the review queue (``review``,
+   ``crmbook sync match``) and its candidates are held until a person answers.
 3. **Push** every record journaled since the entity's last push. A record whose
    values still equal the last-synced copy is not written back (echo suppression).
    A record that fails to pull or push is listed (``failures``) and tried again by

@@ -101,6 +101,30 @@ class Adapter(Protocol):
         a run, from which the next run's rewind window counts."""
         ...
 
+    def match_candidates(
+        self,
+        model: str,
+        keys: Mapping[str, Collection[str]],
+        fields: Sequence[str],
+        domain: Domain,
+    ) -> list[Record]:
+        """The records of ``model`` within ``domain`` (archived included) that may hold
+        one of ``keys``, read with ``fields``: what a sync asks before it creates a
+        record the ERP may already have (a first sync with an ERP that holds the same
+        customers).
+
+        ``keys`` maps a kind of key to its values, as crmbook normalises them
+        (:mod:`crm_core.keys`): ``email``, addresses compared without regard to case;
+        ``vat``, VAT numbers in capitals without spaces, dots, dashes or slashes;
+        ``phone``, E.164 numbers, each looked for in every phone field among
+        ``fields``. A kind the adapter does not know is ignored.
+
+        The answer may hold records that hold no key (an ERP stores values as typed,
+        so an adapter searches loosely, e.g. on a phone's last digits): the caller
+        compares the keys of what comes back and keeps the true matches. It must not
+        leave out a record that holds one. No keys: no records."""
+        ...
+
     def schema(self, wanted: Mapping[str, Collection[str]]) -> dict[str, set[str]]:
         """Of the ``wanted`` fields of each model, those the ERP has. A model it does
         not have at all (its module is not installed) is left out. Asked once per run,

@@ -83,6 +83,13 @@ class Binder:
                 return link
         return None
 
+    def remote_ids(self, remote_model: str) -> set[int]:
+        """The ids of the records of ``remote_model`` linked to a local record, as any
+        entity (an Odoo partner is a company or a contact)."""
+        return {
+            link.remote_id for link in self._by_remote.values() if link.remote_model == remote_model
+        }
+
     def links(self, entity: str) -> list[Link]:
         """Every link of ``entity``."""
         return [link for (e, _), link in self._by_local.items() if e == entity]

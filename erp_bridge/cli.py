@@ -1,5 +1,5 @@
-"""``crmbook sync``: run a sync with Odoo, show past runs, failed records and open
-conflicts, decide conflicts.
+"""``crmbook sync``: run a sync with Odoo, show past runs, failed records, open
+conflicts and ambiguous matches, decide conflicts, answer matches.
 
 Registered into the ``crmbook`` command through the ``crmbook.cli`` entry point. The
 password or API key comes from ``CRMBOOK_ODOO_PASSWORD`` or a hidden prompt: never
@@ -152,6 +152,7 @@ def status(workspace: WorkspaceOption = DEFAULT_WORKSPACE, last: int = 5) -> Non
     """The last runs (with their lag and how they ended), the records waiting to be
     retried and the open conflicts."""
     from erp_bridge.failures import listed
+    from erp_bridge.review import open_matches
     from erp_bridge.runs import shown_status
 
     with existing(workspace) as ws:
@@ -189,6 +190,7 @@ def status(workspace: WorkspaceOption = DEFAULT_WORKSPACE, last: int = 5) -> Non
                 for c in conflicts
             ]
         waiting = listed(ws)
+        queued = open_matches(ws)
     _show(pd.DataFrame(rows).to_string(index=False) if rows else "no sync run yet")
     _show(f"\n{len(waiting)} record(s) waiting to be retried")
     if len(waiting):
@@ -203,6 +205,13 @@ def status(workspace: WorkspaceOption = DEFAULT_WORKSPACE, last: int = 5) -> Non
     _show(f"\n{len(open_rows)} open conflict(s)")
     if open_rows:
         _show(pd.DataFrame(open_rows).to_string(index=False))
+    _show(f"\n{len(queued)} ambiguous match(es) to review")
+    if len(queued):
+        _show(queued.drop(columns=["backend"]).to_string(index=False))
+        _show(
+            "`crmbook sync match ID CANDIDATE` says which candidate a record is "
+            "(`new`: none, it is a record of its own); the next run applies it"
+        )
 
 
 def _show(text: str) -> None:
@@ -246,3 +255,30 @@ def decide_conflict(
         except (CrmError, RemoteError) as exc:
             fail(str(exc))
     console.print(f"conflict {conflict}: kept the {winner} value on both sides")
+
+
+@sync_app.command("match")
+def answer_match(
+    match: Annotated[int, typer.Argument(help="Match id, as `sync status` lists it.")],
+    candidate: Annotated[
+        str, typer.Argument(help="The candidate's id, or `new`: a record of its own.")
+    ],
+    workspace: WorkspaceOption = DEFAULT_WORKSPACE,
+) -> None:
+    """Answer an ambiguous match: which candidate the record is, or `new`. The next run
+    links the two (and merges their fields), or creates the record on the other side."""
+    from crm_core.errors import CrmError
+    from erp_bridge.review import decide
+
+    choice: int | None = None
+    if candidate != "new":
+        if not candidate.isdigit():
+            fail(f"candidate {candidate!r}: give a candidate's id or `new`")
+        choice = int(candidate)
+    with existing(workspace) as ws:
+        try:
+            decide(ws, match, choice)
+        except CrmError as exc:
+            fail(str(exc))
+    said = "a record of its own" if choice is None else f"#{choice}"
+    console.print(f"match {match}: {said}; the next sync applies it")

@@ -84,6 +84,12 @@ class RunContext:
         until it has settled: see :func:`erp_bridge.cursor.settled`)."""
         return settled(write_date, self.started)
 
+    def note(self, line: str) -> None:
+        """Say in a dry run's plan what the run would do besides writing to the ERP (a
+        match it would make, a record it would queue for review)."""
+        if self.dry_run:
+            self.plan.append(line)
+
     # -- remote writes (or their plan) -----------------------------------------------
     def xmlid(self, kind: str, key: object) -> str:
         """The external id crmbook registers for a record it creates remotely."""

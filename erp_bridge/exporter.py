@@ -6,12 +6,14 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
 
 from crm_core.models import ExternalLink, JournalEntry
 from erp_bridge import failures
 from erp_bridge.adapter import RemoteError, Unavailable
 from erp_bridge.importer import creating_key
 from erp_bridge.mapper import EntityMap
+from erp_bridge.matching import Twin, keyed
 from erp_bridge.pages import get_state, set_state
 from erp_bridge.reconcile import Reconciler
 from erp_bridge.report import ModelReport
@@ -78,12 +80,17 @@ class Exporter:
                 changed |= set(s.scalars(select(model.id).where(model.id.not_in(linked))))
             retry = set(failures.pending(s, backend, emap.entity, "push"))
             changed |= retry
+            # Records waiting in the review queue, and local candidates an answered
+            # question left over, are looked at again whatever the journal says.
+            self.rec.review.load(s)
+            changed |= set(self.rec.review.pending(emap.entity, "push"))
             if changed and not self.ctx.dry_run and not get_state(s, backend, creating):
                 # Committed before any remote create: see Importer.pull.
                 set_state(s, backend, creating, "1")
+        twins = self._twins(emap, changed)
         done = []
         for local_id in sorted(changed):
-            error = self._one(emap, local_id, rep)
+            error = self._one(emap, local_id, rep, twins.get(local_id))
             if error is None:
                 done.append(local_id)
             elif not self.ctx.dry_run:
@@ -95,8 +102,39 @@ class Exporter:
             with self.transaction() as s:
                 failures.cleared(s, backend, emap.entity, "push", retry.intersection(done))
                 set_state(s, backend, f"push:journal:{emap.entity}", str(end))
+                # The candidates left over by answered pull questions were looked at.
+                self.rec.review.drop_applied(s, emap.entity, "push")
 
-    def _one(self, emap: EntityMap, local_id: int, rep: ModelReport) -> str | None:
+    def _twins(self, emap: EntityMap, ids: set[int]) -> dict[int, Twin]:
+        """The ERP twins of those of ``ids`` that have no link and would be created
+        there (see :mod:`erp_bridge.matching`): looked up in batches, before any is
+        pushed. When the ERP refuses the lookup, each of these records fails with its
+        reason (listed, tried again by the next run): creating them without looking
+        could duplicate them."""
+        if not keyed(emap):
+            return {}
+        binder = self.ctx.binder
+        with self.transaction() as s:
+            objs = [
+                obj
+                for local_id in sorted(ids)
+                if binder.by_local(emap.entity, local_id) is None
+                and (obj := self.rec.load_local(s, emap.entity, local_id)) is not None
+                and emap.push_if(obj, self.ctx)
+            ]
+            values = self.rec.matching.push_values(emap, objs)
+        if not values:
+            return {}
+        try:
+            return self.rec.matching.for_push(emap, values)
+        except Unavailable:
+            raise
+        except RemoteError as exc:
+            return {lid: Twin("failed", error=f"looking it up in the ERP: {exc}") for lid in values}
+
+    def _one(
+        self, emap: EntityMap, local_id: int, rep: ModelReport, twin: Twin | None = None
+    ) -> str | None:
         """Push one record; the error when it failed (it is in the report too)."""
         try:
             with self.transaction() as s:
@@ -108,7 +146,7 @@ class Exporter:
                     # An archived record the ERP never had (or deleted) is not created
                     # there; restoring it locally pushes it as new.
                     if emap.push_if(obj, self.ctx):
-                        self.rec.push_new(s, emap, obj, rep)
+                        self._push_unlinked(s, emap, obj, rep, twin)
                     return None
                 if self.rec.unchanged(emap, obj, link):
                     return None  # echo suppression: nothing moved since the last sync
@@ -132,6 +170,41 @@ class Exporter:
         except Exception as exc:  # one bad record never stops the run
             error = f"{type(exc).__name__}: {exc}"
             rep.errors.append(f"local #{local_id}: {error}")
+            self.rec.matching.forget(emap.entity, [local_id], "push")
             with self.transaction() as s:
                 self.ctx.binder.load(s)
+                self.rec.review.load(s)
             return error
+
+    def _push_unlinked(
+        self, s: Session, emap: EntityMap, obj: Any, rep: ModelReport, twin: Twin | None
+    ) -> None:
+        """A local record with no link, as its twin in the ERP says: linked to the
+        remote record found, queued for review, left waiting for another question, or
+        created there."""
+        matching = self.rec.matching
+        if twin is not None and twin.kind == "failed":
+            raise RemoteError(twin.error)
+        if twin is not None and twin.kind == "match":
+            assert twin.other is not None
+            record = twin.record
+            if record is None:  # chosen by a reviewer: read it now
+                found = self.ctx.adapter.read(emap.remote_model, [twin.other], emap.remote_fields)
+                if not found:
+                    raise RemoteError(
+                        f"{emap.remote_model} #{twin.other}, chosen as the twin of "
+                        f"{emap.entity} #{obj.id}, is not in the ERP any more"
+                    )
+                record = found[0]
+            self.rec.match(s, emap, obj, record, rep, twin.keys)
+        elif twin is not None and twin.kind == "ambiguous":
+            values = matching.push_values(emap, [obj])[obj.id]
+            matching.hold(s, emap, "push", obj.id, values, twin, rep, twin.names)
+            return
+        elif twin is not None and twin.kind == "held":
+            self.ctx.note(f"wait {emap.entity} #{obj.id}: a candidate of a match queued for review")
+            return
+        else:
+            self.rec.push_new(s, emap, obj, rep)
+        if twin is not None and twin.row is not None:
+            self.rec.review.applied(s, twin.row)

@@ -24,6 +24,7 @@ from erp_bridge.local import (
     find_or_create_user,
 )
 from erp_bridge.mapper import EntityMap
+from erp_bridge.matching import Twin, keyed
 from erp_bridge.pages import PageStream, get_state
 from erp_bridge.reconcile import Reconciler
 from erp_bridge.report import ModelReport
@@ -99,8 +100,12 @@ class Importer:
     ) -> PageStream:
         with self.transaction() as s:
             retry = failures.pending(s, self.ctx.binder.backend, entity, "pull")
+            self.rec.review.load(s)
         self.failing[entity] = set(retry)
-        return PageStream(self, f"pull:{entity}", model, fields, domain, full, known, retry)
+        # Records waiting in the review queue are read again too: a reviewer's answer
+        # is applied by the next run, whatever the cursor says.
+        again = [*retry, *self.rec.review.pending(entity, "pull")]
+        return PageStream(self, f"pull:{entity}", model, fields, domain, full, known, again)
 
     def _linked(self, entity: str) -> Callable[[], dict[int, str | None]]:
         """What is applied of ``entity``: remote id -> ``write_date``, from the links."""
@@ -157,6 +162,9 @@ class Importer:
             self._apply_pages(emap, rep, stream, pushed)
         finally:
             stream.close()
+        with self.transaction() as s:
+            # The candidates left over by answered push questions were read again.
+            self.rec.review.drop_applied(s, emap.entity, "pull")
 
     def _apply_pages(
         self, emap: EntityMap, rep: ModelReport, stream: PageStream, pushed: bool
@@ -167,26 +175,50 @@ class Importer:
             # record fails, the page is rolled back and applied again record by record,
             # so the bad one is reported and the others still land.
             trial = ModelReport()
+            twins: dict[int, Twin] = {}
             try:
                 with self.transaction() as s:
-                    for record in self._pull_new_in_bulk(s, emap, page, trial, ours):
-                        self._apply(s, emap, record, trial, ours.get(int(record["id"])))
+                    twins = self._twins(s, emap, page, ours)
+                    for record in self._pull_new_in_bulk(s, emap, page, trial, ours, twins):
+                        rid = int(record["id"])
+                        self._apply(s, emap, record, trial, ours.get(rid), twins.get(rid))
                         s.flush()
                         # Done with this record: keep the session small, or every flush
                         # of the page walks all records loaded so far.
                         s.expunge_all()
                     self._cleared(s, emap.entity, page)
             except Exception as exc:
-                # Links and tags made in the rolled-back page are gone: forget them.
+                # Links, tags and queued matches made in the rolled-back page are gone:
+                # forget them.
                 self.rec.forget_batches()
+                self.rec.matching.forget(emap.entity, [int(r["id"]) for r in page])
                 with self.transaction() as s:
                     self.ctx.binder.load(s)
+                    self.rec.review.load(s)
                 if isinstance(exc, Unavailable):
                     raise  # the ERP is gone: the run stops, this page stays unread
                 for record in page:
-                    self._one(emap, record, rep, ours.get(int(record["id"])))
+                    rid = int(record["id"])
+                    self._one(emap, record, rep, ours.get(rid), twins.get(rid))
             else:
                 rep.add(trial)
+
+    def _twins(
+        self, s: Session, emap: EntityMap, page: list[dict[str, Any]], ours: dict[int, int]
+    ) -> dict[int, Twin]:
+        """The local twins of the page's records that have no link (see
+        :mod:`erp_bridge.matching`), looked up for the whole page at once."""
+        if not keyed(emap):
+            return {}
+        binder = self.ctx.binder
+        unlinked = [
+            r
+            for r in page
+            if int(r["id"]) not in ours
+            and binder.by_remote(emap.entity, int(r["id"])) is None
+            and binder.as_other_kind(emap.entity, emap.remote_model, int(r["id"])) is None
+        ]
+        return self.rec.matching.for_pull(s, emap, unlinked) if unlinked else {}
 
     def _pull_new_in_bulk(
         self,
@@ -195,9 +227,11 @@ class Importer:
         page: list[dict[str, Any]],
         rep: ModelReport,
         ours: dict[int, int],
+        twins: dict[int, Twin],
     ) -> list[dict[str, Any]]:
         """Create the page's new companies or contacts in one batch (a first pull is
-        mostly that); returns the records still to apply one by one."""
+        mostly that); returns the records still to apply one by one (those matched
+        to a local record or queued for review among them)."""
         if emap.entity not in BULK:
             return page
         binder = self.ctx.binder
@@ -207,6 +241,7 @@ class Importer:
             if int(r["id"]) not in ours
             and binder.by_remote(emap.entity, int(r["id"])) is None
             and binder.as_other_kind(emap.entity, emap.remote_model, int(r["id"])) is None
+            and _plain_new(twins.get(int(r["id"])))
         ]
         if not new:
             return page
@@ -240,6 +275,7 @@ class Importer:
         record: dict[str, Any],
         rep: ModelReport,
         ours: int | None,
+        twin: Twin | None = None,
     ) -> None:
         # A record re-read by the rewind is compared with its last-synced copy, not
         # skipped on (id, write_date) alone: write_date has whole seconds, so a second
@@ -256,13 +292,46 @@ class Importer:
         obj = self.rec.load_local(s, emap.entity, link.local_id) if link else None
         adopted = self.rec.load_local(s, emap.entity, ours) if ours else None
         if link is None:
-            self._changed_kind(s, emap, int(record["id"]), rep)
+            rid = int(record["id"])
+            other_kind = self.ctx.binder.as_other_kind(emap.entity, emap.remote_model, rid)
+            self._changed_kind(s, emap, rid, rep)
+            if twin is None and adopted is None and other_kind is None and keyed(emap):
+                twin = self.rec.matching.for_pull(s, emap, [record]).get(rid)
         if link is None and adopted is not None:
             self.rec.adopt(s, emap, adopted, record, rep)
+        elif link is None and twin is not None:
+            self._pull_unlinked(s, emap, record, rep, twin)
         elif obj is None:
             self.rec.pull_new(s, emap, record, rep)
         else:
             self.rec.merge_pair(s, emap, obj, record, rep)
+
+    def _pull_unlinked(
+        self, s: Session, emap: EntityMap, record: dict[str, Any], rep: ModelReport, twin: Twin
+    ) -> None:
+        """A remote record with no link, as its twin says: linked to the local record
+        found, queued for review, left waiting for another question, or created."""
+        rid = int(record["id"])
+        matching, review = self.rec.matching, self.rec.review
+        if twin.kind == "match":
+            assert twin.other is not None
+            obj = self.rec.load_local(s, emap.entity, twin.other)
+            self.rec.match(s, emap, obj, record, rep, twin.keys)
+        elif twin.kind == "ambiguous":
+            names = matching.local_names(s, emap.entity, list(twin.candidates))
+            values = emap.from_remote(record, self.ctx)
+            matching.hold(s, emap, "pull", rid, values, twin, rep, names)
+            return
+        elif twin.kind == "held":
+            self.ctx.note(
+                f"wait {emap.entity} {emap.remote_model} #{rid}: a candidate of a match "
+                "queued for review"
+            )
+            return
+        else:
+            self.rec.pull_new(s, emap, record, rep)
+        if twin.row is not None:
+            review.applied(s, twin.row)
 
     def _changed_kind(self, s: Session, emap: EntityMap, remote_id: int, rep: ModelReport) -> None:
         """A remote record now of ``emap``'s kind that was linked as another (a person
@@ -279,20 +348,27 @@ class Importer:
         self.ctx.binder.unbind(s, old)
 
     def _one(
-        self, emap: EntityMap, record: dict[str, Any], rep: ModelReport, ours: int | None = None
+        self,
+        emap: EntityMap,
+        record: dict[str, Any],
+        rep: ModelReport,
+        ours: int | None = None,
+        twin: Twin | None = None,
     ) -> None:
         rid = int(record["id"])
         try:
             with self.transaction() as s:
-                self._apply(s, emap, record, rep, ours)
+                self._apply(s, emap, record, rep, ours, twin)
                 self._cleared(s, emap.entity, [record])
         except Unavailable:
             raise
         except Exception as exc:  # one bad record never stops the run
             error = f"{type(exc).__name__}: {exc}"
             rep.errors.append(f"remote #{rid}: {error}")
+            self.rec.matching.forget(emap.entity, [rid])
             with self.transaction() as s:  # links bound in the rolled-back work are void
                 self.ctx.binder.load(s)
+                self.rec.review.load(s)
             self._failed(emap.entity, rid, error)
 
     def find_deleted(self, emap: EntityMap, rep: ModelReport) -> None:
@@ -449,3 +525,8 @@ def _tag(s: Session, record: dict[str, Any]) -> Tag:
             s, Tag, "name_key", {"name": record["name"], "name_key": key, "version": 1}
         )
     return tag
+
+
+def _plain_new(twin: Twin | None) -> bool:
+    """True for a record to create as it is: no twin found, no queued question."""
+    return twin is None or (twin.kind == "new" and twin.row is None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -16,8 +17,10 @@ from erp_bridge.context import RunContext
 from erp_bridge.cursor import ODOO_FORMAT
 from erp_bridge.local import MODELS, LocalWriter, snapshot, snapshot_many
 from erp_bridge.mapper import EntityMap
+from erp_bridge.matching import Matching, agreed_bases, said
 from erp_bridge.merge import Policy, merge
 from erp_bridge.report import ModelReport
+from erp_bridge.review import Review
 
 
 class Reconciler:
@@ -29,6 +32,9 @@ class Reconciler:
         self.policy = policy
         self.writer = LocalWriter(ws)
         self._bulk: dict[str, PartyWriter] = {}
+        #: Records with no link: their twins on the other side, and the review queue.
+        self.review = Review(ctx.binder.backend)
+        self.matching = Matching(ws, ctx, self.review)
 
     def local_values(self, emap: EntityMap, obj: Any, base: dict[str, Any]) -> dict[str, Any]:
         """The record's values in sync terms; a link to a record the ERP does not know
@@ -138,6 +144,39 @@ class Reconciler:
             record.get("write_date"),
         )
         rep.pushed_created += 1
+
+    def match(
+        self,
+        s: Session,
+        emap: EntityMap,
+        obj: Any,
+        record: dict[str, Any],
+        rep: ModelReport,
+        keys: Sequence[str],
+    ) -> None:
+        """Link a local record with no link to the remote one found to be its twin (by
+        ``keys``: see :mod:`erp_bridge.matching`), then merge them like any synced
+        pair, against bases where only the values both hold alike are agreed."""
+        local = _jsonable(self.local_values(emap, obj, {}))
+        remote = _jsonable(emap.from_remote(record, self.ctx))
+        base_local, base_remote = agreed_bases(local, remote, self.ws.phone_region)
+        rid = int(record["id"])
+        self.ctx.binder.bind(
+            s,
+            emap.entity,
+            obj.id,
+            emap.remote_model,
+            rid,
+            {"local": base_local, "remote": base_remote},
+            None,
+            self.ws.clock(),
+        )
+        self.ctx.note(
+            f"match {emap.entity} #{obj.id} {local.get('name')!r} with {emap.remote_model} "
+            f"#{rid} {remote.get('name')!r} ({said(keys)})"
+        )
+        self.merge_pair(s, emap, obj, record, rep)
+        rep.matched += 1
 
     def merge_pair(
         self, s: Session, emap: EntityMap, obj: Any, record: dict[str, Any], rep: ModelReport

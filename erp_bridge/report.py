@@ -12,6 +12,8 @@ COUNTS = (
     "updated",
     "archived",
     "skipped",
+    "matched",
+    "ambiguous",
     "pushed_created",
     "pushed_updated",
     "conflicts",
@@ -25,12 +27,18 @@ class ModelReport:
     """Counts for one entity, plus each failed record with its id and reason.
 
     ``hidden`` counts linked records the ERP user can no longer see (they still exist
-    there): left as they are, never archived as if deleted."""
+    there): left as they are, never archived as if deleted. ``matched`` counts records
+    with no twin yet that were found on the other side by e-mail, VAT or phone and
+    linked to it (instead of created there); ``ambiguous`` those for which several
+    candidates were found: nothing is created for them, they wait in the review queue
+    (:mod:`erp_bridge.review`)."""
 
     created: int = 0
     updated: int = 0
     archived: int = 0
     skipped: int = 0
+    matched: int = 0
+    ambiguous: int = 0
     pushed_created: int = 0
     pushed_updated: int = 0
     conflicts: int = 0

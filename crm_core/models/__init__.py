@@ -15,6 +15,7 @@ from crm_core.models.activity import (
 )
 from crm_core.models.base import Base, UTCDateTime, Versioned
 from crm_core.models.external import (
+    MATCH_STATUSES,
     RUN_STATUSES,
     ExternalLink,
     Invoice,
@@ -23,6 +24,7 @@ from crm_core.models.external import (
     SalesOrderLine,
     SyncConflict,
     SyncFailure,
+    SyncMatch,
     SyncRun,
     SyncState,
 )
@@ -42,6 +44,7 @@ __all__ = [
     "ACTIVITY_KINDS",
     "CHANNELS",
     "DIRECTIONS",
+    "MATCH_STATUSES",
     "OPPORTUNITY_TYPES",
     "ROLES",
     "RUN_STATUSES",
@@ -72,6 +75,7 @@ __all__ = [
     "StageChange",
     "SyncConflict",
     "SyncFailure",
+    "SyncMatch",
     "SyncRun",
     "SyncState",
     "Tag",

@@ -131,6 +131,41 @@ class SyncConflict(Base):
     __table_args__ = (Index("ix_sync_conflicts_open", "backend", "status"),)
 
 
+#: A queued match: ``open`` waits for a person; ``decided`` is applied by the next run;
+#: ``applied`` is kept until the other direction has seen the candidates left over.
+MATCH_STATUSES = ("open", "decided", "applied")
+
+
+class SyncMatch(Base):
+    """A record a sync found several candidate twins for on the other side, and created
+    nowhere: the review queue of ambiguous matches.
+
+    ``direction`` ``pull`` is a remote record (``record_id`` remote) with local
+    candidates, ``push`` a local record with remote ones. ``candidates`` lists each as
+    ``{"id": ..., "keys": ["email", ...], "name": ...}``. A person decides by setting
+    ``choice`` (a candidate's id, or None for "a record of its own") and ``status``
+    ``decided``; the next run links or creates accordingly.
+    """
+
+    __tablename__ = "sync_matches"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    backend: Mapped[str] = mapped_column(String(200))
+    entity: Mapped[str] = mapped_column(String(40))
+    direction: Mapped[str] = mapped_column(String(4))
+    record_id: Mapped[int] = mapped_column()
+    #: What the record is, for the reviewer: its name and keys as seen then.
+    label: Mapped[str] = mapped_column(Text)
+    candidates: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(10), default="open")
+    choice: Mapped[int | None] = mapped_column()
+    detected_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    __table_args__ = (
+        Index("uq_sync_matches_record", "backend", "entity", "direction", "record_id", unique=True),
+    )
+
+
 class Product(Base):
     """A product as the ERP sells it (read-only copy)."""
 

@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 from erp_bridge.adapter import Domain, Record, RemoteError, Unavailable
 from erp_bridge.cursor import ODOO_FORMAT, Cursor
+from erp_bridge.odoo import matching
 from erp_bridge.odoo.transport import (
     Json2Client,
     SecretFilter,
@@ -379,6 +380,22 @@ class OdooAdapter:
             log.warning("%s sent no Date header; using this machine's clock", self._where)
             return dt.datetime.now(dt.UTC).strftime(ODOO_FORMAT)
         return seen
+
+    def match_candidates(
+        self,
+        model: str,
+        keys: Mapping[str, Collection[str]],
+        fields: Sequence[str],
+        domain: Domain,
+    ) -> list[Record]:
+        """Records within ``domain`` that may hold one of ``keys``, archived included:
+        searched loosely (see :mod:`erp_bridge.odoo.matching`), one ``search_read``
+        per batch of terms; the caller compares the keys of what comes back."""
+        found: dict[int, Record] = {}
+        for search in matching.domains(keys, fields, domain):
+            for record in self.search_read(model, search, fields):
+                found[int(record["id"])] = record
+        return [found[rid] for rid in sorted(found)]
 
     def schema(self, wanted: Mapping[str, Collection[str]]) -> dict[str, set[str]]:
         """Of the wanted fields, those Odoo has: ``fields_get`` per model, which any

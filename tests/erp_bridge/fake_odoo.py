@@ -16,11 +16,13 @@ nothing else does), as Odoo's record rules hide other people's deals.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from erp_bridge.adapter import RemoteError
 from erp_bridge.cursor import Cursor
+from erp_bridge.odoo import matching
 
 NAMES = {"res.partner": "name", "crm.stage": "name", "res.country": "name"}
 
@@ -144,6 +146,23 @@ class FakeOdoo:
             if self._match(r, domain)
         ]
         return found[:limit] if limit else found
+
+    def match_candidates(
+        self,
+        model: str,
+        keys: Mapping[str, Collection[str]],
+        fields: Sequence[str],
+        domain: list[Any],
+    ) -> list[dict[str, Any]]:
+        """The Odoo adapter's search: its domains (``erp_bridge.odoo.matching``),
+        evaluated here with Odoo's (I)LIKE semantics."""
+        self._call(model, "match_candidates")
+        found: dict[int, dict[str, Any]] = {}
+        for search in matching.domains(keys, fields, domain):
+            for record in self._visible(model):
+                if self._match(record, search):
+                    found[record["id"]] = self._out(model, record, fields)
+        return [found[rid] for rid in sorted(found)]
 
     def schema(self, wanted: Mapping[str, Collection[str]]) -> dict[str, set[str]]:
         for model in wanted:
@@ -280,6 +299,9 @@ def _eval(domain: list[Any], rec: dict[str, Any]) -> bool:
             return bool(have == value or (value is False and not have))
         if op == ">":
             return bool(have > value)
+        if op in ("ilike", "=ilike"):
+            pattern = value if op == "=ilike" else f"%{value}%"
+            return isinstance(have, str) and _like(pattern).fullmatch(have) is not None
         if op == "in":
             return have in value
         if op == "not in":
@@ -291,3 +313,18 @@ def _eval(domain: list[Any], rec: dict[str, Any]) -> bool:
     while tokens:
         result = term(tokens) and result
     return result
+
+
+def _like(pattern: str) -> re.Pattern[str]:
+    """PostgreSQL's ILIKE ``pattern`` (``%``, ``_``, ``\\`` escapes) as a regex."""
+    out, chars = [], iter(pattern)
+    for ch in chars:
+        if ch == "\\":
+            out.append(re.escape(next(chars, "")))
+        elif ch == "%":
+            out.append(".*")
+        elif ch == "_":
+            out.append(".")
+        else:
+            out.append(re.escape(ch))
+    return re.compile("".join(out), re.IGNORECASE | re.DOTALL)

@@ -521,3 +521,99 @@ def test_a_deal_hidden_from_the_syncing_user_is_never_archived(sqlite_ws, odoo, 
         named = s.scalars(select(Opportunity.id).where(Opportunity.name.like("crmbook live%")))
         assert list(named) == [deal]  # one deal, never a second copy
     _cleanup(odoo)
+
+
+@pytest.mark.parametrize("target", ["xmlrpc"], indirect=True)
+def test_first_sync_matches_what_odoo_already_holds(sqlite_ws, odoo, target, monkeypatch):
+    """A workspace and an Odoo that hold the same customers, written differently: the
+    first sync links them instead of copying them (by VAT, e-mail in another case, a
+    phone in another format), queues the partner two local contacts could be, and the
+    push finds the partners made in Odoo while it ran (Odoo's own ILIKE search)."""
+    from crm_core.models import SyncMatch
+    from erp_bridge.review import open_matches
+
+    _cleanup(odoo)
+    ws = sqlite_ws
+    ws.set_setting("phone_region", "PK")
+    pk = odoo.search_read("res.country", [["code", "=", "PK"]], ["id"])[0]["id"]
+
+    def partner(name: str, **values) -> int:
+        return _create(odoo, "res.partner", {"name": f"crmbook live {name}", **values})
+
+    indus = partner("Indus Looms", is_company=True, vat="PK 7654321-9", country_id=pk)
+    imran = partner("Imran", email="Imran.Live@Example.COM", parent_id=indus)
+    ayesha = partner("Ayesha", phone="+92 300 7654321", country_id=pk)
+    kamran = partner("Kamran", email="kamran.live@example.com")
+    company = ws.companies.create(name="crmbook live Indus Looms", vat="PK76543219")
+    mine = {
+        "imran": ws.contacts.create(
+            name="crmbook live Imran", email="imran.live@example.com", company=company["id"]
+        )["id"],
+        "ayesha": ws.contacts.create(
+            name="crmbook live Ayesha", phone="0300 7654321", country="PK"
+        )["id"],
+        "bilal": ws.contacts.create(name="crmbook live Bilal", email="bilal.live@example.com")[
+            "id"
+        ],
+        "hina": ws.contacts.create(name="crmbook live Hina", email="hina.live@example.com")["id"],
+        "omar": ws.contacts.create(name="crmbook live Omar", phone="+92 333 5556667")["id"],
+    }
+    for name in ("Kamran Ali", "Kamran A."):
+        ws.contacts.create(name=f"crmbook live {name}", email="Kamran.Live@example.com")
+    made: dict[str, int] = {}
+    search = OdooAdapter.match_candidates
+
+    def meanwhile(self, model, keys, fields, domain):
+        if not made:  # someone adds two partners in Odoo after the pull read them
+            made["hina"] = partner("Hina", email="HINA.LIVE@example.com")
+            made["omar"] = partner("Omar", phone="(0333) 555-6667")
+        return search(self, model, keys, fields, domain)
+
+    monkeypatch.setattr(OdooAdapter, "match_candidates", meanwhile)
+    report = _sync(ws, odoo, models=["company", "contact"])
+    assert report.status == "done", report.errors
+    frame = report.to_frame().set_index("model")
+    assert frame.loc["company", ["matched", "pushed_created"]].tolist() == [1, 0]
+    # Imran, Ayesha on the pull; Hina, Omar on the push; Bilal created there.
+    assert frame.loc["contact", ["matched", "ambiguous", "pushed_created"]].tolist() == [4, 1, 1]
+    assert _link(ws, "company", local_id=company["id"]).remote_id == indus
+    for key, rid in (("imran", imran), ("ayesha", ayesha), *made.items()):
+        assert _link(ws, "contact", local_id=mine[key]).remote_id == rid
+    # One of each on both sides; Kamran only in Odoo, the two local Kamrans only here.
+    there = odoo.search_read("res.partner", [["name", "=like", "crmbook live%"]], ["name"])
+    assert sorted(r["name"].removeprefix("crmbook live ") for r in there) == [
+        "Ayesha",
+        "Bilal",
+        "Hina",
+        "Imran",
+        "Indus Looms",
+        "Kamran",
+        "Omar",
+    ]
+    with ws.transaction() as s:
+        here = s.scalars(select(Contact.name).where(Contact.name.like("crmbook live%")))
+        assert sorted(n.removeprefix("crmbook live ") for n in here) == [
+            "Ayesha",
+            "Bilal",
+            "Hina",
+            "Imran",
+            "Kamran A.",
+            "Kamran Ali",
+            "Omar",
+        ]
+    # Written differently, the same value: Odoo keeps its own writing (and gives a
+    # company's people its VAT number: contacts are never matched by VAT).
+    rows = {
+        r["id"]: (r["phone"], r["email"], r["vat"])
+        for r in odoo.read("res.partner", [ayesha, imran, indus], ["phone", "email", "vat"])
+    }
+    assert rows == {
+        ayesha: ("+92 300 7654321", False, False),
+        imran: (False, "Imran.Live@Example.COM", "PK 7654321-9"),
+        indus: (False, False, "PK 7654321-9"),
+    }
+    queued = open_matches(ws)
+    assert queued["record"].tolist() == [f"remote #{kamran}"]
+    with ws.transaction() as s:
+        assert s.scalars(select(SyncMatch.status)).all() == ["open"]
+    _cleanup(odoo)
