@@ -8,7 +8,10 @@ without a browser) and a ``pn.viewable.Viewer`` that only lays it out:
 - :class:`~widgets.pipeline_board.PipelineBoard`: a column per stage, move, win, lose;
 - :class:`~widgets.activity_inbox.ActivityInbox`: my overdue, today and upcoming work;
 - :class:`~widgets.dashboard.Dashboard`: headline figures and charts;
-- :class:`~widgets.sync_panel.SyncPanel`: ERP sync runs and the conflicts queue.
+- :class:`~widgets.sync_panel.SyncPanel`: ERP sync runs and the conflicts queue;
+- :class:`~widgets.import_wizard.ImportWizard`: a file of records in, with a preview;
+- :class:`~widgets.data_quality.DataQuality`: the import wizard (and, to come, the
+  duplicates review) as one page, for managers and admins.
 
 In JupyterLab, ``pn.extension()`` then a component shows inline; ``pn.ipywidget(c)``
 makes it an ipywidget. ``crmbook serve`` composes them into the staff app
@@ -20,7 +23,15 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ActivityInbox", "ContactBook", "Dashboard", "PipelineBoard", "SyncPanel"]
+__all__ = [
+    "ActivityInbox",
+    "ContactBook",
+    "Dashboard",
+    "DataQuality",
+    "ImportWizard",
+    "PipelineBoard",
+    "SyncPanel",
+]
 
 _HOMES = {
     "ContactBook": "widgets.contact_book",
@@ -28,6 +39,8 @@ _HOMES = {
     "ActivityInbox": "widgets.activity_inbox",
     "Dashboard": "widgets.dashboard",
     "SyncPanel": "widgets.sync_panel",
+    "ImportWizard": "widgets.import_wizard",
+    "DataQuality": "widgets.data_quality",
 }
 
 

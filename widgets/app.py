@@ -32,7 +32,7 @@ from widgets.global_search import HEADER_INPUT_STYLE, GlobalSearch
 from widgets.headers import SecurityHeaders
 from widgets.i18n import N_, _
 from widgets.record_page import RecordPage
-from widgets.routes import RECORD_PATHS, Route, parse
+from widgets.routes import RECORD_PATHS, Route, page_path, parse
 from widgets.server_health import HEALTH_URL, HealthHandler, ServerHealth
 from widgets.session_pool import DEFAULT_THREADS
 
@@ -47,7 +47,11 @@ PAGES: list[tuple[str, str, str]] = [
     (N_("Dashboard"), "widgets.dashboard", "Dashboard"),
     (N_("Reports"), "widgets.reports_page", "ReportsPage"),
     (N_("Sync"), "widgets.sync_panel", "SyncPanel"),
+    (N_("Data quality"), "widgets.data_quality", "DataQuality"),
 ]
+#: Pages only for those who see every record (managers, admins): page title -> the
+#: check, the same one the page's model refuses by (crm_core refuses the work too).
+RESTRICTED_PAGES: dict[str, str] = {"Data quality": "widgets.data_quality:may_use"}
 #: A page's filters kept in its address: page title -> {address key: view-model parameter}.
 URL_PARAMS: dict[str, dict[str, str]] = {
     "Contacts": {
@@ -150,7 +154,7 @@ class StaffApp:
 
     def __init__(self, ws: Workspace, pages: list[tuple[str, str, str]] | None = None):
         self.ws = ws
-        self.pages = [p for p in (pages or PAGES) if _available(p[1])]
+        self.pages = [p for p in (pages or PAGES) if _available(p[1]) and _allowed(p[0], ws)]
         self._built: dict[str, Any] = {}
         self._record: RecordPage | None = None
         self._defaults: dict[str, dict[str, Any]] = {}
@@ -171,12 +175,12 @@ class StaffApp:
                 label=_(title),
                 button_type="light",
                 sizing_mode="stretch_width",
-                css_classes=[f"crm-nav-{title.lower()}"],
+                css_classes=[f"crm-nav-{page_path(title)}"],
             )
             for title, _module, _cls in self.pages
         }
         for title, button in self.nav.items():
-            button.on_click(lambda _event, t=title: self.navigate(Route(t.lower())))
+            button.on_click(lambda _event, t=title: self.navigate(Route(page_path(t))))
         self.search = GlobalSearch(ws)
         self.badge = pn.pane.HTML(
             "", css_classes=["crm-badge"], margin=(10, 10), stylesheets=[APP_CSS]
@@ -300,7 +304,7 @@ class StaffApp:
         route = parse(fragment)
         if self.search.model.query:
             self.search.model.clear()  # a result was opened, or the user went elsewhere
-        titles = {t.lower(): t for t, _m, _c in self.pages}
+        titles = {page_path(t): t for t, _m, _c in self.pages}
         if route is not None and route.kind is not None:
             self.show_record(route.kind, route.record_id)
             return
@@ -360,7 +364,7 @@ class StaffApp:
         self._pending_url = None
         if self.current is None:
             return
-        fragment = Route(self.current.lower(), None, self._params_of(self.current)).to_hash()
+        fragment = Route(page_path(self.current), None, self._params_of(self.current)).to_hash()
         if parse(fragment) != parse(self.shown):  # not the address shown, however written
             self.shown = fragment  # already shown: the filters are the page's own
             self.address.go(fragment)
@@ -388,6 +392,12 @@ class StaffApp:
 
     def close(self) -> None:
         """Let go of every page and view (the session has ended)."""
+        for component in self._built.values():
+            # What a page keeps outside the process (an uploaded file) goes now, not
+            # whenever the page's objects are collected.
+            ended = getattr(component.model, "session_ended", None)
+            if callable(ended):
+                ended()
         for place in self._places.values():
             place[:] = []
         self._views.clear()
@@ -413,6 +423,15 @@ class StaffApp:
 
         picker.param.watch(chosen, "value")
         return picker
+
+
+def _allowed(title: str, ws: Workspace) -> bool:
+    """Whether the acting user has page ``title`` (see :data:`RESTRICTED_PAGES`)."""
+    check = RESTRICTED_PAGES.get(title)
+    if check is None:
+        return True
+    module, _sep, name = check.partition(":")
+    return bool(getattr(importlib.import_module(module), name)(ws))
 
 
 def _available(module: str) -> bool:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import html
 import io
-import threading
 from typing import Any
 
 import pandas as pd
@@ -34,10 +33,11 @@ from bokeh.plotting import figure
 
 from crm_core import Workspace
 from crm_core.reports import FILTERS, Chart
-from widgets import design, i18n
-from widgets.base import ComponentView, ViewModel, message_alert
+from widgets import design
+from widgets.base import ComponentView, message_alert
 from widgets.chart_numbers import hover_number, tick_formatter
 from widgets.i18n import _, format_number
+from widgets.long_work import LongWorkModel
 
 #: The ``workbook`` choice that exports only the selected report.
 THIS_REPORT = "this report"
@@ -50,7 +50,7 @@ NUMBER_FORMATS = {"money": "0,0.00", "percent": "0.0 %", "number": "0,0.[00]"}
 _NUMERIC_KINDS = ("money", "percent", "number", "int")
 
 
-class ReportsModel(ViewModel):
+class ReportsModel(LongWorkModel):
     """The Reports page's state: the report, its filters, its result and the workbook.
 
     Choosing a report or changing a filter runs the report again (:meth:`run`); only
@@ -91,18 +91,9 @@ class ReportsModel(ViewModel):
     layouts = param.Dict(default={}, doc="Workbook layout name -> title (ws.export.layouts()).")
     workbook_data = param.Bytes(default=None, allow_None=True, doc="The last workbook made.")
     workbook_name = param.String(default="", doc="File name of the last workbook made.")
-    progress = param.Integer(default=0, bounds=(0, 100), doc="Progress of the workbook, 0-100.")
-    progress_text = param.String(default="", doc="What the workbook export is doing.")
-    running = param.Boolean(default=False, doc="A workbook started here is being written.")
-    background = param.Boolean(
-        default=None,
-        allow_None=True,
-        doc="Write workbooks in a thread: True, False, or None (yes when served by Panel).",
-    )
 
     def __init__(self, ws: Workspace, **params: Any):
         super().__init__(ws, **params)
-        self.thread: threading.Thread | None = None
         self._sheets = 1
         self._labels: list[str] = []
         chosen = self.report
@@ -216,23 +207,7 @@ class ReportsModel(ViewModel):
             workbook_name="",
         )
         self._say("", "info")
-        if self._in_background():
-            self.thread = threading.Thread(
-                # The thread speaks the page's language (it has no page of its own).
-                target=i18n.carry(self._write),
-                args=(what, given, name),
-                name="crmbook-reports-workbook",
-                daemon=True,
-            )
-            self.thread.start()
-            return None
-        return self._write(what, given, name)
-
-    def _in_background(self) -> bool:
-        if self.background is not None:
-            return bool(self.background)
-        doc = pn.state.curdoc
-        return doc is not None and doc.session_context is not None
+        return self._launch(self._write, what, given, name, name="crmbook-reports-workbook")
 
     def _progress(self, done: int, total: int | None, label: str) -> None:
         if label not in self._labels:

@@ -19,6 +19,12 @@ RECORD_PAGES = {"contacts": "contact", "companies": "company", "deals": "deal"}
 RECORD_PATHS = {kind: path for path, kind in RECORD_PAGES.items()}
 
 
+def page_path(title: str) -> str:
+    """The address of a page (and its CSS name) from its English title: lower case,
+    words joined by ``-`` (``"Data quality"`` -> ``data-quality``)."""
+    return "-".join(title.lower().split())
+
+
 @dataclass(frozen=True)
 class Route:
     """Where the app is: a page (``contacts``), or a record (``deals`` + an id), and the
@@ -49,7 +55,8 @@ def parse(fragment: str | None) -> Route | None:
         return None
     path, _, query = text[1:].partition("?")
     parts = [p for p in path.split("/") if p]
-    if not parts or len(parts) > 2 or not parts[0].isascii() or not parts[0].isalpha():
+    name = parts[0].replace("-", "") if parts else ""
+    if not parts or len(parts) > 2 or not name.isascii() or not name.isalpha():
         return None
     page = parts[0].lower()
     record_id = None

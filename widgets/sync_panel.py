@@ -21,7 +21,6 @@ import datetime as dt
 import html
 import json
 import os
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -40,9 +39,9 @@ from erp_bridge.failures import listed
 from erp_bridge.local import MODELS
 from erp_bridge.run import COPIES, REFERENCE, default_maps
 from erp_bridge.runs import RunBusy, shown_status
-from widgets import i18n
-from widgets.base import ComponentView, ViewModel, message_alert
+from widgets.base import ComponentView, message_alert
 from widgets.i18n import N_, _, format_number, ngettext
+from widgets.long_work import LongWorkModel
 
 ENV = ("CRMBOOK_ODOO_URL", "CRMBOOK_ODOO_DB", "CRMBOOK_ODOO_USER", "CRMBOOK_ODOO_PASSWORD")
 MANAGERS = (None, "admin", "manager")
@@ -138,7 +137,7 @@ def _ago(seconds: float) -> str:
     return _("{n}d").format(n=seconds // 86400)
 
 
-class SyncPanelModel(ViewModel):
+class SyncPanelModel(LongWorkModel):
     """The sync panel's state and actions.
 
     ``run_now`` runs :func:`erp_bridge.sync` with the adapter ``adapter_factory()``
@@ -178,14 +177,6 @@ class SyncPanelModel(ViewModel):
         doc="Who wins a shared field both sides changed (the other side is kept for review).",
     )
     last = param.Integer(default=10, bounds=(1, 1000), doc="How many runs to list.")
-    progress = param.Integer(default=0, bounds=(0, 100), doc="Progress of the run, 0-100.")
-    progress_text = param.String(default="", doc="What the run is doing, for the user.")
-    running = param.Boolean(default=False, doc="A run started here is under way.")
-    background = param.Boolean(
-        default=None,
-        allow_None=True,
-        doc="Run in a thread: True, False, or None (yes when served by a Panel server).",
-    )
 
     def __init__(
         self,
@@ -194,7 +185,6 @@ class SyncPanelModel(ViewModel):
         **params: Any,
     ):
         super().__init__(ws, adapter_factory=adapter_factory or adapter_from_env, **params)
-        self.thread: threading.Thread | None = None
         self._counts: dict[str, int] = {}
         self._steps = [*REFERENCE, *(m.entity for m in default_maps()), *COPIES]
         self.refresh()
@@ -318,17 +308,7 @@ class SyncPanelModel(ViewModel):
         self._counts = {}
         self.param.update(running=True, progress=0, progress_text=_("Starting"))
         self._say("", "info")
-        if self._in_background():
-            self.thread = threading.Thread(
-                # The thread speaks the page's language (it has no page of its own).
-                target=i18n.carry(self._run),
-                args=(adapter, models),
-                name="crmbook-sync-panel",
-                daemon=True,
-            )
-            self.thread.start()
-            return None
-        return self._run(adapter, models)
+        return self._launch(self._run, adapter, models, name="crmbook-sync-panel")
 
     def retry(self) -> Any:
         """Run a sync of the entities that have records waiting to be retried (every
@@ -407,12 +387,6 @@ class SyncPanelModel(ViewModel):
         if adapter is None:
             self._say(_(NO_ERP), "warning")
         return adapter
-
-    def _in_background(self) -> bool:
-        if self.background is not None:
-            return bool(self.background)
-        doc = pn.state.curdoc
-        return doc is not None and doc.session_context is not None
 
     def _progress(self, key: str, count: int) -> None:
         name = key.removeprefix("pull:")

@@ -794,7 +794,33 @@ TABLE: dict[str, Any] = {
             activity_write(r, "a_today", {"opportunity": r.b_deal}),
         ]
     ),
+    "activities.prepare": Refused(
+        lambda r: [
+            in_session(
+                r.a,
+                lambda s: r.a.activities.prepare(
+                    s, "call", "Mine now", TODAY, {"opportunity": r.b_deal}
+                ),
+            ),
+            in_session(
+                r.a,
+                lambda s: r.a.activities.prepare(
+                    s, "call", "Hers", TODAY, {"opportunity": r.b_deal, "assignee": "olga"}
+                ),
+            ),
+        ]
+    ),
     # -- interactions -----------------------------------------------------------------
+    "interactions.prepare": Refused(
+        lambda r: [
+            in_session(
+                r.a,
+                lambda s: r.a.interactions.prepare(
+                    s, "call", "out", None, {"opportunity": r.b_deal, "subject": "Mine"}
+                ),
+            )
+        ]
+    ),
     "interactions.log": Refused(
         lambda r: [
             lambda: r.a.interactions.log("call", "out", opportunity=r.b_deal, subject="Mine"),
@@ -995,6 +1021,29 @@ TABLE: dict[str, Any] = {
         BOOKS, lambda r: r.a.accounts.sales_orders(), holds(lambda f, _r: f.empty)
     ),
     # -- quality ----------------------------------------------------------------------
+    # -- imports and duplicates: the whole team's records ----------------------------
+    "importer.run": Refused(
+        lambda r: [
+            lambda: r.a.importer.run(pd.DataFrame({"name": ["Mine now"]}), "contacts"),
+            lambda: r.a.importer.run(
+                pd.DataFrame({"name": [f"{SECRET} towels"], "stage": ["Won"]}),
+                "opportunities",
+                dry_run=True,
+            ),
+        ]
+    ),
+    "importer.columns": Allowed(
+        "what a file's columns would fill: its header and the custom field definitions",
+        lambda r: r.a.importer.columns(pd.DataFrame({"Name": [], "Region": []}), "deals")[
+            "field"
+        ].tolist(),
+        equals(["name", "custom.region"]),
+    ),
+    "duplicates.find": Allowed(
+        "pairs of companies or contacts alike: those are everyone's (deals are not paired)",
+        lambda r: r.a.duplicates.find("contacts")[["id_a", "id_b"]].values.tolist(),
+        equals([]),
+    ),
     "quality.count": Filtered(lambda r: r.a.quality.count(), check_quality_count),
     "quality.issues": Filtered(quality_issues, check_issues),
     # -- reports ----------------------------------------------------------------------

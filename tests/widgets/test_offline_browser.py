@@ -20,6 +20,7 @@ PAGES = {
     "dashboard": ".crm-nav-dashboard button",
     "reports": ".crm-reports-select select",
     "sync": ".crm-nav-sync button",
+    "data-quality": ".crm-import-file input",
 }
 
 
