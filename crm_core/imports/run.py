@@ -96,7 +96,7 @@ class Importer:
         encoding: str | None = None,
         delimiter: str | None = None,
         sheet: str | None = None,
-        batch_size: int = 1000,
+        batch_size: int = 5000,
         progress: Progress | None = None,
         workers: int = 0,
     ) -> ImportReport:
