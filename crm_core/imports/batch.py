@@ -211,6 +211,8 @@ class Job:
             else:
                 assert row.outcome is not None
                 outcome, record_id, detail = row.outcome
+                if outcome == "created" and self.report.dry_run:
+                    record_id = None  # the id it had in a transaction rolled back
                 self.report.add(outcome, Example(row.line, outcome, row.name, record_id, detail))
 
     def _row(self, line: int, cells: list[Any]) -> Row:

@@ -31,6 +31,10 @@ if TYPE_CHECKING:
     from crm_core.workspace import Workspace
 
 
+#: Fields compared by their key, not as written.
+_SAME_KEY = {"email": lambda v: text.fold(v) if isinstance(v, str) else v, "vat": vat_key}
+
+
 class RecordJob(Job):
     """Imports companies, contacts or deals."""
 
@@ -295,16 +299,19 @@ class RecordJob(Job):
             r.outcome = ("updated", record_id, ", ".join(sorted(changes)))
 
     def _changes(self, s: Session, r: Row, obj: Any) -> dict[str, Any]:
-        """The given fields whose cleaned value differs from the record's."""
+        """The given fields whose cleaned value differs from the record's. An e-mail or
+        a VAT number written another way (case, spaces) is the same value: it is what
+        the row was matched by, not a change."""
         row, tags, _ = r.checked  # type: ignore[misc]
         assert row is not None and r.values is not None
         changes: dict[str, Any] = {}
         for name in r.values:
             if name in ("tags", "custom", "stage") or name.startswith(m.CUSTOM):
                 continue
-            new = row.get(name)
-            if new != getattr(obj, name, None):
-                changes[name] = new
+            new, old = row.get(name), getattr(obj, name, None)
+            if new == old or (name in _SAME_KEY and _SAME_KEY[name](new) == _SAME_KEY[name](old)):
+                continue
+            changes[name] = new
         if "stage" in r.values and row.get("stage_id") != obj.stage_id:
             changes["stage"] = row["stage_id"]
         if tags is not None:
