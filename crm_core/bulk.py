@@ -34,6 +34,7 @@ import pandas as pd
 from sqlalchemy.exc import SQLAlchemyError
 
 from crm_core import db
+from crm_core.imports.parallel import shareable
 from crm_core.loaders import (
     BatchError,
     Checked,
@@ -263,7 +264,7 @@ def _run(
             progress(report)
 
     try:
-        if workers and _shareable(loader.ws):
+        if workers and shareable(loader.ws):
             _run_parallel(loader, batches, workers, done)
         else:
             for batch, first in batches:
@@ -284,14 +285,6 @@ def _numbered(
         out.open(batch)  # the first batch names the rejects file's columns
         yield batch, number
         number += len(batch)
-
-
-def _shareable(ws: Workspace) -> bool:
-    """Whether another process can open this workspace's database (not in-memory)."""
-    url = ws.engine.url
-    if url.get_backend_name() != "sqlite":
-        return True
-    return url.database not in (None, "", ":memory:") and "mode=memory" not in str(url)
 
 
 def _run_parallel(
