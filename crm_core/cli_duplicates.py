@@ -3,7 +3,9 @@
 ``crmbook duplicates`` lists pairs of contacts, ``crmbook duplicates contacts`` and
 ``crmbook duplicates companies`` name what to look at; each takes ``--min-score``,
 ``--limit`` and ``--workspace``. The entity is a subcommand, not an argument, so that
-more subcommands (merging, undoing a merge) sit beside them under the same name.
+more subcommands sit beside them under the same name: ``crmbook duplicates merge
+contacts KEEP DROP [--field name=drop ...]``, ``crmbook duplicates undo MERGE_ID`` and
+``crmbook duplicates merges`` (the latest merges, and whether each was undone).
 """
 
 from __future__ import annotations
@@ -13,8 +15,18 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from crm_core.cli import DEFAULT_WORKSPACE, WorkspaceOption, _print_frame, acting, app, console, say
+from crm_core.cli import (
+    DEFAULT_WORKSPACE,
+    WorkspaceOption,
+    _print_frame,
+    acting,
+    app,
+    console,
+    fail,
+    say,
+)
 from crm_core.duplicates import DEFAULT_MIN_SCORE
+from crm_core.duplicates.merge import CHOICES, ENTITIES
 from crm_core.duplicates.service import MAX_LIMIT
 
 duplicates_app = typer.Typer(
@@ -97,3 +109,72 @@ def _linked(a: bool, b: bool) -> str:
     return {(True, True): "both", (True, False): "first", (False, True): "second"}.get(
         (bool(a), bool(b)), ""
     )
+
+
+@duplicates_app.command("merge")
+def merge(
+    entity: Annotated[str, typer.Argument(help="contacts or companies.")],
+    keep: Annotated[int, typer.Argument(help="Id of the record that stays.")],
+    drop: Annotated[int, typer.Argument(help="Id of the record merged into it (archived).")],
+    field: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--field",
+            help="FIELD=keep or FIELD=drop: whose value the kept record has (default: the"
+            " most recently changed non-empty one; tags: both). Repeatable.",
+        ),
+    ] = None,
+    workspace: WorkspaceOption = DEFAULT_WORKSPACE,
+) -> None:
+    """Merge record DROP into record KEEP (managers and admins); undo with
+    ``crmbook duplicates undo MERGE_ID``."""
+    if entity not in ENTITIES:
+        fail(f"entity {entity!r}: must be one of {', '.join(ENTITIES)}")
+    choose = {}
+    for given in field or []:
+        name, sep, side = given.partition("=")
+        if not sep or side.strip() not in CHOICES:
+            fail(f"--field {given!r}: write FIELD=keep or FIELD=drop")
+        choose[name.strip()] = side.strip()
+    with acting(workspace) as ws:
+        done = ws.duplicates.merge(entity, keep, drop, choose or None)
+    singular = ENTITIES[entity][1]
+    say(
+        f"merged {singular} #{done['dropped']} into {singular} #{done['kept']} "
+        f"({done['record']['name']}); merge id {done['merge_id']}"
+    )
+    console.print(f"undo: crmbook duplicates undo {done['merge_id']}")
+
+
+@duplicates_app.command("undo")
+def undo(
+    merge_id: Annotated[str, typer.Argument(help="The merge id (see: crmbook duplicates merges).")],
+    workspace: WorkspaceOption = DEFAULT_WORKSPACE,
+) -> None:
+    """Undo a merge: both records and everything moved, as they were (managers and
+    admins)."""
+    with acting(workspace) as ws:
+        done = ws.duplicates.undo(merge_id)
+    singular = ENTITIES[done["entity"]][1]
+    say(
+        f"undid merge {merge_id}: {singular} #{done['dropped']} and {singular} "
+        f"#{done['kept']} are as they were ({done['changes']} change(s) put back)"
+    )
+
+
+@duplicates_app.command("merges")
+def merges(
+    limit: Limit = DEFAULT_LIMIT,
+    workspace: WorkspaceOption = DEFAULT_WORKSPACE,
+) -> None:
+    """The latest merges, newest first, and whether each was undone."""
+    with acting(workspace) as ws:
+        found = ws.duplicates.merges(limit)
+    if found.empty:
+        say("no merge yet")
+        return
+    shown = found.assign(
+        at=found["at"].map(lambda t: f"{t:%Y-%m-%d %H:%M}"),
+        undone=found["undone"].map({True: "undone", False: ""}),
+    )
+    _print_frame(shown, title=f"{len(found)} latest merge(s)")

@@ -216,6 +216,37 @@ def created(session: Session, obj: Any) -> None:
     )
 
 
+def record(
+    session: Session,
+    entity: str,
+    record_id: int,
+    action: str,
+    field: str | None,
+    old: Any,
+    new: Any,
+) -> None:
+    """Journal one change the flush listener does not see, with the session's clock,
+    user and origin: a row of a table without a version column changed with SQL (a
+    merge moving a campaign membership), or a marker such as a merge's
+    ``merged_into``. ``old`` and ``new`` are encoded like every journaled value."""
+    session.connection().execute(
+        insert(JournalEntry),
+        [
+            {
+                "at": session.info["clock"](),
+                "user_id": session.info.get("user_id"),
+                "entity": entity,
+                "record_id": record_id,
+                "action": action,
+                "field": field,
+                "old": encode(old),
+                "new": encode(new),
+                "origin": session.info.get("origin"),
+            }
+        ],
+    )
+
+
 def search_rows(
     entity: str, record_id: int, name: str | None, active: bool = True
 ) -> list[dict[str, Any]]:

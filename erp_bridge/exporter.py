@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from crm_core.duplicates.merge import merged_into
 from crm_core.models import ExternalLink, JournalEntry
 from erp_bridge import failures
 from erp_bridge.adapter import RemoteError, Unavailable
@@ -163,7 +164,10 @@ class Exporter:
                     rep.archived += self.rec.vanished(emap, obj)
                     self.ctx.binder.unbind(s, link)
                     return None
+                pushed = rep.pushed_updated
                 self.rec.merge_pair(s, emap, obj, found[0], rep)
+                if rep.pushed_updated > pushed and not getattr(obj, "active", True):
+                    self._merged(s, emap, obj.id, link.remote_id, rep)
                 return None
         except Unavailable:
             raise  # not about this record: the run stops, the position stays
@@ -175,6 +179,25 @@ class Exporter:
                 self.ctx.binder.load(s)
                 self.rec.review.load(s)
             return error
+
+    def _merged(
+        self, s: Session, emap: EntityMap, local_id: int, remote_id: int, rep: ModelReport
+    ) -> None:
+        """Say in the report that the archive just pushed carries out a local merge:
+        the record was merged into another one, whose own twin stays. (Archiving is
+        how every ERP can do it; none is asked to merge its records itself.)"""
+        kept = merged_into(s, TABLES[emap.entity], local_id)
+        if kept is None:
+            return  # archived by hand, not merged: an archive like any other
+        twin = self.ctx.binder.by_local(emap.entity, kept)
+        into = f"{emap.entity} #{kept}" + (
+            f" ({emap.remote_model} #{twin.remote_id})" if twin is not None else ""
+        )
+        done = "to be archived" if self.ctx.dry_run else "archived"
+        rep.merges.append(
+            f"{emap.entity} #{local_id} ({emap.remote_model} #{remote_id}) {done} in the "
+            f"ERP: merged into {into}"
+        )
 
     def _push_unlinked(
         self, s: Session, emap: EntityMap, obj: Any, rep: ModelReport, twin: Twin | None

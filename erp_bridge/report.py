@@ -44,12 +44,17 @@ class ModelReport:
     conflicts: int = 0
     hidden: int = 0
     errors: list[str] = field(default_factory=list)
+    #: Records merged into another one locally whose twin the run archived in the ERP,
+    #: each said in words ("contact #42 (res.partner #7) archived in the ERP: merged
+    #: into contact #17 (res.partner #3)").
+    merges: list[str] = field(default_factory=list)
 
     def add(self, other: ModelReport) -> None:
-        """Add another report's counts and errors to this one."""
+        """Add another report's counts, errors and merges to this one."""
         for name in COUNTS[:-1]:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors += other.errors
+        self.merges += other.merges
 
 
 @dataclass
@@ -96,6 +101,11 @@ class SyncReport:
         }
 
     @property
+    def merges(self) -> list[str]:
+        """Every merged-away record the run archived in the ERP, in words."""
+        return [line for rep in self.models.values() for line in rep.merges]
+
+    @property
     def errors(self) -> list[str]:
         """Every error of the run, prefixed by its model."""
         return [f"{name}: {e}" for name, rep in self.models.items() for e in rep.errors]
@@ -106,5 +116,6 @@ class SyncReport:
     def __str__(self) -> str:
         head = f"sync {self.backend}{' (dry run)' if self.dry_run else ''} in {self.seconds:.1f}s"
         head += f": {self.status.replace('_', ' ')}" + (f" ({self.reason})" if self.reason else "")
-        notes = "".join(f"\nnote: {note}" for note in self.notes)
+        notes = "".join(f"\nmerge: {line}" for line in self.merges)
+        notes += "".join(f"\nnote: {note}" for note in self.notes)
         return head + "\n" + self.to_frame().to_string(index=False) + notes

@@ -11,6 +11,7 @@ say which are, since merging two linked records also merges them there.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -91,6 +92,71 @@ class Duplicates(Service):
         if limit is not None:
             scored = scored.head(limit)
         return _result(entity, records, scored)
+
+    # -- merging -------------------------------------------------------------------------
+    def compare(self, entity: str, id_a: int, id_b: int) -> pd.DataFrame:
+        """Two records of ``entity`` ("contacts" or "companies") side by side.
+
+        One row per field a person sees (name, e-mail, phones, address, ..., one
+        ``custom.<name>`` per custom value either record has, ``tags`` as a list of
+        names) with columns field, a, b, differs and choice: ``"a"`` or ``"b"``, the
+        value a merge keeps by default, the most recently changed non-empty one (each
+        field's change time from the journal, else the record's ``updated_at``).
+        Raises :class:`~crm_core.errors.ValidationError` for an unknown entity or the
+        same id twice, :class:`~crm_core.errors.NotFoundError` for an unknown id.
+        """
+        from crm_core.duplicates import merge
+
+        return merge.compare_records(self.ws, entity, id_a, id_b)
+
+    def merge(
+        self, entity: str, keep: int, drop: int, choose: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        """Merge record ``drop`` of ``entity`` into record ``keep``, in one transaction.
+
+        ``choose`` maps fields of :meth:`compare` to ``"keep"`` or ``"drop"`` (which
+        record's value the kept one has); fields not named take compare's choice, and
+        tags are both records' unless ``"tags"`` is named. The kept record takes the
+        values through the service's validation (values kept as an ERP wrote them stay
+        so, marked), everything pointing at the dropped record moves to the kept one
+        (deals, activities, interactions, a company's contacts, tag links, campaign
+        memberships, the ERP's invoices and orders, any other table with a foreign
+        key to it, saved segments filtering on it; ERP links on backends where the kept
+        record has none), and the
+        dropped record is archived and marked merged into the kept one. When both are
+        linked to one ERP, the dropped record keeps its link and the next sync archives
+        its twin there (its report says so). Every change is journaled with origin
+        ``merge:<merge_id>``. Returns ``{"merge_id", "kept", "dropped", "record"}``
+        (the kept record as :meth:`~crm_core.services.parties.Contacts.get` gives it).
+
+        Managers and admins only (:func:`crm_core.access.check_unrestricted`): a merge
+        moves everyone's deals. Refuses (naming the ids) an unknown entity or id, the
+        same id twice, a record already merged into another, and a bad ``choose``.
+        """
+        from crm_core.duplicates import merge
+
+        return merge.merge(self.ws, entity, keep, drop, choose)
+
+    def undo(self, merge_id: str) -> dict[str, Any]:
+        """Undo merge ``merge_id``: both records and every moved row as they were.
+
+        Refused (naming each change, who made it and when) when anything the merge
+        changed has changed since, and for a merge undone already; later changes to
+        other fields are kept. Version numbers are not put back (they move forward, so
+        an edit based on the merged record cannot pass the version check later).
+        Managers and admins only. Returns ``{"merge_id", "entity", "kept", "dropped",
+        "changes", "records": {"kept": ..., "dropped": ...}}``.
+        """
+        from crm_core.duplicates import merge
+
+        return merge.undo(self.ws, merge_id)
+
+    def merges(self, limit: int = 50) -> pd.DataFrame:
+        """The latest merges, newest first: merge_id, entity, kept, dropped, at, user
+        (login) and undone."""
+        from crm_core.duplicates import merge
+
+        return merge.merges(self.ws, limit)
 
     # -- reading -------------------------------------------------------------------------
     def _visible(self, model: Any) -> list[ColumnElement[bool]]:

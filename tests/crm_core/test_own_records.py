@@ -1044,6 +1044,33 @@ TABLE: dict[str, Any] = {
         lambda r: r.a.duplicates.find("contacts")[["id_a", "id_b"]].values.tolist(),
         equals([]),
     ),
+    "duplicates.compare": Allowed(
+        "two companies or contacts side by side: those are everyone's (no deal is shown)",
+        lambda r: (
+            r.a.duplicates.compare("contacts", r.imran, r.irina)
+            .set_index("field")
+            .loc["name", ["a", "b"]]
+            .tolist()
+        ),
+        equals(["Imran Khan", "Irina Petrova"]),
+    ),
+    # A merge moves everyone's deals, activities and interactions: a manager's act.
+    "duplicates.merge": Refused(
+        lambda r: [
+            lambda: r.a.duplicates.merge("contacts", r.imran, r.irina),
+            lambda: r.a.duplicates.merge("companies", r.indus, r.kazan, {"name": "keep"}),
+        ]
+    ),
+    "duplicates.undo": Refused(lambda r: [lambda: r.a.duplicates.undo("0" * 32)]),
+    "duplicates.merges": Allowed(
+        "which contacts or companies were merged into which, when and by whom: records "
+        "everyone sees (what moved with them is not listed)",
+        lambda r: (
+            r.mgr.duplicates.merge("contacts", r.imran, r.irina),
+            r.a.duplicates.merges()[["entity", "kept", "dropped", "user", "undone"]],
+        )[1].values.tolist(),
+        holds(lambda rows, r: rows == [["contacts", r.imran, r.irina, "ayesha", False]]),
+    ),
     "quality.count": Filtered(lambda r: r.a.quality.count(), check_quality_count),
     "quality.issues": Filtered(quality_issues, check_issues),
     # -- reports ----------------------------------------------------------------------
