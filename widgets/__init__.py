@@ -10,8 +10,10 @@ without a browser) and a ``pn.viewable.Viewer`` that only lays it out:
 - :class:`~widgets.dashboard.Dashboard`: headline figures and charts;
 - :class:`~widgets.sync_panel.SyncPanel`: ERP sync runs and the conflicts queue;
 - :class:`~widgets.import_wizard.ImportWizard`: a file of records in, with a preview;
-- :class:`~widgets.data_quality.DataQuality`: the import wizard (and, to come, the
-  duplicates review) as one page, for managers and admins.
+- :class:`~widgets.duplicates_review.DuplicatesReview`: pairs of probable duplicates,
+  compared side by side, merged and unmerged;
+- :class:`~widgets.data_quality.DataQuality`: the import wizard and the duplicates
+  review as one page, for managers and admins.
 
 In JupyterLab, ``pn.extension()`` then a component shows inline; ``pn.ipywidget(c)``
 makes it an ipywidget. ``crmbook serve`` composes them into the staff app
@@ -28,6 +30,7 @@ __all__ = [
     "ContactBook",
     "Dashboard",
     "DataQuality",
+    "DuplicatesReview",
     "ImportWizard",
     "PipelineBoard",
     "SyncPanel",
@@ -41,6 +44,7 @@ _HOMES = {
     "SyncPanel": "widgets.sync_panel",
     "ImportWizard": "widgets.import_wizard",
     "DataQuality": "widgets.data_quality",
+    "DuplicatesReview": "widgets.duplicates_review",
 }
 
 

@@ -116,3 +116,39 @@ def test_reports_notebook(executed):
     assert sum(1 for _ in vip.iter_rows(min_row=2)) == expected
     assert changes.empty  # reports and exports write nothing
     assert_offline(nb)
+
+
+@pytest.mark.slow
+def test_import_and_duplicates_notebook(executed):
+    run = executed("04_import_and_duplicates.ipynb")
+    nb, changes, folder = run.nb, run.changes, run.folder
+    text = text_of(nb)
+    # The messy file: one customer new, one already here under another e-mail (new
+    # too: an e-mail says it is someone else), the bad e-mail refused.
+    assert "rows 3: created 2, updated 0, unchanged 0, rejected 1" in text
+    rejects = (folder / "customers.rejects.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert rejects[0] == "نام;ای میل;Phone;City;Notes;line;field;value;reason"
+    assert rejects[1].startswith("Bad Row;not-an-email;;Multan;")
+    assert "'=HYPERLINK(" in rejects[1]  # written so that a spreadsheet shows it as text
+    assert ";3;email;not-an-email;" in rejects[1] and "not a valid e-mail address" in rejects[1]
+    assert "not a valid e-mail address" in text  # the rejects shown as a DataFrame
+    # Merged, then undone: the merge id printed is the one in the journal.
+    merged = re.search(r"merge (\w+) kept (\d+) dropped (\d+)", text)
+    assert merged, text
+    merge_id, kept, dropped = merged.groups()
+    assert "notes now: home | e-mail: amirza@" in text
+    assert f"undone {merge_id} | both records as before: True" in text
+    with crm_core.open(folder / "demo.sqlite") as ws:
+        assert ws.contacts.get(int(kept))["active"] and ws.contacts.get(int(dropped))["active"]
+        assert ws.contacts.get(int(dropped))["email"] == "ali.mirza@gmail.example.com"
+        assert ws.contacts.get(int(kept))["notes"] is None
+        history = ws.duplicates.merges(limit=1).iloc[0]
+    assert (history["merge_id"], bool(history["undone"])) == (merge_id, True)
+    assert set(changes["user"].dropna()) == {"ayesha"}
+    # The review component rendered inline, and its model compared the first pair.
+    kinds = {
+        key for cell in nb.cells for out in cell.get("outputs", []) for key in out.get("data", {})
+    }
+    assert "application/vnd.holoviews_exec.v0+json" in kinds or "text/html" in kinds
+    assert "choose the value that stays for each field that differs" in text
+    assert_offline(nb)

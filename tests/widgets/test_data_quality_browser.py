@@ -123,3 +123,78 @@ def test_a_sales_user_has_no_data_quality_page(browser, served):
     assert page.locator(".crm-import-file").count() == 0
     assert page.locator(".crm-quality").count() == 0
     page.close()
+
+
+def test_a_manager_merges_a_pair_of_duplicates_and_undoes_it(browser, served):
+    url, path, records = served
+    imran = records["imran"]["id"]
+    with crm_core.open(path) as ws:
+        ws.contacts.update(imran, phone="0300 1234567")
+        twin = ws.contacts.create(
+            name="Imran Khan",
+            email="imran.khan@example.com",
+            phone="+92 300 1234567",
+            city="Lahore",
+        )["id"]
+    page = browser.new_page(viewport=VIEW)
+    messages: list[str] = []
+    page.on("console", lambda m: messages.append(m.text))
+    login(page, url, "ayesha")
+    page.locator(".crm-nav-data-quality button").wait_for(timeout=30_000)
+    page.locator(".crm-nav-data-quality button").click()
+    page.locator(".crm-quality-tabs .bk-tab", has_text="Duplicates").click()
+
+    # The pair listed with its reasons; selected, both records side by side.
+    pairs = ".crm-dups-pairs"
+    row = page.locator(f"{pairs} .tabulator-row", has_text="عمران خان").first
+    row.wait_for(timeout=30_000)
+    assert "same phone" in cell(page, pairs, "عمران خان", "reasons").inner_text()
+    cell(page, pairs, "عمران خان", "score").click()
+    fields = ".crm-dups-fields"
+    cell(page, fields, "city", "b").get_by_text("Lahore").wait_for()
+    assert cell(page, fields, "city", "a").inner_text() == "Karachi"
+    header = page.locator(f"{fields} .tabulator-col[tabulator-field='a']").inner_text()
+    assert f"#{imran}" in header and "stays" in header
+
+    # Lahore chosen for the city, then merged.
+    cell(page, fields, "city", "b").click()
+    cell(page, fields, "city", "stays").get_by_text("Lahore").wait_for()
+    page.locator(".crm-alert").get_by_text("city keeps Lahore.").wait_for()
+    shoot(page, "data-quality-03-duplicates")
+    page.locator(".crm-dups-merge button").click()
+    result = page.locator(".crm-dups-result")
+    result.get_by_text(f"#{twin} merged into #{imran}").wait_for(timeout=30_000)
+    with crm_core.open(path) as ws:
+        assert ws.contacts.get(imran)["city"] == "Lahore"
+        merge_id = ws.duplicates.merges(limit=1)["merge_id"].iloc[0]
+    result.get_by_text(f"Merge {merge_id}:").wait_for()
+    page.locator(f"{pairs} .tabulator-row", has_text="عمران خان").wait_for(state="detached")
+    page.locator(".crm-dups-merges .tabulator-row", has_text="ayesha").wait_for()
+    assert cell(page, ".crm-dups-merges", "ayesha", "entity").inner_text() == "Contacts"
+    assert cell(page, ".crm-dups-merges", "ayesha", "undo").inner_text() == "Undo"
+    shoot(page, "data-quality-04-merged")
+
+    page.locator(".crm-dups-undo button").click()
+    page.locator(".crm-alert").get_by_text(f"Merge {merge_id} undone").wait_for(timeout=30_000)
+    with crm_core.open(path) as ws:
+        assert ws.contacts.get(imran)["city"] == "Karachi"
+        assert ws.contacts.get(twin)["active"] and ws.contacts.get(twin)["city"] == "Lahore"
+    page.locator(f"{pairs} .tabulator-row", has_text="عمران خان").first.wait_for()
+    assert [m for m in messages if "Content Security Policy" in m] == []
+    page.close()
+
+    # The same review right to left, in Urdu.
+    with crm_core.open(path) as ws:
+        ws.users.set_language("demo", "ur")
+    page = browser.new_page(viewport=VIEW)
+    login(page, url, "demo")
+    page.locator(".crm-nav-data-quality button").wait_for(timeout=30_000)
+    page.locator(".crm-nav-data-quality button").click()
+    page.locator(".crm-quality-tabs .bk-tab", has_text="دہرے ریکارڈ").click()
+    page.locator(f"{pairs} .tabulator-row", has_text="عمران خان").first.wait_for(timeout=30_000)
+    cell(page, pairs, "عمران خان", "score").click()
+    cell(page, fields, "city", "b").get_by_text("Lahore").wait_for()
+    assert page.locator("html").get_attribute("dir") == "rtl"
+    assert page.locator(".crm-dups-merge button").inner_text() == "ضم کریں"
+    shoot(page, "data-quality-05-duplicates-ur")
+    page.close()
