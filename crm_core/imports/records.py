@@ -23,7 +23,7 @@ from crm_core.imports import mapping as m
 from crm_core.imports.batch import Job, Row
 from crm_core.imports.matching import SAID, WEAK, Matcher, RowKeys, contradicts, vat_key
 from crm_core.imports.report import ImportReport
-from crm_core.loaders import CompanyLoader, ContactLoader, Loader, OpportunityLoader
+from crm_core.loaders import Checked, CompanyLoader, ContactLoader, Loader, OpportunityLoader
 from crm_core.models import Company, Contact, Stage
 from crm_core.services.base import raise_if
 
@@ -250,7 +250,10 @@ class RecordJob(Job):
         new = [r for r in rows if r.refusal is None and r.outcome and r.outcome[0] == "create"]
         if not new:
             return
-        checked = [r.checked for r in new if r.checked is not None]
+        checked: list[Checked] = []
+        for r in new:
+            assert r.checked is not None  # only validated rows are created
+            checked.append(r.checked)
         refused, ids = self.loader.store(s, checked, [r.line for r in new])
         for i, r in enumerate(new):
             if i in refused:
@@ -260,8 +263,6 @@ class RecordJob(Job):
             self.touched.mark(record_id, r.line)
             marked.append(record_id)
             r.outcome = ("created", record_id, "")
-        if self.kind == "opportunity" or self.loader.model is Contact:
-            return
 
     def _update(self, s: Session, rows: list[Row]) -> None:
         matched = [r for r in rows if r.refusal is None and r.outcome and r.outcome[0] == "matched"]
