@@ -38,6 +38,7 @@ import param
 from crm_core import FieldError, ValidationError, Workspace
 from crm_core.services.pipeline import OPP_COLUMNS
 from widgets.base import ViewModel
+from widgets.shared_reads import shared
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
@@ -180,12 +181,12 @@ class PipelineBoardModel(ViewModel):
     def _reference(self) -> pd.DataFrame:
         """The open stages; with them (once per refresh) the users and lost reasons."""
         if self._open_stages is None:
-            pipeline = self.ws.pipeline
-            stages = pipeline.stages(self.pipeline)
-            users = self.ws.users.list()
+            ws, pipeline = self.ws, self.ws.pipeline
+            stages = shared(ws, "stages", self.pipeline, lambda: pipeline.stages(self.pipeline))
+            users = shared(ws, "users", None, ws.users.list)
             users = users[users["active"].astype(bool)]
             self.param.update(
-                lost_reasons=pipeline.lost_reasons(),
+                lost_reasons=shared(ws, "lost_reasons", None, pipeline.lost_reasons),
                 users=[{"login": u.login, "name": u.name} for u in users.itertuples()],
             )
             self._open_stages = stages[~stages["is_won"] & ~stages["is_lost"]]
@@ -194,10 +195,18 @@ class PipelineBoardModel(ViewModel):
     def _load(self) -> bool:
         stages = self._reference()
         filters = self._filters()
-        totals = self.ws.pipeline.stage_totals(**filters)
+        totals = self._totals(filters)
         columns = [self._column(stage, totals, filters) for stage in stages.itertuples()]
         self.param.update(columns=columns, closed=self._closed(filters))
         return True
+
+    def _totals(self, filters: dict[str, Any]) -> pd.DataFrame:
+        """The columns' counts and sums: what every manager's board (and every board
+        with the same filters) asks for, so computed once per change and shared."""
+        args = tuple(sorted((k, str(v)) for k, v in filters.items()))
+        return shared(
+            self.ws, "stage_totals", args, lambda: self.ws.pipeline.stage_totals(**filters)
+        )
 
     def _column(self, stage: Any, totals: pd.DataFrame, filters: dict[str, Any]) -> dict:
         stage_id = int(stage.id)
@@ -237,7 +246,7 @@ class PipelineBoardModel(ViewModel):
         columns = list(self.columns)
         for index, stage in enumerate(stages.itertuples()):
             if int(stage.id) in stage_ids:
-                totals = self.ws.pipeline.stage_totals(stage=int(stage.id), **filters)
+                totals = self._totals({**filters, "stage": int(stage.id)})
                 columns[index] = self._column(stage, totals, filters)
         update: dict[str, Any] = {"columns": columns}
         if closed:
