@@ -31,6 +31,7 @@ from widgets.design import dress, without_mathjax, without_web_fonts
 from widgets.global_search import HEADER_INPUT_STYLE, GlobalSearch
 from widgets.headers import SecurityHeaders
 from widgets.i18n import N_, _
+from widgets.import_model import UPLOAD_MESSAGE_BYTES
 from widgets.record_page import RecordPage
 from widgets.routes import RECORD_PATHS, Route, page_path, parse
 from widgets.server_health import HEALTH_URL, HealthHandler, ServerHealth
@@ -550,4 +551,8 @@ def serve_app(
         # or reconnects finds it again), checking every as often.
         unused_session_lifetime_milliseconds=int(session_linger_s * 1000),
         check_unused_sessions_milliseconds=int(session_linger_s * 1000),
+        # A file chosen for an import reaches the server in one message, in base64:
+        # Bokeh's 20 MB default would drop the page's connection for a 15 MB file
+        # instead of letting the wizard say how large a file it takes.
+        websocket_max_message_size=UPLOAD_MESSAGE_BYTES,
     )

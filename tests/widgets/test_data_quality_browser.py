@@ -198,3 +198,24 @@ def test_a_manager_merges_a_pair_of_duplicates_and_undoes_it(browser, served):
     assert page.locator(".crm-dups-merge button").inner_text() == "ضم کریں"
     shoot(page, "data-quality-05-duplicates-ur")
     page.close()
+
+
+def test_a_file_too_large_is_refused_with_a_message_and_the_page_stays(browser, served):
+    """16 MB is over the wizard's limit, and its base64 (21 MB) over Bokeh's default
+    message size, which used to drop the page's connection without a word."""
+    url, _path, _records = served
+    page = browser.new_page(viewport=VIEW)
+    login(page, url, "ayesha")
+    page.locator(".crm-nav-data-quality button").wait_for(timeout=30_000)
+    page.locator(".crm-nav-data-quality button").click()
+    chooser = page.locator(".crm-import-file input[type=file]")
+    chooser.wait_for(state="attached", timeout=30_000)
+    big = CSV + b"x" * (16 * 1024 * 1024)
+    chooser.set_input_files(files=[{"name": "big.csv", "mimeType": "text/csv", "buffer": big}])
+    page.locator(".crm-alert").get_by_text("the page takes files up to 10 MB").wait_for(
+        timeout=60_000
+    )
+    # Still connected: the page answers a click.
+    page.locator(".crm-nav-contacts button").click()
+    page.wait_for_function("location.hash.startsWith('#/contacts')", timeout=30_000)
+    page.close()
