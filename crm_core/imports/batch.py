@@ -151,16 +151,16 @@ class Job:
         except _RollBack:
             pass
 
-    def define_custom(self, new: Mapping[str, str], dry_run: bool) -> list[str]:
-        """Define a text custom field for each unknown column kept with ``custom``."""
+    def define_custom(self, new: Mapping[str, str], each_batch: Callable[[], Any]) -> list[str]:
+        """Define a text custom field for each unknown column kept with ``custom``, in
+        a transaction like a batch's (a dry run's are rolled back with the rest)."""
         known = set(self.ws.custom_fields.list(self.kind)["name"])
         defined = []
-        for column, name in new.items():
-            if name in known:
-                continue
-            if not dry_run:
-                self.ws.custom_fields.define(self.kind, name, "text", label=column[:200])
-            defined.append(name)
+        with each_batch() as s:
+            for column, name in new.items():
+                if name not in known:
+                    self.ws.custom_fields.define_in(s, self.kind, name, label=column[:200])
+                    defined.append(name)
         return defined
 
     # -- a batch ----------------------------------------------------------------------

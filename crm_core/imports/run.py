@@ -181,11 +181,15 @@ class Importer:
         try:
             with job.transactions(dry_run) as each_batch:
                 if plan.new_custom:
-                    report.custom_fields_defined = job.define_custom(plan.new_custom, dry_run)
+                    report.custom_fields_defined = job.define_custom(plan.new_custom, each_batch)
                 batches = _batches(src.rows(), batch_size)
                 ready: Iterator[tuple[Any, Any]] = (
                     parallel.prepared(job, batches, workers)
-                    if workers and isinstance(job, RecordJob) and parallel.shareable(self.ws)
+                    if workers
+                    and isinstance(job, RecordJob)
+                    and parallel.shareable(self.ws)
+                    # a worker cannot see the fields a dry run defines and will roll back
+                    and not (dry_run and plan.new_custom)
                     else ((lines, None) for lines in batches)
                 )
                 for lines, rows in ready:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from crm_core import validation as v
 from crm_core.access import check_unrestricted
@@ -100,24 +101,50 @@ class CustomFields(Service):
             errors.append(FieldError(record, "required", required, "must be true or false"))
         raise_if(errors)
         with self._tx() as s:
-            exists = s.scalars(
-                select(CustomFieldDefinition).where(
-                    CustomFieldDefinition.entity == entity, CustomFieldDefinition.name == name
-                )
-            ).first()
-            if exists is not None:
-                raise_if([FieldError(record, "name", name, "is already defined")])
-            d = CustomFieldDefinition(
-                entity=entity,
-                name=name,
-                type=type,
-                choices=clean_choices,
-                required=bool(required),
-                label=label or name.replace("_", " ").capitalize(),
+            return self._add(s, record, entity, name, type, clean_choices, required, label)
+
+    def define_in(self, s: Session, entity: str, name: str, label: str | None = None) -> None:
+        """Add a text custom field in the caller's session (an import defining the
+        fields its unknown columns become: a dry run's are rolled back with it)."""
+        record = f"custom field {entity}.{name}"
+        check_unrestricted(self.ws, "define", record)
+        if entity not in ENTITIES or not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise_if([FieldError(record, "name", name, "must be lower-case letters, digits, _")])
+        try:
+            label = v.optional_text(label, 200)
+        except Reject as exc:
+            raise_if([FieldError(record, "label", label, str(exc))])
+        self._add(s, record, entity, name, "text", None, False, label)
+
+    def _add(
+        self,
+        s: Session,
+        record: str,
+        entity: str,
+        name: str,
+        type: str,
+        choices: list[str] | None,
+        required: bool,
+        label: str | None,
+    ) -> dict[str, Any]:
+        exists = s.scalars(
+            select(CustomFieldDefinition).where(
+                CustomFieldDefinition.entity == entity, CustomFieldDefinition.name == name
             )
-            s.add(d)
-            s.flush()
-            return _as_dict(d)
+        ).first()
+        if exists is not None:
+            raise_if([FieldError(record, "name", name, "is already defined")])
+        d = CustomFieldDefinition(
+            entity=entity,
+            name=name,
+            type=type,
+            choices=choices,
+            required=bool(required),
+            label=label or name.replace("_", " ").capitalize(),
+        )
+        s.add(d)
+        s.flush()
+        return _as_dict(d)
 
     def list(self, entity: str | None = None) -> pd.DataFrame:
         """The defined custom fields, optionally of one entity."""

@@ -896,6 +896,9 @@ TABLE: dict[str, Any] = {
         equals(1),
     ),
     # -- custom fields ----------------------------------------------------------------
+    "custom_fields.define_in": Refused(
+        lambda r: [in_session(r.a, lambda s: r.a.custom_fields.define_in(s, "contact", "shoe"))]
+    ),
     "custom_fields.define": Refused(
         lambda r: [lambda: r.a.custom_fields.define("contact", "shoe_size", "number")]
     ),

@@ -150,6 +150,9 @@ def test_extra_and_missing_columns(pk: crm_core.Workspace, tmp_path: Path) -> No
     (reject,) = _rejects(path.with_name("cols.rejects.csv"), "utf-8-sig", ",")
     assert "4 cells and the header 3" in reject["reason"]
 
+    dry = pk.importer.run(path, "contacts", custom=True, dry_run=True, workers=1)
+    assert (dry.updated, dry.rejected, dry.custom_fields_defined) == (1, 1, ["shoe_size"])
+    assert pk.custom_fields.list("contact").empty  # defined in the rolled-back run only
     again = pk.importer.run(path, "contacts", custom=True)
     assert again.custom_fields_defined == ["shoe_size"]
     assert (again.updated, again.rejected) == (1, 1)
