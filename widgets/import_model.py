@@ -13,6 +13,12 @@ Importing writes the whole team's records: only managers and admins may. crm_cor
 refuses the run to anyone else; the model refuses already at the upload, so a sales
 user's file never lands on the server.
 
+Options say what a run may do (``mode``: add and update, only add, only update), which
+keys find the record a row stands for (``match``), whether columns crm_core does not
+know become new custom fields (``custom``) and which sheet of a workbook is read
+(``sheet``); as the mapping, each is what the preview ran, so changing one asks for a
+new preview before the import.
+
 The uploaded file is kept on the server (:mod:`widgets.uploads`) until the next upload,
 :meth:`ImportWizardModel.discard` or the session's end. It comes through the page's
 websocket in one message, so its size is limited (``limit``); a larger file is for
@@ -25,16 +31,18 @@ import itertools
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pandas as pd
 import param
 
 from crm_core import AccessDenied, Workspace, access
 from crm_core.errors import ImportRefused
 from crm_core.imports.mapping import CUSTOM, FIELDS
+from crm_core.imports.matching import ENTITY_KEYS
 from crm_core.imports.reading import open_source
 from crm_core.imports.report import OUTCOMES, ImportReport
 from crm_core.imports.run import ENTITIES as KINDS
-from crm_core.imports.run import REQUIRED
+from crm_core.imports.run import MODES, REQUIRED
 from widgets.i18n import N_, _, format_number, ngettext
 from widgets.long_work import LongWorkModel
 from widgets.uploads import Upload
@@ -46,6 +54,21 @@ ENTITIES = {
     "opportunities": N_("Deals"),
     "activities": N_("Activities"),
     "interactions": N_("Interactions"),
+}
+#: What a run may do with a row (``ws.importer``'s modes), with their labels.
+MODE_LABELS = {
+    "upsert": N_("Add new and update"),
+    "create": N_("Only add new"),
+    "update": N_("Only update existing"),
+}
+assert set(MODE_LABELS) == set(MODES)
+#: How a match key is shown.
+KEY_LABELS = {
+    "erp_id": N_("ERP id"),
+    "vat": N_("VAT number"),
+    "email": N_("E-mail"),
+    "phone": N_("Phone"),
+    "name": N_("Name"),
 }
 #: The largest file the page takes (bytes). Bokeh refuses a websocket message over
 #: 20 MB by closing the page's connection, and a file arrives base64-encoded (a third
@@ -119,6 +142,26 @@ class ImportWizardModel(LongWorkModel):
         default="", doc="The last import's rejects file ('' when none was rejected)."
     )
     rejects_name = param.String(default="", doc="The name the rejects file downloads as.")
+    mode = param.Selector(
+        default="upsert",
+        objects=list(MODE_LABELS),
+        doc="What the run may do: upsert (add and update), create (only add), update.",
+    )
+    keys = param.List(
+        default=[], item_type=str, doc="The keys the entity's rows may be matched on."
+    )
+    match = param.List(
+        default=[],
+        item_type=str,
+        doc="The keys existing records are found by (a subset of keys; all by default).",
+    )
+    custom = param.Boolean(
+        default=False, doc="Columns no field takes become new text custom fields."
+    )
+    sheets = param.List(
+        default=[], item_type=str, doc="The sheets of an uploaded workbook ([] for text)."
+    )
+    sheet = param.String(default="", doc="The sheet read ('' for a text file).")
     limit = param.Integer(
         default=UPLOAD_LIMIT, bounds=(1, None), doc="The largest file taken, in bytes."
     )
@@ -126,9 +169,12 @@ class ImportWizardModel(LongWorkModel):
     def __init__(self, ws: Workspace, **params: Any):
         super().__init__(ws, **params)
         self._upload: Upload | None = None
+        #: The columns no field takes -> the new custom field each would be.
+        self._unknown: dict[str, str] = {}
         self.mapping = _frame([], MAPPING_COLUMNS)
         self.outcome = _frame([], OUTCOME_COLUMNS)
         self.choices = self._choices()
+        self._set_keys()
         if not self.may_import:
             self._say(self._refusal(), "danger")
 
@@ -136,6 +182,12 @@ class ImportWizardModel(LongWorkModel):
     def may_import(self) -> bool:
         """Whether the acting user may import (managers, admins, the owner)."""
         return may_import(self.ws)
+
+    @property
+    def has_keys(self) -> bool:
+        """Whether the entity's rows are matched by keys and may have custom fields
+        (contacts, companies, deals; not activities or interactions)."""
+        return KINDS[self.entity] in ENTITY_KEYS
 
     @property
     def path(self) -> Path | None:
@@ -172,7 +224,8 @@ class ImportWizardModel(LongWorkModel):
             return False
         self.discard()
         self._upload = Upload(data, suffix)
-        self.file_name = shown
+        sheets = _sheet_names(self._upload.path)
+        self.param.update(file_name=shown, sheets=sheets, sheet=sheets[0] if sheets else "")
         return self._guess()
 
     def discard(self) -> None:
@@ -180,8 +233,11 @@ class ImportWizardModel(LongWorkModel):
         if self._upload is not None:
             self._upload.remove()
         self._upload = None
+        self._unknown = {}
         self.param.update(
             file_name="",
+            sheets=[],
+            sheet="",
             mapping=_frame([], MAPPING_COLUMNS),
             step="upload",
             report=None,
@@ -199,8 +255,63 @@ class ImportWizardModel(LongWorkModel):
     @param.depends("entity", watch=True)
     def _entity_changed(self) -> None:
         self.choices = self._choices()
+        self._set_keys()
         if self._upload is not None and not self.running:
             self._guess()
+
+    def _set_keys(self) -> None:
+        keys = list(ENTITY_KEYS.get(KINDS[self.entity], ()))
+        self.param.update(keys=keys, match=keys)
+
+    @param.depends("sheet", watch=True)
+    def _sheet_changed(self) -> None:
+        if self._upload is not None and self.sheet and not self.running:
+            self._guess()
+
+    @param.depends("mode", "match", watch=True)
+    def _option_changed(self) -> None:
+        self._outdated()
+
+    @param.depends("custom", watch=True)
+    def _custom_changed(self) -> None:
+        if self._upload is None:
+            return
+        self.param.update(mapping=self._with_custom(self.mapping.copy()))
+        self._outdated()
+
+    def _outdated(self) -> None:
+        """An option changed: what was previewed or imported no longer applies (as for a
+        changed mapping, the import waits for a new preview)."""
+        if self.step in ("previewed", "imported"):
+            self.step = "columns"
+            self._clear_outcome()
+
+    def _with_custom(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` with the columns no field takes as new custom fields (``custom``
+        on) or left out (off); columns given a field or left out by hand stay so."""
+        for index, column in frame["column"].items():
+            name = self._unknown.get(column)
+            if name is None:
+                continue
+            field = frame.at[index, "field"]
+            if self.custom and self.has_keys and field == "":
+                frame.loc[index, ["field", "note"]] = [name, _new_note(name)]
+            elif not (self.custom and self.has_keys) and field == name:
+                frame.loc[index, ["field", "note"]] = [
+                    "",
+                    _("left out: choose a field to import it"),
+                ]
+        return frame
+
+    def new_custom_field(self, column: str) -> str:
+        """The new custom field ``column`` would be ('' when a field takes its name or
+        ``custom`` is off: then it cannot be one)."""
+        return self._unknown.get(column, "") if self.custom and self.has_keys else ""
+
+    def new_custom(self) -> dict[str, str]:
+        """The columns that become new custom fields -> the field (custom.<name>)."""
+        pairs = zip(self.mapping["column"], self.mapping["field"], strict=True)
+        return {c: f for c, f in pairs if f and self._unknown.get(c) == f}
 
     def _choices(self) -> list[str]:
         kind = KINDS[self.entity]
@@ -214,9 +325,20 @@ class ImportWizardModel(LongWorkModel):
         """Read the file's columns, what crm_core guesses they fill, and an example of
         each; the outcome of an earlier preview no longer applies."""
         assert self._upload is not None
+        sheet = self.sheet or None
         try:
-            guessed = self.ws.importer.columns(self._upload.path, self.entity)
-            columns, examples = _peek(self._upload.path)
+            guessed = self.ws.importer.columns(self._upload.path, self.entity, sheet=sheet)
+            unknown = {}
+            if self.has_keys:  # what each column no field takes would be as a custom field
+                kept = self.ws.importer.columns(
+                    self._upload.path, self.entity, custom=True, sheet=sheet
+                )
+                unknown = {
+                    c: f
+                    for c, f in zip(kept["column"], kept["field"], strict=True)
+                    if f.startswith(CUSTOM) and f not in self.choices
+                }
+            columns, examples = _peek(self._upload.path, sheet)
         except ImportRefused as exc:
             reason = self._reason(exc)
             self.discard()  # nothing can be done with a file that cannot be read
@@ -230,9 +352,11 @@ class ImportWizardModel(LongWorkModel):
             fills = field if field in self.choices else ""
             note = "" if fills else _("left out: choose a field to import it")
             rows.append([column, fills, examples.get(column, ""), note])
-        self.param.update(mapping=_frame(rows, MAPPING_COLUMNS), step="columns")
+        self._unknown = unknown
+        frame = self._with_custom(_frame(rows, MAPPING_COLUMNS))
+        self.param.update(mapping=frame, step="columns")
         self._clear_outcome()
-        kept = sum(1 for r in rows if r[1])
+        kept = int((frame["field"] != "").sum())
         self._say(
             ngettext(
                 "{file}: {n} column; {kept} fill a field. Check them, then preview.",
@@ -254,7 +378,7 @@ class ImportWizardModel(LongWorkModel):
             self._say(_("The file has no column {column}.").format(column=column), "danger")
             return False
         field = (field or "").strip()
-        if field and field not in self.choices:
+        if field and field not in self.choices and field != self._unknown.get(column):
             self._say(
                 _("{field} is no field of {entity}.").format(
                     field=field, entity=_(ENTITIES[self.entity])
@@ -267,7 +391,9 @@ class ImportWizardModel(LongWorkModel):
             frame.loc[before, ["field", "note"]] = ["", _("left out: another column fills it")]
         frame.loc[found, ["field", "note"]] = [
             field,
-            "" if field else _("left out: choose a field to import it"),
+            (_new_note(field) if field not in self.choices else "")
+            if field
+            else _("left out: choose a field to import it"),
         ]
         self.param.update(mapping=frame, step="columns")
         self._clear_outcome()
@@ -284,9 +410,20 @@ class ImportWizardModel(LongWorkModel):
 
     def column_map(self) -> dict[str, str]:
         """The mapping as ``ws.importer`` takes it: every column, a field or ``-``
-        (left out), so that the run does exactly what the table shows."""
+        (left out), so that the run does exactly what the table shows; a column that
+        becomes a new custom field is left to crm_core (``custom``), which defines it
+        (a preview's dry run in its own transaction, rolled back with it)."""
+        new = self.new_custom()
         pairs = zip(self.mapping["column"], self.mapping["field"], strict=True)
-        return {str(column): (field or "-") for column, field in pairs}
+        return {str(column): (field or "-") for column, field in pairs if column not in new}
+
+    def run_options(self) -> dict[str, Any]:
+        """The options as ``ws.importer.run`` takes them (activities and interactions
+        take no match and no custom)."""
+        options: dict[str, Any] = {"mode": self.mode, "sheet": self.sheet or None}
+        if self.has_keys:
+            options.update(match=list(self.match), custom=bool(self.new_custom()))
+        return options
 
     # -- preview and import --------------------------------------------------------------
     def preview(self) -> ImportReport | None:
@@ -323,6 +460,9 @@ class ImportWizardModel(LongWorkModel):
                 "warning",
             )
             return None
+        if self.has_keys and not self.match:
+            self._say(_("Choose at least one key to match the rows on."), "warning")
+            return None
         self.param.update(
             running=True,
             progress=0,
@@ -330,10 +470,17 @@ class ImportWizardModel(LongWorkModel):
         )
         self._say("", "info")
         return self._launch(
-            self._run, self.entity, self.column_map(), dry_run, name="crmbook-import-wizard"
+            self._run,
+            self.entity,
+            self.column_map(),
+            self.run_options(),
+            dry_run,
+            name="crmbook-import-wizard",
         )
 
-    def _run(self, entity: str, column_map: dict[str, str], dry_run: bool) -> Any:
+    def _run(
+        self, entity: str, column_map: dict[str, str], options: dict[str, Any], dry_run: bool
+    ) -> Any:
         assert self._upload is not None
         source = self._upload.path
         stem, suffix = Path(self.file_name).stem, source.suffix
@@ -345,6 +492,7 @@ class ImportWizardModel(LongWorkModel):
                 entity,
                 map=column_map,
                 dry_run=dry_run,
+                **options,
                 rejects=rejects,
                 progress=self._progress,
             )
@@ -471,10 +619,10 @@ def _counts(report: ImportReport) -> dict[str, str]:
     }
 
 
-def _peek(path: Path) -> tuple[list[str], dict[str, str]]:
+def _peek(path: Path, sheet: str | None = None) -> tuple[list[str], dict[str, str]]:
     """The file's columns in order, and a value of each from its first rows (the first
     not blank)."""
-    source = open_source(path)
+    source = open_source(path, sheet=sheet)
     found: dict[str, str] = {}
     rows = source.rows()
     try:
@@ -486,6 +634,27 @@ def _peek(path: Path) -> tuple[list[str], dict[str, str]]:
     finally:
         rows.close()  # the file it reads is closed now, not when collected
     return list(source.columns), found
+
+
+def _sheet_names(path: Path) -> list[str]:
+    """The sheets of the workbook at ``path`` ([] for a text file or one that cannot
+    be read: crm_core says what is wrong with it)."""
+    with path.open("rb") as handle:
+        if handle.read(4) != b"PK\x03\x04":  # as crm_core tells a workbook
+            return []
+        handle.seek(0)
+        try:
+            book = openpyxl.load_workbook(handle, read_only=True)
+        except Exception:  # an unreadable file is refused by the guess, with the reason
+            return []
+        try:
+            return list(book.sheetnames)
+        finally:
+            book.close()
+
+
+def _new_note(field: str) -> str:
+    return _("a new custom field, {field}").format(field=field)
 
 
 def megabytes(size: int) -> str:

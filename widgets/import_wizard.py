@@ -22,7 +22,9 @@ from widgets.base import ComponentView, message_alert
 from widgets.i18n import N_, _
 from widgets.import_model import (
     ENTITIES,
+    KEY_LABELS,
     MAPPING_COLUMNS,
+    MODE_LABELS,
     OUTCOME_COLUMNS,
     SUFFIXES,
     ImportWizardModel,
@@ -58,6 +60,15 @@ MAPPING_CSS = """
 """
 #: How a column left out shows in the mapping table's field list.
 LEFT_OUT = N_("(leave out)")
+#: How a column that becomes a new custom field shows in the mapping table.
+NEW_CUSTOM = N_("new custom field")
+#: The options row wraps on a narrow page, its widgets aligned on their bottom line.
+OPTIONS_CSS = ":host { flex-wrap: wrap; align-items: flex-end; }"
+#: The box and its label apart on either side (a right-to-left page too).
+CHECKBOX_CSS = (
+    "label { display: inline-flex; align-items: center; gap: 0.4em; }"
+    " input[type=checkbox] { margin: 0 0.4em; }"
+)
 
 
 class ImportWizard(ComponentView):
@@ -97,6 +108,49 @@ class ImportWizard(ComponentView):
             css_classes=["crm-import-entity"],
         )
 
+        mode = pn.widgets.Select.from_param(
+            m.param.mode,
+            name=_("A run may"),
+            options={_(MODE_LABELS[key]): key for key in MODE_LABELS},
+            width=200,
+            description=None,
+            css_classes=["crm-import-mode"],
+        )
+        match = pn.widgets.MultiChoice(
+            label=_("Match on"),
+            options=self._key_options(),
+            value=list(m.match),
+            width=400,
+            css_classes=["crm-import-match"],
+        )
+        custom = pn.widgets.Checkbox.from_param(
+            m.param.custom,
+            label=_("Keep unknown columns as new custom fields"),
+            align="end",
+            margin=(10, 10, 18, 10),
+            stylesheets=[CHECKBOX_CSS],
+            css_classes=["crm-import-custom"],
+        )
+        sheet = pn.widgets.Select(
+            label=_("Sheet"),
+            options=list(m.sheets),
+            value=m.sheet or None,
+            width=180,
+            visible=len(m.sheets) > 1,
+            css_classes=["crm-import-sheet"],
+        )
+        match.param.watch(lambda e: setattr(m, "match", list(e.new or [])), "value")
+        sheet.param.watch(lambda e: e.new and setattr(m, "sheet", str(e.new)), "value")
+        options = pn.Row(
+            mode,
+            match,
+            sheet,
+            custom,
+            stylesheets=[OPTIONS_CSS],
+            sizing_mode="stretch_width",
+            css_classes=["crm-import-options"],
+        )
+
         def uploaded(*_events: Any) -> None:
             if upload.value is None or not upload.filename:
                 return  # cleared (below) or not all there yet
@@ -128,7 +182,7 @@ class ImportWizard(ComponentView):
         mapping.on_edit(
             lambda e: m.set_field(
                 str(mapping.value["column"].iloc[e.row]),
-                "" if e.value == _(LEFT_OUT) else str(e.value or ""),
+                "" if e.value == _(LEFT_OUT) else self._field(e.row, e.value),
             )
         )
         preview = pn.widgets.Button(
@@ -195,6 +249,12 @@ class ImportWizard(ComponentView):
 
         def show(names: set[str]) -> None:
             """Show what the model's parameters ``names`` now hold."""
+            if names & {"keys", "match", "entity"}:
+                match.param.update(options=self._key_options(), value=list(m.match))
+                match.visible = custom.visible = m.has_keys
+            if names & {"sheets", "sheet"}:
+                sheet.param.update(options=list(m.sheets), value=m.sheet or None)
+                sheet.visible = len(m.sheets) > 1
             if names & {"mapping", "choices"}:
                 mapping.param.update(value=self._mapping_rows(), editors=self._editors())
             if "progress" in names:
@@ -208,6 +268,7 @@ class ImportWizard(ComponentView):
                 run.disabled = m.running or m.step != "previewed"
                 mapping.disabled = m.running
                 upload.disabled = entity.disabled = m.running
+                mode.disabled = match.disabled = custom.disabled = sheet.disabled = m.running
             if names & {"outcome", "step"}:
                 outcome.value = m.outcome
                 shown = m.step in ("previewed", "imported") and not m.outcome.empty
@@ -229,12 +290,14 @@ class ImportWizard(ComponentView):
         watched = [
             *("mapping", "choices", "progress", "progress_text", "running", "step"),
             *("outcome", "rejects_file", "rejects_name"),
+            *("entity", "keys", "match", "sheets", "sheet"),
         ]
         m.param.watch(lambda *events: show({e.name for e in events}), watched)
         show(set(watched))  # a model that has a file already (a notebook) shows it
         return pn.Column(
             intro,
             pn.Row(upload, entity),
+            options,
             file_status,
             alert,
             columns_part,
@@ -244,18 +307,35 @@ class ImportWizard(ComponentView):
         )
 
     def _mapping_rows(self) -> pd.DataFrame:
-        """The mapping as the table shows it: a column left out says so in its field."""
+        """The mapping as the table shows it: a column left out says so in its field,
+        and so does a column that becomes a new custom field (its note names the field)."""
         frame = self.model.mapping.copy()
-        frame["field"] = [f or _(LEFT_OUT) for f in frame["field"]]
+        new = self.model.new_custom()
+        frame["field"] = [
+            _(NEW_CUSTOM) if c in new else (f or _(LEFT_OUT))
+            for c, f in zip(frame["column"], frame["field"], strict=True)
+        ]
         return frame.reset_index(drop=True)
+
+    def _field(self, row: int, value: Any) -> str:
+        """The field a chosen value stands for: "new custom field" is the one the
+        column would be (the model says when it cannot be)."""
+        if value == _(NEW_CUSTOM):
+            column = str(self.model.mapping["column"].iloc[row])
+            return self.model.new_custom_field(column) or str(value)
+        return str(value or "")
+
+    def _key_options(self) -> dict[str, str]:
+        return {_(KEY_LABELS[key]): key for key in self.model.keys}
 
     def _editors(self) -> dict[str, Any]:
         # Only the field is chosen; the rest describes the file.
+        new = [_(NEW_CUSTOM)] if self.model.custom and self.model.has_keys else []
         return {
             "column": None,
             "example": None,
             "note": None,
-            "field": SelectEditor(options=[_(LEFT_OUT), *self.model.choices]),
+            "field": SelectEditor(options=[_(LEFT_OUT), *new, *self.model.choices]),
         }
 
 

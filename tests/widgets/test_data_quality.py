@@ -364,3 +364,131 @@ def test_folders_left_by_a_process_gone_are_removed_by_the_next_upload(staff, tm
     finally:
         mine.rmdir()
         link.unlink()
+
+
+# -- the options: what a run may do, the keys, new custom fields, the sheet -------------
+
+
+def test_only_adding_new_refuses_a_row_already_here_with_the_reason(staff):
+    ws, imran = staff
+    model = ImportWizardModel(ws.as_user("ayesha"), background=False)
+    model.upload(MESSY, "customers.csv")
+    model.preview()
+    assert model.step == "previewed"
+    model.mode = "create"  # an option changed after the preview: preview again first
+    assert model.step == "columns" and model.outcome.empty
+    assert model.run_import() is None and model.message.startswith("Preview first")
+    report = model.preview()
+    assert report.mode == "create" and (report.created, report.updated) == (2, 0)
+    report = model.run_import()
+    assert report.rejected == 2 and "Imran Khan" in model.outcome["examples"].iloc[3]
+    refused = [e.detail for e in report.examples["rejected"] if e.name == "Imran Khan"]
+    assert refused == [
+        f"contact #{imran['id']} exists already (same e-mail); mode 'create' only adds new records"
+    ]
+    assert len([n for n in contacts(ws) if n == "Imran Khan"]) == 1
+
+
+def test_matching_on_the_email_only(staff):
+    ws, _imran = staff
+    model = ImportWizardModel(ws.as_user("ayesha"), background=False)
+    assert model.keys == ["erp_id", "email", "phone", "name"] == model.match
+    # Imran with no address: by his name he is found; on the e-mail alone he is new.
+    model.upload(b"Name;Email\r\nImran Khan;\r\n", "a.csv")
+    report = model.preview()
+    assert report.created == 0 and report.updated + report.unchanged == 1
+    model.match = ["email"]
+    assert model.step == "columns"
+    report = model.preview()
+    assert report.match == ("email",) and (report.created, report.updated) == (1, 0)
+    model.match = []
+    assert model.preview() is None and "at least one key" in model.message
+
+
+def test_unknown_columns_kept_as_new_custom_fields(staff):
+    ws, _imran = staff
+    model = ImportWizardModel(ws.as_user("ayesha"), background=False)
+    model.upload(MESSY, "customers.csv")
+    assert model.column_map()["Shoe size"] == "-" and model.new_custom() == {}
+    model.preview()
+    model.custom = True
+    assert model.step == "columns"
+    assert model.new_custom() == {
+        "WhatsApp No": "custom.whatsapp_no",
+        "Shoe size": "custom.shoe_size",
+    }
+    assert "Shoe size" not in model.column_map()  # crm_core defines it and fills it
+    row = model.mapping[model.mapping["column"] == "Shoe size"].iloc[0]
+    assert row["note"] == "a new custom field, custom.shoe_size"
+    model.set_field("WhatsApp No", "mobile")  # a field by hand wins
+    assert model.new_custom() == {"Shoe size": "custom.shoe_size"}
+    assert model.run_options() == {
+        "mode": "upsert",
+        "sheet": None,
+        "match": ["erp_id", "email", "phone", "name"],
+        "custom": True,
+    }
+    preview = model.preview()
+    assert preview is not None and preview.rejected == 1  # only the bad e-mail
+    assert preview.custom_fields_defined == ["shoe_size"]
+    assert "shoe_size" not in ws.custom_fields.list("contact")["name"].tolist()  # rolled back
+    report = model.run_import()
+    assert report.custom_fields_defined
+    assert "shoe_size" in ws.custom_fields.list("contact")["name"].tolist()
+    olga = ws.contacts.get(contacts(ws)["Olga Smirnova"]["id"])
+    assert olga["custom"]["shoe_size"] == "39"
+    model.custom = False
+    assert model.new_custom() == {} and model.column_map()["Shoe size"] == "-"
+
+
+def test_a_workbook_of_two_sheets_imports_the_sheet_chosen(staff):
+    ws, _imran = staff
+    book = openpyxl.Workbook()
+    book.active.title = "Notes"
+    book.active.append(["Whatever", "Else"])
+    book.active.append(["x", "y"])
+    second = book.create_sheet("Customers")
+    second.append(["Name", "Email", "Shoe size"])
+    second.append(["Nadia Islam", "nadia@dhaka.example.com", 38])
+    data = io.BytesIO()
+    book.save(data)
+    model = ImportWizardModel(ws.as_user("ayesha"), background=False)
+    model.upload(data.getvalue(), "book.xlsx")
+    assert model.sheets == ["Notes", "Customers"] and model.sheet == "Notes"
+    assert model.mapping["column"].tolist() == ["Whatever", "Else"]
+    model.sheet = "Customers"
+    model.custom = True
+    assert model.mapping["field"].tolist() == ["name", "email", "custom.shoe_size"]
+    assert model.mapping["example"].tolist() == ["Nadia Islam", "nadia@dhaka.example.com", "38"]
+    report = model.preview()  # the new custom field's column left out: no row refused
+    assert (report.created, report.rejected) == (1, 0)
+    assert model.run_import().created == 1 and "Nadia Islam" in contacts(ws)
+    model.upload(MESSY, "customers.csv")
+    assert (model.sheets, model.sheet) == ([], "")
+
+
+def test_activities_have_no_keys_and_no_custom_fields(staff):
+    ws, _imran = staff
+    page = DataQuality(ws.as_user("ayesha"))
+    layout = pn.panel(page)
+    layout.get_root()
+    model = page.model.imports
+    options = part(layout, "crm-import-options")
+    shown = {w.css_classes[0]: w.visible for w in options}
+    assert shown == {
+        "crm-import-mode": True,
+        "crm-import-match": True,
+        "crm-import-custom": True,
+        "crm-import-sheet": False,
+    }
+    model.entity = "activities"
+    assert model.keys == [] and not model.has_keys
+    shown = {w.css_classes[0]: w.visible for w in options}
+    assert not shown["crm-import-match"] and not shown["crm-import-custom"]
+    assert shown["crm-import-mode"]
+    model.background = False
+    model.custom = True  # left from another entity: not for activities
+    model.upload(b"Subject;Kind\r\nCall Imran;call\r\n", "todo.csv")
+    assert model.run_options() == {"mode": "upsert", "sheet": None}
+    report = model.preview()
+    assert report is not None and report.rows == 1 and report.match == ()

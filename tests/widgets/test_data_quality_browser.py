@@ -219,3 +219,56 @@ def test_a_file_too_large_is_refused_with_a_message_and_the_page_stays(browser, 
     page.locator(".crm-nav-contacts button").click()
     page.wait_for_function("location.hash.startsWith('#/contacts')", timeout=30_000)
     page.close()
+
+
+def _workbook() -> bytes:
+    """A workbook whose first sheet is notes and whose second holds the customers, one
+    column of them (Shoe size) no field takes."""
+    import io
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.active.title = "Notes"
+    book.active.append(["Read me"])
+    customers = book.create_sheet("Customers")
+    customers.append(["Name", "Email", "Shoe size"])
+    customers.append(["Salma Begum", "salma@example.com", 38])
+    data = io.BytesIO()
+    book.save(data)
+    return data.getvalue()
+
+
+def test_the_options_choose_the_sheet_and_keep_an_unknown_column(browser, served):
+    url, path, _records = served
+    xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    for user, language, sheet_label, new_label in (
+        ("ayesha", "en", "Sheet", "new custom field"),
+        ("demo", "ur", "شیٹ", "نئی حسب ضرورت فیلڈ"),
+    ):
+        with crm_core.open(path) as ws:
+            ws.users.set_language(user, language)
+        page = browser.new_page(viewport=VIEW)
+        login(page, url, user)
+        page.locator(".crm-nav-data-quality button").wait_for(timeout=30_000)
+        page.locator(".crm-nav-data-quality button").click()
+        options = page.locator(".crm-import-options")
+        options.locator(".crm-import-mode select").wait_for(timeout=30_000)
+        assert page.locator(".crm-import-sheet").is_hidden()
+        chooser = page.locator(".crm-import-file input[type=file]")
+        chooser.set_input_files(
+            files=[{"name": "book.xlsx", "mimeType": xlsx, "buffer": _workbook()}]
+        )
+        sheet = page.locator(".crm-import-sheet select")
+        sheet.wait_for(timeout=30_000)
+        assert sheet_label in page.locator(".crm-import-sheet label").inner_text()
+        mapping = ".crm-import-mapping"
+        cell(page, mapping, "Read me", "column").wait_for()
+        sheet.select_option("Customers")
+        cell(page, mapping, "Shoe size", "field").wait_for()
+        page.locator(".crm-import-custom input").check()
+        cell(page, mapping, "Shoe size", "field").get_by_text(new_label).wait_for()
+        page.locator(".crm-import-preview button").click()
+        page.locator(".crm-import-outcome").wait_for(timeout=30_000)
+        shoot(page, f"data-quality-06-options-{language}")
+        page.close()
