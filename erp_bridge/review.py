@@ -22,7 +22,7 @@ import pandas as pd
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from crm_core import Workspace
+from crm_core import Workspace, access
 from crm_core.errors import FieldError, NotFoundError, ValidationError
 from crm_core.models import SyncMatch
 
@@ -201,7 +201,9 @@ def open_matches(ws: Workspace, backends: Iterable[str] = ()) -> pd.DataFrame:
 def decide(ws: Workspace, match_id: int, choice: int | None) -> None:
     """Answer a queued match: ``choice`` is one of its candidates' ids (the record is
     that one: the next run links them and merges their fields), or None (it is a
-    record of its own: the next run creates it on the other side)."""
+    record of its own: the next run creates it on the other side). A manager's or an
+    admin's answer, as running the sync is."""
+    access.check_unrestricted(ws, "answer", f"queued match #{match_id}")
     with ws.transaction() as s:
         row = s.get(SyncMatch, match_id)
         if row is None or row.status not in WAITING:

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 import crm_core
 from crm_core.cli import app, load_plugins
-from crm_core.errors import ValidationError
+from crm_core.errors import AccessDenied, ValidationError
 from crm_core.models import Company, Contact, ExternalLink, SyncConflict, SyncMatch
 from erp_bridge import matching as erp_matching
 from erp_bridge import sync
@@ -196,6 +196,10 @@ def test_an_ambiguous_match_waits_for_a_reviewer_then_is_applied(ws, odoo, both_
     row = int(queued.loc[0, "id"])
     with pytest.raises(ValidationError, match="is not one of its candidates"):
         decide(ws, row, local["bilal"])
+    ws.users.add("Olga Smirnova", "olga", role="sales")
+    with pytest.raises(AccessDenied, match="may not answer queued match"):
+        decide(ws.as_user("olga"), row, local["kamran_ali"])
+    assert open_matches(ws).loc[0, "status"] == "open"
     decide(ws, row, local["kamran_ali"])
     report = run(ws, odoo)
     frame = report.to_frame().set_index("model")
