@@ -43,6 +43,7 @@ from crm_core.loaders import (
     Loader,
     OpportunityLoader,
     blank,
+    database_reason,
 )
 from crm_core.party_writer import PartyWriter
 
@@ -341,11 +342,7 @@ def _worker_validate(batch: list[dict[str, Any]], first: int) -> tuple[list[Chec
         with loader.ws.transaction() as s:
             return loader.validate(s, batch, first), None
     except SQLAlchemyError as exc:
-        return [], _reason(exc)
-
-
-def _reason(exc: BaseException) -> str:
-    return str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        return [], database_reason(exc)
 
 
 def _batch(
@@ -373,7 +370,7 @@ def _batch(
         loader.tag_ids.clear()  # tags created in the rolled-back batch are gone
         failure = (
             f"{loader.entity} rows {first}-{first + len(batch) - 1}: the database refused "
-            f"the batch, none of it was written: {_reason(exc)}"
+            f"the batch, none of it was written: {database_reason(exc)}"
         )
         report.messages.append(failure)
         report.failed += len(batch) - len(refused)

@@ -150,6 +150,12 @@ class BatchError(Exception):
     """The database did something this loader cannot vouch for; the batch is undone."""
 
 
+def database_reason(exc: BaseException) -> str:
+    """Why the database refused a batch, in one line: the driver's own message (not
+    SQLAlchemy's wrapping with the statement and its parameters)."""
+    return str(getattr(exc, "orig", None) or exc).splitlines()[0]
+
+
 # -- loaders ----------------------------------------------------------------------------
 
 

@@ -28,7 +28,7 @@ from crm_core.imports import mapping as m
 from crm_core.imports.matching import Touched
 from crm_core.imports.rejects import Rejects
 from crm_core.imports.report import Example, ImportReport
-from crm_core.loaders import BatchError, Checked, blank
+from crm_core.loaders import BatchError, Checked, blank, database_reason
 
 if TYPE_CHECKING:
     from crm_core.imports.matching import RowKeys
@@ -143,7 +143,7 @@ class Job:
                     except (SQLAlchemyError, BatchError) as exc:
                         raise ImportRefused(
                             f"the dry run stopped: the database refused a batch: "
-                            f"{_reason(exc)}; nothing was written"
+                            f"{database_reason(exc)}; nothing was written"
                         ) from exc
 
                 yield shared
@@ -189,7 +189,7 @@ class Job:
                         self.prepare(s, rows)
                     self.write(s, rows, marked)
             except (SQLAlchemyError, BatchError) as exc:
-                failure = _reason(exc)
+                failure = database_reason(exc)
         if failure is not None:
             self.rolled_back()
             self.touched.forget(marked)
@@ -295,7 +295,3 @@ class Job:
 
 class _RollBack(Exception):
     """Ends a dry run's transaction without committing it."""
-
-
-def _reason(exc: BaseException) -> str:
-    return str(getattr(exc, "orig", None) or exc).splitlines()[0]

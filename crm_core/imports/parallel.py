@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from crm_core.loaders import BatchError
+from crm_core.loaders import BatchError, database_reason
 
 if TYPE_CHECKING:
     from crm_core.imports.batch import Row
@@ -103,5 +103,5 @@ def _prepare(lines: Lines) -> list[Row] | str:
         with job.ws.transaction() as s:
             job.prepare(s, rows)
     except (SQLAlchemyError, BatchError) as exc:
-        return str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        return database_reason(exc)
     return rows
