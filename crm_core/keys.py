@@ -12,18 +12,71 @@ match (``erp_bridge.matching``) both compare by these.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from crm_core import text
 from crm_core import validation as v
-from crm_core.imports.matching import RowKeys, vat_key
 from crm_core.services.parties import EMAIL_KEY
 
 #: The fields of a company or contact that hold a phone number.
 PHONE_FIELDS = ("phone", "mobile")
 
-__all__ = ["PHONE_FIELDS", "email_key", "party_keys", "phone_key", "vat_key"]
+__all__ = [
+    "PHONE_FIELDS",
+    "WEAK",
+    "RowKeys",
+    "contradicts",
+    "email_key",
+    "party_keys",
+    "phone_key",
+    "vat_key",
+]
+
+_VAT_NOISE = re.compile(r"[\s.\-/]")
+
+
+#: Keys that several people may share (an office's phone, a common name): they do not
+#: find a record whose e-mail says it is someone else.
+WEAK = ("phone", "name")
+
+
+def contradicts(row: RowKeys, email: str | None) -> bool:
+    """Whether a record with ``email`` (its folded key) is someone other than ``row``
+    by its e-mail: both have one and they differ."""
+    return row.email is not None and email is not None and email != row.email
+
+
+def vat_key(value: Any) -> str | None:
+    """A VAT number as compared: upper case, without spaces, dots, dashes, slashes."""
+    if not isinstance(value, str):
+        return None
+    key = _VAT_NOISE.sub("", value).upper()
+    return key or None
+
+
+@dataclass(frozen=True)
+class RowKeys:
+    """The values a row can be matched by (None or empty: the row has no such key)."""
+
+    erp_id: int | None = None
+    email: str | None = None
+    vat: str | None = None
+    phones: tuple[str, ...] = ()
+    name: str | None = None
+    #: The company a contact's or deal's name is looked for in.
+    company_id: Any = None
+
+    def values(self, key: str) -> tuple[Any, ...]:
+        """The row's values for ``key`` (the name is keyed with the company)."""
+        if key == "phone":
+            return self.phones
+        if key == "name":
+            return () if self.name is None else ((self.name, self.company_id),)
+        value = getattr(self, key)
+        return () if value is None else (value,)
 
 
 def email_key(value: Any) -> str | None:

@@ -30,8 +30,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_core import Workspace, text
-from crm_core.imports.matching import ENTITY_KEYS, SAID, Matcher, RowKeys
-from crm_core.keys import PHONE_FIELDS, email_key, party_keys, phone_key, vat_key
+from crm_core.imports.matching import ENTITY_KEYS, SAID, Matcher
+from crm_core.keys import PHONE_FIELDS, RowKeys, email_key, party_keys, phone_key, vat_key
 from erp_bridge.adapter import Record
 from erp_bridge.context import RunContext
 from erp_bridge.local import MODELS, snapshot

@@ -31,7 +31,7 @@ from crm_core.imports.report import Example, ImportReport
 from crm_core.loaders import BatchError, Checked, blank, database_reason
 
 if TYPE_CHECKING:
-    from crm_core.imports.matching import RowKeys
+    from crm_core.keys import RowKeys
     from crm_core.workspace import Workspace
 
 

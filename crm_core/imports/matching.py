@@ -16,7 +16,6 @@ matching costs a few queries per thousand rows, not one per row.
 
 from __future__ import annotations
 
-import re
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from typing import Any
 from sqlalchemy import func, literal, or_, select
 from sqlalchemy.orm import Session
 
+from crm_core.keys import WEAK, RowKeys, contradicts, vat_key
 from crm_core.models import Company, Contact, ExternalLink, Opportunity
 
 #: Every key an import can match on, strongest first.
@@ -50,26 +50,6 @@ SAID = {
     "name": "same name",
 }
 _MODELS: dict[str, Any] = {"contact": Contact, "company": Company, "opportunity": Opportunity}
-_VAT_NOISE = re.compile(r"[\s.\-/]")
-
-
-#: Keys that several people may share (an office's phone, a common name): they do not
-#: find a record whose e-mail says it is someone else.
-WEAK = ("phone", "name")
-
-
-def contradicts(row: RowKeys, email: str | None) -> bool:
-    """Whether a record with ``email`` (its folded key) is someone other than ``row``
-    by its e-mail: both have one and they differ."""
-    return row.email is not None and email is not None and email != row.email
-
-
-def vat_key(value: Any) -> str | None:
-    """A VAT number as compared: upper case, without spaces, dots, dashes, slashes."""
-    if not isinstance(value, str):
-        return None
-    key = _VAT_NOISE.sub("", value).upper()
-    return key or None
 
 
 def check_keys(entity: str, keys: Iterable[str]) -> tuple[str, ...]:
@@ -83,28 +63,6 @@ def check_keys(entity: str, keys: Iterable[str]) -> tuple[str, ...]:
             f"choose among {', '.join(allowed)}"
         )
     return tuple(k for k in KEYS if k in given)
-
-
-@dataclass(frozen=True)
-class RowKeys:
-    """The values a row can be matched by (None or empty: the row has no such key)."""
-
-    erp_id: int | None = None
-    email: str | None = None
-    vat: str | None = None
-    phones: tuple[str, ...] = ()
-    name: str | None = None
-    #: The company a contact's or deal's name is looked for in.
-    company_id: Any = None
-
-    def values(self, key: str) -> tuple[Any, ...]:
-        """The row's values for ``key`` (the name is keyed with the company)."""
-        if key == "phone":
-            return self.phones
-        if key == "name":
-            return () if self.name is None else ((self.name, self.company_id),)
-        value = getattr(self, key)
-        return () if value is None else (value,)
 
 
 @dataclass

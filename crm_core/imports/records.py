@@ -21,8 +21,9 @@ from crm_core import text
 from crm_core.errors import CrmError, FieldError
 from crm_core.imports import mapping as m
 from crm_core.imports.batch import Job, Row
-from crm_core.imports.matching import SAID, WEAK, Matcher, RowKeys, contradicts, vat_key
+from crm_core.imports.matching import SAID, Matcher
 from crm_core.imports.report import ImportReport
+from crm_core.keys import WEAK, RowKeys, contradicts, vat_key
 from crm_core.loaders import Checked, CompanyLoader, ContactLoader, Loader, OpportunityLoader
 from crm_core.models import Company, Contact, Stage
 from crm_core.services.base import raise_if
