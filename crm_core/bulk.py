@@ -9,7 +9,9 @@ what makes a million rows a matter of minutes.
 
 What the ORM journal listener would have written is written too, in the same
 transaction (see :mod:`crm_core.loaders`, which also serves the ERP sync's batch creates
-in :mod:`crm_core.party_writer`; ``PartyWriter`` is importable from here as before).
+in :mod:`crm_core.party_writer`). This is the insert-only path the benches and tests seed
+big workspaces with; files from people go through ``ws.importer`` (:mod:`crm_core.imports`),
+which also matches, updates and reports.
 
 Each batch is one transaction. A row refused by validation is not written and goes to
 the rejects CSV file with the reason; if the database refuses a batch, that batch is
@@ -45,7 +47,6 @@ from crm_core.loaders import (
     blank,
     database_reason,
 )
-from crm_core.party_writer import PartyWriter
 
 if TYPE_CHECKING:
     from crm_core.workspace import Workspace
@@ -388,7 +389,6 @@ def _batch(
 
 __all__ = [
     "ImportReport",
-    "PartyWriter",
     "import_companies",
     "import_contacts",
     "import_opportunities",

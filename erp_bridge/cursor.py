@@ -46,15 +46,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-ODOO_FORMAT = "%Y-%m-%d %H:%M:%S"
+#: How the adapter contract writes a change stamp (``write_date``): UTC, to the second.
+STAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 def rewind(write_date: str, seconds: int) -> str:
     """``write_date`` moved back by ``seconds`` ('' stays '': the start of the stream)."""
     if not write_date:
         return ""
-    stamp = dt.datetime.strptime(write_date, ODOO_FORMAT)
-    return (stamp - dt.timedelta(seconds=seconds)).strftime(ODOO_FORMAT)
+    stamp = dt.datetime.strptime(write_date, STAMP_FORMAT)
+    return (stamp - dt.timedelta(seconds=seconds)).strftime(STAMP_FORMAT)
 
 
 #: Ids seen in one second beyond which that second is read by id.
@@ -70,14 +71,14 @@ def settled(write_date: str | None, read_from: str) -> str | None:
     second, else None (not known to be applied: read again in full)."""
     if not write_date or not read_from:
         return None
-    stamp = dt.datetime.strptime(write_date, ODOO_FORMAT) + dt.timedelta(seconds=SETTLE)
-    return write_date if read_from >= stamp.strftime(ODOO_FORMAT) else None
+    stamp = dt.datetime.strptime(write_date, STAMP_FORMAT) + dt.timedelta(seconds=SETTLE)
+    return write_date if read_from >= stamp.strftime(STAMP_FORMAT) else None
 
 
 def next_second(write_date: str) -> str:
     """The whole second after ``write_date``."""
-    stamp = dt.datetime.strptime(write_date, ODOO_FORMAT)
-    return (stamp + dt.timedelta(seconds=1)).strftime(ODOO_FORMAT)
+    stamp = dt.datetime.strptime(write_date, STAMP_FORMAT)
+    return (stamp + dt.timedelta(seconds=1)).strftime(STAMP_FORMAT)
 
 
 @dataclass

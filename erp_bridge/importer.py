@@ -29,7 +29,7 @@ from erp_bridge.pages import PageStream, get_state
 from erp_bridge.reconcile import Reconciler
 from erp_bridge.report import ModelReport
 
-#: Entities whose new records a pull creates in batches (crm_core.bulk.PartyWriter).
+#: Entities whose new records a pull creates in batches (crm_core.party_writer.PartyWriter).
 BULK = ("company", "contact")
 #: Reference data: entity -> the Odoo model it comes from.
 REFERENCE = {

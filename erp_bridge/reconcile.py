@@ -9,12 +9,12 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from crm_core import Workspace
-from crm_core.bulk import PartyWriter
 from crm_core.errors import ValidationError
 from crm_core.journal import encode, plain
 from crm_core.models import SyncConflict
+from crm_core.party_writer import PartyWriter
 from erp_bridge.context import RunContext
-from erp_bridge.cursor import ODOO_FORMAT
+from erp_bridge.cursor import STAMP_FORMAT
 from erp_bridge.local import MODELS, LocalWriter, snapshot, snapshot_many
 from erp_bridge.mapper import EntityMap
 from erp_bridge.matching import Matching, agreed_bases, said
@@ -312,4 +312,4 @@ def _bases(synced: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any
 def _remote_time(write_date: str | None) -> dt.datetime | None:
     if not write_date:
         return None
-    return dt.datetime.strptime(write_date, ODOO_FORMAT).replace(tzinfo=dt.UTC)
+    return dt.datetime.strptime(write_date, STAMP_FORMAT).replace(tzinfo=dt.UTC)

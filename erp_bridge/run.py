@@ -19,7 +19,7 @@ from erp_bridge.adapter import Adapter
 from erp_bridge.binder import Binder
 from erp_bridge.context import RunContext
 from erp_bridge.copies import COPIES
-from erp_bridge.cursor import ODOO_FORMAT
+from erp_bridge.cursor import STAMP_FORMAT
 from erp_bridge.exporter import Exporter
 from erp_bridge.importer import REFERENCE, Importer
 from erp_bridge.mapper import EntityMap
@@ -191,7 +191,7 @@ def resync_from(
     with ws.transaction() as s:
         for entity in chosen:
             key = f"pull:{entity}"
-            set_state(s, backend, key, start.strftime(ODOO_FORMAT))
+            set_state(s, backend, key, start.strftime(STAMP_FORMAT))
             s.execute(
                 delete(SyncState).where(SyncState.backend == backend, SyncState.key == run_key(key))
             )

@@ -34,7 +34,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from erp_bridge.adapter import Domain, Record, RemoteError, Unavailable
-from erp_bridge.cursor import ODOO_FORMAT, Cursor
+from erp_bridge.cursor import STAMP_FORMAT, Cursor
 from erp_bridge.odoo import matching
 from erp_bridge.odoo.transport import (
     Json2Client,
@@ -378,7 +378,7 @@ class OdooAdapter:
         seen = self._clock.now()
         if seen is None:
             log.warning("%s sent no Date header; using this machine's clock", self._where)
-            return dt.datetime.now(dt.UTC).strftime(ODOO_FORMAT)
+            return dt.datetime.now(dt.UTC).strftime(STAMP_FORMAT)
         return seen
 
     def match_candidates(

@@ -15,7 +15,7 @@ import xmlrpc.client
 from typing import Any
 
 from erp_bridge.adapter import RemoteError, Unavailable
-from erp_bridge.cursor import ODOO_FORMAT
+from erp_bridge.cursor import STAMP_FORMAT
 from erp_bridge.odoo import fastxml
 
 _TRANSIENT: tuple[type[BaseException], ...] = (
@@ -74,7 +74,7 @@ class ServerClock:
             return None
         if stamp.tzinfo is None:
             stamp = stamp.replace(tzinfo=dt.UTC)
-        return stamp.astimezone(dt.UTC).strftime(ODOO_FORMAT)
+        return stamp.astimezone(dt.UTC).strftime(STAMP_FORMAT)
 
 
 def falsify(value: Any) -> Any:

@@ -19,6 +19,7 @@ from crm_core.models import (
     StageChange,
     Tag,
 )
+from crm_core.party_writer import PartyWriter
 from crm_core.text import words
 
 GOOD = [
@@ -492,7 +493,7 @@ def test_party_writer_gives_back_what_it_wrote_as_a_read_would(ws):
         {"name": "", "email": "refused@example.com"},
     ]
     fields = ["name", "email", "city", "website", "active", "tags"]
-    writer = bulk.PartyWriter(ws, "company")
+    writer = PartyWriter(ws, "company")
     with ws.transaction() as s:
         results = writer.create(s, rows)
         stored = writer.stored(s, fields)
