@@ -38,6 +38,37 @@ MERGE_COLUMNS = ["merge_id", "entity", "kept", "dropped", "at", "user", "undone"
 SIDES = ("a", "b")
 #: The field holding a record's tags (a merge keeps both records' unless told).
 TAGS = "tags"
+#: How a compared field is named to people (crm_core.duplicates.compare.FIELDS; a custom
+#: field is shown by its own name, ``custom.`` dropped).
+FIELD_TITLES = {
+    "name": N_("Name"),
+    "email": N_("E-mail"),
+    "phone": N_("Phone"),
+    "mobile": N_("Mobile"),
+    "job_title": N_("Job title"),
+    "company_id": N_("Company"),
+    "street": N_("Street"),
+    "street2": N_("Street (line 2)"),
+    "city": N_("City"),
+    "zip": N_("Postcode"),
+    "state": N_("State or province"),
+    "country": N_("Country"),
+    "language": N_("Language"),
+    "birthday": N_("Birthday"),
+    "owner_id": N_("Owner"),
+    "notes": N_("Notes"),
+    "website": N_("Website"),
+    "vat": N_("VAT"),
+    TAGS: N_("Tags"),
+}
+CUSTOM = "custom."
+
+
+def field_title(field: str) -> str:
+    """``field`` of a comparison as people read it, in the session's language."""
+    if field in FIELD_TITLES:
+        return _(FIELD_TITLES[field])
+    return field.removeprefix(CUSTOM)
 
 
 class DuplicatesReviewModel(ViewModel):
@@ -187,12 +218,17 @@ class DuplicatesReviewModel(ViewModel):
         frame = self.comparison.copy()
         found = frame.index[frame["field"] == field].tolist()
         if side not in SIDES or not found:
-            self._say(_("{field} cannot be chosen here.").format(field=field), "danger")
+            self._say(
+                _("{field} cannot be chosen here.").format(field=field_title(field)), "danger"
+            )
             return False
         frame.loc[found, "choice"] = side
         self.param.update(comparison=frame, chosen=[*(f for f in self.chosen if f != field), field])
         value = frame.loc[found[0], side]
-        self._say(_("{field} keeps {value}.").format(field=field, value=shown(value)), "info")
+        self._say(
+            _("{field} keeps {value}.").format(field=field_title(field), value=shown(value)),
+            "info",
+        )
         return True
 
     def swap(self) -> bool:

@@ -10,16 +10,18 @@ use Tabulator's plain-text formatters and every HTML pane escapes what it shows.
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import panel as pn
 import param
 
 from widgets.base import ComponentView, message_alert
-from widgets.duplicates_model import ENTITIES, DuplicatesReviewModel, shown
-from widgets.i18n import N_, _
+from widgets.duplicates_model import ENTITIES, DuplicatesReviewModel, field_title, shown
+from widgets.i18n import N_, _, format_date
 
 #: The headings of the tables' columns (the frames keep their column names).
 TITLES = {
@@ -27,7 +29,7 @@ TITLES = {
     "name_a": N_("Record A"),
     "name_b": N_("Record B"),
     "reasons": N_("Why"),
-    "field": N_("Field"),
+    "label": N_("Field"),
     "stays": N_("Stays"),
     "merge_id": N_("Merge ID"),
     "entity": N_("Records"),
@@ -133,11 +135,11 @@ class DuplicatesReview(ComponentView):
             disabled=True,
             sortable=False,
             selectable=False,
-            hidden_columns=["differs", "choice"],
+            hidden_columns=["field", "differs", "choice"],
             # Long values (an address, notes) wrap in their cell, as text.
             formatters={side: {"type": "textarea"} for side in ("a", "b", "stays")},
             layout="fit_columns",
-            widths={"field": 140},
+            widths={"label": 140},
             stylesheets=[FIELDS_CSS],
             sizing_mode="stretch_width",
             css_classes=["crm-dups-fields"],
@@ -200,7 +202,7 @@ class DuplicatesReview(ComponentView):
             if names & {"comparison", "chosen", "keep", "selected"}:
                 fields.param.update(
                     value=self._field_rows(),
-                    titles={**_titles(["field", "stays"]), **self._side_titles()},
+                    titles={**_titles(["label", "stays"]), **self._side_titles()},
                 )
                 heading.object = self._heading()
                 compare_part.visible = m.pair is not None
@@ -250,6 +252,7 @@ class DuplicatesReview(ComponentView):
         rows = pd.DataFrame(
             {
                 "field": c["field"].astype(str),
+                "label": [field_title(str(f)) for f in c["field"]],
                 "a": [shown(v) for v in c["a"]],
                 "b": [shown(v) for v in c["b"]],
                 "stays": [shown(self.model.stays(f)) for f in c["field"]],
@@ -287,7 +290,8 @@ class DuplicatesReview(ComponentView):
 
     def _merge_rows(self) -> pd.DataFrame:
         frame = self.model.merges.copy()
-        frame["at"] = [_when(v) for v in frame["at"]]
+        tz = self.model.ws.timezone
+        frame["at"] = [_when(v, tz) for v in frame["at"]]
         frame["undo"] = ["" if bool(v) else _("Undo") for v in frame["undone"]]
         frame["undone"] = [_("yes") if bool(v) else "" for v in frame["undone"]]
         frame["entity"] = [_(ENTITIES[e]) if e in ENTITIES else shown(e) for e in frame["entity"]]
@@ -297,10 +301,18 @@ class DuplicatesReview(ComponentView):
         return frame.astype({c: object for c in texts}).reset_index(drop=True)
 
 
-def _when(value: Any) -> str:
-    """A merge's time to the minute, in UTC as crm_core's messages give it."""
-    text = shown(value)
-    return f"{text[:16].replace('T', ' ')} UTC" if text else ""
+def _when(value: Any, tz: ZoneInfo) -> str:
+    """A merge's time to the minute, in the workspace's time zone, the date as the
+    session's language writes it."""
+    if isinstance(value, str) and value:
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if not isinstance(value, dt.datetime):
+        return shown(value)
+    local = (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).astimezone(tz)
+    return f"{format_date(local.date())} {local:%H:%M}"
 
 
 def _field_styles(frame: pd.DataFrame) -> pd.DataFrame:

@@ -6,6 +6,8 @@ in Urdu."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import panel as pn
 import pytest
 from panel.models.tabulator import CellClickEvent
@@ -14,6 +16,7 @@ from widgets import i18n
 from widgets.data_quality import DataQuality
 from widgets.duplicates_model import DuplicatesReviewModel
 from widgets.duplicates_review import DuplicatesReview
+from widgets.i18n import format_date
 
 #: What the test compares of a record before and after a merge and its undo.
 KEPT = ["name", "email", "phone", "city", "job_title", "active"]
@@ -67,7 +70,7 @@ def test_a_pair_is_listed_compared_merged_as_chosen_and_undone(twins):
     assert (model.keep_id, model.drop_id) == (a, b)
 
     # Lahore (b's) stays for the city, a's e-mail stays whatever the default was.
-    assert model.choose("city", "b") and model.message == "city keeps Lahore."
+    assert model.choose("city", "b") and model.message == "City keeps Lahore."
     assert model.choose("email", "a")
     assert not model.choose("shoe_size", "a") and "shoe_size" in model.message
     chosen = model.choices()
@@ -173,6 +176,7 @@ def click(table, column, row):
 
 def test_the_page_selects_chooses_merges_and_undoes_as_the_browser_does(twins):
     ws, a, b = twins
+    ws.set_setting("timezone", "Asia/Karachi")  # merge times are shown in it
     page = DataQuality(ws.as_user("ayesha"))
     layout = pn.panel(page)
     layout.get_root()
@@ -192,6 +196,9 @@ def test_the_page_selects_chooses_merges_and_undoes_as_the_browser_does(twins):
     assert model.pair is not None and pairs.selection == [0]
     shown = compare.value.set_index("field")
     assert shown.loc["city", ["a", "b"]].tolist() == ["Karachi", "Lahore"]
+    # Fields are named as people read them; the identifier stays for the clicks.
+    assert shown.loc["city", "label"] == "City" and "field" in compare.hidden_columns
+    assert compare.titles["label"] == "Field"
     assert compare.titles["a"] == f"#{a} (stays)" and compare.titles["b"] == f"#{b} (merged away)"
     click(compare, "b", int(compare.value.index[compare.value["field"] == "city"][0]))
     assert compare.value.set_index("field").loc["city", "stays"] == "Lahore"
@@ -208,6 +215,12 @@ def test_the_page_selects_chooses_merges_and_undoes_as_the_browser_does(twins):
     assert pairs.value.empty
     recent = part(review, "crm-dups-merges")
     assert recent.value["merge_id"].tolist()[0] == merge_id
+    # When, in the workspace's time zone and the session's date format.
+    at = ws.duplicates.merges().iloc[0]["at"]
+    at = dt.datetime.fromisoformat(at) if isinstance(at, str) else at
+    local = at.astimezone(ws.timezone)
+    assert local.utcoffset() == dt.timedelta(hours=5)
+    assert recent.value["at"].tolist()[0] == f"{format_date(local.date())} {local:%H:%M}"
 
     buttons["crm-dups-undo"].clicks += 1
     assert ws.contacts.get(a)["city"] == "Karachi" and ws.contacts.get(b)["active"]
