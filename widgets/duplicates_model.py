@@ -14,6 +14,7 @@ and admins may (the Data quality page's rule, :func:`widgets.import_model.may_im
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,7 @@ import param
 
 from crm_core import ValidationError, Workspace
 from crm_core.duplicates import DEFAULT_MIN_SCORE
+from crm_core.duplicates.scoring import REASON_SEPARATOR
 from widgets.base import ViewModel
 from widgets.i18n import N_, _, format_number, ngettext
 from widgets.import_model import may_import
@@ -62,6 +64,46 @@ FIELD_TITLES = {
     TAGS: N_("Tags"),
 }
 CUSTOM = "custom."
+#: The reasons crm_core gives a pair (crm_core.duplicates.scoring: FACTS, CONFLICTS,
+#: REASONS), as the app says them; ``{n}`` is a number.
+REASON_TITLES = {
+    "same VAT number": N_("same VAT number"),
+    "same e-mail": N_("same e-mail"),
+    "same phone": N_("same phone"),
+    "same company": N_("same company"),
+    "same e-mail domain": N_("same e-mail domain"),
+    "same city": N_("same city"),
+    "different e-mails": N_("different e-mails"),
+    "different phones": N_("different phones"),
+    "same e-mail, as more than {n} records have": N_("same e-mail, as more than {n} records have"),
+    "same phone, as more than {n} records have": N_("same phone, as more than {n} records have"),
+    "no name to compare": N_("no name to compare"),
+    "same name": N_("same name"),
+    "same name, words in another order": N_("same name, words in another order"),
+    "names {n}% alike across scripts": N_("names {n}% alike across scripts"),
+    "names {n}% alike": N_("names {n}% alike"),
+}
+_REASON_PATTERNS = [
+    (re.compile(re.escape(template).replace(re.escape("{n}"), r"(?P<n>\d+)")), template)
+    for template in REASON_TITLES
+]
+
+
+def reason_text(reasons: str) -> str:
+    """A pair's reasons (``"same phone; names 92% alike"``) in the session's language;
+    a reason the app does not know stays as crm_core wrote it."""
+    said = []
+    for reason in str(reasons).split(REASON_SEPARATOR) if reasons else []:
+        for pattern, template in _REASON_PATTERNS:
+            found = pattern.fullmatch(reason)
+            if found:
+                n = found.groupdict().get("n")
+                text = _(REASON_TITLES[template])
+                said.append(text.format(n=format_number(int(n))) if n is not None else text)
+                break
+        else:
+            said.append(reason)
+    return REASON_SEPARATOR.join(said)
 
 
 def field_title(field: str) -> str:

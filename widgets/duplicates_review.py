@@ -20,7 +20,13 @@ import panel as pn
 import param
 
 from widgets.base import ComponentView, message_alert
-from widgets.duplicates_model import ENTITIES, DuplicatesReviewModel, field_title, shown
+from widgets.duplicates_model import (
+    ENTITIES,
+    DuplicatesReviewModel,
+    field_title,
+    reason_text,
+    shown,
+)
 from widgets.i18n import N_, _, format_date
 
 #: The headings of the tables' columns (the frames keep their column names).
@@ -239,10 +245,9 @@ class DuplicatesReview(ComponentView):
 
     # -- what the tables show ------------------------------------------------------------
     def _pair_rows(self) -> pd.DataFrame:
-        frame = self.model.pairs
-        return frame[["score", "name_a", "name_b", "reasons", "id_a", "id_b"]].reset_index(
-            drop=True
-        )
+        frame = self.model.pairs[["score", "name_a", "name_b", "reasons", "id_a", "id_b"]]
+        frame = frame.assign(reasons=[reason_text(r) for r in frame["reasons"]])
+        return frame.reset_index(drop=True)
 
     def _field_rows(self) -> pd.DataFrame:
         """The pair field by field (those either record fills): both values, the one

@@ -216,35 +216,51 @@ def score_pairs(records: pd.DataFrame, pairs: np.ndarray, entity: str) -> pd.Dat
     return out
 
 
+#: Every other reason a pair is given, as a template (``{n}``: a number). A reason is
+#: one of these or one of FACTS' and CONFLICTS'; the app translates them by template.
+REASONS = {
+    "common_email": "same e-mail, as more than {n} records have",
+    "common_phone": "same phone, as more than {n} records have",
+    "no_name": "no name to compare",
+    "same_name": "same name",
+    "name_order": "same name, words in another order",
+    "across_scripts": "names {n}% alike across scripts",
+    "alike": "names {n}% alike",
+}
+#: What separates a pair's reasons.
+REASON_SEPARATOR = "; "
+
+
 def reasons(row: Any, words_a: str, words_b: str) -> str:
     """Why a scored pair (a row of :func:`score_pairs`) may be one record, strongest
     first, then what speaks against it: "same phone; names 92% alike; different
     e-mails"."""
     found = [reason for fact, (_, reason) in FACTS.items() if row[fact]]
-    if row["common_email"]:
-        found.append(f"same e-mail, as more than {SHARED_BY_MANY} records have")
-    if row["common_phone"]:
-        found.append(f"same phone, as more than {SHARED_BY_MANY} records have")
+    for fact in ("common_email", "common_phone"):
+        if row[fact]:
+            found.append(REASONS[fact].format(n=SHARED_BY_MANY))
     n = int(row["name_score"])
     if n < 0:
-        found.append("no name to compare")
+        found.append(REASONS["no_name"])
     elif n > NAME_FROM:  # names less alike add nothing, and are not a reason
         if words_a == words_b:
-            found.append("same name")
+            found.append(REASONS["same_name"])
         elif sorted(words_a.split()) == sorted(words_b.split()):
-            found.append("same name, words in another order")
-        elif row["across_scripts"]:
-            found.append(f"names {n}% alike across scripts")
+            found.append(REASONS["name_order"])
         else:
-            found.append(f"names {n}% alike")
+            found.append(
+                REASONS["across_scripts" if row["across_scripts"] else "alike"].format(n=n)
+            )
     found += [reason for fact, (_, reason) in CONFLICTS.items() if row[fact]]
-    return "; ".join(found)
+    return REASON_SEPARATOR.join(found)
 
 
 __all__ = [
     "CONFLICTS",
     "DEFAULT_MIN_SCORE",
     "FACTS",
+    "REASONS",
+    "REASON_SEPARATOR",
     "name_similarity",
     "reasons",
     "same",

@@ -12,9 +12,11 @@ import panel as pn
 import pytest
 from panel.models.tabulator import CellClickEvent
 
+from crm_core.duplicates.scoring import CONFLICTS, FACTS, REASONS
+from crm_core.languages import ui_languages
 from widgets import i18n
 from widgets.data_quality import DataQuality
-from widgets.duplicates_model import DuplicatesReviewModel
+from widgets.duplicates_model import REASON_TITLES, DuplicatesReviewModel, reason_text
 from widgets.duplicates_review import DuplicatesReview
 from widgets.i18n import format_date
 
@@ -263,6 +265,28 @@ def test_the_review_speaks_urdu(twins):
     assert "bilal (sales)" in refused.message
     assert found != "1 pair of Contacts to review." and "1" in found
     assert merge.label != "Merge"
+
+
+def test_every_reason_crm_core_gives_is_said_in_every_language():
+    templates = {reason for _, reason in FACTS.values()} | {r for _, r in CONFLICTS.values()}
+    templates |= set(REASONS.values())
+    assert templates == set(REASON_TITLES)  # a new reason in crm_core needs its words here
+    for language in ui_languages():
+        if language == "en":
+            continue
+        with i18n.speaking(language):
+            untranslated = [t for t in templates if i18n._(t) == t]
+            assert not untranslated, (language, untranslated)
+            said = reason_text("same phone; names 92% alike; different e-mails; something new")
+            expected = [
+                i18n._("same phone"),
+                i18n._("names {n}% alike").format(n=i18n.format_number(92)),
+                i18n._("different e-mails"),
+                "something new",  # not one of crm_core's: left as written
+            ]
+            assert said == "; ".join(expected)
+    assert reason_text("same phone; names 92% alike") == "same phone; names 92% alike"
+    assert reason_text("") == ""
 
 
 def test_tags_are_both_records_unless_chosen(twins):
