@@ -27,7 +27,7 @@ from widgets.duplicates_model import (
     reason_text,
     shown,
 )
-from widgets.i18n import N_, _, format_date
+from widgets.i18n import N_, _, format_date, table_pager
 
 #: The headings of the tables' columns (the frames keep their column names).
 TITLES = {
@@ -126,6 +126,7 @@ class DuplicatesReview(ComponentView):
             selectable=1,
             pagination="local",
             page_size=10,
+            configuration=table_pager(),
             layout="fit_data_stretch",
             widths={"score": 80},
             stylesheets=[TABLE_CSS],

@@ -357,3 +357,24 @@ def format_date(value: dt.date, format: str = "medium", locale: Locale | str | N
     if isinstance(value, dt.datetime):
         return _babel_datetime(value, format=format, locale=_locale(locale))
     return _babel_date(value, format=format, locale=_locale(locale))
+
+
+def table_pager() -> dict[str, Any]:
+    """A Tabulator ``configuration`` whose pager speaks the current session's language:
+    ``pn.widgets.Tabulator(..., pagination="local", configuration=table_pager())``."""
+    language = current_language()
+    words = {
+        "page_size": _("Rows per page"),
+        "page_title": _("Show page"),
+        "first": _("First"),
+        "first_title": _("First page"),
+        "last": _("Last"),
+        "last_title": _("Last page"),
+        "prev": _("Previous"),
+        "prev_title": _("Previous page"),
+        "next": _("Next"),
+        "next_title": _("Next page"),
+        "all": _("All"),
+        "counter": {"showing": _("Showing"), "of": _("of"), "rows": _("rows"), "pages": _("pages")},
+    }
+    return {"locale": language, "langs": {language: {"pagination": words}}}

@@ -261,6 +261,10 @@ def test_the_review_speaks_urdu(twins):
         layout = pn.panel(DuplicatesReview(model=model))
         layout.get_root()
         merge = part(layout, "crm-dups-merge")
+        pager = part(layout, "crm-dups-pairs")._configuration  # given to Tabulator.js
+        next_page = i18n._("Next")
+    assert pager["locale"] == "ur" and pager["langs"]["ur"]["pagination"]["next"] == next_page
+    assert next_page != "Next"
     assert refused.message != refused.message.encode("ascii", "ignore").decode()
     assert "bilal (sales)" in refused.message
     assert found != "1 pair of Contacts to review." and "1" in found
