@@ -190,7 +190,8 @@ def merge(
                 segment.filters = {**segment.filters, key: kept.id}
         # The tag links went to the kept record above (by default: both records' tags).
         dropped.tags = []
-        relink.move_links(s, singular, dropped.id, kept.id)
+        moved = relink.move_links(s, singular, dropped.id, kept.id)
+        relink.move_sync_rows(s, singular, dropped.id, kept.id, moved)
         dropped.active = False
         s.flush()
         journal.record(s, entity, dropped.id, "merge", MARK, None, kept.id)

@@ -14,7 +14,9 @@ expects, so a new one also gets a thought). Each reference is moved one of three
   row's key is in them) so that an undo can find and restore the row.
 
 ERP links (``external_links``) name their record by entity and id, not by a foreign
-key; :func:`move_links` moves them.
+key; :func:`move_links` moves them, and :func:`move_sync_rows` the sync's open
+questions about the dropped record (its open conflicts where its link moved, the
+review queue's candidates).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from crm_core import journal
-from crm_core.models import Base, ExternalLink, Versioned
+from crm_core.models import Base, ExternalLink, SyncConflict, SyncMatch, Versioned
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,52 @@ def move_links(s: Session, singular: str, drop: int, keep: int) -> list[str]:
             change_row(s, table, link, {"local_id": keep})
             moved.append(link["backend"])
     return moved
+
+
+def move_sync_rows(s: Session, singular: str, drop: int, keep: int, moved: list[str]) -> None:
+    """The sync's open questions that named the dropped record name the kept one:
+
+    - open conflicts of the dropped record on the backends whose link moved (``moved``,
+      from :func:`move_links`): the remote record is the kept record's twin now;
+    - queued matches (not yet applied) offering the dropped record as a candidate offer
+      the kept one (once), and a choice of the dropped record is a choice of the kept
+      one, so that no run links a remote record to a record merged away.
+    Each change is journaled like the other rows a merge moves, so an undo puts it back.
+    """
+    conflicts: Table = SyncConflict.__table__  # type: ignore[assignment]
+    if moved:
+        rows = s.execute(
+            select(conflicts).where(
+                conflicts.c.entity == singular,
+                conflicts.c.local_id == drop,
+                conflicts.c.status == "open",
+                conflicts.c.backend.in_(moved),
+            )
+        ).mappings()
+        for row in [dict(r) for r in rows]:
+            change_row(s, conflicts, row, {"local_id": keep})
+    matches: Table = SyncMatch.__table__  # type: ignore[assignment]
+    queued = s.execute(
+        select(matches).where(
+            matches.c.entity == singular,
+            matches.c.direction == "pull",
+            matches.c.status.in_(("open", "decided")),
+        )
+    ).mappings()
+    for row in [dict(r) for r in queued]:
+        candidates = list(row["candidates"] or [])
+        ids = [c.get("id") for c in candidates]
+        if drop not in ids and row["choice"] != drop:
+            continue
+        offered = [
+            {**c, "id": keep} if c.get("id") == drop else c
+            for c in candidates
+            if not (c.get("id") == drop and keep in ids)
+        ]
+        changes: dict[str, Any] = {"candidates": offered}
+        if row["choice"] == drop:
+            changes["choice"] = keep
+        change_row(s, matches, row, changes)
 
 
 def changed_columns(old: dict[str, Any], new: dict[str, Any]) -> list[str]:

@@ -31,6 +31,8 @@ from crm_core.models import (
     Invoice,
     JournalEntry,
     SalesOrder,
+    SyncConflict,
+    SyncMatch,
     Versioned,
 )
 
@@ -275,6 +277,52 @@ def test_merge_moves_everything_and_undo_restores_every_table(ws, shop):
     assert moved == {k for k in touched(ws, done["merge_id"]) if k in versions(before)}
     assert all(versions(restored)[k] > versions(before)[k] for k in moved)
     assert ws.duplicates.merges()["undone"].tolist() == [True]
+
+
+def test_the_syncs_open_questions_follow_the_kept_record(ws, shop):
+    """Open conflicts move with the ERP link they are about; queued matches offer (and a
+    decided one chooses) the kept record, never one merged away; undo puts them back."""
+    keep, drop = shop["keep"], shop["drop"]
+    other = ws.contacts.create(name="Imran Qureshi")["id"]
+    now = ws.clock()
+
+    def conflict(backend: str, remote: int) -> SyncConflict:
+        return SyncConflict(
+            backend=backend, entity="contact", local_id=drop, remote_model="res.partner",
+            remote_id=remote, field="city", base_value="Karachi", local_value="Lahore",
+            remote_value="Quetta", winner="local", rule="newest", detected_at=now,
+        )  # fmt: skip
+
+    def match(record: int, ids: list[int], **kw: Any) -> SyncMatch:
+        offered = [{"id": i, "keys": ["phone"], "name": f"#{i}"} for i in ids]
+        return SyncMatch(
+            backend="odoo:a", entity="contact", direction="pull", record_id=record,
+            label="Imran", candidates=offered, detected_at=now, **kw,
+        )  # fmt: skip
+
+    with ws.transaction() as s:
+        s.add_all(
+            [
+                conflict("odoo:b", 5),  # drop's link on odoo:b moves to keep: so does this
+                conflict("odoo:a", 42),  # both linked on odoo:a: drop keeps its link
+                match(100, [drop, other]),
+                match(101, [keep, drop]),
+                match(102, [drop, other], status="decided", choice=drop),
+                match(103, [drop], status="applied", choice=drop),  # done: history
+            ]
+        )
+    before, until = dump(ws), last_journal_id(ws)
+    done = ws.duplicates.merge("contacts", keep, drop)
+    after = dump(ws)
+    conflicts = {r["backend"]: r["local_id"] for r in after["sync_conflicts"]}
+    assert conflicts == {"odoo:b": keep, "odoo:a": drop}
+    offered = {r["record_id"]: [c["id"] for c in r["candidates"]] for r in after["sync_matches"]}
+    assert offered == {100: [keep, other], 101: [keep], 102: [keep, other], 103: [drop]}
+    chosen = {r["record_id"]: r["choice"] for r in after["sync_matches"]}
+    assert chosen == {100: None, 101: None, 102: keep, 103: drop}
+
+    ws.duplicates.undo(done["merge_id"])
+    assert_round_trip(before, dump(ws), until)
 
 
 def test_merging_companies_moves_their_people_and_deals(ws, clock):
