@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crm_core.models import Contact, Invoice, Product, SalesOrder, SalesOrderLine
+from crm_core.duplicates.merge import merged_into
+from crm_core.models import Company, Contact, Invoice, Product, SalesOrder, SalesOrderLine
 from erp_bridge.report import ModelReport
 
 if TYPE_CHECKING:
@@ -195,15 +196,18 @@ class Copier:
         return out
 
     def _party(self, s: Session, partner: Any) -> tuple[int | None, int | None]:
-        """A partner many2one as (company id, contact id) through the links."""
+        """A partner many2one as (company id, contact id) through the links; a record
+        merged away (whose partner the ERP still names on its old invoices) gives the
+        record it was merged into."""
         if not partner:
             return None, None
         company = self.ctx.local_id("company", partner[0])
         if company is not None:
-            return company, None
+            return _surviving(s, Company, company), None
         contact = self.ctx.local_id("contact", partner[0])
         if contact is None:
             return None, None
+        contact = _surviving(s, Contact, contact)
         person = s.get(Contact, contact)
         return (person.company_id if person else None), contact
 
@@ -219,6 +223,21 @@ class Copier:
                 return {int(rid): stamp for rid, stamp in rows}
 
         return known
+
+
+def _surviving(s: Session, model: Any, record_id: int) -> int:
+    """``record_id``, or the record it was merged into (and so on) when it was merged
+    away: an archived record's merge marker is looked up, an active one's is not."""
+    seen = {record_id}
+    while True:
+        record = s.get(model, record_id)
+        if record is None or record.active:
+            return record_id
+        kept = merged_into(s, model.__tablename__, record_id)
+        if kept is None or kept in seen:
+            return record_id
+        seen.add(kept)
+        record_id = kept
 
 
 def _upsert(

@@ -7,7 +7,7 @@ partner back on the sync after it. On SQLite and PostgreSQL, with the in-memory 
 import pytest
 from sqlalchemy import func, select
 
-from crm_core.models import Contact, ExternalLink
+from crm_core.models import Contact, ExternalLink, Invoice
 from erp_bridge import sync
 from tests.erp_bridge.fake_odoo import FakeOdoo
 
@@ -92,3 +92,36 @@ def test_a_record_archived_by_hand_is_not_reported_as_merged(ws, odoo, clock):
     report = run(ws, odoo)
     assert report.merges == []
     assert odoo.get("res.partner", remote_of(ws, gone))["active"] is False
+
+
+def test_invoices_of_a_partner_merged_away_are_copied_to_the_kept_record(ws, odoo, clock):
+    """The ERP keeps the old invoices on the partner it archived for a merge: their
+    copies belong to the record it was merged into, on every later pull too."""
+    keep = ws.contacts.create(name="Imran Khan", email="imran@example.com")["id"]
+    drop = ws.contacts.create(name="Imran Khan", phone="+923001234567")["id"]
+    run(ws, odoo)
+    rd = remote_of(ws, drop)
+    pkr = odoo.add("res.currency", name="PKR")
+    invoice = dict(
+        move_type="out_invoice", partner_id=rd, invoice_date="2026-04-01",
+        invoice_date_due="2026-05-01", currency_id=pkr, amount_untaxed=1000.0,
+        amount_total=1170.0, amount_residual=0.0, state="posted", payment_state="not_paid",
+    )  # fmt: skip
+    odoo.add("account.move", name="INV/2026/0001", **invoice)
+    clock.advance(minutes=5)
+    odoo.tick(300)
+    sync(ws, odoo, xmlid_prefix="crmbook_test")
+    with ws.transaction() as s:
+        assert s.scalars(select(Invoice.contact_id)).all() == [drop]  # before the merge
+
+    ws.duplicates.merge("contacts", keep, drop)  # the copy moves to keep with the merge
+    odoo.add("account.move", name="INV/2026/0002", **invoice)  # still on the old partner
+    for _ in range(2):
+        clock.advance(minutes=5)
+        odoo.tick(300)
+        report = sync(ws, odoo, xmlid_prefix="crmbook_test")
+        assert report.status == "done", report.errors
+        with ws.transaction() as s:
+            copies = s.execute(select(Invoice.number, Invoice.contact_id).order_by(Invoice.number))
+            assert copies.all() == [("INV/2026/0001", keep), ("INV/2026/0002", keep)]
+    assert odoo.get("res.partner", rd)["active"] is False
