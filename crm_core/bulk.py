@@ -164,7 +164,7 @@ def import_opportunities(
     """
     with ws.transaction() as s:
         # An unknown pipeline is the caller's mistake, not a row's: fail before any batch.
-        pipeline_id = ws.pipeline._pipeline(s, pipeline).id
+        pipeline_id = ws.pipeline.get_pipeline(s, pipeline).id
     loader = OpportunityLoader(ws, pipeline_id, keep_invalid)
     return _run(loader, rows, rejects, batch_size, progress, workers)
 

@@ -129,7 +129,9 @@ def init(
     region: Annotated[
         str, typer.Option(help="Phone region for numbers without +country, e.g. PK.")
     ] = "US",
-    currency: Annotated[str, typer.Option(help="Default currency, e.g. PKR.")] = "USD",
+    currency: Annotated[
+        str, typer.Option(help="Reporting currency: money is converted to it, e.g. PKR.")
+    ] = "USD",
     timezone: Annotated[
         str, typer.Option(help="Time zone that defines 'today', e.g. Asia/Karachi.")
     ] = "UTC",
@@ -468,6 +470,7 @@ def _sessions_ended(count: int) -> str:
 from crm_core import (  # noqa: E402,F401  (register their commands on app)
     cli_duplicates,
     cli_import,
+    cli_rates,
     cli_reports,
 )
 

@@ -112,6 +112,12 @@ def report(
     tag: Annotated[str | None, typer.Option(help="Tag name.")] = None,
     source: Annotated[str | None, typer.Option(help="Deal source.")] = None,
     campaign: Annotated[str | None, typer.Option(help="Campaign name.")] = None,
+    currency: Annotated[
+        str | None,
+        typer.Option(
+            help="Reporting currency of the converted columns (default: the workspace's)."
+        ),
+    ] = None,
     xlsx: Annotated[Path | None, typer.Option(help="Write an Excel workbook to this file.")] = None,
 ) -> None:
     """Print a report, or write it (or a workbook layout) to Excel with --xlsx."""
@@ -131,14 +137,20 @@ def report(
                 _list(ws)
                 return
             if xlsx is not None:
-                _write(ws, xlsx, [name], **filters)
+                # the workbook's reports convert to --currency once ws.export takes it
+                more = {"currency": currency} if currency is not None else {}
+                _write(ws, xlsx, [name], **filters, **more)
                 return
             if name not in ws.reports.names():
                 layouts = ws.export.layouts()
                 hint = " (a workbook layout: add --xlsx FILE)" if name in layouts else ""
                 fail(f"no report named {name!r}{hint}; `crmbook report` lists them")
-            frame = ws.reports.run(name, **filters)
+            frame = ws.reports.run(name, currency=currency, **filters)
             _print_report(ws.reports.spec(name), frame)
+            if frame.attrs.get("missing_rates"):
+                err.print(
+                    f"warning: {markup(frame.attrs['missing_rates'])}: converted cells left empty"
+                )
         except CrmError as exc:
             fail(str(exc))
 

@@ -57,8 +57,8 @@ from crm_core.models import (
     User,
 )
 from crm_core.passwords import hash_password
+from crm_core.periods import add_months
 from crm_core.services.custom_fields import clean_custom_value
-from crm_core.services.metrics import _add_months
 
 if TYPE_CHECKING:
     from crm_core.workspace import Workspace
@@ -1940,7 +1940,7 @@ class _Builder:
                 bills.append(
                     (day, opp.currency, opp.expected_revenue, opp.company_id, opp.contact_id)
                 )
-        first = _add_months(self.today, -(BOOK_MONTHS - 1))
+        first = add_months(self.today, -(BOOK_MONTHS - 1))
         regulars = rng.sample(self.companies, min(N_REPEAT_CUSTOMERS, len(self.companies)))
         for party in regulars:
             currency = COUNTRIES[party.country].currency
@@ -1948,7 +1948,7 @@ class _Builder:
             base = Decimal(rng.randint(500, 5000)) * Decimal(str(USD_RATES[currency]))
             growth = rng.uniform(0.0, 0.02)
             for k in range(BOOK_MONTHS):
-                month = _add_months(first, k)
+                month = add_months(first, k)
                 day = month + dt.timedelta(days=rng.randint(0, 27))
                 if day >= self.today or rng.random() < 0.15:  # a month without an order
                     continue
@@ -2087,6 +2087,8 @@ def build_demo(
         builder.build_interactions()
         builder.build_invoices()
         builder.say("Saving")
+    # The ERP's exchange rates, as a sync brings them: reports convert every amount.
+    ws.rates.merge(demo_rates(day), source="erp")
     # The demo business is in Pakistan: numbers typed without +92 are Pakistani,
     # amounts default to rupees and "today" is Karachi's.
     ws.set_setting("phone_region", "PK")
@@ -2097,4 +2099,26 @@ def build_demo(
     return builder.counts
 
 
-__all__ = ["build_demo"]
+#: How much of each currency a US dollar buys more each month (the rupees weaken), so
+#: that the demo's rates move; this month's rate is :data:`USD_RATES`'.
+RATE_DRIFT = {"PKR": 0.004, "INR": 0.002, "BDT": 0.004, "LKR": -0.002, "RUB": 0.006}
+
+
+def demo_rates(today: dt.date) -> list[dict[str, Any]]:
+    """Monthly rates against the US dollar from before the demo's first invoice to
+    ``today``'s month, as an ERP whose company currency is USD keeps them."""
+    first = add_months(today.replace(day=1), -BOOK_MONTHS)
+    rows = []
+    for k in range(BOOK_MONTHS + 1):
+        for currency, per_usd in USD_RATES.items():
+            if currency == "USD":
+                continue
+            drift = (1 + RATE_DRIFT.get(currency, 0.0)) ** (k - BOOK_MONTHS)
+            rate = Decimal(f"{per_usd * drift:.6g}")
+            rows.append(
+                {"currency": currency, "base": "USD", "day": add_months(first, k), "rate": rate}
+            )
+    return rows
+
+
+__all__ = ["build_demo", "demo_rates"]

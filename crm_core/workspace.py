@@ -53,6 +53,10 @@ DEFAULT_SETTINGS = {
     "phone_region": "US",
     "timezone": "UTC",
     "currency": "USD",
+    # How the app groups an amount's digits: as the user's language and the region do
+    # (locale), western (123,456,789), indian (lakh/crore: 12,34,56,789) or auto
+    # (indian for INR, PKR, BDT and NPR, the locale's own for the others).
+    "amount_grouping": "locale",
     # Staff app logins: ended after 8 hours without a request or an open page, and
     # 7 days after logging in whatever happens (see crm_core.services.sessions).
     "session_idle_minutes": "480",
@@ -73,7 +77,8 @@ class Workspace:
     ``custom_fields``, ``users``, ``sessions`` (staff app logins), ``journal``, ``metrics``,
     ``accounts``, ``search`` (the global search: ``ws.search.everything(query)``),
     ``reports`` (figures as DataFrames), ``export`` (Excel workbooks) and ``duplicates``
-    (companies and contacts that are probably one: ``ws.duplicates.find()``).
+    (companies and contacts that are probably one: ``ws.duplicates.find()``)
+    and ``rates`` (exchange rates: ``ws.rates.set(...)``, ``ws.rates.load()``).
     Each call is one transaction: it either completes or leaves the database as it was.
     """
 
@@ -98,6 +103,7 @@ class Workspace:
             Sessions,
             Users,
         )
+        from crm_core.services.rates import ExchangeRates
         from crm_core.services.search import Search
 
         self.engine = engine
@@ -132,6 +138,7 @@ class Workspace:
         self.export = Export(self)
         self.duplicates = Duplicates(self)
         self.importer = Importer(self)
+        self.rates = ExchangeRates(self)
 
     # -- sessions ---------------------------------------------------------------
     @contextmanager
@@ -212,8 +219,8 @@ class Workspace:
 
     # -- settings ---------------------------------------------------------------
     def setting(self, key: str) -> str:
-        """A workspace setting (phone_region, timezone, currency, session_idle_minutes,
-        session_max_hours), read once and cached."""
+        """A workspace setting (phone_region, timezone, currency: the reporting currency,
+        amount_grouping, session_idle_minutes, session_max_hours), read once and cached."""
         if not isinstance(key, str) or key not in DEFAULT_SETTINGS:
             raise ValidationError([FieldError("settings", "key", key, "is not a setting")])
         if self._settings is None:
@@ -229,6 +236,7 @@ class Workspace:
         cleaners: dict[str, Callable[[Any], Any]] = {
             "phone_region": v.region,
             "currency": v.currency,
+            "amount_grouping": lambda x: v.one_of(x, ("locale", "western", "indian", "auto")),
             "timezone": _timezone,
             "session_idle_minutes": lambda x: str(v.integer(x, minimum=5, maximum=43_200)),
             "session_max_hours": lambda x: str(v.integer(x, minimum=1, maximum=8_760)),

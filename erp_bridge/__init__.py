@@ -4,6 +4,9 @@ Roles, one module each (after the OCA connector framework):
 
 - ``adapter``: the typed surface an ERP implements; ``odoo/`` implements it over
   odoo-client-lib.
+- ``catalogue``: the adapter's data half: the ERP's models, fields and domains the sync
+  reads (entity maps, reference data, read-only copies); ``odoo/catalogue`` is Odoo's.
+  The generic modules name no ERP model.
 - ``binder``: the links (backend, entity, local id, remote id, last-synced values).
 - ``mapper``: declarative field maps, both directions; ``odoo/mappings`` holds Odoo's.
 - ``importer`` / ``exporter``: pull and push; ``run.sync`` orchestrates a run.

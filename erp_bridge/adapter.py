@@ -11,9 +11,12 @@ as failed, with no cursor moved past what was applied.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from erp_bridge.cursor import Cursor
+
+if TYPE_CHECKING:
+    from erp_bridge.catalogue import Catalogue
 
 Domain = list[Any]
 Record = dict[str, Any]
@@ -36,6 +39,10 @@ class Adapter(Protocol):
     #: A stable name of this ERP database, e.g. ``odoo:crm@erp.example.com``; links,
     #: cursors and conflicts are kept per backend.
     backend: str
+    #: This ERP's models, fields and domains as the sync reads them: its entity maps,
+    #: where reference data and the read-only copies come from (see
+    #: :mod:`erp_bridge.catalogue`). The generic modules name no ERP model: they ask here.
+    catalogue: Catalogue
 
     def changed_since(
         self, model: str, cursor: Cursor, fields: Sequence[str], domain: Domain, limit: int
@@ -123,6 +130,14 @@ class Adapter(Protocol):
         so an adapter searches loosely, e.g. on a phone's last digits): the caller
         compares the keys of what comes back and keeps the true matches. It must not
         leave out a record that holds one. No keys: no records."""
+        ...
+
+    def exchange_rates(self, since: str | None) -> list[Record]:
+        """The ERP's exchange rates changed at or after ``since`` (a value of the form
+        :meth:`server_time` gives; None: every rate), each a plain row: ``currency``
+        and ``base`` (ISO 4217 codes), ``day`` (a ``date``), ``rate`` (a ``Decimal``:
+        on that day one ``base`` is worth ``rate`` ``currency``) and ``changed`` (when
+        the ERP last changed it). Optional: an adapter without it syncs no rates."""
         ...
 
     def schema(self, wanted: Mapping[str, Collection[str]]) -> dict[str, set[str]]:

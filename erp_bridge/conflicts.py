@@ -56,11 +56,9 @@ def decide(
     Choosing the side the sync already kept only confirms it. The value goes through
     crm_core's validation locally and is written to the ERP as the sync would write it.
     """
-    from erp_bridge.run import default_maps
-
     if winner not in ("crm", "erp"):
         raise ValueError(f"winner must be 'crm' or 'erp', not {winner!r}")
-    emaps = {m.entity: m for m in (maps or default_maps())}
+    emaps = {m.entity: m for m in (maps or adapter.catalogue.maps())}
     binder = Binder(adapter.backend)
     with ws.transaction() as s:
         conflict = s.get(SyncConflict, conflict_id)

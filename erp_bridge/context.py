@@ -1,4 +1,5 @@
-"""The run context: links, cached reference data and the dry-run plan."""
+"""The run context: links, cached lookup tables (read as the adapter's catalogue says)
+and the dry-run plan."""
 
 from __future__ import annotations
 
@@ -10,21 +11,6 @@ from erp_bridge.adapter import Adapter
 from erp_bridge.binder import Binder
 from erp_bridge.cursor import settled
 from erp_bridge.mapper import Action
-
-REFERENCE_FIELDS: dict[str, list[str]] = {
-    "res.country": ["code", "name"],
-    "res.country.state": ["name", "country_id"],
-    "res.partner.category": ["name"],
-    "crm.tag": ["name"],
-    "crm.stage": ["name", "sequence", "is_won"],
-    "res.currency": ["name"],
-    "mail.activity.type": ["name", "res_model"],
-    "ir.model": ["model"],
-}
-#: Reference models read only in part.
-REFERENCE_DOMAINS: dict[str, list[Any]] = {
-    "ir.model": [["model", "in", ["crm.lead", "res.partner"]]],
-}
 
 
 class RunContext:
@@ -64,9 +50,9 @@ class RunContext:
 
     def reference(self, model: str) -> dict[int, dict[str, Any]]:
         if model not in self._references:
-            rows = self.adapter.search_read(
-                model, REFERENCE_DOMAINS.get(model, []), REFERENCE_FIELDS[model]
-            )
+            # The ERP's catalogue says which fields (and rows) of the table to read.
+            lookup = self.adapter.catalogue.lookups[model]
+            rows = self.adapter.search_read(model, lookup.domain, list(lookup.fields))
             self._references[model] = {int(r["id"]): r for r in rows}
         return self._references[model]
 

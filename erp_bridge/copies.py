@@ -8,9 +8,7 @@ reference. A copy whose ``write_date`` is the one copied is skipped.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Collection
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -18,18 +16,20 @@ from sqlalchemy.orm import Session
 
 from crm_core.duplicates.merge import merged_into
 from crm_core.models import Company, Contact, Invoice, Product, SalesOrder, SalesOrderLine
+from erp_bridge.catalogue import COPIES, Copy
 from erp_bridge.report import ModelReport
 
 if TYPE_CHECKING:
     from erp_bridge.importer import Importer
 
-#: The copied entities and the Odoo model each comes from.
-COPIES = {"product": "product.product", "invoice": "account.move", "sales_order": "sale.order"}
+#: The local table of each copied entity.
+LOCAL: dict[str, type] = {"product": Product, "invoice": Invoice, "sales_order": SalesOrder}
 
 
 class Copier:
     """Pulls the read-only copies through an :class:`~erp_bridge.importer.Importer`'s
-    page streams and per-record failure handling."""
+    page streams and per-record failure handling, from where the adapter's catalogue
+    says (:class:`~erp_bridge.catalogue.Copy`)."""
 
     def __init__(self, importer: Importer):
         self.importer = importer
@@ -42,169 +42,71 @@ class Copier:
         """Products, customer invoices and sales orders (those of them in ``only``):
         read-only copies for reports. A copy whose ``write_date`` is the one copied is
         skipped."""
-        currencies = self.ctx.reference("res.currency")
+        catalogue = self.ctx.adapter.catalogue
+        for model in catalogue.copy_lookups:
+            self.ctx.reference(model)
+        for entity in COPIES:
+            if entity in only and entity in catalogue.copies:
+                self._pull(entity, catalogue.copies[entity], rep_for(entity), full)
 
-        def currency(value: Any) -> str:
-            return str(currencies.get(value[0], {}).get("name", "")) if value else ""
-
-        if "product" in only:
-            self._pull_products(rep_for("product"), full, currency)
-        if "invoice" in only:
-            self._pull_invoices(rep_for("invoice"), full, currency)
-        if "sales_order" in only:
-            self._pull_orders(rep_for("sales_order"), full, currency)
-
-    def _pull_products(self, rep: ModelReport, full: bool, currency: Callable[[Any], str]) -> None:
+    def _pull(self, entity: str, spec: Copy, rep: ModelReport, full: bool) -> None:
         backend = self.ctx.binder.backend
+        table = LOCAL[entity]
+        extras: dict[int, dict[str, Any]] = {}
 
         def apply(s: Session, r: dict[str, Any], rep: ModelReport) -> None:
-            row = _upsert(s, Product, backend, r, rep, self.ctx.applied)
+            row = _upsert(s, table, backend, r, rep, self.ctx.applied)
             if row is None:
                 return
-            row.name, row.default_code = r["name"], r["default_code"] or None
-            row.list_price, row.currency = _money(r["list_price"]), currency(r["currency_id"])
-            row.active = bool(r["active"])
+            values = spec.values(r, extras.get(int(r["id"]), {}), self.ctx)
+            lines = values.pop("lines", None)
+            for name, value in values.items():
+                if name == "partner":
+                    row.company_id, row.contact_id = self._party(s, value)
+                else:
+                    setattr(row, name, value)
+            if lines is not None:
+                self._lines(s, row, lines)
 
         for page in self.importer.pages(
-            "product",
-            COPIES["product"],
-            ["name", "default_code", "list_price", "currency_id", "active"],
-            [],
-            full,
-            self._copied(Product),
+            entity, spec.model, list(spec.fields), spec.domain, full, self._copied(table)
         ):
-            self.importer.apply_each("product", page, rep, apply)
+            extras = spec.page(self.ctx.adapter, page) if spec.page else {}
+            self.importer.apply_each(entity, page, rep, apply)
 
-    def _pull_invoices(self, rep: ModelReport, full: bool, currency: Callable[[Any], str]) -> None:
+    def _lines(self, s: Session, order: Any, lines: list[dict[str, Any]]) -> None:
+        """Replace a sales order's lines with ``lines`` (see :class:`Copy`)."""
         backend = self.ctx.binder.backend
-        fields = [
-            "name",
-            "move_type",
-            "partner_id",
-            "invoice_date",
-            "invoice_date_due",
-            "currency_id",
-            "amount_untaxed",
-            "amount_total",
-            "amount_residual",
-            "state",
-            "payment_state",
-        ]
-        paid_on: dict[int, dt.date] = {}
-
-        def apply(s: Session, r: dict[str, Any], rep: ModelReport) -> None:
-            inv = _upsert(s, Invoice, backend, r, rep, self.ctx.applied)
-            if inv is None:
-                return
-            inv.number = r["name"] if r["name"] and r["name"] != "/" else None
-            inv.move_type, inv.state = r["move_type"], r["state"]
-            inv.company_id, inv.contact_id = self._party(s, r["partner_id"])
-            inv.invoice_date = _date(r["invoice_date"])
-            inv.due_date = _date(r["invoice_date_due"])
-            inv.currency = currency(r["currency_id"])
-            inv.amount_untaxed = _money(r["amount_untaxed"])
-            inv.amount_total = _money(r["amount_total"])
-            inv.amount_residual = _money(r["amount_residual"])
-            inv.payment_state = r["payment_state"] or None
-            inv.paid_on = paid_on.get(int(r["id"]))
-
-        for page in self.importer.pages(
-            "invoice",
-            COPIES["invoice"],
-            fields,
-            [["move_type", "in", ["out_invoice", "out_refund"]]],
-            full,
-            self._copied(Invoice),
-        ):
-            paid_on = self._paid_on(page)
-            self.importer.apply_each("invoice", page, rep, apply)
-
-    def _pull_orders(self, rep: ModelReport, full: bool, currency: Callable[[Any], str]) -> None:
-        backend = self.ctx.binder.backend
-        lines: list[dict[str, Any]] = []
-
-        def apply(s: Session, r: dict[str, Any], rep: ModelReport) -> None:
-            order = _upsert(s, SalesOrder, backend, r, rep, self.ctx.applied)
-            if order is None:
-                return
-            order.name, order.state = r["name"], r["state"]
-            order.company_id, order.contact_id = self._party(s, r["partner_id"])
-            order.ordered_at = _datetime(r["date_order"])
-            order.currency = currency(r["currency_id"])
-            order.amount_total = _money(r["amount_total"])
-            s.flush()
-            for old in s.scalars(select(SalesOrderLine).where(SalesOrderLine.order_id == order.id)):
-                s.delete(old)
-            for line in lines:
-                if line["order_id"][0] != r["id"]:
-                    continue
-                product = s.scalars(
-                    select(Product).where(
-                        Product.backend == backend,
-                        Product.remote_id == (line["product_id"] or [0])[0],
-                    )
-                ).first()
-                s.add(
-                    SalesOrderLine(
-                        order_id=order.id,
-                        remote_id=line["id"],
-                        product_id=product.id if product else None,
-                        description=line["name"] or None,
-                        quantity=Decimal(str(line["product_uom_qty"])),
-                        price_subtotal=_money(line["price_subtotal"]),
-                    )
+        s.flush()
+        for old in s.scalars(select(SalesOrderLine).where(SalesOrderLine.order_id == order.id)):
+            s.delete(old)
+        for line in lines:
+            product = s.scalars(
+                select(Product).where(
+                    Product.backend == backend, Product.remote_id == (line["product"] or 0)
                 )
-
-        for page in self.importer.pages(
-            "sales_order",
-            COPIES["sales_order"],
-            [
-                "name",
-                "partner_id",
-                "date_order",
-                "currency_id",
-                "amount_total",
-                "state",
-                "order_line",
-            ],
-            [],
-            full,
-            self._copied(SalesOrder),
-        ):
-            lines = self.ctx.adapter.read(
-                "sale.order.line",
-                [i for r in page for i in r["order_line"]],
-                ["order_id", "product_id", "name", "product_uom_qty", "price_subtotal"],
+            ).first()
+            s.add(
+                SalesOrderLine(
+                    order_id=order.id,
+                    remote_id=line["remote_id"],
+                    product_id=product.id if product else None,
+                    description=line["description"],
+                    quantity=line["quantity"],
+                    price_subtotal=line["price_subtotal"],
+                )
             )
-            self.importer.apply_each("sales_order", page, rep, apply)
 
-    def _paid_on(self, page: list[dict[str, Any]]) -> dict[int, dt.date]:
-        """The day each fully paid invoice of ``page`` was paid: the latest date among
-        the payments reconciled with it, read from Odoo's own payments widget (one
-        read per page, of the paid invoices only). A payment Odoo 18 records without
-        a journal entry is not in the widget; such an invoice gets no day."""
-        paid = [int(r["id"]) for r in page if r["payment_state"] in ("paid", "in_payment")]
-        if not paid:
-            return {}
-        out: dict[int, dt.date] = {}
-        for r in self.ctx.adapter.read("account.move", paid, ["invoice_payments_widget"]):
-            widget = r.get("invoice_payments_widget") or {}
-            found = (_date(p.get("date")) for p in widget.get("content") or [])
-            days = [d for d in found if d is not None]
-            if days:
-                out[int(r["id"])] = max(days)
-        return out
-
-    def _party(self, s: Session, partner: Any) -> tuple[int | None, int | None]:
-        """A partner many2one as (company id, contact id) through the links; a record
+    def _party(self, s: Session, partner: int | None) -> tuple[int | None, int | None]:
+        """A remote partner id as (company id, contact id) through the links; a record
         merged away (whose partner the ERP still names on its old invoices) gives the
         record it was merged into."""
         if not partner:
             return None, None
-        company = self.ctx.local_id("company", partner[0])
+        company = self.ctx.local_id("company", partner)
         if company is not None:
             return _surviving(s, Company, company), None
-        contact = self.ctx.local_id("contact", partner[0])
+        contact = self.ctx.local_id("contact", partner)
         if contact is None:
             return None, None
         contact = _surviving(s, Contact, contact)
@@ -267,17 +169,3 @@ def _upsert(
         rep.updated += 1
     row.remote_write_date = applied(record.get("write_date"))
     return row
-
-
-def _money(value: Any) -> Decimal:
-    return Decimal(str(value or 0)).quantize(Decimal("0.01"))
-
-
-def _date(value: Any) -> dt.date | None:
-    return dt.date.fromisoformat(value) if value else None
-
-
-def _datetime(value: Any) -> dt.datetime | None:
-    if not value:
-        return None
-    return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)

@@ -17,6 +17,7 @@ from crm_core.services.unique import insert_unique
 from crm_core.text import fold
 from erp_bridge import failures
 from erp_bridge.adapter import Unavailable
+from erp_bridge.catalogue import REFERENCE, Reference
 from erp_bridge.copies import Copier
 from erp_bridge.local import (
     find_or_create_lost_reason,
@@ -31,15 +32,8 @@ from erp_bridge.report import ModelReport
 
 #: Entities whose new records a pull creates in batches (crm_core.party_writer.PartyWriter).
 BULK = ("company", "contact")
-#: Reference data: entity -> the Odoo model it comes from.
-REFERENCE = {
-    "user": "res.users",
-    "stage": "crm.stage",
-    "lost_reason": "crm.lost.reason",
-    "tag": "crm.tag",
-}
 Transaction = Callable[[], Any]  # a context manager factory yielding a Session
-Upsert = Callable[[Session, dict[str, Any]], Any]  # (session, remote record) -> local row
+Upsert = Callable[[Session, dict[str, Any]], Any]  # (session, crmbook's values) -> local row
 
 
 def creating_key(entity: str) -> str:
@@ -449,32 +443,14 @@ class Importer:
         self, rep_for: Callable[[str], ModelReport], full: bool, only: Collection[str]
     ) -> None:
         """Users, stages, lost reasons and CRM tags (those of them in ``only``): pulled
-        and linked by name."""
-        specs: list[tuple[str, str, list[str], list[Any], Upsert]] = [
-            (
-                "user",
-                REFERENCE["user"],
-                ["name", "login", "email", "active"],
-                [["share", "=", False]],
-                lambda s, r: find_or_create_user(s, r["login"], r["name"], r["email"] or None),
-            ),
-            (
-                "stage",
-                REFERENCE["stage"],
-                ["name", "sequence", "is_won"],
-                [],
-                lambda s, r: find_or_create_stage(s, r["name"], int(r["sequence"]), r["is_won"]),
-            ),
-            (
-                "lost_reason",
-                REFERENCE["lost_reason"],
-                ["name", "active"],
-                [],
-                lambda s, r: find_or_create_lost_reason(s, r["name"]),
-            ),
-            ("tag", REFERENCE["tag"], ["name"], [], _tag),
+        and linked by name, from where the adapter's catalogue says."""
+        references = self.ctx.adapter.catalogue.references
+        specs = [
+            (entity, references[entity], UPSERTS[entity])
+            for entity in REFERENCE
+            if entity in references
         ]
-        for entity, model, fields, domain, upsert in specs:
+        for entity, spec, upsert in specs:
             if entity not in only:
                 continue
 
@@ -483,22 +459,23 @@ class Importer:
                 record: dict[str, Any],
                 rep: ModelReport,
                 entity: str = entity,
-                model: str = model,
+                spec: Reference = spec,
                 upsert: Upsert = upsert,
             ) -> None:
                 link = self.ctx.binder.by_remote(entity, int(record["id"]))
                 if link is not None and link.remote_write_date == record["write_date"]:
                     rep.skipped += 1
                     return
-                same = link is not None and link.synced == {"name": record["name"]}
-                obj = upsert(s, record)
+                values = spec.values(record)
+                same = link is not None and link.synced == {"name": values["name"]}
+                obj = upsert(s, values)
                 self.ctx.binder.bind(
                     s,
                     entity,
                     obj.id,
-                    model,
+                    spec.model,
                     int(record["id"]),
-                    {"name": record["name"]},
+                    {"name": values["name"]},
                     self.ctx.applied(record["write_date"]),
                     self.rec.ws.clock(),
                 )
@@ -506,7 +483,10 @@ class Importer:
                 rep.updated += link is not None and not same
                 rep.skipped += same
 
-            for page in self.pages(entity, model, fields, domain, full, self._linked(entity)):
+            pages = self.pages(
+                entity, spec.model, list(spec.fields), spec.domain, full, self._linked(entity)
+            )
+            for page in pages:
                 for record in page:  # one at a time: a rolled-back bind would linger
                     self.apply_each(entity, [record], rep_for(entity), apply)
 
@@ -517,14 +497,24 @@ class Importer:
         Copier(self).pull(rep_for, full, only)
 
 
-def _tag(s: Session, record: dict[str, Any]) -> Tag:
-    key = fold(record["name"])
+def _tag(s: Session, values: dict[str, Any]) -> Tag:
+    key = fold(values["name"])
     tag = s.scalars(select(Tag).where(Tag.name_key == key)).first()
     if tag is None:  # one row even when a user adds the same tag at that moment
         tag, _ = insert_unique(
-            s, Tag, "name_key", {"name": record["name"], "name_key": key, "version": 1}
+            s, Tag, "name_key", {"name": values["name"], "name_key": key, "version": 1}
         )
     return tag
+
+
+#: How each reference entity's values (:class:`~erp_bridge.catalogue.Reference`) become
+#: a local row: found by name (a user by login) or created.
+UPSERTS: dict[str, Upsert] = {
+    "user": lambda s, v: find_or_create_user(s, v["login"], v["name"], v["email"]),
+    "stage": lambda s, v: find_or_create_stage(s, v["name"], v["sequence"], v["is_won"]),
+    "lost_reason": lambda s, v: find_or_create_lost_reason(s, v["name"]),
+    "tag": _tag,
+}
 
 
 def _plain_new(twin: Twin | None) -> bool:

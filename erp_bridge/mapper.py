@@ -76,7 +76,7 @@ class FieldMap:
     owner: Owner = "shared"
     push: bool = True
     #: For a many-to-one: the entity linked records belong to; ids translate through
-    #: the links. With several entities (a crm.lead's partner is a company or a
+    #: the links. With several entities (a deal's partner is a company or a
     #: contact) the local value is ``"entity:id"``.
     link: str | tuple[str, ...] | None = None
     #: When set, ``to_local`` receives the whole remote record, which must include
@@ -121,7 +121,7 @@ class FieldMap:
 class EntityMap:
     """How one local entity maps onto one remote model.
 
-    ``domain`` selects the remote records that are this entity (Odoo's res.partner is
+    ``domain`` selects the remote records that are this entity (Odoo's partner model is
     both companies and contacts); ``defaults`` are sent on create; ``direction`` is
     ``both`` or ``pull``; ``depends_on`` names entities to sync first.
 

@@ -45,8 +45,8 @@ class ModelReport:
     hidden: int = 0
     errors: list[str] = field(default_factory=list)
     #: Records merged into another one locally whose twin the run archived in the ERP,
-    #: each said in words ("contact #42 (res.partner #7) archived in the ERP: merged
-    #: into contact #17 (res.partner #3)").
+    #: each said in words, the ERP's model named as it calls it ("contact #42
+    #: (<model> #7) archived in the ERP: merged into contact #17 (<model> #3)").
     merges: list[str] = field(default_factory=list)
 
     def add(self, other: ModelReport) -> None:

@@ -17,14 +17,16 @@ from crm_core.models import SyncState
 from erp_bridge import runs
 from erp_bridge.adapter import Adapter
 from erp_bridge.binder import Binder
+from erp_bridge.catalogue import COPIES, REFERENCE, SYNCED
 from erp_bridge.context import RunContext
-from erp_bridge.copies import COPIES
 from erp_bridge.cursor import STAMP_FORMAT
 from erp_bridge.exporter import Exporter
-from erp_bridge.importer import REFERENCE, Importer
+from erp_bridge.importer import Importer
 from erp_bridge.mapper import EntityMap
 from erp_bridge.merge import Policy
 from erp_bridge.pages import get_state, run_key, set_state
+from erp_bridge.rates import ENTITY as RATES
+from erp_bridge.rates import pull_rates
 from erp_bridge.reconcile import Reconciler
 from erp_bridge.report import SyncReport
 
@@ -32,11 +34,8 @@ from erp_bridge.report import SyncReport
 BULK_CREATED = 1000
 
 
-def default_maps() -> list[EntityMap]:
-    """The Odoo entity maps, companies before contacts before deals."""
-    from erp_bridge.odoo.mappings import activity_map, lead_map, partner_maps
-
-    return [*partner_maps(), lead_map(), activity_map()]
+#: Every entity a run can sync, in the order it takes them (exchange rates last).
+ENTITIES = (*REFERENCE, *SYNCED, *COPIES, RATES)
 
 
 def sync(
@@ -56,7 +55,7 @@ def sync(
     """Synchronise ``ws`` with the ERP behind ``adapter`` and return the report.
 
     ``models`` limits the run to some of: user, stage, lost_reason, tag, company,
-    contact, opportunity, product, invoice, sales_order. ``full`` re-reads everything
+    contact, opportunity, product, invoice, sales_order, exchange_rate. ``full`` re-reads everything
     and archives local records whose ERP record was deleted. ``dry_run`` plans
     without writing on either side (the plan is in ``report.plan``). ``policy``
     decides shared fields both sides changed: ``last_writer``, ``erp`` or ``crm``.
@@ -70,9 +69,11 @@ def sync(
     ``interrupted``.
     """
     started = time.monotonic()
-    maps = list(maps) if maps is not None else default_maps()
-    wanted = set(models) if models else {*REFERENCE, *(m.entity for m in maps), *COPIES}
-    unknown = wanted - {*REFERENCE, *COPIES, *(m.entity for m in maps)}
+    catalogue = adapter.catalogue
+    maps = list(maps) if maps is not None else catalogue.maps()
+    known = {*catalogue.references, *(m.entity for m in maps), *catalogue.copies, RATES}
+    wanted = set(models) if models else known
+    unknown = wanted - known
     if unknown:
         raise ValueError(f"unknown models: {', '.join(sorted(unknown))}")
     # A sync reads and writes every record: not for a user who sees only their own.
@@ -148,7 +149,7 @@ def _run(
     exporter = Exporter(rec, transaction, origin_of(adapter.backend))
     try:
         ordered, served = _fit(adapter, [m for m in maps if m.entity in wanted], wanted, report)
-        if served & set(REFERENCE):
+        if served & set(adapter.catalogue.references):
             importer.pull_reference(lambda e: report.model(e), full, served)
         # Every entity's reader starts now; each is applied in dependency order.
         streams = [importer.stream(emap, full) for emap in ordered]
@@ -169,8 +170,18 @@ def _run(
         for emap in ordered:
             if emap.direction == "both":
                 exporter.push(emap, report.model(emap.entity))
-        if served & set(COPIES):
+        if served & set(adapter.catalogue.copies):
             importer.pull_copies(lambda e: report.model(e), full, served)
+        if RATES in wanted:
+            pull_rates(
+                ws,
+                adapter,
+                transaction,
+                report,
+                full=full,
+                started=server_started,
+                rewind_seconds=rewind_seconds,
+            )
     finally:
         report.plan = ctx.plan
 
@@ -182,7 +193,7 @@ def resync_from(
     ``since`` (the ERP's midnight UTC), for ``entities`` or every entity; returns the
     entities reset. Re-read records are compared with what was applied: only what
     differs is written. For when records are suspected missing."""
-    every = [*REFERENCE, *(m.entity for m in default_maps()), *COPIES]
+    every = list(ENTITIES)
     chosen = list(entities or every)
     unknown = set(chosen) - set(every)
     if unknown:
@@ -202,13 +213,15 @@ def _fit(
     adapter: Adapter, maps: list[EntityMap], wanted: set[str], report: SyncReport
 ) -> tuple[list[EntityMap], set[str]]:
     """The entity maps and the reference and copy entities as this ERP can serve them,
-    asked in one call: a map loses the fields the ERP lacks (Odoo 19 has no partner
-    ``mobile``), and an entity whose model is not installed is skipped. Each is noted
+    asked in one call: a map loses the fields the ERP lacks (a partner's mobile number,
+    in some versions), and an entity whose model is not installed is skipped. Each is noted
     in the report."""
     # Reference data comes whole: deals need the stages and users even when only
     # some reference entity was asked for.
-    extra = dict(REFERENCE) if wanted & set(REFERENCE) else {}
-    extra.update({e: m for e, m in COPIES.items() if e in wanted})
+    catalogue = adapter.catalogue
+    references = {e: spec.model for e, spec in catalogue.references.items()}
+    extra = references if wanted & set(references) else {}
+    extra.update({e: spec.model for e, spec in catalogue.copies.items() if e in wanted})
     need: dict[str, set[str]] = {model: {"write_date"} for model in extra.values()}
     for emap in maps:
         need.setdefault(emap.remote_model, set()).update(emap.remote_fields)

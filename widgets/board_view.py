@@ -53,8 +53,9 @@ def _text(value: Any) -> str | None:
 
 def amount(currency: Any, value: Any) -> str:
     """``PKR 1,500,000.00``, grouped as the session's language does (``PKR 15,00,000.00``
-    in Bengali, ``PKR 1 500 000,00`` in Russian)."""
-    return f"{currency} {i18n.format_number(Decimal(str(value)), 2)}"
+    in Bengali, ``PKR 1 500 000,00`` in Russian) or the workspace asks (lakh and crore):
+    see :func:`widgets.i18n.format_amount`."""
+    return i18n.format_amount(Decimal(str(value)), str(currency))
 
 
 def card_json(card: dict[str, Any]) -> dict[str, Any]:
@@ -73,14 +74,24 @@ def card_json(card: dict[str, Any]) -> dict[str, Any]:
 
 
 def column_json(column: dict[str, Any], reporting_currency: str) -> dict[str, Any]:
-    """A column as plain JSON: its header (count and :func:`column_totals`) and cards."""
+    """A column as plain JSON: its header (count and :func:`column_totals`: the total in
+    the reporting currency first, the per-currency totals after it for the header's
+    "more" details), the note on missing exchange rates ('' when none) and cards."""
     totals = column_totals(column, reporting_currency)
+    missing = ", ".join(column.get("unconverted") or [])
     return {
         "stage_id": column["stage_id"],
         "stage": str(column["stage"]),
         "rev": column["rev"],
         "count": column["count"],
         "more": column["more"],
+        "note": (
+            i18n._("Not converted to {currency}: no rate for {missing}").format(
+                currency=reporting_currency, missing=missing
+            )
+            if missing
+            else ""
+        ),
         "totals": [
             {
                 "currency": t["currency"],

@@ -34,3 +34,17 @@ def hover_number(percent: bool = False, digits: int = 2) -> CustomJSHover:
         args={"locale": i18n.js_locale(), "percent": percent, "digits": digits, "fixed": True},
         code=_OPTIONS + "return new Intl.NumberFormat(locale, options).format(value);",
     )
+
+
+def axis_formatter(axis: str = "number") -> CustomJSTickFormatter:
+    """Value-axis ticks for a chart's axis format (crm_core.reports.AXIS_FORMATS):
+    ``money`` grouped without decimals, ``percent`` as ``0 %``, ``number`` grouped."""
+    return CustomJSTickFormatter(
+        args={
+            "locale": i18n.js_locale(),
+            "percent": axis == "percent",
+            "digits": 0 if axis == "money" else 2,
+            "fixed": False,
+        },
+        code=_OPTIONS + "return new Intl.NumberFormat(locale, options).format(tick);",
+    )

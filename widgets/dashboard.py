@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -31,7 +32,7 @@ from crm_core import Workspace
 from widgets import design
 from widgets.base import ComponentView, ViewModel, message_alert
 from widgets.chart_numbers import hover_number, tick_formatter
-from widgets.i18n import _, format_number, format_percent
+from widgets.i18n import _, format_amount, format_number, format_percent
 
 #: The default period: the last 90 days, today included.
 DEFAULT_DAYS = 90
@@ -45,11 +46,36 @@ def money(amounts: dict[str, Decimal]) -> str:
     each (amounts in different currencies are never added up)."""
     if not amounts:
         return format_number(0, 2)
-    return "\n".join(f"{cur} {format_number(amount, 2)}" for cur, amount in sorted(amounts.items()))
+    return "\n".join(format_amount(amount, cur) for cur, amount in sorted(amounts.items()))
+
+
+def converted_money(figures: dict[str, Any], key: str) -> str:
+    """A money figure as one amount in the reporting currency when crm_core could
+    convert it (``<key>_converted``), else every currency on a line of its own."""
+    amount = figures.get(f"{key}_converted")
+    if amount is None:
+        return money(figures.get(key, {}))
+    return money({figures["reporting_currency"]: amount})
+
+
+def figure_details(figures: dict[str, Any], key: str) -> tuple[list[str], str]:
+    """What a money card shows on demand: its per-currency amounts (``[]`` when the
+    card already lists them, or they are the one reporting-currency amount), and the
+    note naming the missing exchange rates ('' when none is)."""
+    missing = figures.get("missing_rates") or ""
+    note = _("Not converted: {missing}").format(missing=missing) if missing else ""
+    amounts = figures.get(key, {})
+    converted = figures.get(f"{key}_converted")
+    reporting = figures.get("reporting_currency")
+    if converted is None or set(amounts) <= {reporting}:
+        return [], note
+    return money(amounts).split("\n"), note
 
 
 def figure_cards(figures: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """The headline figures as ``(key, label, text)`` cards, in display order."""
+    """The headline figures as ``(key, label, text)`` cards, in display order. The
+    money cards show one figure in the reporting currency first when crm_core could
+    convert every amount (:func:`figure_details` gives the per-currency amounts)."""
     if not figures:
         return []
     rate = figures.get("win_rate")
@@ -62,20 +88,37 @@ def figure_cards(figures: dict[str, Any]) -> list[tuple[str, str, str]]:
         else _("no deal closed")
     )
     return [
-        ("pipeline_value", _("Pipeline value"), money(figures.get("pipeline_value", {}))),
-        ("weighted_pipeline", _("Weighted pipeline"), money(figures.get("weighted_pipeline", {}))),
+        ("pipeline_value", _("Pipeline value"), converted_money(figures, "pipeline_value")),
+        (
+            "weighted_pipeline",
+            _("Weighted pipeline"),
+            converted_money(figures, "weighted_pipeline"),
+        ),
         ("win_rate", _("Win rate"), win_rate),
         ("activities_done", _("Activities done"), format_number(figures.get("activities_done", 0))),
     ]
 
 
-def _card_html(label: str, text: str) -> str:
+def _card_html(label: str, text: str, details: Sequence[str] = (), note: str = "") -> str:
     lines = "<br>".join(html.escape(line) for line in text.split("\n"))
-    return (
+    out = (
         f'<div class="crm-figure-label" style="opacity:0.75;font-size:0.9em">'
         f"{html.escape(label)}</div>"
         f'<div class="crm-figure-value" style="font-size:1.6em;font-weight:600">{lines}</div>'
     )
+    if details:
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in details)
+        summary = html.escape(_("By currency"))
+        out += (
+            f'<details class="crm-figure-currencies"><summary>{summary}</summary>'
+            f'<ul style="margin:0;padding-inline-start:1.2em">{items}</ul></details>'
+        )
+    if note:
+        out += (
+            f'<div class="crm-figure-note" style="font-size:0.85em;color:#8a5300">'
+            f"{html.escape(note)}</div>"
+        )
+    return out
 
 
 class DashboardModel(ViewModel):
@@ -98,19 +141,26 @@ class DashboardModel(ViewModel):
     )
     months = param.Integer(default=12, bounds=(1, 120), doc="Months in the revenue chart.")
     currency = param.String(
-        default="", doc="Currency of the money charts (figures show every currency)."
+        default="",
+        doc="The reporting currency: the money cards and charts convert every amount to it "
+        "(default: the workspace's); where a rate is missing, the charts show this "
+        "currency's own amounts only and the cards every currency, with the rate named.",
     )
-    currencies = param.List(default=[], item_type=str, doc="Currencies with chart data.")
+    currencies = param.List(
+        default=[], item_type=str, doc="Currencies to choose from: in use, and the workspace's."
+    )
     figures = param.Dict(default={}, doc="The headline figures (see crm_core ws.metrics.headline).")
     funnel = param.DataFrame(
         default=None, doc="stage_id, stage, sequence, count, entered (ws.metrics.funnel)."
     )
     by_stage = param.DataFrame(
         default=None,
-        doc="Open deals per stage: stage_id, stage, sequence, currency, count, value, weighted.",
+        doc="Open deals per stage: stage_id, stage, sequence, currency, count, value, "
+        "weighted, value_converted, weighted_converted (ws.pipeline.by_stage).",
     )
     revenue = param.DataFrame(
-        default=None, doc="month, currency, revenue, won (ws.metrics.revenue_by_month)."
+        default=None,
+        doc="month, currency, revenue, won and their *_converted (ws.metrics.revenue_by_month).",
     )
 
     def __init__(self, ws: Workspace, **params: Any):
@@ -118,10 +168,11 @@ class DashboardModel(ViewModel):
             today = ws.today()
             params["period_from"] = today - dt.timedelta(days=DEFAULT_DAYS - 1)
             params["period_to"] = today
+        params.setdefault("currency", ws.setting("currency"))  # read once, not twice
         super().__init__(ws, **params)
         self.refresh()
 
-    @param.depends("period_from", "period_to", "pipeline", "months", watch=True)
+    @param.depends("period_from", "period_to", "pipeline", "months", "currency", watch=True)
     def _changed(self) -> None:
         self.refresh()
 
@@ -130,19 +181,24 @@ class DashboardModel(ViewModel):
         ws = self.ws
 
         period = (self.period_from, self.period_to)
+        reporting = self.currency or ws.setting("currency")
 
         def read() -> dict[str, Any]:
             stages = ws.pipeline.stages(self.pipeline)
             closing = set(stages.loc[stages["is_won"] | stages["is_lost"], "id"])
-            by_stage = ws.pipeline.by_stage(self.pipeline, include_closed=False)
+            by_stage = ws.pipeline.by_stage(
+                self.pipeline, include_closed=False, reporting=reporting
+            )
+            missing = by_stage.attrs.get("missing_rates", "")
             by_stage = by_stage[~by_stage["stage_id"].isin(closing)].reset_index(drop=True)
+            by_stage.attrs["missing_rates"] = missing
             return {
-                "figures": ws.metrics.headline(*period),
+                "figures": ws.metrics.headline(*period, currency=reporting),
                 "funnel": ws.metrics.funnel(self.pipeline, *period),
                 "by_stage": by_stage,
                 # The period's months; the last ``months`` months when it has no bounds.
                 "revenue": ws.metrics.revenue_by_month(
-                    self.months, period_from=period[0], period_to=period[1]
+                    self.months, period_from=period[0], period_to=period[1], currency=reporting
                 ),
             }
 
@@ -152,12 +208,9 @@ class DashboardModel(ViewModel):
         currencies = sorted(
             {c for c in data["by_stage"]["currency"] if isinstance(c, str)}
             | set(data["revenue"]["currency"])
+            | {ws.setting("currency"), reporting}
         )
-        currency = self.currency if self.currency in currencies else ""
-        if not currency:
-            default = ws.setting("currency")
-            currency = default if default in currencies or not currencies else currencies[0]
-        self.param.update(currencies=currencies, currency=currency, **data)
+        self.param.update(currencies=currencies, currency=reporting, **data)
         return True
 
 
@@ -198,14 +251,37 @@ def funnel_figure(funnel: pd.DataFrame | None) -> Any:
     return _lettered(fig)
 
 
+def converted_by_stage(by_stage: pd.DataFrame) -> pd.DataFrame | None:
+    """One row per stage with every currency converted and added up (``value``,
+    ``weighted``, ``count``: all its deals); None when a rate is missing (or the frame
+    has no converted columns): then nothing is added up."""
+    if "value_converted" not in by_stage or by_stage["value_converted"].isna().any():
+        return None
+    frame = by_stage.assign(
+        value=by_stage["value_converted"], weighted=by_stage["weighted_converted"]
+    )
+    return (
+        frame.groupby(["stage", "sequence"], as_index=False, sort=False)
+        .agg({"count": "sum", "value": "sum", "weighted": "sum"})
+        .assign(currency="")
+    )
+
+
 def by_stage_figure(by_stage: pd.DataFrame | None, currency: str) -> Any:
-    """Bars of the open pipeline's value per stage, in ``currency``."""
+    """Bars of the open pipeline's value per stage: every currency converted to
+    ``currency`` when crm_core could convert them all, else ``currency``'s own deals."""
     by_stage = _empty_frame(by_stage, ["stage", "sequence", "currency", "count", "value"])
     stages = list(dict.fromkeys(str(s) for s in by_stage.sort_values("sequence")["stage"]))
-    rows = by_stage[by_stage["currency"] == currency]
+    converted = converted_by_stage(by_stage) if len(by_stage) else None
+    rows = converted if converted is not None else by_stage[by_stage["currency"] == currency]
     value = {str(r.stage): float(r.value) for r in rows.itertuples()}
     weighted = {str(r.stage): float(r.weighted) for r in rows.itertuples()}
     count = {str(r.stage): int(r.count) for r in rows.itertuples()}
+    title = (
+        _("Open pipeline now, by stage (all in {currency})")
+        if converted is not None
+        else _("Open pipeline now, by stage ({currency})")
+    )
     source = ColumnDataSource(
         {
             "stage": stages,
@@ -215,7 +291,7 @@ def by_stage_figure(by_stage: pd.DataFrame | None, currency: str) -> Any:
         }
     )
     fig = figure(
-        title=_("Open pipeline now, by stage ({currency})").format(currency=currency),
+        title=title.format(currency=currency),
         x_range=FactorRange(factors=stages),
         height=300,
         sizing_mode="stretch_width",
@@ -240,10 +316,23 @@ def by_stage_figure(by_stage: pd.DataFrame | None, currency: str) -> Any:
     return _lettered(fig)
 
 
+def converted_revenue(revenue: pd.DataFrame) -> pd.DataFrame | None:
+    """One row per month, every currency converted and added up; None when a rate is
+    missing (or the frame has no converted columns)."""
+    columns = ["revenue_converted", "won_converted"]
+    if any(c not in revenue for c in columns) or revenue[columns].isna().any().any():
+        return None
+    frame = revenue.assign(revenue=revenue["revenue_converted"], won=revenue["won_converted"])
+    return frame.groupby("month", as_index=False, sort=False).agg({"revenue": "sum", "won": "sum"})
+
+
 def revenue_figure(revenue: pd.DataFrame | None, currency: str) -> Any:
-    """Bars per month, in ``currency``: invoiced (ERP) beside won deals' revenue."""
+    """Bars per month: invoiced (ERP) beside won deals' revenue, every currency
+    converted to ``currency`` when crm_core could convert them all, else
+    ``currency``'s own amounts."""
     revenue = _empty_frame(revenue, ["month", "currency", "revenue", "won"])
-    rows = revenue[revenue["currency"] == currency]
+    converted = converted_revenue(revenue) if len(revenue) else None
+    rows = converted if converted is not None else revenue[revenue["currency"] == currency]
     months = [str(m) for m in rows["month"]]
     series = ((_("invoiced"), "revenue", _BAR), (_("won"), "won", _WON))
     factors = [(m, name) for m in months for name, _col, _color in series]
@@ -259,7 +348,11 @@ def revenue_figure(revenue: pd.DataFrame | None, currency: str) -> Any:
         }
     )
     fig = figure(
-        title=_("Revenue by month ({currency}): invoiced and won").format(currency=currency),
+        title=(
+            _("Revenue by month (all in {currency}): invoiced and won")
+            if converted is not None
+            else _("Revenue by month ({currency}): invoiced and won")
+        ).format(currency=currency),
         x_range=FactorRange(*factors),
         height=300,
         sizing_mode="stretch_width",
@@ -304,7 +397,7 @@ class Dashboard(ComponentView):
             options=model.currencies,
             width=100,
             visible=len(model.currencies) > 1,
-        )
+        )  # the reporting currency: cards and charts are converted to it
 
         def currencies_changed(event: param.parameterized.Event) -> None:
             currency.options = event.new
@@ -365,9 +458,14 @@ class Dashboard(ComponentView):
 
     @staticmethod
     def _cards(figures: dict[str, Any]) -> list[pn.pane.HTML]:
+        def details(key: str) -> tuple[list[str], str]:
+            if key in ("pipeline_value", "weighted_pipeline"):
+                return figure_details(figures, key)
+            return [], ""
+
         return [
             pn.pane.HTML(
-                _card_html(label, text),
+                _card_html(label, text, *details(key)),
                 css_classes=["crm-figure", f"crm-figure-{key.replace('_', '-')}"],
                 styles={"border": "1px solid #ddd", "border-radius": "6px", "padding": "4px 12px"},
                 min_width=200,

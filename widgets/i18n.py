@@ -49,6 +49,7 @@ from babel.numbers import format_percent as _babel_percent
 
 from crm_core.languages import DEFAULT as ENGLISH
 from crm_core.languages import ui_languages
+from crm_core.money import indian_grouping, minor_units
 
 #: Where the catalogues live: ``<code>/LC_MESSAGES/crmbook.po``.
 LOCALE_DIR = Path(__file__).with_name("locale")
@@ -64,11 +65,14 @@ T = TypeVar("T")
 
 
 class _Session:
-    """A session's language and the locale its figures are written in."""
+    """A session's language, the locale its figures are written in and how its amounts
+    group their digits (the workspace's ``amount_grouping``: the locale's own, western,
+    indian or auto)."""
 
-    def __init__(self, language: str, region: str | None = None):
+    def __init__(self, language: str, region: str | None = None, grouping: str = "locale"):
         self.language = language
         self.locale = locale_for(language, region)
+        self.grouping = grouping
 
 
 # The language of each served page (its Bokeh document), and one set for a block.
@@ -139,25 +143,33 @@ def known(language: Any) -> str | None:
     return code if code in LANGUAGES else None
 
 
-def use_language(language: str | None, region: str | None = None, document: Any = None) -> str:
+def use_language(
+    language: str | None,
+    region: str | None = None,
+    document: Any = None,
+    grouping: str = "locale",
+) -> str:
     """Speak ``language`` (a code of :data:`LANGUAGES`; anything else: :data:`DEFAULT`)
     in the current session: the Bokeh ``document`` (default ``pn.state.curdoc``),
     with figures in the locale of ``language`` and ``region`` (the workspace's
-    country, ``PK``). Returns the code used. Without a document (a notebook or a
+    country, ``PK``) and amounts grouped as ``grouping`` says (see
+    :func:`format_amount`). Returns the code used. Without a document (a notebook or a
     test), it changes nothing and returns the code: use :func:`speaking` there."""
     code = known(language) or DEFAULT
     doc = document if document is not None else _document()
     if doc is not None:
-        _by_document[doc] = _Session(code, region)
+        _by_document[doc] = _Session(code, region, grouping)
     return code
 
 
 @contextmanager
-def speaking(language: str | None, region: str | None = None) -> Iterator[str]:
+def speaking(
+    language: str | None, region: str | None = None, grouping: str = "locale"
+) -> Iterator[str]:
     """``with speaking("bn"):`` translate and format in ``language`` inside the block
     (this thread or task only)."""
     code = known(language) or DEFAULT
-    token = _block.set(_Session(code, region))
+    token = _block.set(_Session(code, region, grouping))
     try:
         yield code
     finally:
@@ -292,12 +304,13 @@ def session_language(
 def start_session(ws: Any) -> str:
     """Bind the language of the page being built (see :func:`session_language`) with
     the workspace's region to the current Bokeh document; returns the code."""
-    region = None
+    region, grouping = None, "locale"
     try:
         region = ws.phone_region
-    except Exception:  # a workspace without settings yet: the language's own region
-        region = None
-    return use_language(session_language(ws), region)
+        grouping = ws.setting("amount_grouping")
+    except Exception:  # a workspace without settings yet: the language's own
+        region, grouping = None, "locale"
+    return use_language(session_language(ws), region, grouping=grouping)
 
 
 # -- figures -------------------------------------------------------------------------------------
@@ -337,6 +350,29 @@ def format_number(value: Any, digits: int | None = None, locale: Locale | str | 
     return format_decimal(
         value, format=integer + ("." + "0" * digits if digits else ""), locale=loc
     )
+
+
+def format_amount(value: Any, currency: str, locale: Locale | str | None = None) -> str:
+    """``PKR 1,500,000.00``: an amount after its currency code, with the currency's own
+    decimals (JPY 0, KWD 3: crm_core.money.minor_units) and the locale's decimal sign,
+    its digits grouped as the workspace asks (``amount_grouping``): as the locale does
+    (``locale``, the default: ``PKR 15,00,000.00`` in Bengali), in thousands
+    (``western``), in lakh and crore (``indian``: ``PKR 15,00,000.00``), or in lakh and
+    crore for the currencies written so, INR, PKR, BDT and NPR (``auto``)."""
+    loc = _locale(locale)
+    found = _current()
+    grouping = found.grouping if found is not None else "locale"
+    try:
+        digits = minor_units(str(currency))
+    except Exception:  # a code babel does not know: cents, as crm_core keeps them
+        digits = 2
+    number = Decimal(str(value))
+    if grouping == "auto":
+        grouping = "indian" if indian_grouping(str(currency)) else "locale"
+    if grouping not in ("indian", "western"):
+        return f"{currency} {format_number(number, digits, loc)}"
+    pattern = ("#,##,##0" if grouping == "indian" else "#,##0") + ("." + "0" * digits)[: digits + 1]
+    return f"{currency} {format_decimal(number, format=pattern, locale=loc)}"
 
 
 def format_money(

@@ -36,6 +36,7 @@ import pandas as pd
 import param
 
 from crm_core import FieldError, ValidationError, Workspace
+from crm_core.services.figures import total
 from crm_core.services.pipeline import OPP_COLUMNS
 from widgets.base import ViewModel
 from widgets.shared_reads import shared
@@ -53,18 +54,22 @@ def money(amounts: dict[str, Decimal], currency: str = "") -> str:
 
 def column_totals(column: dict[str, Any], reporting_currency: str) -> list[dict[str, Any]]:
     """A column's total as ``[{"currency", "weighted", "value", "count"}, ...]``, the
-    headline first: one entry per currency, the reporting currency first when the
-    column has deals in it, then the currency with the most deals.
+    headline first.
 
-    The one place a column's money is totalled: when the workspace has exchange rates,
-    this returns a single entry converted to ``reporting_currency``.
+    The one place a column's money is totalled. When crm_core converted every deal of
+    the column to ``reporting_currency`` (``value_converted``/``weighted_converted``),
+    the headline is that one converted figure (``"converted": True``) and the
+    per-currency entries follow as its breakdown (left out when the column holds
+    only the reporting currency). Otherwise (a rate is missing: never taken as 1)
+    there is one entry per currency: the reporting currency first when the column has
+    deals in it, then the currency with the most deals.
     """
     counts: dict[str, int] = column["counts"]
 
     def rank(cur: str) -> tuple[int, int, str]:
         return (cur != reporting_currency, -counts.get(cur, 0), cur)
 
-    return [
+    per_currency = [
         {
             "currency": cur,
             "weighted": column["weighted"][cur],
@@ -73,6 +78,19 @@ def column_totals(column: dict[str, Any], reporting_currency: str) -> list[dict[
         }
         for cur in sorted(column["value"], key=rank)
     ]
+    value, weighted = column.get("value_converted"), column.get("weighted_converted")
+    if value is None or weighted is None or not per_currency:
+        return per_currency
+    if set(column["value"]) == {reporting_currency}:
+        return per_currency
+    headline = {
+        "currency": reporting_currency,
+        "weighted": weighted,
+        "value": value,
+        "count": sum(counts.values()),
+        "converted": True,
+    }
+    return [headline, *per_currency]
 
 
 def month_range(month: str) -> tuple[dt.date, dt.date] | None:
@@ -93,7 +111,11 @@ class PipelineBoardModel(ViewModel):
 
     ``columns`` has one dict per open stage, in pipeline order: ``stage_id``,
     ``stage``, ``probability``, ``count`` (deals matching the filters), ``counts``,
-    ``value`` and ``weighted`` (``{currency: ...}``; amounts as Decimals), ``cards`` (a
+    ``value`` and ``weighted`` (``{currency: ...}``; amounts as Decimals),
+    ``value_converted`` and ``weighted_converted`` (their sum in the workspace
+    currency; None when a rate is missing), ``unconverted`` (the currencies without a
+    rate to it, sorted),
+    ``cards`` (a
     DataFrame of at most ``page_size`` of those deals, soonest expected close first, the
     columns of ``ws.pipeline.search``), ``more`` (how many matching deals are not
     shown) and ``rev`` (a number that changes whenever the column is reloaded).
@@ -201,11 +223,16 @@ class PipelineBoardModel(ViewModel):
         return True
 
     def _totals(self, filters: dict[str, Any]) -> pd.DataFrame:
-        """The columns' counts and sums: what every manager's board (and every board
-        with the same filters) asks for, so computed once per change and shared."""
-        args = tuple(sorted((k, str(v)) for k, v in filters.items()))
+        """The columns' counts and sums, in each currency and converted to the
+        reporting currency (the workspace's): what every manager's board (and every
+        board with the same filters) asks for, so computed once per change and shared."""
+        reporting = self.ws.setting("currency")
+        args = (reporting, *sorted((k, str(v)) for k, v in filters.items()))
         return shared(
-            self.ws, "stage_totals", args, lambda: self.ws.pipeline.stage_totals(**filters)
+            self.ws,
+            "stage_totals",
+            args,
+            lambda: self.ws.pipeline.stage_totals(reporting=reporting, **filters),
         )
 
     def _column(self, stage: Any, totals: pd.DataFrame, filters: dict[str, Any]) -> dict:
@@ -226,6 +253,16 @@ class PipelineBoardModel(ViewModel):
             "counts": counts,
             "value": dict(zip(rows["currency"], rows["value"], strict=True)),
             "weighted": dict(zip(rows["currency"], rows["weighted"], strict=True)),
+            "value_converted": total(list(rows["value_converted"])),
+            "weighted_converted": total(list(rows["weighted_converted"])),
+            # the currencies of the column without a rate to the reporting currency
+            "unconverted": sorted(
+                {
+                    c
+                    for c, x in zip(rows["currency"], rows["value_converted"], strict=True)
+                    if x is None
+                }
+            ),
             "cards": cards.reset_index(drop=True),
             "more": max(count - len(cards), 0),
             "rev": self._rev,

@@ -127,7 +127,7 @@ def heading_html(detail: Mapping[str, Any]) -> str:
         facts.append(f"{esc(record['stage'])} · {esc(record['status'])}")
         amount = record.get("expected_revenue")
         if amount is not None:
-            money = f"{record['currency']} {_figure(amount, 'UTC')}"
+            money = i18n.format_amount(amount, record["currency"])
             facts.append(f'<span dir="ltr">{html.escape(money)}</span>')
         if record.get("lost_reason"):
             facts.append(html.escape(_("lost: {reason}").format(reason=record["lost_reason"])))

@@ -11,6 +11,11 @@ reports cover only their own deals, because crm_core scopes every report that wa
 Report names, stage names and customers are data (some come from an ERP): the chart
 draws them as text, the table uses Tabulator's plain formatters and every HTML pane
 escapes what it shows.
+
+The charts are crm_core's (:func:`crm_core.reports.charts.report_charts`), the same
+the workbooks draw: the currency picker is the run's reporting currency (``currency=``
+of ``ws.reports.run``), money charts are drawn on the converted amounts, or per
+currency (the picked one) when exchange rates are missing, and the page says which.
 """
 
 from __future__ import annotations
@@ -32,11 +37,14 @@ from bokeh.models import (
 from bokeh.plotting import figure
 
 from crm_core import Workspace
+from crm_core.errors import AccessDenied, ValidationError
 from crm_core.reports import FILTERS, Chart
+from crm_core.reports.charts import ChartData, report_charts
+from crm_core.reports.labels import column_label
 from widgets import design
 from widgets.base import ComponentView, message_alert
-from widgets.chart_numbers import hover_number, tick_formatter
-from widgets.i18n import _, format_number
+from widgets.chart_numbers import axis_formatter, hover_number
+from widgets.i18n import _, current_language, format_number
 from widgets.long_work import LongWorkModel
 
 #: The ``workbook`` choice that exports only the selected report.
@@ -47,6 +55,8 @@ PAGE_SIZE = 50
 PALETTE = ("#1f6f8b", "#7fb069", "#e6aa68", "#ca3c25", "#6c5b7b", "#99b2dd")
 #: Tabulator number formats per column kind (percent columns hold fractions 0..1).
 NUMBER_FORMATS = {"money": "0,0.00", "percent": "0.0 %", "number": "0,0.[00]"}
+#: The colour of the actual figure among forecasts.
+ACTUAL_COLOR = "#222222"
 _NUMERIC_KINDS = ("money", "percent", "number", "int")
 
 
@@ -80,9 +90,23 @@ class ReportsModel(LongWorkModel):
     chart = param.ClassSelector(
         class_=Chart, default=None, allow_None=True, doc="How the report is drawn (None: no chart)."
     )
+    charts = param.List(
+        default=[],
+        item_type=ChartData,
+        doc="The report's charts as drawn (crm_core.reports.charts), left-out ones included.",
+    )
     frame = param.DataFrame(default=None, doc="The result of the last run (the spec's columns).")
-    currency = param.String(default="", doc="Currency of the chart when the report has one.")
-    currencies = param.List(default=[], item_type=str, doc="Currencies in the result.")
+    currency = param.String(
+        default="",
+        doc="The reporting currency: passed as currency= to ws.reports.run ('' = the "
+        "workspace's); also the currency drawn when amounts could not be converted.",
+    )
+    currencies = param.List(
+        default=[], item_type=str, doc="Currencies to choose from (workspace, rates, result)."
+    )
+    missing_rates = param.String(
+        default="", doc="The exchange rates the last run lacked, in words ('' = none)."
+    )
     workbook = param.Selector(
         default=THIS_REPORT,
         objects=[THIS_REPORT],
@@ -96,11 +120,14 @@ class ReportsModel(LongWorkModel):
         super().__init__(ws, **params)
         self._sheets = 1
         self._labels: list[str] = []
+        if not self.currency:
+            self.currency = ws.setting("currency")
         chosen = self.report
         self.refresh_choices()
         if self.report == chosen:  # unchanged, so no watcher ran: read the spec now
             self._report_changed()
         self.param.watch(self._filters_changed, list(FILTERS))
+        self.param.watch(self._currency_changed, "currency")
 
     # -- choices ----------------------------------------------------------------------------
     def refresh_choices(self) -> None:
@@ -134,6 +161,9 @@ class ReportsModel(LongWorkModel):
     def _report_changed(self) -> None:
         self.run()
 
+    def _currency_changed(self, *_events: param.parameterized.Event) -> None:
+        self.run()
+
     def _filters_changed(self, *events: param.parameterized.Event) -> None:
         # A filter the report does not take changes nothing it shows.
         if any(e.name in self.accepted for e in events):
@@ -150,28 +180,46 @@ class ReportsModel(LongWorkModel):
         spec = self.ws.reports.spec(self.report)
         accepted = [f for f in FILTERS if f in spec.filters]
         given = {k: v for k, v in self._set_filters().items() if k in accepted}
-        frame = self.attempt(lambda: self.ws.reports.run(spec.name, **given))
+        reporting = self.currency or None
+        frame = self.attempt(lambda: self.ws.reports.run(spec.name, reporting, **given))
         ran = frame is not None
         if frame is None:
             frame = pd.DataFrame(columns=spec.column_names)
-        currencies: list[str] = []
-        if "currency" in frame.columns:
-            currencies = sorted({c for c in frame["currency"] if isinstance(c, str) and c})
-        currency = ""
-        if currencies:
-            preferred = (self.currency, self.ws.setting("currency"))
-            currency = chart_currency(spec.chart, frame, currencies, *preferred)
+        charts = report_charts(
+            spec,
+            frame,
+            language=current_language(),
+            currency=frame.attrs.get("reporting_currency") or reporting,
+            only=self.currency or None,
+        )
         self.param.update(
             title=spec.title,
             doc=spec.doc,
             accepted=accepted,
             kinds=spec.kinds(),
             chart=spec.chart,
+            charts=charts,
             frame=frame,
-            currencies=currencies,
-            currency=currency,
+            currencies=self._currency_choices(frame),
+            missing_rates=str(frame.attrs.get("missing_rates") or ""),
         )
         return ran
+
+    def _currency_choices(self, frame: pd.DataFrame) -> list[str]:
+        """The workspace's currency, those with exchange rates, and those of the
+        results seen so far (the choices do not shrink from one report to the next)."""
+        found = {self.ws.setting("currency"), *self.currencies}
+        if self.currency:
+            found.add(self.currency)
+        try:
+            rates = self.ws.rates.list()
+        except (AccessDenied, ValidationError):  # the choices then come from the rest
+            rates = None
+        if rates is not None:
+            found.update(str(c) for c in (*rates["currency"], *rates["base"]) if c)
+        if "currency" in frame.columns:
+            found.update(c for c in frame["currency"] if isinstance(c, str) and c)
+        return sorted(found)
 
     # -- the workbook -------------------------------------------------------------------------
     def file_name(self) -> str:
@@ -207,7 +255,10 @@ class ReportsModel(LongWorkModel):
             workbook_name="",
         )
         self._say("", "info")
-        return self._launch(self._write, what, given, name, name="crmbook-reports-workbook")
+        options = {"language": current_language(), "currency": self.currency or None}
+        return self._launch(
+            self._write, what, given, name, options, name="crmbook-reports-workbook"
+        )
 
     def _progress(self, done: int, total: int | None, label: str) -> None:
         if label not in self._labels:
@@ -225,11 +276,15 @@ class ReportsModel(LongWorkModel):
             progress_text=_("Writing {sheet}: {rows}").format(sheet=label, rows=rows),
         )
 
-    def _write(self, what: str, given: dict[str, Any], name: str) -> bytes | None:
+    def _write(
+        self, what: str, given: dict[str, Any], name: str, options: dict[str, Any]
+    ) -> bytes | None:
         buffer = io.BytesIO()
         try:
             written = self.attempt(
-                lambda: self.ws.export.xlsx(buffer, what, progress=self._progress, **given)
+                lambda: self.ws.export.xlsx(
+                    buffer, what, progress=self._progress, **options, **given
+                )
             )
         except Exception as exc:  # shown to the user instead of a silent dead button
             self.param.update(running=False, progress=0, progress_text=_("Failed"))
@@ -290,100 +345,53 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and value != value)
 
 
-def chart_data(
-    chart: Chart, frame: pd.DataFrame | None, currency: str = ""
-) -> tuple[list[str], dict[str, list[float]]]:
-    """The categories (as text, in first-seen order) and one list of values per
-    series for ``chart``: rows of other currencies left out when the frame has a
-    ``currency`` column, rows with the same category summed, missing values as 0."""
-    needed = [chart.category, *chart.values]
-    if frame is None or frame.empty or any(c not in frame.columns for c in needed):
-        return [], {name: [] for name in chart.values}
-    rows = frame
-    if "currency" in frame.columns and currency:
-        rows = frame[frame["currency"] == currency]
-    categories = ["" if _missing(c) else str(c) for c in rows[chart.category]]
-    values = pd.DataFrame(
-        {
-            name: pd.to_numeric(rows[name].astype(object), errors="coerce").astype(float).fillna(0)
-            for name in chart.values
-        }
-    )
-    values["_category"] = categories
-    summed = values.groupby("_category", sort=False).sum()
-    order = list(dict.fromkeys(categories))
-    return order, {name: [float(summed.at[c, name]) for c in order] for name in chart.values}
-
-
-def chart_currency(
-    chart: Chart | None, frame: pd.DataFrame, currencies: list[str], *preferred: str
-) -> str:
-    """The currency a report's chart is drawn in: the first of ``preferred`` (the one
-    shown now, then the workspace's) in which the chart has figures, else the
-    currency with the largest figures (a campaign that won only in EUR opens in EUR,
-    not on an empty PKR chart); with nothing to draw anywhere, the first preferred."""
-
-    def total(currency: str) -> float:
-        if chart is None:
-            return 0.0
-        _categories, series = chart_data(chart, frame, currency)
-        return sum(abs(x) for values in series.values() for x in values)
-
-    wanted = [c for c in preferred if c in currencies]
-    for currency in wanted:
-        if chart is None or total(currency) > 0:
-            return currency
-    best = max(currencies, key=total)
-    return best if total(best) > 0 or not wanted else wanted[0]
-
-
-def report_figure(
-    chart: Chart | None,
-    frame: pd.DataFrame | None,
-    kinds: dict[str, str],
-    currency: str = "",
-    title: str = "",
-) -> Any:
-    """A Bokeh figure of ``frame`` as ``chart`` says: ``column`` (vertical bars, one
-    bar per series side by side), ``bar`` (horizontal bars, first category on top) or
-    ``line`` (one line per series). A ``pie`` is drawn as columns: bars compare parts
-    more exactly than slices, and the Excel sheet keeps the native pie. None when the
-    report has no chart."""
-    if chart is None:
+def report_figure(data: ChartData | None) -> Any:
+    """A Bokeh figure of one chart as crm_core pivots it (the workbook's chart):
+    ``column`` (vertical bars, the series side by side), ``bar`` (horizontal bars, first
+    category on top) or ``line`` (one line per series, gaps where a series has no
+    value; the actual figure drawn dark and thick among forecasts). A ``pie`` is drawn
+    as columns: bars compare parts more exactly than slices, and the Excel sheet keeps
+    the native pie. None for no chart or one left out."""
+    if data is None or not data.drawn:
         return None
-    categories, series = chart_data(chart, frame, currency)
-    heading = chart.title or title
-    if currency and "currency" in kinds:
-        heading = f"{heading} ({currency})"
-    value_kinds = {kinds.get(name, "number") for name in chart.values}
-    percent = value_kinds == {"percent"}
+    categories = list(data.categories)
+    names = list(data.series)
+    percent = data.axis == "percent"
+    heading = data.title if not data.note else f"{data.title}: {data.note}"
+    height = 340 if data.type != "bar" else max(300, 80 + 26 * len(categories))
     options: dict[str, Any] = {
         "title": heading,
-        "height": 320,
+        "height": height,
         "sizing_mode": "stretch_width",
         "toolbar_location": None,
         "tools": "",
     }
-    names = list(chart.values)
     colors = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
-    if chart.type == "line":
+    if data.emphasis in colors:
+        colors[data.emphasis] = ACTUAL_COLOR
+
+    def values(name: str) -> list[float]:
+        return [float("nan") if x is None else x for x in data.series[name]]
+
+    if data.type == "line":
         fig = figure(x_range=FactorRange(factors=categories), **options)
         for name in names:
             source = ColumnDataSource(
-                {"category": categories, "value": series[name], "series": [name] * len(categories)}
+                {"category": categories, "value": values(name), "series": [name] * len(categories)}
             )
+            strong = name == data.emphasis
             fig.line(
                 "category",
                 "value",
                 source=source,
                 color=colors[name],
-                line_width=2,
+                line_width=3 if strong else 2,
                 legend_label=name,
             )
             fig.scatter("category", "value", source=source, color=colors[name], size=6)
         _hover(fig, percent)
         fig.xaxis.major_label_orientation = 1.0 if len(categories) > 8 else 0.0
-        fig.yaxis.formatter = tick_formatter(percent)
+        fig.yaxis.formatter = axis_formatter(data.axis)
         return _lettered(_legend(fig, len(names)))
     factors = [(c, name) for c in categories for name in names] if len(names) > 1 else categories
     source = ColumnDataSource(
@@ -391,36 +399,52 @@ def report_figure(
             "x": factors,
             "category": [f[0] if isinstance(f, tuple) else f for f in factors],
             "series": [f[1] if isinstance(f, tuple) else names[0] for f in factors],
-            "value": [series[name][i] for i in range(len(categories)) for name in names],
+            "value": [values(name)[i] for i in range(len(categories)) for name in names],
             "color": [colors[name] for _c in categories for name in names],
         }
     )
-    if chart.type == "bar":
+    legend = {"legend_field": "series"} if len(names) > 1 else {}
+    if data.type == "bar":
         fig = figure(y_range=FactorRange(*reversed(factors)), **options)
-        fig.hbar(y="x", right="value", height=0.8, color="color", source=source)
+        fig.hbar(y="x", right="value", height=0.8, color="color", source=source, **legend)
         fig.x_range.start = 0
-        fig.xaxis.formatter = tick_formatter(percent)
+        fig.xaxis.formatter = axis_formatter(data.axis)
         fig.ygrid.grid_line_color = None
     else:  # column, and pie drawn as columns
         fig = figure(x_range=FactorRange(*factors), **options)
-        fig.vbar(x="x", top="value", width=0.8, color="color", source=source)
+        fig.vbar(x="x", top="value", width=0.8, color="color", source=source, **legend)
         fig.y_range.start = 0
-        fig.yaxis.formatter = tick_formatter(percent)
+        fig.yaxis.formatter = axis_formatter(data.axis)
         fig.xaxis.major_label_orientation = 1.0 if len(categories) > 8 else 0.0
         fig.xgrid.grid_line_color = None
+    if len(names) > 1:
+        # One legend entry per series (legend_field), and no series name under every
+        # bar: the categories alone name the groups.
+        axis = fig.yaxis if data.type == "bar" else fig.xaxis
+        axis.major_label_text_font_size = "0px"
+        axis.group_text_font_size = "13px"
+        axis.group_text_color = "#444444"
+        if data.type != "bar":
+            axis.group_label_orientation = 0.6 if len(categories) > 6 else 0.0
     _hover(fig, percent)
-    if not any(x for values in series.values() for x in values):
-        # Nothing to draw: the title says so (and what to do), not an empty frame alone.
-        _all, anywhere = chart_data(chart, frame)  # every currency together
-        elsewhere = any(x for values in anywhere.values() for x in values)
-        fig.title.text = (
-            _("{title}: nothing in {currency}, choose another currency").format(
-                title=heading, currency=currency
+    return _lettered(_legend(fig, len(names)))
+
+
+def chart_notes(model: ReportsModel) -> str:
+    """What the page says under the charts, escaped: the charts left out and why, and
+    the exchange rates the run lacked."""
+    lines = [
+        _("{title}: chart left out ({reason}).").format(title=c.title, reason=c.reason)
+        for c in model.charts
+        if not c.drawn and model.chart is not None
+    ]
+    if model.missing_rates:
+        lines.append(
+            _("Not converted for want of exchange rates: {missing}.").format(
+                missing=model.missing_rates
             )
-            if currency and elsewhere
-            else _("{title}: no data").format(title=heading)
         )
-    return _lettered(fig)
+    return "".join(f"<div>{html.escape(line)}</div>" for line in lines)
 
 
 def _hover(fig: Any, percent: bool) -> None:
@@ -438,14 +462,23 @@ def _lettered(fig: Any) -> Any:
     for axis in (*fig.xaxis, *fig.yaxis):
         axis.major_label_text_font = design.FONT_STACK
         axis.axis_label_text_font = design.FONT_STACK
+        if hasattr(axis, "group_text_font"):  # the category names under grouped bars
+            axis.group_text_font = design.FONT_STACK
     if fig.legend:
         fig.legend.label_text_font = design.FONT_STACK
     return fig
 
 
 def _legend(fig: Any, series: int) -> Any:
+    """Several series: their legend in one row under the chart (never over the bars);
+    one series: none (the title names it)."""
     if series > 1:
-        fig.legend.location = "top_left"
+        legend = fig.legend[0]
+        legend.orientation = "horizontal"
+        legend.location = "center"
+        legend.border_line_alpha = 0
+        fig.center = [r for r in fig.center if r is not legend]
+        fig.add_layout(legend, "below")
     elif fig.legend:
         fig.legend.visible = False
     return fig
@@ -487,10 +520,10 @@ class ReportsPage(ComponentView):
             on_click=lambda _: model.run(),
         )
         currency = pn.widgets.Select(
-            label=_("Currency"),
+            name=_("Reporting currency"),
             options=model.currencies or [""],
             value=model.currency,
-            width=100,
+            width=140,
             visible=len(model.currencies) > 1,
             css_classes=["crm-reports-currency"],
         )
@@ -511,11 +544,11 @@ class ReportsPage(ComponentView):
         help_text = pn.pane.HTML(
             doc_html(model.doc), css_classes=["crm-reports-help"], sizing_mode="stretch_width"
         )
-        chart = pn.pane.Bokeh(
-            self._figure(),
-            visible=model.chart is not None,
-            css_classes=["crm-reports-chart"],
-            sizing_mode="stretch_width",
+        chart = pn.Column(
+            *self._figures(), visible=model.chart is not None, sizing_mode="stretch_width"
+        )
+        notes = pn.pane.HTML(
+            chart_notes(model), css_classes=["crm-reports-chart-notes"], sizing_mode="stretch_width"
         )
         table = pn.Column(self._table(), sizing_mode="stretch_width")
         workbook = self._workbook_controls()
@@ -538,9 +571,10 @@ class ReportsPage(ComponentView):
                     value=model.currency,
                     visible=len(model.currencies) > 1,
                 )
-            if names & {"frame", "chart", "currency", "kinds"}:
-                chart.object = self._figure()
+            if names & {"charts", "chart", "missing_rates"}:
+                chart.objects = self._figures()
                 chart.visible = model.chart is not None
+                notes.object = chart_notes(model)
             if names & {"frame", "kinds"}:
                 table.objects = [self._table()]
 
@@ -555,8 +589,10 @@ class ReportsPage(ComponentView):
                 "currencies",
                 "frame",
                 "chart",
+                "charts",
                 "currency",
                 "kinds",
+                "missing_rates",
             ],
         )
         for name, widget in filters.items():
@@ -567,6 +603,7 @@ class ReportsPage(ComponentView):
             heading,
             help_text,
             chart,
+            notes,
             table,
             workbook,
             sizing_mode="stretch_width",
@@ -647,16 +684,31 @@ class ReportsPage(ComponentView):
     def _heading(self) -> str:
         return f"<h3>{html.escape(self.model.title)}</h3>"
 
-    def _figure(self) -> Any:
-        model = self.model
-        return report_figure(model.chart, model.frame, model.kinds, model.currency, model.title)
+    def _figures(self) -> list[pn.Column]:
+        """One pane per chart drawn (a money chart per currency when not converted), each
+        in a box of its own that carries the page's class (a Bokeh pane does not)."""
+        return [
+            pn.Column(
+                pn.pane.Bokeh(report_figure(data), sizing_mode="stretch_width"),
+                css_classes=["crm-reports-chart"],
+                sizing_mode="stretch_width",
+            )
+            for data in self.model.charts
+            if data.drawn
+        ]
 
     def _table(self) -> pn.widgets.Tabulator:
         # Tabulator's default formatters show text as text: never the "html" formatter.
         model = self.model
+        language = current_language()
+        titles = {
+            name: column_label(name, language, report=model.report)
+            for name in (model.frame.columns if model.frame is not None else ())
+        }
         return pn.widgets.Tabulator(
             display_frame(model.frame, model.kinds),
             formatters=table_formatters(model.kinds),
+            titles=titles,
             disabled=True,
             show_index=False,
             pagination="remote",

@@ -37,7 +37,7 @@ from erp_bridge.conflicts import decide, open_conflicts
 from erp_bridge.failures import COLUMNS as FAILURE_COLUMNS
 from erp_bridge.failures import listed
 from erp_bridge.local import MODELS
-from erp_bridge.run import COPIES, REFERENCE, default_maps
+from erp_bridge.run import COPIES, REFERENCE, SYNCED
 from erp_bridge.runs import RunBusy, shown_status
 from widgets.base import ComponentView, message_alert
 from widgets.i18n import N_, _, format_number, ngettext
@@ -186,7 +186,7 @@ class SyncPanelModel(LongWorkModel):
     ):
         super().__init__(ws, adapter_factory=adapter_factory or adapter_from_env, **params)
         self._counts: dict[str, int] = {}
-        self._steps = [*REFERENCE, *(m.entity for m in default_maps()), *COPIES]
+        self._steps = [*REFERENCE, *SYNCED, *COPIES]
         self.refresh()
 
     @property

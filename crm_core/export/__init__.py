@@ -16,12 +16,13 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 
-from crm_core.errors import FieldError, ValidationError
+from crm_core.errors import AccessDenied, FieldError, NotFoundError, ValidationError
 from crm_core.export import layouts as layout_files
 from crm_core.export import tables as table_exports
 from crm_core.export.layouts import Layout
 from crm_core.export.tables import TABLES
 from crm_core.export.workbook import Progress, SheetInfo, WorkbookBuilder
+from crm_core.reports import labels
 from crm_core.reports.base import FILTERS, REGISTRY, Report
 
 if TYPE_CHECKING:
@@ -84,6 +85,8 @@ class Export:
         *what: str,
         segment: int | str | None = None,
         progress: Progress | None = None,
+        language: str | None = None,
+        currency: str | None = None,
         **filters: Any,
     ) -> Target:
         """Write a workbook to ``target`` (a path or a binary file object such as
@@ -98,6 +101,9 @@ class Export:
         own fixed filters win over the given ones. ``segment`` restricts the tables
         (a segment of the table's entity; a layout's table sheet may name its own).
         ``progress(done_rows, total_rows, sheet_title)`` is called while tables stream.
+        ``language`` is the language of the titles (default: the acting user's own
+        language, else English; Urdu and Sindhi sheets read right to left);
+        ``currency`` the reporting currency of the reports (default: the workspace's).
 
         Every report runs before anything is written, so a bad filter fails fast and
         leaves ``target`` untouched.
@@ -113,12 +119,17 @@ class Export:
                 ]
             )
         wanted = list(what) or [DEFAULT_LAYOUT]
+        language = labels.language_code(language or self._user_language())
         sheets, title = self._plan(wanted, segment)
         for sheet in sheets:
-            self._prepare(sheet, given)
+            self._prepare(sheet, given, currency)
+            sheet.title = labels.title(sheet.title, language)
+        title = labels.title(title, language)
         tz = self.ws.timezone
         parameters: dict[str, Any] = {"contents": ", ".join(wanted)}
         parameters.update(given)
+        if currency is not None:
+            parameters["currency"] = currency
         if segment is not None:
             parameters["segment"] = segment
         if self.ws.login:
@@ -130,13 +141,20 @@ class Export:
             generated_at=self.ws.clock().astimezone(tz),
             timezone=tz,
             progress=progress,
+            language=language,
         ) as book:
             for sheet in sheets:
                 if sheet.report is not None:
                     assert sheet.frame is not None
                     spec = sheet.report
                     book.add_frame(
-                        sheet.title, sheet.frame, spec.columns, spec.chart, note=sheet.note
+                        sheet.title,
+                        sheet.frame,
+                        spec.columns,
+                        spec.chart,
+                        note=sheet.note,
+                        report=spec.name,
+                        currency=sheet.frame.attrs.get("reporting_currency") or currency,
                     )
                 else:
                     assert sheet.table is not None
@@ -215,7 +233,17 @@ class Export:
         title = titles[0] if len(titles) == 1 else "crmbook export"
         return sheets, title
 
-    def _prepare(self, sheet: _Sheet, given: dict[str, Any]) -> None:
+    def _user_language(self) -> str | None:
+        """The acting user's own language setting (None without a user or a setting)."""
+        if not self.ws.login:
+            return None
+        try:
+            found = self.ws.users.get(self.ws.login).get("language")
+        except (NotFoundError, AccessDenied):  # removed meanwhile: still written, in English
+            return None
+        return str(found) if found else None
+
+    def _prepare(self, sheet: _Sheet, given: dict[str, Any], currency: str | None) -> None:
         """Run a report sheet's report and write the sheet's cover note."""
         notes: list[str] = []
         if sheet.report is not None:
@@ -223,12 +251,15 @@ class Export:
             taken = {k: v for k, v in given.items() if k in spec.filters}
             skipped = [k for k in given if k not in spec.filters]
             run = {**taken, **sheet.fixed}
-            sheet.frame = self.ws.reports.run(spec.name, **run)
+            sheet.frame = self.ws.reports.run(spec.name, currency, **run)
             if sheet.fixed:
                 fixed = ", ".join(f"{k}={v}" for k, v in sheet.fixed.items())
                 notes.append(f"fixed filters: {fixed}")
             if skipped:
                 notes.append(f"filters not applied: {', '.join(skipped)}")
+            missing = sheet.frame.attrs.get("missing_rates")
+            if missing:
+                notes.append(f"not converted: {missing}")
         else:
             if sheet.segment is not None:
                 notes.append(f"segment: {sheet.segment}")

@@ -64,7 +64,7 @@ TABLES = tuple(SEGMENT_ENTITY)
 _CUSTOM_KINDS = {
     "text": "text",
     "choice": "text",
-    "bool": "text",
+    "bool": "bool",
     "number": "number",
     "date": "date",
 }
@@ -117,7 +117,7 @@ CONTACT_COLUMNS = [
     Column("birthday", "date"),
     Column("owner", "text", "the staff member owning the contact"),
     Column("tags", "text", "tag names joined by ', '"),
-    Column("active", "text", "yes, or no for an archived contact"),
+    Column("active", "bool", "False for an archived contact"),
     Column("created_at", "datetime"),
     Column("updated_at", "datetime"),
 ]
@@ -189,7 +189,7 @@ def contacts(ws: Workspace, segment: int | str | None = None) -> Table:
             birthday,
             owner,
             tags.get(i),
-            "yes" if active else "no",
+            bool(active),
             created,
             updated,
             *_custom_values(custom, values),
@@ -225,7 +225,7 @@ OPPORTUNITY_COLUMNS = [
     Column("source", "text"),
     Column("campaign", "text"),
     Column("tags", "text", "tag names joined by ', '"),
-    Column("active", "text", "yes, or no for an archived deal"),
+    Column("active", "bool", "False for an archived deal"),
     Column("created_at", "datetime"),
     Column("closed_at", "datetime"),
 ]
@@ -293,7 +293,7 @@ def opportunities(ws: Workspace, segment: int | str | None = None) -> Table:
             None if probability is None else probability / _HUNDRED,
             *row[12:17],
             tags.get(i),
-            "yes" if row[17] else "no",
+            bool(row[17]),
             row[18],
             row[19],
             *_custom_values(custom, row[20]),
@@ -517,7 +517,7 @@ def _custom_values(custom: Sequence[tuple[str, str]], values: dict[str, Any] | N
             except ValueError:
                 out.append(str(raw))
         elif kind == "bool":
-            out.append("yes" if raw else "no")
+            out.append(bool(raw))
         else:
             out.append(str(raw))
     return out

@@ -8,12 +8,18 @@ What every workbook gets:
 
 - a cover sheet first: the title, every parameter, the generation time and time zone,
   and the list of sheets (linked) with their row counts and notes;
-- per table: a bold header row, cell formats by column kind (see :data:`FORMATS`), the
-  header frozen, an autofilter over the written range, column widths fitted to the
-  header and the first :data:`WIDTH_SAMPLE_ROWS` rows (wide East Asian characters count
-  twice, combining marks not at all, capped at :data:`MAX_WIDTH`), and a native Excel
-  chart beside the table when the report declares one (over its first
-  :data:`CHART_MAX_ROWS` rows only: more categories than that make no readable chart);
+- per table: the column identifiers in a hidden first row (for programs:
+  ``pandas.read_excel(file, sheet, skiprows=[1])``), then a bold header row of the
+  columns' titles in the workbook's language (crm_core.reports.labels), cell formats by
+  column kind (see :data:`FORMATS`; ``bool`` columns as Excel booleans), the header
+  frozen, an autofilter over the written range, column widths fitted to the header and
+  the first :data:`WIDTH_SAMPLE_ROWS` rows as they are drawn (:func:`display_width`:
+  Bengali and Tamil wider than Latin, marks not at all, capped at :data:`MAX_WIDTH`),
+  and the report's charts beside the table, as crm_core.reports.charts pivots them (their
+  figures on a hidden "Chart data" sheet);
+- a print setup on every sheet: fit to one page wide, landscape when wide, the header
+  rows repeated on every page, a footer with the report's name and the page number;
+- right-to-left sheets for a workbook in Urdu or Sindhi;
 - Excel's limits handled: a table longer than a sheet (1,048,576 rows, header
   included) continues on "<name> (2)", "<name> (3)"..., each with its own header; sheet
   names are cut to 31 characters (UTF-16 units, as Excel counts), stripped of
@@ -30,7 +36,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain, islice
@@ -41,7 +46,10 @@ import xlsxwriter
 from xlsxwriter.format import Format
 
 from crm_core.export import tempfiles
+from crm_core.export.widths import char_width
 from crm_core.reports.base import Chart, Column
+from crm_core.reports.charts import ChartData, chart_data
+from crm_core.reports.labels import column_label, right_to_left, word
 
 #: Excel's rows per sheet, header included.
 EXCEL_MAX_ROWS = 1_048_576
@@ -49,8 +57,14 @@ EXCEL_MAX_ROWS = 1_048_576
 EXCEL_MAX_COLUMNS = 16_384
 #: Excel's longest sheet name, in UTF-16 code units.
 SHEET_NAME_MAX = 31
-#: A chart covers at most the first this-many data rows of its table.
-CHART_MAX_ROWS = 1_000
+#: Rows above the data: the column identifiers (hidden) and the titles.
+HEADER_ROWS = 2
+#: A table wider than this (in characters, all columns) is printed landscape.
+LANDSCAPE_WIDTH = 100
+#: The hidden sheet holding the charts' figures.
+CHART_DATA_SHEET = "Chart data"
+#: Value axis number format per chart axis format.
+AXIS_FORMATS = {"money": "#,##0", "percent": "0%", "number": "General"}
 #: Column widths are fitted to the header and this many first rows.
 WIDTH_SAMPLE_ROWS = 1_000
 #: Widest fitted column, in characters.
@@ -68,6 +82,7 @@ FORMATS = {
     "percent": "0.0%",
     "date": "yyyy-mm-dd",
     "datetime": "yyyy-mm-dd hh:mm:ss",
+    "bool": "General",
 }
 
 COVER_SHEET = "Cover"
@@ -132,10 +147,12 @@ class WorkbookBuilder:
         timezone: dt.tzinfo | None = None,
         progress: Progress | None = None,
         max_rows: int = EXCEL_MAX_ROWS,
-        chart_max_rows: int = CHART_MAX_ROWS,
+        language: str | None = None,
     ):
-        if not 2 <= max_rows <= EXCEL_MAX_ROWS:
-            raise ValueError(f"max_rows must be 2..{EXCEL_MAX_ROWS} (header included)")
+        if not HEADER_ROWS + 1 <= max_rows <= EXCEL_MAX_ROWS:
+            raise ValueError(
+                f"max_rows must be {HEADER_ROWS + 1}..{EXCEL_MAX_ROWS} (header rows included)"
+            )
         self.target = target
         self.title = title
         self.parameters = dict(parameters or {})
@@ -149,7 +166,15 @@ class WorkbookBuilder:
         self.generated_at = generated_at or dt.datetime.now(dt.UTC)
         self.progress = progress
         self.max_rows = max_rows
-        self.chart_max_rows = chart_max_rows
+        #: The language of the titles and the cover (None: English).
+        self.language = language
+        self.rtl = right_to_left(language)
+        # The charts' figures: written at close to a hidden sheet after the others
+        # (charts refer to it by name; its name is taken when the first chart is drawn).
+        self._chart_data: str | None = None
+        self._chart_cells: list[tuple[int, int, Any, Any]] = []
+        self._chart_row = 0
+        self._chart_heights: list[int] = []
         #: The sheets written so far, in order (the cover not included).
         self.sheets: list[SheetInfo] = []
         self._closed = False
@@ -185,7 +210,10 @@ class WorkbookBuilder:
             kind: self.book.add_format({"num_format": f}) for kind, f in FORMATS.items()
         }
         self._formats["text"] = None
-        self._header = self.book.add_format({"bold": True, "bottom": 1})
+        self._header = self.book.add_format(
+            {"bold": True, "bottom": 1, "text_wrap": True, "valign": "top"}
+        )
+        self._identifiers = self.book.add_format({"font_color": "#808080"})
         # The cover is the first sheet; it is filled at close (each sheet streams on
         # its own, so writing it last, top to bottom, is allowed in constant_memory).
         self._cover = self.book.add_worksheet(self._sheet_name(COVER_SHEET))
@@ -198,28 +226,36 @@ class WorkbookBuilder:
         columns: Sequence[Column],
         rows: Iterable[Sequence[Any]],
         *,
-        chart: Chart | None = None,
+        charts: Sequence[ChartData] = (),
         total_rows: int | None = None,
         note: str = "",
+        report: str | None = None,
+        currency: str | None = None,
     ) -> list[str]:
         """Stream ``rows`` (sequences of values, in ``columns`` order) into a sheet
         titled ``title`` and return the sheet names used (more than one when the table
-        is longer than a sheet). ``total_rows``, when known, is passed to the progress
-        callback; ``note`` is shown beside the sheet on the cover."""
+        is longer than a sheet). ``charts`` (see crm_core.reports.charts) are drawn
+        beside the table; those left out are named on the cover. ``total_rows``, when
+        known, is passed to the progress callback; ``note`` is shown beside the sheet on
+        the cover. ``report`` (the report's name) picks its own column titles;
+        ``currency`` is the reporting currency of ``*_converted`` columns."""
         self._check_open()
         columns = list(columns)
         if not columns:
             raise ValueError(f"table {title!r} has no columns")
         if len(columns) > EXCEL_MAX_COLUMNS:
             raise ValueError(f"table {title!r} has {len(columns)} columns; Excel allows 16,384")
-        chart_columns = self._chart_columns(title, columns, chart)
         kinds = [c.kind for c in columns]
+        labels = [
+            column_label(c.name, self.language, report=report, declared=c.label, currency=currency)
+            for c in columns
+        ]
         it = iter(rows)
-        per_sheet = self.max_rows - 1
+        per_sheet = self.max_rows - HEADER_ROWS
         # Widths come from the header and the first rows: measure those, then stream
         # them and the rest alike.
         sample = list(islice(it, WIDTH_SAMPLE_ROWS))
-        widths = _fitted_widths(columns, sample)
+        widths = _fitted_widths(columns, sample, labels)
         stream: Iterator[Sequence[Any]] = chain(sample, it)
         del sample
         names: list[str] = []
@@ -230,10 +266,17 @@ class WorkbookBuilder:
             name = self._sheet_name(title if part == 1 else f"{title} ({part})")
             names.append(name)
             sheet = self.book.add_worksheet(name)
+            if self.rtl:
+                sheet.right_to_left()
             header = self._header
+            sheet.set_row(0, None, None, {"hidden": True})
             for c, column in enumerate(columns):
-                write_text(sheet, 0, c, column.name, header)
+                write_text(sheet, 0, c, column.name, self._identifiers)
                 sheet.set_column(c, c, widths[c])
+            if any(display_width(label) * 1.1 + 3 > widths[c] for c, label in enumerate(labels)):
+                sheet.set_row(1, 30)  # a long title wraps on two lines
+            for c, label in enumerate(labels):
+                write_text(sheet, 1, c, label, header)
             write_rows = self._row_writer(sheet, kinds)
             written = 0
             exhausted = False
@@ -241,7 +284,7 @@ class WorkbookBuilder:
                 # Rows go in chunks that end on a multiple of PROGRESS_EVERY, so the
                 # inner loop has nothing to count.
                 chunk = min(PROGRESS_EVERY - done % PROGRESS_EVERY, per_sheet - written)
-                r = write_rows(islice(stream, chunk), written + 1)
+                r = write_rows(islice(stream, chunk), written + HEADER_ROWS) - HEADER_ROWS + 1
                 got = r - written
                 written = r
                 done += got
@@ -251,10 +294,19 @@ class WorkbookBuilder:
                 if self.progress is not None and done % PROGRESS_EVERY == 0:
                     self.progress(done, total_rows, title)
                     reported = done
-            self._finish_sheet(sheet, len(columns), written)
-            if part == 1 and chart is not None and chart_columns is not None and written:
-                self._insert_chart(sheet, name, title, chart, chart_columns, len(columns), written)
-            self.sheets.append(SheetInfo(name, title, written, note))
+            drawn = [c for c in charts if c.drawn] if part == 1 and written else []
+            self._finish_sheet(sheet, len(columns), written, title, sum(widths), bool(drawn))
+            self._chart_heights = []
+            for data in drawn:
+                self._insert_chart(sheet, data, len(columns))
+            notes = [note] if note else []
+            if part == 1:
+                notes.extend(
+                    word("chart_left_out", self.language, reason=f"{c.title}: {c.reason}")
+                    for c in charts
+                    if not c.drawn
+                )
+            self.sheets.append(SheetInfo(name, title, written, "; ".join(notes)))
             if exhausted:
                 break
             head = next(stream, None)
@@ -273,23 +325,47 @@ class WorkbookBuilder:
         chart: Chart | None = None,
         *,
         note: str = "",
+        report: str | None = None,
+        currency: str | None = None,
     ) -> list[str]:
         """Write a report's DataFrame as a table: its ``columns`` (declared
         :class:`~crm_core.reports.Column` list) in that order; missing values (None,
-        NaN, NaT) become blank cells. Returns the sheet names used."""
+        NaN, NaT) become blank cells; ``chart`` is pivoted over all the rows and drawn
+        beside it (see crm_core.reports.charts: categories cut to its ``top``, a chart
+        that cannot be read left out and named on the cover). ``report`` is the report's
+        name (its column titles), ``currency`` the reporting currency. Returns the sheet
+        names used."""
         names = [c.name for c in columns]
         absent = [n for n in names if n not in frame.columns]
         if absent:
             raise ValueError(f"table {title!r}: the frame lacks the columns {absent}")
+        charts: list[ChartData] = []
+        if chart is not None:
+            unknown = [n for n in chart.columns if n not in frame.columns]
+            if unknown:
+                raise ValueError(
+                    f"table {title!r}: the chart names columns {unknown} that the table lacks"
+                )
+            charts = chart_data(
+                chart,
+                frame,
+                {c.name: c.kind for c in columns},
+                report=report,
+                default_title=title,
+                language=self.language,
+                currency=currency,
+            )
         view = frame[names].astype(object)
         view = view.where(view.notna(), None)
         return self.add_table(
             title,
             columns,
             view.itertuples(index=False, name=None),
-            chart=chart,
+            charts=charts,
             total_rows=len(view),
             note=note,
+            report=report,
+            currency=currency,
         )
 
     def close(self) -> None:
@@ -298,6 +374,7 @@ class WorkbookBuilder:
             return
         self._closed = True
         try:
+            self._write_chart_data()
             self._write_cover()
             self.book.close()
             if self._final is not None:
@@ -341,9 +418,31 @@ class WorkbookBuilder:
         self._names.add(name.casefold())
         return name
 
-    def _finish_sheet(self, sheet: Any, ncols: int, rows: int) -> None:
-        sheet.freeze_panes(1, 0)
-        sheet.autofilter(0, 0, rows, ncols - 1)
+    def _finish_sheet(
+        self, sheet: Any, ncols: int, rows: int, title: str, width: float, charts: bool
+    ) -> None:
+        """Freeze the header, filter the rows, and set the sheet up for print."""
+        last = rows + HEADER_ROWS - 1
+        sheet.freeze_panes(HEADER_ROWS, 0)
+        sheet.autofilter(HEADER_ROWS - 1, 0, last, ncols - 1)
+        self._print_setup(sheet, title, landscape=width > LANDSCAPE_WIDTH)
+        sheet.repeat_rows(0, HEADER_ROWS - 1)
+        if charts:
+            # The table prints on its own: fit to the page, the charts beside it would
+            # shrink it to nothing.
+            sheet.print_area(0, 0, last, ncols - 1)
+
+    def _print_setup(self, sheet: Any, title: str, *, landscape: bool) -> None:
+        """One page wide (as many long as needed), the title and page in the footer."""
+        if landscape:
+            sheet.set_landscape()
+        sheet.fit_to_pages(1, 0)
+        name = _footer_text(title)
+        page = word("page", self.language)
+        if self.rtl:
+            sheet.set_footer(f"&L{page}&R{name}")
+        else:
+            sheet.set_footer(f"&L{name}&R{page}")
 
     # -- cells ---------------------------------------------------------------------------
     def _row_writer(
@@ -372,6 +471,8 @@ class WorkbookBuilder:
         texts = tuple(c for c, k in enumerate(kinds) if k == "text")
         dates = tuple((c, formats[k]) for c, k in enumerate(kinds) if k == "date")
         stamps = tuple((c, formats[k]) for c, k in enumerate(kinds) if k == "datetime")
+        flags = tuple(c for c, k in enumerate(kinds) if k == "bool")
+        boolean = getattr(sheet, "_write_boolean", None) or sheet.write_boolean
         careful = tuple(enumerate(self._writer(sheet, kind) for kind in kinds))
         epoch, first_serial, date_class = _EXCEL_EPOCH, _FIRST_SERIAL, dt.date
         tz = self.timezone
@@ -413,6 +514,12 @@ class WorkbookBuilder:
                             if n < first_serial:
                                 raise _Careful
                             number(r, c, n, f)
+                    for c in flags:
+                        v = values[c]
+                        if v is not None:
+                            if v.__class__ is not bool:
+                                raise _Careful
+                            boolean(r, c, v)
                 except (_Careful, TypeError, ValueError, AttributeError):
                     # Rewriting cells of the current row is allowed in constant_memory.
                     for c, write in careful:
@@ -481,8 +588,24 @@ class WorkbookBuilder:
             else:
                 write_number(r, c, n, fmt)
 
+        def flag(r: int, c: int, v: Any) -> None:
+            if v is None or (isinstance(v, float) and v != v):
+                return
+            if isinstance(v, str):
+                said = v.strip().casefold()
+                if said in ("yes", "true", "1"):
+                    v = True
+                elif said in ("no", "false", "0", ""):
+                    v = False
+                else:
+                    text(r, c, v)
+                    return
+            sheet.write_boolean(r, c, bool(v))
+
         if kind == "text":
             return text
+        if kind == "bool":
+            return flag
         if kind == "date":
             return date
         if kind == "datetime":
@@ -490,52 +613,100 @@ class WorkbookBuilder:
         return number
 
     # -- charts --------------------------------------------------------------------------
-    def _chart_columns(
-        self, title: str, columns: Sequence[Column], chart: Chart | None
-    ) -> tuple[int, list[int]] | None:
-        if chart is None:
-            return None
-        index = {c.name: i for i, c in enumerate(columns)}
-        missing = [n for n in (chart.category, *chart.values) if n not in index]
-        if missing:
-            raise ValueError(
-                f"table {title!r}: the chart names columns {missing} that the table lacks"
-            )
-        values = [index[n] for n in chart.values]
-        if chart.type == "pie":
-            values = values[:1]  # a pie shows one series
-        return index[chart.category], values
+    def _chart_sheet(self) -> str:
+        """The name of the hidden sheet the charts read their figures from."""
+        if self._chart_data is None:
+            self._chart_data = self._sheet_name(CHART_DATA_SHEET)
+        return self._chart_data
 
-    def _insert_chart(
-        self,
-        sheet: Any,
-        name: str,
-        title: str,
-        chart: Chart,
-        where: tuple[int, list[int]],
-        ncols: int,
-        rows: int,
-    ) -> None:
-        category, values = where
-        last = min(rows, self.chart_max_rows)
-        drawing = self.book.add_chart({"type": chart.type})
-        for v in values:
-            drawing.add_series(
-                {
-                    "name": [name, 0, v],
-                    "categories": [name, 1, category, last, category],
-                    "values": [name, 1, v, last, v],
-                }
+    def _write_chart_data(self) -> None:
+        """The hidden sheet of the charts' figures, last, top to bottom."""
+        if self._chart_data is None:
+            return
+        sheet = self.book.add_worksheet(self._chart_data)
+        sheet.hide()
+        if self.rtl:
+            sheet.right_to_left()
+        for row, col, value, fmt in self._chart_cells:
+            if isinstance(value, str):
+                write_text(sheet, row, col, value, fmt)
+            else:
+                sheet.write_number(row, col, value, fmt)
+        sheet.set_column(0, 0, 30)
+
+    def _insert_chart(self, sheet: Any, data: ChartData, ncols: int) -> None:
+        """Write ``data``'s figures to the chart sheet and draw it beside the table,
+        below the charts before it."""
+        name = self._chart_sheet()
+        cells = self._chart_cells
+        top = self._chart_row
+        cells.append((top, 0, data.title, self._header))
+        cells.append((top + 1, 0, data.category_title or "", self._header))
+        for j, series in enumerate(data.series):
+            cells.append((top + 1, 1 + j, series, self._header))
+        fmt = self._formats["money" if data.axis == "money" else "number"]
+        if data.axis == "percent":
+            fmt = self._formats["percent"]
+        for i, category in enumerate(data.categories):
+            row = top + 2 + i
+            cells.append((row, 0, category, None))
+            for j, values in enumerate(data.series.values()):
+                value = values[i]
+                if value is not None:
+                    cells.append((row, 1 + j, value, fmt))
+        first, last = top + 2, top + 1 + len(data.categories)
+        self._chart_row = last + 2
+        drawing = self.book.add_chart({"type": data.type})
+        for j, series in enumerate(data.series):
+            options: dict[str, Any] = {
+                "name": [name, top + 1, 1 + j],
+                "categories": [name, first, 0, last, 0],
+                "values": [name, first, 1 + j, last, 1 + j],
+            }
+            if data.type == "line":
+                options["marker"] = {"type": "circle", "size": 4}
+                if series == data.emphasis:  # the actual figure, against the forecasts
+                    options["line"] = {"color": "#222222", "width": 3}
+                    options["marker"] = {
+                        "type": "circle",
+                        "size": 5,
+                        "fill": {"color": "#222222"},
+                        "border": {"color": "#222222"},
+                    }
+            drawing.add_series(options)
+        caption = data.title if not data.note else f"{data.title}\n{data.note}"
+        drawing.set_title({"name": caption, "name_font": {"size": 12, "bold": True}})
+        value_axis: dict[str, Any] = {
+            "num_format": AXIS_FORMATS.get(data.axis, "General"),
+            "major_gridlines": {"visible": True, "line": {"color": "#D9D9D9"}},
+        }
+        if data.axis == "money" and data.currency:
+            value_axis["name"] = data.currency
+        category_axis: dict[str, Any] = (
+            {"num_font": {"rotation": -45}}
+            if len(data.categories) > 12 and data.type != "bar"
+            else {}
+        )
+        if data.type == "bar":
+            # First category on top, as the table reads; the values along the bottom;
+            # every category named.
+            drawing.set_y_axis(
+                {**category_axis, "reverse": True, "crossing": "max", "interval_unit": 1}
             )
-        caption = chart.title or title
-        if last < rows:
-            caption += f" (first {last:,} rows)"
-        drawing.set_title({"name": caption})
-        if chart.type == "pie" or len(values) == 1:
-            drawing.set_legend({"none": chart.type != "pie"})
-        # Wider for many categories, within reason.
-        drawing.set_size({"width": min(max(480, 24 * last), 1200), "height": 320})
-        sheet.insert_chart(1, ncols + 1, drawing, {"x_offset": 10})
+            drawing.set_x_axis(value_axis)
+        elif data.type != "pie":
+            drawing.set_x_axis(category_axis)
+            drawing.set_y_axis(value_axis)
+        if data.type == "pie" or len(data.series) > 1:
+            drawing.set_legend({"position": "bottom"})
+        else:
+            drawing.set_legend({"none": True})
+        height = 360 if data.type != "bar" else max(320, 80 + 24 * len(data.categories))
+        width = min(max(560, 36 * len(data.categories) * max(1, len(data.series))), 960)
+        drawing.set_size({"width": width if data.type != "bar" else 720, "height": height})
+        row = 1 + sum(self._chart_heights)
+        self._chart_heights.append(height // 20 + 2)
+        sheet.insert_chart(row, ncols + 1, drawing, {"x_offset": 10})
 
     # -- cover ---------------------------------------------------------------------------
     def _write_cover(self) -> None:
@@ -548,30 +719,36 @@ class WorkbookBuilder:
         def write(row: int, col: int, text: str, fmt: Any = None) -> None:
             write_text(sheet, row, col, text, fmt)
 
+        def say(key: str) -> str:
+            return word(key, self.language)
+
+        if self.rtl:
+            sheet.right_to_left()
+        self._print_setup(sheet, str(self.title), landscape=False)
         write(0, 0, str(self.title), big)
         generated = self.generated_at
         if generated.tzinfo is not None:
             generated = generated.astimezone(self.timezone)
-        write(2, 0, "Generated at")
+        write(2, 0, say("generated_at"))
         serial = (generated.toordinal() - _EXCEL_EPOCH) + (
             generated.hour * 3600 + generated.minute * 60 + generated.second
         ) / 86400
         sheet.write_number(2, 1, serial, stamp)
-        write(3, 0, "Time zone")
+        write(3, 0, say("time_zone"))
         write(3, 1, _zone_name(self.timezone))
         row = 5
-        write(row, 0, "Parameter", bold)
-        write(row, 1, "Value", bold)
+        write(row, 0, say("parameter"), bold)
+        write(row, 1, say("value"), bold)
         for key, value in self.parameters.items():
             row += 1
             write(row, 0, str(key))
             write(row, 1, _shown(value))
         if not self.parameters:
             row += 1
-            write(row, 0, "(none)")
+            write(row, 0, say("none"))
         row += 2
-        for c, head in enumerate(("Sheet", "Title", "Rows", "Notes")):
-            write(row, c, head, bold)
+        for c, head in enumerate(("sheet", "title", "rows", "notes")):
+            write(row, c, say(head), bold)
         for info in self.sheets:
             row += 1
             if info.name.startswith("<r>"):
@@ -583,6 +760,8 @@ class WorkbookBuilder:
             sheet.write_number(row, 2, info.rows, self._formats["int"])
             if info.note:
                 write(row, 3, info.note)
+        if self.sheets:
+            write(row + 2, 0, say("identifiers"))
         sheet.set_column(0, 0, max([14, *(display_width(i.name) + 2 for i in self.sheets)]))
         shown = [display_width(_shown(v)) + 2 for v in self.parameters.values()]
         sheet.set_column(1, 1, min(MAX_WIDTH, max([20, *shown])))
@@ -605,23 +784,17 @@ def write_text(sheet: Any, row: int, col: int, text: str, fmt: Any = None) -> No
         sheet.write_string(row, col, text, fmt)
 
 
-def display_width(text: str) -> int:
-    """How many character cells ``text`` takes on screen: wide and full-width East
-    Asian characters count 2, combining marks 0; the longest line counts."""
+def display_width(text: str) -> float:
+    """How wide ``text`` is drawn in a cell, in Excel's width unit (a digit = 1): by
+    script (crm_core/export/widths.toml: Tamil and Bengali letters wider than Latin
+    ones, wide East Asian characters 2, marks 0); the longest line counts."""
     if text.isascii():
-        return max(len(line) for line in text.split("\n")) if "\n" in text else len(text)
-    best = 0
-    for line in text.split("\n"):
-        width = 0
-        for ch in line:
-            if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
-                continue
-            width += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
-        best = max(best, width)
-    return best
+        lines = text.split("\n") if "\n" in text else [text]
+        return max(len(line) + 0.2 * sum(ch.isupper() for ch in line) for line in lines)
+    return max(sum(char_width(ch) for ch in line) for line in text.split("\n"))
 
 
-def _shown_width(kind: str, value: Any) -> int:
+def _shown_width(kind: str, value: Any) -> float:
     """The width of ``value`` as the cell shows it in its column's format."""
     if value is None:
         return 0
@@ -638,15 +811,24 @@ def _shown_width(kind: str, value: Any) -> int:
         return 10
     if kind == "datetime":
         return 19
+    if kind == "bool":
+        return 5
     return display_width(value if isinstance(value, str) else str(value))
 
 
-def _fitted_widths(columns: Sequence[Column], sample: Sequence[Sequence[Any]]) -> list[float]:
-    """Column widths for the header and the sampled rows, in Excel character units
-    (plus room for the autofilter button), between MIN_WIDTH and MAX_WIDTH."""
+def _fitted_widths(
+    columns: Sequence[Column], sample: Sequence[Sequence[Any]], labels: Sequence[str] = ()
+) -> list[float]:
+    """Column widths for the header (its title: a long one wraps on two lines) and the
+    sampled rows, in Excel character units (plus room for the autofilter button),
+    between MIN_WIDTH and MAX_WIDTH."""
     out: list[float] = []
     for c, column in enumerate(columns):
-        widest = display_width(column.name) + 2  # the filter button
+        label = labels[c] if c < len(labels) else column.name
+        head = display_width(label) * 1.1  # bold
+        if head > 24 and " " in label:
+            head = max(head / 2, 1.1 * max(display_width(w) for w in label.split()))
+        widest = head + 2  # the filter button
         for values in sample:
             widest = max(widest, _shown_width(column.kind, values[c]))
         out.append(float(min(MAX_WIDTH, max(MIN_WIDTH, widest + 1))))
@@ -703,6 +885,12 @@ def _shown(value: Any) -> str:
     if isinstance(value, list | tuple | set | frozenset):
         return ", ".join(_shown(v) for v in value)
     return str(value)
+
+
+def _footer_text(text: str) -> str:
+    """``text`` safe in a page header or footer: ``&`` doubled, cut to fit Excel's 255
+    characters with the page number."""
+    return _utf16_cut(text.replace("&", "&&"), 120).rstrip("&")
 
 
 def _zone_name(tz: dt.tzinfo) -> str:

@@ -65,7 +65,7 @@ class RecordJob(Job):
         else:
             if not isinstance(pipeline, int):
                 with ws.transaction() as s:
-                    pipeline = ws.pipeline._pipeline(s, pipeline).id
+                    pipeline = ws.pipeline.get_pipeline(s, pipeline).id
             self.loader = OpportunityLoader(ws, pipeline, keep_invalid)
         #: What a worker process needs to build the same job (crm_core.imports.parallel).
         self.pipeline_id = getattr(self.loader, "pipeline_id", None)

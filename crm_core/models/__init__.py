@@ -38,6 +38,7 @@ from crm_core.models.pipeline import (
     Stage,
     StageChange,
 )
+from crm_core.models.rates import RATE_SOURCES, ExchangeRate
 from crm_core.models.session import LoginSession, LoginThrottle
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "DIRECTIONS",
     "MATCH_STATUSES",
     "OPPORTUNITY_TYPES",
+    "RATE_SOURCES",
     "ROLES",
     "RUN_STATUSES",
     "STATUSES",
@@ -56,6 +58,7 @@ __all__ = [
     "Company",
     "Contact",
     "CustomFieldDefinition",
+    "ExchangeRate",
     "ExternalLink",
     "Interaction",
     "Invoice",

@@ -88,17 +88,28 @@ class Reports:
         except KeyError:
             raise NotFoundError("report", name) from None
 
-    def run(self, name: str, **filters: Any) -> pd.DataFrame:
+    def run(self, name: str, currency: str | None = None, **filters: Any) -> pd.DataFrame:
         """Run report ``name`` with the given filters (see :data:`FILTERS`) and return
-        its DataFrame, with exactly the declared columns in order."""
+        its DataFrame, with exactly the declared columns in order.
+
+        ``currency``: the reporting currency of the run (default: the workspace's
+        ``currency`` setting). Money reports give their amounts in each row's own
+        currency and beside them ``<column>_converted`` in the reporting currency.
+        The DataFrame's ``attrs`` say ``reporting_currency`` and ``missing_rates``:
+        the exchange rates the run lacked, in words ('' when none), e.g. ``'no rate
+        for LKR on or before 2026-03-01 (to EUR)'``; a row whose rate is missing has
+        its converted cells empty (never converted at 1).
+        """
         spec = self.spec(name)
-        scope = make_scope(self.ws, spec, filters)
+        scope = make_scope(self.ws, spec, filters, currency)
         frame = spec.function(scope)
         if list(frame.columns) != spec.column_names:
             raise RuntimeError(
                 f"report {name!r} returned columns {list(frame.columns)}, "
                 f"declared {spec.column_names}"
             )
+        frame.attrs["reporting_currency"] = scope.currency
+        frame.attrs["missing_rates"] = scope.missing_rates()
         return frame
 
     def __getattr__(self, name: str) -> Any:
@@ -107,8 +118,8 @@ class Reports:
         if name not in self.names():
             raise AttributeError(f"no report named {name!r}; ws.reports.names() lists them")
 
-        def run(**filters: Any) -> pd.DataFrame:
-            return self.run(name, **filters)
+        def run(currency: str | None = None, **filters: Any) -> pd.DataFrame:
+            return self.run(name, currency, **filters)
 
         run.__doc__ = self.spec(name).doc
         run.__name__ = name

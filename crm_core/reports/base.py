@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,8 @@ from crm_core.access import activity_clauses, deal_clauses, interaction_clauses,
 from crm_core.errors import FieldError, ValidationError
 from crm_core.models import Campaign, Opportunity, Tag, User
 from crm_core.models.pipeline import opportunity_tags
+from crm_core.money import Rates
+from crm_core.periods import period_instants, start_of
 from crm_core.text import fold
 
 if TYPE_CHECKING:
@@ -35,22 +38,30 @@ if TYPE_CHECKING:
 #: Every filter a report may accept, in the order the command line lists them.
 FILTERS = ("period_from", "period_to", "owner", "team", "tag", "source", "campaign")
 
-#: Column kinds; the Excel writer picks a cell format per kind.
-KINDS = ("text", "int", "number", "money", "percent", "date", "datetime")
+#: Column kinds; the Excel writer picks a cell format per kind (``bool``: True/False,
+#: written as Excel booleans).
+KINDS = ("text", "int", "number", "money", "percent", "date", "datetime", "bool")
 
 #: Chart types a report may ask for (native Excel charts; the app draws the same).
 CHART_TYPES = ("column", "bar", "line", "pie")
+
+#: Number formats of a chart's value axis (default: from the kinds of its values).
+AXIS_FORMATS = ("number", "money", "percent")
 
 
 @dataclass(frozen=True)
 class Column:
     """One column of a report's DataFrame: its name, kind (see :data:`KINDS`) and
     what it means. ``percent`` columns hold fractions 0..1; ``money`` columns hold
-    Decimals in the currency of the row's ``currency`` column."""
+    Decimals in the currency of the row's ``currency`` column. ``label`` is the title
+    people read (workbook headers); the built-in reports' titles and their
+    translations are in ``crm_core/reports/labels.toml`` (see
+    :mod:`crm_core.reports.labels`), which wins over ``label``."""
 
     name: str
     kind: str
     doc: str = ""
+    label: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -59,17 +70,59 @@ class Column:
 
 @dataclass(frozen=True)
 class Chart:
-    """How a report is drawn: ``type`` (see :data:`CHART_TYPES`), the column giving
-    the categories and the columns giving the values (one series each)."""
+    """What a report's chart shows; the app and the workbooks draw it alike from
+    :func:`crm_core.reports.charts.chart_data`.
+
+    - ``type``: see :data:`CHART_TYPES`; ``category``: the column giving the
+      categories (rows with the same category are added up);
+    - ``values``: the columns giving the values, one series each; or, with ``series``,
+      the one column whose values are drawn once per distinct value of the ``series``
+      column (a pivot: one line per forecast method, one bar per outcome);
+    - ``common``: with ``series``, columns drawn once each beside the pivoted series
+      (the actual figure repeated on every method's row);
+    - ``top``: keep the ``top`` largest categories, the rest added up as "Other"
+      (or, with ``other=False``, left out and their total named in the chart's note:
+      a ranking whose long tail would dwarf its leaders);
+    - ``order``: a column whose values order the categories (a stage's ``sequence``:
+      the funnel in pipeline order); default: the frame's order;
+    - ``axis``: the value axis's format, see :data:`AXIS_FORMATS` (default: from the
+      values' kinds).
+
+    A money chart never mixes currencies: it is drawn on the ``<value>_converted``
+    columns when the report has them, else once per currency.
+    """
 
     type: str
     category: str
     values: tuple[str, ...]
     title: str = ""
+    series: str | None = None
+    common: tuple[str, ...] = ()
+    top: int | None = None
+    order: str | None = None
+    axis: str = ""
+    other: bool = True
 
     def __post_init__(self) -> None:
         if self.type not in CHART_TYPES:
             raise ValueError(f"chart type {self.type!r} is not one of {CHART_TYPES}")
+        if self.axis and self.axis not in AXIS_FORMATS:
+            raise ValueError(f"chart axis {self.axis!r} is not one of {AXIS_FORMATS}")
+        if not self.values:
+            raise ValueError("a chart needs at least one value column")
+        if self.series is not None and len(self.values) != 1:
+            raise ValueError(f"a chart with series={self.series!r} takes one value column")
+        if self.common and self.series is None:
+            raise ValueError("common columns go with series=")
+        if self.top is not None and self.top < 1:
+            raise ValueError(f"chart top={self.top!r} must be at least 1")
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every column the chart reads."""
+        extra = (self.series,) if self.series else ()
+        order = (self.order,) if self.order else ()
+        return (self.category, *self.values, *self.common, *extra, *order)
 
 
 ReportFunction = Callable[["Scope"], pd.DataFrame]
@@ -176,6 +229,12 @@ class Scope:
     filter, the members of ``team``, and for a sales user only themselves; None means
     everyone. Periods are calendar dates in the workspace time zone, both ends
     included (``None``: open end).
+
+    ``currency`` is the run's reporting currency (``currency=`` of the run, default
+    the workspace setting): money reports add ``<column>_converted`` columns in it,
+    converted by :meth:`convert` with the :attr:`rates` read once per run. What could
+    not be converted (a missing rate is never 1) is in ``rates.missing``; the run
+    puts :meth:`missing_rates` in the DataFrame's ``attrs["missing_rates"]``.
     """
 
     ws: Workspace
@@ -187,6 +246,30 @@ class Scope:
     source: str | None = None
     campaign_id: int | None = None
     given: dict[str, Any] = field(default_factory=dict)
+    currency: str = ""
+    _rates: Rates | None = field(default=None, repr=False)
+
+    # -- money ------------------------------------------------------------------------
+    @property
+    def rates(self) -> Rates:
+        """The workspace's exchange rates to :attr:`currency`, read once per run."""
+        if self._rates is None:
+            with self.ws.transaction() as s:
+                self._rates = Rates.load(s, self.currency or self.ws.setting("currency"))
+        return self._rates
+
+    def convert(self, amount: Decimal | None, currency: str, on: dt.date | None) -> Decimal | None:
+        """``amount`` of ``currency`` in the reporting currency at the rate of ``on`` (the
+        record's date; the latest rate on or before it); None for no amount or when the
+        rate is missing (remembered in ``rates.missing``)."""
+        if amount is None:
+            return None
+        return self.rates.try_convert(amount, currency, on)
+
+    def missing_rates(self) -> str:
+        """Which rates this run missed, in words ('' when none did, or nothing was
+        converted)."""
+        return self._rates.missing_text() if self._rates is not None else ""
 
     # -- time -------------------------------------------------------------------------
     def today(self) -> dt.date:
@@ -194,15 +277,14 @@ class Scope:
         return self.ws.today()
 
     def start_of(self, day: dt.date) -> dt.datetime:
-        """Midnight starting ``day`` in the workspace time zone, as aware UTC."""
-        return dt.datetime.combine(day, dt.time(), tzinfo=self.ws.timezone).astimezone(dt.UTC)
+        """Midnight starting ``day`` in the workspace time zone, as aware UTC
+        (:func:`crm_core.periods.start_of`)."""
+        return start_of(day, self.ws.timezone)
 
     def instants(self) -> tuple[dt.datetime | None, dt.datetime | None]:
         """The period as UTC instants: [start of the first day, start of the day after
-        the last)."""
-        start = self.start_of(self.period_from) if self.period_from else None
-        end = self.start_of(self.period_to + dt.timedelta(days=1)) if self.period_to else None
-        return start, end
+        the last) (:func:`crm_core.periods.period_instants`)."""
+        return period_instants(self.period_from, self.period_to, self.ws.timezone)
 
     def in_period(self, column: Any) -> list[Any]:
         """Conditions putting a UTC timestamp column inside the period."""
@@ -266,14 +348,21 @@ class Scope:
         return list(interaction_clauses(self.ws, i))
 
 
-def make_scope(ws: Workspace, spec: Report, given: dict[str, Any]) -> Scope:
-    """Check ``given`` filters against what ``spec`` accepts and resolve names to ids.
+def make_scope(ws: Workspace, spec: Report, given: dict[str, Any], currency: Any = None) -> Scope:
+    """Check ``given`` filters against what ``spec`` accepts and resolve names to ids;
+    ``currency`` is the reporting currency (a currency code; None: the workspace's).
 
     Every problem is reported at once as a :class:`ValidationError` naming the report,
     the filter and the value.
     """
     record = f"report {spec.name!r}"
     errors: list[FieldError] = []
+    reporting = ws.setting("currency")
+    if currency is not None:
+        try:
+            reporting = v.currency(currency)
+        except v.Reject as exc:
+            errors.append(FieldError(record, "currency", currency, str(exc)))
     given = {k: val for k, val in given.items() if val is not None}
     for name in given:
         if name not in FILTERS:
@@ -285,7 +374,7 @@ def make_scope(ws: Workspace, spec: Report, given: dict[str, Any]) -> Scope:
             )
     # Only the filters this report takes are looked up: one error per refused filter.
     given = {k: val for k, val in given.items() if k in spec.filters}
-    scope = Scope(ws=ws, given=dict(given))
+    scope = Scope(ws=ws, given=dict(given), currency=reporting)
     for name in ("period_from", "period_to"):
         if name in given:
             try:
@@ -313,6 +402,23 @@ def make_scope(ws: Workspace, spec: Report, given: dict[str, Any]) -> Scope:
     if errors:
         raise ValidationError(errors)
     return scope
+
+
+#: The column naming the reporting currency of the ``<column>_converted`` columns.
+REPORTING_CURRENCY = Column(
+    "reporting_currency", "text", "The reporting currency of the *_converted columns."
+)
+
+
+def converted(name: str, what: str) -> Column:
+    """The ``<name>_converted`` money column: ``what`` in the reporting currency, at
+    the rate of the record's date; empty when that rate is missing (the run's
+    ``attrs["missing_rates"]`` names it)."""
+    return Column(
+        f"{name}_converted",
+        "money",
+        f"{what} in the reporting currency (empty when a rate is missing).",
+    )
 
 
 def _owner_ids(

@@ -1,8 +1,8 @@
 """Campaign reports: who was targeted, who responded, what it won and what it paid back.
 
-Aggregated in SQL; amounts in different currencies are never added (one row per
-currency), and the return on a campaign's cost is only worked out against revenue in
-the cost's own currency.
+Aggregated in SQL; amounts in different currencies are never added as they are (one
+row per currency): the return on a campaign's cost is worked out once per campaign,
+on its won revenue and cost converted to the reporting currency.
 """
 
 from __future__ import annotations
@@ -14,8 +14,16 @@ import pandas as pd
 from sqlalchemy import case, cast, func, select
 
 from crm_core.models import Campaign, CampaignMember, Opportunity
-from crm_core.reports.base import REGISTRY, Chart, Column, Scope, report
-from crm_core.services.metrics import MONEY, _money
+from crm_core.reports.base import (
+    REGISTRY,
+    REPORTING_CURRENCY,
+    Chart,
+    Column,
+    Scope,
+    converted,
+    report,
+)
+from crm_core.services.figures import MONEY, money, total
 
 
 @report(
@@ -33,10 +41,20 @@ from crm_core.services.metrics import MONEY, _money
         Column("currency", "text", "currency of won_revenue and cost"),
         Column("won_revenue", "money", "expected revenue of the won deals"),
         Column("cost", "money", "the campaign's cost (on the row of its currency)"),
-        Column("roi", "percent", "(won_revenue - cost) / cost"),
+        REPORTING_CURRENCY,
+        converted("won_revenue", "won_revenue"),
+        converted("cost", "cost"),
+        Column(
+            "roi",
+            "percent",
+            "the campaign's (won revenue - cost) / cost, all its currencies converted; "
+            "the same on each of its rows",
+        ),
     ],
     filters=("period_from", "period_to", "owner", "team", "campaign"),
-    chart=Chart("column", "campaign", ("won_revenue",), "Won revenue by campaign"),
+    chart=Chart(
+        "column", "campaign", ("won_revenue", "cost"), "Won revenue and cost by campaign", top=10
+    ),
 )
 def campaign_results(scope: Scope) -> pd.DataFrame:
     """What each campaign reached, won and paid back.
@@ -52,9 +70,13 @@ def campaign_results(scope: Scope) -> pd.DataFrame:
     ``opportunities`` (active deals carrying the campaign, in the row's currency),
     ``won`` (of which won now), ``currency``, ``won_revenue`` (their expected revenue,
     0.00 when none), ``cost`` (Decimal, only on the row of the cost's currency; None
-    elsewhere or when no cost is set) and ``roi`` (fraction (won_revenue - cost) /
-    cost on that row; NaN when there is no cost, it is zero, or on rows in another
-    currency: revenue is never converted).
+    elsewhere or when no cost is set); ``reporting_currency``,
+    ``won_revenue_converted`` (each won deal converted at the rate of the day it
+    closed, ``closed_at`` in the workspace time zone) and ``cost_converted`` (at the
+    rate of ``starts_on``, today's for an undated campaign; on the cost's row), None
+    when a rate is missing; and ``roi``: one figure per campaign, repeated on each of
+    its rows, fraction (sum of won_revenue_converted over its rows - cost_converted)
+    / cost_converted; NaN when there is no cost, it is zero, or a rate is missing.
 
     Filters: the period keeps the campaigns *starting* in it (``starts_on``; undated
     campaigns are then left out); ``owner``/``team`` count only the deals those users
@@ -101,38 +123,58 @@ def campaign_results(scope: Scope) -> pd.DataFrame:
             .where(o.campaign_id.in_(select(Campaign.id).where(*picked)), *scope.deals(o))
             .group_by(o.campaign_id, o.currency)
         ).all()
+        wins = s.execute(
+            select(o.campaign_id, o.currency, o.expected_revenue, o.closed_at).where(
+                won, o.campaign_id.in_(select(Campaign.id).where(*picked)), *scope.deals(o)
+            )
+        ).all()
+    tz, today = scope.ws.timezone, scope.today()
+    won_converted: dict[tuple[int | None, str], list[Decimal | None]] = {}
+    for campaign_id, cur, revenue, closed_at in wins:
+        day = closed_at.astimezone(tz).date() if closed_at is not None else today
+        parts = won_converted.setdefault((campaign_id, cur), [])
+        parts.append(scope.convert(revenue or Decimal(0), cur, day))
     by_campaign: dict[int, dict[str, tuple[int, int, Decimal]]] = {}
     for campaign_id, cur, n, n_won, revenue in deals:
-        by_campaign.setdefault(campaign_id, {})[cur] = (int(n), int(n_won), _money(revenue))
+        by_campaign.setdefault(campaign_id, {})[cur] = (int(n), int(n_won), money(revenue))
     default = scope.ws.setting("currency")
+    reporting = scope.rates.reporting
     nothing = (0, 0, Decimal("0.00"))
     rows = []
-    for cid, name, channel, starts_on, cost, cost_currency, targeted, responded in campaigns:
+    for (
+        cid,
+        name,
+        channel,
+        starts_on,
+        cost,
+        cost_currency,
+        targeted,
+        responded,
+    ) in campaigns:
         figures = by_campaign.get(cid, {})
         currencies = set(figures)
         if cost is not None and cost_currency:
             currencies.add(cost_currency)
         rate = int(responded) / int(targeted) if targeted else float("nan")
+        mine = []
         for cur in sorted(currencies) or [cost_currency or default]:
             n, n_won, revenue = figures.get(cur, nothing)
-            row_cost = _money(cost) if cost is not None and cur == cost_currency else None
-            roi = float((revenue - row_cost) / row_cost) if row_cost else float("nan")
-            rows.append(
-                (
-                    name,
-                    channel,
-                    starts_on,
-                    int(targeted),
-                    int(responded),
-                    rate,
-                    n,
-                    n_won,
-                    cur,
-                    revenue,
-                    row_cost,
-                    roi,
-                )
-            )
+            row_cost = money(cost) if cost is not None and cur == cost_currency else None
+            revenue_conv = total(won_converted.get((cid, cur), []))
+            cost_conv = scope.convert(row_cost, cur, starts_on or today)
+            head = [name, channel, starts_on, int(targeted), int(responded), rate, n, n_won]
+            mine.append([*head, cur, revenue, row_cost, reporting, revenue_conv, cost_conv])
+        won_total = total([row[12] for row in mine])
+        cost_total = next((row[13] for row in mine if row[10] is not None), None)
+        has_cost = cost is not None and cost_currency
+        roi = (
+            float((won_total - cost_total) / cost_total)
+            if has_cost and cost_total and won_total is not None
+            else float("nan")
+        )
+        rows += [(*row, roi) for row in mine]
     rows.sort(key=lambda r: (r[2] is None, r[2] or "", r[0], r[8]))
     frame = pd.DataFrame(rows, columns=REGISTRY["campaign_results"].column_names)
+    for name in ("won_revenue_converted", "cost_converted"):
+        frame[name] = frame[name].astype(object)
     return frame.astype({"response_rate": float, "roi": float})

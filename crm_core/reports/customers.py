@@ -5,7 +5,10 @@ They read the ERP's invoice copies (:class:`crm_core.models.Invoice`, pulled by
 erp_bridge): posted customer invoices (``out_invoice``) and credit notes
 (``out_refund``, which subtract). Amounts are untaxed unless said otherwise, summed
 in SQL per customer *and currency* (amounts in different currencies are never
-added), as whole cents so that SQLite's floating-point NUMERIC sums stay exact.
+added as they are), as whole cents so that SQLite's floating-point NUMERIC sums stay
+exact; beside them, ``<column>_converted`` gives each amount in the run's reporting
+currency (``reporting_currency``), every invoice at the rate of its invoice date, and
+customers are ranked on those.
 
 The customer of an invoice is its company when it names one (erp_bridge fills the
 company of a contact who works at one), otherwise its contact; an invoice naming
@@ -26,7 +29,16 @@ from sqlalchemy import BigInteger, and_, case, cast, func, literal_column, or_, 
 from sqlalchemy.orm import aliased
 
 from crm_core.models import Company, Contact, Invoice
-from crm_core.reports.base import Chart, Column, Scope, frame_of, report
+from crm_core.money import quantize
+from crm_core.reports.base import (
+    REPORTING_CURRENCY,
+    Chart,
+    Column,
+    Scope,
+    converted,
+    frame_of,
+    report,
+)
 from crm_core.services.accounts import SETTLED
 
 CENT = Decimal("0.01")
@@ -55,8 +67,24 @@ SALES_COLUMNS = [
     Column("age_31_60", "money", "Open balance 31 to 60 days past due."),
     Column("age_61_90", "money", "Open balance 61 to 90 days past due."),
     Column("age_90_plus", "money", "Open balance more than 90 days past due."),
+    REPORTING_CURRENCY,
+    converted("revenue", "revenue"),
+    converted("average_ticket", "revenue_converted / invoices"),
+    converted("open_balance", "open_balance"),
+    converted("age_0_30", "age_0_30"),
+    converted("age_31_60", "age_31_60"),
+    converted("age_61_90", "age_61_90"),
+    converted("age_90_plus", "age_90_plus"),
+    Column(
+        "rank",
+        "int",
+        "The customer's place by revenue_converted over all their currencies (1 = most); "
+        "empty when a rate is missing.",
+    ),
 ]
 _BUCKETS = ("age_0_30", "age_31_60", "age_61_90", "age_90_plus")
+#: The amounts converted per invoice date, as whole cents of the invoice currency.
+_CONVERTED = ("revenue", "open_balance", *_BUCKETS)
 
 
 @report(
@@ -64,7 +92,7 @@ _BUCKETS = ("age_0_30", "age_31_60", "age_61_90", "age_90_plus")
     title="Sales per customer",
     columns=SALES_COLUMNS,
     filters=CUSTOMER_FILTERS,
-    chart=Chart("column", "customer", ("revenue",), "Revenue by customer"),
+    chart=Chart("bar", "customer", ("revenue",), "Revenue by customer", top=15, other=False),
 )
 def sales_per_customer(scope: Scope) -> pd.DataFrame:
     """Sales, payment and aging per customer and currency, from posted ERP invoices
@@ -87,6 +115,19 @@ def sales_per_customer(scope: Scope) -> pd.DataFrame:
       split by days past due as of today: today minus the due date (the invoice date
       when there is no due date). Not yet due counts in 0-30, as does an invoice with
       neither date.
+
+    In the reporting currency (``reporting_currency``): ``revenue_converted``,
+    ``open_balance_converted`` and the ``age_*_converted`` buckets convert each
+    invoice at the rate of its invoice date (the latest rate on or before it; today's
+    for an undated one), ``average_ticket_converted`` is ``revenue_converted /
+    invoices``; a row with a missing rate has them empty (None) and the run's
+    ``attrs["missing_rates"]`` says which rate. ``rank``: the customer's place by
+    the sum of ``revenue_converted`` over their rows (all their currencies), 1 the
+    largest, the same on each of their rows; None when one of their rows could not
+    be converted.
+
+    Rows are sorted by that ranking (customers whose rank is unknown last, by
+    revenue), a customer's currencies together, then by customer and currency.
 
     A customer and currency with no posted invoice or credit note dated in the period
     and no open balance is left out.
@@ -124,7 +165,8 @@ def sales_per_customer(scope: Scope) -> pd.DataFrame:
                     "revenue"
                 ),
                 func.sum(case((and_(in_period, is_invoice), 1), else_=0)).label("invoices"),
-                func.avg(case((paid, days))).label("days_to_pay"),
+                func.sum(case((paid, days), else_=0)).label("days"),
+                func.sum(case((paid, 1), else_=0)).label("paid"),
                 func.sum(case((is_open, residual), else_=0)).label("open_balance"),
                 *(
                     func.sum(case((and_(is_open, bucket == k), residual), else_=0)).label(name)
@@ -132,10 +174,11 @@ def sales_per_customer(scope: Scope) -> pd.DataFrame:
                 ),
             ],
             [inv.move_type.in_(("out_invoice", "out_refund"))],
+            by_day=True,
         )
         found = [dict(r) for r in s.execute(rows).mappings()]
     out = []
-    for row in found:
+    for row in _by_customer(scope, found, _CONVERTED):
         if not row["moves"] and not row["open_balance"]:
             continue
         row["revenue"] = _from_cents(row["revenue"])
@@ -143,14 +186,50 @@ def sales_per_customer(scope: Scope) -> pd.DataFrame:
         row["average_ticket"] = (
             (row["revenue"] / row["invoices"]).quantize(CENT) if row["invoices"] else None
         )
-        row["days_to_pay"] = (
-            round(float(row["days_to_pay"]), 1) if row["days_to_pay"] is not None else None
+        row["average_ticket_converted"] = (
+            (row["revenue_converted"] / row["invoices"]).quantize(row["revenue_converted"])
+            if row["invoices"] and row["revenue_converted"] is not None
+            else None
         )
+        row["days_to_pay"] = round(row["days"] / row["paid"], 1) if row["paid"] else None
         for name in ("open_balance", *_BUCKETS):
             row[name] = _from_cents(row[name])
         out.append(row)
-    out.sort(key=lambda r: (-r["revenue"], r["customer"] or "", r["customer_id"], r["currency"]))
+    _rank(out)
     return frame_of(out, SALES_COLUMNS)
+
+
+def _rank(rows: list[dict[str, Any]]) -> None:
+    """Rank customers by their revenue in the reporting currency, all currencies
+    added; sort ``rows`` by it (in place) and set each row's ``rank``."""
+    totals: dict[tuple[str, int], Decimal | None] = {}
+    for row in rows:
+        key = (row["customer_type"], row["customer_id"])
+        before = totals.get(key, Decimal(0))
+        value = row["revenue_converted"]
+        totals[key] = None if before is None or value is None else before + value
+    names = {(r["customer_type"], r["customer_id"]): r["customer"] or "" for r in rows}
+    known = sorted(
+        (k for k, t in totals.items() if t is not None),
+        key=lambda k: (-totals[k], names[k], k),  # type: ignore[operator]
+    )
+    places = {key: place for place, key in enumerate(known, start=1)}
+    unknown = len(known) + 1
+    for row in rows:
+        row["rank"] = places.get((row["customer_type"], row["customer_id"]))
+
+    largest: dict[tuple[str, int], Decimal] = {}
+    for row in rows:
+        key = (row["customer_type"], row["customer_id"])
+        largest[key] = max(largest.get(key, row["revenue"]), row["revenue"])
+
+    def order(row: dict[str, Any]) -> tuple[Any, ...]:
+        # a customer's rows together; those without a rank after, by their largest row
+        key = (row["customer_type"], row["customer_id"])
+        place = places.get(key, unknown)
+        return (place, -largest[key] if place == unknown else 0, names[key], key, row["currency"])
+
+    rows.sort(key=order)
 
 
 # -- RFM ------------------------------------------------------------------------------------
@@ -164,6 +243,8 @@ RFM_COLUMNS = [
     Column("f_score", "int", "Frequency score 1..5 within the currency, 5 = most frequent."),
     Column("m_score", "int", "Monetary score 1..5 within the currency, 5 = largest."),
     Column("segment", "text", "Segment named from r_score and f_score (see the report)."),
+    REPORTING_CURRENCY,
+    converted("monetary", "monetary"),
 ]
 
 #: (segment, rule) in the order they are tried; the first that holds names the customer.
@@ -193,7 +274,11 @@ def rfm(scope: Scope) -> pd.DataFrame:
     ``last_invoice``: the date of the last posted invoice (not credit note);
     ``recency_days``: reference date minus ``last_invoice``; ``frequency``: posted
     invoices; ``monetary``: untaxed invoices less credit notes (Decimal);
-    ``r_score``, ``f_score``, ``m_score``: 1..5, ranked within the currency.
+    ``r_score``, ``f_score``, ``m_score``: 1..5, ranked within the currency;
+    ``reporting_currency`` and ``monetary_converted``: monetary in the reporting
+    currency, each invoice at the rate of its invoice date (None when a rate is
+    missing). The scores segment customers among those buying in the same currency
+    and stay so; compare customers across currencies on ``monetary_converted``.
 
     Scores: the customers of a currency are ranked from worst to best on each measure
     (recency: most days first; frequency and monetary: smallest first); tied
@@ -237,10 +322,11 @@ def rfm(scope: Scope) -> pd.DataFrame:
             inv.invoice_date <= reference,
             *scope.days_in_period(inv.invoice_date),
         ],
-        having=frequency > 0,
+        by_day=True,
     )
     with scope.ws.transaction() as s:
         found = [dict(r) for r in s.execute(query).mappings()]
+    found = [r for r in _by_customer(scope, found, ("monetary",)) if r["frequency"] > 0]
     if not found:
         return frame_of([], RFM_COLUMNS)
     for row in found:
@@ -273,10 +359,14 @@ def segment(r_score: int, f_score: int) -> str:
 
 
 # -- helpers ----------------------------------------------------------------------------------
-def _per_customer(scope: Scope, figures: list[Any], where: list[Any], having: Any = None) -> Any:
+def _per_customer(
+    scope: Scope, figures: list[Any], where: list[Any], having: Any = None, by_day: bool = False
+) -> Any:
     """``figures`` per customer and currency over the posted invoices matching
     ``where`` and owned (through their customer) by the users in scope; selects
-    ``customer``, ``customer_type``, ``customer_id``, ``currency`` and the figures."""
+    ``customer``, ``customer_type``, ``customer_id``, ``currency`` and the figures.
+    ``by_day``: per invoice date too (selected as ``invoice_date``), so that each
+    day's amounts can be converted at that day's rate (see :func:`_by_customer`)."""
     inv = Invoice
     company, contact = aliased(Company), aliased(Contact)
     is_company = inv.company_id.is_not(None)
@@ -296,6 +386,7 @@ def _per_customer(scope: Scope, figures: list[Any], where: list[Any], having: An
             kind.label("customer_type"),
             customer_id.label("customer_id"),
             inv.currency,
+            *([inv.invoice_date] if by_day else []),
             *figures,
         )
         .select_from(inv)
@@ -307,9 +398,49 @@ def _per_customer(scope: Scope, figures: list[Any], where: list[Any], having: An
             *where,
             *owned,
         )
-        .group_by(kind, customer_id, inv.currency)
+        .group_by(kind, customer_id, inv.currency, *([inv.invoice_date] if by_day else []))
     )
     return query.having(having) if having is not None else query
+
+
+def _by_customer(
+    scope: Scope, found: list[dict[str, Any]], converted_names: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """Rows of :func:`_per_customer` with ``by_day`` folded into one per customer and
+    currency: every figure summed (``last_invoice``: the latest), and for each of
+    ``converted_names`` (whole cents) also ``<name>_converted``, the sum of each day's
+    amount converted at that day's rate (today's for undated invoices; None when one
+    is missing), with ``reporting_currency``."""
+    today = scope.today()
+    reporting = scope.rates.reporting
+    keys = ("customer", "customer_type", "customer_id", "currency")
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in found:
+        day = row.pop("invoice_date")
+        key = (row["customer_type"], row["customer_id"], row["currency"])
+        into = out.get(key)
+        if into is None:
+            into = out[key] = {k: row[k] for k in keys}
+            into.update({k: None if k == "last_invoice" else 0 for k in row if k not in keys})
+            into.update({f"{k}_converted": Decimal(0) for k in converted_names})
+            into["reporting_currency"] = reporting
+        for name, value in row.items():
+            if name in keys:
+                continue
+            if name == "last_invoice":
+                if value is not None and (into[name] is None or value > into[name]):
+                    into[name] = value
+                continue
+            into[name] += value or 0
+            done = into.get(f"{name}_converted")
+            if name in converted_names and done is not None and value:
+                part = scope.convert(_from_cents(value), row["currency"], day or today)
+                into[f"{name}_converted"] = None if part is None else done + part
+    for into in out.values():
+        for name in converted_names:
+            value = into[f"{name}_converted"]
+            into[f"{name}_converted"] = None if value is None else quantize(value, reporting)
+    return list(out.values())
 
 
 def _cents(amount: Any) -> Any:

@@ -1,5 +1,5 @@
 """Forecasting: the weighted pipeline, learned stage-to-won rates, a revenue forecast
-and the backtest that says which forecast to trust.
+and the backtest that says which forecast to trust, if any.
 
 Four reports (five with the backtest's detail):
 
@@ -9,48 +9,76 @@ Four reports (five with the backtest's detail):
   of those were won, beside the configured and the entered probabilities;
 - ``revenue_forecast``: invoiced revenue by month (the ERP's copies) and the next
   :data:`HORIZON` months forecast by each method;
-- ``forecast_backtest`` and ``forecast_backtest_detail``: every method replayed month
-  by month over the history, with its error (MAPE, bias, MAE).
+- ``forecast_backtest`` and ``forecast_backtest_detail``: every method, the pipeline's
+  included once the journal holds the deals' history, replayed month by month on the
+  same months, graded (MAE, MAPE, bias, MASE) and judged in words.
 
-The forecasting methods are plain functions on a list (or Series) of monthly totals,
-so they can be tried on any series without a database: :func:`naive`,
-:func:`moving_average_3`, :func:`seasonal_naive`, :func:`linear_trend`; :func:`forecast`
-runs them all and :func:`backtest` / :func:`score` replay and grade them. The learned
-rate is :func:`learned_rate` (computed from the counts :func:`learned_rates` takes
-from the stage history in SQL).
+The forecasting methods are plain functions on a series of monthly totals, in
+:mod:`crm_core.reports.forecast_methods`; the replay and the grading are in
+:mod:`crm_core.reports.backtest`; the deals as they were, rebuilt from the journal,
+in :mod:`crm_core.reports.deal_history`. Their public names are re-exported here.
+The learned rate is :func:`learned_rate` (computed from the counts
+:func:`learned_rates` takes from the stage history in SQL).
 
-Money stays in Decimal with two places and is never added across currencies; a
-forecast is made per currency from that currency's own history.
+Money stays in Decimal and is only added up in one currency: the revenue history,
+its forecasts and the backtest are one series in the run's reporting currency, each
+invoice and deal amount converted at the rate of its own date (invoice date,
+expected close date) before the months are summed; a missing rate is named in the
+run's ``attrs["missing_rates"]`` and never taken as 1 (see ``revenue_forecast``).
+``forecast_pipeline`` keeps a row per currency, with the converted amounts beside.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import numbers
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import and_, case, cast, extract, func, or_, select
+from sqlalchemy import and_, case, cast, func, or_, select
 from sqlalchemy.orm import aliased
 
-from crm_core.errors import FieldError, ValidationError
 from crm_core.models import Invoice, Opportunity, Pipeline, Stage, StageChange
-from crm_core.reports.base import Chart, Column, Scope, report
-from crm_core.services.metrics import MONEY, _add_months, _rank
+from crm_core.periods import add_months
+from crm_core.reports.backtest import (
+    BACKTEST_COLUMNS,
+    MIN_SCORED,
+    SCORE_COLUMNS,
+    backtest,
+    score,
+)
+from crm_core.reports.base import (
+    REGISTRY,
+    REPORTING_CURRENCY,
+    Chart,
+    Column,
+    Scope,
+    converted,
+    frame_of,
+    report,
+)
+from crm_core.reports.deal_history import DealHistory
+from crm_core.reports.forecast_methods import (
+    HORIZON,
+    METHODS,
+    MIN_HISTORY,
+    Method,
+    Number,
+    forecast,
+    linear_trend,
+    moving_average_3,
+    naive,
+    needed_history,
+    seasonal_naive,
+    to_decimal,
+    to_money,
+)
+from crm_core.services.figures import MONEY, stage_rank
 
-#: How many months after the history :func:`revenue_forecast` forecasts.
-HORIZON = 3
 #: Default length of the revenue history: this many full months before the current one.
 HISTORY_MONTHS = 24
-#: Months of history every method needs before the backtest scores it (so that all
-#: methods are compared on the same months; the seasonal one needs a full season).
-MIN_HISTORY = 3
-#: Length of a season, in months (seasonal naive) and the trend's window.
-SEASON = 12
-TREND_WINDOW = 12
 #: ``forecast_pipeline`` month labels for deals without a close date and for deals
 #: whose expected close is in a month already past.
 NO_DATE = "(none)"
@@ -58,185 +86,8 @@ OVERDUE = "overdue"
 #: The forecast method from the open pipeline (not a function of the revenue series).
 PIPELINE_METHOD = "pipeline"
 
-CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 HUNDRED = Decimal(100)
-
-Number = Decimal | int | float
-
-
-# ---------------------------------------------------------------------------------------
-# Forecasting methods: pure functions on a series of monthly totals, oldest first.
-# ---------------------------------------------------------------------------------------
-
-
-def naive(history: Sequence[Number] | pd.Series, horizon: int = 1) -> list[Decimal]:
-    """Naive forecast: every future month equals the last month of ``history``.
-
-    Returns ``horizon`` Decimals (two places). Needs at least one month.
-    """
-    values = _series("naive", history, 1, horizon)
-    return [_money(values[-1])] * horizon
-
-
-def moving_average_3(history: Sequence[Number] | pd.Series, horizon: int = 1) -> list[Decimal]:
-    """Moving average: every future month equals the mean of the last three months.
-
-    On a steadily growing series it lags: the mean of months t-3..t-1 is the value of
-    month t-2, so the forecast of month t is two steps behind. Needs three months.
-    """
-    values = _series("moving_average_3", history, 3, horizon)
-    return [_money(sum(values[-3:], Decimal(0)) / 3)] * horizon
-
-
-def seasonal_naive(history: Sequence[Number] | pd.Series, horizon: int = 1) -> list[Decimal]:
-    """Seasonal naive: a future month equals the same calendar month a year
-    (:data:`SEASON` months) before. Needs a full season of history."""
-    values = _series("seasonal_naive", history, SEASON, horizon)
-    n = len(values)
-    return [_money(values[n - SEASON + (h % SEASON)]) for h in range(horizon)]
-
-
-def linear_trend(history: Sequence[Number] | pd.Series, horizon: int = 1) -> list[Decimal]:
-    """Linear trend: the least-squares line through the last :data:`TREND_WINDOW`
-    months (fewer when the history is shorter), extended ``horizon`` months.
-
-    With x = 0..n-1 over the window, ``slope = sum((x-mx)(y-my)) / sum((x-mx)^2)``,
-    ``intercept = my - slope*mx``, and month h after the window is
-    ``intercept + slope*(n-1+h)``. The line is not clipped: a falling trend may
-    forecast less than zero. Needs two months.
-    """
-    values = _series("linear_trend", history, 2, horizon)[-TREND_WINDOW:]
-    n = len(values)
-    mx = Decimal(n - 1) / 2
-    my = sum(values, Decimal(0)) / n
-    sxx = sum(((Decimal(x) - mx) ** 2 for x in range(n)), Decimal(0))
-    sxy = sum(((Decimal(x) - mx) * (y - my) for x, y in enumerate(values)), Decimal(0))
-    slope = sxy / sxx
-    intercept = my - slope * mx
-    return [_money(intercept + slope * (n - 1 + h)) for h in range(1, horizon + 1)]
-
-
-@dataclass(frozen=True)
-class Method:
-    """A forecasting method: its name, its function ``(history, horizon) -> list`` and
-    the least history (months) it needs."""
-
-    name: str
-    function: Callable[[Sequence[Number] | pd.Series, int], list[Decimal]]
-    min_history: int
-
-
-#: The methods that forecast from the revenue series alone, in report order.
-METHODS: dict[str, Method] = {
-    m.name: m
-    for m in (
-        Method("naive", naive, 1),
-        Method("moving_average_3", moving_average_3, 3),
-        Method("seasonal_naive", seasonal_naive, SEASON),
-        Method("linear_trend", linear_trend, 2),
-    )
-}
-
-
-def needed_history(method: Method) -> int:
-    """Months of history before a method is used in the reports and scored by the
-    backtest: its own minimum, and never fewer than :data:`MIN_HISTORY`."""
-    return max(MIN_HISTORY, method.min_history)
-
-
-def forecast(
-    history: Sequence[Number] | pd.Series,
-    horizon: int = HORIZON,
-    methods: Iterable[str] | None = None,
-) -> dict[str, list[Decimal]]:
-    """Forecast the ``horizon`` months after ``history`` with each method that has
-    enough history (see :func:`needed_history`): ``{method: [month 1, month 2, ...]}``.
-    ``methods`` picks some of :data:`METHODS` by name (default: all)."""
-    chosen = _methods(methods)
-    values = _series("forecast", history, 0, horizon)
-    return {m.name: m.function(values, horizon) for m in chosen if len(values) >= needed_history(m)}
-
-
-BACKTEST_COLUMNS = ["month", "method", "forecast", "actual", "error"]
-SCORE_COLUMNS = ["method", "months", "mape", "bias", "mae", "best"]
-
-
-def backtest(
-    history: Sequence[Number] | pd.Series,
-    months: Sequence[Any] | None = None,
-    methods: Iterable[str] | None = None,
-) -> pd.DataFrame:
-    """Replay ``history`` month by month: forecast each month one step ahead from the
-    months strictly before it, with every method that has enough of them (see
-    :func:`needed_history`), and compare with what happened.
-
-    ``months`` labels the months (default: their positions 0, 1, ...). Columns:
-    ``month``, ``method``, ``forecast``, ``actual`` and ``error`` (forecast - actual),
-    all Decimal; ordered by month then method.
-    """
-    chosen = _methods(methods)
-    values = _series("backtest", history, 0, 1)
-    labels = list(range(len(values))) if months is None else list(months)
-    if len(labels) != len(values):
-        raise ValidationError(
-            [FieldError("backtest", "months", len(labels), f"must label all {len(values)} months")]
-        )
-    rows = []
-    for i, actual in enumerate(values):
-        for m in chosen:
-            if i >= needed_history(m):
-                predicted = m.function(values[:i], 1)[0]
-                actual_money = _money(actual)
-                rows.append(
-                    {
-                        "month": labels[i],
-                        "method": m.name,
-                        "forecast": predicted,
-                        "actual": actual_money,
-                        "error": predicted - actual_money,
-                    }
-                )
-    return pd.DataFrame(rows, columns=BACKTEST_COLUMNS)
-
-
-def score(detail: pd.DataFrame, methods: Iterable[str] | None = None) -> pd.DataFrame:
-    """Grade a :func:`backtest`: one row per method (every method of ``methods``,
-    default all, even one never scored).
-
-    Columns: ``method``; ``months`` scored; ``mape`` = mean of |error| / |actual| over
-    the months whose actual is not zero (a fraction; None when there is none);
-    ``bias`` = sum(error) / sum(actual) (a fraction, negative when the method
-    forecasts too low; None when the actuals sum to zero); ``mae`` = mean |error|
-    (Decimal, None when no month was scored); ``best``: True for the lowest MAPE
-    (every method tied for it), False otherwise and when no MAPE exists.
-    """
-    rows: list[dict[str, Any]] = []
-    for m in _methods(methods):
-        part = detail[detail["method"] == m.name]
-        errors = [Decimal(e) for e in part["error"]]
-        actuals = [Decimal(a) for a in part["actual"]]
-        ratios = [abs(e) / abs(a) for e, a in zip(errors, actuals, strict=True) if a != 0]
-        total = sum(actuals, Decimal(0))
-        rows.append(
-            {
-                "method": m.name,
-                "months": len(errors),
-                "mape": float(sum(ratios, Decimal(0)) / len(ratios)) if ratios else None,
-                "bias": float(sum(errors, Decimal(0)) / total) if total != 0 else None,
-                "mae": _money(sum((abs(e) for e in errors), Decimal(0)) / len(errors))
-                if errors
-                else None,
-                "best": False,
-            }
-        )
-    scored: list[float] = [r["mape"] for r in rows if r["mape"] is not None]
-    if scored:
-        lowest = min(scored)
-        for r in rows:
-            r["best"] = r["mape"] is not None and r["mape"] == lowest
-    frame = pd.DataFrame(rows, columns=SCORE_COLUMNS)
-    return _nullable(frame, ("mape", "bias", "mae"))
 
 
 # ---------------------------------------------------------------------------------------
@@ -259,7 +110,7 @@ def learned_weight(won: int, reached_closed: int, configured_probability: Number
     no closed deal reached the stage yet (nothing learned, so the configuration
     stands)."""
     if learned_rate(won, reached_closed) is None:
-        return _decimal(configured_probability) / HUNDRED
+        return to_decimal(configured_probability) / HUNDRED
     return Decimal(won) / Decimal(reached_closed)
 
 
@@ -275,7 +126,9 @@ RATE_COLUMNS = [
 ]
 
 
-def learned_rates(scope: Scope, *, closed_in_period: bool = True) -> pd.DataFrame:
+def learned_rates(
+    scope: Scope, *, closed_in_period: bool = True, as_of: dt.datetime | None = None
+) -> pd.DataFrame:
     """Stage-to-won counts from the stage history, aggregated in SQL: one row per open
     stage (won and lost stages left out) of every pipeline, in pipeline then stage
     order.
@@ -288,19 +141,23 @@ def learned_rates(scope: Scope, *, closed_in_period: bool = True) -> pd.DataFram
     ``learned_rate`` (:func:`learned_rate`).
 
     The deals are the active ones in ``scope`` (owner/team, tag, source, campaign);
-    with ``closed_in_period`` only those closed (``closed_at``) in the scope's period.
+    with ``closed_in_period`` only those closed (``closed_at``) in the scope's period;
+    with ``as_of`` (an aware instant) only what was known then: the deals closed
+    before it, and their stage moves before it (what the backtest replays).
     """
     o = Opportunity
     closed: list[Any] = [o.status.in_(("won", "lost")), *scope.deals(o)]
     if closed_in_period:
         closed += scope.in_period(o.closed_at)
+    if as_of is not None:
+        closed += [o.closed_at < as_of, StageChange.changed_at < as_of]
     with scope.ws.transaction() as s:
         reached = (
             select(
                 StageChange.opportunity_id,
                 o.pipeline_id,
                 o.status,
-                func.max(_rank(Stage)).label("top"),
+                func.max(stage_rank(Stage)).label("top"),
             )
             .join(Stage, Stage.id == StageChange.to_stage_id)
             .join(o, o.id == StageChange.opportunity_id)
@@ -325,7 +182,7 @@ def learned_rates(scope: Scope, *, closed_in_period: bool = True) -> pd.DataFram
             .join(Pipeline, Pipeline.id == st.pipeline_id)
             .outerjoin(
                 reached,
-                and_(reached.c.pipeline_id == st.pipeline_id, reached.c.top >= _rank(st)),
+                and_(reached.c.pipeline_id == st.pipeline_id, reached.c.top >= stage_rank(st)),
             )
             .where(st.is_won.is_(False), st.is_lost.is_(False))
             .group_by(Pipeline.id, Pipeline.name, st.id, st.name, st.sequence, st.probability)
@@ -333,7 +190,7 @@ def learned_rates(scope: Scope, *, closed_in_period: bool = True) -> pd.DataFram
         )
         rows = [dict(r) for r in s.execute(query).mappings()]
     for r in rows:
-        r["probability"] = float(_decimal(r["probability"]) / HUNDRED)
+        r["probability"] = float(to_decimal(r["probability"]) / HUNDRED)
         r["reached_closed"] = int(r["reached_closed"])
         r["won"] = int(r["won"])
         r["learned_rate"] = learned_rate(r["won"], r["reached_closed"])
@@ -341,10 +198,11 @@ def learned_rates(scope: Scope, *, closed_in_period: bool = True) -> pd.DataFram
     return _nullable(frame, ("learned_rate",))
 
 
-def _stage_weights(scope: Scope) -> dict[int, Decimal]:
+def _stage_weights(scope: Scope, as_of: dt.datetime | None = None) -> dict[int, Decimal]:
     """Stage id -> :func:`learned_weight`, learned from all the history of the deals
-    in scope (the period is the caller's, not a close-date window)."""
-    rates = learned_rates(scope, closed_in_period=False)
+    in scope (the period is the caller's, not a close-date window), or from what was
+    known ``as_of`` an instant."""
+    rates = learned_rates(scope, closed_in_period=False, as_of=as_of)
     return {
         int(r.stage_id): learned_weight(r.won, r.reached_closed, Decimal(str(r.probability)) * 100)
         for r in rates.itertuples()
@@ -364,7 +222,13 @@ def _stage_weights(scope: Scope) -> dict[int, Decimal]:
         Column("won", "int", "Of those, the won ones"),
         Column("learned_rate", "percent", "won / reached_closed: the learned chance to win"),
     ],
-    chart=Chart("column", "stage", ("probability", "learned_rate"), "Configured vs learned"),
+    chart=Chart(
+        "column",
+        "stage",
+        ("probability", "learned_rate"),
+        "Configured vs learned",
+        order="sequence",
+    ),
 )
 def stage_win_rates(scope: Scope) -> pd.DataFrame:
     """Stage-to-won rates learned from history, beside the probabilities people enter.
@@ -398,7 +262,7 @@ def stage_win_rates(scope: Scope) -> pd.DataFrame:
             )
         }
     rates["mean_entered"] = [
-        float(_decimal(entered[sid]) / HUNDRED) if sid in entered else None
+        float(to_decimal(entered[sid]) / HUNDRED) if sid in entered else None
         for sid in rates["stage_id"]
     ]
     frame = rates[
@@ -427,22 +291,34 @@ class _Bucket:
     value: Decimal = Decimal(0)
     entered: Decimal = Decimal(0)
     learned: Decimal = Decimal(0)
+    # The same in the reporting currency; None once a part lacks its rate.
+    value_converted: Decimal | None = Decimal(0)
+    entered_converted: Decimal | None = Decimal(0)
+    learned_converted: Decimal | None = Decimal(0)
+
+    def add_converted(self, scope: Scope, currency: str, on: dt.date, *parts: Decimal) -> None:
+        """Add ``parts`` (value, entered, learned) converted at the rate of ``on``."""
+        names = ("value_converted", "entered_converted", "learned_converted")
+        for name, part in zip(names, parts, strict=True):
+            done = scope.convert(to_money(part), currency, on)
+            total = getattr(self, name)
+            setattr(self, name, None if done is None or total is None else total + done)
 
 
 def _weighted_pipeline(
     scope: Scope, where: list[Any], today: dt.date
 ) -> dict[tuple[str, str], _Bucket]:
     """Open active deals in scope matching ``where``, summed in SQL per expected close
-    month, currency and stage, then weighted per stage by the learned rates:
-    ``{(month label, currency): bucket}`` with unrounded sums."""
+    day, currency and stage, then weighted per stage by the learned rates:
+    ``{(month label, currency): bucket}`` with unrounded sums, and the same in the
+    reporting currency, each day's sum converted at the rate of that day (today's for
+    deals without an expected close)."""
     weights = _stage_weights(scope)
     o = Opportunity
-    year, month = extract("year", o.expected_close), extract("month", o.expected_close)
     with scope.ws.transaction() as s:
         rows = s.execute(
             select(
-                year,
-                month,
+                o.expected_close,
                 o.currency,
                 o.stage_id,
                 func.count(o.id),
@@ -450,23 +326,25 @@ def _weighted_pipeline(
                 func.coalesce(func.sum(o.expected_revenue * o.probability), 0),
             )
             .where(o.status == "open", *scope.deals(o), *where)
-            .group_by(year, month, o.currency, o.stage_id)
+            .group_by(o.expected_close, o.currency, o.stage_id)
         ).all()
-    current = (today.year, today.month)
     out: dict[tuple[str, str], _Bucket] = {}
-    for y, m, currency, stage_id, count, value, weighted in rows:
-        if y is None:
+    for close, currency, stage_id, count, value, weighted in rows:
+        if close is None:
             label = NO_DATE
-        elif (int(y), int(m)) < current:
+        elif _first(close) < _first(today):
             label = OVERDUE
         else:
-            label = f"{int(y):04d}-{int(m):02d}"
+            label = _label(_first(close))
         bucket = out.setdefault((label, currency), _Bucket())
-        value = _decimal(value)
+        value = to_decimal(value)
+        entered = to_decimal(weighted) / HUNDRED
+        learned = value * weights.get(int(stage_id), Decimal(0))
         bucket.deals += int(count)
         bucket.value += value
-        bucket.entered += _decimal(weighted) / HUNDRED
-        bucket.learned += value * weights.get(int(stage_id), Decimal(0))
+        bucket.entered += entered
+        bucket.learned += learned
+        bucket.add_converted(scope, currency, close or today, value, entered, learned)
     return out
 
 
@@ -480,8 +358,17 @@ def _weighted_pipeline(
         Column("value", "money", "Their expected revenue"),
         Column("weighted_entered", "money", "Weighted by each deal's entered probability"),
         Column("weighted_learned", "money", "Weighted by the learned rate of its stage"),
+        REPORTING_CURRENCY,
+        converted("value", "value"),
+        converted("weighted_entered", "weighted_entered"),
+        converted("weighted_learned", "weighted_learned"),
     ],
-    chart=Chart("column", "month", ("weighted_entered", "weighted_learned"), "Weighted pipeline"),
+    chart=Chart(
+        "column",
+        "month",
+        ("weighted_entered", "weighted_learned"),
+        "Weighted pipeline by close month",
+    ),
 )
 def forecast_pipeline(scope: Scope) -> pd.DataFrame:
     """The open pipeline by expected close month, weighted two ways.
@@ -516,16 +403,17 @@ def forecast_pipeline(scope: Scope) -> pd.DataFrame:
             "month": label,
             "currency": currency,
             "deals": b.deals,
-            "value": _money(b.value),
-            "weighted_entered": _money(b.entered),
-            "weighted_learned": _money(b.learned),
+            "value": to_money(b.value),
+            "weighted_entered": to_money(b.entered),
+            "weighted_learned": to_money(b.learned),
+            "reporting_currency": scope.rates.reporting,
+            "value_converted": b.value_converted,
+            "weighted_entered_converted": b.entered_converted,
+            "weighted_learned_converted": b.learned_converted,
         }
         for (label, currency), b in sorted(buckets.items(), key=lambda kv: order(kv[0]))
     ]
-    return pd.DataFrame(
-        rows,
-        columns=["month", "currency", "deals", "value", "weighted_entered", "weighted_learned"],
-    )
+    return frame_of(rows, REGISTRY["forecast_pipeline"].columns)
 
 
 # ---------------------------------------------------------------------------------------
@@ -538,7 +426,9 @@ _REVENUE_FILTERS = ("period_from", "period_to", "owner", "team")
 @dataclass
 class _History:
     months: list[dt.date]  # first days, oldest first
-    series: dict[str, list[Decimal]]  # currency -> monthly revenue
+    currency: str  # the reporting currency
+    series: list[Decimal]  # monthly revenue in it
+    incomplete: list[dt.date]  # months with an amount whose rate is missing
 
     @property
     def labels(self) -> list[str]:
@@ -556,17 +446,19 @@ def history_months(
     last = (
         _first(period_to)
         if period_to
-        else max(_add_months(_first(today), -1), _first(period_from or dt.date.min))
+        else max(add_months(_first(today), -1), _first(period_from or dt.date.min))
     )
-    first = _first(period_from) if period_from else _add_months(last, 1 - HISTORY_MONTHS)
+    first = _first(period_from) if period_from else add_months(last, 1 - HISTORY_MONTHS)
     count = (last.year - first.year) * 12 + last.month - first.month + 1
-    return [_add_months(first, k) for k in range(count)]
+    return [add_months(first, k) for k in range(count)]
 
 
 def _revenue_history(scope: Scope) -> _History:
-    """Posted customer invoices minus posted credit notes, untaxed, by invoice month
-    and currency, summed in SQL; every currency invoiced in the history gets every
-    month (zeros included), the workspace currency when none was."""
+    """Posted customer invoices minus posted credit notes, untaxed, in the reporting
+    currency by invoice month: summed in SQL per invoice date and currency, each sum
+    converted at the rate of its date, then added up by month (zeros included). A
+    month with an amount whose rate is missing is listed as incomplete (the rate is
+    named in the run's ``missing_rates``), never converted at 1."""
     months = history_months(scope.today(), scope.period_from, scope.period_to)
     inv, o = Invoice, Opportunity
     signed = case((inv.move_type == "out_refund", -inv.amount_untaxed), else_=inv.amount_untaxed)
@@ -574,7 +466,7 @@ def _revenue_history(scope: Scope) -> _History:
         inv.state == "posted",
         inv.move_type.in_(("out_invoice", "out_refund")),
         inv.invoice_date >= months[0],
-        inv.invoice_date < _add_months(months[-1], 1),
+        inv.invoice_date < add_months(months[-1], 1),
     ]
     if scope.owner_ids is not None:
         # The customers' owner: invoices of the companies and contacts the users in
@@ -586,31 +478,46 @@ def _revenue_history(scope: Scope) -> _History:
                 inv.contact_id.in_(select(o.contact_id).where(o.owner_id.in_(ids))),
             )
         )
-    year, month = extract("year", inv.invoice_date), extract("month", inv.invoice_date)
     with scope.ws.transaction() as s:
         rows = s.execute(
-            select(year, month, inv.currency, cast(func.coalesce(func.sum(signed), 0), MONEY))
+            select(inv.invoice_date, inv.currency, cast(func.coalesce(func.sum(signed), 0), MONEY))
             .where(*where)
-            .group_by(year, month, inv.currency)
+            .group_by(inv.invoice_date, inv.currency)
         ).all()
-    totals = {(int(y), int(m), cur): _money(total) for y, m, cur, total in rows}
-    currencies = sorted({cur for _y, _m, cur in totals}) or [scope.ws.setting("currency")]
-    series = {cur: [totals.get((d.year, d.month, cur), ZERO) for d in months] for cur in currencies}
-    return _History(months=months, series=series)
+    totals: dict[dt.date, Decimal] = {}
+    incomplete: set[dt.date] = set()
+    for day, currency, total in rows:
+        if day is None:  # not selected (the period bounds the date): for the type
+            continue
+        month = _first(day)
+        value = scope.convert(to_money(total), currency, day)
+        if value is None:
+            incomplete.add(month)
+        else:
+            totals[month] = totals.get(month, ZERO) + value
+    return _History(
+        months=months,
+        currency=scope.rates.reporting,
+        series=[to_money(totals.get(m, ZERO)) for m in months],
+        incomplete=sorted(incomplete),
+    )
 
 
-def _pipeline_forecast(scope: Scope, months: list[dt.date]) -> dict[tuple[str, str], Decimal]:
-    """The ``pipeline`` method: per forecast month (not before the current month) and
-    currency, the expected revenue of the open deals expected to close that month,
-    weighted by the learned stage rates."""
+def _pipeline_forecast(scope: Scope, months: list[dt.date]) -> dict[str, Decimal | None]:
+    """The ``pipeline`` method: per forecast month (not before the current month), the
+    expected revenue of the open deals expected to close that month, weighted by the
+    learned stage rates, in the reporting currency (None when a rate is missing)."""
     today = scope.today()
     future = [m for m in months if m >= _first(today)]
     if not future:
         return {}
     o = Opportunity
-    where = [o.expected_close >= future[0], o.expected_close < _add_months(future[-1], 1)]
-    buckets = _weighted_pipeline(scope, where, today)
-    return {key: _money(b.learned) for key, b in buckets.items()}
+    where = [o.expected_close >= future[0], o.expected_close < add_months(future[-1], 1)]
+    out: dict[str, Decimal | None] = {}
+    for (label, _currency), b in _weighted_pipeline(scope, where, today).items():
+        total, part = out.get(label, ZERO), b.learned_converted
+        out[label] = None if total is None or part is None else total + part
+    return out
 
 
 @report(
@@ -618,61 +525,67 @@ def _pipeline_forecast(scope: Scope, months: list[dt.date]) -> dict[tuple[str, s
     title="Revenue forecast",
     columns=[
         Column("month", "text", 'Month "YYYY-MM"'),
-        Column("currency", "text", "Currency of the revenue"),
+        Column("currency", "text", "The reporting currency: every amount converted to it"),
         Column("kind", "text", '"actual" (history) or "forecast"'),
         Column("method", "text", '"actual", or the forecasting method'),
         Column("revenue", "money", "Invoiced revenue, untaxed, net of credit notes"),
     ],
     filters=_REVENUE_FILTERS,
-    chart=Chart("line", "month", ("revenue",), "Revenue by month"),
+    chart=Chart("line", "month", ("revenue",), "Revenue by month", series="method"),
 )
 def revenue_forecast(scope: Scope) -> pd.DataFrame:
     """Invoiced revenue by month and its forecast for the next :data:`HORIZON` months.
 
-    History rows (``kind`` and ``method`` "actual"): posted customer invoices minus
-    posted credit notes, untaxed, by invoice date, from the ERP's copies, per
-    currency; every month of the history appears for every currency invoiced in it
-    or forecast by ``pipeline`` (the workspace currency when there is none), zeros
-    included.
+    One series in the reporting currency (``currency=`` of the run, default the
+    workspace's): every invoice and deal amount is converted at the rate of its own
+    date (invoice date; a deal's expected close date) before the months are added
+    up. History rows (``kind`` and ``method`` "actual"): posted customer invoices
+    minus posted credit notes, untaxed, by invoice date, from the ERP's copies;
+    every month of the history appears, zeros included. A month holding an amount
+    whose exchange rate is missing has no revenue (None) and nothing is forecast
+    from an incomplete history: the run's ``attrs["missing_rates"]`` names the
+    rates to add (never converted at 1).
 
     Forecast rows (``kind`` "forecast"), the :data:`HORIZON` months after the
-    history, one per month, currency and method: ``naive`` (last month),
+    history, one per month and method: ``naive`` (last month),
     ``moving_average_3`` (mean of the last 3 months), ``seasonal_naive`` (the same
     month a year before), ``linear_trend`` (least squares over the last 12 months)
     — each only once the history has the months it needs (3; 12 for the seasonal
     one) — and ``pipeline``: the expected revenue of the open deals expected to close
     that month, weighted by the learned stage-to-won rates (see
-    ``forecast_pipeline``), for months from the current one on only (it knows the
-    deals as they are today, not as they were).
+    ``forecast_pipeline``), each deal converted at the rate of its expected close
+    date (None for a month with a deal whose rate is missing), for months from the
+    current one on only (it knows the deals as they are today, not as they were).
 
     Filters: the period is the history, whole calendar months (default: the
     :data:`HISTORY_MONTHS` full months before the current one, so the forecast starts
     with the current month); owner/team keep the invoices of the customers (companies
     and contacts) those users own a deal with, and their deals for ``pipeline``.
-    Rows are ordered by currency, month, then actual and the methods in order.
+    Rows are ordered by month, then actual and the methods in order.
     """
     history = _revenue_history(scope)
-    ahead = [_add_months(history.months[-1], h) for h in range(1, HORIZON + 1)]
-    pipeline = _pipeline_forecast(scope, ahead)
-    currencies = sorted(set(history.series) | {cur for _label, cur in pipeline})
+    cur = history.currency
     rows: list[dict[str, Any]] = []
-    for cur in currencies:
-        series = history.series.get(cur, [ZERO] * len(history.months))
-        for label, value in zip(history.labels, series, strict=True):
-            rows.append(_revenue_row(label, cur, "actual", "actual", value))
-        predicted = forecast(series, HORIZON)
+    for first, label, value in zip(history.months, history.labels, history.series, strict=True):
+        known = None if first in history.incomplete else value
+        rows.append(_revenue_row(label, cur, "actual", "actual", known))
+    if not history.incomplete:
+        ahead = [add_months(history.months[-1], h) for h in range(1, HORIZON + 1)]
+        pipeline = _pipeline_forecast(scope, ahead)
+        predicted = forecast(history.series, HORIZON)
         for h, first in enumerate(ahead):
             label = _label(first)
             for name, values in predicted.items():
                 rows.append(_revenue_row(label, cur, "forecast", name, values[h]))
             if first >= _first(scope.today()):
-                value = pipeline.get((label, cur), ZERO)
-                rows.append(_revenue_row(label, cur, "forecast", PIPELINE_METHOD, value))
-    return pd.DataFrame(rows, columns=["month", "currency", "kind", "method", "revenue"])
+                weighted = pipeline.get(label, ZERO)
+                weighted = None if weighted is None else to_money(weighted)
+                rows.append(_revenue_row(label, cur, "forecast", PIPELINE_METHOD, weighted))
+    return frame_of(rows, REGISTRY["revenue_forecast"].columns)
 
 
 def _revenue_row(
-    month: str, currency: str, kind: str, method: str, revenue: Decimal
+    month: str, currency: str, kind: str, method: str, revenue: Decimal | None
 ) -> dict[str, Any]:
     return {
         "month": month,
@@ -687,52 +600,76 @@ def _revenue_row(
     "forecast_backtest",
     title="Forecast backtest",
     columns=[
-        Column("currency", "text", "Currency of the history"),
+        Column("currency", "text", "The reporting currency of the history"),
         Column("method", "text", "Forecasting method"),
-        Column("months", "int", "Months scored"),
-        Column("mape", "percent", "Mean absolute percentage error"),
-        Column("bias", "percent", "sum(forecast - actual) / sum(actual)"),
+        Column("months", "int", "Months scored: the same months for every method scored"),
         Column("mae", "money", "Mean absolute error"),
-        Column("best", "text", "True for the lowest MAPE in the currency"),
+        Column("mape", "percent", "Mean absolute percentage error, near-zero months left out"),
+        Column("bias", "money", "Mean signed error (forecast - actual): below 0 forecasts low"),
+        Column("bias_pct", "percent", "sum(forecast - actual) / sum(actual)"),
+        Column("mase", "number", "MAE / MAE of last month's figure: below 1 beats it"),
+        Column("recommended", "bool", "The method to trust, if any (at most one)"),
+        Column("verdict", "text", "Whether to trust the method, in words"),
     ],
     filters=_REVENUE_FILTERS,
 )
 def forecast_backtest(scope: Scope) -> pd.DataFrame:
-    """Which forecast to trust: each method replayed over the revenue history.
+    """Which forecast to trust, if any: each method replayed over the revenue history.
 
-    One row per currency and method (``naive``, ``moving_average_3``,
-    ``seasonal_naive``, ``linear_trend``; a method never scored has ``months`` 0 and
-    no errors). Columns: ``currency``, ``method``, ``months`` (months scored),
-    ``mape`` (mean of |forecast - actual| / |actual| over the months whose actual is
-    not zero, a fraction; None without such a month), ``bias`` (sum(forecast -
-    actual) / sum(actual), a fraction, negative when the method forecasts too low;
-    None when the actuals sum to zero), ``mae`` (mean |forecast - actual|, money),
-    ``best`` (True for the lowest MAPE in the currency, every tied method).
+    One row per method (``naive``, ``moving_average_3``, ``seasonal_naive``,
+    ``linear_trend``, ``pipeline``), on the history in the reporting currency
+    (``currency``: every amount converted at the rate of its own date; see
+    ``revenue_forecast``). Every method is scored on
+    the same months, the months all of them can forecast one month ahead from the
+    months before (``months`` says how many; a method that could forecast too few of
+    them has ``months`` 0 and its verdict says why). Columns: ``mae`` (mean
+    |forecast - actual|), ``mape`` (MAPE over the months whose actual is at least
+    10 % of the mean actual: near-zero months would swamp it), ``bias`` (mean
+    forecast - actual, money) and ``bias_pct`` (as a share of the actuals),
+    ``mase`` (the MAE divided by the naive forecast's, last month's figure, on the
+    same months), ``recommended`` and ``verdict``.
+
+    The recommended method has the lowest MASE among those that beat last month's
+    figure (MASE below 1) with a bias of at most 15 %; MAPE does not choose, since
+    it favours a method that forecasts too low. When no method earns it, the naive
+    row says so: "no method beats last month's figure; trust none". A method worse
+    than forecasting zero is flagged as such.
 
     The history is the one of ``revenue_forecast`` (same period, default and
-    owner/team filters). Each month with at least 3 months before it in the history
-    (12 for ``seasonal_naive``) is forecast one month ahead by each method from the
-    months strictly before it, and compared with the actual. ``pipeline`` is not
-    replayed: the database keeps the stage moves but not the expected close dates
-    and amounts the deals had back then, so replaying it would use today's knowledge
-    of the past and flatter it.
+    owner/team filters). ``pipeline`` is replayed from the journal: at the start of
+    each month, the open deals as they were then (amount, stage, expected close,
+    owner), expected to close that month, weighted by the stage-to-won rates learned
+    from the deals closed before then. It is scored once the journal covers enough
+    of the months (it starts with the first deal the workspace recorded); until
+    then its verdict says how much is covered. When an exchange rate is missing
+    for a month of the history, nothing is scored: every verdict says so and the
+    run's ``attrs["missing_rates"]`` names the rates. ``attrs["verdict"]`` holds the
+    conclusion in one sentence ("trust linear_trend: MASE 0.62, bias -3%, on the
+    same 12 months as every other method").
     """
-    frames = []
-    for cur, detail in _backtests(scope):
-        graded = score(detail)
-        graded.insert(0, "currency", cur)
-        frames.append(graded)
-    columns = ["currency", *SCORE_COLUMNS]
-    if not frames:
-        return pd.DataFrame([], columns=columns)
-    return pd.concat(frames, ignore_index=True)[columns]
+    currency, detail = _backtest(scope)
+    if detail is None:
+        why = f"not scored: {_INCOMPLETE}; trust none until the rates are added"
+        names = [*METHODS, PIPELINE_METHOD]
+        rows = [
+            {"currency": currency, "method": n, "months": 0, "recommended": False, "verdict": why}
+            for n in names
+        ]
+        for r in rows:
+            r.update(dict.fromkeys(("mae", "mape", "bias", "bias_pct", "mase")))
+        frame = frame_of(rows, REGISTRY["forecast_backtest"].columns)
+        frame.attrs["verdict"] = why
+        return frame
+    graded = score(detail)
+    graded.insert(0, "currency", currency)
+    return graded[["currency", *SCORE_COLUMNS]]
 
 
 @report(
     "forecast_backtest_detail",
     title="Forecast backtest, month by month",
     columns=[
-        Column("currency", "text", "Currency of the history"),
+        Column("currency", "text", "The reporting currency of the history"),
         Column("month", "text", 'Month forecast, "YYYY-MM"'),
         Column("method", "text", "Forecasting method"),
         Column("forecast", "money", "What the method forecast from the months before"),
@@ -740,110 +677,96 @@ def forecast_backtest(scope: Scope) -> pd.DataFrame:
         Column("error", "money", "forecast - actual"),
     ],
     filters=_REVENUE_FILTERS,
-    chart=Chart("line", "month", ("forecast", "actual"), "Forecast by method vs actual"),
+    chart=Chart(
+        "line",
+        "month",
+        ("forecast",),
+        "Forecast by method vs actual",
+        series="method",
+        common=("actual",),
+    ),
 )
 def forecast_backtest_detail(scope: Scope) -> pd.DataFrame:
-    """The backtest month by month: one row per currency, month scored and method.
+    """The backtest month by month: one row per month scored and method scored, on
+    the months ``forecast_backtest`` compares (the same for every method), in the
+    reporting currency.
 
     Columns: ``currency``, ``month`` (``"YYYY-MM"``), ``method``, ``forecast``,
-    ``actual`` and ``error`` (forecast - actual), money. Ordered by currency, month,
-    method.
-
-    The history is the one of ``revenue_forecast`` (same period, default and
-    owner/team filters). Each month with at least 3 months before it in the history
-    (12 for ``seasonal_naive``) is forecast one month ahead by each method from the
-    months strictly before it, and compared with the actual. ``pipeline`` is not
-    replayed: the database keeps the stage moves but not the expected close dates
-    and amounts the deals had back then, so replaying it would use today's knowledge
-    of the past and flatter it.
+    ``actual`` and ``error`` (forecast - actual), money. Ordered by month, method.
+    See ``forecast_backtest`` for the months, the ``pipeline`` replay and missing
+    exchange rates (no rows then).
     """
-    frames = []
-    for cur, detail in _backtests(scope):
-        detail.insert(0, "currency", cur)
-        frames.append(detail)
+    currency, detail = _backtest(scope)
     columns = ["currency", *BACKTEST_COLUMNS]
-    if not frames or all(f.empty for f in frames):
+    if detail is None or detail.empty:
         return pd.DataFrame([], columns=columns)
-    return pd.concat([f for f in frames if not f.empty], ignore_index=True)[columns]
+    detail.insert(0, "currency", currency)
+    return detail[columns]
 
 
-def _backtests(scope: Scope) -> list[tuple[str, pd.DataFrame]]:
+_INCOMPLETE = "exchange rates are missing for part of the history (see missing_rates)"
+
+
+def _backtest(scope: Scope) -> tuple[str, pd.DataFrame | None]:
+    """The reporting currency and the backtest of the revenue history in it, the
+    pipeline's replay included; None when a rate is missing in the history."""
     history = _revenue_history(scope)
-    return [
-        (cur, backtest(series, history.labels)) for cur, series in sorted(history.series.items())
-    ]
+    if history.incomplete:
+        return history.currency, None
+    past, reason = pipeline_backtest(scope, history.months)
+    detail = backtest(
+        history.series,
+        history.labels,
+        extra={PIPELINE_METHOD: past},
+        reasons={PIPELINE_METHOD: reason},
+    )
+    return history.currency, detail
+
+
+def pipeline_backtest(scope: Scope, months: list[dt.date]) -> tuple[list[Decimal | None], str]:
+    """The ``pipeline`` forecast of each of ``months`` (first days) as it would have
+    been made at the start of that month, from the journal (see
+    :mod:`crm_core.reports.deal_history`): the expected revenue of the deals open
+    then, active, in scope (owner/team as they were) and expected to close in the
+    month, each weighted by its stage's rate learned from the deals closed before
+    the month (:func:`learned_rates` ``as_of``) and converted to the reporting
+    currency at the rate of its expected close date.
+
+    Returns ``([forecast or None per month], reason)``: None for a month that starts
+    before the journal's first entry about a deal (nothing to replay) or holds a
+    deal whose exchange rate is missing (named in the run's ``missing_rates``);
+    ``reason`` says what the journal covers, for the verdict.
+    """
+    deals = DealHistory.load(scope.ws)
+    starts = [scope.start_of(m) for m in months]
+    covered = [deals.first is not None and s >= deals.first for s in starts]
+    if deals.first is None:
+        reason = "the journal holds no deal's history yet"
+    else:
+        reason = f"the journal holds the deals' history from {deals.first:%Y-%m-%d} only"
+    sums: list[Decimal | None] = [ZERO if c else None for c in covered]
+    for i, (first, start) in enumerate(zip(months, starts, strict=True)):
+        if not covered[i]:
+            continue
+        weights = _stage_weights(scope, as_of=start)
+        end = add_months(first, 1)
+        for deal in deals.as_of(start):
+            if not (deal.active and deal.status == "open" and deal.expected_close):
+                continue
+            if not first <= deal.expected_close < end:
+                continue
+            if scope.owner_ids is not None and deal.owner_id not in scope.owner_ids:
+                continue
+            weighted = to_money(deal.expected_revenue * weights.get(deal.stage_id, ZERO))
+            value = scope.convert(weighted, deal.currency, deal.expected_close)
+            total = sums[i]
+            sums[i] = None if value is None or total is None else total + value
+    return [None if v is None else to_money(v) for v in sums], reason
 
 
 # ---------------------------------------------------------------------------------------
 # Helpers.
 # ---------------------------------------------------------------------------------------
-
-
-def _series(name: str, history: Any, minimum: int, horizon: int) -> list[Decimal]:
-    """``history`` as a list of Decimals, checked: numbers only, long enough."""
-    record = f"forecast method {name!r}"
-    if isinstance(history, (str, bytes)) or not isinstance(history, Iterable):
-        raise ValidationError(
-            [FieldError(record, "history", history, "must be a list of monthly totals")]
-        )
-    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
-        raise ValidationError(
-            [FieldError(record, "horizon", horizon, "must be a whole number >= 1")]
-        )
-    values: list[Decimal] = []
-    for i, raw in enumerate(list(history)):
-        try:
-            values.append(_decimal(raw))
-        except (TypeError, ValueError, ArithmeticError):
-            raise ValidationError(
-                [FieldError(record, f"history[{i}]", raw, "is not a number")]
-            ) from None
-    if len(values) < minimum:
-        raise ValidationError(
-            [
-                FieldError(
-                    record, "history", f"{len(values)} months", f"needs at least {minimum} months"
-                )
-            ]
-        )
-    return values
-
-
-def _methods(names: Iterable[str] | None) -> list[Method]:
-    if names is None:
-        return list(METHODS.values())
-    chosen = list(names)
-    unknown = [n for n in chosen if n not in METHODS]
-    if unknown:
-        raise ValidationError(
-            [
-                FieldError("forecast", "methods", n, f"is not a method; use {list(METHODS)}")
-                for n in unknown
-            ]
-        )
-    return [METHODS[n] for n in chosen]
-
-
-def _decimal(value: Any) -> Decimal:
-    """An exact Decimal from a Decimal, an integer or a float (floats through their
-    shortest repr, as SQLite returns sums); bools, NaN and infinities are refused."""
-    if isinstance(value, bool):
-        raise TypeError("a bool is not a number")
-    if isinstance(value, Decimal):
-        out = value
-    elif isinstance(value, numbers.Integral):  # int, and numpy's from a Series
-        out = Decimal(int(value))
-    elif isinstance(value, numbers.Real):
-        out = Decimal(repr(float(value)))
-    else:
-        raise TypeError(f"{type(value).__name__} is not a number")
-    if not out.is_finite():
-        raise ValueError("not a finite number")
-    return out
-
-
-def _money(value: Any) -> Decimal:
-    return _decimal(value if value is not None else 0).quantize(CENT)
 
 
 def _nullable(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
@@ -864,14 +787,18 @@ def _label(first: dt.date) -> str:
 
 
 __all__ = [
+    "BACKTEST_COLUMNS",
     "HISTORY_MONTHS",
     "HORIZON",
     "METHODS",
     "MIN_HISTORY",
+    "MIN_SCORED",
     "NO_DATE",
     "OVERDUE",
     "PIPELINE_METHOD",
+    "SCORE_COLUMNS",
     "Method",
+    "Number",
     "backtest",
     "forecast",
     "forecast_backtest",
@@ -885,6 +812,7 @@ __all__ = [
     "moving_average_3",
     "naive",
     "needed_history",
+    "pipeline_backtest",
     "revenue_forecast",
     "score",
     "seasonal_naive",

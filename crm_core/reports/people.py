@@ -57,7 +57,13 @@ _FIGURES = [c.name for c in WORKLOAD_COLUMNS[4:]]
     title="Workload per employee and week",
     columns=WORKLOAD_COLUMNS,
     filters=PERIOD_AND_PEOPLE,
-    chart=Chart("column", "owner", ("activities_done",), "Activities done per employee and week"),
+    chart=Chart(
+        "column",
+        "owner",
+        ("activities_done", "calls_logged", "emails_logged", "deals_won"),
+        "Work done per employee",
+        top=12,
+    ),
 )
 def workload(scope: Scope) -> pd.DataFrame:
     """Workload and outcomes per employee per ISO week (Monday to Sunday, workspace

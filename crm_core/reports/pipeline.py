@@ -2,26 +2,44 @@
 
 Everything is aggregated in SQL (SQLite and PostgreSQL alike); only what SQL cannot
 do portably is finished in pandas (conversion ratios between rows, medians). Amounts
-in different currencies are never added: money columns hold two-place Decimals in
-the currency of the row's ``currency`` column. Archived deals are left out; a sales
+in different currencies are never added as they are: money columns hold two-place
+Decimals in the currency of the row's ``currency`` column, and ``<column>_converted``
+the same in the run's reporting currency (``reporting_currency``; None where a rate
+is missing), which is what adds up across currencies. Archived deals are left out; a sales
 user sees only their own deals (the :class:`~crm_core.reports.base.Scope` does both).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Float, case, cast, extract, func, literal, select, true, union_all
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import Float, case, cast, extract, func, literal, select
+from sqlalchemy.orm import Session
 
 from crm_core.models import LostReason, Opportunity, Pipeline, Stage, StageChange
 from crm_core.models.base import UTCDateTime
-from crm_core.reports.base import REGISTRY, Chart, Column, Scope, report
-from crm_core.services.metrics import MONEY, _money, _rank
+from crm_core.reports.base import (
+    REGISTRY,
+    REPORTING_CURRENCY,
+    Chart,
+    Column,
+    Scope,
+    converted,
+    report,
+)
+from crm_core.services.figures import (
+    funnel_reached,
+    funnel_stages,
+    money,
+    total,
+    weighted_pipeline,
+)
 
 NO_REASON = "(no reason)"
+NAN = float("nan")
 
 
 # -- pipeline by stage ------------------------------------------------------------------
@@ -36,8 +54,13 @@ NO_REASON = "(no reason)"
         Column("count", "int", "open deals in the stage"),
         Column("value", "money", "their expected revenue"),
         Column("weighted_value", "money", "expected revenue x probability / 100"),
+        REPORTING_CURRENCY,
+        converted("value", "value"),
+        converted("weighted_value", "weighted_value"),
     ],
-    chart=Chart("column", "stage", ("value",), "Pipeline value by stage"),
+    chart=Chart(
+        "column", "stage", ("value", "weighted_value"), "Pipeline value by stage", order="sequence"
+    ),
 )
 def pipeline_by_stage(scope: Scope) -> pd.DataFrame:
     """Open deals per pipeline stage and currency: a snapshot of the pipeline now.
@@ -49,7 +72,13 @@ def pipeline_by_stage(scope: Scope) -> pd.DataFrame:
 
     Columns: ``pipeline``, ``stage``, ``sequence``, ``currency``, ``count`` (open,
     active deals), ``value`` (sum of expected revenue) and ``weighted_value`` (sum of
-    expected revenue x the deal's probability / 100).
+    expected revenue x the deal's probability / 100); ``reporting_currency`` and
+    ``value_converted``, ``weighted_value_converted``: the same in the reporting
+    currency, each deal converted at the rate of its expected close date (today's
+    when it has none; the latest rate on or before it), None when a rate is missing.
+    A stage's total in the reporting currency is the sum of its rows' converted
+    values (:func:`crm_core.services.figures.weighted_pipeline`, as the board and
+    the dashboard add it up).
 
     Filters: ``owner``/``team`` (the deal's owner), ``tag``, ``source``, ``campaign``;
     ``period_from``/``period_to`` keep the deals whose *expected close date* falls in
@@ -57,38 +86,46 @@ def pipeline_by_stage(scope: Scope) -> pd.DataFrame:
     """
     o = Opportunity
     with scope.ws.transaction() as s:
-        totals = s.execute(
-            select(
-                o.stage_id,
-                o.currency,
-                func.count(o.id),
-                cast(func.coalesce(func.sum(o.expected_revenue), 0), MONEY),
-                cast(func.coalesce(func.sum(o.expected_revenue * o.probability / 100), 0), MONEY),
-            )
-            .where(o.status == "open", *scope.deals(o), *scope.days_in_period(o.expected_close))
-            .group_by(o.stage_id, o.currency)
-        ).all()
+        totals = weighted_pipeline(
+            s,
+            [o.status == "open", *scope.deals(o), *scope.days_in_period(o.expected_close)],
+            rates=scope.rates,
+            today=scope.today(),
+        )
         stages = s.execute(
             select(Pipeline.id, Pipeline.name, Stage.id, Stage.name, Stage.sequence)
             .join(Stage, Stage.pipeline_id == Pipeline.id)
             .where(Stage.is_won.is_(False), Stage.is_lost.is_(False))
             .order_by(Pipeline.id, Stage.sequence, Stage.id)
         ).all()
-    figures = {(stage, cur): (int(n), value, weighted) for stage, cur, n, value, weighted in totals}
+    figures = {
+        (int(r["stage_id"]), r["currency"]): (
+            int(r["count"]),
+            r["value"],
+            r["weighted"],
+            r["value_converted"],
+            r["weighted_converted"],
+        )
+        for r in totals.to_dict("records")
+    }
     pipeline_of = {stage_id: pipeline_id for pipeline_id, _p, stage_id, _s, _q in stages}
     currencies: dict[int, set[str]] = {}
     for stage_id, cur in figures:
         if stage_id in pipeline_of:
             currencies.setdefault(pipeline_of[stage_id], set()).add(cur)
     default = scope.ws.setting("currency")
-    zero = (0, 0, 0)
-    rows = [
-        (pipeline, stage, int(sequence), cur, n, _money(value), _money(weighted))
-        for pipeline_id, pipeline, stage_id, stage, sequence in stages
-        for cur in sorted(currencies.get(pipeline_id, {default}))
-        for n, value, weighted in [figures.get((stage_id, cur), zero)]
-    ]
-    return pd.DataFrame(rows, columns=_columns("pipeline_by_stage"))
+    nothing = Decimal("0.00")
+    reporting = scope.rates.reporting
+    rows = []
+    for pipeline_id, pipeline, stage_id, stage, sequence in stages:
+        for cur in sorted(currencies.get(pipeline_id, {default})):
+            # an empty stage is worth nothing in any currency: 0, not a missing rate
+            zero = (0, nothing, nothing, nothing, nothing)
+            n, value, weighted, value_conv, weighted_conv = figures.get((stage_id, cur), zero)
+            figures_row = (n, money(value), money(weighted), reporting, value_conv, weighted_conv)
+            rows.append((pipeline, stage, int(sequence), cur, *figures_row))
+    frame = pd.DataFrame(rows, columns=_columns("pipeline_by_stage"))
+    return _objects(frame, "value_converted", "weighted_value_converted")
 
 
 # -- funnel -----------------------------------------------------------------------------
@@ -103,7 +140,7 @@ def pipeline_by_stage(scope: Scope) -> pd.DataFrame:
         Column("conversion", "percent", "reached / reached at the previous stage"),
         Column("win_rate", "percent", "won deals of the cohort / deals of the cohort"),
     ],
-    chart=Chart("bar", "stage", ("reached",), "Funnel"),
+    chart=Chart("bar", "stage", ("reached",), "Deals reaching each stage", order="sequence"),
 )
 def funnel(scope: Scope) -> pd.DataFrame:
     """How far deals got, from the stage history, per cohort of creation month.
@@ -127,7 +164,7 @@ def funnel(scope: Scope) -> pd.DataFrame:
     o = Opportunity
     columns = _columns("funnel")
     with scope.ws.transaction() as s:
-        p = scope.ws.pipeline._pipeline(s, None)
+        p = scope.ws.pipeline.get_pipeline(s, None)
         in_scope = [o.pipeline_id == p.id, *scope.deals(o), *scope.in_period(o.created_at)]
         first, last = s.execute(
             select(func.min(o.created_at), func.max(o.created_at)).where(*in_scope)
@@ -137,63 +174,29 @@ def funnel(scope: Scope) -> pd.DataFrame:
         labels, bounds = _months(scope, first, last)
         whens = [(o.created_at < bounds[i + 1], labels[i]) for i in range(len(labels) - 1)]
         cohort = case(*whens, else_=labels[-1]) if whens else literal(labels[0])
-        # Every stage a deal was ever in: its history and, for deals without one (an
-        # import), its current stage.
-        visited = union_all(
-            select(StageChange.opportunity_id.label("deal"), StageChange.to_stage_id.label("st")),
-            select(o.id.label("deal"), o.stage_id.label("st")),
-        ).subquery()
-        top = (
-            select(visited.c.deal, func.max(_rank(Stage)).label("top"))
-            .join(Stage, Stage.id == visited.c.st)
-            .join(o, o.id == visited.c.deal)
-            .where(Stage.is_lost.is_(False), *in_scope)
-            .group_by(visited.c.deal)
-            .subquery()
-        )
-        deals = (
-            select(
-                o.id.label("deal"),
-                cohort.label("cohort"),
-                top.c.top,
-                case((o.status == "won", 1), else_=0).label("won"),
-            )
-            .outerjoin(top, top.c.deal == o.id)
-            .where(*in_scope)
-            .subquery()
-        )
         win_rates = {
             label: int(won or 0) / int(n)
             for label, n, won in s.execute(
-                select(deals.c.cohort, func.count(deals.c.deal), func.sum(deals.c.won)).group_by(
-                    deals.c.cohort
+                select(
+                    cohort.label("cohort"),
+                    func.count(o.id),
+                    func.sum(case((o.status == "won", 1), else_=0)),
                 )
+                .where(*in_scope)
+                .group_by(cohort)
             )
         }
-        st = aliased(Stage)
-        grid = s.execute(
-            select(
-                deals.c.cohort,
-                st.name,
-                st.sequence,
-                func.sum(case((deals.c.top >= _rank(st), 1), else_=0)),
-            )
-            .select_from(deals)
-            .join(st, true())
-            .where(st.pipeline_id == p.id, st.is_lost.is_(False))
-            .group_by(deals.c.cohort, st.id, st.name, st.sequence, st.is_won)
-            .order_by(deals.c.cohort, _rank(st), st.id)
-        ).all()
+        stages = funnel_stages(s, p.id)
+        reached = funnel_reached(s, p.id, in_scope[1:], cohort)
     rows: list[tuple[Any, ...]] = []
-    previous: int | None = None
-    for label, stage, sequence, reached_raw in grid:
-        reached = int(reached_raw or 0)
-        if rows and rows[-1][0] == label:
-            conversion = reached / previous if previous else float("nan")
-        else:
-            conversion = 1.0
-        rows.append((label, stage, int(sequence), reached, conversion, win_rates[label]))
-        previous = reached
+    for label in sorted(win_rates):
+        previous: int | None = None
+        for stage_id, stage, sequence in stages:
+            count = reached.get((label, stage_id), 0)
+            # 1.0 on the first stage; NaN after a stage nobody reached
+            conversion = 1.0 if previous is None else (count / previous if previous else NAN)
+            rows.append((label, stage, sequence, count, conversion, win_rates[label]))
+            previous = count
     frame = pd.DataFrame(rows, columns=columns)
     return frame.astype({"conversion": float, "win_rate": float})
 
@@ -211,7 +214,7 @@ def funnel(scope: Scope) -> pd.DataFrame:
         Column("still_in_stage", "int", "deals in the stage now (not in the median)"),
         Column("still_median_days", "number", "median days those deals have been there"),
     ],
-    chart=Chart("column", "stage", ("median_days",), "Median days in stage"),
+    chart=Chart("column", "stage", ("median_days",), "Median days in stage", order="sequence"),
 )
 def stage_velocity(scope: Scope) -> pd.DataFrame:
     """How long deals stay in each stage, from the stage history.
@@ -235,7 +238,7 @@ def stage_velocity(scope: Scope) -> pd.DataFrame:
     now = scope.ws.clock()
     dialect = scope.ws.engine.dialect.name
     with scope.ws.transaction() as s:
-        p = scope.ws.pipeline._pipeline(s, None)
+        p = scope.ws.pipeline.get_pipeline(s, None)
         stays = (
             select(
                 c.to_stage_id.label("stage_id"),
@@ -318,8 +321,10 @@ def _median(values: list[float]) -> float:
         Column("count", "int", "deals closed with this outcome and reason"),
         Column("value", "money", "their expected revenue"),
         Column("share", "percent", "count / all deals closed with this outcome"),
+        REPORTING_CURRENCY,
+        converted("value", "value"),
     ],
-    chart=Chart("bar", "reason", ("count",), "Deals closed by reason"),
+    chart=Chart("bar", "reason", ("count",), "Deals closed by reason", top=12),
 )
 def win_loss(scope: Scope) -> pd.DataFrame:
     """Deals won and lost, by reason and currency.
@@ -329,44 +334,49 @@ def win_loss(scope: Scope) -> pd.DataFrame:
     won rows, ``"(no reason)"`` for a deal lost without one, as an ERP import may
     leave it), ``currency``, ``count``, ``value`` (sum of expected revenue) and
     ``share`` (fraction: the row's count / all deals of that outcome, every currency
-    together).
+    together); ``reporting_currency`` and ``value_converted``: value in the reporting
+    currency, each deal converted at the rate of the day it closed (``closed_at`` in
+    the workspace time zone), None when a rate is missing.
 
     Filters: the period keeps the deals *closed* in it (``closed_at``, workspace time
     zone); ``owner``/``team``, ``tag``, ``source``, ``campaign`` select the deals.
     """
     o = Opportunity
-    count = func.count(o.id)
     with scope.ws.transaction() as s:
         found = s.execute(
-            select(
-                o.status,
-                LostReason.name,
-                o.currency,
-                count,
-                cast(func.coalesce(func.sum(o.expected_revenue), 0), MONEY),
-                cast(count, Float) / cast(func.sum(count).over(partition_by=o.status), Float),
-            )
+            select(o.status, LostReason.name, o.currency, o.expected_revenue, o.closed_at)
             .outerjoin(LostReason, LostReason.id == o.lost_reason_id)
             .where(o.status.in_(("won", "lost")), *scope.deals(o), *scope.in_period(o.closed_at))
-            .group_by(o.status, LostReason.name, o.currency)
         ).all()
+    tz = scope.ws.timezone
+    groups: dict[tuple[str, str, str], list[Any]] = {}
+    outcomes: dict[str, int] = {}
+    for status, reason, cur, revenue, closed_at in found:
+        label = "won" if status == "won" else (reason or NO_REASON)
+        day = closed_at.astimezone(tz).date() if closed_at is not None else None
+        group = groups.setdefault((status, label, cur), [0, Decimal(0), []])
+        group[0] += 1
+        group[1] += revenue or 0
+        group[2].append(scope.convert(revenue or Decimal(0), cur, day))
+        outcomes[status] = outcomes.get(status, 0) + 1
+    reporting = scope.rates.reporting if groups else scope.currency
     rows = [
-        (
-            status,
-            "won" if status == "won" else (reason or NO_REASON),
-            cur,
-            int(n),
-            _money(value),
-            float(share),
-        )
-        for status, reason, cur, n, value, share in found
+        (status, label, cur, n, money(value), n / outcomes[status], reporting, total(conv))
+        for (status, label, cur), (n, value, conv) in groups.items()
     ]
     rows.sort(key=lambda r: (r[0] != "won", r[1], r[2]))
     frame = pd.DataFrame(rows, columns=_columns("win_loss"))
-    return frame.astype({"share": float})
+    return _objects(frame.astype({"share": float}), "value_converted")
 
 
 # -- helpers ------------------------------------------------------------------------------
+def _objects(frame: pd.DataFrame, *names: str) -> pd.DataFrame:
+    """Money columns as Decimals or None (object dtype), never floats or NaN."""
+    for name in names:
+        frame[name] = frame[name].astype(object)
+    return frame
+
+
 def _columns(name: str) -> list[str]:
     """The declared columns of report ``name``, in order."""
     return REGISTRY[name].column_names

@@ -14,23 +14,32 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Numeric, case, cast, distinct, func, literal, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import case, cast, distinct, func, literal, or_, select
+from sqlalchemy.orm import Session
 
 from crm_core import validation as v
 from crm_core.access import activity_clauses, deal_clauses, own_only
 from crm_core.errors import FieldError, ValidationError
-from crm_core.models import Activity, Invoice, Opportunity, Stage, StageChange
+from crm_core.models import Activity, Invoice, Opportunity, StageChange
+from crm_core.money import Rates
+from crm_core.periods import add_months, checked_period, period_instants, start_of
 from crm_core.services.base import Service
+from crm_core.services.figures import (
+    CENT,
+    MONEY,
+    funnel_reached,
+    funnel_stages,
+    money,
+    total,
+    weighted_pipeline,
+)
 from crm_core.validation import Reject
 
-MONEY = Numeric(18, 2)
-CENT = Decimal("0.01")
-# Orders the won stage after every open stage in the funnel, whatever its sequence.
-_WON_RANK = 1_000_000
+__all__ = ["CENT", "FUNNEL_COLUMNS", "MONEY", "REVENUE_COLUMNS", "Metrics"]
 
 FUNNEL_COLUMNS = ["stage_id", "stage", "sequence", "count", "entered"]
 REVENUE_COLUMNS = ["month", "currency", "revenue", "won"]
@@ -42,7 +51,9 @@ class Metrics(Service):
     entity = "metrics"
 
     # -- headline figures -----------------------------------------------------------------
-    def headline(self, period_from: Any = None, period_to: Any = None) -> dict[str, Any]:
+    def headline(
+        self, period_from: Any = None, period_to: Any = None, currency: str | None = None
+    ) -> dict[str, Any]:
         """The headline figures, as a dict of plain values.
 
         Keys:
@@ -53,6 +64,12 @@ class Metrics(Service):
           currencies are never added up); the workspace currency with ``0.00`` when
           there is no open deal;
         - ``weighted_pipeline``: the same, each deal weighted by its probability;
+        - ``reporting_currency``: ``currency`` (default: the workspace's setting);
+        - ``pipeline_value_converted``, ``weighted_pipeline_converted``: the two as one
+          Decimal in the reporting currency, each deal converted at the rate of its
+          expected close date (today's without one; the latest rate on or before it),
+          None when a rate is missing (never converted at 1);
+        - ``missing_rates``: which rates were missing, in words ('' when none);
         - ``open_deals``: how many open deals those sums cover;
         - ``won``, ``lost``: deals closed in the period (by ``closed_at``);
         - ``win_rate``: ``won / (won + lost)`` as a fraction 0..1, None when no deal
@@ -63,24 +80,15 @@ class Metrics(Service):
         the wins, losses and activities.
         """
         day_from, day_to = _period(period_from, period_to)
-        start, end = self._instants(day_from, day_to)
+        reporting = _reporting(currency, self.ws.setting("currency"))
+        start, end = period_instants(day_from, day_to, self.ws.timezone)
         o = Opportunity
         with self._tx() as s:
             deal_filter: list[Any] = [o.active.is_(True), *deal_clauses(self.ws, o)]
-            pipeline_rows = s.execute(
-                select(
-                    o.currency,
-                    func.count(o.id),
-                    cast(func.coalesce(func.sum(o.expected_revenue), 0), MONEY),
-                    cast(
-                        func.coalesce(func.sum(o.expected_revenue * o.probability / 100), 0),
-                        MONEY,
-                    ),
-                )
-                .where(o.status == "open", *deal_filter)
-                .group_by(o.currency)
-                .order_by(o.currency)
-            ).all()
+            rates = Rates.load(s, reporting)
+            pipeline = weighted_pipeline(
+                s, [o.status == "open", *deal_filter], by=(), rates=rates, today=self.ws.today()
+            )
             closed = [o.status.in_(("won", "lost")), *deal_filter]
             if start is not None:
                 closed.append(o.closed_at >= start)
@@ -99,8 +107,8 @@ class Metrics(Service):
                 done.append(Activity.done_at < end)
             done += activity_clauses(self.ws, Activity)
             activities_done = int(s.scalar(select(func.count(Activity.id)).where(*done)) or 0)
-        value = {cur: _money(total) for cur, _n, total, _w in pipeline_rows}
-        weighted = {cur: _money(w) for cur, _n, _total, w in pipeline_rows}
+        value = dict(zip(pipeline["currency"], pipeline["value"], strict=True))
+        weighted = dict(zip(pipeline["currency"], pipeline["weighted"], strict=True))
         if not value:
             zero = Decimal("0.00")
             value = {self.ws.setting("currency"): zero}
@@ -111,7 +119,11 @@ class Metrics(Service):
             "period_to": day_to,
             "pipeline_value": value,
             "weighted_pipeline": weighted,
-            "open_deals": sum(int(n) for _cur, n, _t, _w in pipeline_rows),
+            "reporting_currency": reporting,
+            "pipeline_value_converted": total(list(pipeline["value_converted"])),
+            "weighted_pipeline_converted": total(list(pipeline["weighted_converted"])),
+            "missing_rates": rates.missing_text(),
+            "open_deals": int(pipeline["count"].sum()),
             "won": won,
             "lost": lost,
             "win_rate": won / (won + lost) if won + lost else None,
@@ -127,60 +139,45 @@ class Metrics(Service):
         created in that period (the dashboard's From/To).
 
         Columns: ``stage_id``, ``stage``, ``sequence``, ``count`` (deals that reached
-        this stage or a later one: a deal moved from New straight to Proposition, or
-        won, passed through the stages between), ``entered`` (deals with a history
-        row into exactly this stage). The won stage comes last; the lost stage is left
-        out (losing is not a step forward; a deal lost in Proposition counts up to
-        Proposition). ``pipeline``: id or name, default the first.
+        this stage or a later one, by :func:`crm_core.services.figures.funnel_reached`
+        as the funnel report counts them: a deal moved from New straight to
+        Proposition, or won, passed through the stages between), ``entered`` (deals
+        with a history row into exactly this stage). The won stage comes last; the
+        lost stage is left out (losing is not a step forward; a deal lost in
+        Proposition counts up to Proposition). ``pipeline``: id or name, default the
+        first.
         """
         o = Opportunity
-        start, end = self._instants(*_period(period_from, period_to))
+        start, end = period_instants(*_period(period_from, period_to), self.ws.timezone)
         with self._tx() as s:
-            p = self.ws.pipeline._pipeline(s, pipeline)
-            deals: list[Any] = [
-                o.pipeline_id == p.id,
-                o.active.is_(True),
-                *deal_clauses(self.ws, o),
-            ]
+            p = self.ws.pipeline.get_pipeline(s, pipeline)
+            deals: list[Any] = [o.active.is_(True), *deal_clauses(self.ws, o)]
             if start is not None:
                 deals.append(o.created_at >= start)
             if end is not None:
                 deals.append(o.created_at < end)
-            reached = (
-                select(StageChange.opportunity_id, func.max(_rank(Stage)).label("top"))
-                .join(Stage, Stage.id == StageChange.to_stage_id)
-                .join(o, o.id == StageChange.opportunity_id)
-                .where(Stage.is_lost.is_(False), *deals)
-                .group_by(StageChange.opportunity_id)
-                .subquery()
+            stages = funnel_stages(s, p.id)
+            reached = funnel_reached(s, p.id, deals)
+            entered = dict(
+                s.execute(
+                    select(
+                        StageChange.to_stage_id, func.count(distinct(StageChange.opportunity_id))
+                    )
+                    .join(o, o.id == StageChange.opportunity_id)
+                    .where(o.pipeline_id == p.id, *deals)
+                    .group_by(StageChange.to_stage_id)
+                ).all()
             )
-            entered = (
-                select(
-                    StageChange.to_stage_id,
-                    func.count(distinct(StageChange.opportunity_id)).label("entered"),
-                )
-                .join(o, o.id == StageChange.opportunity_id)
-                .where(*deals)
-                .group_by(StageChange.to_stage_id)
-                .subquery()
+        rows = [
+            (
+                stage_id,
+                name,
+                sequence,
+                reached.get(("", stage_id), 0),
+                int(entered.get(stage_id, 0)),
             )
-            st = aliased(Stage)
-            query = (
-                select(
-                    st.id.label("stage_id"),
-                    st.name.label("stage"),
-                    st.sequence,
-                    func.count(reached.c.opportunity_id).label("count"),
-                    func.coalesce(func.max(entered.c.entered), 0).label("entered"),
-                )
-                .select_from(st)
-                .outerjoin(reached, reached.c.top >= _rank(st))
-                .outerjoin(entered, entered.c.to_stage_id == st.id)
-                .where(st.pipeline_id == p.id, st.is_lost.is_(False))
-                .group_by(st.id, st.name, st.sequence, st.is_won)
-                .order_by(_rank(st), st.id)
-            )
-            rows = [dict(r) for r in s.execute(query).mappings()]
+            for stage_id, name, sequence in stages
+        ]
         frame = pd.DataFrame(rows, columns=FUNNEL_COLUMNS)
         for col in ("count", "entered"):
             frame[col] = frame[col].astype(int)
@@ -188,7 +185,12 @@ class Metrics(Service):
 
     # -- revenue ----------------------------------------------------------------------------
     def revenue_by_month(
-        self, months: int = 12, *, period_from: Any = None, period_to: Any = None
+        self,
+        months: int = 12,
+        *,
+        period_from: Any = None,
+        period_to: Any = None,
+        currency: str | None = None,
     ) -> pd.DataFrame:
         """Revenue per calendar month and currency over the last ``months`` months
         (the current one included), oldest first; with ``period_from`` or
@@ -201,6 +203,12 @@ class Metrics(Service):
         of the deals won that month, by ``closed_at`` in the workspace time zone).
         Every month appears for every currency that has a figure in the range (the
         workspace currency when none has), zeros included.
+
+        With ``currency`` (a reporting currency), also ``reporting_currency``,
+        ``revenue_converted`` (each invoice at the rate of its invoice date) and
+        ``won_converted`` (each deal at the rate of the day it was won), None where a
+        rate is missing; ``attrs["missing_rates"]`` names those rates ('' when none).
+        A month's figure in the reporting currency is the sum of its rows.
         """
         try:
             count = v.integer(months, 1, 120)
@@ -212,18 +220,21 @@ class Metrics(Service):
         if day_from is None and day_to is None:
             last = self.ws.today().replace(day=1)
         elif day_to is None:
-            last = _add_months(day_from.replace(day=1), count - 1)  # type: ignore[union-attr]
+            last = add_months(day_from.replace(day=1), count - 1)  # type: ignore[union-attr]
         else:
             last = day_to.replace(day=1)
         if day_from is not None:
             span = (last.year - day_from.year) * 12 + last.month - day_from.month + 1
             count = min(span, 120)
-        starts = [_add_months(last, k) for k in range(1 - count, 2)]  # + the next month
+        starts = [add_months(last, k) for k in range(1 - count, 2)]  # + the next month
         labels = [d.strftime("%Y-%m") for d in starts[:-1]]
-        instants = [_start_of(d, self.ws) for d in starts]
+        instants = [start_of(d, self.ws.timezone) for d in starts]
+        reporting = None if currency is None else _reporting(currency, "")
         mine = own_only(self.ws)
         inv, o = Invoice, Opportunity
         with self._tx() as s:
+            rates = Rates.load(s, reporting) if reporting is not None else None
+            monthly = partial(_monthly, s, labels=labels, rates=rates, ws=self.ws)
             signed = case(
                 (inv.move_type == "out_refund", -inv.amount_untaxed), else_=inv.amount_untaxed
             )
@@ -240,7 +251,9 @@ class Metrics(Service):
                         inv.contact_id.in_(select(o.contact_id).where(o.owner_id == mine)),
                     )
                 )
-            revenue = _monthly(s, inv.invoice_date, starts, labels, inv.currency, signed, invoices)
+            revenue, revenue_conv = monthly(
+                inv.invoice_date, starts, inv.currency, signed, invoices
+            )
             wins: list[Any] = [
                 o.status == "won",
                 o.active.is_(True),
@@ -248,7 +261,7 @@ class Metrics(Service):
                 o.closed_at < instants[-1],
             ]
             wins += deal_clauses(self.ws, o)
-            won = _monthly(s, o.closed_at, instants, labels, o.currency, o.expected_revenue, wins)
+            won, won_conv = monthly(o.closed_at, instants, o.currency, o.expected_revenue, wins)
         currencies = sorted({c for _m, c in revenue} | {c for _m, c in won}) or [
             self.ws.setting("currency")
         ]
@@ -263,77 +276,72 @@ class Metrics(Service):
             for month in labels
             for cur in currencies
         ]
-        return pd.DataFrame(rows, columns=REVENUE_COLUMNS)
+        if rates is None:
+            return pd.DataFrame(rows, columns=REVENUE_COLUMNS)
+        for row in rows:
+            key = (str(row["month"]), str(row["currency"]))
+            row["reporting_currency"] = rates.reporting
+            row["revenue_converted"] = revenue_conv.get(key, zero)
+            row["won_converted"] = won_conv.get(key, zero)
+        converted = ["reporting_currency", "revenue_converted", "won_converted"]
+        frame = pd.DataFrame(rows, columns=[*REVENUE_COLUMNS, *converted])
+        for name in converted[1:]:
+            frame[name] = frame[name].astype(object)
+        frame.attrs["reporting_currency"] = rates.reporting
+        frame.attrs["missing_rates"] = rates.missing_text()
+        return frame
 
-    # -- helpers ------------------------------------------------------------------------------
-    def _instants(
-        self, day_from: dt.date | None, day_to: dt.date | None
-    ) -> tuple[dt.datetime | None, dt.datetime | None]:
-        """The period as UTC instants: from the start of the first day to the start of
-        the day after the last (exclusive), in the workspace time zone."""
-        start = _start_of(day_from, self.ws) if day_from else None
-        end = _start_of(day_to + dt.timedelta(days=1), self.ws) if day_to else None
-        return start, end
+
+def _reporting(currency: Any, default: str) -> str:
+    """The reporting currency asked for (a currency code), or the workspace's."""
+    if currency is None:
+        return default
+    try:
+        return v.currency(currency)
+    except Reject as exc:
+        raise ValidationError([FieldError("dashboard", "currency", currency, str(exc))]) from None
 
 
 def _period(period_from: Any, period_to: Any) -> tuple[dt.date | None, dt.date | None]:
-    errors: list[FieldError] = []
-    days: dict[str, dt.date | None] = {}
-    for name, raw in (("period_from", period_from), ("period_to", period_to)):
-        try:
-            days[name] = v.date_value(raw)
-        except Reject as exc:
-            errors.append(FieldError("dashboard period", name, raw, str(exc)))
-            days[name] = None
-    day_from, day_to = days["period_from"], days["period_to"]
-    if day_from and day_to and day_from > day_to:
-        errors.append(FieldError("dashboard period", "period_to", day_to, "is before period_from"))
-    if errors:
-        raise ValidationError(errors)
-    return day_from, day_to
-
-
-def _start_of(day: dt.date, ws: Any) -> dt.datetime:
-    """Midnight starting ``day`` in the workspace time zone, as aware UTC."""
-    return dt.datetime.combine(day, dt.time(), tzinfo=ws.timezone).astimezone(dt.UTC)
-
-
-def _add_months(day: dt.date, months: int) -> dt.date:
-    index = day.year * 12 + day.month - 1 + months
-    return dt.date(index // 12, index % 12 + 1, 1)
-
-
-def _rank(stage: Any) -> Any:
-    """A stage's place in the funnel: its sequence, the won stage after all others."""
-    return case((stage.is_won.is_(True), _WON_RANK), else_=stage.sequence)
+    return checked_period(period_from, period_to, "dashboard period")
 
 
 def _monthly(
     s: Session,
     when: Any,
     bounds: list[Any],
-    labels: list[str],
     currency: Any,
     amount: Any,
     where: list[Any],
-) -> dict[tuple[str, str], Decimal]:
+    *,
+    labels: list[str],
+    rates: Rates | None,
+    ws: Any,
+) -> tuple[dict[tuple[str, str], Decimal], dict[tuple[str, str], Decimal | None]]:
     """``sum(amount)`` per (month label, currency), bucketed in SQL on ``when`` against
     month ``bounds`` computed here (so months follow the workspace time zone on every
-    database, SQLite included)."""
+    database, SQLite included); with ``rates``, also that sum converted, each day's
+    part at that day's rate (``when`` as a workspace-local date; None when missing)."""
     whens = [(when < bounds[i + 1], labels[i]) for i in range(len(labels) - 1)]
     bucket = case(*whens, else_=labels[-1]) if whens else literal(labels[0])
-    rows = select(bucket.label("month"), currency.label("currency"), amount.label("amount")).where(
-        *where
-    )
+    day = when if rates is not None else literal(None)
+    rows = select(
+        bucket.label("month"), currency.label("currency"), day.label("day"), amount.label("amount")
+    ).where(*where)
     inner = rows.subquery()
     query = select(
         inner.c.month,
         inner.c.currency,
+        inner.c.day,
         cast(func.coalesce(func.sum(inner.c.amount), 0), MONEY),
-    ).group_by(inner.c.month, inner.c.currency)
-    return {(month, cur): _money(total) for month, cur, total in s.execute(query)}
-
-
-def _money(value: Any) -> Decimal:
-    # SQLite sums NUMERIC as floats: back to an exact two-place Decimal.
-    return Decimal(str(value if value is not None else 0)).quantize(CENT)
+    ).group_by(inner.c.month, inner.c.currency, inner.c.day)
+    sums: dict[tuple[str, str], Decimal] = {}
+    parts: dict[tuple[str, str], list[Decimal | None]] = {}
+    for month, cur, on, part in s.execute(query):
+        key, part = (month, cur), money(part)
+        sums[key] = sums.get(key, Decimal("0.00")) + part
+        if rates is not None:
+            if isinstance(on, dt.datetime):
+                on = on.astimezone(ws.timezone).date()
+            parts.setdefault(key, []).append(rates.try_convert(part, cur, on or ws.today()))
+    return sums, {key: total(found) for key, found in parts.items()}

@@ -8,7 +8,7 @@ from functools import partial
 from typing import Any, ClassVar
 
 import pandas as pd
-from sqlalchemy import Numeric, cast, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from crm_core import validation as v
@@ -28,6 +28,7 @@ from crm_core.models import (
     User,
 )
 from crm_core.models.pipeline import opportunity_tags
+from crm_core.money import Rates
 from crm_core.services.base import (
     Cleaner,
     Service,
@@ -43,6 +44,7 @@ from crm_core.services.base import (
     tags_for,
     user_ref,
 )
+from crm_core.services.figures import weighted_pipeline
 from crm_core.services.unique import insert_unique
 from crm_core.text import fold
 from crm_core.validation import Reject
@@ -168,7 +170,7 @@ class PipelineService(Service):
     def stages(self, pipeline: int | str | None = None) -> pd.DataFrame:
         """The stages of a pipeline (default: the first) in order."""
         with self._tx() as s:
-            p = self._pipeline(s, pipeline)
+            p = self.get_pipeline(s, pipeline)
             rows = [
                 {
                     "id": st.id,
@@ -195,7 +197,9 @@ class PipelineService(Service):
                 )
             )
 
-    def _pipeline(self, s: Session, ref: int | str | None) -> Pipeline:
+    def get_pipeline(self, s: Session, ref: int | str | None) -> Pipeline:
+        """The pipeline ``ref`` (id or name; None: the first) in session ``s``;
+        :class:`~crm_core.errors.NotFoundError` when there is none."""
         found: Pipeline | None = None
         if ref is None:
             found = s.scalars(select(Pipeline).order_by(Pipeline.id)).first()
@@ -260,7 +264,7 @@ class PipelineService(Service):
         description, custom.
         """
         with self._tx() as s:
-            p = self._pipeline(s, pipeline)
+            p = self.get_pipeline(s, pipeline)
             opp = Opportunity(
                 pipeline_id=p.id,
                 active=True,
@@ -625,7 +629,7 @@ class PipelineService(Service):
                 except Reject as exc:
                     errors.append(FieldError(record, name, ref, str(exc)))
         raise_if(errors)
-        p = self._pipeline(s, pipeline)
+        p = self.get_pipeline(s, pipeline)
         # A sales user's searches, counts and segments cover only their own deals.
         in_pipeline = (
             o.stage_id.in_(select(Stage.id).where(Stage.pipeline_id == p.id))
@@ -769,85 +773,84 @@ class PipelineService(Service):
         )
 
     def by_stage(
-        self, pipeline: int | str | None = None, *, owner: Any = None, include_closed: bool = True
+        self,
+        pipeline: int | str | None = None,
+        *,
+        owner: Any = None,
+        include_closed: bool = True,
+        reporting: str | None = None,
     ) -> pd.DataFrame:
         """Pipeline by stage, aggregated in SQL: one row per stage and currency.
 
         Columns: stage_id, stage, sequence, currency, count, value (sum of expected
-        revenue) and weighted (sum of revenue x probability / 100). Stages without
-        deals appear with zero counts.
+        revenue) and weighted (sum of revenue x probability / 100), from
+        :func:`crm_core.services.figures.weighted_pipeline`. Stages without deals
+        appear once, with currency None and zeros. With ``reporting`` (a currency
+        code), also value_converted and weighted_converted as :meth:`stage_totals`
+        gives them, and ``attrs["missing_rates"]``.
         """
         o = Opportunity
-        money = Numeric(18, 2)
         with self._tx() as s:
-            p = self._pipeline(s, pipeline)
-            join_on = (o.stage_id == Stage.id) & o.active.is_(True)
+            p = self.get_pipeline(s, pipeline)
+            where: list[Any] = [o.pipeline_id == p.id, o.active.is_(True)]
             if owner is not None:
                 try:
-                    join_on = join_on & (o.owner_id == user_ref(s)(owner))
+                    where.append(o.owner_id == user_ref(s)(owner))
                 except Reject as exc:
                     raise ValidationError(
                         [FieldError("pipeline by stage", "owner", owner, str(exc))]
                     ) from None
-            for clause in deal_clauses(self.ws, o):
-                join_on = join_on & clause
+            where += deal_clauses(self.ws, o)
             if not include_closed:
-                join_on = join_on & (o.status == "open")
-            query = (
-                select(
-                    Stage.id.label("stage_id"),
-                    Stage.name.label("stage"),
-                    Stage.sequence,
-                    o.currency,
-                    func.count(o.id).label("count"),
-                    cast(func.coalesce(func.sum(o.expected_revenue), 0), money).label("value"),
-                    cast(
-                        func.coalesce(func.sum(o.expected_revenue * o.probability / 100), 0), money
-                    ).label("weighted"),
-                )
-                .select_from(Stage)
-                .outerjoin(o, join_on)
-                .where(Stage.pipeline_id == p.id)
-                .group_by(Stage.id, Stage.name, Stage.sequence, o.currency)
-                .order_by(Stage.sequence, o.currency)
-            )
-            rows = [dict(r) for r in s.execute(query).mappings()]
-        frame = pd.DataFrame(
-            rows,
-            columns=["stage_id", "stage", "sequence", "currency", "count", "value", "weighted"],
-        )
-        for col in ("value", "weighted"):
-            frame[col] = [Decimal(str(x)).quantize(Decimal("0.01")) for x in frame[col]]
+                where.append(o.status == "open")
+            rates = Rates.load(s, reporting) if reporting is not None else None
+            totals = weighted_pipeline(s, where, rates=rates, today=self.ws.today())
+            stages = [(st.id, st.name, st.sequence) for st in p.stages]
+        found: dict[int, list[dict[str, Any]]] = {}
+        for row in totals.to_dict("records"):
+            found.setdefault(int(row["stage_id"]), []).append(row)
+        zero = Decimal("0.00")
+        empty = [
+            {"currency": None, "count": 0, "value": zero, "weighted": zero}
+            | ({"value_converted": zero, "weighted_converted": zero} if rates else {})
+        ]
+        rows = [
+            {"stage_id": stage_id, "stage": name, "sequence": sequence, **figures}
+            for stage_id, name, sequence in sorted(stages, key=lambda st: (st[2], st[0]))
+            for figures in found.get(stage_id, empty)
+        ]
+        columns = ["stage_id", "stage", "sequence", "currency", "count", "value", "weighted"]
+        if rates is None:
+            return pd.DataFrame([{c: r[c] for c in columns} for r in rows], columns=columns)
+        columns += ["value_converted", "weighted_converted"]
+        frame = pd.DataFrame([{c: r[c] for c in columns} for r in rows], columns=columns)
+        for name in columns[-2:]:
+            frame[name] = frame[name].astype(object)
+        frame.attrs["reporting_currency"] = rates.reporting
+        frame.attrs["missing_rates"] = rates.missing_text()
         return frame
 
-    def stage_totals(self, q: str | None = None, **filters: Any) -> pd.DataFrame:
+    def stage_totals(
+        self, q: str | None = None, *, reporting: str | None = None, **filters: Any
+    ) -> pd.DataFrame:
         """Count, value and weighted value of the deals :meth:`search` would find with the
-        same filters, aggregated in SQL: one row per stage and currency that has deals.
+        same filters, aggregated in SQL: one row per stage and currency that has deals
+        (:func:`crm_core.services.figures.weighted_pipeline`).
 
-        Columns: stage_id, currency, count, value, weighted (Decimals to the cent).
+        Columns: stage_id, currency, count, value, weighted (Decimals to the cent). With
+        ``reporting`` (a currency code), also ``value_converted`` and
+        ``weighted_converted`` in that currency (each deal on its expected close date,
+        today without one; None where a rate is missing) and ``attrs["missing_rates"]``
+        (:meth:`crm_core.money.Rates.missing_text`, '' when none is).
         """
-        o = Opportunity
-        money = Numeric(18, 2)
         with self._tx() as s:
             clauses = self._checked_clauses(s, q, filters, by_stage=True)
-            query = (
-                select(
-                    o.stage_id,
-                    o.currency,
-                    func.count(o.id).label("count"),
-                    cast(func.sum(o.expected_revenue), money).label("value"),
-                    cast(func.sum(o.expected_revenue * o.probability / 100), money).label(
-                        "weighted"
-                    ),
-                )
-                .where(*clauses)
-                .group_by(o.stage_id, o.currency)
-                .order_by(o.stage_id, o.currency)
-            )
-            rows = [dict(r) for r in s.execute(query).mappings()]
-        frame = pd.DataFrame(rows, columns=["stage_id", "currency", "count", "value", "weighted"])
-        for col in ("value", "weighted"):
-            frame[col] = [Decimal(str(x)).quantize(Decimal("0.01")) for x in frame[col]]
+            if reporting is None:
+                return weighted_pipeline(s, clauses)
+            rates = Rates.load(s, reporting)
+            frame = weighted_pipeline(s, clauses, rates=rates, today=self.ws.today())
+        frame.attrs["reporting_currency"] = rates.reporting
+        frame.attrs["missing_rates"] = rates.missing_text()
         return frame
 
     def history(self, opportunity_id: int) -> pd.DataFrame:

@@ -35,7 +35,8 @@ from urllib.parse import urlsplit
 
 from erp_bridge.adapter import Domain, Record, RemoteError, Unavailable
 from erp_bridge.cursor import STAMP_FORMAT, Cursor
-from erp_bridge.odoo import matching
+from erp_bridge.odoo import matching, rates
+from erp_bridge.odoo.catalogue import ODOO
 from erp_bridge.odoo.transport import (
     Json2Client,
     SecretFilter,
@@ -60,6 +61,9 @@ class OdooAdapter:
     (connection refused or reset, 429 and 502-504) are retried ``retries`` times with
     exponential backoff. What still fails raises :class:`Unavailable`.
     """
+
+    #: Odoo's models as the sync reads them.
+    catalogue = ODOO
 
     def __init__(
         self,
@@ -396,6 +400,11 @@ class OdooAdapter:
             for record in self.search_read(model, search, fields):
                 found[int(record["id"])] = record
         return [found[rid] for rid in sorted(found)]
+
+    def exchange_rates(self, since: str | None) -> list[Record]:
+        """The company's ``res.currency.rate`` rows changed at or after ``since``,
+        relative to its currency (see :mod:`erp_bridge.odoo.rates`)."""
+        return rates.exchange_rates(self, since)
 
     def schema(self, wanted: Mapping[str, Collection[str]]) -> dict[str, set[str]]:
         """Of the wanted fields, those Odoo has: ``fields_get`` per model, which any

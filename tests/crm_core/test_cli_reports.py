@@ -1,5 +1,7 @@
 """``crmbook report`` and ``crmbook export``, as a user runs them."""
 
+import datetime as dt
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -8,6 +10,7 @@ from typer.testing import CliRunner
 
 import crm_core
 from crm_core.cli import app
+from crm_core.models import ExchangeRate
 from tests.crm_core.test_cli import crmbook
 
 runner = CliRunner()
@@ -101,10 +104,54 @@ def test_report_and_export_write_workbooks(shop, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     sheet = load_workbook(tmp_path / "vip.xlsx")["Contacts"]
-    header = [c.value for c in sheet[1]]
-    rows = sheet.iter_rows(min_row=2, values_only=True)
+    header = [c.value for c in sheet[1]]  # the identifiers (hidden); row 2: the titles
+    rows = sheet.iter_rows(min_row=3, values_only=True)
     names = sorted(row[header.index("name")] for row in rows)
     # the formula-looking name comes back as the text it is, Ivan (no VIP tag) is left out
     assert names == sorted(['=HYPERLINK("x")', "ثنا خان"])
     done = crmbook("export", "widgets", "-w", str(shop), "--xlsx", "w.xlsx", cwd=tmp_path)
     assert done.returncode == 1 and "contacts, opportunities" in done.stderr
+
+
+def test_report_converts_to_the_currency_asked_for_and_warns_of_missing_rates(shop):
+    # no rate yet: the converted cells stay empty and a warning names the rate
+    done = runner.invoke(
+        app,
+        ["report", "pipeline_by_stage", "-w", str(shop), "--currency", "EUR"],
+        env={"COLUMNS": "250"},
+    )
+    assert done.exit_code == 0, done.output
+    assert "warning: no rate for PKR on or before" in done.output and "(to EUR)" in done.output
+
+    with crm_core.open(shop) as ws, ws.transaction() as s:
+        # one USD is worth 250 PKR: PKR 1,000,000 is USD 4,000.00, weighted 10 %: 400.00
+        s.add(
+            ExchangeRate(
+                currency="PKR",
+                base="USD",
+                day=dt.date(2000, 1, 1),
+                rate=Decimal("250"),
+                source="manual",
+                recorded_at=ws.clock(),
+            )
+        )
+    done = runner.invoke(
+        app,
+        [
+            "report",
+            "pipeline_by_stage",
+            "-w",
+            str(shop),
+            "--currency",
+            "USD",
+            "--team",
+            "South Asia",
+        ],
+        env={"COLUMNS": "250"},
+    )
+    assert done.exit_code == 0, done.output
+    new = next(line for line in done.output.splitlines() if "│ New" in line)
+    assert "4,000.00" in new and "400.00" in new
+    assert "warning" not in done.output
+    done = runner.invoke(app, ["report", "pipeline_by_stage", "-w", str(shop), "--currency", "€"])
+    assert done.exit_code == 1 and "'currency'" in done.output

@@ -109,6 +109,12 @@ def test_headline_figures_for_the_whole_team(ws, book):
         "period_to": dt.date(2026, 5, 31),
         "pipeline_value": {"PKR": D("1500000.00"), "USD": D("20000.00")},
         "weighted_pipeline": {"PKR": D("650000.00"), "USD": D("16000.00")},
+        # no PKR rate: no figure in the workspace currency (tests/crm_core/reports/
+        # test_converted.py converts with rates)
+        "reporting_currency": "USD",
+        "pipeline_value_converted": None,
+        "weighted_pipeline_converted": None,
+        "missing_rates": "no rate for PKR on or before 2026-05-15 (to USD)",  # today
         "open_deals": 3,
         "won": 1,
         "lost": 1,

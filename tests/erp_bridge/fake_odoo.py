@@ -23,6 +23,8 @@ from typing import Any
 from erp_bridge.adapter import RemoteError
 from erp_bridge.cursor import Cursor
 from erp_bridge.odoo import matching
+from erp_bridge.odoo import rates as odoo_rates
+from erp_bridge.odoo.catalogue import ODOO
 
 NAMES = {"res.partner": "name", "crm.stage": "name", "res.country": "name"}
 
@@ -33,6 +35,8 @@ class Crash(BaseException):
 
 class FakeOdoo:
     backend = "fake:test@localhost"
+    #: The Odoo adapter's own catalogue: the same models, fields and domains.
+    catalogue = ODOO
 
     def __init__(self) -> None:
         self.records: dict[str, dict[int, dict[str, Any]]] = {}
@@ -173,6 +177,11 @@ class FakeOdoo:
             if model not in self.lacks or self.lacks[model] is not None
         }
 
+    def exchange_rates(self, since: str | None) -> list[dict[str, Any]]:
+        """The Odoo adapter's reading of ``res.currency.rate`` (erp_bridge.odoo.rates),
+        over these records."""
+        return odoo_rates.exchange_rates(self, since)
+
     def all_ids(self, model: str, domain: list[Any]) -> set[int]:
         self._call(model, "search")
         return {r["id"] for r in self._visible(model) if self._match(r, domain)}
@@ -264,6 +273,7 @@ M2O = {
     "currency_id": "res.currency",
     "product_id": "product.product",
     "order_id": "sale.order",
+    "company_id": "res.company",
 }
 
 

@@ -34,6 +34,7 @@ from sqlalchemy import select
 
 from crm_core.models import Company, Contact, ExternalLink, Invoice, Opportunity, SyncConflict
 from erp_bridge import sync
+from erp_bridge.catalogue import COPIES, REFERENCE, SYNCED
 from erp_bridge.odoo.adapter import Json2Client, OdooAdapter
 
 CASSETTES = Path(__file__).with_name("cassettes")
@@ -192,6 +193,12 @@ def _cleanup(adapter: OdooAdapter) -> None:
         adapter.call("ir.model.data", "unlink", sorted(r["id"] for r in xmlids))
 
 
+#: Every entity the full-pull cassettes were recorded with. Exchange rates came later:
+#: their calls are not in the cassettes (no Odoo to record against), so the replayed
+#: scenario leaves them out; re-recording live can add "exchange_rate" here.
+RECORDED = [*REFERENCE, *SYNCED, *COPIES]
+
+
 def _sync(ws, adapter, **kw):
     return sync(ws, adapter, xmlid_prefix=PREFIX, **kw)
 
@@ -235,7 +242,7 @@ def test_full_pull_of_the_demo_data(sqlite_ws, odoo, target):
     paid = _a_paid_invoice(odoo)
     widget = odoo.read("account.move", [paid], ["invoice_payments_widget"])[0]
     paid_on = max(p["date"] for p in widget["invoice_payments_widget"]["content"])
-    report = _sync(sqlite_ws, odoo)
+    report = _sync(sqlite_ws, odoo, models=RECORDED)
     frame = report.to_frame().set_index("model")
     companies = odoo.call(
         "res.partner",
@@ -293,7 +300,7 @@ def test_full_pull_of_the_demo_data(sqlite_ws, odoo, target):
     assert report.notes == list(target.notes)
     demo = sqlite_ws.companies.search(target.demo_company.lower())
     assert demo["name"].tolist() == [target.demo_company]
-    again = _sync(sqlite_ws, odoo)
+    again = _sync(sqlite_ws, odoo, models=RECORDED)
     moved = again.to_frame()[["created", "pushed_created", "pushed_updated"]].to_numpy().sum()
     assert moved == 0
 

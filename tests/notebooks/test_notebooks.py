@@ -93,8 +93,8 @@ def test_reports_notebook(executed):
     run = executed("03_reports.ipynb")
     nb, changes, tmp_path = run.nb, run.changes, run.folder
     text = text_of(nb)
-    # the backtest names the method to trust, with its error and bias
-    assert re.search(r"best method for PKR: \w+ \(MAPE \d+%, bias [+-]\d+%\)", text)
+    # the backtest says in words which method to trust, or that none has earned it
+    assert re.search(r"forecast verdict: [^\n]*\btrust\b", text)
     assert "Existing customer" in text  # the notebook's own report (deals by source) ran
     kinds = {
         key for cell in nb.cells for out in cell.get("outputs", []) for key in out.get("data", {})
@@ -107,13 +107,14 @@ def test_reports_notebook(executed):
     }
     assert sheets["forecast.xlsx"][0] == "Cover"
     assert "Backtest" in sheets["forecast.xlsx"]
-    assert sheets["sales_review.xlsx"][-1] == "Deals by source"
+    # the charts' figures are on a hidden sheet, last
+    assert sheets["sales_review.xlsx"][-2:] == ["Deals by source", "Chart data"]
     assert sheets["vip_contacts.xlsx"] == ["Cover", "Contacts"]
     vip = load_workbook(tmp_path / "vip_contacts.xlsx", read_only=True)["Contacts"]
     with crm_core.open(tmp_path / "demo.sqlite") as ws:
         expected = ws.segments.count("VIP contacts")
     assert expected > 0
-    assert sum(1 for _ in vip.iter_rows(min_row=2)) == expected
+    assert sum(1 for _ in vip.iter_rows(min_row=3)) == expected  # under identifiers, titles
     assert changes.empty  # reports and exports write nothing
     assert_offline(nb)
 

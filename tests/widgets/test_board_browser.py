@@ -138,7 +138,11 @@ def idle(page: Any) -> None:
 def test_a_card_dragged_to_another_stage_moves_and_two_totals_follow(browser, board_url):
     url, path, ids = board_url
     page, console = open_board(browser, url, WIDE)
-    assert header(page, "New") == "New 2 deals Weighted PKR 150,000.00 of PKR 1,500,000.00 +1 more"
+    # PKR and USD, and no rate between them: each on its own, the missing rate named
+    assert header(page, "New") == (
+        "New 2 deals Weighted PKR 150,000.00 of PKR 1,500,000.00 +1 more"
+        " Not converted to PKR: no rate for USD"
+    )
     assert header(page, "Proposition") == (
         "Proposition 1 deal Weighted PKR 540,000.00 of PKR 900,000.00"
     )
@@ -158,7 +162,9 @@ def test_a_card_dragged_to_another_stage_moves_and_two_totals_follow(browser, bo
     assert redrawn == [f"crm-card crm-card-{ids['uniforms']}"]
     with crm_core.open(path) as ws:
         assert ws.pipeline.get(ids["uniforms"])["stage"] == "Proposition"
-    assert header(page, "New") == "New 1 deal Weighted USD 200.00 of USD 2,000.00"
+    assert header(page, "New") == (
+        "New 1 deal Weighted USD 200.00 of USD 2,000.00 Not converted to PKR: no rate for USD"
+    )
     assert header(page, "Proposition") == (
         "Proposition 2 deals Weighted PKR 1,440,000.00 of PKR 2,400,000.00"
     )

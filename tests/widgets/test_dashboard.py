@@ -215,3 +215,56 @@ def test_database_text_is_never_rendered_as_html(ws, deals):
     assert shown and not any("<img" in text for text in shown)
     alert = next(p for p in layout.select(pn.pane.Alert) if "crm-alert" in p.css_classes)
     assert "&lt;img" in str(alert.object)
+
+
+def add_rate(ws, currency, base, rate, on="2026-01-01"):
+    """A row of the exchange-rate table: on ``on`` one ``base`` is worth ``rate``
+    ``currency``."""
+    from crm_core.models import ExchangeRate
+
+    with ws.transaction() as s:
+        s.add(
+            ExchangeRate(
+                currency=currency,
+                base=base,
+                day=dt.date.fromisoformat(on),
+                rate=D(rate),
+                source="manual",
+                recorded_at=ws.clock(),
+            )
+        )
+
+
+def test_the_money_cards_show_one_converted_figure_first(ws, deals):
+    """USD 20,000 at 250 PKR a dollar is PKR 5,000,000 (weighted 80 %: 4,000,000)."""
+    model = DashboardModel(ws)
+    # no rate yet: every currency on its own line, and the missing rate named
+    assert figure_cards(model.figures)[0][2] == "PKR 1,500,000.00\nUSD 20,000.00"
+    dashboard = Dashboard(ws)
+    cards = [p for p in dashboard.__panel__().select(pn.pane.HTML) if "crm-figure" in p.css_classes]
+    assert "Not converted: no rate for USD on or before 2026-05-15 (to PKR)" in cards[0].object
+    add_rate(ws, "PKR", "USD", "250")
+    model.refresh()
+    assert model.figures["pipeline_value_converted"] == D("6500000.00")
+    assert figure_cards(model.figures)[:2] == [
+        ("pipeline_value", "Pipeline value", "PKR 6,500,000.00"),
+        ("weighted_pipeline", "Weighted pipeline", "PKR 4,650,000.00"),
+    ]
+    dashboard = Dashboard(ws)
+    cards = [p for p in dashboard.__panel__().select(pn.pane.HTML) if "crm-figure" in p.css_classes]
+    html_text = cards[0].object
+    # the one figure first, the per-currency amounts on demand, no note
+    assert html_text.index("PKR 6,500,000.00") < html_text.index("<details")
+    assert "<li>PKR 1,500,000.00</li><li>USD 20,000.00</li>" in html_text
+    assert "Not converted" not in html_text
+    # the charts add every currency up in the reporting currency once all convert
+    chart = by_stage_figure(model.by_stage, model.currency)
+    data = chart.renderers[0].data_source.data
+    assert list(data["stage"]) == ["New", "Qualified", "Proposition", "Negotiation"]
+    assert list(data["value"]) == [500000.0, 0.0, 1000000.0, 5000000.0]  # USD 20,000 x 250
+    assert chart.title.text == "Open pipeline now, by stage (all in PKR)"
+    revenue = revenue_figure(model.revenue, model.currency)
+    assert revenue.title.text == "Revenue by month (all in PKR): invoiced and won"
+    # choosing another reporting currency reads everything again, converted to it
+    model.currency = "USD"
+    assert model.figures["pipeline_value_converted"] == D("26000.00")  # 6,000 + 20,000

@@ -265,6 +265,30 @@ def test_money_and_numbers_in_the_users_locale():
     assert i18n.format_percent(0.25, i18n.locale_for("ru")) == "25\xa0%"
 
 
+def test_amounts_keep_their_currencys_decimals_and_the_workspaces_grouping(ws):
+    big = Decimal("271496937.5")
+    with i18n.speaking("en", "PK"):  # the locale's own: Pakistan's CLDR data, thousands
+        assert i18n.format_amount(big, "PKR") == "PKR 271,496,937.50"
+        assert i18n.format_amount(Decimal("1234567"), "JPY") == "JPY 1,234,567"  # no sen
+        assert i18n.format_amount(Decimal("1234.567"), "KWD") == "KWD 1,234.567"  # fils
+    with i18n.speaking("bn", "BD"):
+        assert i18n.format_amount(big, "EUR") == "EUR 27,14,96,937.50"
+    with i18n.speaking("ru", grouping="indian"):
+        assert i18n.format_amount(big, "RUB") == "RUB 27\xa014\xa096\xa0937,50"
+    # A workspace that asks for lakh and crore where they are the custom ("auto").
+    ws.set_setting("phone_region", "PK")
+    ws.set_setting("amount_grouping", "auto")
+    page = Document()
+    with set_curdoc(page):
+        i18n.start_session(ws)
+        assert i18n.format_amount(big, "PKR") == "PKR 27,14,96,937.50"
+        assert i18n.format_amount(big, "INR") == "INR 27,14,96,937.50"
+        assert i18n.format_amount(big, "EUR") == "EUR 271,496,937.50"
+        ws.set_setting("amount_grouping", "western")
+        i18n.start_session(ws)
+        assert i18n.format_amount(big, "PKR") == "PKR 271,496,937.50"
+
+
 def test_dates_in_the_users_language():
     day = dt.date(2026, 12, 4)
     assert i18n.format_date(day, locale=i18n.locale_for("en")) == "Dec 4, 2026"

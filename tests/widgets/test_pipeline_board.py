@@ -657,3 +657,44 @@ def test_importing_the_board_module_defines_its_browser_element():
     code = "import sys, widgets.pipeline_board; print('widgets.board_view' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"
+
+
+def test_column_totals_show_the_converted_total_first_and_name_a_missing_rate(ws, deals):
+    """One dollar is worth 280 PKR: PKR 1,400,000 (no close date: today's rate) is
+    USD 5,000.00, weighted 10 %: 500.00; New holds USD 110,000 (weighted 11,000)."""
+    from crm_core.models import ExchangeRate
+
+    with ws.transaction() as s:
+        s.add(
+            ExchangeRate(
+                currency="PKR",
+                base="USD",
+                day=dt.date(2026, 1, 1),
+                rate=D("280"),
+                source="manual",
+                recorded_at=ws.clock(),
+            )
+        )
+    ws.pipeline.create("Karachi", expected_revenue="1400000.00", currency="PKR")
+    view = PipelineBoard(ws)
+    new = view.model.columns[0]
+    assert column_totals(new, "USD") == [
+        {
+            "currency": "USD",
+            "weighted": D("11500.00"),
+            "value": D("115000.00"),
+            "count": 3,
+            "converted": True,
+        },
+        {"currency": "USD", "weighted": D("11000.00"), "value": D("110000.00"), "count": 2},
+        {"currency": "PKR", "weighted": D("140000.00"), "value": D("1400000.00"), "count": 1},
+    ]
+    shown = view.element.columns[0]
+    assert shown["totals"][0]["weighted"] == "USD 11,500.00" and shown["note"] == ""
+    # a deal in a currency without a rate: no made-up total, the rate named instead
+    ws.pipeline.create("Lahore", expected_revenue="10.00", currency="EUR")
+    view = PipelineBoard(ws)
+    shown = view.element.columns[0]
+    assert [t["currency"] for t in shown["totals"]] == ["USD", "EUR", "PKR"]  # by deals, name
+    assert shown["note"] == "Not converted to USD: no rate for EUR"
+    assert view.element.columns[1]["note"] == ""  # Qualified: all in USD

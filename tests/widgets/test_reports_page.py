@@ -16,12 +16,12 @@ import crm_core
 from crm_core.models import Opportunity
 from crm_core.reports import REGISTRY, Chart, Column, report
 from crm_core.reports import Reports as ReportsService
+from crm_core.reports.charts import chart_data
 from widgets.reports_page import (
     THIS_REPORT,
     ReportsModel,
     ReportsPage,
-    chart_currency,
-    chart_data,
+    chart_notes,
     display_frame,
     doc_html,
     report_figure,
@@ -44,9 +44,9 @@ def calls(monkeypatch):
     seen: list[tuple[str, dict]] = []
     original = ReportsService.run
 
-    def run(self, name, **filters):
+    def run(self, name, currency=None, **filters):
         seen.append((name, dict(filters)))
-        return original(self, name, **filters)
+        return original(self, name, currency, **filters)
 
     monkeypatch.setattr(ReportsService, "run", run)
     return seen
@@ -70,7 +70,8 @@ def test_the_page_opens_on_pipeline_by_stage_with_the_spec_columns(base):
     ]
     new = model.frame[model.frame["stage"] == "New"].iloc[0]
     assert (new["count"], str(new["value"])) == (2, "2400000.00")
-    assert (model.currencies, model.currency) == (["PKR"], "PKR")
+    # the reporting currency is the workspace's (USD here); the deals' PKR is offered
+    assert (model.currencies, model.currency) == (["PKR", "USD"], "USD")
     assert model.message == ""
     assert set(model.reports) == set(base.reports.names())
     assert model.reports["sales_per_customer"] == "Sales per customer"
@@ -143,12 +144,14 @@ def test_make_workbook_writes_the_exporters_workbook_with_progress(base):
     data = model.make_workbook()
     assert data == model.workbook_data and data[:2] == b"PK"
     book = openpyxl.load_workbook(io.BytesIO(data))
-    assert book.sheetnames == ["Cover", "Pipeline by stage"]
+    assert book.sheetnames == ["Cover", "Pipeline by stage", "Chart data"]
+    assert book["Chart data"].sheet_state == "hidden"
     sheet = book["Pipeline by stage"]
     rows = list(sheet.iter_rows(values_only=True))
     assert list(rows[0]) == base.reports.spec("pipeline_by_stage").column_names
-    assert list(rows[1][:5]) == ["Sales", "New", 10, "PKR", 2]
-    assert float(rows[1][5]) == 2400000.0
+    assert list(rows[1][:5]) == ["Pipeline", "Stage", "Order", "Currency", "Open deals"]
+    assert list(rows[2][:5]) == ["Sales", "New", 10, "PKR", 2]
+    assert float(rows[2][5]) == 2400000.0
     assert seen[-1] == 100 and model.running is False
     today = base.today().isoformat()
     assert model.workbook_name == f"pipeline_by_stage-{today}.xlsx"
@@ -166,7 +169,8 @@ def test_a_layout_workbook_gets_the_filters_each_report_takes(base, calls):
     assert model.message == ""
     book = openpyxl.load_workbook(io.BytesIO(data))
     assert book.sheetnames[0] == "Cover" and "Pipeline by stage" in book.sheetnames
-    assert len(book.sheetnames) == 1 + len(base.export.layout("sales_review").sheets)
+    shown = [s for s in book.worksheets if s.sheet_state == "visible"]
+    assert len(shown) == 1 + len(base.export.layout("sales_review").sheets)
     assert all(filters == {"owner": "bilal"} for _name, filters in calls)
     new = next(r for r in book["Pipeline by stage"].iter_rows(values_only=True) if r[1] == "New")
     assert new[4] == 1  # Bilal's deal only
@@ -223,46 +227,38 @@ def test_a_users_own_report_is_offered_and_runs(base):
 
 
 # -- the view -----------------------------------------------------------------------------
-def test_chart_data_keeps_one_currency_and_sums_repeated_categories():
-    frame = pd.DataFrame(
-        {
-            "stage": ["New", "New", "Won", 3],
-            "currency": ["PKR", "PKR", "USD", "PKR"],
-            "value": [pd.NA, 2.5, 7, 1],
-        }
+def test_the_charts_are_crm_cores_and_the_picker_is_the_reporting_currency(base):
+    """The page draws crm_core's pivot (the workbook's chart); the picker passes
+    currency= to ws.reports.run; without a rate the chart is the picked currency's and
+    the page says which rates were missing."""
+    base.set_setting("currency", "PKR")
+    base.as_user("bilal").pipeline.create("Buttons", expected_revenue="4000", currency="EUR")
+    model = ReportsModel(base.as_user("ayesha"))
+    assert model.currency == "PKR" and model.currencies == ["EUR", "PKR"]
+    [chart] = model.charts
+    # Uniforms (PKR 1,500,000) and Towels (PKR 900,000) in New; the EUR deal not added
+    assert (chart.title, chart.categories[:2]) == (
+        "Pipeline value by stage (PKR)",
+        ["New", "Qualified"],
     )
-    chart = Chart("column", "stage", ("value",))
-    assert chart_data(chart, frame, "PKR") == (["New", "3"], {"value": [2.5, 1.0]})
-    assert chart_data(chart, None) == ([], {"value": []})
+    assert chart.series["Value"][:2] == [2_400_000.0, 0.0]
+    assert "no rate for EUR" in model.missing_rates
+    assert "no rate for EUR" in chart_notes(model)
+    model.currency = "EUR"  # no PKR->EUR rate either: EUR's own deals
+    [chart] = model.charts
+    assert (chart.title, chart.series["Value"][0]) == ("Pipeline value by stage (EUR)", 4000.0)
+    base.rates.set("EUR", "2020-01-01", "0.004", base="PKR")  # 1 PKR = 0.004 EUR
+    model.currency = "PKR"
+    [chart] = model.charts
+    assert chart.series["Value"][0] == 2_400_000 + 1_000_000  # EUR 4,000 at 0.004
+    assert model.missing_rates == "" and chart_notes(model) == ""
 
 
-def test_a_chart_opens_in_a_currency_that_has_figures_and_says_when_one_has_none():
-    frame = pd.DataFrame(
-        {
-            "campaign": ["Fair", "Fair", "Mail"],
-            "currency": ["PKR", "EUR", "PKR"],
-            "won_revenue": [0.0, 18000.0, 0.0],
-        }
-    )
-    chart = Chart("column", "campaign", ("won_revenue",), "Won revenue")
-    # The workspace's PKR has nothing to draw: the chart opens in EUR.
-    assert chart_currency(chart, frame, ["EUR", "PKR"], "PKR") == "EUR"
-    assert chart_currency(chart, frame, ["EUR", "PKR"], "EUR") == "EUR"
-    frame.loc[2, "won_revenue"] = 5.0
-    assert chart_currency(chart, frame, ["EUR", "PKR"], "PKR") == "PKR"
-    assert chart_currency(None, frame, ["EUR", "PKR"], "PKR") == "PKR"
-    # The currency shown now is kept when it has figures, else the workspace's.
-    assert chart_currency(chart, frame, ["EUR", "PKR"], "EUR", "PKR") == "EUR"
-    assert chart_currency(chart, frame, ["EUR", "PKR"], "USD", "PKR") == "PKR"
-    frame["won_revenue"] = 0.0
-    assert chart_currency(chart, frame, ["EUR", "PKR"], "PKR") == "PKR"  # all empty
-    kinds = {"won_revenue": "money", "currency": "text"}
-    empty = report_figure(chart, frame, kinds, "PKR")
-    assert empty.title.text == "Won revenue (PKR): no data"  # in no currency at all
-    frame.loc[1, "won_revenue"] = 1.0
-    assert report_figure(chart, frame, kinds, "EUR").title.text == "Won revenue (EUR)"
-    elsewhere = report_figure(chart, frame, kinds, "PKR")
-    assert elsewhere.title.text == "Won revenue (PKR): nothing in PKR, choose another currency"
+def test_a_chart_left_out_is_said_so(base):
+    model = ReportsModel(base.as_user("ayesha"), report="campaign_results")
+    assert model.chart is not None and not any(c.drawn for c in model.charts)
+    assert "chart left out (nothing to draw)" in chart_notes(model)
+    assert report_figure(model.charts[0]) is None
 
 
 def test_display_frame_and_formats_follow_the_column_kinds(base):
@@ -281,10 +277,11 @@ def test_display_frame_and_formats_follow_the_column_kinds(base):
 @pytest.mark.parametrize("kind", ["column", "bar", "line", "pie"])
 def test_every_chart_type_draws_its_categories_as_text(kind):
     frame = pd.DataFrame({"stage": ["<b>New</b>", "Won"], "a": [1.0, 2.0], "b": [3.0, None]})
-    fig = report_figure(Chart(kind, "stage", ("a", "b")), frame, {"a": "money", "b": "money"})
+    [data] = chart_data(Chart(kind, "stage", ("a", "b")), frame, {"a": "number", "b": "number"})
+    fig = report_figure(data)
     axis = fig.y_range if kind == "bar" else fig.x_range
     assert "<b>New</b>" in {f[0] if isinstance(f, tuple) else f for f in axis.factors}
-    assert report_figure(None, frame, {}) is None
+    assert report_figure(None) is None
 
 
 def find(layout, css_class):

@@ -273,7 +273,8 @@ function renderBoard({ model, el }) {
     const { title, count, total, cards, more } = view.parts
     title.textContent = column.stage
     count.textContent = `${column.count} ${column.count === 1 ? "deal" : "deals"}`
-    total.replaceChildren(...totalNodes(column.totals))
+    total.replaceChildren(...totalNodes(column.totals),
+      ...(column.note ? [h("div", { class: "crm-board-total-note", text: column.note })] : []))
     const nodes = column.cards.map(card => {
       // what the card shows and where: a card changed in any way is drawn again
       const key = `${column.stage_id}:${before ? 1 : 0}${after ? 1 : 0}:${JSON.stringify(card)}`

@@ -134,7 +134,12 @@ def test_the_finished_workbook_follows_the_umask(tmp_path: Path, umask: int, mod
     assert _mode(target) == mode
     assert [p.name for p in tmp_path.iterdir()] == ["review.xlsx"]
     sheet = openpyxl.load_workbook(target, read_only=True)["T"]
-    assert [r for r in sheet.iter_rows(values_only=True)] == [("n", "name"), (1, "a"), (2, "b")]
+    assert [r for r in sheet.iter_rows(values_only=True)] == [
+        ("n", "name"),  # the identifiers (a hidden row), then the titles
+        ("N", "Name"),
+        (1, "a"),
+        (2, "b"),
+    ]
 
 
 def test_a_download_uses_the_system_temp_folder_and_sweeps_it(tmp_path: Path, monkeypatch):

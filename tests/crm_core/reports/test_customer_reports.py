@@ -105,8 +105,15 @@ def book(ws):
     return {key: value[1] for key, value in ids.items()}
 
 
+def per_currency(frame):
+    """The frame without the reporting-currency columns (tested in test_converted)."""
+    extra = [c for c in frame.columns if c.endswith("_converted")]
+    extra += [c for c in ("reporting_currency", "rank") if c in frame.columns]
+    return frame.drop(columns=extra)
+
+
 def rows(frame):
-    return [tuple(r) for r in frame.itertuples(index=False)]
+    return [tuple(r) for r in per_currency(frame).itertuples(index=False)]
 
 
 Z = D("0.00")
@@ -135,7 +142,7 @@ def sales_rows(b):
 # -- sales per customer ----------------------------------------------------------------------
 def test_sales_per_customer_in_a_month(ws, book):
     frame = ws.reports.sales_per_customer(period_from="2026-04-01", period_to="2026-04-30")
-    assert list(frame.columns) == [
+    assert list(per_currency(frame).columns) == [
         "customer",
         "customer_type",
         "customer_id",
@@ -152,8 +159,10 @@ def test_sales_per_customer_in_a_month(ws, book):
     ]
     expected = sales_rows(book)
     # Masha's PKR (February, paid) and Lahore (May, paid) have nothing in April.
+    # Ranked in the reporting currency (USD), which has no rate from PKR here: Masha
+    # (USD only) first, then the customers without a rank, by their largest row.
     assert rows(frame) == [
-        expected[k] for k in ("indus_pkr", "volga_pkr", "kazan_pkr", "indus_usd", "masha_usd")
+        expected[k] for k in ("masha_usd", "indus_pkr", "indus_usd", "volga_pkr", "kazan_pkr")
     ]
     assert all(type(x) is Decimal for x in frame["revenue"])
 
@@ -164,13 +173,14 @@ def test_open_balance_keeps_a_customer_and_a_refund_subtracts(ws, book):
     assert rows(frame) == [
         ("Masha Petrova", "contact", b["masha"], "USD", D("500.00"), 1, D("500.00"), 2.0,
          Z, Z, Z, Z, Z),
-        ("Indus Textiles", "company", b["indus"], "USD", Z, 0, None, None,
-         D("400.00"), Z, D("400.00"), Z, Z),
+        # no revenue in the period is 0 in any currency: ranked second
         ("Kazan Home", "company", b["kazan"], "PKR", Z, 0, None, None,
          D("27800.00"), D("12800.00"), D("3000.00"), D("5000.00"), D("7000.00")),
-        # only the credit note of 20 April
+        # only the credit note of 20 April, in PKR (no rate to USD here): unranked
         ("Indus Textiles", "company", b["indus"], "PKR", D("-20000.00"), 0, None, None,
          D("47200.00"), Z, D("47200.00"), Z, Z),
+        ("Indus Textiles", "company", b["indus"], "USD", Z, 0, None, None,
+         D("400.00"), Z, D("400.00"), Z, Z),
     ]  # fmt: skip
 
 
@@ -188,7 +198,9 @@ def test_sales_per_customer_for_all_time(ws, book):
         ("Indus Textiles", "USD"): (D("1000.00"), 1, None),
         ("Masha Petrova", "USD"): (D("500.00"), 1, 2.0),
     }  # fmt: skip
-    assert list(frame["customer"][:2]) == ["Indus Textiles", "Volga Linen"]
+    # every customer has a PKR row and no PKR rate: unranked, by their largest row
+    assert list(frame["customer"].drop_duplicates()[:2]) == ["Indus Textiles", "Volga Linen"]
+    assert frame["rank"].isna().all()
 
 
 def test_sales_per_customer_by_owner_team_and_for_a_sales_user(ws, book):
@@ -197,7 +209,7 @@ def test_sales_per_customer_by_owner_team_and_for_a_sales_user(ws, book):
     bilal = ws.reports.sales_per_customer(owner="bilal", **april)
     assert rows(bilal) == [expected["indus_pkr"], expected["indus_usd"]]
     moscow = ws.reports.sales_per_customer(team="Moscow", **april)
-    assert rows(moscow) == [expected[k] for k in ("volga_pkr", "kazan_pkr", "masha_usd")]
+    assert rows(moscow) == [expected[k] for k in ("masha_usd", "volga_pkr", "kazan_pkr")]
     as_olga = ws.as_user("olga").reports.sales_per_customer(**april)
     assert rows(as_olga) == rows(moscow)
     assert ws.as_user("olga").reports.sales_per_customer(owner="bilal", **april).empty
@@ -253,7 +265,7 @@ def test_rfm_up_to_today(ws, book):
     """
     b = book
     frame = ws.reports.rfm()
-    assert list(frame.columns) == RFM_COLUMNS
+    assert list(per_currency(frame).columns) == RFM_COLUMNS
     assert rows(frame) == [
         ("Indus Textiles", "company", b["indus"], "PKR", day("2026-04-10"), 35, 3,
          D("170000.00"), 2, 4, 5, "At risk"),

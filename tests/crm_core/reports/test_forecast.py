@@ -4,7 +4,6 @@ backtest) on small hand-built books, on SQLite and PostgreSQL."""
 
 import datetime as dt
 from decimal import Decimal
-from fractions import Fraction
 
 import pandas as pd
 import pytest
@@ -90,99 +89,8 @@ def test_bad_series_are_refused_naming_what_is_wrong():
         fc.backtest([1, 2, 3], months=["a"])
 
 
+# The backtest's grading on synthetic series: tests/crm_core/reports/test_backtest.py.
 # ---------------------------------------------------------------------------------------
-# The backtest on synthetic series with known answers.
-# ---------------------------------------------------------------------------------------
-
-
-def test_a_constant_series_is_forecast_perfectly_by_every_method():
-    graded = fc.score(fc.backtest([D("250.00")] * 15)).set_index("method")
-    # months scored: every month from the 4th (3 before it), the seasonal from the 13th
-    assert graded["months"].to_dict() == {
-        "naive": 12,
-        "moving_average_3": 12,
-        "seasonal_naive": 3,
-        "linear_trend": 12,
-    }
-    assert graded["mape"].tolist() == [0.0] * 4
-    assert graded["bias"].tolist() == [0.0] * 4
-    assert graded["mae"].tolist() == [D("0.00")] * 4
-    assert graded["best"].tolist() == [True] * 4  # all tied for the lowest MAPE
-
-
-def test_a_linear_series_only_the_trend_follows():
-    """100, 110, ..., 210 (12 months). Scored months: the 4th to the 12th, actuals
-    130..210 (nine months, sum 1530). Naive forecasts the month before: error -10
-    each month; the 3-month mean is the value two steps back: error -20 each month;
-    the trend is exact."""
-    series = [100 + 10 * k for k in range(12)]
-    detail = fc.backtest(series, months=[f"m{k + 1}" for k in range(12)])
-    assert _row(detail, month="m4", method="naive") == {
-        "month": "m4",
-        "method": "naive",
-        "forecast": D("120.00"),
-        "actual": D("130.00"),
-        "error": D("-10.00"),
-    }
-    assert set(detail[detail["method"] == "naive"]["error"]) == {D("-10.00")}
-    assert set(detail[detail["method"] == "moving_average_3"]["error"]) == {D("-20.00")}
-    assert set(detail[detail["method"] == "linear_trend"]["error"]) == {D("0.00")}
-    assert "seasonal_naive" not in set(detail["method"])
-    graded = fc.score(detail).set_index("method")
-    naive_mape = sum(Fraction(10, a) for a in range(130, 211, 10)) / 9
-    assert graded.loc["naive", "mape"] == pytest.approx(float(naive_mape))
-    assert graded.loc["naive", "bias"] == pytest.approx(-90 / 1530)  # = -1/17
-    assert graded.loc["naive", "mae"] == D("10.00")
-    assert graded.loc["moving_average_3", "mape"] == pytest.approx(float(2 * naive_mape))
-    assert graded.loc["moving_average_3", "bias"] == pytest.approx(-180 / 1530)  # = -2/17
-    assert graded.loc["moving_average_3", "mae"] == D("20.00")
-    assert (graded.loc["linear_trend", "mape"], graded.loc["linear_trend", "bias"]) == (0, 0)
-    assert graded.loc["seasonal_naive"].to_dict() == {
-        "months": 0,
-        "mape": None,
-        "bias": None,
-        "mae": None,
-        "best": False,
-    }
-    assert graded["best"].to_dict() == {
-        "naive": False,
-        "moving_average_3": False,
-        "seasonal_naive": False,
-        "linear_trend": True,
-    }
-
-
-def test_a_repeated_season_is_forecast_perfectly_by_seasonal_naive():
-    pattern = [50, 60, 80, 120, 90, 70, 65, 75, 100, 140, 160, 200]
-    detail = fc.backtest(pattern * 3)
-    seasonal = detail[detail["method"] == "seasonal_naive"]
-    assert seasonal["month"].tolist() == list(range(12, 36))  # from the 13th month on
-    assert set(seasonal["error"]) == {D("0.00")}
-    graded = fc.score(detail).set_index("method")
-    assert graded.loc["seasonal_naive", "months"] == 24
-    assert (graded.loc["seasonal_naive", "mape"], graded.loc["seasonal_naive", "bias"]) == (0, 0)
-    assert graded["best"].tolist() == [False, False, True, False]
-    assert graded.loc["naive", "mape"] > 0.1
-
-
-def test_mape_skips_zero_actuals_and_bias_needs_a_non_zero_total():
-    # Months 4..5 scored: naive forecasts 0 for an actual of 0 (no MAPE term), then 0
-    # for 100: APE 1. bias = (0 - 100) / 100 = -1.
-    graded = fc.score(fc.backtest([0, 0, 0, 0, 100], methods=["naive"]), methods=["naive"])
-    assert graded.to_dict("records") == [
-        {"method": "naive", "months": 2, "mape": 1.0, "bias": -1.0, "mae": D("50.00"), "best": True}
-    ]
-    zeros = fc.score(fc.backtest([0, 0, 0, 0]), methods=["naive"])
-    assert zeros.to_dict("records") == [
-        {
-            "method": "naive",
-            "months": 1,
-            "mape": None,
-            "bias": None,
-            "mae": D("0.00"),
-            "best": False,
-        }
-    ]
 
 
 def test_learned_rate_is_won_over_reached():
@@ -308,6 +216,15 @@ def deals(ws, clock):
     p.archive(deal("M", "bilal", "999.00", expected_close="2026-05-20"))
 
 
+ORIGINAL = ["month", "currency", "deals", "value", "weighted_entered", "weighted_learned"]
+CONVERTED = [
+    "reporting_currency",
+    "value_converted",
+    "weighted_entered_converted",
+    "weighted_learned_converted",
+]
+
+
 def _rates(frame):
     """stage -> (mean_entered, reached_closed, won, learned_rate), rates rounded."""
     return {
@@ -390,20 +307,62 @@ def test_forecast_pipeline_weighs_entered_and_learned(ws, deals):
                  learned 200,000 x 2/5 + 400,000 / 2 = 80,000 + 200,000
     2026-06 USD: J 10,000; entered 8,000; learned 6,666.67
     (none) PKR: L 80,000; entered 24,000; learned 32,000
+
+    In the reporting currency (USD), without a PKR rate: J's row only; the others'
+    converted cells stay empty and the run names the missing rate.
     """
     frame = ws.reports.forecast_pipeline()
-    assert frame.values.tolist() == [
+    assert frame[ORIGINAL].values.tolist() == [
         ["overdue", "PKR", 1, D("50000.00"), D("5000.00"), D("16666.67")],
         ["2026-05", "PKR", 1, D("100000.00"), D("20000.00"), D("33333.33")],
         ["2026-06", "PKR", 2, D("600000.00"), D("300000.00"), D("280000.00")],
         ["2026-06", "USD", 1, D("10000.00"), D("8000.00"), D("6666.67")],
         ["(none)", "PKR", 1, D("80000.00"), D("24000.00"), D("32000.00")],
     ]
+    assert frame[CONVERTED].values.tolist() == [
+        ["USD", None, None, None],
+        ["USD", None, None, None],
+        ["USD", None, None, None],
+        ["USD", D("10000.00"), D("8000.00"), D("6666.67")],
+        ["USD", None, None, None],
+    ]
+    assert frame.attrs["missing_rates"].startswith("no rate for PKR on or before 2026-03-01")
+
+
+def test_forecast_pipeline_converted_at_each_close_date(ws, deals):
+    """1 USD = 200 PKR from 2026-01-01 and 250 PKR from 2026-06-01: May and overdue
+    deals at 200, June's at 250, the deal without a close date at today's (200).
+
+    overdue K: 50,000 / 200 = 250; entered 25; learned 16,666.67 / 200 = 83.33
+    2026-05 G: 100,000 / 200 = 500; 100; 33,333.33 / 200 = 166.67
+    2026-06 H + I: 600,000 / 250 = 2,400; 300,000 / 250 = 1,200; 280,000 / 250 = 1,120
+    (none) L: 80,000 / 200 = 400; 120; 160
+    """
+    ws.rates.set("PKR", "2026-01-01", "200", base="USD")
+    ws.rates.set("PKR", "2026-06-01", "250", base="USD")
+    frame = ws.reports.forecast_pipeline()
+    assert frame[["month", "currency", *CONVERTED]].values.tolist() == [
+        ["overdue", "PKR", "USD", D("250.00"), D("25.00"), D("83.33")],
+        ["2026-05", "PKR", "USD", D("500.00"), D("100.00"), D("166.67")],
+        ["2026-06", "PKR", "USD", D("2400.00"), D("1200.00"), D("1120.00")],
+        ["2026-06", "USD", "USD", D("10000.00"), D("8000.00"), D("6666.67")],
+        ["(none)", "PKR", "USD", D("400.00"), D("120.00"), D("160.00")],
+    ]
+    assert frame.attrs["missing_rates"] == ""
+    in_pkr = ws.reports.forecast_pipeline(currency="PKR")
+    # 10,000 USD on 2026-06-15 at 250: 2,500,000 PKR; PKR rows unchanged
+    assert in_pkr[CONVERTED].values.tolist()[3] == [
+        "PKR",
+        D("2500000.00"),
+        D("2000000.00"),
+        D("1666667.50"),
+    ]
+    assert in_pkr["value_converted"].tolist()[0] == D("50000.00")
 
 
 def test_forecast_pipeline_filters(ws, deals):
     # olga's history (E, F) won nothing: every learned rate is 0
-    assert ws.reports.forecast_pipeline(owner="olga").values.tolist() == [
+    assert ws.reports.forecast_pipeline(owner="olga")[ORIGINAL].values.tolist() == [
         ["overdue", "PKR", 1, D("50000.00"), D("5000.00"), D("0.00")],
         ["2026-06", "PKR", 1, D("400000.00"), D("240000.00"), D("0.00")],
         ["(none)", "PKR", 1, D("80000.00"), D("24000.00"), D("0.00")],
@@ -411,8 +370,9 @@ def test_forecast_pipeline_filters(ws, deals):
     # a sales user sees their own, as the owner filter does
     as_olga = ws.as_user("olga").reports.forecast_pipeline()
     assert as_olga.values.tolist() == ws.reports.forecast_pipeline(owner="olga").values.tolist()
+    assert len(as_olga) == 3
     # nothing learned for tagged deals: J keeps Negotiation's configured 80 %
-    assert ws.reports.forecast_pipeline(tag="export").values.tolist() == [
+    assert ws.reports.forecast_pipeline(tag="export")[ORIGINAL].values.tolist() == [
         ["2026-06", "USD", 1, D("10000.00"), D("8000.00"), D("8000.00")],
     ]
     june = ws.reports.forecast_pipeline(period_from="2026-06-01", period_to="2026-06-30")
@@ -446,6 +406,9 @@ def books(ws):
     Open deals: bilal's for Indus, PKR 100,000 in Proposition (60 %), expected
     2026-06-10 (no closed history: the configured 60 % stands, 60,000); olga's for
     Kazan without a close date.
+
+    Exchange rates: 1 USD = 200 PKR from 2025-01-01, 250 PKR from 2026-02-01. The
+    workspace's reporting currency is USD.
     """
     ws.users.add("Bilal Ahmed", "bilal", role="sales", team="Karachi")
     ws.users.add("Olga Smirnova", "olga", role="sales", team="Lahore")
@@ -463,6 +426,8 @@ def books(ws):
     ws.pipeline.create(
         "towels", owner="olga", company=kazan, expected_revenue="3000.00", currency="USD"
     )
+    ws.rates.set("PKR", "2025-01-01", "200", base="USD")
+    ws.rates.set("PKR", "2026-02-01", "250", base="USD")
     invoices = [
         # (move type, state, date, currency, untaxed, company)
         ("out_invoice", "posted", "2025-10-31", "PKR", "777.00", indus),
@@ -501,16 +466,22 @@ PKR_ACTUALS = ["100000.00", "120000.00", "140000.00", "160000.00", "180000.00", 
 MONTHS = ["2025-11", "2025-12", "2026-01", "2026-02", "2026-03", "2026-04"]
 
 
+#: bilal's customer (Indus) invoices in PKR only: the PKR figures unconverted.
+BILAL_PKR = {"owner": "bilal", "currency": "PKR", **HALF_YEAR}
+#: olga's customer (Kazan) invoices in USD only.
+OLGA_USD = {"owner": "olga", "currency": "USD", **HALF_YEAR}
+
+
 def test_revenue_forecast_history_and_forecasts(ws, books):
-    frame = ws.reports.revenue_forecast(**HALF_YEAR)
-    pkr = frame[frame["currency"] == "PKR"]
-    actual = pkr[pkr["kind"] == "actual"]
+    frame = ws.reports.revenue_forecast(**BILAL_PKR)
+    assert set(frame["currency"]) == {"PKR"}
+    actual = frame[frame["kind"] == "actual"]
     assert actual[["month", "method", "revenue"]].values.tolist() == [
         [m, "actual", D(r)] for m, r in zip(MONTHS, PKR_ACTUALS, strict=True)
     ]
     # naive 200,000; mean of the last three 180,000; trend +20,000 a month; the
     # seasonal method needs 12 months; pipeline: bilal's deal in June at 60 %.
-    ahead = pkr[pkr["kind"] == "forecast"]
+    ahead = frame[frame["kind"] == "forecast"]
     assert ahead[["month", "method", "revenue"]].values.tolist() == [
         ["2026-05", "naive", D("200000.00")],
         ["2026-05", "moving_average_3", D("180000.00")],
@@ -525,7 +496,7 @@ def test_revenue_forecast_history_and_forecasts(ws, books):
         ["2026-07", "linear_trend", D("260000.00")],
         ["2026-07", "pipeline", D("0.00")],
     ]
-    usd = frame[frame["currency"] == "USD"]
+    usd = ws.reports.revenue_forecast(**OLGA_USD)
     assert usd[usd["kind"] == "actual"]["revenue"].tolist() == [
         D("0.00"),
         D("0.00"),
@@ -543,14 +514,70 @@ def test_revenue_forecast_history_and_forecasts(ws, books):
     ]
 
 
+def test_revenue_is_one_series_in_the_reporting_currency(ws, books):
+    """Every invoice converted at the rate of its own date, then added up by month.
+
+    In USD (the workspace's): PKR / 200 until January, / 250 from February:
+    Nov 500, Dec 600, Jan (150,000 - 10,000) / 200 = 700, Feb 160,000 / 250 + 5,000
+    = 5,640, Mar 720, Apr 800. The pipeline's June deal, 60,000 PKR weighted, closes
+    2026-06-10: 240 USD. In PKR: February is 160,000 + 5,000 x 250 = 1,410,000.
+    """
+    frame = ws.reports.revenue_forecast(**HALF_YEAR)
+    assert set(frame["currency"]) == {"USD"}
+    actual = frame[frame["kind"] == "actual"]
+    assert actual[["month", "revenue"]].values.tolist() == [
+        ["2025-11", D("500.00")],
+        ["2025-12", D("600.00")],
+        ["2026-01", D("700.00")],
+        ["2026-02", D("5640.00")],
+        ["2026-03", D("720.00")],
+        ["2026-04", D("800.00")],
+    ]
+    pipeline = frame[frame["method"] == "pipeline"]
+    assert pipeline["revenue"].tolist() == [D("0.00"), D("240.00"), D("0.00")]
+    assert frame[frame["method"] == "naive"]["revenue"].tolist() == [D("800.00")] * 3
+    assert frame.attrs["missing_rates"] == ""
+    in_pkr = ws.reports.revenue_forecast(currency="PKR", **HALF_YEAR)
+    february = in_pkr[(in_pkr["kind"] == "actual") & (in_pkr["month"] == "2026-02")]
+    assert february["revenue"].tolist() == [D("1410000.00")]
+    backtest = ws.reports.forecast_backtest(**HALF_YEAR)
+    assert set(backtest["currency"]) == {"USD"} and len(backtest) == 5
+
+
+def test_a_missing_rate_is_named_and_nothing_is_forecast(ws, books):
+    """No EUR rate at all: no month can be converted, none is shown as if complete,
+    nothing is forecast or scored, and the run names the missing rates."""
+    frame = ws.reports.revenue_forecast(currency="EUR", **HALF_YEAR)
+    assert set(frame["kind"]) == {"actual"}
+    assert frame["revenue"].tolist() == [None] * 6
+    assert frame.attrs["missing_rates"] == (
+        "no rate for PKR on or before 2025-11-05, USD on or before 2026-02-14 (to EUR)"
+    )
+    summary = ws.reports.forecast_backtest(currency="EUR", **HALF_YEAR)
+    assert summary["months"].tolist() == [0] * 5
+    assert not summary["recommended"].any()
+    assert set(summary["verdict"]) == {
+        "not scored: exchange rates are missing for part of the history (see "
+        "missing_rates); trust none until the rates are added"
+    }
+    assert "no rate for PKR" in summary.attrs["missing_rates"]
+    assert summary.attrs["verdict"].startswith("not scored: exchange rates are missing")
+    assert ws.reports.forecast_backtest_detail(currency="EUR", **HALF_YEAR).empty
+    # a rate for USD only from March: February's Kazan invoice still lacks one
+    ws.rates.set("USD", "2026-03-01", "1.1", base="EUR")
+    olga = ws.reports.revenue_forecast(**(OLGA_USD | {"currency": "EUR"}))
+    assert olga["revenue"].tolist() == [D("0.00")] * 3 + [None] + [D("0.00")] * 2
+    assert olga.attrs["missing_rates"] == "no rate for USD on or before 2026-02-14 (to EUR)"
+
+
 def test_revenue_forecast_default_history_and_owner_filters(ws, books):
-    frame = ws.reports.revenue_forecast()
-    pkr = frame[(frame["currency"] == "PKR") & (frame["kind"] == "actual")]
+    frame = ws.reports.revenue_forecast(owner="bilal", currency="PKR")
+    pkr = frame[frame["kind"] == "actual"]
     # 24 full months, May 2024 .. April 2026; May 2026's invoice is not history
     assert (len(pkr), pkr["month"].iloc[0], pkr["month"].iloc[-1]) == (24, "2024-05", "2026-04")
     assert _row(pkr, month="2025-10")["revenue"] == D("777.00")
     assert sum(pkr["revenue"]) == D("900777.00")
-    forecasts = frame[(frame["currency"] == "PKR") & (frame["kind"] == "forecast")]
+    forecasts = frame[frame["kind"] == "forecast"]
     assert sorted(set(forecasts["method"])) == [
         "linear_trend",
         "moving_average_3",
@@ -563,11 +590,11 @@ def test_revenue_forecast_default_history_and_owner_filters(ws, books):
     assert seasonal["revenue"].tolist() == [D("0.00")] * 3
     # olga's customer is Kazan: only the USD invoice; bilal's (team Karachi) Indus
     olga = ws.reports.revenue_forecast(owner="olga", **HALF_YEAR)
-    assert set(olga["currency"]) == {"USD"}
+    assert olga[olga["kind"] == "actual"]["revenue"].sum() == D("5000.00")
     # olga's deal has no close date: her pipeline forecast is zero
     assert olga[olga["method"] == "pipeline"]["revenue"].tolist() == [D("0.00")] * 3
     karachi = ws.reports.revenue_forecast(team="Karachi", **HALF_YEAR)
-    assert set(karachi["currency"]) == {"PKR"}
+    assert karachi[karachi["kind"] == "actual"]["revenue"].tolist()[0] == D("500.00")
     assert (
         karachi.values.tolist()
         == ws.reports.revenue_forecast(owner="bilal", **HALF_YEAR).values.tolist()
@@ -577,65 +604,99 @@ def test_revenue_forecast_default_history_and_owner_filters(ws, books):
 
 
 def test_forecast_backtest_on_the_invoice_history(ws, books):
-    """PKR: months scored Feb, Mar, Apr 2026 (actual 160k, 180k, 200k).
+    """Every method on the same months: Feb, Mar, Apr 2026 (the seasonal method would
+    need 12 months before, the pipeline a journal from before February: the deals
+    were recorded on 2026-05-15, so neither is scored).
 
-    naive: 140k, 160k, 180k, error -20k each: MAPE (1/8 + 1/9 + 1/10) / 3, bias
-    -60k / 540k = -1/9, MAE 20,000. 3-month mean: 120k, 140k, 160k, error -40k:
-    MAPE (1/4 + 2/9 + 1/5) / 3, bias -2/9, MAE 40,000. Trend: exact. Seasonal: not
-    scored (12 months needed).
+    PKR (actual 160k, 180k, 200k): naive 140k, 160k, 180k, error -20k each: MAE
+    20,000, MAPE (1/8 + 1/9 + 1/10) / 3, bias -20,000 (-60k / 540k = -1/9), MASE 1.
+    3-month mean: 120k, 140k, 160k: MAE 40,000, bias -2/9, MASE 2. Trend: exact,
+    MASE 0: recommended.
 
-    USD: actuals 0, 0, 0, 5000, 0, 0; scored Feb (5000), Mar (0), Apr (0).
-    naive 0, 5000, 0: errors -5000, +5000, 0: MAPE 1 (Feb only), bias 0, MAE 3,333.33.
-    mean: 0, 1666.67, 1666.67: errors -5000, +1666.67, +1666.67: bias -1666.66 /
-    5000, MAE 8333.34 / 3 = 2777.78. Trend over [0,0,0] -> 0; over [0,0,0,5000] ->
-    5000; over [0,0,0,5000,0] -> 2500: errors -5000, +5000, +2500: bias 0.5, MAE
-    4166.67. Every method has MAPE 1 (only February counts): all tied, all best.
+    USD: actuals 0, 0, 0, 5000, 0, 0; scored Feb (5000), Mar (0), Apr (0). naive 0,
+    5000, 0: MAE 3,333.33; mean: 0, 1666.67, 1666.67: MAE 8333.34 / 3 = 2777.78,
+    MASE 0.83 but bias -1666.66 / 5000 = -33 %; trend 0, 5000, 2500: MAE 4166.67.
+    Forecasting zero errs 5000 / 3 = 1666.67: every method is worse than that.
     """
-    summary = ws.reports.forecast_backtest(**HALF_YEAR)
-    assert list(summary.columns) == ["currency", "method", "months", "mape", "bias", "mae", "best"]
-    assert summary[["currency", "method"]].values.tolist() == [["PKR", m] for m in ALL] + [
-        ["USD", m] for m in ALL
+    summary = ws.reports.forecast_backtest(**BILAL_PKR)
+    assert list(summary.columns) == [
+        "currency",
+        "method",
+        "months",
+        "mae",
+        "mape",
+        "bias",
+        "bias_pct",
+        "mase",
+        "recommended",
+        "verdict",
     ]
-    pkr = summary[summary["currency"] == "PKR"].set_index("method")
-    assert pkr.loc["naive", "months"] == 3
+    methods = [*ALL, "pipeline"]
+    assert summary[["currency", "method"]].values.tolist() == [["PKR", m] for m in methods]
+    pkr = summary.set_index("method")
+    assert pkr["months"].tolist() == [3, 3, 0, 3, 0]
     assert pkr.loc["naive", "mape"] == pytest.approx((1 / 8 + 1 / 9 + 1 / 10) / 3)
-    assert pkr.loc["naive", "bias"] == pytest.approx(-1 / 9)
-    assert pkr.loc["naive", "mae"] == D("20000.00")
+    assert pkr.loc["naive", ["mae", "bias", "mase"]].tolist() == [
+        D("20000.00"),
+        D("-20000.00"),
+        1.0,
+    ]
+    assert pkr.loc["naive", "bias_pct"] == pytest.approx(-1 / 9)
     assert pkr.loc["moving_average_3", "mape"] == pytest.approx((1 / 4 + 2 / 9 + 1 / 5) / 3)
-    assert pkr.loc["moving_average_3", "bias"] == pytest.approx(-2 / 9)
-    assert pkr.loc["moving_average_3", "mae"] == D("40000.00")
+    assert pkr.loc["moving_average_3", "bias_pct"] == pytest.approx(-2 / 9)
+    assert pkr.loc["moving_average_3", ["mae", "mase"]].tolist() == [D("40000.00"), 2.0]
     assert pkr.loc["linear_trend"].to_dict() == {
         "currency": "PKR",
         "months": 3,
-        "mape": 0.0,
-        "bias": 0.0,
         "mae": D("0.00"),
-        "best": True,
+        "mape": 0.0,
+        "bias": D("0.00"),
+        "bias_pct": 0.0,
+        "mase": 0.0,
+        "recommended": True,
+        "verdict": "recommended: lowest MASE (0.00), bias +0%",
     }
-    assert pkr.loc["seasonal_naive", "months"] == 0
-    assert pkr["best"].tolist() == [False, False, False, True]
-    usd = summary[summary["currency"] == "USD"].set_index("method")
+    assert pkr["recommended"].tolist() == [False, False, False, True, False]
+    assert summary.attrs["verdict"] == (
+        "trust linear_trend: MASE 0.00, bias +0%, on the same 3 months as every other "
+        "method (only 3 months scored: a weak guide)"
+    )
+    assert pkr.loc["naive", "verdict"] == (
+        "baseline: last month's figure. Trust linear_trend: MASE 0.00, bias +0%, on the "
+        "same 3 months as every other method (only 3 months scored: a weak guide)"
+    )
+    assert pkr.loc["pipeline", "verdict"] == (
+        "not scored: the journal holds the deals' history from 2026-05-15 only: it can "
+        "forecast 0 of the 6 months of this history, and at least 3 are needed"
+    )
+    usd = ws.reports.forecast_backtest(**OLGA_USD).set_index("method")
     assert usd.loc["naive", ["months", "mape", "bias", "mae"]].tolist() == [
         3,
         1.0,
-        0.0,
+        D("0.00"),
         D("3333.33"),
     ]
-    assert usd.loc["moving_average_3", "bias"] == pytest.approx(-0.333332)
+    assert usd.loc["moving_average_3", "bias_pct"] == pytest.approx(-0.333332)
     assert usd.loc["moving_average_3", "mae"] == D("2777.78")
-    assert usd.loc["linear_trend", "bias"] == pytest.approx(0.5)
+    assert usd.loc["moving_average_3", "mase"] == pytest.approx(8333.34 / 10000)
+    assert usd.loc["linear_trend", "bias_pct"] == pytest.approx(0.5)
     assert usd.loc["linear_trend", "mae"] == D("4166.67")
-    assert usd["best"].tolist() == [True, True, False, True]
+    assert not usd["recommended"].any()
+    assert usd.loc["naive", "verdict"] == (
+        "baseline: last month's figure; worse than forecasting zero. Every method, last "
+        "month's figure included, is worse than forecasting zero; trust none (only 3 "
+        "months scored: a weak guide)"
+    )
 
-    detail = ws.reports.forecast_backtest_detail(**HALF_YEAR)
+    detail = ws.reports.forecast_backtest_detail(**BILAL_PKR)
     assert list(detail.columns) == ["currency", "month", "method", "forecast", "actual", "error"]
-    february = detail[(detail["currency"] == "PKR") & (detail["month"] == "2026-02")]
+    february = detail[detail["month"] == "2026-02"]
     assert february[["method", "forecast", "actual", "error"]].values.tolist() == [
         ["naive", D("140000.00"), D("160000.00"), D("-20000.00")],
         ["moving_average_3", D("120000.00"), D("160000.00"), D("-40000.00")],
         ["linear_trend", D("160000.00"), D("160000.00"), D("0.00")],
     ]
-    assert len(detail) == 2 * 3 * 3  # two currencies, three months, three methods
+    assert len(detail) == 3 * 3  # three months, three methods
     assert set(detail["month"]) == {"2026-02", "2026-03", "2026-04"}
 
 
@@ -658,6 +719,113 @@ def test_reports_are_registered_with_their_charts(ws):
     assert "MAPE" in ws.reports.spec("forecast_backtest").doc
     empty = ws.reports.forecast_backtest()  # no invoice: zeros in the workspace currency
     assert set(empty["currency"]) == {"USD"}
-    assert empty[empty["method"] == "naive"][["months", "mape", "bias"]].values.tolist() == [
-        [21, None, None]
+    # 24 months of zeros: every method on the 12 months the seasonal one can forecast
+    naive = empty[empty["method"] == "naive"]
+    assert naive[["months", "mape", "bias_pct", "mase"]].values.tolist() == [[12, None, None, 1.0]]
+    assert empty.set_index("method").loc["pipeline", "verdict"] == (
+        "not scored: the journal holds no deal's history yet: it can forecast 0 of the 24 "
+        "months of this history, and at least 3 are needed"
+    )
+
+
+@pytest.fixture
+def deal_history(ws, books, clock):
+    """The ``books``, plus deals whose history the journal holds since 2026-01-10:
+
+    ==========  ==========================================================  ======
+    when        what                                                        owner
+    ==========  ==========================================================  ======
+    2026-01-10  dyeing: PKR 200,000, Proposition (60 %), close 2026-02-20   bilal
+    2026-01-10  looms: PKR 100,000, New, close 2026-03-15                   bilal
+    2026-02-10  looms: PKR 300,000, close 2026-03-20, moved to Negotiation
+    2026-02-25  dyeing won
+    2026-03-05  looms: close 2026-04-05 (slipped)
+    2026-03-10  cotton: PKR 50,000, New, close 2026-04-28                   olga
+    2026-04-15  looms: PKR 999,999 (today's amount, not the one forecast)
+    2026-04-20  looms won
+    ==========  ==========================================================  ======
+    """
+    p = ws.pipeline
+    start = clock.now
+    indus = int(ws.companies.search("Indus")["id"].iloc[0])
+
+    def at(day):
+        clock.now = dt.datetime.fromisoformat(day).replace(hour=12, tzinfo=UTC)
+
+    common = {"company": indus, "currency": "PKR"}
+    at("2026-01-10")
+    dyeing = p.create(
+        "dyeing",
+        owner="bilal",
+        stage="Proposition",
+        expected_revenue="200000.00",
+        expected_close="2026-02-20",
+        **common,
+    )["id"]
+    looms = p.create(
+        "looms", owner="bilal", expected_revenue="100000.00", expected_close="2026-03-15", **common
+    )["id"]
+    at("2026-02-10")
+    p.update(looms, expected_revenue="300000.00", expected_close="2026-03-20")
+    p.move(looms, "Negotiation")
+    at("2026-02-25")
+    p.win(dyeing)
+    at("2026-03-05")
+    p.update(looms, expected_close="2026-04-05")
+    at("2026-03-10")
+    p.create(
+        "cotton", owner="olga", expected_revenue="50000.00", expected_close="2026-04-28", **common
+    )
+    at("2026-04-15")
+    p.update(looms, expected_revenue="999999.00")
+    at("2026-04-20")
+    p.win(looms)
+    clock.now = start
+
+
+def test_the_pipeline_forecast_is_replayed_from_the_journal(ws, deal_history):
+    """The pipeline as it stood at the start of each month scored (Feb, Mar, Apr 2026),
+    weighted by the stage rates learned from the deals closed before then:
+
+    - 1 Feb: nothing closed yet, so Proposition keeps its configured 60 %: dyeing
+      200,000 x 0.6 = 120,000 (looms closes in March);
+    - 1 Mar: dyeing was won (it passed every open stage): every rate is 1/1. looms,
+      300,000 in Negotiation, closing 2026-03-20: 300,000;
+    - 1 Apr: looms slipped to 2026-04-05: 300,000, and olga's cotton 50,000
+      (looms's later 999,999 is not what was known then).
+
+    bilal's, in PKR (Indus's invoices, his deals): 120k, 300k, 300k against 160k,
+    180k, 200k: errors -40k, +120k, +100k: MAE 86,666.67, bias +60,000 (+180k /
+    540k = 1/3), MASE 86,666.67 / 20,000 (naive's MAE).
+    """
+    summary = ws.reports.forecast_backtest(**BILAL_PKR).set_index("method")
+    assert summary["months"].tolist() == [3, 3, 0, 3, 3]  # the pipeline on the same months
+    pipeline = summary.loc["pipeline"]
+    assert pipeline[["mae", "bias"]].tolist() == [D("86666.67"), D("60000.00")]
+    assert pipeline["bias_pct"] == pytest.approx(1 / 3)
+    assert pipeline["mase"] == pytest.approx(86666.67 / 20000, abs=1e-5)
+    assert pipeline["verdict"] == "worse than last month's figure (MASE 4.33, bias +33%)"
+    assert summary.loc["linear_trend", "recommended"]
+    detail = ws.reports.forecast_backtest_detail(**BILAL_PKR)
+    replayed = detail[detail["method"] == "pipeline"]
+    assert replayed[["month", "forecast", "actual"]].values.tolist() == [
+        ["2026-02", D("120000.00"), D("160000.00")],
+        ["2026-03", D("300000.00"), D("180000.00")],
+        ["2026-04", D("300000.00"), D("200000.00")],
     ]
+    # everyone's deals, in USD: each deal converted at its expected close date (250
+    # PKR a dollar from February): 480, 1,200, 1,200 + cotton's 200 = 1,400
+    everyone = ws.reports.forecast_backtest_detail(**HALF_YEAR)
+    assert everyone[everyone["method"] == "pipeline"]["forecast"].tolist() == [
+        D("480.00"),
+        D("1200.00"),
+        D("1400.00"),
+    ]
+    # olga sees her own deals' history only: it starts 2026-03-10 and covers April
+    # alone, too little to compare: the pipeline is left out, the others keep 3 months
+    olga = ws.as_user("olga").reports.forecast_backtest(**HALF_YEAR).set_index("method")
+    assert olga["months"].tolist() == [3, 3, 0, 3, 0]
+    assert olga.loc["pipeline", "verdict"] == (
+        "not scored: the journal holds the deals' history from 2026-03-10 only: it can "
+        "forecast 1 of the 6 months of this history, and at least 3 are needed"
+    )

@@ -92,4 +92,5 @@ def test_the_command_line_lists_runs_and_exports_it(plugin_path, tmp_path):
     written = crmbook("report", "companies_by_country", "--xlsx", "mine.xlsx")
     assert written.returncode == 0, written.stderr
     sheet = load_workbook(tmp_path / "mine.xlsx")["Companies by country"]
-    assert [c.value for c in sheet[2]] == ["PK", 1]
+    assert [c.value for c in sheet[2]] == ["Country", "Companies"]  # titles of its columns
+    assert [c.value for c in sheet[3]] == ["PK", 1]
