@@ -470,6 +470,7 @@ def _sessions_ended(count: int) -> str:
 from crm_core import (  # noqa: E402,F401  (register their commands on app)
     cli_duplicates,
     cli_import,
+    cli_mail,
     cli_rates,
     cli_reports,
 )

@@ -79,6 +79,7 @@ class Workspace:
     ``reports`` (figures as DataFrames), ``export`` (Excel workbooks) and ``duplicates``
     (companies and contacts that are probably one: ``ws.duplicates.find()``)
     and ``rates`` (exchange rates: ``ws.rates.set(...)``, ``ws.rates.load()``).
+    ``mail`` reads IMAP mailboxes into interactions (``ws.mail.fetch()``).
     Each call is one transaction: it either completes or leaves the database as it was.
     """
 
@@ -86,6 +87,7 @@ class Workspace:
         from crm_core.duplicates import Duplicates
         from crm_core.export import Export
         from crm_core.imports import Importer
+        from crm_core.mail import Mail
         from crm_core.reports import Reports
         from crm_core.services import (
             Accounts,
@@ -139,6 +141,7 @@ class Workspace:
         self.duplicates = Duplicates(self)
         self.importer = Importer(self)
         self.rates = ExchangeRates(self)
+        self.mail = Mail(self)
 
     # -- sessions ---------------------------------------------------------------
     @contextmanager

@@ -5,7 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Column, Date, ForeignKey, Index, String, Table, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    String,
+    Table,
+    Text,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm_core.models.base import Base, Versioned
@@ -112,6 +123,10 @@ class Contact(_PartyFields, Versioned, Base):
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     owner: Mapped[User | None] = relationship()
     tags: Mapped[list[Tag]] = relationship(secondary=contact_tags, order_by=Tag.name_key)
+    #: Asked for no marketing e-mail (campaign sends skip them; crm_core.mail).
+    no_marketing: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: Their address bounced (a delivery failure report came back; crm_core.mail).
+    email_bouncing: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Counting and paging the active records in name order read this index alone.
     __table_args__ = (Index("ix_contacts_active_name", "active", "name_key"),)
 

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import case, cast, func, select
 
+from crm_core.mail.campaigns import mail_counts
 from crm_core.models import Campaign, CampaignMember, Opportunity
 from crm_core.reports.base import (
     REGISTRY,
@@ -50,6 +51,10 @@ from crm_core.services.figures import MONEY, money, total
             "the campaign's (won revenue - cost) / cost, all its currencies converted; "
             "the same on each of its rows",
         ),
+        Column("sent", "int", "campaign e-mails the server accepted"),
+        Column("delivered", "int", "of which not bounced"),
+        Column("bounced", "int", "of which bounced"),
+        Column("replied", "int", "members who answered in the thread of their e-mail"),
     ],
     filters=("period_from", "period_to", "owner", "team", "campaign"),
     chart=Chart(
@@ -77,6 +82,10 @@ def campaign_results(scope: Scope) -> pd.DataFrame:
     when a rate is missing; and ``roi``: one figure per campaign, repeated on each of
     its rows, fraction (sum of won_revenue_converted over its rows - cost_converted)
     / cost_converted; NaN when there is no cost, it is zero, or a rate is missing.
+    Then the campaign's e-mails (crm_core.mail, repeated on each of its rows):
+    ``sent`` (accepted by the SMTP server), ``delivered`` (sent and no bounce came
+    back), ``bounced`` and ``replied`` (members with an incoming e-mail in the thread
+    of the campaign message sent to them).
 
     Filters: the period keeps the campaigns *starting* in it (``starts_on``; undated
     campaigns are then left out); ``owner``/``team`` count only the deals those users
@@ -97,6 +106,7 @@ def campaign_results(scope: Scope) -> pd.DataFrame:
         picked: list[Any] = scope.days_in_period(Campaign.starts_on)
         if scope.campaign_id is not None:
             picked.append(Campaign.id == scope.campaign_id)
+        mail = mail_counts()
         campaigns = s.execute(
             select(
                 Campaign.id,
@@ -107,8 +117,13 @@ def campaign_results(scope: Scope) -> pd.DataFrame:
                 Campaign.currency,
                 func.coalesce(members.c.targeted, 0),
                 func.coalesce(members.c.responded, 0),
+                mail.c.sent,
+                mail.c.delivered,
+                mail.c.bounced,
+                mail.c.replied,
             )
             .outerjoin(members, members.c.campaign_id == Campaign.id)
+            .join(mail, mail.c.campaign_id == Campaign.id)
             .where(*picked)
         ).all()
         won = o.status == "won"
@@ -150,6 +165,7 @@ def campaign_results(scope: Scope) -> pd.DataFrame:
         cost_currency,
         targeted,
         responded,
+        *emails,
     ) in campaigns:
         figures = by_campaign.get(cid, {})
         currencies = set(figures)
@@ -172,7 +188,7 @@ def campaign_results(scope: Scope) -> pd.DataFrame:
             if has_cost and cost_total and won_total is not None
             else float("nan")
         )
-        rows += [(*row, roi) for row in mine]
+        rows += [(*row, roi, *(int(x) for x in emails)) for row in mine]
     rows.sort(key=lambda r: (r[2] is None, r[2] or "", r[0], r[8]))
     frame = pd.DataFrame(rows, columns=REGISTRY["campaign_results"].column_names)
     for name in ("won_revenue_converted", "cost_converted"):

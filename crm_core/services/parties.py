@@ -644,6 +644,8 @@ class Contacts(_Parties):
             "mobile": self.phone_cleaner(None),
             "language": v.language,
             "birthday": v.date_value,
+            # "no marketing e-mail": campaign sends skip them (crm_core.mail)
+            "no_marketing": v.boolean,
         }
 
     keep_fields: ClassVar[tuple[str, ...]] = (

@@ -358,6 +358,10 @@ def test_every_reference_to_a_party_is_known():
             "erp_sales_orders.contact_id": "rows",
             "interactions.contact_id": "records",
             "opportunities.contact_id": "records",
+            # e-mail (crm_core.mail): a proposal's contact, a bounce's, an outbox message's
+            "contact_proposals.contact_id": "rows",
+            "email_bounces.contact_id": "rows",
+            "mail_outbox.contact_id": "rows",
         },
         "Company": {
             "company_tags.company_id": "tags",

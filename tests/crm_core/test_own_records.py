@@ -41,8 +41,13 @@ from crm_core.models import (
     Activity,
     Company,
     Contact,
+    ContactProposal,
+    EmailMessage,
     ExternalLink,
+    Mailbox,
+    MailSkip,
     Opportunity,
+    OutboxMessage,
     Pipeline,
     Setting,
     Stage,
@@ -270,7 +275,7 @@ class Refused:
     attempts: Callable[[Reps], list[Callable[[], Any]]]
 
     def verify(self, r: Reps) -> None:
-        tries = self.attempts(r)  # may set up what is tried on first
+        tries = self.attempts(r)  # may set up what is tried on first (mail_facts)
         before = untouched(r)
         assert tries
         for attempt in tries:
@@ -347,6 +352,59 @@ def holds(predicate: Callable[[Any, Reps], bool]) -> Callable[[Any, Reps], None]
         assert predicate(answer, r), answer
 
     return check
+
+
+def outbox_row(r: Reps, user_id: int, state: str) -> int:
+    """A message ``user_id`` queued to Irina (B's contact), in ``state``: its id."""
+    with session_of(r.ws) as s:
+        row = OutboxMessage(
+            state=state,
+            contact_id=r.irina,
+            recipient="irina@kazan.example.com",
+            subject=f"{SECRET} offer",
+            body_text=SECRET,
+            message_id=f"<{state}-{user_id}@kazan.example.com>",
+            user_id=user_id,
+            attempts=0,
+            queued_at=dt.datetime(2026, 5, 15, tzinfo=dt.UTC),
+        )
+        s.add(row)
+        s.flush()
+        return int(row.id)
+
+
+def mail_facts(r: Reps) -> dict[str, Any]:
+    """Olga's mailbox with a skipped message, a proposed sender waiting with a message,
+    and two messages of one thread: bilal's (on his deal) and olga's answer (on hers)."""
+    when = dt.datetime(2026, 5, 15, tzinfo=dt.UTC)
+    with session_of(r.ws) as s:
+        box = Mailbox(
+            name="olga's mail", owner_id=r.ws.users.get("olga")["id"],
+            address="olga@example.com", host="imap.example.com", port=993,
+            login="olga", folders=["INBOX"], last_report={"created": 2},
+        )  # fmt: skip
+        s.add(box)
+        s.flush()
+        s.add(MailSkip(mailbox_id=box.id, folder="INBOX", uid=7, reason="not a message", at=when))
+        waiting = ContactProposal(
+            email="new@x.example.com", email_key="new@x.example.com", first_seen_at=when
+        )
+        s.add(waiting)
+        s.flush()
+        thread = "<a@example.com>"
+        for message_id, interaction, proposal in (
+            ("<a@example.com>", r.a_int, None),
+            ("<b@example.com>", r.b_int, None),
+            ("<c@example.com>", None, waiting.id),
+        ):
+            s.add(
+                EmailMessage(
+                    message_id=message_id, interaction_id=interaction, thread_id=thread,
+                    subject=f"{SECRET} re" if interaction != r.a_int else "Sizes",
+                    sent_at=when, fetched_at=when, proposal_id=proposal,
+                )
+            )  # fmt: skip
+        return {"box": box.id, "proposal": waiting.id}
 
 
 # -- the table ---------------------------------------------------------------------------
@@ -900,6 +958,265 @@ TABLE: dict[str, Any] = {
             r.a.campaigns.members(r.spring)["responded_at"].notna().sum(),
         )[1],
         equals(1),
+    ),
+    # -- e-mail out (crm_core.mail.outgoing): only to one's own contacts ---------------
+    # -- mail in: every mailbox's messages are linked to every deal: a manager's run ---
+    "mail.fetch": Refused(lambda r: [lambda: r.a.mail.fetch()]),
+    "mail.add_mailbox": Refused(
+        lambda r: [  # a user adds their own mailbox only: not a shared one, not olga's
+            lambda: r.a.mail.add_mailbox(
+                "shared", address="sales@example.com", host="imap.example.com", login="s"
+            ),
+            lambda: r.a.mail.add_mailbox(
+                "olga", address="o@example.com", host="imap.example.com", login="o", owner="olga"
+            ),
+        ]
+    ),
+    "mail.proposals": Refused(lambda r: [lambda: r.a.mail.proposals()]),
+    "mail.accept_proposal": Refused(
+        lambda r: (lambda f: [lambda: r.a.mail.accept_proposal(f["proposal"], name="New")])(
+            mail_facts(r)
+        )
+    ),
+    "mail.dismiss_proposal": Refused(
+        lambda r: (lambda f: [lambda: r.a.mail.dismiss_proposal(f["proposal"])])(mail_facts(r))
+    ),
+    "mail.skipped": Refused(
+        lambda r: (lambda f: [lambda: r.a.mail.skipped(f["box"])])(mail_facts(r))
+    ),
+    "mail.status": Allowed(
+        "which mailboxes there are and how their last run went: no message, no customer",
+        lambda r: (mail_facts(r), r.a.mail.status()[["name", "last_report"]])[1].values.tolist(),
+        equals([["olga's mail", {"created": 2}]]),
+    ),
+    "mail.thread": Filtered(
+        lambda r: (mail_facts(r), r.a.mail.thread("<b@example.com>"))[1],
+        holds(lambda f, _r: f["message_id"].tolist() == ["<a@example.com>"]),
+    ),
+    "mail.compose": Refused(lambda r: [lambda: r.a.mail.compose(r.irina, "follow_up")]),
+    "mail.configure": Refused(lambda r: [lambda: r.a.mail.configure(rate_per_minute=5)]),
+    "mail.drain": Allowed(
+        "sends what each sender was allowed to queue; reports only outbox ids",
+        lambda r: str(r.a.mail.drain()),
+        equals("sent 0, failed 0"),
+    ),
+    "mail.mark_replies": Allowed(
+        PARTIES + "; a reply marks its campaign member, a contact",
+        lambda r: r.a.mail.mark_replies(),
+        equals(0),
+    ),
+    "mail.outbox": Filtered(
+        lambda r: (outbox_row(r, r.olga, "queued"), r.a.mail.outbox())[1],
+        holds(lambda frame, _r: frame.empty),
+    ),
+    "mail.resolve": Refused(lambda r: [lambda: r.a.mail.resolve(1, sent=True)]),
+    "mail.retry": Refused(lambda r: [lambda: r.a.mail.retry(outbox_row(r, r.olga, "failed"))]),
+    "mail.send": Refused(
+        lambda r: [lambda: r.a.mail.send(r.irina, subject="Hello", text="Hello Irina")]
+    ),
+    "mail.send_campaign": Refused(
+        lambda r: [lambda: r.a.mail.send_campaign(r.spring, "newsletter", dry_run=True)]
+    ),
+    "mail.settings": Allowed(
+        "the mail settings hold no record; the password shows only as set or not",
+        lambda r: r.a.mail.settings()["rate_per_minute"],
+        equals(60),
+    ),
+    "mail.templates": Allowed(
+        "e-mail templates are files shared by the workspace, holding no record",
+        lambda r: sorted(r.a.mail.templates()),
+        equals(["follow_up", "newsletter"]),
+    ),
+    "mail.unsubscribe": Allowed(
+        PARTIES + "; whoever holds a contact's signed link may opt them out",
+        lambda r: r.a.mail.unsubscribe(r.ws.mail.unsubscribe_link(r.irina).split("=")[-1])[
+            "no_marketing"
+        ],
+        equals(True),
+    ),
+    "mail.unsubscribe_link": Allowed(
+        PARTIES + "; the link names the contact only in its signed token",
+        lambda r: "Irina" in r.a.mail.unsubscribe_link(r.irina),
+        equals(False),
+    ),
+    # -- custom fields ----------------------------------------------------------------
+    "custom_fields.define_in": Refused(
+        lambda r: [in_session(r.a, lambda s: r.a.custom_fields.define_in(s, "contact", "shoe"))]
+    ),
+    "custom_fields.define": Refused(
+        lambda r: [lambda: r.a.custom_fields.define("contact", "shoe_size", "number")]
+    ),
+    "custom_fields.definition": Allowed(
+        CONFIG,
+        lambda r: r.a.custom_fields.definition("opportunity", "region").type,
+        equals("text"),
+    ),
+    "custom_fields.list": Allowed(
+        CONFIG, lambda r: r.a.custom_fields.list()["name"].tolist(), equals(["region"])
+    ),
+    "custom_fields.remove": Refused(
+        lambda r: [lambda: r.a.custom_fields.remove("opportunity", "region")]
+    ),
+    # -- users ------------------------------------------------------------------------
+    "users.add": Refused(lambda r: [lambda: r.a.users.add("Mallory", "mallory", role="admin")]),
+    "users.disable": Refused(lambda r: [lambda: r.a.users.disable("olga")]),
+    "users.enable": Refused(lambda r: [lambda: r.a.users.enable("olga")]),
+    "users.set_role": Refused(
+        lambda r: [
+            lambda: r.a.users.set_role("olga", "manager"),
+            lambda: r.a.users.set_role("bilal", "admin"),
+        ]
+    ),
+    "users.authenticate": Allowed(
+        "answers only whether a login and password match (the login form's question)",
+        lambda r: r.a.users.authenticate("olga", "not her password"),
+        equals(None),
+    ),
+    "users.get": Allowed(
+        "the staff directory (name, login, role, team) that assignee pickers show",
+        lambda r: r.a.users.get("olga"),
+        holds(lambda d, r: d["id"] == r.olga and d["role"] == "sales"),
+    ),
+    "users.list": Allowed(
+        "the staff directory (name, login, role, team) that assignee pickers show",
+        lambda r: r.a.users.list()["login"].tolist(),
+        equals(["ayesha", "bilal", "olga"]),
+    ),
+    "users.set_password": Refused(
+        lambda r: [lambda: r.a.users.set_password("olga", "taken-over-1")]
+    ),
+    "users.set_language": Refused(lambda r: [lambda: r.a.users.set_language("olga", "ur")]),
+    # -- sessions (the staff app's logins) --------------------------------------------
+    "sessions.check": Allowed(
+        LOGIN + "; a token answers for its own holder",
+        lambda r: r.a.sessions.check(r.ws.sessions.start("bilal")),
+        holds(lambda d, _r: d["login"] == "bilal"),
+    ),
+    "sessions.check_hash": Allowed(
+        LOGIN + "; a token's hash answers for its own holder",
+        lambda r: (r.a.sessions.check_hash("0" * 64), r.a.sessions.check_hash(None)),
+        equals((None, None)),
+    ),
+    "sessions.cookie_secret": Refused(lambda r: [r.a.sessions.cookie_secret]),
+    "sessions.list": Filtered(
+        lambda r: (
+            r.ws.sessions.start("olga"),
+            r.ws.sessions.start("bilal"),
+            r.a.sessions.list()["login"].tolist(),
+        )[2],
+        equals(["bilal"]),
+    ),
+    "sessions.live": Allowed(
+        LOGIN + "; says only which of the given token hashes are live",
+        lambda r: r.a.sessions.live(["0" * 64]),
+        equals(set()),
+    ),
+    "sessions.log_in": Allowed(
+        "the login form: answers a login and password, and only with their own user",
+        lambda r: r.a.sessions.log_in("olga", "not her password").token,
+        equals(None),
+    ),
+    "sessions.log_out": Allowed(
+        LOGIN + "; ends the sessions of the token's holder only",
+        lambda r: r.a.sessions.log_out("no such token"),
+        equals(0),
+    ),
+    "sessions.revoke": Refused(
+        lambda r: [lambda: r.a.sessions.revoke("olga"), lambda: r.a.sessions.revoke()]
+    ),
+    "sessions.start": Refused(lambda r: [lambda: r.a.sessions.start("olga")]),
+    # -- journal ----------------------------------------------------------------------
+    "journal.for_record": Filtered(journal_for_records, check_journal_for_records),
+    "journal.since": Filtered(lambda r: r.a.journal.since(0, limit=1_000_000), check_since),
+    # -- metrics ----------------------------------------------------------------------
+    "metrics.funnel": Unmoved(
+        lambda ws, _r: ws.metrics.funnel(),
+        holds(lambda f, _r: f["count"].tolist() == [1, 0, 0, 0, 0]),
+    ),
+    "metrics.headline": Unmoved(headline, check_headline),
+    "metrics.revenue_by_month": Unmoved(
+        lambda ws, _r: ws.metrics.revenue_by_month(3),
+        holds(lambda f, _r: sum(f["won"]) == 0 and sum(f["revenue"]) == 0),
+    ),
+    # -- accounts ---------------------------------------------------------------------
+    "accounts.invoices": Allowed(
+        BOOKS, lambda r: r.a.accounts.invoices(company_id=r.kazan), holds(lambda f, _r: f.empty)
+    ),
+    "accounts.is_synced": Filtered(
+        lambda r: (
+            r.a.accounts.is_synced("opportunity", r.b_deal),
+            r.a.accounts.is_synced("activity", r.b_today),
+            r.a.accounts.is_synced("opportunity", r.a_deal),
+        ),
+        equals((False, False, True)),
+    ),
+    "accounts.links": Filtered(
+        lambda r: (
+            r.a.accounts.links("opportunity", r.b_deal),
+            r.a.accounts.links("activity", r.b_today),
+            r.a.accounts.links("opportunity", r.a_deal),
+        ),
+        holds(lambda f, _r: f[0].empty and f[1].empty and f[2]["remote_id"].tolist() == [1]),
+    ),
+    "accounts.open_balance": Allowed(
+        BOOKS, lambda r: r.a.accounts.open_balance(company_id=r.kazan), equals({})
+    ),
+    "accounts.products": Allowed(
+        BOOKS, lambda r: r.a.accounts.products(), holds(lambda f, _r: f.empty)
+    ),
+    "accounts.sales_orders": Allowed(
+        BOOKS, lambda r: r.a.accounts.sales_orders(), holds(lambda f, _r: f.empty)
+    ),
+    # -- quality ----------------------------------------------------------------------
+    # -- imports and duplicates: the whole team's records ----------------------------
+    "importer.run": Refused(
+        lambda r: [
+            lambda: r.a.importer.run(pd.DataFrame({"name": ["Mine now"]}), "contacts"),
+            lambda: r.a.importer.run(
+                pd.DataFrame({"name": [f"{SECRET} towels"], "stage": ["Won"]}),
+                "opportunities",
+                dry_run=True,
+            ),
+        ]
+    ),
+    "importer.columns": Allowed(
+        "what a file's columns would fill: its header and the custom field definitions",
+        lambda r: r.a.importer.columns(pd.DataFrame({"Name": [], "Region": []}), "deals")[
+            "field"
+        ].tolist(),
+        equals(["name", "custom.region"]),
+    ),
+    "duplicates.find": Allowed(
+        "pairs of companies or contacts alike: those are everyone's (deals are not paired)",
+        lambda r: r.a.duplicates.find("contacts")[["id_a", "id_b"]].values.tolist(),
+        equals([]),
+    ),
+    "duplicates.compare": Allowed(
+        "two companies or contacts side by side: those are everyone's (no deal is shown)",
+        lambda r: (
+            r.a.duplicates.compare("contacts", r.imran, r.irina)
+            .set_index("field")
+            .loc["name", ["a", "b"]]
+            .tolist()
+        ),
+        equals(["Imran Khan", "Irina Petrova"]),
+    ),
+    # A merge moves everyone's deals, activities and interactions: a manager's act.
+    "duplicates.merge": Refused(
+        lambda r: [
+            lambda: r.a.duplicates.merge("contacts", r.imran, r.irina),
+            lambda: r.a.duplicates.merge("companies", r.indus, r.kazan, {"name": "keep"}),
+        ]
+    ),
+    "duplicates.undo": Refused(lambda r: [lambda: r.a.duplicates.undo("0" * 32)]),
+    "duplicates.merges": Allowed(
+        "which contacts or companies were merged into which, when and by whom: records "
+        "everyone sees (what moved with them is not listed)",
+        lambda r: (
+            r.mgr.duplicates.merge("contacts", r.imran, r.irina),
+            r.a.duplicates.merges()[["entity", "kept", "dropped", "user", "undone"]],
+        )[1].values.tolist(),
+        holds(lambda rows, r: rows == [["contacts", r.imran, r.irina, "ayesha", False]]),
     ),
     # -- exchange rates: reference data, changed by managers --------------------------
     "rates.reporting_currency": Allowed(

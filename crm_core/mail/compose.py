@@ -1,0 +1,98 @@
+"""A message for one contact: the fields its template sees, rendered, and as MIME.
+
+:func:`context` gathers what a template may use: ``contact``, ``company``, ``owner``
+(the contact's owner), ``deal`` (the deal named, else the contact's most recent open
+deal the acting user may see), ``campaign``, ``sender_name``, ``unsubscribe_url`` and
+whatever extra values the caller gives. :func:`build_mime` turns an outbox row into
+the message put on the wire: text and HTML alternatives, UTF-8, encoded-word
+subject and the Message-ID the row was given when queued.
+"""
+
+from __future__ import annotations
+
+import uuid
+from email.headerregistry import Address
+from email.message import EmailMessage as MimeMessage
+from email.utils import format_datetime, parseaddr
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crm_core.access import deal_clauses
+from crm_core.mail import tokens
+from crm_core.mail.smtp_config import MailSettings
+from crm_core.models import Campaign, Contact, Opportunity, OutboxMessage, User
+
+if TYPE_CHECKING:
+    from crm_core.workspace import Workspace
+
+#: The domain of Message-IDs when the sender's address gives none.
+FALLBACK_DOMAIN = "crmbook.invalid"
+
+
+def _fields(obj: Any, names: tuple[str, ...]) -> dict[str, Any] | None:
+    return None if obj is None else {n: getattr(obj, n) for n in names}
+
+
+def context(
+    ws: Workspace,
+    s: Session,
+    contact: Contact,
+    settings: MailSettings,
+    *,
+    deal_id: int | None = None,
+    campaign: Campaign | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The values a template is rendered with for ``contact`` (see the module doc)."""
+    person = _fields(contact, ("id", "name", "email", "job_title", "phone", "mobile", "city"))
+    assert person is not None
+    person["first_name"] = (contact.name or "").split()[0] if contact.name else ""
+    company = _fields(contact.company, ("id", "name", "city", "country", "website"))
+    owner_row = s.get(User, contact.owner_id) if contact.owner_id else None
+    owner = _fields(owner_row, ("id", "name", "email"))
+    found = select(Opportunity).where(*deal_clauses(ws))
+    if deal_id is not None:
+        found = found.where(Opportunity.id == deal_id)
+    else:
+        found = found.where(Opportunity.contact_id == contact.id, Opportunity.status == "open")
+    deal_row = s.scalars(found.order_by(Opportunity.id.desc()).limit(1)).first()
+    deal = _fields(deal_row, ("id", "name", "expected_revenue", "currency", "expected_close"))
+    sender_name = parseaddr(settings.sender or "")[0] or (owner or {}).get("name") or ""
+    token = tokens.make(ws, contact.id, contact.email_key, s)
+    return {
+        "contact": person,
+        "company": company,
+        "owner": owner,
+        "deal": deal,
+        "campaign": _fields(campaign, ("id", "name", "channel", "starts_on")),
+        "sender_name": sender_name,
+        "unsubscribe_url": settings.unsubscribe_url + token,
+        **(extra or {}),
+    }
+
+
+def new_message_id(sender: str | None) -> str:
+    """A fresh, unique Message-ID in the sender's domain."""
+    address = parseaddr(sender or "")[1]
+    domain = address.rpartition("@")[2] or FALLBACK_DOMAIN
+    return f"<{uuid.uuid4().hex}@{domain}>"
+
+
+def build_mime(row: OutboxMessage, references: list[str] | None = None) -> MimeMessage:
+    """The message an outbox row puts on the wire."""
+    msg = MimeMessage()
+    name, address = parseaddr(row.sender or "")
+    msg["From"] = Address(display_name=name, addr_spec=address) if address else (row.sender or "")
+    msg["To"] = row.recipient
+    msg["Subject"] = row.subject
+    msg["Date"] = format_datetime(row.sending_at or row.queued_at)
+    msg["Message-ID"] = row.message_id
+    if row.in_reply_to:
+        msg["In-Reply-To"] = row.in_reply_to
+        msg["References"] = " ".join([*(references or []), row.in_reply_to])
+    msg.set_content(row.body_text, charset="utf-8")
+    if row.body_html:
+        msg.add_alternative(row.body_html, subtype="html", charset="utf-8")
+    return msg

@@ -1,0 +1,186 @@
+"""The outbox: messages waiting, being sent, sent, failed or bounced, and the moves
+between these states.
+
+queued -> sending -> sent | failed; failed -> queued (a retry); sent -> bounced (when
+a failure report comes back, crm_core.mail.store). A message is claimed for sending
+by one conditional UPDATE (``state = 'queued'``) committed *before* the SMTP
+transaction, and its Message-ID was fixed when it was queued: so a process that dies
+between the server's acceptance and the move to ``sent`` leaves the message in
+``sending``, where no run sends it again. Such a message is reported as in doubt
+("check the Sent folder") until someone says what became of it (:func:`resolve`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from email.utils import parseaddr
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from crm_core.errors import CrmError, FieldError, NotFoundError, ValidationError
+from crm_core.mail import linking, threads
+from crm_core.models import Contact, EmailMessage, OutboxMessage
+
+if TYPE_CHECKING:
+    from crm_core.workspace import Workspace
+
+#: The longest plain-text summary an outbound interaction keeps.
+SUMMARY_LEN = 2000
+
+
+def claim(ws: Workspace, message_id: int) -> bool:
+    """Move a queued message to ``sending`` (committed); False when another process
+    claimed it first or it is no longer queued."""
+    with ws.transaction() as s:
+        done = s.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id, OutboxMessage.state == "queued")
+            .values(
+                state="sending",
+                sending_at=ws.clock(),
+                attempts=OutboxMessage.attempts + 1,
+                reason=None,
+            )
+        )
+        return bool(getattr(done, "rowcount", 0) == 1)
+
+
+def fail(ws: Workspace, message_id: int, reason: str) -> None:
+    """Record that the server refused the message (or could not be reached)."""
+    with ws.transaction() as s:
+        s.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id, OutboxMessage.state == "sending")
+            .values(state="failed", failed_at=ws.clock(), reason=reason[:4000])
+        )
+
+
+def mark_sent(ws: Workspace, message_id: int) -> None:
+    """Record that the server accepted the message and log it as an outbound e-mail
+    interaction of its contact, with its e-mail facts (so replies thread back)."""
+    with ws.transaction() as s:
+        row = s.get(OutboxMessage, message_id)
+        if row is None or row.state != "sending":
+            return
+        row.state, row.sent_at, row.failed_at = "sent", ws.clock(), None
+        log_sent(ws, s, row)
+
+
+def log_sent(ws: Workspace, s: Session, row: OutboxMessage) -> None:
+    """The outbound interaction and EmailMessage of a sent outbox row (once)."""
+    if s.scalar(select(EmailMessage.id).where(EmailMessage.message_id == row.message_id)):
+        return
+    contact = s.get(Contact, row.contact_id) if row.contact_id else None
+    at = row.sent_at or ws.clock()
+    parents = [row.in_reply_to] if row.in_reply_to else []
+    known = threads.known_threads(s, parents)
+    thread = known.get(row.in_reply_to or "", row.in_reply_to or row.message_id)
+    summary = " ".join(row.body_text.split())[:SUMMARY_LEN] or None
+    facts = EmailMessage(
+        message_id=row.message_id,
+        in_reply_to=row.in_reply_to,
+        references=parents,
+        thread_id=thread,
+        from_address=parseaddr(row.sender or "")[1].lower() or None,
+        to_addresses=[row.recipient.lower()],
+        cc_addresses=[],
+        subject=row.subject,
+        summary=summary,
+        sent_at=at,
+        size=len(row.body_text.encode()) + len((row.body_html or "").encode()),
+        attachments=[],
+        fetched_at=at,
+    )
+    if contact is not None:
+        deal = linking.thread_deal(s, thread) if thread != row.message_id else None
+        if deal is None:
+            deal = linking.subject_deal(s, contact, row.subject)
+        # The message is sent whatever happens here: a deal link the sender may not make
+        # is dropped, and an interaction refused altogether leaves the e-mail facts.
+        for link in dict.fromkeys([deal, None]):
+            try:
+                logged = ws.interactions.prepare(
+                    s,
+                    "email",
+                    "out",
+                    at,
+                    {
+                        "subject": row.subject,
+                        "summary": summary,
+                        "contact_id": contact.id,
+                        "company_id": contact.company_id,
+                        "opportunity_id": link,
+                        "user_id": row.user_id,
+                    },
+                )
+            except CrmError as exc:
+                row.reason = f"sent; not logged as an interaction: {exc}"[:4000]
+                continue
+            s.add(logged)
+            s.flush()
+            facts.interaction_id = logged.id
+            row.interaction_id, row.reason = logged.id, None
+            break
+    s.add(facts)
+    s.flush()
+
+
+def _row(s: Session, message_id: Any) -> OutboxMessage:
+    row = s.get(OutboxMessage, message_id) if isinstance(message_id, int) else None
+    if row is None:
+        raise NotFoundError("outbox message", message_id)
+    return row
+
+
+def retry(ws: Workspace, s: Session, message_id: int) -> OutboxMessage:
+    """Queue a failed message again (same Message-ID, same text)."""
+    row = _row(s, message_id)
+    if row.state != "failed":
+        raise ValidationError(
+            [
+                FieldError(
+                    f"outbox message #{row.id}",
+                    "state",
+                    row.state,
+                    "only a failed message can be retried",
+                )
+            ]
+        )
+    row.state, row.queued_at = "queued", ws.clock()
+    return row
+
+
+def resolve(ws: Workspace, s: Session, message_id: int, *, sent: bool) -> OutboxMessage:
+    """Say what became of a message left in ``sending`` by a crash: ``sent=True`` (it is
+    in the Sent folder / the recipient has it) records and logs it; ``sent=False``
+    queues it again."""
+    row = _row(s, message_id)
+    if row.state != "sending":
+        raise ValidationError(
+            [
+                FieldError(
+                    f"outbox message #{row.id}",
+                    "state",
+                    row.state,
+                    "only a message in doubt (sending) can be resolved",
+                )
+            ]
+        )
+    if sent:
+        row.state, row.sent_at = "sent", row.sending_at or ws.clock()
+        log_sent(ws, s, row)
+    else:
+        row.state, row.queued_at = "queued", ws.clock()
+    return row
+
+
+def as_dict(row: OutboxMessage) -> dict[str, Any]:
+    """An outbox row as plain values."""
+    return {c.key: getattr(row, c.key) for c in row.__mapper__.column_attrs}
+
+
+def window_start(now: dt.datetime) -> dt.datetime:
+    """The start of the minute-long window the rate limit counts in."""
+    return now - dt.timedelta(minutes=1)

@@ -1,0 +1,368 @@
+"""``ws.mail`` for mail out: settings, compose and preview, the outbox, sending,
+unsubscribe links and campaign sends (mixed into :class:`crm_core.mail.service.Mail`).
+
+Access: a sales user writes only to contacts they own (``contacts.owner_id``), sees and
+retries only the messages they queued; campaign sends, settings and resolving a
+message in doubt are for managers and admins (the whole team's contacts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crm_core import validation as v
+from crm_core.access import check_unrestricted, own_only, require_admin
+from crm_core.errors import AccessDenied, FieldError, NotFoundError, ValidationError
+from crm_core.mail import campaigns as camp
+from crm_core.mail import outbox, sender, smtp_config, tokens
+from crm_core.mail import templates as email_templates
+from crm_core.mail.compose import context, new_message_id
+from crm_core.mail.smtp import Transport
+from crm_core.models import (
+    OUTBOX_STATES,
+    Campaign,
+    CampaignMember,
+    Contact,
+    OutboxMessage,
+    User,
+)
+
+if TYPE_CHECKING:
+    from crm_core.workspace import Workspace
+
+OUTBOX_COLUMNS = [
+    "id", "state", "contact_id", "recipient", "subject", "template", "language",
+    "campaign_id", "message_id", "attempts", "reason", "queued_at", "sent_at",
+]  # fmt: skip
+
+
+class MailOut:
+    """Mail out, mixed into ``ws.mail``."""
+
+    ws: Workspace
+
+    # -- settings -------------------------------------------------------------------
+    def configure(self, **values: Any) -> dict[str, Any]:
+        """Store mail settings (admins): smtp_host, smtp_port, smtp_security, smtp_login,
+        smtp_password_env, sender, rate_per_minute, language, unsubscribe_url (see
+        :mod:`crm_core.mail.smtp_config`; the environment overrides them). None clears one."""
+        require_admin(self.ws, "change", "the mail settings")
+        smtp_config.store(self.ws, values)
+        return self.settings()
+
+    def settings(self) -> dict[str, Any]:
+        """The mail settings in force (the password only as whether one is set)."""
+        cfg = smtp_config.load(self.ws)
+        out = dict(cfg.__dict__)
+        out["smtp_password"] = "***" if cfg.smtp_password else None
+        return out
+
+    def templates(self) -> dict[str, list[str]]:
+        """Each e-mail template with the languages it has."""
+        return {name: sorted(langs) for name, langs in email_templates.available(self.ws).items()}
+
+    # -- one contact ------------------------------------------------------------------
+    def _contact(self, s: Session, contact_id: Any, action: str) -> Contact:
+        found = s.get(Contact, contact_id) if v.is_id(contact_id) else None
+        if found is None:
+            raise NotFoundError("contact", contact_id)
+        mine = own_only(self.ws)
+        if mine is not None and found.owner_id != mine:
+            raise AccessDenied(self.ws.login, self.ws.role, action, f"contact #{found.id}")
+        return found
+
+    def _render(
+        self,
+        s: Session,
+        contact: Contact,
+        template: str,
+        cfg: smtp_config.MailSettings,
+        campaign: Campaign | None,
+        extra: dict[str, Any],
+    ) -> email_templates.Rendered:
+        deal = extra.pop("deal", None)
+        values = context(self.ws, s, contact, cfg, deal_id=deal, campaign=campaign, extra=extra)
+        return email_templates.render(template, values, contact.language, cfg.language, ws=self.ws)
+
+    def compose(self, contact_id: int, template: str, **extra: Any) -> dict[str, Any]:
+        """The message ``template`` makes for the contact, not queued: recipient,
+        language, subject, text and html (edit them and pass them to :meth:`send`).
+        ``extra`` values reach the template; ``deal=ID`` picks the deal it names."""
+        cfg = smtp_config.load(self.ws)
+        with self.ws.transaction() as s:
+            contact = self._contact(s, contact_id, "write to")
+            done = self._render(s, contact, template, cfg, None, dict(extra))
+            return {
+                "contact_id": contact.id,
+                "recipient": contact.email,
+                "sender": self._sender(s, cfg),
+                "template": done.template,
+                "language": done.language,
+                "subject": done.subject,
+                "text": done.text,
+                "html": done.html,
+            }
+
+    def _sender(self, s: Session, cfg: smtp_config.MailSettings) -> str | None:
+        if cfg.sender:
+            return cfg.sender
+        user = s.get(User, self.ws.user_id) if self.ws.user_id else None
+        return f"{user.name} <{user.email}>" if user is not None and user.email else None
+
+    def _queue(
+        self,
+        s: Session,
+        contact: Contact,
+        cfg: smtp_config.MailSettings,
+        parts: dict[str, Any],
+        campaign_id: int | None = None,
+        in_reply_to: str | None = None,
+    ) -> OutboxMessage:
+        record = f"e-mail to contact #{contact.id}"
+        errors = []
+        if not contact.email:
+            errors.append(
+                FieldError(record, "recipient", None, "the contact has no e-mail address")
+            )
+        if contact.email_bouncing and campaign_id is None:
+            pass  # a person may still write to a bouncing address; campaigns skip it
+        from_ = self._sender(s, cfg)
+        if not from_:
+            errors.append(
+                FieldError(
+                    record,
+                    "sender",
+                    None,
+                    "set ws.mail.configure(sender=...) or $CRMBOOK_MAIL_FROM",
+                )
+            )
+        subject = " ".join(str(parts.get("subject") or "").split())
+        if not subject:
+            errors.append(FieldError(record, "subject", parts.get("subject"), "is required"))
+        if not str(parts.get("text") or "").strip():
+            errors.append(FieldError(record, "text", parts.get("text"), "is required"))
+        if errors:
+            raise ValidationError(errors)
+        row = OutboxMessage(
+            state="queued",
+            template=parts.get("template"),
+            language=parts.get("language"),
+            contact_id=contact.id,
+            recipient=contact.email,
+            sender=from_,
+            subject=subject[:300],
+            body_text=parts["text"],
+            body_html=parts.get("html"),
+            message_id=new_message_id(from_),
+            in_reply_to=in_reply_to,
+            campaign_id=campaign_id,
+            user_id=self.ws.user_id,
+            attempts=0,
+            queued_at=self.ws.clock(),
+        )
+        s.add(row)
+        s.flush()
+        return row
+
+    def send(
+        self,
+        contact_id: int,
+        template: str | None = None,
+        *,
+        subject: str | None = None,
+        text: str | None = None,
+        html: str | None = None,
+        in_reply_to: str | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """Queue a message to the contact: rendered from ``template`` (with ``extra``),
+        any of subject/text/html replaced by the edited ones given; or written whole
+        (subject and text, no template). ``in_reply_to`` threads it under a message.
+        Returns the outbox row; :meth:`drain` (or ``crmbook mail drain``) sends it."""
+        cfg = smtp_config.load(self.ws)
+        with self.ws.transaction() as s:
+            contact = self._contact(s, contact_id, "write to")
+            parts: dict[str, Any] = {}
+            if template is not None:
+                done = self._render(s, contact, template, cfg, None, dict(extra))
+                parts = {
+                    k: getattr(done, k) for k in ("template", "language", "subject", "text", "html")
+                }
+            edits = {"subject": subject, "text": text, "html": html}
+            parts.update({k: x for k, x in edits.items() if x is not None})
+            return outbox.as_dict(self._queue(s, contact, cfg, parts, in_reply_to=in_reply_to))
+
+    # -- the outbox -----------------------------------------------------------------
+    def outbox(self, state: str | None = None) -> pd.DataFrame:
+        """The outbox, newest first (``state`` keeps one state); a sales user sees the
+        messages they queued. A message in ``sending`` that no run is sending is in
+        doubt: check the Sent folder, then :meth:`resolve` it."""
+        query = select(OutboxMessage).order_by(OutboxMessage.id.desc())
+        if state is not None:
+            if state not in OUTBOX_STATES:
+                raise ValidationError(
+                    [
+                        FieldError(
+                            "outbox", "state", state, f"must be one of {', '.join(OUTBOX_STATES)}"
+                        )
+                    ]
+                )
+            query = query.where(OutboxMessage.state == state)
+        mine = own_only(self.ws)
+        if mine is not None:
+            query = query.where(OutboxMessage.user_id == mine)
+        with self.ws.transaction() as s:
+            rows = [outbox.as_dict(r) for r in s.scalars(query)]
+        return pd.DataFrame(rows, columns=OUTBOX_COLUMNS)
+
+    def retry(self, message_id: int) -> dict[str, Any]:
+        """Queue a failed message again, with its Message-ID and text unchanged."""
+        with self.ws.transaction() as s:
+            row = s.get(OutboxMessage, message_id) if v.is_id(message_id) else None
+            mine = own_only(self.ws)
+            if row is not None and mine is not None and row.user_id != mine:
+                raise AccessDenied(
+                    self.ws.login, self.ws.role, "retry", f"outbox message #{row.id}"
+                )
+            return outbox.as_dict(outbox.retry(self.ws, s, message_id))
+
+    def resolve(self, message_id: int, *, sent: bool) -> dict[str, Any]:
+        """Settle a message left in ``sending`` by a crash: ``sent=True`` when it is in
+        the Sent folder (recorded and logged), ``sent=False`` to queue it again."""
+        check_unrestricted(self.ws, "resolve", f"outbox message #{message_id}")
+        with self.ws.transaction() as s:
+            return outbox.as_dict(outbox.resolve(self.ws, s, message_id, sent=sent))
+
+    def drain(
+        self,
+        *,
+        transport: Transport | None = None,
+        sleep: Callable[[float], None] | None = None,
+        limit: int | None = None,
+    ) -> sender.DrainReport:
+        """Send what is queued over SMTP within the rate limit; the report lists what
+        was sent, what failed (with the server's words) and what is in doubt."""
+        kwargs: dict[str, Any] = {"transport": transport, "limit": limit}
+        if sleep is not None:
+            kwargs["sleep"] = sleep
+        return sender.drain(self.ws, **kwargs)
+
+    # -- opt-out ----------------------------------------------------------------------
+    def unsubscribe_link(self, contact_id: int) -> str:
+        """The contact's unsubscribe link (the setting's base URL and a signed token)."""
+        cfg = smtp_config.load(self.ws)
+        with self.ws.transaction() as s:
+            contact = s.get(Contact, contact_id) if v.is_id(contact_id) else None
+            if contact is None:
+                raise NotFoundError("contact", contact_id)
+            return cfg.unsubscribe_url + tokens.make(self.ws, contact.id, contact.email_key, s)
+
+    def unsubscribe(self, token: str) -> dict[str, Any]:
+        """Honour an unsubscribe link: the contact it names gets ``no_marketing`` (the
+        change is journaled). Raises ValidationError when the token is altered,
+        expired or for an address the contact no longer has."""
+        try:
+            contact_id, key = tokens.read(self.ws, token)
+        except tokens.TokenError as exc:
+            raise ValidationError(
+                [FieldError("unsubscribe link", "token", "***", str(exc))]
+            ) from None
+        with self.ws.transaction(origin="unsubscribe") as s:
+            contact = s.get(Contact, contact_id)
+            if contact is None or (contact.email_key or "") != key:
+                raise ValidationError(
+                    [
+                        FieldError(
+                            "unsubscribe link",
+                            "token",
+                            "***",
+                            "names an address no contact has now",
+                        )
+                    ]
+                )
+            contact.no_marketing = True
+            return {"contact_id": contact.id, "email": contact.email, "no_marketing": True}
+
+    # -- campaigns --------------------------------------------------------------------
+    def _campaign(self, s: Session, ref: Any) -> Campaign:
+        found = None
+        if v.is_id(ref):
+            found = s.get(Campaign, ref)
+        elif isinstance(ref, str):
+            found = s.scalars(select(Campaign).where(Campaign.name == ref)).first()
+        if found is None:
+            raise NotFoundError("campaign", ref)
+        return found
+
+    def send_campaign(
+        self,
+        campaign: int | str,
+        template: str,
+        *,
+        segment: int | str | None = None,
+        dry_run: bool = False,
+        **extra: Any,
+    ) -> camp.CampaignSend:
+        """Queue ``template`` to each member of the campaign and whoever its segment (or
+        ``segment``, which becomes its segment) matches now, who become members;
+        skipping opted-out, bouncing, address-less, archived and already-sent contacts,
+        counted by reason. ``dry_run`` queues
+        nothing and adds no member: the report's ``previews`` show what would go."""
+        check_unrestricted(self.ws, "send", f"campaign {campaign!r}")
+        cfg = smtp_config.load(self.ws)
+        with self.ws.transaction() as s:
+            found = self._campaign(s, campaign)
+            cid, name = found.id, found.name
+            segment = found.segment_id if segment is None else segment
+        targets: list[int] = []
+        if segment is not None:
+            targets = self._segment_ids(segment)
+            if not dry_run:
+                self.ws.campaigns.add_contacts(cid, segment=segment)
+        report = camp.CampaignSend(name, dry_run=dry_run)
+        with self.ws.transaction() as s:
+            found = self._campaign(s, cid)
+            members = s.scalars(
+                select(CampaignMember.contact_id).where(CampaignMember.campaign_id == cid)
+            )
+            ids = list(dict.fromkeys([*members, *targets]))
+            for contact in s.scalars(
+                select(Contact).where(Contact.id.in_(ids)).order_by(Contact.id)
+            ):
+                why = camp.skip_reason(s, contact, cid)
+                if why is not None:
+                    report.skipped[why] += 1
+                    report.skipped_contacts[contact.id] = why
+                    continue
+                done = self._render(s, contact, template, cfg, found, dict(extra))
+                parts = {
+                    k: getattr(done, k) for k in ("template", "language", "subject", "text", "html")
+                }
+                if dry_run:
+                    report.previews.append(
+                        {"contact_id": contact.id, "recipient": contact.email, **parts}
+                    )
+                else:
+                    report.queued.append(self._queue(s, contact, cfg, parts, campaign_id=cid).id)
+        return report
+
+    def _segment_ids(self, segment: int | str, page: int = 10_000) -> list[int]:
+        ids: list[int] = []
+        while True:
+            found = self.ws.segments.evaluate(segment, limit=page, offset=len(ids))
+            ids += [int(i) for i in found["id"]]
+            if len(found) < page:
+                return ids
+
+    def mark_replies(self, campaign: int | str | None = None) -> int:
+        """Mark campaign members who replied (by thread) as responded; how many."""
+        cid = None
+        if campaign is not None:
+            with self.ws.transaction() as s:
+                cid = self._campaign(s, campaign).id
+        return camp.mark_replies(self.ws, cid)

@@ -1,0 +1,293 @@
+"""One raw message (bytes from IMAP) to the facts an interaction keeps.
+
+Parsed with the standard library's ``email`` package (``policy.default``): encoded-word
+headers (RFC 2047) in any script are decoded; a body is decoded with its declared
+charset (``cp1256``, ``koi8-r``, ``windows-1251``, ...) or, when that is missing or
+wrong, the charset ``charset-normalizer`` detects. Broken MIME is read as far as it
+goes (its defects are listed); only bytes that are no message at all raise
+:class:`Unreadable`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import hashlib
+import re
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage, Message
+from email.utils import getaddresses, parsedate_to_datetime
+from typing import Any
+
+from charset_normalizer import from_bytes
+
+from crm_core.mail.bounces import Bounce, find_bounce
+from crm_core.mail.html_text import html_to_text
+from crm_core.models.mail import MESSAGE_ID_LEN
+
+#: The most characters of a message's text an interaction's summary keeps.
+SUMMARY_CHARS = 4000
+SUBJECT_CHARS = 300
+_MSG_ID = re.compile(r"<[^<>\s]+>")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+_QUOTED = re.compile(r"^\s*>.*$", re.MULTILINE)
+
+
+class Unreadable(ValueError):
+    """Bytes that are no e-mail message: the reason says why."""
+
+
+@dataclass
+class Attachment:
+    """An attached file: its name, size in bytes and MIME type."""
+
+    name: str
+    size: int
+    type: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "size": self.size, "type": self.type}
+
+
+@dataclass
+class ParsedMail:
+    """What crmbook keeps of one message."""
+
+    message_id: str
+    in_reply_to: str | None
+    references: list[str]
+    subject: str | None
+    from_name: str | None
+    from_address: str | None
+    to: list[str]
+    cc: list[str]
+    sent_at: dt.datetime | None
+    text: str | None
+    attachments: list[Attachment] = field(default_factory=list)
+    defects: list[str] = field(default_factory=list)
+    bounce: Bounce | None = None
+    #: False when only the headers were read (a message over the size limit).
+    complete: bool = True
+
+    @property
+    def summary(self) -> str | None:
+        """The message's own words for the timeline: quoted lines left out, shortened."""
+        if not self.text:
+            return None
+        own = _QUOTED.sub("", self.text)
+        own = re.sub(r"\n{3,}", "\n\n", own).strip() or self.text.strip()
+        return own[:SUMMARY_CHARS] or None
+
+
+def clean_text(value: str | None, multiline: bool = False) -> str | None:
+    """Text a database and crm_core's validation accept: control characters and lone
+    surrogates become spaces (tab and line breaks kept in ``multiline`` text)."""
+    if value is None:
+        return None
+    if multiline:
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
+        value = re.sub(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]", " ", value)
+    else:
+        value = _CONTROL.sub(" ", value.replace("\t", " ").replace("\n", " ").replace("\r", " "))
+        value = re.sub(r" {2,}", " ", value)
+    return value.strip() or None
+
+
+def message_id_key(value: str) -> str:
+    """A Message-ID as stored: ``<...>`` kept; one too long for its column is shortened
+    to a prefix and its hash, the same every time."""
+    if len(value) <= MESSAGE_ID_LEN:
+        return value
+    digest = hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()
+    return value[: MESSAGE_ID_LEN - 66] + "#" + digest + ">"
+
+
+def message_ids(value: str | None) -> list[str]:
+    """The Message-IDs in a header (References, In-Reply-To), in order, each once."""
+    if not value:
+        return []
+    seen: dict[str, None] = {}
+    for found in _MSG_ID.findall(value):
+        if not any("\udc80" <= ch <= "\udcff" for ch in found):  # raw 8-bit: unusable
+            seen.setdefault(message_id_key(found), None)
+    return list(seen)
+
+
+def _raw_headers(msg: Message) -> dict[str, str]:
+    """Each header's first value as written (unfolded, undecoded), by lower-case name:
+    the parser's header objects are built only for the headers that need decoding."""
+    found: dict[str, str] = {}
+    for name, value in msg.raw_items():
+        found.setdefault(name.lower(), " ".join(str(value).split()))
+    return found
+
+
+def _header(msg: Message, name: str, raw_headers: dict[str, str]) -> str | None:
+    """A header's decoded text; a header the parser cannot read is decoded by hand, and
+    raw 8-bit bytes in one (no encoded words) in the message's charset or the detected
+    one."""
+    raw_value = raw_headers.get(name.lower())
+    if raw_value is None:
+        return None
+    if any("\udc80" <= ch <= "\udcff" for ch in raw_value):
+        raw = raw_value.encode("utf-8", "surrogateescape")
+        return _decode(raw, msg.get_content_charset()).strip()
+    try:
+        value = msg.get(name)
+    except Exception:  # the email package raises on some malformed headers
+        value = _decode_words(raw_value)
+    if value is None:
+        return None
+    return str(value)
+
+
+def _decode_words(raw: str) -> str:
+    parts = []
+    for chunk, charset in email.header.decode_header(raw):
+        if isinstance(chunk, bytes):
+            parts.append(_decode(chunk, charset))
+        else:
+            parts.append(chunk)
+    return "".join(parts)
+
+
+def _decode(raw: bytes, charset: str | None) -> str:
+    """Bytes to text: the declared charset when it reads them, else the detected one."""
+    if charset:
+        try:
+            return raw.decode(charset.strip().strip('"').lower())
+        except (LookupError, UnicodeDecodeError):
+            pass
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    best = from_bytes(raw).best()
+    if best is not None:
+        return str(best)
+    return raw.decode("utf-8", "replace")
+
+
+def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
+    """(display name, address) pairs of an address header, lower-case addresses."""
+    out: list[tuple[str, str]] = []
+    try:
+        header: Any = msg.get(name)
+        found = [(a.display_name, a.addr_spec) for a in header.addresses] if header else []
+    except Exception:
+        raw = [str(v) for v in msg.get_all(name, failobj=[])]
+        found = getaddresses([_decode_words(r) for r in raw])
+    for display, address in found:
+        address = (address or "").strip().strip("<>")
+        if "@" in address and not any(c.isspace() for c in address):
+            out.append((display or "", address.lower()))
+    return out
+
+
+def _when(raw_date: str | None) -> dt.datetime | None:
+    if not raw_date:
+        return None
+    try:
+        when = parsedate_to_datetime(raw_date)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # "-0000": the zone is unknown; UTC is what it says
+        when = when.replace(tzinfo=dt.UTC)
+    try:
+        return when.astimezone(dt.UTC)
+    except OverflowError:
+        return None
+
+
+def _part_text(part: Message) -> str:
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        payload = str(part.get_payload()).encode("utf-8", "surrogateescape")
+    return _decode(payload, part.get_content_charset())
+
+
+def _body_and_attachments(msg: Message) -> tuple[str | None, list[Attachment]]:
+    plain: str | None = None
+    html: str | None = None
+    attachments: list[Attachment] = []
+    for part in msg.walk():
+        if part.is_multipart():
+            continue
+        ctype = part.get_content_type()
+        disposition = part.get_content_disposition()
+        try:
+            filename = part.get_filename()
+        except Exception:
+            filename = None
+        if disposition == "attachment" or (filename and not ctype.startswith("text/")):
+            payload = part.get_payload(decode=True)
+            size = len(payload) if isinstance(payload, bytes) else len(str(part.get_payload()))
+            name = clean_text(filename) or "(no name)"
+            attachments.append(Attachment(name[:255], size, ctype))
+            continue
+        if ctype == "text/plain" and plain is None:
+            plain = _part_text(part)
+        elif ctype == "text/html" and html is None:
+            html = _part_text(part)
+    if plain is None and html is not None:
+        plain = html_to_text(html)
+    if plain is None and not attachments and isinstance(msg.get_payload(), str):
+        # A multipart without its boundary: the text is all there is.
+        plain = _part_text(msg)
+    return plain, attachments
+
+
+def _defects(msg: Message) -> list[str]:
+    found: list[str] = []
+    for part in msg.walk():
+        found += [type(d).__name__ for d in getattr(part, "defects", [])]
+    return sorted(set(found))
+
+
+def _may_bounce(raw_headers: dict[str, str]) -> bool:
+    """Whether a message can be a failure report at all (a cheap look at its headers)."""
+    return (
+        "report" in raw_headers.get("content-type", "").lower()
+        or "x-failed-recipients" in raw_headers
+    )
+
+
+def parse(raw: bytes, *, complete: bool = True) -> ParsedMail:
+    """The facts of one message. ``complete=False`` says ``raw`` is only the headers.
+
+    Raises :class:`Unreadable` for bytes with no sender, no Message-ID and no date: no
+    message at all."""
+    msg = email.message_from_bytes(raw, policy=policy.default)
+    assert isinstance(msg, EmailMessage)
+    raw_headers = _raw_headers(msg)
+    senders = _addresses(msg, "From") if "from" in raw_headers else []
+    given_id = message_ids(raw_headers.get("message-id"))
+    sent_at = _when(raw_headers.get("date"))
+    if not senders and not given_id and sent_at is None:
+        raise Unreadable("no sender, Message-ID or date: not an e-mail message")
+    references = message_ids(raw_headers.get("references"))
+    replied = message_ids(raw_headers.get("in-reply-to"))
+    text, attachments = (None, []) if not complete else _body_and_attachments(msg)
+    subject = clean_text(_header(msg, "Subject", raw_headers))
+    if given_id:
+        mid = given_id[0]
+    else:  # the same bytes always get the same made-up id, so a re-read finds it
+        mid = f"<{hashlib.sha256(raw[:65536]).hexdigest()}@no-message-id.crmbook.invalid>"
+    name, address = senders[0] if senders else ("", None)
+    return ParsedMail(
+        message_id=mid,
+        in_reply_to=replied[0] if replied else None,
+        references=references,
+        subject=subject[:SUBJECT_CHARS] if subject else None,
+        from_name=clean_text(name),
+        from_address=address,
+        to=[a for _, a in _addresses(msg, "To")] if "to" in raw_headers else [],
+        cc=[a for _, a in _addresses(msg, "Cc")] if "cc" in raw_headers else [],
+        sent_at=sent_at,
+        text=clean_text(text, multiline=True),
+        attachments=attachments,
+        defects=_defects(msg),
+        bounce=find_bounce(msg, address) if complete and _may_bounce(raw_headers) else None,
+        complete=complete,
+    )

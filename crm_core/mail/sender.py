@@ -1,0 +1,155 @@
+"""Draining the outbox: send what is queued over SMTP, at most the configured number
+of messages a minute.
+
+Each message is claimed (``sending``, committed), put on the wire, then marked
+``sent`` and logged as an interaction, or ``failed`` with the server's words. The rate
+limit counts the messages claimed in the last minute by any process (from the
+database), and waits with the injected ``sleep`` while the window is full. Messages
+already in ``sending`` when a run starts are left alone and reported as in doubt.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.utils import parseaddr
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select
+
+from crm_core.errors import FieldError, ValidationError
+from crm_core.mail import outbox
+from crm_core.mail.compose import build_mime
+from crm_core.mail.smtp import SmtpTransport, Transport
+from crm_core.mail.smtp_config import MailSettings, load
+from crm_core.models import OutboxMessage
+
+if TYPE_CHECKING:
+    from crm_core.workspace import Workspace
+
+#: What a message still in ``sending`` at the start of a run is reported as.
+IN_DOUBT = "unknown: the process sending it stopped; check the Sent folder, then resolve it"
+
+
+@dataclass
+class DrainReport:
+    """What a drain did: ids sent, failed (with the server's words), in doubt."""
+
+    sent: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+    in_doubt: list[int] = field(default_factory=list)
+    waited: float = 0.0
+
+    def __str__(self) -> str:
+        text = f"sent {len(self.sent)}, failed {len(self.failed)}"
+        if self.in_doubt:
+            text += f", {len(self.in_doubt)} in doubt ({IN_DOUBT})"
+        if self.waited:
+            text += f"; waited {self.waited:.0f} s for the rate limit"
+        return text
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return "; ".join(
+            f"{rcpt}: {code} {msg.decode(errors='replace') if isinstance(msg, bytes) else msg}"
+            for rcpt, (code, msg) in exc.recipients.items()
+        )
+    if isinstance(exc, smtplib.SMTPResponseException):
+        words = exc.smtp_error
+        text = words.decode(errors="replace") if isinstance(words, bytes) else str(words)
+        return f"{exc.smtp_code} {text}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _wait_for_rate(
+    ws: Workspace, settings: MailSettings, sleep: Callable[[float], None], report: DrainReport
+) -> None:
+    while True:
+        now = ws.clock()
+        with ws.transaction() as s:
+            recent = select(OutboxMessage.sending_at).where(
+                OutboxMessage.sending_at > outbox.window_start(now),
+                OutboxMessage.state != "queued",
+            )
+            count = s.scalar(select(func.count()).select_from(recent.subquery())) or 0
+            if count < settings.rate_per_minute:
+                return
+            oldest = s.scalar(select(func.min(recent.subquery().c.sending_at)))
+        pause = max((oldest - outbox.window_start(now)).total_seconds(), 0.05)
+        report.waited += pause
+        sleep(pause)
+
+
+def drain(
+    ws: Workspace,
+    *,
+    transport: Transport | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    limit: int | None = None,
+) -> DrainReport:
+    """Send the queued messages, oldest first (at most ``limit``)."""
+    settings = load(ws)
+    report = DrainReport()
+    with ws.transaction() as s:
+        report.in_doubt = list(
+            s.scalars(
+                select(OutboxMessage.id)
+                .where(OutboxMessage.state == "sending")
+                .order_by(OutboxMessage.id)
+            )
+        )
+    tried: set[int] = set()
+    try:
+        while limit is None or len(tried) < limit:
+            with ws.transaction() as s:
+                next_id = s.scalar(
+                    select(OutboxMessage.id)
+                    .where(OutboxMessage.state == "queued", OutboxMessage.id.not_in(tried or {0}))
+                    .order_by(OutboxMessage.queued_at, OutboxMessage.id)
+                    .limit(1)
+                )
+            if next_id is None:
+                break
+            tried.add(next_id)
+            if transport is None:  # made for the first message (settings checked), not before
+                transport = _transport(settings)
+            _wait_for_rate(ws, settings, sleep, report)
+            if not outbox.claim(ws, next_id):
+                continue
+            with ws.transaction() as s:
+                row = s.get(OutboxMessage, next_id)
+                assert row is not None
+                msg = build_mime(row)
+                sender = parseaddr(row.sender or "")[1]
+                recipient = row.recipient
+            try:
+                transport.send(msg, sender, [recipient])
+            except (smtplib.SMTPException, OSError) as exc:
+                reason = _reason(exc)
+                outbox.fail(ws, next_id, reason)
+                report.failed[next_id] = reason
+                continue
+            outbox.mark_sent(ws, next_id)
+            report.sent.append(next_id)
+    finally:
+        if transport is not None:
+            transport.close()
+    return report
+
+
+def _transport(settings: MailSettings) -> Transport:
+    if not settings.smtp_host:
+        raise ValidationError(
+            [
+                FieldError(
+                    "mail settings",
+                    "smtp_host",
+                    None,
+                    "is not set: ws.mail.configure(smtp_host=...) or $CRMBOOK_SMTP_HOST",
+                )
+            ]
+        )
+    return SmtpTransport(settings)

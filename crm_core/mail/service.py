@@ -1,0 +1,341 @@
+"""``ws.mail``: mailboxes, fetching them, and what fetching proposes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import select
+
+from crm_core import validation as v
+from crm_core.access import check_unrestricted, interaction_clauses, require_admin
+from crm_core.errors import FieldError, NotFoundError
+from crm_core.mail import credentials, imap
+from crm_core.mail.campaigns import mark_replies
+from crm_core.mail.outgoing import MailOut
+from crm_core.mail.report import FetchReport
+from crm_core.mail.run import Progress, fetch_mailbox, lag
+from crm_core.models import (
+    IMAP_SECURITY,
+    ContactProposal,
+    EmailMessage,
+    Interaction,
+    Mailbox,
+    MailboxSecret,
+    MailSkip,
+)
+from crm_core.services.base import Cleaner, Service, apply_fields, raise_if, user_ref
+from crm_core.validation import Reject
+
+DEFAULT_FOLDERS = ("INBOX", "Sent")
+
+
+def _folders(value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = [f for f in value.split(",")]
+    if not isinstance(value, Sequence) or isinstance(value, bytes):
+        raise Reject("must be a list of folder names")
+    names = [v.optional_text(f, 300) for f in value]
+    clean = list(dict.fromkeys(n for n in names if n))
+    if not clean:
+        raise Reject("name at least one folder (INBOX, Sent)")
+    return clean
+
+
+def _env_name(value: Any) -> str | None:
+    name = v.optional_text(value, 200)
+    if name is not None and not name.replace("_", "a").isalnum():
+        raise Reject("must be an environment variable's name (letters, digits, _)")
+    return name
+
+
+class Mail(MailOut, Service):
+    """E-mail in: ``ws.mail.add_mailbox(...)``, ``ws.mail.fetch()``, ``ws.mail.status()``;
+    e-mail out (:class:`~crm_core.mail.outgoing.MailOut`): ``ws.mail.compose(...)``,
+    ``send``, ``drain``, ``outbox``, ``retry``, ``send_campaign``, ``unsubscribe``."""
+
+    entity = "mailbox"
+
+    def add_mailbox(
+        self,
+        name: str,
+        *,
+        address: str,
+        host: str,
+        login: str,
+        port: int = 993,
+        security: str = "tls",
+        password_env: str | None = None,
+        password: str | None = None,
+        folders: Sequence[str] | str = DEFAULT_FOLDERS,
+        import_since: Any = None,
+        only_known: bool = True,
+        owner: Any = None,
+    ) -> dict[str, Any]:
+        """Add an IMAP mailbox whose messages become interactions.
+
+        ``address`` is the mailbox's own address (a message from it is outgoing);
+        ``security`` is ``tls`` (port 993), ``starttls`` (143) or ``none`` (loopback
+        only). The password comes from the environment variable ``password_env``, or
+        is stored encrypted (``password``; needs ``$CRMBOOK_MAIL_KEY``), or neither: then
+        each fetch is given it. ``folders`` are read (INBOX and Sent by default), only
+        from ``import_since`` (a date) on; ``only_known`` skips messages with no known
+        contact, otherwise their senders are proposed as contacts. ``owner`` (a user id
+        or login) makes it that user's; None makes it shared.
+        """
+        record = f"mailbox (new) {name!r}"
+        errors: list[FieldError] = []
+        if password_env is not None and password is not None:
+            errors.append(
+                FieldError(record, "password", "***", "give password or password_env, not both")
+            )
+        with self._tx() as s:
+            box = Mailbox(active=True)
+            values = {
+                "name": name,
+                "address": address,
+                "host": host,
+                "login": login,
+                "port": port,
+                "security": security,
+                "password_env": password_env,
+                "folders": folders,
+                "import_since": import_since,
+                "only_known": only_known,
+                "owner_id": owner,
+            }
+            cleaners: dict[str, Cleaner] = {
+                "name": partial(v.required_text, max_len=200),
+                "address": _required_email,
+                "host": partial(v.required_text, max_len=255),
+                "login": partial(v.required_text, max_len=320),
+                "port": partial(v.integer, minimum=1, maximum=65535),
+                "security": partial(v.one_of, choices=IMAP_SECURITY),
+                "password_env": _env_name,
+                "folders": _folders,
+                "import_since": v.date_value,
+                "only_known": _boolean,
+                "owner_id": user_ref(s),
+            }
+            apply_fields(box, values, cleaners, record, errors)
+            # An admin adds any mailbox; a user only their own.
+            require_admin(self.ws, "add", record, own_id=box.owner_id or -1)
+            if box.name and s.scalar(select(Mailbox.id).where(Mailbox.name == box.name)):
+                errors.append(FieldError(record, "name", name, "is the name of another mailbox"))
+            raise_if(errors)
+            box.password_source = "env" if password_env else "stored" if password else "none"
+            s.add(box)
+            s.flush()
+            if password:
+                s.add(MailboxSecret(mailbox_id=box.id, ciphertext=credentials.encrypt(password)))
+            return _as_dict(box)
+
+    def _box(self, s: Any, name: Any) -> Mailbox:
+        box = None
+        if isinstance(name, int) and not isinstance(name, bool):
+            box = s.get(Mailbox, name)
+        elif isinstance(name, str):
+            box = s.scalars(select(Mailbox).where(Mailbox.name == name)).first()
+        if box is None:
+            raise NotFoundError("mailbox", name)
+        return box
+
+    def fetch(
+        self,
+        mailbox: Any = None,
+        *,
+        password: str | None = None,
+        progress: Progress | None = None,
+        max_message_bytes: int = imap.MAX_MESSAGE_BYTES,
+    ) -> list[FetchReport]:
+        """Fetch what is new in ``mailbox`` (a name or id), or in every active mailbox:
+        one report per mailbox. A mailbox another process is fetching is left to it
+        (its report says ``busy``). Like the ERP sync, a fetch links mail to any deal:
+        a user who sees only their own deals may not run one."""
+        check_unrestricted(self.ws, "fetch", "mailboxes")
+        with self._tx() as s:
+            if mailbox is None:
+                boxes = list(s.scalars(select(Mailbox).where(Mailbox.active).order_by(Mailbox.id)))
+            else:
+                boxes = [self._box(s, mailbox)]
+        reports = [
+            fetch_mailbox(
+                self.ws,
+                box,
+                password=password,
+                progress=progress,
+                max_message_bytes=max_message_bytes,
+            )
+            for box in boxes
+        ]
+        mark_replies(self.ws)  # replies to campaign messages mark their members
+        return reports
+
+    def status(self) -> pd.DataFrame:
+        """Each mailbox with its last run, lag (since it was last read to the end),
+        last error and whether a process is fetching it now."""
+        now = self.ws.clock()
+        with self._tx() as s:
+            rows = [
+                {
+                    "id": b.id,
+                    "name": b.name,
+                    "address": b.address,
+                    "owner_id": b.owner_id,
+                    "folders": ", ".join(b.folders),
+                    "last_run_at": b.last_run_at,
+                    "lag": lag(b, now),
+                    "last_error": b.last_error,
+                    "fetching": b.lease_until is not None and b.lease_until > now,
+                    "last_report": b.last_report,
+                }
+                for b in s.scalars(select(Mailbox).order_by(Mailbox.name))
+            ]
+        columns = ["id", "name", "address", "owner_id", "folders", "last_run_at", "lag"]
+        columns += ["last_error", "fetching", "last_report"]
+        return pd.DataFrame(rows, columns=columns)
+
+    def skipped(self, mailbox: Any) -> pd.DataFrame:
+        """The messages of ``mailbox`` a fetch could not store, with the reasons (a
+        sales user: of their own mailbox only)."""
+        with self._tx() as s:
+            box = self._box(s, mailbox)
+            if box.owner_id is None or box.owner_id != self.ws.user_id:
+                check_unrestricted(self.ws, "list", f"the skipped messages of {box.name!r}")
+            rows = s.execute(
+                select(
+                    MailSkip.folder, MailSkip.uid, MailSkip.message_id, MailSkip.reason, MailSkip.at
+                )
+                .where(MailSkip.mailbox_id == box.id)
+                .order_by(MailSkip.id)
+            ).mappings()
+            return pd.DataFrame(
+                [dict(r) for r in rows], columns=["folder", "uid", "message_id", "reason", "at"]
+            )
+
+    def thread(self, message_id: str) -> pd.DataFrame:
+        """The messages of the thread ``message_id`` is in, oldest first: each with its
+        interaction, In-Reply-To and subject."""
+        with self._tx() as s:
+            thread = s.scalar(
+                select(EmailMessage.thread_id).where(EmailMessage.message_id == message_id)
+            )
+            if thread is None:
+                raise NotFoundError("e-mail message", message_id)
+            rows = s.execute(
+                select(
+                    EmailMessage.message_id,
+                    EmailMessage.in_reply_to,
+                    EmailMessage.interaction_id,
+                    Interaction.direction,
+                    Interaction.occurred_at,
+                    EmailMessage.subject,
+                    Interaction.opportunity_id,
+                )
+                .outerjoin(Interaction, Interaction.id == EmailMessage.interaction_id)
+                .where(EmailMessage.thread_id == thread)
+                .where(*self._visible())
+                .order_by(EmailMessage.sent_at, EmailMessage.id)
+            ).mappings()
+            columns = ["message_id", "in_reply_to", "interaction_id", "direction"]
+            columns += ["occurred_at", "subject", "opportunity_id"]
+            return pd.DataFrame([dict(r) for r in rows], columns=columns)
+
+    def _visible(self) -> list[Any]:
+        """Which e-mail facts the acting user may read: a sales user those of the
+        interactions they may see (none of the messages waiting for a contact)."""
+        clauses = interaction_clauses(self.ws, Interaction)
+        if clauses:
+            clauses.append(EmailMessage.interaction_id.is_not(None))
+        return clauses
+
+    def proposals(self) -> pd.DataFrame:
+        """Senders proposed as contacts, with how many messages wait for each."""
+        check_unrestricted(self.ws, "list", "proposed contacts")
+        with self._tx() as s:
+            rows = []
+            for p in s.scalars(
+                select(ContactProposal)
+                .where(ContactProposal.status == "proposed")
+                .order_by(ContactProposal.id)
+            ):
+                waiting = s.scalars(
+                    select(EmailMessage.id).where(EmailMessage.proposal_id == p.id)
+                ).all()
+                rows.append(
+                    {"id": p.id, "email": p.email, "name": p.name, "messages": len(waiting)}
+                )
+            return pd.DataFrame(rows, columns=["id", "email", "name", "messages"])
+
+    def accept_proposal(self, proposal_id: int, **contact: Any) -> dict[str, Any]:
+        """Make a proposed sender a contact (``contact`` fields as ``ws.contacts.create``
+        takes them; name and e-mail default to the proposal's) and turn the messages
+        waiting for them into interactions. Returns the contact."""
+        check_unrestricted(self.ws, "accept", "proposed contacts")
+        with self._tx() as s:
+            found = s.get(ContactProposal, proposal_id)
+            if found is None or found.status != "proposed":
+                raise NotFoundError("contact proposal", proposal_id)
+            defaults = {"name": found.name or found.email, "email": found.email}
+        made = self.ws.contacts.create(**{**defaults, **contact})
+        with self._tx() as s:
+            found = s.get(ContactProposal, proposal_id)
+            assert found is not None
+            found.status, found.contact_id = "accepted", made["id"]
+            found.decided_at = self.ws.clock()
+            waiting = s.scalars(
+                select(EmailMessage).where(EmailMessage.proposal_id == proposal_id)
+            ).all()
+            for facts in waiting:
+                box = s.get(Mailbox, facts.mailbox_id) if facts.mailbox_id else None
+                outgoing = box is not None and facts.from_address == box.address.lower()
+                logged = self.ws.interactions.prepare(
+                    s,
+                    "email",
+                    "out" if outgoing else "in",
+                    facts.sent_at or facts.fetched_at,
+                    {
+                        "subject": facts.subject,
+                        "summary": facts.summary,
+                        "contact_id": made["id"],
+                        "company_id": made.get("company_id"),
+                        "user_id": box.owner_id if box and box.owner_id else self.ws.user_id,
+                    },
+                )
+                s.add(logged)
+                s.flush()
+                facts.interaction_id, facts.proposal_id = logged.id, None
+        return made
+
+    def dismiss_proposal(self, proposal_id: int) -> None:
+        """Decline a proposed sender: their waiting messages stay unlinked."""
+        check_unrestricted(self.ws, "dismiss", "proposed contacts")
+        with self._tx() as s:
+            found = s.get(ContactProposal, proposal_id)
+            if found is None or found.status != "proposed":
+                raise NotFoundError("contact proposal", proposal_id)
+            found.status, found.decided_at = "dismissed", self.ws.clock()
+
+
+def _required_email(value: Any) -> str:
+    address = v.email(value)
+    if address is None:
+        raise Reject("is required", keep=False)
+    return address
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise Reject("must be true or false")
+    return value
+
+
+def _as_dict(box: Mailbox) -> dict[str, Any]:
+    out = {c.key: getattr(box, c.key) for c in box.__mapper__.column_attrs}
+    out.pop("lease_owner", None)
+    return out
+
+
+__all__ = ["DEFAULT_FOLDERS", "Mail"]

@@ -1,0 +1,242 @@
+"""Writing a batch of parsed messages: interactions, their e-mail facts, bounces and
+proposed contacts, in the caller's transaction.
+
+Each new Message-ID becomes one :class:`~crm_core.models.Interaction` made by
+``ws.interactions.prepare`` (validated and journaled like any other) and one
+:class:`~crm_core.models.EmailMessage`. A Message-ID already stored is counted as known
+and only its folder and UID are brought up to date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from crm_core.errors import ValidationError
+from crm_core.mail import linking, threads
+from crm_core.mail.parse import ParsedMail, clean_text
+from crm_core.mail.report import FetchReport, Skipped
+from crm_core.models import (
+    Contact,
+    ContactProposal,
+    EmailBounce,
+    EmailMessage,
+    Mailbox,
+    MailSkip,
+    OutboxMessage,
+)
+
+if TYPE_CHECKING:
+    from crm_core.workspace import Workspace
+
+
+@dataclass
+class Incoming:
+    """A message read from a folder and parsed (or the reason it could not be)."""
+
+    folder: str
+    uidvalidity: int
+    uid: int
+    size: int
+    received: dt.datetime | None
+    mail: ParsedMail | None
+    problem: str | None = None
+
+
+def _skip(s: Session, box: Mailbox, item: Incoming, reason: str, report: FetchReport) -> None:
+    mid = item.mail.message_id if item.mail else None
+    report.skipped.append(Skipped(item.folder, item.uid, reason, mid))
+    s.add(
+        MailSkip(
+            mailbox_id=box.id,
+            folder=item.folder,
+            uidvalidity=item.uidvalidity,
+            uid=item.uid,
+            message_id=mid,
+            reason=reason,
+            at=report.started_at,
+        )
+    )
+
+
+def write_batch(
+    ws: Workspace, s: Session, box: Mailbox, items: list[Incoming], report: FetchReport
+) -> None:
+    """Store ``items`` (one folder's batch) in session ``s``; counts go to ``report``."""
+    own = linking.address_key(box.address)
+    mails = [i.mail for i in items if i.mail is not None]
+    stored = threads.known_threads(
+        s, [m.message_id for m in mails] + [p for m in mails for p in threads.parents(m)]
+    )
+    stored_threads = set(stored.values())  # threads with messages in the database
+    keys = {linking.address_key(a) for m in mails for a in [m.from_address, *m.to, *m.cc]}
+    contacts = linking.contacts_by_key(s, [k for k in keys if k])
+    # Interactions are flushed once for the batch: a reply in the same batch as the
+    # message it answers finds that message's deal here rather than in the database.
+    batch_deals: dict[str, int | None] = {}
+    open_deals: dict[int, list[tuple[int, str]]] = {}  # per contact, for this batch
+    logged_facts: list[tuple[Any, EmailMessage]] = []
+    for item in items:
+        mail = item.mail
+        if mail is None:
+            _skip(s, box, item, item.problem or "unreadable", report)
+            continue
+        if mail.message_id in stored:
+            report.known += 1
+            s.execute(
+                update(EmailMessage)
+                .where(EmailMessage.message_id == mail.message_id)
+                .where(EmailMessage.mailbox_id == box.id)
+                .values(folder=item.folder, uid=item.uid)
+            )
+            continue
+        if mail.bounce is not None:
+            _bounce(s, mail, report, contacts)
+            stored[mail.message_id] = mail.message_id
+            continue
+        outgoing = own is not None and linking.address_key(mail.from_address) == own
+        others = mail.to + mail.cc if outgoing else [mail.from_address]
+        other_keys = [k for k in (linking.address_key(a) for a in others if a) if k and k != own]
+        contact = next((contacts[k] for k in other_keys if k in contacts), None)
+        thread = threads.thread_of(mail, stored)
+        if contact is None and (box.only_known or not other_keys):
+            report.unknown += 1
+            stored[mail.message_id] = thread
+            continue
+        facts = EmailMessage(
+            message_id=mail.message_id,
+            mailbox_id=box.id,
+            folder=item.folder,
+            uid=item.uid,
+            in_reply_to=mail.in_reply_to,
+            references=mail.references,
+            thread_id=thread,
+            from_address=mail.from_address,
+            to_addresses=mail.to,
+            cc_addresses=mail.cc,
+            subject=mail.subject,
+            summary=_summary(mail, item),
+            sent_at=mail.sent_at,
+            size=item.size,
+            attachments=[a.as_dict() for a in mail.attachments],
+            fetched_at=report.started_at,
+        )
+        if not mail.complete:
+            report.headers_only += 1
+        if contact is None:
+            address = next(a for a in others if a and linking.address_key(a) == other_keys[0])
+            name = mail.from_name if not outgoing else None
+            facts.proposal_id = _proposal(s, box, other_keys[0], address, name, report).id
+            report.proposed += 1
+            s.add(facts)
+        else:
+            deal = batch_deals.get(thread)
+            if deal is None and thread in stored_threads:
+                deal = linking.thread_deal(s, thread)
+            if deal is None:
+                deal = linking.subject_deal(s, contact, mail.subject, open_deals)
+            try:
+                logged = ws.interactions.prepare(
+                    s,
+                    "email",
+                    "out" if outgoing else "in",
+                    mail.sent_at or item.received or report.started_at,
+                    {
+                        "subject": mail.subject,
+                        "summary": facts.summary,
+                        "contact_id": contact.id,
+                        "company_id": contact.company_id,
+                        "opportunity_id": deal,
+                        "user_id": box.owner_id if box.owner_id is not None else ws.user_id,
+                    },
+                )
+            except ValidationError as exc:
+                _skip(s, box, item, f"refused: {exc}", report)
+                continue
+            logged_facts.append((logged, facts))
+            if deal is not None:
+                batch_deals[thread] = deal
+            report.created += 1
+        stored[mail.message_id] = thread
+    s.add_all([logged for logged, _ in logged_facts])
+    s.flush()
+    for logged, facts in logged_facts:
+        facts.interaction_id = logged.id
+    s.add_all([facts for _, facts in logged_facts])
+    s.flush()
+
+
+def _summary(mail: ParsedMail, item: Incoming) -> str | None:
+    if not mail.complete:
+        return f"(not downloaded: {item.size:,} bytes, over the size limit)"
+    return mail.summary
+
+
+def _proposal(
+    s: Session, box: Mailbox, key: str, address: str, name: str | None, report: FetchReport
+) -> ContactProposal:
+    found = s.scalars(select(ContactProposal).where(ContactProposal.email_key == key)).first()
+    if found is None:
+        found = ContactProposal(
+            email=address,
+            email_key=key,
+            name=clean_text(name),
+            mailbox_id=box.id,
+            status="proposed",
+            first_seen_at=report.started_at,
+        )
+        s.add(found)
+        s.flush()
+        report.new_proposals += 1
+    return found
+
+
+def _bounce(
+    s: Session, mail: ParsedMail, report: FetchReport, contacts: dict[str, Contact]
+) -> None:
+    """Record a failure report: its addresses bounce, their contacts are marked and the
+    outbox message it returns (by Message-ID) is marked bounced."""
+    assert mail.bounce is not None
+    report.bounces += 1
+    at = mail.sent_at or report.started_at
+    for failed in mail.bounce.recipients:
+        key = linking.address_key(failed.address)
+        if key is None:
+            continue
+        seen = s.scalar(
+            select(EmailBounce.id).where(
+                EmailBounce.report_message_id == mail.message_id, EmailBounce.email_key == key
+            )
+        )
+        if seen is not None:
+            continue
+        marked = s.scalars(select(Contact).where(Contact.email_key == key)).all()
+        for contact in marked:
+            if not contact.email_bouncing:
+                contact.email_bouncing = True  # journaled: a flushed ORM change
+        report.bouncing += 1
+        s.add(
+            EmailBounce(
+                email_key=key,
+                contact_id=marked[0].id if marked else None,
+                at=at,
+                status=failed.status,
+                reason=failed.reason,
+                report_message_id=mail.message_id,
+                bounced_message_id=mail.bounce.original_message_id,
+            )
+        )
+    if mail.bounce.original_message_id:
+        s.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.message_id == mail.bounce.original_message_id,
+                OutboxMessage.state == "sent",
+            )
+            .values(state="bounced", bounced_at=at)
+        )
+    s.flush()

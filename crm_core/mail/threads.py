@@ -1,0 +1,48 @@
+"""Threading: a reply joins the thread of the message it answers.
+
+A message's thread is the one of the nearest message it names that is already stored
+(In-Reply-To first, then References from the last), else the first Message-ID its
+References give (the thread's root, even when that was never fetched), else its
+In-Reply-To, else its own Message-ID: so a reply read before its original still
+lands in the thread the original starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crm_core.mail.parse import ParsedMail
+from crm_core.models import EmailMessage
+
+
+def parents(mail: ParsedMail) -> list[str]:
+    """The Message-IDs ``mail`` answers, nearest first."""
+    named = ([mail.in_reply_to] if mail.in_reply_to else []) + mail.references[::-1]
+    return list(dict.fromkeys(named))
+
+
+def known_threads(s: Session, ids: Iterable[str]) -> dict[str, str]:
+    """Message-ID -> thread of the stored messages among ``ids`` (one query a batch)."""
+    wanted = sorted(set(ids))
+    found: dict[str, str] = {}
+    for chunk in range(0, len(wanted), 500):
+        rows = s.execute(
+            select(EmailMessage.message_id, EmailMessage.thread_id).where(
+                EmailMessage.message_id.in_(wanted[chunk : chunk + 500])
+            )
+        )
+        found.update((mid, thread) for mid, thread in rows)
+    return found
+
+
+def thread_of(mail: ParsedMail, known: Mapping[str, str]) -> str:
+    """The thread ``mail`` belongs to, given the threads of the messages stored."""
+    for parent in parents(mail):
+        if parent in known:
+            return known[parent]
+    if mail.references:
+        return mail.references[0]
+    return mail.in_reply_to or mail.message_id

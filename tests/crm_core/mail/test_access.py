@@ -1,0 +1,67 @@
+"""Who may add and fetch mailboxes, and parsing facts that need no server."""
+
+from __future__ import annotations
+
+import pytest
+
+from crm_core.errors import AccessDenied, ValidationError
+from crm_core.mail.html_text import html_to_text
+from crm_core.mail.parse import parse
+
+
+def test_a_sales_user_adds_only_their_own_mailbox_and_fetches_none(ws):
+    ws.users.add("Bilal Ahmed", "bilal", role="sales")
+    bilal = ws.as_user("bilal")
+    place = {
+        "address": "bilal@indus.example.com",
+        "host": "imap.indus.example.com",
+        "login": "bilal",
+        "password_env": "BILAL_IMAP",
+    }
+    with pytest.raises(AccessDenied, match="only an admin may"):
+        bilal.mail.add_mailbox("shared", **place)
+    own = bilal.mail.add_mailbox("bilal", owner="bilal", **place)
+    assert (own["owner_id"], own["password_source"], own["folders"]) == (
+        bilal.user_id,
+        "env",
+        ["INBOX", "Sent"],
+    )
+    with pytest.raises(AccessDenied):
+        bilal.mail.fetch("bilal")
+
+
+def test_a_mailbox_with_bad_settings_is_refused_naming_each(ws):
+    with pytest.raises(ValidationError) as refused:
+        ws.mail.add_mailbox(
+            "x",
+            address="not an address",
+            host="h",
+            login="l",
+            port=70000,
+            security="ssl",
+            password_env="NOT A NAME",
+            folders=[],
+        )
+    fields = sorted(e.field for e in refused.value.errors)
+    assert fields == ["address", "folders", "password_env", "port", "security"]
+
+
+def test_html_becomes_readable_text():
+    html = (
+        '<div>Order <a href="https://shop.example.com/o/7">#7</a></div>'
+        "<ul><li>40 t</li><li>PKR&nbsp;12,000</li></ul><script>x()</script>"
+    )
+    assert html_to_text(html) == "Order #7 <https://shop.example.com/o/7>\n\n- 40 t\n\n- PKR 12,000"
+
+
+def test_raw_8bit_header_and_a_missing_message_id():
+    raw = (
+        b"From: ivan@example.ru\r\nSubject: "
+        + "Счёт на оплату за май".encode("windows-1251")
+        + b"\r\nDate: Mon, 11 May 2026 10:00:00 +0300\r\n\r\nbody\r\n"
+    )
+    first, again = parse(raw), parse(raw)
+    assert first.subject == "Счёт на оплату за май"
+    assert first.message_id == again.message_id  # made up, the same on every read
+    assert first.message_id.endswith("@no-message-id.crmbook.invalid>")
+    assert first.sent_at.isoformat() == "2026-05-11T07:00:00+00:00"
