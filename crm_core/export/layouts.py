@@ -32,18 +32,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import templates
 from crm_core.errors import FieldError, NotFoundError, ValidationError
 from crm_core.export.tables import TABLES
 from crm_core.reports.base import FILTERS, Report
+from crm_core.template_folders import ENV_VAR as TEMPLATES_VAR
+from crm_core.template_folders import beside_workspace, built_in, search_folders
 
 if TYPE_CHECKING:
     from crm_core.workspace import Workspace
 
 #: Environment variable: extra folders of layouts, separated by os.pathsep.
-ENV_VAR = "CRMBOOK_TEMPLATES"
+ENV_VAR = TEMPLATES_VAR
 #: Where the shipped layouts are.
-BUILT_IN = Path(templates.__file__).parent / "workbooks"
+BUILT_IN = built_in("workbooks")
 
 _TOP_KEYS = ("title", "description", "sheets")
 _SHEET_KEYS = ("report", "table", "title", "filters", "segment")
@@ -79,25 +80,13 @@ class Layout:
 
 def layout_dirs(ws: Workspace | None = None) -> list[Path]:
     """The folders searched for layouts, from lowest to highest priority."""
-    dirs = [BUILT_IN]
-    env = [p for p in os.environ.get(ENV_VAR, "").split(os.pathsep) if p.strip()]
-    dirs.extend(Path(p).expanduser() for p in reversed(env))
-    if ws is not None:
-        beside = workspace_dir(ws)
-        if beside is not None:
-            dirs.append(beside)
-    return dirs
+    return search_folders("workbooks", ws)
 
 
 def workspace_dir(ws: Workspace) -> Path | None:
     """``templates/workbooks`` beside the workspace's SQLite file (None for a server
     database or an in-memory one)."""
-    url = ws.engine.url
-    if not url.drivername.startswith("sqlite") or not url.database:
-        return None
-    if url.database == ":memory:" or url.database.startswith("file:"):
-        return None
-    return Path(url.database).resolve().parent / "templates" / "workbooks"
+    return beside_workspace(ws, "workbooks")
 
 
 def available(ws: Workspace | None = None) -> dict[str, Path]:

@@ -23,7 +23,6 @@ of a recipient is their contact's, else the workspace's mail language, else Engl
 
 from __future__ import annotations
 
-import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,16 +32,17 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
-import templates
 from crm_core.errors import FieldError, NotFoundError, ValidationError
+from crm_core.template_folders import ENV_VAR as TEMPLATES_VAR
+from crm_core.template_folders import built_in, search_folders
 
 if TYPE_CHECKING:
     from crm_core.workspace import Workspace
 
 #: Environment variable: extra template folders (their ``email/`` sub-folders are read).
-ENV_VAR = "CRMBOOK_TEMPLATES"
+ENV_VAR = TEMPLATES_VAR
 #: The shipped e-mail templates.
-BUILT_IN = Path(templates.__file__).parent / "email"
+BUILT_IN = built_in("email")
 #: The document every HTML part is wrapped in.
 BASE_HTML = BUILT_IN / "base.html"
 #: Languages written right to left: their HTML gets ``dir="rtl"``.
@@ -64,26 +64,9 @@ class Rendered:
 
 
 def template_dirs(ws: Workspace | None = None) -> list[Path]:
-    """The folders searched for e-mail templates, from lowest to highest priority."""
-    dirs = [BUILT_IN]
-    env = [p for p in os.environ.get(ENV_VAR, "").split(os.pathsep) if p.strip()]
-    dirs.extend(Path(p).expanduser() / "email" for p in reversed(env))
-    if ws is not None:
-        beside = workspace_dir(ws)
-        if beside is not None:
-            dirs.append(beside)
-    return dirs
-
-
-def workspace_dir(ws: Workspace) -> Path | None:
-    """``templates/email`` beside the workspace's SQLite file (None for a server
-    database or an in-memory one)."""
-    url = ws.engine.url
-    if not url.drivername.startswith("sqlite") or not url.database:
-        return None
-    if url.database == ":memory:" or url.database.startswith("file:"):
-        return None
-    return Path(url.database).resolve().parent / "templates" / "email"
+    """The folders searched for e-mail templates, from lowest to highest priority
+    (``email`` of each ``$CRMBOOK_TEMPLATES`` folder)."""
+    return search_folders("email", ws, env_sub="email")
 
 
 def available(ws: Workspace | None = None) -> dict[str, dict[str, Path]]:
