@@ -28,6 +28,7 @@ Updating the catalogues after marking new texts (one line, from the checkout)::
 from __future__ import annotations
 
 import contextvars
+import copy
 import datetime as dt
 import gettext
 import io
@@ -44,12 +45,12 @@ from babel.dates import format_date as _babel_date
 from babel.dates import format_datetime as _babel_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_currency, format_decimal, parse_pattern
 from babel.numbers import format_percent as _babel_percent
 
 from crm_core.languages import DEFAULT as ENGLISH
 from crm_core.languages import ui_languages
-from crm_core.money import indian_grouping, minor_units
+from crm_core.money import digit_groups, minor_units
 
 #: Where the catalogues live: ``<code>/LC_MESSAGES/crmbook.po``.
 LOCALE_DIR = Path(__file__).with_name("locale")
@@ -361,18 +362,13 @@ def format_amount(value: Any, currency: str, locale: Locale | str | None = None)
     crore for the currencies written so, INR, PKR, BDT and NPR (``auto``)."""
     loc = _locale(locale)
     found = _current()
-    grouping = found.grouping if found is not None else "locale"
-    try:
-        digits = minor_units(str(currency))
-    except Exception:  # a code babel does not know: cents, as crm_core keeps them
-        digits = 2
-    number = Decimal(str(value))
-    if grouping == "auto":
-        grouping = "indian" if indian_grouping(str(currency)) else "locale"
-    if grouping not in ("indian", "western"):
-        return f"{currency} {format_number(number, digits, loc)}"
-    pattern = ("#,##,##0" if grouping == "indian" else "#,##0") + ("." + "0" * digits)[: digits + 1]
-    return f"{currency} {format_decimal(number, format=pattern, locale=loc)}"
+    groups = digit_groups(found.grouping if found is not None else "locale", str(currency))
+    digits = minor_units(str(currency))
+    pattern = copy.copy(parse_pattern(loc.decimal_formats[None].pattern))
+    if groups is not None:
+        pattern.grouping = groups
+    pattern.frac_prec = (digits, digits)
+    return f"{currency} {pattern.apply(Decimal(str(value)), loc)}"
 
 
 def format_money(

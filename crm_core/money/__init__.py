@@ -7,12 +7,19 @@ record's date (falling back to the latest earlier rate, never to 1). ``minor_uni
 """
 
 from crm_core.money.rates import RATE_DIGITS, MissingRate, Rates, rate_value
-from crm_core.money.units import format_amount, indian_grouping, minor_units, quantize
+from crm_core.money.units import (
+    digit_groups,
+    format_amount,
+    indian_grouping,
+    minor_units,
+    quantize,
+)
 
 __all__ = [
     "RATE_DIGITS",
     "MissingRate",
     "Rates",
+    "digit_groups",
     "format_amount",
     "indian_grouping",
     "minor_units",

@@ -60,16 +60,11 @@ def format_amount(
     the locale groups: 12,34,567 in bn, 1 234 567 in ru), ``"western"`` (123,456,789),
     ``"indian"`` (lakh/crore: 12,34,56,789) or ``"auto"`` (indian for the currencies
     written so, INR/PKR/BDT/NPR, the locale's own for the others)."""
-    if grouping == "auto":
-        grouping = "indian" if indian_grouping(currency) else "locale"
-    if grouping != "locale" and grouping not in _GROUPS:
-        raise ValidationError(
-            [FieldError("amount", "grouping", grouping, "must be locale, western, indian or auto")]
-        )
+    groups = digit_groups(grouping, currency)
     pattern = copy.copy(_pattern(locale))
     digits = minor_units(currency)
-    if grouping in _GROUPS:
-        pattern.grouping = _GROUPS[grouping]
+    if groups is not None:
+        pattern.grouping = groups
     pattern.frac_prec = (digits, digits)
     return pattern.apply(
         quantize(amount, currency),
@@ -77,6 +72,20 @@ def format_amount(
         currency=currency.upper(),
         currency_digits=False,
     )
+
+
+def digit_groups(grouping: str, currency: str) -> tuple[int, int] | None:
+    """How ``grouping`` (see :func:`format_amount`) groups an amount of ``currency``'s
+    digits: (3, 3) western, (3, 2) lakh/crore, None for the locale's own grouping."""
+    if grouping == "auto":
+        grouping = "indian" if indian_grouping(currency) else "locale"
+    if grouping == "locale":
+        return None
+    if grouping not in _GROUPS:
+        raise ValidationError(
+            [FieldError("amount", "grouping", grouping, "must be locale, western, indian or auto")]
+        )
+    return _GROUPS[grouping]
 
 
 @cache
