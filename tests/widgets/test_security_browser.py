@@ -127,7 +127,10 @@ def test_an_open_page_is_closed_by_the_server_when_its_login_ends(browser, base,
             page.wait_for_timeout(50)
         assert said, messages
         # The page says so (Panel's disconnect notification).
-        page.get_by_text("Disconnected: your login has ended").wait_for(timeout=5000)
+        # The toast itself (notyf also copies its text into an aria-live announcer).
+        page.locator(".notyf__message", has_text="Disconnected: your login has ended").wait_for(
+            timeout=5000
+        )
         page.wait_for_timeout(800)  # the notification fades in
         shoot(page, f"security-02-closed-after-{ending}")
         # The page acts no more; reloading it asks for the login again.
