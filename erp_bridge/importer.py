@@ -65,6 +65,10 @@ class Importer:
         self.started = started
         #: Remote ids of each entity that failed before and are tried again this run.
         self.failing: dict[str, set[int]] = {}
+        #: Records of the page being applied that wait for a record they link to (a
+        #: deal whose partner waits in the review queue): remote id -> why. Listed
+        #: with the failures once the page is committed, so every run reads them again.
+        self._waits: dict[int, str] = {}
 
     def pages(
         self,
@@ -133,7 +137,7 @@ class Importer:
     def _cleared(self, s: Session, entity: str, page: list[dict[str, Any]]) -> None:
         """Take the records of ``page`` that were listed as failed off the list."""
         listed = self.failing.get(entity)
-        done = {int(r["id"]) for r in page} & listed if listed else set()
+        done = ({int(r["id"]) for r in page} - set(self._waits)) & listed if listed else set()
         if done:
             failures.cleared(s, self.ctx.binder.backend, entity, "pull", done)
             listed -= done  # type: ignore[operator]
@@ -170,6 +174,7 @@ class Importer:
             # so the bad one is reported and the others still land.
             trial = ModelReport()
             twins: dict[int, Twin] = {}
+            self._waits.clear()
             try:
                 with self.transaction() as s:
                     twins = self._twins(s, emap, page, ours)
@@ -196,6 +201,7 @@ class Importer:
                     self._one(emap, record, rep, ours.get(rid), twins.get(rid))
             else:
                 rep.add(trial)
+                self._list_waits(emap.entity)
 
     def _twins(
         self, s: Session, emap: EntityMap, page: list[dict[str, Any]], ours: dict[int, int]
@@ -236,6 +242,7 @@ class Importer:
             and binder.by_remote(emap.entity, int(r["id"])) is None
             and binder.as_other_kind(emap.entity, emap.remote_model, int(r["id"])) is None
             and _plain_new(twins.get(int(r["id"])))
+            and self._waits_for(emap, r) is None
         ]
         if not new:
             return page
@@ -271,6 +278,11 @@ class Importer:
         ours: int | None,
         twin: Twin | None = None,
     ) -> None:
+        waits = self._waits_for(emap, record)
+        if waits is not None:
+            self._waits[int(record["id"])] = waits
+            self.ctx.note(f"wait {emap.entity} {emap.remote_model} #{record['id']}: {waits}")
+            return
         # A record re-read by the rewind is compared with its last-synced copy, not
         # skipped on (id, write_date) alone: write_date has whole seconds, so a second
         # change within the same second would otherwise be missed.
@@ -299,6 +311,40 @@ class Importer:
             self.rec.pull_new(s, emap, record, rep)
         else:
             self.rec.merge_pair(s, emap, obj, record, rep)
+
+    def _waits_for(self, emap: EntityMap, record: dict[str, Any]) -> str | None:
+        """Why ``record`` must wait, if a record it links to is not here yet but will
+        be: a partner waiting in the review queue, or one that failed this run. Pulled
+        now, it would lose that link (and a linked record would drop it)."""
+        for fmap in emap.fields:
+            if fmap.link is None:
+                continue
+            raw = record.get(fmap.remote, False)
+            rid = raw[0] if isinstance(raw, list | tuple) and raw else (raw or None)
+            if not isinstance(rid, int):
+                continue
+            entities = (fmap.link,) if isinstance(fmap.link, str) else fmap.link
+            if any(self.ctx.local_id(entity, rid) is not None for entity in entities):
+                continue
+            for entity in entities:
+                if rid in self.rec.review.held(entity, "remote"):
+                    return (
+                        f"its {fmap.local} (#{rid}) waits in the match review: answer it"
+                        " with `crmbook sync match`, and the next run brings this record"
+                    )
+                if rid in self.failing.get(entity, ()):
+                    return (
+                        f"its {fmap.local} (#{rid}) could not be synced (see `crmbook sync"
+                        " status`); this record follows it"
+                    )
+        return None
+
+    def _list_waits(self, entity: str) -> None:
+        """List the records that waited in the page just committed (read again by the
+        next runs, like a failed record, until what they wait for is here)."""
+        waits, self._waits = dict(self._waits), {}
+        for rid, why in waits.items():
+            self._failed(entity, rid, f"waits: {why}")
 
     def _pull_unlinked(
         self, s: Session, emap: EntityMap, record: dict[str, Any], rep: ModelReport, twin: Twin
@@ -350,10 +396,12 @@ class Importer:
         twin: Twin | None = None,
     ) -> None:
         rid = int(record["id"])
+        self._waits.clear()
         try:
             with self.transaction() as s:
                 self._apply(s, emap, record, rep, ours, twin)
                 self._cleared(s, emap.entity, [record])
+            self._list_waits(emap.entity)
         except Unavailable:
             raise
         except Exception as exc:  # one bad record never stops the run

@@ -14,7 +14,14 @@ from typer.testing import CliRunner
 import crm_core
 from crm_core.cli import app, load_plugins
 from crm_core.errors import AccessDenied, ValidationError
-from crm_core.models import Company, Contact, ExternalLink, SyncConflict, SyncMatch
+from crm_core.models import (
+    Company,
+    Contact,
+    ExternalLink,
+    SyncConflict,
+    SyncFailure,
+    SyncMatch,
+)
 from erp_bridge import matching as erp_matching
 from erp_bridge import sync
 from erp_bridge.odoo import matching as odoo_matching
@@ -441,11 +448,80 @@ def test_many_records_are_looked_up_among_the_erp_records_with_no_link(ws, odoo,
     report = run(ws, odoo)
     assert report.models["contact"].pushed_created == 2
     assert ("res.partner", "match_candidates") not in odoo.calls
-    assert link_of(ws, "contact", local_of_remote(ws, linked)) == linked
+    assert link_of(ws, "contact", local_of_remote(ws, "contact", linked)) == linked
 
 
-def local_of_remote(ws, remote_id):
+def test_a_deal_waits_for_its_partner_in_the_review_queue(ws, odoo, both_sides):
+    """A lead whose partner is an open review question is not pulled without it (it
+    would lose its customer): it waits, listed, and comes with its partner once the
+    question is answered."""
+    local, erp = both_sides
+    user = odoo.add("res.users", name="Ayesha Siddiqui", login="ayesha", email="a@example.com")
+    stage = odoo.add("crm.stage", name="New", sequence=1, is_won=False)
+    odoo.add("ir.model", model="crm.lead")
+    lead = odoo.add(
+        "crm.lead",
+        name="Kamran's order",
+        type="opportunity",
+        partner_id=erp["kamran"],
+        user_id=user,
+        stage_id=stage,
+        probability=10.0,
+        expected_revenue=250000.0,
+        priority="1",
+        tag_ids=[],
+        description=False,
+        date_deadline=False,
+        lost_reason_id=False,
+    )
+    models = ["company", "contact", "opportunity"]
+    report = sync(ws, odoo, xmlid_prefix="crmbook_test", models=models)
+    assert report.status == "done"
+    assert local_of_remote(ws, "opportunity", lead) is None
+    waiting = erp_failures(ws)
+    assert [(r["entity"], r["record"]) for r in waiting] == [("opportunity", lead)]
+    assert "waits in the match review" in waiting[0]["error"]
+    # Still waiting on the next run: nothing created behind the reviewer's back.
+    sync(ws, odoo, xmlid_prefix="crmbook_test", models=models)
+    assert local_of_remote(ws, "opportunity", lead) is None
+    decide(ws, int(open_matches(ws).loc[0, "id"]), local["kamran_ali"])
+    report = sync(ws, odoo, xmlid_prefix="crmbook_test", models=models)
+    deal = local_of_remote(ws, "opportunity", lead)
+    assert deal is not None
+    assert ws.pipeline.get(deal)["contact_id"] == local["kamran_ali"]
+    assert erp_failures(ws) == []
+
+
+def local_of_remote(ws, entity, remote_id):
     with ws.transaction() as s:
         return s.scalars(
-            select(ExternalLink.local_id).where(ExternalLink.remote_id == remote_id)
-        ).one()
+            select(ExternalLink.local_id).where(
+                ExternalLink.entity == entity, ExternalLink.remote_id == remote_id
+            )
+        ).one_or_none()
+
+
+def erp_failures(ws):
+    with ws.transaction() as s:
+        return [
+            {"entity": f.entity, "record": f.record_id, "error": f.error}
+            for f in s.scalars(select(SyncFailure).order_by(SyncFailure.id))
+        ]
+
+
+def test_a_contact_waits_for_its_company_in_the_review_queue(ws, odoo):
+    one = ws.companies.create(name="Mehran Foods", vat="PK 7654321-0")
+    ws.companies.create(name="Mehran Foods (Hyderabad)", vat="PK76543210")
+    mehran = odoo.add(
+        "res.partner", name="Mehran", is_company=True, vat="PK 7654321-0", category_id=[]
+    )
+    sana = partner(odoo, "Sana Memon", email="sana@mehran.example.com", parent_id=mehran)
+    run(ws, odoo)
+    assert open_matches(ws).loc[0, "record"] == f"remote #{mehran}"
+    assert local_of_remote(ws, "contact", sana) is None
+    assert [(r["entity"], r["record"]) for r in erp_failures(ws)] == [("contact", sana)]
+    decide(ws, int(open_matches(ws).loc[0, "id"]), one["id"])
+    run(ws, odoo)
+    contact = local_of_remote(ws, "contact", sana)
+    assert ws.contacts.get(contact)["company_id"] == one["id"]
+    assert erp_failures(ws) == []
