@@ -19,12 +19,14 @@ at the end, so they can be re-recorded on the same server.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import threading
 import xmlrpc.client
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -193,9 +195,9 @@ def _cleanup(adapter: OdooAdapter) -> None:
         adapter.call("ir.model.data", "unlink", sorted(r["id"] for r in xmlids))
 
 
-#: Every entity the full-pull cassettes were recorded with. Exchange rates came later:
-#: their calls are not in the cassettes (no Odoo to record against), so the replayed
-#: scenario leaves them out; re-recording live can add "exchange_rate" here.
+#: Every entity the full-pull cassettes were recorded with. Exchange rates came later
+#: and have their own scenario (test_exchange_rates_come_from_the_companys_rate_table);
+#: re-recording the full pull live can add "exchange_rate" here.
 RECORDED = [*REFERENCE, *SYNCED, *COPIES]
 
 
@@ -624,3 +626,57 @@ def test_first_sync_matches_what_odoo_already_holds(sqlite_ws, odoo, target, mon
     with ws.transaction() as s:
         assert s.scalars(select(SyncMatch.status)).all() == ["open"]
     _cleanup(odoo)
+
+
+#: Rates the rates scenario writes, on days no demo or real rate has.
+LIVE_RATE_DAYS = ("2031-03-01", "2031-04-01")
+
+
+def _cleanup_rates(adapter: OdooAdapter) -> None:
+    made = adapter.all_ids("res.currency.rate", [["name", "in", list(LIVE_RATE_DAYS)]])
+    if made:
+        adapter.call("res.currency.rate", "unlink", sorted(made))
+
+
+def test_exchange_rates_come_from_the_companys_rate_table(request, sqlite_ws, odoo, target):
+    """The company's ``res.currency.rate`` rows arrive as the workspace's rates (a rate
+    per currency and day, relative to the company's currency), convert amounts, and a
+    rate changed in Odoo is updated by the next run."""
+    name = request.node.name.split("[")[0] + ".yaml"
+    if not target.live and not (target.cassettes / name).exists():
+        pytest.skip(f"no {target.protocol} recording of this scenario (set its ODOO_* variables)")
+    _cleanup_rates(odoo)
+    company = odoo.search_read("res.company", [], ["currency_id"], limit=1)[0]
+    base = company["currency_id"][1]
+    eur = odoo.search_read("res.currency", [["name", "=", "EUR"]], ["id"])[0]["id"]
+    first, second = LIVE_RATE_DAYS
+    made = {
+        day: _create(
+            odoo,
+            "res.currency.rate",
+            {"name": day, "rate": rate, "currency_id": eur, "company_id": company["id"]},
+        )
+        for day, rate in ((first, 0.91), (second, 0.925))
+    }
+    try:
+        report = _sync(sqlite_ws, odoo, models=["exchange_rate"])
+        assert report.status == "done", report.errors
+        assert report.models["exchange_rate"].created >= 2
+        frame = sqlite_ws.rates.list()
+        ours = frame[frame["day"].astype(str).isin(LIVE_RATE_DAYS)]
+        assert [(r.currency, r.base, str(r.day), r.rate, r.source) for r in ours.itertuples()] == [
+            ("EUR", base, first, Decimal("0.91"), "erp"),
+            ("EUR", base, second, Decimal("0.925"), "erp"),
+        ]
+        rates = sqlite_ws.rates.load(base)
+        # 910 EUR on 15 March 2031 at 0.91 per unit of the company's currency: 1,000
+        assert rates.convert(Decimal("910"), "EUR", dt.date(2031, 3, 15)) == Decimal("1000")
+        odoo.write("res.currency.rate", [made[second]], {"rate": 0.93})
+        again = _sync(sqlite_ws, odoo, models=["exchange_rate"])
+        assert again.models["exchange_rate"].updated == 1
+        assert again.models["exchange_rate"].created == 0
+        frame = sqlite_ws.rates.list()
+        changed = frame[frame["day"].astype(str) == second]
+        assert changed["rate"].tolist() == [Decimal("0.93")]
+    finally:
+        _cleanup_rates(odoo)
