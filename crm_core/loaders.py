@@ -576,6 +576,13 @@ class OpportunityLoader(Loader):
         row["stage_id"] = stage_id
         if row.get("probability") is None:
             row["probability"] = probability
+        amount = row.get("expected_revenue")
+        if amount is not None and row.get("currency"):
+            # As PipelineService.write_fields: no more decimals than the currency has.
+            try:
+                row["expected_revenue"] = v.currency_amount(amount, row["currency"])
+            except Reject as exc:
+                errors.append(FieldError(record, "expected_revenue", amount, str(exc)))
 
     def after_write(self, conn: Connection, rows: list[dict[str, Any]], now: Any) -> None:
         conn.execute(

@@ -18,6 +18,8 @@ import pycountry
 from email_validator import EmailNotValidError, validate_email
 
 from crm_core import text
+from crm_core.models.base import money_value
+from crm_core.money import minor_units, quantize
 
 
 class Reject(ValueError):
@@ -438,21 +440,60 @@ def decimal_value(
     return exact
 
 
-#: Money is kept to the cent below this amount: 15 significant digits, all that
-#: SQLite (which holds NUMERIC as a double) keeps exactly. PostgreSQL could keep more;
-#: the limit is the same on both so a workspace moves between them unchanged.
+#: Money is kept exactly below this amount: 15 significant digits with the cents, all
+#: that SQLite (which holds NUMERIC as a double) keeps exactly. PostgreSQL could keep
+#: more; the limit is the same on both so a workspace moves between them unchanged. A
+#: currency with more minor units has a lower limit (:func:`currency_amount`).
 MONEY_LIMIT = Decimal(10) ** 13
 
 
 def money(value: Any, minimum: Decimal | None = Decimal(0)) -> Decimal | None:
-    """An amount of money: a decimal with at most 2 places, below :data:`MONEY_LIMIT`."""
+    """An amount of money below :data:`MONEY_LIMIT` (None if blank), as given: whether
+    its decimals fit its currency is :func:`currency_amount`'s to say (it needs the
+    currency, which another field may give)."""
     number = _decimal(value)
-    if number is not None and abs(number) >= MONEY_LIMIT:
+    if number is None:
+        return None
+    if abs(number) >= MONEY_LIMIT:
         raise Reject(
             "is too large: amounts are kept exactly only below 10,000,000,000,000 "
             "(15 significant digits with the cents)"
         )
-    return decimal_value(number, 2, minimum=minimum)
+    if minimum is not None and number < minimum:
+        raise Reject(f"must be at least {minimum}")
+    return number
+
+
+def currency_amount(amount: Decimal, currency: str, *, rounded: bool = False) -> Decimal:
+    """``amount`` in ``currency``'s minor units (KWD 3 decimals, JPY none), as a Money
+    column keeps it (:func:`~crm_core.models.base.money_value`).
+
+    Typed by a person (or read from a file), an amount with more decimals than its
+    currency has is refused, naming the currency's decimals: ``1.2345`` KWD is no
+    amount a Kuwaiti invoice can carry. ``rounded`` (what an ERP sends, where the
+    books already rounded it and a float may add a binary tail) rounds half up to
+    the currency's minor units instead.
+    """
+    places = minor_units(currency)
+    limit = Decimal(10) ** (15 - max(2, places))
+    if not amount.is_finite():
+        raise Reject("is not a finite number")
+    if abs(amount) >= limit:
+        raise Reject(
+            f"is too large: {currency} amounts are kept exactly only below {limit:,} "
+            f"(15 significant digits with the {places} decimals)"
+        )
+    exact = quantize(amount, currency)
+    if exact != amount and not rounded:
+        given = -min(0, int(amount.normalize().as_tuple().exponent))
+        have = f"{places} decimal place{'s' if places != 1 else ''}" if places else "none"
+        raise Reject(
+            f"has {given} decimal place{'s' if given != 1 else ''}, but {currency} "
+            f"amounts have {have} (such as {exact})"
+        )
+    if abs(exact) >= limit:  # 999.9995 KWD rounds up to the limit
+        raise Reject(f"is too large: {currency} amounts are kept exactly only below {limit:,}")
+    return money_value(exact)
 
 
 def integer(value: Any, minimum: int | None = None, maximum: int | None = None) -> int:

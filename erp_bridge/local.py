@@ -182,7 +182,10 @@ class LocalWriter:
         elif target is not None and target.id != opp.stage_id:
             self.ws.pipeline.move_in_session(s, opp, target)
         errors: list[FieldError] = []
-        self.ws.pipeline.write_fields(s, opp, values, errors, creating, keep_invalid=True)
+        # The ERP's amounts are rounded to the deal's currency, never refused for it.
+        self.ws.pipeline.write_fields(
+            s, opp, values, errors, creating, keep_invalid=True, rounded=True
+        )
         if creating and any(e.field == "name" for e in errors):
             return None, errors
         if outcome is not None:

@@ -142,6 +142,7 @@ class Export:
             timezone=tz,
             progress=progress,
             language=language,
+            grouping=str(self.ws.setting("amount_grouping") or "locale"),
         ) as book:
             for sheet in sheets:
                 if sheet.report is not None:

@@ -457,25 +457,7 @@ def _segment_clauses(ws: Workspace, s: Session, table_name: str, ref: int | str)
         )
     filters = dict(seg.filters or {})
     if wanted == "contact":
-        service = ws.contacts
-        names = ("email", "phone", "tag", "city", "country", "owner", "custom")
-        known = {k: filters.pop(k, None) for k in names}
-        q = filters.pop("q", None)
-        include_archived = bool(filters.pop("include_archived", False))
-        extra = service._extra_filters(filters)
-        ids = service._filtered(
-            s,
-            q,
-            known["email"],
-            known["phone"],
-            known["tag"],
-            known["city"],
-            known["country"],
-            known["owner"],
-            known["custom"],
-            include_archived,
-            extra,
-        )
+        ids = ws.contacts.matching(s, **filters)
         return [ids.whereclause] if ids.whereclause is not None else []
     q = filters.pop("q", None)
     return ws.pipeline._checked_clauses(s, q, filters)

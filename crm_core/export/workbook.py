@@ -17,8 +17,14 @@ What every workbook gets:
   Bengali and Tamil wider than Latin, marks not at all, capped at :data:`MAX_WIDTH`),
   and the report's charts beside the table, as crm_core.reports.charts pivots them (their
   figures on a hidden "Chart data" sheet);
-- a print setup on every sheet: fit to one page wide, landscape when wide, the header
-  rows repeated on every page, a footer with the report's name and the page number;
+- a print setup on every sheet: fit to one page wide (a very wide table: to as many
+  pages wide as keep it readable, rows across first, its first column repeated on
+  each page unless charts are beside it), landscape when wide, the header rows
+  repeated on every page, a footer with the report's name and the page number; the
+  charts beside a table are printed too, on pages after the table's (a print area of
+  two ranges);
+- amounts in their currency's decimals (KWD 3, JPY none), grouped as the workspace's
+  ``amount_grouping`` asks (lakh/crore included: see crm_core.export.amounts);
 - right-to-left sheets for a workbook in Urdu or Sindhi;
 - Excel's limits handled: a table longer than a sheet (1,048,576 rows, header
   included) continues on "<name> (2)", "<name> (3)"..., each with its own header; sheet
@@ -35,7 +41,9 @@ workbook's time zone (Excel cells have none), a naive one is taken as already lo
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain, islice
@@ -44,8 +52,10 @@ from typing import IO, Any
 import pandas as pd
 import xlsxwriter
 from xlsxwriter.format import Format
+from xlsxwriter.utility import quote_sheetname, xl_range_abs
 
 from crm_core.export import tempfiles
+from crm_core.export.amounts import AmountFormats
 from crm_core.export.widths import char_width
 from crm_core.reports.base import Chart, Column
 from crm_core.reports.charts import ChartData, chart_data
@@ -61,8 +71,16 @@ SHEET_NAME_MAX = 31
 HEADER_ROWS = 2
 #: A table wider than this (in characters, all columns) is printed landscape.
 LANDSCAPE_WIDTH = 100
+#: A table wider than this prints on several pages wide (one would be too small to
+#: read), each about PAGE_WIDTH characters of columns.
+WIDE_PRINT_WIDTH = 240
+PAGE_WIDTH = 150
 #: The hidden sheet holding the charts' figures.
 CHART_DATA_SHEET = "Chart data"
+#: A chart's gap to the table's right, in pixels.
+CHART_X_OFFSET = 10
+#: The width of a column left at Excel's default (8.43 characters), in pixels.
+DEFAULT_COLUMN_PIXELS = 64
 #: Value axis number format per chart axis format.
 AXIS_FORMATS = {"money": "#,##0", "percent": "0%", "number": "General"}
 #: Column widths are fitted to the header and this many first rows.
@@ -148,6 +166,7 @@ class WorkbookBuilder:
         progress: Progress | None = None,
         max_rows: int = EXCEL_MAX_ROWS,
         language: str | None = None,
+        grouping: str = "locale",
     ):
         if not HEADER_ROWS + 1 <= max_rows <= EXCEL_MAX_ROWS:
             raise ValueError(
@@ -175,6 +194,7 @@ class WorkbookBuilder:
         self._chart_cells: list[tuple[int, int, Any, Any]] = []
         self._chart_row = 0
         self._chart_heights: list[int] = []
+        self._chart_widths: list[int] = []
         #: The sheets written so far, in order (the cover not included).
         self.sheets: list[SheetInfo] = []
         self._closed = False
@@ -210,6 +230,9 @@ class WorkbookBuilder:
             kind: self.book.add_format({"num_format": f}) for kind, f in FORMATS.items()
         }
         self._formats["text"] = None
+        # Amounts: their currency's decimals, grouped as the workspace asks (see amounts).
+        self._amounts = AmountFormats(grouping, language)
+        self._amount_formats: dict[str, Format] = {}
         self._header = self.book.add_format(
             {"bold": True, "bottom": 1, "text_wrap": True, "valign": "top"}
         )
@@ -246,6 +269,7 @@ class WorkbookBuilder:
         if len(columns) > EXCEL_MAX_COLUMNS:
             raise ValueError(f"table {title!r} has {len(columns)} columns; Excel allows 16,384")
         kinds = [c.kind for c in columns]
+        currencies = _currency_sources(columns, currency)
         labels = [
             column_label(c.name, self.language, report=report, declared=c.label, currency=currency)
             for c in columns
@@ -277,7 +301,7 @@ class WorkbookBuilder:
                 sheet.set_row(1, 30)  # a long title wraps on two lines
             for c, label in enumerate(labels):
                 write_text(sheet, 1, c, label, header)
-            write_rows = self._row_writer(sheet, kinds)
+            write_rows = self._row_writer(sheet, kinds, currencies)
             written = 0
             exhausted = False
             while written < per_sheet:
@@ -295,10 +319,13 @@ class WorkbookBuilder:
                     self.progress(done, total_rows, title)
                     reported = done
             drawn = [c for c in charts if c.drawn] if part == 1 and written else []
-            self._finish_sheet(sheet, len(columns), written, title, sum(widths), bool(drawn))
+            self._finish_sheet(sheet, len(columns), written, title, widths, bool(drawn))
             self._chart_heights = []
+            self._chart_widths = []
             for data in drawn:
                 self._insert_chart(sheet, data, len(columns))
+            if drawn:
+                self._print_charts(sheet, name, len(columns), written)
             notes = [note] if note else []
             if part == 1:
                 notes.extend(
@@ -419,17 +446,56 @@ class WorkbookBuilder:
         return name
 
     def _finish_sheet(
-        self, sheet: Any, ncols: int, rows: int, title: str, width: float, charts: bool
+        self,
+        sheet: Any,
+        ncols: int,
+        rows: int,
+        title: str,
+        widths: Sequence[float],
+        charts: bool = False,
     ) -> None:
         """Freeze the header, filter the rows, and set the sheet up for print."""
         last = rows + HEADER_ROWS - 1
         sheet.freeze_panes(HEADER_ROWS, 0)
         sheet.autofilter(HEADER_ROWS - 1, 0, last, ncols - 1)
+        width = sum(widths)
         self._print_setup(sheet, title, landscape=width > LANDSCAPE_WIDTH)
         sheet.repeat_rows(0, HEADER_ROWS - 1)
-        if charts:
-            # The table prints on its own: fit to the page, the charts beside it would
-            # shrink it to nothing.
+        if width > WIDE_PRINT_WIDTH and ncols > 1:
+            # Fitted to one page wide it would print too small to read: as many pages
+            # wide as it takes at about PAGE_WIDTH characters each, a band of rows
+            # across before the next, the first column (the row's name) repeated on
+            # each page. Not beside charts: a repeated column prints on the charts'
+            # pages too, over them.
+            first = widths[0] if not charts else 0.0
+            pages = math.ceil((width - first) / max(PAGE_WIDTH - first, 1.0))
+            sheet.fit_to_pages(pages, 0)
+            sheet.print_across()
+            if not charts:
+                sheet.repeat_columns(0)
+
+    def _print_charts(self, sheet: Any, name: str, ncols: int, rows: int) -> None:
+        """A print area of two ranges: the table, then the charts beside it. Excel and
+        LibreOffice print each range on pages of its own, so the charts are printed
+        without shrinking the table to the width of both."""
+        last = rows + HEADER_ROWS - 1
+        first_col = ncols + 1
+        wide = math.ceil((max(self._chart_widths) + CHART_X_OFFSET) / DEFAULT_COLUMN_PIXELS)
+        high = 1 + sum(self._chart_heights)
+        quoted = quote_sheetname(name)
+        table = xl_range_abs(0, 0, last, ncols - 1)
+        charts = xl_range_abs(0, first_col, high, first_col + wide)
+        # A sheet-level name, as xlsxwriter's own print_area writes it (which takes
+        # one range only); a name with "!" cannot be given so: the table alone then.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            done = "!" not in name and (
+                self.book.define_name(
+                    f"'{name}'!_xlnm.Print_Area", f"={quoted}!{table},{quoted}!{charts}"
+                )
+                == 0
+            )
+        if not done:
             sheet.print_area(0, 0, last, ncols - 1)
 
     def _print_setup(self, sheet: Any, title: str, *, landscape: bool) -> None:
@@ -446,7 +512,10 @@ class WorkbookBuilder:
 
     # -- cells ---------------------------------------------------------------------------
     def _row_writer(
-        self, sheet: Any, kinds: Sequence[str]
+        self,
+        sheet: Any,
+        kinds: Sequence[str],
+        currencies: dict[int, tuple[int | None, str | None]] | None = None,
     ) -> Callable[[Iterable[Sequence[Any]], int], int]:
         """A function writing rows to ``sheet`` from row ``first`` on and returning the
         last row written (``first - 1`` if none).
@@ -459,21 +528,31 @@ class WorkbookBuilder:
         path; a row holding anything else (a number column with text, an aware or
         pre-1900 date, a pandas Timestamp...) is rewritten cell by cell by the careful
         writers of :meth:`_writer`, which handle every case.
+
+        ``currencies`` gives each money column where its currency is: (the index of
+        the row's currency column or None, the currency when the row names none); a
+        money cell's format is its currency's (:meth:`_money_format`).
         """
         number = getattr(sheet, "_write_number", None) or sheet.write_number
         string = getattr(sheet, "_write_string", None) or sheet.write_string
         formats = self._formats
+        currencies = currencies or {}
         numbers = tuple(
-            (c, formats[k])
-            for c, k in enumerate(kinds)
-            if k in ("int", "number", "money", "percent")
+            (c, formats[k]) for c, k in enumerate(kinds) if k in ("int", "number", "percent")
         )
+        moneys = tuple(
+            (c, *currencies.get(c, (None, None))) for c, k in enumerate(kinds) if k == "money"
+        )
+        money_format = self._money_format
         texts = tuple(c for c, k in enumerate(kinds) if k == "text")
         dates = tuple((c, formats[k]) for c, k in enumerate(kinds) if k == "date")
         stamps = tuple((c, formats[k]) for c, k in enumerate(kinds) if k == "datetime")
         flags = tuple(c for c, k in enumerate(kinds) if k == "bool")
         boolean = getattr(sheet, "_write_boolean", None) or sheet.write_boolean
-        careful = tuple(enumerate(self._writer(sheet, kind) for kind in kinds))
+        careful = tuple(
+            (c, self._writer(sheet, kind)) for c, kind in enumerate(kinds) if kind != "money"
+        )
+        careful_money = self._money_writer(sheet)
         epoch, first_serial, date_class = _EXCEL_EPOCH, _FIRST_SERIAL, dt.date
         tz = self.timezone
 
@@ -488,6 +567,14 @@ class WorkbookBuilder:
                             if x - x:  # NaN or an infinity: a blank cell
                                 continue
                             number(r, c, x, f)
+                    for c, at, fixed in moneys:
+                        v = values[c]
+                        if v is not None:
+                            x = float(v)
+                            if x - x:
+                                continue
+                            cur = values[at] if at is not None else fixed
+                            number(r, c, x, money_format(x, cur))
                     for c in texts:
                         v = values[c]
                         if v is not None:
@@ -524,9 +611,38 @@ class WorkbookBuilder:
                     # Rewriting cells of the current row is allowed in constant_memory.
                     for c, write in careful:
                         write(r, c, values[c])
+                    for c, at, fixed in moneys:
+                        careful_money(r, c, values[c], values[at] if at is not None else fixed)
             return r
 
         return write_rows
+
+    def _money_format(self, value: float, currency: Any) -> Format:
+        """The cell format of amount ``value`` in ``currency`` (None, blank or not a
+        code: two decimals)."""
+        code = self._amounts.code(value, currency if isinstance(currency, str) else None)
+        found = self._amount_formats.get(code)
+        if found is None:
+            found = self._amount_formats[code] = self.book.add_format({"num_format": code})
+        return found
+
+    def _money_writer(self, sheet: Any) -> Callable[[int, int, Any, Any], None]:
+        """The careful writer of an amount: any value; text stays text."""
+        write_number = sheet.write_number
+
+        def money(r: int, c: int, v: Any, currency: Any) -> None:
+            if v is None:
+                return
+            try:
+                x = float(v)
+            except (TypeError, ValueError):
+                write_text(sheet, r, c, v if v.__class__ is str else str(v))
+                return
+            if x - x:  # NaN or an infinity: a blank cell
+                return
+            write_number(r, c, x, self._money_format(x, currency))
+
+        return money
 
     def _writer(self, sheet: Any, kind: str) -> CellWriter:
         """The careful writer of one cell of ``kind``: any value, any type."""
@@ -676,8 +792,12 @@ class WorkbookBuilder:
             drawing.add_series(options)
         caption = data.title if not data.note else f"{data.title}\n{data.note}"
         drawing.set_title({"name": caption, "name_font": {"size": 12, "bold": True}})
+        axis_format = AXIS_FORMATS.get(data.axis, "General")
+        if data.axis == "money":
+            drawn = [x for values in data.series.values() for x in values if x is not None]
+            axis_format = self._amounts.axis(data.currency, float(min(drawn, default=0)))
         value_axis: dict[str, Any] = {
-            "num_format": AXIS_FORMATS.get(data.axis, "General"),
+            "num_format": axis_format,
             "major_gridlines": {"visible": True, "line": {"color": "#D9D9D9"}},
         }
         if data.axis == "money" and data.currency:
@@ -706,7 +826,8 @@ class WorkbookBuilder:
         drawing.set_size({"width": width if data.type != "bar" else 720, "height": height})
         row = 1 + sum(self._chart_heights)
         self._chart_heights.append(height // 20 + 2)
-        sheet.insert_chart(row, ncols + 1, drawing, {"x_offset": 10})
+        self._chart_widths.append(width if data.type != "bar" else 720)
+        sheet.insert_chart(row, ncols + 1, drawing, {"x_offset": CHART_X_OFFSET})
 
     # -- cover ---------------------------------------------------------------------------
     def _write_cover(self) -> None:
@@ -770,6 +891,22 @@ class WorkbookBuilder:
 
 
 # -- helpers ----------------------------------------------------------------------------
+def _currency_sources(
+    columns: Sequence[Column], currency: str | None
+) -> dict[int, tuple[int | None, str | None]]:
+    """Where each money column's currency is: ``<x>_converted`` columns are in the
+    reporting currency (the row's ``reporting_currency``, else ``currency``), the
+    others in the row's ``currency`` (else ``currency``)."""
+    at = {c.name: i for i, c in enumerate(columns)}
+    out: dict[int, tuple[int | None, str | None]] = {}
+    for i, column in enumerate(columns):
+        if column.kind != "money":
+            continue
+        own = "reporting_currency" if column.name.endswith("_converted") else "currency"
+        out[i] = (at.get(own), currency)
+    return out
+
+
 def write_text(sheet: Any, row: int, col: int, text: str, fmt: Any = None) -> None:
     """Write ``text`` as a string cell, never a formula, whatever it starts with.
 
@@ -799,8 +936,11 @@ def _shown_width(kind: str, value: Any) -> float:
     if value is None:
         return 0
     try:
-        if kind in ("number", "money"):
+        if kind == "number":
             return len(f"{float(value):,.2f}")
+        if kind == "money":
+            # room for a third decimal (KWD) and the extra comma of lakh/crore grouping
+            return len(f"{float(value):,.2f}") + 2
         if kind == "int":
             return len(f"{float(value):.0f}")
         if kind == "percent":

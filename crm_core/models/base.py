@@ -49,9 +49,49 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.astimezone(dt.UTC)
 
 
-# Money: exact decimals with two places. SQLite stores NUMERIC affinity; SQLAlchemy
-# converts back to Decimal quantised to the scale, so amounts round-trip exactly.
-Money = Numeric(18, 2, asdecimal=True)
+#: Decimal places a Money column holds: enough for every currency's minor units
+#: (KWD/BHD/OMR 3, JPY 0, most 2); crm_core rounds each amount to its own currency's
+#: before writing it (:func:`crm_core.validation.currency_amount`).
+MONEY_SCALE = 4
+_CENT = Decimal("0.01")
+_SCALE = Decimal(1).scaleb(-MONEY_SCALE)
+
+
+def money_value(amount: Decimal) -> Decimal:
+    """``amount`` as a Money column hands it back: its own decimals, at least the cents
+    (``1500`` -> ``1500.00``, ``1.2350`` -> ``1.235``), at most :data:`MONEY_SCALE`."""
+    if amount.as_tuple().exponent >= -2:  # type: ignore[operator]
+        return amount.quantize(_CENT)
+    exact = amount.quantize(_SCALE).normalize()
+    return exact if exact.as_tuple().exponent < -2 else exact.quantize(_CENT)  # type: ignore[operator]
+
+
+class MoneyType(TypeDecorator[Decimal]):
+    """An exact amount of money: NUMERIC(20, 4), read back as :func:`money_value` gives.
+
+    SQLite keeps NUMERIC as a double (15 significant digits, all crm_core lets an amount
+    have: :data:`crm_core.validation.MONEY_LIMIT`); the double is read through its 15
+    significant digits, so a sum of amounts comes back as its decimal value, not as the
+    double's binary tail. PostgreSQL keeps the decimal itself.
+    """
+
+    impl = Numeric(20, MONEY_SCALE, asdecimal=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(Numeric(20, MONEY_SCALE, asdecimal=False))
+        return dialect.type_descriptor(self.impl)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if isinstance(value, float):
+            value = Decimal(f"{value:.15g}")
+        return money_value(Decimal(value))
+
+
+Money = MoneyType()
 MONEY_ZERO = Decimal("0.00")
 
 

@@ -151,7 +151,7 @@ def campaign_results(scope: Scope) -> pd.DataFrame:
         parts.append(scope.convert(revenue or Decimal(0), cur, day))
     by_campaign: dict[int, dict[str, tuple[int, int, Decimal]]] = {}
     for campaign_id, cur, n, n_won, revenue in deals:
-        by_campaign.setdefault(campaign_id, {})[cur] = (int(n), int(n_won), money(revenue))
+        by_campaign.setdefault(campaign_id, {})[cur] = (int(n), int(n_won), money(revenue, cur))
     default = scope.ws.setting("currency")
     reporting = scope.rates.reporting
     nothing = (0, 0, Decimal("0.00"))
@@ -175,7 +175,7 @@ def campaign_results(scope: Scope) -> pd.DataFrame:
         mine = []
         for cur in sorted(currencies) or [cost_currency or default]:
             n, n_won, revenue = figures.get(cur, nothing)
-            row_cost = money(cost) if cost is not None and cur == cost_currency else None
+            row_cost = money(cost, cur) if cost is not None and cur == cost_currency else None
             revenue_conv = total(won_converted.get((cid, cur), []))
             cost_conv = scope.convert(row_cost, cur, starts_on or today)
             head = [name, channel, starts_on, int(targeted), int(responded), rate, n, n_won]

@@ -5,7 +5,8 @@ They read the ERP's invoice copies (:class:`crm_core.models.Invoice`, pulled by
 erp_bridge): posted customer invoices (``out_invoice``) and credit notes
 (``out_refund``, which subtract). Amounts are untaxed unless said otherwise, summed
 in SQL per customer *and currency* (amounts in different currencies are never
-added as they are), as whole cents so that SQLite's floating-point NUMERIC sums stay
+added as they are), as whole units of the fourth decimal (every currency's minor
+units, KWD's third decimal too) so that SQLite's floating-point NUMERIC sums stay
 exact; beside them, ``<column>_converted`` gives each amount in the run's reporting
 currency (``reporting_currency``), every invoice at the rate of its invoice date, and
 customers are ranked on those.
@@ -29,6 +30,7 @@ from sqlalchemy import BigInteger, and_, case, cast, func, literal_column, or_, 
 from sqlalchemy.orm import aliased
 
 from crm_core.models import Company, Contact, Invoice
+from crm_core.models.base import MONEY_SCALE
 from crm_core.money import quantize
 from crm_core.reports.base import (
     REPORTING_CURRENCY,
@@ -41,7 +43,6 @@ from crm_core.reports.base import (
 )
 from crm_core.services.accounts import SETTLED
 
-CENT = Decimal("0.01")
 CUSTOMER_FILTERS = ("period_from", "period_to", "owner", "team")
 _CUSTOMER_COLUMNS = [
     Column("customer", "text", "The customer's name (company, or contact without one)."),
@@ -83,7 +84,8 @@ SALES_COLUMNS = [
     ),
 ]
 _BUCKETS = ("age_0_30", "age_31_60", "age_61_90", "age_90_plus")
-#: The amounts converted per invoice date, as whole cents of the invoice currency.
+#: The amounts converted per invoice date, as whole units (:func:`_units`) of the
+#: invoice currency.
 _CONVERTED = ("revenue", "open_balance", *_BUCKETS)
 
 
@@ -137,8 +139,8 @@ def sales_per_customer(scope: Scope) -> pd.DataFrame:
     """
     inv = Invoice
     today = scope.today()
-    cents = _cents(inv.amount_untaxed)
-    residual = _cents(inv.amount_residual)
+    cents = _units(inv.amount_untaxed)
+    residual = _units(inv.amount_residual)
     in_period = and_(inv.invoice_date.is_not(None), *scope.days_in_period(inv.invoice_date))
     is_invoice = inv.move_type == "out_invoice"
     is_open = and_(
@@ -181,10 +183,10 @@ def sales_per_customer(scope: Scope) -> pd.DataFrame:
     for row in _by_customer(scope, found, _CONVERTED):
         if not row["moves"] and not row["open_balance"]:
             continue
-        row["revenue"] = _from_cents(row["revenue"])
+        row["revenue"] = _from_units(row["revenue"], row["currency"])
         row["invoices"] = int(row["invoices"] or 0)
         row["average_ticket"] = (
-            (row["revenue"] / row["invoices"]).quantize(CENT) if row["invoices"] else None
+            quantize(row["revenue"] / row["invoices"], row["currency"]) if row["invoices"] else None
         )
         row["average_ticket_converted"] = (
             (row["revenue_converted"] / row["invoices"]).quantize(row["revenue_converted"])
@@ -193,7 +195,7 @@ def sales_per_customer(scope: Scope) -> pd.DataFrame:
         )
         row["days_to_pay"] = round(row["days"] / row["paid"], 1) if row["paid"] else None
         for name in ("open_balance", *_BUCKETS):
-            row[name] = _from_cents(row[name])
+            row[name] = _from_units(row[name], row["currency"])
         out.append(row)
     _rank(out)
     return frame_of(out, SALES_COLUMNS)
@@ -306,7 +308,7 @@ def rfm(scope: Scope) -> pd.DataFrame:
     """
     inv = Invoice
     reference = scope.period_to or scope.today()
-    cents = _cents(inv.amount_untaxed)
+    cents = _units(inv.amount_untaxed)
     is_invoice = inv.move_type == "out_invoice"
     frequency = func.sum(case((is_invoice, 1), else_=0))
     query = _per_customer(
@@ -332,7 +334,7 @@ def rfm(scope: Scope) -> pd.DataFrame:
     for row in found:
         row["recency_days"] = (reference - row["last_invoice"]).days
         row["frequency"] = int(row["frequency"])
-        row["monetary"] = _from_cents(row["monetary"])
+        row["monetary"] = _from_units(row["monetary"], row["currency"])
     frame = pd.DataFrame(found)
     by_currency = frame.groupby("currency")
     size = by_currency["customer_id"].transform("size")
@@ -408,7 +410,7 @@ def _by_customer(
 ) -> list[dict[str, Any]]:
     """Rows of :func:`_per_customer` with ``by_day`` folded into one per customer and
     currency: every figure summed (``last_invoice``: the latest), and for each of
-    ``converted_names`` (whole cents) also ``<name>_converted``, the sum of each day's
+    ``converted_names`` (whole units) also ``<name>_converted``, the sum of each day's
     amount converted at that day's rate (today's for undated invoices; None when one
     is missing), with ``reporting_currency``."""
     today = scope.today()
@@ -434,7 +436,9 @@ def _by_customer(
             into[name] += value or 0
             done = into.get(f"{name}_converted")
             if name in converted_names and done is not None and value:
-                part = scope.convert(_from_cents(value), row["currency"], day or today)
+                part = scope.convert(
+                    _from_units(value, row["currency"]), row["currency"], day or today
+                )
                 into[f"{name}_converted"] = None if part is None else done + part
     for into in out.values():
         for name in converted_names:
@@ -443,13 +447,15 @@ def _by_customer(
     return list(out.values())
 
 
-def _cents(amount: Any) -> Any:
-    """An amount as whole cents (an exact integer sum on every backend)."""
-    return cast(func.round(amount * 100), BigInteger)
+def _units(amount: Any) -> Any:
+    """An amount in whole units of its fourth decimal (as many as a Money column
+    keeps): an exact integer sum on every backend."""
+    return cast(func.round(amount * 10**MONEY_SCALE), BigInteger)
 
 
-def _from_cents(total: Any) -> Decimal:
-    return (Decimal(int(total or 0)) / 100).quantize(CENT)
+def _from_units(total: Any, currency: str) -> Decimal:
+    """A sum of :func:`_units` as an amount in ``currency``'s minor units."""
+    return quantize(Decimal(int(total or 0)).scaleb(-MONEY_SCALE), currency)
 
 
 def _days_between(dialect: str, later: Any, earlier: Any) -> Any:

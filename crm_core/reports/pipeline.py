@@ -122,7 +122,14 @@ def pipeline_by_stage(scope: Scope) -> pd.DataFrame:
             # an empty stage is worth nothing in any currency: 0, not a missing rate
             zero = (0, nothing, nothing, nothing, nothing)
             n, value, weighted, value_conv, weighted_conv = figures.get((stage_id, cur), zero)
-            figures_row = (n, money(value), money(weighted), reporting, value_conv, weighted_conv)
+            figures_row = (
+                n,
+                money(value, cur),
+                money(weighted, cur),
+                reporting,
+                value_conv,
+                weighted_conv,
+            )
             rows.append((pipeline, stage, int(sequence), cur, *figures_row))
     frame = pd.DataFrame(rows, columns=_columns("pipeline_by_stage"))
     return _objects(frame, "value_converted", "weighted_value_converted")
@@ -361,7 +368,7 @@ def win_loss(scope: Scope) -> pd.DataFrame:
         outcomes[status] = outcomes.get(status, 0) + 1
     reporting = scope.rates.reporting if groups else scope.currency
     rows = [
-        (status, label, cur, n, money(value), n / outcomes[status], reporting, total(conv))
+        (status, label, cur, n, money(value, cur), n / outcomes[status], reporting, total(conv))
         for (status, label, cur), (n, value, conv) in groups.items()
     ]
     rows.sort(key=lambda r: (r[0] != "won", r[1], r[2]))

@@ -19,6 +19,8 @@ from crm_core import validation as v
 from crm_core.access import link_clauses
 from crm_core.errors import FieldError, ValidationError
 from crm_core.models import ExternalLink, Invoice, Product, SalesOrder
+from crm_core.models.base import MONEY_SCALE, money_value
+from crm_core.money import quantize
 from crm_core.services.base import Service
 
 MAX_PAGE = 10_000
@@ -53,7 +55,6 @@ PRODUCT_COLUMNS = ["id", "backend", "name", "default_code", "list_price", "curre
 LINK_COLUMNS = ["backend", "remote_model", "remote_id", "synced_at"]
 #: Invoices whose residual is still owed: posted, and not paid or reversed.
 SETTLED = ("paid", "reversed")
-CENT = Decimal("0.01")
 
 
 class Accounts(Service):
@@ -132,9 +133,10 @@ class Accounts(Service):
         less that of posted credit notes, summed in SQL. Currencies with posted
         invoices appear even when nothing is owed (0.00); none at all gives ``{}``."""
         i = Invoice
-        # Whole cents: an exact integer sum on every backend (SQLite keeps NUMERIC as
+        # Whole units of the fourth decimal (all a Money column keeps: KWD's third
+        # decimal too): an exact integer sum on every backend (SQLite keeps NUMERIC as
         # floating point, which a sum of many amounts would round).
-        cents = cast(func.round(i.amount_residual * 100), BigInteger)
+        cents = cast(func.round(i.amount_residual * 10**MONEY_SCALE), BigInteger)
         signed = case((i.move_type == "out_refund", -cents), else_=cents)
         query = (
             select(i.currency, func.coalesce(func.sum(signed), 0))
@@ -144,7 +146,10 @@ class Accounts(Service):
         )
         with self._tx() as s:
             rows = s.execute(query).all()
-        return {currency: (Decimal(int(total)) / 100).quantize(CENT) for currency, total in rows}
+        return {
+            currency: money_value(quantize(Decimal(int(total)).scaleb(-MONEY_SCALE), currency))
+            for currency, total in rows
+        }
 
     def _invoice_clauses(self, company_id: int | None, contact_id: int | None) -> list[Any]:
         _check_ids("invoice list", company_id=company_id, contact_id=contact_id)

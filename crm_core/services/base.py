@@ -168,6 +168,27 @@ def apply_fields(
     return cleaned
 
 
+def fit_amount(
+    obj: Any,
+    field: str,
+    currency: str,
+    record: str,
+    errors: list[FieldError],
+    *,
+    rounded: bool = False,
+) -> None:
+    """Put the amount in ``obj.<field>`` into ``currency``'s minor units, or append why
+    it cannot be (see :func:`crm_core.validation.currency_amount`; ``rounded`` for
+    amounts an ERP sent)."""
+    amount = getattr(obj, field)
+    if amount is None:
+        return
+    try:
+        setattr(obj, field, v.currency_amount(amount, currency, rounded=rounded))
+    except Reject as exc:
+        errors.append(FieldError(record, field, amount, str(exc)))
+
+
 def raise_if(errors: list[FieldError]) -> None:
     """Raise one :class:`ValidationError` carrying every collected error."""
     if errors:

@@ -25,12 +25,15 @@ from sqlalchemy import Numeric, case, cast, func, literal, select, true, union_a
 from sqlalchemy.orm import Session, aliased
 
 from crm_core.models import Opportunity, Stage, StageChange
+from crm_core.models.base import Money
+from crm_core.money import quantize
 
 if TYPE_CHECKING:
     from crm_core.money import Rates
 
 #: Money as SQL computes it: 18 digits, 2 places.
-MONEY = Numeric(18, 2)
+#: What SQL casts a sum of amounts to: a Money column's type (4 places).
+MONEY = Money
 CENT = Decimal("0.01")
 #: Exact enough for sums of ``revenue x probability / 100`` (4 extra places).
 _EXACT = Numeric(28, 6)
@@ -43,9 +46,11 @@ PIPELINE_FIGURES = ["currency", "count", "value", "weighted"]
 CONVERTED_FIGURES = ["value_converted", "weighted_converted"]
 
 
-def money(value: Any) -> Decimal:
-    """A sum from SQL as an exact two-place Decimal (SQLite sums NUMERIC as floats)."""
-    return Decimal(str(value if value is not None else 0)).quantize(CENT)
+def money(value: Any, currency: str | None = None) -> Decimal:
+    """A sum from SQL as an exact Decimal in ``currency``'s minor units (KWD 3 places,
+    JPY none; two without a currency). SQLite sums NUMERIC as floats."""
+    amount = Decimal(str(value if value is not None else 0))
+    return quantize(amount, currency) if currency else amount.quantize(CENT)
 
 
 def stage_rank(stage: Any) -> Any:
@@ -109,7 +114,8 @@ def weighted_pipeline(
     for group in sorted(groups, key=_sort_key):
         n, value, weighted, values, weights = groups[group]
         out = dict(zip([*by, "currency"], group, strict=True))
-        out.update(count=n, value=money(value), weighted=money(weighted))
+        cur = out["currency"]
+        out.update(count=n, value=money(value, cur), weighted=money(weighted, cur))
         if rates is not None:
             out.update(value_converted=total(values), weighted_converted=total(weights))
         rows.append(out)

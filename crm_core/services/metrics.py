@@ -338,7 +338,7 @@ def _monthly(
     sums: dict[tuple[str, str], Decimal] = {}
     parts: dict[tuple[str, str], list[Decimal | None]] = {}
     for month, cur, on, part in s.execute(query):
-        key, part = (month, cur), money(part)
+        key, part = (month, cur), money(part, cur)
         sums[key] = sums.get(key, Decimal("0.00")) + part
         if rates is not None:
             if isinstance(on, dt.datetime):

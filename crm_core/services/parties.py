@@ -479,26 +479,33 @@ class _Parties(Service):
 
     def count(self, q: str | None = None, **filters: Any) -> int:
         """How many records :meth:`search` would find with the same filters (all pages)."""
+        with self._tx() as s:
+            ids = self.matching(s, q, **filters)
+            return int(s.scalar(select(func.count()).select_from(ids.subquery())) or 0)
+
+    def matching(self, s: Session, q: str | None = None, **filters: Any) -> Select[Any]:
+        """The ids of the records :meth:`search` would find with the same filters (a
+        segment's, say), as a query for the caller's session ``s``: its
+        ``whereclause`` restricts another query of this table to them (how a workbook
+        exports a segment). Filters are checked as search checks them."""
         names = ("email", "phone", "tag", "city", "country", "owner", "custom")
         known = {k: filters.pop(k, None) for k in names}
         q, known["phone"] = phone_query(q, known["phone"])
-        include_archived = filters.pop("include_archived", False)
+        include_archived = bool(filters.pop("include_archived", False))
         extra = self._extra_filters(filters)
-        with self._tx() as s:
-            ids = self._filtered(
-                s,
-                q,
-                known["email"],
-                known["phone"],
-                known["tag"],
-                known["city"],
-                known["country"],
-                known["owner"],
-                known["custom"],
-                include_archived,
-                extra,
-            )
-            return int(s.scalar(select(func.count()).select_from(ids.subquery())) or 0)
+        return self._filtered(
+            s,
+            q,
+            known["email"],
+            known["phone"],
+            known["tag"],
+            known["city"],
+            known["country"],
+            known["owner"],
+            known["custom"],
+            include_archived,
+            extra,
+        )
 
     def ids_named(self, name: str, *, include_archived: bool = False) -> list[int]:
         """Ids of the records named exactly ``name`` (Unicode-normalised, any case), in

@@ -35,6 +35,7 @@ from crm_core.services.base import (
     apply_fields,
     check_version,
     custom_values,
+    fit_amount,
     get_or_404,
     id_filter,
     keepable,
@@ -307,6 +308,7 @@ class PipelineService(Service):
         errors: list[FieldError],
         creating: bool,
         keep_invalid: bool = False,
+        rounded: bool = False,
     ) -> None:
         """Validate ``values`` and set them on ``opp`` in the caller's session.
 
@@ -315,7 +317,9 @@ class PipelineService(Service):
         move, win, lose and archive. ``keep_invalid`` keeps a name, source or
         description from an ERP or a file as written when a person could not have
         typed it (too long, control characters), marked in ``opp.unvalidated`` as
-        ``Contacts.write_fields`` does.
+        ``Contacts.write_fields`` does. The expected revenue keeps its currency's minor
+        units: an amount with more decimals is refused, or with ``rounded`` (amounts an
+        ERP sent) rounded to them (:func:`crm_core.validation.currency_amount`).
 
         The own-records rule holds here too, since callers with their own session
         (the ERP sync, imports) write through it: a sales user may change only their
@@ -351,7 +355,9 @@ class PipelineService(Service):
         tags = values.pop("tags", None)
         custom = values.pop("custom", None)
         keep = self.keepable() if keep_invalid else None
-        apply_fields(opp, values, self._cleaners(s), record, errors, keep)
+        cleaned = apply_fields(opp, values, self._cleaners(s), record, errors, keep)
+        if creating or {"expected_revenue", "currency"} & cleaned.keys():
+            fit_amount(opp, "expected_revenue", opp.currency, record, errors, rounded=rounded)
         opp.name_key = fold(opp.name)[:300]
         if tags is not None:
             try:
@@ -890,7 +896,8 @@ def _askable(value: str) -> bool:
 
 
 def _revenue(value: Any) -> Decimal:
-    """Expected revenue: a non-negative amount of money (empty is 0.00)."""
+    """Expected revenue: a non-negative amount of money (empty is 0.00); put in its
+    currency's minor units by ``write_fields``."""
     amount = v.money(value)
     return Decimal("0.00") if amount is None else amount
 

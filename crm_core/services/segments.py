@@ -14,7 +14,14 @@ from crm_core import validation as v
 from crm_core.errors import FieldError, NotFoundError, ValidationError
 from crm_core.journal import plain
 from crm_core.models import Campaign, CampaignMember, Contact, Segment
-from crm_core.services.base import Cleaner, Service, apply_fields, get_or_404, raise_if
+from crm_core.services.base import (
+    Cleaner,
+    Service,
+    apply_fields,
+    fit_amount,
+    get_or_404,
+    raise_if,
+)
 from crm_core.validation import Reject
 
 SEGMENT_ENTITIES = ("contact", "company", "opportunity")
@@ -153,6 +160,8 @@ class Campaigns(Service):
             apply_fields(camp, {"name": name, **values}, cleaners, record, errors)
             if camp.cost is not None and camp.currency is None:
                 camp.currency = self.ws.setting("currency")
+            if camp.currency is not None:
+                fit_amount(camp, "cost", camp.currency, record, errors)
             if camp.starts_on and camp.ends_on and camp.ends_on < camp.starts_on:
                 errors.append(FieldError(record, "ends_on", camp.ends_on, "is before starts_on"))
             if s.scalars(select(Campaign).where(Campaign.name == camp.name)).first():

@@ -8,6 +8,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+from crm_core.validation import currency_amount
 from erp_bridge.adapter import Adapter, Record
 from erp_bridge.catalogue import Catalogue, Copy, Lookup, Reference
 from erp_bridge.mapper import Context, EntityMap
@@ -54,8 +55,9 @@ LOOKUPS = {
 }
 
 
-def _money(value: Any) -> Decimal:
-    return Decimal(str(value or 0)).quantize(Decimal("0.01"))
+def _money(value: Any, currency: str) -> Decimal:
+    """An Odoo float amount in ``currency``'s minor units (KWD 3 places, JPY none)."""
+    return currency_amount(Decimal(str(value or 0)), currency, rounded=True)
 
 
 def _date(value: Any) -> dt.date | None:
@@ -82,13 +84,14 @@ def _product(r: Record, _extra: Record, ctx: Context) -> Record:
     return {
         "name": r["name"],
         "default_code": r["default_code"] or None,
-        "list_price": _money(r["list_price"]),
+        "list_price": _money(r["list_price"], _currency(r["currency_id"], ctx)),
         "currency": _currency(r["currency_id"], ctx),
         "active": bool(r["active"]),
     }
 
 
 def _invoice(r: Record, extra: Record, ctx: Context) -> Record:
+    currency = _currency(r["currency_id"], ctx)
     return {
         "number": r["name"] if r["name"] and r["name"] != "/" else None,
         "move_type": r["move_type"],
@@ -96,10 +99,10 @@ def _invoice(r: Record, extra: Record, ctx: Context) -> Record:
         "partner": _m2o(r["partner_id"]),
         "invoice_date": _date(r["invoice_date"]),
         "due_date": _date(r["invoice_date_due"]),
-        "currency": _currency(r["currency_id"], ctx),
-        "amount_untaxed": _money(r["amount_untaxed"]),
-        "amount_total": _money(r["amount_total"]),
-        "amount_residual": _money(r["amount_residual"]),
+        "currency": currency,
+        "amount_untaxed": _money(r["amount_untaxed"], currency),
+        "amount_total": _money(r["amount_total"], currency),
+        "amount_residual": _money(r["amount_residual"], currency),
         "payment_state": r["payment_state"] or None,
         "paid_on": extra.get("paid_on"),
     }
@@ -124,14 +127,19 @@ def _paid_on(adapter: Adapter, page: list[Record]) -> dict[int, Record]:
 
 
 def _order(r: Record, extra: Record, ctx: Context) -> Record:
+    currency = _currency(r["currency_id"], ctx)
+    lines = [
+        {**line, "price_subtotal": _money(line["price_subtotal"], currency)}
+        for line in extra.get("lines", [])
+    ]
     return {
         "name": r["name"],
         "state": r["state"],
         "partner": _m2o(r["partner_id"]),
         "ordered_at": _datetime(r["date_order"]),
-        "currency": _currency(r["currency_id"], ctx),
-        "amount_total": _money(r["amount_total"]),
-        "lines": extra.get("lines", []),
+        "currency": currency,
+        "amount_total": _money(r["amount_total"], currency),
+        "lines": lines,
     }
 
 
@@ -152,7 +160,8 @@ def _order_lines(adapter: Adapter, page: list[Record]) -> dict[int, Record]:
                 "product": _m2o(line["product_id"]),
                 "description": line["name"] or None,
                 "quantity": Decimal(str(line["product_uom_qty"])),
-                "price_subtotal": _money(line["price_subtotal"]),
+                # In the order's currency: rounded to it by _order.
+                "price_subtotal": line["price_subtotal"],
             }
         )
     return out

@@ -12,6 +12,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
+from crm_core.models.base import money_value
 from erp_bridge.mapper import Action, Context, EntityMap, FieldMap, Fields
 
 _TAG = re.compile(r"<[^>]+>")
@@ -92,7 +93,14 @@ def tag_ids(model: str) -> Any:
 
 
 def money(value: Any, _ctx: Context) -> Decimal:
-    """An Odoo float amount as an exact 2-place Decimal."""
+    """An Odoo float amount as the Decimal it prints as, written as a Money column
+    keeps it (``1500.50``, ``1.235``); crm_core rounds it to the record's currency
+    (KWD keeps 3 places, JPY none)."""
+    return money_value(Decimal(str(value or 0)))
+
+
+def percent(value: Any, _ctx: Context) -> Decimal:
+    """An Odoo float percentage as an exact 2-place Decimal."""
     return Decimal(str(value or 0)).quantize(Decimal("0.01"))
 
 
@@ -204,7 +212,7 @@ def lead_map() -> EntityMap:
         FieldMap("partner", "partner_id", link=("contact", "company")),
         FieldMap("owner_id", "user_id", link="user", owner="crm"),
         FieldMap("stage_id", "stage_id", link="stage", owner="crm"),
-        FieldMap("probability", "probability", money, money_out, owner="crm"),
+        FieldMap("probability", "probability", percent, money_out, owner="crm"),
         FieldMap("expected_revenue", "expected_revenue", money, money_out),
         FieldMap("expected_close", "date_deadline", date_in, date_out, owner="crm"),
         FieldMap("priority", "priority", priority_in, priority_out, owner="crm"),

@@ -8,12 +8,12 @@ from collections.abc import Iterator
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 
 import crm_core
 from crm_core import db
-from crm_core.models import Base
+from crm_core.models import Base, Campaign, Invoice
 from tests.conftest import PG_ADMIN_URL, _pg_unavailable
 
 
@@ -55,7 +55,7 @@ def test_upgrade_from_empty_then_downgrade_and_upgrade_again(empty_url):
     db.downgrade(engine, "0001")  # the ERP sync tables go, the CRM stays
     assert "external_links" not in _tables(engine) and "contacts" in _tables(engine)
     db.upgrade(engine)
-    assert db.current_revision(engine) == db.head_revision() == "0013"
+    assert db.current_revision(engine) == db.head_revision() == "0014"
     assert "origin" in {c["name"] for c in inspect(engine).get_columns("journal")}
     engine.dispose()
 
@@ -95,3 +95,56 @@ def test_database_urls():
     assert db.database_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
     assert db.database_url("sqlite:///x.db") == "sqlite:///x.db"
     assert db.database_url("crm.sqlite") == f"sqlite:///{os.path.abspath('crm.sqlite')}"
+
+
+def test_0014_widens_every_money_column_and_keeps_the_amounts(empty_url):
+    """A 0013 database with amounts in it: after 0014 every money column holds 4
+    decimals, the amounts are as they were, and a KWD amount keeps its third decimal."""
+    with crm_core.open(empty_url) as ws:
+        ws.pipeline.ensure_default()
+        deal = ws.pipeline.create("Lahore", currency="PKR", expected_revenue="1500000.55")["id"]
+        ws.campaigns.create("Expo", cost="18500.50", currency="PKR")
+    engine = db.make_engine(empty_url)
+    db.downgrade(engine, "0013")
+    money = {
+        "opportunities": ["expected_revenue"],
+        "campaigns": ["cost"],
+        "erp_products": ["list_price"],
+        "erp_invoices": ["amount_untaxed", "amount_total", "amount_residual"],
+        "erp_sales_orders": ["amount_total"],
+        "erp_sales_order_lines": ["price_subtotal"],
+    }
+
+    def scales() -> set[tuple[str, str, int | None]]:
+        found = set()
+        for table, columns in money.items():
+            for c in inspect(engine).get_columns(table):
+                if c["name"] in columns:
+                    found.add((table, c["name"], c["type"].scale))
+        return found
+
+    assert {s for _t, _c, s in scales()} == {2}
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO erp_invoices (backend, remote_id, move_type, currency,"
+                " amount_untaxed, amount_total, amount_residual, state)"
+                " VALUES ('b', 1, 'out_invoice', 'PKR', 1000.00, 1170.50, 170.05, 'posted')"
+            )
+        )
+    db.upgrade(engine)
+    assert db.current_revision(engine) == "0014"
+    assert len(scales()) == 8 and {s for _t, _c, s in scales()} == {4}
+    engine.dispose()
+    with crm_core.open(empty_url) as ws:
+        assert str(ws.pipeline.get(deal)["expected_revenue"]) == "1500000.55"
+        with ws.transaction() as s:
+            assert str(s.scalar(select(Campaign.cost))) == "18500.50"
+            inv = s.scalars(select(Invoice)).one()
+            assert [str(inv.amount_untaxed), str(inv.amount_total), str(inv.amount_residual)] == [
+                "1000.00",
+                "1170.50",
+                "170.05",
+            ]
+        kwd = ws.pipeline.create("Kuwait", currency="KWD", expected_revenue="1.235")["id"]
+        assert str(ws.pipeline.get(kwd)["expected_revenue"]) == "1.235"

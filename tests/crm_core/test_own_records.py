@@ -449,6 +449,11 @@ def party_entries(service: str, mine: str, theirs: str, name: str) -> dict[str, 
             lambda r: svc(r).ids_named(name),
             holds(lambda got, r: got == [r.ids[theirs]]),
         ),
+        f"{service}.matching": Allowed(
+            PARTIES,
+            lambda r: in_session(r.a, lambda s: set(s.scalars(svc(r).matching(s))))(),
+            holds(lambda got, r: got == {r.ids[mine], r.ids[theirs]}),
+        ),
         f"{service}.keepable": Allowed(
             "which fields may be kept as written: a constant of the model",
             lambda r: svc(r).keepable(),

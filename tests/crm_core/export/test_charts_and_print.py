@@ -303,7 +303,12 @@ def test_every_sheet_has_a_print_setup(two_currencies):
     for sheet in shown:
         setup = sheet.page_setup
         assert sheet.sheet_properties.pageSetUpPr.fitToPage, sheet.title
-        assert setup.fitToWidth in (None, 1) and setup.fitToHeight == 0, sheet.title
+        # one page wide; the campaigns' 19 columns (over WIDE_PRINT_WIDTH characters)
+        # two pages wide, rows across first, so that they print large enough to read
+        wide = sheet.title == "Campaigns"
+        assert setup.fitToWidth in ((2,) if wide else (None, 1)), sheet.title
+        assert setup.fitToHeight == 0, sheet.title
+        assert setup.pageOrder == ("overThenDown" if wide else None), sheet.title
         left, right = sheet.oddFooter.left.text, sheet.oddFooter.right.text
         assert right == "Page &P of &N", sheet.title
         assert left == ("Sales review" if sheet.title == "Cover" else sheet.title)
@@ -315,9 +320,13 @@ def test_every_sheet_has_a_print_setup(two_currencies):
     assert orientation["Workload"] == "landscape"
     assert orientation["Stage velocity"] == "landscape"
     assert orientation["Cover"] in (None, "portrait")
-    # with a chart beside it, the table alone is the print area: 4 stages x 2
-    # currencies and the two header rows, 10 columns
-    assert wb["Pipeline by stage"].print_area == "'Pipeline by stage'!$A$1:$J$10"
+    # with charts beside it, the print area is two ranges, each printed on pages of its
+    # own: the table (4 stages x 2 currencies and the two header rows, 10 columns),
+    # then the two charts (PKR and USD, no rate) from column L, 560 px wide (9 default
+    # columns) and 20 rows high each
+    assert wb["Pipeline by stage"].print_area == (
+        "'Pipeline by stage'!$A$1:$J$10,'Pipeline by stage'!$L$1:$U$42"
+    )
     with zipfile.ZipFile(buffer) as z:
         xml = z.read("xl/worksheets/sheet2.xml").decode()
     assert '<pageSetUpPr fitToPage="1"/>' in xml  # fitToWidth left at its default, 1
