@@ -437,9 +437,9 @@ def _phone(e164: str | None) -> str | None:
 def _segment_clauses(ws: Workspace, s: Session, table_name: str, ref: int | str) -> list[Any]:
     """The WHERE clauses of segment ``ref`` for table ``table_name``, through the same
     filter logic as the entity's search (so the export has what ``evaluate`` shows)."""
-    seg = ws.segments._get(s, ref)
+    seg = ws.segments.get(ref)
     wanted = SEGMENT_ENTITY[table_name]
-    if seg.entity != wanted:
+    if seg["entity"] != wanted:
         takes = (
             f"takes {wanted} segments"
             if wanted
@@ -451,16 +451,14 @@ def _segment_clauses(ws: Workspace, s: Session, table_name: str, ref: int | str)
                     f"export of {table_name}",
                     "segment",
                     ref,
-                    f"is a segment of {seg.entity} records; the {table_name} table {takes}",
+                    f"is a segment of {seg['entity']} records; the {table_name} table {takes}",
                 )
             ]
         )
-    filters = dict(seg.filters or {})
-    if wanted == "contact":
-        ids = ws.contacts.matching(s, **filters)
-        return [ids.whereclause] if ids.whereclause is not None else []
-    q = filters.pop("q", None)
-    return ws.pipeline._checked_clauses(s, q, filters)
+    filters = dict(seg["filters"] or {})
+    service = ws.contacts if wanted == "contact" else ws.pipeline
+    ids = service.matching(s, **filters)
+    return [ids.whereclause] if ids.whereclause is not None else []
 
 
 def _custom_fields(s: Session, entity: str) -> list[tuple[str, str]]:

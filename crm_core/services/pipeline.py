@@ -8,7 +8,7 @@ from functools import partial
 from typing import Any, ClassVar
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, aliased
 
 from crm_core import validation as v
@@ -739,6 +739,13 @@ class PipelineService(Service):
             query = self._listing().where(o.id.in_(page)).order_by(orders[order_by], o.id)
             rows = [dict(r) for r in s.execute(query).mappings()]
         return pd.DataFrame(rows, columns=OPP_COLUMNS)
+
+    def matching(self, s: Session, q: str | None = None, **filters: Any) -> Select[Any]:
+        """The ids of the deals :meth:`search` would find with the same filters (a
+        segment's, say), as a query for the caller's session ``s``: its
+        ``whereclause`` restricts another query of this table to them (how a workbook
+        exports a segment). Filters are checked as search checks them."""
+        return select(Opportunity.id).where(*self._checked_clauses(s, q, dict(filters)))
 
     def count(self, q: str | None = None, **filters: Any) -> int:
         """How many deals :meth:`search` would find with the same filters (all pages)."""

@@ -101,6 +101,12 @@ class Segments(Service):
             raise NotFoundError("segment", ref)
         return found
 
+    def get(self, segment: int | str) -> dict[str, Any]:
+        """One segment by id or name: id, name, entity and filters."""
+        with self._tx() as s:
+            seg = self._get(s, segment)
+            return {"id": seg.id, "name": seg.name, "entity": seg.entity, "filters": seg.filters}
+
     def evaluate(
         self, segment: int | str, *, limit: int = 1000, offset: int = 0, **order: Any
     ) -> pd.DataFrame:

@@ -760,6 +760,10 @@ TABLE: dict[str, Any] = {
             )
         ),
     ),
+    "pipeline.matching": Filtered(
+        lambda r: in_session(r.a, lambda s: set(s.scalars(r.a.pipeline.matching(s))))(),
+        holds(lambda got, r: got == {r.a_deal}),
+    ),
     "pipeline.stage_totals": Unmoved(
         lambda ws, _r: (ws.pipeline.stage_totals(), ws.pipeline.stage_totals(owner="olga")),
         holds(
@@ -932,6 +936,11 @@ TABLE: dict[str, Any] = {
         holds(
             lambda f, r: ids_of(f[0]) == ids_of(f[1]) == {r.a_deal} and ids_of(f[2]) == {r.imran}
         ),
+    ),
+    "segments.get": Allowed(
+        "saved filters (a name and filters), shared; no record in them",
+        lambda r: r.a.segments.get("VIP deals")["entity"],
+        equals("opportunity"),
     ),
     "segments.list": Allowed(
         "saved filters (names and filters), shared; no record in them",
