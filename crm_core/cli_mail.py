@@ -9,8 +9,11 @@ E-mail out: ``crmbook mail send CONTACT --template NAME [--preview]`` queues (or
 shows) a templated message to a contact (an id or an e-mail address); ``crmbook mail
 campaign CAMPAIGN --template NAME [--dry-run]`` queues it to a campaign's members;
 ``crmbook mail drain`` sends what is queued; ``crmbook mail outbox [--state failed]``
-lists the outbox; ``crmbook mail retry ID`` queues a failed message again and
-``crmbook mail resolve ID --sent/--not-sent`` settles one left in doubt by a crash.
+lists the outbox; ``crmbook mail retry ID`` queues a failed message again. A message a
+crash left in ``sending`` is in doubt: ``crmbook mail check`` (and every drain, first)
+looks for it in the Sent folder and settles it as sent when found; one not found stays
+in doubt (never sent again on its own) until ``crmbook mail resolve ID
+--sent/--not-sent`` settles it.
 """
 
 from __future__ import annotations
@@ -244,11 +247,33 @@ def outbox(
         say("the outbox is empty" if state is None else f"no message is {state}")
         return
     shown = frame[["id", "state", "recipient", "subject", "attempts", "reason"]].copy()
-    shown.loc[shown["state"] == "sending", "reason"] = IN_DOUBT_NOTE
+    unchecked = (shown["state"] == "sending") & shown["reason"].isna()
+    shown.loc[unchecked, "reason"] = IN_DOUBT_NOTE
     _print_frame(shown)
 
 
-IN_DOUBT_NOTE = "unknown unless a drain is running: check the Sent folder, then resolve"
+IN_DOUBT_NOTE = "unknown unless a drain is running: crmbook mail check, then resolve"
+
+
+@mail_app.command("check")
+def check(workspace: WorkspaceOption = DEFAULT_WORKSPACE) -> None:
+    """Look for the messages a crash left in doubt (sending) in the Sent folder: found
+    ones are settled as sent; the others stay in doubt (never sent again on their own).
+    Exits 1 when a message is still in doubt."""
+    with acting(workspace) as ws:
+        report = ws.mail.check_in_doubt()
+    say(str(report))
+    _say_doubts(report.settled, report.in_doubt)
+    if report.in_doubt:
+        raise typer.Exit(1)
+
+
+def _say_doubts(settled: dict[int, str], doubts: dict[int, str]) -> None:
+    for ident, where in settled.items():
+        say(f"  sent #{ident}: {where}")
+    for ident, note in doubts.items():
+        say(f"  in doubt #{ident}: {note}")
+        say(f"    once you know: crmbook mail resolve {ident} --sent (or --not-sent to send it)")
 
 
 @mail_app.command("retry")
@@ -291,7 +316,6 @@ def drain(
     say(str(report))
     for ident, reason in report.failed.items():
         say(f"  failed #{ident}: {reason}")
-    for ident in report.in_doubt:
-        say(f"  in doubt #{ident}: check the Sent folder, then crmbook mail resolve {ident}")
+    _say_doubts(report.settled, report.doubts)
     if report.failed:
         raise typer.Exit(1)

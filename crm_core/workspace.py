@@ -6,6 +6,7 @@ import datetime as dt
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,11 @@ DEFAULT_SETTINGS = {
     # 7 days after logging in whatever happens (see crm_core.services.sessions).
     "session_idle_minutes": "480",
     "session_max_hours": "168",
+    # What `crmbook serve` does in the background (crm_core.background): fetch every
+    # active mailbox every so many minutes, send what the outbox holds every so many
+    # seconds; 0 turns a job off.
+    "mail_fetch_minutes": "5",
+    "mail_drain_seconds": "30",
 }
 
 
@@ -223,7 +229,8 @@ class Workspace:
     # -- settings ---------------------------------------------------------------
     def setting(self, key: str) -> str:
         """A workspace setting (phone_region, timezone, currency: the reporting currency,
-        amount_grouping, session_idle_minutes, session_max_hours), read once and cached."""
+        amount_grouping, session_idle_minutes, session_max_hours, mail_fetch_minutes,
+        mail_drain_seconds), read once and cached."""
         if not isinstance(key, str) or key not in DEFAULT_SETTINGS:
             raise ValidationError([FieldError("settings", "key", key, "is not a setting")])
         if self._settings is None:
@@ -243,6 +250,8 @@ class Workspace:
             "timezone": _timezone,
             "session_idle_minutes": lambda x: str(v.integer(x, minimum=5, maximum=43_200)),
             "session_max_hours": lambda x: str(v.integer(x, minimum=1, maximum=8_760)),
+            "mail_fetch_minutes": _minutes,
+            "mail_drain_seconds": lambda x: str(v.integer(x, minimum=0, maximum=86_400)),
         }
         if not isinstance(key, str) or key not in cleaners:
             raise ValidationError([FieldError("settings", key, value, "is not a setting")])
@@ -327,6 +336,16 @@ class Workspace:
 
     def __repr__(self) -> str:
         return f"<Workspace {self.engine.url.render_as_string(hide_password=True)}>"
+
+
+def _minutes(value: Any) -> str:
+    """Minutes between background fetches: 0 (off), or 0.05 (3 s) to 1440 (a day)."""
+    number = v.decimal_value(value, places=2, minimum=Decimal(0), maximum=Decimal(1440))
+    if number is None:
+        raise v.Reject("is required (0 turns it off)", keep=False)
+    if 0 < number < Decimal("0.05"):
+        raise v.Reject("must be 0 (off) or at least 0.05 (3 seconds)")
+    return f"{number.normalize():f}"
 
 
 def _timezone(value: Any) -> str:

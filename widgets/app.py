@@ -36,6 +36,7 @@ from widgets.record_page import RecordPage
 from widgets.routes import RECORD_PATHS, Route, page_path, parse
 from widgets.server_health import HEALTH_URL, HealthHandler, ServerHealth
 from widgets.session_pool import DEFAULT_THREADS
+from widgets.unsubscribe import UNSUBSCRIBE_URL, UnsubscribeHandler
 
 #: The staff app's own styles (narrow screens, dark mode, the header's parts).
 APP_CSS = (Path(__file__).parent / "static" / "app.css").read_text(encoding="utf-8")
@@ -47,6 +48,7 @@ PAGES: list[tuple[str, str, str]] = [
     (N_("Pipeline"), "widgets.pipeline_board", "PipelineBoard"),
     (N_("Dashboard"), "widgets.dashboard", "Dashboard"),
     (N_("Reports"), "widgets.reports_page", "ReportsPage"),
+    (N_("Mail"), "widgets.mail_page", "MailPage"),
     (N_("Sync"), "widgets.sync_panel", "SyncPanel"),
     (N_("Data quality"), "widgets.data_quality", "DataQuality"),
 ]
@@ -495,6 +497,7 @@ def serve_app(
     cookie_secret: str | None = None,
     origins: list[str] | None = None,
     behind_proxy: bool = False,
+    background: bool | None = None,
 ) -> Any:
     """Serve the staff app for the workspace at ``location``.
 
@@ -513,6 +516,9 @@ def serve_app(
     cookies); only when every request comes through one. A workspace that is missing
     or at another schema raises :class:`crm_core.SchemaError` (naming ``crmbook
     migrate`` or ``crmbook init``): a server never creates or upgrades one.
+    ``background``: fetch the mailboxes and send the outbox on the workspace's
+    schedule (:mod:`crm_core.background`), shown at ``/health``; by default only when
+    not ``threaded`` (a test's server leaves the outbox to the test).
     """
     pn.extension("tabulator", notifications=True, disconnect_notification=DISCONNECTED)
     # A Tabulator's click event comes from the browser with the table's whole definition
@@ -527,7 +533,10 @@ def serve_app(
     )
     base.engine.dispose()  # the server's loop and threads open their own connections
     session_pool.use(threads)
-    health = ServerHealth()
+    from crm_core import background as jobs  # fetching and sending on a timer
+
+    on = not threaded if background is None else background
+    health = ServerHealth(jobs.start(location) if on else None)
     return pn.serve(
         app_factory(base, health),
         address=address,
@@ -546,7 +555,10 @@ def serve_app(
         exclude_headers=["Cookie"],
         # Passed on to tornado's Application: headers on every response.
         transforms=[SecurityHeaders],
-        extra_patterns=[(HEALTH_URL, HealthHandler, {"ws": base, "health": health})],
+        extra_patterns=[
+            (HEALTH_URL, HealthHandler, {"ws": base, "health": health}),
+            (UNSUBSCRIBE_URL, UnsubscribeHandler, {"ws": base}),
+        ],
         # Bokeh keeps a session whose page has gone for this long (a page that reloads
         # or reconnects finds it again), checking every as often.
         unused_session_lifetime_milliseconds=int(session_linger_s * 1000),

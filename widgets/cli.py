@@ -57,8 +57,19 @@ def register(app: typer.Typer) -> None:
                 " address); only when every request comes through one.",
             ),
         ] = False,
+        no_background: Annotated[
+            bool,
+            typer.Option(
+                "--no-background",
+                help="Do not fetch mailboxes nor send the outbox on a timer in this"
+                " process (extra processes behind a proxy; one process doing it is enough).",
+            ),
+        ] = False,
     ) -> None:
         """Serve the staff web app (log in with a user made by `crmbook user add`).
+
+        Unless --no-background, it also fetches every mailbox every mail_fetch_minutes
+        and sends the outbox every mail_drain_seconds (`crmbook setting`; 0: off).
 
         Refuses a workspace at an older schema, naming `crmbook migrate`."""
         # Python's allocator keeps ended sessions' memory; the C one gives it back.
@@ -84,6 +95,7 @@ def register(app: typer.Typer) -> None:
             threads=threads,
             behind_proxy=behind_proxy,
             origins=origins,
+            background=not no_background,
         )
 
     @app.command("proxy-config")
@@ -133,8 +145,10 @@ def serve(
     threads: int = DEFAULT_THREADS,
     behind_proxy: bool = False,
     origins: list[str] | None = None,
+    background: bool = True,
 ) -> None:
-    """Run the staff app on ``location`` until interrupted. A workspace that is missing
+    """Run the staff app on ``location`` until interrupted (``background``: with the
+    mail jobs of :mod:`crm_core.background`). A workspace that is missing
     or at an older schema ends the command with one line naming the command to run."""
     from widgets.app import serve_app
 
@@ -148,6 +162,7 @@ def serve(
             threaded=False,
             behind_proxy=behind_proxy,
             origins=origins,
+            background=background,
         )
     except CrmError as exc:
         core_cli.fail(str(exc))

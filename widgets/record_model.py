@@ -26,6 +26,7 @@ import param
 
 from crm_core import AccessDenied, NotFoundError, Workspace
 from widgets.base import ViewModel
+from widgets.compose_model import ComposeModel
 from widgets.i18n import N_, _, ngettext
 
 #: Record kinds, and the journal's name for their table.
@@ -128,9 +129,32 @@ class RecordModel(ViewModel):
     error_source = param.String(
         default="", doc="Which form the field errors belong to: edit, log, plan, deal, close."
     )
+    compose = param.ClassSelector(
+        class_=ComposeModel, doc="The e-mail being written to the contact shown."
+    )
 
     def __init__(self, ws: Workspace, **params: Any):
         super().__init__(ws, **params)
+        if self.compose is None:
+            self.compose = ComposeModel(ws)
+        self.param.watch(lambda _e: self._write_to(), "detail")
+
+    # -- writing e-mail -------------------------------------------------------------------
+    @property
+    def writable(self) -> bool:
+        """Whether an e-mail can be written from the page: a contact with an address
+        (whether the user may write to them is crm_core's to say, on sending)."""
+        record = self.detail.get("record") or {}
+        return self.kind == "contact" and bool(record.get("email"))
+
+    def _write_to(self) -> None:
+        """The e-mail form follows the record shown (a draft stays while the same
+        contact is shown)."""
+        record = self.detail.get("record") or {}
+        if self.writable:
+            self.compose.open(int(record["id"]), record["email"])
+        else:
+            self.compose.open(None)
 
     # -- reading --------------------------------------------------------------------
     def open(self, kind: str, record_id: int) -> bool:

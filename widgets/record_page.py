@@ -24,6 +24,7 @@ import param
 from crm_core.models import ACTIVITY_KINDS, CHANNELS
 from widgets import i18n
 from widgets.base import ComponentView, message_alert
+from widgets.compose import ComposeForm
 from widgets.i18n import N_, _
 from widgets.record_model import RecordModel, shown
 from widgets.routes import record_hash
@@ -300,6 +301,7 @@ class RecordPage(ComponentView):
             pn.FlexBox(
                 pn.Column(
                     self._form_area,
+                    self._write(),
                     self._actions(),
                     styles={"flex": "1 1 340px", "min-width": "0"},
                 ),
@@ -487,6 +489,30 @@ class RecordPage(ComponentView):
             asking,
             visible=is_deal,
             css_classes=["crm-record-deal-actions"],
+            sizing_mode="stretch_width",
+        )
+
+    # -- write an e-mail -----------------------------------------------------------------
+    def _write(self) -> pn.viewable.Viewable:
+        """ "Write e-mail" on a contact with an address: opens the form
+        (:mod:`widgets.compose`) under it; another record closes it."""
+        m = self.model
+        button = pn.widgets.Button(
+            label=_("Write e-mail"), color="primary", css_classes=["crm-write-email"]
+        )
+        form = pn.Column(sizing_mode="stretch_width", visible=False, css_classes=["crm-write"])
+
+        def toggle(_event: Any) -> None:
+            if not form.objects:
+                form.objects = [ComposeForm(model=m.compose)]
+            form.visible = not form.visible
+
+        button.on_click(toggle)
+        m.param.watch(lambda _e: form.param.update(visible=False), "record_id")
+        return pn.Column(
+            button,
+            form,
+            visible=pn.bind(lambda _d: m.writable, m.param.detail),
             sizing_mode="stretch_width",
         )
 

@@ -6,7 +6,8 @@ destroys them, samples the process's memory, and checks the event loop every
 :data:`TICK_S`: a tick that comes late by more than :data:`SLOW_S` means something ran
 on the loop for that long, and is kept (the last :data:`KEPT` of them). ``/health``
 (:class:`HealthHandler`) shows the figures as JSON to a logged-in admin, and 403 to
-anyone else.
+anyone else, with what the background jobs (:mod:`crm_core.background`: fetching the
+mailboxes, sending the outbox) did last: when, what, and their last error.
 
 It also answers the loop's unhandled errors: a write to a page that closed while a
 message to it was on its way (Panel's busy indicator turning off, say, for a tab
@@ -32,6 +33,7 @@ from tornado.web import RequestHandler
 from tornado.websocket import WebSocketClosedError
 
 from crm_core import Workspace
+from crm_core.background import Scheduler
 from widgets.auth import cookie_user
 
 #: How often the event loop is checked (s).
@@ -40,6 +42,8 @@ TICK_S = 0.1
 SLOW_S = 0.25
 #: How many slow callbacks are kept to be shown.
 KEPT = 50
+#: What ``/health`` says of the background jobs of a process that does not run them.
+NO_BACKGROUND = "not run by this process (crmbook serve --no-background)"
 #: Where the page is served.
 HEALTH_URL = "/health"
 
@@ -48,7 +52,10 @@ class ServerHealth:
     """The figures of one serving process (thread-safe: sessions open and close on the
     event loop, callbacks run in Panel's worker threads)."""
 
-    def __init__(self) -> None:
+    def __init__(self, background: Scheduler | None = None) -> None:
+        #: The server's background jobs (fetching mail, sending the outbox); None when
+        #: served with ``--no-background``.
+        self.background = background
         self.started = time.time()
         self._lock = threading.Lock()
         self.live: set[str] = set()
@@ -113,10 +120,16 @@ class ServerHealth:
 
     # -- the page --------------------------------------------------------------------
     def figures(self) -> dict[str, Any]:
-        """What ``/health`` shows: sessions, memory (MiB), threads, slow callbacks."""
+        """What ``/health`` shows: sessions, memory (MiB), threads, slow callbacks, and
+        the background jobs' last runs (time, result, error)."""
         # This process's own, looked up now (not when the server was made).
         process = psutil.Process(os.getpid())
         memory = process.memory_info()
+        background = (
+            self.background.status()
+            if self.background is not None
+            else {"running": False, "off": NO_BACKGROUND}
+        )
         with self._lock:
             live = len(self.live)
             slow = [{"at": _iso(at), "held_s": round(held, 3)} for at, held in reversed(self.slow)]
@@ -136,6 +149,7 @@ class ServerHealth:
                     "longest_s": round(self.longest_hold_s, 3),
                     "last": slow,
                 },
+                "background": background,
             }
 
 

@@ -6,24 +6,35 @@ it skips, and counts by reason, contacts who opted out of marketing e-mail, whos
 address bounces, who have no address, are archived, or were already sent this
 campaign (so a second run only reaches the new members). A member *replied* when an
 incoming e-mail interaction of theirs is in the thread of the campaign message sent
-to them; :func:`mark_replies` then sets their ``responded_at`` (once, the first reply).
+to them; :func:`mark_replies` then sets their ``responded_at`` (once, the first reply)
+and :func:`attribute_deals` gives the campaign to the deals those replies lead to.
+
+Attribution: a deal without a campaign, of the contact who replied (or the deal the
+reply is linked to), opened (``created_at``) from the moment the campaign message
+was sent to ``attribution_days`` (a mail setting, 90 by default) after it, gets that
+campaign; when two campaigns' replies lead to it, the one whose message went last
+before the deal was opened. A deal's campaign is never replaced; the change is an
+ordinary journaled edit (origin ``mail:campaign-reply``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
+from crm_core.mail.smtp_config import load
 from crm_core.models import (
     Campaign,
     CampaignMember,
     Contact,
     EmailMessage,
     Interaction,
+    Opportunity,
     OutboxMessage,
 )
 
@@ -120,7 +131,73 @@ def mark_replies(ws: Workspace, campaign_id: int | None = None) -> int:
                 .values(responded_at=at)
             )
             marked += int(getattr(done, "rowcount", 0) or 0)
+    attribute_deals(ws, campaign_id)
     return marked
+
+
+#: The origin the journal gives a campaign set on a deal by a reply.
+ATTRIBUTION_ORIGIN = "mail:campaign-reply"
+
+
+def _reply_leads(campaign_id: int | None) -> Any:
+    """(campaign id, contact id, when the campaign message went, the reply's deal) of
+    each reply in the thread of a campaign message, from the contact it was sent to."""
+    out = aliased(EmailMessage)
+    inbound = aliased(EmailMessage)
+    query = (
+        select(
+            OutboxMessage.campaign_id,
+            OutboxMessage.contact_id,
+            func.coalesce(OutboxMessage.sent_at, OutboxMessage.sending_at),
+            Interaction.opportunity_id,
+        )
+        .join(out, out.message_id == OutboxMessage.message_id)
+        .join(inbound, and_(inbound.thread_id == out.thread_id, inbound.id != out.id))
+        .join(Interaction, Interaction.id == inbound.interaction_id)
+        .where(
+            OutboxMessage.campaign_id.is_not(None),
+            OutboxMessage.state.in_(("sent", "bounced")),
+            Interaction.direction == "in",
+            Interaction.contact_id == OutboxMessage.contact_id,
+        )
+        .distinct()
+    )
+    if campaign_id is not None:
+        query = query.where(OutboxMessage.campaign_id == campaign_id)
+    return query
+
+
+def attribute_deals(ws: Workspace, campaign_id: int | None = None) -> dict[int, int]:
+    """Give the deals campaign replies lead to their campaign (the module doc says
+    which); returns deal id -> campaign id of those given one now."""
+    window = dt.timedelta(days=load(ws).attribution_days)
+    best: dict[int, tuple[dt.datetime, int]] = {}
+    with ws.transaction() as s:
+        for cid, contact_id, sent_at, reply_deal in s.execute(_reply_leads(campaign_id)).all():
+            if sent_at is None:
+                continue
+            whose = [Opportunity.contact_id == contact_id]
+            if reply_deal is not None:
+                whose.append(Opportunity.id == reply_deal)
+            for deal_id in s.scalars(
+                select(Opportunity.id).where(
+                    or_(*whose),
+                    Opportunity.campaign_id.is_(None),
+                    Opportunity.active,
+                    Opportunity.created_at >= sent_at,
+                    Opportunity.created_at <= sent_at + window,
+                )
+            ):
+                if deal_id not in best or best[deal_id][0] < sent_at:
+                    best[deal_id] = (sent_at, cid)
+    given: dict[int, int] = {}
+    for deal_id, (_sent, cid) in sorted(best.items()):
+        with ws.transaction(origin=ATTRIBUTION_ORIGIN) as s:
+            deal = s.get(Opportunity, deal_id)
+            if deal is not None and deal.campaign_id is None:  # never replaced
+                deal.campaign_id = cid
+                given[deal_id] = cid
+    return given
 
 
 def mail_counts() -> Any:

@@ -13,8 +13,10 @@ from __future__ import annotations
 import uuid
 from email.headerregistry import Address
 from email.message import EmailMessage as MimeMessage
+from email.policy import EmailPolicy
 from email.utils import format_datetime, parseaddr
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,6 +31,31 @@ if TYPE_CHECKING:
 
 #: The domain of Message-IDs when the sender's address gives none.
 FALLBACK_DOMAIN = "crmbook.invalid"
+#: RFC 8058's one-click unsubscribe: the body of the POST a mail client sends.
+ONE_CLICK = "List-Unsubscribe=One-Click"
+#: Headers written as they are, never folded nor encoded (an URL in an encoded word
+#: is no URL to a mail client).
+_VERBATIM = frozenset(("list-unsubscribe", "list-unsubscribe-post"))
+
+
+class _Policy(EmailPolicy):
+    """The default e-mail policy, except that :data:`_VERBATIM` headers (ASCII, under
+    998 characters) are put on the wire as written."""
+
+    def fold(self, name: str, value: str) -> str:
+        if name.lower() in _VERBATIM:
+            return f"{name}: {value}{self.linesep}"
+        return str(super().fold(name, value))
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        if name.lower() in _VERBATIM:
+            return f"{name}: {value}{self.linesep}".encode("ascii")
+        return bytes(super().fold_binary(name, value))
+
+
+POLICY = _Policy()
+#: What an URL keeps as it is in a header (the rest, e.g. non-ASCII, is %-encoded).
+URL_SAFE = ":/?#[]@!$&'()*+,;=%~-._"
 
 
 def _fields(obj: Any, names: tuple[str, ...]) -> dict[str, Any] | None:
@@ -80,9 +107,13 @@ def new_message_id(sender: str | None) -> str:
     return f"<{uuid.uuid4().hex}@{domain}>"
 
 
-def build_mime(row: OutboxMessage, references: list[str] | None = None) -> MimeMessage:
-    """The message an outbox row puts on the wire."""
-    msg = MimeMessage()
+def build_mime(
+    row: OutboxMessage, references: list[str] | None = None, unsubscribe: str | None = None
+) -> MimeMessage:
+    """The message an outbox row puts on the wire; ``unsubscribe`` (the contact's
+    signed link, for campaign mail) adds ``List-Unsubscribe`` and RFC 8058's
+    ``List-Unsubscribe-Post`` (one click: the link itself takes a POST)."""
+    msg = MimeMessage(policy=POLICY)
     name, address = parseaddr(row.sender or "")
     msg["From"] = Address(display_name=name, addr_spec=address) if address else (row.sender or "")
     msg["To"] = row.recipient
@@ -92,6 +123,9 @@ def build_mime(row: OutboxMessage, references: list[str] | None = None) -> MimeM
     if row.in_reply_to:
         msg["In-Reply-To"] = row.in_reply_to
         msg["References"] = " ".join([*(references or []), row.in_reply_to])
+    if unsubscribe:
+        msg["List-Unsubscribe"] = f"<{quote(unsubscribe, safe=URL_SAFE)}>"
+        msg["List-Unsubscribe-Post"] = ONE_CLICK
     msg.set_content(row.body_text, charset="utf-8")
     if row.body_html:
         msg.add_alternative(row.body_html, subtype="html", charset="utf-8")

@@ -102,7 +102,8 @@ def fetch(
     or its headers alone when it is over ``max_bytes``."""
     sizes = client.fetch(list(uids), [b"RFC822.SIZE", b"INTERNALDATE"])
     small = [u for u in uids if u in sizes and sizes[u].get(b"RFC822.SIZE", 0) <= max_bytes]
-    large = [u for u in uids if u in sizes and u not in set(small)]
+    chosen = set(small)
+    large = [u for u in uids if u in sizes and u not in chosen]
     bodies = client.fetch(small, [b"BODY.PEEK[]"]) if small else {}
     heads = client.fetch(large, [b"BODY.PEEK[HEADER]"]) if large else {}
     for uid in uids:

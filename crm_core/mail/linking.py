@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from crm_core import text
 from crm_core.keys import email_key
-from crm_core.models import Contact, EmailMessage, Interaction, Opportunity
+from crm_core.models import Company, Contact, EmailMessage, Interaction, Opportunity
 
 
 def address_key(address: str | None) -> str | None:
@@ -38,6 +38,51 @@ def contacts_by_key(s: Session, keys: Iterable[str]) -> dict[str, Contact]:
             if contact.email_key is not None:
                 found.setdefault(contact.email_key, contact)
     return found
+
+
+def companies_of(s: Session, contacts: Iterable[Contact]) -> list[Company]:
+    """The companies of ``contacts``, loaded into the session in one query (the caller
+    keeps the list: a session holds what it loaded only while it is referenced), so
+    that validating each interaction's company finds it there."""
+    ids = sorted({c.company_id for c in contacts if c.company_id is not None})
+    found: list[Company] = []
+    for chunk in range(0, len(ids), 500):
+        found += s.scalars(select(Company).where(Company.id.in_(ids[chunk : chunk + 500]))).all()
+    return found
+
+
+def open_deals_of(s: Session, contacts: Iterable[Contact]) -> dict[int, list[tuple[int, str]]]:
+    """Each contact's open deals (id, folded name) as :func:`subject_deal` finds them:
+    the contact's own and their company's, for a whole batch in one query each 500."""
+    people = list({c.id: c for c in contacts}.values())
+    contact_ids = sorted(c.id for c in people)
+    company_ids = sorted({c.company_id for c in people if c.company_id is not None})
+    rows: dict[int, tuple[int, str, int | None, int | None]] = {}
+    pairs = ((contact_ids, Opportunity.contact_id), (company_ids, Opportunity.company_id))
+    for ids, column in pairs:
+        for chunk in range(0, len(ids), 500):
+            found = s.execute(
+                select(
+                    Opportunity.id,
+                    Opportunity.name,
+                    Opportunity.contact_id,
+                    Opportunity.company_id,
+                ).where(Opportunity.status == "open", column.in_(ids[chunk : chunk + 500]))
+            )
+            rows.update((r[0], tuple(r)) for r in found)  # type: ignore[misc]
+    by_contact: dict[int, list[tuple[int, str]]] = {c.id: [] for c in people}
+    by_company: dict[int, list[int]] = {}
+    for c in people:
+        if c.company_id is not None:
+            by_company.setdefault(c.company_id, []).append(c.id)
+    for deal_id, name, contact_id, company_id in sorted(rows.values()):
+        folded = text.fold(name)
+        owners = set(by_company.get(company_id, [])) if company_id is not None else set()
+        if contact_id in by_contact:
+            owners.add(contact_id)
+        for owner in owners:
+            by_contact[owner].append((deal_id, folded))
+    return by_contact
 
 
 def thread_deal(s: Session, thread_id: str) -> int | None:

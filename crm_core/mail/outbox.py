@@ -6,8 +6,10 @@ a failure report comes back, crm_core.mail.store). A message is claimed for send
 by one conditional UPDATE (``state = 'queued'``) committed *before* the SMTP
 transaction, and its Message-ID was fixed when it was queued: so a process that dies
 between the server's acceptance and the move to ``sent`` leaves the message in
-``sending``, where no run sends it again. Such a message is reported as in doubt
-("check the Sent folder") until someone says what became of it (:func:`resolve`).
+``sending``, where no run sends it again. Such a message is in doubt: each drain
+first looks for it in the Sent folder (:mod:`crm_core.mail.in_doubt`), which settles
+it as sent when found; otherwise it stays in doubt until someone says what became of
+it (:func:`resolve`). It is never sent again on its own.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import datetime as dt
 from email.utils import parseaddr
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from crm_core.errors import CrmError, FieldError, NotFoundError, ValidationError
@@ -25,6 +27,32 @@ from crm_core.models import Contact, EmailMessage, OutboxMessage
 
 if TYPE_CHECKING:
     from crm_core.workspace import Workspace
+
+#: How long a claimed message may be on the wire: the SMTP timeout of its connection,
+#: its data and its QUIT, with room to spare. Only a message in ``sending`` for longer
+#: is in doubt; before that a run may be sending it now, so nothing settles it.
+SENDING_GRACE = dt.timedelta(minutes=3)
+
+
+def in_doubt_before(now: dt.datetime) -> dt.datetime:
+    """Messages claimed before this moment and still in ``sending`` are in doubt."""
+    return now - SENDING_GRACE
+
+
+def in_doubt(now: dt.datetime) -> Any:
+    """The condition of the messages in doubt at ``now`` (see :func:`is_in_doubt`)."""
+    return and_(
+        OutboxMessage.state == "sending",
+        or_(OutboxMessage.sending_at.is_(None), OutboxMessage.sending_at <= in_doubt_before(now)),
+    )
+
+
+def is_in_doubt(row: OutboxMessage, now: dt.datetime) -> bool:
+    """Whether the row is in doubt: in ``sending`` for longer than a send can take."""
+    return row.state == "sending" and (
+        row.sending_at is None or row.sending_at <= in_doubt_before(now)
+    )
+
 
 #: The longest plain-text summary an outbound interaction keeps.
 SUMMARY_LEN = 2000
@@ -69,8 +97,15 @@ def mark_sent(ws: Workspace, message_id: int) -> None:
 
 
 def log_sent(ws: Workspace, s: Session, row: OutboxMessage) -> None:
-    """The outbound interaction and EmailMessage of a sent outbox row (once)."""
-    if s.scalar(select(EmailMessage.id).where(EmailMessage.message_id == row.message_id)):
+    """The outbound interaction and EmailMessage of a sent outbox row (once: when a
+    fetch already stored the message, e.g. from the Sent folder, the row is linked to
+    the interaction that made)."""
+    stored = s.scalars(
+        select(EmailMessage).where(EmailMessage.message_id == row.message_id)
+    ).first()
+    if stored is not None:
+        if row.interaction_id is None and stored.interaction_id is not None:
+            row.interaction_id = stored.interaction_id
         return
     contact = s.get(Contact, row.contact_id) if row.contact_id else None
     at = row.sent_at or ws.clock()
@@ -157,6 +192,19 @@ def resolve(ws: Workspace, s: Session, message_id: int, *, sent: bool) -> Outbox
     in the Sent folder / the recipient has it) records and logs it; ``sent=False``
     queues it again."""
     row = _row(s, message_id)
+    if row.state == "sending" and not is_in_doubt(row, ws.clock()):
+        minutes = int(SENDING_GRACE.total_seconds() // 60)
+        raise ValidationError(
+            [
+                FieldError(
+                    f"outbox message #{row.id}",
+                    "state",
+                    row.state,
+                    f"is being sent now (claimed less than {minutes} minutes ago):"
+                    " settle it only if it is still sending after that",
+                )
+            ]
+        )
     if row.state != "sending":
         raise ValidationError(
             [
@@ -176,9 +224,12 @@ def resolve(ws: Workspace, s: Session, message_id: int, *, sent: bool) -> Outbox
     return row
 
 
-def as_dict(row: OutboxMessage) -> dict[str, Any]:
-    """An outbox row as plain values."""
-    return {c.key: getattr(row, c.key) for c in row.__mapper__.column_attrs}
+def as_dict(row: OutboxMessage, now: dt.datetime | None = None) -> dict[str, Any]:
+    """An outbox row as plain values (with ``in_doubt`` when ``now`` is given)."""
+    out = {c.key: getattr(row, c.key) for c in row.__mapper__.column_attrs}
+    if now is not None:
+        out["in_doubt"] = is_in_doubt(row, now)
+    return out
 
 
 def window_start(now: dt.datetime) -> dt.datetime:

@@ -19,7 +19,7 @@ from crm_core import validation as v
 from crm_core.access import check_unrestricted, own_only, require_admin
 from crm_core.errors import AccessDenied, FieldError, NotFoundError, ValidationError
 from crm_core.mail import campaigns as camp
-from crm_core.mail import outbox, sender, smtp_config, tokens
+from crm_core.mail import in_doubt, outbox, sender, smtp_config, tokens
 from crm_core.mail import templates as email_templates
 from crm_core.mail.compose import context, new_message_id
 from crm_core.mail.smtp import Transport
@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 
 OUTBOX_COLUMNS = [
     "id", "state", "contact_id", "recipient", "subject", "template", "language",
-    "campaign_id", "message_id", "attempts", "reason", "queued_at", "sent_at",
+    "campaign_id", "message_id", "attempts", "reason", "queued_at", "sending_at",
+    "sent_at", "in_doubt",
 ]  # fmt: skip
 
 
@@ -49,7 +50,8 @@ class MailOut:
     # -- settings -------------------------------------------------------------------
     def configure(self, **values: Any) -> dict[str, Any]:
         """Store mail settings (admins): smtp_host, smtp_port, smtp_security, smtp_login,
-        smtp_password_env, sender, rate_per_minute, language, unsubscribe_url (see
+        smtp_password_env, sender, rate_per_minute, language, unsubscribe_url,
+        attribution_days (see
         :mod:`crm_core.mail.smtp_config`; the environment overrides them). None clears one."""
         require_admin(self.ws, "change", "the mail settings")
         smtp_config.store(self.ws, values)
@@ -200,8 +202,10 @@ class MailOut:
     # -- the outbox -----------------------------------------------------------------
     def outbox(self, state: str | None = None) -> pd.DataFrame:
         """The outbox, newest first (``state`` keeps one state); a sales user sees the
-        messages they queued. A message in ``sending`` that no run is sending is in
-        doubt: check the Sent folder, then :meth:`resolve` it."""
+        messages they queued. A message in ``sending`` for longer than a send takes
+        (``in_doubt``; :data:`~crm_core.mail.outbox.SENDING_GRACE`) is in doubt: no run
+        is sending it now. :meth:`check_in_doubt` (and every drain) looks for it in the Sent
+        folder; its ``reason`` says where it was not found; :meth:`resolve` settles it."""
         query = select(OutboxMessage).order_by(OutboxMessage.id.desc())
         if state is not None:
             if state not in OUTBOX_STATES:
@@ -216,8 +220,9 @@ class MailOut:
         mine = own_only(self.ws)
         if mine is not None:
             query = query.where(OutboxMessage.user_id == mine)
+        now = self.ws.clock()
         with self.ws.transaction() as s:
-            rows = [outbox.as_dict(r) for r in s.scalars(query)]
+            rows = [outbox.as_dict(r, now) for r in s.scalars(query)]
         return pd.DataFrame(rows, columns=OUTBOX_COLUMNS)
 
     def retry(self, message_id: int) -> dict[str, Any]:
@@ -238,16 +243,29 @@ class MailOut:
         with self.ws.transaction() as s:
             return outbox.as_dict(outbox.resolve(self.ws, s, message_id, sent=sent))
 
+    def check_in_doubt(self) -> in_doubt.DoubtReport:
+        """Look for each message a crash left in ``sending`` among the messages fetched
+        and, over IMAP, in the Sent folder(s) of the mailbox whose address sent it:
+        found, it is settled as sent (as :meth:`resolve` with ``sent=True``); not found,
+        it stays in doubt with a note of where and when it was looked for. Nothing is
+        ever sent again by this. Every :meth:`drain` does this first."""
+        check_unrestricted(self.ws, "check", "the messages in doubt")
+        return in_doubt.check(self.ws)
+
     def drain(
         self,
         *,
         transport: Transport | None = None,
         sleep: Callable[[float], None] | None = None,
         limit: int | None = None,
+        check_sent: bool = True,
     ) -> sender.DrainReport:
         """Send what is queued over SMTP within the rate limit; the report lists what
-        was sent, what failed (with the server's words) and what is in doubt."""
-        kwargs: dict[str, Any] = {"transport": transport, "limit": limit}
+        was sent, what failed (with the server's words) and what is in doubt. First,
+        messages a crash left in ``sending`` are looked for in the Sent folder
+        (:meth:`check_in_doubt`; ``check_sent=False`` skips that): found ones are
+        settled as sent, never sent twice."""
+        kwargs: dict[str, Any] = {"transport": transport, "limit": limit, "check_sent": check_sent}
         if sleep is not None:
             kwargs["sleep"] = sleep
         return sender.drain(self.ws, **kwargs)
@@ -262,29 +280,51 @@ class MailOut:
                 raise NotFoundError("contact", contact_id)
             return cfg.unsubscribe_url + tokens.make(self.ws, contact.id, contact.email_key, s)
 
-    def unsubscribe(self, token: str) -> dict[str, Any]:
-        """Honour an unsubscribe link: the contact it names gets ``no_marketing`` (the
-        change is journaled). Raises ValidationError when the token is altered,
-        expired or for an address the contact no longer has."""
+    def _read_token(self, token: Any) -> tuple[int, str]:
         try:
-            contact_id, key = tokens.read(self.ws, token)
+            return tokens.read(self.ws, token)
         except tokens.TokenError as exc:
             raise ValidationError(
                 [FieldError("unsubscribe link", "token", "***", str(exc))]
             ) from None
+
+    def _token_contact(self, s: Session, named: tuple[int, str]) -> Contact:
+        contact_id, key = named
+        contact = s.get(Contact, contact_id)
+        if contact is None or tokens.address_digest(contact.email_key) != key:
+            raise ValidationError(
+                [
+                    FieldError(
+                        "unsubscribe link",
+                        "token",
+                        "***",
+                        "names an address no contact has now",
+                    )
+                ]
+            )
+        return contact
+
+    def unsubscribe_preview(self, token: str) -> dict[str, Any]:
+        """What an unsubscribe link would do, changing nothing (the page a link opens
+        asks before it acts): the contact's e-mail shown masked (``s***@lee.example``),
+        their language and whether they have already opted out. Raises
+        ValidationError as :meth:`unsubscribe` does."""
+        named = self._read_token(token)
+        with self.ws.transaction() as s:
+            contact = self._token_contact(s, named)
+            return {
+                "email": _masked(contact.email),
+                "language": contact.language,
+                "no_marketing": bool(contact.no_marketing),
+            }
+
+    def unsubscribe(self, token: str) -> dict[str, Any]:
+        """Honour an unsubscribe link: the contact it names gets ``no_marketing`` (the
+        change is journaled). Raises ValidationError when the token is altered,
+        expired or for an address the contact no longer has."""
+        named = self._read_token(token)
         with self.ws.transaction(origin="unsubscribe") as s:
-            contact = s.get(Contact, contact_id)
-            if contact is None or (contact.email_key or "") != key:
-                raise ValidationError(
-                    [
-                        FieldError(
-                            "unsubscribe link",
-                            "token",
-                            "***",
-                            "names an address no contact has now",
-                        )
-                    ]
-                )
+            contact = self._token_contact(s, named)
             contact.no_marketing = True
             return {"contact_id": contact.id, "email": contact.email, "no_marketing": True}
 
@@ -360,9 +400,19 @@ class MailOut:
                 return ids
 
     def mark_replies(self, campaign: int | str | None = None) -> int:
-        """Mark campaign members who replied (by thread) as responded; how many."""
+        """Mark campaign members who replied (by thread) as responded; how many. Then
+        give each deal a reply leads to its campaign: a deal of the contact who replied
+        (or the reply's own deal) opened from the campaign message's sending to
+        ``attribution_days`` after it (a mail setting, 90 by default), and carrying no
+        campaign yet (one is never replaced); journaled (origin ``mail:campaign-reply``)."""
         cid = None
         if campaign is not None:
             with self.ws.transaction() as s:
                 cid = self._campaign(s, campaign).id
         return camp.mark_replies(self.ws, cid)
+
+
+def _masked(address: str | None) -> str:
+    """``sam@lee.example.com`` as ``s***@lee.example.com``."""
+    local, _at, domain = (address or "").partition("@")
+    return f"{local[:1]}***@{domain}" if domain else "***"

@@ -1,11 +1,18 @@
 """One raw message (bytes from IMAP) to the facts an interaction keeps.
 
-Parsed with the standard library's ``email`` package (``policy.default``): encoded-word
-headers (RFC 2047) in any script are decoded; a body is decoded with its declared
-charset (``cp1256``, ``koi8-r``, ``windows-1251``, ...) or, when that is missing or
-wrong, the charset ``charset-normalizer`` detects. Broken MIME is read as far as it
-goes (its defects are listed); only bytes that are no message at all raise
+Parsed with the standard library's ``email`` package: encoded-word headers (RFC 2047)
+in any script are decoded as ``policy.default`` decodes them; a body is decoded with its
+declared charset (``cp1256``, ``koi8-r``, ``windows-1251``, ...) or, when that is
+missing or wrong, the charset ``charset-normalizer`` detects. Broken MIME is read as far
+as it goes (its defects are listed); only bytes that are no message at all raise
 :class:`Unreadable`.
+
+Speed: ``policy.default`` builds a parsed header object for every header the parser or
+we look at, which was most of a message's cost. The message is split into parts with
+``policy.compat32`` (headers kept as written), and ``policy.default``'s header parser
+is asked only for the headers that need it: those with encoded words or 8-bit bytes,
+address headers that are not plain ``Name <addr>`` lists. What comes out is what
+``policy.default`` alone gives (bench/mail.py, tests/crm_core/mail/).
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from email import policy
-from email.message import EmailMessage, Message
+from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any
 
@@ -114,27 +121,55 @@ def message_ids(value: str | None) -> list[str]:
     return list(seen)
 
 
-def _raw_headers(msg: Message) -> dict[str, str]:
-    """Each header's first value as written (unfolded, undecoded), by lower-case name:
-    the parser's header objects are built only for the headers that need decoding."""
-    found: dict[str, str] = {}
-    for name, value in msg.raw_items():
-        found.setdefault(name.lower(), " ".join(str(value).split()))
-    return found
+class _Headers:
+    """A message's headers: each one's first value as written (``raw``, unfolded),
+    the same with its whitespace collapsed (``get``), by lower-case name."""
+
+    def __init__(self, msg: Message):
+        self.raw: dict[str, str] = {}
+        for name, value in msg.raw_items():
+            self.raw.setdefault(name.lower(), str(value))
+        self.plain = {k: " ".join(v.split()) for k, v in self.raw.items()}
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.plain.get(name, default)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.raw
+
+    def rich(self, name: str) -> Any:
+        """The header as ``policy.default`` parses it (``msg.get(name)`` there)."""
+        return _RICH.header_fetch_parse(name, self.raw[name.lower()])
 
 
-def _header(msg: Message, name: str, raw_headers: dict[str, str]) -> str | None:
+_RICH = policy.default
+#: A header value policy.default reads as it is written: ASCII, no encoded word.
+_PLAIN = re.compile(r"[\x20-\x7e\t]*")
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/^_`{|}~-]"
+_ADDR = rf"{_ATEXT}+(?:\.{_ATEXT}+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+#: One address as ``Name Words <local@domain>`` or bare ``local@domain``: a form
+#: whose display name and address policy.default's parser gives as written.
+_SIMPLE_ADDRESS = re.compile(rf" *(?:((?:{_ATEXT}+(?: {_ATEXT}+)*)? ?)<({_ADDR})>|({_ADDR})) *")
+
+
+def _is_plain(value: str) -> bool:
+    return "=?" not in value and _PLAIN.fullmatch(value) is not None
+
+
+def _header(msg: Message, name: str, headers: _Headers) -> str | None:
     """A header's decoded text; a header the parser cannot read is decoded by hand, and
     raw 8-bit bytes in one (no encoded words) in the message's charset or the detected
     one."""
-    raw_value = raw_headers.get(name.lower())
+    raw_value = headers.get(name.lower())
     if raw_value is None:
         return None
     if any("\udc80" <= ch <= "\udcff" for ch in raw_value):
         raw = raw_value.encode("utf-8", "surrogateescape")
         return _decode(raw, msg.get_content_charset()).strip()
+    if _is_plain(raw_value):  # what policy.default would give, whitespace aside
+        return raw_value
     try:
-        value = msg.get(name)
+        value = headers.rich(name)
     except Exception:  # the email package raises on some malformed headers
         value = _decode_words(raw_value)
     if value is None:
@@ -169,15 +204,32 @@ def _decode(raw: bytes, charset: str | None) -> str:
     return raw.decode("utf-8", "replace")
 
 
-def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
+def _simple_addresses(value: str) -> list[tuple[str, str]] | None:
+    """The (display name, address) pairs of a plain list of simple addresses, as
+    policy.default reads them; None for any other (its parser reads those)."""
+    if not _is_plain(value) or '"' in value:
+        return None
+    found = []
+    for one in value.split(","):
+        match = _SIMPLE_ADDRESS.fullmatch(one)
+        if match is None:
+            return None
+        display, angled, bare = match.groups()
+        found.append(((display or "").rstrip(), angled or bare))
+    return found
+
+
+def _addresses(msg: Message, name: str, headers: _Headers) -> list[tuple[str, str]]:
     """(display name, address) pairs of an address header, lower-case addresses."""
     out: list[tuple[str, str]] = []
-    try:
-        header: Any = msg.get(name)
-        found = [(a.display_name, a.addr_spec) for a in header.addresses] if header else []
-    except Exception:
-        raw = [str(v) for v in msg.get_all(name, failobj=[])]
-        found = getaddresses([_decode_words(r) for r in raw])
+    found = _simple_addresses(headers.raw[name.lower()].replace("\t", " "))
+    if found is None:
+        try:
+            header: Any = headers.rich(name)
+            found = [(a.display_name, a.addr_spec) for a in header.addresses] if header else []
+        except Exception:
+            raw = [str(_RICH.header_fetch_parse(name, v)) for v in msg.get_all(name, failobj=[])]
+            found = getaddresses([_decode_words(r) for r in raw])
     for display, address in found:
         address = (address or "").strip().strip("<>")
         if "@" in address and not any(c.isspace() for c in address):
@@ -200,11 +252,32 @@ def _when(raw_date: str | None) -> dt.datetime | None:
         return None
 
 
-def _part_text(part: Message) -> str:
+def _part_text(part: Message, view: Message | None = None) -> str:
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
         payload = str(part.get_payload()).encode("utf-8", "surrogateescape")
-    return _decode(payload, part.get_content_charset())
+    return _decode(payload, (view or _view(part)).get_content_charset())
+
+
+_MIME = ("content-type", "content-disposition")
+
+
+def _view(part: Message) -> Message:
+    """The part for asking its type, charset, disposition and file name: itself when
+    its Content-Type and Content-Disposition are plain, else a message holding them
+    as policy.default decodes them (an encoded-word file name, 8-bit bytes)."""
+    raws: dict[str, str] = {}
+    for name, value in reversed(list(part.raw_items())):
+        if name.lower() in _MIME:
+            raws[name.lower()] = str(value)  # the first one wins, as Message.get's
+    if all(_is_plain(v) for v in raws.values()):
+        return part
+    shim = Message()
+    shim.set_default_type(part.get_default_type())
+    for name in _MIME:
+        if name in raws:
+            shim[name] = str(_RICH.header_fetch_parse(name, raws[name]))
+    return shim
 
 
 def _body_and_attachments(msg: Message) -> tuple[str | None, list[Attachment]]:
@@ -214,10 +287,11 @@ def _body_and_attachments(msg: Message) -> tuple[str | None, list[Attachment]]:
     for part in msg.walk():
         if part.is_multipart():
             continue
-        ctype = part.get_content_type()
-        disposition = part.get_content_disposition()
+        view = _view(part)
+        ctype = view.get_content_type()
+        disposition = view.get_content_disposition()
         try:
-            filename = part.get_filename()
+            filename = view.get_filename()
         except Exception:
             filename = None
         if disposition == "attachment" or (filename and not ctype.startswith("text/")):
@@ -227,9 +301,9 @@ def _body_and_attachments(msg: Message) -> tuple[str | None, list[Attachment]]:
             attachments.append(Attachment(name[:255], size, ctype))
             continue
         if ctype == "text/plain" and plain is None:
-            plain = _part_text(part)
+            plain = _part_text(part, view)
         elif ctype == "text/html" and html is None:
-            html = _part_text(part)
+            html = _part_text(part, view)
     if plain is None and html is not None:
         plain = html_to_text(html)
     if plain is None and not attachments and isinstance(msg.get_payload(), str):
@@ -245,7 +319,7 @@ def _defects(msg: Message) -> list[str]:
     return sorted(set(found))
 
 
-def _may_bounce(raw_headers: dict[str, str]) -> bool:
+def _may_bounce(raw_headers: _Headers) -> bool:
     """Whether a message can be a failure report at all (a cheap look at its headers)."""
     return (
         "report" in raw_headers.get("content-type", "").lower()
@@ -253,15 +327,20 @@ def _may_bounce(raw_headers: dict[str, str]) -> bool:
     )
 
 
+def _bounce(raw: bytes, sender: str | None) -> Bounce | None:
+    """A failure report's facts, read from the message as policy.default parses it
+    (rare: only messages that may be one)."""
+    return find_bounce(email.message_from_bytes(raw, policy=policy.default), sender)
+
+
 def parse(raw: bytes, *, complete: bool = True) -> ParsedMail:
     """The facts of one message. ``complete=False`` says ``raw`` is only the headers.
 
     Raises :class:`Unreadable` for bytes with no sender, no Message-ID and no date: no
     message at all."""
-    msg = email.message_from_bytes(raw, policy=policy.default)
-    assert isinstance(msg, EmailMessage)
-    raw_headers = _raw_headers(msg)
-    senders = _addresses(msg, "From") if "from" in raw_headers else []
+    msg = email.message_from_bytes(raw, policy=policy.compat32)
+    raw_headers = _Headers(msg)
+    senders = _addresses(msg, "From", raw_headers) if "from" in raw_headers else []
     given_id = message_ids(raw_headers.get("message-id"))
     sent_at = _when(raw_headers.get("date"))
     if not senders and not given_id and sent_at is None:
@@ -282,12 +361,12 @@ def parse(raw: bytes, *, complete: bool = True) -> ParsedMail:
         subject=subject[:SUBJECT_CHARS] if subject else None,
         from_name=clean_text(name),
         from_address=address,
-        to=[a for _, a in _addresses(msg, "To")] if "to" in raw_headers else [],
-        cc=[a for _, a in _addresses(msg, "Cc")] if "cc" in raw_headers else [],
+        to=[a for _, a in _addresses(msg, "To", raw_headers)] if "to" in raw_headers else [],
+        cc=[a for _, a in _addresses(msg, "Cc", raw_headers)] if "cc" in raw_headers else [],
         sent_at=sent_at,
         text=clean_text(text, multiline=True),
         attachments=attachments,
         defects=_defects(msg),
-        bounce=find_bounce(msg, address) if complete and _may_bounce(raw_headers) else None,
+        bounce=_bounce(raw, address) if complete and _may_bounce(raw_headers) else None,
         complete=complete,
     )

@@ -5,7 +5,10 @@ Each message is claimed (``sending``, committed), put on the wire, then marked
 ``sent`` and logged as an interaction, or ``failed`` with the server's words. The rate
 limit counts the messages claimed in the last minute by any process (from the
 database), and waits with the injected ``sleep`` while the window is full. Messages
-already in ``sending`` when a run starts are left alone and reported as in doubt.
+already in ``sending`` when a run starts are in doubt: they are first looked for in the
+Sent folder (:mod:`crm_core.mail.in_doubt`) and settled as sent when found, otherwise
+left alone and reported as in doubt, never sent again. Campaign messages carry the
+contact's unsubscribe link in ``List-Unsubscribe`` (RFC 8058 one-click).
 """
 
 from __future__ import annotations
@@ -18,13 +21,14 @@ from email.utils import parseaddr
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from crm_core.errors import FieldError, ValidationError
-from crm_core.mail import outbox
+from crm_core.mail import in_doubt, outbox, tokens
 from crm_core.mail.compose import build_mime
 from crm_core.mail.smtp import SmtpTransport, Transport
 from crm_core.mail.smtp_config import MailSettings, load
-from crm_core.models import OutboxMessage
+from crm_core.models import Contact, OutboxMessage
 
 if TYPE_CHECKING:
     from crm_core.workspace import Workspace
@@ -35,15 +39,21 @@ IN_DOUBT = "unknown: the process sending it stopped; check the Sent folder, then
 
 @dataclass
 class DrainReport:
-    """What a drain did: ids sent, failed (with the server's words), in doubt."""
+    """What a drain did: ids sent, failed (with the server's words), in doubt (with
+    where each was looked for: ``doubts``) and, of those a crash left in ``sending``,
+    the ones found in a Sent folder and so settled as sent (``settled``: where)."""
 
     sent: list[int] = field(default_factory=list)
     failed: dict[int, str] = field(default_factory=dict)
     in_doubt: list[int] = field(default_factory=list)
     waited: float = 0.0
+    settled: dict[int, str] = field(default_factory=dict)
+    doubts: dict[int, str] = field(default_factory=dict)
 
     def __str__(self) -> str:
         text = f"sent {len(self.sent)}, failed {len(self.failed)}"
+        if self.settled:
+            text += f", {len(self.settled)} found in a Sent folder (settled as sent)"
         if self.in_doubt:
             text += f", {len(self.in_doubt)} in doubt ({IN_DOUBT})"
         if self.waited:
@@ -89,18 +99,25 @@ def drain(
     transport: Transport | None = None,
     sleep: Callable[[float], None] = time.sleep,
     limit: int | None = None,
+    check_sent: bool = True,
 ) -> DrainReport:
-    """Send the queued messages, oldest first (at most ``limit``)."""
+    """Send the queued messages, oldest first (at most ``limit``), after looking for
+    the messages in doubt in the Sent folders (``check_sent=False``: only list them)."""
     settings = load(ws)
     report = DrainReport()
-    with ws.transaction() as s:
-        report.in_doubt = list(
-            s.scalars(
-                select(OutboxMessage.id)
-                .where(OutboxMessage.state == "sending")
-                .order_by(OutboxMessage.id)
+    if check_sent:
+        checked = in_doubt.check(ws)
+        report.settled, report.doubts = checked.settled, checked.in_doubt
+        report.in_doubt = sorted(checked.in_doubt)
+    else:
+        with ws.transaction() as s:
+            report.in_doubt = list(
+                s.scalars(
+                    select(OutboxMessage.id)
+                    .where(outbox.in_doubt(ws.clock()))
+                    .order_by(OutboxMessage.id)
+                )
             )
-        )
     tried: set[int] = set()
     try:
         while limit is None or len(tried) < limit:
@@ -122,7 +139,7 @@ def drain(
             with ws.transaction() as s:
                 row = s.get(OutboxMessage, next_id)
                 assert row is not None
-                msg = build_mime(row)
+                msg = build_mime(row, unsubscribe=_unsubscribe_link(ws, s, row, settings))
                 sender = parseaddr(row.sender or "")[1]
                 recipient = row.recipient
             try:
@@ -138,6 +155,19 @@ def drain(
         if transport is not None:
             transport.close()
     return report
+
+
+def _unsubscribe_link(
+    ws: Workspace, s: Session, row: OutboxMessage, settings: MailSettings
+) -> str | None:
+    """The contact's signed unsubscribe link for a campaign message; None otherwise
+    (one-to-one mail carries no List-Unsubscribe)."""
+    if row.campaign_id is None or row.contact_id is None:
+        return None
+    contact = s.get(Contact, row.contact_id)
+    if contact is None:
+        return None
+    return settings.unsubscribe_url + tokens.make(ws, contact.id, contact.email_key, s)
 
 
 def _transport(settings: MailSettings) -> Transport:

@@ -19,6 +19,8 @@ rate_per_minute    CRMBOOK_MAIL_RATE           most messages sent a minute (60)
 language           CRMBOOK_MAIL_LANGUAGE       the workspace's mail language (en)
 unsubscribe_url    CRMBOOK_UNSUBSCRIBE_URL     the link's base, the token appended
                    CRMBOOK_UNSUBSCRIBE_SECRET  the secret signing unsubscribe links
+attribution_days   CRMBOOK_ATTRIBUTION_DAYS    how long after a campaign message a deal
+                                               its reply leads to is the campaign's (90)
 =================  ==========================  ===========================================
 """
 
@@ -50,6 +52,7 @@ ENV = {
     "rate_per_minute": "CRMBOOK_MAIL_RATE",
     "language": "CRMBOOK_MAIL_LANGUAGE",
     "unsubscribe_url": "CRMBOOK_UNSUBSCRIBE_URL",
+    "attribution_days": "CRMBOOK_ATTRIBUTION_DAYS",
 }
 PASSWORD_ENV = "CRMBOOK_SMTP_PASSWORD"
 DEFAULTS = {
@@ -57,6 +60,7 @@ DEFAULTS = {
     "rate_per_minute": "60",
     "language": "en",
     "unsubscribe_url": "http://localhost:5006/unsubscribe?token=",
+    "attribution_days": "90",
 }
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 _CLEANERS: dict[str, Callable[[Any], str | None]] = {
@@ -69,6 +73,7 @@ _CLEANERS: dict[str, Callable[[Any], str | None]] = {
     "rate_per_minute": lambda x: str(v.integer(x, minimum=1, maximum=100_000)),
     "language": v.language,
     "unsubscribe_url": lambda x: v.optional_text(x, 300),
+    "attribution_days": lambda x: str(v.integer(x, minimum=1, maximum=3650)),
 }
 
 
@@ -85,6 +90,7 @@ class MailSettings:
     rate_per_minute: int
     language: str
     unsubscribe_url: str
+    attribution_days: int
 
 
 def store(ws: Workspace, values: dict[str, Any]) -> None:
@@ -151,4 +157,5 @@ def load(ws: Workspace) -> MailSettings:
         rate_per_minute=int(value("rate_per_minute") or 60),
         language=value("language") or "en",
         unsubscribe_url=value("unsubscribe_url") or DEFAULTS["unsubscribe_url"],
+        attribution_days=int(value("attribution_days") or DEFAULTS["attribution_days"]),
     )

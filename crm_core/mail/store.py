@@ -75,11 +75,17 @@ def write_batch(
     stored_threads = set(stored.values())  # threads with messages in the database
     keys = {linking.address_key(a) for m in mails for a in [m.from_address, *m.to, *m.cc]}
     contacts = linking.contacts_by_key(s, [k for k in keys if k])
+    # Loaded for the batch at once: the contacts' companies (kept referenced, so the
+    # session finds them when each interaction's links are checked), their open deals
+    # (per contact, for the subject's deal) and the senders already proposed.
+    companies = linking.companies_of(s, contacts.values())
+    open_deals = linking.open_deals_of(s, contacts.values())
+    proposals = _proposals(s, [k for k in keys if k and k not in contacts])
     # Interactions are flushed once for the batch: a reply in the same batch as the
     # message it answers finds that message's deal here rather than in the database.
     batch_deals: dict[str, int | None] = {}
-    open_deals: dict[int, list[tuple[int, str]]] = {}  # per contact, for this batch
     logged_facts: list[tuple[Any, EmailMessage]] = []
+    proposed_facts: list[tuple[ContactProposal, EmailMessage]] = []
     for item in items:
         mail = item.mail
         if mail is None:
@@ -130,9 +136,9 @@ def write_batch(
         if contact is None:
             address = next(a for a in others if a and linking.address_key(a) == other_keys[0])
             name = mail.from_name if not outgoing else None
-            facts.proposal_id = _proposal(s, box, other_keys[0], address, name, report).id
+            proposal = _proposal(s, box, other_keys[0], address, name, report, proposals)
+            proposed_facts.append((proposal, facts))
             report.proposed += 1
-            s.add(facts)
         else:
             deal = batch_deals.get(thread)
             if deal is None and thread in stored_threads:
@@ -163,11 +169,15 @@ def write_batch(
             report.created += 1
         stored[mail.message_id] = thread
     s.add_all([logged for logged, _ in logged_facts])
-    s.flush()
+    s.flush()  # the interactions and the new proposals get their ids
     for logged, facts in logged_facts:
         facts.interaction_id = logged.id
+    for proposal, facts in proposed_facts:
+        facts.proposal_id = proposal.id
+    s.add_all([facts for _, facts in proposed_facts])
     s.add_all([facts for _, facts in logged_facts])
     s.flush()
+    del companies  # kept referenced until the interactions were checked and written
 
 
 def _summary(mail: ParsedMail, item: Incoming) -> str | None:
@@ -176,10 +186,33 @@ def _summary(mail: ParsedMail, item: Incoming) -> str | None:
     return mail.summary
 
 
+def _proposals(s: Session, keys: list[str]) -> dict[str, ContactProposal]:
+    """The proposals already made for ``keys`` (the first of each key)."""
+    wanted = sorted(set(keys))
+    found: dict[str, ContactProposal] = {}
+    for chunk in range(0, len(wanted), 500):
+        rows = s.scalars(
+            select(ContactProposal)
+            .where(ContactProposal.email_key.in_(wanted[chunk : chunk + 500]))
+            .order_by(ContactProposal.id)
+        )
+        for row in rows:
+            found.setdefault(row.email_key, row)
+    return found
+
+
 def _proposal(
-    s: Session, box: Mailbox, key: str, address: str, name: str | None, report: FetchReport
+    s: Session,
+    box: Mailbox,
+    key: str,
+    address: str,
+    name: str | None,
+    report: FetchReport,
+    known: dict[str, ContactProposal],
 ) -> ContactProposal:
-    found = s.scalars(select(ContactProposal).where(ContactProposal.email_key == key)).first()
+    """The proposal of ``key``: one made before or in this batch (``known``), else a new
+    one (added to the session; its id comes with the batch's flush)."""
+    found = known.get(key)
     if found is None:
         found = ContactProposal(
             email=address,
@@ -190,7 +223,7 @@ def _proposal(
             first_seen_at=report.started_at,
         )
         s.add(found)
-        s.flush()
+        known[key] = found
         report.new_proposals += 1
     return found
 

@@ -3,12 +3,15 @@
 Signed with itsdangerous (HMAC, URL-safe) under a secret from
 ``$CRMBOOK_UNSUBSCRIBE_SECRET``, else the workspace's stored one (made at random on
 first use and kept in the ``settings`` table under ``mail.unsubscribe_secret``). A
-token carries the contact's id and e-mail key, so it stops working when the address
-changes; it expires after :data:`MAX_AGE_DAYS`. Times come from the workspace clock.
+token carries the contact's id and a digest of their e-mail key (a link is readable by
+whoever sees it: it must not spell out the address), so it stops working when the
+address changes; it expires after :data:`MAX_AGE_DAYS`. Times come from the workspace
+clock.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from typing import TYPE_CHECKING, Any
@@ -57,14 +60,20 @@ def _serializer(ws: Workspace, s: Session | None = None) -> URLSafeTimedSerializ
     return URLSafeTimedSerializer(_secret(ws, s), salt=SALT, signer=Signer)
 
 
+def address_digest(email_key: str | None) -> str:
+    """What a token carries of an address: enough to tell it changed, not to read it."""
+    return hashlib.sha256((email_key or "").encode()).hexdigest()[:16]
+
+
 def make(ws: Workspace, contact_id: int, email_key: str | None, s: Session | None = None) -> str:
     """A token that unsubscribes contact ``contact_id`` at address ``email_key`` (the
     secret read, or made, in session ``s`` when given)."""
-    return _serializer(ws, s).dumps({"c": contact_id, "e": email_key or ""})
+    return _serializer(ws, s).dumps({"c": contact_id, "a": address_digest(email_key)})
 
 
 def read(ws: Workspace, token: Any) -> tuple[int, str]:
-    """The (contact id, e-mail key) a valid token names; TokenError says why not."""
+    """The (contact id, address digest) a valid token names (compare the digest with
+    :func:`address_digest` of the contact's e-mail key); TokenError says why not."""
     if not isinstance(token, str) or not token:
         raise TokenError("the unsubscribe link has no token")
     try:
@@ -75,4 +84,4 @@ def read(ws: Workspace, token: Any) -> tuple[int, str]:
         raise TokenError("the unsubscribe link is not valid (altered or not ours)") from None
     if not isinstance(data, dict) or not isinstance(data.get("c"), int):
         raise TokenError("the unsubscribe link is not valid (altered or not ours)")
-    return data["c"], str(data.get("e") or "")
+    return data["c"], str(data.get("a") or "")

@@ -267,6 +267,27 @@ class Campaigns(Service):
             [dict(r) for r in rows], columns=["id", "name", "email", "added_at", "responded_at"]
         )
 
+    def list(self) -> pd.DataFrame:
+        """Every campaign, latest start first (undated ones last), then by name: id,
+        name, channel, starts_on, ends_on, cost, currency and its segment's name."""
+        columns = ["id", "name", "channel", "starts_on", "ends_on", "cost", "currency", "segment"]
+        with self._tx() as s:
+            rows = s.execute(
+                select(
+                    Campaign.id,
+                    Campaign.name,
+                    Campaign.channel,
+                    Campaign.starts_on,
+                    Campaign.ends_on,
+                    Campaign.cost,
+                    Campaign.currency,
+                    Segment.name.label("segment"),
+                )
+                .outerjoin(Segment, Segment.id == Campaign.segment_id)
+                .order_by(Campaign.starts_on.is_(None), Campaign.starts_on.desc(), Campaign.name)
+            ).all()
+        return pd.DataFrame([tuple(r) for r in rows], columns=columns)
+
     def count(self) -> int:
         """How many campaigns exist."""
         with self._tx() as s:

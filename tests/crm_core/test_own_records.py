@@ -952,6 +952,11 @@ TABLE: dict[str, Any] = {
         lambda r: r.a.campaigns.add_contacts(r.spring, segment="Indus people"),
         equals(0),  # Imran is targeted already
     ),
+    "campaigns.list": Allowed(
+        "campaigns are shared and hold no deal",
+        lambda r: r.a.campaigns.list()["name"].tolist(),
+        equals(["Spring push"]),
+    ),
     "campaigns.count": Allowed(
         "campaigns are shared and hold no deal", lambda r: r.a.campaigns.count(), equals(1)
     ),
@@ -1007,6 +1012,7 @@ TABLE: dict[str, Any] = {
         lambda r: (mail_facts(r), r.a.mail.thread("<b@example.com>"))[1],
         holds(lambda f, _r: f["message_id"].tolist() == ["<a@example.com>"]),
     ),
+    "mail.check_in_doubt": Refused(lambda r: [lambda: r.a.mail.check_in_doubt()]),
     "mail.compose": Refused(lambda r: [lambda: r.a.mail.compose(r.irina, "follow_up")]),
     "mail.configure": Refused(lambda r: [lambda: r.a.mail.configure(rate_per_minute=5)]),
     "mail.drain": Allowed(
@@ -1047,6 +1053,11 @@ TABLE: dict[str, Any] = {
             "no_marketing"
         ],
         equals(True),
+    ),
+    "mail.unsubscribe_preview": Allowed(
+        PARTIES + "; whoever holds a contact's signed link sees the address masked",
+        lambda r: r.a.mail.unsubscribe_preview(r.ws.mail.unsubscribe_link(r.irina).split("=")[-1]),
+        equals({"email": "***", "language": None, "no_marketing": False}),  # no address
     ),
     "mail.unsubscribe_link": Allowed(
         PARTIES + "; the link names the contact only in its signed token",

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import crm_core
+from tests.crm_core.mail.conftest import crm, dovecot  # noqa: F401 (the mail fixtures)
 from tests.widgets.browser import PASSWORD, browser  # noqa: F401
 from tests.widgets.serving import crmbook_serve
 

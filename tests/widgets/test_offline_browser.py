@@ -19,6 +19,7 @@ PAGES = {
     "pipeline": "[class*='crm-card-']",
     "dashboard": ".crm-nav-dashboard button",
     "reports": ".crm-reports-select select",
+    "mail": ".crm-mail-drain button",
     "sync": ".crm-nav-sync button",
     "data-quality": ".crm-import-file input",
 }

@@ -165,6 +165,20 @@ IMRAN = "imran@karachi-traders.example.com"
 PASSWORD_ENV = "CRMBOOK_TEST_IMAP_PASSWORD"
 
 
+def add_box(ws, server: Dovecot, name: str = "sales", **options):
+    """Add mailbox ``name`` on the test server, its password in the environment."""
+    return ws.mail.add_mailbox(
+        name,
+        address=OWN,
+        host=server.host,
+        port=server.port,
+        security="none",
+        login=server.user,
+        password_env=PASSWORD_ENV,
+        **options,
+    )
+
+
 @pytest.fixture
 def crm(ws, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch):
     """``ws`` with a company, its contact Imran, an open deal and the mailbox "sales"
@@ -179,15 +193,7 @@ def crm(ws, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch):
         expected_revenue="1500000.00",
         currency="PKR",
     )
-    ws.mail.add_mailbox(
-        "sales",
-        address=OWN,
-        host=dovecot.host,
-        port=dovecot.port,
-        security="none",
-        login=dovecot.user,
-        password_env=PASSWORD_ENV,
-    )
+    add_box(ws, dovecot, "sales")
     return {"ws": ws, "company": company, "imran": imran, "deal": deal, "server": dovecot}
 
 

@@ -3,6 +3,7 @@ the outbox's states, failures and retries, a crash mid-send, the rate limit, acc
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import os
 import subprocess
@@ -214,6 +215,18 @@ def test_a_crash_between_the_servers_accept_and_sent_never_sends_twice(ws, backe
     assert len(smtpd.received) == 1  # the server has it ...
     states = ws.mail.outbox().set_index("id")["state"].to_dict()
     assert states == {queued["id"]: "sending", later["id"]: "queued"}  # ... the outbox not
+    # Claimed a moment ago, it may still be on the wire (another process sending it):
+    # not in doubt yet, and nobody may settle it.
+    assert ws.mail.outbox().set_index("id")["in_doubt"].to_dict() == {
+        queued["id"]: False,
+        later["id"]: False,
+    }
+    with pytest.raises(ValidationError, match="is being sent now"):
+        ws.mail.resolve(queued["id"], sent=False)
+    with ws.transaction() as s:  # the next run, ten minutes after the crash
+        row = s.get(OutboxMessage, queued["id"])
+        row.sending_at = ws.clock() - dt.timedelta(minutes=10)
+    assert ws.mail.outbox().set_index("id")["in_doubt"].to_dict()[queued["id"]] is True
 
     report = ws.mail.drain()  # the next run sends the rest, not that one again
 

@@ -1,0 +1,468 @@
+"""The Mail page, as state and actions: the mailboxes, the outbox, proposed contacts.
+
+:class:`MailModel` reads what ``ws.mail`` shows the acting user (the mailboxes with
+their last run, lag and errors; the outbox, a sales user's own messages only; the
+senders proposed as contacts, for managers and admins) and carries out what is done
+from the page: fetch a mailbox now and send what is queued now (long work, in a
+thread when served: :mod:`widgets.long_work`), retry a failed message, settle a
+message in doubt (managers and admins), accept or dismiss a proposed contact.
+crm_core decides who may do what; a refusal is reported in ``message``.
+Tested without a browser; :mod:`widgets.mail_page` draws it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import param
+from babel.dates import format_timedelta
+
+from crm_core import Workspace, access
+from crm_core.errors import CrmError
+from widgets import i18n
+from widgets.i18n import N_, _, ngettext
+from widgets.long_work import LongWorkModel
+
+#: Why a contact is left out of a campaign send, as shown (crm_core's reasons,
+#: :data:`crm_core.mail.campaigns.SKIP_REASONS`, are the keys).
+SKIP_REASONS = {
+    "opted out": N_("opted out"),
+    "bouncing": N_("address bounces"),
+    "no e-mail address": N_("no e-mail address"),
+    "archived": N_("archived"),
+    "already sent": N_("already sent this campaign"),
+}
+
+#: The mailboxes table's columns.
+MAILBOX_COLUMNS = ["id", "name", "address", "last_run", "lag", "errors", "fetching"]
+#: The outbox table's columns.
+OUTBOX_COLUMNS = ["id", "state", "recipient", "subject", "queued", "sent", "reason"]
+#: The proposed contacts table's columns.
+PROPOSAL_COLUMNS = ["id", "email", "name", "messages"]
+#: The tables' headings (the frames keep their column names).
+TITLES = {
+    "id": N_("No."),
+    "name": N_("Name"),
+    "address": N_("Address"),
+    "last_run": N_("Last run"),
+    "lag": N_("Read to the end"),
+    "errors": N_("Errors of the last run"),
+    "fetching": N_("Fetching now"),
+    "state": N_("State"),
+    "recipient": N_("To"),
+    "subject": N_("Subject"),
+    "queued": N_("Queued"),
+    "sent": N_("Sent"),
+    "reason": N_("Server's reason"),
+    "email": N_("E-mail"),
+    "messages": N_("Messages waiting"),
+}
+#: The outbox's states as shown (crm_core stores the keys).
+STATES = {
+    "queued": N_("queued"),
+    "sending": N_("sending"),
+    "sent": N_("sent"),
+    "failed": N_("failed"),
+    "bounced": N_("bounced"),
+}
+#: What a message left in "sending" longer than a send takes is shown as.
+IN_DOUBT = N_("in doubt (check the Sent folder)")
+
+
+def may_manage(ws: Workspace) -> bool:
+    """Whether the acting user sees the whole team's mail (managers, admins, the
+    owner): fetching, settling messages in doubt and proposed contacts are theirs
+    (crm_core's own rule, :func:`crm_core.access.own_only`)."""
+    return access.own_only(ws) is None
+
+
+def when_text(value: Any, timezone: str | None = None) -> str:
+    """A stored time in the workspace's ``timezone``, as the session's locale writes
+    it ('' for none)."""
+    if value is None or pd.isna(value):
+        return ""
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    if isinstance(value, dt.datetime):
+        if timezone:
+            aware = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+            value = aware.astimezone(ZoneInfo(timezone))
+        return i18n.format_date(value, "short")
+    return str(value)
+
+
+def lag_text(value: Any) -> str:
+    """How long ago a mailbox was last read to the end ("never" when it was not)."""
+    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT:
+        return _("never")
+    if isinstance(value, pd.Timedelta):
+        value = value.to_pytimedelta()
+    return _("{time} ago").format(
+        time=format_timedelta(value, threshold=0.9, locale=i18n.current_locale())
+    )
+
+
+def errors_text(last_error: Any, report: Any) -> str:
+    """The errors of a mailbox's last run: the error that stopped it, and how many
+    messages it skipped ('' when none)."""
+    parts = []
+    if isinstance(last_error, str) and last_error:
+        parts.append(last_error)
+    skipped = int((report or {}).get("skipped") or 0) if isinstance(report, dict) else 0
+    if skipped:
+        parts.append(
+            ngettext("{n} message skipped", "{n} messages skipped", skipped).format(
+                n=i18n.format_number(skipped)
+            )
+        )
+    return "; ".join(parts)
+
+
+class MailModel(LongWorkModel):
+    """The Mail page's state and actions."""
+
+    mailboxes = param.DataFrame(doc="The mailboxes the user sees (MAILBOX_COLUMNS).")
+    outbox = param.DataFrame(doc="The outbox, newest first (OUTBOX_COLUMNS).")
+    proposals = param.DataFrame(doc="Senders proposed as contacts (PROPOSAL_COLUMNS).")
+    report = param.String(default="", doc="The report of the last fetch or send run here.")
+    work = param.String(default="", doc="What runs in the background: fetch, drain or ''.")
+    campaign_report = param.String(
+        default="", doc="What the last campaign preview or queueing here did, as text."
+    )
+
+    def __init__(self, ws: Workspace, **params: Any):
+        super().__init__(ws, **params)
+        #: The outbox as crm_core gives it (the table shows a part of it).
+        self.outbox_rows: pd.DataFrame = pd.DataFrame()
+        self.refresh()
+
+    @property
+    def may_manage(self) -> bool:
+        """Whether the user sees the whole team's mail (see :func:`may_manage`)."""
+        return may_manage(self.ws)
+
+    # -- reading --------------------------------------------------------------------
+    def refresh(self) -> bool:
+        """Read the mailboxes, the outbox and the proposals again."""
+        return bool(self.attempt(self._load))
+
+    def _load(self) -> bool:
+        self.mailboxes = self._mailboxes()
+        self.outbox_rows = self.ws.mail.outbox()
+        self.outbox = self._outbox(self.outbox_rows)
+        self.proposals = (
+            self.ws.mail.proposals() if self.may_manage else pd.DataFrame(columns=PROPOSAL_COLUMNS)
+        )
+        return True
+
+    def _mailboxes(self) -> pd.DataFrame:
+        found = self.ws.mail.status()
+        tz = self.ws.setting("timezone")
+        if not self.may_manage:  # a sales user: the shared mailboxes and their own
+            found = found[found["owner_id"].isna() | (found["owner_id"] == self.ws.user_id)]
+        rows = [
+            {
+                "id": int(b["id"]),
+                "name": b["name"],
+                "address": b["address"],
+                "last_run": when_text(b["last_run_at"], tz) or _("never"),
+                "lag": lag_text(b["lag"]),
+                "errors": errors_text(b["last_error"], b["last_report"]),
+                "fetching": _("yes") if bool(b["fetching"]) else "",
+            }
+            for b in found.to_dict("records")
+        ]
+        return pd.DataFrame(rows, columns=MAILBOX_COLUMNS)
+
+    def _outbox(self, found: pd.DataFrame) -> pd.DataFrame:
+        tz = self.ws.setting("timezone")
+        rows = [
+            {
+                "id": int(m["id"]),
+                "state": self.state_text(m["state"], bool(m["in_doubt"])),
+                "recipient": m["recipient"] or "",
+                "subject": m["subject"] or "",
+                "queued": when_text(m["queued_at"], tz),
+                "sent": when_text(m["sent_at"], tz),
+                "reason": m["reason"] if isinstance(m["reason"], str) else "",
+            }
+            for m in found.to_dict("records")
+        ]
+        return pd.DataFrame(rows, columns=OUTBOX_COLUMNS)
+
+    def state_text(self, state: str, in_doubt: bool = False) -> str:
+        """An outbox state as shown: a message in "sending" for longer than a send
+        takes is in doubt (a send that stopped between the server and the outbox;
+        crm_core decides, :func:`crm_core.mail.outbox.is_in_doubt`)."""
+        if in_doubt:
+            return _(IN_DOUBT)
+        return _(STATES.get(state, state))
+
+    def mailbox_names(self) -> list[str]:
+        """The names of the mailboxes shown (for the page's choice)."""
+        return [str(n) for n in self.mailboxes["name"]] if self.mailboxes is not None else []
+
+    def _ids(self, state: str | None = None) -> dict[str, int]:
+        rows = self.outbox_rows
+        if rows is None or rows.empty:
+            return {}
+        chosen = rows[rows["state"] == state] if state else rows[rows["in_doubt"].astype(bool)]
+        return {
+            f"#{int(r['id'])} · {r['recipient']} · {r['subject']}": int(r["id"])
+            for r in chosen.to_dict("records")
+        }
+
+    def failed(self) -> dict[str, int]:
+        """The failed messages, as their label -> id (what Retry offers)."""
+        return self._ids("failed")
+
+    def in_doubt(self) -> dict[str, int]:
+        """The messages in doubt, as their label -> id (what can be settled)."""
+        return self._ids()
+
+    def proposal_choices(self) -> dict[str, int]:
+        """The proposed contacts, as their label -> id."""
+        found = self.proposals
+        if found is None or found.empty:
+            return {}
+        return {
+            f"{p['name'] if isinstance(p['name'], str) and p['name'] else p['email']} "
+            f"<{p['email']}>": int(p["id"])
+            for p in found.to_dict("records")
+        }
+
+    # -- long work ------------------------------------------------------------------
+    def fetch(self, mailbox: Any) -> Any:
+        """Fetch what is new in ``mailbox`` (a name or id). Returns its report when it
+        ran here and then; None when refused, failed or running in the background
+        (watch ``running``; the report lands in ``report``)."""
+        if self._busy():
+            return None
+        if mailbox is None or mailbox == "":
+            self._say(_("Choose a mailbox to fetch."), "warning")
+            return None
+        self.param.update(
+            running=True,
+            work="fetch",
+            progress=0,
+            progress_text=_("Fetching {name}").format(name=mailbox),
+        )
+        self._say("", "info")
+        return self._launch(self._fetch, mailbox, name="crmbook-mail-fetch")
+
+    def _fetch(self, mailbox: Any) -> Any:
+        done = self._finish(
+            lambda: self.ws.mail.fetch(mailbox, progress=self._progress),
+        )
+        if done is None:
+            return None
+        report = done[0]
+        self.report = str(report)
+        self._say(
+            _("Fetched {name}: the report is below.").format(name=report.mailbox),
+            "success" if report.ok and not report.skipped else "warning",
+        )
+        return report
+
+    def _progress(self, report: Any, done: int, total: int) -> None:
+        percent = min(99, int(100 * done / total)) if total else 0
+        self.param.update(
+            progress=max(self.progress, percent),
+            progress_text=ngettext(
+                "{done} of {n} message read", "{done} of {n} messages read", total
+            ).format(done=i18n.format_number(done), n=i18n.format_number(total)),
+        )
+
+    def drain(self, **options: Any) -> Any:
+        """Send what is queued now (within the rate limit). Returns the report when it
+        ran here and then; None when refused, failed or in the background."""
+        if self._busy():
+            return None
+        self.param.update(running=True, work="drain", progress=0, progress_text=_("Sending"))
+        self._say("", "info")
+        return self._launch(self._drain, options, name="crmbook-mail-drain")
+
+    def _drain(self, options: dict[str, Any]) -> Any:
+        report = self._finish(lambda: self.ws.mail.drain(**options))
+        if report is None:
+            return None
+        self.report = str(report)
+        self._say(
+            ngettext("{n} message sent.", "{n} messages sent.", len(report.sent)).format(
+                n=i18n.format_number(len(report.sent))
+            )
+            + (
+                " " + _("Some did not go: see the outbox.")
+                if report.failed or report.in_doubt
+                else ""
+            ),
+            "warning" if report.failed or report.in_doubt else "success",
+        )
+        return report
+
+    def _finish(self, work: Any) -> Any:
+        """Run ``work`` (the long part), then show the page anew; a refusal or an error
+        is said in ``message``."""
+        try:
+            result = self.attempt(work)
+        except Exception as exc:  # a server that cannot be reached: said, never lost
+            result = None
+            self._say(_("Failed: {reason}").format(reason=exc), "danger")
+        outcome = (self.message, self.message_kind)
+        self.param.update(
+            running=False, work="", progress=0 if result is None else 100, progress_text=""
+        )
+        self.attempt(self._load)
+        self.param.update(message=outcome[0], message_kind=outcome[1])
+        return result
+
+    def _busy(self) -> bool:
+        if self.running:
+            self._say(_("Wait for the running fetch or send to finish."), "warning")
+        return self.running
+
+    # -- campaigns (managers and admins) -------------------------------------------------
+    def campaign_names(self) -> list[str]:
+        """The campaigns a manager may send, latest start first, then by name ([] for a sales
+        user: crm_core lets only managers and admins send campaigns)."""
+        if not self.may_manage:
+            return []
+        try:
+            found = self.ws.campaigns.list()
+        except CrmError as exc:  # said; the rest of the page still shows
+            self._say(_("Failed: {reason}").format(reason=exc), "danger")
+            return []
+        return [str(n) for n in found["name"]]
+
+    def segment_choices(self) -> dict[str, str]:
+        """The segments a campaign may be sent to, label -> name; '' first: the
+        campaign's own segment (with its members)."""
+        if not self.may_manage:
+            return {}
+        found = self.ws.segments.list()
+        chosen = {_("The campaign's own segment"): ""}
+        if found is not None:
+            chosen.update(
+                {
+                    str(g["name"]): str(g["name"])
+                    for g in found.to_dict("records")
+                    if g["entity"] == "contact"
+                }
+            )
+        return chosen
+
+    def template_names(self) -> list[str]:
+        """The e-mail templates ([] for a sales user here)."""
+        if not self.may_manage:
+            return []
+        found = self.ws.mail.templates()
+        return sorted(found or {})
+
+    def preview_campaign(self, campaign: Any, template: Any, segment: Any = None) -> Any:
+        """What queueing ``template`` to ``campaign`` (and ``segment``, '' or None for the
+        campaign's own) would do, queueing nothing: the report (None when refused),
+        summed up in ``campaign_report``."""
+        return self._campaign(campaign, template, segment, dry_run=True)
+
+    def queue_campaign(self, campaign: Any, template: Any, segment: Any = None) -> Any:
+        """Queue ``template`` to ``campaign``'s contacts (see :meth:`preview_campaign`);
+        the outbox is read again. "Send now" or the server's sender sends them."""
+        return self._campaign(campaign, template, segment, dry_run=False)
+
+    def _campaign(self, campaign: Any, template: Any, segment: Any, dry_run: bool) -> Any:
+        if self._busy():
+            return None
+        if not campaign:
+            self._say(_("Choose a campaign."), "warning")
+            return None
+        if not template:
+            self._say(_("Choose a template."), "warning")
+            return None
+        result = self._act(
+            lambda: self.ws.mail.send_campaign(
+                campaign, template, segment=segment or None, dry_run=dry_run
+            ),
+            lambda r: self.campaign_text(r),
+        )
+        self.campaign_report = "" if result is None else self.campaign_text(result)
+        return result
+
+    def campaign_text(self, report: Any) -> str:
+        """A campaign send's report as said on the page: how many were (or would be)
+        queued, how many skipped and why, and (a preview) the first subject."""
+        n = report.to_send
+        if report.dry_run:
+            said = ngettext(
+                "Campaign {name}: {n} message would be queued.",
+                "Campaign {name}: {n} messages would be queued.",
+                n,
+            )
+        else:
+            said = ngettext(
+                "Campaign {name}: {n} message queued.",
+                "Campaign {name}: {n} messages queued.",
+                n,
+            )
+        parts = [said.format(name=report.campaign, n=i18n.format_number(n))]
+        skipped = sum(report.skipped.values())
+        if skipped:
+            why = ", ".join(
+                i18n.format_number(count) + " " + _(SKIP_REASONS.get(reason, reason))
+                for reason, count in sorted(report.skipped.items())
+            )
+            parts.append(
+                ngettext(
+                    "{n} contact skipped ({why}).", "{n} contacts skipped ({why}).", skipped
+                ).format(n=i18n.format_number(skipped), why=why)
+            )
+        if report.dry_run and report.previews:
+            parts.append(
+                _("First subject: {subject}").format(subject=report.previews[0]["subject"])
+            )
+        return " ".join(parts)
+
+    # -- the outbox and proposals -------------------------------------------------------
+    def retry(self, message_id: int | None) -> Any:
+        """Queue a failed message again."""
+        if message_id is None:
+            self._say(_("Choose a failed message to retry."), "warning")
+            return None
+        return self._act(
+            lambda: self.ws.mail.retry(int(message_id)),
+            lambda r: _("Queued again: {subject}.").format(subject=r["subject"]),
+        )
+
+    def resolve(self, message_id: int | None, sent: bool) -> Any:
+        """Settle a message in doubt: ``sent`` when it is in the Sent folder, else it
+        is queued again (managers and admins)."""
+        if message_id is None:
+            self._say(_("Choose a message in doubt."), "warning")
+            return None
+        done = _("Recorded as sent: {subject}.") if sent else _("Queued again: {subject}.")
+        return self._act(
+            lambda: self.ws.mail.resolve(int(message_id), sent=sent),
+            lambda r: done.format(subject=r["subject"]),
+        )
+
+    def accept(self, proposal_id: int | None) -> Any:
+        """Make a proposed sender a contact (their waiting messages join them)."""
+        if proposal_id is None:
+            self._say(_("Choose a proposed contact."), "warning")
+            return None
+        return self._act(
+            lambda: self.ws.mail.accept_proposal(int(proposal_id)),
+            lambda r: _("Added {name} as a contact.").format(name=r["name"]),
+        )
+
+    def dismiss(self, proposal_id: int | None) -> Any:
+        """Decline a proposed sender."""
+        if proposal_id is None:
+            self._say(_("Choose a proposed contact."), "warning")
+            return None
+        return self._act(
+            lambda: self.ws.mail.dismiss_proposal(int(proposal_id)) or True,
+            lambda _r: _("Dismissed."),
+        )

@@ -1,0 +1,310 @@
+"""The Mail page: the mailboxes with their last run, lag and errors and "Fetch now";
+the outbox with "Send now", "Retry" for a failed message and, for managers and
+admins, settling a message in doubt; the senders proposed as contacts. The state and
+actions are :class:`widgets.mail_model.MailModel`'s; the tables show text as text
+(Tabulator's plain formatters: subjects and reasons are other people's words)."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+import panel as pn
+import param
+
+from widgets import i18n
+from widgets.base import ComponentView, message_alert
+from widgets.i18n import _
+from widgets.mail_model import MAILBOX_COLUMNS, OUTBOX_COLUMNS, PROPOSAL_COLUMNS, TITLES, MailModel
+
+#: The page's styles (the app's sheet).
+CSS = (Path(__file__).parent / "static" / "app.css").read_text(encoding="utf-8")
+
+
+#: The columns whose text wraps (a server's reason, an error, a subject).
+WRAPPED = {"state", "subject", "reason", "errors", "recipient", "address", "name", "email"}
+
+
+def _titles(columns: list[str]) -> dict[str, str]:
+    return {name: _(TITLES[name]) for name in columns if name in TITLES}
+
+
+def _heading(text: str) -> pn.pane.HTML:
+    return pn.pane.HTML(f"<h3>{html.escape(text)}</h3>", margin=(10, 10, 0, 10))
+
+
+def _table(
+    value: Any, columns: list[str], css: str, widths: dict[str, int] | None = None
+) -> pn.widgets.Tabulator:
+    return pn.widgets.Tabulator(
+        value,
+        titles=_titles(columns),
+        hidden_columns=[] if css == "crm-mail-outbox" else ["id"],
+        widths=widths or {},
+        # Tabulator's "textarea" formatter: the text as text (escaped), wrapped.
+        formatters={c: {"type": "textarea"} for c in columns if c in WRAPPED},
+        disabled=True,
+        show_index=False,
+        sizing_mode="stretch_width",
+        layout="fit_columns",
+        pagination="local",
+        page_size=20,
+        configuration=i18n.table_pager(),
+        visible=not value.empty,
+        css_classes=[css],
+    )
+
+
+def _note(text: str, css: str) -> pn.pane.HTML:
+    return pn.pane.HTML(f"<i>{html.escape(text)}</i>", css_classes=[css])
+
+
+def _campaign_section(m: MailModel) -> pn.Column:
+    """The "Send a campaign" section: a campaign, a template and a segment to choose, "Preview" (a
+    dry run) and "Queue campaign"; what it did below. Managers and admins only."""
+    campaign = pn.widgets.Select(
+        label=_("Campaign"),
+        options=m.campaign_names(),
+        width=240,
+        css_classes=["crm-mail-campaign"],
+    )
+    template = pn.widgets.Select(
+        label=_("Template"),
+        options=m.template_names(),
+        width=200,
+        css_classes=["crm-mail-template"],
+    )
+    segment = pn.widgets.Select(
+        label=_("Segment"), options=m.segment_choices(), width=240, css_classes=["crm-mail-segment"]
+    )
+    preview = pn.widgets.Button(
+        label=_("Preview"), css_classes=["crm-mail-campaign-preview"], align="end"
+    )
+    preview.on_click(lambda _e: m.preview_campaign(campaign.value, template.value, segment.value))
+    queue = pn.widgets.Button(
+        label=_("Queue campaign"),
+        color="primary",
+        css_classes=["crm-mail-campaign-queue"],
+        align="end",
+    )
+    queue.on_click(lambda _e: m.queue_campaign(campaign.value, template.value, segment.value))
+    said = pn.pane.HTML(
+        pn.bind(lambda text: html.escape(text), m.param.campaign_report),
+        css_classes=["crm-mail-campaign-report"],
+    )
+    nothing = _note(_("No campaign to send yet."), "crm-mail-no-campaign")
+    has = bool(m.campaign_names())
+
+    row = pn.Row(campaign, template, segment, preview, queue, visible=has)
+    hint = pn.pane.HTML(
+        "<i>{}</i>".format(
+            html.escape(
+                _(
+                    'Preview queues nothing. Queued messages go with "Send now" or the '
+                    "server's sender; opted-out, bouncing and already reached contacts "
+                    "are skipped."
+                )
+            )
+        ),
+        visible=has,
+    )
+    nothing.visible = not has
+
+    def reread(*_events: Any) -> None:  # "Refresh": campaigns or segments made since
+        for select, options in (
+            (campaign, m.campaign_names()),
+            (template, m.template_names()),
+            (segment, m.segment_choices()),
+        ):
+            wanted = select.value
+            select.options = options
+            values = options.values() if isinstance(options, dict) else options
+            if wanted in values:
+                select.value = wanted
+        row.visible = hint.visible = bool(campaign.options)
+        nothing.visible = not campaign.options
+
+    section = pn.Column(
+        _heading(_("Send a campaign")),
+        row,
+        hint,
+        said,
+        nothing,
+        visible=m.may_manage,
+        sizing_mode="stretch_width",
+        css_classes=["crm-mail-campaigns"],
+    )
+    if m.may_manage:
+        m.param.watch(reread, ["outbox"])
+    return section
+
+
+class MailPage(ComponentView):
+    """The Mail page: ``MailPage(ws)`` in a notebook or the staff app."""
+
+    model = param.ClassSelector(class_=MailModel, doc="The page's view-model.")
+    model_class = MailModel
+    #: The "Send a campaign" section (hidden for sales users), once built.
+    campaign_section: pn.Column | None = None
+
+    def _build(self) -> pn.viewable.Viewable:
+        m = self.model
+        mailboxes = _table(
+            m.mailboxes, MAILBOX_COLUMNS, "crm-mail-mailboxes", {"last_run": 160, "fetching": 110}
+        )
+        outbox = _table(
+            m.outbox,
+            OUTBOX_COLUMNS,
+            "crm-mail-outbox",
+            {"id": 60, "state": 130, "queued": 150, "sent": 150},
+        )
+        proposals = _table(m.proposals, PROPOSAL_COLUMNS, "crm-mail-proposals")
+        box = pn.widgets.Select(
+            label=_("Mailbox"), options=m.mailbox_names(), width=220, css_classes=["crm-mail-box"]
+        )
+        fetch = pn.widgets.Button(
+            label=_("Fetch now"), color="primary", css_classes=["crm-mail-fetch"], align="end"
+        )
+        fetch.on_click(lambda _e: m.fetch(box.value))
+        drain = pn.widgets.Button(
+            label=_("Send now"), color="primary", css_classes=["crm-mail-drain"], align="end"
+        )
+        drain.on_click(lambda _e: m.drain())
+        bar = pn.indicators.Progress(
+            value=m.progress,
+            max=100,
+            width=240,
+            css_classes=["crm-mail-progress"],
+            align="center",
+            visible=m.running,
+        )
+        status = pn.pane.HTML("", css_classes=["crm-mail-progress-text"], align="center")
+        report = pn.pane.HTML("", css_classes=["crm-mail-report"], stylesheets=[CSS])
+
+        failed = pn.widgets.Select(
+            label=_("Failed message"), options={}, width=320, css_classes=["crm-mail-failed"]
+        )
+        retry = pn.widgets.Button(label=_("Retry"), css_classes=["crm-mail-retry"], align="end")
+        retry.on_click(lambda _e: m.retry(failed.value))
+        doubt = pn.widgets.Select(
+            label=_("Message in doubt"), options={}, width=320, css_classes=["crm-mail-doubt"]
+        )
+        as_sent = pn.widgets.Button(
+            label=_("It was sent"), css_classes=["crm-mail-resolve-sent"], align="end"
+        )
+        as_sent.on_click(lambda _e: m.resolve(doubt.value, sent=True))
+        again = pn.widgets.Button(
+            label=_("Queue it again"), css_classes=["crm-mail-resolve-again"], align="end"
+        )
+        again.on_click(lambda _e: m.resolve(doubt.value, sent=False))
+        doubt_row = pn.Row(doubt, as_sent, again, css_classes=["crm-mail-doubt-row"])
+
+        proposal = pn.widgets.Select(
+            label=_("Proposed contact"), options={}, width=320, css_classes=["crm-mail-proposal"]
+        )
+        accept = pn.widgets.Button(
+            label=_("Add as contact"), color="primary", css_classes=["crm-mail-accept"], align="end"
+        )
+        accept.on_click(lambda _e: m.accept(proposal.value))
+        dismiss = pn.widgets.Button(
+            label=_("Dismiss"), css_classes=["crm-mail-dismiss"], align="end"
+        )
+        dismiss.on_click(lambda _e: m.dismiss(proposal.value))
+
+        failed_row = pn.Row(failed, retry, css_classes=["crm-mail-failed-row"])
+        box_row = pn.Row(box, fetch)
+        none_in = _note(_("No mailbox you may see."), "crm-mail-no-mailbox")
+        none_out = _note(_("Nothing in the outbox."), "crm-mail-empty-outbox")
+        proposal_row = pn.Row(proposal, accept, dismiss, css_classes=["crm-mail-proposal-row"])
+        none_proposed = _note(_("No sender waits to be added."), "crm-mail-no-proposal")
+
+        def choices(select: pn.widgets.Select, options: dict[str, int]) -> None:
+            kept = select.value if select.value in options.values() else None
+            select.options = options
+            select.value = kept if kept is not None else next(iter(options.values()), None)
+
+        def update(names: set[str]) -> None:
+            if "mailboxes" in names:
+                mailboxes.param.update(value=m.mailboxes, visible=not m.mailboxes.empty)
+                wanted = box.value
+                box.options = m.mailbox_names()
+                if wanted in box.options:
+                    box.value = wanted
+            if "outbox" in names or "work" in names:
+                outbox.param.update(value=m.outbox, visible=not m.outbox.empty)
+                choices(failed, m.failed())
+                choices(doubt, m.in_doubt())
+                retry.disabled = not m.failed()
+                failed_row.visible = bool(m.failed())
+                none_out.visible = m.outbox.empty
+                doubt_row.visible = m.may_manage and bool(m.in_doubt())
+            if "proposals" in names:
+                proposals.param.update(value=m.proposals, visible=not m.proposals.empty)
+                choices(proposal, m.proposal_choices())
+                proposal_row.visible = not m.proposals.empty
+                none_proposed.visible = m.proposals.empty
+            if "progress" in names:
+                bar.value = m.progress
+            if "progress_text" in names:
+                status.object = html.escape(m.progress_text)
+            if "report" in names:
+                report.object = (
+                    "<b>{}</b> {}".format(html.escape(_("Last run here:")), html.escape(m.report))
+                    if m.report
+                    else ""
+                )
+            if "mailboxes" in names:
+                box_row.visible = bool(m.mailbox_names())
+                none_in.visible = not m.mailbox_names()
+            if "running" in names:
+                bar.visible = m.running
+            if "running" in names or "mailboxes" in names:
+                fetch.disabled = m.running or not m.may_manage or not m.mailbox_names()
+                drain.disabled = m.running
+
+        self.campaign_section = _campaign_section(m)
+        watched = ["mailboxes", "outbox", "proposals", "progress", "progress_text", "report"]
+        m.param.watch(lambda *e: update({x.name for x in e}), [*watched, "running", "work"])
+        update({"mailboxes", "outbox", "proposals", "running"})
+        refresh = pn.widgets.Button(label=_("Refresh"), css_classes=["crm-mail-refresh"])
+        refresh.on_click(lambda _e: m.refresh())
+        fetch_note = pn.pane.HTML(
+            "<i>{}</i>".format(
+                html.escape(
+                    _(
+                        "Only managers and admins may fetch mailboxes (a fetch links mail "
+                        "to every deal)."
+                    )
+                )
+            ),
+            visible=not m.may_manage,
+            css_classes=["crm-mail-note"],
+        )
+        return pn.Column(
+            pn.Row(_heading(_("Mail")), pn.Spacer(sizing_mode="stretch_width"), refresh),
+            message_alert(m),
+            pn.Row(bar, status),
+            report,
+            _heading(_("Mailboxes")),
+            mailboxes,
+            none_in,
+            box_row,
+            fetch_note,
+            _heading(_("Outbox")),
+            pn.Row(drain),
+            outbox,
+            none_out,
+            failed_row,
+            doubt_row,
+            self.campaign_section,
+            pn.Column(
+                _heading(_("Proposed contacts")),
+                proposals,
+                none_proposed,
+                proposal_row,
+                visible=m.may_manage,
+            ),
+            sizing_mode="stretch_width",
+            css_classes=["crm-mail"],
+        )
