@@ -86,7 +86,10 @@ def context(
         found = found.where(Opportunity.contact_id == contact.id, Opportunity.status == "open")
     deal_row = s.scalars(found.order_by(Opportunity.id.desc()).limit(1)).first()
     deal = _fields(deal_row, ("id", "name", "expected_revenue", "currency", "expected_close"))
-    sender_name = parseaddr(settings.sender or "")[0] or (owner or {}).get("name") or ""
+    # Who signs: the sender's display name, else the contact's owner, else the
+    # sender's address (a template's "from {{ sender_name }}" never ends in nothing).
+    name, address = parseaddr(settings.sender or "")
+    sender_name = name or (owner or {}).get("name") or address
     token = tokens.make(ws, contact.id, contact.email_key, s)
     return {
         "contact": person,

@@ -356,3 +356,16 @@ def test_every_built_in_template_renders_in_its_six_languages(ws, people, templa
         assert "Imran Khan" in done["text"] and "Imran Khan" in done["html"]
         seen[lang] = done["subject"]
     assert len(set(seen.values())) == 6  # six different subjects: each is translated
+
+
+def test_the_signature_falls_back_to_the_senders_address(ws, people):
+    """A sender with no display name and a contact with no owner: the newsletter's
+    "Eid from …" names the sending address, not nothing."""
+    ws.mail.configure(sender="sales@indus.example.com")
+    sam = ws.contacts.create(name="Sam Lee", email="sam@lee.example.com")
+    done = ws.mail.compose(sam["id"], "newsletter", campaign={"name": "Eid"})
+    assert done["subject"] == "Eid from sales@indus.example.com"
+    ws.mail.configure(sender="Indus Textiles <sales@indus.example.com>")
+    assert ws.mail.compose(sam["id"], "newsletter", campaign={"name": "Eid"})["subject"] == (
+        "Eid from Indus Textiles"
+    )
