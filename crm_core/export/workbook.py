@@ -475,23 +475,26 @@ class WorkbookBuilder:
                 sheet.repeat_columns(0)
 
     def _print_charts(self, sheet: Any, name: str, ncols: int, rows: int) -> None:
-        """A print area of two ranges: the table, then the charts beside it. Excel and
-        LibreOffice print each range on pages of its own, so the charts are printed
-        without shrinking the table to the width of both."""
+        """A print area of several ranges: the table, then each chart beside it. Excel
+        and LibreOffice print each range on pages of its own, so the charts are printed
+        without shrinking the table to the width of both, and a page break never cuts
+        a chart in two (one range of all the charts was broken between pages)."""
         last = rows + HEADER_ROWS - 1
         first_col = ncols + 1
-        wide = math.ceil((max(self._chart_widths) + CHART_X_OFFSET) / DEFAULT_COLUMN_PIXELS)
-        high = 1 + sum(self._chart_heights)
         quoted = quote_sheetname(name)
-        table = xl_range_abs(0, 0, last, ncols - 1)
-        charts = xl_range_abs(0, first_col, high, first_col + wide)
+        ranges = [xl_range_abs(0, 0, last, ncols - 1)]
+        top = 1
+        for high, width in zip(self._chart_heights, self._chart_widths, strict=True):
+            wide = math.ceil((width + CHART_X_OFFSET) / DEFAULT_COLUMN_PIXELS)
+            ranges.append(xl_range_abs(top, first_col, top + high - 1, first_col + wide))
+            top += high
         # A sheet-level name, as xlsxwriter's own print_area writes it (which takes
         # one range only); a name with "!" cannot be given so: the table alone then.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             done = "!" not in name and (
                 self.book.define_name(
-                    f"'{name}'!_xlnm.Print_Area", f"={quoted}!{table},{quoted}!{charts}"
+                    f"'{name}'!_xlnm.Print_Area", "=" + ",".join(f"{quoted}!{r}" for r in ranges)
                 )
                 == 0
             )

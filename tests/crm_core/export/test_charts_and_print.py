@@ -320,12 +320,14 @@ def test_every_sheet_has_a_print_setup(two_currencies):
     assert orientation["Workload"] == "landscape"
     assert orientation["Stage velocity"] == "landscape"
     assert orientation["Cover"] in (None, "portrait")
-    # with charts beside it, the print area is two ranges, each printed on pages of its
-    # own: the table (4 stages x 2 currencies and the two header rows, 10 columns),
-    # then the two charts (PKR and USD, no rate) from column L, 560 px wide (9 default
-    # columns) and 20 rows high each
+    # with charts beside it, the print area is a range for the table and one per
+    # chart, each printed on pages of its own (a page break never cuts a chart): the
+    # table (4 stages x 2 currencies and the two header rows, 10 columns), then the two
+    # charts (PKR and USD, no rate) from column L, 560 px wide (9 default columns) and
+    # 20 rows high each
     assert wb["Pipeline by stage"].print_area == (
-        "'Pipeline by stage'!$A$1:$J$10,'Pipeline by stage'!$L$1:$U$42"
+        "'Pipeline by stage'!$A$1:$J$10,'Pipeline by stage'!$L$2:$U$21,"
+        "'Pipeline by stage'!$L$22:$U$41"
     )
     with zipfile.ZipFile(buffer) as z:
         xml = z.read("xl/worksheets/sheet2.xml").decode()
