@@ -228,7 +228,9 @@ def _addresses(msg: Message, name: str, headers: _Headers) -> list[tuple[str, st
             header: Any = headers.rich(name)
             found = [(a.display_name, a.addr_spec) for a in header.addresses] if header else []
         except Exception:
-            raw = [str(_RICH.header_fetch_parse(name, v)) for v in msg.get_all(name, failobj=[])]
+            # As written (the message is split with compat32): the parser that just
+            # failed on the value is not asked again.
+            raw = [str(v) for v in msg.get_all(name, failobj=[])]
             found = getaddresses([_decode_words(r) for r in raw])
     for display, address in found:
         address = (address or "").strip().strip("<>")
