@@ -83,6 +83,7 @@ def backtest(
     *,
     extra: Mapping[str, Sequence[Number | None]] | None = None,
     reasons: Mapping[str, str] | None = None,
+    currency: str | None = None,
 ) -> pd.DataFrame:
     """Replay ``history`` (monthly totals, oldest first) and return the forecasts of
     the months every method in the comparison can forecast.
@@ -102,8 +103,9 @@ def backtest(
 
     Columns: ``month`` (a label of ``months``, default the positions 0, 1, ...),
     ``method``, ``forecast``, ``actual``, ``error`` (forecast - actual), Decimals;
-    ordered by month then method. ``attrs``: ``months`` (the labels scored),
-    ``methods`` (every method, in order) and ``not_scored`` (method -> why).
+    ordered by month then method, rounded to ``currency``'s minor units (two places
+    when None). ``attrs``: ``months`` (the labels scored), ``methods`` (every method,
+    in order), ``not_scored`` (method -> why) and ``currency``.
     """
     chosen = [m.name for m in pick_methods(methods)]
     if BASELINE not in chosen:
@@ -119,19 +121,21 @@ def backtest(
     for name in chosen:
         m = METHODS[name]
         need = needed_history(m)
-        forecasts[name] = {i: m.function(values[:i], 1)[0] for i in range(need, len(values))}
+        forecasts[name] = {
+            i: m.function(values[:i], 1, currency=currency)[0] for i in range(need, len(values))
+        }
         why[name] = f"needs {need} months of history before each month it forecasts"
     for name, given in (extra or {}).items():
         if len(given) != len(values):
             raise ValidationError(
                 [FieldError("backtest", name, len(given), f"must give all {len(values)} months")]
             )
-        forecasts[name] = {i: to_money(f) for i, f in enumerate(given) if f is not None}
+        forecasts[name] = {i: to_money(f, currency) for i, f in enumerate(given) if f is not None}
         why[name] = (reasons or {}).get(name, "has no forecast for most months")
     window, not_scored = _common_months(forecasts, why, len(values))
     rows = []
     for i in window:
-        actual = to_money(values[i])
+        actual = to_money(values[i], currency)
         for name, past in forecasts.items():
             if name not in not_scored:
                 rows.append(
@@ -147,6 +151,7 @@ def backtest(
     frame.attrs["months"] = [labels[i] for i in window]
     frame.attrs["methods"] = list(forecasts)
     frame.attrs["not_scored"] = not_scored
+    frame.attrs["currency"] = currency
     return frame
 
 
@@ -200,6 +205,9 @@ def score(detail: pd.DataFrame, methods: Iterable[str] | None = None) -> pd.Data
     doc); ``verdict`` (words). ``attrs["verdict"]`` holds the conclusion and
     ``attrs["months"]`` the months scored.
 
+    ``mae`` and ``bias`` keep the detail's currency's minor units (its
+    ``attrs["currency"]``, two places when it has none).
+
     The detail must hold the baseline's forecasts and every method on the same
     months; otherwise the comparison would be unfair, and it is refused.
     """
@@ -223,7 +231,8 @@ def score(detail: pd.DataFrame, methods: Iterable[str] | None = None) -> pd.Data
     actuals = [to_decimal(a) for a in parts[BASELINE]["actual"]] if scored else []
     baseline_mae = _mean_abs(parts[BASELINE]["error"]) if scored else None
     zero_mae = _mean(abs(a) for a in actuals) if actuals else None
-    rows = [_grade(n, parts[n], baseline_mae) for n in names]
+    currency = detail.attrs.get("currency")
+    rows = [_grade(n, parts[n], baseline_mae, currency) for n in names]
     by_name = {r["method"]: r for r in rows}
     eligible = [
         r
@@ -254,7 +263,9 @@ def score(detail: pd.DataFrame, methods: Iterable[str] | None = None) -> pd.Data
     return frame
 
 
-def _grade(name: str, part: pd.DataFrame, baseline_mae: Decimal | None) -> dict[str, Any]:
+def _grade(
+    name: str, part: pd.DataFrame, baseline_mae: Decimal | None, currency: str | None
+) -> dict[str, Any]:
     row: dict[str, Any] = {
         "method": name,
         "months": len(part),
@@ -275,9 +286,9 @@ def _grade(name: str, part: pd.DataFrame, baseline_mae: Decimal | None) -> dict[
     pairs = zip(errors, actuals, strict=True)
     ratios = [abs(e) / abs(a) for e, a in pairs if a and abs(a) >= floor]
     total = sum(actuals, Decimal(0))
-    row["mae"] = to_money(mae)
+    row["mae"] = to_money(mae, currency)
     row["mape"] = float(_mean(ratios)) if ratios else None
-    row["bias"] = to_money(_mean(errors))
+    row["bias"] = to_money(_mean(errors), currency)
     row["bias_pct"] = float(sum(errors, Decimal(0)) / total) if total else None
     if baseline_mae:
         row["mase"] = float(mae / baseline_mae)

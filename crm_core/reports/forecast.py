@@ -300,7 +300,7 @@ class _Bucket:
         """Add ``parts`` (value, entered, learned) converted at the rate of ``on``."""
         names = ("value_converted", "entered_converted", "learned_converted")
         for name, part in zip(names, parts, strict=True):
-            done = scope.convert(to_money(part), currency, on)
+            done = scope.convert(to_money(part, currency), currency, on)
             total = getattr(self, name)
             setattr(self, name, None if done is None or total is None else total + done)
 
@@ -403,9 +403,9 @@ def forecast_pipeline(scope: Scope) -> pd.DataFrame:
             "month": label,
             "currency": currency,
             "deals": b.deals,
-            "value": to_money(b.value),
-            "weighted_entered": to_money(b.entered),
-            "weighted_learned": to_money(b.learned),
+            "value": to_money(b.value, currency),
+            "weighted_entered": to_money(b.entered, currency),
+            "weighted_learned": to_money(b.learned, currency),
             "reporting_currency": scope.rates.reporting,
             "value_converted": b.value_converted,
             "weighted_entered_converted": b.entered_converted,
@@ -490,7 +490,7 @@ def _revenue_history(scope: Scope) -> _History:
         if day is None:  # not selected (the period bounds the date): for the type
             continue
         month = _first(day)
-        value = scope.convert(to_money(total), currency, day)
+        value = scope.convert(to_money(total, currency), currency, day)
         if value is None:
             incomplete.add(month)
         else:
@@ -498,7 +498,7 @@ def _revenue_history(scope: Scope) -> _History:
     return _History(
         months=months,
         currency=scope.rates.reporting,
-        series=[to_money(totals.get(m, ZERO)) for m in months],
+        series=[to_money(totals.get(m, ZERO), scope.rates.reporting) for m in months],
         incomplete=sorted(incomplete),
     )
 
@@ -572,14 +572,14 @@ def revenue_forecast(scope: Scope) -> pd.DataFrame:
     if not history.incomplete:
         ahead = [add_months(history.months[-1], h) for h in range(1, HORIZON + 1)]
         pipeline = _pipeline_forecast(scope, ahead)
-        predicted = forecast(history.series, HORIZON)
+        predicted = forecast(history.series, HORIZON, currency=cur)
         for h, first in enumerate(ahead):
             label = _label(first)
             for name, values in predicted.items():
                 rows.append(_revenue_row(label, cur, "forecast", name, values[h]))
             if first >= _first(scope.today()):
                 weighted = pipeline.get(label, ZERO)
-                weighted = None if weighted is None else to_money(weighted)
+                weighted = None if weighted is None else to_money(weighted, cur)
                 rows.append(_revenue_row(label, cur, "forecast", PIPELINE_METHOD, weighted))
     return frame_of(rows, REGISTRY["revenue_forecast"].columns)
 
@@ -719,6 +719,7 @@ def _backtest(scope: Scope) -> tuple[str, pd.DataFrame | None]:
         history.labels,
         extra={PIPELINE_METHOD: past},
         reasons={PIPELINE_METHOD: reason},
+        currency=history.currency,
     )
     return history.currency, detail
 
@@ -757,11 +758,13 @@ def pipeline_backtest(scope: Scope, months: list[dt.date]) -> tuple[list[Decimal
                 continue
             if scope.owner_ids is not None and deal.owner_id not in scope.owner_ids:
                 continue
-            weighted = to_money(deal.expected_revenue * weights.get(deal.stage_id, ZERO))
+            weighted = to_money(
+                deal.expected_revenue * weights.get(deal.stage_id, ZERO), deal.currency
+            )
             value = scope.convert(weighted, deal.currency, deal.expected_close)
             total = sums[i]
             sums[i] = None if value is None or total is None else total + value
-    return [None if v is None else to_money(v) for v in sums], reason
+    return [None if v is None else to_money(v, scope.rates.reporting) for v in sums], reason
 
 
 # ---------------------------------------------------------------------------------------

@@ -13,12 +13,13 @@ from __future__ import annotations
 import numbers
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pandas as pd
 
 from crm_core.errors import FieldError, ValidationError
+from crm_core.money.units import quantize
 
 #: How many months after the history :func:`forecast` forecasts by default.
 HORIZON = 3
@@ -33,34 +34,43 @@ CENT = Decimal("0.01")
 Number = Decimal | int | float
 
 
-def naive(history: Sequence[Number] | pd.Series, horizon: int = 1) -> list[Decimal]:
+def naive(
+    history: Sequence[Number] | pd.Series, horizon: int = 1, *, currency: str | None = None
+) -> list[Decimal]:
     """Naive forecast: every future month equals the last month of ``history``.
 
-    Returns ``horizon`` Decimals (two places). Needs at least one month.
+    Returns ``horizon`` Decimals, rounded to ``currency``'s minor units (two places
+    when no currency is given), as every method does. Needs at least one month.
     """
     values = as_series("naive", history, 1, horizon)
-    return [to_money(values[-1])] * horizon
+    return [to_money(values[-1], currency)] * horizon
 
 
-def moving_average_3(history: Sequence[Number] | pd.Series, horizon: int = 1) -> list[Decimal]:
+def moving_average_3(
+    history: Sequence[Number] | pd.Series, horizon: int = 1, *, currency: str | None = None
+) -> list[Decimal]:
     """Moving average: every future month equals the mean of the last three months.
 
     On a steadily growing series it lags: the mean of months t-3..t-1 is the value of
     month t-2, so the forecast of month t is two steps behind. Needs three months.
     """
     values = as_series("moving_average_3", history, 3, horizon)
-    return [to_money(sum(values[-3:], Decimal(0)) / 3)] * horizon
+    return [to_money(sum(values[-3:], Decimal(0)) / 3, currency)] * horizon
 
 
-def seasonal_naive(history: Sequence[Number] | pd.Series, horizon: int = 1) -> list[Decimal]:
+def seasonal_naive(
+    history: Sequence[Number] | pd.Series, horizon: int = 1, *, currency: str | None = None
+) -> list[Decimal]:
     """Seasonal naive: a future month equals the same calendar month a year
     (:data:`SEASON` months) before. Needs a full season of history."""
     values = as_series("seasonal_naive", history, SEASON, horizon)
     n = len(values)
-    return [to_money(values[n - SEASON + (h % SEASON)]) for h in range(horizon)]
+    return [to_money(values[n - SEASON + (h % SEASON)], currency) for h in range(horizon)]
 
 
-def linear_trend(history: Sequence[Number] | pd.Series, horizon: int = 1) -> list[Decimal]:
+def linear_trend(
+    history: Sequence[Number] | pd.Series, horizon: int = 1, *, currency: str | None = None
+) -> list[Decimal]:
     """Linear trend: the least-squares line through the last :data:`TREND_WINDOW`
     months (fewer when the history is shorter), extended ``horizon`` months.
 
@@ -77,16 +87,16 @@ def linear_trend(history: Sequence[Number] | pd.Series, horizon: int = 1) -> lis
     sxy = sum(((Decimal(x) - mx) * (y - my) for x, y in enumerate(values)), Decimal(0))
     slope = sxy / sxx
     intercept = my - slope * mx
-    return [to_money(intercept + slope * (n - 1 + h)) for h in range(1, horizon + 1)]
+    return [to_money(intercept + slope * (n - 1 + h), currency) for h in range(1, horizon + 1)]
 
 
 @dataclass(frozen=True)
 class Method:
-    """A forecasting method: its name, its function ``(history, horizon) -> list`` and
-    the least history (months) it needs."""
+    """A forecasting method: its name, its function ``(history, horizon, *,
+    currency=None) -> list`` and the least history (months) it needs."""
 
     name: str
-    function: Callable[[Sequence[Number] | pd.Series, int], list[Decimal]]
+    function: Callable[..., list[Decimal]]
     min_history: int
 
 
@@ -112,13 +122,20 @@ def forecast(
     history: Sequence[Number] | pd.Series,
     horizon: int = HORIZON,
     methods: Iterable[str] | None = None,
+    *,
+    currency: str | None = None,
 ) -> dict[str, list[Decimal]]:
     """Forecast the ``horizon`` months after ``history`` with each method that has
     enough history (see :func:`needed_history`): ``{method: [month 1, month 2, ...]}``.
-    ``methods`` picks some of :data:`METHODS` by name (default: all)."""
+    ``methods`` picks some of :data:`METHODS` by name (default: all); the forecasts
+    keep ``currency``'s minor units (KWD 3, JPY 0; two places when None)."""
     chosen = pick_methods(methods)
     values = as_series("forecast", history, 0, horizon)
-    return {m.name: m.function(values, horizon) for m in chosen if len(values) >= needed_history(m)}
+    return {
+        m.name: m.function(values, horizon, currency=currency)
+        for m in chosen
+        if len(values) >= needed_history(m)
+    }
 
 
 def as_series(name: str, history: Any, minimum: int, horizon: int) -> list[Decimal]:
@@ -186,9 +203,13 @@ def to_decimal(value: Any) -> Decimal:
     return out
 
 
-def to_money(value: Any) -> Decimal:
-    """:func:`to_decimal` rounded to two places (None counts as zero)."""
-    return to_decimal(value if value is not None else 0).quantize(CENT)
+def to_money(value: Any, currency: str | None = None) -> Decimal:
+    """:func:`to_decimal` rounded half up to ``currency``'s minor units (KWD 3 places,
+    JPY none), or to two places when no currency is given; None counts as zero."""
+    amount = to_decimal(value if value is not None else 0)
+    if currency is None:
+        return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    return quantize(amount, currency)
 
 
 __all__ = [

@@ -544,6 +544,39 @@ def test_revenue_is_one_series_in_the_reporting_currency(ws, books):
     assert set(backtest["currency"]) == {"USD"} and len(backtest) == 5
 
 
+def test_forecasts_keep_the_reporting_currencys_minor_units(ws, books):
+    """A KWD forecast keeps its third decimal and a JPY one has none, in the history,
+    every method, the pipeline and the backtest's errors.
+
+    1 USD = 0.307 KWD = 150 JPY from 2025-01-01. In KWD the last three months are
+    Feb (640 + 5,000) x 0.307 = 1,731.480, Mar 720 x 0.307 = 221.040 and Apr 800 x
+    0.307 = 245.600: their mean 2,198.120 / 3 = 732.70666.. is 732.707 (two places
+    would say 732.71). In JPY: Feb 846,000, Mar 108,000, Apr 120,000; the mean
+    1,074,000 / 3 = 358,000 exactly, and the trend's 2026-05 is a whole yen.
+    """
+    ws.rates.set("KWD", "2025-01-01", "0.307", base="USD")
+    ws.rates.set("JPY", "2025-01-01", "150", base="USD")
+    kwd = ws.reports.revenue_forecast(currency="KWD", **HALF_YEAR)
+    may = kwd[kwd["month"] == "2026-05"].set_index("method")["revenue"]
+    assert may["naive"] == D("245.600")
+    assert may["moving_average_3"] == D("732.707")
+    amounts = [v for v in kwd["revenue"] if v is not None]
+    assert {v.as_tuple().exponent for v in amounts} == {-3}
+    jpy = ws.reports.revenue_forecast(currency="JPY", **HALF_YEAR)
+    may = jpy[jpy["month"] == "2026-05"].set_index("method")["revenue"]
+    assert may["moving_average_3"] == D("358000")
+    assert {v.as_tuple().exponent for v in jpy["revenue"]} == {0}
+    for currency, exponent in (("KWD", -3), ("JPY", 0)):
+        detail = ws.reports.forecast_backtest_detail(currency=currency, **HALF_YEAR)
+        assert len(detail)
+        for col in ("forecast", "actual", "error"):
+            assert {v.as_tuple().exponent for v in detail[col]} == {exponent}, (currency, col)
+        graded = ws.reports.forecast_backtest(currency=currency, **HALF_YEAR)
+        scored = graded[graded["months"] > 0]
+        for col in ("mae", "bias"):
+            assert {v.as_tuple().exponent for v in scored[col]} == {exponent}, (currency, col)
+
+
 def test_a_missing_rate_is_named_and_nothing_is_forecast(ws, books):
     """No EUR rate at all: no month can be converted, none is shown as if complete,
     nothing is forecast or scored, and the run names the missing rates."""
