@@ -4,6 +4,7 @@ and the migrations describe exactly what the models declare."""
 import os
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -55,7 +56,7 @@ def test_upgrade_from_empty_then_downgrade_and_upgrade_again(empty_url):
     db.downgrade(engine, "0001")  # the ERP sync tables go, the CRM stays
     assert "external_links" not in _tables(engine) and "contacts" in _tables(engine)
     db.upgrade(engine)
-    assert db.current_revision(engine) == db.head_revision() == "0014"
+    assert db.current_revision(engine) == db.head_revision() == "0015"
     assert "origin" in {c["name"] for c in inspect(engine).get_columns("journal")}
     engine.dispose()
 
@@ -132,9 +133,10 @@ def test_0014_widens_every_money_column_and_keeps_the_amounts(empty_url):
                 " VALUES ('b', 1, 'out_invoice', 'PKR', 1000.00, 1170.50, 170.05, 'posted')"
             )
         )
-    db.upgrade(engine)
+    db.upgrade(engine, "0014")
     assert db.current_revision(engine) == "0014"
     assert len(scales()) == 8 and {s for _t, _c, s in scales()} == {4}
+    db.upgrade(engine)
     engine.dispose()
     with crm_core.open(empty_url) as ws:
         assert str(ws.pipeline.get(deal)["expected_revenue"]) == "1500000.55"
@@ -148,3 +150,81 @@ def test_0014_widens_every_money_column_and_keeps_the_amounts(empty_url):
             ]
         kwd = ws.pipeline.create("Kuwait", currency="KWD", expected_revenue="1.235")["id"]
         assert str(ws.pipeline.get(kwd)["expected_revenue"]) == "1.235"
+
+
+def test_0015_rounds_amounts_stored_before_to_their_currencys_minor_units(empty_url):
+    """A 0014 database holding amounts written with two decimals whatever the currency:
+    after 0015 JPY and ISK amounts are whole (half up), deals and campaigns that
+    changed are journaled with the value they had, the others are untouched."""
+    with crm_core.open(empty_url) as ws:
+        ws.pipeline.ensure_default()
+        yen = ws.pipeline.create("Osaka", currency="JPY", expected_revenue="1500")["id"]
+        whole = ws.pipeline.create("Kobe", currency="JPY", expected_revenue="2000")["id"]
+        kwd = ws.pipeline.create("Kuwait", currency="KWD", expected_revenue="1.235")["id"]
+        pkr = ws.pipeline.create("Lahore", currency="PKR", expected_revenue="99.95")["id"]
+        fair = ws.campaigns.create("Reykjavik fair", cost="700", currency="ISK")["id"]
+    engine = db.make_engine(empty_url)
+    db.downgrade(engine, "0014")
+    with engine.begin() as conn:
+        # What crmbook before 0014 could store: cents on yen and krónur.
+        conn.execute(text(f"UPDATE opportunities SET expected_revenue = 1500.50 WHERE id = {yen}"))
+        conn.execute(text(f"UPDATE campaigns SET cost = 699.49 WHERE id = {fair}"))
+        conn.execute(
+            text(
+                "INSERT INTO erp_invoices (id, backend, remote_id, move_type, currency,"
+                " amount_untaxed, amount_total, amount_residual, state)"
+                " VALUES (1, 'b', 1, 'out_invoice', 'JPY', 999.50, 1099.45, 0.49, 'posted'),"
+                " (2, 'b', 2, 'out_invoice', 'EUR', 999.50, 1099.45, 0.49, 'posted')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO erp_sales_orders (id, backend, remote_id, name, currency,"
+                " amount_total, state) VALUES (1, 'b', 1, 'S1', 'JPY', 10.50, 'sale')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO erp_sales_order_lines (id, order_id, remote_id, description,"
+                " quantity, price_subtotal) VALUES (1, 1, 1, 'Towel', 1, 10.50)"
+            )
+        )
+        before = conn.execute(text("SELECT count(*) FROM journal")).scalar()
+    db.upgrade(engine)
+    assert db.current_revision(engine) == "0015"
+    with engine.connect() as conn:
+        revenue = dict(conn.execute(text("SELECT id, expected_revenue FROM opportunities")).all())
+        assert {k: Decimal(str(v)) for k, v in revenue.items()} == {
+            yen: Decimal("1501"),
+            whole: Decimal("2000"),
+            kwd: Decimal("1.235"),
+            pkr: Decimal("99.95"),
+        }
+        cost = conn.execute(text(f"SELECT cost FROM campaigns WHERE id = {fair}")).scalar()
+        assert Decimal(str(cost)) == Decimal("699")
+        invoices = conn.execute(
+            text(
+                "SELECT currency, amount_untaxed, amount_total, amount_residual"
+                " FROM erp_invoices ORDER BY id"
+            )
+        ).all()
+        assert [(c, *(Decimal(str(a)) for a in amounts)) for c, *amounts in invoices] == [
+            ("JPY", Decimal("1000"), Decimal("1099"), Decimal("0")),
+            ("EUR", Decimal("999.50"), Decimal("1099.45"), Decimal("0.49")),
+        ]
+        order = conn.execute(text("SELECT amount_total FROM erp_sales_orders")).scalar()
+        line = conn.execute(text("SELECT price_subtotal FROM erp_sales_order_lines")).scalar()
+        assert Decimal(str(order)) == Decimal(str(line)) == Decimal("11")
+        journaled = conn.execute(
+            text(
+                "SELECT entity, record_id, field, old, new, origin, user_id FROM journal"
+                f" ORDER BY id LIMIT 10 OFFSET {before}"
+            )
+        ).all()
+    assert [tuple(r) for r in journaled] == [
+        ("opportunities", yen, "expected_revenue", '"1500.5000"', '"1501"', "migration:0015", None),
+        ("campaigns", fair, "cost", '"699.4900"', '"699"', "migration:0015", None),
+    ]
+    engine.dispose()
+    with crm_core.open(empty_url) as ws:
+        assert ws.pipeline.get(yen)["expected_revenue"] == Decimal("1501")
