@@ -131,11 +131,12 @@ CellWriter = Callable[[int, int, Any], Any]
 @dataclass(frozen=True)
 class SheetInfo:
     """One written sheet: its name in the workbook, the table's title, the data rows
-    it holds (header not counted) and a note shown on the cover."""
+    it holds (header not counted; None for a sheet of charts) and a note shown on the
+    cover."""
 
     name: str
     title: str
-    rows: int
+    rows: int | None
     note: str = ""
 
 
@@ -283,6 +284,7 @@ class WorkbookBuilder:
         stream: Iterator[Sequence[Any]] = chain(sample, it)
         del sample
         names: list[str] = []
+        charted: list[ChartData] = []
         done = reported = 0
         part = 0
         while True:
@@ -319,13 +321,15 @@ class WorkbookBuilder:
                     self.progress(done, total_rows, title)
                     reported = done
             drawn = [c for c in charts if c.drawn] if part == 1 and written else []
-            self._finish_sheet(sheet, len(columns), written, title, widths, bool(drawn))
-            self._chart_heights = []
-            self._chart_widths = []
-            for data in drawn:
-                self._insert_chart(sheet, data, len(columns))
-            if drawn:
-                self._print_charts(sheet, name, len(columns), written)
+            # A table printed several pages wide repeats its first column on each page;
+            # charts beside it would print under that column, so they go on a sheet of
+            # their own, after the table's.
+            apart = bool(drawn) and _prints_wide(widths)
+            beside = [] if apart else drawn
+            self._finish_sheet(sheet, len(columns), written, title, widths)
+            self._draw_charts(sheet, name, beside, len(columns), written)
+            if apart:
+                charted = drawn
             notes = [note] if note else []
             if part == 1:
                 notes.extend(
@@ -340,9 +344,35 @@ class WorkbookBuilder:
             if head is None:
                 break
             stream = chain((head,), stream)
+        if charted:
+            names.append(self._add_chart_sheet(title, charted))
         if self.progress is not None and (reported != done or done == 0):
             self.progress(done, total_rows, title)
         return names
+
+    def _add_chart_sheet(self, title: str, charts: Sequence[ChartData]) -> str:
+        """A sheet of ``title``'s charts alone, one under the other, each printed on
+        pages of its own."""
+        name = self._sheet_name(word("charts_of", self.language, title=title))
+        sheet = self.book.add_worksheet(name)
+        if self.rtl:
+            sheet.right_to_left()
+        self._print_setup(sheet, title, landscape=True)
+        self._draw_charts(sheet, name, charts, 0, 0)
+        self.sheets.append(SheetInfo(name, title, None, word("charts_note", self.language)))
+        return name
+
+    def _draw_charts(
+        self, sheet: Any, name: str, charts: Sequence[ChartData], ncols: int, rows: int
+    ) -> None:
+        """Draw ``charts`` right of a table of ``ncols`` columns and ``rows`` rows (at
+        the sheet's left when it has none), and set the print area."""
+        self._chart_heights = []
+        self._chart_widths = []
+        for data in charts:
+            self._insert_chart(sheet, data, ncols)
+        if charts:
+            self._print_charts(sheet, name, ncols, rows)
 
     def add_frame(
         self,
@@ -452,7 +482,6 @@ class WorkbookBuilder:
         rows: int,
         title: str,
         widths: Sequence[float],
-        charts: bool = False,
     ) -> None:
         """Freeze the header, filter the rows, and set the sheet up for print."""
         last = rows + HEADER_ROWS - 1
@@ -461,18 +490,17 @@ class WorkbookBuilder:
         width = sum(widths)
         self._print_setup(sheet, title, landscape=width > LANDSCAPE_WIDTH)
         sheet.repeat_rows(0, HEADER_ROWS - 1)
-        if width > WIDE_PRINT_WIDTH and ncols > 1:
+        if _prints_wide(widths):
             # Fitted to one page wide it would print too small to read: as many pages
             # wide as it takes at about PAGE_WIDTH characters each, a band of rows
             # across before the next, the first column (the row's name) repeated on
-            # each page. Not beside charts: a repeated column prints on the charts'
-            # pages too, over them.
-            first = widths[0] if not charts else 0.0
+            # each page (such a table's charts are on a sheet of their own: the
+            # repeated column would print over them).
+            first = widths[0]
             pages = math.ceil((width - first) / max(PAGE_WIDTH - first, 1.0))
             sheet.fit_to_pages(pages, 0)
             sheet.print_across()
-            if not charts:
-                sheet.repeat_columns(0)
+            sheet.repeat_columns(0)
 
     def _print_charts(self, sheet: Any, name: str, ncols: int, rows: int) -> None:
         """A print area of several ranges: the table, then each chart beside it. Excel
@@ -480,9 +508,9 @@ class WorkbookBuilder:
         without shrinking the table to the width of both, and a page break never cuts
         a chart in two (one range of all the charts was broken between pages)."""
         last = rows + HEADER_ROWS - 1
-        first_col = ncols + 1
+        first_col = ncols + 1 if ncols else 0
         quoted = quote_sheetname(name)
-        ranges = [xl_range_abs(0, 0, last, ncols - 1)]
+        ranges = [xl_range_abs(0, 0, last, ncols - 1)] if ncols else []
         top = 1
         for high, width in zip(self._chart_heights, self._chart_widths, strict=True):
             wide = math.ceil((width + CHART_X_OFFSET) / DEFAULT_COLUMN_PIXELS)
@@ -498,7 +526,7 @@ class WorkbookBuilder:
                 )
                 == 0
             )
-        if not done:
+        if not done and ncols:
             sheet.print_area(0, 0, last, ncols - 1)
 
     def _print_setup(self, sheet: Any, title: str, *, landscape: bool) -> None:
@@ -830,7 +858,7 @@ class WorkbookBuilder:
         row = 1 + sum(self._chart_heights)
         self._chart_heights.append(height // 20 + 2)
         self._chart_widths.append(width if data.type != "bar" else 720)
-        sheet.insert_chart(row, ncols + 1, drawing, {"x_offset": CHART_X_OFFSET})
+        sheet.insert_chart(row, ncols + 1 if ncols else 0, drawing, {"x_offset": CHART_X_OFFSET})
 
     # -- cover ---------------------------------------------------------------------------
     def _write_cover(self) -> None:
@@ -881,7 +909,8 @@ class WorkbookBuilder:
                 ref = info.name.replace("'", "''")
                 sheet.write_url(row, 0, f"internal:'{ref}'!A1", link, info.name)
             write(row, 1, info.title)
-            sheet.write_number(row, 2, info.rows, self._formats["int"])
+            if info.rows is not None:
+                sheet.write_number(row, 2, info.rows, self._formats["int"])
             if info.note:
                 write(row, 3, info.note)
         if self.sheets:
@@ -908,6 +937,11 @@ def _currency_sources(
         own = "reporting_currency" if column.name.endswith("_converted") else "currency"
         out[i] = (at.get(own), currency)
     return out
+
+
+def _prints_wide(widths: Sequence[float]) -> bool:
+    """Whether a table of columns this wide prints several pages wide."""
+    return sum(widths) > WIDE_PRINT_WIDTH and len(widths) > 1
 
 
 def write_text(sheet: Any, row: int, col: int, text: str, fmt: Any = None) -> None:

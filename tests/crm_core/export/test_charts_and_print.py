@@ -18,6 +18,7 @@ import pytest
 from openpyxl.utils import range_boundaries
 
 from crm_core.export.workbook import WorkbookBuilder, display_width
+from crm_core.models import Invoice
 from crm_core.reports import Chart, Column
 
 NS = {
@@ -351,3 +352,52 @@ def test_dates_still_come_out_as_dates(two_currencies):
     with WorkbookBuilder(buffer, title="T") as book:
         book.add_table("D", columns, [(dt.date(2026, 5, 15),)])
     assert openpyxl.load_workbook(buffer)["D"]["A3"].value == dt.datetime(2026, 5, 15)
+
+
+def test_a_table_printed_several_pages_wide_has_its_charts_on_a_sheet_of_their_own(ws):
+    """Sales per customer prints several pages wide with the customer's name repeated
+    on each page; its chart cannot sit beside it (the repeated column would print over
+    the chart), so it is on the next sheet, printed on a page of its own."""
+    ws.set_setting("currency", "PKR")
+    for n, (name, untaxed) in enumerate([("Indus Textiles", "900000"), ("Kazan Home", "300")]):
+        company = ws.companies.create(name=name)["id"]
+        with ws.transaction() as s:
+            s.add(
+                Invoice(
+                    backend="b",
+                    remote_id=n + 1,
+                    move_type="out_invoice",
+                    state="posted",
+                    company_id=company,
+                    currency="PKR",
+                    amount_untaxed=Decimal(untaxed),
+                    amount_total=Decimal(untaxed),
+                    amount_residual=Decimal(0),
+                    invoice_date=dt.date(2026, 5, 1),
+                )
+            )
+    data = ws.export.xlsx(io.BytesIO(), "sales_per_customer").getvalue()
+    wb = openpyxl.load_workbook(io.BytesIO(data))
+    shown = [s.title for s in wb.worksheets if s.sheet_state == "visible"]
+    assert shown == ["Cover", "Sales per customer", "Sales per customer (charts)"]
+    table, charts = wb["Sales per customer"], wb["Sales per customer (charts)"]
+    assert table.page_setup.fitToWidth > 1 and table.page_setup.pageOrder == "overThenDown"
+    assert table.print_title_cols == "$A:$A" and table.print_title_rows == "$1:$2"
+    assert table._charts == []
+    assert [c.anchor._from.col for c in charts._charts] == [0]
+    assert charts.page_setup.orientation == "landscape"
+    assert charts.oddFooter.left.text == "Sales per customer"
+    assert charts.print_area == "'Sales per customer (charts)'!$A$2:$M$19"
+    [chart] = charts_of(data).values()
+    assert chart["categories"] == ["Indus Textiles", "Kazan Home"]
+    cover = [[c.value for c in row] for row in wb["Cover"].iter_rows()]
+    listed = [r for r in cover if r[0] == "Sales per customer (charts)"]
+    assert listed == [
+        [
+            "Sales per customer (charts)",
+            "Sales per customer",
+            None,
+            "the charts of the table before: it prints several pages wide, its first column"
+            " on each",
+        ]
+    ]
