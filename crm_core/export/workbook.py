@@ -852,7 +852,7 @@ class WorkbookBuilder:
             drawing.set_legend({"position": "bottom"})
         else:
             drawing.set_legend({"none": True})
-        height = 360 if data.type != "bar" else max(320, 80 + 24 * len(data.categories))
+        height = 360 if data.type != "bar" else max(320, 80 + 32 * len(data.categories))
         width = min(max(560, 36 * len(data.categories) * max(1, len(data.series))), 960)
         drawing.set_size({"width": width if data.type != "bar" else 720, "height": height})
         row = 1 + sum(self._chart_heights)
