@@ -1,15 +1,19 @@
-"""Work a server does on its own: fetch the mailboxes and send the outbox on a timer.
+"""Work a server does on its own: fetch the mailboxes and send the outbox on a timer,
+and whatever other job the serving layer adds (:meth:`Scheduler.add`: the ERP sync,
+which crm_core knows nothing of, is one the server adds).
 
 A :class:`Scheduler` runs each of its :class:`Job` s in a daemon thread of its own (a
 long first fetch does not hold up the outbox, nor the rate limit's waits a fetch),
 with its own workspace acting as the system (no user). A job runs at once when it
 starts and then every so many seconds after the end of its last run, the interval
-read from the workspace's settings (``mail_fetch_minutes``, ``mail_drain_seconds``;
-0 turns the job off), re-read every :data:`SETTINGS_EVERY_S` so a change reaches
-running servers. An error in a run is recorded on the job (its time and words) and
-logged, and the job runs again at its next time. :meth:`Scheduler.stop` ends the
-threads: a fetch stops after the batch it is writing, a drain before its next
-message.
+read from the workspace's settings (``mail_fetch_minutes``, ``mail_drain_seconds``,
+an added job's own; 0 turns the job off), re-read every :data:`SETTINGS_EVERY_S` so
+a change reaches running servers. A job the server does not run (the sync without
+an ERP configured) is listed in :attr:`Scheduler.absent` with the reason. An error in
+a run is recorded on the job (its time and words) and logged, and the job runs again
+at its next time. :meth:`Scheduler.stop` ends the threads: a fetch stops after the
+batch it is writing, a drain before its next message (an added job when it looks at
+:attr:`Scheduler.stopping`).
 
 Several processes may run schedulers on one workspace: a mailbox's lease lets one of
 them fetch it at a time (:mod:`crm_core.mail.lease`), and each queued message is
@@ -189,7 +193,8 @@ def mail_jobs(ws: Workspace, scheduler: Scheduler) -> list[Job]:
 
 
 class Scheduler:
-    """Runs ``jobs`` (default: :func:`mail_jobs`) on ``ws`` in daemon threads.
+    """Runs ``jobs`` (default: :func:`mail_jobs`; :meth:`add` adds more) on ``ws`` in
+    daemon threads.
 
     ``monotonic`` is the timer deciding when a job is due (tests inject one and call
     :meth:`run_due`); the times shown come from the workspace's clock."""
@@ -207,16 +212,33 @@ class Scheduler:
         self.monotonic = monotonic
         self.poll_s = poll_s
         self.settings_every_s = settings_every_s
-        self.jobs = mail_jobs(ws, self) if jobs is None else jobs
+        self.jobs = mail_jobs(ws, self) if jobs is None else list(jobs)
+        #: Jobs this server does not run, each with why (shown at ``/health``).
+        self.absent: dict[str, str] = {}
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._started = False
         self._intervals: dict[str, float] = {}
         self._read_at: float | None = None
 
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
+
+    def add(self, job: Job) -> Job:
+        """Schedule one more job (its interval read from its own setting from now on);
+        when the scheduler is running, the job's thread starts at once. Returns it."""
+        with self._lock:
+            if any(j.name == job.name for j in self.jobs):
+                raise ValueError(f"a background job named {job.name!r} is already scheduled")
+            self.jobs.append(job)
+            self.absent.pop(job.name, None)
+            self._read_at = None  # read the new job's interval at its first look
+            started = self._started
+        if started:
+            self._spawn(job)
+        return job
 
     # -- when --------------------------------------------------------------------------
     def every_s(self, job: Job) -> float:
@@ -280,7 +302,7 @@ class Scheduler:
     def run_due(self) -> list[str]:
         """Run, one after another, the jobs that are due; their names."""
         ran = []
-        for job in self.jobs:
+        for job in list(self.jobs):
             if self.due_in(job) == 0.0 and not self.stopping:
                 self.run(job)
                 ran.append(job.name)
@@ -298,21 +320,30 @@ class Scheduler:
                 continue
             self._stop.wait(self.poll_s if wait is None else min(wait, self.poll_s))
 
+    def _spawn(self, job: Job) -> None:
+        thread = threading.Thread(
+            target=self._loop, args=(job,), name=f"crmbook-{job.name}", daemon=True
+        )
+        thread.start()
+        self._threads.append(thread)
+
     def start(self) -> Scheduler:
-        """Start a daemon thread per job; returns the scheduler."""
+        """Start a daemon thread per job (and one for each job added later); returns
+        the scheduler."""
         self._stop.clear()
-        for job in self.jobs:
-            thread = threading.Thread(
-                target=self._loop, args=(job,), name=f"crmbook-{job.name}", daemon=True
-            )
-            thread.start()
-            self._threads.append(thread)
+        with self._lock:
+            self._started = True
+            jobs = list(self.jobs)
+        for job in jobs:
+            self._spawn(job)
         return self
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop the threads (a job in its run ends at its next step); whether all ended
         within ``timeout`` seconds."""
         self._stop.set()
+        with self._lock:
+            self._started = False
         end = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(end - time.monotonic(), 0))
@@ -322,15 +353,18 @@ class Scheduler:
         return not alive
 
     def status(self) -> dict[str, Any]:
-        """What ``/health`` shows: whether it runs, and each job's last run."""
-        jobs = {}
-        for job in self.jobs:
+        """What ``/health`` shows: whether it runs, each job's last run, and each absent
+        job as ``{"off": why}``."""
+        jobs: dict[str, Any] = {}
+        for job in list(self.jobs):
             every: float | None = None
             try:
                 every = self.every_s(job)
             except Exception:  # the database unreachable: show the runs nonetheless
                 log.exception("background job %s: could not read its interval", job.name)
             jobs[job.name] = job.status(every)
+        for name, why in dict(self.absent).items():
+            jobs.setdefault(name, {"off": why})
         running = any(t.is_alive() for t in self._threads)
         return {"running": running, "jobs": jobs}
 

@@ -64,9 +64,11 @@ DEFAULT_SETTINGS = {
     "session_max_hours": "168",
     # What `crmbook serve` does in the background (crm_core.background): fetch every
     # active mailbox every so many minutes, send what the outbox holds every so many
-    # seconds; 0 turns a job off.
+    # seconds, and, when the server has an ERP connection, sync with it every so many
+    # minutes; 0 turns a job off.
     "mail_fetch_minutes": "5",
     "mail_drain_seconds": "30",
+    "sync_minutes": "15",
 }
 
 
@@ -230,7 +232,7 @@ class Workspace:
     def setting(self, key: str) -> str:
         """A workspace setting (phone_region, timezone, currency: the reporting currency,
         amount_grouping, session_idle_minutes, session_max_hours, mail_fetch_minutes,
-        mail_drain_seconds), read once and cached."""
+        mail_drain_seconds, sync_minutes), read once and cached."""
         if not isinstance(key, str) or key not in DEFAULT_SETTINGS:
             raise ValidationError([FieldError("settings", "key", key, "is not a setting")])
         if self._settings is None:
@@ -252,6 +254,7 @@ class Workspace:
             "session_max_hours": lambda x: str(v.integer(x, minimum=1, maximum=8_760)),
             "mail_fetch_minutes": _minutes,
             "mail_drain_seconds": lambda x: str(v.integer(x, minimum=0, maximum=86_400)),
+            "sync_minutes": _minutes,
         }
         if not isinstance(key, str) or key not in cleaners:
             raise ValidationError([FieldError("settings", key, value, "is not a setting")])
@@ -339,7 +342,8 @@ class Workspace:
 
 
 def _minutes(value: Any) -> str:
-    """Minutes between background fetches: 0 (off), or 0.05 (3 s) to 1440 (a day)."""
+    """Minutes between background runs (fetches, syncs): 0 (off), or 0.05 (3 s) to
+    1440 (a day)."""
     number = v.decimal_value(value, places=2, minimum=Decimal(0), maximum=Decimal(1440))
     if number is None:
         raise v.Reject("is required (0 turns it off)", keep=False)

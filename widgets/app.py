@@ -516,8 +516,10 @@ def serve_app(
     cookies); only when every request comes through one. A workspace that is missing
     or at another schema raises :class:`crm_core.SchemaError` (naming ``crmbook
     migrate`` or ``crmbook init``): a server never creates or upgrades one.
-    ``background``: fetch the mailboxes and send the outbox on the workspace's
-    schedule (:mod:`crm_core.background`), shown at ``/health``; by default only when
+    ``background``: fetch the mailboxes, send the outbox and, when the environment
+    holds an ERP connection, sync with it on the workspace's schedule
+    (:mod:`crm_core.background`, :mod:`erp_bridge.scheduled`), shown at ``/health``;
+    by default only when
     not ``threaded`` (a test's server leaves the outbox to the test).
     """
     pn.extension("tabulator", notifications=True, disconnect_notification=DISCONNECTED)
@@ -536,7 +538,13 @@ def serve_app(
     from crm_core import background as jobs  # fetching and sending on a timer
 
     on = not threaded if background is None else background
-    health = ServerHealth(jobs.start(location) if on else None)
+    scheduler = jobs.start(location) if on else None
+    if scheduler is not None:  # and the ERP sync, when this server has a connection
+        from erp_bridge.scheduled import schedule_sync
+        from widgets.sync_panel import adapter_from_env
+
+        schedule_sync(scheduler, adapter_from_env)
+    health = ServerHealth(scheduler)
     return pn.serve(
         app_factory(base, health),
         address=address,

@@ -61,15 +61,17 @@ def register(app: typer.Typer) -> None:
             bool,
             typer.Option(
                 "--no-background",
-                help="Do not fetch mailboxes nor send the outbox on a timer in this"
-                " process (extra processes behind a proxy; one process doing it is enough).",
+                help="Do not fetch mailboxes, send the outbox nor sync with the ERP on a"
+                " timer in this process (extra processes behind a proxy; one process doing"
+                " it is enough).",
             ),
         ] = False,
     ) -> None:
         """Serve the staff web app (log in with a user made by `crmbook user add`).
 
-        Unless --no-background, it also fetches every mailbox every mail_fetch_minutes
-        and sends the outbox every mail_drain_seconds (`crmbook setting`; 0: off).
+        Unless --no-background, it also fetches every mailbox every mail_fetch_minutes,
+        sends the outbox every mail_drain_seconds and, with CRMBOOK_ODOO_* set, syncs
+        with the ERP every sync_minutes (`crmbook setting`; 0: off).
 
         Refuses a workspace at an older schema, naming `crmbook migrate`."""
         # Python's allocator keeps ended sessions' memory; the C one gives it back.

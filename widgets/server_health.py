@@ -7,7 +7,9 @@ destroys them, samples the process's memory, and checks the event loop every
 on the loop for that long, and is kept (the last :data:`KEPT` of them). ``/health``
 (:class:`HealthHandler`) shows the figures as JSON to a logged-in admin, and 403 to
 anyone else, with what the background jobs (:mod:`crm_core.background`: fetching the
-mailboxes, sending the outbox) did last: when, what, and their last error.
+mailboxes, sending the outbox; the ERP sync, :mod:`erp_bridge.scheduled`) did last:
+when, what, and their last error. A job the process does not run shows as
+``{"off": why}`` (the sync without an ERP connection: "not configured").
 
 It also answers the loop's unhandled errors: a write to a page that closed while a
 message to it was on its way (Panel's busy indicator turning off, say, for a tab
@@ -53,8 +55,8 @@ class ServerHealth:
     event loop, callbacks run in Panel's worker threads)."""
 
     def __init__(self, background: Scheduler | None = None) -> None:
-        #: The server's background jobs (fetching mail, sending the outbox); None when
-        #: served with ``--no-background``.
+        #: The server's background jobs (fetching mail, sending the outbox, syncing with
+        #: the ERP); None when served with ``--no-background``.
         self.background = background
         self.started = time.time()
         self._lock = threading.Lock()

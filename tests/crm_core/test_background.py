@@ -119,6 +119,56 @@ def test_a_failing_job_keeps_the_scheduler_alive_with_its_error(ws):
     assert status["jobs"]["flaky"]["last_error"] == "RuntimeError: boom 2"
 
 
+def test_a_job_added_later_runs_by_its_own_setting_and_absent_ones_say_why(ws):
+    timer = Timer()
+    drain = counting("drain", "mail_drain_seconds")
+    sched = Scheduler(ws, [drain], monotonic=timer, settings_every_s=100)
+    sched.absent["sync"] = "not configured"
+    assert sched.run_due() == ["drain"]
+    # added after the intervals were read: its own is read at its first look
+    ws.set_setting("sync_minutes", "2")
+    sync = sched.add(counting("sync", "sync_minutes", 60))
+    assert sched.run_due() == ["sync"]  # at once, the drain not due yet
+    assert sched.every_s(sync) == 120.0
+    timer.now += 120
+    assert sched.run_due() == ["drain", "sync"]
+    assert "sync" not in sched.absent  # added: no longer absent
+    with pytest.raises(ValueError, match="a background job named 'drain' is already"):
+        sched.add(counting("drain", "mail_drain_seconds"))
+    other = Scheduler(ws, [], monotonic=timer)
+    other.absent["sync"] = "not configured"
+    assert other.status() == {"running": False, "jobs": {"sync": {"off": "not configured"}}}
+
+
+def test_a_job_added_to_a_running_scheduler_gets_its_thread(ws):
+    ws.set_setting("mail_drain_seconds", "5")  # x 0.01 s: every 0.05 s
+    first = counting("first", "mail_drain_seconds", 0.01)
+    sched = Scheduler(ws, [first], poll_s=0.01).start()
+    try:
+        later = sched.add(counting("later", "mail_drain_seconds", 0.01))
+        deadline = time.monotonic() + 20
+        while len(later.calls) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        names = {t.name for t in threading.enumerate()}
+        assert {"crmbook-first", "crmbook-later"} <= names
+    finally:
+        assert sched.stop(timeout=10)
+    assert len(later.calls) >= 2 and later.last_result == f"run {len(later.calls)}"
+    assert not any(t.name == "crmbook-later" for t in threading.enumerate())
+    # added while stopped: its thread starts with the others on the next start
+    again = Scheduler(ws, [], poll_s=0.01)
+    added = again.add(counting("added", "mail_drain_seconds", 0.01))
+    assert not any(t.name == "crmbook-added" for t in threading.enumerate())
+    again.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not added.calls and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        assert again.stop(timeout=10)
+    assert added.calls
+
+
 def test_no_mailboxes_and_nothing_queued_cost_one_query_each(ws):
     statements: list[str] = []
     from sqlalchemy import event
