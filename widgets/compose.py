@@ -69,6 +69,18 @@ class ComposeForm(ComponentView):
             ),
             css_classes=["crm-compose-to"],
         )
+        answering = pn.pane.HTML(
+            pn.bind(
+                lambda s: (
+                    "<i>{}</i>".format(html.escape(_("In reply to: {subject}").format(subject=s)))
+                    if s
+                    else ""
+                ),
+                m.param.replying_to,
+            ),
+            visible=pn.bind(bool, m.param.in_reply_to),
+            css_classes=["crm-compose-reply-to"],
+        )
         subject = pn.widgets.TextInput.from_param(
             m.param.subject,
             label=_("Subject"),
@@ -111,6 +123,7 @@ class ComposeForm(ComponentView):
         return pn.Column(
             pn.pane.HTML("<b>" + html.escape(_("Write e-mail")) + "</b>"),
             to,
+            answering,
             template,
             subject,
             text,

@@ -5,10 +5,13 @@ the template chosen (``ws.mail.templates()``) fills subject and text through
 ``ws.mail.compose`` (both editable) and brings its HTML part, shown as a preview that
 cannot run or reach anything (:func:`preview_html`); "Send" queues it with
 ``ws.mail.send`` (the outbox sends it: "Send now" on the Mail page, or the
-background sender). Without a template the user writes subject and text. A text
-edited away from the template's goes as plain text alone: the HTML part would say
-something else. crm_core decides who may write to whom (a sales user: their own
-contacts); its refusals land in ``message`` and ``field_errors``.
+background sender). A reply (:meth:`ComposeModel.reply`, from an e-mail on the
+contact's timeline) starts from ``ws.mail.reply_draft`` and goes with the answered
+message's Message-ID, so it threads in the customer's mail client and here.
+Without a template the user writes subject and text. A text edited away from the
+template's goes as plain text alone: the HTML part would say something else.
+crm_core decides who may write to whom (a sales user: their own contacts); its
+refusals land in ``message`` and ``field_errors``.
 Tested without a browser; :mod:`widgets.compose` draws it.
 """
 
@@ -54,6 +57,12 @@ class ComposeModel(ViewModel):
     text = param.String(default="", doc="The plain-text part, as edited.")
     html = param.String(default="", doc="The template's HTML part ('' for none).")
     queued = param.Dict(default={}, doc="The outbox row of the last message queued here.")
+    in_reply_to = param.String(
+        default="", doc="The Message-ID of the message this one answers ('' for none)."
+    )
+    replying_to = param.String(
+        default="", doc="The subject of the message this one answers, as shown ('' for none)."
+    )
 
     def __init__(self, ws: Workspace, **params: Any):
         super().__init__(ws, **params)
@@ -77,9 +86,35 @@ class ComposeModel(ViewModel):
             text="",
             html="",
             queued={},
+            in_reply_to="",
+            replying_to="",
             field_errors={},
             message="",
         )
+
+    def reply(self, draft: dict[str, Any]) -> None:
+        """Answer one message: ``draft`` is ``ws.mail.reply_draft``'s (the contact,
+        their address, ``Re:`` and the subject, the Message-ID answered). The message
+        then goes with In-Reply-To and References, in the same thread."""
+        self._composed_text = ""
+        self.param.update(
+            contact_id=int(draft["contact_id"]),
+            recipient=draft.get("recipient") or "",
+            template="",
+            language="",
+            subject=draft.get("subject") or "",
+            text="",
+            html="",
+            queued={},
+            in_reply_to=draft.get("in_reply_to") or "",
+            replying_to=draft.get("original_subject") or draft.get("subject") or "",
+            field_errors={},
+            message="",
+        )
+
+    def stop_replying(self) -> None:
+        """Write a new message instead of the reply (subject and text stay)."""
+        self.param.update(in_reply_to="", replying_to="")
 
     def load_templates(self) -> dict[str, list[str]]:
         """The templates to choose from (read once, when the form is first shown)."""
@@ -106,7 +141,8 @@ class ComposeModel(ViewModel):
         self.param.update(
             template=template,
             language=done.get("language") or "",
-            subject=done["subject"] or "",
+            # a reply keeps its "Re:" subject: the thread is named by it in mail clients
+            subject=self.subject if self.in_reply_to else done["subject"] or "",
             text=self._composed_text,
             html=done.get("html") or "",
         )
@@ -136,11 +172,22 @@ class ComposeModel(ViewModel):
         parts = {"subject": self.subject, "text": self.text}
         if template is not None:
             parts["html"] = self.html_part()
+        if self.in_reply_to:
+            parts["in_reply_to"] = self.in_reply_to
         row = self.attempt(lambda: self.ws.mail.send(self.contact_id, template, **parts))
         if row is None:
             return None
         self._composed_text = ""
-        self.param.update(queued=row, template="", language="", subject="", text="", html="")
+        self.param.update(
+            queued=row,
+            template="",
+            language="",
+            subject="",
+            text="",
+            html="",
+            in_reply_to="",
+            replying_to="",
+        )
         self._say(
             _(
                 "Queued to {recipient}: {subject}. It goes with the next send "

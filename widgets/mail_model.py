@@ -5,7 +5,9 @@ their last run, lag and errors; the outbox, a sales user's own messages only; th
 senders proposed as contacts, for managers and admins) and carries out what is done
 from the page: fetch a mailbox now and send what is queued now (long work, in a
 thread when served: :mod:`widgets.long_work`), retry a failed message, settle a
-message in doubt (managers and admins), accept or dismiss a proposed contact.
+message in doubt (managers and admins), accept a proposed contact (its name and
+company edited first) or dismiss it, preview a campaign send (its recipients and the
+contacts it skips, listed) and queue it.
 crm_core decides who may do what; a refusal is reported in ``message``.
 Tested without a browser; :mod:`widgets.mail_page` draws it.
 """
@@ -18,9 +20,10 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import param
+from babel import Locale, UnknownLocaleError
 from babel.dates import format_timedelta
 
-from crm_core import Workspace, access
+from crm_core import Workspace, access, text
 from crm_core.errors import CrmError
 from widgets import i18n
 from widgets.i18n import N_, _, ngettext
@@ -42,6 +45,13 @@ MAILBOX_COLUMNS = ["id", "name", "address", "last_run", "lag", "errors", "fetchi
 OUTBOX_COLUMNS = ["id", "state", "recipient", "subject", "queued", "sent", "reason"]
 #: The proposed contacts table's columns.
 PROPOSAL_COLUMNS = ["id", "email", "name", "messages"]
+#: A campaign preview's tables: who would get the message, and who is skipped and why.
+RECIPIENT_COLUMNS = ["name", "recipient", "language"]
+SKIPPED_COLUMNS = ["name", "recipient", "why"]
+#: How many recipients (and skipped contacts) a campaign preview lists; "and N more"
+#: says how many it leaves out.
+PREVIEW_ROWS = 200
+
 #: The tables' headings (the frames keep their column names).
 TITLES = {
     "id": N_("No."),
@@ -59,6 +69,8 @@ TITLES = {
     "reason": N_("Server's reason"),
     "email": N_("E-mail"),
     "messages": N_("Messages waiting"),
+    "language": N_("Language"),
+    "why": N_("Why skipped"),
 }
 #: The outbox's states as shown (crm_core stores the keys).
 STATES = {
@@ -121,6 +133,18 @@ def errors_text(last_error: Any, report: Any) -> str:
     return "; ".join(parts)
 
 
+def language_text(code: Any) -> str:
+    """A language code as the session's language names it, the code beside it
+    (``Urdu (ur)``); the code alone when babel does not know it."""
+    if not isinstance(code, str) or not code:
+        return ""
+    try:
+        named = Locale.parse(code.replace("-", "_")).get_display_name(i18n.current_locale())
+    except (ValueError, TypeError, UnknownLocaleError):
+        return code
+    return f"{named} ({code})" if named else code
+
+
 class MailModel(LongWorkModel):
     """The Mail page's state and actions."""
 
@@ -132,11 +156,27 @@ class MailModel(LongWorkModel):
     campaign_report = param.String(
         default="", doc="What the last campaign preview or queueing here did, as text."
     )
+    campaign_recipients = param.DataFrame(
+        doc="Who the last campaign preview would write to (RECIPIENT_COLUMNS; the first "
+        "PREVIEW_ROWS)."
+    )
+    campaign_skipped = param.DataFrame(
+        doc="Who the last campaign preview skips, and why (SKIPPED_COLUMNS; the first "
+        "PREVIEW_ROWS)."
+    )
+    campaign_more = param.String(
+        default="", doc="How many recipients and skipped contacts the preview leaves out."
+    )
+    proposal_errors = param.Dict(
+        default={}, doc="Field -> reason of the last refused proposed contact ('' none)."
+    )
 
     def __init__(self, ws: Workspace, **params: Any):
         super().__init__(ws, **params)
         #: The outbox as crm_core gives it (the table shows a part of it).
         self.outbox_rows: pd.DataFrame = pd.DataFrame()
+        self.campaign_recipients = pd.DataFrame(columns=RECIPIENT_COLUMNS)
+        self.campaign_skipped = pd.DataFrame(columns=SKIPPED_COLUMNS)
         self.refresh()
 
     @property
@@ -388,7 +428,56 @@ class MailModel(LongWorkModel):
             lambda r: self.campaign_text(r),
         )
         self.campaign_report = "" if result is None else self.campaign_text(result)
+        self._campaign_lists(result if result is not None and result.dry_run else None)
         return result
+
+    def _campaign_lists(self, report: Any) -> None:
+        """The preview's recipients and skipped contacts (emptied after a queueing or
+        a refusal): the first PREVIEW_ROWS of each, "and N more" for the rest."""
+        previews = report.previews if report is not None else []
+        skipped = report.skipped_list if report is not None else []
+        recipients = pd.DataFrame(
+            [
+                {
+                    "name": p.get("name") or "",
+                    "recipient": p.get("recipient") or "",
+                    "language": language_text(p.get("language")),
+                }
+                for p in previews[:PREVIEW_ROWS]
+            ],
+            columns=RECIPIENT_COLUMNS,
+        )
+        left_out = pd.DataFrame(
+            [
+                {
+                    "name": k.get("name") or "",
+                    "recipient": k.get("recipient") or "",
+                    "why": _(SKIP_REASONS.get(k["reason"], k["reason"])),
+                }
+                for k in skipped[:PREVIEW_ROWS]
+            ],
+            columns=SKIPPED_COLUMNS,
+        )
+        more = []
+        if len(previews) > PREVIEW_ROWS:
+            n = len(previews) - PREVIEW_ROWS
+            more.append(
+                ngettext("and {n} more recipient", "and {n} more recipients", n).format(
+                    n=i18n.format_number(n)
+                )
+            )
+        if len(skipped) > PREVIEW_ROWS:
+            n = len(skipped) - PREVIEW_ROWS
+            more.append(
+                ngettext("and {n} more skipped contact", "and {n} more skipped contacts", n).format(
+                    n=i18n.format_number(n)
+                )
+            )
+        self.param.update(
+            campaign_recipients=recipients,
+            campaign_skipped=left_out,
+            campaign_more="; ".join(more),
+        )
 
     def campaign_text(self, report: Any) -> str:
         """A campaign send's report as said on the page: how many were (or would be)
@@ -447,15 +536,60 @@ class MailModel(LongWorkModel):
             lambda r: done.format(subject=r["subject"]),
         )
 
-    def accept(self, proposal_id: int | None) -> Any:
-        """Make a proposed sender a contact (their waiting messages join them)."""
+    def proposed_name(self, proposal_id: int | None) -> str:
+        """The name a sender is proposed with ('' when their mail gave none)."""
+        found = self.proposals
+        if proposal_id is None or found is None or found.empty:
+            return ""
+        rows = found[found["id"] == proposal_id]["name"].tolist()
+        return rows[0] if rows and isinstance(rows[0], str) else ""
+
+    def _company_id(self, company: str) -> int | None:
+        """The id of the company called ``company`` (any case); the refusal, naming
+        the field, lands in ``proposal_errors`` when there is none or several."""
+        wanted = text.fold(company)
+        found = self.ws.companies.search(company, limit=50)
+        same = [int(c["id"]) for c in found.to_dict("records") if text.fold(c["name"]) == wanted]
+        if len(same) == 1:
+            return same[0]
+        reason = (
+            _("no company is called {name!r}: add it first, or leave the field empty")
+            if not same
+            else _("several companies are called {name!r}: add the contact, then choose one")
+        ).format(name=company)
+        self.param.update(field_errors={"company": reason}, proposal_errors={"company": reason})
+        self._say(_("Company") + ": " + reason, "danger")
+        return None
+
+    def accept(
+        self, proposal_id: int | None, name: str | None = None, company: str | None = None
+    ) -> Any:
+        """Make a proposed sender a contact (their waiting messages join them), with
+        ``name`` and ``company`` (a company's name) as edited, when given: the
+        proposal's name otherwise, and no company. Refusals name the field
+        (``proposal_errors``)."""
+        self.proposal_errors = {}
         if proposal_id is None:
             self._say(_("Choose a proposed contact."), "warning")
             return None
-        return self._act(
-            lambda: self.ws.mail.accept_proposal(int(proposal_id)),
+        fields: dict[str, Any] = {}
+        if name is not None:
+            fields["name"] = name.strip()
+        if company is not None and company.strip():
+            found = self._company_id(company.strip())
+            if found is None:
+                return None
+            fields["company"] = found
+        result = self._act(
+            lambda: self.ws.mail.accept_proposal(int(proposal_id), **fields),
             lambda r: _("Added {name} as a contact.").format(name=r["name"]),
         )
+        if result is None:
+            self.proposal_errors = {
+                ("company" if f == "company_id" else f): reason
+                for f, reason in self.field_errors.items()
+            }
+        return result
 
     def dismiss(self, proposal_id: int | None) -> Any:
         """Decline a proposed sender."""

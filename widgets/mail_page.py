@@ -1,6 +1,8 @@
 """The Mail page: the mailboxes with their last run, lag and errors and "Fetch now";
 the outbox with "Send now", "Retry" for a failed message and, for managers and
-admins, settling a message in doubt; the senders proposed as contacts. The state and
+admins, settling a message in doubt; the senders proposed as contacts (name and
+company edited before one is added); a campaign send's preview with who it would
+write to and who it skips, and why. The state and
 actions are :class:`widgets.mail_model.MailModel`'s; the tables show text as text
 (Tabulator's plain formatters: subjects and reasons are other people's words)."""
 
@@ -16,14 +18,22 @@ import param
 from widgets import i18n
 from widgets.base import ComponentView, message_alert
 from widgets.i18n import _
-from widgets.mail_model import MAILBOX_COLUMNS, OUTBOX_COLUMNS, PROPOSAL_COLUMNS, TITLES, MailModel
+from widgets.mail_model import (
+    MAILBOX_COLUMNS,
+    OUTBOX_COLUMNS,
+    PROPOSAL_COLUMNS,
+    RECIPIENT_COLUMNS,
+    SKIPPED_COLUMNS,
+    TITLES,
+    MailModel,
+)
 
 #: The page's styles (the app's sheet).
 CSS = (Path(__file__).parent / "static" / "app.css").read_text(encoding="utf-8")
 
 
 #: The columns whose text wraps (a server's reason, an error, a subject).
-WRAPPED = {"state", "subject", "reason", "errors", "recipient", "address", "name", "email"}
+WRAPPED = {"state", "subject", "reason", "errors", "recipient", "address", "name", "email", "why"}
 
 
 def _titles(columns: list[str]) -> dict[str, str]:
@@ -35,7 +45,11 @@ def _heading(text: str) -> pn.pane.HTML:
 
 
 def _table(
-    value: Any, columns: list[str], css: str, widths: dict[str, int] | None = None
+    value: Any,
+    columns: list[str],
+    css: str,
+    widths: dict[str, int] | None = None,
+    page_size: int = 20,
 ) -> pn.widgets.Tabulator:
     return pn.widgets.Tabulator(
         value,
@@ -49,10 +63,21 @@ def _table(
         sizing_mode="stretch_width",
         layout="fit_columns",
         pagination="local",
-        page_size=20,
+        page_size=page_size,
         configuration=i18n.table_pager(),
         visible=not value.empty,
         css_classes=[css],
+    )
+
+
+def _errors_html(errors: dict[str, str]) -> str:
+    """A proposed contact's refused fields, each named, escaped."""
+    names = {"name": _("Name"), "company": _("Company"), "email": _("E-mail")}
+    return " ".join(
+        '<span class="crm-field-error">{}</span>'.format(
+            html.escape(f"{names.get(f, f)}: {reason}")
+        )
+        for f, reason in errors.items()
     )
 
 
@@ -93,6 +118,35 @@ def _campaign_section(m: MailModel) -> pn.Column:
         pn.bind(lambda text: html.escape(text), m.param.campaign_report),
         css_classes=["crm-mail-campaign-report"],
     )
+    # The preview's lists: who would get the message, who is skipped and why.
+    recipients = _table(
+        m.campaign_recipients, RECIPIENT_COLUMNS, "crm-mail-campaign-recipients", page_size=10
+    )
+    skipped = _table(m.campaign_skipped, SKIPPED_COLUMNS, "crm-mail-campaign-skipped", page_size=10)
+    recipients_title = pn.pane.HTML(
+        "<b>{}</b>".format(html.escape(_("Would be written to"))),
+        visible=False,
+        css_classes=["crm-mail-campaign-recipients-title"],
+    )
+    skipped_title = pn.pane.HTML(
+        "<b>{}</b>".format(html.escape(_("Skipped"))),
+        visible=False,
+        css_classes=["crm-mail-campaign-skipped-title"],
+    )
+    more = pn.pane.HTML(
+        pn.bind(lambda text: f"<i>{html.escape(text)}</i>" if text else "", m.param.campaign_more),
+        css_classes=["crm-mail-campaign-more"],
+    )
+
+    def lists(*_events: Any) -> None:
+        recipients.param.update(
+            value=m.campaign_recipients, visible=not m.campaign_recipients.empty
+        )
+        skipped.param.update(value=m.campaign_skipped, visible=not m.campaign_skipped.empty)
+        recipients_title.visible = not m.campaign_recipients.empty
+        skipped_title.visible = not m.campaign_skipped.empty
+
+    m.param.watch(lists, ["campaign_recipients", "campaign_skipped"])
     nothing = _note(_("No campaign to send yet."), "crm-mail-no-campaign")
     has = bool(m.campaign_names())
 
@@ -130,6 +184,12 @@ def _campaign_section(m: MailModel) -> pn.Column:
         row,
         hint,
         said,
+        pn.Row(
+            pn.Column(recipients_title, recipients, sizing_mode="stretch_width"),
+            pn.Column(skipped_title, skipped, sizing_mode="stretch_width"),
+            sizing_mode="stretch_width",
+        ),
+        more,
         nothing,
         visible=m.may_manage,
         sizing_mode="stretch_width",
@@ -206,7 +266,34 @@ class MailPage(ComponentView):
         accept = pn.widgets.Button(
             label=_("Add as contact"), color="primary", css_classes=["crm-mail-accept"], align="end"
         )
-        accept.on_click(lambda _e: m.accept(proposal.value))
+        # What the contact is added as, edited first: the proposed name, a company.
+        proposed_name = pn.widgets.TextInput(
+            label=_("Name"), width=240, css_classes=["crm-mail-proposal-name"]
+        )
+        proposed_company = pn.widgets.TextInput(
+            label=_("Company"),
+            placeholder=_("(none)"),
+            width=240,
+            css_classes=["crm-mail-proposal-company"],
+        )
+        proposal_errors = pn.pane.HTML(
+            pn.bind(_errors_html, m.param.proposal_errors),
+            css_classes=["crm-mail-proposal-errors"],
+            stylesheets=[CSS],
+        )
+        named: dict[str, Any] = {}  # the proposal whose name the field shows
+
+        def name_of(event: param.parameterized.Event) -> None:
+            named["id"] = event.new
+            proposed_name.value = m.proposed_name(event.new)
+
+        proposal.param.watch(name_of, "value")
+        accept.on_click(
+            lambda _e: (
+                m.accept(proposal.value, proposed_name.value, proposed_company.value)
+                and proposed_company.param.update(value="")
+            )
+        )
         dismiss = pn.widgets.Button(
             label=_("Dismiss"), css_classes=["crm-mail-dismiss"], align="end"
         )
@@ -216,7 +303,12 @@ class MailPage(ComponentView):
         box_row = pn.Row(box, fetch)
         none_in = _note(_("No mailbox you may see."), "crm-mail-no-mailbox")
         none_out = _note(_("Nothing in the outbox."), "crm-mail-empty-outbox")
-        proposal_row = pn.Row(proposal, accept, dismiss, css_classes=["crm-mail-proposal-row"])
+        proposal_row = pn.Column(
+            pn.Row(proposal, proposed_name, proposed_company),
+            proposal_errors,
+            pn.Row(accept, dismiss),
+            css_classes=["crm-mail-proposal-row"],
+        )
         none_proposed = _note(_("No sender waits to be added."), "crm-mail-no-proposal")
 
         def choices(select: pn.widgets.Select, options: dict[str, int]) -> None:
@@ -242,6 +334,10 @@ class MailPage(ComponentView):
             if "proposals" in names:
                 proposals.param.update(value=m.proposals, visible=not m.proposals.empty)
                 choices(proposal, m.proposal_choices())
+                if proposal.value != named.get("id"):
+                    # another sender: their proposed name (an edit of the same stays)
+                    named["id"] = proposal.value
+                    proposed_name.value = m.proposed_name(proposal.value)
                 proposal_row.visible = not m.proposals.empty
                 none_proposed.visible = m.proposals.empty
             if "progress" in names:

@@ -4,8 +4,9 @@
 included, the interaction timeline, open and done activities, deals, ERP invoices and
 balance, the stage history of a deal, the journal of the record for those who may see
 it) and carries out what a salesperson does from it: edit the fields, log a call,
-meeting, e-mail or note, schedule the follow-up, open a deal, and for a deal move,
-win, lose and reopen it. Tested without a browser; :mod:`widgets.record_page` draws it.
+meeting, e-mail or note, schedule the follow-up, open a deal, write an e-mail or reply
+to one on the timeline, and for a deal move, win, lose and reopen it. Tested without
+a browser; :mod:`widgets.record_page` draws it.
 
 Edits send only the fields the user changed, with the version of the record that was
 shown: a value the ERP holds that a keyboard could not have typed stays as it is
@@ -20,11 +21,13 @@ import math
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import param
 
 from crm_core import AccessDenied, NotFoundError, Workspace
+from widgets import i18n
 from widgets.base import ViewModel
 from widgets.compose_model import ComposeModel
 from widgets.i18n import N_, _, ngettext
@@ -155,6 +158,41 @@ class RecordModel(ViewModel):
             self.compose.open(int(record["id"]), record["email"])
         else:
             self.compose.open(None)
+
+    def reply_choices(self) -> dict[str, int]:
+        """The e-mails on the shown contact's timeline, newest first, as their label
+        (when, in or out, subject) -> interaction id: what "Reply" answers."""
+        found = self.detail.get("timeline")
+        if not self.writable or found is None or found.empty:
+            return {}
+        tz = ZoneInfo(self.detail.get("timezone") or "UTC")
+        chosen: dict[str, int] = {}
+        for row in found[found["channel"] == "email"].to_dict("records"):
+            when = row["occurred_at"]
+            if isinstance(when, pd.Timestamp):
+                when = when.to_pydatetime()
+            said = ""
+            if isinstance(when, dt.datetime):
+                local = (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).astimezone(tz)
+                said = f"{i18n.format_date(local.date())} {local:%H:%M}"
+            subject = row["subject"] if isinstance(row["subject"], str) else ""
+            label = " · ".join((said, _(row["direction"]), subject))
+            chosen[label if label not in chosen else f"{label} (#{row['id']})"] = int(row["id"])
+        return chosen
+
+    def reply(self, interaction_id: int | None) -> bool:
+        """Answer the e-mail interaction ``interaction_id`` from the e-mail form: it
+        fills with ``Re:`` and the subject and the contact's address, and the message
+        goes in the same thread (crm_core's ``ws.mail.reply_draft``). False, with the
+        reason in ``message``, when refused."""
+        if interaction_id is None:
+            self._say(_("Choose an e-mail to reply to."), "warning")
+            return False
+        draft = self.attempt(lambda: self.ws.mail.reply_draft(int(interaction_id)))
+        if draft is None:
+            return False
+        self.compose.reply(draft)
+        return True
 
     # -- reading --------------------------------------------------------------------
     def open(self, kind: str, record_id: int) -> bool:

@@ -495,7 +495,8 @@ class RecordPage(ComponentView):
     # -- write an e-mail -----------------------------------------------------------------
     def _write(self) -> pn.viewable.Viewable:
         """ "Write e-mail" on a contact with an address: opens the form
-        (:mod:`widgets.compose`) under it; another record closes it."""
+        (:mod:`widgets.compose`) under it; another record closes it. "Reply" answers
+        the e-mail of the timeline chosen beside it in the same form."""
         m = self.model
         button = pn.widgets.Button(
             label=_("Write e-mail"), color="primary", css_classes=["crm-write-email"]
@@ -509,8 +510,35 @@ class RecordPage(ComponentView):
 
         button.on_click(toggle)
         m.param.watch(lambda _e: form.param.update(visible=False), "record_id")
+        # Reply to an e-mail of the timeline: the same form, answering that message.
+        answered = pn.widgets.Select(
+            label=_("Reply to"),
+            options={},
+            sizing_mode="stretch_width",
+            css_classes=["crm-reply-to"],
+        )
+        reply = pn.widgets.Button(label=_("Reply"), css_classes=["crm-reply"], align="end")
+
+        def replied(_event: Any) -> None:
+            if m.reply(answered.value):
+                if not form.objects:
+                    form.objects = [ComposeForm(model=m.compose)]
+                form.visible = True
+
+        reply.on_click(replied)
+        replies = pn.Row(answered, reply, visible=False, sizing_mode="stretch_width")
+
+        def offer(*_events: Any) -> None:
+            options = m.reply_choices()
+            answered.options = options
+            answered.value = next(iter(options.values()), None)
+            replies.visible = bool(options)
+
+        m.param.watch(offer, "detail")
+        offer()
         return pn.Column(
             button,
+            replies,
             form,
             visible=pn.bind(lambda _d: m.writable, m.param.detail),
             sizing_mode="stretch_width",

@@ -53,6 +53,8 @@ class CampaignSend:
     queued: list[int] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
     skipped_contacts: dict[int, str] = field(default_factory=dict)
+    #: Each contact skipped: contact_id, name, recipient (their address) and reason.
+    skipped_list: list[dict[str, Any]] = field(default_factory=list)
     previews: list[dict[str, Any]] = field(default_factory=list)
     dry_run: bool = False
 

@@ -10,6 +10,7 @@ subject and the Message-ID the row was given when queued.
 
 from __future__ import annotations
 
+import re
 import uuid
 from email.headerregistry import Address
 from email.message import EmailMessage as MimeMessage
@@ -56,6 +57,26 @@ class _Policy(EmailPolicy):
 POLICY = _Policy()
 #: What an URL keeps as it is in a header (the rest, e.g. non-ASCII, is %-encoded).
 URL_SAFE = ":/?#[]@!$&'()*+,;=%~-._"
+#: The subject of a mail that opts out by mail: this word, a space and the token
+#: (:mod:`crm_core.mail.optout` reads it back when the mailbox is fetched).
+UNSUBSCRIBE_SUBJECT = "unsubscribe"
+#: The "Re:" (and its kin in other clients: "RE:", "Re[2]:", "AW:", "SV:") a reply's
+#: subject starts with, however often it was repeated.
+_REPLY_PREFIX = re.compile(r"^(?:\s*(?:re|aw|sv|antw)(?:\[\d+\])?\s*[:：]\s*)+", re.IGNORECASE)
+
+
+def reply_subject(subject: str | None) -> str:
+    """The subject of a reply: ``Re: `` and the subject without the reply prefixes it
+    already has (``Re: Re: Price`` -> ``Re: Price``, never ``Re: Re:``)."""
+    bare = _REPLY_PREFIX.sub("", " ".join((subject or "").split()))
+    return f"Re: {bare}" if bare else "Re:"
+
+
+def unsubscribe_mailto(address: str, token: str) -> str:
+    """The ``mailto:`` an unsubscribe by mail goes to (RFC 2369): the sending mailbox's
+    ``address``, with the subject ``unsubscribe <token>``."""
+    subject = quote(f"{UNSUBSCRIBE_SUBJECT} {token}", safe="")
+    return f"mailto:{quote(address, safe='@')}?subject={subject}"
 
 
 def _fields(obj: Any, names: tuple[str, ...]) -> dict[str, Any] | None:
@@ -111,11 +132,19 @@ def new_message_id(sender: str | None) -> str:
 
 
 def build_mime(
-    row: OutboxMessage, references: list[str] | None = None, unsubscribe: str | None = None
+    row: OutboxMessage,
+    references: list[str] | None = None,
+    unsubscribe: str | None = None,
+    unsubscribe_mail: str | None = None,
 ) -> MimeMessage:
     """The message an outbox row puts on the wire; ``unsubscribe`` (the contact's
     signed link, for campaign mail) adds ``List-Unsubscribe`` and RFC 8058's
-    ``List-Unsubscribe-Post`` (one click: the link itself takes a POST)."""
+    ``List-Unsubscribe-Post`` (one click: the link itself takes a POST), and
+    ``unsubscribe_mail`` (a ``mailto:``, :func:`unsubscribe_mailto`) a second way to
+    the same in that header, for clients that only write mail (RFC 2369).
+    ``references`` are the Message-IDs of the thread before ``row.in_reply_to``
+    (the answered message's own References), so the reply's References name the whole
+    thread."""
     msg = MimeMessage(policy=POLICY)
     name, address = parseaddr(row.sender or "")
     msg["From"] = Address(display_name=name, addr_spec=address) if address else (row.sender or "")
@@ -125,9 +154,16 @@ def build_mime(
     msg["Message-ID"] = row.message_id
     if row.in_reply_to:
         msg["In-Reply-To"] = row.in_reply_to
-        msg["References"] = " ".join([*(references or []), row.in_reply_to])
+        chain = [r for r in (references or []) if r != row.in_reply_to]
+        msg["References"] = " ".join([*chain, row.in_reply_to])
+    ways = []
     if unsubscribe:
-        msg["List-Unsubscribe"] = f"<{quote(unsubscribe, safe=URL_SAFE)}>"
+        ways.append(f"<{quote(unsubscribe, safe=URL_SAFE)}>")
+    if unsubscribe_mail:
+        ways.append(f"<{unsubscribe_mail}>")
+    if ways:
+        msg["List-Unsubscribe"] = ", ".join(ways)
+    if unsubscribe:
         msg["List-Unsubscribe-Post"] = ONE_CLICK
     msg.set_content(row.body_text, charset="utf-8")
     if row.body_html:

@@ -109,8 +109,8 @@ def log_sent(ws: Workspace, s: Session, row: OutboxMessage) -> None:
         return
     contact = s.get(Contact, row.contact_id) if row.contact_id else None
     at = row.sent_at or ws.clock()
-    parents = [row.in_reply_to] if row.in_reply_to else []
-    known = threads.known_threads(s, parents)
+    parents = threads.references_for_reply(s, row.in_reply_to)
+    known = threads.known_threads(s, parents[-1:])
     thread = known.get(row.in_reply_to or "", row.in_reply_to or row.message_id)
     summary = " ".join(row.body_text.split())[:SUMMARY_LEN] or None
     facts = EmailMessage(

@@ -16,18 +16,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_core import validation as v
-from crm_core.access import check_unrestricted, own_only, require_admin
+from crm_core.access import check_unrestricted, interaction_clauses, own_only, require_admin
 from crm_core.errors import AccessDenied, FieldError, NotFoundError, ValidationError
 from crm_core.mail import campaigns as camp
-from crm_core.mail import in_doubt, outbox, sender, smtp_config, tokens
+from crm_core.mail import in_doubt, optout, outbox, sender, smtp_config, threads, tokens
 from crm_core.mail import templates as email_templates
-from crm_core.mail.compose import context, new_message_id
+from crm_core.mail.compose import context, new_message_id, reply_subject
 from crm_core.mail.smtp import Transport
 from crm_core.models import (
     OUTBOX_STATES,
     Campaign,
     CampaignMember,
     Contact,
+    EmailMessage,
+    Interaction,
     OutboxMessage,
     User,
 )
@@ -199,6 +201,54 @@ class MailOut:
             parts.update({k: x for k, x in edits.items() if x is not None})
             return outbox.as_dict(self._queue(s, contact, cfg, parts, in_reply_to=in_reply_to))
 
+    def reply_draft(self, interaction_id: int) -> dict[str, Any]:
+        """What a reply to the e-mail interaction ``interaction_id`` (in or out) starts
+        from: its contact, their address as ``recipient``, ``subject`` (``Re:`` once;
+        the message's own is ``original_subject``),
+        ``in_reply_to`` (the message's Message-ID) and the ``references`` the reply
+        will carry. Pass ``in_reply_to`` to :meth:`send`: the reply threads in the
+        customer's mail client and joins the same thread here. A sales user replies
+        only to interactions they may see, of contacts they own."""
+        record = f"interaction #{interaction_id}"
+        with self.ws.transaction() as s:
+            found = None
+            if v.is_id(interaction_id):
+                found = s.execute(
+                    select(Interaction, EmailMessage)
+                    .outerjoin(EmailMessage, EmailMessage.interaction_id == Interaction.id)
+                    .where(Interaction.id == interaction_id, *interaction_clauses(self.ws))
+                ).first()
+            if found is None:
+                raise NotFoundError("interaction", interaction_id)
+            logged, facts = found
+            if logged.channel != "email" or facts is None:
+                raise ValidationError(
+                    [
+                        FieldError(
+                            record,
+                            "message_id",
+                            None,
+                            "is no e-mail crmbook sent or fetched: there is no message to reply to",
+                        )
+                    ]
+                )
+            if logged.contact_id is None:
+                raise ValidationError(
+                    [FieldError(record, "contact_id", None, "names no contact to reply to")]
+                )
+            contact = self._contact(s, logged.contact_id, "reply to")
+            return {
+                "interaction_id": logged.id,
+                "contact_id": contact.id,
+                "recipient": contact.email,
+                "subject": reply_subject(facts.subject or logged.subject),
+                "original_subject": facts.subject or logged.subject,
+                "in_reply_to": facts.message_id,
+                "references": threads.references_for_reply(s, facts.message_id),
+                "direction": logged.direction,
+                "occurred_at": logged.occurred_at,
+            }
+
     # -- the outbox -----------------------------------------------------------------
     def outbox(self, state: str | None = None) -> pd.DataFrame:
         """The outbox, newest first (``state`` keeps one state); a sales user sees the
@@ -289,20 +339,12 @@ class MailOut:
             ) from None
 
     def _token_contact(self, s: Session, named: tuple[int, str]) -> Contact:
-        contact_id, key = named
-        contact = s.get(Contact, contact_id)
-        if contact is None or tokens.address_digest(contact.email_key) != key:
+        try:
+            return optout.contact_of(s, named)
+        except tokens.TokenError as exc:
             raise ValidationError(
-                [
-                    FieldError(
-                        "unsubscribe link",
-                        "token",
-                        "***",
-                        "names an address no contact has now",
-                    )
-                ]
-            )
-        return contact
+                [FieldError("unsubscribe link", "token", "***", str(exc))]
+            ) from None
 
     def unsubscribe_preview(self, token: str) -> dict[str, Any]:
         """What an unsubscribe link would do, changing nothing (the page a link opens
@@ -352,7 +394,9 @@ class MailOut:
         ``segment``, which becomes its segment) matches now, who become members;
         skipping opted-out, bouncing, address-less, archived and already-sent contacts,
         counted by reason. ``dry_run`` queues
-        nothing and adds no member: the report's ``previews`` show what would go."""
+        nothing and adds no member: the report's ``previews`` show what would go (each
+        with the contact's id, name, address, language and the rendered message) and
+        its ``skipped_list`` who would not, and why."""
         check_unrestricted(self.ws, "send", f"campaign {campaign!r}")
         cfg = smtp_config.load(self.ws)
         with self.ws.transaction() as s:
@@ -374,19 +418,19 @@ class MailOut:
             for contact in s.scalars(
                 select(Contact).where(Contact.id.in_(ids)).order_by(Contact.id)
             ):
+                who = {"contact_id": contact.id, "name": contact.name, "recipient": contact.email}
                 why = camp.skip_reason(s, contact, cid)
                 if why is not None:
                     report.skipped[why] += 1
                     report.skipped_contacts[contact.id] = why
+                    report.skipped_list.append({**who, "reason": why})
                     continue
                 done = self._render(s, contact, template, cfg, found, dict(extra))
                 parts = {
                     k: getattr(done, k) for k in ("template", "language", "subject", "text", "html")
                 }
                 if dry_run:
-                    report.previews.append(
-                        {"contact_id": contact.id, "recipient": contact.email, **parts}
-                    )
+                    report.previews.append({**who, **parts})
                 else:
                     report.queued.append(self._queue(s, contact, cfg, parts, campaign_id=cid).id)
         return report

@@ -28,6 +28,9 @@ class FetchReport:
     known contact (a mailbox importing only known contacts), ``bounces`` were delivery
     failure reports (``bouncing`` addresses marked by them) and ``skipped`` could not
     be stored. ``headers_only`` were over the size limit and stored without their body.
+    ``unsubscribed`` are the contacts an ``unsubscribe <token>`` message opted out (the
+    mailto of campaign mail's List-Unsubscribe); ``unsubscribe_ignored`` such messages
+    whose token was not valid, with the reason (the message is stored all the same).
     ``busy`` says another process was fetching the mailbox, so this run did nothing;
     ``error`` ends a run early (the batches written before it stay).
     """
@@ -47,6 +50,8 @@ class FetchReport:
     headers_only: int = 0
     renumbered: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    unsubscribed: list[int] = field(default_factory=list)
+    unsubscribe_ignored: list[Skipped] = field(default_factory=list)
     busy: bool = False
     error: str | None = None
 
@@ -62,6 +67,8 @@ class FetchReport:
         }
         out["finished_at"] = self.finished_at.isoformat() if self.finished_at else None
         out["skipped"] = len(self.skipped)
+        out["unsubscribed"] = len(self.unsubscribed)
+        out["unsubscribe_ignored"] = len(self.unsubscribe_ignored)
         return out
 
     def __str__(self) -> str:
@@ -75,6 +82,11 @@ class FetchReport:
         )
         if self.headers_only:
             text += f", {self.headers_only} too big (headers only)"
+        if self.unsubscribed:
+            text += f", {len(self.unsubscribed)} opted out by mail"
+        if self.unsubscribe_ignored:
+            why = "; ".join(sorted({u.reason for u in self.unsubscribe_ignored}))
+            text += f", {len(self.unsubscribe_ignored)} unsubscribe request(s) ignored ({why})"
         if self.renumbered:
             text += f"; read again (UIDVALIDITY changed): {', '.join(self.renumbered)}"
         if self.error:

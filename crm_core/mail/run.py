@@ -178,6 +178,8 @@ def _write(
     report.bouncing += counts.bouncing
     report.headers_only += counts.headers_only
     report.skipped += counts.skipped
+    report.unsubscribed += counts.unsubscribed
+    report.unsubscribe_ignored += counts.unsubscribe_ignored
 
 
 def _finish(ws: Workspace, box: Mailbox, owner: str, report: FetchReport) -> None:

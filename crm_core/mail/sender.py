@@ -8,7 +8,9 @@ database), and waits with the injected ``sleep`` while the window is full. Messa
 already in ``sending`` when a run starts are in doubt: they are first looked for in the
 Sent folder (:mod:`crm_core.mail.in_doubt`) and settled as sent when found, otherwise
 left alone and reported as in doubt, never sent again. Campaign messages carry the
-contact's unsubscribe link in ``List-Unsubscribe`` (RFC 8058 one-click).
+contact's unsubscribe link in ``List-Unsubscribe`` (RFC 8058 one-click) and, when a
+mailbox crmbook fetches has the sender's address, a ``mailto:`` to it (RFC 2369).
+A reply names the thread it answers in ``References``.
 """
 
 from __future__ import annotations
@@ -24,11 +26,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_core.errors import FieldError, ValidationError
-from crm_core.mail import in_doubt, outbox, tokens
-from crm_core.mail.compose import build_mime
+from crm_core.mail import in_doubt, outbox, threads, tokens
+from crm_core.mail.compose import build_mime, unsubscribe_mailto
 from crm_core.mail.smtp import SmtpTransport, Transport
 from crm_core.mail.smtp_config import MailSettings, load
-from crm_core.models import Contact, OutboxMessage
+from crm_core.models import Contact, Mailbox, OutboxMessage
 
 if TYPE_CHECKING:
     from crm_core.workspace import Workspace
@@ -139,7 +141,13 @@ def drain(
             with ws.transaction() as s:
                 row = s.get(OutboxMessage, next_id)
                 assert row is not None
-                msg = build_mime(row, unsubscribe=_unsubscribe_link(ws, s, row, settings))
+                link, by_mail = _unsubscribe_ways(ws, s, row, settings)
+                msg = build_mime(
+                    row,
+                    references=threads.references_for_reply(s, row.in_reply_to),
+                    unsubscribe=link,
+                    unsubscribe_mail=by_mail,
+                )
                 sender = parseaddr(row.sender or "")[1]
                 recipient = row.recipient
             try:
@@ -157,17 +165,27 @@ def drain(
     return report
 
 
-def _unsubscribe_link(
+def _unsubscribe_ways(
     ws: Workspace, s: Session, row: OutboxMessage, settings: MailSettings
-) -> str | None:
-    """The contact's signed unsubscribe link for a campaign message; None otherwise
-    (one-to-one mail carries no List-Unsubscribe)."""
+) -> tuple[str | None, str | None]:
+    """The contact's signed unsubscribe link and ``mailto:`` for a campaign message;
+    (None, None) otherwise (one-to-one mail carries no List-Unsubscribe). The
+    ``mailto:`` goes to the sender's address only when a mailbox crmbook fetches has it
+    (:mod:`crm_core.mail.optout` reads those requests): else nobody would read it."""
     if row.campaign_id is None or row.contact_id is None:
-        return None
+        return None, None
     contact = s.get(Contact, row.contact_id)
     if contact is None:
-        return None
-    return settings.unsubscribe_url + tokens.make(ws, contact.id, contact.email_key, s)
+        return None, None
+    token = tokens.make(ws, contact.id, contact.email_key, s)
+    address = parseaddr(row.sender or "")[1]
+    fetched = address and s.scalar(
+        select(Mailbox.address).where(
+            Mailbox.active, func.lower(Mailbox.address) == address.lower()
+        )
+    )
+    mailto = unsubscribe_mailto(fetched, token) if fetched else None
+    return settings.unsubscribe_url + token, mailto
 
 
 def _transport(settings: MailSettings) -> Transport:

@@ -4,7 +4,8 @@ proposed contacts, in the caller's transaction.
 Each new Message-ID becomes one :class:`~crm_core.models.Interaction` made by
 ``ws.interactions.prepare`` (validated and journaled like any other) and one
 :class:`~crm_core.models.EmailMessage`. A Message-ID already stored is counted as known
-and only its folder and UID are brought up to date.
+and only its folder and UID are brought up to date. An incoming ``unsubscribe
+<token>`` message opts its contact out (:mod:`crm_core.mail.optout`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from crm_core.errors import ValidationError
-from crm_core.mail import linking, threads
+from crm_core.mail import linking, optout, threads, tokens
 from crm_core.mail.parse import ParsedMail, clean_text
 from crm_core.mail.report import FetchReport, Skipped
 from crm_core.models import (
@@ -105,6 +106,9 @@ def write_batch(
             stored[mail.message_id] = mail.message_id
             continue
         outgoing = own is not None and linking.address_key(mail.from_address) == own
+        token = None if outgoing else optout.token_of(mail.subject)
+        if token is not None:
+            _opt_out(ws, s, box, item, token, report)
         others = mail.to + mail.cc if outgoing else [mail.from_address]
         other_keys = [k for k in (linking.address_key(a) for a in others if a) if k and k != own]
         contact = next((contacts[k] for k in other_keys if k in contacts), None)
@@ -178,6 +182,23 @@ def write_batch(
     s.add_all([facts for _, facts in logged_facts])
     s.flush()
     del companies  # kept referenced until the interactions were checked and written
+
+
+def _opt_out(
+    ws: Workspace, s: Session, box: Mailbox, item: Incoming, token: str, report: FetchReport
+) -> None:
+    """An ``unsubscribe <token>`` message (the mailto of campaign mail's
+    List-Unsubscribe): the contact it names opts out; a bad token is reported, ignored.
+    The message itself is stored like any other."""
+    assert item.mail is not None
+    try:
+        contact = optout.opt_out(ws, s, token)
+    except tokens.TokenError as exc:
+        report.unsubscribe_ignored.append(
+            Skipped(item.folder, item.uid, str(exc), item.mail.message_id)
+        )
+        return
+    report.unsubscribed.append(contact.id)
 
 
 def _summary(mail: ParsedMail, item: Incoming) -> str | None:

@@ -46,3 +46,22 @@ def thread_of(mail: ParsedMail, known: Mapping[str, str]) -> str:
     if mail.references:
         return mail.references[0]
     return mail.in_reply_to or mail.message_id
+
+
+#: The most Message-IDs a reply's References names (RFC 5322 lets a client trim the
+#: middle; the root and the nearest ones are what threading needs).
+MAX_REFERENCES = 20
+
+
+def references_for_reply(s: Session, parent: str | None) -> list[str]:
+    """The References of a reply to the stored message ``parent``: the Message-IDs
+    ``parent`` referred to, then ``parent`` itself (RFC 5322 3.6.4), the root kept
+    when the list is trimmed to :data:`MAX_REFERENCES`. ``[parent]`` when it was
+    never stored; [] for no parent."""
+    if not parent:
+        return []
+    before = s.scalar(select(EmailMessage.references).where(EmailMessage.message_id == parent))
+    chain = list(dict.fromkeys([*(before or []), parent]))
+    if len(chain) > MAX_REFERENCES:
+        chain = [chain[0], *chain[-(MAX_REFERENCES - 1) :]]
+    return chain

@@ -71,13 +71,14 @@ def make(ws: Workspace, contact_id: int, email_key: str | None, s: Session | Non
     return _serializer(ws, s).dumps({"c": contact_id, "a": address_digest(email_key)})
 
 
-def read(ws: Workspace, token: Any) -> tuple[int, str]:
+def read(ws: Workspace, token: Any, s: Session | None = None) -> tuple[int, str]:
     """The (contact id, address digest) a valid token names (compare the digest with
-    :func:`address_digest` of the contact's e-mail key); TokenError says why not."""
+    :func:`address_digest` of the contact's e-mail key); TokenError says why not. The
+    secret is read in session ``s`` when given (a fetch's batch reads it in its own)."""
     if not isinstance(token, str) or not token:
         raise TokenError("the unsubscribe link has no token")
     try:
-        data = _serializer(ws).loads(token, max_age=MAX_AGE_DAYS * 86400)
+        data = _serializer(ws, s).loads(token, max_age=MAX_AGE_DAYS * 86400)
     except SignatureExpired:
         raise TokenError(f"the unsubscribe link is older than {MAX_AGE_DAYS} days") from None
     except BadSignature:

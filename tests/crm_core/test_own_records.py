@@ -1029,6 +1029,10 @@ TABLE: dict[str, Any] = {
         lambda r: (outbox_row(r, r.olga, "queued"), r.a.mail.outbox())[1],
         holds(lambda frame, _r: frame.empty),
     ),
+    # a reply: not to an interaction on another rep's deal (not found: it is not seen)
+    "mail.reply_draft": Refused(
+        lambda r: (mail_facts(r), [lambda: r.a.mail.reply_draft(r.b_int)])[1]
+    ),
     "mail.resolve": Refused(lambda r: [lambda: r.a.mail.resolve(1, sent=True)]),
     "mail.retry": Refused(lambda r: [lambda: r.a.mail.retry(outbox_row(r, r.olga, "failed"))]),
     "mail.send": Refused(

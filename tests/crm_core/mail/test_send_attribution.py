@@ -150,8 +150,10 @@ def test_campaign_mail_carries_one_click_list_unsubscribe_and_one_to_one_mail_do
     to_imran = next(r for r in smtpd.received if r.rcpt_tos == [IMRAN])
     raw = to_imran.data.decode("ascii")
     header = next(line for line in raw.splitlines() if line.startswith("List-Unsubscribe:"))
-    link = header.removeprefix("List-Unsubscribe: <").removesuffix(">")
+    link, mailto = header.removeprefix("List-Unsubscribe: <").removesuffix(">").split(">, <")
     assert link.startswith("https://crm.indus.example.com/unsubscribe?token=")
+    # and the same by mail, to the sending mailbox (RFC 2369; test_reply_and_optout.py)
+    assert mailto.startswith(f"mailto:{OWN}?subject=unsubscribe%20")
     assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in raw.splitlines()
     html = to_imran.message.get_body(("html",)).get_content()
     assert 'href="https://crm.indus.example.com/unsubscribe?token=' in html  # and the body's
