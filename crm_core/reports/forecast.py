@@ -40,6 +40,7 @@ import pandas as pd
 from sqlalchemy import and_, case, cast, func, or_, select
 from sqlalchemy.orm import aliased
 
+from crm_core.errors import FieldError, ValidationError
 from crm_core.models import Invoice, Opportunity, Pipeline, Stage, StageChange
 from crm_core.periods import add_months
 from crm_core.reports.backtest import (
@@ -439,15 +440,26 @@ def history_months(
     today: dt.date, period_from: dt.date | None = None, period_to: dt.date | None = None
 ) -> list[dt.date]:
     """The months (first days) of the revenue history: the calendar months the period
-    touches, whole. Without ``period_to`` it ends with the month before ``today``'s
-    (the current month is not over: its partial revenue would look like a drop), or
-    with ``period_from``'s month when that is later; without ``period_from`` it
-    covers :data:`HISTORY_MONTHS` months up to its end."""
-    last = (
-        _first(period_to)
-        if period_to
-        else max(add_months(_first(today), -1), _first(period_from or dt.date.min))
-    )
+    touches, whole, and over: it ends with ``period_to``'s month or the month before
+    ``today``'s, whichever is earlier (the current month is not over: its partial
+    revenue would look like a drop, and a month to come would count as a month of no
+    revenue); without ``period_from`` it covers :data:`HISTORY_MONTHS` months up to its
+    end. A ``period_from`` in the current month or later is refused: no month of it is
+    over."""
+    done = add_months(_first(today), -1)
+    last = min(_first(period_to), done) if period_to else done
+    if period_from and _first(period_from) > done:
+        raise ValidationError(
+            [
+                FieldError(
+                    "revenue history",
+                    "period_from",
+                    period_from.isoformat(),
+                    f"must be in a month that is over (before {_first(today):%Y-%m}):"
+                    " the history holds whole past months",
+                )
+            ]
+        )
     first = _first(period_from) if period_from else add_months(last, 1 - HISTORY_MONTHS)
     count = (last.year - first.year) * 12 + last.month - first.month + 1
     return [add_months(first, k) for k in range(count)]

@@ -121,8 +121,20 @@ def test_the_history_is_whole_months_before_the_current_one():
         dt.date(2026, 3, 1),
         dt.date(2026, 4, 1),
     ]
-    assert fc.history_months(today, period_from=dt.date(2026, 5, 2)) == [dt.date(2026, 5, 1)]
     assert len(fc.history_months(today, period_to=dt.date(2025, 12, 31))) == 24
+    # A month not over is no history: not the current one, nor one to come (it would
+    # count as a month of no revenue), whatever period_to says.
+    assert fc.history_months(today, dt.date(2026, 3, 1), dt.date(2026, 8, 31)) == [
+        dt.date(2026, 3, 1),
+        dt.date(2026, 4, 1),
+    ]
+    assert fc.history_months(today, period_to=dt.date(2027, 3, 31))[-1] == dt.date(2026, 4, 1)
+    for early in (dt.date(2026, 5, 2), dt.date(2026, 7, 1)):
+        with pytest.raises(ValidationError) as refused:
+            fc.history_months(today, period_from=early)
+        [error] = refused.value.errors
+        assert (error.field, error.value) == ("period_from", early.isoformat())
+        assert "must be in a month that is over (before 2026-05)" in error.reason
 
 
 # ---------------------------------------------------------------------------------------
@@ -542,6 +554,21 @@ def test_revenue_is_one_series_in_the_reporting_currency(ws, books):
     assert february["revenue"].tolist() == [D("1410000.00")]
     backtest = ws.reports.forecast_backtest(**HALF_YEAR)
     assert set(backtest["currency"]) == {"USD"} and len(backtest) == 5
+
+
+def test_months_not_over_are_not_history_whatever_the_period_says(ws, books):
+    """Asked up to August while it is May: the history still ends with April (May's
+    555 and the months to come are not months of revenue), the forecasts and the
+    backtest are those of the half year."""
+    later = {**BILAL_PKR, "period_to": "2026-08-31"}
+    frame = ws.reports.revenue_forecast(**later)
+    assert frame.equals(ws.reports.revenue_forecast(**BILAL_PKR))
+    actual = frame[frame["kind"] == "actual"]
+    assert actual["month"].tolist() == MONTHS
+    scored = ws.reports.forecast_backtest(**later)
+    assert scored.equals(ws.reports.forecast_backtest(**BILAL_PKR))
+    with pytest.raises(ValidationError, match="period_from"):
+        ws.reports.revenue_forecast(period_from="2026-05-01", currency="PKR")
 
 
 def test_forecasts_keep_the_reporting_currencys_minor_units(ws, books):
