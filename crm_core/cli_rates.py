@@ -68,7 +68,10 @@ def import_rates(
     sheet: Annotated[str | None, typer.Option(help="The sheet of an XLSX file.")] = None,
     rejects: Annotated[
         Path | None,
-        typer.Option(help="Write the refused rows there, with why (to fix and import again)."),
+        typer.Option(
+            help="Write the refused rows there, with why: nothing is imported, so fix"
+            " them in FILE and import FILE again."
+        ),
     ] = None,
     workspace: WorkspaceOption = DEFAULT_WORKSPACE,
 ) -> None:
@@ -84,7 +87,10 @@ def import_rates(
             if more > 0:
                 say(f"... and {more} more")
             if rejects is not None:
-                say(f"the refused rows, with why, are in {rejects}")
+                say(
+                    f"the refused rows, with why, are in {rejects}; fix them in {file} and"
+                    f" import {file} again (its other rows were not imported either)"
+                )
             fail(f"{len(exc.errors)} refused value(s) in {file}; nothing was imported")
     say(
         f"{changes.added} rate(s) added, {changes.changed} changed, "

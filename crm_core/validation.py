@@ -368,13 +368,14 @@ def aware_datetime(value: Any) -> dt.datetime | None:
 
 
 # Numbers written as text: an optional sign, digits (of any one script: 34, ٣٤ and
-# ৩৪ are all thirty-four), optionally grouped by thousands with commas, and for
-# decimals a point and the fraction. Arabic thousands (U+066C) and decimal (U+066B)
-# separators read as comma and point. Anything else (exponents such as 1e30, NaN,
+# ৩৪ are all thirty-four), optionally grouped with commas by thousands (1,234,567) or
+# by lakh and crore (12,34,567, as crmbook writes INR, PKR and BDT amounts where the
+# workspace asks), and for decimals a point and the fraction. Arabic thousands
+# (U+066C) and decimal (U+066B) separators read as comma and point. Anything else (exponents such as 1e30, NaN,
 # Infinity, Python's 1_000, spaces inside, a comma as decimal separator) is refused:
 # each is either not a number a person writes or ambiguous.
 _INTEGER = re.compile(r"[+-]?\d+")
-_DECIMAL = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d*)?")
+_DECIMAL = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d{1,2}(?:,\d{2})*,\d{3}|\d+)?(?:\.\d*)?")
 _ARABIC_SEPARATORS = str.maketrans("\u066c\u066b", ",.")
 
 
@@ -394,6 +395,12 @@ def _number_text(value: str, grammar: re.Pattern[str]) -> str:
     if not grammar.fullmatch(raw) or not any(ch.isdecimal() for ch in raw):
         raise Reject("is not a number")
     return _ascii_digits(raw).replace(",", "")
+
+
+def exact_number(value: Any) -> Decimal | None:
+    """A finite Decimal from text (see ``_DECIMAL``), an int or a Decimal; None if blank;
+    floats refused. No limit on its digits: callers say what fits."""
+    return _decimal(value)
 
 
 def _decimal(value: Any) -> Decimal | None:

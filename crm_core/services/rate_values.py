@@ -28,6 +28,9 @@ FILE_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 #: What a rate may be: more than 0, below this (no currency is worth 10^15 of another).
 RATE_LIMIT = Decimal(10) ** 15
+#: ... and at least this: a rate's column keeps 18 decimal places, so a smaller one
+#: would lose its digits (and below 10^-18 be stored as 0).
+RATE_MINIMUM = Decimal(10) ** -12
 
 
 def write_rejects(path: Path, read: Any, refused: Refused) -> None:
@@ -93,7 +96,14 @@ def rate(record: str, value: Any, lenient: bool = False) -> Decimal:
         if lenient and isinstance(value, float):
             value = repr(value)
         try:
-            number = v.decimal_value(value, places=18)
+            number = v.exact_number(value)
+            if (
+                not lenient  # an ERP's float is rounded to 15 significant digits
+                and number is not None
+                and RATE_MINIMUM <= number < RATE_LIMIT
+                and int(number.normalize().as_tuple().exponent) < -18
+            ):
+                raise v.Reject("has more than 18 decimal places")
         except v.Reject:
             # A spreadsheet's small number arrives as 3.1e-05.
             if not isinstance(value, str) or "e" not in value.lower():
@@ -111,7 +121,21 @@ def rate(record: str, value: Any, lenient: bool = False) -> Decimal:
     if number <= 0:
         raise ValidationError([FieldError(record, "rate", value, "must be more than 0")])
     if number >= RATE_LIMIT:
-        raise ValidationError([FieldError(record, "rate", value, "is too large")])
+        raise ValidationError(
+            [FieldError(record, "rate", value, "is too large: a rate must be below 10^15")]
+        )
+    if number < RATE_MINIMUM:
+        raise ValidationError(
+            [
+                FieldError(
+                    record,
+                    "rate",
+                    value,
+                    "is too small: a rate must be at least 0.000000000001 (10^-12); "
+                    "give the rate the other way round (--base)",
+                )
+            ]
+        )
     return rate_value(number)
 
 

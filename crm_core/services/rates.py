@@ -192,8 +192,9 @@ class ExchangeRates(Service):
         row by its line in the file, its field, value and reason. Rates the file gives
         replace those the pairs had on the same days. With ``rejects``, the refused
         rows are also written there as they were, with their line, field, value and
-        reason (:mod:`crm_core.imports.rejects`), to fix and import again. Managers
-        and admins only.
+        reason (:mod:`crm_core.imports.rejects`), to see what to fix in the file:
+        since nothing was written, it is the whole file that is imported again, not
+        the rejects. Managers and admins only.
         """
         from crm_core.imports.reading import FileError, open_source
 

@@ -210,6 +210,40 @@ def test_bad_rates_are_refused_by_name(ws):
     assert ws.rates.list().empty
 
 
+@pytest.mark.parametrize("tiny", ["1e-9999", "1e-19", "1E-13", "0.0000000000001"])
+def test_a_rate_too_small_to_keep_is_refused_not_stored_as_zero(ws, tiny):
+    """The rate column keeps 18 decimal places: 1e-9999 was stored as 0 (and the
+    conversions fell back to an older rate without a word)."""
+    with pytest.raises(ValidationError) as caught:
+        ws.rates.set("CHF", "2026-04-07", tiny, base="USD")
+    [error] = caught.value.errors
+    assert error.field == "rate" and error.reason.startswith("is too small: a rate must be")
+    assert ws.rates.list().empty
+
+
+def test_rate_limits_are_said_as_they_are(ws):
+    ws.rates.set("CHF", "2026-04-07", "1e-12", base="USD")
+    ws.rates.set("JPY", "2026-04-07", "999999999999999", base="USD")
+    assert ws.rates.list()["rate"].tolist() == [Decimal("1E-12"), Decimal("999999999999999")]
+    with pytest.raises(ValidationError, match="is too large: a rate must be below 10\\^15"):
+        ws.rates.set("JPY", "2026-04-08", "1000000000000000", base="USD")
+    with pytest.raises(ValidationError, match="has more than 18 decimal places"):
+        ws.rates.set("EUR", "2026-04-08", "0.1234567890123456789", base="USD")
+
+
+def test_amounts_written_in_lakh_and_crore_are_read_back(ws):
+    """crmbook writes INR, PKR and BDT amounts as 12,34,567.50 where the workspace asks;
+    what it writes can be typed back in."""
+    ws.pipeline.ensure_default()
+    deal = ws.pipeline.create("Looms", expected_revenue="12,34,567.50", currency="INR")
+    assert ws.pipeline.get(deal["id"])["expected_revenue"] == Decimal("1234567.50")
+    crore = ws.pipeline.create("Mills", expected_revenue="1,23,45,678", currency="PKR")
+    assert ws.pipeline.get(crore["id"])["expected_revenue"] == Decimal("12345678")
+    for ambiguous in ("1,5", "12,34", "123,45,678"):
+        with pytest.raises(ValidationError, match="is not a number"):
+            ws.pipeline.create("Bad", expected_revenue=ambiguous, currency="INR")
+
+
 def test_everyone_reads_managers_and_admins_write(ws):
     ws.users.add("Bilal Ahmed", "bilal", role="sales", password="bilal-pass-1")
     ws.users.add("Ayesha Siddiqui", "ayesha", role="manager", password="ayesha-pass")
