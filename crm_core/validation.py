@@ -371,9 +371,10 @@ def aware_datetime(value: Any) -> dt.datetime | None:
 # ৩৪ are all thirty-four), optionally grouped with commas by thousands (1,234,567) or
 # by lakh and crore (12,34,567, as crmbook writes INR, PKR and BDT amounts where the
 # workspace asks), and for decimals a point and the fraction. Arabic thousands
-# (U+066C) and decimal (U+066B) separators read as comma and point. Anything else (exponents such as 1e30, NaN,
-# Infinity, Python's 1_000, spaces inside, a comma as decimal separator) is refused:
-# each is either not a number a person writes or ambiguous.
+# (U+066C) and decimal (U+066B) separators read as comma and point. Anything else
+# (exponents such as 1e30, NaN, Infinity, Python's 1_000, spaces inside, a comma as
+# decimal separator) is refused: each is either not a number a person writes or
+# ambiguous.
 _INTEGER = re.compile(r"[+-]?\d+")
 _DECIMAL = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d{1,2}(?:,\d{2})*,\d{3}|\d+)?(?:\.\d*)?")
 _ARABIC_SEPARATORS = str.maketrans("\u066c\u066b", ",.")
