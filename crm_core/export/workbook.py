@@ -89,6 +89,9 @@ WIDTH_SAMPLE_ROWS = 1_000
 MAX_WIDTH = 60
 #: Narrowest fitted column, in characters.
 MIN_WIDTH = 6
+#: A row's height per line of wrapped text (points), and the most lines a row grows to.
+LINE_HEIGHT = 15
+MAX_LINES = 20
 #: The progress callback is called every this-many rows (and at each table's end).
 PROGRESS_EVERY = 10_000
 
@@ -100,7 +103,9 @@ FORMATS = {
     "percent": "0.0%",
     "date": "yyyy-mm-dd",
     "datetime": "yyyy-mm-dd hh:mm:ss",
-    "bool": "General",
+    # Excel shows a boolean as TRUE/FALSE whatever its format; LibreOffice shows 1/0
+    # unless the format says otherwise.
+    "bool": '"TRUE";"TRUE";"FALSE"',
 }
 
 COVER_SHEET = "Cover"
@@ -238,6 +243,7 @@ class WorkbookBuilder:
             {"bold": True, "bottom": 1, "text_wrap": True, "valign": "top"}
         )
         self._identifiers = self.book.add_format({"font_color": "#808080"})
+        self._wrapped = self.book.add_format({"text_wrap": True, "valign": "top"})
         # The cover is the first sheet; it is filled at close (each sheet streams on
         # its own, so writing it last, top to bottom, is allowed in constant_memory).
         self._cover = self.book.add_worksheet(self._sheet_name(COVER_SHEET))
@@ -270,7 +276,7 @@ class WorkbookBuilder:
         if len(columns) > EXCEL_MAX_COLUMNS:
             raise ValueError(f"table {title!r} has {len(columns)} columns; Excel allows 16,384")
         kinds = [c.kind for c in columns]
-        currencies = _currency_sources(columns, currency)
+        currencies = currency_sources(columns, currency)
         labels = [
             column_label(c.name, self.language, report=report, declared=c.label, currency=currency)
             for c in columns
@@ -281,6 +287,13 @@ class WorkbookBuilder:
         # them and the rest alike.
         sample = list(islice(it, WIDTH_SAMPLE_ROWS))
         widths = _fitted_widths(columns, sample, labels)
+        # A text column at the widest wraps its long values: overflowing the cells to
+        # its right, they would widen what prints (fitted to one page: smaller) or be cut.
+        wrapped = {
+            c: widths[c]
+            for c, kind in enumerate(kinds)
+            if kind == "text" and widths[c] >= MAX_WIDTH
+        }
         stream: Iterator[Sequence[Any]] = chain(sample, it)
         del sample
         names: list[str] = []
@@ -303,7 +316,7 @@ class WorkbookBuilder:
                 sheet.set_row(1, 30)  # a long title wraps on two lines
             for c, label in enumerate(labels):
                 write_text(sheet, 1, c, label, header)
-            write_rows = self._row_writer(sheet, kinds, currencies)
+            write_rows = self._row_writer(sheet, kinds, currencies, wrapped)
             written = 0
             exhausted = False
             while written < per_sheet:
@@ -547,6 +560,7 @@ class WorkbookBuilder:
         sheet: Any,
         kinds: Sequence[str],
         currencies: dict[int, tuple[int | None, str | None]] | None = None,
+        wrapped: dict[int, float] | None = None,
     ) -> Callable[[Iterable[Sequence[Any]], int], int]:
         """A function writing rows to ``sheet`` from row ``first`` on and returning the
         last row written (``first - 1`` if none).
@@ -562,8 +576,11 @@ class WorkbookBuilder:
 
         ``currencies`` gives each money column where its currency is: (the index of
         the row's currency column or None, the currency when the row names none); a
-        money cell's format is its currency's (:meth:`_money_format`).
+        money cell's format is its currency's (:meth:`_money_format`). The text columns
+        ``wrapped`` (index -> width) wrap their values within the column, the row as
+        tall as its longest such value needs (no application fits it on opening).
         """
+        wrapped = wrapped or {}
         number = getattr(sheet, "_write_number", None) or sheet.write_number
         string = getattr(sheet, "_write_string", None) or sheet.write_string
         formats = self._formats
@@ -575,13 +592,18 @@ class WorkbookBuilder:
             (c, *currencies.get(c, (None, None))) for c, k in enumerate(kinds) if k == "money"
         )
         money_format = self._money_format
-        texts = tuple(c for c, k in enumerate(kinds) if k == "text")
+        texts = tuple(
+            (c, self._wrapped if c in wrapped else None) for c, k in enumerate(kinds) if k == "text"
+        )
         dates = tuple((c, formats[k]) for c, k in enumerate(kinds) if k == "date")
         stamps = tuple((c, formats[k]) for c, k in enumerate(kinds) if k == "datetime")
         flags = tuple(c for c, k in enumerate(kinds) if k == "bool")
         boolean = getattr(sheet, "_write_boolean", None) or sheet.write_boolean
+        flag_format = formats["bool"]
         careful = tuple(
-            (c, self._writer(sheet, kind)) for c, kind in enumerate(kinds) if kind != "money"
+            (c, self._writer(sheet, kind, wrap=c in wrapped))
+            for c, kind in enumerate(kinds)
+            if kind != "money"
         )
         careful_money = self._money_writer(sheet)
         epoch, first_serial, date_class = _EXCEL_EPOCH, _FIRST_SERIAL, dt.date
@@ -606,12 +628,12 @@ class WorkbookBuilder:
                                 continue
                             cur = values[at] if at is not None else fixed
                             number(r, c, x, money_format(x, cur))
-                    for c in texts:
+                    for c, f in texts:
                         v = values[c]
                         if v is not None:
                             if v.__class__ is not str or v.startswith("<r>"):
                                 raise _Careful
-                            string(r, c, v)
+                            string(r, c, v, f)
                     for c, f in dates:
                         v = values[c]
                         if v is not None:
@@ -637,13 +659,17 @@ class WorkbookBuilder:
                         if v is not None:
                             if v.__class__ is not bool:
                                 raise _Careful
-                            boolean(r, c, v)
+                            boolean(r, c, v, flag_format)
                 except (_Careful, TypeError, ValueError, AttributeError):
                     # Rewriting cells of the current row is allowed in constant_memory.
                     for c, write in careful:
                         write(r, c, values[c])
                     for c, at, fixed in moneys:
                         careful_money(r, c, values[c], values[at] if at is not None else fixed)
+                if wrapped:
+                    lines = max(_lines(values[c], width) for c, width in wrapped.items())
+                    if lines > 1:
+                        sheet.set_row(r, LINE_HEIGHT * lines)
             return r
 
         return write_rows
@@ -675,16 +701,18 @@ class WorkbookBuilder:
 
         return money
 
-    def _writer(self, sheet: Any, kind: str) -> CellWriter:
-        """The careful writer of one cell of ``kind``: any value, any type."""
+    def _writer(self, sheet: Any, kind: str, wrap: bool = False) -> CellWriter:
+        """The careful writer of one cell of ``kind``: any value, any type (text
+        wrapped within its column when ``wrap``)."""
         write_string = sheet.write_string
         write_number = sheet.write_number
         fmt = self._formats[kind]
         tz = self.timezone
+        text_format = self._wrapped if wrap else None
 
         def text(r: int, c: int, v: Any) -> None:
             if v is not None:
-                write_text(sheet, r, c, v if v.__class__ is str else str(v))
+                write_text(sheet, r, c, v if v.__class__ is str else str(v), text_format)
 
         def number(r: int, c: int, v: Any) -> None:
             if v is None:
@@ -747,7 +775,7 @@ class WorkbookBuilder:
                 else:
                     text(r, c, v)
                     return
-            sheet.write_boolean(r, c, bool(v))
+            sheet.write_boolean(r, c, bool(v), fmt)
 
         if kind == "text":
             return text
@@ -923,12 +951,15 @@ class WorkbookBuilder:
 
 
 # -- helpers ----------------------------------------------------------------------------
-def _currency_sources(
+def currency_sources(
     columns: Sequence[Column], currency: str | None
 ) -> dict[int, tuple[int | None, str | None]]:
-    """Where each money column's currency is: ``<x>_converted`` columns are in the
-    reporting currency (the row's ``reporting_currency``, else ``currency``), the
-    others in the row's ``currency`` (else ``currency``)."""
+    """Where each money column's currency is, by column index: (the index of the
+    column holding it on each row, or None; the currency to use when there is no such
+    column or it is empty). ``<x>_converted`` columns are in the reporting currency
+    (the row's ``reporting_currency``, else ``currency``), the others in the row's
+    ``currency`` (else ``currency``). The workbooks, the terminal and the app write
+    amounts by it."""
     at = {c.name: i for i, c in enumerate(columns)}
     out: dict[int, tuple[int | None, str | None]] = {}
     for i, column in enumerate(columns):
@@ -1003,13 +1034,20 @@ def _fitted_widths(
     for c, column in enumerate(columns):
         label = labels[c] if c < len(labels) else column.name
         head = display_width(label) * 1.1  # bold
-        if head > 24 and " " in label:
+        if head > 14 and " " in label:
             head = max(head / 2, 1.1 * max(display_width(w) for w in label.split()))
         widest = head + 2  # the filter button
         for values in sample:
             widest = max(widest, _shown_width(column.kind, values[c]))
         out.append(float(min(MAX_WIDTH, max(MIN_WIDTH, widest + 1))))
     return out
+
+
+def _lines(value: Any, width: float) -> int:
+    """How many lines ``value`` takes wrapped in a column ``width`` characters wide."""
+    if not isinstance(value, str) or not value:
+        return 1
+    return max(1, min(MAX_LINES, math.ceil(display_width(value) / max(width - 2, 1.0))))
 
 
 def _utf16_cut(text: str, limit: int) -> str:
