@@ -26,6 +26,10 @@ from crm_core.reports.labels import CONVERTED, column_label, title, value_label,
 MAX_CATEGORIES = {"column": 40, "bar": 40, "line": 120, "pie": 8}
 #: The most series a chart may show (lines or bars side by side) and still be read.
 MAX_SERIES = 8
+#: A money chart whose exchange rates are missing is drawn once per currency, for at
+#: most this many currencies; with more, or for a ranking (``top``: one currency's
+#: ranking is not the ranking), it is left out, saying why.
+MAX_CURRENCY_CHARTS = 4
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,9 @@ def chart_data(
     present = sorted({str(c) for c in frame["currency"] if isinstance(c, str) and c})
     if only and only in present:
         present = [only]
+    elif money and (len(present) > MAX_CURRENCY_CHARTS or (chart.top and len(present) > 1)):
+        reason = word("needs_rates", language, count=len(present))
+        return [ChartData(chart.type, heading, axis=axis, reason=reason)]
     return [
         _one(
             chart,

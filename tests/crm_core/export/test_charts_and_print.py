@@ -108,6 +108,37 @@ def test_without_a_rate_a_money_chart_is_drawn_once_per_currency(two_currencies)
     assert charts["Pipeline value by stage (USD)"]["series"]["Value"] == [1_000, 0, 0, 0]
 
 
+def test_without_rates_a_ranking_or_many_currencies_is_left_out_saying_why():
+    """One chart per currency reads for two currencies; a ranking split by currency is
+    no ranking, and ten charts are not read: left out, the sheet's note says why."""
+    columns = [Column("customer", "text"), Column("currency", "text"), Column("revenue", "money")]
+    two = pd.DataFrame(
+        [("A", "PKR", Decimal(900)), ("B", "USD", Decimal(5)), ("C", "PKR", Decimal(7))],
+        columns=["customer", "currency", "revenue"],
+    )
+    ranking = Chart("bar", "customer", ("revenue",), "Revenue by customer", top=15)
+    buffer = io.BytesIO()
+    with WorkbookBuilder(buffer, title="T") as book:
+        book.add_frame("Ranking", two, columns, ranking)
+        book.add_frame("By stage", two, columns, Chart("column", "customer", ("revenue",), "S"))
+        many = pd.DataFrame(
+            [
+                (f"c{n}", code, Decimal(n + 1))
+                for n, code in enumerate(["PKR", "INR", "BDT", "LKR", "EUR"])
+            ],
+            columns=["customer", "currency", "revenue"],
+        )
+        book.add_frame("Many", many, columns, Chart("column", "customer", ("revenue",), "M"))
+    assert sorted(charts_of(buffer.getvalue())) == ["S (PKR)", "S (USD)"]
+    assert [s.note for s in book.sheets] == [
+        "chart left out: Revenue by customer: amounts in 2 currencies, and exchange rates"
+        " missing: one chart needs them",
+        "",
+        "chart left out: M: amounts in 5 currencies, and exchange rates missing: one chart"
+        " needs them",
+    ]
+
+
 def frame_book(frame, columns, chart, **options):
     buffer = io.BytesIO()
     with WorkbookBuilder(buffer, title="T", **options) as book:
