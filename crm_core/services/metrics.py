@@ -86,8 +86,10 @@ class Metrics(Service):
         with self._tx() as s:
             deal_filter: list[Any] = [o.active.is_(True), *deal_clauses(self.ws, o)]
             rates = Rates.load(s, reporting)
+            # By stage, as the board and pipeline_by_stage add it up: the headline is
+            # the sum of their rows to the cent (each row's conversion is rounded).
             pipeline = weighted_pipeline(
-                s, [o.status == "open", *deal_filter], by=(), rates=rates, today=self.ws.today()
+                s, [o.status == "open", *deal_filter], rates=rates, today=self.ws.today()
             )
             closed = [o.status.in_(("won", "lost")), *deal_filter]
             if start is not None:
@@ -107,8 +109,11 @@ class Metrics(Service):
                 done.append(Activity.done_at < end)
             done += activity_clauses(self.ws, Activity)
             activities_done = int(s.scalar(select(func.count(Activity.id)).where(*done)) or 0)
-        value = dict(zip(pipeline["currency"], pipeline["value"], strict=True))
-        weighted = dict(zip(pipeline["currency"], pipeline["weighted"], strict=True))
+        value: dict[str, Decimal] = {}
+        weighted: dict[str, Decimal] = {}
+        for row in pipeline.itertuples():
+            value[row.currency] = value.get(row.currency, Decimal(0)) + row.value
+            weighted[row.currency] = weighted.get(row.currency, Decimal(0)) + row.weighted
         if not value:
             zero = Decimal("0.00")
             value = {self.ws.setting("currency"): zero}

@@ -271,3 +271,18 @@ def test_revenue_without_any_figure_lists_the_workspace_currency(ws):
         ["2026-04", "USD", D("0.00"), D("0.00")],
         ["2026-05", "USD", D("0.00"), D("0.00")],
     ]
+
+
+def test_the_headline_pipeline_is_the_sum_of_the_stages_to_the_cent(ws):
+    """The dashboard's figure and the board's and pipeline_by_stage's rows add up the
+    same way: PKR 1 in each of three stages is USD 0.0036 each, 0.00 per stage, so the
+    headline is 0.00 too (it was 3/280 = 0.01, converted once for all the stages)."""
+    ws.set_setting("currency", "USD")
+    ws.rates.set("PKR", "2026-01-01", "280", base="USD")
+    for stage in ("New", "Qualified", "Proposition"):
+        ws.pipeline.create(f"Deal {stage}", stage=stage, expected_revenue="1", currency="PKR")
+    headline = ws.metrics.headline()
+    by_stage = ws.reports.pipeline_by_stage()
+    assert headline["pipeline_value"] == {"PKR": Decimal("3.00")}
+    assert headline["pipeline_value_converted"] == sum(by_stage["value_converted"]) == Decimal(0)
+    assert headline["weighted_pipeline_converted"] == sum(by_stage["weighted_value_converted"])
