@@ -108,8 +108,6 @@ FORMATS = {
     "bool": '"TRUE";"TRUE";"FALSE"',
 }
 
-COVER_SHEET = "Cover"
-
 # Excel serial day 0 for dates from 1900-03-01 on: date(1899, 12, 30).toordinal().
 # (Excel counts a 29 February 1900 that never was; earlier dates are written as text.)
 _EXCEL_EPOCH = 693_594
@@ -246,7 +244,7 @@ class WorkbookBuilder:
         self._wrapped = self.book.add_format({"text_wrap": True, "valign": "top"})
         # The cover is the first sheet; it is filled at close (each sheet streams on
         # its own, so writing it last, top to bottom, is allowed in constant_memory).
-        self._cover = self.book.add_worksheet(self._sheet_name(COVER_SHEET))
+        self._cover = self.book.add_worksheet(self._sheet_name(word("cover", language)))
         self._cover.activate()
 
     # -- public API ----------------------------------------------------------------------

@@ -283,6 +283,7 @@ def test_the_user_language_is_the_default_and_rtl_sheets_for_urdu(two_currencies
     wb = openpyxl.load_workbook(ws.as_user("bilal").export.xlsx(io.BytesIO(), "pipeline_by_stage"))
     assert [s.sheet_view.rightToLeft for s in wb.worksheets] == [True, True, True]
     assert wb.worksheets[0]["A3"].value == "تیاری کا وقت"  # "Generated at"
+    assert wb.sheetnames[0] == "سرورق"  # the cover, in the reader's language too
     wb = openpyxl.load_workbook(ws.export.xlsx(io.BytesIO(), "pipeline_by_stage", language="bn"))
     assert not any(s.sheet_view.rightToLeft for s in wb.worksheets)
     assert wb["ধাপ অনুযায়ী পাইপলাইন"]["B2"].value == "ধাপ"
