@@ -140,16 +140,47 @@ def init(
     upgraded after a backup, as by `crmbook migrate`), and set its region, currency and
     time zone."""
     try:
+        settings = _init_settings(region, currency, timezone)
+    except CrmError as exc:
+        fail(str(exc))  # before anything is created or changed
+    file = None if "://" in path else Path(path).expanduser()
+    new = file is not None and not file.exists()
+    try:
         saved = crm_core.migrate(path)
         if saved is not None:
             say(f"backup of the workspace before the upgrade: {saved}")
         with crm_core.open(path) as ws:
-            ws.set_setting("phone_region", region)
-            ws.set_setting("currency", currency)
-            ws.set_setting("timezone", timezone)
+            for key, value in settings.items():
+                ws.set_setting(key, value)
             say(f"workspace ready: {ws}")
     except CrmError as exc:
+        if new and file is not None:  # refused: no half-made workspace is left behind
+            for part in (file, *(file.with_name(file.name + s) for s in _SQLITE_SIDE_FILES)):
+                part.unlink(missing_ok=True)
         fail(str(exc))
+
+
+#: The files SQLite may keep beside a database file while it is open.
+_SQLITE_SIDE_FILES = ("-journal", "-wal", "-shm")
+
+
+def _init_settings(region: str, currency: str, timezone: str) -> dict[str, str]:
+    """The settings ``crmbook init`` gives a workspace, checked as the workspace checks
+    them (region, ISO 4217 currency, IANA time zone); every refusal at once."""
+    from crm_core.errors import FieldError, ValidationError
+    from crm_core.workspace import check_setting
+
+    given = {"phone_region": region, "currency": currency, "timezone": timezone}
+    settings: dict[str, str] = {}
+    errors: list[FieldError] = []
+    for key, value in given.items():
+        try:
+            settings[key] = check_setting(key, value)
+        except ValidationError as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise ValidationError(errors)
+    return settings
 
 
 #: Set by the widgets package when it is installed: ``serve(location, address, port)``

@@ -8,12 +8,14 @@ whole layout) as a workbook. ``crmbook export contacts --xlsx FILE`` writes a ta
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
 import pandas as pd
 import typer
+from babel import Locale, UnknownLocaleError
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -29,20 +31,25 @@ from crm_core.cli import (
     say,
 )
 from crm_core.errors import CrmError
-from crm_core.reports import FILTERS, Report
+from crm_core.export.workbook import currency_sources
+from crm_core.money import digit_groups, format_figure
+from crm_core.reports import FILTERS, Column, Report
 from crm_core.terminal import cell, markup
+
+#: Decimals of a ``number`` column in the terminal (a ratio such as MASE: 1.02).
+NUMBER_DECIMALS = 2
 
 
 def _shown(value: Any, kind: str) -> str:
-    """A cell as text for the terminal, by its column kind."""
+    """A cell as text for the terminal, by its column kind (money: see :class:`_Amounts`)."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return ""
     if kind == "percent":
         return f"{float(value):.1%}"
-    if kind == "money":
+    if kind == "money":  # an amount of no known currency: 2 decimals
         return f"{Decimal(str(value)):,.2f}"
     if kind == "number":
-        return f"{float(value):,.1f}"
+        return f"{float(value):,.{NUMBER_DECIMALS}f}"
     if kind == "int":
         return f"{int(value):,}"
     if isinstance(value, dt.datetime | dt.date):
@@ -50,19 +57,67 @@ def _shown(value: Any, kind: str) -> str:
     return str(value)
 
 
-def _print_report(spec: Report, frame: pd.DataFrame) -> None:
+class _Amounts:
+    """Amounts written for the terminal: each in its currency's minor units (KWD
+    3,070.125, JPY 1,500,001), its digits grouped as the workspace's
+    ``amount_grouping`` asks (``locale``: as English in the workspace's region groups
+    them, lakh/crore in ``en_IN``; ``western``; ``indian``; ``auto``: lakh/crore for
+    INR, PKR, BDT and NPR)."""
+
+    def __init__(self, grouping: str = "locale", region: str | None = None):
+        digit_groups(grouping, "USD")  # refuses an unknown grouping now
+        self.grouping = grouping
+        self.locale = _english(region)
+
+    def __call__(self, value: Any, currency: str | None) -> str:
+        if value is None or (not isinstance(value, str) and pd.isna(value)):
+            return ""
+        if not currency:
+            return _shown(value, "money")
+        return format_figure(value, currency, locale=self.locale, grouping=self.grouping)
+
+    @classmethod
+    def of(cls, ws: Any) -> _Amounts:
+        """The workspace's grouping and region."""
+        return cls(str(ws.setting("amount_grouping") or "locale"), ws.phone_region)
+
+
+def _english(region: str | None) -> Locale:
+    """English as written in ``region`` (``en_IN``: lakh/crore), or plain English."""
+    if region:
+        try:
+            return Locale.parse(f"en_{region.upper()}")
+        except (UnknownLocaleError, ValueError):
+            pass
+    return Locale.parse("en")
+
+
+def _print_report(spec: Report, frame: pd.DataFrame, amounts: _Amounts | None = None) -> None:
+    """Print ``frame`` (report ``spec``'s run); a money cell in its row's currency
+    (the row's ``currency``, ``reporting_currency`` for ``*_converted`` columns, as
+    the workbooks decide: :func:`~crm_core.export.workbook.currency_sources`), else in
+    the run's reporting currency, written by ``amounts`` (default: western grouping)."""
+    amounts = amounts or _Amounts()
     table = Table(title=cell(spec.title), show_lines=False)
-    kinds = spec.kinds()
-    for column in frame.columns:
-        numeric = kinds.get(column) in ("int", "number", "money", "percent")
-        table.add_column(cell(column), overflow="fold", justify="right" if numeric else "left")
+    declared = {c.name: c for c in spec.columns}
+    columns: Sequence[Column] = [
+        declared.get(str(name), Column(str(name), "text")) for name in frame.columns
+    ]
+    sources = currency_sources(columns, frame.attrs.get("reporting_currency") or None)
+    for column in columns:
+        numeric = column.kind in ("int", "number", "money", "percent")
+        table.add_column(cell(column.name), overflow="fold", justify="right" if numeric else "left")
     for row in frame.itertuples(index=False):
-        table.add_row(
-            *(
-                cell(_shown(x, kinds.get(c, "text")))
-                for c, x in zip(frame.columns, row, strict=True)
-            )
-        )
+        shown = []
+        for i, (column, value) in enumerate(zip(columns, row, strict=True)):
+            if i in sources:
+                at, default = sources[i]
+                own = row[at] if at is not None else None
+                code = own if isinstance(own, str) and own else default
+                shown.append(amounts(value, code))
+            else:
+                shown.append(_shown(value, column.kind))
+        table.add_row(*(cell(text) for text in shown))
     console.print(table)
     if frame.empty:
         console.print("(no rows)")
@@ -83,7 +138,13 @@ class _Bar:
         self.progress.update(task, completed=done, total=total)
 
 
+def _warn_missing_rates(missing: str) -> None:
+    """The warning of a report run that lacked exchange rates (``missing``, in words)."""
+    err.print(f"warning: {markup(missing)}: converted cells left empty")
+
+
 def _write(ws: Any, target: Path, what: list[str], **options: Any) -> None:
+    missing: list[str] = []  # the rates each report sheet lacked
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -92,8 +153,16 @@ def _write(ws: Any, target: Path, what: list[str], **options: Any) -> None:
         console=err,
         transient=True,
     ) as progress:
-        ws.export.xlsx(target, *what, progress=_Bar(progress), **options)
+        ws.export.xlsx(
+            target,
+            *what,
+            progress=_Bar(progress),
+            warn=missing.append,
+            **options,
+        )
     say(f"workbook written to {target}")
+    for text in dict.fromkeys(missing):  # a layout's reports may lack the same rate
+        _warn_missing_rates(text)
 
 
 @app.command()
@@ -146,11 +215,9 @@ def report(
                 hint = " (a workbook layout: add --xlsx FILE)" if name in layouts else ""
                 fail(f"no report named {name!r}{hint}; `crmbook report` lists them")
             frame = ws.reports.run(name, currency=currency, **filters)
-            _print_report(ws.reports.spec(name), frame)
+            _print_report(ws.reports.spec(name), frame, _Amounts.of(ws))
             if frame.attrs.get("missing_rates"):
-                err.print(
-                    f"warning: {markup(frame.attrs['missing_rates'])}: converted cells left empty"
-                )
+                _warn_missing_rates(str(frame.attrs["missing_rates"]))
         except CrmError as exc:
             fail(str(exc))
 

@@ -245,23 +245,7 @@ class Workspace:
         """Change a workspace setting (owner or admin only); the value is validated for
         its key."""
         access.require_admin(self, "change", f"the setting {key!r}")
-        cleaners: dict[str, Callable[[Any], Any]] = {
-            "phone_region": v.region,
-            "currency": v.currency,
-            "amount_grouping": lambda x: v.one_of(x, ("locale", "western", "indian", "auto")),
-            "timezone": _timezone,
-            "session_idle_minutes": lambda x: str(v.integer(x, minimum=5, maximum=43_200)),
-            "session_max_hours": lambda x: str(v.integer(x, minimum=1, maximum=8_760)),
-            "mail_fetch_minutes": _minutes,
-            "mail_drain_seconds": lambda x: str(v.integer(x, minimum=0, maximum=86_400)),
-            "sync_minutes": _minutes,
-        }
-        if not isinstance(key, str) or key not in cleaners:
-            raise ValidationError([FieldError("settings", key, value, "is not a setting")])
-        try:
-            value = cleaners[key](value)
-        except v.Reject as exc:
-            raise ValidationError([FieldError("settings", key, value, str(exc))]) from None
+        value = check_setting(key, value)
         with self.transaction() as s:
             row = s.get(Setting, key)
             if row is None:
@@ -339,6 +323,28 @@ class Workspace:
 
     def __repr__(self) -> str:
         return f"<Workspace {self.engine.url.render_as_string(hide_password=True)}>"
+
+
+def check_setting(key: str, value: Any) -> str:
+    """``value`` as the setting ``key`` stores it, checked for its key; a
+    :class:`ValidationError` naming the setting otherwise."""
+    cleaners: dict[str, Callable[[Any], Any]] = {
+        "phone_region": v.region,
+        "currency": v.currency,
+        "amount_grouping": lambda x: v.one_of(x, ("locale", "western", "indian", "auto")),
+        "timezone": _timezone,
+        "session_idle_minutes": lambda x: str(v.integer(x, minimum=5, maximum=43_200)),
+        "session_max_hours": lambda x: str(v.integer(x, minimum=1, maximum=8_760)),
+        "mail_fetch_minutes": _minutes,
+        "mail_drain_seconds": lambda x: str(v.integer(x, minimum=0, maximum=86_400)),
+        "sync_minutes": _minutes,
+    }
+    if not isinstance(key, str) or key not in cleaners:
+        raise ValidationError([FieldError("settings", key, value, "is not a setting")])
+    try:
+        return str(cleaners[key](value))
+    except v.Reject as exc:
+        raise ValidationError([FieldError("settings", key, value, str(exc))]) from None
 
 
 def _minutes(value: Any) -> str:

@@ -28,7 +28,6 @@ Updating the catalogues after marking new texts (one line, from the checkout)::
 from __future__ import annotations
 
 import contextvars
-import copy
 import datetime as dt
 import gettext
 import io
@@ -45,12 +44,12 @@ from babel.dates import format_date as _babel_date
 from babel.dates import format_datetime as _babel_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_currency, format_decimal, parse_pattern
+from babel.numbers import format_currency, format_decimal
 from babel.numbers import format_percent as _babel_percent
 
 from crm_core.languages import DEFAULT as ENGLISH
 from crm_core.languages import ui_languages
-from crm_core.money import digit_groups, minor_units
+from crm_core.money import format_figure
 
 #: Where the catalogues live: ``<code>/LC_MESSAGES/crmbook.po``.
 LOCALE_DIR = Path(__file__).with_name("locale")
@@ -359,16 +358,19 @@ def format_amount(value: Any, currency: str, locale: Locale | str | None = None)
     its digits grouped as the workspace asks (``amount_grouping``): as the locale does
     (``locale``, the default: ``PKR 15,00,000.00`` in Bengali), in thousands
     (``western``), in lakh and crore (``indian``: ``PKR 15,00,000.00``), or in lakh and
-    crore for the currencies written so, INR, PKR, BDT and NPR (``auto``)."""
-    loc = _locale(locale)
+    crore for the currencies written so, INR, PKR, BDT and NPR (``auto``). See
+    :func:`format_amount_number` for the figure alone."""
+    return f"{currency} {format_amount_number(value, currency, locale)}"
+
+
+def format_amount_number(value: Any, currency: str, locale: Locale | str | None = None) -> str:
+    """The figure of :func:`format_amount` without the currency code, for a table that
+    shows the currency in a column of its own: ``3,070.125`` (KWD), ``1,500,001``
+    (JPY), ``15,00,000.00`` (PKR, lakh/crore grouping). Rounded half up to the
+    currency's minor units (crm_core.money.quantize)."""
     found = _current()
-    groups = digit_groups(found.grouping if found is not None else "locale", str(currency))
-    digits = minor_units(str(currency))
-    pattern = copy.copy(parse_pattern(loc.decimal_formats[None].pattern))
-    if groups is not None:
-        pattern.grouping = groups
-    pattern.frac_prec = (digits, digits)
-    return f"{currency} {pattern.apply(Decimal(str(value)), loc)}"
+    grouping = found.grouping if found is not None else "locale"
+    return format_figure(value, str(currency), locale=_locale(locale), grouping=grouping)
 
 
 def format_money(

@@ -77,6 +77,16 @@ def _figure(value: Any, tz: str) -> str:
     return str(value)
 
 
+def amount_html(value: Decimal, currency: str, *, code: bool = True) -> str:
+    """An amount in ``currency``'s own decimals (KWD 3, JPY none), grouped as the
+    workspace asks (i18n.format_amount), after its currency code unless ``code`` is
+    false (a table with a currency column), as HTML that reads left to right."""
+    if not currency.strip():
+        return esc(value)
+    write = i18n.format_amount if code else i18n.format_amount_number
+    return f'<span dir="ltr">{html.escape(write(value, currency))}</span>'
+
+
 def link(kind: str, record_id: Any, text: Any, tz: str = "UTC") -> str:
     """``text`` (escaped) as a link to the page of record ``record_id`` of ``kind``;
     plain text when there is no such id."""
@@ -105,6 +115,8 @@ def table_html(
             kind, id_column = links[column]
             return link(kind, row.get(id_column), row.get(column), tz)
         value = row.get(column)
+        if isinstance(value, Decimal) and isinstance(row.get("currency"), str):
+            return amount_html(value, row["currency"], code=False)
         if column in ("channel", "direction", "kind") and isinstance(value, str):
             value = _(WORDS.get(value, value))  # crm_core's word, as the forms label it
         return esc(value, tz)
@@ -229,7 +241,7 @@ def sections_html(detail: Mapping[str, Any]) -> str:
     invoices = detail.get("invoices")
     if detail.get("synced") or (invoices is not None and not invoices.empty):
         balance = detail.get("open_balance") or {}
-        owed = ", ".join(f"{esc(amount)} {esc(cur)}" for cur, amount in balance.items())
+        owed = ", ".join(amount_html(amount, cur) for cur, amount in balance.items())
         columns = {
             "number": N_("Number"),
             "invoice_date": N_("Date"),

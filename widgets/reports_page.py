@@ -32,19 +32,21 @@ from bokeh.models import (
     ColumnDataSource,
     FactorRange,
     HoverTool,
+    HTMLTemplateFormatter,
     NumberFormatter,
 )
 from bokeh.plotting import figure
 
 from crm_core import Workspace
 from crm_core.errors import AccessDenied, ValidationError
-from crm_core.reports import FILTERS, Chart
+from crm_core.export.workbook import currency_sources
+from crm_core.reports import FILTERS, Chart, Column
 from crm_core.reports.charts import ChartData, report_charts
 from crm_core.reports.labels import column_label
 from widgets import design
 from widgets.base import ComponentView, message_alert
 from widgets.chart_numbers import axis_formatter, hover_number
-from widgets.i18n import _, current_language, format_number
+from widgets.i18n import _, current_language, format_amount_number, format_number
 from widgets.long_work import LongWorkModel
 
 #: The ``workbook`` choice that exports only the selected report.
@@ -53,8 +55,11 @@ THIS_REPORT = "this report"
 PAGE_SIZE = 50
 #: Series colours of the charts, in order.
 PALETTE = ("#1f6f8b", "#7fb069", "#e6aa68", "#ca3c25", "#6c5b7b", "#99b2dd")
-#: Tabulator number formats per column kind (percent columns hold fractions 0..1).
-NUMBER_FORMATS = {"money": "0,0.00", "percent": "0.0 %", "number": "0,0.[00]"}
+#: Tabulator number formats per column kind (percent columns hold fractions 0..1);
+#: money columns are written per row's currency instead (see :func:`amount_texts`).
+NUMBER_FORMATS = {"percent": "0.0 %", "number": "0,0.[00]"}
+#: The hidden column that holds a money column's amounts as written (``<name>__shown``).
+SHOWN = "__shown"
 #: The colour of the actual figure among forecasts.
 ACTUAL_COLOR = "#222222"
 _NUMERIC_KINDS = ("money", "percent", "number", "int")
@@ -326,13 +331,52 @@ def display_frame(frame: pd.DataFrame | None, kinds: dict[str, str]) -> pd.DataF
     return out.reset_index(drop=True)
 
 
-def table_formatters(kinds: dict[str, str]) -> dict[str, NumberFormatter]:
-    """Bokeh number formatters per column: money ``0,0.00``, percent ``0.0 %``."""
-    return {
+def amount_texts(
+    frame: pd.DataFrame | None, kinds: dict[str, str], currency: str | None = None
+) -> dict[str, list[str]]:
+    """Each money column's amounts as the session writes them, in their row's currency
+    (the row's ``currency``, ``reporting_currency`` for ``*_converted`` columns, else
+    ``currency``: as the workbooks decide, crm_core.export.workbook.currency_sources):
+    KWD with 3 decimals, JPY with none, grouped as the workspace's ``amount_grouping``
+    asks (i18n.format_amount_number); '' where there is no amount. Keyed by the hidden
+    column that carries them (``<name>__shown``)."""
+    if frame is None:
+        return {}
+    columns = [Column(str(name), kinds.get(str(name), "text")) for name in frame.columns]
+    out: dict[str, list[str]] = {}
+    for i, (at, default) in currency_sources(columns, currency or None).items():
+        codes = frame.iloc[:, at] if at is not None else [None] * len(frame)
+        texts = []
+        for value, own in zip(frame.iloc[:, i], codes, strict=True):
+            code = own if isinstance(own, str) and own else default
+            if value is None or pd.isna(value):
+                texts.append("")
+            elif code:
+                texts.append(format_amount_number(value, code))
+            else:
+                texts.append(format_number(value, 2))
+        out[columns[i].name + SHOWN] = texts
+    return out
+
+
+def table_formatters(kinds: dict[str, str]) -> dict[str, Any]:
+    """Formatters per column: percent ``0.0 %``, number ``0,0.[00]`` (Bokeh number
+    formatters); a money column shows its hidden ``<name>__shown`` text (see
+    :func:`amount_texts`, escaped) while the column keeps its numbers, so it sorts by
+    amount."""
+    out: dict[str, Any] = {
         name: NumberFormatter(format=NUMBER_FORMATS[kind], text_align="right")
         for name, kind in kinds.items()
         if kind in NUMBER_FORMATS
     }
+    for name, kind in kinds.items():
+        if kind != "money":
+            continue
+        if name.isidentifier():
+            out[name] = HTMLTemplateFormatter(template=f"<%- {name}{SHOWN} %>")
+        else:  # a plugin's column no template can name: its figures with 2 decimals
+            out[name] = NumberFormatter(format="0,0.00", text_align="right")
+    return out
 
 
 def _date_text(value: Any) -> str:
@@ -705,9 +749,17 @@ class ReportsPage(ComponentView):
             name: column_label(name, language, report=model.report)
             for name in (model.frame.columns if model.frame is not None else ())
         }
+        shown = display_frame(model.frame, model.kinds)
+        currency = model.frame.attrs.get("reporting_currency") if model.frame is not None else None
+        texts = amount_texts(model.frame, model.kinds, currency or model.currency)
+        for name, values in texts.items():
+            shown[name] = values
+        money = [n for n, k in model.kinds.items() if k == "money" and n in shown.columns]
         return pn.widgets.Tabulator(
-            display_frame(model.frame, model.kinds),
+            shown,
             formatters=table_formatters(model.kinds),
+            text_align=dict.fromkeys(money, "right"),
+            hidden_columns=list(texts),
             titles=titles,
             disabled=True,
             show_index=False,

@@ -11,6 +11,7 @@ autofilter, fitted widths, charts, Excel's limits); layouts are described in
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
@@ -87,6 +88,7 @@ class Export:
         progress: Progress | None = None,
         language: str | None = None,
         currency: str | None = None,
+        warn: Callable[[str], None] | None = None,
         **filters: Any,
     ) -> Target:
         """Write a workbook to ``target`` (a path or a binary file object such as
@@ -104,6 +106,8 @@ class Export:
         ``language`` is the language of the titles (default: the acting user's own
         language, else English; Urdu and Sindhi sheets read right to left);
         ``currency`` the reporting currency of the reports (default: the workspace's).
+        ``warn(text)`` is told, per report sheet, the exchange rates its run lacked, in
+        words (as the cover notes them; its converted cells are left empty).
 
         Every report runs before anything is written, so a bad filter fails fast and
         leaves ``target`` untouched.
@@ -123,6 +127,9 @@ class Export:
         sheets, title = self._plan(wanted, segment)
         for sheet in sheets:
             self._prepare(sheet, given, currency)
+            missing = sheet.frame.attrs.get("missing_rates") if sheet.frame is not None else ""
+            if missing and warn is not None:
+                warn(str(missing))
             sheet.title = labels.title(sheet.title, language)
         title = labels.title(title, language)
         tz = self.ws.timezone

@@ -10,6 +10,7 @@ from crm_core.money.rates import RATE_DIGITS, MissingRate, Rates, rate_value
 from crm_core.money.units import (
     digit_groups,
     format_amount,
+    format_figure,
     indian_grouping,
     minor_units,
     quantize,
@@ -21,6 +22,7 @@ __all__ = [
     "Rates",
     "digit_groups",
     "format_amount",
+    "format_figure",
     "indian_grouping",
     "minor_units",
     "quantize",

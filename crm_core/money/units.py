@@ -74,6 +74,28 @@ def format_amount(
     )
 
 
+def format_figure(
+    amount: Any,
+    currency: str,
+    *,
+    locale: str | Locale = "en",
+    grouping: Grouping | str = "locale",
+) -> str:
+    """The figure of an amount without its currency, for a table that shows the
+    currency in a column of its own: ``amount`` rounded half up to ``currency``'s minor
+    units and written with ``locale``'s separators, its digits grouped as ``grouping``
+    says (see :func:`format_amount`): KWD ``3,070.125``, JPY ``1,500,001``, PKR
+    ``15,00,000.00`` in lakh and crore."""
+    groups = digit_groups(grouping, currency)
+    loc = locale if isinstance(locale, Locale) else _locale(locale)
+    pattern = copy.copy(parse_pattern(loc.decimal_formats[None].pattern))
+    if groups is not None:
+        pattern.grouping = groups
+    digits = minor_units(currency)
+    pattern.frac_prec = (digits, digits)
+    return str(pattern.apply(quantize(Decimal(str(amount)), currency), loc))
+
+
 def digit_groups(grouping: str, currency: str) -> tuple[int, int] | None:
     """How ``grouping`` (see :func:`format_amount`) groups an amount of ``currency``'s
     digits: (3, 3) western, (3, 2) lakh/crore, None for the locale's own grouping."""
