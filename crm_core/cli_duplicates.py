@@ -10,7 +10,7 @@ contacts KEEP DROP [--field name=drop ...]``, ``crmbook duplicates undo MERGE_ID
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import pandas as pd
 import typer
@@ -34,6 +34,42 @@ duplicates_app = typer.Typer(
     invoke_without_command=True,
 )
 app.add_typer(duplicates_app, name="duplicates")
+
+#: ``-w`` after a subcommand; without it, the one given before the subcommand (or its
+#: default: $CRMBOOK_WORKSPACE, then crm.sqlite) is used.
+SubWorkspace = Annotated[
+    str | None,
+    typer.Option(
+        "--workspace",
+        "-w",
+        help="SQLite file or database URL of the workspace (may also come before the subcommand).",
+        show_default=False,
+    ),
+]
+
+
+def _workspace(ctx: typer.Context, given: str | None) -> str:
+    """The workspace a subcommand acts on: its own ``-w``, else the group's."""
+    if given is not None:
+        return given
+    parent = ctx.parent.params.get("workspace") if ctx.parent is not None else None
+    return parent or DEFAULT_WORKSPACE
+
+
+def _inherited(ctx: typer.Context, name: str, value: float) -> float:
+    """``--min-score`` or ``--limit`` of a subcommand, or the group's when only the
+    group was given it (``crmbook duplicates --limit 5 companies``)."""
+    parent = ctx.parent
+
+    def given(c: Any) -> bool:  # a click context (typer's own copy of click, maybe)
+        # By the source's name: typer may carry its own copy of click's enum.
+        source = c.get_parameter_source(name)
+        return source is not None and getattr(source, "name", "") != "DEFAULT"
+
+    if parent is not None and not given(ctx) and given(parent):
+        return type(value)(parent.params[name])
+    return value
+
 
 MinScore = Annotated[
     float,
@@ -60,22 +96,34 @@ def duplicates(
 
 @duplicates_app.command("contacts")
 def duplicate_contacts(
-    workspace: WorkspaceOption = DEFAULT_WORKSPACE,
+    ctx: typer.Context,
+    workspace: SubWorkspace = None,
     min_score: MinScore = DEFAULT_MIN_SCORE,
     limit: Limit = DEFAULT_LIMIT,
 ) -> None:
     """Pairs of contacts that are probably one person, with their score and reasons."""
-    _list("contacts", workspace, min_score, limit)
+    _list(
+        "contacts",
+        _workspace(ctx, workspace),
+        _inherited(ctx, "min_score", min_score),
+        int(_inherited(ctx, "limit", limit)),
+    )
 
 
 @duplicates_app.command("companies")
 def duplicate_companies(
-    workspace: WorkspaceOption = DEFAULT_WORKSPACE,
+    ctx: typer.Context,
+    workspace: SubWorkspace = None,
     min_score: MinScore = DEFAULT_MIN_SCORE,
     limit: Limit = DEFAULT_LIMIT,
 ) -> None:
     """Pairs of companies that are probably one, with their score and reasons."""
-    _list("companies", workspace, min_score, limit)
+    _list(
+        "companies",
+        _workspace(ctx, workspace),
+        _inherited(ctx, "min_score", min_score),
+        int(_inherited(ctx, "limit", limit)),
+    )
 
 
 def _list(entity: str, workspace: str, min_score: float, limit: int) -> None:
@@ -113,6 +161,7 @@ def _linked(a: bool, b: bool) -> str:
 
 @duplicates_app.command("merge")
 def merge(
+    ctx: typer.Context,
     entity: Annotated[str, typer.Argument(help="contacts or companies.")],
     keep: Annotated[int, typer.Argument(help="Id of the record that stays.")],
     drop: Annotated[int, typer.Argument(help="Id of the record merged into it (archived).")],
@@ -124,7 +173,7 @@ def merge(
             " most recently changed non-empty one; tags: both). Repeatable.",
         ),
     ] = None,
-    workspace: WorkspaceOption = DEFAULT_WORKSPACE,
+    workspace: SubWorkspace = None,
 ) -> None:
     """Merge record DROP into record KEEP (managers and admins); undo with
     ``crmbook duplicates undo MERGE_ID``."""
@@ -136,7 +185,7 @@ def merge(
         if not sep or side.strip() not in CHOICES:
             fail(f"--field {given!r}: write FIELD=keep or FIELD=drop")
         choose[name.strip()] = side.strip()
-    with acting(workspace) as ws:
+    with acting(_workspace(ctx, workspace)) as ws:
         done = ws.duplicates.merge(entity, keep, drop, choose or None)
     singular = ENTITIES[entity][1]
     say(
@@ -148,12 +197,13 @@ def merge(
 
 @duplicates_app.command("undo")
 def undo(
+    ctx: typer.Context,
     merge_id: Annotated[str, typer.Argument(help="The merge id (see: crmbook duplicates merges).")],
-    workspace: WorkspaceOption = DEFAULT_WORKSPACE,
+    workspace: SubWorkspace = None,
 ) -> None:
     """Undo a merge: both records and everything moved, as they were (managers and
     admins)."""
-    with acting(workspace) as ws:
+    with acting(_workspace(ctx, workspace)) as ws:
         done = ws.duplicates.undo(merge_id)
     singular = ENTITIES[done["entity"]][1]
     say(
@@ -164,12 +214,13 @@ def undo(
 
 @duplicates_app.command("merges")
 def merges(
+    ctx: typer.Context,
     limit: Limit = DEFAULT_LIMIT,
-    workspace: WorkspaceOption = DEFAULT_WORKSPACE,
+    workspace: SubWorkspace = None,
 ) -> None:
     """The latest merges, newest first, and whether each was undone."""
-    with acting(workspace) as ws:
-        found = ws.duplicates.merges(limit)
+    with acting(_workspace(ctx, workspace)) as ws:
+        found = ws.duplicates.merges(int(_inherited(ctx, "limit", limit)))
     if found.empty:
         say("no merge yet")
         return

@@ -16,8 +16,9 @@ import typer
 
 from crm_core.cli import DEFAULT_WORKSPACE, WorkspaceOption, _print_frame, acting, fail, say
 from crm_core.cli import app as _app
-from crm_core.imports import MODES
+from crm_core.imports import MODES, ImportReport, ImportStopped
 from crm_core.imports.progress import progress_bar
+from crm_core.imports.report import read_as, shorten
 from crm_core.imports.run import ENTITIES
 
 
@@ -44,7 +45,11 @@ def import_(
         str, typer.Option(help=f"{' | '.join(MODES)}: add new, change existing, or both.")
     ] = "upsert",
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Say what would happen; write only the rejects.")
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Say what would happen; write nothing (the rejects only to --rejects PATH).",
+        ),
     ] = False,
     rejects: Annotated[
         Path | None, typer.Option(help="Where rejected rows go (default: FILE.rejects.EXT).")
@@ -88,25 +93,41 @@ def import_(
         options: dict[str, Any] = dict(
             map=map_ or None, custom=custom, encoding=encoding, delimiter=delimiter
         )
-        _print_frame(ws.importer.columns(file, entity, sheet=sheet, **options), title="columns")
+        plan = ws.importer.columns(file, entity, sheet=sheet, **options)
+        if "encoding" in plan.attrs:
+            say(f"{file}: {read_as(plan.attrs['encoding'], plan.attrs.get('delimiter'))}")
+        _print_frame(plan, title="columns")
         with progress_bar(file=sys.stderr, disable=not sys.stderr.isatty()) as bar:
-            report = ws.importer.run(
-                file,
-                entity,
-                match=match,
-                mode=mode,
-                dry_run=dry_run,
-                rejects=rejects,
-                keep_invalid=keep_invalid,
-                pipeline=int(pipeline) if pipeline and pipeline.isdecimal() else pipeline,
-                sheet=sheet,
-                progress=bar,
-                workers=(1 if (os.cpu_count() or 1) > 1 else 0) if workers is None else workers,
-                **options,
-            )
+            try:
+                report = ws.importer.run(
+                    file,
+                    entity,
+                    match=match,
+                    mode=mode,
+                    dry_run=dry_run,
+                    rejects=rejects,
+                    keep_invalid=keep_invalid,
+                    pipeline=int(pipeline) if pipeline and pipeline.isdecimal() else pipeline,
+                    sheet=sheet,
+                    progress=bar,
+                    workers=(1 if (os.cpu_count() or 1) > 1 else 0) if workers is None else workers,
+                    **options,
+                )
+            except ImportStopped as stopped:
+                # What was read is counted; the line it stopped at is the error.
+                _print_report(stopped.report, leave_out=str(stopped))
+                fail(str(stopped))
+    _print_report(report)
+
+
+def _print_report(report: ImportReport, leave_out: str | None = None) -> None:
+    """The summary of a run, then a few example rows of each outcome (long values cut);
+    ``leave_out``: a line the error that follows says."""
     for line in report.summary().splitlines():
-        say(line)
+        if leave_out is None or line.strip() != leave_out:
+            say(line)
     for outcome, examples in report.examples.items():
         for e in examples[:3]:
             ref = f" #{e.record_id}" if e.record_id is not None else ""
-            say(f"  e.g. {outcome}: line {e.line} {e.name!r}{ref} {e.detail}".rstrip())
+            detail = shorten(e.detail, 300)
+            say(f"  e.g. {outcome}: line {e.line} {shorten(e.name)!r}{ref} {detail}".rstrip())

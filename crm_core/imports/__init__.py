@@ -11,6 +11,6 @@ writer the ERP sync uses too.
 
 from crm_core.errors import ImportRefused
 from crm_core.imports.report import ImportReport
-from crm_core.imports.run import MODES, Importer
+from crm_core.imports.run import MODES, Importer, ImportStopped
 
-__all__ = ["MODES", "ImportRefused", "ImportReport", "Importer"]
+__all__ = ["MODES", "ImportRefused", "ImportReport", "ImportStopped", "Importer"]

@@ -26,6 +26,7 @@ from crm_core import text
 from crm_core.errors import ImportRefused
 from crm_core.imports import mapping as m
 from crm_core.imports.matching import Touched
+from crm_core.imports.reading import MAX_CELL
 from crm_core.imports.rejects import Rejects
 from crm_core.imports.report import Example, ImportReport
 from crm_core.loaders import BatchError, Checked, blank, database_reason
@@ -248,6 +249,15 @@ class Job:
                 row.erp_id = int(digits)
         row.custom_given = tuple(k[len(m.CUSTOM) :] for k in raw if k.startswith(m.CUSTOM))
         row.raw = raw
+        long = [i for i, c in enumerate(cells) if isinstance(c, str) and len(c) > MAX_CELL]
+        if long:
+            i = long[0]
+            row.refuse(
+                self.plan.fields.get(self.columns[i]),
+                f"{len(cells[i]):,} characters",
+                f"the cell of column {self.columns[i]!r} is longer than "
+                f"{MAX_CELL >> 20} MiB: too long to import",
+            )
         return row
 
     def _refs(self, s: Session, rows: list[Row], field: str, model: Any) -> None:

@@ -105,6 +105,8 @@ FIELDS: dict[str, tuple[str, ...]] = {
 IGNORE = ("", "-", "ignore")
 CUSTOM = "custom."
 _CUSTOM_NAME = re.compile(r"[^a-z0-9]+")
+# What a custom field's name may be (crm_core.services.custom_fields).
+_FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,59}")
 
 
 class MappingError(ImportRefused):
@@ -121,12 +123,19 @@ class ColumnMap:
     unknown: list[str] = field(default_factory=list)
     #: Columns mapped to a field another column already fills: ignored.
     repeated: dict[str, str] = field(default_factory=dict)
+    #: Columns whose guessed field a column given by hand (``--map``) fills: ignored.
+    overridden: dict[str, str] = field(default_factory=dict)
     #: Custom fields to define before the import: column -> field name.
     new_custom: dict[str, str] = field(default_factory=dict)
 
     def rows(self) -> list[tuple[str, str]]:
         """(column, what it fills or why not) in file order, for showing before a run."""
         out = [(c, f) for c, f in self.fields.items()]
+        given = {f: c for c, f in self.fields.items()}
+        out += [
+            (c, f"(ignored: {f} is filled by {given[f]!r}, as --map says)")
+            for c, f in self.overridden.items()
+        ]
         out += [
             (c, f"(ignored: {f} is filled by another column)") for c, f in self.repeated.items()
         ]
@@ -158,6 +167,23 @@ def _synonyms(entity: str) -> dict[str, str]:
                 table.update({header_key(h): name for h in headers})
     table.update({header_key(name): name for name in known})
     return table
+
+
+@cache
+def _beside(entity: str) -> dict[str, tuple[str, str, str]]:
+    """Header key -> (field, the field beside which it means that, the field it means
+    alone), from ``headers.toml``'s ``[[beside]]`` tables."""
+    raw = tomllib.loads(resources.files("crm_core.imports").joinpath("headers.toml").read_text())
+    known = FIELDS[entity]
+    out: dict[str, tuple[str, str, str]] = {}
+    for rule in raw.get("beside", []):
+        if rule.get("entity") != entity:
+            continue
+        meaning = (rule["field"], rule["beside"], rule["alone"])
+        if not all(f in known for f in meaning):
+            raise ValueError(f"headers.toml: [[beside]] {rule}: no such {entity} field")
+        out.update({header_key(h): meaning for h in rule["headers"]})
+    return out
 
 
 def guess(
@@ -192,32 +218,77 @@ def guess(
             f"; its columns are {', '.join(map(repr, columns))}"
         )
     result = ColumnMap(entity, {})
-    filled: dict[str, str] = {}
+    targets: dict[str, str] = {}
+    # The mapping given by hand first: a guessed column never takes its field.
     for column in columns:
         if column in given:
             target = given[column].strip()
             if target.lower() in IGNORE:
                 continue
             _check_target(entity, column, target, custom_fields or {})
-        else:
-            key = header_key(column)
-            found = customs.get(key) or synonyms.get(key)
-            if found is None and key.startswith("custom "):
-                found = f"{CUSTOM}{key[7:].replace(' ', '_')}"
-            if found is None:
-                if keep_unknown:
-                    name = custom_name(column)
-                    result.new_custom[column] = name
-                    found = f"{CUSTOM}{name}"
-                else:
-                    result.unknown.append(column)
-                    continue
-            target = found
-        if target in filled:
-            result.repeated[column] = target
+            name = target[len(CUSTOM) :] if target.startswith(CUSTOM) else None
+            if name is not None and name not in (custom_fields or {}):
+                if not keep_unknown or not _FIELD_NAME.fullmatch(name):
+                    raise MappingError(
+                        f"column {column!r} is mapped to {target!r}, but the workspace has "
+                        f"no {entity} custom field {name!r}"
+                        + (f" (it has {', '.join(custom_fields)})" if custom_fields else "")
+                        + (
+                            ": a new one is named with lower-case letters, digits and _"
+                            if keep_unknown
+                            else ": add --custom to define it as a new text field, or "
+                            "define it first (ws.custom_fields.define)"
+                        )
+                    )
+                result.new_custom[column] = name
+            targets[column] = target
+    by_hand = set(targets.values())
+    beside = _beside(entity)
+    guessed = {
+        column: customs.get(key) or synonyms.get(key)
+        for column in columns
+        if column not in given
+        for key in [header_key(column)]
+    }
+    named = by_hand | {f for f in guessed.values() if f is not None}
+    for column in columns:
+        if column in given:
             continue
-        filled[target] = column
-        result.fields[column] = target
+        key = header_key(column)
+        found = guessed[column]
+        if found is None and key in beside:
+            field_, other, alone = beside[key]
+            found = field_ if other in named else alone
+        if found is None and key.startswith("custom "):
+            name = key[7:].replace(" ", "_")
+            if name in (custom_fields or {}):
+                found = f"{CUSTOM}{name}"
+            elif keep_unknown and _FIELD_NAME.fullmatch(name):
+                result.new_custom[column] = name
+                found = f"{CUSTOM}{name}"
+        if found in by_hand:
+            result.overridden[column] = found
+            result.new_custom.pop(column, None)
+            continue
+        if found is None:
+            if keep_unknown:
+                name = custom_name(column)
+                result.new_custom[column] = name
+                found = f"{CUSTOM}{name}"
+            else:
+                result.unknown.append(column)
+                continue
+        targets[column] = found
+    filled: dict[str, str] = {}
+    for column in columns:
+        mapped = targets.get(column)
+        if mapped is None:
+            continue
+        if mapped in filled:
+            result.repeated[column] = mapped
+            continue
+        filled[mapped] = column
+        result.fields[column] = mapped
     return result
 
 

@@ -7,8 +7,11 @@ or a deal's within its company, or among those of no company; a company's alone;
 that a row with nothing but a name still finds its record again). Every strong key
 the row has is looked up: when they name one record, that is the match; when they name
 two or more, the row is ambiguous and refused with every candidate named. The name is
-only tried when no strong key matched. Neither a phone nor a name finds a record whose
-e-mail says it is someone else (an office's phone, a common name are shared).
+only tried when no strong key matched. A phone does not find a record whose e-mail
+says it is someone else (an office's phone is shared), unless the row's e-mail finds
+another record that lacks the phone: then both are candidates. A name does not find a
+record whose e-mail, VAT number or phones say it is someone else (namesakes), see
+:func:`other_person`.
 
 Each key is one query per batch of rows (``IN (...)`` on an indexed column), so
 matching costs a few queries per thousand rows, not one per row.
@@ -52,6 +55,17 @@ SAID = {
 _MODELS: dict[str, Any] = {"contact": Contact, "company": Company, "opportunity": Opportunity}
 
 
+def other_person(row: RowKeys, other: RowKeys) -> bool:
+    """Whether ``other`` (a record's keys, or another row's) is someone other than
+    ``row`` by a key both give: their e-mails differ, their VAT numbers differ, or each
+    has phones and they share none. Then a name in common does not make them one."""
+    if row.email is not None and other.email is not None and row.email != other.email:
+        return True
+    if row.vat is not None and other.vat is not None and row.vat != other.vat:
+        return True
+    return bool(row.phones and other.phones and not set(row.phones) & set(other.phones))
+
+
 def check_keys(entity: str, keys: Iterable[str]) -> tuple[str, ...]:
     """``keys`` in strength order, refused with a clear message if one is unknown."""
     given = [k.strip() for k in keys if k.strip()]
@@ -71,6 +85,8 @@ class Found:
 
     strong: dict[int, list[str]] = field(default_factory=dict)
     by_name: dict[int, list[str]] = field(default_factory=dict)
+    #: Records the row's phone finds whose e-mail says they are someone else.
+    phone_elsewhere: dict[int, list[str]] = field(default_factory=dict)
 
     def decision(self) -> tuple[int | None, str | None, dict[int, list[str]]]:
         """(matched id, the key it was matched by, all candidates): one candidate is a
@@ -86,10 +102,14 @@ class Found:
 class Matcher:
     """Looks up a batch of rows' keys in one query per key."""
 
-    def __init__(self, entity: str, keys: Sequence[str]):
+    def __init__(self, entity: str, keys: Sequence[str], *, phone_of_another: bool = False):
+        """``phone_of_another``: a row whose e-mail finds one record and whose phone
+        only another (with an e-mail of its own) has both as candidates (a file's row,
+        refused naming both), instead of the e-mail's alone."""
         self.entity = entity
         self.model = _MODELS[entity]
         self.keys = tuple(keys)
+        self.phone_of_another = phone_of_another
 
     def find(self, s: Session, rows: Sequence[RowKeys | None]) -> list[Found]:
         """One :class:`Found` per row (rows given as None find nothing)."""
@@ -105,12 +125,22 @@ class Matcher:
                 if row is None:
                     continue
                 for value in row.values(key):
-                    for record_id, email in hits.get(value, ()):
-                        if key in WEAK and contradicts(row, email):
+                    for record_id, keys_of in hits.get(value, ()):
+                        if key in WEAK and contradicts(row, keys_of.email):
+                            out.phone_elsewhere.setdefault(record_id, [key])
                             continue
                         keys = out.strong.setdefault(record_id, [])
                         if key not in keys:
                             keys.append(key)
+        for out in found if self.phone_of_another else ():
+            # A row whose e-mail finds one record and whose phone only another (with
+            # an e-mail of its own) could be either: both are candidates, and the row
+            # is refused naming them. (A phone the e-mail's record has too is an
+            # office's, shared: it decides nothing.)
+            by_email = [keys for keys in out.strong.values() if "email" in keys]
+            if by_email and not any("phone" in keys for keys in by_email):
+                for record_id, keys in out.phone_elsewhere.items():
+                    out.strong.setdefault(record_id, keys)
         if "name" in self.keys:
             # Only for rows no strong key placed; a row with an e-mail only finds records
             # with no e-mail or that one (so that the query returns a handful of rows,
@@ -131,19 +161,24 @@ class Matcher:
                 hits = self._lookup(s, "name", wanted, emails)
                 for row, out in todo:
                     for value in row.values("name"):
-                        for record_id, email in hits.get(value, ()):
-                            if contradicts(row, email):
+                        for record_id, keys_of in hits.get(value, ()):
+                            # Namesakes: a name does not find a record whose e-mail,
+                            # VAT number or phones say it is someone else.
+                            if other_person(row, keys_of):
                                 continue
                             out.by_name.setdefault(record_id, []).append("name")
         return found
 
     def _lookup(
         self, s: Session, key: str, wanted: set[Any], emails: set[str] | None = None
-    ) -> dict[Any, list[tuple[int, Any]]]:
-        """value -> [(record id, extra)] for the records holding one of ``wanted``
-        (names: only those with no e-mail or one of ``emails``, when given)."""
+    ) -> dict[Any, list[tuple[int, RowKeys]]]:
+        """value -> [(record id, the record's keys as far as they are needed: its
+        e-mail for phones; e-mail, phones and VAT number for names)] for the records
+        holding one of ``wanted`` (names: only those with no e-mail or one of
+        ``emails``, when given)."""
         m = self.model
-        out: dict[Any, list[tuple[int, Any]]] = {}
+        out: dict[Any, list[tuple[int, RowKeys]]] = {}
+        none = RowKeys()
         chunks = _chunks(sorted(wanted, key=repr), 500)
         for chunk in chunks:
             if key == "erp_id":
@@ -152,36 +187,49 @@ class Matcher:
                     link.entity == self.entity, link.remote_id.in_(chunk)
                 )
                 for remote_id, local_id in s.execute(q):
-                    out.setdefault(remote_id, []).append((local_id, None))
+                    out.setdefault(remote_id, []).append((local_id, none))
             elif key == "email":
                 for record_id, email_key in s.execute(
                     select(m.id, m.email_key).where(m.email_key.in_(chunk))
                 ):
-                    out.setdefault(email_key, []).append((record_id, None))
+                    out.setdefault(email_key, []).append((record_id, none))
             elif key == "vat":
                 stored: Any = m.vat
                 for noise in (" ", "-", ".", "/"):  # as vat_key strips them
                     stored = func.replace(stored, noise, "")
                 stored = func.upper(stored)
                 for record_id, vat in s.execute(select(m.id, m.vat).where(stored.in_(chunk))):
-                    out.setdefault(vat_key(vat), []).append((record_id, None))
+                    out.setdefault(vat_key(vat), []).append((record_id, none))
             elif key == "phone":
                 columns = [m.phone, m.mobile] if m is Contact else [m.phone]
                 q = select(m.id, m.email_key, *columns).where(or_(*(c.in_(chunk) for c in columns)))
                 for record_id, email_key, *numbers in s.execute(q):
+                    keys = RowKeys(email=email_key)
                     for number in dict.fromkeys(n for n in numbers if n in wanted):
-                        out.setdefault(number, []).append((record_id, email_key))
+                        out.setdefault(number, []).append((record_id, keys))
             else:  # name, within the company (a company's own name alone)
                 names = sorted({name for name, _ in chunk})
                 email = m.email_key if hasattr(m, "email_key") else literal(None)
                 company = m.company_id if hasattr(m, "company_id") else literal(None)
-                q = select(m.id, m.name_key, company, email).where(m.name_key.in_(names))
+                phone = m.phone if hasattr(m, "phone") else literal(None)
+                mobile = m.mobile if hasattr(m, "mobile") else literal(None)
+                vat = m.vat if hasattr(m, "vat") else literal(None)
+                q = select(m.id, m.name_key, company, email, phone, mobile, vat).where(
+                    m.name_key.in_(names)
+                )
                 if emails is not None:
                     q = q.where(or_(email.is_(None), email.in_(sorted(emails))))
-                for record_id, name_key, company_id, email_key in s.execute(q):
+                for record_id, name_key, company_id, email_key, *numbers, vat_ in s.execute(q):
                     value = (name_key, company_id)
                     if value in wanted:
-                        out.setdefault(value, []).append((record_id, email_key))
+                        # Only numbers stored as E.164 are keys (not one kept as written).
+                        phones = tuple(
+                            dict.fromkeys(
+                                n for n in numbers if isinstance(n, str) and n.startswith("+")
+                            )
+                        )
+                        keys = RowKeys(email=email_key, vat=vat_key(vat_), phones=phones)
+                        out.setdefault(value, []).append((record_id, keys))
         return out
 
 

@@ -1,12 +1,14 @@
 """Reading a file of rows: CSV in whatever encoding and delimiter it came in, or XLSX.
 
-A file is read twice at most and never held in memory: :func:`open_source` first
-looks at it (the encoding, from a byte-order mark, a strict UTF-8 pass over the
-whole file, or charset-normalizer on the lines that are not ASCII; the delimiter,
-from ``csv.Sniffer`` on the first lines), then :meth:`Source.rows` streams it row by
-row with the line number each row starts on, which is how rejects and reports name
-a row. Blank lines and rows of empty cells are skipped; quoted newlines stay inside
-their cell.
+A file is never held in memory: :func:`open_source` first looks at it (that it is
+text at all; the encoding, from a byte-order mark, a strict UTF-8 pass over the whole
+file, the zero bytes of UTF-16, or the code page whose reading of the lines that are
+not ASCII is most plausible, see :mod:`crm_core.imports.encoding`, then checked over the whole
+file; the delimiter, from Excel's ``sep=;`` line or ``csv.Sniffer`` on the first
+lines), then :meth:`Source.rows` streams it row by row with the line number each row
+starts on, which is how rejects and reports name a row. Lines end in LF, CR LF or CR.
+Blank lines and rows of empty cells are skipped; quoted newlines stay inside their
+cell. A line that cannot be read ends the reading, naming it (:attr:`Source.error`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import codecs
 import csv
 import datetime as dt
 import io
+import re
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,24 +26,24 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import charset_normalizer
-
 from crm_core.errors import ImportRefused
+from crm_core.imports.encoding import (
+    BOMS,
+    UnknownEncoding,
+    detect_encoding,
+    undecodable_line,
+    utf16_without_bom,
+)
+from crm_core.loaders import blank, plain_value
 
 #: Delimiters a CSV file may use, in the order a tie is broken.
 DELIMITERS = ",;\t|"
-_BOMS = (
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-)
-_CHUNK = 1 << 20
-# How much of the non-ASCII text charset-normalizer is shown (it is slow on more).
-_SAMPLE = 256 * 1024
-# csv's own limit is 128 KiB per cell; a notes cell may be longer.
-csv.field_size_limit(16 * 1024 * 1024)
+#: The longest cell an import takes (characters); a row with a longer one is refused.
+MAX_CELL = 16 * 1024 * 1024
+# csv's own limit is 128 KiB per cell. Past MAX_CELL a row is refused; past this one,
+# most likely a quote never closed, the reading stops (naming the line).
+_FIELD_LIMIT = 4 * MAX_CELL
+csv.field_size_limit(_FIELD_LIMIT)
 
 
 class FileError(ImportRefused):
@@ -59,6 +62,10 @@ class Source:
     sheet: str | None = None
     #: Header cells that were empty or repeated, renamed ("column 4", "Phone (2)").
     renamed: dict[int, str] = field(default_factory=dict)
+    #: Lines before the header (Excel's "sep=;").
+    skip: int = 0
+    #: Why the reading stopped before the end of the file (see :meth:`rows`).
+    error: str | None = None
     _raw: Any = field(default=None, repr=False)
     _size: int = field(default=0, repr=False)
 
@@ -84,15 +91,40 @@ class Source:
             return 1.0
 
     def _csv_rows(self) -> Iterator[tuple[int, list[Any]]]:
+        """(See :meth:`rows`.) A line that cannot be read ends the reading: what went
+        wrong, naming the line, is in :attr:`error` and no row after it is given."""
         with _text(self.path, self.encoding) as stream:
             self._raw, self._size = stream.raw, self.path.stat().st_size
             reader = csv.reader(stream, delimiter=self.delimiter or ",")
-            next(reader, None)  # the header
-            line = reader.line_num
-            for cells in reader:
-                start, line = line + 1, reader.line_num
-                if any(c.strip() for c in cells):
-                    yield start, cells
+            line = 0
+            try:
+                for _ in range(self.skip):
+                    next(reader, None)  # "sep=;"
+                next(reader, None)  # the header
+                line = reader.line_num
+                for cells in reader:
+                    start, line = line + 1, reader.line_num
+                    if any(c.strip() for c in cells):
+                        yield start, cells
+            except csv.Error as exc:
+                if "field limit" in str(exc):
+                    why = (
+                        f"a cell longer than {_FIELD_LIMIT >> 20} MiB (a quote that is "
+                        "never closed?)"
+                    )
+                else:
+                    why = str(exc)
+                self.error = self._stopped(line + 1, why)
+            except UnicodeDecodeError as exc:  # the file changed since it was checked
+                bad = undecodable_line(self.path, self.encoding or "utf-8")
+                number = bad[0] if bad is not None else line + 1
+                self.error = self._stopped(number, f"not readable as {self.encoding}: {exc.reason}")
+
+    def _stopped(self, number: int, why: str) -> str:
+        return (
+            f"{self.path} line {number}: {why}; the reading stopped there: the rows "
+            f"before it are counted in the report, none from line {number} on"
+        )
 
     def _xlsx_rows(self) -> Iterator[tuple[int, list[Any]]]:
         with _sheet(self.path, self.sheet) as sheet:
@@ -117,18 +149,34 @@ def open_source(
     if not path.is_file():
         raise FileError(f"{path}: no such file")
     with path.open("rb") as f:
-        head = f.read(8)
+        head = f.read(4096)
     if head.startswith(b"PK\x03\x04"):
         return _xlsx_source(path, sheet)
     if sheet is not None:
         raise FileError(f"{path}: --sheet is for XLSX files; this one is text")
+    _refuse_binary(path, head)
     if encoding is None:
-        encoding = detect_encoding(path)
+        try:
+            encoding = detect_encoding(path)
+        except UnknownEncoding as exc:
+            raise FileError(str(exc)) from None
+        checked = encoding == "utf-8"  # the whole file was decoded to say so
     else:
         try:
             codecs.lookup(encoding)
         except LookupError:
             raise FileError(f"{path}: unknown encoding {encoding!r}") from None
+        checked = False
+    if not checked:
+        # The whole file, before a row is written: a bad byte at line 5,001 is refused
+        # now, not after 5,000 rows are in.
+        bad = undecodable_line(path, encoding)
+        if bad is not None:
+            number, reason = bad
+            raise FileError(
+                f"{path} line {number}: not readable as {encoding} ({reason}); nothing "
+                "was imported: give the file's encoding with --encoding"
+            )
     try:
         with _text(path, encoding) as stream:
             sample = stream.read(64 * 1024)
@@ -136,49 +184,63 @@ def open_source(
         raise FileError(f"{path}: not readable as {encoding}: {exc.reason}") from None
     if not sample.strip():
         raise FileError(f"{path}: the file is empty")
+    # A stray control character is a bad cell (its row is refused), many are no text.
+    controls = sum(1 for ch in sample if ch in _CONTROLS)
+    if controls >= 8 and controls * 100 > len(sample):
+        raise FileError(
+            f"{path}: not a CSV or XLSX file (read as {encoding}, it holds control "
+            "characters no text file has: a binary file?)"
+        )
+    sep_line = _SEP_LINE.match(sample)
+    if sep_line is not None:
+        # Excel's "sep=;" first line says the delimiter; the header is the next line.
+        if delimiter is None:
+            delimiter = sep_line.group(1)
+        sample = sample[sep_line.end() :]
     if delimiter is None:
         delimiter = detect_delimiter(sample)
     elif len(delimiter) != 1:
         raise FileError(f"{path}: the delimiter must be one character, not {delimiter!r}")
-    header = next(csv.reader(io.StringIO(sample), delimiter=delimiter), [])
+    header = next(csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter), [])
     columns, renamed = _header(header)
     if not any(header):
         raise FileError(f"{path}: the first line is no header (it is empty)")
-    return Source(path, "csv", columns, encoding, delimiter, renamed=renamed)
+    return Source(
+        path, "csv", columns, encoding, delimiter, renamed=renamed, skip=int(sep_line is not None)
+    )
 
 
-def detect_encoding(path: Path) -> str:
-    """The encoding of a text file: its byte-order mark; else UTF-8 when the whole file
-    decodes as UTF-8; else what charset-normalizer reads in its non-ASCII lines."""
-    with path.open("rb") as f:
-        start = f.read(4)
-        for bom, name in _BOMS:
-            if start.startswith(bom):
-                return name
-        f.seek(0)
-        decoder = codecs.getincrementaldecoder("utf-8")()
-        sample = bytearray()
-        utf8 = True
-        while chunk := f.read(_CHUNK):
-            if utf8:
-                try:
-                    decoder.decode(chunk)
-                except UnicodeDecodeError:
-                    utf8 = False
-            if not chunk.isascii() and len(sample) < _SAMPLE:
-                sample += b"\n".join(line for line in chunk.split(b"\n") if not line.isascii())
-            if not utf8 and len(sample) >= _SAMPLE:
-                break
-        if utf8:
-            try:
-                decoder.decode(b"", final=True)
-                return "utf-8"
-            except UnicodeDecodeError:
-                pass
-    best = charset_normalizer.from_bytes(bytes(sample[:_SAMPLE])).best()
-    if best is None:
-        raise FileError(f"{path}: cannot tell the file's encoding; give it with --encoding")
-    return str(best.encoding)
+# Files of other kinds, by their first bytes.
+_MAGIC = (
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"%PDF", "a PDF document"),
+    (b"\xd0\xcf\x11\xe0", "an old Excel (XLS) or Office file: save it as XLSX or CSV"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"7z\xbc\xaf", "a 7-Zip archive"),
+    (b"Rar!", "a RAR archive"),
+    (b"SQLite format 3\x00", "an SQLite database"),
+    (b"\x7fELF", "a program"),
+    (b"MZ", "a Windows program"),
+)
+_CONTROLS = frozenset(chr(c) for c in [*range(0, 9), 11, 14, *range(15, 32), 127])
+_SEP_LINE = re.compile(r"sep=([^\r\n])(?:\r\n|\r|\n)", re.IGNORECASE)
+
+
+def _refuse_binary(path: Path, head: bytes) -> None:
+    """Refuse a file that is no text: an image, a document, an archive renamed .csv
+    (known by its first bytes), or bytes with zeros (more than a stray one or two)
+    that are no UTF-16 text."""
+    for magic, kind in _MAGIC:
+        if head.startswith(magic) and (kind != "a Windows program" or b"\x00" in head[:64]):
+            raise FileError(f"{path}: not a CSV or XLSX file: it is {kind}")
+    if (
+        head.count(0) > max(2, len(head) // 100)
+        and not any(head.startswith(b) for b, _ in BOMS)
+        and utf16_without_bom(head) is None
+    ):
+        raise FileError(f"{path}: not a CSV or XLSX file (it holds binary data)")
 
 
 def detect_delimiter(sample: str) -> str:
@@ -270,6 +332,19 @@ def _sheet(path: Path, name: str | None) -> Iterator[Any]:
             yield book.worksheets[0] if name is None else book[name]
         finally:
             book.close()
+
+
+def frame_cell(value: Any) -> Any:
+    """A DataFrame's cell as the import reads it, the way a spreadsheet's is: NaN,
+    None, NA and NaT are empty; a number is its text (a whole float, as a phone read
+    by pandas is, its digits: 3001234567.0 is "3001234567"); a Timestamp at midnight
+    is its date. Text, and lists (of tags), stay as they are."""
+    value = plain_value(value)
+    if blank(value):
+        return ""
+    if isinstance(value, str | list | tuple | set | dict):
+        return value
+    return _xlsx_cell(value)
 
 
 def _xlsx_cell(value: Any) -> Any:

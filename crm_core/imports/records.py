@@ -21,9 +21,9 @@ from crm_core import text
 from crm_core.errors import CrmError, FieldError
 from crm_core.imports import mapping as m
 from crm_core.imports.batch import Job, Row
-from crm_core.imports.matching import SAID, Matcher
+from crm_core.imports.matching import SAID, Matcher, other_person
 from crm_core.imports.report import ImportReport
-from crm_core.keys import WEAK, RowKeys, contradicts, vat_key
+from crm_core.keys import RowKeys, contradicts, vat_key
 from crm_core.loaders import Checked, CompanyLoader, ContactLoader, Loader, OpportunityLoader
 from crm_core.models import Company, Contact, Stage
 from crm_core.services.base import raise_if
@@ -56,7 +56,7 @@ class RecordJob(Job):
     ):
         super().__init__(ws, kind, columns, label, plan, mode, keep_invalid, report)
         self.keys = tuple(keys)
-        self.matcher = Matcher(kind, keys)
+        self.matcher = Matcher(kind, keys, phone_of_another=True)
         self.loader: Loader
         if kind == "contact":
             self.loader = ContactLoader(ws, keep_invalid)
@@ -169,10 +169,24 @@ class RecordJob(Job):
     def _match(self, s: Session, rows: list[Row], marked: list[int]) -> None:
         live = [r for r in rows if r.refusal is None and r.keys is not None]
         found = self.matcher.find(s, [r.keys for r in live])
-        # Keys of the rows this batch will create: (key, value) -> (line, its e-mail).
-        pending: dict[tuple[str, Any], list[tuple[int, str | None]]] = {}
+        # Keys of the rows this batch will create: (key, value) -> (line, its keys).
+        pending: dict[tuple[str, Any], list[tuple[int, RowKeys]]] = {}
+        # The keys of the rows that matched a record in this batch: that record has
+        # them once the batch is written (a later batch finds them in the database).
+        given: dict[int, RowKeys] = {}
         for r, f in zip(live, found, strict=True):
             record_id, key, candidates = f.decision()
+            if (
+                record_id is not None
+                and key == "name"
+                and record_id in given
+                and r.keys is not None
+                and other_person(r.keys, given[record_id])
+            ):
+                # A namesake of the row that matched it earlier in this batch (another
+                # phone, another e-mail): someone else.
+                record_id = None
+                candidates = {}
             if record_id is None and len(candidates) > 1:
                 named = " and ".join(
                     f"{self.kind} #{i} ({', '.join(SAID[k] for k in keys)})"
@@ -201,6 +215,8 @@ class RecordJob(Job):
                     continue
                 self.touched.mark(record_id, r.line)
                 marked.append(record_id)
+                if r.keys is not None:
+                    given[record_id] = r.keys
                 r.outcome = ("matched", record_id, key or "")
                 continue
             if self.mode == "update":
@@ -227,21 +243,22 @@ class RecordJob(Job):
                 continue
             for key in self.matcher.keys:
                 for value in r.keys.values(key):
-                    pending.setdefault((key, value), []).append((r.line, r.keys.email))
+                    pending.setdefault((key, value), []).append((r.line, r.keys))
             r.outcome = ("create", None, "")
 
     def _clash(
-        self, pending: dict[tuple[str, Any], list[tuple[int, str | None]]], keys: RowKeys
+        self, pending: dict[tuple[str, Any], list[tuple[int, RowKeys]]], keys: RowKeys
     ) -> tuple[str, list[int]] | None:
         """The key and lines of the earlier rows of this batch that ``keys`` find, by
-        the rules the database lookup follows (a phone or a name never finds a row whose
-        e-mail says it is someone else)."""
+        the rules the database lookup follows (a phone never finds a row whose e-mail
+        says it is someone else; a name, none whose e-mail, VAT number or phones do)."""
         for key in self.matcher.keys:
             for value in keys.values(key):
                 lines = [
                     line
-                    for line, email in pending.get((key, value), ())
-                    if not (key in WEAK and contradicts(keys, email))
+                    for line, other in pending.get((key, value), ())
+                    if not (key == "phone" and contradicts(keys, other.email))
+                    and not (key == "name" and other_person(keys, other))
                 ]
                 if lines:
                     return key, lines

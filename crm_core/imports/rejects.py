@@ -11,11 +11,15 @@ XLSX cells are written as text, which a spreadsheet never runs.
 from __future__ import annotations
 
 import csv
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+import pandas as pd
+
+from crm_core.errors import ImportRefused
 from crm_core.imports.reading import Source
 
 #: The columns added after the input's own.
@@ -40,13 +44,59 @@ def safe_cell(value: Any) -> Any:
     return value
 
 
+class RejectsPathError(ImportRefused):
+    """The rejects file cannot go where it was asked to."""
+
+
+def check_rejects_path(path: Path, source: Path | None) -> None:
+    """Refuse a rejects path before anything is read or written: the input itself
+    (by any name: resolved, through a symbolic or a hard link), a folder, a symbolic
+    link (never followed), a path whose folder does not exist."""
+    if os.path.islink(path):
+        raise RejectsPathError(
+            f"--rejects {path}: is a symbolic link; give the path of a file, not a link"
+        )
+    if source is not None and (path.exists() or path.is_symlink()):
+        try:
+            same = os.path.samefile(path, source)
+        except OSError:
+            same = False
+        if same:
+            raise RejectsPathError(
+                f"--rejects {path}: is the input file itself; writing the rejects there "
+                "would destroy it: give another path"
+            )
+    if source is not None and path.resolve() == source.resolve():
+        raise RejectsPathError(f"--rejects {path}: is the input file itself; give another path")
+    if path.is_dir():
+        raise RejectsPathError(
+            f"--rejects {path}: is a folder; give the path of a file, e.g. {path / 'rejects.csv'}"
+        )
+    folder = path.parent
+    if not folder.is_dir():
+        raise RejectsPathError(
+            f"--rejects {path}: the folder {folder} does not exist; create it first"
+        )
+    if path.exists() and not path.is_file():
+        raise RejectsPathError(f"--rejects {path}: is no regular file")
+
+
 class Rejects:
     """Writes rejected rows as they come; the file exists (with its header) once the
     import ends, even when nothing was rejected, so that an old one is never mistaken
     for this run's."""
 
-    def __init__(self, path: Path | None, columns: Sequence[str], source: Source | None):
+    def __init__(
+        self,
+        path: Path | None,
+        columns: Sequence[str],
+        source: Source | None,
+        *,
+        keep: bool = False,
+    ):
         self.path = path
+        #: With ``keep``, the rejected rows as well, for :meth:`frame` (a DataFrame's).
+        self.kept: list[list[Any]] | None = [] if keep else None
         self.columns = list(columns)
         extra = []
         for name in EXTRA:
@@ -69,7 +119,8 @@ class Rejects:
 
     def _open(self) -> None:
         assert self.path is not None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if os.path.islink(self.path):  # made since the run was checked: not followed
+            raise RejectsPathError(f"--rejects {self.path}: is a symbolic link")
         if self.xlsx:
             import xlsxwriter
 
@@ -81,8 +132,13 @@ class Rejects:
         else:
             # A value the input's encoding cannot hold (it came from the input, so only a
             # reason could) is written as an escape rather than stop the import.
-            self._file = self.path.open(
-                "w", newline="", encoding=self.encoding, errors="backslashreplace"
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+            self._file = open(  # noqa: SIM115 - closed by close()
+                os.open(self.path, flags, 0o644),
+                "w",
+                newline="",
+                encoding=self.encoding,
+                errors="backslashreplace",
             )
             self._writer = csv.writer(self._file, delimiter=self.delimiter)
             self._writer.writerow(self.header)
@@ -92,12 +148,14 @@ class Rejects:
     ) -> None:
         """Add one refused row: its cells as read, and why."""
         self.count += 1
+        padded = list(cells) + [""] * (len(self.columns) - len(cells))
+        row = [*padded, line, field or "", "" if value is None else str(value), reason]
+        if self.kept is not None:
+            self.kept.append(row)
         if self.path is None:
             return
         if self._file is None and self._book is None:
             self._open()
-        padded = list(cells) + [""] * (len(self.columns) - len(cells))
-        row = [*padded, line, field or "", "" if value is None else str(value), reason]
         if self.xlsx:
             self._write_xlsx(row)
         else:
@@ -110,6 +168,13 @@ class Rejects:
             else:
                 self._sheet.write_string(self._row, col, "" if value is None else str(value))
         self._row += 1
+
+    def frame(self) -> pd.DataFrame | None:
+        """The rows kept (with ``keep``) as a DataFrame: the input's columns, then
+        line, field, value and reason; None without ``keep``."""
+        if self.kept is None:
+            return None
+        return pd.DataFrame(self.kept, columns=self.header)
 
     def close(self) -> None:
         """Finish the file (creating it with its header alone when nothing was refused)."""

@@ -8,6 +8,7 @@ notebook (``_repr_html_``) and turns into a DataFrame (:meth:`ImportReport.frame
 from __future__ import annotations
 
 import html
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,9 @@ import pandas as pd
 OUTCOMES = ("created", "updated", "unchanged", "rejected")
 #: How many example rows a report keeps per outcome.
 EXAMPLES = 5
+#: The most characters of a value an example shows.
+SHOWN = 80
+_CUT = re.compile(r"^… \([\d,]+ characters\)$")
 
 
 @dataclass
@@ -52,7 +56,13 @@ class ImportReport:
     ignored_columns: list[str] = field(default_factory=list)
     examples: dict[str, list[Example]] = field(default_factory=dict)
     rejects_path: Path | None = None
+    #: How a CSV file was read: its encoding (given, or found) and delimiter.
+    encoding: str | None = None
+    delimiter: str | None = None
     seconds: float = 0.0
+    #: The rejected rows of a DataFrame's import (its columns, then line, field, value
+    #: and reason), whether or not they also went to a rejects file.
+    rejects: pd.DataFrame | None = field(default=None, repr=False)
     #: Why batches the database refused were refused (their rows are in ``rejected``).
     failures: list[str] = field(default_factory=list)
 
@@ -88,6 +98,9 @@ class ImportReport:
         if example is not None:
             kept = self.examples.setdefault(outcome, [])
             if len(kept) < EXAMPLES:
+                # A 16 MiB name is not kept whole for an example.
+                example.name = shorten(example.name)
+                example.detail = shorten(example.detail, 300)
                 kept.append(example)
 
     def frame(self) -> pd.DataFrame:
@@ -110,6 +123,8 @@ class ImportReport:
             " (dry run: nothing written)" if self.dry_run else ""
         )
         lines = [head]
+        if self.encoding is not None:
+            lines.append(f"  {read_as(self.encoding, self.delimiter)}")
         for o in OUTCOMES:
             label = o if o == "rejected" else f"{verb} {o}"
             lines.append(f"  {self.counts[o]:>9} {label}")
@@ -126,6 +141,12 @@ class ImportReport:
             lines.append(f"  ignored columns: {', '.join(self.ignored_columns)}")
         if self.rejected and self.rejects_path is not None:
             lines.append(f"  rejected rows, with the reason, are in {self.rejects_path}")
+        elif self.rejected and self.rejects is not None:
+            lines.append("  rejected rows, with the reason, are in the report's .rejects")
+        elif self.rejected and self.dry_run:
+            lines.append(
+                "  a dry run writes no rejects file (examples below); --rejects PATH writes one"
+            )
         lines.extend(f"  {f}" for f in self.failures)
         return "\n".join(lines)
 
@@ -148,10 +169,31 @@ class ImportReport:
             "matched_by": dict(self.matched_by),
             "companies_created": self.companies_created,
             "rejects": None if self.rejects_path is None else str(self.rejects_path),
+            "encoding": self.encoding,
+            "delimiter": self.delimiter,
         }
+
+
+def shorten(value: str, width: int = SHOWN) -> str:
+    """``value`` cut to ``width`` characters for showing (``…`` and the length said;
+    a value cut already is left as it is)."""
+    if len(value) <= width or _CUT.search(value[width - 1 :]):
+        return value
+    return f"{value[: width - 1]}… ({len(value):,} characters)"
+
+
+def read_as(encoding: str, delimiter: str | None) -> str:
+    """How a CSV file was read, for a person to check: ``read as cp1252, delimiter
+    ';' (another encoding: --encoding)``."""
+    shown = {"\t": "tab", " ": "space"}.get(delimiter or "", repr(delimiter))
+    return (
+        f"read as {encoding}"
+        + (f", delimiter {shown}" if delimiter else "")
+        + " (if names look wrong, give the file's encoding with --encoding)"
+    )
 
 
 def _example(e: Example) -> str:
     ref = f" #{e.record_id}" if e.record_id is not None else ""
-    detail = f": {e.detail}" if e.detail else ""
-    return f"line {e.line} {e.name!r}{ref}{detail}"
+    detail = f": {shorten(e.detail, 200)}" if e.detail else ""
+    return f"line {e.line} {shorten(e.name)!r}{ref}{detail}"

@@ -20,11 +20,10 @@ from crm_core.imports import parallel
 from crm_core.imports.batch import Job
 from crm_core.imports.history import HistoryJob
 from crm_core.imports.matching import DEFAULT_KEYS, check_keys
-from crm_core.imports.reading import Source, open_source
+from crm_core.imports.reading import Source, frame_cell, open_source
 from crm_core.imports.records import RecordJob
-from crm_core.imports.rejects import Rejects, rejects_path
+from crm_core.imports.rejects import Rejects, check_rejects_path, rejects_path
 from crm_core.imports.report import ImportReport
-from crm_core.loaders import blank
 
 if TYPE_CHECKING:
     from crm_core.workspace import Workspace
@@ -78,7 +77,12 @@ class Importer:
         kind = _entity(entity)
         src = _source(source, encoding, delimiter, sheet)
         plan = self._mapping(kind, src.columns, map, custom)
-        return pd.DataFrame(plan.rows(), columns=["column", "field"])
+        frame = pd.DataFrame(plan.rows(), columns=["column", "field"])
+        if src.file is not None and src.file.encoding is not None:
+            # How the file was read, for the command line to say before the run.
+            frame.attrs["encoding"] = src.file.encoding
+            frame.attrs["delimiter"] = src.file.delimiter
+        return frame
 
     def run(
         self,
@@ -111,13 +115,20 @@ class Importer:
         companies; erp_id and name for deals). ``mode`` "create" only adds records,
         "update" only changes matched ones, "upsert" does both. Rejected rows go to
         ``rejects`` (default: beside the file, ``<name>.rejects.<ext>``; a DataFrame's
-        only when a path is given), in the input's format and encoding. ``custom``
+        only when a path is given), in the input's format and encoding; a DataFrame's
+        are also on the report, ``report.rejects`` (a DataFrame). A DataFrame's cells
+        are read as a spreadsheet's: numbers as their text (a whole float, such as a
+        phone pandas read, as its digits), a Timestamp at midnight as its date, NaN,
+        None and NaT as empty. ``custom``
         keeps unknown columns as new text custom fields; ``keep_invalid`` keeps text
         a person could not have typed as written (see ``ws.quality``). ``progress``
         is called after each batch with the report so far and the share of the input
         read (None when unknown). ``workers`` > 0 validates batches in that many
         other processes while this one writes (companies, contacts and deals; see
-        :mod:`crm_core.imports.parallel`). A dry run writes nothing but the rejects file.
+        :mod:`crm_core.imports.parallel`). A dry run writes nothing, not even a rejects
+        file unless ``rejects`` names one. A ``rejects`` path that is the input
+        itself, a folder or a symbolic link, or whose folder does not exist, is
+        refused before anything is read.
         """
         kind = _entity(entity)
         access.check_unrestricted(self.ws, "import", f"{kind} rows")
@@ -143,6 +154,10 @@ class Importer:
             )
         except ValueError as exc:
             raise ImportRefused(str(exc)) from None
+        input_path = None if isinstance(source, pd.DataFrame) else Path(source)
+        if rejects is not None:
+            # Before the input is read: the rejects must never overwrite it.
+            check_rejects_path(Path(rejects), input_path)
         src = _source(source, encoding, delimiter, sheet)
         plan = self._mapping(kind, src.columns, map, custom)
         needed = REQUIRED[kind]
@@ -153,11 +168,14 @@ class Importer:
                 f"{src.label}: no column gives the {kind}'s {needed}; columns: "
                 f"{', '.join(src.columns)} (map one with --map 'Column={needed}')"
             )
+        # A dry run writes nothing: no rejects file unless one was asked for by name.
         out_path = (
             Path(rejects)
             if rejects is not None
-            else (rejects_path(src.path) if src.path is not None else None)
+            else (rejects_path(src.path) if src.path is not None and not dry_run else None)
         )
+        if out_path is not None and rejects is None:
+            check_rejects_path(out_path, src.path)
         report = ImportReport(
             entity=kind,
             source=src.label,
@@ -165,8 +183,10 @@ class Importer:
             mode=mode,
             match=tuple(keys),
             mapping=plan.rows(),
-            ignored_columns=[*plan.unknown, *plan.repeated],
+            ignored_columns=[*plan.unknown, *plan.overridden, *plan.repeated],
             rejects_path=out_path,
+            encoding=src.file.encoding if src.file is not None else None,
+            delimiter=src.file.delimiter if src.file is not None else None,
         )
         columns, label = src.columns, src.label
         job: Job = (
@@ -177,7 +197,7 @@ class Importer:
             )
         )
         started = time.perf_counter()
-        out = Rejects(out_path, src.columns, src.file)
+        out = Rejects(out_path, src.columns, src.file, keep=src.frame is not None)
         try:
             with job.transactions(dry_run) as each_batch:
                 if plan.new_custom:
@@ -199,7 +219,11 @@ class Importer:
                         progress(report, src.fraction())
         finally:
             out.close()
+            report.rejects = out.frame()
             report.seconds = time.perf_counter() - started
+        if src.error is not None:
+            report.failures.append(src.error)
+            raise ImportStopped(src.error, report)
         if report.created and not dry_run:
             db.refresh_statistics(self.ws.engine)
         return report
@@ -242,12 +266,27 @@ class Input:
         assert self.frame is not None
         # Line numbers as if the frame were a file with a header line.
         for number, values in enumerate(self.frame.itertuples(index=False, name=None), 2):
-            cells = ["" if blank(v) else v for v in values]
+            cells = [frame_cell(v) for v in values]
             if any(c != "" for c in cells):
                 yield number, cells
 
     def fraction(self) -> float | None:
         return self.file.fraction() if self.file is not None else None
+
+    @property
+    def error(self) -> str | None:
+        """Why the reading stopped before the end of the file, naming the line."""
+        return self.file.error if self.file is not None else None
+
+
+class ImportStopped(ImportRefused):
+    """The file could not be read to its end (see :attr:`Source.error`): the rows
+    before the line named were imported (in a dry run, nothing), in whole batches;
+    ``report`` counts them."""
+
+    def __init__(self, message: str, report: ImportReport):
+        super().__init__(message)
+        self.report = report
 
 
 def _source(

@@ -297,3 +297,37 @@ def test_cli_lists_pairs(tmp_path):
     bad = runner.invoke(app, ["duplicates", "-w", str(path), "--min-score", "101"], env=env)
     assert bad.exit_code == 1
     assert "min_score" in bad.output and "0..100" in bad.output
+
+
+def test_cli_workspace_before_or_after_the_subcommand(tmp_path, monkeypatch):
+    path = tmp_path / "demo.sqlite"
+    with crm_core.open(path) as ws:
+        keep = ws.contacts.create(name="Sana Mirza", email="sana@example.pk")["id"]
+        drop = ws.contacts.create(name="Sana Mirza", email="SANA@example.pk")["id"]
+        ws.companies.create(name="Indus Traders Ltd", vat="1234567-8")
+        ws.companies.create(name="Indus Traders", vat="12345678")
+    monkeypatch.chdir(tmp_path)  # no crm.sqlite here: the default would fail
+    env = {"COLUMNS": "200"}
+    before = runner.invoke(app, ["duplicates", "-w", str(path), "companies"], env=env)
+    assert before.exit_code == 0, before.output
+    assert "1 pair(s) of companies" in before.output
+    limited = runner.invoke(
+        app, ["duplicates", "-w", str(path), "--min-score", "100", "companies"], env=env
+    )
+    assert "scoring 100 or more" in limited.output
+    merged = runner.invoke(
+        app, ["duplicates", "-w", str(path), "merge", "contacts", str(keep), str(drop)], env=env
+    )
+    assert merged.exit_code == 0, merged.output
+    assert f"merged contact #{drop} into contact #{keep}" in merged.output
+    merges = runner.invoke(app, ["duplicates", "--workspace", str(path), "merges"], env=env)
+    assert merges.exit_code == 0 and "1 latest merge(s)" in merges.output
+    after = runner.invoke(app, ["duplicates", "merges", "-w", str(path)], env=env)
+    assert after.exit_code == 0 and "1 latest merge(s)" in after.output
+    # Given after the subcommand, it wins over the one before.
+    other = runner.invoke(
+        app, ["duplicates", "-w", "nowhere.sqlite", "merges", "-w", str(path)], env=env
+    )
+    assert other.exit_code == 0, other.output
+    missing = runner.invoke(app, ["duplicates", "merges"], env=env)
+    assert missing.exit_code == 1 and "no workspace at crm.sqlite" in missing.output
