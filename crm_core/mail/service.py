@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from crm_core import validation as v
-from crm_core.access import check_unrestricted, interaction_clauses, require_admin
+from crm_core.access import check_unrestricted, interaction_clauses, own_only, require_admin
 from crm_core.errors import FieldError, NotFoundError
 from crm_core.mail import credentials, imap
 from crm_core.mail.campaigns import mark_replies
@@ -42,6 +43,17 @@ def _folders(value: Any) -> list[str]:
     if not clean:
         raise Reject("name at least one folder (INBOX, Sent)")
     return clean
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` names this machine (localhost or a loopback address)."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def _env_name(value: Any) -> str | None:
@@ -78,9 +90,10 @@ class Mail(MailOut, Service):
 
         ``address`` is the mailbox's own address (a message from it is outgoing);
         ``security`` is ``tls`` (port 993), ``starttls`` (143) or ``none`` (loopback
-        only). The password comes from the environment variable ``password_env``, or
-        is stored encrypted (``password``; needs ``$CRMBOOK_MAIL_KEY``), or neither: then
-        each fetch is given it. ``folders`` are read (INBOX and Sent by default), only
+        only). The password comes from the environment variable ``password_env``
+        (named by an admin only: the server reads it and logs in to ``host`` with it),
+        or is stored encrypted (``password``; needs ``$CRMBOOK_MAIL_KEY``), or neither:
+        then each fetch is given it. ``folders`` are read (INBOX and Sent by default), only
         from ``import_since`` (a date) on; ``only_known`` skips messages with no known
         contact, otherwise their senders are proposed as contacts. ``owner`` (a user id
         or login) makes it that user's; None makes it shared.
@@ -122,6 +135,20 @@ class Mail(MailOut, Service):
             apply_fields(box, values, cleaners, record, errors)
             # An admin adds any mailbox; a user only their own.
             require_admin(self.ws, "add", record, own_id=box.owner_id or -1)
+            if password_env is not None:
+                # The server reads the variable and logs in to the mailbox's host with
+                # it: naming one is choosing which of the server's secrets goes where.
+                require_admin(self.ws, "name an environment variable for", record)
+            if box.security == "none" and box.host and not _loopback(box.host):
+                errors.append(
+                    FieldError(
+                        record,
+                        "security",
+                        security,
+                        f"none (no encryption) is for a server on this machine only, not"
+                        f" {box.host!r}: use tls or starttls",
+                    )
+                )
             if box.name and s.scalar(select(Mailbox.id).where(Mailbox.name == box.name)):
                 errors.append(FieldError(record, "name", name, "is the name of another mailbox"))
             raise_if(errors)
@@ -175,8 +202,13 @@ class Mail(MailOut, Service):
 
     def status(self) -> pd.DataFrame:
         """Each mailbox with its last run, lag (since it was last read to the end),
-        last error and whether a process is fetching it now."""
+        last error and whether a process is fetching it now (a sales user: the shared
+        ones and their own)."""
         now = self.ws.clock()
+        mine = own_only(self.ws)
+        query = select(Mailbox).order_by(Mailbox.name)
+        if mine is not None:
+            query = query.where(or_(Mailbox.owner_id.is_(None), Mailbox.owner_id == mine))
         with self._tx() as s:
             rows = [
                 {
@@ -191,7 +223,7 @@ class Mail(MailOut, Service):
                     "fetching": b.lease_until is not None and b.lease_until > now,
                     "last_report": b.last_report,
                 }
-                for b in s.scalars(select(Mailbox).order_by(Mailbox.name))
+                for b in s.scalars(query)
             ]
         columns = ["id", "name", "address", "owner_id", "folders", "last_run_at", "lag"]
         columns += ["last_error", "fetching", "last_report"]

@@ -20,14 +20,33 @@ def test_a_sales_user_adds_only_their_own_mailbox_and_fetches_none(ws):
     }
     with pytest.raises(AccessDenied, match="only an admin may"):
         bilal.mail.add_mailbox("shared", **place)
+    # The server would read the variable and log in to bilal's host with it: a sales
+    # user could have any of its secrets (another mailbox's, the unsubscribe key) sent
+    # to a server of his.
+    with pytest.raises(AccessDenied, match="name an environment variable for"):
+        bilal.mail.add_mailbox("bilal", owner="bilal", **place)
+    place.pop("password_env")
     own = bilal.mail.add_mailbox("bilal", owner="bilal", **place)
     assert (own["owner_id"], own["password_source"], own["folders"]) == (
         bilal.user_id,
-        "env",
+        "none",
         ["INBOX", "Sent"],
     )
     with pytest.raises(AccessDenied):
         bilal.mail.fetch("bilal")
+
+
+@pytest.mark.parametrize("host", ["imap.example.com", "203.0.113.5", "127.0.0.1.example.com"])
+def test_no_encryption_is_for_a_server_on_this_machine_only(ws, host):
+    with pytest.raises(ValidationError) as refused:
+        ws.mail.add_mailbox("x", address="a@example.com", host=host, login="a", security="none")
+    [error] = refused.value.errors
+    assert error.field == "security" and "for a server on this machine only" in error.reason
+    for loopback in ("127.0.0.1", "localhost", "::1", "[::1]"):
+        made = ws.mail.add_mailbox(
+            f"on {loopback}", address="a@example.com", host=loopback, login="a", security="none"
+        )
+        assert made["security"] == "none"
 
 
 def test_a_mailbox_with_bad_settings_is_refused_naming_each(ws):
@@ -65,3 +84,17 @@ def test_raw_8bit_header_and_a_missing_message_id():
     assert first.message_id == again.message_id  # made up, the same on every read
     assert first.message_id.endswith("@no-message-id.crmbook.invalid>")
     assert first.sent_at.isoformat() == "2026-05-11T07:00:00+00:00"
+
+
+def test_a_sales_user_lists_the_shared_mailboxes_and_their_own(ws):
+    """Another user's mailbox, its errors and its last report are theirs (the Mail page
+    already showed them so; ws.mail.status() listed them all)."""
+    for login in ("bilal", "olga"):
+        ws.users.add(login.title(), login, role="sales")
+    for name, owner in (("shared", None), ("bilal", "bilal"), ("olga", "olga")):
+        ws.mail.add_mailbox(
+            name, address=f"{name}@example.com", host="127.0.0.1", login=name, owner=owner
+        )
+    assert ws.as_user("bilal").mail.status()["name"].tolist() == ["bilal", "shared"]
+    assert ws.as_user("olga").mail.status()["name"].tolist() == ["olga", "shared"]
+    assert ws.mail.status()["name"].tolist() == ["bilal", "olga", "shared"]
