@@ -229,13 +229,15 @@ def _addresses(msg: Message, name: str, headers: _Headers) -> list[tuple[str, st
             found = [(a.display_name, a.addr_spec) for a in header.addresses] if header else []
         except Exception:
             # As written (the message is split with compat32): the parser that just
-            # failed on the value is not asked again.
+            # failed on the value is not asked again. Addresses are found in the raw
+            # value and only the display names decoded: an encoded word decoding to
+            # ", <someone@else>" would otherwise add an address the sender never had.
             raw = [str(v) for v in msg.get_all(name, failobj=[])]
-            found = getaddresses([_decode_words(r) for r in raw])
+            found = [(_decode_words(d), a) for d, a in getaddresses(raw)]
     for display, address in found:
         address = (address or "").strip().strip("<>")
         if "@" in address and not any(c.isspace() for c in address):
-            out.append((display or "", address.lower()))
+            out.append((" ".join((display or "").split()), address.lower()))
     return out
 
 

@@ -98,3 +98,20 @@ def test_a_sales_user_lists_the_shared_mailboxes_and_their_own(ws):
     assert ws.as_user("bilal").mail.status()["name"].tolist() == ["bilal", "shared"]
     assert ws.as_user("olga").mail.status()["name"].tolist() == ["olga", "shared"]
     assert ws.mail.status()["name"].tolist() == ["bilal", "olga", "shared"]
+
+
+def test_an_encoded_display_name_cannot_smuggle_in_a_sender():
+    """An encoded word decoding to a line break and another address: the message is
+    still from the address written outside it (the fallback parser decoded the words
+    first and took the smuggled address as the sender)."""
+    import base64
+
+    smuggled = base64.b64encode(b"x\r\n<other@karachi-traders.example.com>, y").decode()
+    raw = (
+        f"From: =?utf-8?B?{smuggled}?= <attacker@evil.example>\r\nTo: me@example.com\r\n"
+        "Subject: spoof\r\nMessage-ID: <s@x>\r\nDate: Mon, 11 May 2026 10:00:00 +0300\r\n"
+        "\r\nbody\r\n"
+    ).encode()
+    message = parse(raw)
+    assert message.from_address == "attacker@evil.example"
+    assert "\n" not in message.from_name and "\r" not in message.from_name
