@@ -10,11 +10,11 @@ overrides an earlier one with the same name.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-import templates
 
 if TYPE_CHECKING:
     from crm_core.workspace import Workspace
@@ -25,7 +25,22 @@ ENV_VAR = "CRMBOOK_TEMPLATES"
 
 def built_in(kind: str) -> Path:
     """The shipped templates of ``kind``."""
-    return Path(templates.__file__).parent / kind
+    return _shipped() / kind
+
+
+@cache
+def _shipped() -> Path:
+    """The folder of the ``templates`` package installed with crm_core, found without
+    importing it: ``import templates`` run where the user keeps their own
+    ``templates/`` folder (beside a workspace, as this module looks for) imports that
+    folder instead. The package sits beside crm_core, installed or not."""
+    beside = Path(__file__).resolve().parent.parent / "templates"
+    if (beside / "__init__.py").is_file():
+        return beside
+    spec = importlib.util.find_spec("templates")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("crmbook's built-in templates are not installed (package templates)")
+    return Path(spec.origin).parent
 
 
 def beside_workspace(ws: Workspace, kind: str) -> Path | None:
