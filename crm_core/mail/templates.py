@@ -143,6 +143,12 @@ def render(
         except jinja2.TemplateError as exc:
             record = f"e-mail template {name!r} ({files[lang]})"
             raise ValidationError([FieldError(record, key, None, str(exc))]) from None
+        except (ArithmeticError, LookupError, TypeError, ValueError, RecursionError) as exc:
+            # What a template's own expression raises ({{ 1/0 }}, the sandbox's limit
+            # on range()): the template is broken, said as for a syntax error.
+            record = f"e-mail template {name!r} ({files[lang]})"
+            why = f"cannot be rendered: {type(exc).__name__}: {exc}"
+            raise ValidationError([FieldError(record, key, None, why)]) from None
     base = _HTML.from_string(BASE_HTML.read_text(encoding="utf-8"))
     html = base.render(
         language=lang.replace("_", "-"),
