@@ -26,8 +26,9 @@ class FetchReport:
     folder or mailbox, or a folder read again after its UIDVALIDITY changed),
     ``proposed`` wait for their sender to be accepted as a contact, ``unknown`` had no
     known contact (a mailbox importing only known contacts), ``bounces`` were delivery
-    failure reports (``bouncing`` addresses marked by them) and ``skipped`` could not
-    be stored. ``headers_only`` were over the size limit and stored without their body.
+    failure reports (``bouncing`` addresses marked by them; ``bounces_not_ours`` of
+    them were about mail crmbook did not send, and marked no one) and ``skipped`` could
+    not be stored. ``headers_only`` were over the size limit and stored without their body.
     ``unsubscribed`` are the contacts an ``unsubscribe <token>`` message opted out (the
     mailto of campaign mail's List-Unsubscribe); ``unsubscribe_ignored`` such messages
     whose token was not valid, with the reason (the message is stored all the same).
@@ -48,6 +49,7 @@ class FetchReport:
     bounces: int = 0
     bouncing: int = 0
     headers_only: int = 0
+    bounces_not_ours: int = 0
     renumbered: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     unsubscribed: list[int] = field(default_factory=list)
@@ -82,6 +84,11 @@ class FetchReport:
         )
         if self.headers_only:
             text += f", {self.headers_only} too big (headers only)"
+        if self.bounces_not_ours:
+            text += (
+                f", {self.bounces_not_ours} failure report(s) about mail crmbook did not"
+                " send (no address marked)"
+            )
         if self.unsubscribed:
             text += f", {len(self.unsubscribed)} opted out by mail"
         if self.unsubscribe_ignored:

@@ -177,6 +177,7 @@ def _write(
         setattr(report, name, getattr(report, name) + getattr(counts, name))
     report.bouncing += counts.bouncing
     report.headers_only += counts.headers_only
+    report.bounces_not_ours += counts.bounces_not_ours
     report.skipped += counts.skipped
     report.unsubscribed += counts.unsubscribed
     report.unsubscribe_ignored += counts.unsubscribe_ignored

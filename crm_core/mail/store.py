@@ -26,6 +26,7 @@ from crm_core.models import (
     ContactProposal,
     EmailBounce,
     EmailMessage,
+    Interaction,
     Mailbox,
     MailSkip,
     OutboxMessage,
@@ -249,6 +250,21 @@ def _proposal(
     return found
 
 
+def _ours(s: Session, message_id: str | None) -> bool:
+    """Whether ``message_id`` is a message crmbook sent or fetched from a Sent folder."""
+    if not message_id:
+        return False
+    sent = select(OutboxMessage.id).where(OutboxMessage.message_id == message_id)
+    if s.scalar(sent) is not None:
+        return True
+    stored = (
+        select(EmailMessage.id)
+        .join(Interaction, Interaction.id == EmailMessage.interaction_id)
+        .where(EmailMessage.message_id == message_id, Interaction.direction == "out")
+    )
+    return s.scalar(stored) is not None
+
+
 def _bounce(
     s: Session, mail: ParsedMail, report: FetchReport, contacts: dict[str, Contact]
 ) -> None:
@@ -257,6 +273,11 @@ def _bounce(
     assert mail.bounce is not None
     report.bounces += 1
     at = mail.sent_at or report.started_at
+    if not _ours(s, mail.bounce.original_message_id):
+        # A failure report about mail crmbook neither sent nor fetched as sent: anyone
+        # could write one to stop a contact's mail: counted, and no one is marked.
+        report.bounces_not_ours += 1
+        return
     for failed in mail.bounce.recipients:
         key = linking.address_key(failed.address)
         if key is None:
