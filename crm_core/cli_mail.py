@@ -197,9 +197,14 @@ def send(
         extra = _extra(values)
         if preview:
             shown = ws.mail.compose(contact_id, template, **extra)
-            say(f"To: {shown['recipient']}\nFrom: {shown['sender'] or '(not set)'}")
-            say(f"Subject: {shown['subject']}\nLanguage: {shown['language']}\n")
-            say(shown["text"])
+            # say() escapes a line break (user data): one line at a time
+            say(f"To: {shown['recipient']}")
+            say(f"From: {shown['sender'] or '(not set)'}")
+            say(f"Subject: {shown['subject']}")
+            say(f"Language: {shown['language']}")
+            say("")
+            for line in str(shown["text"] or "").splitlines():
+                say(line)
             return
         row = ws.mail.send(contact_id, template, **extra)
     say(f"queued #{row['id']} to {row['recipient']}: {row['subject']} ({row['message_id']})")
@@ -310,12 +315,17 @@ def drain(
     workspace: WorkspaceOption = DEFAULT_WORKSPACE,
 ) -> None:
     """Send what is queued over SMTP, within the rate limit. Exits 1 when a message
-    failed (listed with the server's reason)."""
+    failed or bounced (listed with the server's reason), got no answer after it was
+    sent (in doubt) or the server could not be reached."""
     with acting(workspace) as ws:
         report = ws.mail.drain(limit=limit)
     say(str(report))
     for ident, reason in report.failed.items():
         say(f"  failed #{ident}: {reason}")
+    for ident, reason in report.bounced.items():
+        say(f"  bounced #{ident} (the address is marked bouncing): {reason}")
+    for ident, reason in report.deferred.items():
+        say(f"  queued again #{ident} (temporary failure, the next drain tries it): {reason}")
     _say_doubts(report.settled, report.doubts)
-    if report.failed:
+    if report.failed or report.bounced or report.unanswered or report.stopped:
         raise typer.Exit(1)

@@ -334,12 +334,8 @@ class MailModel(LongWorkModel):
             ngettext("{n} message sent.", "{n} messages sent.", len(report.sent)).format(
                 n=i18n.format_number(len(report.sent))
             )
-            + (
-                " " + _("Some did not go: see the outbox.")
-                if report.failed or report.in_doubt
-                else ""
-            ),
-            "warning" if report.failed or report.in_doubt else "success",
+            + (" " + _("Some did not go: see the outbox.") if _not_all_went(report) else ""),
+            "warning" if _not_all_went(report) else "success",
         )
         return report
 
@@ -600,3 +596,11 @@ class MailModel(LongWorkModel):
             lambda: self.ws.mail.dismiss_proposal(int(proposal_id)) or True,
             lambda _r: _("Dismissed."),
         )
+
+
+def _not_all_went(report: Any) -> bool:
+    """Whether a drain left messages unsent: failed, bounced, in doubt, put back in the
+    queue after a temporary failure, or a stop before the queue was empty."""
+    return bool(
+        report.failed or report.in_doubt or report.bounced or report.deferred or report.stopped
+    )

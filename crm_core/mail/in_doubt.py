@@ -1,7 +1,9 @@
 """Messages in doubt, checked against the Sent folder.
 
 A message a crash left in ``sending`` (claimed, perhaps accepted by the SMTP server,
-never marked ``sent``) is looked for by its Message-ID, which it was given when queued:
+never marked ``sent``), or that a send left there when no answer came after the whole
+message went (its reason starts with :data:`crm_core.mail.outbox.NO_ANSWER`, kept),
+is looked for by its Message-ID, which it was given when queued:
 
 1. among the messages already fetched (:class:`EmailMessage` rows a mailbox fetch
    stored, e.g. from its Sent folder);
@@ -96,7 +98,9 @@ def _note(ws: Workspace, message_id: int, note: str) -> None:
     with ws.transaction() as s:
         row = s.get(OutboxMessage, message_id)
         if row is not None and row.state == "sending":
-            row.reason = note[:4000]
+            # a send with no final answer keeps its cause before the notes
+            cause = outbox.doubt_cause(row.reason)
+            row.reason = (f"{cause}{outbox.NOTE_SEPARATOR}{note}" if cause else note)[:4000]
 
 
 def check(

@@ -8,6 +8,7 @@ message in doubt are for managers and admins (the whole team's contacts).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -33,9 +34,16 @@ from crm_core.models import (
     OutboxMessage,
     User,
 )
+from crm_core.models.mail import MESSAGE_ID_LEN
 
 if TYPE_CHECKING:
     from crm_core.workspace import Workspace
+
+#: A line break, tab or other control character: none may be in a header value.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_NO_CONTROL = "may not contain line breaks or control characters (it is a header)"
+#: One Message-ID, as ``In-Reply-To`` carries it.
+_MESSAGE_ID = re.compile(r"<[^<>@\s\x00-\x1f\x7f]+@[^<>@\s\x00-\x1f\x7f]+>")
 
 OUTBOX_COLUMNS = [
     "id", "state", "contact_id", "recipient", "subject", "template", "language",
@@ -145,9 +153,28 @@ class MailOut:
                     "set ws.mail.configure(sender=...) or $CRMBOOK_MAIL_FROM",
                 )
             )
-        subject = " ".join(str(parts.get("subject") or "").split())
+        elif _CONTROL.search(from_):
+            errors.append(FieldError(record, "sender", from_, _NO_CONTROL))
+        raw_subject = str(parts.get("subject") or "")
+        subject = " ".join(raw_subject.split())
         if not subject:
             errors.append(FieldError(record, "subject", parts.get("subject"), "is required"))
+        elif _CONTROL.search(raw_subject):
+            errors.append(FieldError(record, "subject", raw_subject, _NO_CONTROL))
+        if in_reply_to is not None:
+            in_reply_to = str(in_reply_to).strip() or None
+        if in_reply_to is not None and (
+            not _MESSAGE_ID.fullmatch(in_reply_to) or len(in_reply_to) > MESSAGE_ID_LEN
+        ):
+            errors.append(
+                FieldError(
+                    record,
+                    "in_reply_to",
+                    in_reply_to,
+                    "must be one Message-ID like <id@host>: no spaces, line breaks or"
+                    f" control characters, at most {MESSAGE_ID_LEN} characters",
+                )
+            )
         if not str(parts.get("text") or "").strip():
             errors.append(FieldError(record, "text", parts.get("text"), "is required"))
         if errors:

@@ -11,10 +11,21 @@ left alone and reported as in doubt, never sent again. Campaign messages carry t
 contact's unsubscribe link in ``List-Unsubscribe`` (RFC 8058 one-click) and, when a
 mailbox crmbook fetches has the sender's address, a ``mailto:`` to it (RFC 2369).
 A reply names the thread it answers in ``References``.
+
+What a failed send becomes depends on where it failed (:mod:`crm_core.mail.smtp`):
+no answer after the whole message went (timeout, disconnect) leaves it in
+``sending``, in doubt (the server may have it); no connection or a 4xx answer puts it
+back in ``queued``, tried again by a drain after a growing delay
+(:data:`crm_core.mail.outbox.RETRY_DELAYS`; no connection also ends this drain: the
+rest wait untouched); a 5xx answer makes it ``failed``, and a refused recipient that does
+not exist (5.1.x, "user unknown") ``bounced``. A message that cannot be built
+(a header the e-mail library refuses) is ``failed`` with the reason; the batch goes on.
 """
 
 from __future__ import annotations
 
+import email.errors
+import re
 import smtplib
 import time
 from collections.abc import Callable
@@ -28,7 +39,7 @@ from sqlalchemy.orm import Session
 from crm_core.errors import FieldError, ValidationError
 from crm_core.mail import in_doubt, outbox, threads, tokens
 from crm_core.mail.compose import build_mime, unsubscribe_mailto
-from crm_core.mail.smtp import SmtpTransport, Transport
+from crm_core.mail.smtp import InDoubtError, SmtpTransport, Transport, Unbuildable, Unreachable
 from crm_core.mail.smtp_config import MailSettings, load
 from crm_core.models import Contact, Mailbox, OutboxMessage
 
@@ -36,7 +47,17 @@ if TYPE_CHECKING:
     from crm_core.workspace import Workspace
 
 #: What a message still in ``sending`` at the start of a run is reported as.
-IN_DOUBT = "unknown: the process sending it stopped; check the Sent folder, then resolve it"
+IN_DOUBT = "unknown whether the server has it: check the Sent folder, then resolve it"
+#: A refusal of the recipient that says the address does not exist (without an
+#: enhanced status code, or with a 5.1.x one): the message bounced.
+_NO_SUCH_ADDRESS = re.compile(
+    r"user unknown|unknown user|no such (?:user|mailbox|recipient|address)"
+    r"|mailbox (?:unavailable|not found|does not exist)|does not exist"
+    r"|unknown (?:recipient|address|mailbox)|recipient unknown|address unknown"
+    r"|invalid (?:recipient|mailbox)",
+    re.IGNORECASE,
+)
+_ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
 
 
 @dataclass
@@ -51,16 +72,66 @@ class DrainReport:
     waited: float = 0.0
     settled: dict[int, str] = field(default_factory=dict)
     doubts: dict[int, str] = field(default_factory=dict)
+    #: Put back in the queue after a temporary failure (the reason).
+    deferred: dict[int, str] = field(default_factory=dict)
+    #: Refused as an address that does not exist (the server's words).
+    bounced: dict[int, str] = field(default_factory=dict)
+    #: Sent whole in this run with no answer after: in doubt (also in ``in_doubt``).
+    unanswered: dict[int, str] = field(default_factory=dict)
+    #: Why this run stopped before the queue was empty (the server unreachable).
+    stopped: str | None = None
 
     def __str__(self) -> str:
         text = f"sent {len(self.sent)}, failed {len(self.failed)}"
+        if self.bounced:
+            text += f", bounced {len(self.bounced)}"
+        if self.deferred:
+            text += f", {len(self.deferred)} left queued after a temporary failure"
         if self.settled:
             text += f", {len(self.settled)} found in a Sent folder (settled as sent)"
         if self.in_doubt:
             text += f", {len(self.in_doubt)} in doubt ({IN_DOUBT})"
         if self.waited:
             text += f"; waited {self.waited:.0f} s for the rate limit"
+        if self.stopped:
+            text += f"; stopped: {self.stopped}"
         return text
+
+
+def _code(exc: BaseException) -> tuple[int | None, str]:
+    """The SMTP code of a refusal and the server's words (None: no answer at all)."""
+    said: bytes | str
+    if isinstance(exc, smtplib.SMTPRecipientsRefused) and exc.recipients:
+        code, said = next(iter(exc.recipients.values()))
+    elif isinstance(exc, smtplib.SMTPResponseException):
+        code, said = exc.smtp_code, exc.smtp_error
+    else:
+        return None, ""
+    return code, said.decode(errors="replace") if isinstance(said, bytes) else str(said)
+
+
+def outcome(exc: BaseException) -> tuple[str, str | None]:
+    """What a failed send makes of the message: ``in doubt`` (sent whole, no answer),
+    ``temporary`` (try again later), ``bounced`` (the recipient does not exist) or
+    ``failed`` (refused for good); and the enhanced status code the server gave."""
+    if isinstance(exc, InDoubtError):
+        return "in doubt", None
+    if isinstance(exc, Unbuildable | smtplib.SMTPNotSupportedError):
+        return "failed", None
+    code, words = _code(exc)
+    enhanced = _ENHANCED.match(words)
+    status = ".".join(enhanced.groups()) if enhanced else None
+    if code is None or code < 500:
+        # no answer before the message went (refused connection, timeout, reset), a
+        # 4xx answer, or an odd code: the server does not have it; later may work
+        return ("failed" if code is not None and code < 400 else "temporary"), status
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        if status is not None:
+            if status.startswith("5.1."):
+                return "bounced", status
+        elif code in (550, 551, 553) and _NO_SUCH_ADDRESS.search(words):
+            return "bounced", status
+    return "failed", status
 
 
 def _reason(exc: BaseException) -> str:
@@ -73,6 +144,8 @@ def _reason(exc: BaseException) -> str:
         words = exc.smtp_error
         text = words.decode(errors="replace") if isinstance(words, bytes) else str(words)
         return f"{exc.smtp_code} {text}"
+    if isinstance(exc, InDoubtError | Unreachable):
+        return str(exc)
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -126,7 +199,7 @@ def drain(
             with ws.transaction() as s:
                 next_id = s.scalar(
                     select(OutboxMessage.id)
-                    .where(OutboxMessage.state == "queued", OutboxMessage.id.not_in(tried or {0}))
+                    .where(outbox.ready(ws.clock()), OutboxMessage.id.not_in(tried or {0}))
                     .order_by(OutboxMessage.queued_at, OutboxMessage.id)
                     .limit(1)
                 )
@@ -138,24 +211,29 @@ def drain(
             _wait_for_rate(ws, settings, sleep, report)
             if not outbox.claim(ws, next_id):
                 continue
-            with ws.transaction() as s:
-                row = s.get(OutboxMessage, next_id)
-                assert row is not None
-                link, by_mail = _unsubscribe_ways(ws, s, row, settings)
-                msg = build_mime(
-                    row,
-                    references=threads.references_for_reply(s, row.in_reply_to),
-                    unsubscribe=link,
-                    unsubscribe_mail=by_mail,
-                )
-                sender = parseaddr(row.sender or "")[1]
-                recipient = row.recipient
+            try:
+                with ws.transaction() as s:
+                    row = s.get(OutboxMessage, next_id)
+                    assert row is not None
+                    link, by_mail = _unsubscribe_ways(ws, s, row, settings)
+                    msg = build_mime(
+                        row,
+                        references=threads.references_for_reply(s, row.in_reply_to),
+                        unsubscribe=link,
+                        unsubscribe_mail=by_mail,
+                    )
+                    sender = parseaddr(row.sender or "")[1]
+                    recipient = row.recipient
+            except (ValueError, TypeError, LookupError, email.errors.MessageError) as exc:
+                reason = f"the message cannot be built: {exc}"
+                outbox.fail(ws, next_id, reason)  # never left in sending: nothing went
+                report.failed[next_id] = reason
+                continue
             try:
                 transport.send(msg, sender, [recipient])
-            except (smtplib.SMTPException, OSError) as exc:
-                reason = _reason(exc)
-                outbox.fail(ws, next_id, reason)
-                report.failed[next_id] = reason
+            except (smtplib.SMTPException, OSError, Unbuildable) as exc:
+                if _settle_failure(ws, next_id, exc, report):
+                    break
                 continue
             outbox.mark_sent(ws, next_id)
             report.sent.append(next_id)
@@ -163,6 +241,35 @@ def drain(
         if transport is not None:
             transport.close()
     return report
+
+
+def _settle_failure(ws: Workspace, ident: int, exc: BaseException, report: DrainReport) -> bool:
+    """Move a message whose send failed to the state :func:`outcome` says; True when
+    the drain should stop (the server cannot be reached: the rest wait untouched)."""
+    reason = _reason(exc)
+    kind, status = outcome(exc)
+    if kind == "in doubt":
+        outbox.doubt(ws, ident, reason)
+        report.unanswered[ident] = outbox.NO_ANSWER + reason
+        report.doubts[ident] = report.unanswered[ident]
+        report.in_doubt.append(ident)
+    elif kind == "bounced":
+        outbox.bounce(ws, ident, reason, status)
+        report.bounced[ident] = reason
+    elif kind == "temporary":
+        if outbox.defer(ws, ident, reason) == "failed":
+            with ws.transaction() as s:
+                row = s.get(OutboxMessage, ident)
+                report.failed[ident] = (row.reason if row is not None else None) or reason
+        else:
+            report.deferred[ident] = reason
+        if isinstance(exc, Unreachable):
+            report.stopped = f"the SMTP server cannot be reached ({reason}); the rest wait"
+            return True
+    else:
+        outbox.fail(ws, ident, reason)
+        report.failed[ident] = reason
+    return False
 
 
 def _unsubscribe_ways(

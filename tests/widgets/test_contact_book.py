@@ -439,7 +439,7 @@ def test_the_detail_pane_of_a_synced_company(ws, base, clock):
         "USD": Decimal("100.00"),
     }
     page = sections_html(d)
-    assert "Open balance" in page and "37,000.30</span> PKR" in page and "INV/2026/0002" in page
+    assert "Open balance" in page and "PKR 37,000.30</span>" in page and "INV/2026/0002" in page
 
     # a contact's pane: only what is addressed to the person
     book.entity = "contact"

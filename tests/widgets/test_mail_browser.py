@@ -180,7 +180,7 @@ def test_a_manager_fetches_now_retries_and_settles_a_message_in_doubt(
     boxes = page.locator(".crm-mail-mailboxes")
     boxes.get_by_text("sales", exact=True).wait_for(timeout=30_000)
     outbox = page.locator(".crm-mail-outbox")
-    outbox.get_by_text("550 5.1.1", exact=False).wait_for()
+    outbox.get_by_text("554 5.7.1", exact=False).wait_for()
     outbox.get_by_text("in doubt (check the Sent folder)").wait_for()
 
     # Fetch now: the run's report, the mailbox's last run and lag

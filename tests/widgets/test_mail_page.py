@@ -209,7 +209,7 @@ def test_a_failed_send_shows_the_servers_reason_and_retry_sends_it(ws, team, smt
     assert str(report) == "sent 0, failed 1" and page.message_kind == "warning"
     [row] = page.outbox.to_dict("records")
     assert row["state"] == "failed"
-    assert "550 5.1.1 <imran@karachi.example.com>: Recipient address rejected" in row["reason"]
+    assert "554 5.7.1 <imran@karachi.example.com>: Recipient address rejected" in row["reason"]
     [(label, failed_id)] = page.failed().items()
     assert label == f"#{failed_id} · imran@karachi.example.com · Catalogue"
     smtpd.accept("imran@karachi.example.com")
@@ -281,9 +281,12 @@ def test_an_unreachable_server_is_reported_and_the_message_kept(ws, team):
     team["bilal"].mail.send(team["imran"]["id"], subject="Nowhere", text="Hi")
     page = MailModel(ws)
     page.drain()
-    assert page.report == "sent 0, failed 1"
+    # a server that cannot be reached is a temporary failure: the message waits in the
+    # queue for the next drain, with the reason, and the page says it did not go
+    assert page.report.startswith("sent 0, failed 0, 1 left queued after a temporary failure")
+    assert page.message_kind == "warning"
     [row] = page.outbox.to_dict("records")
-    assert row["state"] == "failed" and "Connection refused" in row["reason"]
+    assert row["state"] == "queued" and "Connection refused" in row["reason"]
 
 
 # -- mailboxes ----------------------------------------------------------------------------------

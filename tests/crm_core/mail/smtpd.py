@@ -1,5 +1,7 @@
 """A real SMTP server on loopback for the mail-out tests: aiosmtpd, recording what it
-accepts and refusing the recipients a test names (``550 5.1.1 ... User unknown``).
+accepts and refusing the recipients a test names (a permanent ``554 5.7.1`` refusal,
+``550 5.1.1 ... User unknown`` for an address that does not exist, or the reply the test
+gives).
 
 Import the fixture into a test module: ``from tests.crm_core.mail.smtpd import smtpd_fixture``.
 """
@@ -40,16 +42,21 @@ class Received:
 
 @dataclass
 class Recorder:
-    """The aiosmtpd handler: keeps what was accepted; refuses ``refused`` addresses."""
+    """The aiosmtpd handler: keeps what was accepted; refuses ``refused`` addresses
+    (554 5.7.1) and answers ``replies`` ones as given."""
 
     received: list[Received] = field(default_factory=list)
     refused: set[str] = field(default_factory=set)
+    #: The reply RCPT gets for an address, when a test chose one.
+    replies: dict[str, str] = field(default_factory=dict)
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
     ) -> str:
+        if address.lower() in self.replies:
+            return self.replies[address.lower()]
         if address.lower() in self.refused:
-            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+            return f"554 5.7.1 <{address}>: Recipient address rejected: Access denied"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -72,11 +79,21 @@ class Smtpd:
     def received(self) -> list[Received]:
         return self.recorder.received
 
-    def refuse(self, address: str) -> None:
-        self.recorder.refused.add(address.lower())
+    def refuse(self, address: str, reply: str | None = None) -> None:
+        """Refuse ``address`` at RCPT for good (``554 5.7.1 ... Access denied``: the
+        message fails, a retry may send it), or with ``reply``."""
+        if reply is not None:
+            self.recorder.replies[address.lower()] = reply
+        else:
+            self.recorder.refused.add(address.lower())
+
+    def unknown(self, address: str) -> None:
+        """Refuse ``address`` at RCPT as a user that does not exist (the message bounces)."""
+        self.refuse(address, f"550 5.1.1 <{address}>: Recipient address rejected: User unknown")
 
     def accept(self, address: str) -> None:
         self.recorder.refused.discard(address.lower())
+        self.recorder.replies.pop(address.lower(), None)
 
 
 def _free_port() -> int:

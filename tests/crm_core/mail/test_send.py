@@ -151,7 +151,7 @@ def test_send_puts_both_parts_rtl_html_and_the_message_id_on_the_wire(ws, people
 
 def test_a_refused_recipient_fails_with_the_servers_words_and_a_retry_sends_it(ws, people, smtpd):
     configure(ws, smtpd)
-    smtpd.refuse("olga@volga.example.com")
+    smtpd.refuse("olga@volga.example.com")  # 554 5.7.1: failed (an unknown user bounces)
     to_olga = ws.mail.send(people["olga"]["id"], "follow_up")
     to_sam = ws.mail.send(people["sam"]["id"], "follow_up")
 
@@ -162,8 +162,8 @@ def test_a_refused_recipient_fails_with_the_servers_words_and_a_retry_sends_it(w
     [failed] = ws.mail.outbox(state="failed").to_dict("records")
     assert failed["id"] == to_olga["id"]
     assert failed["reason"] == (
-        "olga@volga.example.com: 550 5.1.1 <olga@volga.example.com>: "
-        "Recipient address rejected: User unknown"
+        "olga@volga.example.com: 554 5.7.1 <olga@volga.example.com>: "
+        "Recipient address rejected: Access denied"
     )
     assert [r.rcpt_tos for r in smtpd.received] == [["sam@lee.example.com"]]
     with pytest.raises(ValidationError, match="only a failed message can be retried"):
