@@ -344,6 +344,6 @@ def test_a_refused_send_is_the_drains_error(ws, smtpd):
     result, error = drain_outbox(ws)
     assert result == "sent 1, failed 1"
     assert error is not None and error.startswith(
-        f"not sent: #{refused}: gone@example.com: 550 5.1.1"
+        f"not sent: #{refused}: gone@example.com: 554 5.7.1"
     )
     assert [r.rcpt_tos for r in smtpd.received] == [["here@example.com"]]
