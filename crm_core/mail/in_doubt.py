@@ -104,18 +104,24 @@ def _note(ws: Workspace, message_id: int, note: str) -> None:
 
 
 def check(
-    ws: Workspace, *, connect: Callable[..., Any] = imap.connect, timeout: float = IMAP_TIMEOUT
+    ws: Workspace,
+    *,
+    connect: Callable[..., Any] = imap.connect,
+    timeout: float = IMAP_TIMEOUT,
+    user_id: int | None = None,
 ) -> DoubtReport:
     """Check every message in doubt (in ``sending`` for longer than a send takes: one
-    claimed a moment ago may be on the wire now) against the Sent folders (module doc).
-    Access is the caller's: this settles only what the Sent folder proves."""
+    claimed a moment ago may be on the wire now) against the Sent folders (module doc);
+    with ``user_id``, only the messages that user queued. Access is the caller's: this
+    settles only what the Sent folder proves."""
     report = DoubtReport()
+    query = select(OutboxMessage).where(outbox.in_doubt(ws.clock())).order_by(OutboxMessage.id)
+    if user_id is not None:
+        query = query.where(OutboxMessage.user_id == user_id)
     with ws.transaction() as s:
         doubted = [
             (row.id, row.message_id, parseaddr(row.sender or "")[1].lower())
-            for row in s.scalars(
-                select(OutboxMessage).where(outbox.in_doubt(ws.clock())).order_by(OutboxMessage.id)
-            )
+            for row in s.scalars(query)
         ]
         if not doubted:
             return report

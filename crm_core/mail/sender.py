@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from crm_core.access import own_only
 from crm_core.errors import FieldError, ValidationError
 from crm_core.mail import in_doubt, outbox, threads, tokens
 from crm_core.mail.compose import build_mime, unsubscribe_mailto
@@ -177,11 +178,14 @@ def drain(
     check_sent: bool = True,
 ) -> DrainReport:
     """Send the queued messages, oldest first (at most ``limit``), after looking for
-    the messages in doubt in the Sent folders (``check_sent=False``: only list them)."""
+    the messages in doubt in the Sent folders (``check_sent=False``: only list them).
+    A sales user's drain sends, checks and lists only the messages they queued."""
     settings = load(ws)
     report = DrainReport()
+    mine = own_only(ws)
+    own = [] if mine is None else [OutboxMessage.user_id == mine]
     if check_sent:
-        checked = in_doubt.check(ws)
+        checked = in_doubt.check(ws, user_id=mine)
         report.settled, report.doubts = checked.settled, checked.in_doubt
         report.in_doubt = sorted(checked.in_doubt)
     else:
@@ -189,7 +193,7 @@ def drain(
             report.in_doubt = list(
                 s.scalars(
                     select(OutboxMessage.id)
-                    .where(outbox.in_doubt(ws.clock()))
+                    .where(outbox.in_doubt(ws.clock()), *own)
                     .order_by(OutboxMessage.id)
                 )
             )
@@ -199,7 +203,7 @@ def drain(
             with ws.transaction() as s:
                 next_id = s.scalar(
                     select(OutboxMessage.id)
-                    .where(outbox.ready(ws.clock()), OutboxMessage.id.not_in(tried or {0}))
+                    .where(outbox.ready(ws.clock()), OutboxMessage.id.not_in(tried or {0}), *own)
                     .order_by(OutboxMessage.queued_at, OutboxMessage.id)
                     .limit(1)
                 )

@@ -1015,10 +1015,20 @@ TABLE: dict[str, Any] = {
     "mail.check_in_doubt": Refused(lambda r: [lambda: r.a.mail.check_in_doubt()]),
     "mail.compose": Refused(lambda r: [lambda: r.a.mail.compose(r.irina, "follow_up")]),
     "mail.configure": Refused(lambda r: [lambda: r.a.mail.configure(rate_per_minute=5)]),
-    "mail.drain": Allowed(
-        "sends what each sender was allowed to queue; reports only outbox ids",
-        lambda r: str(r.a.mail.drain()),
-        equals("sent 0, failed 0"),
+    # B's queued message and B's message in doubt: A's drain neither sends nor lists them
+    "mail.drain": Filtered(
+        lambda r: (
+            outbox_row(r, r.olga, "queued"),
+            outbox_row(r, r.olga, "sending"),
+            r.a.mail.drain(),
+        ),
+        holds(
+            lambda answer, r: (
+                str(answer[2]) == "sent 0, failed 0"
+                and answer[2].in_doubt == []
+                and r.mgr.mail.outbox()["state"].tolist() == ["sending", "queued"]
+            )
+        ),
     ),
     "mail.mark_replies": Allowed(
         PARTIES + "; a reply marks its campaign member, a contact",
