@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from crm_core.errors import ImportRefused
+from crm_core.imports.cells import is_rejects_header, unescaped_cell
 from crm_core.imports.encoding import (
     BOMS,
     UnknownEncoding,
@@ -66,6 +67,9 @@ class Source:
     skip: int = 0
     #: Why the reading stopped before the end of the file (see :meth:`rows`).
     error: str | None = None
+    #: A rejects file crmbook wrote (its header ends with the added columns): the
+    #: apostrophes put before formula-like cells are taken off.
+    escaped: bool = False
     _raw: Any = field(default=None, repr=False)
     _size: int = field(default=0, repr=False)
 
@@ -105,7 +109,7 @@ class Source:
                 for cells in reader:
                     start, line = line + 1, reader.line_num
                     if any(c.strip() for c in cells):
-                        yield start, cells
+                        yield start, [unescaped_cell(c) for c in cells] if self.escaped else cells
             except csv.Error as exc:
                 if "field limit" in str(exc):
                     why = (
@@ -206,7 +210,14 @@ def open_source(
     if not any(header):
         raise FileError(f"{path}: the first line is no header (it is empty)")
     return Source(
-        path, "csv", columns, encoding, delimiter, renamed=renamed, skip=int(sep_line is not None)
+        path,
+        "csv",
+        columns,
+        encoding,
+        delimiter,
+        renamed=renamed,
+        skip=int(sep_line is not None),
+        escaped=is_rejects_header(columns),
     )
 
 

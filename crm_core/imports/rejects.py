@@ -3,8 +3,8 @@
 It is written in the input's own format (CSV in the input's encoding and delimiter,
 or XLSX), with the input's columns followed by ``line``, ``field``, ``value`` and
 ``reason``, so that a person can fix the rows in a spreadsheet and import the file
-again. A CSV cell that a spreadsheet would run as a formula (``=...``, ``@...``, or
-``+``/``-`` followed by more than a number) is written with a leading apostrophe;
+again. A CSV cell that a spreadsheet would run as a formula is written with a leading
+apostrophe (:mod:`crm_core.imports.cells`), taken off again when the file is imported;
 XLSX cells are written as text, which a spreadsheet never runs.
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import os
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -20,28 +19,13 @@ from typing import Any, TextIO
 import pandas as pd
 
 from crm_core.errors import ImportRefused
+from crm_core.imports.cells import EXTRA, safe_cell
 from crm_core.imports.reading import Source
-
-#: The columns added after the input's own.
-EXTRA = ("line", "field", "value", "reason")
-# A phone or a signed number: "+92 300 1234567", "-12.5", "(021) 3456-7890".
-_NUMBERLIKE = re.compile(r"[+-][\d\s().\-/]*")
 
 
 def rejects_path(source: Path) -> Path:
     """Where the rejects of ``source`` go by default: beside it, ``<name>.rejects.<ext>``."""
     return source.with_name(f"{source.stem}.rejects{source.suffix or '.csv'}")
-
-
-def safe_cell(value: Any) -> Any:
-    """``value`` as a CSV cell that no spreadsheet runs as a formula (OWASP's advice,
-    but phones and signed numbers are left as they are)."""
-    if not isinstance(value, str) or not value:
-        return value
-    first = value[0]
-    if first in "=@\t\r" or (first in "+-" and not _NUMBERLIKE.fullmatch(value)):
-        return "'" + value
-    return value
 
 
 class RejectsPathError(ImportRefused):

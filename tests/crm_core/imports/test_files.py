@@ -204,6 +204,19 @@ def test_formula_cells_are_neutralised_in_the_rejects(
     assert safe_cell("-12.5") == "-12.5"
     assert safe_cell("@SUM(A1)") == "'@SUM(A1)"
 
+    # The rejects fixed (the e-mail) and imported again: the cells as they were written
+    # in the first file, not with the apostrophe that kept the spreadsheet from running them.
+    fixed = tmp_path / "evil.rejects.csv"
+    text = fixed.read_text(encoding="utf-8-sig").replace("bad@", "good@example.com")
+    fixed.write_text(text.replace("\r\n", "\n") + "'Quoted,q@example.com,'-2\n", encoding="utf-8")
+    again = pk.importer.run(fixed, "contacts")
+    assert (again.created, again.rejected) == (2, 0)
+    people = {c["email"]: pk.contacts.get(int(c["id"])) for _, c in pk.contacts.search().iterrows()}
+    assert people["good@example.com"]["name"] == '=HYPERLINK("http://x")'
+    assert people["good@example.com"]["notes"] == "-2+3+cmd|' /C calc'!A0"
+    # never escaped by crmbook ("-2" is a number; "'Quoted" no formula): kept as written
+    assert (people["q@example.com"]["name"], people["q@example.com"]["notes"]) == ("'Quoted", "'-2")
+
 
 def test_xlsx_in_rejects_out_as_xlsx(pk: crm_core.Workspace, tmp_path: Path) -> None:
     path = tmp_path / "book.xlsx"

@@ -1,0 +1,41 @@
+"""Cells of a rejects file: written so that no spreadsheet runs them as formulas, and
+read back as they were when the fixed file is imported again.
+
+A CSV cell that a spreadsheet would run as a formula (``=...``, ``@...``, or ``+``/``-``
+followed by more than a number) gets a leading apostrophe (OWASP's advice on CSV
+injection); phones and signed numbers are left as they are.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+#: The columns a rejects file adds after the input's own.
+EXTRA = ("line", "field", "value", "reason")
+# A phone or a signed number: "+92 300 1234567", "-12.5", "(021) 3456-7890".
+_NUMBERLIKE = re.compile(r"[+-][\d\s().\-/]*")
+
+
+def safe_cell(value: Any) -> Any:
+    """``value`` as a CSV cell that no spreadsheet runs as a formula."""
+    if not isinstance(value, str) or not value:
+        return value
+    first = value[0]
+    if first in "=@\t\r" or (first in "+-" and not _NUMBERLIKE.fullmatch(value)):
+        return "'" + value
+    return value
+
+
+def unescaped_cell(value: str) -> str:
+    """The cell :func:`safe_cell` made ``value`` from (a cell it would not have
+    escaped is given back as it is)."""
+    if value.startswith("'") and safe_cell(value[1:]) == value:
+        return value[1:]
+    return value
+
+
+def is_rejects_header(columns: Sequence[str]) -> bool:
+    """Whether a header is a rejects file's: the input's columns, then :data:`EXTRA`."""
+    return len(columns) > len(EXTRA) and tuple(columns[-len(EXTRA) :]) == EXTRA
