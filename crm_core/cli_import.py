@@ -17,6 +17,7 @@ import typer
 from crm_core.cli import DEFAULT_WORKSPACE, WorkspaceOption, _print_frame, acting, fail, say
 from crm_core.cli import app as _app
 from crm_core.imports import MODES, ImportReport, ImportStopped
+from crm_core.imports.dates import check_order
 from crm_core.imports.progress import progress_bar
 from crm_core.imports.report import read_as, shorten
 from crm_core.imports.run import ENTITIES
@@ -71,6 +72,13 @@ def import_(
     pipeline: Annotated[
         str | None, typer.Option(help="Deals: the pipeline (default: the first).")
     ] = None,
+    dates: Annotated[
+        str,
+        typer.Option(
+            help="How the file writes dates: YMD (2026-12-25), DMY (25/12/2026) or MDY "
+            "(12/25/2026).",
+        ),
+    ] = "YMD",
     workers: Annotated[
         int | None,
         typer.Option(
@@ -89,6 +97,10 @@ def import_(
             f"cannot import {entity!r}: contacts, companies, opportunities, activities "
             "or interactions"
         )
+    try:
+        check_order(dates)
+    except ValueError as exc:
+        fail(str(exc))
     with acting(workspace) as ws:
         options: dict[str, Any] = dict(
             map=map_ or None, custom=custom, encoding=encoding, delimiter=delimiter
@@ -110,6 +122,7 @@ def import_(
                     pipeline=int(pipeline) if pipeline and pipeline.isdecimal() else pipeline,
                     sheet=sheet,
                     progress=bar,
+                    dates=dates,
                     workers=(1 if (os.cpu_count() or 1) > 1 else 0) if workers is None else workers,
                     **options,
                 )

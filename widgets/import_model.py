@@ -37,6 +37,7 @@ import param
 
 from crm_core import AccessDenied, Workspace, access
 from crm_core.errors import ImportRefused
+from crm_core.imports.dates import ORDERS
 from crm_core.imports.mapping import CUSTOM, FIELDS
 from crm_core.imports.matching import ENTITY_KEYS
 from crm_core.imports.reading import open_source
@@ -62,6 +63,13 @@ MODE_LABELS = {
     "update": N_("Only update existing"),
 }
 assert set(MODE_LABELS) == set(MODES)
+#: How each order of dates is shown (crm_core.imports.dates).
+DATE_LABELS = {
+    "YMD": N_("2026-12-25 (year, month, day)"),
+    "DMY": N_("25/12/2026 (day, month, year)"),
+    "MDY": N_("12/25/2026 (month, day, year)"),
+}
+assert tuple(DATE_LABELS) == ORDERS
 #: How a match key is shown.
 KEY_LABELS = {
     "erp_id": N_("ERP id"),
@@ -146,6 +154,11 @@ class ImportWizardModel(LongWorkModel):
         default="upsert",
         objects=list(MODE_LABELS),
         doc="What the run may do: upsert (add and update), create (only add), update.",
+    )
+    dates = param.Selector(
+        default="YMD",
+        objects=list(DATE_LABELS),
+        doc="The order the file writes dates in: YMD (ISO), DMY or MDY.",
     )
     keys = param.List(
         default=[], item_type=str, doc="The keys the entity's rows may be matched on."
@@ -268,7 +281,7 @@ class ImportWizardModel(LongWorkModel):
         if self._upload is not None and self.sheet and not self.running:
             self._guess()
 
-    @param.depends("mode", "match", watch=True)
+    @param.depends("mode", "match", "dates", watch=True)
     def _option_changed(self) -> None:
         self._outdated()
 
@@ -421,6 +434,8 @@ class ImportWizardModel(LongWorkModel):
         """The options as ``ws.importer.run`` takes them (activities and interactions
         take no match and no custom)."""
         options: dict[str, Any] = {"mode": self.mode, "sheet": self.sheet or None}
+        if self.dates != "YMD":
+            options["dates"] = self.dates
         if self.has_keys:
             options.update(match=list(self.match), custom=bool(self.new_custom()))
         return options

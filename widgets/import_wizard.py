@@ -21,6 +21,7 @@ from bokeh.models.widgets.tables import SelectEditor
 from widgets.base import ComponentView, message_alert
 from widgets.i18n import N_, _
 from widgets.import_model import (
+    DATE_LABELS,
     ENTITIES,
     KEY_LABELS,
     MAPPING_COLUMNS,
@@ -116,6 +117,14 @@ class ImportWizard(ComponentView):
             description=None,
             css_classes=["crm-import-mode"],
         )
+        dates = pn.widgets.Select.from_param(
+            m.param.dates,
+            name=_("Dates written"),
+            options={_(DATE_LABELS[key]): key for key in DATE_LABELS},
+            width=230,
+            description=None,
+            css_classes=["crm-import-dates"],
+        )
         match = pn.widgets.MultiChoice(
             label=_("Match on"),
             options=self._key_options(),
@@ -143,6 +152,7 @@ class ImportWizard(ComponentView):
         sheet.param.watch(lambda e: e.new and setattr(m, "sheet", str(e.new)), "value")
         options = pn.Row(
             mode,
+            dates,
             match,
             sheet,
             custom,

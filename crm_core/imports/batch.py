@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from crm_core import text
 from crm_core.errors import ImportRefused
+from crm_core.imports import dates
 from crm_core.imports import mapping as m
 from crm_core.imports.matching import Touched
 from crm_core.imports.reading import MAX_CELL
@@ -102,6 +103,7 @@ class Job:
         self.origin = f"import:{label}"[:220]
         # column index -> field, in file order
         self.fields = [(i, plan.fields[c]) for i, c in enumerate(columns) if c in plan.fields]
+        self.date_at = {i for i, c in enumerate(columns) if c in plan.date_columns}
 
     #: Whether a company a row names that does not exist is created (else refused).
     creates_companies = False
@@ -234,6 +236,10 @@ class Job:
                 value = cells[i]
                 if isinstance(value, str):
                     value = value.strip()
+                    if i in self.date_at and value:
+                        value, wrong = dates.read(value, self.plan.dates)
+                        if wrong is not None and row.refusal is None:
+                            row.refuse(field, cells[i], f"{field}: {wrong}")
                 if not blank(value) and value != "":
                     raw[field] = value
         if "name" not in raw and ("first_name" in raw or "last_name" in raw):

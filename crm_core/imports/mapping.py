@@ -127,6 +127,10 @@ class ColumnMap:
     overridden: dict[str, str] = field(default_factory=dict)
     #: Custom fields to define before the import: column -> field name.
     new_custom: dict[str, str] = field(default_factory=dict)
+    #: The columns that hold dates, and the order the file writes them in
+    #: (:mod:`crm_core.imports.dates`).
+    date_columns: frozenset[str] = frozenset()
+    dates: str = "YMD"
 
     def rows(self) -> list[tuple[str, str]]:
         """(column, what it fills or why not) in file order, for showing before a run."""

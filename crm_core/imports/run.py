@@ -15,6 +15,7 @@ import pandas as pd
 
 from crm_core import access, db
 from crm_core.errors import ImportRefused
+from crm_core.imports import dates as date_orders
 from crm_core.imports import mapping as m
 from crm_core.imports import parallel
 from crm_core.imports.batch import Job
@@ -103,6 +104,7 @@ class Importer:
         batch_size: int = 5000,
         progress: Progress | None = None,
         workers: int = 0,
+        dates: str = "YMD",
     ) -> ImportReport:
         """Import ``source`` (a CSV or XLSX path, or a DataFrame) as ``entity`` rows
         (contacts, companies, opportunities, activities or interactions) and return
@@ -128,7 +130,9 @@ class Importer:
         :mod:`crm_core.imports.parallel`). A dry run writes nothing, not even a rejects
         file unless ``rejects`` names one. A ``rejects`` path that is the input
         itself, a folder or a symbolic link, or whose folder does not exist, is
-        refused before anything is read.
+        refused before anything is read. ``dates`` is the order the file writes its
+        dates in: "YMD" (ISO, 2026-12-25; also 2026/12/25), "DMY" (25/12/2026, 25.12.2026)
+        or "MDY" (12/25/2026); see :mod:`crm_core.imports.dates`.
         """
         kind = _entity(entity)
         access.check_unrestricted(self.ws, "import", f"{kind} rows")
@@ -138,6 +142,10 @@ class Importer:
             raise ImportRefused("batch_size must be at least 1")
         if workers < 0:
             raise ImportRefused("workers must be 0 or more")
+        try:
+            order = date_orders.check_order(dates)
+        except ValueError as exc:
+            raise ImportRefused(str(exc)) from None
         if isinstance(match, str):
             match = match.split(",")
         history = kind not in DEFAULT_KEYS
@@ -160,6 +168,7 @@ class Importer:
             check_rejects_path(Path(rejects), input_path)
         src = _source(source, encoding, delimiter, sheet)
         plan = self._mapping(kind, src.columns, map, custom)
+        plan.dates = order
         needed = REQUIRED[kind]
         if needed not in plan.fields.values() and not (
             kind == "contact" and {"first_name", "last_name"} & set(plan.fields.values())
@@ -240,10 +249,14 @@ class Importer:
         else:
             by_hand = m.parse_map([given] if isinstance(given, str) else given)
         defined: dict[str, str | None] = {}
+        dated = set(date_orders.DATE_FIELDS)
         if kind in ("contact", "company", "opportunity"):
             fields = self.ws.custom_fields.list(kind)
             defined = dict(zip(fields["name"], fields["label"], strict=True))
-        return m.guess(kind, columns, defined, given=by_hand, keep_unknown=custom)
+            dated |= {m.CUSTOM + n for n in fields["name"][fields["type"] == "date"]}
+        plan = m.guess(kind, columns, defined, given=by_hand, keep_unknown=custom)
+        plan.date_columns = frozenset(c for c, f in plan.fields.items() if f in dated)
+        return plan
 
 
 # -- the input ------------------------------------------------------------------------

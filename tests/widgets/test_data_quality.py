@@ -7,6 +7,7 @@ staff app's navigation for managers only."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import io
 import os
 import stat
@@ -389,6 +390,21 @@ def test_only_adding_new_refuses_a_row_already_here_with_the_reason(staff):
     assert len([n for n in contacts(ws) if n == "Imran Khan"]) == 1
 
 
+def test_a_file_writing_dates_day_first(staff):
+    ws, _imran = staff
+    model = ImportWizardModel(ws.as_user("ayesha"), background=False)
+    model.upload(b"Name,Email,Birthday\r\nAli,ali@x.pk,25/12/1990\r\n", "b.csv")
+    report = model.preview()
+    assert report.rejected == 1 and "with dates DMY" in report.examples["rejected"][0].detail
+    model.dates = "DMY"  # an option changed after the preview: preview again first
+    assert model.step == "columns"
+    assert model.run_options()["dates"] == "DMY"
+    assert model.preview().created == 1
+    assert model.run_import().created == 1
+    (ali,) = ws.contacts.search(q="Ali")["id"]
+    assert ws.contacts.get(int(ali))["birthday"] == dt.date(1990, 12, 25)
+
+
 def test_matching_on_the_email_only(staff):
     ws, _imran = staff
     model = ImportWizardModel(ws.as_user("ayesha"), background=False)
@@ -477,6 +493,7 @@ def test_activities_have_no_keys_and_no_custom_fields(staff):
     shown = {w.css_classes[0]: w.visible for w in options}
     assert shown == {
         "crm-import-mode": True,
+        "crm-import-dates": True,
         "crm-import-match": True,
         "crm-import-custom": True,
         "crm-import-sheet": False,
