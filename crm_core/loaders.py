@@ -337,7 +337,7 @@ class Loader:
 
     def resolve_tags(self, s: Session, names: Any) -> list[int]:
         """Tag ids for ``names``; unknown tags are created (and journaled) by the service."""
-        parts = names.split(",") if isinstance(names, str) else names
+        parts = text.tag_names(names) if isinstance(names, str) else names
         if isinstance(parts, list | tuple):
             keys = [text.fold(text.clean(p)) if isinstance(p, str) else "" for p in parts]
             if all(k in self.tag_ids for k in keys):

@@ -114,6 +114,17 @@ def clean(text: str | None) -> str | None:
     return out or None
 
 
+# Between tag names written in one text: commas and semicolons, Latin and Arabic (the
+# Arabic comma and semicolon that Urdu and Sindhi keyboards type).
+_TAG_SEPARATORS = re.compile("[,;\u060c\u061b]")
+
+
+def tag_names(text: str) -> list[str]:
+    """The tag names of one text ("vip, wholesale", "vip; retail", "وی آئی پی، تھوک"),
+    as written; blank parts (a trailing comma) are left out."""
+    return [part for part in _TAG_SEPARATORS.split(text) if part.strip()]
+
+
 def words(text: str | None) -> list[str]:
     """The distinct folded words of ``text`` in order, as indexed for word-prefix search.
 

@@ -334,7 +334,7 @@ class RecordJob(Job):
         if "stage" in r.values and row.get("stage_id") != obj.stage_id:
             changes["stage"] = row["stage_id"]
         if tags is not None:
-            names = tags.split(",") if isinstance(tags, str) else list(tags)
+            names = text.tag_names(tags) if isinstance(tags, str) else list(tags)
             have = {t.name_key for t in obj.tags}
             wanted = [n for n in names if isinstance(n, str) and n.strip()]
             missing = [n for n in wanted if text.fold(text.clean(n)) not in have]

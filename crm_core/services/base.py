@@ -240,14 +240,15 @@ def id_filter(value: Any, what: str) -> int:
 def tags_for(session: Session, names: Any) -> list[Tag]:
     """Tags by name, created on first use; names compare case-insensitively.
 
-    ``names`` is a list of names or one comma-separated text. Names differing only in
+    ``names`` is a list of names or one text of names (:func:`crm_core.text.tag_names`:
+    commas or semicolons, Latin or Arabic, between them). Names differing only in
     case (or Unicode form) are one tag, created once even when two sessions add it at
     the same moment (see :func:`crm_core.services.unique.insert_unique`).
     """
     if names is None:
         return []
     if isinstance(names, str):
-        parts: list[Any] = names.split(",")
+        parts: list[Any] = text.tag_names(names)
     elif isinstance(names, list | tuple | set | frozenset):
         parts = list(names)
     else:

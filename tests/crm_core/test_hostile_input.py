@@ -811,6 +811,18 @@ def test_tags_differing_only_in_case_are_one_tag(base):
         assert s.scalars(select(Tag.name)).all() == ["vipx"]
 
 
+def test_tags_written_in_one_text_split_on_latin_and_arabic_commas_and_semicolons(base):
+    ws, _company, contact, _deal = base
+    written = "vip; wholesale،تھوک؛ karachi,"  # an Urdu keyboard's comma and semicolon
+    assert set(ws.contacts.update(contact, tags=written)["tags"]) == {
+        "vip",
+        "wholesale",
+        "تھوک",
+        "karachi",
+    }
+    refused(ws, lambda: ws.contacts.update(contact, tags=["vip", ""]), "empty tag name")
+
+
 def test_multi_line_fields_take_tabs_and_newlines_single_line_fields_do_not(base):
     ws, _company, contact, deal = base
     assert ws.contacts.update(contact, notes="line 1\n\tline 2\r\n")["notes"] == "line 1\n\tline 2"
