@@ -117,25 +117,29 @@ class Rates:
             ctx.prec = 28
             return Decimal(factor.numerator) / Decimal(factor.denominator)
 
-    def convert(self, amount: Decimal | int, currency: str, on: dt.date | None) -> Decimal:
+    def convert(
+        self, amount: Decimal | int, currency: str, on: dt.date | None, *, rounded: bool = True
+    ) -> Decimal:
         """``amount`` of ``currency`` in the reporting currency at the rate of ``on``,
-        rounded half up to the reporting currency's minor units; raises
-        :class:`MissingRate`."""
+        rounded half up to the reporting currency's minor units (``rounded=False``: to
+        60 digits, for a sum of conversions rounded once); raises :class:`MissingRate`."""
         exact = _amount(amount) * self._factor(currency, on)
         with localcontext() as ctx:
             ctx.prec = 60
             value = Decimal(exact.numerator) / Decimal(exact.denominator)
+            if not rounded:
+                return value
             return value.quantize(
                 Decimal(1).scaleb(-minor_units(self.reporting)), rounding=ROUND_HALF_UP
             )
 
     def try_convert(
-        self, amount: Decimal | int, currency: str, on: dt.date | None
+        self, amount: Decimal | int, currency: str, on: dt.date | None, *, rounded: bool = True
     ) -> Decimal | None:
         """As :meth:`convert`, but None when the rate is missing; the missing
         (currency, day) is remembered in :attr:`missing`."""
         try:
-            return self.convert(amount, currency, on)
+            return self.convert(amount, currency, on, rounded=rounded)
         except MissingRate as exc:
             self.missing.add((exc.currency, exc.on))
             return None

@@ -258,13 +258,16 @@ class Scope:
                 self._rates = Rates.load(s, self.currency or self.ws.setting("currency"))
         return self._rates
 
-    def convert(self, amount: Decimal | None, currency: str, on: dt.date | None) -> Decimal | None:
+    def convert(
+        self, amount: Decimal | None, currency: str, on: dt.date | None, *, rounded: bool = True
+    ) -> Decimal | None:
         """``amount`` of ``currency`` in the reporting currency at the rate of ``on`` (the
-        record's date; the latest rate on or before it); None for no amount or when the
+        record's date; the latest rate on or before it), in its minor units (not rounded
+        with ``rounded=False``: for a sum to round once); None for no amount or when the
         rate is missing (remembered in ``rates.missing``)."""
         if amount is None:
             return None
-        return self.rates.try_convert(amount, currency, on)
+        return self.rates.try_convert(amount, currency, on, rounded=rounded)
 
     def missing_rates(self) -> str:
         """Which rates this run missed, in words ('' when none did, or nothing was

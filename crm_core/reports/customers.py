@@ -412,7 +412,7 @@ def _by_customer(
     currency: every figure summed (``last_invoice``: the latest), and for each of
     ``converted_names`` (whole units) also ``<name>_converted``, the sum of each day's
     amount converted at that day's rate (today's for undated invoices; None when one
-    is missing), with ``reporting_currency``."""
+    is missing), rounded once, with ``reporting_currency``."""
     today = scope.today()
     reporting = scope.rates.reporting
     keys = ("customer", "customer_type", "customer_id", "currency")
@@ -437,7 +437,10 @@ def _by_customer(
             done = into.get(f"{name}_converted")
             if name in converted_names and done is not None and value:
                 part = scope.convert(
-                    _from_units(value, row["currency"]), row["currency"], day or today
+                    _from_units(value, row["currency"]),
+                    row["currency"],
+                    day or today,
+                    rounded=False,
                 )
                 into[f"{name}_converted"] = None if part is None else done + part
     for into in out.values():

@@ -230,6 +230,39 @@ def test_sales_per_customer_ranks_customers_in_the_reporting_currency(ws, invoic
     assert frame.attrs["missing_rates"] == "no rate for PKR on or before 2026-04-01 (to EUR)"
 
 
+def test_a_customers_converted_revenue_is_rounded_once(ws, rates):
+    """Three GBP 1.00 invoices on three days: each is 1.25 / 1.10 = 1.13636... EUR; the
+    sum 3.409... is 3.41, not three rounded 1.14 (3.42)."""
+    leeds = ws_company(rates, "Leeds Ltd")
+    with rates.transaction() as s:
+        for n in range(3):
+            s.add(
+                Invoice(
+                    backend="odoo-test",
+                    remote_id=10 + n,
+                    number=f"INV/L{n}",
+                    move_type="out_invoice",
+                    company_id=leeds,
+                    invoice_date=day(f"2026-04-2{n + 1}"),
+                    currency="GBP",
+                    amount_untaxed=D("1.00"),
+                    amount_total=D("1.00"),
+                    amount_residual=D("1.00"),
+                    state="posted",
+                    payment_state="not_paid",
+                )
+            )
+    (row,) = ws.reports.sales_per_customer().itertuples()
+    assert (row.revenue, row.revenue_converted, row.open_balance_converted) == (
+        D("3.00"),
+        D("3.41"),
+        D("3.41"),
+    )
+    assert row.average_ticket_converted == D("1.14")  # 3.41 / 3, rounded
+    (rfm,) = ws.reports.rfm().itertuples()
+    assert rfm.monetary_converted == D("3.41")
+
+
 def test_rfm_gives_monetary_in_the_reporting_currency(ws, invoices):
     frame = ws.reports.rfm()
     got = {(r.customer, r.currency): r.monetary_converted for r in frame.itertuples()}
