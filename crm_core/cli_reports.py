@@ -31,9 +31,9 @@ from crm_core.cli import (
     say,
 )
 from crm_core.errors import CrmError
-from crm_core.export.workbook import currency_sources
 from crm_core.money import digit_groups, format_figure
 from crm_core.reports import FILTERS, Column, Report
+from crm_core.reports.base import currency_sources
 from crm_core.terminal import cell, markup
 
 #: Decimals of a ``number`` column in the terminal (a ratio such as MASE: 1.02).
@@ -95,7 +95,7 @@ def _english(region: str | None) -> Locale:
 def _print_report(spec: Report, frame: pd.DataFrame, amounts: _Amounts | None = None) -> None:
     """Print ``frame`` (report ``spec``'s run); a money cell in its row's currency
     (the row's ``currency``, ``reporting_currency`` for ``*_converted`` columns, as
-    the workbooks decide: :func:`~crm_core.export.workbook.currency_sources`), else in
+    the workbooks decide: :func:`~crm_core.reports.base.currency_sources`), else in
     the run's reporting currency, written by ``amounts`` (default: western grouping)."""
     amounts = amounts or _Amounts()
     table = Table(title=cell(spec.title), show_lines=False)

@@ -39,8 +39,8 @@ from bokeh.plotting import figure
 
 from crm_core import Workspace
 from crm_core.errors import AccessDenied, ValidationError
-from crm_core.export.workbook import currency_sources
 from crm_core.reports import FILTERS, Chart, Column
+from crm_core.reports.base import currency_sources
 from crm_core.reports.charts import ChartData, report_charts
 from crm_core.reports.labels import column_label
 from widgets import design
@@ -336,7 +336,7 @@ def amount_texts(
 ) -> dict[str, list[str]]:
     """Each money column's amounts as the session writes them, in their row's currency
     (the row's ``currency``, ``reporting_currency`` for ``*_converted`` columns, else
-    ``currency``: as the workbooks decide, crm_core.export.workbook.currency_sources):
+    ``currency``: as the workbooks decide, crm_core.reports.base.currency_sources):
     KWD with 3 decimals, JPY with none, grouped as the workspace's ``amount_grouping``
     asks (i18n.format_amount_number); '' where there is no amount. Keyed by the hidden
     column that carries them (``<name>__shown``)."""

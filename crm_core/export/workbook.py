@@ -57,7 +57,7 @@ from xlsxwriter.utility import quote_sheetname, xl_range_abs
 from crm_core.export import tempfiles
 from crm_core.export.amounts import AmountFormats
 from crm_core.export.widths import char_width
-from crm_core.reports.base import Chart, Column
+from crm_core.reports.base import Chart, Column, currency_sources
 from crm_core.reports.charts import ChartData, chart_data
 from crm_core.reports.labels import column_label, right_to_left, word
 
@@ -949,25 +949,6 @@ class WorkbookBuilder:
 
 
 # -- helpers ----------------------------------------------------------------------------
-def currency_sources(
-    columns: Sequence[Column], currency: str | None
-) -> dict[int, tuple[int | None, str | None]]:
-    """Where each money column's currency is, by column index: (the index of the
-    column holding it on each row, or None; the currency to use when there is no such
-    column or it is empty). ``<x>_converted`` columns are in the reporting currency
-    (the row's ``reporting_currency``, else ``currency``), the others in the row's
-    ``currency`` (else ``currency``). The workbooks, the terminal and the app write
-    amounts by it."""
-    at = {c.name: i for i, c in enumerate(columns)}
-    out: dict[int, tuple[int | None, str | None]] = {}
-    for i, column in enumerate(columns):
-        if column.kind != "money":
-            continue
-        own = "reporting_currency" if column.name.endswith("_converted") else "currency"
-        out[i] = (at.get(own), currency)
-    return out
-
-
 def _prints_wide(widths: Sequence[float]) -> bool:
     """Whether a table of columns this wide prints several pages wide."""
     return sum(widths) > WIDE_PRINT_WIDTH and len(widths) > 1

@@ -13,7 +13,7 @@ SQL conditions, so every report reads "owner", "team" or "the period" the same w
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from importlib.metadata import entry_points
@@ -422,6 +422,25 @@ def converted(name: str, what: str) -> Column:
         "money",
         f"{what} in the reporting currency (empty when a rate is missing).",
     )
+
+
+def currency_sources(
+    columns: Sequence[Column], currency: str | None
+) -> dict[int, tuple[int | None, str | None]]:
+    """Where each money column's currency is, by column index: (the index of the
+    column holding it on each row, or None; the currency to use when there is no such
+    column or it is empty). ``<x>_converted`` columns are in the reporting currency
+    (the row's ``reporting_currency``, else ``currency``), the others in the row's
+    ``currency`` (else ``currency``). The workbooks, the terminal and the app write
+    amounts by it (one rule: :mod:`crm_core.money`'s minor units of that currency)."""
+    at = {c.name: i for i, c in enumerate(columns)}
+    out: dict[int, tuple[int | None, str | None]] = {}
+    for i, column in enumerate(columns):
+        if column.kind != "money":
+            continue
+        own = "reporting_currency" if column.name.endswith("_converted") else "currency"
+        out[i] = (at.get(own), currency)
+    return out
 
 
 def _owner_ids(
