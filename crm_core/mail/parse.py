@@ -27,8 +27,7 @@ from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any
 
-from charset_normalizer import from_bytes
-
+from crm_core.imports.encoding import best_code_page
 from crm_core.mail.bounces import Bounce, find_bounce
 from crm_core.mail.html_text import html_to_text
 from crm_core.models.mail import MESSAGE_ID_LEN
@@ -198,9 +197,12 @@ def _decode(raw: bytes, charset: str | None) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         pass
-    best = from_bytes(raw).best()
-    if best is not None:
-        return str(best)
+    # Undeclared 8-bit text: the code page whose reading is most plausibly words (one
+    # script each, cased as words are), as an imported file is read; charset-normalizer
+    # alone took a short KOI8-R subject for Chinese.
+    found = best_code_page(raw)
+    if found is not None:
+        return raw.decode(found)
     return raw.decode("utf-8", "replace")
 
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 import datetime as dt
 from email.header import Header
 
+import pytest
 from sqlalchemy import select
 
+from crm_core.mail.parse import parse
 from crm_core.models import Contact, EmailBounce, EmailMessage, OutboxMessage
 from tests.crm_core.mail.conftest import IMRAN, OWN, message, when
 
@@ -214,3 +216,27 @@ def test_a_bounce_marks_the_address_and_the_outbox_message(crm):
         assert s.scalars(select(OutboxMessage.state)).one() == "bounced"
     changes = ws.journal.for_record("contacts", crm["imran"]["id"])  # journaled like any change
     assert "email_bouncing" in set(changes["field"])
+
+
+@pytest.mark.parametrize(
+    ("charset", "subject", "body"),
+    [
+        ("koi8-r", "Договор на обслуживание", "Добрый день, прошу выслать счёт."),
+        ("cp1251", "Коммерческое предложение", "Здравствуйте, напоминаем о встрече."),
+        ("cp1256", "مرحبا بكم", "نرجو إرسال العرض"),
+        ("cp1252", "Réunion à Genève", "Café crème à la réunion."),
+    ],
+)
+def test_undeclared_8bit_subjects_and_bodies_are_read_in_their_code_page(charset, subject, body):
+    """No charset anywhere, raw bytes in the Subject and the body (old mailers): read in
+    the code page that gives words (a short KOI8-R subject was taken for Chinese)."""
+    raw = (
+        f"From: {IMRAN}\r\nTo: {OWN}\r\nMessage-ID: <x@k.example.com>\r\n{DATE}".encode()
+        + b"Subject: "
+        + subject.encode(charset)
+        + b"\r\n\r\n"
+        + body.encode(charset)
+        + b"\r\n"
+    )
+    parsed = parse(raw)
+    assert (parsed.subject, parsed.summary) == (subject, body)
