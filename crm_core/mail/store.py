@@ -14,7 +14,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from crm_core.errors import ValidationError
@@ -250,19 +250,33 @@ def _proposal(
     return found
 
 
-def _ours(s: Session, message_id: str | None) -> bool:
-    """Whether ``message_id`` is a message crmbook sent or fetched from a Sent folder."""
+def _recipients_of_ours(s: Session, message_id: str | None) -> set[str] | None:
+    """The address keys ``message_id`` was sent to, when it is a message crmbook sent
+    or one fetched from a folder other than INBOX as sent by the mailbox (a Sent
+    folder: only the mailbox's owner puts mail there); None for any other message (a
+    message in INBOX claiming the mailbox's own From could be anyone's)."""
     if not message_id:
-        return False
-    sent = select(OutboxMessage.id).where(OutboxMessage.message_id == message_id)
-    if s.scalar(sent) is not None:
-        return True
-    stored = (
-        select(EmailMessage.id)
+        return None
+    found: set[str] | None = None
+    for recipient in s.scalars(
+        select(OutboxMessage.recipient).where(OutboxMessage.message_id == message_id)
+    ):
+        found = found or set()
+        found.add(linking.address_key(recipient) or "")
+    for to, cc in s.execute(
+        select(EmailMessage.to_addresses, EmailMessage.cc_addresses)
         .join(Interaction, Interaction.id == EmailMessage.interaction_id)
-        .where(EmailMessage.message_id == message_id, Interaction.direction == "out")
-    )
-    return s.scalar(stored) is not None
+        .where(
+            EmailMessage.message_id == message_id,
+            Interaction.direction == "out",
+            func.upper(func.coalesce(EmailMessage.folder, "INBOX")) != "INBOX",
+        )
+    ):
+        found = found or set()
+        found.update(linking.address_key(a) or "" for a in [*(to or []), *(cc or [])])
+    if found is not None:
+        found.discard("")
+    return found
 
 
 def _bounce(
@@ -273,14 +287,18 @@ def _bounce(
     assert mail.bounce is not None
     report.bounces += 1
     at = mail.sent_at or report.started_at
-    if not _ours(s, mail.bounce.original_message_id):
+    sent_to = _recipients_of_ours(s, mail.bounce.original_message_id)
+    if sent_to is None:
         # A failure report about mail crmbook neither sent nor fetched as sent: anyone
         # could write one to stop a contact's mail: counted, and no one is marked.
         report.bounces_not_ours += 1
         return
+    named = {linking.address_key(failed.address) for failed in mail.bounce.recipients}
     for failed in mail.bounce.recipients:
         key = linking.address_key(failed.address)
-        if key is None:
+        if key is None or key not in sent_to:
+            # An address the bounced message was not sent to: a report naming others
+            # (forged, or a mailer's confusion) marks no one of them.
             continue
         seen = s.scalar(
             select(EmailBounce.id).where(
@@ -305,7 +323,7 @@ def _bounce(
                 bounced_message_id=mail.bounce.original_message_id,
             )
         )
-    if mail.bounce.original_message_id:
+    if mail.bounce.original_message_id and named & sent_to:
         s.execute(
             update(OutboxMessage)
             .where(
