@@ -72,8 +72,9 @@ class CampaignSend:
         )
 
 
-def skip_reason(s: Session, contact: Contact, campaign_id: int) -> str | None:
-    """Why ``contact`` gets no message from this campaign send, or None."""
+def unwanted(contact: Contact) -> str | None:
+    """Why ``contact`` may get no campaign mail now (archived, opted out, bouncing,
+    no address), or None: asked when a send is queued and again when it goes."""
     if not contact.active:
         return "archived"
     if contact.no_marketing:
@@ -82,6 +83,14 @@ def skip_reason(s: Session, contact: Contact, campaign_id: int) -> str | None:
         return "bouncing"
     if not contact.email:
         return "no e-mail address"
+    return None
+
+
+def skip_reason(s: Session, contact: Contact, campaign_id: int) -> str | None:
+    """Why ``contact`` gets no message from this campaign send, or None."""
+    why = unwanted(contact)
+    if why is not None:
+        return why
     done = s.scalar(
         select(OutboxMessage.id).where(
             OutboxMessage.campaign_id == campaign_id,

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from crm_core.access import own_only
 from crm_core.errors import FieldError, ValidationError
-from crm_core.mail import in_doubt, outbox, threads, tokens
+from crm_core.mail import campaigns, in_doubt, outbox, threads, tokens
 from crm_core.mail.compose import build_mime, unsubscribe_mailto
 from crm_core.mail.smtp import InDoubtError, SmtpTransport, Transport, Unbuildable, Unreachable
 from crm_core.mail.smtp_config import MailSettings, load
@@ -169,6 +169,20 @@ def _wait_for_rate(
         sleep(pause)
 
 
+# What became of a contact since a campaign message to them was queued.
+_SINCE = {
+    "archived": "was archived",
+    "opted out": "opted out",
+    "bouncing": "is bouncing",
+    "no e-mail address": "has no e-mail address",
+}
+
+
+class _Unwanted(Exception):
+    """A campaign message whose contact opted out, bounced or was archived since it
+    was queued (:func:`crm_core.mail.campaigns.unwanted`)."""
+
+
 def drain(
     ws: Workspace,
     *,
@@ -219,6 +233,13 @@ def drain(
                 with ws.transaction() as s:
                     row = s.get(OutboxMessage, next_id)
                     assert row is not None
+                    contact = s.get(Contact, row.contact_id) if row.contact_id else None
+                    why = campaigns.unwanted(contact) if row.campaign_id and contact else None
+                    if why is not None:
+                        raise _Unwanted(
+                            f"campaign message not sent: the contact {_SINCE[why]} since it "
+                            "was queued"
+                        )
                     link, by_mail = _unsubscribe_ways(ws, s, row, settings)
                     msg = build_mime(
                         row,
@@ -228,6 +249,10 @@ def drain(
                     )
                     sender = parseaddr(row.sender or "")[1]
                     recipient = row.recipient
+            except _Unwanted as exc:
+                outbox.fail(ws, next_id, str(exc))  # claimed, not sent: nothing went
+                report.failed[next_id] = str(exc)
+                continue
             except (ValueError, TypeError, LookupError, email.errors.MessageError) as exc:
                 reason = f"the message cannot be built: {exc}"
                 outbox.fail(ws, next_id, reason)  # never left in sending: nothing went

@@ -191,3 +191,30 @@ def test_a_campaign_goes_out_replies_and_bounces_come_back_and_are_counted(campa
     assert figures == {"targeted": 5, "responded": 1, "sent": 2, "delivered": 1, "bounced": 1}
     assert row["replied"] == 1
     assert row["response_rate"] == pytest.approx(0.2)
+
+
+def test_a_contact_who_opts_out_after_the_send_was_queued_gets_nothing(campaign):
+    """Queued for Imran and Nadia; then Nadia unsubscribes and Imran's address bounces:
+    the drain sends neither, each failed with why, and a retry fails the same way."""
+    ws, smtpd = campaign["ws"], campaign["smtpd"]
+    report = ws.mail.send_campaign("Eid offer", "newsletter", segment="Pakistan")
+    to_imran, to_nadia = report.queued
+    link = ws.mail.unsubscribe_link(campaign["nadia"]["id"])
+    ws.mail.unsubscribe(link.split("t=")[1])
+    with ws.transaction() as s:
+        s.get(Contact, campaign["imran"]["id"]).email_bouncing = True
+
+    drained = ws.mail.drain()
+
+    assert (drained.sent, smtpd.received) == ([], [])
+    assert drained.failed == {
+        to_imran: "campaign message not sent: the contact is bouncing since it was queued",
+        to_nadia: "campaign message not sent: the contact opted out since it was queued",
+    }
+    ws.mail.retry(to_nadia)
+    assert ws.mail.drain().failed == {
+        to_nadia: "campaign message not sent: the contact opted out since it was queued"
+    }
+    assert smtpd.received == []
+    results = ws.reports.campaign_results().set_index("campaign").loc["Eid offer"]
+    assert results["sent"] == 0 and results["delivered"] == 0
