@@ -10,6 +10,9 @@ is looked for by its Message-ID, which it was given when queued:
 2. over IMAP, in the Sent folder(s) of each active mailbox whose address is the
    message's sender (``SEARCH HEADER Message-ID <id>``).
 
+Only a shared mailbox (no owner) or one of the user who queued the message is believed
+(:func:`trusted`): another user's own mailbox is on a server that user may run.
+
 Found: it is settled as sent, exactly as ``ws.mail.resolve(id, sent=True)`` does
 (recorded and logged as an outbound interaction, linked to the one a fetch made of
 it). Not found: it stays in doubt, with a note saying where it was looked for and
@@ -125,10 +128,18 @@ def check(
         ]
         if not doubted:
             return report
+        queued_by = {
+            ident: user
+            for ident, user in s.execute(
+                select(OutboxMessage.id, OutboxMessage.user_id).where(
+                    OutboxMessage.id.in_([d[0] for d in doubted])
+                )
+            )
+        }
         fetched = {
-            mid: (box, folder)
-            for mid, box, folder in s.execute(
-                select(EmailMessage.message_id, Mailbox.name, EmailMessage.folder)
+            mid: (box, folder, owner)
+            for mid, box, folder, owner in s.execute(
+                select(EmailMessage.message_id, Mailbox.name, EmailMessage.folder, Mailbox.owner_id)
                 .join(Mailbox, Mailbox.id == EmailMessage.mailbox_id)
                 .where(EmailMessage.message_id.in_([d[1] for d in doubted]))
             ).all()
@@ -145,8 +156,8 @@ def check(
 
     left: list[tuple[int, str, str]] = []
     for ident, mid, sender in doubted:
-        if mid in fetched:
-            box_name, folder = fetched[mid]
+        if mid in fetched and trusted(fetched[mid][2], queued_by.get(ident)):
+            box_name, folder, _owner = fetched[mid]
             if _settle(ws, ident):
                 report.settled[ident] = (
                     f"fetched from {folder or 'a folder'} of mailbox {box_name!r}"
@@ -156,12 +167,15 @@ def check(
 
     notes: dict[int, list[str]] = {ident: [] for ident, _mid, _sender in left}
     for address, mailboxes in boxes.items():
-        mine = [(ident, mid) for ident, mid, sender in left if sender == address]
+        ours = [(ident, mid) for ident, mid, sender in left if sender == address]
         for box in mailboxes:
-            mine = [(i, m) for i, m in mine if i not in report.settled]
-            if not mine:
-                break
-            _search_box(ws, box, mine, connect, timeout, report, notes)
+            mine = [
+                (i, m)
+                for i, m in ours
+                if i not in report.settled and trusted(box.owner_id, queued_by.get(i))
+            ]
+            if mine:
+                _search_box(ws, box, mine, connect, timeout, report, notes)
     for ident, _mid, sender in left:
         if ident in report.settled:
             continue
@@ -173,6 +187,13 @@ def check(
         report.in_doubt[ident] = note
         _note(ws, ident, note)
     return report
+
+
+def trusted(box_owner: int | None, queued_by: int | None) -> bool:
+    """Whether a mailbox's word settles a message: a shared mailbox's (no owner), or
+    that of the user who queued it. Another user's own mailbox is theirs to fill: its
+    Sent folder could hold any Message-ID, and a message settled as sent is never sent."""
+    return box_owner is None or box_owner == queued_by
 
 
 def _search_box(

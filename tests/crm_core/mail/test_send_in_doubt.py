@@ -16,7 +16,7 @@ from crm_core.mail import outbox
 from crm_core.mail.compose import build_mime
 from crm_core.mail.smtp import SmtpTransport
 from crm_core.mail.smtp_config import load
-from crm_core.models import EmailMessage, Interaction, OutboxMessage
+from crm_core.models import EmailMessage, Interaction, Mailbox, OutboxMessage
 from tests.crm_core.mail.conftest import IMRAN, OWN, PASSWORD_ENV
 from tests.crm_core.mail.smtpd import Smtpd, smtpd_fixture  # noqa: F401 (the fixture)
 from tests.crm_core.mail.test_send import CRASHING_SENDER
@@ -117,6 +117,30 @@ def test_one_a_fetch_already_stored_is_settled_without_imap_and_linked_to_its_in
         assert row.state == "sent" and row.interaction_id == facts.interaction_id
         assert len(s.scalars(select(Interaction)).all()) == 1  # not logged twice
     assert len(smtpd.received) == 1
+
+
+def test_another_users_own_mailbox_is_not_believed(crm, smtpd):
+    """The mailbox of the sender's address is bilal's own (a server he may run): its
+    Sent folder, over IMAP or as fetched, settles no message he did not queue."""
+    ws, server = crm["ws"], crm["server"]
+    configure(ws, smtpd)
+    bilal = ws.users.add("Bilal Ahmed", "bilal", role="sales", password="bilal-pass-1")
+    with ws.transaction() as s:
+        s.scalars(select(Mailbox)).one().owner_id = bilal["id"]
+    queued = ws.mail.send(crm["imran"]["id"], "follow_up")  # by the workspace's owner
+    server.append(crash_after_sending(ws, queued["id"]), folder="Sent")
+
+    report = ws.mail.check_in_doubt()
+
+    assert report.settled == {} and list(report.in_doubt) == [queued["id"]]
+    ws.mail.fetch("sales")  # the copy fetched from his Sent folder: not believed either
+    assert ws.mail.check_in_doubt().settled == {}
+    assert ws.mail.outbox()["state"].tolist() == ["sending"]
+    with ws.transaction() as s:  # a shared mailbox is
+        s.scalars(select(Mailbox)).one().owner_id = None
+    assert ws.mail.check_in_doubt().settled == {
+        queued["id"]: "fetched from Sent of mailbox 'sales'"
+    }
 
 
 def test_one_not_in_the_sent_folder_stays_in_doubt_with_a_note_and_is_never_resent(
