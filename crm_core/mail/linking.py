@@ -85,13 +85,18 @@ def open_deals_of(s: Session, contacts: Iterable[Contact]) -> dict[int, list[tup
     return by_contact
 
 
-def thread_deal(s: Session, thread_id: str) -> int | None:
-    """The open deal the latest linked message of the thread is on."""
+def thread_deal(s: Session, thread_id: str, contact: Contact) -> int | None:
+    """The open deal the latest linked message of the thread is on, when it is a deal
+    of ``contact`` or their company: someone else answering in the thread (a colleague
+    of another company put in copy) is not put on another customer's deal."""
+    theirs = [Opportunity.contact_id == contact.id]
+    if contact.company_id is not None:
+        theirs.append(Opportunity.company_id == contact.company_id)
     return s.scalar(
         select(Interaction.opportunity_id)
         .join(EmailMessage, EmailMessage.interaction_id == Interaction.id)
         .join(Opportunity, Opportunity.id == Interaction.opportunity_id)
-        .where(EmailMessage.thread_id == thread_id, Opportunity.status == "open")
+        .where(EmailMessage.thread_id == thread_id, Opportunity.status == "open", or_(*theirs))
         .order_by(Interaction.occurred_at.desc(), Interaction.id.desc())
         .limit(1)
     )

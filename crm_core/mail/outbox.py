@@ -266,7 +266,7 @@ def log_sent(ws: Workspace, s: Session, row: OutboxMessage) -> None:
         fetched_at=at,
     )
     if contact is not None:
-        deal = linking.thread_deal(s, thread) if thread != row.message_id else None
+        deal = linking.thread_deal(s, thread, contact) if thread != row.message_id else None
         if deal is None:
             deal = linking.subject_deal(s, contact, row.subject)
         # The message is sent whatever happens here: a deal link the sender may not make

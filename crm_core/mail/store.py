@@ -85,7 +85,8 @@ def write_batch(
     proposals = _proposals(s, [k for k in keys if k and k not in contacts])
     # Interactions are flushed once for the batch: a reply in the same batch as the
     # message it answers finds that message's deal here rather than in the database.
-    batch_deals: dict[str, int | None] = {}
+    # (thread, contact id) -> the deal an earlier message of the batch was put on
+    batch_deals: dict[tuple[str, int], int | None] = {}
     logged_facts: list[tuple[Any, EmailMessage]] = []
     proposed_facts: list[tuple[ContactProposal, EmailMessage]] = []
     for item in items:
@@ -145,9 +146,9 @@ def write_batch(
             proposed_facts.append((proposal, facts))
             report.proposed += 1
         else:
-            deal = batch_deals.get(thread)
+            deal = batch_deals.get((thread, contact.id))
             if deal is None and thread in stored_threads:
-                deal = linking.thread_deal(s, thread)
+                deal = linking.thread_deal(s, thread, contact)
             if deal is None:
                 deal = linking.subject_deal(s, contact, mail.subject, open_deals)
             try:
@@ -170,7 +171,7 @@ def write_batch(
                 continue
             logged_facts.append((logged, facts))
             if deal is not None:
-                batch_deals[thread] = deal
+                batch_deals[thread, contact.id] = deal
             report.created += 1
         stored[mail.message_id] = thread
     s.add_all([logged for logged, _ in logged_facts])

@@ -297,3 +297,38 @@ def test_a_server_that_cannot_be_reached_is_reported_not_raised(ws, monkeypatch)
     status = ws.mail.status().iloc[0]
     assert status["last_error"] == report.error and status["last_run_at"] is not None
     assert pd.isna(status["lag"])  # never read to the end
+
+
+def test_someone_else_answering_in_a_thread_is_not_put_on_its_deal(crm):
+    """Imran's message names his deal; Faisal of another company answers in the thread
+    (In-Reply-To Imran's): Faisal's message is his own, on no deal of Imran's company,
+    in the same batch and in a later fetch alike."""
+    ws, server = crm["ws"], crm["server"]
+    other = ws.companies.create(name="Quetta Fruit")
+    faisal = ws.contacts.create(
+        name="Faisal", email="faisal@quetta.example.com", company=other["id"]
+    )
+    first = message(
+        frm=IMRAN,
+        to=OWN,
+        subject="Quote for the cold storage expansion",
+        mid="<q1@karachi-traders.example.com>",
+        date=when(10, 9),
+    )
+    server.append(first)
+    for n, day in ((1, 10), (2, 11)):  # one in the batch of Imran's, one fetched later
+        server.append(
+            message(
+                frm="faisal@quetta.example.com",
+                to=OWN,
+                subject="Re: Quote for the cold storage expansion",
+                mid=f"<f{n}@quetta.example.com>",
+                in_reply_to="<q1@karachi-traders.example.com>",
+                date=when(day, 10),
+            )
+        )
+        ws.mail.fetch("sales")
+    imran = ws.interactions.timeline(contact_id=crm["imran"]["id"])
+    assert imran["opportunity_id"].tolist() == [crm["deal"]["id"]]
+    theirs = ws.interactions.timeline(contact_id=faisal["id"])
+    assert len(theirs) == 2 and theirs["opportunity_id"].isna().all()
