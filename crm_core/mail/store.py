@@ -75,6 +75,15 @@ def write_batch(
         s, [m.message_id for m in mails] + [p for m in mails for p in threads.parents(m)]
     )
     stored_threads = set(stored.values())  # threads with messages in the database
+    # Who sent each message already stored under a Message-ID of this batch: another
+    # sender's message under one of them is not the same message.
+    senders = dict(
+        s.execute(
+            select(EmailMessage.message_id, EmailMessage.from_address).where(
+                EmailMessage.message_id.in_({m.message_id for m in mails} & set(stored))
+            )
+        ).all()
+    )
     keys = {linking.address_key(a) for m in mails for a in [m.from_address, *m.to, *m.cc]}
     contacts = linking.contacts_by_key(s, [k for k in keys if k])
     # Loaded for the batch at once: the contacts' companies (kept referenced, so the
@@ -95,6 +104,17 @@ def write_batch(
             _skip(s, box, item, item.problem or "unreadable", report)
             continue
         if mail.message_id in stored:
+            first = senders.get(mail.message_id, mail.from_address)
+            if linking.address_key(first) != linking.address_key(mail.from_address):
+                _skip(
+                    s,
+                    box,
+                    item,
+                    f"its Message-ID is that of a message from {first or 'no sender'} "
+                    "stored already: a second message under one ID is not stored",
+                    report,
+                )
+                continue
             report.known += 1
             s.execute(
                 update(EmailMessage)
@@ -106,6 +126,7 @@ def write_batch(
         if mail.bounce is not None:
             _bounce(s, mail, report, contacts)
             stored[mail.message_id] = mail.message_id
+            senders[mail.message_id] = mail.from_address
             continue
         outgoing = own is not None and linking.address_key(mail.from_address) == own
         token = None if outgoing else optout.token_of(mail.subject)
@@ -118,6 +139,7 @@ def write_batch(
         if contact is None and (box.only_known or not other_keys):
             report.unknown += 1
             stored[mail.message_id] = thread
+            senders[mail.message_id] = mail.from_address
             continue
         facts = EmailMessage(
             message_id=mail.message_id,
@@ -174,6 +196,7 @@ def write_batch(
                 batch_deals[thread, contact.id] = deal
             report.created += 1
         stored[mail.message_id] = thread
+        senders[mail.message_id] = mail.from_address
     s.add_all([logged for logged, _ in logged_facts])
     s.flush()  # the interactions and the new proposals get their ids
     for logged, facts in logged_facts:

@@ -332,3 +332,27 @@ def test_someone_else_answering_in_a_thread_is_not_put_on_its_deal(crm):
     assert imran["opportunity_id"].tolist() == [crm["deal"]["id"]]
     theirs = ws.interactions.timeline(contact_id=faisal["id"])
     assert len(theirs) == 2 and theirs["opportunity_id"].isna().all()
+
+
+def test_another_senders_message_under_a_stored_message_id_is_skipped_with_why(crm):
+    """A copy of a stored message (same sender) is known; someone else's message under
+    the same Message-ID (a forger's, a broken mailer's) is listed as skipped, saying so,
+    not dropped unseen and not put on the first one's thread."""
+    ws, server = crm["ws"], crm["server"]
+    mid = "<q1@karachi-traders.example.com>"
+    server.append(message(frm=IMRAN, to=OWN, subject="Quote", mid=mid, date=when(10, 9)))
+    ws.mail.fetch("sales")
+    server.append(message(frm=IMRAN, to=OWN, subject="Quote", mid=mid, date=when(10, 9)))
+    server.append(
+        message(frm="zahid@quetta.example.com", to=OWN, subject="Hi", mid=mid, date=when(11, 9))
+    )
+
+    [report] = ws.mail.fetch("sales")
+
+    assert (report.known, report.created) == (1, 0)
+    [skipped] = report.skipped
+    assert skipped.reason == (
+        f"its Message-ID is that of a message from {IMRAN} stored already: a second "
+        "message under one ID is not stored"
+    )
+    assert ws.mail.skipped("sales")["reason"].tolist() == [skipped.reason]
