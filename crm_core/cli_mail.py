@@ -316,7 +316,8 @@ def drain(
 ) -> None:
     """Send what is queued over SMTP, within the rate limit. Exits 1 when a message
     failed or bounced (listed with the server's reason), got no answer after it was
-    sent (in doubt) or the server could not be reached."""
+    sent or is still in doubt from a run that stopped (``crmbook mail resolve``), or
+    the server could not be reached."""
     with acting(workspace) as ws:
         report = ws.mail.drain(limit=limit)
     say(str(report))
@@ -327,5 +328,5 @@ def drain(
     for ident, reason in report.deferred.items():
         say(f"  queued again #{ident} (temporary failure, the next drain tries it): {reason}")
     _say_doubts(report.settled, report.doubts)
-    if report.failed or report.bounced or report.unanswered or report.stopped:
+    if report.failed or report.bounced or report.unanswered or report.in_doubt or report.stopped:
         raise typer.Exit(1)
