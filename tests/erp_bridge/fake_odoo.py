@@ -51,6 +51,9 @@ class FakeOdoo:
         self.lacks: dict[str, set[str] | None] = {}
         self.fault: Callable[[str, str], None] | None = None
         self.hidden: dict[str, set[int]] = {}
+        #: What :func:`seed` added: the syncing user's id and the stages' ids by name.
+        self.user: int | None = None
+        self.stage: dict[str, int] = {}
 
     # -- helpers for tests -------------------------------------------------------------
     def tick(self, seconds: float = 1.0) -> None:
@@ -256,6 +259,39 @@ class FakeOdoo:
                 self.set(model, rid, active=False)
             else:
                 self.delete(model, rid)
+
+
+def seed(
+    erp: FakeOdoo,
+    *,
+    countries: Sequence[tuple[str, str]] = (("PK", "Pakistan"),),
+    partners: bool = True,
+) -> FakeOdoo:
+    """Give ``erp`` what a fresh Odoo the sync tests talk to holds: ``countries`` (code,
+    name), the currency PKR, the user Ayesha (``erp.user``), the stages New and Won
+    (``erp.stage``), the models deals and partners hang activities on and, with
+    ``partners``, the company Indus Textiles and its contact عمران خان."""
+    for code, name in countries:
+        erp.add("res.country", code=code, name=name)
+    erp.add("res.currency", name="PKR")
+    erp.user = erp.add("res.users", name="Ayesha", login="ayesha", email="ayesha@example.com")
+    erp.stage = {
+        name: erp.add("crm.stage", name=name, sequence=i + 1, is_won=won)
+        for i, (name, won) in enumerate([("New", False), ("Won", True)])
+    }
+    erp.add("ir.model", model="crm.lead")
+    erp.add("ir.model", model="res.partner")
+    if partners:
+        indus = erp.add("res.partner", name="Indus Textiles", is_company=True, category_id=[])
+        erp.add(
+            "res.partner",
+            name="عمران خان",
+            is_company=False,
+            parent_id=indus,
+            email="imran@indus.example.com",
+            category_id=[],
+        )
+    return erp
 
 
 #: Odoo's labels of partner address types, as its display names use them.

@@ -16,7 +16,7 @@ from multiprocessing.managers import BaseManager
 from typing import Any
 
 from erp_bridge.odoo.catalogue import ODOO
-from tests.erp_bridge.fake_odoo import FakeOdoo
+from tests.erp_bridge.fake_odoo import FakeOdoo, seed
 
 
 class SharedErp(FakeOdoo):
@@ -25,22 +25,7 @@ class SharedErp(FakeOdoo):
 
     def __init__(self) -> None:
         super().__init__()
-        self.add("res.country", code="PK", name="Pakistan")
-        self.add("res.currency", name="PKR")
-        self.add("res.users", name="Ayesha", login="ayesha", email="ayesha@example.com")
-        for i, (name, won) in enumerate([("New", False), ("Won", True)]):
-            self.add("crm.stage", name=name, sequence=i + 1, is_won=won)
-        self.add("ir.model", model="crm.lead")
-        self.add("ir.model", model="res.partner")
-        indus = self.add("res.partner", name="Indus Textiles", is_company=True, category_id=[])
-        self.add(
-            "res.partner",
-            name="عمران خان",
-            is_company=False,
-            parent_id=indus,
-            email="imran@indus.example.com",
-            category_id=[],
-        )
+        seed(self)
         self._hold = False
         self._held = threading.Event()
         self._release = threading.Event()

@@ -27,7 +27,7 @@ from erp_bridge.scheduled import (
     schedule_sync,
     summary,
 )
-from tests.erp_bridge.fake_odoo import FakeOdoo
+from tests.erp_bridge.fake_odoo import FakeOdoo, seed
 
 DONE = re.compile(
     r"run #(\d+) (done|done with errors): (\d+) created, (\d+) updated, (\d+) archived, "
@@ -48,26 +48,7 @@ class Timer:
 
 @pytest.fixture
 def odoo() -> FakeOdoo:
-    erp = FakeOdoo()
-    erp.add("res.country", code="PK", name="Pakistan")
-    erp.add("res.currency", name="PKR")
-    erp.user = erp.add("res.users", name="Ayesha", login="ayesha", email="ayesha@example.com")
-    erp.stage = {
-        name: erp.add("crm.stage", name=name, sequence=i + 1, is_won=won)
-        for i, (name, won) in enumerate([("New", False), ("Won", True)])
-    }
-    erp.add("ir.model", model="crm.lead")
-    erp.add("ir.model", model="res.partner")
-    indus = erp.add("res.partner", name="Indus Textiles", is_company=True, category_id=[])
-    erp.add(
-        "res.partner",
-        name="عمران خان",
-        is_company=False,
-        parent_id=indus,
-        email="imran@indus.example.com",
-        category_id=[],
-    )
-    return erp
+    return seed(FakeOdoo())
 
 
 def outage(model: str, method: str) -> None:

@@ -24,23 +24,12 @@ from crm_core.models import Company, Contact, ExternalLink, SyncFailure, SyncRun
 from erp_bridge import RunBusy, Unavailable, resync_from, runs, sync
 from erp_bridge.adapter import RemoteError
 from erp_bridge.failures import listed
-from tests.erp_bridge.fake_odoo import FakeOdoo, _stamp
+from tests.erp_bridge.fake_odoo import FakeOdoo, _stamp, seed
 
 
 @pytest.fixture
 def odoo() -> FakeOdoo:
-    erp = FakeOdoo()
-    erp.add("res.country", code="PK", name="Pakistan")
-    erp.add("res.country", code="BD", name="Bangladesh")
-    erp.add("res.currency", name="PKR")
-    erp.user = erp.add("res.users", name="Ayesha", login="ayesha", email="ayesha@example.com")
-    erp.stage = {
-        name: erp.add("crm.stage", name=name, sequence=i + 1, is_won=won)
-        for i, (name, won) in enumerate([("New", False), ("Won", True)])
-    }
-    erp.add("ir.model", model="crm.lead")
-    erp.add("ir.model", model="res.partner")
-    return erp
+    return seed(FakeOdoo(), countries=[("PK", "Pakistan"), ("BD", "Bangladesh")], partners=False)
 
 
 def run(ws, erp, **kw):

@@ -3,58 +3,41 @@ loopback): a salesperson opens a contact, writes an e-mail from a template, edit
 subject, sends; "Send now" on the Mail page delivers it exactly once and the outbox
 shows it sent. Another salesperson does not see it in their outbox."""
 
+# ruff: noqa: F811 (the fixtures "served" and "imap_password" come from mail_browsing)
+
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import update
 
 import crm_core
 from crm_core.models import OutboxMessage
-from tests.crm_core.mail.conftest import OWN, PASSWORD_ENV, add_box, message, when
+from tests.crm_core.mail.conftest import OWN, add_box, message, when
 from tests.crm_core.mail.smtpd import Smtpd, smtpd_fixture  # noqa: F401 (the fixture)
-from tests.widgets.browser import SCREENSHOTS, login, offline, shoot
-from tests.widgets.serving import crmbook_serve
+from tests.widgets.browser import SCREENSHOTS, shoot
+from tests.widgets.mail_browsing import (  # noqa: F401 (the fixtures)
+    click,
+    imap_password,
+    open_app,
+    send_through,
+    served,
+)
 from tests.widgets.test_app_browser import eventually
 
 pytestmark = pytest.mark.slow
-VIEW = {"width": 1400, "height": 1100}
 SUBJECT = "Sizes for 2027 — عمران"
-
-
-@pytest.fixture
-def served(staff_base: tuple[Path, dict[str, Any]]) -> Iterator[tuple[str, Path, dict[str, Any]]]:
-    """The staff app served by ``crmbook serve --no-background``: the buttons send and
-    fetch here, no timer of the server's own (the conftest's ``served`` otherwise)."""
-    path, records = staff_base
-    with crmbook_serve(path, path.parent / "serve.log", "--no-background") as (url, _process):
-        yield url, path, records
-
-
-def click(page: Any, css: str) -> None:
-    page.locator(f".{css} button").first.click()
 
 
 def test_write_from_a_template_edit_send_now_and_the_outbox(browser, served, smtpd: Smtpd):
     url, path, rec = served
     imran = rec["imran"]["id"]
     with crm_core.open(path) as ws:
-        ws.mail.configure(
-            smtp_host=smtpd.host,
-            smtp_port=smtpd.port,
-            smtp_security="none",
-            sender="Bilal Ahmed <bilal@indus.example.com>",
-        )
+        send_through(ws, smtpd, sender="Bilal Ahmed <bilal@indus.example.com>")
         ws.contacts.update(imran, {"owner": "bilal"})
-    page = browser.new_page(viewport=VIEW)
-    blocked = offline(page, url)
-    login(page, url, "bilal")
-    page.locator(".crm-nav-mail button").wait_for(timeout=30_000)
+    page, blocked = open_app(browser, url, "bilal")
     page.goto(f"{url}/#/contacts/{imran}")
     page.locator(".crm-record-name", has_text="عمران خان").wait_for(timeout=30_000)
 
@@ -110,10 +93,7 @@ def test_write_from_a_template_edit_send_now_and_the_outbox(browser, served, smt
     assert blocked == []
 
     # Another salesperson: none of Bilal's messages in their outbox, no fetching
-    other = browser.new_page(viewport=VIEW)
-    offline(other, url)
-    login(other, url, "olga")
-    other.locator(".crm-nav-mail button").wait_for(timeout=30_000)
+    other, _ = open_app(browser, url, "olga")
     click(other, "crm-nav-mail")
     other.locator(".crm-mail-empty-outbox", has_text="Nothing in the outbox.").wait_for(
         timeout=30_000
@@ -134,14 +114,6 @@ def test_write_from_a_template_edit_send_now_and_the_outbox(browser, served, smt
         assert len(ws.mail.outbox()) == 1
 
 
-@pytest.fixture
-def imap_password(dovecot, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The test IMAP server, its password in the environment the app is served with
-    (asked for before ``served``, which starts the app)."""
-    monkeypatch.setenv(PASSWORD_ENV, dovecot.password)
-    return dovecot
-
-
 def test_a_manager_fetches_now_retries_and_settles_a_message_in_doubt(
     browser, imap_password, served, smtpd: Smtpd
 ):
@@ -150,9 +122,7 @@ def test_a_manager_fetches_now_retries_and_settles_a_message_in_doubt(
     imran = rec["imran"]["id"]
     smtpd.refuse("karim@dhaka.example.com")
     with crm_core.open(path) as ws:
-        ws.mail.configure(
-            smtp_host=smtpd.host, smtp_port=smtpd.port, smtp_security="none", sender=OWN
-        )
+        send_through(ws, smtpd)
         add_box(ws, server, "sales")
         refused = ws.mail.send(rec["karim"]["id"], subject="Catalogue", text="Attached.")
         ws.mail.drain()
@@ -172,10 +142,7 @@ def test_a_manager_fetches_now_retries_and_settles_a_message_in_doubt(
             date=when(10, 9),
         )
     )
-    page = browser.new_page(viewport=VIEW)
-    offline(page, url)
-    login(page, url, "ayesha")
-    page.locator(".crm-nav-mail button").wait_for(timeout=30_000)
+    page, _ = open_app(browser, url, "ayesha")
     click(page, "crm-nav-mail")
     boxes = page.locator(".crm-mail-mailboxes")
     boxes.get_by_text("sales", exact=True).wait_for(timeout=30_000)
@@ -225,17 +192,12 @@ def test_a_manager_fetches_now_retries_and_settles_a_message_in_doubt(
 def test_a_manager_previews_and_queues_a_campaign(browser, served, smtpd: Smtpd):
     url, path, rec = served
     with crm_core.open(path) as ws:
-        ws.mail.configure(
-            smtp_host=smtpd.host, smtp_port=smtpd.port, smtp_security="none", sender=OWN
-        )
+        send_through(ws, smtpd)
         ws.segments.create("Indus people", "contact", company_id=rec["indus"]["id"])
         made = ws.campaigns.create("Eid offer", channel="email", starts_on="2026-05-15")
         ws.campaigns.add_contacts(made["id"], [rec["karim"]["id"]], segment="Indus people")
         ws.contacts.update(rec["karim"]["id"], no_marketing=True)
-    page = browser.new_page(viewport=VIEW)
-    blocked = offline(page, url)
-    login(page, url, "ayesha")
-    page.locator(".crm-nav-mail button").wait_for(timeout=30_000)
+    page, blocked = open_app(browser, url, "ayesha")
     click(page, "crm-nav-mail")
     section = page.locator(".crm-mail-campaigns")
     section.wait_for(timeout=30_000)

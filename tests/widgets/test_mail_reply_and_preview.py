@@ -11,7 +11,7 @@ import pandas as pd
 import panel as pn
 import pytest
 
-from tests.crm_core.mail.conftest import PASSWORD_ENV, message, when
+from tests.crm_core.mail.conftest import OWN, PASSWORD_ENV, add_box, message, when
 from tests.crm_core.mail.smtpd import Smtpd, smtpd_fixture  # noqa: F401 (the fixture)
 from tests.widgets.test_mail_page import SENDER, configure, eid, team  # noqa: F401
 from widgets import i18n, mail_model
@@ -20,7 +20,6 @@ from widgets.mail_model import MailModel
 from widgets.mail_page import MailPage, _errors_html
 from widgets.record_model import RecordModel
 
-OWN = "ayesha@indus.example.com"  # the sender's address (SENDER), a shared mailbox's
 IMRAN = "imran@karachi.example.com"
 
 
@@ -30,15 +29,7 @@ def thread(ws, team, smtpd: Smtpd, dovecot, monkeypatch):
     "Re: Sizes for 2027" is in the shared mailbox "sales" (Dovecot), fetched."""
     configure(ws, smtpd)
     monkeypatch.setenv(PASSWORD_ENV, dovecot.password)
-    ws.mail.add_mailbox(
-        "sales",
-        address=OWN,
-        host=dovecot.host,
-        port=dovecot.port,
-        security="none",
-        login=dovecot.user,
-        password_env=PASSWORD_ENV,
-    )
+    add_box(ws, dovecot, "sales")
     first = team["bilal"].mail.send(
         team["imran"]["id"], subject="Sizes for 2027", text="Which sizes next year?"
     )
@@ -152,16 +143,7 @@ def html_of(pane) -> str:
 @pytest.fixture
 def proposed(ws, dovecot, monkeypatch):
     monkeypatch.setenv(PASSWORD_ENV, dovecot.password)
-    ws.mail.add_mailbox(
-        "all",
-        address=OWN,
-        host=dovecot.host,
-        port=dovecot.port,
-        security="none",
-        login=dovecot.user,
-        password_env=PASSWORD_ENV,
-        only_known=False,
-    )
+    add_box(ws, dovecot, "all", only_known=False)
     dovecot.append(
         message(
             frm="sara.m <sara@new.example.com>",

@@ -4,7 +4,7 @@ In-Reply-To and References; a manager previews a campaign and sees who it would 
 to and who it skips; a manager renames a proposed contact and gives them a company
 before adding them, a refusal naming the field."""
 
-# ruff: noqa: F811 (the fixtures "served" and "imap_password" come from test_mail_browser)
+# ruff: noqa: F811 (the fixtures "served" and "imap_password" come from mail_browsing)
 
 from __future__ import annotations
 
@@ -15,9 +15,15 @@ import pytest
 import crm_core
 from tests.crm_core.mail.conftest import OWN, add_box, message, when
 from tests.crm_core.mail.smtpd import Smtpd, smtpd_fixture  # noqa: F401 (the fixture)
-from tests.widgets.browser import SCREENSHOTS, login, offline, shoot
+from tests.widgets.browser import SCREENSHOTS, shoot
+from tests.widgets.mail_browsing import (  # noqa: F401 (the fixtures)
+    click,
+    imap_password,
+    open_app,
+    send_through,
+    served,
+)
 from tests.widgets.test_app_browser import eventually
-from tests.widgets.test_mail_browser import VIEW, click, imap_password, served  # noqa: F401
 
 pytestmark = pytest.mark.slow
 IMRAN = "imran@indus.example.com"
@@ -29,12 +35,7 @@ def test_a_reply_from_the_contact_page_threads(browser, imap_password, served, s
     url, path, rec = served
     imran = rec["imran"]["id"]
     with crm_core.open(path) as ws:
-        ws.mail.configure(
-            smtp_host=smtpd.host,
-            smtp_port=smtpd.port,
-            smtp_security="none",
-            sender=f"Indus Textiles <{OWN}>",
-        )
+        send_through(ws, smtpd, sender=f"Indus Textiles <{OWN}>")
         add_box(ws, server, "sales")
         ws.contacts.update(imran, {"owner": "bilal"})
         first = ws.as_user("bilal").mail.send(
@@ -56,10 +57,7 @@ def test_a_reply_from_the_contact_page_threads(browser, imap_password, served, s
     with crm_core.open(path) as ws:
         assert ws.mail.fetch("sales")[0].created == 1
 
-    page = browser.new_page(viewport=VIEW)
-    blocked = offline(page, url)
-    login(page, url, "bilal")
-    page.locator(".crm-nav-mail button").wait_for(timeout=30_000)
+    page, blocked = open_app(browser, url, "bilal")
     page.goto(f"{url}/#/contacts/{imran}")
     page.locator(".crm-record-name", has_text="عمران خان").wait_for(timeout=30_000)
     choice = page.locator(".crm-reply-to select")
@@ -103,17 +101,12 @@ def test_a_reply_from_the_contact_page_threads(browser, imap_password, served, s
 def test_a_campaign_preview_lists_its_recipients_and_who_is_skipped(browser, served, smtpd: Smtpd):
     url, path, rec = served
     with crm_core.open(path) as ws:
-        ws.mail.configure(
-            smtp_host=smtpd.host, smtp_port=smtpd.port, smtp_security="none", sender=OWN
-        )
+        send_through(ws, smtpd)
         made = ws.campaigns.create("Eid offer", channel="email", starts_on="2026-05-15")
         ws.campaigns.add_contacts(made["id"], [rec["imran"]["id"], rec["karim"]["id"]])
         ws.contacts.update(rec["karim"]["id"], no_marketing=True)
         ws.contacts.update(rec["imran"]["id"], language="ur")
-    page = browser.new_page(viewport=VIEW)
-    blocked = offline(page, url)
-    login(page, url, "ayesha")
-    page.locator(".crm-nav-mail button").wait_for(timeout=30_000)
+    page, blocked = open_app(browser, url, "ayesha")
     click(page, "crm-nav-mail")
     page.locator(".crm-mail-campaigns").wait_for(timeout=30_000)
     page.locator(".crm-mail-campaign select").select_option(label="Eid offer")
@@ -156,10 +149,7 @@ def test_a_proposed_contact_is_edited_before_it_is_added(browser, imap_password,
     )
     with crm_core.open(path) as ws:
         assert ws.mail.fetch("all")[0].new_proposals == 1
-    page = browser.new_page(viewport=VIEW)
-    offline(page, url)
-    login(page, url, "ayesha")
-    page.locator(".crm-nav-mail button").wait_for(timeout=30_000)
+    page, _ = open_app(browser, url, "ayesha")
     click(page, "crm-nav-mail")
     name = page.locator(".crm-mail-proposal-name input")
     name.wait_for(timeout=30_000)

@@ -3,7 +3,8 @@ accepts and refusing the recipients a test names (a permanent ``554 5.7.1`` refu
 ``550 5.1.1 ... User unknown`` for an address that does not exist, or the reply the test
 gives).
 
-Import the fixture into a test module: ``from tests.crm_core.mail.smtpd import smtpd_fixture``.
+Import the fixture into a test module: ``from tests.crm_core.mail.smtpd import smtpd_fixture``;
+``serving`` runs one with a handler of the test's own.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import email
 import socket
 import warnings
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import default
@@ -96,23 +98,31 @@ class Smtpd:
         self.recorder.replies.pop(address.lower(), None)
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A port nothing listens on (yet) on 127.0.0.1."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(name="smtpd")
-def smtpd_fixture() -> Iterator[Smtpd]:
-    """A fresh SMTP server on 127.0.0.1 (no TLS, no AUTH)."""
-    recorder = Recorder()
-    port = _free_port()
-    controller = Controller(recorder, hostname="127.0.0.1", port=port)
+@contextmanager
+def serving(recorder: Recorder, **options: Any) -> Iterator[Smtpd]:
+    """An SMTP server on 127.0.0.1 with ``recorder`` as its handler (``options`` go to
+    aiosmtpd's ``Controller``), stopped at the end of the block."""
+    port = free_port()
+    controller = Controller(recorder, hostname="127.0.0.1", port=port, **options)
     controller.start()
     try:
         yield Smtpd("127.0.0.1", port, recorder)
     finally:
         controller.stop()
+
+
+@pytest.fixture(name="smtpd")
+def smtpd_fixture() -> Iterator[Smtpd]:
+    """A fresh SMTP server on 127.0.0.1 (no TLS, no AUTH)."""
+    with serving(Recorder()) as server:
+        yield server
 
 
 def _authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
@@ -127,20 +137,15 @@ def _authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data
 def smtpd_auth_fixture() -> Iterator[Smtpd]:
     """A fresh SMTP server on 127.0.0.1 that wants AUTH (``LOGIN``/``PASSWORD``;
     allowed without TLS on loopback) before it takes mail."""
-    recorder = Recorder()
-    port = _free_port()
-    with warnings.catch_warnings():  # AUTH without TLS: wanted here, on loopback
-        warnings.simplefilter("ignore")
-        controller = Controller(
-            recorder,
-            hostname="127.0.0.1",
-            port=port,
-            authenticator=_authenticate,
-            auth_required=True,
-            auth_require_tls=False,
-        )
-        controller.start()
-    try:
-        yield Smtpd("127.0.0.1", port, recorder)
-    finally:
-        controller.stop()
+    with ExitStack() as stack:
+        with warnings.catch_warnings():  # AUTH without TLS: wanted here, on loopback
+            warnings.simplefilter("ignore")
+            server = stack.enter_context(
+                serving(
+                    Recorder(),
+                    authenticator=_authenticate,
+                    auth_required=True,
+                    auth_require_tls=False,
+                )
+            )
+        yield server

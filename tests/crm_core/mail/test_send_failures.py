@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,13 +22,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from crm_core.errors import ValidationError
 from crm_core.mail import outbox, smtp
 from crm_core.models import Contact, EmailBounce, OutboxMessage
-from tests.crm_core.mail.smtpd import Recorder, Smtpd, smtpd_fixture  # noqa: F401
+from tests.crm_core.mail.smtpd import (  # noqa: F401 (the fixture)
+    Recorder,
+    Smtpd,
+    free_port,
+    serving,
+    smtpd_fixture,
+)
 from tests.crm_core.mail.test_send import OWN, configure
 from tests.crm_core.test_cli import crmbook
 
@@ -74,23 +78,11 @@ def people(ws):
     return {"imran": imran, "olga": olga, "sam": sam}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def odd() -> Iterator[Smtpd]:
     """A fresh SMTP server whose handler is an :class:`Odd` recorder."""
-    recorder = Odd()
-    port = _free_port()
-    controller = Controller(recorder, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield Smtpd("127.0.0.1", port, recorder)
-    finally:
-        controller.stop()
+    with serving(Odd()) as server:
+        yield server
 
 
 @pytest.fixture
@@ -204,7 +196,7 @@ def test_a_timeout_before_the_message_went_queues_it_again(ws, clock, people, od
 
 def test_with_the_server_down_messages_stay_queued_then_fail_after_five_tries(ws, people, clock):
     ws.mail.configure(
-        smtp_host="127.0.0.1", smtp_port=_free_port(), smtp_security="none", sender=OWN
+        smtp_host="127.0.0.1", smtp_port=free_port(), smtp_security="none", sender=OWN
     )
     ids = [ws.mail.send(people[p]["id"], "follow_up")["id"] for p in ("imran", "olga", "sam")]
 
