@@ -13,7 +13,7 @@ import os
 import socket
 import uuid
 
-from sqlalchemy import or_, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from crm_core.errors import CrmError
@@ -33,21 +33,35 @@ def holder() -> str:
 
 
 def take(s: Session, mailbox_id: int, owner: str, now: dt.datetime) -> bool:
-    """Take (or renew) the lease of the mailbox for ``owner``; False if another holds it."""
+    """Take (or renew) the lease of the mailbox for ``owner``; False if another holds
+    it. A lease held by a process of this machine that is gone (killed) is taken over
+    at once rather than left to expire."""
+    free = [Mailbox.lease_until.is_(None), Mailbox.lease_until < now, Mailbox.lease_owner == owner]
+    held = s.scalar(select(Mailbox.lease_owner).where(Mailbox.id == mailbox_id))
+    if held is not None and held != owner and gone(held):
+        free.append(Mailbox.lease_owner == held)
     result = s.execute(
         update(Mailbox)
-        .where(
-            Mailbox.id == mailbox_id,
-            or_(
-                Mailbox.lease_until.is_(None),
-                Mailbox.lease_until < now,
-                Mailbox.lease_owner == owner,
-            ),
-        )
+        .where(Mailbox.id == mailbox_id, or_(*free))
         .values(lease_owner=owner, lease_until=now + LEASE_TTL)
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def gone(held: str) -> bool:
+    """Whether the process a lease names (:func:`holder`) is known to be gone: it ran on
+    this machine and no process has its id now. Another machine's is never known."""
+    host, _, rest = held.rpartition(":")[0].rpartition(":")
+    if host != socket.gethostname()[:120] or not rest.isdecimal():
+        return False
+    try:
+        os.kill(int(rest), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, another user's
+        return False
+    return False
 
 
 def renew(s: Session, mailbox_id: int, owner: str, now: dt.datetime) -> None:

@@ -55,6 +55,8 @@ class FetchReport:
     unsubscribed: list[int] = field(default_factory=list)
     unsubscribe_ignored: list[Skipped] = field(default_factory=list)
     busy: bool = False
+    #: When busy: until when the other process's lease runs (renewed while it works).
+    busy_until: dt.datetime | None = None
     error: str | None = None
 
     @property
@@ -68,6 +70,7 @@ class FetchReport:
             k: v for k, v in asdict(self).items() if k not in ("skipped", "started_at", "mailbox")
         }
         out["finished_at"] = self.finished_at.isoformat() if self.finished_at else None
+        out["busy_until"] = self.busy_until.isoformat() if self.busy_until else None
         out["skipped"] = len(self.skipped)
         out["unsubscribed"] = len(self.unsubscribed)
         out["unsubscribe_ignored"] = len(self.unsubscribe_ignored)
@@ -75,7 +78,13 @@ class FetchReport:
 
     def __str__(self) -> str:
         if self.busy:
-            return f"{self.mailbox}: another process is fetching it; nothing done"
+            until = (
+                f" (its lease runs to {self.busy_until:%Y-%m-%d %H:%M} UTC unless it goes on "
+                "working: a process of another machine that stopped holds it till then)"
+                if self.busy_until is not None
+                else ""
+            )
+            return f"{self.mailbox}: another process is fetching it{until}; nothing done"
         text = (
             f"{self.mailbox}: {self.fetched} message(s) read, {self.created} new "
             f"interaction(s), {self.known} already stored, {self.proposed} from proposed "

@@ -97,6 +97,8 @@ def fetch_mailbox(
     owner = lease.holder()
     with ws.transaction() as s:
         taken = lease.take(s, box.id, owner, ws.clock())
+        if not taken:
+            report.busy_until = s.scalar(select(Mailbox.lease_until).where(Mailbox.id == box.id))
     if not taken:
         report.busy = True
         report.finished_at = ws.clock()

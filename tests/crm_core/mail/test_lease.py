@@ -93,10 +93,37 @@ def test_a_lease_left_by_a_dead_process_expires(crm, clock):
         assert lease.take(s, box_id, "crashed-host:4242:dead", clock())
     [blocked] = ws.mail.fetch("sales")
     assert blocked.busy and blocked.fetched == 0
-    assert str(blocked) == "sales: another process is fetching it; nothing done"
+    assert str(blocked) == (
+        "sales: another process is fetching it (its lease runs to "
+        f"{clock() + lease.LEASE_TTL:%Y-%m-%d %H:%M} UTC unless it goes on working: a "
+        "process of another machine that stopped holds it till then); nothing done"
+    )
     assert bool(ws.mail.status()["fetching"][0]) is True
 
     clock.advance(minutes=11)  # past the ten-minute lease
     [report] = ws.mail.fetch("sales")
     assert (report.busy, report.created) == (False, 1)
     assert bool(ws.mail.status()["fetching"][0]) is False
+
+
+def test_a_lease_of_a_killed_process_of_this_machine_is_taken_over_at_once(crm, clock):
+    """SIGKILLed in the middle of a fetch: the next fetch on this machine sees that no
+    process has the lease's process id and fetches, without waiting ten minutes."""
+    ws, server = crm["ws"], crm["server"]
+    server.append(
+        message(frm=IMRAN, to=OWN, subject="Hi", mid="<h@k.example.com>", date=when(12, 9))
+    )
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        text=True,
+        capture_output=True,
+        check=True,
+    )
+    dead = f"{lease.holder().split(':')[0]}:{gone.stdout.strip()}:deadbeef"
+    assert lease.gone(dead) and not lease.gone(lease.holder())
+    with ws.transaction() as s:
+        assert lease.take(s, s.scalar(select(Mailbox.id)), dead, clock())
+
+    [report] = ws.mail.fetch("sales")
+
+    assert (report.busy, report.created) == (False, 1)
