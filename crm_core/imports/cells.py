@@ -36,6 +36,24 @@ def unescaped_cell(value: str) -> str:
     return value
 
 
+def extra_columns(columns: Sequence[str]) -> list[str]:
+    """The names of the columns a rejects file adds after the input's ``columns``:
+    :data:`EXTRA`, each with ``_`` put before it while the input (or an earlier added
+    column) has that name already (an input with its own ``line`` column gets
+    ``_line``). The one rule :class:`~crm_core.imports.rejects.Rejects` writes by and
+    :func:`is_rejects_header` reads by."""
+    taken = set(columns)
+    extra: list[str] = []
+    for name in EXTRA:
+        while name in taken:
+            name = "_" + name
+        taken.add(name)
+        extra.append(name)
+    return extra
+
+
 def is_rejects_header(columns: Sequence[str]) -> bool:
-    """Whether a header is a rejects file's: the input's columns, then :data:`EXTRA`."""
-    return len(columns) > len(EXTRA) and tuple(columns[-len(EXTRA) :]) == EXTRA
+    """Whether a header is a rejects file's: the input's columns, then the columns
+    :func:`extra_columns` adds to them (:data:`EXTRA`, perhaps ``_``-prefixed)."""
+    n = len(EXTRA)
+    return len(columns) > n and list(columns[-n:]) == extra_columns(columns[:-n])

@@ -40,18 +40,27 @@ class UnknownEncoding(ImportRefused):
 
 def detect_encoding(path: Path) -> str:
     """The encoding of a text file: its byte-order mark; else UTF-8 when the whole file
-    decodes as UTF-8; else UTF-16 when its zero bytes say so; else the code page whose
-    reading of the non-ASCII lines gives words of one plausible script (see
-    :func:`plausibility`), the common Windows code pages of our users first."""
+    decodes as UTF-8, or when it is UTF-8 but for a few lines (see :func:`mostly_utf8`:
+    then :func:`undecodable_line` names the first of them); else UTF-16 when its zero
+    bytes say so; else the code page whose reading of the non-ASCII lines gives words of
+    one plausible script (see :func:`plausibility`), the common Windows code pages of
+    our users first."""
+    return sniff_encoding(path)[0]
+
+
+def sniff_encoding(path: Path) -> tuple[str, bool]:
+    """(See :func:`detect_encoding`.) The encoding, and whether the whole file was
+    found to decode in it (False: it still has to be checked, line by line, with
+    :func:`undecodable_line`)."""
     with path.open("rb") as f:
         start = f.read(4)
         for bom, name in BOMS:
             if start.startswith(bom):
-                return name
+                return name, False
         f.seek(0)
         wide = utf16_without_bom(f.read(4096))
         if wide is not None:
-            return wide  # (zero bytes are valid UTF-8: looked for first)
+            return wide, False  # (zero bytes are valid UTF-8: looked for first)
         f.seek(0)
         decoder = codecs.getincrementaldecoder("utf-8")()
         head = b""
@@ -72,13 +81,41 @@ def detect_encoding(path: Path) -> str:
         if utf8:
             try:
                 decoder.decode(b"", final=True)
-                return "utf-8"
+                return "utf-8", True
             except UnicodeDecodeError:
                 pass
+    if mostly_utf8(bytes(sample[:_SAMPLE])):
+        # UTF-8 with a few bad lines (a line pasted from a cp1252 file, a byte cut):
+        # no code page reads the rest as it was written; the bad lines are refused.
+        return "utf-8", False
     found = best_code_page(bytes(sample[:_SAMPLE]), head)
     if found is None:
         raise UnknownEncoding(f"{path}: cannot tell the file's encoding; give it with --encoding")
-    return found
+    return found, False
+
+
+def mostly_utf8(sample: bytes) -> bool:
+    """Whether ``sample`` (the non-ASCII lines of a file that is not all UTF-8) is
+    UTF-8 but for a few lines: more of its non-ASCII characters are valid multi-byte
+    UTF-8 sequences than there are bytes UTF-8 cannot read, or as many of its lines
+    decode as UTF-8 as do not. Text in a code page seldom holds a valid sequence (a
+    letter of 0xC2-0xDF followed by one of 0x80-0xBF), and then among many bytes that
+    are none; a line of it all valid UTF-8 is rarer still. (Taking a code page's text
+    for UTF-8 refuses the file, naming a line, until --encoding is given; the other
+    mistake would import every name garbled.)"""
+    text_ = sample.decode("utf-8", errors="surrogateescape")
+    bad = len(_ESCAPED.findall(text_))
+    valid = len(_NON_ASCII.findall(text_)) - bad
+    if valid > bad:
+        return True
+    lines = [line for line in text_.split("\n") if not line.isascii()]
+    bad_lines = sum(1 for line in lines if _ESCAPED.search(line))
+    return 0 < bad_lines <= len(lines) - bad_lines
+
+
+# Bytes UTF-8 cannot read, as the "surrogateescape" error handler gives them.
+_ESCAPED = re.compile("[\udc80-\udcff]")
+_NON_ASCII = re.compile("[^\x00-\x7f]")
 
 
 #: The code pages a text that is not UTF-8 is tried in, most likely first: the Windows

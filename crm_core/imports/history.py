@@ -38,6 +38,8 @@ IDENTITY = {
 CHANGEABLE = {"activity": ("kind", "note", "assignee_id"), "interaction": ("summary", "user_id")}
 #: Aliases a file's fields go by in the services.
 _IDS = {"assignee": "assignee_id", "user": "user_id"}
+#: The fields a service's refusal names by its own parameter's name, by the file's.
+_FIELDS = {"at": "occurred_at"}
 
 
 class HistoryJob(Job):
@@ -57,9 +59,11 @@ class HistoryJob(Job):
         try:
             new = self._prepare(s, dict(r.raw))
         except ValidationError as exc:
-            first = exc.errors[0]
+            fields = [_FIELDS.get(e.field, e.field) for e in exc.errors]
             r.refuse(
-                first.field, first.value, "; ".join(f"{e.field}: {e.reason}" for e in exc.errors)
+                fields[0],
+                exc.errors[0].value,
+                "; ".join(f"{f}: {e.reason}" for f, e in zip(fields, exc.errors, strict=True)),
             )
             return
         same = select(model).where(

@@ -16,6 +16,9 @@ a batch finds depends on what the batches before it wrote.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -61,7 +64,7 @@ def prepared(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_start,
-        initargs=(url, spec),
+        initargs=(url, spec, os.getpid()),
     )
     pending: deque[tuple[Lines, Future[list[Row] | str]]] = deque()
     try:
@@ -80,8 +83,18 @@ def prepared(
 _WORKER: dict[str, RecordJob] = {}
 
 
-def _start(url: str, spec: tuple[Any, ...]) -> None:
-    """Open the workspace in a worker process and build the same job there."""
+#: How often (seconds) a worker looks whether the process that started it still lives.
+WATCH_EVERY = 1.0
+
+
+def _start(url: str, spec: tuple[Any, ...], parent: int | None = None) -> None:
+    """Open the workspace in a worker process and build the same job there; with
+    ``parent`` (the pid of the importing process), end the worker when that process
+    dies (killed, it never shuts its pool down)."""
+    if parent is not None:
+        threading.Thread(
+            target=_watch, args=(parent,), name="crmbook-import-parent", daemon=True
+        ).start()
     from crm_core import db
     from crm_core.imports.records import RecordJob
     from crm_core.imports.report import ImportReport
@@ -93,6 +106,15 @@ def _start(url: str, spec: tuple[Any, ...]) -> None:
     _WORKER["job"] = RecordJob(
         ws, kind, columns, origin, plan, keys, mode, keep_invalid, pipeline_id, report
     )
+
+
+def _watch(parent: int) -> None:
+    """End this worker as soon as ``parent`` is no longer the process it belongs to
+    (it was adopted: its parent died)."""
+    while True:
+        if os.getppid() != parent:
+            os._exit(1)
+        time.sleep(WATCH_EVERY)
 
 
 def _prepare(lines: Lines) -> list[Row] | str:

@@ -17,6 +17,7 @@ import codecs
 import csv
 import datetime as dt
 import io
+import itertools
 import re
 import zipfile
 from collections.abc import Iterator
@@ -31,7 +32,7 @@ from crm_core.imports.cells import is_rejects_header, unescaped_cell
 from crm_core.imports.encoding import (
     BOMS,
     UnknownEncoding,
-    detect_encoding,
+    sniff_encoding,
     undecodable_line,
     utf16_without_bom,
 )
@@ -70,6 +71,10 @@ class Source:
     #: A rejects file crmbook wrote (its header ends with the added columns): the
     #: apostrophes put before formula-like cells are taken off.
     escaped: bool = False
+    #: Columns that hold dates (the import's mapping says which, before the rows are
+    #: read): in an XLSX sheet, a whole number in one is an Excel serial date
+    #: (33000, a date cell that lost its format, is 1990-05-07).
+    date_columns: frozenset[str] = frozenset()
     _raw: Any = field(default=None, repr=False)
     _size: int = field(default=0, repr=False)
 
@@ -96,11 +101,16 @@ class Source:
 
     def _csv_rows(self) -> Iterator[tuple[int, list[Any]]]:
         """(See :meth:`rows`.) A line that cannot be read ends the reading: what went
-        wrong, naming the line, is in :attr:`error` and no row after it is given."""
+        wrong, naming the line, is in :attr:`error` and no row after it is given. A
+        quote still open at the end of the file is such a line: the row it opens in is
+        not given (it holds the rest of the file)."""
         with _text(self.path, self.encoding) as stream:
             self._raw, self._size = stream.raw, self.path.stat().st_size
             reader = csv.reader(stream, delimiter=self.delimiter or ",")
             line = 0
+            # Each row is given once the next is read: the last may be no row.
+            held: tuple[int, list[Any]] | None = None
+            last: tuple[int, list[str]] | None = None
             try:
                 for _ in range(self.skip):
                     next(reader, None)  # "sep=;"
@@ -108,8 +118,21 @@ class Source:
                 line = reader.line_num
                 for cells in reader:
                     start, line = line + 1, reader.line_num
+                    last = start, cells
+                    if held is not None:
+                        yield held
+                        held = None
                     if any(c.strip() for c in cells):
-                        yield start, [unescaped_cell(c) for c in cells] if self.escaped else cells
+                        held = (
+                            start,
+                            [unescaped_cell(c) for c in cells] if self.escaped else cells,
+                        )
+                opened = self._open_quote(*last) if last is not None else None
+                if opened is not None:
+                    held = None
+                    self.error = self._stopped(
+                        opened, "a quote opens a cell here and is never closed"
+                    )
             except csv.Error as exc:
                 if "field limit" in str(exc):
                     why = (
@@ -123,6 +146,30 @@ class Source:
                 bad = undecodable_line(self.path, self.encoding or "utf-8")
                 number = bad[0] if bad is not None else line + 1
                 self.error = self._stopped(number, f"not readable as {self.encoding}: {exc.reason}")
+            if held is not None:
+                yield held
+
+    def _open_quote(self, start: int, cells: list[str]) -> int | None:
+        """The line a quoted cell opens on that is still open at the end of the file,
+        when the last row (its first line, its cells) has one; else None. (csv, not
+        strict, ends such a cell at the end of the file, with the rest of the file
+        in it: a cell holding a line break, or a last line without one.)"""
+        if not any("\n" in c or "\r" in c for c in cells) and self._ends_a_line():
+            return None  # the common case: no need to read the row again
+        with _text(self.path, self.encoding) as stream:
+            text_ = "".join(itertools.islice(stream, start - 1, None))  # lines split as csv's were
+        opened = _open_quote(text_, self.delimiter or ",")
+        return None if opened is None else start + _lines_in(text_[:opened])
+
+    def _ends_a_line(self) -> bool:
+        """Whether the file ends with a line break (CR or LF, in one byte or, UTF-16
+        or UTF-32, in two or four)."""
+        name = codecs.lookup(self.encoding or "utf-8").name
+        width = 4 if name.startswith("utf-32") else 2 if name.startswith("utf-16") else 1
+        with self.path.open("rb") as f:
+            f.seek(max(self.path.stat().st_size - width, 0))
+            tail = f.read(width)
+        return tail.strip(b"\x00") in (b"\n", b"\r") and len(tail) == width
 
     def _stopped(self, number: int, why: str) -> str:
         return (
@@ -131,11 +178,18 @@ class Source:
         )
 
     def _xlsx_rows(self) -> Iterator[tuple[int, list[Any]]]:
+        dated = [i for i, c in enumerate(self.columns) if c in self.date_columns]
         with _sheet(self.path, self.sheet) as sheet:
+            epoch = getattr(sheet.parent, "epoch", None)
             for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
                 if number == 1:
                     continue
                 cells = [_xlsx_cell(v) for v in values]
+                for i in dated:
+                    if i < len(values):
+                        day = _serial_date(values[i], epoch)
+                        if day is not None:
+                            cells[i] = day
                 if any(c != "" for c in cells):
                     yield number, cells
 
@@ -159,12 +213,13 @@ def open_source(
     if sheet is not None:
         raise FileError(f"{path}: --sheet is for XLSX files; this one is text")
     _refuse_binary(path, head)
+    given = encoding
     if encoding is None:
         try:
-            encoding = detect_encoding(path)
+            # checked: the whole file was decoded to say so
+            encoding, checked = sniff_encoding(path)
         except UnknownEncoding as exc:
             raise FileError(str(exc)) from None
-        checked = encoding == "utf-8"  # the whole file was decoded to say so
     else:
         try:
             codecs.lookup(encoding)
@@ -177,9 +232,14 @@ def open_source(
         bad = undecodable_line(path, encoding)
         if bad is not None:
             number, reason = bad
+            # Found, UTF-8 is what the other lines are: this one is to be mended.
+            mended = given is None and encoding == "utf-8"
             raise FileError(
-                f"{path} line {number}: not readable as {encoding} ({reason}); nothing "
-                "was imported: give the file's encoding with --encoding"
+                f"{path} line {number}: not readable as {encoding} ({reason})"
+                + (", as the rest of the file is" if mended else "")
+                + "; nothing was imported: "
+                + ("fix the line, or give" if mended else "give")
+                + " the file's encoding with --encoding"
             )
     try:
         with _text(path, encoding) as stream:
@@ -209,6 +269,11 @@ def open_source(
     columns, renamed = _header(header)
     if not any(header):
         raise FileError(f"{path}: the first line is no header (it is empty)")
+    escaped = is_rejects_header(columns)
+    if escaped:
+        # A rejects file's header cells were escaped as its rows were: the input's
+        # column names, read back as they were, map as they did.
+        columns, renamed = _header([unescaped_cell(c) for c in header])
     return Source(
         path,
         "csv",
@@ -217,7 +282,7 @@ def open_source(
         delimiter,
         renamed=renamed,
         skip=int(sep_line is not None),
-        escaped=is_rejects_header(columns),
+        escaped=escaped,
     )
 
 
@@ -266,6 +331,35 @@ def detect_delimiter(sample: str) -> str:
         counts = {d: header.count(d) for d in DELIMITERS}
         best = max(counts, key=lambda d: counts[d])
         return best if counts[best] else ","
+
+
+def _open_quote(text_: str, delimiter: str, quote: str = '"') -> int | None:
+    """Where in ``text_`` (a row as csv reads it) a quoted cell opens that is still
+    open at its end, or None. (csv, not strict, ends such a cell at the end of the
+    file with everything after the quote in it.)"""
+    if quote not in text_:
+        return None
+    opened: int | None = None
+    start = True  # at the start of a cell
+    i, n = 0, len(text_)
+    while i < n:
+        ch = text_[i]
+        if opened is not None:
+            if ch == quote:
+                if i + 1 < n and text_[i + 1] == quote:
+                    i += 2
+                    continue
+                opened = None
+        elif start and ch == quote:
+            opened = i
+        start = opened is None and (ch == delimiter or ch in "\r\n")
+        i += 1
+    return opened
+
+
+def _lines_in(text_: str) -> int:
+    """How many ends of line (LF, CR LF or a lone CR) ``text_`` holds."""
+    return text_.count("\n") + text_.count("\r") - text_.count("\r\n")
 
 
 def _header(cells: list[Any]) -> tuple[list[str], dict[int, str]]:
@@ -356,6 +450,28 @@ def frame_cell(value: Any) -> Any:
     if isinstance(value, str | list | tuple | set | dict):
         return value
     return _xlsx_cell(value)
+
+
+#: The Excel serial numbers of 1900-01-01 and 9999-12-31.
+_SERIALS = (1, 2958465)
+
+
+def _serial_date(value: Any, epoch: dt.datetime | None) -> str | None:
+    """An XLSX cell holding a whole number from 1 to 2958465 as the ISO date it is the
+    Excel serial of (in the workbook's date system), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not value.is_integer():
+        return None
+    if not _SERIALS[0] <= value <= _SERIALS[1]:
+        return None
+    from openpyxl.utils.datetime import CALENDAR_WINDOWS_1900, from_excel
+
+    try:
+        day = from_excel(int(value), epoch or CALENDAR_WINDOWS_1900)
+    except (OverflowError, ValueError):
+        return None
+    return day.date().isoformat() if isinstance(day, dt.datetime) else None
 
 
 def _xlsx_cell(value: Any) -> Any:

@@ -19,7 +19,7 @@ from typing import Any, TextIO
 import pandas as pd
 
 from crm_core.errors import ImportRefused
-from crm_core.imports.cells import EXTRA, safe_cell
+from crm_core.imports.cells import extra_columns, safe_cell
 from crm_core.imports.reading import Source
 
 
@@ -82,12 +82,7 @@ class Rejects:
         #: With ``keep``, the rejected rows as well, for :meth:`frame` (a DataFrame's).
         self.kept: list[list[Any]] | None = [] if keep else None
         self.columns = list(columns)
-        extra = []
-        for name in EXTRA:
-            while name in self.columns or name in extra:
-                name = "_" + name
-            extra.append(name)
-        self.header = [*self.columns, *extra]
+        self.header = [*self.columns, *extra_columns(self.columns)]
         self.xlsx = source is not None and source.format == "xlsx"
         self.encoding = (source.encoding if source is not None else None) or "utf-8-sig"
         if self.encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
@@ -125,7 +120,9 @@ class Rejects:
                 errors="backslashreplace",
             )
             self._writer = csv.writer(self._file, delimiter=self.delimiter)
-            self._writer.writerow(self.header)
+            # The header's cells too: a column named "=HYPERLINK(...)" is no formula
+            # either (read back as it was: see reading.open_source).
+            self._writer.writerow([safe_cell(c) for c in self.header])
 
     def write(
         self, cells: Sequence[Any], line: int, field: str | None, value: Any, reason: str

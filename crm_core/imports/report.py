@@ -136,7 +136,8 @@ class ImportReport:
                 f"  {self.companies_created} new company(ies) named by rows {verb} created"
             )
         if self.custom_fields_defined:
-            lines.append(f"  custom fields defined: {', '.join(self.custom_fields_defined)}")
+            defined = "would be defined" if self.dry_run else "defined"
+            lines.append(f"  custom fields {defined}: {', '.join(self.custom_fields_defined)}")
         if self.ignored_columns:
             lines.append(f"  ignored columns: {', '.join(self.ignored_columns)}")
         if self.rejected and self.rejects_path is not None:

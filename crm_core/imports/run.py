@@ -169,6 +169,8 @@ class Importer:
         src = _source(source, encoding, delimiter, sheet)
         plan = self._mapping(kind, src.columns, map, custom)
         plan.dates = order
+        if src.file is not None:
+            src.file.date_columns = plan.date_columns  # an XLSX date column's serials
         needed = REQUIRED[kind]
         if needed not in plan.fields.values() and not (
             kind == "contact" and {"first_name", "last_name"} & set(plan.fields.values())
