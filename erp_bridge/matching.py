@@ -8,7 +8,9 @@ up locally (a pull), and a local record with no link in the ERP through
 :mod:`crm_core.keys`: the e-mail in any case, the VAT number without its spaces and
 dots, the phones as E.164 (a national number read in the record's own country, then in
 the workspace's phone region), computed the same way on both sides from values in
-local terms. Only records with no link are candidates.
+local terms. Only records with no link are candidates, and never a local record merged
+into another one: its keys find the record it was merged into (see
+:func:`crm_core.imports.matching.survivors`, which the imports follow too).
 
 - One candidate, which no other record of the same batch claims too: the two are
   linked and merged field by field like any synced pair (see
@@ -30,7 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_core import Workspace, text
-from crm_core.imports.matching import ENTITY_KEYS, SAID, Matcher
+from crm_core.imports.matching import ENTITY_KEYS, SAID, Matcher, survivors
 from crm_core.keys import PHONE_FIELDS, RowKeys, email_key, party_keys, phone_key, vat_key
 from erp_bridge.adapter import Record
 from erp_bridge.context import RunContext
@@ -109,12 +111,22 @@ def agreed_bases(
     spaces, a phone in national or E.164 form, a name's case) are the same value: for
     those each side's base is its own value, so neither side is rewritten and no
     conflict is made up.
+
+    A match never archives a live record: when one side is archived and the other
+    active, both bases say archived, so that the active side wins and the archived one
+    is restored, whatever the field's owner or the policy. (The records are one by their
+    keys, and one side still uses it: an ERP customer is not archived because of a
+    stale contact archived here, nor a contact here because of an old partner archived
+    in the ERP. Records archived by a merge are never matched: see
+    :func:`crm_core.imports.matching.survivors`.)
     """
     base_local: dict[str, Any] = {}
     base_remote: dict[str, Any] = {}
     for name in set(local) & set(remote):
         mine, theirs = local[name], remote[name]
-        if _same_value(name, mine, theirs, local.get("country"), remote.get("country"), region):
+        if name == "active" and isinstance(mine, bool) and isinstance(theirs, bool):
+            base_local[name] = base_remote[name] = mine and theirs
+        elif _same_value(name, mine, theirs, local.get("country"), remote.get("country"), region):
             base_local[name], base_remote[name] = mine, theirs
         else:
             base_local[name] = [] if isinstance(mine, list) else None
@@ -182,8 +194,13 @@ class Matching:
         model = MODELS[entity]
 
         def free(local_id: int) -> bool:
+            # A reviewer's choice merged away since is asked again.
             unlinked = binder.by_local(entity, local_id) is None
-            return unlinked and s.get(model, local_id) is not None
+            return (
+                unlinked
+                and s.get(model, local_id) is not None
+                and not survivors(s, model, [local_id])
+            )
 
         return self._decide(entity, "pull", found, free)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -80,19 +80,32 @@ def _pair(s: Session, entity: str, a: Any, b: Any, record: str) -> tuple[Any, An
 def merged_into(s: Session, table: str, record_id: int) -> int | None:
     """The record ``table`` #``record_id`` was merged into (and not un-merged since),
     or None: read from the journal's merge markers."""
-    row = s.execute(
-        select(JournalEntry.action, JournalEntry.new)
-        .where(
-            JournalEntry.entity == table,
-            JournalEntry.record_id == record_id,
-            JournalEntry.field == MARK,
+    return merged_into_many(s, table, [record_id]).get(record_id)
+
+
+def merged_into_many(s: Session, table: str, ids: Iterable[int]) -> dict[int, int]:
+    """:func:`merged_into` for many records at once (a query per 500): those of ``ids``
+    merged into another record and not un-merged since, each with that record."""
+    out: dict[int, int] = {}
+    wanted = sorted(set(ids))
+    for i in range(0, len(wanted), 500):
+        last: dict[int, tuple[str, str | None]] = {}
+        for record_id, action, new in s.execute(
+            select(JournalEntry.record_id, JournalEntry.action, JournalEntry.new)
+            .where(
+                JournalEntry.entity == table,
+                JournalEntry.field == MARK,
+                JournalEntry.record_id.in_(wanted[i : i + 500]),
+            )
+            .order_by(JournalEntry.id)
+        ):
+            last[record_id] = (action, new)
+        out.update(
+            (record_id, int(json.loads(new)))
+            for record_id, (action, new) in last.items()
+            if action == "merge" and new is not None
         )
-        .order_by(JournalEntry.id.desc())
-        .limit(1)
-    ).first()
-    if row is None or row.action != "merge" or row.new is None:
-        return None
-    return int(json.loads(row.new))
+    return out
 
 
 def compare_records(ws: Workspace, entity: str, id_a: Any, id_b: Any) -> pd.DataFrame:

@@ -26,7 +26,7 @@ from crm_core import text
 from crm_core.errors import ImportRefused
 from crm_core.imports import dates
 from crm_core.imports import mapping as m
-from crm_core.imports.matching import Touched
+from crm_core.imports.matching import Touched, survivors
 from crm_core.imports.reading import MAX_CELL
 from crm_core.imports.rejects import Rejects
 from crm_core.imports.report import Example, ImportReport
@@ -267,6 +267,10 @@ class Job:
         return row
 
     def _refs(self, s: Session, rows: list[Row], field: str, model: Any) -> None:
+        """Rows naming a ``field`` record (a company, contact or deal) by its name (a
+        contact also by e-mail) get its id. A record merged into another one names the
+        record it was merged into: a row is never attached to a merged-away record, nor
+        refused because the merged pair both have the name."""
         named = {
             text.fold(str(r.raw[field])): r
             for r in rows
@@ -274,23 +278,22 @@ class Job:
         }
         if not named:
             return
-        found: dict[str, list[int]] = {}
-        by_email = field == "contact"
+        found: dict[str, set[int]] = {}
+        columns = [model.name_key] + ([model.email_key] if field == "contact" else [])
         keys = sorted(named)
         for i in range(0, len(keys), 500):
             chunk = keys[i : i + 500]
-            q = select(model.id, model.name_key).where(model.name_key.in_(chunk))
-            for record_id, key in s.execute(q):
-                found.setdefault(key, []).append(record_id)
-            if by_email:
-                q = select(model.id, model.email_key).where(model.email_key.in_(chunk))
-                for record_id, key in s.execute(q):
-                    found.setdefault(key, []).append(record_id)
+            for column in columns:
+                for record_id, key in s.execute(select(model.id, column).where(column.in_(chunk))):
+                    found.setdefault(key, set()).add(record_id)
+        merged = survivors(s, model, {i for ids in found.values() for i in ids})
+        for key, some in found.items():
+            found[key] = {k for i in some if (k := merged.get(i, i)) is not None}
         for row in rows:
             value = row.raw.get(field)
             if value is None or str(value).strip().isdecimal():
                 continue
-            ids = sorted(set(found.get(text.fold(str(value)), [])))
+            ids = sorted(found.get(text.fold(str(value)), set()))
             if len(ids) > 1:
                 row.refuse(
                     field,

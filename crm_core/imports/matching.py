@@ -7,7 +7,9 @@ or a deal's within its company, or among those of no company; a company's alone;
 that a row with nothing but a name still finds its record again). Every strong key
 the row has is looked up: when they name one record, that is the match; when they name
 two or more, the row is ambiguous and refused with every candidate named. The name is
-only tried when no strong key matched. A phone does not find a record whose e-mail
+only tried when no strong key matched. A record merged into another one (archived by
+the merge, see :func:`survivors`) is never a candidate: a key of it finds the record it
+was merged into. A phone does not find a record whose e-mail
 says it is someone else (an office's phone is shared), unless the row's e-mail finds
 another record that lacks the phone: then both are candidates. A name does not find a
 record whose e-mail, VAT number or phones say it is someone else (namesakes), see
@@ -27,6 +29,7 @@ from typing import Any
 from sqlalchemy import func, literal, or_, select
 from sqlalchemy.orm import Session
 
+from crm_core.duplicates.merge import merged_into_many
 from crm_core.keys import WEAK, RowKeys, contradicts, vat_key
 from crm_core.models import Company, Contact, ExternalLink, Opportunity
 
@@ -66,6 +69,75 @@ def other_person(row: RowKeys, other: RowKeys) -> bool:
     return bool(row.phones and other.phones and not set(row.phones) & set(other.phones))
 
 
+def survivors(s: Session, model: Any, ids: Iterable[int]) -> dict[int, int | None]:
+    """Those of ``ids`` that were merged away, each with the record it stands for now:
+    the one it was merged into, following the chain (A merged into B, B later into C: C).
+    None when the chain ends at a deleted record (or loops). Records not listed are live,
+    or archived by hand: they stand for themselves.
+
+    A record is merged away when it is archived and
+    :func:`crm_core.duplicates.merge.merged_into` says it was merged into another (the
+    journal's last merge marker about it is a ``merge``, not its ``unmerge``). An
+    archived record restored by hand is live again, as for the sync's copies. Only
+    companies and contacts are merged: other models find none."""
+    if model not in (Company, Contact):
+        return {}
+    table = model.__tablename__
+    into: dict[int, int | None] = {}  # record -> merged into (None: not merged away)
+    missing: set[int] = set()
+    todo = set(ids)
+    while todo:
+        archived: set[int] = set()
+        present: set[int] = set()
+        for chunk in _chunks(sorted(todo), 500):
+            for record_id, active in s.execute(
+                select(model.id, model.active).where(model.id.in_(chunk))
+            ):
+                present.add(record_id)
+                if not active:
+                    archived.add(record_id)
+        missing |= todo - present
+        for record_id in todo:
+            into[record_id] = None
+        into.update(merged_into_many(s, table, archived))
+        todo = {k for k in into.values() if k is not None and k not in into}
+    out: dict[int, int | None] = {}
+    for record_id in set(ids):
+        kept = into.get(record_id)
+        if kept is None:
+            continue
+        seen = {record_id}
+        survivor: int | None = kept
+        while survivor is not None and into.get(survivor) is not None:
+            if survivor in seen:
+                survivor = None  # a loop: no live record to stand for
+                break
+            seen.add(survivor)
+            survivor = into[survivor]
+        out[record_id] = None if survivor is None or survivor in missing else survivor
+    return out
+
+
+def _to_survivors(
+    found: dict[int, list[str]], merged: dict[int, int | None], aliases: dict[int, set[str]]
+) -> None:
+    """Candidates merged away replaced (in place) by the records they were merged
+    into, their keys joined to those the survivor was found by (strongest first); the
+    keys that found a survivor only through a record merged into it go to ``aliases``."""
+    direct = {i: set(keys) for i, keys in found.items() if i not in merged}
+    for record_id in [i for i in found if i in merged]:
+        keys = found.pop(record_id)
+        survivor = merged[record_id]
+        if survivor is None:
+            continue
+        have = found.setdefault(survivor, [])
+        have.extend(k for k in keys if k not in have)
+        have.sort(key=KEYS.index)
+        only = set(keys) - direct.get(survivor, set())
+        if only:
+            aliases.setdefault(survivor, set()).update(only)
+
+
 def check_keys(entity: str, keys: Iterable[str]) -> tuple[str, ...]:
     """``keys`` in strength order, refused with a clear message if one is unknown."""
     given = [k.strip() for k in keys if k.strip()]
@@ -87,6 +159,9 @@ class Found:
     by_name: dict[int, list[str]] = field(default_factory=dict)
     #: Records the row's phone finds whose e-mail says they are someone else.
     phone_elsewhere: dict[int, list[str]] = field(default_factory=dict)
+    #: Candidate id -> the keys that found it only through a record merged into it
+    #: (the merged-away record's e-mail, phone...: not the candidate's own value).
+    aliases: dict[int, set[str]] = field(default_factory=dict)
 
     def decision(self) -> tuple[int | None, str | None, dict[int, list[str]]]:
         """(matched id, the key it was matched by, all candidates): one candidate is a
@@ -132,6 +207,7 @@ class Matcher:
                         keys = out.strong.setdefault(record_id, [])
                         if key not in keys:
                             keys.append(key)
+        self._survivors(s, found, ("strong", "phone_elsewhere"))
         for out in found if self.phone_of_another else ():
             # A row whose e-mail finds one record and whose phone only another (with
             # an e-mail of its own) could be either: both are candidates, and the row
@@ -167,7 +243,20 @@ class Matcher:
                             if other_person(row, keys_of):
                                 continue
                             out.by_name.setdefault(record_id, []).append("name")
+            self._survivors(s, found, ("by_name",))
         return found
+
+    def _survivors(self, s: Session, found: list[Found], pools: tuple[str, ...]) -> None:
+        """Candidates merged away replaced by the records they were merged into (see
+        :func:`survivors`): one query for the archived among all candidates of the
+        batch, and the journal only for those."""
+        ids = {i for out in found for pool in pools for i in getattr(out, pool)}
+        merged = survivors(s, self.model, ids) if ids else {}
+        if not merged:
+            return
+        for out in found:
+            for pool in pools:
+                _to_survivors(getattr(out, pool), merged, out.aliases)
 
     def _lookup(
         self, s: Session, key: str, wanted: set[Any], emails: set[str] | None = None

@@ -34,6 +34,13 @@ if TYPE_CHECKING:
 
 #: Fields compared by their key, not as written.
 _SAME_KEY = {"email": lambda v: text.fold(v) if isinstance(v, str) else v, "vat": vat_key}
+#: The fields holding each key a row can be matched by.
+_KEY_FIELDS = {
+    "email": ("email",),
+    "vat": ("vat",),
+    "phone": ("phone", "mobile"),
+    "name": ("name",),
+}
 
 
 class RecordJob(Job):
@@ -70,6 +77,9 @@ class RecordJob(Job):
         #: What a worker process needs to build the same job (crm_core.imports.parallel).
         self.pipeline_id = getattr(self.loader, "pipeline_id", None)
         self.service: Any = ws.pipeline if kind == "opportunity" else self.loader.service
+        #: Line -> the fields whose key matched the row's record only through a record
+        #: merged into it (this batch's rows).
+        self._via_merge: dict[int, set[str]] = {}
 
     def prepare(self, s: Session, rows: list[Row]) -> None:
         self._resolve_refs(s, rows)
@@ -174,8 +184,13 @@ class RecordJob(Job):
         # The keys of the rows that matched a record in this batch: that record has
         # them once the batch is written (a later batch finds them in the database).
         given: dict[int, RowKeys] = {}
+        self._via_merge = {}
         for r, f in zip(live, found, strict=True):
             record_id, key, candidates = f.decision()
+            if record_id is not None and record_id in f.aliases:
+                self._via_merge[r.line] = {
+                    name for k in f.aliases[record_id] for name in _KEY_FIELDS.get(k, ())
+                }
             if (
                 record_id is not None
                 and key == "name"
@@ -320,14 +335,19 @@ class RecordJob(Job):
     def _changes(self, s: Session, r: Row, obj: Any) -> dict[str, Any]:
         """The given fields whose cleaned value differs from the record's. An e-mail or
         a VAT number written another way (case, spaces) is the same value: it is what
-        the row was matched by, not a change."""
+        the row was matched by, not a change. Nor is a value the row found the record by
+        only through a record merged into it (the merged-away one's e-mail, phone...):
+        it fills the field when the record has none, never replaces what the merge kept."""
         row, tags, _ = r.checked  # type: ignore[misc]
         assert row is not None and r.values is not None
         changes: dict[str, Any] = {}
+        via_merge = self._via_merge.get(r.line, set())
         for name in r.values:
             if name in ("tags", "custom", "stage") or name.startswith(m.CUSTOM):
                 continue
             new, old = row.get(name), getattr(obj, name, None)
+            if name in via_merge and old not in (None, ""):
+                continue
             if new == old or (name in _SAME_KEY and _SAME_KEY[name](new) == _SAME_KEY[name](old)):
                 continue
             changes[name] = new
