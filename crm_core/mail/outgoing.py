@@ -175,6 +175,20 @@ class MailOut:
                     f" control characters, at most {MESSAGE_ID_LEN} characters",
                 )
             )
+        elif in_reply_to is not None and own_only(self.ws) is not None:
+            # A sales user answers only a message they may see: not one of another
+            # user's deal, whose Message-ID they could only have guessed or been told.
+            seen = s.scalar(
+                select(EmailMessage.id)
+                .join(Interaction, Interaction.id == EmailMessage.interaction_id)
+                .where(EmailMessage.message_id == in_reply_to, *interaction_clauses(self.ws))
+            )
+            if seen is None:
+                errors.append(
+                    FieldError(
+                        record, "in_reply_to", in_reply_to, "is no e-mail you may see to answer"
+                    )
+                )
         if not str(parts.get("text") or "").strip():
             errors.append(FieldError(record, "text", parts.get("text"), "is required"))
         if errors:

@@ -273,7 +273,11 @@ class Mail(MailOut, Service):
             ).mappings()
             columns = ["message_id", "in_reply_to", "interaction_id", "direction"]
             columns += ["occurred_at", "subject", "opportunity_id"]
-            return pd.DataFrame([dict(r) for r in rows], columns=columns)
+            found = [dict(r) for r in rows]
+            if not any(r["message_id"] == message_id for r in found):
+                # a message the user may not see is not found, as an unknown one
+                raise NotFoundError("e-mail message", message_id)
+            return pd.DataFrame(found, columns=columns)
 
     def _visible(self) -> list[Any]:
         """Which e-mail facts the acting user may read: a sales user those of the

@@ -347,6 +347,15 @@ def equals(expected: Any) -> Callable[[Any, Reps], None]:
     return check
 
 
+def raises(kind: type[Exception], call: Callable[[], Any]) -> bool:
+    """Whether ``call`` raises ``kind``."""
+    try:
+        call()
+    except kind:
+        return True
+    return False
+
+
 def holds(predicate: Callable[[Any, Reps], bool]) -> Callable[[Any, Reps], None]:
     def check(answer: Any, r: Reps) -> None:
         assert predicate(answer, r), answer
@@ -1008,9 +1017,15 @@ TABLE: dict[str, Any] = {
         lambda r: (mail_facts(r), r.a.mail.status())[1],
         holds(lambda f, _r: f.empty),
     ),
+    # A's message's thread without B's answer; B's message itself is not found
     "mail.thread": Filtered(
-        lambda r: (mail_facts(r), r.a.mail.thread("<b@example.com>"))[1],
-        holds(lambda f, _r: f["message_id"].tolist() == ["<a@example.com>"]),
+        lambda r: (mail_facts(r), r.a.mail.thread("<a@example.com>"))[1],
+        holds(
+            lambda f, r: (
+                f["message_id"].tolist() == ["<a@example.com>"]
+                and raises(NotFoundError, lambda: r.a.mail.thread("<b@example.com>"))
+            )
+        ),
     ),
     "mail.check_in_doubt": Refused(lambda r: [lambda: r.a.mail.check_in_doubt()]),
     "mail.compose": Refused(lambda r: [lambda: r.a.mail.compose(r.irina, "follow_up")]),

@@ -115,6 +115,13 @@ def test_a_reply_to_a_sent_message_and_what_cannot_be_replied_to(sent):
     ws.contacts.update(sent["imran"]["id"], {"owner": "bilal"})
     mine = ws.as_user("bilal").mail.reply_draft(interaction_of(ws, REPLY_9))
     assert mine["in_reply_to"] == REPLY_9
+    bilal = ws.as_user("bilal")
+    queued = bilal.mail.send(sent["imran"]["id"], subject="Re", text="Yes", in_reply_to=REPLY_9)
+    assert queued["in_reply_to"] == REPLY_9
+    # a Message-ID of no message he may see (guessed, or told): not threaded under it
+    with pytest.raises(ValidationError, match="is no e-mail you may see to answer"):
+        bilal.mail.send(sent["imran"]["id"], subject="Re", text="Yes", in_reply_to="<x@y.z>")
+    assert ws.mail.send(sent["imran"]["id"], subject="Re", text="Yes", in_reply_to="<x@y.z>")
 
 
 def unsubscribe_ways(received) -> tuple[str, str]:
