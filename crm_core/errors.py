@@ -31,10 +31,24 @@ class FieldError:
         self.reason = reason
 
     def __str__(self) -> str:
-        return f"{self.record}: field {self.field!r} value {self.value!r}: {self.reason}"
+        size = len(self.value) if isinstance(self.value, str | bytes) else None
+        value = _cut(repr(self.value), size)
+        return f"{_cut(self.record)}: field {self.field!r} value {value}: {self.reason}"
 
     def __repr__(self) -> str:
         return f"FieldError({self})"
+
+
+#: How much of a refused value (or a record's label) a message shows.
+SHOWN = 120
+
+
+def _cut(text: str, size: int | None = None) -> str:
+    """``text`` as a message shows it: a long one cut, saying how long it was (``size``:
+    the length of the value ``text`` shows, when it is not ``text``'s own)."""
+    if len(text) <= SHOWN:
+        return text
+    return f"{text[: SHOWN - 20]}… ({size if size is not None else len(text):,} characters)"
 
 
 class NotFoundError(CrmError, LookupError):

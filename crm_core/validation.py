@@ -39,7 +39,11 @@ class Reject(ValueError):
 # Characters no text field stores: C0 and C1 controls, DEL, and surrogate code points
 # (which cannot be encoded as UTF-8, so no database can store them). Multi-line fields
 # (notes, descriptions) also take tab, line feed and carriage return.
-_NOT_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# A single-line value (a name, a subject) also holds no invisible direction control
+# (embeddings, overrides, isolates: U+202A-U+202E, U+2066-U+2069): one reorders how the
+# rest of the line is shown ("evil\u202egnp.exe" shows as "evilexe.png"). Urdu and
+# Arabic need none of them; the marks U+200E/U+200F (LRM, RLM) stay allowed.
+_NOT_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 _NOT_TEXT_MULTILINE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 # What a database cannot store at all: NUL (PostgreSQL refuses it in text, SQLite's
 # text functions stop at it) and surrogates.
@@ -52,6 +56,10 @@ def _refuse_character(ch: str) -> Reject:
         return Reject(f"contains a lone surrogate ({code}), which is not text")
     if ch == "\x00":
         return Reject("contains a NUL character (U+0000)")
+    if "\u202a" <= ch <= "\u202e" or "\u2066" <= ch <= "\u2069":
+        return Reject(
+            f"contains the invisible direction control {code}, which reorders how the text is shown"
+        )
     return Reject(f"contains the control character {code}")
 
 
