@@ -13,6 +13,16 @@ we look at, which was most of a message's cost. The message is split into parts 
 is asked only for the headers that need it: those with encoded words or 8-bit bytes,
 address headers that are not plain ``Name <addr>`` lists. What comes out is what
 ``policy.default`` alone gives (bench/mail.py, tests/crm_core/mail/).
+
+Bounds: ``policy.default``'s header parser costs far more than the value it reads (a
+Subject of 5,000 encoded words, 83 KB, took 220 MB; 20,000 words ran out of memory, so
+a fetch died on that message every time). It is given at most :data:`RICH_CHARS`
+characters and :data:`RICH_WORDS` encoded words of a header: a longer Subject is cut
+(at a word's edge) before it is decoded, an address header over :data:`ADDRESS_CHARS`
+is cut after an address and one over the parser's bound is read by the cheap parser
+(``getaddresses``, display names decoded by hand); at most :data:`MAX_ADDRESSES`
+addresses of a header and :data:`MAX_REFERENCES` Message-IDs of References are kept.
+Each cut is listed among the message's defects (``HeaderCutDefect(Subject)``, ...).
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ import re
 from dataclasses import dataclass, field
 from email import policy
 from email.message import Message
+from email.policy import EmailPolicy
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any
 
@@ -35,6 +46,20 @@ from crm_core.models.mail import MESSAGE_ID_LEN
 #: The most characters of a message's text an interaction's summary keeps.
 SUMMARY_CHARS = 4000
 SUBJECT_CHARS = 300
+#: The most characters of a sender's display name kept (a proposal's name column).
+NAME_CHARS = 300
+#: The longest header value, and the most encoded words in one, given to
+#: ``policy.default``'s parser (its cost grows much faster than the value): a longer
+#: one is cut, or read by the cheap parser.
+RICH_CHARS = 8000
+RICH_WORDS = 200
+#: The most characters of an address header (To, Cc, From) read at all.
+ADDRESS_CHARS = 65536
+#: The most addresses kept of one address header.
+MAX_ADDRESSES = 1000
+#: The most Message-IDs kept of References: the first (the thread's root) and the
+#: last ones (the nearest), as RFC 5322 lets a client trim the middle.
+MAX_REFERENCES = 100
 _MSG_ID = re.compile(r"<[^<>\s]+>")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 _QUOTED = re.compile(r"^\s*>.*$", re.MULTILINE)
@@ -120,6 +145,51 @@ def message_ids(value: str | None) -> list[str]:
     return list(seen)
 
 
+def _trim_references(ids: list[str], notes: list[str]) -> list[str]:
+    """At most :data:`MAX_REFERENCES` of ``ids``: the first and the last ones."""
+    if len(ids) <= MAX_REFERENCES:
+        return ids
+    notes.append("HeaderCutDefect(References)")
+    return [ids[0], *ids[-(MAX_REFERENCES - 1) :]]
+
+
+def _cut(value: str, words: int = RICH_WORDS) -> tuple[str, bool]:
+    """``value`` cut to what ``policy.default``'s parser reads cheaply (at most
+    :data:`RICH_CHARS` characters and ``words`` encoded words), at the start of an
+    encoded word or at a space so that no word is split; whether it was cut."""
+    if len(value) <= RICH_CHARS and value.count("=?") <= words:
+        return value, False
+    cut = value[:RICH_CHARS]
+    at = -1
+    for _ in range(min(words, RICH_CHARS) + 1):  # where the first word too many starts
+        at = cut.find("=?", at + 1)
+        if at < 0:
+            break
+    if at >= 0:
+        cut = cut[:at]
+    else:
+        space = max(cut.rfind(" "), cut.rfind("\t"), cut.rfind("\n"))
+        if space > 0:
+            cut = cut[:space]
+    return cut.rstrip(), True
+
+
+def _cut_list(value: str) -> tuple[str, bool]:
+    """An address header's value cut to :data:`ADDRESS_CHARS` after a comma."""
+    if len(value) <= ADDRESS_CHARS:
+        return value, False
+    cut = value[:ADDRESS_CHARS]
+    comma = cut.rfind(",")
+    return (cut[:comma] if comma > 0 else cut), True
+
+
+class _BoundedPolicy(EmailPolicy):
+    """``policy.default`` given each header cut by :func:`_cut` (its parser's cost)."""
+
+    def header_fetch_parse(self, name: str, value: str) -> Any:
+        return super().header_fetch_parse(name, _cut(value)[0])
+
+
 class _Headers:
     """A message's headers: each one's first value as written (``raw``, unfolded),
     the same with its whitespace collapsed (``get``), by lower-case name."""
@@ -128,7 +198,9 @@ class _Headers:
         self.raw: dict[str, str] = {}
         for name, value in msg.raw_items():
             self.raw.setdefault(name.lower(), str(value))
-        self.plain = {k: " ".join(v.split()) for k, v in self.raw.items()}
+        self.plain = {k: _collapse(v) for k, v in self.raw.items()}
+        #: What was cut or left out of the headers: added to the message's defects.
+        self.notes: list[str] = []
 
     def get(self, name: str, default: Any = None) -> Any:
         return self.plain.get(name, default)
@@ -141,7 +213,22 @@ class _Headers:
         return _RICH.header_fetch_parse(name, self.raw[name.lower()])
 
 
-_RICH = policy.default
+#: policy.default, each header cut to what its parser reads cheaply.
+_RICH = _BoundedPolicy()
+#: Whitespace that is not one space (what str.split() splits on).
+_SPACES = re.compile(r"\s{2,}|[^\S ]")
+_PIECE = 65536
+
+
+def _collapse(value: str) -> str:
+    """``" ".join(value.split())``; a long value a piece at a time (``split`` or one
+    ``re.sub`` would hold each word of a megabyte header at once: 60 MB)."""
+    if len(value) <= _PIECE:
+        return " ".join(value.split())
+    pieces = [_SPACES.sub(" ", value[i : i + _PIECE]) for i in range(0, len(value), _PIECE)]
+    return _SPACES.sub(" ", "".join(pieces)).strip()  # the runs where pieces meet
+
+
 #: A header value policy.default reads as it is written: ASCII, no encoded word.
 _PLAIN = re.compile(r"[\x20-\x7e\t]*")
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/^_`{|}~-]"
@@ -162,13 +249,21 @@ def _header(msg: Message, name: str, headers: _Headers) -> str | None:
     raw_value = headers.get(name.lower())
     if raw_value is None:
         return None
+    # At most RICH_CHARS characters (some thousand more than a column keeps); one
+    # with more encoded words than policy.default's parser reads cheaply is decoded
+    # by hand, as one that parser fails on.
+    raw_value, cut = _cut(raw_value, words=RICH_CHARS)
+    if cut:
+        headers.notes.append(f"HeaderCutDefect({name})")
     if any("\udc80" <= ch <= "\udcff" for ch in raw_value):
         raw = raw_value.encode("utf-8", "surrogateescape")
         return _decode(raw, msg.get_content_charset()).strip()
     if _is_plain(raw_value):  # what policy.default would give, whitespace aside
         return raw_value
+    if raw_value.count("=?") > RICH_WORDS:
+        return _decode_words(raw_value)
     try:
-        value = headers.rich(name)
+        value = headers.rich(name) if not cut else _RICH.header_fetch_parse(name, raw_value)
     except Exception:  # the email package raises on some malformed headers
         value = _decode_words(raw_value)
     if value is None:
@@ -224,22 +319,30 @@ def _simple_addresses(value: str) -> list[tuple[str, str]] | None:
 def _addresses(msg: Message, name: str, headers: _Headers) -> list[tuple[str, str]]:
     """(display name, address) pairs of an address header, lower-case addresses."""
     out: list[tuple[str, str]] = []
-    found = _simple_addresses(headers.raw[name.lower()].replace("\t", " "))
-    if found is None:
+    value, cut = _cut_list(headers.raw[name.lower()])
+    found = _simple_addresses(value.replace("\t", " "))
+    if found is None and not _cut(value)[1]:  # else too much for policy.default's parser
         try:
             header: Any = headers.rich(name)
             found = [(a.display_name, a.addr_spec) for a in header.addresses] if header else []
         except Exception:
-            # As written (the message is split with compat32): the parser that just
-            # failed on the value is not asked again. Addresses are found in the raw
-            # value and only the display names decoded: an encoded word decoding to
-            # ", <someone@else>" would otherwise add an address the sender never had.
-            raw = [str(v) for v in msg.get_all(name, failobj=[])]
-            found = [(_decode_words(d), a) for d, a in getaddresses(raw)]
+            found = None
+    if found is None:
+        # As written (the message is split with compat32): the parser that failed on
+        # the value (or would cost too much) is not asked. Addresses are found in the
+        # raw value and only the display names decoded: an encoded word decoding to
+        # ", <someone@else>" would otherwise add an address the sender never had.
+        raw = [value] + [_cut_list(str(v))[0] for v in msg.get_all(name, failobj=[])[1:]]
+        found = [(_decode_words(_cut(d)[0]), a) for d, a in getaddresses(raw)]
     for display, address in found:
         address = (address or "").strip().strip("<>")
         if "@" in address and not any(c.isspace() for c in address):
+            if len(out) == MAX_ADDRESSES:
+                cut = True
+                break
             out.append((" ".join((display or "").split()), address.lower()))
+    if cut:
+        headers.notes.append(f"HeaderCutDefect({name})")
     return out
 
 
@@ -334,9 +437,10 @@ def _may_bounce(raw_headers: _Headers) -> bool:
 
 
 def _bounce(raw: bytes, sender: str | None) -> Bounce | None:
-    """A failure report's facts, read from the message as policy.default parses it
-    (rare: only messages that may be one)."""
-    return find_bounce(email.message_from_bytes(raw, policy=policy.default), sender)
+    """A failure report's facts, read from the message as policy.default parses it,
+    each header cut to what its parser reads cheaply (rare: only messages that may be
+    one)."""
+    return find_bounce(email.message_from_bytes(raw, policy=_RICH), sender)
 
 
 def parse(raw: bytes, *, complete: bool = True) -> ParsedMail:
@@ -351,7 +455,7 @@ def parse(raw: bytes, *, complete: bool = True) -> ParsedMail:
     sent_at = _when(raw_headers.get("date"))
     if not senders and not given_id and sent_at is None:
         raise Unreadable("no sender, Message-ID or date: not an e-mail message")
-    references = message_ids(raw_headers.get("references"))
+    references = _trim_references(message_ids(raw_headers.get("references")), raw_headers.notes)
     replied = message_ids(raw_headers.get("in-reply-to"))
     text, attachments = (None, []) if not complete else _body_and_attachments(msg)
     subject = clean_text(_header(msg, "Subject", raw_headers))
@@ -360,19 +464,22 @@ def parse(raw: bytes, *, complete: bool = True) -> ParsedMail:
     else:  # the same bytes always get the same made-up id, so a re-read finds it
         mid = f"<{hashlib.sha256(raw[:65536]).hexdigest()}@no-message-id.crmbook.invalid>"
     name, address = senders[0] if senders else ("", None)
+    to = [a for _, a in _addresses(msg, "To", raw_headers)] if "to" in raw_headers else []
+    cc = [a for _, a in _addresses(msg, "Cc", raw_headers)] if "cc" in raw_headers else []
+    from_name = clean_text(name)
     return ParsedMail(
         message_id=mid,
         in_reply_to=replied[0] if replied else None,
         references=references,
         subject=subject[:SUBJECT_CHARS] if subject else None,
-        from_name=clean_text(name),
+        from_name=from_name[:NAME_CHARS] if from_name else None,
         from_address=address,
-        to=[a for _, a in _addresses(msg, "To", raw_headers)] if "to" in raw_headers else [],
-        cc=[a for _, a in _addresses(msg, "Cc", raw_headers)] if "cc" in raw_headers else [],
+        to=to,
+        cc=cc,
         sent_at=sent_at,
         text=clean_text(text, multiline=True),
         attachments=attachments,
-        defects=_defects(msg),
+        defects=sorted(set(_defects(msg) + raw_headers.notes)),
         bounce=_bounce(raw, address) if complete and _may_bounce(raw_headers) else None,
         complete=complete,
     )

@@ -19,6 +19,15 @@ The HTML fragment is wrapped in ``templates/email/base.html``, which sets ``lang
 ``dir`` (``rtl`` for Urdu, Sindhi and the other right-to-left scripts). The language
 of a recipient is their contact's, else the workspace's mail language, else English;
 ``ur_PK`` falls back to ``ur``.
+
+Limits: a user's template cannot exhaust memory or time. ``*``, ``**``, ``+`` and ``%``
+refuse to make a text or list over :data:`MAX_MADE` characters or items (a number over
+:data:`MAX_BITS` bits); padding (``center``, ``indent``, ``wordwrap``, ``format``
+widths, ``str.ljust``, ...) is held to the same bound; no value over :data:`MAX_TEXT`
+characters is turned into text, nor is a part's output; ``range`` gives at most
+:data:`MAX_RANGE` numbers, and a part's loops and calls take at most :data:`MAX_STEPS`
+steps and :data:`MAX_SECONDS` seconds. Each is refused as a template whose own
+expression fails: a ValidationError naming the template, the part and the limit.
 """
 
 from __future__ import annotations
@@ -29,10 +38,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
 from crm_core.errors import FieldError, NotFoundError, ValidationError
+from crm_core.mail.sandbox import BoundedSandbox, TemplateLimitError, render_bounded
 from crm_core.template_folders import ENV_VAR as TEMPLATES_VAR
 from crm_core.template_folders import built_in, search_folders
 
@@ -115,8 +124,8 @@ def _load(name: str, path: Path) -> dict[str, str]:
     return {key: raw[key] for key in _KEYS}
 
 
-_TEXT = SandboxedEnvironment(autoescape=False, undefined=jinja2.StrictUndefined)
-_HTML = SandboxedEnvironment(autoescape=True, undefined=jinja2.StrictUndefined)
+_TEXT = BoundedSandbox(autoescape=False, undefined=jinja2.StrictUndefined)
+_HTML = BoundedSandbox(autoescape=True, undefined=jinja2.StrictUndefined)
 
 
 def render(
@@ -139,15 +148,16 @@ def render(
     for key in _KEYS:
         env = _HTML if key == "html" else _TEXT
         try:
-            out[key] = env.from_string(parts[key]).render(values)
+            out[key] = render_bounded(env.from_string(parts[key]), values)
         except jinja2.TemplateError as exc:
             record = f"e-mail template {name!r} ({files[lang]})"
             raise ValidationError([FieldError(record, key, None, str(exc))]) from None
         except (ArithmeticError, LookupError, TypeError, ValueError, RecursionError) as exc:
-            # What a template's own expression raises ({{ 1/0 }}, the sandbox's limit
-            # on range()): the template is broken, said as for a syntax error.
+            # What a template's own expression raises ({{ 1/0 }}, the limits above):
+            # the template is broken, said as for a syntax error.
             record = f"e-mail template {name!r} ({files[lang]})"
-            why = f"cannot be rendered: {type(exc).__name__}: {exc}"
+            kind = "OverflowError" if isinstance(exc, TemplateLimitError) else type(exc).__name__
+            why = f"cannot be rendered: {kind}: {exc}"
             raise ValidationError([FieldError(record, key, None, why)]) from None
     base = _HTML.from_string(BASE_HTML.read_text(encoding="utf-8"))
     html = base.render(
