@@ -20,7 +20,7 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_core import validation as v
@@ -443,28 +443,39 @@ def currency_sources(
     return out
 
 
+_OWN_FIGURES = "a sales user sees only their own figures: give yourself, or leave it out"
+
+
 def _owner_ids(
     s: Session, ws: Workspace, given: dict[str, Any], record: str, errors: list[FieldError]
 ) -> frozenset[int] | None:
     """The users in scope: intersect the owner filter, the team filter and, for a sales
     user, themselves. None when nothing restricts."""
     sets: list[set[int]] = []
+    mine = own_only(ws)
     if "owner" in given:
         raw = given["owner"]
         if isinstance(raw, int) and not isinstance(raw, bool):
             found = s.scalar(select(User.id).where(User.id == raw))
         else:
             found = s.scalar(select(User.id).where(User.login == str(raw).strip().lower()))
+            if found is None and str(raw).strip().isdecimal():  # "3" from a command line
+                found = s.scalar(select(User.id).where(User.id == int(str(raw).strip())))
         if found is None:
             errors.append(FieldError(record, "owner", raw, "no such user (give a login or id)"))
+        elif mine is not None and found != mine:
+            # Their figures would all be zeros here, which reads as a fact about them.
+            errors.append(FieldError(record, "owner", raw, _OWN_FIGURES))
         else:
             sets.append({found})
     if "team" in given:
-        members = set(s.scalars(select(User.id).where(User.team == str(given["team"]))))
+        team = str(given["team"]).strip()
+        members = set(s.scalars(select(User.id).where(func.lower(User.team) == team.lower())))
         if not members:
             errors.append(FieldError(record, "team", given["team"], "no user is in this team"))
+        elif mine is not None and mine not in members:
+            errors.append(FieldError(record, "team", given["team"], _OWN_FIGURES))
         sets.append(members)
-    mine = own_only(ws)
     if mine is not None:
         sets.append({mine})
     if not sets:

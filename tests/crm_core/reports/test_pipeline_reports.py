@@ -212,8 +212,9 @@ def test_pipeline_by_stage_filters_and_a_sales_users_view(ws, book):
         ["Export", "Offer", "EUR", 1, D("3000.00"), D("1500.00")],
     ]
     assert rows(ws.reports.pipeline_by_stage(team="Karachi")) == rows(bilal)
-    # a sales user asking for someone else's deals gets nothing, not theirs
-    assert figures(ws.as_user("bilal").reports.pipeline_by_stage(owner="olga")) == []
+    # a sales user asking for someone else's deals is refused, not given zeros
+    with pytest.raises(ValidationError, match="sees only their own figures"):
+        ws.as_user("bilal").reports.pipeline_by_stage(owner="olga")
 
 
 # -- funnel ----------------------------------------------------------------------------------
