@@ -164,6 +164,8 @@ def _common_months(
     for name, past in forecasts.items():
         if len(past) >= MIN_SCORED:
             kept.append(name)
+        elif not total:
+            not_scored[name] = f"{why[name]}: the history holds no month yet"
         else:
             not_scored[name] = (
                 f"{why[name]}: it can forecast {len(past)} of the {total} months "
@@ -250,7 +252,9 @@ def score(detail: pd.DataFrame, methods: Iterable[str] | None = None) -> pd.Data
         r["verdict"] = _verdict(r, best, not_scored.get(r["method"]), zero_mae)
     months = len(actuals)
     summary = _summary(rows, best, months, zero_mae)
-    if scored:
+    if BASELINE in by_name:
+        # The conclusion on the baseline's row, also when nothing could be scored
+        # ("not enough history to compare the methods; trust none").
         base = by_name[BASELINE]
         base["verdict"] = f"{base['verdict']}. {summary[0].upper()}{summary[1:]}"
     frame = pd.DataFrame(rows, columns=SCORE_COLUMNS)

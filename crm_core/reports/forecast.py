@@ -7,8 +7,9 @@ Four reports (five with the backtest's detail):
   probability entered on each deal and by the stage-to-won rate learned from history;
 - ``stage_win_rates``: per open stage, how many closed deals reached it and how many
   of those were won, beside the configured and the entered probabilities;
-- ``revenue_forecast``: invoiced revenue by month (the ERP's copies) and the next
-  :data:`HORIZON` months forecast by each method;
+- ``revenue_forecast``: invoiced revenue by month (the ERP's copies), from the first
+  month with an invoice, and the next :data:`HORIZON` months forecast by each method
+  that has the history it needs;
 - ``forecast_backtest`` and ``forecast_backtest_detail``: every method, the pipeline's
   included once the journal holds the deals' history, replayed month by month on the
   same months, graded (MAE, MAPE, bias, MASE) and judged in words.
@@ -37,9 +38,10 @@ from decimal import Decimal
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import and_, case, cast, func, or_, select
+from sqlalchemy import and_, case, cast, false, func, or_, select
 from sqlalchemy.orm import aliased
 
+from crm_core.access import own_only
 from crm_core.errors import FieldError, ValidationError
 from crm_core.models import Invoice, Opportunity, Pipeline, Stage, StageChange
 from crm_core.periods import add_months
@@ -72,13 +74,16 @@ from crm_core.reports.forecast_methods import (
     moving_average_3,
     naive,
     needed_history,
+    not_enough_history,
     seasonal_naive,
     to_decimal,
     to_money,
 )
 from crm_core.services.figures import MONEY, stage_rank
+from crm_core.services.metrics import owned_customers_invoices
 
-#: Default length of the revenue history: this many full months before the current one.
+#: Default length of the revenue history: this many full months before the current one
+#: (at most: it starts with the first month that has an invoice, see ``revenue_forecast``).
 HISTORY_MONTHS = 24
 #: ``forecast_pipeline`` month labels for deals without a close date and for deals
 #: whose expected close is in a month already past.
@@ -426,10 +431,11 @@ _REVENUE_FILTERS = ("period_from", "period_to", "owner", "team")
 
 @dataclass
 class _History:
-    months: list[dt.date]  # first days, oldest first
+    months: list[dt.date]  # first days, oldest first; from the first invoiced month
     currency: str  # the reporting currency
     series: list[Decimal]  # monthly revenue in it
     incomplete: list[dt.date]  # months with an amount whose rate is missing
+    end: dt.date  # the last month asked for (the forecasts follow it), even unlisted
 
     @property
     def labels(self) -> list[str]:
@@ -465,32 +471,61 @@ def history_months(
     return [add_months(first, k) for k in range(count)]
 
 
-def _revenue_history(scope: Scope) -> _History:
-    """Posted customer invoices minus posted credit notes, untaxed, in the reporting
-    currency by invoice month: summed in SQL per invoice date and currency, each sum
-    converted at the rate of its date, then added up by month (zeros included). A
-    month with an amount whose rate is missing is listed as incomplete (the rate is
-    named in the run's ``missing_rates``), never converted at 1."""
-    months = history_months(scope.today(), scope.period_from, scope.period_to)
-    inv, o = Invoice, Opportunity
-    signed = case((inv.move_type == "out_refund", -inv.amount_untaxed), else_=inv.amount_untaxed)
-    where: list[Any] = [
+def revenue_clauses(scope: Scope, inv: Any = Invoice) -> tuple[list[Any], list[Any]]:
+    """Whose invoices the revenue history counts: ``(visible, filtered)``, two lists
+    of WHERE clauses on ``inv`` (Invoice or an alias of it).
+
+    ``visible``: the posted customer invoices and credit notes the acting user may
+    count: every one for the workspace's owner, an admin or a manager; for a sales
+    user those of the customers they own (:func:`owned_customers_invoices`, the rule
+    of ``sales_per_customer`` and ``rfm`` and of the dashboard's revenue), whoever
+    owns the deals. ``filtered``: the ``owner`` / ``team`` filters of a user who sees
+    everything: the invoices of the customers (companies and contacts) those users
+    own a deal with. A sales user's filters can only name themselves: they change
+    nothing (another user leaves nothing)."""
+    visible: list[Any] = [
         inv.state == "posted",
         inv.move_type.in_(("out_invoice", "out_refund")),
-        inv.invoice_date >= months[0],
-        inv.invoice_date < add_months(months[-1], 1),
     ]
-    if scope.owner_ids is not None:
-        # The customers' owner: invoices of the companies and contacts the users in
-        # scope own a deal with (as ws.metrics.revenue_by_month does for sales users).
+    filtered: list[Any] = []
+    mine = own_only(scope.ws)
+    if mine is not None:
+        visible.append(owned_customers_invoices(mine, inv))
+        if scope.owner_ids is not None and mine not in scope.owner_ids:
+            filtered.append(false())
+    elif scope.owner_ids is not None:
+        o = Opportunity
         ids = sorted(scope.owner_ids)
-        where.append(
+        filtered.append(
             or_(
                 inv.company_id.in_(select(o.company_id).where(o.owner_id.in_(ids))),
                 inv.contact_id.in_(select(o.contact_id).where(o.owner_id.in_(ids))),
             )
         )
+    return visible, filtered
+
+
+def _revenue_history(scope: Scope) -> _History:
+    """Posted customer invoices minus posted credit notes, untaxed, in the reporting
+    currency by invoice month: summed in SQL per invoice date and currency, each sum
+    converted at the rate of its date, then added up by month (zeros included). A
+    month with an amount whose rate is missing is listed as incomplete (the rate is
+    named in the run's ``missing_rates``), never converted at 1.
+
+    The months are those of :func:`history_months` from the first month with an
+    invoice the acting user may count (whatever the owner/team filters select, so
+    that every owner's and team's series covers the same months): the months before
+    it are no data, not months of zero revenue; none when there is no such invoice
+    up to the end of the history."""
+    asked = history_months(scope.today(), scope.period_from, scope.period_to)
+    inv = Invoice
+    signed = case((inv.move_type == "out_refund", -inv.amount_untaxed), else_=inv.amount_untaxed)
+    end = add_months(asked[-1], 1)
+    visible, filtered = revenue_clauses(scope, inv)
     with scope.ws.transaction() as s:
+        first = s.scalar(select(func.min(inv.invoice_date)).where(*visible, inv.invoice_date < end))
+        months = [m for m in asked if first is not None and m >= _first(first)]
+        where = [*visible, *filtered, inv.invoice_date >= asked[0], inv.invoice_date < end]
         rows = s.execute(
             select(inv.invoice_date, inv.currency, cast(func.coalesce(func.sum(signed), 0), MONEY))
             .where(*where)
@@ -512,6 +547,7 @@ def _revenue_history(scope: Scope) -> _History:
         currency=scope.rates.reporting,
         series=[to_money(totals.get(m, ZERO), scope.rates.reporting) for m in months],
         incomplete=sorted(incomplete),
+        end=asked[-1],
     )
 
 
@@ -553,7 +589,14 @@ def revenue_forecast(scope: Scope) -> pd.DataFrame:
     date (invoice date; a deal's expected close date) before the months are added
     up. History rows (``kind`` and ``method`` "actual"): posted customer invoices
     minus posted credit notes, untaxed, by invoice date, from the ERP's copies;
-    every month of the history appears, zeros included. A month holding an amount
+    every month of the history appears, zeros included. The history starts with the
+    first month that has an invoice (or credit note) the user may count, whatever
+    the owner/team filters: the months before it are no data, not months of zero
+    revenue, so they are neither shown nor forecast from (with no invoice at all
+    there is no history). ``attrs["history_from"]`` is that first month
+    (``"YYYY-MM"``, None without history) and ``attrs["not_forecast"]`` says, per
+    method left out, why ("not enough history: needs 12 months, the history has 2
+    (from 2026-10)"). A month holding an amount
     whose exchange rate is missing has no revenue (None) and nothing is forecast
     from an incomplete history: the run's ``attrs["missing_rates"]`` names the
     rates to add (never converted at 1).
@@ -569,11 +612,18 @@ def revenue_forecast(scope: Scope) -> pd.DataFrame:
     date (None for a month with a deal whose rate is missing), for months from the
     current one on only (it knows the deals as they are today, not as they were).
 
+    Whose invoices: the workspace's owner, admins and managers count every one; a
+    sales user the invoices of the customers they own (``Company.owner_id``, or
+    ``Contact.owner_id`` for an invoice without a company), as ``sales_per_customer``
+    and the dashboard count them, whoever owns the deals.
+
     Filters: the period is the history, whole calendar months (default: the
-    :data:`HISTORY_MONTHS` full months before the current one, so the forecast starts
-    with the current month); owner/team keep the invoices of the customers (companies
-    and contacts) those users own a deal with, and their deals for ``pipeline``.
-    Rows are ordered by month, then actual and the methods in order.
+    :data:`HISTORY_MONTHS` full months before the current one, from the first
+    invoiced month; the forecast starts with the current month); owner/team keep the
+    invoices of the customers (companies and contacts) those users own a deal with,
+    and their deals for ``pipeline`` (a sales user, who may only name themselves,
+    keeps the customers they own). Rows are ordered by month, then actual and the
+    methods in order.
     """
     history = _revenue_history(scope)
     cur = history.currency
@@ -581,8 +631,15 @@ def revenue_forecast(scope: Scope) -> pd.DataFrame:
     for first, label, value in zip(history.months, history.labels, history.series, strict=True):
         known = None if first in history.incomplete else value
         rows.append(_revenue_row(label, cur, "actual", "actual", known))
+    since = history.labels[0] if history.months else None
+    if history.incomplete:
+        left_out = dict.fromkeys(METHODS, f"not forecast: {_INCOMPLETE}")
+    elif not history.months:
+        left_out = dict.fromkeys(METHODS, "not enough history: no invoice yet")
+    else:
+        left_out = not_enough_history(len(history.months), since=since)
     if not history.incomplete:
-        ahead = [add_months(history.months[-1], h) for h in range(1, HORIZON + 1)]
+        ahead = [add_months(history.end, h) for h in range(1, HORIZON + 1)]
         pipeline = _pipeline_forecast(scope, ahead)
         predicted = forecast(history.series, HORIZON, currency=cur)
         for h, first in enumerate(ahead):
@@ -593,7 +650,10 @@ def revenue_forecast(scope: Scope) -> pd.DataFrame:
                 weighted = pipeline.get(label, ZERO)
                 weighted = None if weighted is None else to_money(weighted, cur)
                 rows.append(_revenue_row(label, cur, "forecast", PIPELINE_METHOD, weighted))
-    return frame_of(rows, REGISTRY["revenue_forecast"].columns)
+    frame = frame_of(rows, REGISTRY["revenue_forecast"].columns)
+    frame.attrs["history_from"] = since
+    frame.attrs["not_forecast"] = left_out
+    return frame
 
 
 def _revenue_row(
@@ -647,15 +707,20 @@ def forecast_backtest(scope: Scope) -> pd.DataFrame:
     row says so: "no method beats last month's figure; trust none". A method worse
     than forecasting zero is flagged as such.
 
-    The history is the one of ``revenue_forecast`` (same period, default and
-    owner/team filters). ``pipeline`` is replayed from the journal: at the start of
-    each month, the open deals as they were then (amount, stage, expected close,
-    owner), expected to close that month, weighted by the stage-to-won rates learned
-    from the deals closed before then. It is scored once the journal covers enough
-    of the months (it starts with the first deal the workspace recorded); until
-    then its verdict says how much is covered. When an exchange rate is missing
-    for a month of the history, nothing is scored: every verdict says so and the
-    run's ``attrs["missing_rates"]`` names the rates. ``attrs["verdict"]`` holds the
+    The history is the one of ``revenue_forecast`` (same period, default, first
+    invoiced month, sales users' customers and owner/team filters): with fewer than
+    6 months (a method needs 3 months before each month it forecasts, and at least
+    3 months are compared) nothing is scored and every verdict says why;
+    ``attrs["verdict"]`` then says "not enough history to compare the methods; trust
+    none", and ``attrs["history_from"]`` names the first month of the history.
+    ``pipeline`` is replayed from the journal: at the start of each month, the open
+    deals as they were then (amount, stage, expected close, owner), expected to
+    close that month, weighted by the stage-to-won rates learned from the deals
+    closed before then. It is scored once the journal covers enough of the months
+    (it starts with the first deal the workspace recorded); until then its verdict
+    says how much is covered. When an exchange rate is missing for a month of the
+    history, nothing is scored: every verdict says so and the run's
+    ``attrs["missing_rates"]`` names the rates. ``attrs["verdict"]`` holds the
     conclusion in one sentence ("trust linear_trend: MASE 0.62, bias -3%, on the
     same 12 months as every other method").
     """
@@ -674,7 +739,9 @@ def forecast_backtest(scope: Scope) -> pd.DataFrame:
         return frame
     graded = score(detail)
     graded.insert(0, "currency", currency)
-    return graded[["currency", *SCORE_COLUMNS]]
+    out = graded[["currency", *SCORE_COLUMNS]]
+    out.attrs["history_from"] = detail.attrs.get("history_from")
+    return out
 
 
 @report(
@@ -733,6 +800,7 @@ def _backtest(scope: Scope) -> tuple[str, pd.DataFrame | None]:
         reasons={PIPELINE_METHOD: reason},
         currency=history.currency,
     )
+    detail.attrs["history_from"] = history.labels[0] if history.months else None
     return history.currency, detail
 
 

@@ -2,7 +2,8 @@
 
 :func:`naive` (last month), :func:`moving_average_3`, :func:`seasonal_naive` and
 :func:`linear_trend` each take a list (or Series) of monthly totals and return the
-next months; :func:`forecast` runs every method that has enough history. They need
+next months; :func:`forecast` runs every method that has enough history
+(:func:`not_enough_history` says why the others are left out). They need
 no database, so they can be tried on any series; :mod:`crm_core.reports.backtest`
 replays and grades them and :mod:`crm_core.reports.forecast` runs them on the
 invoiced revenue.
@@ -138,6 +139,24 @@ def forecast(
     }
 
 
+def not_enough_history(
+    months: int, methods: Iterable[str] | None = None, *, since: str | None = None
+) -> dict[str, str]:
+    """Why :func:`forecast` leaves a method out of a history of ``months`` months:
+    ``{method: reason}`` for each of ``methods`` (default all) that lacks the history
+    it needs (see :func:`needed_history`), in words, e.g. "not enough history: needs
+    12 months, the history has 2 (from 2026-10)"; ``since`` names the first month of
+    the history."""
+    start = f" (from {since})" if since and months else ""
+    return {
+        m.name: (
+            f"not enough history: needs {needed_history(m)} months, the history has {months}{start}"
+        )
+        for m in pick_methods(methods)
+        if months < needed_history(m)
+    }
+
+
 def as_series(name: str, history: Any, minimum: int, horizon: int) -> list[Decimal]:
     """``history`` as a list of Decimals, checked: numbers only, long enough."""
     record = f"forecast method {name!r}"
@@ -227,6 +246,7 @@ __all__ = [
     "moving_average_3",
     "naive",
     "needed_history",
+    "not_enough_history",
     "pick_methods",
     "seasonal_naive",
     "to_decimal",

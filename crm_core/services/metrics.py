@@ -3,8 +3,8 @@
 Everything is aggregated in SQL and returned as plain values and DataFrames. What a
 sales user sees covers only their own deals and activities (crm_core.access): their
 pipeline, their wins and losses, the activities assigned to them, and the invoices
-of the customers they own a deal with. Archived deals are left out, as in the
-pipeline views.
+of the customers they own (:func:`owned_customers_invoices`, the rule of the customer
+reports). Archived deals are left out, as in the pipeline views.
 
 Periods are calendar dates in the workspace time zone, both ends included; ``None``
 leaves that end open.
@@ -18,13 +18,13 @@ from functools import partial
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import case, cast, distinct, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, case, cast, distinct, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from crm_core import validation as v
 from crm_core.access import activity_clauses, deal_clauses, own_only
 from crm_core.errors import FieldError, ValidationError
-from crm_core.models import Activity, Invoice, Opportunity, StageChange
+from crm_core.models import Activity, Company, Contact, Invoice, Opportunity, StageChange
 from crm_core.money import Rates
 from crm_core.periods import add_months, checked_period, period_instants, start_of
 from crm_core.services.base import Service
@@ -39,10 +39,39 @@ from crm_core.services.figures import (
 )
 from crm_core.validation import Reject
 
-__all__ = ["CENT", "FUNNEL_COLUMNS", "MONEY", "REVENUE_COLUMNS", "Metrics"]
+__all__ = [
+    "CENT",
+    "FUNNEL_COLUMNS",
+    "MONEY",
+    "REVENUE_COLUMNS",
+    "Metrics",
+    "owned_customers_invoices",
+]
 
 FUNNEL_COLUMNS = ["stage_id", "stage", "sequence", "count", "entered"]
 REVENUE_COLUMNS = ["month", "currency", "revenue", "won"]
+
+
+def owned_customers_invoices(user_ids: Any, inv: Any = Invoice) -> ColumnElement[bool]:
+    """A WHERE clause keeping the invoices (``inv``: Invoice or an alias of it) whose
+    customer is owned by one of ``user_ids`` (a user id or ids): the invoice's company
+    when it names one (``Company.owner_id``), otherwise its contact
+    (``Contact.owner_id``); an invoice naming neither has no owner. The same rule as
+    the customer reports (``sales_per_customer``, ``rfm``: "a sales user sees only the
+    customers they own"), so that a sales user's revenue is the same figure wherever
+    they read it: the dashboard, ``revenue_forecast`` and its backtest. A deal, won or
+    lost, with someone else's customer does not make its invoices theirs."""
+    ids = sorted({user_ids} if isinstance(user_ids, int) else set(user_ids))
+    return or_(
+        and_(
+            inv.company_id.is_not(None),
+            inv.company_id.in_(select(Company.id).where(Company.owner_id.in_(ids))),
+        ),
+        and_(
+            inv.company_id.is_(None),
+            inv.contact_id.in_(select(Contact.id).where(Contact.owner_id.in_(ids))),
+        ),
+    )
 
 
 class Metrics(Service):
@@ -204,7 +233,8 @@ class Metrics(Service):
 
         Columns: ``month`` (``"YYYY-MM"``), ``currency``, ``revenue`` (Decimal: posted
         customer invoices minus posted credit notes, untaxed, by invoice date, from
-        the ERP's copies; 0.00 without an ERP) and ``won`` (Decimal: expected revenue
+        the ERP's copies; 0.00 without an ERP; a sales user's: those of the customers
+        they own, see :func:`owned_customers_invoices`) and ``won`` (Decimal: expected revenue
         of the deals won that month, by ``closed_at`` in the workspace time zone).
         Every month appears for every currency that has a figure in the range (the
         workspace currency when none has), zeros included.
@@ -250,12 +280,7 @@ class Metrics(Service):
                 inv.invoice_date < starts[-1],
             ]
             if mine is not None:
-                invoices.append(
-                    or_(
-                        inv.company_id.in_(select(o.company_id).where(o.owner_id == mine)),
-                        inv.contact_id.in_(select(o.contact_id).where(o.owner_id == mine)),
-                    )
-                )
+                invoices.append(owned_customers_invoices(mine, inv))
             revenue, revenue_conv = monthly(
                 inv.invoice_date, starts, inv.currency, signed, invoices
             )

@@ -236,7 +236,10 @@ def test_revenue_by_month_over_a_period_lists_its_months(ws, book):
         ws.metrics.revenue_by_month(period_from="not a date")
 
 
-def test_a_sales_users_revenue_covers_the_customers_of_their_deals(ws, book):
+def test_a_sales_users_revenue_covers_the_customers_they_own(ws, book):
+    # Indus is bilal's customer; olga's Kazan is not his, deal or no deal
+    indus = int(ws.companies.search("Indus")["id"].iloc[0])
+    ws.companies.update(indus, owner="bilal")
     revenue = ws.as_user("bilal").metrics.revenue_by_month(3)
     assert revenue.values.tolist() == [
         ["2026-03", "PKR", D("0.00"), D("0.00")],

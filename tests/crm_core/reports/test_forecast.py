@@ -633,8 +633,10 @@ def test_a_missing_rate_is_named_and_nothing_is_forecast(ws, books):
 def test_revenue_forecast_default_history_and_owner_filters(ws, books):
     frame = ws.reports.revenue_forecast(owner="bilal", currency="PKR")
     pkr = frame[frame["kind"] == "actual"]
-    # 24 full months, May 2024 .. April 2026; May 2026's invoice is not history
-    assert (len(pkr), pkr["month"].iloc[0], pkr["month"].iloc[-1]) == (24, "2024-05", "2026-04")
+    # up to 24 full months, from the first invoiced month: October 2025 .. April
+    # 2026 (the months before it are no data); May 2026's invoice is not history
+    assert (len(pkr), pkr["month"].iloc[0], pkr["month"].iloc[-1]) == (7, "2025-10", "2026-04")
+    assert frame.attrs["history_from"] == "2025-10"
     assert _row(pkr, month="2025-10")["revenue"] == D("777.00")
     assert sum(pkr["revenue"]) == D("900777.00")
     forecasts = frame[frame["kind"] == "forecast"]
@@ -643,11 +645,11 @@ def test_revenue_forecast_default_history_and_owner_filters(ws, books):
         "moving_average_3",
         "naive",
         "pipeline",
-        "seasonal_naive",
     ]
-    # seasonal: May 2026 = May 2025 = 0, June = 0, July = 0
-    seasonal = forecasts[forecasts["method"] == "seasonal_naive"]
-    assert seasonal["revenue"].tolist() == [D("0.00")] * 3
+    # no seasonal forecast from 23 invented zeros: 7 months are not a season
+    assert frame.attrs["not_forecast"] == {
+        "seasonal_naive": "not enough history: needs 12 months, the history has 7 (from 2025-10)"
+    }
     # olga's customer is Kazan: only the USD invoice; bilal's (team Karachi) Indus
     olga = ws.reports.revenue_forecast(owner="olga", **HALF_YEAR)
     assert olga[olga["kind"] == "actual"]["revenue"].sum() == D("5000.00")
@@ -777,14 +779,13 @@ def test_reports_are_registered_with_their_charts(ws):
     assert ws.reports.spec("revenue_forecast").chart.type == "line"
     assert ws.reports.spec("forecast_backtest_detail").chart.type == "line"
     assert "MAPE" in ws.reports.spec("forecast_backtest").doc
-    empty = ws.reports.forecast_backtest()  # no invoice: zeros in the workspace currency
+    empty = ws.reports.forecast_backtest()  # no invoice: no history, nothing scored
     assert set(empty["currency"]) == {"USD"}
-    # 24 months of zeros: every method on the 12 months the seasonal one can forecast
     naive = empty[empty["method"] == "naive"]
-    assert naive[["months", "mape", "bias_pct", "mase"]].values.tolist() == [[12, None, None, 1.0]]
+    assert naive[["months", "mape", "bias_pct", "mase"]].values.tolist() == [[0, None, None, None]]
+    assert empty.attrs["verdict"] == "not enough history to compare the methods; trust none"
     assert empty.set_index("method").loc["pipeline", "verdict"] == (
-        "not scored: the journal holds no deal's history yet: it can forecast 0 of the 24 "
-        "months of this history, and at least 3 are needed"
+        "not scored: the journal holds no deal's history yet: the history holds no month yet"
     )
 
 
@@ -883,6 +884,8 @@ def test_the_pipeline_forecast_is_replayed_from_the_journal(ws, deal_history):
     ]
     # olga sees her own deals' history only: it starts 2026-03-10 and covers April
     # alone, too little to compare: the pipeline is left out, the others keep 3 months
+    # (her revenue: the invoices of the customers she owns; give her Indus)
+    ws.companies.update(int(ws.companies.search("Indus")["id"].iloc[0]), owner="olga")
     olga = ws.as_user("olga").reports.forecast_backtest(**HALF_YEAR).set_index("method")
     assert olga["months"].tolist() == [3, 3, 0, 3, 0]
     assert olga.loc["pipeline", "verdict"] == (
