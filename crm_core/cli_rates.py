@@ -34,7 +34,9 @@ BaseOption = Annotated[
 SHOWN_REFUSALS = 50
 
 
-@rates_app.command("set")
+# A rate typed with a leading minus (-1) is an argument, for the rate's own refusal to
+# name it, not an unknown option (ignore_unknown_options: click reads "-1" as a value).
+@rates_app.command("set", context_settings={"ignore_unknown_options": True})
 def set_rate(
     currency: Annotated[str, typer.Argument(help="ISO 4217 code, e.g. EUR.")],
     day: Annotated[str, typer.Argument(help="The date the rate is of, YYYY-MM-DD.")],

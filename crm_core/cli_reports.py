@@ -30,7 +30,8 @@ from crm_core.cli import (
     fail,
     say,
 )
-from crm_core.errors import CrmError
+from crm_core.errors import CrmError, ValidationError
+from crm_core.export.tempfiles import target_problem
 from crm_core.money import digit_groups, format_figure
 from crm_core.reports import FILTERS, Column, Report
 from crm_core.reports.base import currency_sources
@@ -38,6 +39,15 @@ from crm_core.terminal import cell, markup
 
 #: Decimals of a ``number`` column in the terminal (a ratio such as MASE: 1.02).
 NUMBER_DECIMALS = 2
+#: Column kinds printed as figures: right-aligned, never wrapped.
+NUMERIC_KINDS = ("int", "number", "money", "percent")
+#: A text column folds its values, but is kept at least this wide (or its widest value).
+TEXT_MIN_WIDTH = 10
+
+
+def cell_width(text: str) -> int:
+    """The cells ``text`` takes in the terminal (as :func:`cell` prints it)."""
+    return cell(text).cell_len
 
 
 def _shown(value: Any, kind: str) -> str:
@@ -104,9 +114,7 @@ def _print_report(spec: Report, frame: pd.DataFrame, amounts: _Amounts | None = 
         declared.get(str(name), Column(str(name), "text")) for name in frame.columns
     ]
     sources = currency_sources(columns, frame.attrs.get("reporting_currency") or None)
-    for column in columns:
-        numeric = column.kind in ("int", "number", "money", "percent")
-        table.add_column(cell(column.name), overflow="fold", justify="right" if numeric else "left")
+    rows: list[list[str]] = []
     for row in frame.itertuples(index=False):
         shown = []
         for i, (column, value) in enumerate(zip(columns, row, strict=True)):
@@ -117,8 +125,39 @@ def _print_report(spec: Report, frame: pd.DataFrame, amounts: _Amounts | None = 
                 shown.append(amounts(value, code))
             else:
                 shown.append(_shown(value, column.kind))
+        rows.append(shown)
+    # A figure is never cut across lines (-1,16,45,678.90 in one piece): number columns
+    # do not wrap and are as wide as their widest figure; text columns fold instead.
+    # When even that does not fit the terminal, the table is drawn as wide as it needs
+    # (the terminal then wraps whole lines; piped, each row stays one line).
+    needed = 1  # the left border
+    for i, column in enumerate(columns):
+        numeric = column.kind in NUMERIC_KINDS
+        widest = max((cell_width(r[i]) for r in rows), default=0)
+        if numeric:
+            table.add_column(
+                cell(column.name),
+                justify="right",
+                no_wrap=True,
+                overflow="ignore",
+                min_width=max(widest, 1),
+            )
+            needed += max(widest, 1) + 3  # padding and the border
+        else:
+            narrowest = min(max(widest, 1), TEXT_MIN_WIDTH)
+            table.add_column(cell(column.name), overflow="fold", min_width=narrowest)
+            needed += narrowest + 3
+    for shown in rows:
         table.add_row(*(cell(text) for text in shown))
-    console.print(table)
+    width = console.width
+    if needed > width:
+        console.width = needed  # print() clamps a wider width to the console's
+        try:
+            console.print(table, crop=False)
+        finally:
+            console.width = width
+    else:
+        console.print(table)
     if frame.empty:
         console.print("(no rows)")
 
@@ -143,6 +182,42 @@ def _warn_missing_rates(missing: str) -> None:
     err.print(f"warning: {markup(missing)}: converted cells left empty")
 
 
+def _xlsx_checked(target: str) -> Path:
+    """``--xlsx``'s path, refused in one line (``error: --xlsx PATH: why``) when no
+    workbook can be written there: empty, a folder, in a folder that does not exist."""
+    problem = target_problem(target)
+    if problem is not None:
+        fail(f"--xlsx {_quoted(target)}: {problem}")
+    return Path(target)
+
+
+def _quoted(text: str) -> str:
+    """A path as typed, quoted when empty or holding spaces."""
+    return repr(text) if not text.strip() or text != text.strip() or " " in text else text
+
+
+def _filters_checked(ws: Any, filters: dict[str, Any]) -> dict[str, Any]:
+    """The CLI's filter options as the reports take them: an empty one refused naming
+    its option (``--from ""`` is not "no filter"). (An owner's id given as text, a team
+    in another case: the reports read them, crm_core.reports.base.)"""
+    for name, value in filters.items():
+        if isinstance(value, str) and not value.strip():
+            option = OPTION_NAMES.get(name, "--" + name)
+            fail(f"{option} is empty: {FILTER_HINTS.get(name, 'give a value')}")
+    return dict(filters)
+
+
+#: The option of each filter, to name it in a refusal.
+OPTION_NAMES = {"period_from": "--from", "period_to": "--to"}
+#: What to give instead of an empty filter option.
+FILTER_HINTS = {
+    "period_from": "give the first day, YYYY-MM-DD, or leave the option out",
+    "period_to": "give the last day, YYYY-MM-DD, or leave the option out",
+    "owner": "give a login or user id, or leave the option out",
+    "team": "give a team name, or leave the option out",
+}
+
+
 def _write(ws: Any, target: Path, what: list[str], **options: Any) -> None:
     missing: list[str] = []  # the rates each report sheet lacked
     with Progress(
@@ -153,13 +228,20 @@ def _write(ws: Any, target: Path, what: list[str], **options: Any) -> None:
         console=err,
         transient=True,
     ) as progress:
-        ws.export.xlsx(
-            target,
-            *what,
-            progress=_Bar(progress),
-            warn=missing.append,
-            **options,
-        )
+        try:
+            ws.export.xlsx(
+                target,
+                *what,
+                progress=_Bar(progress),
+                warn=missing.append,
+                **options,
+            )
+        except ValidationError as exc:
+            # the path turned out unwritable (a folder one may not write to...)
+            bad = [e for e in exc.errors if e.record == "workbook" and e.field == "target"]
+            if bad and len(bad) == len(exc.errors):
+                fail(f"--xlsx {_quoted(str(target))}: {bad[0].reason}")
+            raise
     say(f"workbook written to {target}")
     for text in dict.fromkeys(missing):  # a layout's reports may lack the same rate
         _warn_missing_rates(text)
@@ -187,9 +269,10 @@ def report(
             help="Reporting currency of the converted columns (default: the workspace's)."
         ),
     ] = None,
-    xlsx: Annotated[Path | None, typer.Option(help="Write an Excel workbook to this file.")] = None,
+    xlsx: Annotated[str | None, typer.Option(help="Write an Excel workbook to this file.")] = None,
 ) -> None:
     """Print a report, or write it (or a workbook layout) to Excel with --xlsx."""
+    target = _xlsx_checked(xlsx) if xlsx is not None else None
     filters = {
         "period_from": period_from,
         "period_to": period_to,
@@ -205,10 +288,11 @@ def report(
             if name is None:
                 _list(ws)
                 return
-            if xlsx is not None:
+            filters = _filters_checked(ws, filters)
+            if target is not None:
                 # the workbook's reports convert to --currency once ws.export takes it
                 more = {"currency": currency} if currency is not None else {}
-                _write(ws, xlsx, [name], **filters, **more)
+                _write(ws, target, [name], **filters, **more)
                 return
             if name not in ws.reports.names():
                 layouts = ws.export.layouts()
@@ -239,17 +323,18 @@ def _list(ws: Any) -> None:
 @app.command()
 def export(
     table: Annotated[str, typer.Argument(help="contacts, opportunities or activities.")],
-    xlsx: Annotated[Path, typer.Option(help="The Excel file to write.")],
+    xlsx: Annotated[str, typer.Option(help="The Excel file to write.")],
     workspace: WorkspaceOption = DEFAULT_WORKSPACE,
     segment: Annotated[
         str | None, typer.Option(help="Only the records of this saved segment.")
     ] = None,
 ) -> None:
     """Export a whole table (or a segment of it) to an Excel workbook."""
+    target = _xlsx_checked(xlsx)
     with existing(workspace) as ws:
         if table not in ws.export.tables():
             fail(f"cannot export {table!r}: choose one of {', '.join(ws.export.tables())}")
         try:
-            _write(ws, xlsx, [table], segment=segment)
+            _write(ws, target, [table], segment=segment)
         except CrmError as exc:
             fail(str(exc))

@@ -51,9 +51,36 @@ class Scratch:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+def target_problem(target: str | os.PathLike[str]) -> str | None:
+    """Why a workbook cannot be written to the path ``target``, in words (None when it
+    can be tried): an empty path, a folder, a folder that does not exist or is not a
+    folder. Checked before anything is written (see :func:`beside`)."""
+    text = os.fspath(target)
+    if isinstance(text, bytes):  # pragma: no cover - a bytes path
+        text = os.fsdecode(text)
+    if not text.strip():
+        return "the path is empty; give a file name such as report.xlsx"
+    if text.endswith(("/", os.sep)) or os.path.isdir(text):
+        return "is a folder; give a file name in it, such as report.xlsx"
+    folder = os.path.dirname(os.path.abspath(text))
+    if not os.path.exists(folder):
+        return f"the folder {folder} does not exist"
+    if not os.path.isdir(folder):
+        return f"{folder} is not a folder"
+    if os.path.exists(text) and not os.path.isfile(text):
+        return "is not a regular file"
+    return None
+
+
 def beside(target: str | os.PathLike[str]) -> Scratch:
     """Create the owner-only part file and temporary folder for writing ``target``,
-    after removing the stale leftovers of earlier exports in its folder."""
+    after removing the stale leftovers of earlier exports in its folder.
+
+    A path that cannot be a workbook (:func:`target_problem`) raises ValueError saying
+    why, before anything is created."""
+    problem = target_problem(target)
+    if problem is not None:
+        raise ValueError(problem)
     final = Path(os.path.abspath(os.fspath(target)))
     sweep(final.parent)
     stem = f".{final.name}.crmbook-{os.getpid()}-{secrets.token_hex(4)}"

@@ -16,7 +16,8 @@ What every workbook gets:
   the first :data:`WIDTH_SAMPLE_ROWS` rows as they are drawn (:func:`display_width`:
   Bengali and Tamil wider than Latin, marks not at all, capped at :data:`MAX_WIDTH`),
   and the report's charts beside the table, as crm_core.reports.charts pivots them (their
-  figures on a hidden "Chart data" sheet);
+  figures on a hidden "Chart data" sheet, named in the workbook's language, amounts in
+  their currency's format as in the tables, counts as whole numbers on whole ticks);
 - a print setup on every sheet: fit to one page wide (a very wide table: to as many
   pages wide as keep it readable, rows across first, its first column repeated on
   each page unless charts are beside it), landscape when wide, the header rows
@@ -54,12 +55,20 @@ import xlsxwriter
 from xlsxwriter.format import Format
 from xlsxwriter.utility import quote_sheetname, xl_range_abs
 
+from crm_core.errors import FieldError, ValidationError
 from crm_core.export import tempfiles
 from crm_core.export.amounts import AmountFormats
 from crm_core.export.widths import char_width
 from crm_core.reports.base import Chart, Column, currency_sources
 from crm_core.reports.charts import ChartData, chart_data
-from crm_core.reports.labels import column_label, right_to_left, word
+from crm_core.reports.labels import (
+    WORD_COLUMNS,
+    cell_value,
+    column_label,
+    parameter_label,
+    right_to_left,
+    word,
+)
 
 #: Excel's rows per sheet, header included.
 EXCEL_MAX_ROWS = 1_048_576
@@ -75,7 +84,8 @@ LANDSCAPE_WIDTH = 100
 #: read), each about PAGE_WIDTH characters of columns.
 WIDE_PRINT_WIDTH = 240
 PAGE_WIDTH = 150
-#: The hidden sheet holding the charts' figures.
+#: The hidden sheet holding the charts' figures (in English; ``chart_data`` in
+#: labels.toml names it in the workbook's language).
 CHART_DATA_SHEET = "Chart data"
 #: A chart's gap to the table's right, in pixels.
 CHART_X_OFFSET = 10
@@ -83,6 +93,12 @@ CHART_X_OFFSET = 10
 DEFAULT_COLUMN_PIXELS = 64
 #: Value axis number format per chart axis format.
 AXIS_FORMATS = {"money": "#,##0", "percent": "0%", "number": "General"}
+#: A chart's counts (its values all ``int`` columns), on the "Chart data" sheet and
+#: its value axis.
+COUNT_FORMAT = "#,##0"
+#: Counts spanning at most this many get a tick per whole number (auto ticks would be
+#: 0, 0.5, 1...); a wider span's automatic ticks are whole already.
+SMALL_COUNT_RANGE = 10
 #: Column widths are fitted to the header and this many first rows.
 WIDTH_SAMPLE_ROWS = 1_000
 #: Widest fitted column, in characters.
@@ -156,7 +172,10 @@ class WorkbookBuilder:
     is the rows per sheet, header included (Excel's limit unless you test the split).
 
     If the block raises, nothing is written to ``target`` and the temporary files are
-    removed.
+    removed. A path no workbook can be written to (empty, a folder, in a folder that
+    does not exist or one may not write to) and a ``language`` the titles are not
+    written in are refused at once (:class:`~crm_core.errors.ValidationError`), before
+    anything is written.
     """
 
     def __init__(
@@ -211,7 +230,7 @@ class WorkbookBuilder:
         target_arg: Any = target
         if isinstance(target, str | os.PathLike):
             self._final = os.fspath(target)
-            self._scratch = tempfiles.beside(target)
+            self._scratch = _scratch_beside(target)
             target_arg = str(self._scratch.part)
         else:
             self._scratch = tempfiles.shared()
@@ -241,6 +260,7 @@ class WorkbookBuilder:
             {"bold": True, "bottom": 1, "text_wrap": True, "valign": "top"}
         )
         self._identifiers = self.book.add_format({"font_color": "#808080"})
+        self._count_format = self.book.add_format({"num_format": COUNT_FORMAT})
         self._wrapped = self.book.add_format({"text_wrap": True, "valign": "top"})
         # The cover is the first sheet; it is filled at close (each sheet streams on
         # its own, so writing it last, top to bottom, is allowed in constant_memory).
@@ -425,6 +445,9 @@ class WorkbookBuilder:
             )
         view = frame[names].astype(object)
         view = view.where(view.notna(), None)
+        for name in names:
+            if name in WORD_COLUMNS:  # "won" / "lost" in the workbook's language
+                view[name] = [cell_value(name, v, self.language) for v in view[name]]
         return self.add_table(
             title,
             columns,
@@ -789,7 +812,8 @@ class WorkbookBuilder:
     def _chart_sheet(self) -> str:
         """The name of the hidden sheet the charts read their figures from."""
         if self._chart_data is None:
-            self._chart_data = self._sheet_name(CHART_DATA_SHEET)
+            # "Chart data" in English, in the workbook's language otherwise
+            self._chart_data = self._sheet_name(word("chart_data", self.language))
         return self._chart_data
 
     def _write_chart_data(self) -> None:
@@ -817,16 +841,23 @@ class WorkbookBuilder:
         cells.append((top + 1, 0, data.category_title or "", self._header))
         for j, series in enumerate(data.series):
             cells.append((top + 1, 1 + j, series, self._header))
-        fmt = self._formats["money" if data.axis == "money" else "number"]
+        # The figures' formats, as the tables': an amount in its currency's decimals
+        # (JPY none, KWD three; grouped as the workspace asks), a count whole.
+        fmt: Format | None = self._formats["number"]
         if data.axis == "percent":
             fmt = self._formats["percent"]
+        elif data.integer:
+            fmt = self._count_format
         for i, category in enumerate(data.categories):
             row = top + 2 + i
             cells.append((row, 0, category, None))
             for j, values in enumerate(data.series.values()):
                 value = values[i]
                 if value is not None:
-                    cells.append((row, 1 + j, value, fmt))
+                    if data.axis == "money":
+                        cells.append((row, 1 + j, value, self._money_format(value, data.currency)))
+                    else:
+                        cells.append((row, 1 + j, value, fmt))
         first, last = top + 2, top + 1 + len(data.categories)
         self._chart_row = last + 2
         drawing = self.book.add_chart({"type": data.type})
@@ -850,13 +881,22 @@ class WorkbookBuilder:
         caption = data.title if not data.note else f"{data.title}\n{data.note}"
         drawing.set_title({"name": caption, "name_font": {"size": 12, "bold": True}})
         axis_format = AXIS_FORMATS.get(data.axis, "General")
+        drawn = [x for values in data.series.values() for x in values if x is not None]
         if data.axis == "money":
-            drawn = [x for values in data.series.values() for x in values if x is not None]
             axis_format = self._amounts.axis(data.currency, float(min(drawn, default=0)))
+        elif data.integer and data.axis != "percent":
+            axis_format = COUNT_FORMAT
         value_axis: dict[str, Any] = {
             "num_format": axis_format,
             "major_gridlines": {"visible": True, "line": {"color": "#D9D9D9"}},
         }
+        if data.integer and data.axis != "percent" and drawn:
+            # Counts: ticks on whole numbers (0, 0.5, 1 would read as two deals of 1)
+            low, high = min(min(drawn), 0), max(max(drawn), 0)
+            if high - low <= SMALL_COUNT_RANGE:
+                value_axis.update(
+                    {"major_unit": 1, "min": math.floor(low), "max": math.ceil(high) or 1}
+                )
         if data.axis == "money" and data.currency:
             value_axis["name"] = data.currency
         category_axis: dict[str, Any] = (
@@ -919,7 +959,7 @@ class WorkbookBuilder:
         write(row, 1, say("value"), bold)
         for key, value in self.parameters.items():
             row += 1
-            write(row, 0, str(key))
+            write(row, 0, parameter_label(str(key), self.language))
             write(row, 1, _shown(value))
         if not self.parameters:
             row += 1
@@ -949,6 +989,33 @@ class WorkbookBuilder:
 
 
 # -- helpers ----------------------------------------------------------------------------
+def check_target(target: str | os.PathLike[str]) -> None:
+    """Refuse a path no workbook can be written to (empty, a folder, in a folder that
+    does not exist): :class:`~crm_core.errors.ValidationError` saying why, nothing
+    written."""
+    problem = tempfiles.target_problem(target)
+    if problem is not None:
+        raise ValidationError([FieldError("workbook", "target", os.fspath(target), problem)])
+
+
+def _scratch_beside(target: str | os.PathLike[str]) -> tempfiles.Scratch:
+    """:func:`tempfiles.beside`, its refusals (a bad path, a folder one may not write
+    to) as :class:`~crm_core.errors.ValidationError`."""
+    check_target(target)
+    try:
+        return tempfiles.beside(target)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        where = os.path.dirname(os.path.abspath(os.fspath(target)))
+        raise ValidationError(
+            [
+                FieldError(
+                    "workbook", "target", os.fspath(target), f"cannot write in {where}: {reason}"
+                )
+            ]
+        ) from None
+
+
 def _prints_wide(widths: Sequence[float]) -> bool:
     """Whether a table of columns this wide prints several pages wide."""
     return sum(widths) > WIDE_PRINT_WIDTH and len(widths) > 1

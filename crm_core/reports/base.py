@@ -379,7 +379,10 @@ def make_scope(ws: Workspace, spec: Report, given: dict[str, Any], currency: Any
     given = {k: val for k, val in given.items() if k in spec.filters}
     scope = Scope(ws=ws, given=dict(given), currency=reporting)
     for name in ("period_from", "period_to"):
-        if name in given:
+        if isinstance(given.get(name), str) and not given[name].strip():
+            # "" is no date, and not "no filter": leave the filter out for that
+            errors.append(FieldError(record, name, given[name], "is empty; give a date or None"))
+        elif name in given:
             try:
                 setattr(scope, name, v.date_value(given[name]))
             except v.Reject as exc:
@@ -469,8 +472,8 @@ def _owner_ids(
         else:
             sets.append({found})
     if "team" in given:
-        team = str(given["team"]).strip()
-        members = set(s.scalars(select(User.id).where(func.lower(User.team) == team.lower())))
+        team = " ".join(str(given["team"]).split()).lower()  # any case, any spacing
+        members = set(s.scalars(select(User.id).where(func.lower(User.team) == team)))
         if not members:
             errors.append(FieldError(record, "team", given["team"], "no user is in this team"))
         elif mine is not None and mine not in members:

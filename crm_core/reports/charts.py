@@ -14,7 +14,7 @@ with the ``reason`` it is left out instead of figures.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -26,6 +26,9 @@ from crm_core.reports.labels import CONVERTED, column_label, title, value_label,
 MAX_CATEGORIES = {"column": 40, "bar": 40, "line": 120, "pie": 8}
 #: The most series a chart may show (lines or bars side by side) and still be read.
 MAX_SERIES = 8
+#: A category's label on a chart is cut to this many characters (at a word, with an
+#: ellipsis): a long name would crowd out the others (LibreOffice then skips labels).
+CATEGORY_LABEL_MAX = 40
 #: A money chart whose exchange rates are missing is drawn once per currency, for at
 #: most this many currencies; with more, or for a ranking (``top``: one currency's
 #: ranking is not the ranking), it is left out, saying why.
@@ -40,7 +43,9 @@ class ChartData:
     percent), the ``currency`` of money values, and a ``note`` (how the categories were
     cut). ``reason`` is set, and the figures empty, when the chart is left out.
     ``emphasis`` names the series drawn stronger than the others (the actual figure
-    among forecasts)."""
+    among forecasts). ``integer``: the values are counts (every value column ``int``),
+    written and ticked as whole numbers. Categories are the labels to draw, cut to
+    :data:`CATEGORY_LABEL_MAX` characters (:func:`short_label`)."""
 
     type: str
     title: str
@@ -52,6 +57,7 @@ class ChartData:
     note: str = ""
     reason: str = ""
     emphasis: str | None = None
+    integer: bool = False
 
     @property
     def drawn(self) -> bool:
@@ -128,7 +134,8 @@ def chart_data(
     if not split:
         shown = _reporting_currency(frame, currency) if converted else None
         suffix = f" ({shown})" if shown else ""
-        return [_one(chart, frame, names, heading + suffix, axis, shown, report, language)]
+        drawn = _one(chart, frame, names, heading + suffix, axis, shown, report, language)
+        return [replace(drawn, integer=additive and axis != "percent")]
     present = sorted({str(c) for c in frame["currency"] if isinstance(c, str) and c})
     if only and only in present:
         present = [only]
@@ -136,18 +143,52 @@ def chart_data(
         reason = word("needs_rates", language, count=len(present))
         return [ChartData(chart.type, heading, axis=axis, reason=reason)]
     return [
-        _one(
-            chart,
-            frame[frame["currency"] == code],
-            names,
-            f"{heading} ({code})",
-            axis,
-            code,
-            report,
-            language,
+        replace(
+            _one(
+                chart,
+                frame[frame["currency"] == code],
+                names,
+                f"{heading} ({code})",
+                axis,
+                code,
+                report,
+                language,
+            ),
+            integer=additive and axis != "percent",
         )
         for code in present
     ] or [ChartData(chart.type, heading, axis=axis, reason=word("nothing_to_draw", language))]
+
+
+def short_label(text: str, limit: int = CATEGORY_LABEL_MAX) -> str:
+    """``text`` cut to at most ``limit`` characters for a chart's axis: at the last
+    word boundary that leaves at least half of it, else mid-word, with an ellipsis
+    ("…"); shorter text as it is."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    room = text[: limit - 1]
+    cut = room.rfind(" ")
+    if cut >= limit // 2:
+        room = room[:cut]
+    return room.rstrip(" ,;:-–—") + "…"
+
+
+def _short_labels(labels: list[str]) -> list[str]:
+    """:func:`short_label` of each, kept apart: two that cut to the same label are
+    numbered ("… (2)")."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for label in labels:
+        short = short_label(label)
+        n = 1
+        while short in seen:
+            n += 1
+            suffix = f" ({n})"
+            short = short_label(label, CATEGORY_LABEL_MAX - len(suffix)) + suffix
+        seen.add(short)
+        out.append(short)
+    return out
 
 
 def _complete(frame: pd.DataFrame, name: str) -> bool:
@@ -287,7 +328,7 @@ def _one(
     return ChartData(
         type=chart.type,
         title=heading,
-        categories=[str(c) for c in table.index],
+        categories=_short_labels([str(c) for c in table.index]),
         series=series,
         axis=axis,
         currency=currency,

@@ -241,13 +241,39 @@ RFM_COLUMNS = [
     Column("recency_days", "int", "Days from the last invoice to period_to (default today)."),
     Column("frequency", "int", "Posted invoices in the window (credit notes not counted)."),
     Column("monetary", "money", "Untaxed invoices less credit notes in the window."),
-    Column("r_score", "int", "Recency score 1..5 within the currency, 5 = most recent."),
-    Column("f_score", "int", "Frequency score 1..5 within the currency, 5 = most frequent."),
-    Column("m_score", "int", "Monetary score 1..5 within the currency, 5 = largest."),
-    Column("segment", "text", "Segment named from r_score and f_score (see the report)."),
+    Column(
+        "r_score",
+        "int",
+        "Recency score 1..5, 5 = most recent: within the currency; with fewer than 3 "
+        "customers in it, among all currencies' customers; empty when not scored.",
+    ),
+    Column(
+        "f_score",
+        "int",
+        "Frequency score 1..5, 5 = most frequent (ranked as r_score); empty when not scored.",
+    ),
+    Column(
+        "m_score",
+        "int",
+        "Monetary score 1..5, 5 = largest: on monetary within the currency; with fewer "
+        "than 3 customers in it, on monetary_converted among all currencies' customers; "
+        "empty when not scored.",
+    ),
+    Column(
+        "segment",
+        "text",
+        "Segment named from r_score and f_score (see the report); "
+        '"Not scored: too few customers in <currency>" when it could not be ranked.',
+    ),
     REPORTING_CURRENCY,
     converted("monetary", "monetary"),
 ]
+
+#: The fewest customers of a currency to score them among themselves: with fewer, a
+#: rank says little (a lone customer would rank last on everything, "Lost").
+MIN_PEERS = 3
+#: The segment of a customer that could not be scored (too few peers, no rate).
+NOT_SCORED = "Not scored: too few customers in {currency}"
 
 #: (segment, rule) in the order they are tried; the first that holds names the customer.
 SEGMENTS: tuple[tuple[str, Any], ...] = (
@@ -276,19 +302,25 @@ def rfm(scope: Scope) -> pd.DataFrame:
     ``last_invoice``: the date of the last posted invoice (not credit note);
     ``recency_days``: reference date minus ``last_invoice``; ``frequency``: posted
     invoices; ``monetary``: untaxed invoices less credit notes (Decimal);
-    ``r_score``, ``f_score``, ``m_score``: 1..5, ranked within the currency;
+    ``r_score``, ``f_score``, ``m_score``: 1..5 (see below; None when not scored);
     ``reporting_currency`` and ``monetary_converted``: monetary in the reporting
     currency, each invoice at the rate of its invoice date (None when a rate is
-    missing). The scores segment customers among those buying in the same currency
-    and stay so; compare customers across currencies on ``monetary_converted``.
+    missing).
 
-    Scores: the customers of a currency are ranked from worst to best on each measure
-    (recency: most days first; frequency and monetary: smallest first); tied
+    Scores: the customers of a currency with at least :data:`MIN_PEERS` (3)
+    customers in the run are ranked among themselves, from worst to best on each
+    measure (recency: most days first; frequency and monetary: smallest first); tied
     customers share the lowest rank of their group (rank 1 + number of customers
-    strictly worse). With ``n`` customers, ``score = 1 + floor(5 * (rank - 1) / n)``:
-    quintiles when there are many, and still spread by rank when there are fewer
-    than five (e.g. n = 2 gives 1 and 3; a lone customer scores 1; all-equal values
-    all score 1).
+    strictly worse). With ``n`` customers, ``score = 1 + floor(5 * (rank - 1) / n)``
+    (quintiles; all-equal values all score 1).
+
+    A currency with fewer customers is too small to rank in (a lone customer would
+    rank last on everything and be "Lost"): its rows are ranked instead among every
+    row of the run, all currencies, whose ``monetary_converted`` is known (rates
+    exist), on recency, frequency and ``monetary_converted``, with ``n`` that pool's
+    size. A row without a converted value, or when that pool has fewer than 3 rows,
+    is not scored: its scores are None and its segment says
+    "Not scored: too few customers in <currency>".
 
     Segments, from r_score (r) and f_score (f), the first rule that holds
     (monetary is shown, not used):
@@ -335,24 +367,52 @@ def rfm(scope: Scope) -> pd.DataFrame:
         row["recency_days"] = (reference - row["last_invoice"]).days
         row["frequency"] = int(row["frequency"])
         row["monetary"] = _from_units(row["monetary"], row["currency"])
-    frame = pd.DataFrame(found)
-    by_currency = frame.groupby("currency")
-    size = by_currency["customer_id"].transform("size")
-    for score, measure in (
-        ("r_score", -frame["recency_days"]),
-        ("f_score", frame["frequency"]),
-        ("m_score", frame["monetary"].map(float)),
-    ):
-        rank = measure.groupby(frame["currency"]).rank(method="min")
-        frame[score] = [
-            1 + math.floor(5 * (int(k) - 1) / int(n)) for k, n in zip(rank, size, strict=True)
-        ]
-    frame["segment"] = [
-        segment(int(r), int(f)) for r, f in zip(frame["r_score"], frame["f_score"], strict=True)
-    ]
-    rows = frame.to_dict("records")
+    _score(found)
+    rows = found
     rows.sort(key=lambda r: (r["currency"], -r["monetary"], r["customer"] or "", r["customer_id"]))
     return frame_of(rows, RFM_COLUMNS)
+
+
+def _score(rows: list[dict[str, Any]]) -> None:
+    """Set each row's ``r_score``, ``f_score``, ``m_score`` and ``segment`` (see
+    :func:`rfm`): within its currency when the currency has :data:`MIN_PEERS`
+    customers, else among every row whose monetary value could be converted, else not
+    scored."""
+    sizes: dict[str, int] = {}
+    for row in rows:
+        sizes[row["currency"]] = sizes.get(row["currency"], 0) + 1
+    pool = [r for r in rows if r.get("monetary_converted") is not None]
+    for currency, size in sizes.items():
+        own = [r for r in rows if r["currency"] == currency]
+        if size >= MIN_PEERS:
+            _rank_scores(own, own, "monetary")
+            continue
+        pooled = [r for r in own if r.get("monetary_converted") is not None]
+        if len(pool) >= MIN_PEERS and pooled:
+            _rank_scores(pooled, pool, "monetary_converted")
+        for row in own:
+            if "r_score" not in row:
+                row.update(r_score=None, f_score=None, m_score=None)
+                row["segment"] = NOT_SCORED.format(currency=currency)
+    for row in rows:
+        if row["r_score"] is not None:
+            row["segment"] = segment(row["r_score"], row["f_score"])
+
+
+def _rank_scores(rows: list[dict[str, Any]], among: list[dict[str, Any]], monetary: str) -> None:
+    """Score ``rows`` by their rank among ``among`` (which holds them): worst first,
+    ties at the lowest rank, ``1 + floor(5 * (rank - 1) / len(among))``."""
+    n = len(among)
+    for score, measure in (
+        ("r_score", lambda r: -r["recency_days"]),
+        ("f_score", lambda r: r["frequency"]),
+        ("m_score", lambda r: float(r[monetary])),
+    ):
+        values = [measure(r) for r in among]
+        for row in rows:
+            mine = measure(row)
+            rank = 1 + sum(1 for x in values if x < mine)
+            row[score] = 1 + math.floor(5 * (rank - 1) / n)
 
 
 def segment(r_score: int, f_score: int) -> str:

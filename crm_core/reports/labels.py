@@ -19,7 +19,8 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
-from crm_core.languages import DEFAULT, ui_languages
+from crm_core.errors import FieldError, ValidationError
+from crm_core.languages import DEFAULT, NOT_A_LANGUAGE, choices, ui_languages
 
 #: The suffix of a report column holding an amount converted to the reporting currency.
 CONVERTED = "_converted"
@@ -35,11 +36,16 @@ def _data() -> dict[str, Any]:
 
 def language_code(language: str | None) -> str:
     """``language`` as one of the app's codes (``ur-PK`` -> ``ur``); English for None or
-    a language the app does not speak."""
-    if not language:
+    an empty one. A language the titles are not written in (``xx``) is refused:
+    :class:`~crm_core.errors.ValidationError` naming the languages there are (a
+    workbook asked for in it would otherwise come out in English without a word)."""
+    if language is None or not str(language).strip():
         return DEFAULT
     code = str(language).strip().replace("-", "_").lower().partition("_")[0]
-    return code if code in ui_languages() else DEFAULT
+    if code not in ui_languages():
+        reason = NOT_A_LANGUAGE.format(choices=choices())
+        raise ValidationError([FieldError("workbook", "language", language, reason)])
+    return code
 
 
 def right_to_left(language: str | None) -> bool:
@@ -93,6 +99,27 @@ def value_label(value: str, language: str | None = None) -> str:
     """A value a chart draws as a series or category (a forecast method, an outcome),
     as people read it; other values are returned as they are."""
     return _pick(_data()["values"].get(value), language) or value
+
+
+def parameter_label(key: str, language: str | None = None) -> str:
+    """A cover parameter's name (``contents``, ``period_from``...) in ``language``; in
+    English, and without a translation, the identifier itself."""
+    if language_code(language) == DEFAULT:
+        return key
+    return _pick(_data()["parameters"].get(key), language) or key
+
+
+#: Report columns whose values are words of ``[values]`` (a deal's outcome, "won" or
+#: "lost"): written in the workbook's language, as the charts draw them.
+WORD_COLUMNS = frozenset({"outcome"})
+
+
+def cell_value(column: str, value: object, language: str | None = None) -> object:
+    """A report cell as a workbook in ``language`` shows it: the value of a
+    :data:`WORD_COLUMNS` column in words (:func:`value_label`), any other as it is."""
+    if column in WORD_COLUMNS and isinstance(value, str) and language_code(language) != DEFAULT:
+        return _pick(_data()["values"].get(value), language) or value
+    return value
 
 
 def title(text: str, language: str | None = None) -> str:

@@ -87,10 +87,12 @@ def day(record: str, value: Any) -> dt.date:
     return found
 
 
-def rate(record: str, value: Any, lenient: bool = False) -> Decimal:
+def rate(record: str, value: Any, lenient: bool = False, from_file: bool = False) -> Decimal:
     """A rate: a number more than 0 (text as people write it, or a Decimal), kept to
     15 significant digits. ``lenient`` (an ERP's rows) reads a float as its shortest
-    repr; otherwise a float is refused, as for money."""
+    repr; otherwise a float is refused, as for money. An exponent (3.1e-05, as a
+    spreadsheet writes a small number) is read in a file's rows and an ERP's only: a
+    rate typed by a person is written in full."""
     number: Decimal | None
     try:
         if lenient and isinstance(value, float):
@@ -114,6 +116,10 @@ def rate(record: str, value: Any, lenient: bool = False) -> Decimal:
                 raise v.Reject("is not a number") from None
             if not number.is_finite():
                 raise v.Reject("is not a number") from None
+            if not (lenient or from_file):
+                raise v.Reject(
+                    f"is written with an exponent; write the number in full ({number:f})"
+                ) from None
     except v.Reject as exc:
         raise ValidationError([FieldError(record, "rate", value, str(exc))]) from None
     if number is None:

@@ -273,7 +273,7 @@ class ExchangeRates(Service):
             ("currency", lambda x: code(record, "currency", x)),
             ("base", lambda x: code(record, "base", x or self.ws.setting("currency"))),
             ("day", lambda x: rv.day(record, x)),
-            ("rate", lambda x: rv.rate(record, x, lenient)),
+            ("rate", lambda x: rv.rate(record, x, lenient, values.get("source") == "file")),
             ("source", lambda x: rv.source(record, x)),
         ):
             try:

@@ -212,7 +212,19 @@ def test_sales_per_customer_by_owner_team_and_for_a_sales_user(ws, book):
     assert rows(moscow) == [expected[k] for k in ("masha_usd", "volga_pkr", "kazan_pkr")]
     as_olga = ws.as_user("olga").reports.sales_per_customer(**april)
     assert rows(as_olga) == rows(moscow)
-    assert ws.as_user("olga").reports.sales_per_customer(owner="bilal", **april).empty
+    # another user's figures are refused, not answered with an empty table that reads
+    # as a fact about them; her own name, an id as the command line gives it, her team
+    # in any case are hers
+    with pytest.raises(ValidationError, match="a sales user sees only their own figures"):
+        ws.as_user("olga").reports.sales_per_customer(owner="bilal", **april)
+    with pytest.raises(ValidationError, match="a sales user sees only their own figures"):
+        ws.as_user("bilal").reports.sales_per_customer(team="Moscow", **april)
+    olga_id = str(ws.users.get("olga")["id"])
+    for owner in ("olga", olga_id):
+        assert rows(ws.as_user("olga").reports.sales_per_customer(owner=owner, **april)) == rows(
+            moscow
+        )
+    assert rows(ws.reports.sales_per_customer(team="moscow", **april)) == rows(moscow)
 
 
 def test_aging_is_as_of_today(ws, book, clock):
@@ -260,8 +272,8 @@ def test_rfm_up_to_today(ws, book):
     ======  ====  ========  =====  ========  =====  ==========
 
     Lahore and Masha tie on frequency and money: both take the lower rank, 1.
-    USD, two customers: ranks 1 and 2 give scores 1 and 1 + floor(5/2) = 3; equal
-    frequencies both score 1.
+    USD, two customers and no rate to rank them among all: not scored (a lone or second
+    customer of a currency scored "Lost" however recent and frequent).
     """
     b = book
     frame = ws.reports.rfm()
@@ -277,10 +289,11 @@ def test_rfm_up_to_today(ws, book):
          D("8000.00"), 5, 1, 1, "New"),
         ("Masha Petrova", "contact", b["masha"], "PKR", day("2026-02-10"), 94, 1,
          D("8000.00"), 1, 1, 1, "Lost"),
+        # two USD customers and no rates: too few to rank, and nothing to rank them among
         ("Indus Textiles", "company", b["indus"], "USD", day("2026-04-05"), 40, 1,
-         D("1000.00"), 1, 1, 3, "Lost"),
+         D("1000.00"), None, None, None, "Not scored: too few customers in USD"),
         ("Masha Petrova", "contact", b["masha"], "USD", day("2026-04-20"), 25, 1,
-         D("500.00"), 3, 1, 1, "Others"),
+         D("500.00"), None, None, None, "Not scored: too few customers in USD"),
     ]  # fmt: skip
 
 
@@ -309,13 +322,15 @@ def test_rfm_window_ends_at_period_to(ws, book):
 
 def test_rfm_by_owner_and_for_a_sales_user(ws, book):
     bilal = ws.reports.rfm(owner="bilal")
-    # Scored among Bilal's customers only: PKR Lahore (rank 2 of 2 on recency) and Indus.
+    # Among Bilal's customers only: two in PKR, one in USD, no rates: too few to score.
     assert [(r.customer, r.currency, r.r_score, r.f_score, r.m_score, r.segment)
             for r in bilal.itertuples()] == [
-        ("Indus Textiles", "PKR", 1, 3, 3, "At risk"),
-        ("Lahore Looms", "PKR", 3, 1, 1, "Others"),
-        ("Indus Textiles", "USD", 1, 1, 1, "Lost"),
+        ("Indus Textiles", "PKR", None, None, None, "Not scored: too few customers in PKR"),
+        ("Lahore Looms", "PKR", None, None, None, "Not scored: too few customers in PKR"),
+        ("Indus Textiles", "USD", None, None, None, "Not scored: too few customers in USD"),
     ]  # fmt: skip
+    moscow_scored = ws.reports.rfm(team="Moscow")  # three PKR customers: scored
+    assert moscow_scored[moscow_scored.currency == "PKR"]["r_score"].notna().all()
     as_bilal = ws.as_user("bilal").reports.rfm()
     assert rows(as_bilal) == rows(bilal)
     moscow = ws.reports.rfm(team="Moscow")
