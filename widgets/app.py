@@ -16,17 +16,19 @@ import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import panel as pn
 import param
 from bokeh.util.warnings import BokehUserWarning
+from panel.reactive import ReactiveHTML
 
 import crm_core
 from crm_core import Workspace
+from crm_core.services.search import MAX_QUERY
 from widgets import i18n, memory, session_pool
 from widgets.address import Address
-from widgets.auth import PAGE_COOKIE, SESSION_COOKIE, XSRF_COOKIE, auth_provider
+from widgets.auth import PAGE_COOKIE, SESSION_COOKIE, XSRF_COOKIE, XSRF_HEADER, auth_provider
 from widgets.design import dress, without_mathjax, without_web_fonts
 from widgets.global_search import HEADER_INPUT_STYLE, GlobalSearch
 from widgets.headers import SecurityHeaders
@@ -71,6 +73,13 @@ URL_PARAMS: dict[str, dict[str, str]] = {
     "Activities": {"of": "user"},
     "Dashboard": {"from": "period_from", "to": "period_to"},
 }
+#: The header's "Log out": a button posting the page's XSRF token (see
+#: :mod:`widgets.auth`), drawn as the link it replaces.
+LOGOUT_CSS = (
+    ".crm-logout-form { display: inline; margin: 0; }"
+    " .crm-logout-form button { background: none; border: none; color: #fff; cursor: pointer;"
+    " font: inherit; padding: 0; text-decoration: underline; }"
+)
 #: How long (s) a session outlives its page (Bokeh's default: 15 s, checked every 17 s).
 SESSION_LINGER_S = 15.0
 #: How long a filter must stay unchanged before it goes into the address (ms): typing a
@@ -148,6 +157,43 @@ def _to_text(value: Any) -> str:
     return str(value)
 
 
+class PageLanguage(ReactiveHTML):
+    """Sets the page's ``<html lang>`` to the session's language (an invisible
+    element): Panel's page template writes ``lang="en"`` whatever the language, and
+    screen readers and fonts go by it."""
+
+    lang = param.String(default=i18n.DEFAULT, doc="The session's language code.")
+
+    _template = '<div id="pagelang" style="display: none"></div>'
+    _scripts: ClassVar[dict[str, Any]] = {
+        "render": "document.documentElement.lang = data.lang",
+        "lang": "document.documentElement.lang = data.lang",
+    }
+
+    def __init__(self, **params: Any):
+        super().__init__(width=0, height=0, margin=0, **params)
+
+
+def logout_html(token: str | None) -> str:
+    """The header's "Log out": a form posting ``token`` (the page's XSRF token) to
+    ``./logout``; without a token, a link to the page that asks to confirm."""
+    label = html.escape(_("Log out"))
+    if not token:
+        return f'<a href="./logout" class="crm-logout">{label}</a>'
+    return (
+        '<form method="post" action="./logout" class="crm-logout-form">'
+        f'<input type="hidden" name="_xsrf" value="{html.escape(token)}">'
+        f'<button type="submit" class="crm-logout">{label}</button></form>'
+    )
+
+
+def limit_search(search: Any, limit: int = MAX_QUERY) -> None:
+    """Let the header's search box take no more than crm_core searches (``limit``
+    characters), so a long paste is cut at the box, not refused after."""
+    for box in pn.panel(search).select(pn.widgets.TextInput):
+        box.max_length = limit
+
+
 class StaffApp:
     """The pages of one session, built on first visit and kept while it lasts.
 
@@ -185,6 +231,7 @@ class StaffApp:
         for title, button in self.nav.items():
             button.on_click(lambda _event, t=title: self.navigate(Route(page_path(t))))
         self.search = GlobalSearch(ws)
+        limit_search(self.search)
         self.badge = pn.pane.HTML(
             "", css_classes=["crm-badge"], margin=(10, 10), stylesheets=[APP_CSS]
         )
@@ -338,6 +385,11 @@ class StaffApp:
                 continue
             if key in params:
                 ok, value = _from_text(model.param[name], params[key])
+                allowed = getattr(model, f"may_filter_{name}", None)
+                if ok and callable(allowed) and not allowed(value):
+                    # not the user's to ask for (a sales user: another owner): as if
+                    # the address did not name it
+                    ok, value = True, defaults[name]
                 if ok:
                     values[name] = value
             else:
@@ -374,20 +426,28 @@ class StaffApp:
 
     def template(self) -> pn.template.FastListTemplate:
         """The page layout: navigation on the left; search, the overdue badge, the user
-        and a logout link on top."""
+        and a logout button on top."""
         who = self.ws.login or "owner"
+        token = (pn.state.headers or {}).get(XSRF_HEADER) if pn.state.curdoc else None
         user = pn.pane.HTML(
             f'<span class="crm-user">{html.escape(who)} ({html.escape(self.ws.role or "owner")})'
-            '</span> · <a href="./logout" class="crm-logout">' + html.escape(_("Log out")) + "</a>",
+            "</span> · " + logout_html(token if isinstance(token, str) else None),
             margin=(10, 20),
-            stylesheets=[APP_CSS],
+            stylesheets=[APP_CSS, LOGOUT_CSS],
         )
         return dress(
             pn.template.FastListTemplate(
                 title="crmbook",
                 sidebar=list(self.nav.values()),
                 main=[self.main],
-                header=[self.search, self.badge, self.language_picker(), user, self.address],
+                header=[
+                    self.search,
+                    self.badge,
+                    self.language_picker(),
+                    user,
+                    self.address,
+                    PageLanguage(lang=i18n.current_language()),
+                ],
                 accent="#1f6f8b",
                 raw_css=[APP_CSS],
             )

@@ -16,7 +16,11 @@ web server, through Bokeh's public auth-provider hooks.
   otherwise copy into the page where scripts can read it. The page's websocket must
   come with the cookie of that same login, and is held by :class:`OpenPages`, which
   closes it as soon as the login ends.
-- ``/logout`` ends every session of the user (every device and page of theirs).
+- ``/logout`` ends every session of the user (every device and page of theirs), on a
+  POST with the XSRF token only: the app's "Log out" button posts it, and a GET (a
+  link, which any other site can make a browser follow) shows a page asking to
+  confirm with that same form, logging no one out. A page learns its XSRF token
+  through its Bokeh session (:data:`XSRF_HEADER`), never the cookie itself.
 """
 
 from __future__ import annotations
@@ -52,6 +56,9 @@ SESSION_COOKIE = "crmbook_session"
 XSRF_COOKIE = "_xsrf"
 #: The name under which a page's Bokeh session knows its login: the token's hash.
 PAGE_COOKIE = "crmbook_page"
+#: The request header under which a page's Bokeh session learns the XSRF token of its
+#: browser (masked, as a form carries it): the app's logout form posts it.
+XSRF_HEADER = "X-Crmbook-Xsrf"
 #: The cookie signature's own age limit; when a session ends is the workspace's call.
 COOKIE_DAYS = 366
 LOGIN_URL = "/login"
@@ -215,9 +222,38 @@ class LoginHandler(_LoginPages):
 
 
 class LogoutHandler(_LoginPages):
-    """``/logout``: end every session of the user, then back to the login page."""
+    """``/logout``: a POST with the XSRF token ends every session of the user, then
+    back to the login page; a GET only shows the form asking to confirm."""
 
-    async def get(self) -> None:
+    def get(self) -> None:
+        if not self.get_signed_cookie(SESSION_COOKIE, max_age_days=COOKIE_DAYS):
+            self.redirect(urljoin(self.request.path, "." + LOGIN_URL))  # nobody to log out
+            return
+        language = i18n.choose(
+            cookie=self.get_cookie(i18n.LANGUAGE_COOKIE),
+            accept_language=self.request.headers.get("Accept-Language"),
+        )
+        gettext, ngettext = i18n.translator(language)
+        page = _TEMPLATES.get_template("logout.html").render(
+            _=gettext,
+            ngettext=ngettext,
+            lang=language,
+            dir=i18n.direction(language),
+            font_stack=Markup(design.FONT_STACK),
+            fonts_css=self.root() + design.FONT_CSS_PATH,
+            logo=self.root() + design.LOGO_PATH,
+            action=self.request.path,
+            back=self.root(),
+            xsrf=Markup(self.xsrf_form_html()),
+        )
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("Content-Language", language)
+        self.write(page)
+
+    async def post(self) -> None:
+        # Without the form's token nobody is logged out (403): a page elsewhere cannot
+        # end a visitor's sessions.
+        self.check_xsrf_cookie()
         token = self.get_signed_cookie(SESSION_COOKIE, max_age_days=COOKIE_DAYS)
         if token:
             await IOLoop.current().run_in_executor(
@@ -269,6 +305,11 @@ class CrmAuth(AuthProvider):  # type: ignore[misc]
         else:
             # What the page's Bokeh session (pn.state.cookies) will know of this login.
             handler.request.cookies[PAGE_COOKIE] = user["session"]
+            # ... and the XSRF token its logout form posts (pn.state.headers): only when
+            # the browser has the XSRF cookie already (it logged in with it), so this
+            # response sets no cookie of its own.
+            if handler.get_cookie(XSRF_COOKIE):
+                handler.request.headers[XSRF_HEADER] = handler.xsrf_token.decode()
         return str(user["login"])
 
     @property

@@ -26,6 +26,7 @@ from panel.reactive import ReactiveHTML
 
 from widgets import i18n
 from widgets.base import ComponentView
+from widgets.i18n import N_
 from widgets.pipeline_board import PipelineBoardModel, column_totals
 
 log = logging.getLogger(__name__)
@@ -34,16 +35,68 @@ STATIC = Path(__file__).with_name("static")
 FILTERS = ("owner", "tag", "close_month", "show_closed")
 #: How the board names a refused field in its message (the field shows its reason too).
 LABELS = {
-    "name": "Name",
-    "expected_revenue": "Amount",
-    "expected_close": "Expected close",
-    "reason": "Lost reason",
-    "note": "Note",
-    "close_month": "Close month",
-    "owner": "Owner",
-    "tag": "Tag",
-    "stage": "Stage",
+    "name": N_("Name"),
+    "expected_revenue": N_("Amount"),
+    "expected_close": N_("Expected close"),
+    "reason": N_("Lost reason"),
+    "note": N_("Note"),
+    "close_month": N_("Close month"),
+    "owner": N_("Owner"),
+    "tag": N_("Tag"),
+    "stage": N_("Stage"),
 }
+#: Every word board.js draws, by key (translated once per board, see :func:`words`).
+#: ``{stage}`` and ``{amount}`` are filled in by board.js, each value isolated (a
+#: ``<bdi>``, or U+2068/U+2069 in an attribute) so that it keeps its own direction.
+WORDS = {
+    "owner": N_("Owner"),
+    "everyone": N_("Everyone"),
+    "tag": N_("Tag"),
+    "any_tag": N_("any tag"),
+    "close_month": N_("Close month"),
+    "closed_deals": N_("Closed deals"),
+    "reload": N_("Reload the board"),
+    "new_deal": N_("+ New deal"),
+    "name": N_("Name"),
+    "amount": N_("Amount"),
+    "expected_close": N_("Expected close"),
+    "create": N_("Create"),
+    "cancel": N_("Cancel"),
+    "nothing_yet": N_("Nothing yet"),
+    "weighted": N_("Weighted"),
+    "of_amount": N_("of {amount}"),
+    "confirm_won": N_("Confirm won"),
+    "confirm_lost": N_("Confirm lost"),
+    "lost_reason": N_("Lost reason"),
+    "choose_reason": N_("Choose a reason…"),
+    "note_optional": N_("Note (optional)"),
+    "note": N_("Note"),
+    "move_back_to": N_("Move back to {stage}"),
+    "move_back": N_("Move back"),
+    "move_forward_to": N_("Move forward to {stage}"),
+    "move_forward": N_("Move forward"),
+    "won": N_("Won"),
+    "lost": N_("Lost"),
+    "reopen": N_("Reopen"),
+    "recent_first": N_("(most recently closed first)"),
+    "no_closed": N_("No closed deal."),
+}
+
+
+def words() -> dict[str, str]:
+    """:data:`WORDS` in the session's language (what board.js shows)."""
+    return {key: i18n._(text) for key, text in WORDS.items()}
+
+
+def status_word(status: Any) -> str:
+    """A deal's status (``open``, ``won``, ``lost``) as the app shows it, in the
+    session's language (the deal page's header too); anything else as it is."""
+    words = {
+        "open": i18n.pgettext("deal status", "Open"),
+        "won": i18n.pgettext("deal status", "Won"),
+        "lost": i18n.pgettext("deal status", "Lost"),
+    }
+    return words.get(str(status), str(status))
 
 
 def _text(value: Any) -> str | None:
@@ -69,7 +122,7 @@ def card_json(card: dict[str, Any]) -> dict[str, Any]:
         "company": _text(card.get("company")) or "—",
         "owner": _text(card.get("owner")) or "—",
         "amount": amount(card["currency"], card["expected_revenue"]),
-        "close": close.isoformat() if isinstance(close, dt.date) else "no close date",
+        "close": close.isoformat() if isinstance(close, dt.date) else i18n._("no close date"),
     }
 
 
@@ -85,6 +138,16 @@ def column_json(column: dict[str, Any], reporting_currency: str) -> dict[str, An
         "rev": column["rev"],
         "count": column["count"],
         "more": column["more"],
+        # the counts' words, in the language's own plural forms
+        "count_text": i18n.ngettext("{n} deal", "{n} deals", column["count"]).format(
+            n=i18n.format_number(column["count"])
+        ),
+        "more_text": i18n.ngettext("+ {n} more", "+ {n} more", column["more"]).format(
+            n=i18n.format_number(column["more"])
+        ),
+        "others_text": i18n.ngettext("+{n} more", "+{n} more", max(len(totals) - 1, 0)).format(
+            n=i18n.format_number(max(len(totals) - 1, 0))
+        ),
         "note": (
             i18n._("Not converted to {currency}: no rate for {missing}").format(
                 currency=reporting_currency, missing=missing
@@ -107,13 +170,19 @@ def column_json(column: dict[str, Any], reporting_currency: str) -> dict[str, An
 
 def closed_json(deal: dict[str, Any]) -> dict[str, Any]:
     """A closed deal's line: name, won or lost (with the reason), amount, owner."""
-    status = "Won" if deal.get("status") == "won" else "Lost"
+    won = deal.get("status") == "won"
     reason = _text(deal.get("lost_reason"))
+    if won:
+        status = i18n._("Won")
+    elif reason:
+        status = i18n._("Lost: {reason}").format(reason=reason)
+    else:
+        status = i18n._("Lost")
     return {
         "id": int(deal["id"]),
         "version": int(deal["version"]),
         "name": str(deal["name"]),
-        "status": f"Lost: {reason}" if status == "Lost" and reason else status,
+        "status": status,
         "amount": amount(deal["currency"], deal["expected_revenue"]),
         "owner": _text(deal.get("owner")) or "",
     }
@@ -141,6 +210,7 @@ for (const name of %(names)s) {
 renderBoard({ model: adapter, el: boardmount })
 """
 _SHOWN = (
+    "words",
     "columns",
     "closed",
     "filters",
@@ -163,6 +233,7 @@ class BoardElement(ReactiveHTML):
     ReactiveHTML script runs through ``new Function``, which it allows.
     """
 
+    words = param.Dict(default={}, doc="What the board's words read (:func:`words`).")
     columns = param.List(default=[], doc="The columns as :func:`column_json` makes them.")
     closed = param.List(default=[], doc="The closed deals (:func:`closed_json`).")
     filters = param.Dict(default={}, doc="owner, tag, close_month and show_closed.")
@@ -205,7 +276,8 @@ def _message(model: PipelineBoardModel) -> str:
     """The model's message; a refusal names its fields as the board labels them."""
     if model.message_kind == "danger" and model.field_errors:
         return "; ".join(
-            f"{LABELS.get(field, field)}: {reason}" for field, reason in model.field_errors.items()
+            f"{i18n._(LABELS[field]) if field in LABELS else field}: {reason}"
+            for field, reason in model.field_errors.items()
         )
     return model.message
 
@@ -222,7 +294,7 @@ class PipelineBoard(ComponentView):
         self._json: dict[int, tuple[int, dict[str, Any]]] = {}
         self._currency = self.board.ws.setting("currency")  # the reporting currency
         self.element = BoardElement(
-            sizing_mode="stretch_width", css_classes=["crm-board"], margin=(5, 10)
+            words=words(), sizing_mode="stretch_width", css_classes=["crm-board"], margin=(5, 10)
         )
         self.element.on_action = self.act
         self._push()

@@ -208,6 +208,13 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return translations(current_language()).ngettext(singular, plural, n)
 
 
+def pgettext(context: str, message: str) -> str:
+    """``message`` in the current session's language, as meant in ``context`` (the same
+    English word with two meanings: "Open" as a deal's status, "Open" as an amount
+    still owed)."""
+    return translations(current_language()).pgettext(context, message)
+
+
 def N_(message: str) -> str:
     """Mark ``message`` for the catalogue without translating it now (module constants:
     translate with :func:`_` where it is shown)."""

@@ -38,10 +38,29 @@ import param
 from crm_core import FieldError, ValidationError, Workspace
 from crm_core.services.figures import total
 from crm_core.services.pipeline import OPP_COLUMNS
+from widgets import i18n
 from widgets.base import ViewModel
 from widgets.shared_reads import shared
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+#: Characters that set a direction; a name holding one is isolated wherever it is shown.
+_BIDI_CONTROLS = re.compile("[\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
+
+
+def quoted(name: Any) -> str:
+    """A deal's name as the board's messages put it: in plain quotes (``'Uniforms'``,
+    never Python's repr with its escapes). In a right-to-left page, or when the name
+    holds direction controls of its own, it is isolated (U+2068 ... U+2069): it keeps
+    its own direction and cannot turn the rest of the message around."""
+    text = str(name)
+    if i18n.direction() == "rtl" or _BIDI_CONTROLS.search(text):
+        text = f"\u2068{text}\u2069"
+    return f"'{text}'"
+
+
+def _stage(name: Any) -> str:
+    """A stage's name in a message, isolated in a right-to-left page."""
+    return f"\u2068{name}\u2069" if i18n.direction() == "rtl" else str(name)
 
 
 def money(amounts: dict[str, Decimal], currency: str = "") -> str:
@@ -100,7 +119,7 @@ def month_range(month: str) -> tuple[dt.date, dt.date] | None:
         return None
     found = _MONTH.match(month)
     if found is None or not 1 <= int(found.group(2)) <= 12:
-        reason = "must be a month written YYYY-MM, such as 2026-06"
+        reason = i18n._("must be a month written YYYY-MM, such as 2026-06")
         raise ValidationError([FieldError("pipeline board", "close_month", month, reason)])
     year, mon = int(found.group(1)), int(found.group(2))
     return dt.date(year, mon, 1), dt.date(year, mon, calendar.monthrange(year, mon)[1])
@@ -199,6 +218,13 @@ class PipelineBoardModel(ViewModel):
         if self.pipeline is not None:
             filters["pipeline"] = self.pipeline
         return filters
+
+    def may_filter_owner(self, login: str) -> bool:
+        """Whether the owner filter may name ``login``: a sales user sees only their
+        own deals, so the staff app ignores any other owner in their address (such as
+        ``#/pipeline?owner=olga``) and shows their own board. (Set here, another owner
+        only narrows: an empty board, never someone else's deals.)"""
+        return self.ws.role != "sales" or login in ("", self.ws.login)
 
     def _reference(self) -> pd.DataFrame:
         """The open stages; with them (once per refresh) the users and lost reasons."""
@@ -346,8 +372,14 @@ class PipelineBoardModel(ViewModel):
         ``message`` says so."""
         return self._change(
             lambda: self.ws.pipeline.move(deal_id, stage, expected_version=expected_version),
-            lambda d: f"Moved {d['name']!r} to {d['stage']}.",
+            self._moved,
             deal_id,
+        )
+
+    @staticmethod
+    def _moved(deal: dict[str, Any]) -> str:
+        return i18n._("Moved {name} to {stage}.").format(
+            name=quoted(deal["name"]), stage=_stage(deal["stage"])
         )
 
     def forward(self, deal_id: int) -> Any:
@@ -362,20 +394,26 @@ class PipelineBoardModel(ViewModel):
         def write() -> dict[str, Any]:
             deal = self._shown(deal_id)
             order = [c["stage_id"] for c in self.columns]
-            record = f"opportunity #{deal_id} {deal['name']!r}"
+            record = f"opportunity #{deal_id} {quoted(deal['name'])}"
             if deal["stage_id"] not in order:
-                reason = "is not in an open stage of this board; reopen it first"
+                reason = i18n._("is not in an open stage of this board; reopen it first")
                 raise ValidationError([FieldError(record, "stage", deal.get("stage"), reason)])
             index = order.index(deal["stage_id"]) + offset
             if not 0 <= index < len(order):
-                where = "first" if offset < 0 else "last"
-                reason = f"is already in the {where} open stage; use Won or Lost to close it"
+                if offset < 0:
+                    reason = i18n._(
+                        "is already in the first open stage; use Won or Lost to close it"
+                    )
+                else:
+                    reason = i18n._(
+                        "is already in the last open stage; use Won or Lost to close it"
+                    )
                 raise ValidationError([FieldError(record, "stage", deal.get("stage"), reason)])
             return self.ws.pipeline.move(
                 deal_id, order[index], expected_version=int(deal["version"])
             )
 
-        return self._change(write, lambda d: f"Moved {d['name']!r} to {d['stage']}.", deal_id)
+        return self._change(write, self._moved, deal_id)
 
     def win(self, deal_id: int, expected_version: int | None = None) -> Any:
         """Mark a deal won (default version check: the version on its card). The view
@@ -387,7 +425,9 @@ class PipelineBoardModel(ViewModel):
                 version = int(self._shown(deal_id)["version"])
             return self.ws.pipeline.win(deal_id, expected_version=version)
 
-        return self._change(write, lambda d: f"Won {d['name']!r}.", deal_id)
+        return self._change(
+            write, lambda d: i18n._("Won {name}.").format(name=quoted(d["name"])), deal_id
+        )
 
     def reopen(self, deal_id: int, expected_version: int | None = None) -> Any:
         """Reopen a won or lost deal in the first stage (default version check: the
@@ -400,7 +440,12 @@ class PipelineBoardModel(ViewModel):
                 version = int(listed["version"].iloc[0]) if len(listed) else None
             return self.ws.pipeline.reopen(deal_id, expected_version=version)
 
-        return self._change(write, lambda d: f"Reopened {d['name']!r} in {d['stage']}.")
+        return self._change(
+            write,
+            lambda d: i18n._("Reopened {name} in {stage}.").format(
+                name=quoted(d["name"]), stage=_stage(d["stage"])
+            ),
+        )
 
     def lose(
         self,
@@ -421,7 +466,12 @@ class PipelineBoardModel(ViewModel):
             return self.ws.pipeline.lose(deal_id, reason, note=note, expected_version=version)
 
         return self._change(
-            write, lambda d: f"Lost {d['name']!r}: {d['lost_reason']}.", deal_id, f"lose:{deal_id}"
+            write,
+            lambda d: i18n._("Lost {name}: {reason}.").format(
+                name=quoted(d["name"]), reason=d["lost_reason"]
+            ),
+            deal_id,
+            f"lose:{deal_id}",
         )
 
     def create(
@@ -439,7 +489,9 @@ class PipelineBoardModel(ViewModel):
         given = {k: v for k, v in {**given, **values}.items() if v not in (None, "")}
         return self._change(
             lambda: self.ws.pipeline.create(name, stage=stage, pipeline=self.pipeline, **given),
-            lambda d: f"Created {d['name']!r} in {d['stage']}.",
+            lambda d: i18n._("Created {name} in {stage}.").format(
+                name=quoted(d["name"]), stage=_stage(d["stage"])
+            ),
             form=f"create:{stage}",
         )
 

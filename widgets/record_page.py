@@ -24,6 +24,7 @@ import param
 from crm_core.models import ACTIVITY_KINDS, CHANNELS
 from widgets import i18n
 from widgets.base import ComponentView, message_alert
+from widgets.board_view import status_word
 from widgets.compose import ComposeForm
 from widgets.i18n import N_, _
 from widgets.record_model import RecordModel, shown
@@ -137,7 +138,7 @@ def heading_html(detail: Mapping[str, Any]) -> str:
     what = {"contact": N_("Contact"), "company": N_("Company"), "deal": N_("Deal")}[kind]
     facts = [html.escape(_(what))]
     if kind == "deal":
-        facts.append(f"{esc(record['stage'])} · {esc(record['status'])}")
+        facts.append(f"{esc(record['stage'])} · {esc(status_word(record['status']))}")
         amount = record.get("expected_revenue")
         if amount is not None:
             money = i18n.format_amount(amount, record["currency"])

@@ -641,6 +641,10 @@ class ReportsPage(ComponentView):
         )
         for name, widget in filters.items():
             widget.disabled = name not in model.accepted
+        if not self._may_choose_owner():
+            # a sales user's reports are their own deals: no one else to choose (another
+            # owner would show a table of zeros that reads as a fact)
+            filters["owner"].visible = filters["team"].visible = False
         return pn.Column(
             controls,
             alert,
@@ -664,7 +668,7 @@ class ReportsPage(ComponentView):
 
     def _filter_widgets(self) -> dict[str, pn.widgets.Widget]:
         model = self.model
-        users = self._users()
+        users = self._users() if self._may_choose_owner() else []
         owners = {_("(anyone)"): "", **{f"{name} ({login})": login for login, name, _t in users}}
         teams = {_("(any team)"): "", **{t: t for t in sorted({t for _l, _n, t in users if t})}}
         if model.owner and model.owner not in owners.values():
@@ -712,6 +716,11 @@ class ReportsPage(ComponentView):
             "source": text("source", _("Source")),
             "campaign": text("campaign", _("Campaign")),
         }
+
+    def _may_choose_owner(self) -> bool:
+        """Whether the owner and team filters are offered: not to a sales user, who
+        sees only their own deals (as on the pipeline board)."""
+        return getattr(self.model.ws, "role", None) != "sales"
 
     def _users(self) -> list[tuple[str, str, str]]:
         """(login, name, team) of the active users, for the owner and team choices."""

@@ -53,6 +53,13 @@ def xsrf_of(client: httpx.Client) -> str:
     return re.search(r'name="_xsrf" value="([^"]+)"', form.text).group(1)
 
 
+def log_out(client: httpx.Client) -> httpx.Response:
+    """Log out as the confirm page does: its form's XSRF token posted to /logout."""
+    confirm = client.get("/logout")
+    token = re.search(r'name="_xsrf" value="([^"]+)"', confirm.text).group(1)
+    return client.post("/logout", data={"_xsrf": token})
+
+
 def log_in(
     url: str, login: str, password: str = PASSWORD, **fields: str
 ) -> tuple[httpx.Client, httpx.Response]:

@@ -11,6 +11,12 @@
 // can be clicked. A column is redrawn only when its `rev` changes, and a card only when
 // what it shows or its column changes: a move touches one card and two column headers.
 // Names are user data: they go in as text (textContent), never as HTML.
+//
+// Every word shown comes from the server in the session's language (`model.words`,
+// sent once; the counts' words come with each column, in the language's plural forms).
+// A value put into a sentence (a stage, an amount) is isolated, a <bdi> or U+2068 ...
+// U+2069 in an attribute, and texts that mix a number or "+" with words carry
+// dir="auto": "8 deals" and "+ New deal" read right in a right-to-left page too.
 
 function h(tag, attrs = {}, ...children) {
   const node = document.createElement(tag)
@@ -43,26 +49,44 @@ function renderBoard({ model, el }) {
   const columnViews = new Map() // stage_id -> {node, rev, parts}
   const cardViews = new Map() // deal id -> {node, key}
 
+  // In a right-to-left page the stages run from right to left: "forward" points left.
+  const rtl = document.documentElement.dir === "rtl"
+  const backArrow = rtl ? "▶" : "◀"
+  const forwardArrow = rtl ? "◀" : "▶"
+  const words = model.words || {}
+  const word = key => (key in words ? words[key] : key)
+  // word(key) with its {placeholders} filled: text, each value in a <bdi> of its own
+  function filled(key, values) {
+    return word(key).split(/\{(\w+)\}/).map((part, index) => (index % 2
+      ? h("bdi", { text: String(values[part] ?? "") })
+      : part)).filter(part => part !== "")
+  }
+  // the same as one string (an attribute): each value isolated by U+2068 ... U+2069
+  function filledText(key, values) {
+    return word(key).replace(/\{(\w+)\}/g, (_all, name) => `\u2068${values[name] ?? ""}\u2069`)
+  }
+
   const message = h("div", { class: "crm-board-message", role: "status", "aria-live": "polite" })
-  const owner = h("select", { class: "crm-board-owner", "aria-label": "Owner" })
+  const owner = h("select", { class: "crm-board-owner", "aria-label": word("owner") })
   const tag = h("input", {
-    class: "crm-board-tag", type: "search", placeholder: "any tag", "aria-label": "Tag",
+    class: "crm-board-tag", type: "search", placeholder: word("any_tag"), "aria-label": word("tag"),
   })
   const month = h("input", {
-    class: "crm-board-month", type: "month", placeholder: "YYYY-MM", "aria-label": "Close month",
+    class: "crm-board-month", type: "month", placeholder: "YYYY-MM",
+    "aria-label": word("close_month"),
   })
   const showClosed = h("input", { class: "crm-board-show-closed", type: "checkbox" })
   const monthError = h("span", { class: "crm-field-error", "data-field": "close_month" })
-  const ownerLabel = h("label", { class: "crm-board-owner-filter" }, "Owner ", owner)
+  const ownerLabel = h("label", { class: "crm-board-owner-filter" }, `${word("owner")} `, owner)
   const toolbar = h(
     "div",
     { class: "crm-board-filters" },
     ownerLabel,
-    h("label", {}, "Tag ", tag),
-    h("label", {}, "Close month ", month, monthError),
-    h("label", {}, showClosed, " Closed deals"),
+    h("label", {}, `${word("tag")} `, tag),
+    h("label", {}, `${word("close_month")} `, month, monthError),
+    h("label", {}, showClosed, ` ${word("closed_deals")}`),
     action("crm-board-refresh", "↻", () => send({ action: "refresh" }, "filters"), {
-      title: "Reload the board", "aria-label": "Reload the board",
+      title: word("reload"), "aria-label": word("reload"),
     }),
   )
   const columnsBox = h("div", { class: "crm-board-columns" })
@@ -141,7 +165,7 @@ function renderBoard({ model, el }) {
 
   function showFilters() {
     const f = model.filters
-    owner.replaceChildren(h("option", { value: "", text: "Everyone" }))
+    owner.replaceChildren(h("option", { value: "", text: word("everyone") }))
     for (const user of model.users) owner.append(h("option", { value: user.login, text: user.name }))
     owner.value = f.owner || ""
     ownerLabel.hidden = !model.pick_owner
@@ -199,16 +223,16 @@ function renderBoard({ model, el }) {
 
   function makeColumn(column) {
     const sid = column.stage_id
-    const title = h("h3", { class: "crm-board-column-title" })
-    const count = h("span", { class: "crm-board-count" })
+    const title = h("h3", { class: "crm-board-column-title", dir: "auto" })
+    const count = h("span", { class: "crm-board-count", dir: "auto" })
     const total = h("div", { class: "crm-board-total" })
     const cards = h("ol", { class: "crm-board-cards" })
-    const more = h("p", { class: "crm-board-more" })
+    const more = h("p", { class: "crm-board-more", dir: "auto" })
     const form = createForm(sid)
-    const add = action("crm-board-add", "+ New deal", () => {
+    const add = action("crm-board-add", word("new_deal"), () => {
       form.hidden = !form.hidden
       if (!form.hidden) form.querySelector("input").focus()
-    })
+    }, { dir: "auto" })
     const node = h(
       "section",
       { class: `crm-board-column crm-board-column-${sid}`, "data-stage": sid },
@@ -250,13 +274,13 @@ function renderBoard({ model, el }) {
     const form = h(
       "form",
       { class: "crm-board-create", "data-form": `create:${sid}`, hidden: true, novalidate: true },
-      field("Name", name, "name"),
-      field("Amount", revenue, "expected_revenue"),
-      field("Expected close", close, "expected_close"),
+      field(word("name"), name, "name"),
+      field(word("amount"), revenue, "expected_revenue"),
+      field(word("expected_close"), close, "expected_close"),
       h("span", { class: "crm-field-error", "data-field": "stage" }),
       h("div", { class: "crm-form-buttons" },
-        h("span", { class: "crm-board-create-save" }, h("button", { type: "submit" }, "Create")),
-        h("button", { type: "button", onclick: () => closeForm(form) }, "Cancel")),
+        h("span", { class: "crm-board-create-save" }, h("button", { type: "submit" }, word("create"))),
+        h("button", { type: "button", onclick: () => closeForm(form) }, word("cancel"))),
     )
     form.addEventListener("submit", event => {
       event.preventDefault()
@@ -272,8 +296,8 @@ function renderBoard({ model, el }) {
   function fillColumn(view, column, before, after) {
     const { title, count, total, cards, more } = view.parts
     title.textContent = column.stage
-    count.textContent = `${column.count} ${column.count === 1 ? "deal" : "deals"}`
-    total.replaceChildren(...totalNodes(column.totals),
+    count.textContent = column.count_text
+    total.replaceChildren(...totalNodes(column.totals, column.others_text),
       ...(column.note ? [h("div", { class: "crm-board-total-note", text: column.note })] : []))
     const nodes = column.cards.map(card => {
       // what the card shows and where: a card changed in any way is drawn again
@@ -291,68 +315,81 @@ function renderBoard({ model, el }) {
       }
     }
     cards.replaceChildren(...nodes)
-    more.textContent = column.more ? `+ ${column.more} more` : ""
+    more.textContent = column.more ? column.more_text : ""
     more.hidden = !column.more
   }
 
-  function totalNodes(totals) {
-    if (!totals.length) return [h("span", { class: "crm-board-total-main", text: "Nothing yet" })]
+  function totalNodes(totals, othersText) {
+    if (!totals.length) {
+      return [h("span", { class: "crm-board-total-main", text: word("nothing_yet") })]
+    }
     const [main, ...others] = totals
     const nodes = [
       h("div", { class: "crm-board-total-main" },
-        h("span", { class: "crm-board-total-label", text: "Weighted " }),
-        h("b", { text: main.weighted })),
-      h("div", { class: "crm-board-total-of", text: `of ${main.value}` }),
+        h("span", { class: "crm-board-total-label", text: `${word("weighted")} ` }),
+        h("bdi", {}, h("b", { text: main.weighted }))),
+      h("div", { class: "crm-board-total-of" }, ...filled("of_amount", { amount: main.value })),
     ]
     if (others.length) {
       nodes.push(h("details", { class: "crm-board-total-more" },
-        h("summary", { text: `+${others.length} more` }),
+        h("summary", { text: othersText, dir: "auto" }),
         h("ul", {}, ...others.map(o => h("li", {},
-          h("b", { text: o.weighted }), h("span", { text: ` of ${o.value}` }))))))
+          h("bdi", {}, h("b", { text: o.weighted })), " ",
+          h("span", {}, ...filled("of_amount", { amount: o.value })))))))
     }
     return nodes
   }
 
   function makeCard(card, column, before, after) {
     const info = { id: card.id, version: card.version, stage: column.stage_id }
-    const name = h("a", { class: "crm-card-name", href: `#/deals/${card.id}`, text: card.name })
+    const name = h("a", {
+      class: "crm-card-name", href: `#/deals/${card.id}`, text: card.name, dir: "auto",
+    })
     name.addEventListener("click", event => {
       if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey) return
       event.preventDefault()
       model.send_msg({ action: "open", id: card.id })
     })
     const wonBox = h("div", { class: "crm-card-won-box", hidden: true },
-      action("crm-card-won-confirm", "Confirm won",
+      action("crm-card-won-confirm", word("confirm_won"),
         () => send({ action: "win", id: card.id, version: card.version })),
-      h("button", { type: "button", onclick: () => { wonBox.hidden = true } }, "Cancel"))
-    const reason = h("select", { class: "crm-card-lost-reason", "aria-label": "Lost reason" },
-      h("option", { value: "", text: "Choose a reason…" }),
+      h("button", { type: "button", onclick: () => { wonBox.hidden = true } }, word("cancel")))
+    const reason = h("select", { class: "crm-card-lost-reason", "aria-label": word("lost_reason") },
+      h("option", { value: "", text: word("choose_reason") }),
       ...model.reasons.map(r => h("option", { value: r, text: r })))
-    const note = h("input", { class: "crm-card-lost-note", placeholder: "Note (optional)", "aria-label": "Note" })
+    const note = h("input", {
+      class: "crm-card-lost-note", placeholder: word("note_optional"), "aria-label": word("note"),
+    })
     const lostBox = h("div", { class: "crm-card-lost-box", "data-form": `lose:${card.id}`, hidden: true },
       h("label", {}, reason, h("span", { class: "crm-field-error", "data-field": "reason" })),
       h("label", {}, note, h("span", { class: "crm-field-error", "data-field": "note" })),
-      action("crm-card-lost-confirm", "Confirm lost", () => send({
+      action("crm-card-lost-confirm", word("confirm_lost"), () => send({
         action: "lose", id: card.id, version: card.version, reason: reason.value, note: note.value,
       }, `lose:${card.id}`)),
-      h("button", { type: "button", onclick: () => closeForm(lostBox) }, "Cancel"))
+      h("button", { type: "button", onclick: () => closeForm(lostBox) }, word("cancel")))
     const node = h(
       "li",
       { class: `crm-card crm-card-${card.id}`, draggable: "true", "data-id": card.id },
       name,
-      h("div", { class: "crm-card-company", text: card.company }),
+      h("div", { class: "crm-card-company", text: card.company, dir: "auto" }),
       h("div", { class: "crm-card-value" },
-        h("span", { text: card.amount }), " · ", h("span", { class: "crm-card-close", text: card.close })),
-      h("div", { class: "crm-card-owner", text: card.owner }),
+        h("span", { text: card.amount, dir: "auto" }), " · ",
+        h("span", { class: "crm-card-close", text: card.close, dir: "auto" })),
+      h("div", { class: "crm-card-owner", text: card.owner, dir: "auto" }),
       h("div", { class: "crm-card-actions" },
-        action("crm-card-back", "◀", () => send({ action: "back", id: card.id }), {
-          disabled: !before, "aria-label": before ? `Move back to ${before.stage}` : "Move back",
+        action("crm-card-back", backArrow, () => send({ action: "back", id: card.id }), {
+          disabled: !before,
+          "aria-label": before ? filledText("move_back_to", { stage: before.stage }) : word("move_back"),
         }),
-        action("crm-card-forward", "▶", () => send({ action: "forward", id: card.id }), {
-          disabled: !after, "aria-label": after ? `Move forward to ${after.stage}` : "Move forward",
+        action("crm-card-forward", forwardArrow, () => send({ action: "forward", id: card.id }), {
+          disabled: !after,
+          "aria-label": after
+            ? filledText("move_forward_to", { stage: after.stage }) : word("move_forward"),
         }),
-        action("crm-card-won", "Won", () => { wonBox.hidden = !wonBox.hidden; lostBox.hidden = true }),
-        action("crm-card-lost", "Lost", () => { lostBox.hidden = !lostBox.hidden; wonBox.hidden = true }),
+        action("crm-card-won", word("won"),
+          () => { wonBox.hidden = !wonBox.hidden; lostBox.hidden = true }),
+        action("crm-card-lost", word("lost"),
+          () => { lostBox.hidden = !lostBox.hidden; wonBox.hidden = true }),
       ),
       wonBox,
       lostBox,
@@ -377,13 +414,14 @@ function renderBoard({ model, el }) {
     if (closedBox.hidden) { closedBox.replaceChildren(); return }
     const rows = closed.map(deal => h("li", { class: `crm-closed-deal crm-closed-${deal.id}` },
       h("span", { class: "crm-closed-text" },
-        h("b", { text: deal.name }), ` · ${deal.status} · ${deal.amount}`,
-        deal.owner ? ` · ${deal.owner}` : ""),
-      action("crm-closed-reopen", "Reopen",
+        h("bdi", {}, h("b", { text: deal.name })), " · ", h("bdi", { text: deal.status }), " · ",
+        h("bdi", { text: deal.amount }),
+        ...(deal.owner ? [" · ", h("bdi", { text: deal.owner })] : [])),
+      action("crm-closed-reopen", word("reopen"),
         () => send({ action: "reopen", id: deal.id, version: deal.version }))))
     closedBox.replaceChildren(
-      h("h3", {}, "Closed deals ", h("small", { text: "(most recently closed first)" })),
-      rows.length ? h("ul", {}, ...rows) : h("p", {}, h("i", { text: "No closed deal." })),
+      h("h3", {}, `${word("closed_deals")} `, h("small", { text: word("recent_first") })),
+      rows.length ? h("ul", {}, ...rows) : h("p", {}, h("i", { text: word("no_closed") })),
     )
   }
 
