@@ -501,7 +501,7 @@ def currency_amount(amount: Decimal, currency: str, *, rounded: bool = False) ->
         )
     exact = quantize(amount, currency)
     if exact != amount and not rounded:
-        given = -min(0, int(amount.normalize().as_tuple().exponent))
+        given = -min(0, int(amount.as_tuple().exponent))  # as written: 1500.50 has two
         have = f"{places} decimal place{'s' if places != 1 else ''}" if places else "none"
         raise Reject(
             f"has {given} decimal place{'s' if given != 1 else ''}, but {currency} "

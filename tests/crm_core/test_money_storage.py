@@ -78,6 +78,9 @@ def test_a_jpy_deal_holds_no_fraction_of_a_yen(ws):
         "expected_revenue",
         "has 1 decimal place, but JPY amounts have none (such as 1501)",
     )
+    with pytest.raises(ValidationError) as exc:  # the decimals as written, not 1500.5's
+        ws.pipeline.create("Osaka", currency="JPY", expected_revenue="1500.50")
+    assert _refusal(exc)[1].startswith("has 2 decimal places, but JPY amounts have none")
     deal = ws.pipeline.create("Osaka", currency="JPY", expected_revenue="1500")
     assert _stored(ws, deal["id"]) == D("1500")
 
@@ -98,7 +101,7 @@ def test_changing_the_currency_checks_the_amount_against_the_new_one(ws):
         ws.pipeline.update(deal["id"], currency="JPY")
     assert _refusal(exc) == (
         "expected_revenue",
-        "has 1 decimal place, but JPY amounts have none (such as 11)",
+        "has 2 decimal places, but JPY amounts have none (such as 11)",
     )
     assert ws.pipeline.get(deal["id"])["currency"] == "EUR"
     # both together are fine; an unrelated change never re-checks the amount
