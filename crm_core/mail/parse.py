@@ -57,6 +57,8 @@ RICH_WORDS = 200
 ADDRESS_CHARS = 65536
 #: The most addresses kept of one address header.
 MAX_ADDRESSES = 1000
+#: The longest address kept (RFC 5321's limit on a path: 254 characters).
+MAX_ADDRESS_LEN = 254
 #: The most Message-IDs kept of References: the first (the thread's root) and the
 #: last ones (the nearest), as RFC 5322 lets a client trim the middle.
 MAX_REFERENCES = 100
@@ -336,6 +338,10 @@ def _addresses(msg: Message, name: str, headers: _Headers) -> list[tuple[str, st
         found = [(_decode_words(_cut(d)[0]), a) for d, a in getaddresses(raw)]
     for display, address in found:
         address = (address or "").strip().strip("<>")
+        if len(address) > MAX_ADDRESS_LEN:
+            # no mail server delivers to it (RFC 5321: 254), and no column keeps it
+            headers.notes.append(f"AddressTooLongDefect({name})")
+            continue
         if "@" in address and not any(c.isspace() for c in address):
             if len(out) == MAX_ADDRESSES:
                 cut = True

@@ -199,3 +199,14 @@ def test_a_header_bomb_is_stored_by_a_fetch_with_its_subject_cut(crm):
         assert stored.subject == BEH * SUBJECT_CHARS
         assert len(stored.references) == MAX_REFERENCES
         assert stored.thread_id == "<id0@x.example>"
+
+
+def test_an_address_longer_than_any_server_takes_is_left_out_and_noted():
+    long = "a" * 300 + "@example.com"
+    raw = (
+        f"From: {long}\r\nTo: ok@example.com, {long}\r\nSubject: x\r\n"
+        "Message-ID: <long@x>\r\n\r\nbody\r\n"
+    ).encode()
+    parsed = parse(raw)
+    assert parsed.from_address is None and parsed.to == ["ok@example.com"]
+    assert "AddressTooLongDefect(To)" in parsed.defects
