@@ -142,13 +142,33 @@ class _LoginPages(RequestHandler):
         """The app's own root path (behind a prefix, the prefix)."""
         return urljoin(self.request.path, ".")
 
+    def render_page(self, name: str, language: str, **fields: Any) -> None:
+        """Write the page ``name`` (templates/, extending auth_page.html) in
+        ``language``, never cached, with what every such page shows and ``fields``."""
+        gettext, ngettext = i18n.translator(language)
+        page = _TEMPLATES.get_template(name).render(
+            _=gettext,
+            ngettext=ngettext,
+            lang=language,
+            dir=i18n.direction(language),
+            font_stack=Markup(design.FONT_STACK),
+            fonts_css=self.root() + design.FONT_CSS_PATH,
+            logo=self.root() + design.LOGO_PATH,
+            action=self.request.path,
+            xsrf=Markup(self.xsrf_form_html()),
+            **fields,
+        )
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("Content-Language", language)
+        self.write(page)
+
 
 class LoginHandler(_LoginPages):
     """``/login``: the form, and checking what it sends."""
 
     def get(self) -> None:
         language = self.language()
-        gettext, ngettext = i18n.translator(language)
+        gettext, _ngettext = i18n.translator(language)
         code = self.get_argument("error", "")
         error = gettext(ERRORS[code]) if code in ERRORS else ""
         wait = self.get_argument("wait", "")
@@ -157,14 +177,9 @@ class LoginHandler(_LoginPages):
             error = error.format(wait=min(max(seconds, 1), int(MAX_WAIT)))
         notice = NOTICES.get(self.get_argument("notice", ""), "")
         target = safe_next(self.get_argument("next", ""), self.root())
-        page = _TEMPLATES.get_template("login.html").render(
-            _=gettext,
-            ngettext=ngettext,
-            lang=language,
-            dir=i18n.direction(language),
-            font_stack=Markup(design.FONT_STACK),
-            fonts_css=self.root() + design.FONT_CSS_PATH,
-            logo=self.root() + design.LOGO_PATH,
+        self.render_page(
+            "login.html",
+            language,
             languages=[
                 (
                     code,
@@ -174,15 +189,10 @@ class LoginHandler(_LoginPages):
                 )
                 for code, name in i18n.LANGUAGES.items()
             ],
-            action=self.request.path,
             error=error,
             notice=gettext(notice) if notice else "",
             next=target,
-            xsrf=Markup(self.xsrf_form_html()),
         )
-        self.set_header("Cache-Control", "no-store")
-        self.set_header("Content-Language", language)
-        self.write(page)
 
     def language(self) -> str:
         """The page's language: ``?lang=`` (then kept in a cookie, which the app's pages
@@ -233,22 +243,7 @@ class LogoutHandler(_LoginPages):
             cookie=self.get_cookie(i18n.LANGUAGE_COOKIE),
             accept_language=self.request.headers.get("Accept-Language"),
         )
-        gettext, ngettext = i18n.translator(language)
-        page = _TEMPLATES.get_template("logout.html").render(
-            _=gettext,
-            ngettext=ngettext,
-            lang=language,
-            dir=i18n.direction(language),
-            font_stack=Markup(design.FONT_STACK),
-            fonts_css=self.root() + design.FONT_CSS_PATH,
-            logo=self.root() + design.LOGO_PATH,
-            action=self.request.path,
-            back=self.root(),
-            xsrf=Markup(self.xsrf_form_html()),
-        )
-        self.set_header("Cache-Control", "no-store")
-        self.set_header("Content-Language", language)
-        self.write(page)
+        self.render_page("logout.html", language, back=self.root())
 
     async def post(self) -> None:
         # Without the form's token nobody is logged out (403): a page elsewhere cannot
