@@ -5,7 +5,6 @@ of a customer alone in their currency."""
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import os
 import re
@@ -18,9 +17,9 @@ import pytest
 
 from crm_core.errors import CrmError, ValidationError
 from crm_core.export.workbook import WorkbookBuilder
-from crm_core.models import Invoice
 from crm_core.reports import Chart, Column
 from crm_core.reports.charts import CATEGORY_LABEL_MAX, chart_data, short_label
+from tests.crm_core.reports.books import posted
 
 D = Decimal
 
@@ -271,22 +270,7 @@ def _invoices(ws, customers):
         for name, currency, rows in customers:
             for day, amount in rows:
                 n += 1
-                s.add(
-                    Invoice(
-                        backend="odoo-test",
-                        remote_id=n,
-                        number=f"INV/{n}",
-                        move_type="out_invoice",
-                        company_id=ids[name],
-                        invoice_date=dt.date.fromisoformat(day),
-                        currency=currency,
-                        amount_untaxed=D(amount),
-                        amount_total=D(amount),
-                        amount_residual=D(0),
-                        state="posted",
-                        payment_state="paid",
-                    )
-                )
+                s.add(posted(n, day, amount, currency, company=ids[name], payment_state="paid"))
     return ids
 
 

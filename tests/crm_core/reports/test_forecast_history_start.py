@@ -3,13 +3,13 @@ before it are no data, not months of zero revenue, so they are neither shown, no
 forecast from, nor scored by the backtest. Today is 2026-05-15 (the ``clock``), so the
 last month that is over is April 2026."""
 
-import datetime as dt
 from decimal import Decimal
 
 import pytest
 
 from crm_core.models import Invoice
 from crm_core.reports import backtest as bt
+from tests.crm_core.reports.books import posted
 
 D = Decimal
 METHODS = ["naive", "moving_average_3", "seasonal_naive", "linear_trend", "pipeline"]
@@ -22,21 +22,7 @@ def add_invoices(ws, company, invoices, currency="PKR"):
     with ws.transaction() as s:
         start = 1 + (s.query(Invoice).count())
         for n, (day, untaxed) in enumerate(invoices, start=start):
-            amount = D(untaxed)
-            s.add(
-                Invoice(
-                    backend="odoo-test",
-                    remote_id=n,
-                    move_type="out_refund" if amount < 0 else "out_invoice",
-                    state="posted",
-                    company_id=company,
-                    currency=currency,
-                    amount_untaxed=abs(amount),
-                    amount_total=abs(amount),
-                    amount_residual=D(0),
-                    invoice_date=dt.date.fromisoformat(day),
-                )
-            )
+            s.add(posted(n, day, untaxed, currency, company=company))
 
 
 def actuals(frame):

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from crm_core.models import Invoice
+from tests.crm_core.reports.books import posted
 
 D = Decimal
 APRIL = {"period_from": "2026-04-01", "period_to": "2026-04-30"}
@@ -58,22 +58,7 @@ def book(ws):
     ]
     with ws.transaction() as s:
         for n, (day, untaxed, company, contact) in enumerate(moves, start=1):
-            amount = D(untaxed)
-            s.add(
-                Invoice(
-                    backend="odoo-test",
-                    remote_id=n,
-                    move_type="out_refund" if amount < 0 else "out_invoice",
-                    state="posted",
-                    company_id=company,
-                    contact_id=contact,
-                    currency="PKR",
-                    amount_untaxed=abs(amount),
-                    amount_total=abs(amount),
-                    amount_residual=D(0),
-                    invoice_date=dt.date.fromisoformat(day),
-                )
-            )
+            s.add(posted(n, day, untaxed, company=company, contact=contact))
     return ws
 
 
