@@ -412,10 +412,53 @@ def _xlsx_source(path: Path, sheet: str | None) -> Source:
     with _sheet(path, sheet) as ws:
         header = next(ws.iter_rows(values_only=True, max_row=1), ())
         title = ws.title
+        part = getattr(ws, "_worksheet_path", None)
     if not any(c not in (None, "") for c in header):
         raise FileError(f"{path}: the sheet {title!r} has no header in its first row")
+    missing = _formulas_without_values(path, part) if part else []
+    if missing:
+        cells = ", ".join(missing[:5]) + (
+            f" and {len(missing) - 5:,} more" if len(missing) > 5 else ""
+        )
+        raise FileError(
+            f"{path}: sheet {title!r}: {cells}: a formula with no value saved (the program "
+            "that wrote the file did not compute it), which would be read as empty; nothing "
+            "was imported: open the file in a spreadsheet and save it, or put values there"
+        )
     columns, renamed = _header(list(header))
     return Source(path, "xlsx", columns, sheet=title, renamed=renamed)
+
+
+def _formulas_without_values(path: Path, part: str) -> list[str]:
+    """The cells of the sheet stored at ``part`` in the workbook that hold a formula
+    and no value computed for it (as a program that does not compute formulas writes
+    them: openpyxl, many exports). Reading values, such a cell is empty. A formula
+    whose text result is empty (``t="str"``) has its value. One fast pass over the
+    sheet's XML when it has no formula at all."""
+    import xml.etree.ElementTree as ET
+
+    with zipfile.ZipFile(path) as book:
+        with book.open(part.lstrip("/")) as stream:
+            tail, found = b"", False
+            while chunk := stream.read(1 << 20):
+                if b"<f" in tail + chunk:
+                    found = True
+                    break
+                tail = chunk[-1:]
+        if not found:
+            return []
+        missing: list[str] = []
+        with book.open(part.lstrip("/")) as stream:
+            for _event, element in ET.iterparse(stream):
+                if element.tag.rsplit("}", 1)[-1] != "c":
+                    continue
+                children = {child.tag.rsplit("}", 1)[-1]: child for child in element}
+                if "f" in children:
+                    value = children.get("v")
+                    if value is None or (not value.text and element.get("t") != "str"):
+                        missing.append(element.get("r") or "?")
+                element.clear()
+        return missing
 
 
 @contextmanager

@@ -15,8 +15,10 @@ import subprocess
 import sys
 import textwrap
 import time
+import zipfile
 from pathlib import Path
 
+import openpyxl
 import pytest
 
 import crm_core
@@ -309,8 +311,6 @@ def test_a_dry_run_says_custom_fields_would_be_defined(
 
 
 def _workbook(path: Path) -> None:
-    import openpyxl
-
     book = openpyxl.Workbook()
     sheet = book.active
     sheet.append(["name", "email", "birthday", "phone"])
@@ -340,3 +340,42 @@ def test_an_excel_serial_birthday_is_imported(
     assert (report.created, report.rejected) == (1, 2)
     sana = sqlite_ws.contacts.get(int(sqlite_ws.contacts.search(q="Sana")["id"][0]))
     assert str(sana["birthday"])[:10] == "1990-05-07"
+
+
+# -- 8. XLSX formulas no program computed -----------------------------------------------
+def test_a_formula_with_no_value_saved_refuses_the_workbook_naming_its_cells(
+    sqlite_ws: crm_core.Workspace, tmp_path: Path
+) -> None:
+    """openpyxl (and many exports) write formulas without their values: read as values,
+    those cells are empty (a phone lost, a name "required"); the file is refused before
+    any row, naming the cells. A formula whose value was saved is read as that value."""
+    path = tmp_path / "formulas.xlsx"
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["name", "email", "phone"])
+    sheet.append(["Ali", "ali@example.pk", '="0300"&"1234597"'])
+    sheet.append(['=HYPERLINK("http://x","y")', "y@example.pk", ""])
+    book.save(path)
+    with pytest.raises(ImportRefused, match=r"C2, A3: a formula with no value saved"):
+        sqlite_ws.importer.run(path, "contacts")
+    assert sqlite_ws.contacts.count() == 0
+
+    # the same file as a spreadsheet saves it: <v> holds the formula's value
+    saved = tmp_path / "saved.xlsx"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(saved, "w") as out:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(
+                    b'<f>"0300"&amp;"1234597"</f><v />',
+                    b'<f>"0300"&amp;"1234597"</f><v>03001234597</v>',
+                ).replace(
+                    b'<f>HYPERLINK("http://x","y")</f><v />',
+                    b'<f>HYPERLINK("http://x","y")</f><v>y</v>',
+                )
+                data = data.replace(b'<c r="A3">', b'<c r="A3" t="str">').replace(
+                    b'<c r="C2">', b'<c r="C2" t="str">'
+                )
+            out.writestr(item, data)
+    report = sqlite_ws.importer.run(saved, "contacts", dry_run=True)
+    assert report.rows == 2
