@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -27,7 +28,7 @@ from widgets.base import ComponentView, message_alert
 from widgets.board_view import status_word
 from widgets.compose import ComposeForm
 from widgets.i18n import N_, _
-from widgets.record_model import RecordModel, shown
+from widgets.record_model import FIELDS, RecordModel, shown
 from widgets.routes import record_hash
 
 #: Inputs whose values read left to right whatever the page's direction.
@@ -265,7 +266,7 @@ def sections_html(detail: Mapping[str, Any]) -> str:
         )
     journal = detail.get("journal")
     if journal is not None and not journal.empty:
-        rows = journal[journal["field"].notna()].tail(50).iloc[::-1]
+        rows = changes_shown(journal[journal["field"].notna()].tail(50).iloc[::-1], detail["kind"])
         columns = {
             "at": N_("When"),
             "user": N_("By"),
@@ -281,6 +282,51 @@ def sections_html(detail: Mapping[str, Any]) -> str:
             + "</section>"
         )
     return "\n".join(out)
+
+
+#: Journal fields that are not a form's field, as people name them.
+JOURNAL_FIELDS = {
+    "company_id": N_("Company"),
+    "contact_id": N_("Contact"),
+    "owner_id": N_("Owner"),
+    "stage_id": N_("Stage"),
+    "status": N_("Status"),
+    "active": N_("Active"),
+    "lost_reason": N_("Lost reason"),
+    "custom": N_("Custom fields"),
+}
+
+
+def changes_shown(rows: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """The journal's rows as a person reads them: each field by its label (the form's,
+    in the session's language) and each value as text, not as the journal keeps it
+    (JSON: ``"1000.00"`` is 1000.00, a list its items)."""
+    labels = {f: label for f, label, _t in FIELDS.get(kind, [])} | JOURNAL_FIELDS
+    out = rows.copy()
+    out["field"] = [_(labels[f]) if f in labels else str(f).replace("_", " ") for f in out["field"]]
+    for column in ("old", "new"):
+        out[column] = [journal_value(v) for v in out[column]]
+    return out
+
+
+def journal_value(raw: Any) -> str | None:
+    """A journal value (JSON text) as text: a string as it is, a list joined, a
+    mapping as ``key: value`` pairs, nothing as None."""
+    if raw is None or (isinstance(raw, float) and raw != raw):
+        return None
+    try:
+        value = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return str(raw)
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {v}" for k, v in value.items())
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    return str(value)
 
 
 def error_html(reason: str | None) -> str:

@@ -25,6 +25,7 @@ from tests.widgets.app_server import (
 from widgets import i18n
 from widgets.app import PageLanguage, StaffApp, logout_html
 from widgets.auth import XSRF_HEADER
+from widgets.record_page import changes_shown, journal_value
 from widgets.reports_page import ReportsPage
 
 
@@ -148,3 +149,22 @@ def test_a_search_as_long_as_the_box_takes_is_searched(people):
     app = StaffApp(people.as_user("bilal"))
     app.search.model.query = "x" * MAX_QUERY
     assert app.search.model.message == "" and app.search.model.message_kind == "info"
+
+
+def test_a_deals_changes_show_labels_and_plain_values(ws):
+    """The Changes table read 'expected_revenue', '"1000.00"': the form's label and the
+    value as typed, in the session's language."""
+    deal = ws.pipeline.create("Looms", expected_revenue="1000.00", currency="PKR", tags=["vip"])
+    ws.pipeline.update(deal["id"], expected_revenue="2000.00", tags=["vip", "new"])
+    journal = ws.journal.for_record("opportunities", deal["id"])
+    shown = changes_shown(journal[journal["field"].notna()], "deal")
+    assert shown[["field", "old", "new"]].values.tolist() == [
+        ["Amount", "1000.00", "2000.00"],
+        ["Tags", "vip", "new, vip"],
+    ]
+    russian = i18n.translator("ru")[0]
+    with i18n.speaking("ru"):
+        shown = changes_shown(journal[journal["field"].notna()], "deal")
+    assert shown["field"].tolist() == [russian("Amount"), russian("Tags")]
+    assert russian("Amount") != "Amount"
+    assert journal_value("true") == "yes" and journal_value(None) is None
