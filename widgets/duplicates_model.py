@@ -14,6 +14,7 @@ and admins may (the Data quality page's rule, :func:`widgets.import_model.may_im
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 import pandas as pd
 import param
 
-from crm_core import ValidationError, Workspace
+from crm_core import CrmError, ValidationError, Workspace
 from crm_core.duplicates import DEFAULT_MIN_SCORE
 from crm_core.duplicates.scoring import REASON_SEPARATOR
 from widgets.base import ViewModel
@@ -164,6 +165,8 @@ class DuplicatesReviewModel(ViewModel):
         self.pairs = _frame(PAIR_COLUMNS)
         self.comparison = _frame(COMPARE_COLUMNS)
         self.merges = _frame(MERGE_COLUMNS)
+        #: (field, id) -> the company's or user's name, for the pair compared.
+        self._display_names: dict[tuple[str, int], str] = {}
         if not self.may_merge:
             self._say(self._refusal(), "danger")
 
@@ -244,6 +247,7 @@ class DuplicatesReviewModel(ViewModel):
             return False
         frame = compared.reindex(columns=COMPARE_COLUMNS).reset_index(drop=True)
         frame["choice"] = [c if c in SIDES else "a" for c in frame["choice"]]
+        self._display_names = self._names(frame)
         self.param.update(selected=int(row), comparison=frame, chosen=[], keep="a")
         self._say(
             _("{a} and {b}: choose the value that stays for each field that differs.").format(
@@ -268,7 +272,9 @@ class DuplicatesReviewModel(ViewModel):
         self.param.update(comparison=frame, chosen=[*(f for f in self.chosen if f != field), field])
         value = frame.loc[found[0], side]
         self._say(
-            _("{field} keeps {value}.").format(field=field_title(field), value=shown(value)),
+            _("{field} keeps {value}.").format(
+                field=field_title(field), value=self.shown(field, value)
+            ),
             "info",
         )
         return True
@@ -291,6 +297,43 @@ class DuplicatesReviewModel(ViewModel):
             for field, side in zip(differs["field"], differs["choice"], strict=True)
             if field != TAGS or field in self.chosen
         }
+
+    def shown(self, field: str, value: Any) -> str:
+        """``value`` of ``field`` as the review shows it: a company or an owner by
+        name (the record holds their ids), anything else as :func:`shown` gives it."""
+        if (
+            field in ("company_id", "owner_id")
+            and isinstance(value, int | float)
+            and not pd.isna(value)
+            and (field, int(value)) in self._display_names
+        ):
+            return f"{self._display_names[field, int(value)]} (#{int(value)})"
+        return shown(value)
+
+    def _names(self, c: pd.DataFrame) -> dict[tuple[str, int], str]:
+        """Company and user names by id, for the pair ``c`` compares (read once)."""
+        wanted = {
+            (f, int(v))
+            for f, a, b in zip(c["field"], c["a"], c["b"], strict=True)
+            if f in ("company_id", "owner_id")
+            for v in (a, b)
+            if isinstance(v, int | float) and not pd.isna(v)
+        }
+        if not wanted:
+            return {}
+        users = {}
+        if any(f == "owner_id" for f, _ in wanted):
+            listed = self.ws.users.list()
+            users = dict(zip(listed["id"], listed["login"], strict=True))
+        out: dict[tuple[str, int], str] = {}
+        for field, ident in wanted:
+            if field == "owner_id":
+                if ident in users:
+                    out[field, ident] = str(users[ident])
+                continue
+            with contextlib.suppress(CrmError):  # gone since: the id alone
+                out[field, ident] = str(self.ws.companies.get(ident)["name"])
+        return out
 
     def stays(self, field: str) -> Any:
         """The value ``field`` will have after the merge as chosen (both records' tags

@@ -259,9 +259,9 @@ class DuplicatesReview(ComponentView):
             {
                 "field": c["field"].astype(str),
                 "label": [field_title(str(f)) for f in c["field"]],
-                "a": [shown(v) for v in c["a"]],
-                "b": [shown(v) for v in c["b"]],
-                "stays": [shown(self.model.stays(f)) for f in c["field"]],
+                "a": [self.model.shown(f, v) for f, v in zip(c["field"], c["a"], strict=True)],
+                "b": [self.model.shown(f, v) for f, v in zip(c["field"], c["b"], strict=True)],
+                "stays": [self.model.shown(f, self.model.stays(f)) for f in c["field"]],
                 "differs": c["differs"].astype(bool),
                 "choice": c["choice"].astype(str),
             }

@@ -310,3 +310,19 @@ def test_tags_are_both_records_unless_chosen(twins):
     assert model.choices()["tags"] == "keep" and model.stays("tags") == ["VIP"]
     model.merge()
     assert ws.contacts.get(a)["tags"] == ["VIP"]
+
+
+def test_a_company_and_an_owner_are_shown_by_name(twins):
+    """The comparison showed the company as its id ("201"): now its name, the id beside."""
+    ws, a, b = twins
+    indus = ws.companies.create(name="Indus Textiles")["id"]
+    ws.contacts.update(a, company=indus, owner="bilal")
+    model = DuplicatesReviewModel(ws.as_user("ayesha"))
+    assert model.load() and model.select(0)
+    assert model.shown("company_id", indus) == f"Indus Textiles (#{indus})"
+    bilal = ws.users.get("bilal")["id"]
+    assert model.shown("owner_id", bilal) == f"bilal (#{bilal})"
+    assert model.shown("city", "Karachi") == "Karachi" and model.shown("company_id", None) == ""
+    assert model.choose("company_id", "a") and model.message == (
+        f"Company keeps Indus Textiles (#{indus})."
+    )
