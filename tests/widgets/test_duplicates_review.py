@@ -314,7 +314,7 @@ def test_tags_are_both_records_unless_chosen(twins):
 
 def test_a_company_and_an_owner_are_shown_by_name(twins):
     """The comparison showed the company as its id ("201"): now its name, the id beside."""
-    ws, a, b = twins
+    ws, a, _b = twins
     indus = ws.companies.create(name="Indus Textiles")["id"]
     ws.contacts.update(a, company=indus, owner="bilal")
     model = DuplicatesReviewModel(ws.as_user("ayesha"))
