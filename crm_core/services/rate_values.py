@@ -94,6 +94,7 @@ def rate(record: str, value: Any, lenient: bool = False, from_file: bool = False
     spreadsheet writes a small number) is read in a file's rows and an ERP's only: a
     rate typed by a person is written in full."""
     number: Decimal | None
+    exponent = False  # written with one (1e3): said once the range is known to be fine
     try:
         if lenient and isinstance(value, float):
             value = repr(value)
@@ -116,10 +117,7 @@ def rate(record: str, value: Any, lenient: bool = False, from_file: bool = False
                 raise v.Reject("is not a number") from None
             if not number.is_finite():
                 raise v.Reject("is not a number") from None
-            if not (lenient or from_file):
-                raise v.Reject(
-                    f"is written with an exponent; write the number in full ({number:f})"
-                ) from None
+            exponent = not (lenient or from_file)
     except v.Reject as exc:
         raise ValidationError([FieldError(record, "rate", value, str(exc))]) from None
     if number is None:
@@ -142,6 +140,9 @@ def rate(record: str, value: Any, lenient: bool = False, from_file: bool = False
                 )
             ]
         )
+    if exponent:
+        reason = f"is written with an exponent; write the number in full ({number:f})"
+        raise ValidationError([FieldError(record, "rate", value, reason)])
     return rate_value(number)
 
 

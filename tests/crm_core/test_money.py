@@ -222,7 +222,7 @@ def test_a_rate_too_small_to_keep_is_refused_not_stored_as_zero(ws, tiny):
 
 
 def test_rate_limits_are_said_as_they_are(ws):
-    ws.rates.set("CHF", "2026-04-07", "1e-12", base="USD")
+    ws.rates.set("CHF", "2026-04-07", "0.000000000001", base="USD")
     ws.rates.set("JPY", "2026-04-07", "999999999999999", base="USD")
     assert ws.rates.list()["rate"].tolist() == [Decimal("1E-12"), Decimal("999999999999999")]
     with pytest.raises(ValidationError, match="is too large: a rate must be below 10\\^15"):

@@ -157,9 +157,7 @@ def test_a_negative_rate_is_refused_as_a_rate(tmp_path, rate):
         assert ws.rates.list().empty
 
 
-@pytest.mark.parametrize(
-    ("rate", "full"), [("1e3", "1000"), ("3.1E-05", "0.000031"), ("-1e3", "-1000")]
-)
+@pytest.mark.parametrize(("rate", "full"), [("1e3", "1000"), ("3.1E-05", "0.000031")])
 def test_a_typed_rate_with_an_exponent_is_refused(tmp_path, rate, full):
     path = tmp_path / "r.sqlite"
     crm_core.open(path).close()
