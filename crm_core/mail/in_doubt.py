@@ -122,20 +122,11 @@ def check(
     if user_id is not None:
         query = query.where(OutboxMessage.user_id == user_id)
     with ws.transaction() as s:
-        doubted = [
-            (row.id, row.message_id, parseaddr(row.sender or "")[1].lower())
-            for row in s.scalars(query)
-        ]
+        rows = list(s.scalars(query))
+        doubted = [(r.id, r.message_id, parseaddr(r.sender or "")[1].lower()) for r in rows]
         if not doubted:
             return report
-        queued_by = {
-            ident: user
-            for ident, user in s.execute(
-                select(OutboxMessage.id, OutboxMessage.user_id).where(
-                    OutboxMessage.id.in_([d[0] for d in doubted])
-                )
-            )
-        }
+        queued_by = {r.id: r.user_id for r in rows}
         fetched = {
             mid: (box, folder, owner)
             for mid, box, folder, owner in s.execute(
