@@ -196,7 +196,7 @@ def _quoted(text: str) -> str:
     return repr(text) if not text.strip() or text != text.strip() or " " in text else text
 
 
-def _filters_checked(ws: Any, filters: dict[str, Any]) -> dict[str, Any]:
+def _filters_checked(filters: dict[str, Any]) -> dict[str, Any]:
     """The CLI's filter options as the reports take them: an empty one refused naming
     its option (``--from ""`` is not "no filter"). (An owner's id given as text, a team
     in another case: the reports read them, crm_core.reports.base.)"""
@@ -288,7 +288,7 @@ def report(
             if name is None:
                 _list(ws)
                 return
-            filters = _filters_checked(ws, filters)
+            filters = _filters_checked(filters)
             if target is not None:
                 # the workbook's reports convert to --currency once ws.export takes it
                 more = {"currency": currency} if currency is not None else {}
