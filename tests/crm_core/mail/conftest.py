@@ -26,6 +26,8 @@ from pathlib import Path
 import pytest
 from imapclient import IMAPClient
 
+from crm_core.models import OutboxMessage
+
 #: The dovecot binary (``$CRMBOOK_TEST_DOVECOT`` names another).
 DOVECOT = os.environ.get("CRMBOOK_TEST_DOVECOT") or shutil.which("dovecot") or "/usr/sbin/dovecot"
 USER, PASSWORD = "ayesha", "secret-pw"
@@ -235,3 +237,20 @@ def message(
 def when(day: int, hour: int, minute: int = 0) -> dt.datetime:
     """A time in May 2026 in Karachi (UTC+5), as a Date header gives it."""
     return dt.datetime(2026, 5, day, hour, minute, tzinfo=dt.timezone(dt.timedelta(hours=5)))
+
+
+def record_sent(ws, message_id: str, recipient: str = IMRAN) -> None:
+    """An outbox message crmbook sent to ``recipient`` under ``message_id`` (as a drain
+    leaves it), for a failure report about it to find."""
+    with ws.transaction() as s:
+        s.add(
+            OutboxMessage(
+                state="sent",
+                recipient=recipient,
+                subject="Eid offer",
+                body_text="...",
+                message_id=message_id,
+                attempts=1,
+                queued_at=dt.datetime(2026, 5, 9, tzinfo=dt.UTC),
+            )
+        )

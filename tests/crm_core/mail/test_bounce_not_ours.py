@@ -3,12 +3,10 @@ marks no one bouncing: anyone could write one to stop a contact's campaign mail.
 
 from __future__ import annotations
 
-import datetime as dt
-
 from sqlalchemy import select
 
 from crm_core.models import Contact, EmailBounce, OutboxMessage
-from tests.crm_core.mail.conftest import IMRAN, OWN, message, when
+from tests.crm_core.mail.conftest import IMRAN, OWN, message, record_sent, when
 
 
 def _dsn(original: str, failed: tuple[str, ...] = (IMRAN,), mid: str = "<dsn-forged@mx>") -> bytes:
@@ -55,18 +53,7 @@ def test_a_report_marks_only_the_addresses_the_bounced_message_went_to(crm):
     ws, server = crm["ws"], crm["server"]
     ali = ws.contacts.create(name="Ali", email="ali@lahore.example.com")
     zahid = ws.contacts.create(name="Zahid", email="zahid@quetta.example.com")
-    with ws.transaction() as s:
-        s.add(
-            OutboxMessage(
-                state="sent",
-                recipient=IMRAN,
-                subject="Eid offer",
-                body_text="...",
-                message_id="<offer-9@indus.example.com>",
-                attempts=1,
-                queued_at=dt.datetime(2026, 5, 9, tzinfo=dt.UTC),
-            )
-        )
+    record_sent(ws, "<offer-9@indus.example.com>")
     failed = (IMRAN, ali["email"], zahid["email"])
     server.append(_dsn("<offer-9@indus.example.com>", failed))
 

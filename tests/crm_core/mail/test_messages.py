@@ -3,7 +3,6 @@ charsets, HTML only, broken MIME, no message at all, a huge message and a bounce
 
 from __future__ import annotations
 
-import datetime as dt
 from email.header import Header
 
 import pytest
@@ -11,7 +10,7 @@ from sqlalchemy import select
 
 from crm_core.mail.parse import parse
 from crm_core.models import Contact, EmailBounce, EmailMessage, OutboxMessage
-from tests.crm_core.mail.conftest import IMRAN, OWN, message, when
+from tests.crm_core.mail.conftest import IMRAN, OWN, message, record_sent, when
 
 DATE = "Date: Sun, 10 May 2026 09:00:00 +0500\r\n"
 
@@ -167,18 +166,7 @@ def test_a_huge_message_is_stored_without_its_body(crm):
 
 def test_a_bounce_marks_the_address_and_the_outbox_message(crm):
     ws, server = crm["ws"], crm["server"]
-    with ws.transaction() as s:
-        s.add(
-            OutboxMessage(
-                state="sent",
-                recipient=IMRAN,
-                subject="Eid offer",
-                body_text="...",
-                message_id="<offer-1@indus.example.com>",
-                attempts=1,
-                queued_at=dt.datetime(2026, 5, 9, tzinfo=dt.UTC),
-            )
-        )
+    record_sent(ws, "<offer-1@indus.example.com>")
     dsn = (
         "From: Mail Delivery System <MAILER-DAEMON@mx.indus.example.com>\r\n"
         f"To: {OWN}\r\nSubject: Undelivered Mail Returned to Sender\r\n"
