@@ -20,7 +20,7 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_core import validation as v
@@ -243,7 +243,8 @@ class Scope:
     owner_ids: frozenset[int] | None = None
     team: str | None = None
     tag_id: int | None = None
-    source: str | None = None
+    #: The deal sources the ``source`` filter matched (as the deals write them).
+    sources: tuple[str, ...] | None = None
     campaign_id: int | None = None
     given: dict[str, Any] = field(default_factory=dict)
     currency: str = ""
@@ -333,8 +334,8 @@ class Scope:
                     )
                 )
             )
-        if self.source is not None:
-            out.append(o.source == self.source)
+        if self.sources is not None:
+            out.append(o.source.in_(self.sources))
         if self.campaign_id is not None:
             out.append(o.campaign_id == self.campaign_id)
         return out
@@ -400,7 +401,15 @@ def make_scope(ws: Workspace, spec: Report, given: dict[str, Any], currency: Any
             if scope.tag_id is None:
                 errors.append(FieldError(record, "tag", given["tag"], "no such tag"))
         if "source" in given:
-            scope.source = str(given["source"])
+            # A deal's source as its deals write it, in any case and spacing.
+            wanted = _loosely(given["source"])
+            written = s.scalars(select(Opportunity.source).distinct())
+            same = sorted({src for src in written if src and _loosely(src) == wanted})
+            if not same:
+                errors.append(
+                    FieldError(record, "source", given["source"], "no deal has this source")
+                )
+            scope.sources = tuple(same)
         if "campaign" in given:
             scope.campaign_id = _campaign_id(s, given["campaign"])
             if scope.campaign_id is None:
@@ -472,8 +481,12 @@ def _owner_ids(
         else:
             sets.append({found})
     if "team" in given:
-        team = " ".join(str(given["team"]).split()).lower()  # any case, any spacing
-        members = set(s.scalars(select(User.id).where(func.lower(User.team) == team)))
+        # Any case and spacing, in any script: folded here, not by SQL's lower()
+        # (SQLite's folds only ASCII letters, so "Команда Б" would match nothing).
+        team = _loosely(given["team"])
+        members = {
+            uid for uid, name in s.execute(select(User.id, User.team)) if _loosely(name) == team
+        }
         if not members:
             errors.append(FieldError(record, "team", given["team"], "no user is in this team"))
         elif mine is not None and mine not in members:
@@ -485,6 +498,12 @@ def _owner_ids(
         return None
     out = set.intersection(*sets)
     return frozenset(out)
+
+
+def _loosely(value: Any) -> str:
+    """A team or source name as a filter compares it: spacing collapsed, case folded in
+    every script."""
+    return " ".join(str(value or "").split()).casefold()
 
 
 def _campaign_id(s: Session, raw: Any) -> int | None:

@@ -38,7 +38,7 @@ from decimal import Decimal
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import and_, case, cast, false, func, or_, select
+from sqlalchemy import and_, case, cast, false, func, select
 from sqlalchemy.orm import aliased
 
 from crm_core.access import own_only
@@ -480,9 +480,10 @@ def revenue_clauses(scope: Scope, inv: Any = Invoice) -> tuple[list[Any], list[A
     user those of the customers they own (:func:`owned_customers_invoices`, the rule
     of ``sales_per_customer`` and ``rfm`` and of the dashboard's revenue), whoever
     owns the deals. ``filtered``: the ``owner`` / ``team`` filters of a user who sees
-    everything: the invoices of the customers (companies and contacts) those users
-    own a deal with. A sales user's filters can only name themselves: they change
-    nothing (another user leaves nothing)."""
+    everything: the invoices of the customers those users own, by the same rule, so
+    that a manager asking for a salesperson reads the figure the salesperson reads.
+    A sales user's filters can only name themselves: they change nothing (another
+    user leaves nothing)."""
     visible: list[Any] = [
         inv.state == "posted",
         inv.move_type.in_(("out_invoice", "out_refund")),
@@ -494,14 +495,7 @@ def revenue_clauses(scope: Scope, inv: Any = Invoice) -> tuple[list[Any], list[A
         if scope.owner_ids is not None and mine not in scope.owner_ids:
             filtered.append(false())
     elif scope.owner_ids is not None:
-        o = Opportunity
-        ids = sorted(scope.owner_ids)
-        filtered.append(
-            or_(
-                inv.company_id.in_(select(o.company_id).where(o.owner_id.in_(ids))),
-                inv.contact_id.in_(select(o.contact_id).where(o.owner_id.in_(ids))),
-            )
-        )
+        filtered.append(owned_customers_invoices(scope.owner_ids, inv))
     return visible, filtered
 
 
@@ -620,10 +614,9 @@ def revenue_forecast(scope: Scope) -> pd.DataFrame:
     Filters: the period is the history, whole calendar months (default: the
     :data:`HISTORY_MONTHS` full months before the current one, from the first
     invoiced month; the forecast starts with the current month); owner/team keep the
-    invoices of the customers (companies and contacts) those users own a deal with,
-    and their deals for ``pipeline`` (a sales user, who may only name themselves,
-    keeps the customers they own). Rows are ordered by month, then actual and the
-    methods in order.
+    invoices of the customers those users own (the rule above, as for a sales user,
+    who may only name themselves), and their deals for ``pipeline``. Rows are ordered
+    by month, then actual and the methods in order.
     """
     history = _revenue_history(scope)
     cur = history.currency

@@ -424,8 +424,8 @@ def books(ws):
     """
     ws.users.add("Bilal Ahmed", "bilal", role="sales", team="Karachi")
     ws.users.add("Olga Smirnova", "olga", role="sales", team="Lahore")
-    indus = ws.companies.create(name="Indus Textiles")["id"]
-    kazan = ws.companies.create(name="Kazan Home")["id"]
+    indus = ws.companies.create(name="Indus Textiles", owner="bilal")["id"]
+    kazan = ws.companies.create(name="Kazan Home", owner="olga")["id"]
     ws.pipeline.create(
         "uniforms",
         owner="bilal",

@@ -172,11 +172,11 @@ def test_without_any_invoice_there_is_no_history(ws):
 def test_the_owner_filter_does_not_move_the_start(ws):
     """Every owner's series covers the same months: from the first month with an
     invoice the user may count (here the manager's view, November), even when the
-    filtered customers were first invoiced later (Kazan, olga's deal, in March)."""
+    filtered customers were first invoiced later (Kazan, olga's customer, in March)."""
     ws.set_setting("currency", "PKR")
     ws.users.add("Olga Smirnova", "olga", role="sales")
     indus = ws.companies.create(name="Indus Textiles")["id"]
-    kazan = ws.companies.create(name="Kazan Home")["id"]
+    kazan = ws.companies.create(name="Kazan Home", owner="olga")["id"]
     ws.pipeline.create("towels", owner="olga", company=kazan, expected_revenue="10.00")
     add_invoices(ws, indus, [("2025-11-05", "100"), ("2026-04-05", "100")])
     add_invoices(ws, kazan, [("2026-03-05", "70")])

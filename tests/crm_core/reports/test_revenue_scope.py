@@ -131,12 +131,21 @@ def test_managers_see_everything_and_the_owner_filter_keeps_its_meaning(book):
         assert ws.metrics.revenue_by_month(1, period_to="2026-04-30")["revenue"].tolist() == [
             D("7950.00")
         ]
-        # owner / team: the customers those users have a deal with, as before
-        # (olga: Indus, won, and Kazan; bilal: Kazan, lost)
-        olga = [*everyone[:2], D("1000.00"), D("1000.00"), D("1000.00"), D("7900.00")]
+        # owner / team: the customers those users own, the figure they read themselves
+        # (olga: Kazan, not Indus where she won a deal; Karachi: bilal's Indus and Ali
+        # Raza, not Kazan where he lost one), over the months of everyone's history
+        olga = [D("0.00"), D("7000.00"), D("0.00"), D("0.00"), D("0.00"), D("7000.00")]
         assert history(ws.reports.revenue_forecast(owner="olga")) == olga
+        assert history(ws.reports.revenue_forecast(owner="olga"))[1:] == history(
+            book.as_user("olga").reports.revenue_forecast()
+        )
         karachi = ws.reports.revenue_forecast(team="Karachi")
-        assert history(karachi) == [D("0.00"), D("7000.00")] + [D("0.00")] * 3 + [D("7000.00")]
+        assert history(karachi) == history(book.as_user("bilal").reports.revenue_forecast())
+        assert history(karachi) == [D("1000.00")] * 2 + [D("1050.00")] + [D("1000.00")] * 2 + [
+            D("950.00")
+        ]
+        april = ws.reports.sales_per_customer(team="Karachi", **APRIL)
+        assert actual(karachi, "2026-04") == sum(april["revenue_converted"])
     # a sales user may only name themselves: the same figures as without the filter
     bilal = book.as_user("bilal")
     own = history(bilal.reports.revenue_forecast())
