@@ -28,7 +28,14 @@ from crm_core import Workspace
 from crm_core.services.search import MAX_QUERY
 from widgets import i18n, memory, session_pool
 from widgets.address import Address
-from widgets.auth import PAGE_COOKIE, SESSION_COOKIE, XSRF_COOKIE, XSRF_HEADER, auth_provider
+from widgets.auth import (
+    PAGE_COOKIE,
+    SESSION_COOKIE,
+    XSRF_COOKIE,
+    XSRF_HEADER,
+    auth_provider,
+    signing_key,
+)
 from widgets.design import dress, without_mathjax, without_web_fonts
 from widgets.global_search import HEADER_INPUT_STYLE, GlobalSearch
 from widgets.headers import SecurityHeaders
@@ -616,6 +623,9 @@ def serve_app(
         websocket_origin=[*(origins or []), f"{address}:{port}", f"localhost:{port}"],
         auth_provider=auth_provider(base),
         cookie_secret=secret,
+        # Page sessions signed: an id or token a client makes up is refused.
+        sign_sessions=True,
+        secret_key=signing_key(secret),
         use_xheaders=behind_proxy,
         # Bokeh copies a page's cookies and headers into the page (its session token):
         # the login's own cookie must not be readable there.

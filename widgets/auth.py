@@ -16,6 +16,10 @@ web server, through Bokeh's public auth-provider hooks.
   otherwise copy into the page where scripts can read it. The page's websocket must
   come with the cookie of that same login, and is held by :class:`OpenPages`, which
   closes it as soon as the login ends.
+- A page's Bokeh session is made and signed by the server (``sign_sessions`` with
+  :func:`signing_key`), so its id and token cannot be forged; a request for a page
+  that names a session id or token of its own is refused, so that a link cannot put
+  a visitor in a session whose id someone else knows (session fixation).
 - ``/logout`` ends every session of the user (every device and page of theirs), on a
   POST with the XSRF token only: the app's "Log out" button posts it, and a GET (a
   link, which any other site can make a browser follow) shows a page asking to
@@ -25,6 +29,8 @@ web server, through Bokeh's public auth-provider hooks.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -36,7 +42,7 @@ import jinja2
 from bokeh.server.auth_provider import AuthProvider
 from bokeh.server.views.doc_handler import DocHandler
 from bokeh.server.views.root_handler import RootHandler
-from bokeh.util.token import get_token_payload
+from bokeh.util.token import check_token_signature, get_token_payload
 from markupsafe import Markup
 from tornado.ioloop import IOLoop
 from tornado.web import HTTPError, RequestHandler
@@ -98,14 +104,45 @@ def safe_next(value: Any, root: str = "/") -> str:
     return value
 
 
+def signing_key(cookie_secret: str) -> bytes:
+    """The key Bokeh signs the pages' session ids and tokens with (``sign_sessions``),
+    derived from the cookie secret: the same in every process serving the workspace,
+    and never the cookie secret itself."""
+    return (
+        hmac.new(cookie_secret.encode(), b"crmbook page sessions", hashlib.sha256)
+        .hexdigest()
+        .encode()
+    )
+
+
+def chosen_session(handler: RequestHandler) -> bool:
+    """Whether a request for a page names the Bokeh session (or token) it wants.
+
+    The app's pages never do: the server makes each page's session and signs it. A
+    link that names one is an attempt to put its visitor in a session someone else
+    knows the id of (session fixation), and is refused."""
+    asked = handler.request.arguments
+    return (
+        "bokeh-session-id" in asked
+        or "bokeh-token" in asked
+        or "Bokeh-Session-Id" in handler.request.headers
+    )
+
+
 def page_session(handler: Any) -> str | None:
     """The login (token hash) that the Bokeh token a websocket connects with was made
-    for: its ``crmbook_page`` value, or None."""
+    for: its ``crmbook_page`` value, or None (also for a token the server did not
+    sign: only the server writes which login a page belongs to)."""
     header = handler.request.headers.get("Sec-WebSocket-Protocol", "")
     offered = [part.strip() for part in header.split(",")]
     if len(offered) != 2:
         return None
+    app = handler.application
     try:
+        if not check_token_signature(
+            offered[1], secret_key=app.secret_key, signed=app.sign_sessions
+        ):
+            return None
         cookies = get_token_payload(offered[1]).get("cookies") or {}
     except Exception:  # not a Bokeh token at all
         return None
@@ -287,8 +324,10 @@ class CrmAuth(AuthProvider):  # type: ignore[misc]
         None for a page without a live session (Bokeh then redirects to the login);
         :class:`HTTPError` 401 for anything else without one, and for a websocket that
         is not the page of this very login."""
-        user = await cookie_user(handler, self.ws)
         socket = isinstance(handler, WebSocketHandler)
+        if not socket and chosen_session(handler):
+            raise HTTPError(403, reason="A page's session is made by the server")
+        user = await cookie_user(handler, self.ws)
         if user is not None and socket and page_session(handler) != user["session"]:
             user = None  # a page made for another login (or none): never attach to it
         if user is None:

@@ -20,7 +20,7 @@ import pytest
 
 import crm_core
 from tests.widgets.app_server import SESSION, add_staff, log_in
-from tests.widgets.browser import free_port, login, wait_for
+from tests.widgets.browser import PASSWORD, free_port, login, wait_for
 from tests.widgets.serving import crmbook_serve
 from widgets.app import DISCONNECTED
 from widgets.proxy import checked_origin, nginx_config
@@ -174,6 +174,19 @@ def test_a_team_behind_nginx_on_two_processes(proxied, browser, workspace):
         assert SESSION not in client.cookies, url
         olga, _answer = log_in(url, "olga")
         assert SESSION in olga.cookies, url
+    # A client's own X-Real-IP / X-Scheme do not pass the proxy: the address the login
+    # is counted and recorded under is the one nginx saw (else every wrong password
+    # could come "from" another address).
+    forger = httpx.Client(
+        base_url=front,
+        follow_redirects=False,
+        headers={"X-Real-IP": "203.0.113.66", "X-Scheme": "https"},
+    )
+    forger.get("/login")
+    data = {"username": "olga", "password": PASSWORD, "_xsrf": forger.cookies["_xsrf"]}
+    assert SESSION in forger.post("/login", data=data).cookies
+    with crm_core.open(workspace) as ws:
+        assert set(ws.sessions.list("olga")["address"]) == {"127.0.0.1"}
     for log in logs:
         text = log.read_text(errors="replace") if log.exists() else ""
         assert [line for line in text.splitlines() if TROUBLE.search(line)] == [], log.name

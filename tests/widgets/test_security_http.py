@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from bokeh.util.token import get_token_payload
+from bokeh.util.token import generate_jwt_token, get_session_id, get_token_payload
 from tornado.httpclient import HTTPClientError
 from tornado.web import decode_signed_value
 from tornado.websocket import WebSocketError
@@ -324,6 +324,41 @@ def test_a_page_never_holds_the_session_cookie_and_its_socket_needs_the_same_log
             with pytest.raises((HTTPClientError, WebSocketError)):
                 await open_socket(app, token, stranger)
         socket = await open_socket(app, token, cookie)
+        socket.close()
+
+    run(scenario())
+
+
+def test_a_link_cannot_choose_a_page_session_nor_a_token_be_forged(app, staff):
+    """Session fixation: a link naming a Bokeh session id (or token) that a sales user
+    knows must not give a manager's page that id; and a token the server did not sign,
+    naming another login's page with the attacker's own login, must not attach."""
+    bilal, _ = log_in(app, "bilal")
+    admin, _ = log_in(app, "demo")
+    mine, theirs = session_cookie(bilal), session_cookie(admin)
+    for asked in ("/?bokeh-session-id=CHOSEN", "/?bokeh-token=x.y"):
+        page = httpx.get(app + asked, cookies={SESSION: theirs}, follow_redirects=False)
+        assert page.status_code == 403, asked
+    fixed = httpx.get(app + "/", cookies={SESSION: theirs}, headers={"Bokeh-Session-Id": "CHOSEN"})
+    assert fixed.status_code == 403
+    # The admin's real page, and a token for it made up by bilal with his own login.
+    victim = get_session_id(page_token(app, theirs))
+    with crm_core.open(staff) as ws:
+        raw = decode_signed_value(ws.sessions.cookie_secret(), SESSION, mine.strip('"'))
+    forged = generate_jwt_token(
+        victim,
+        signed=False,
+        extra_payload={
+            "headers": {},
+            "arguments": {},
+            "cookies": {"crmbook_page": token_hash(raw.decode())},
+        },
+    )
+
+    async def scenario() -> None:
+        with pytest.raises((HTTPClientError, WebSocketError)):
+            await open_socket(app, forged, mine)
+        socket = await open_socket(app, page_token(app, mine), mine)  # his own: fine
         socket.close()
 
     run(scenario())
