@@ -20,7 +20,7 @@ import pandas as pd
 from sqlalchemy import Connection, Table, insert, inspect, select
 from sqlalchemy.orm import Session
 
-from crm_core import db, journal, text
+from crm_core import collation, db, journal, text
 from crm_core import validation as v
 from crm_core.errors import FieldError
 from crm_core.models import (
@@ -208,6 +208,7 @@ class Loader:
         self.key_lengths = {
             k: getattr(self.table.c[k].type, "length", None) for k in _KEYS if k in self.table.c
         }
+        self.sorted = "sort_key" in self.table.c
         self.tag_ids: dict[str, int] = {}
         # The last batch written: new id -> (row as inserted, its tag ids).
         self.written: dict[int, tuple[dict[str, Any], list[int]]] = {}
@@ -323,6 +324,8 @@ class Loader:
             return None, None, errors
         for key, length in self.key_lengths.items():
             row[key] = text.fold(row[_KEYS[key]])[:length] or None
+        if self.sorted:  # what the ORM sets on its inserts (models.base.SortedByName)
+            row["sort_key"] = collation.sort_key(row.get("name"))
         return row, tags, errors
 
     def validate(self, s: Session, batch: Sequence[Mapping[str, Any]], first: int) -> list[Checked]:

@@ -6,9 +6,21 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, Integer, MetaData, Numeric, TypeDecorator, func
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    TypeDecorator,
+    event,
+    func,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+
+from crm_core import collation
 
 # Deterministic constraint names keep Alembic migrations portable (SQLite batch mode
 # needs names to drop constraints).
@@ -123,3 +135,19 @@ class Versioned:
     @declared_attr.directive
     def __mapper_args__(cls) -> dict[str, Any]:
         return {"version_id_col": cls.__table__.c.version}  # type: ignore[attr-defined]
+
+
+class SortedByName:
+    """A record listed in its name's alphabetical order: ``sort_key`` is
+    :func:`crm_core.collation.sort_key` of ``name``, set here on every insert and
+    update through the ORM (bulk writers set it themselves: crm_core.loaders)."""
+
+    sort_key: Mapped[str] = mapped_column(
+        String(collation.KEY_LENGTH), nullable=False, default="", server_default=""
+    )
+
+
+@event.listens_for(SortedByName, "before_insert", propagate=True)
+@event.listens_for(SortedByName, "before_update", propagate=True)
+def _name_sorted(_mapper: Any, _connection: Any, target: Any) -> None:
+    target.sort_key = collation.sort_key(target.name)

@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crm_core.models.base import Base, Versioned
+from crm_core.models.base import Base, SortedByName, Versioned
 
 ROLES = ("admin", "manager", "sales")
 
@@ -65,7 +65,7 @@ class Tag(Versioned, Base):
     color: Mapped[int] = mapped_column(default=0)
 
 
-class _PartyFields:
+class _PartyFields(SortedByName):
     """Address and communication fields that companies and contacts share.
 
     The text columns have no length limit in the database: the services limit what a
@@ -106,7 +106,7 @@ class Company(_PartyFields, Versioned, Base):
     tags: Mapped[list[Tag]] = relationship(secondary=company_tags, order_by=Tag.name_key)
     contacts: Mapped[list[Contact]] = relationship(back_populates="company")
     # Counting and paging the active records in name order read this index alone.
-    __table_args__ = (Index("ix_companies_active_name", "active", "name_key"),)
+    __table_args__ = (Index("ix_companies_active_sort", "active", "sort_key"),)
 
 
 class Contact(_PartyFields, Versioned, Base):
@@ -128,7 +128,7 @@ class Contact(_PartyFields, Versioned, Base):
     #: Their address bounced (a delivery failure report came back; crm_core.mail).
     email_bouncing: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Counting and paging the active records in name order read this index alone.
-    __table_args__ = (Index("ix_contacts_active_name", "active", "name_key"),)
+    __table_args__ = (Index("ix_contacts_active_sort", "active", "sort_key"),)
 
 
 class SearchTerm(Base):

@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crm_core.models.base import Base, Money, UTCDateTime, Versioned
+from crm_core.models.base import Base, Money, SortedByName, UTCDateTime, Versioned
 from crm_core.models.party import Company, Contact, Tag, User
 
 OPPORTUNITY_TYPES = ("lead", "opportunity")
@@ -69,7 +69,7 @@ class LostReason(Versioned, Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
-class Opportunity(Versioned, Base):
+class Opportunity(SortedByName, Versioned, Base):
     """A lead (unqualified) or an opportunity (qualified deal) in a pipeline."""
 
     __tablename__ = "opportunities"
@@ -120,6 +120,10 @@ class Opportunity(Versioned, Base):
         # user's own deals through the second (their owner first).
         Index("ix_opportunities_active_name", "active", "name_key"),
         Index("ix_opportunities_owner_name", "owner_id", "active", "name_key"),
+        # Lists of deals in name order (alphabetical: crm_core.collation), everyone's
+        # and a sales user's own.
+        Index("ix_opportunities_active_sort", "active", "sort_key"),
+        Index("ix_opportunities_owner_sort", "owner_id", "active", "sort_key"),
     )
 
 

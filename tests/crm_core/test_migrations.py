@@ -56,7 +56,7 @@ def test_upgrade_from_empty_then_downgrade_and_upgrade_again(empty_url):
     db.downgrade(engine, "0001")  # the ERP sync tables go, the CRM stays
     assert "external_links" not in _tables(engine) and "contacts" in _tables(engine)
     db.upgrade(engine)
-    assert db.current_revision(engine) == db.head_revision() == "0015"
+    assert db.current_revision(engine) == db.head_revision() == "0016"
     assert "origin" in {c["name"] for c in inspect(engine).get_columns("journal")}
     engine.dispose()
 
@@ -191,7 +191,7 @@ def test_0015_rounds_amounts_stored_before_to_their_currencys_minor_units(empty_
         )
         before = conn.execute(text("SELECT count(*) FROM journal")).scalar()
     db.upgrade(engine)
-    assert db.current_revision(engine) == "0015"
+    assert db.current_revision(engine) == db.head_revision()
     with engine.connect() as conn:
         revenue = dict(conn.execute(text("SELECT id, expected_revenue FROM opportunities")).all())
         assert {k: Decimal(str(v)) for k, v in revenue.items()} == {
@@ -228,3 +228,25 @@ def test_0015_rounds_amounts_stored_before_to_their_currencys_minor_units(empty_
     engine.dispose()
     with crm_core.open(empty_url) as ws:
         assert ws.pipeline.get(yen)["expected_revenue"] == Decimal("1501")
+
+
+def test_0016_fills_every_names_sort_key_in_alphabetical_order(empty_url):
+    """Records written before 0016 get their sort key, and lists come out in Urdu's
+    alphabet (ٹ after ت, پ after ب, ہ after و), Latin and Cyrillic in theirs."""
+    names = ["ٹیپو", "ہارون", "پرویز", "واجد", "بلال", "Zoe", "émile", "Ёлка", "Анна"]
+    with crm_core.open(empty_url) as ws:
+        ws.pipeline.ensure_default()
+        for name in names:
+            ws.contacts.create(name=name)
+            ws.companies.create(name=name)
+            ws.pipeline.create(name)
+    engine = db.make_engine(empty_url)
+    db.downgrade(engine, "0015")
+    assert "sort_key" not in {c["name"] for c in inspect(engine).get_columns("contacts")}
+    db.upgrade(engine)
+    expected = ["émile", "Zoe", "Анна", "Ёлка", "بلال", "پرویز", "ٹیپو", "واجد", "ہارون"]
+    with engine.connect() as conn:
+        for table in ("contacts", "companies", "opportunities"):
+            listed = conn.execute(text(f"SELECT name FROM {table} ORDER BY sort_key")).scalars()
+            assert list(listed) == expected, table
+    engine.dispose()
