@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
+import unicodedata
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -102,10 +103,14 @@ def query_text(value: Any) -> str | None:
 
 
 def required_text(value: Any, max_len: int, multiline: bool = False) -> str:
-    """Non-empty text, NFC-normalised and stripped, at most ``max_len`` characters."""
+    """Non-empty text, NFC-normalised and stripped, at most ``max_len`` characters,
+    with something to see: a letter, digit, punctuation or symbol (a name of zero-width
+    joiners or lone combining accents would show as a blank)."""
     out = optional_text(value, max_len, multiline)
     if out is None:
         raise Reject("is required", keep=False)
+    if not any(unicodedata.category(ch)[0] in "LNPS" for ch in out):
+        raise Reject("is required: it holds only invisible characters or lone accents", keep=False)
     return out
 
 
@@ -500,6 +505,8 @@ def currency_amount(amount: Decimal, currency: str, *, rounded: bool = False) ->
             f"(15 significant digits with the {places} decimals)"
         )
     exact = quantize(amount, currency)
+    if abs(exact) >= limit:  # 999.9995 KWD rounds up to the limit
+        raise Reject(f"is too large: {currency} amounts are kept exactly only below {limit:,}")
     if exact != amount and not rounded:
         given = -min(0, int(amount.as_tuple().exponent))  # as written: 1500.50 has two
         have = f"{places} decimal place{'s' if places != 1 else ''}" if places else "none"
@@ -507,8 +514,6 @@ def currency_amount(amount: Decimal, currency: str, *, rounded: bool = False) ->
             f"has {given} decimal place{'s' if given != 1 else ''}, but {currency} "
             f"amounts have {have} (such as {exact})"
         )
-    if abs(exact) >= limit:  # 999.9995 KWD rounds up to the limit
-        raise Reject(f"is too large: {currency} amounts are kept exactly only below {limit:,}")
     return money_value(exact)
 
 

@@ -52,6 +52,10 @@ def test_currency_amount_refuses_or_rounds_to_the_minor_units():
     ]:
         with pytest.raises(v.Reject, match=reason):
             v.currency_amount(amount, "KWD", rounded=True)
+    # typed with too many decimals and too large once rounded: "too large", not a
+    # suggestion of the rounded amount, which would itself be refused
+    with pytest.raises(v.Reject, match="is too large: PKR amounts are kept exactly only below"):
+        v.currency_amount(D("9999999999999.999"), "PKR")
 
 
 def test_a_kwd_deal_keeps_its_third_decimal_and_a_fourth_is_refused(ws):

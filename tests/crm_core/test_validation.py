@@ -209,6 +209,17 @@ def test_text_refuses_what_is_not_text(raw, reason):
         assert v.optional_text(raw, 100, multiline=True) == "a\nb"
 
 
+@pytest.mark.parametrize("raw", ["\u200b\u200c", "\u0301\u0301", "\u200d \u034f", "\ufe0f"])
+def test_a_required_text_of_nothing_visible_is_refused(raw):
+    with pytest.raises(v.Reject, match="only invisible characters or lone accents"):
+        v.required_text(raw, 100)
+
+
+@pytest.mark.parametrize("raw", ["ـ", "-", "€", "٣", "ম", "é", "\u200bA"])
+def test_a_required_text_with_one_visible_character_is_taken(raw):
+    assert v.required_text(raw, 100)
+
+
 @pytest.mark.parametrize("raw", ["1e30", "NaN", "Infinity", "1_000", "3٤", "1,5", "0x10", "²"])
 def test_exotic_numbers_are_not_numbers(raw):
     with pytest.raises(v.Reject):
