@@ -22,6 +22,7 @@ from crm_core.errors import (
     SchemaError,
     ValidationError,
     WorkspaceBusy,
+    WorkspaceUnreachable,
 )
 from crm_core.workspace import Clock, Workspace, open_workspace, utc_now
 
@@ -58,6 +59,7 @@ def migrate(location: str | Path, *, backup: bool = True) -> Path | None:
 
     engine = db.make_engine(location)
     try:
+        db.reachable(engine)
         return schema.prepare(engine, clock=utc_now, migrate=True, backup=backup, location=location)
     finally:
         engine.dispose()
@@ -92,6 +94,7 @@ __all__ = [
     "ValidationError",
     "Workspace",
     "WorkspaceBusy",
+    "WorkspaceUnreachable",
     "backup",
     "migrate",
     "open",

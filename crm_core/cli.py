@@ -321,6 +321,7 @@ def migrate(
     try:
         engine = db.make_engine(workspace)
         try:
+            db.reachable(engine)
             before = db.current_revision(engine)
         finally:
             engine.dispose()

@@ -23,6 +23,8 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
+from crm_core.errors import WorkspaceUnreachable
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 #: The ``settings`` key holding the crmbook version that last migrated the workspace:
 #: what a crmbook too old for the schema names in its refusal.
@@ -472,3 +474,16 @@ def _each(process: Any, values: Sequence[Any]) -> list[Any]:
 
 
 _NOTHING = object()
+
+
+def reachable(engine: Engine) -> None:
+    """Connect once, so that a database that cannot be reached is one line naming it
+    (:class:`WorkspaceUnreachable`, the password hidden), not the driver's traceback."""
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as exc:
+        lines = str(exc.orig or exc).strip().splitlines()
+        detail = lines[0].strip() if lines else type(exc.orig or exc).__name__
+        where = engine.url.render_as_string(hide_password=True)
+        raise WorkspaceUnreachable(where, detail) from None

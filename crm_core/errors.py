@@ -105,6 +105,17 @@ class WorkspaceBusy(CrmError):
         )
 
 
+class WorkspaceUnreachable(CrmError):
+    """The workspace's database could not be reached: a PostgreSQL server that is not
+    running or refuses the login, a database that does not exist, a SQLite file in a
+    folder that cannot be opened. Nothing was read or written."""
+
+    def __init__(self, location: str, detail: str):
+        self.location = location
+        self.detail = detail
+        super().__init__(f"cannot open the workspace at {location}: {detail}")
+
+
 class SchemaError(CrmError):
     """The workspace's schema is not the one this crmbook works with: made by a newer
     crmbook, older and not to be upgraded silently (``crmbook migrate``), or absent.

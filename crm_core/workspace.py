@@ -453,6 +453,7 @@ def open_workspace(
 
     engine = db.make_engine(location, **engine_kwargs)
     try:
+        db.reachable(engine)
         schema.prepare(engine, clock=clock, migrate=migrate, create=create, location=location)
         # Records created one by one never refresh the planner's statistics: a file
         # that outgrew them is analysed now (sampled, and skipped if it is busy).

@@ -61,6 +61,28 @@ def test_workspace_from_environment_and_paging(tmp_path, monkeypatch):
     assert "more: --offset 2" in result.output
 
 
+@pytest.mark.parametrize(
+    ("url", "detail"),
+    [
+        ("postgresql+psycopg://postgres:s3cret@127.0.0.1/crmbook_no_such_db", "does not exist"),
+        ("postgresql+psycopg://postgres:s3cret@127.0.0.1:9/x", "Connection refused"),
+    ],
+)
+@pytest.mark.parametrize(
+    "command", [["info", "-w"], ["contacts", "search", "x", "-w"], ["migrate", "-w"], ["init"]]
+)
+def test_a_database_that_cannot_be_reached_is_one_line_without_the_password(
+    url, detail, command
+):
+    result = runner.invoke(app, [*command, url])
+    assert result.exit_code == 1
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("error: cannot open the workspace at postgresql+psycopg://postgres:***@")
+    assert detail in line and "s3cret" not in line
+    with pytest.raises(crm_core.WorkspaceUnreachable, match=detail):
+        crm_core.open(url)
+
+
 def test_errors_are_one_clear_line_not_a_traceback(tmp_path):
     missing = runner.invoke(app, ["info", "-w", str(tmp_path / "none.sqlite")])
     assert missing.exit_code == 1
