@@ -19,6 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from crm_core import collation
 from crm_core.models.base import Base, SortedByName, Versioned
 
 ROLES = ("admin", "manager", "sales")
@@ -142,10 +143,10 @@ class SearchTerm(Base):
     entity: Mapped[str] = mapped_column(String(20), primary_key=True)
     term: Mapped[str] = mapped_column(String(120), primary_key=True)
     record_id: Mapped[int] = mapped_column(primary_key=True)
-    #: The record's folded name and whether it is active, copied here so that a name
-    #: search sorted by name reads only this index (SQLite keeps the table in its
-    #: primary key: WITHOUT ROWID), however many records match.
-    sort_key: Mapped[str] = mapped_column(String(120), default="")
+    #: The record's name's sort key (crm_core.collation) and whether it is active,
+    #: copied here so that a name search sorted by name reads only this index (SQLite
+    #: keeps the table in its primary key: WITHOUT ROWID), however many records match.
+    sort_key: Mapped[str] = mapped_column(String(collation.KEY_LENGTH), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     #: All the record's words, " w1 w2 ", so the other words of a query are checked on
     #: the same row (LIKE '% w2%') instead of through a second index range.

@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 import crm_core
 from crm_core import db
 from crm_core.models import Base, Campaign, Invoice
+from crm_core.text import fold as text_fold
 from tests.conftest import PG_ADMIN_URL, _pg_unavailable
 
 
@@ -249,4 +250,16 @@ def test_0016_fills_every_names_sort_key_in_alphabetical_order(empty_url):
         for table in ("contacts", "companies", "opportunities"):
             listed = conn.execute(text(f"SELECT name FROM {table} ORDER BY sort_key")).scalars()
             assert list(listed) == expected, table
+        # the word index's copy of the key is the record's (a name search's order)
+        copies = conn.execute(
+            text(
+                "SELECT count(*) FROM search_terms t JOIN contacts c ON c.id = t.record_id"
+                " WHERE t.entity = 'contact' AND t.sort_key = c.sort_key"
+            )
+        ).scalar()
+        assert copies == len(names)  # one word each
+    db.downgrade(engine, "0015")
+    with engine.connect() as conn:
+        keys = conn.execute(text("SELECT sort_key FROM search_terms WHERE entity = 'contact'"))
+        assert sorted(keys.scalars()) == sorted(text_fold(n) for n in names)
     engine.dispose()

@@ -6,7 +6,9 @@ letters after everything. Each now has a ``sort_key`` (crm_core.collation: ICU's
 collation, CLDR's Urdu tailoring in the scripts' root order), filled here for every
 row, and lists are ordered by it:
 
-- ``sort_key`` on ``companies``, ``contacts`` and ``opportunities``;
+- ``sort_key`` on ``companies``, ``contacts`` and ``opportunities``, and the one the
+  word index (``search_terms``) copies so that a name search reads its page in name
+  order from the index alone, widened to the key's length;
 - the index of active companies and contacts in name order now on ``sort_key``
   (``ix_*_active_sort`` for ``ix_*_active_name``; ``name_key`` keeps its own index for
   search), and two on deals beside the search's: everyone's and an owner's.
@@ -23,6 +25,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from crm_core.collation import KEY_LENGTH, sort_key
+from crm_core.text import fold
 
 revision = "0016"
 down_revision = "0015"
@@ -31,11 +34,24 @@ depends_on = None
 
 BATCH = 5000
 TABLES = ("companies", "contacts", "opportunities")
+#: Tables with a word index, and the entity name their terms carry.
+INDEXED = {"companies": "company", "contacts": "contact"}
+#: The word index's sort key before: the folded name, at most 120 characters.
+TERM_KEY = 120
+_TERMS = sa.table(
+    "search_terms",
+    sa.column("entity", sa.String),
+    sa.column("record_id", sa.Integer),
+    sa.column("sort_key", sa.String),
+)
 
 
 def _fill(conn: sa.Connection, name: str) -> None:
     table = sa.table(name, sa.column("id", sa.Integer), sa.column("name", sa.Text))
     keys = sa.table(name, sa.column("id", sa.Integer), sa.column("sort_key", sa.String))
+    terms = _TERMS.update().where(
+        _TERMS.c.entity == sa.bindparam("of"), _TERMS.c.record_id == sa.bindparam("rid")
+    )
     after = 0
     while True:
         rows = conn.execute(
@@ -46,15 +62,19 @@ def _fill(conn: sa.Connection, name: str) -> None:
         ).all()
         if not rows:
             return
-        conn.execute(
-            keys.update().where(keys.c.id == sa.bindparam("rid")),
-            [{"rid": rid, "sort_key": sort_key(name)} for rid, name in rows],
-        )
+        values = [{"rid": rid, "sort_key": sort_key(name)} for rid, name in rows]
+        conn.execute(keys.update().where(keys.c.id == sa.bindparam("rid")), values)
+        if name in INDEXED:
+            conn.execute(terms, [{**v, "of": INDEXED[name]} for v in values])
         after = rows[-1][0]
 
 
 def upgrade() -> None:
     conn = op.get_bind()
+    with op.batch_alter_table("search_terms") as batch:
+        batch.alter_column(
+            "sort_key", type_=sa.String(KEY_LENGTH), existing_type=sa.String(TERM_KEY)
+        )
     for name in TABLES:
         with op.batch_alter_table(name) as batch:
             batch.add_column(
@@ -81,3 +101,28 @@ def downgrade() -> None:
     for name in TABLES:
         with op.batch_alter_table(name) as batch:
             batch.drop_column("sort_key")
+    # The word index's key as it was: the folded name.
+    conn = op.get_bind()
+    for table_name, entity in INDEXED.items():
+        table = sa.table(table_name, sa.column("id", sa.Integer), sa.column("name", sa.Text))
+        after = 0
+        while True:
+            rows = conn.execute(
+                sa.select(table.c.id, table.c.name)
+                .where(table.c.id > after)
+                .order_by(table.c.id)
+                .limit(BATCH)
+            ).all()
+            if not rows:
+                break
+            conn.execute(
+                _TERMS.update().where(
+                    _TERMS.c.entity == entity, _TERMS.c.record_id == sa.bindparam("rid")
+                ),
+                [{"rid": rid, "sort_key": fold(name)[:TERM_KEY]} for rid, name in rows],
+            )
+            after = rows[-1][0]
+    with op.batch_alter_table("search_terms") as batch:
+        batch.alter_column(
+            "sort_key", type_=sa.String(TERM_KEY), existing_type=sa.String(KEY_LENGTH)
+        )
