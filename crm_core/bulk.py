@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import multiprocessing
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -47,6 +48,7 @@ from crm_core.loaders import (
     blank,
     database_reason,
 )
+from crm_core.workers import watch_parent
 
 if TYPE_CHECKING:
     from crm_core.workspace import Workspace
@@ -306,7 +308,7 @@ def _run_parallel(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_worker_start,
-        initargs=(url, loader.entity, loader.options),
+        initargs=(url, loader.entity, loader.options, os.getpid()),
     )
     pending: deque[tuple[list[Mapping[str, Any]], int, Future[Any]]] = deque()
     try:
@@ -324,9 +326,12 @@ def _run_parallel(
 _WORKER: dict[str, Loader] = {}
 
 
-def _worker_start(url: str, entity: str, options: dict[str, Any]) -> None:
-    """Open the workspace in a worker process and build the loader there."""
+def _worker_start(url: str, entity: str, options: dict[str, Any], parent: int) -> None:
+    """Open the workspace in a worker process and build the loader there; the worker
+    ends when ``parent`` (the importing process) dies, killed or not."""
     from crm_core.workspace import Workspace
+
+    watch_parent(parent)
 
     loaders: dict[str, Callable[..., Loader]] = {
         "contact": ContactLoader,

@@ -194,12 +194,20 @@ _SCRIPT = """
 import sys
 import crm_core
 
-def progress(report, fraction):
+def progress(report, fraction=None):
     print("batch", flush=True)
 
 if __name__ == "__main__":
     ws = crm_core.open(sys.argv[1])
-    ws.importer.run(sys.argv[2], "contacts", workers=1, batch_size=50, progress=progress)
+    if sys.argv[3] == "importer":
+        ws.importer.run(sys.argv[2], "contacts", workers=1, batch_size=50, progress=progress)
+    else:  # crm_core.bulk, the sync's and scripts' bulk load
+        import csv
+        from crm_core import bulk
+        with open(sys.argv[2], newline="") as f:
+            bulk.import_contacts(
+                ws, csv.DictReader(f), workers=1, batch_size=50, progress=progress
+            )
 """
 
 
@@ -234,8 +242,9 @@ def _workers(pid: int) -> list[int]:
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="looks at processes the Linux way")
+@pytest.mark.parametrize("how", ["importer", "bulk"])
 def test_workers_end_when_the_importing_process_is_killed(
-    tmp_path: Path, sqlite_template: Path
+    tmp_path: Path, sqlite_template: Path, how: str
 ) -> None:
     db = tmp_path / "crm.sqlite"
     shutil.copy(sqlite_template, db)
@@ -248,7 +257,7 @@ def test_workers_end_when_the_importing_process_is_killed(
     script.write_text(textwrap.dedent(_SCRIPT))
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
     parent = subprocess.Popen(
-        [sys.executable, str(script), str(db), str(data)],
+        [sys.executable, str(script), str(db), str(data), how],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
