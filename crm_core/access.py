@@ -32,10 +32,16 @@ by id, and every write, goes through a ``check_*`` function that raises
 :class:`~crm_core.errors.AccessDenied` naming the record by id only (its name is
 what is being protected).
 
-What spans the whole team is not a sales user's to change: running a sync, custom
-field definitions and pipelines (managers and admins, :func:`check_unrestricted`),
-users, their logins and the workspace's settings (admins, :func:`require_admin`); and
-a workspace acting for a user never becomes another one (:func:`check_act_as`).
+Companies and contacts are everyone's to read and edit, but a sales user does not take
+one that another user owns: only a manager or an admin changes the owner of a record
+owned by someone else (:func:`check_owner_change`); a sales user may take an unowned
+one, and hand on their own.
+
+What spans the whole team is not a sales user's to change: running a sync and deciding
+its conflicts, custom field definitions, pipelines, segments and campaigns (managers
+and admins, :func:`check_unrestricted`), users, their logins and the workspace's
+settings (admins, :func:`require_admin`); and a workspace acting for a user never
+becomes another one (:func:`check_act_as`).
 
 The rules are checked here and in the services, so that no caller, whatever button
 it shows or hides, can read or write past them.
@@ -232,11 +238,45 @@ def check_activity_written(ws: Workspace, s: Session, act: Any) -> None:
         raise AccessDenied(ws.login, ws.role, "give", record)
 
 
+class Refusal(AccessDenied):
+    """An :class:`AccessDenied` whose message names the rule that refused (``rule``),
+    rather than the own-records rule every other refusal names."""
+
+    def __init__(self, login: str | None, role: str | None, action: str, record: str, rule: str):
+        super().__init__(login, role, action, record)
+        self.rule = rule
+        self.args = (f"user {login!r} ({role}) may not {action} {record}: {rule}",)
+
+
+#: Why :func:`check_unrestricted` refuses.
+MANAGERS_ONLY = "only a manager or an admin may (it is the whole team's)"
+
+
 def check_unrestricted(ws: Workspace, action: str, what: str) -> None:
-    """Refuse ``action`` to a user whose role does not see every record (a sync, for
-    one, reads and writes every deal)."""
+    """Refuse ``action`` to a user whose role does not see every record: what spans the
+    whole team (a sync reads and writes every deal; a segment or a campaign is the
+    team's) is for managers and admins."""
     if own_only(ws) is not None:
-        raise AccessDenied(ws.login, ws.role, action, what)
+        raise Refusal(ws.login, ws.role, action, what, MANAGERS_ONLY)
+
+
+def check_owner_change(ws: Workspace, record: str, owner_id: Any, new_owner_id: Any) -> None:
+    """Refuse a sales user changing the owner of a company or contact (``record``, as
+    errors name it) that another user owns: ``owner_id`` is its owner now, and
+    ``new_owner_id`` the one asked for. Taking an unowned record, handing on one's own
+    and giving a record the owner it has are allowed; only a manager or an admin
+    reassigns another user's record (e-mail to a contact, for one, follows its owner:
+    :mod:`crm_core.mail.outgoing`)."""
+    mine = own_only(ws)
+    if mine is None or new_owner_id == owner_id or owner_id in (None, mine):
+        return
+    raise Refusal(
+        ws.login,
+        ws.role,
+        "change the field 'owner' of",
+        record,
+        "another user owns it; only a manager or an admin reassigns it",
+    )
 
 
 class NotAnAdmin(AccessDenied):
@@ -263,4 +303,10 @@ def check_act_as(ws: Workspace, user_id: int, login: str) -> None:
     unless it acts for an admin: a sales user's workspace never turns into a manager's."""
     if ws.role is None or ws.role == "admin" or user_id == ws.user_id:
         return
-    raise AccessDenied(ws.login, ws.role, "act as", f"user {login!r}")
+    raise Refusal(
+        ws.login,
+        ws.role,
+        "become",
+        f"user {login!r} (as_user)",
+        "a workspace acting for a user other than an admin stays that user's",
+    )

@@ -229,22 +229,38 @@ def record(
     user and origin: a row of a table without a version column changed with SQL (a
     merge moving a campaign membership), or a marker such as a merge's
     ``merged_into``. ``old`` and ``new`` are encoded like every journaled value."""
-    session.connection().execute(
-        insert(JournalEntry),
-        [
-            {
-                "at": session.info["clock"](),
-                "user_id": session.info.get("user_id"),
-                "entity": entity,
-                "record_id": record_id,
-                "action": action,
-                "field": field,
-                "old": encode(old),
-                "new": encode(new),
-                "origin": session.info.get("origin"),
-            }
-        ],
+    records(session, entity, [(record_id, action, field, old, new)])
+
+
+#: One change for :func:`records`: (record id, action, field, old, new).
+Change = tuple[int, str, str | None, Any, Any]
+
+
+def records(session: Session, entity: str, changes: Iterable[Change]) -> None:
+    """Journal changes of ``entity`` the flush listener does not see, one row each (as
+    :func:`record` does), sent as one statement however many there are: the members a
+    campaign gains at once, for one."""
+    at, user_id, origin = (
+        session.info["clock"](),
+        session.info.get("user_id"),
+        session.info.get("origin"),
     )
+    rows = [
+        {
+            "at": at,
+            "user_id": user_id,
+            "entity": entity,
+            "record_id": record_id,
+            "action": action,
+            "field": field,
+            "old": encode(old),
+            "new": encode(new),
+            "origin": origin,
+        }
+        for record_id, action, field, old, new in changes
+    ]
+    if rows:
+        session.connection().execute(insert(JournalEntry), rows)
 
 
 def search_rows(

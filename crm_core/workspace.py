@@ -333,7 +333,7 @@ def check_setting(key: str, value: Any) -> str:
         "currency": v.currency,
         "amount_grouping": lambda x: v.one_of(x, ("locale", "western", "indian", "auto")),
         "timezone": _timezone,
-        "session_idle_minutes": lambda x: str(v.integer(x, minimum=5, maximum=43_200)),
+        "session_idle_minutes": _idle_minutes,
         "session_max_hours": lambda x: str(v.integer(x, minimum=1, maximum=8_760)),
         "mail_fetch_minutes": _minutes,
         "mail_drain_seconds": lambda x: str(v.integer(x, minimum=0, maximum=86_400)),
@@ -345,6 +345,18 @@ def check_setting(key: str, value: Any) -> str:
         return str(cleaners[key](value))
     except v.Reject as exc:
         raise ValidationError([FieldError("settings", key, value, str(exc))]) from None
+
+
+#: The longest a staff app login may stay idle, in minutes: 7 days (README, SECURITY.md).
+MAX_IDLE_MINUTES = 7 * 24 * 60
+
+
+def _idle_minutes(value: Any) -> str:
+    """Minutes a login may stay idle: 5 to :data:`MAX_IDLE_MINUTES` (7 days)."""
+    minutes = v.integer(value, minimum=5)
+    if minutes > MAX_IDLE_MINUTES:
+        raise v.Reject(f"must be at most {MAX_IDLE_MINUTES} (7 days)")
+    return str(minutes)
 
 
 def _minutes(value: Any) -> str:

@@ -1,4 +1,10 @@
-"""Review and re-decide the conflicts a sync recorded."""
+"""Review and re-decide the conflicts a sync recorded.
+
+A manager's or an admin's work, as running the sync is
+(:func:`crm_core.access.check_unrestricted`): a conflict names any record of the team
+(another rep's deal among them) and deciding one writes to the ERP. A sales user is
+refused both the list and the decision, as the app's Sync page shows neither to them.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from typing import Any, Literal
 import pandas as pd
 from sqlalchemy import select
 
-from crm_core import Workspace
+from crm_core import Workspace, access
 from crm_core.errors import NotFoundError, ValidationError
 from crm_core.models import ExternalLink, SyncConflict
 from erp_bridge.adapter import Adapter
@@ -20,7 +26,10 @@ from erp_bridge.reconcile import _jsonable
 
 
 def open_conflicts(ws: Workspace) -> pd.DataFrame:
-    """Every conflict not yet confirmed, with both values and the side that was kept."""
+    """Every conflict not yet confirmed, with both values and the side that was kept.
+    Managers and admins only (a sales user is refused, not shown a narrowed list: the
+    values are of any record)."""
+    access.check_unrestricted(ws, "review", "the sync's conflicts")
     with ws.transaction() as s:
         rows = [
             {
@@ -55,7 +64,9 @@ def decide(
 
     Choosing the side the sync already kept only confirms it. The value goes through
     crm_core's validation locally and is written to the ERP as the sync would write it.
+    A manager's or an admin's decision, as running the sync is.
     """
+    access.check_unrestricted(ws, "decide", f"conflict #{conflict_id}")
     if winner not in ("crm", "erp"):
         raise ValueError(f"winner must be 'crm' or 'erp', not {winner!r}")
     emaps = {m.entity: m for m in (maps or adapter.catalogue.maps())}

@@ -16,7 +16,7 @@ import pandas as pd
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from crm_core import Workspace
+from crm_core import Workspace, access
 from crm_core.models import SyncFailure
 
 Direction = Literal["pull", "push"]
@@ -91,7 +91,10 @@ def cleared(
 
 def listed(ws: Workspace, backends: Collection[str] = ()) -> pd.DataFrame:
     """Every record waiting to be retried, oldest first: what `crmbook sync status` and
-    the app's Sync page show. ``record`` names it as ``local #id`` or ``remote #id``."""
+    the app's Sync page show. ``record`` names it as ``local #id`` or ``remote #id``.
+    Managers and admins only, as the sync that retries them is: the errors quote any
+    record's values (another rep's deal among them)."""
+    access.check_unrestricted(ws, "review", "the sync's failed records")
     query = select(SyncFailure).order_by(SyncFailure.first_failed_at, SyncFailure.id)
     if backends:
         query = query.where(SyncFailure.backend.in_(list(backends)))

@@ -173,7 +173,10 @@ class Review:
 def open_matches(ws: Workspace, backends: Iterable[str] = ()) -> pd.DataFrame:
     """The queued matches that wait for a person or for the next run: ``record`` names
     the record as ``remote #id`` (found in the ERP, candidates here) or ``local #id``
-    (candidates in the ERP); ``candidates`` lists ``#id name (keys)``."""
+    (candidates in the ERP); ``candidates`` lists ``#id name (keys)``. Managers and
+    admins only, as answering them is (:func:`decide`): the labels and candidates name
+    any record of the team."""
+    access.check_unrestricted(ws, "review", "the sync's queued matches")
     query = select(SyncMatch).where(SyncMatch.status.in_(WAITING)).order_by(SyncMatch.id)
     chosen = list(backends)
     if chosen:

@@ -11,7 +11,7 @@ import pandas as pd
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from crm_core import db, text
+from crm_core import access, db, text
 from crm_core import validation as v
 from crm_core.errors import FieldError, ValidationError
 from crm_core.models import Company, Contact, CustomFieldDefinition, SearchTerm, Tag, User
@@ -137,6 +137,11 @@ class _Parties(Service):
         lone surrogates replaced), and the reason says so. Values of the wrong type and
         a missing name are refused all the same. Any field written with a valid value
         loses its mark.
+
+        Every path that sets an owner comes through here (create, update, imports,
+        merges, the sync): a sales user changing the owner of a record another user
+        owns is refused before anything is set
+        (:func:`crm_core.access.check_owner_change`).
         """
         record = label(self.entity, None if creating else obj, None)
         if not isinstance(values, Mapping):
@@ -160,6 +165,8 @@ class _Parties(Service):
             )
         if creating and "name" not in values:
             errors.append(FieldError(record, "name", None, "is required"))
+        if not creating and "owner_id" in values:
+            self._check_owner(s, obj, values["owner_id"])
         keep = self.keepable() if keep_invalid else None
         phones = {f: values.pop(f) for f in self.phone_fields if f in values}
         apply_fields(obj, values, self._cleaners(s), record, errors, keep)
@@ -178,6 +185,16 @@ class _Parties(Service):
         obj.name_key = text.fold(obj.name)[:NAME_KEY]
         obj.email_key = text.fold(obj.email)[:EMAIL_KEY] or None
         obj.city_key = text.fold(obj.city)[:CITY_KEY] or None
+
+    def _check_owner(self, s: Session, obj: Any, owner: Any) -> None:
+        """Refuse, before anything is set, a sales user giving ``obj`` another owner
+        when someone else owns it (:func:`crm_core.access.check_owner_change`). An
+        owner that names no user is left to the cleaner, which reports it."""
+        try:
+            wanted = user_ref(s)(owner)
+        except Reject:
+            return
+        access.check_owner_change(self.ws, label(self.entity, obj, ""), obj.owner_id, wanted)
 
     # -- commands -----------------------------------------------------------------
     def create(self, **values: Any) -> dict[str, Any]:
@@ -204,7 +221,8 @@ class _Parties(Service):
         """Change fields of one record; ``expected_version`` guards against stale edits.
 
         Custom values merge into the existing ones (``None`` clears one); ``tags``
-        replaces the record's tags.
+        replaces the record's tags. Only a manager or an admin changes the ``owner`` of
+        a record another user owns (a sales user may take an unowned one).
         """
         values = {**_changes(f"{self.entity} #{record_id}", changes), **more}
         with self._tx() as s:

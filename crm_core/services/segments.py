@@ -1,4 +1,12 @@
-"""Segments (saved filters evaluated on demand) and campaigns."""
+"""Segments (saved filters evaluated on demand) and campaigns.
+
+Both are the whole team's: everyone reads them (a sales user's segment over deals
+matches only their own deals, crm_core.access), and managers and admins change them
+(:func:`crm_core.access.check_unrestricted`): a segment deleted or a campaign's
+members changed moves the figures of every rep's campaigns. Campaign members (a table
+without a version column) are journaled here, one row per member added or changed,
+in the form a merge journals them (:mod:`crm_core.duplicates.relink`): the whole row.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +14,10 @@ from functools import partial
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from crm_core import journal
+from crm_core import access, journal
 from crm_core import validation as v
 from crm_core.errors import FieldError, NotFoundError, ValidationError
 from crm_core.journal import plain
@@ -44,9 +52,10 @@ class Segments(Service):
         """Save a filter under ``name``: the keyword arguments of the entity's search().
 
         The filter is checked by running it once, so a bad filter is refused now
-        rather than when the segment is used.
+        rather than when the segment is used. Managers and admins only.
         """
         record = f"segment {name!r}"
+        access.check_unrestricted(self.ws, "create", record)
         errors: list[FieldError] = []
         try:
             name = v.required_text(name, 200)
@@ -133,15 +142,30 @@ class Segments(Service):
         return pd.DataFrame(rows, columns=["id", "name", "entity", "filters"])
 
     def delete(self, segment: int | str) -> None:
-        """Forget a segment (the records it matched are untouched)."""
+        """Forget a segment (the records it matched are untouched; the campaigns sent to
+        it keep their members and lose the segment, journaled). Managers and admins
+        only."""
+        access.check_unrestricted(self.ws, "delete", f"segment {segment!r}")
         with self._tx() as s:
             seg = self._get(s, segment)
-            s.execute(update(Campaign).where(Campaign.segment_id == seg.id).values(segment_id=None))
+            # Through the ORM, not one UPDATE: each campaign's change is journaled.
+            for camp in s.scalars(select(Campaign).where(Campaign.segment_id == seg.id)):
+                camp.segment_id = None
+            s.flush()
             s.delete(seg)
 
 
 def _jsonable(filters: dict[str, Any]) -> dict[str, Any]:
     return {key: plain(value) for key, value in filters.items()}
+
+
+#: The journal's name of campaign memberships (their table's, as merges journal them).
+MEMBERS = CampaignMember.__tablename__
+
+
+def _row(member: CampaignMember) -> dict[str, Any]:
+    """A membership as its journal rows hold it: the whole row (its key included)."""
+    return {c.key: getattr(member, c.key) for c in member.__mapper__.column_attrs}
 
 
 class Campaigns(Service):
@@ -150,8 +174,10 @@ class Campaigns(Service):
     entity = "campaign"
 
     def create(self, name: str, **values: Any) -> dict[str, Any]:
-        """Create a campaign: channel, starts_on, ends_on, cost (Decimal), currency."""
+        """Create a campaign: channel, starts_on, ends_on, cost (Decimal), currency.
+        Managers and admins only."""
         record = f"campaign (new) {name!r}"
+        access.check_unrestricted(self.ws, "create", record)
         with self._tx() as s:
             camp = Campaign()
             errors: list[FieldError] = []
@@ -186,9 +212,12 @@ class Campaigns(Service):
     ) -> int:
         """Target contacts (given, or every contact a segment matches now).
 
-        Contacts already targeted are kept as they are. Returns how many were added.
+        Contacts already targeted are kept as they are. Returns how many were added;
+        each is journaled (``campaign_members``, ``create``, the new row). Managers and
+        admins only.
         """
         record = f"campaign #{campaign_id}"
+        access.check_unrestricted(self.ws, "add contacts to", record)
         if contact_ids is not None and (
             not isinstance(contact_ids, list | tuple | set | frozenset)
             or not all(type(i) is int for i in contact_ids)
@@ -223,25 +252,40 @@ class Campaigns(Service):
             )
             now = self.ws.clock()
             new = [i for i in wanted if i not in have]
-            s.add_all(CampaignMember(campaign_id=camp.id, contact_id=i, added_at=now) for i in new)
+            added = [CampaignMember(campaign_id=camp.id, contact_id=i, added_at=now) for i in new]
+            s.add_all(added)
             if segment is not None and camp.segment_id is None:
                 camp.segment_id = self.ws.segments._get(s, segment).id
+            s.flush()
+            journal.records(
+                s, MEMBERS, ((m.campaign_id, "create", None, None, _row(m)) for m in added)
+            )
             return len(new)
 
     def responded(self, campaign_id: int, contact_id: int, at: Any = None) -> None:
-        """Record that a targeted contact responded."""
+        """Record that a targeted contact responded (journaled: ``campaign_members``,
+        ``update`` of ``responded_at``, the row before and after). Managers and admins
+        only, like every change of a campaign."""
+        access.check_unrestricted(self.ws, "record a response to", f"campaign #{campaign_id}")
         with self._tx() as s:
             member = None
             if v.is_id(campaign_id) and v.is_id(contact_id):
                 member = s.get(CampaignMember, (campaign_id, contact_id))
             if member is None:
                 raise NotFoundError("campaign member", (campaign_id, contact_id))
+            before = _row(member)
             try:
                 member.responded_at = v.aware_datetime(at) or self.ws.clock()
             except Reject as exc:
                 raise ValidationError(
                     [FieldError(f"campaign #{campaign_id}", "at", at, str(exc))]
                 ) from None
+            after = _row(member)
+            if after != before:
+                s.flush()
+                journal.record(
+                    s, MEMBERS, member.campaign_id, "update", "responded_at", before, after
+                )
 
     def members(self, campaign_id: int) -> pd.DataFrame:
         """The contacts a campaign targeted, with when they responded."""

@@ -438,6 +438,11 @@ def party_entries(service: str, mine: str, theirs: str, name: str) -> dict[str, 
             svc(r).write_fields(s, obj, {"city": "Kazan"}, creating=False)
             return obj.city
 
+    def take(r: Reps) -> Any:
+        with session_of(r.a) as s:
+            obj = s.get(model, r.ids[theirs])
+            svc(r).write_fields(s, obj, {"owner_id": r.bilal}, creating=False)
+
     return {
         f"{service}.archive": Allowed(
             PARTIES,
@@ -484,11 +489,19 @@ def party_entries(service: str, mine: str, theirs: str, name: str) -> dict[str, 
             holds(lambda f, r: ids_of(f) == {r.ids[mine], r.ids[theirs]}),
         ),
         f"{service}.update": Allowed(
-            PARTIES,
-            lambda r: svc(r).update(r.ids[theirs], city="Kazan"),
-            holds(lambda d, _r: d["city"] == "Kazan"),
+            PARTIES + "; but only a manager reassigns one another user owns",
+            lambda r: (
+                raises(AccessDenied, lambda: svc(r).update(r.ids[theirs], owner="bilal")),
+                raises(AccessDenied, lambda: svc(r).update(r.ids[theirs], {"owner": None})),
+                svc(r).update(r.ids[theirs], city="Kazan", owner="olga"),
+            ),
+            holds(lambda d, r: d[:2] == (True, True) and d[2]["city"] == "Kazan"),
         ),
-        f"{service}.write_fields": Allowed(PARTIES, write, equals("Kazan")),
+        f"{service}.write_fields": Allowed(
+            PARTIES + "; but only a manager reassigns one another user owns",
+            lambda r: (raises(AccessDenied, lambda: take(r)), write(r)),
+            equals((True, "Kazan")),
+        ),
     }
 
 
@@ -925,16 +938,18 @@ TABLE: dict[str, Any] = {
         lambda ws, _r: (ws.segments.count("All deals"), ws.segments.count("VIP deals")),
         equals((1, 1)),
     ),
-    "segments.create": Filtered(
-        lambda r: r.a.segments.evaluate(
-            r.a.segments.create("Olga's", "opportunity", owner="olga")["id"]
-        ),
-        holds(lambda f, _r: f.empty),
+    # Segments and campaigns are the team's: everyone reads them, managers change them.
+    "segments.create": Refused(
+        lambda r: [
+            lambda: r.a.segments.create("Olga's", "opportunity", owner="olga"),
+            lambda: r.a.segments.create("My people", "contact", company_id=r.indus),
+        ]
     ),
-    "segments.delete": Allowed(
-        "a saved filter is shared and stores no result; deleting it touches no deal",
-        lambda r: (r.a.segments.delete("VIP deals"), r.a.segments.list()["name"].tolist())[1],
-        equals(["All deals", "Indus people"]),
+    "segments.delete": Refused(
+        lambda r: [
+            lambda: r.a.segments.delete("VIP deals"),
+            lambda: r.a.segments.delete(r.mgr.segments.get("Indus people")["id"]),
+        ]
     ),
     "segments.evaluate": Filtered(
         lambda r: (
@@ -956,10 +971,11 @@ TABLE: dict[str, Any] = {
         lambda r: r.a.segments.list()["name"].tolist(),
         equals(["All deals", "Indus people", "VIP deals"]),
     ),
-    "campaigns.add_contacts": Allowed(
-        PARTIES + "; a campaign targets contacts",
-        lambda r: r.a.campaigns.add_contacts(r.spring, segment="Indus people"),
-        equals(0),  # Imran is targeted already
+    "campaigns.add_contacts": Refused(
+        lambda r: [
+            lambda: r.a.campaigns.add_contacts(r.spring, segment="Indus people"),
+            lambda: r.a.campaigns.add_contacts(r.spring, list(range(1, 400))),
+        ]
     ),
     "campaigns.list": Allowed(
         "campaigns are shared and hold no deal",
@@ -969,23 +985,22 @@ TABLE: dict[str, Any] = {
     "campaigns.count": Allowed(
         "campaigns are shared and hold no deal", lambda r: r.a.campaigns.count(), equals(1)
     ),
-    "campaigns.create": Allowed(
-        "campaigns are shared and hold no deal (their deals' results are in reports)",
-        lambda r: r.a.campaigns.create(name="Autumn push")["name"],
-        equals("Autumn push"),
+    "campaigns.create": Refused(
+        lambda r: [
+            lambda: r.a.campaigns.create(name="Autumn push"),
+            lambda: r.a.campaigns.create(name="Mine", cost="10.00", currency="PKR"),
+        ]
     ),
     "campaigns.members": Allowed(
         PARTIES + "; a campaign's members are contacts",
         lambda r: r.a.campaigns.members(r.spring)["name"].tolist(),
         equals(["Imran Khan", "Irina Petrova"]),
     ),
-    "campaigns.responded": Allowed(
-        PARTIES + "; a response is a contact's",
-        lambda r: (
-            r.a.campaigns.responded(r.spring, r.irina),
-            r.a.campaigns.members(r.spring)["responded_at"].notna().sum(),
-        )[1],
-        equals(1),
+    "campaigns.responded": Refused(
+        lambda r: [
+            lambda: r.a.campaigns.responded(r.spring, r.irina),
+            lambda: r.a.campaigns.responded(r.spring, r.imran),
+        ]
     ),
     # -- e-mail out (crm_core.mail.outgoing): only to one's own contacts ---------------
     # -- mail in: every mailbox's messages are linked to every deal: a manager's run ---
@@ -1369,7 +1384,7 @@ TABLE: dict[str, Any] = {
     "ws.set_setting": Refused(
         lambda r: [
             lambda: r.a.set_setting("phone_region", "PK"),
-            lambda: r.a.set_setting("session_idle_minutes", "43200"),
+            lambda: r.a.set_setting("session_idle_minutes", "10080"),
         ]
     ),
     "ws.setting": Allowed(CONFIG, lambda r: r.a.setting("currency"), equals("USD")),
