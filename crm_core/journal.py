@@ -18,7 +18,7 @@ from sqlalchemy import delete, event, insert, inspect
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
-from crm_core import text
+from crm_core import collation, text
 from crm_core.models import Company, Contact, JournalEntry, SearchTerm, Versioned
 
 # Columns that are derived or bookkeeping: journaling them would only add noise.
@@ -267,7 +267,7 @@ def search_rows(
     entity: str, record_id: int, name: str | None, active: bool = True
 ) -> list[dict[str, Any]]:
     """The :class:`SearchTerm` rows indexing ``name`` for one record."""
-    key = text.fold(name)[:120]
+    key = collation.sort_key(name)  # pages of a name search in alphabetical order
     words = text.words(name)
     spelled = f" {' '.join(words)} "
     return [

@@ -34,7 +34,7 @@ from crm_core.services.base import (
 from crm_core.validation import Reject
 
 ORDERS = {
-    "name": "name_key",
+    "name": "sort_key",  # alphabetical in every script (crm_core.collation)
     "city": "city_key",
     "email": "email_key",
     "created": "created_at",

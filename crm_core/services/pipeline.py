@@ -719,7 +719,7 @@ class PipelineService(Service):
         o = Opportunity
         orders = {
             "expected_close": o.expected_close,
-            "name": o.name_key,
+            "name": o.sort_key,  # alphabetical in every script (crm_core.collation)
             "revenue": o.expected_revenue,
             "created": o.created_at,
             "id": o.id,

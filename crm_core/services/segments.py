@@ -302,7 +302,7 @@ class Campaigns(Service):
                     )
                     .join(CampaignMember, CampaignMember.contact_id == Contact.id)
                     .where(CampaignMember.campaign_id == campaign_id)
-                    .order_by(Contact.name_key)
+                    .order_by(Contact.sort_key, Contact.id)
                 )
                 .mappings()
                 .all()
