@@ -8,6 +8,7 @@ whole layout) as a workbook. ``crmbook export contacts --xlsx FILE`` writes a ta
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +19,7 @@ import typer
 from babel import Locale, UnknownLocaleError
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from crm_core.cli import (
     DEFAULT_WORKSPACE,
@@ -35,14 +37,15 @@ from crm_core.export.tempfiles import target_problem
 from crm_core.money import digit_groups, format_figure
 from crm_core.reports import FILTERS, Column, Report
 from crm_core.reports.base import currency_sources
-from crm_core.terminal import cell, markup
+from crm_core.terminal import cell, markup, printable
 
 #: Decimals of a ``number`` column in the terminal (a ratio such as MASE: 1.02).
 NUMBER_DECIMALS = 2
 #: Column kinds printed as figures: right-aligned, never wrapped.
 NUMERIC_KINDS = ("int", "number", "money", "percent")
-#: A text column folds its values, but is kept at least this wide (or its widest value).
-TEXT_MIN_WIDTH = 10
+#: A table too wide for the terminal shows a text column at most this wide (longer
+#: values fold) and prints its other columns in blocks, each repeating the row's keys.
+TEXT_MAX_WIDTH = 24
 
 
 def cell_width(text: str) -> int:
@@ -106,9 +109,13 @@ def _print_report(spec: Report, frame: pd.DataFrame, amounts: _Amounts | None = 
     """Print ``frame`` (report ``spec``'s run); a money cell in its row's currency
     (the row's ``currency``, ``reporting_currency`` for ``*_converted`` columns, as
     the workbooks decide: :func:`~crm_core.reports.base.currency_sources`), else in
-    the run's reporting currency, written by ``amounts`` (default: western grouping)."""
+    the run's reporting currency, written by ``amounts`` (default: western grouping).
+
+    A table wider than the terminal is printed as several blocks of columns, one under
+    the other (see :func:`_blocks`): each block repeats the row's key columns (the
+    customer, the stage...) and the currency of its amounts, so no amount is ever
+    shown without what it belongs to and in what currency."""
     amounts = amounts or _Amounts()
-    table = Table(title=cell(spec.title), show_lines=False)
     declared = {c.name: c for c in spec.columns}
     columns: Sequence[Column] = [
         declared.get(str(name), Column(str(name), "text")) for name in frame.columns
@@ -126,29 +133,112 @@ def _print_report(spec: Report, frame: pd.DataFrame, amounts: _Amounts | None = 
             else:
                 shown.append(_shown(value, column.kind))
         rows.append(shown)
-    # A figure is never cut across lines (-1,16,45,678.90 in one piece): number columns
-    # do not wrap and are as wide as their widest figure; text columns fold instead.
-    # When even that does not fit the terminal, the table is drawn as wide as it needs
-    # (the terminal then wraps whole lines; piped, each row stays one line).
-    needed = 1  # the left border
-    for i, column in enumerate(columns):
-        numeric = column.kind in NUMERIC_KINDS
-        widest = max((cell_width(r[i]) for r in rows), default=0)
-        if numeric:
+    widths = [_column_width(c, [r[i] for r in rows], None) for i, c in enumerate(columns)]
+    if _table_width(widths) > console.width:  # long texts fold rather than add blocks
+        widths = [_column_width(c, [r[i] for r in rows]) for i, c in enumerate(columns)]
+    needs = {i: at for i, (at, _default) in sources.items() if at is not None}
+    blocks = _blocks(columns, widths, needs, console.width)
+    for number, block in enumerate(blocks):
+        title = spec.title if number == 0 else f"{spec.title} (continued)"
+        table = Table(title=cell(title), show_lines=False)
+        for i in block:
+            numeric = columns[i].kind in NUMERIC_KINDS
             table.add_column(
-                cell(column.name),
-                justify="right",
-                no_wrap=True,
-                overflow="ignore",
-                min_width=max(widest, 1),
+                _header(columns[i].name, widths[i]),
+                justify="right" if numeric else "left",
+                no_wrap=numeric,
+                overflow="ignore" if numeric else "fold",
+                width=widths[i],
             )
-            needed += max(widest, 1) + 3  # padding and the border
+        for shown in rows:
+            table.add_row(*(cell(shown[i]) for i in block))
+        _print_table(table, _table_width([widths[i] for i in block]))
+    if frame.empty:
+        console.print("(no rows)")
+
+
+#: Columns with these names (or ending ``_id``) are not a row's key: a name is.
+_NOT_KEYS = ("sequence",)
+
+
+def _column_width(column: Column, values: Sequence[str], most: int | None = TEXT_MAX_WIDTH) -> int:
+    """A column's width in the terminal: a figure's widest value (a figure never
+    wraps); a text's widest value, at most ``most`` (longer values fold); never
+    narrower than the longest part of its name between underscores (the header wraps
+    there, see :func:`_header`)."""
+    widest = max((cell_width(v) for v in values), default=0)
+    if column.kind not in NUMERIC_KINDS and most is not None:
+        widest = min(widest, most)
+    header = max(cell_width(part) for part in _header_parts(column.name))
+    return max(widest, header, 1)
+
+
+def _header_parts(name: str) -> list[str]:
+    """``weighted_value_converted`` -> ``weighted_``, ``value_``, ``converted``."""
+    return re.findall(r"[^_]*_+|[^_]+$", name) or [name]
+
+
+def _header(name: str, width: int) -> Text:
+    """A column's name wrapped at its underscores to fit ``width`` (``reporting_`` over
+    ``currency``), never inside a word; :func:`printable` like any cell."""
+    lines: list[str] = []
+    for part in _header_parts(name):
+        if lines and cell_width(lines[-1] + part) <= width:
+            lines[-1] += part
         else:
-            narrowest = min(max(widest, 1), TEXT_MIN_WIDTH)
-            table.add_column(cell(column.name), overflow="fold", min_width=narrowest)
-            needed += narrowest + 3
-    for shown in rows:
-        table.add_row(*(cell(text) for text in shown))
+            lines.append(part)
+    return Text("\n".join(printable(line) for line in lines))
+
+
+def _table_width(widths: Sequence[int]) -> int:
+    """The cells a table of columns this wide takes: each column's padding (2) and
+    border (1), and the left border."""
+    return 1 + sum(w + 3 for w in widths)
+
+
+def _keys(columns: Sequence[Column]) -> list[int]:
+    """The columns that say what a row is: the text and date columns before its first
+    figure (``customer``, ``customer_type``, ``currency``; ``pipeline``, ``stage``);
+    ids and sequences are passed over (a name says more than an id)."""
+    keys = []
+    for i, column in enumerate(columns):
+        if column.name.endswith("_id") or column.name in _NOT_KEYS:
+            continue
+        if column.kind in NUMERIC_KINDS:
+            break
+        keys.append(i)
+    return keys
+
+
+def _blocks(
+    columns: Sequence[Column], widths: Sequence[int], needs: dict[int, int], width: int
+) -> list[list[int]]:
+    """The columns of each block a table is printed in: all in one when they fit in
+    ``width``; else as many as fit in each block, in their order, each block holding
+    the key columns (:func:`_keys`) and, beside each amount, the column giving its
+    currency (``needs``: money column -> currency column). A block with a single
+    column too wide for ``width`` is drawn as wide as it needs."""
+    if _table_width(widths) <= width:
+        return [list(range(len(columns)))]
+    keys = _keys(columns)
+    blocks: list[list[int]] = []
+    block: set[int] = set(keys)
+    for i in range(len(columns)):
+        if i in block and i in keys:
+            continue
+        adding = {i} | ({needs[i]} if i in needs else set())
+        grown = block | adding
+        if _table_width([widths[j] for j in grown]) > width and block - set(keys):
+            blocks.append(sorted(block))
+            block, grown = set(keys), set(keys) | adding
+        block = grown
+    blocks.append(sorted(block))
+    return [b for b in blocks if set(b) - set(keys)] or [sorted(keys)]
+
+
+def _print_table(table: Table, needed: int) -> None:
+    """Print ``table``; one wider than the terminal is drawn as wide as it needs (the
+    terminal then wraps whole lines; piped, each row stays one line)."""
     width = console.width
     if needed > width:
         console.width = needed  # print() clamps a wider width to the console's
@@ -158,8 +248,6 @@ def _print_report(spec: Report, frame: pd.DataFrame, amounts: _Amounts | None = 
             console.width = width
     else:
         console.print(table)
-    if frame.empty:
-        console.print("(no rows)")
 
 
 class _Bar:
@@ -302,6 +390,8 @@ def report(
             _print_report(ws.reports.spec(name), frame, _Amounts.of(ws))
             if frame.attrs.get("missing_rates"):
                 _warn_missing_rates(str(frame.attrs["missing_rates"]))
+            for campaign, why in (frame.attrs.get("roi_not_computed") or {}).items():
+                err.print(f"note: no ROI for {markup(campaign)}: {markup(why)}")
         except CrmError as exc:
             fail(str(exc))
 

@@ -23,6 +23,7 @@ from crm_core.export import tables as table_exports
 from crm_core.export.layouts import Layout
 from crm_core.export.tables import TABLES
 from crm_core.export.workbook import Progress, SheetInfo, WorkbookBuilder
+from crm_core.money.rates import MISSING_PHRASES, missing_words
 from crm_core.reports import labels
 from crm_core.reports.base import FILTERS, REGISTRY, Report
 
@@ -126,7 +127,7 @@ class Export:
         language = labels.language_code(language or self._user_language())
         sheets, title = self._plan(wanted, segment)
         for sheet in sheets:
-            self._prepare(sheet, given, currency)
+            self._prepare(sheet, given, currency, language)
             missing = sheet.frame.attrs.get("missing_rates") if sheet.frame is not None else ""
             if missing and warn is not None:
                 warn(str(missing))
@@ -251,26 +252,48 @@ class Export:
             return None
         return str(found) if found else None
 
-    def _prepare(self, sheet: _Sheet, given: dict[str, Any], currency: str | None) -> None:
-        """Run a report sheet's report and write the sheet's cover note."""
+    def _prepare(
+        self, sheet: _Sheet, given: dict[str, Any], currency: str | None, language: str
+    ) -> None:
+        """Run a report sheet's report and write the sheet's cover note in the
+        workbook's ``language`` (its words from labels.toml; filter names, values,
+        currency codes and dates as they are)."""
         notes: list[str] = []
+
+        def note(key: str, **fields: Any) -> None:
+            notes.append(labels.word(key, language, **fields))
+
         if sheet.report is not None:
             spec = sheet.report
             taken = {k: v for k, v in given.items() if k in spec.filters}
             skipped = [k for k in given if k not in spec.filters]
             run = {**taken, **sheet.fixed}
             sheet.frame = self.ws.reports.run(spec.name, currency, **run)
+            attrs = sheet.frame.attrs
             if sheet.fixed:
-                fixed = ", ".join(f"{k}={v}" for k, v in sheet.fixed.items())
-                notes.append(f"fixed filters: {fixed}")
+                note(
+                    "note_fixed_filters",
+                    filters=", ".join(f"{k}={v}" for k, v in sheet.fixed.items()),
+                )
             if skipped:
-                notes.append(f"filters not applied: {', '.join(skipped)}")
-            missing = sheet.frame.attrs.get("missing_rates")
-            if missing:
-                notes.append(f"not converted: {missing}")
+                note("note_filters_not_applied", filters=", ".join(skipped))
+            if attrs.get("missing_rates"):
+                note("note_not_converted", rates=_missing(attrs, language))
+            if attrs.get("roi_not_computed"):
+                note("note_roi_not_computed", campaigns=", ".join(attrs["roi_not_computed"]))
         else:
             if sheet.segment is not None:
-                notes.append(f"segment: {sheet.segment}")
+                note("note_segment", segment=sheet.segment)
             if given:
-                notes.append(f"filters not applied: {', '.join(given)}")
+                note("note_filters_not_applied", filters=", ".join(given))
         sheet.note = "; ".join(notes)
+
+
+def _missing(attrs: dict[str, Any], language: str) -> str:
+    """The rates a report's run missed, in ``language`` (its ``missing_rate_list``);
+    its English ``missing_rates`` for a frame without the list (a plugin's own)."""
+    listed = attrs.get("missing_rate_list")
+    if not listed:
+        return str(attrs["missing_rates"])
+    phrases = {key: labels.word(f"missing_{key}", language) for key in MISSING_PHRASES}
+    return missing_words(listed, str(attrs.get("reporting_currency") or ""), phrases)

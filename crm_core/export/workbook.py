@@ -108,6 +108,8 @@ MIN_WIDTH = 6
 #: A row's height per line of wrapped text (points), and the most lines a row grows to.
 LINE_HEIGHT = 15
 MAX_LINES = 20
+#: The cover's notes column, in characters (its long notes wrap within it).
+COVER_NOTES_WIDTH = 50
 #: The progress callback is called every this-many rows (and at each table's end).
 PROGRESS_EVERY = 10_000
 
@@ -931,7 +933,10 @@ class WorkbookBuilder:
         sheet = self._cover
         big = self.book.add_format({"bold": True, "font_size": 16})
         bold = self._header
-        link = self.book.add_format({"font_color": "blue", "underline": 1})
+        # the sheets' rows grow with their wrapped notes: each cell reads from the top
+        link = self.book.add_format({"font_color": "blue", "underline": 1, "valign": "top"})
+        top = self.book.add_format({"valign": "top"})
+        count = self.book.add_format({"num_format": FORMATS["int"], "valign": "top"})
         stamp = self.book.add_format({"num_format": FORMATS["datetime"]})
 
         def write(row: int, col: int, text: str, fmt: Any = None) -> None:
@@ -969,23 +974,26 @@ class WorkbookBuilder:
             write(row, c, say(head), bold)
         for info in self.sheets:
             row += 1
+            if info.note:
+                # wrapped within its column, never spilling past the page's edge
+                sheet.set_row(row, LINE_HEIGHT * _lines(info.note, COVER_NOTES_WIDTH))
             if info.name.startswith("<r>"):
-                write(row, 0, info.name)  # see write_text: no link for such a name
+                write(row, 0, info.name, top)  # see write_text: no link for such a name
             else:
                 ref = info.name.replace("'", "''")
                 sheet.write_url(row, 0, f"internal:'{ref}'!A1", link, info.name)
-            write(row, 1, info.title)
+            write(row, 1, info.title, top)
             if info.rows is not None:
-                sheet.write_number(row, 2, info.rows, self._formats["int"])
+                sheet.write_number(row, 2, info.rows, count)
             if info.note:
-                write(row, 3, info.note)
+                write(row, 3, info.note, self._wrapped)
         if self.sheets:
             write(row + 2, 0, say("identifiers"))
         sheet.set_column(0, 0, max([14, *(display_width(i.name) + 2 for i in self.sheets)]))
         shown = [display_width(_shown(v)) + 2 for v in self.parameters.values()]
         sheet.set_column(1, 1, min(MAX_WIDTH, max([20, *shown])))
         sheet.set_column(2, 2, 10)
-        sheet.set_column(3, 3, 50)
+        sheet.set_column(3, 3, COVER_NOTES_WIDTH)
 
 
 # -- helpers ----------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The rejects file: every row an import refused, as it was, with why.
 
-It is written in the input's own format (CSV in the input's encoding and delimiter,
-or XLSX), with the input's columns followed by ``line``, ``field``, ``value`` and
+It is written in the format its name asks for (``.csv``: CSV in the input's encoding
+and delimiter; ``.xlsx``: a workbook; another extension is refused before anything
+is read or written), with the input's columns followed by ``line``, ``field``, ``value`` and
 ``reason``, so that a person can fix the rows in a spreadsheet and import the file
 again. A CSV cell that a spreadsheet would run as a formula is written with a leading
 apostrophe (:mod:`crm_core.imports.cells`), taken off again when the file is imported;
@@ -22,10 +23,28 @@ from crm_core.errors import ImportRefused
 from crm_core.imports.cells import extra_columns, safe_cell
 from crm_core.imports.reading import Source
 
+#: A rejects file's format by its name's extension (any case): it is written as its
+#: name says, whatever the input's format; another extension is refused.
+FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".xlsx": "xlsx"}
+
 
 def rejects_path(source: Path) -> Path:
-    """Where the rejects of ``source`` go by default: beside it, ``<name>.rejects.<ext>``."""
-    return source.with_name(f"{source.stem}.rejects{source.suffix or '.csv'}")
+    """Where the rejects of ``source`` go by default: beside it, ``<name>.rejects.<ext>``
+    (``.csv`` for an input whose extension names no rejects format)."""
+    suffix = source.suffix if source.suffix.lower() in FORMATS else ".csv"
+    return source.with_name(f"{source.stem}.rejects{suffix}")
+
+
+def rejects_format(path: Path) -> str:
+    """``csv`` or ``xlsx``: the format ``path``'s extension asks for (see :data:`FORMATS`);
+    :class:`RejectsPathError` for any other extension."""
+    found = FORMATS.get(path.suffix.lower())
+    if found is None:
+        raise RejectsPathError(
+            f"--rejects {path}: name the file .csv or .xlsx (.tsv and .txt: CSV too); "
+            "the rejects are written in the format its name says"
+        )
+    return found
 
 
 class RejectsPathError(ImportRefused):
@@ -35,7 +54,8 @@ class RejectsPathError(ImportRefused):
 def check_rejects_path(path: Path, source: Path | None) -> None:
     """Refuse a rejects path before anything is read or written: the input itself
     (by any name: resolved, through a symbolic or a hard link), a folder, a symbolic
-    link (never followed), a path whose folder does not exist."""
+    link (never followed), a path whose folder does not exist, a name that is not
+    .csv or .xlsx (:func:`rejects_format`)."""
     if os.path.islink(path):
         raise RejectsPathError(
             f"--rejects {path}: is a symbolic link; give the path of a file, not a link"
@@ -56,6 +76,7 @@ def check_rejects_path(path: Path, source: Path | None) -> None:
         raise RejectsPathError(
             f"--rejects {path}: is a folder; give the path of a file, e.g. {path / 'rejects.csv'}"
         )
+    rejects_format(path)
     folder = path.parent
     if not folder.is_dir():
         raise RejectsPathError(
@@ -83,12 +104,15 @@ class Rejects:
         self.kept: list[list[Any]] | None = [] if keep else None
         self.columns = list(columns)
         self.header = [*self.columns, *extra_columns(self.columns)]
-        self.xlsx = source is not None and source.format == "xlsx"
+        # Written as the file's name says (a .csv holds CSV even for an XLSX input).
+        self.xlsx = path is not None and rejects_format(path) == "xlsx"
         self.encoding = (source.encoding if source is not None else None) or "utf-8-sig"
         if self.encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
             # Excel reads UTF-8 without a mark as the local code page: keep Urdu readable.
             self.encoding = "utf-8-sig"
         self.delimiter = (source.delimiter if source is not None else None) or ","
+        if path is not None and path.suffix.lower() == ".tsv":
+            self.delimiter = "\t"
         self.count = 0
         self._file: TextIO | None = None
         self._writer: Any = None

@@ -36,6 +36,38 @@ def rate_value(value: Decimal) -> Decimal:
     return plain.quantize(Decimal(1)) if plain.as_tuple().exponent > 0 else plain  # type: ignore[operator]
 
 
+#: How :func:`missing_words` says the missing rates (the workbooks pass the same
+#: phrases in their language: crm_core/reports/labels.toml).
+MISSING_PHRASES = {
+    "no_rate": "no rate for {rates} (to {reporting})",
+    "rate_on_or_before": "{currency} on or before {day}",
+    "rate_undated": "{currency} for records without a date",
+    "rate_no_code": "records without a currency code",
+}
+
+
+def missing_words(
+    missing: list[tuple[str, dt.date | None]],
+    reporting: str,
+    phrases: dict[str, str] | None = None,
+) -> str:
+    """The rates ``missing`` (:meth:`Rates.missing_rates`) in words, by ``phrases``
+    (default :data:`MISSING_PHRASES`); '' when none is missing. Codes and dates are
+    written as they are."""
+    if not missing:
+        return ""
+    say = phrases or MISSING_PHRASES
+    parts = [
+        say["rate_no_code"]
+        if not code
+        else say["rate_undated"].format(currency=code)
+        if day is None
+        else say["rate_on_or_before"].format(currency=code, day=day.isoformat())
+        for code, day in missing
+    ]
+    return say["no_rate"].format(rates=", ".join(parts), reporting=reporting)
+
+
 class MissingRate(ValidationError):
     """No rate for ``currency`` on or before ``on`` (to ``reporting``): nothing is
     converted with a made-up rate. ``on`` is None when the record has no date."""
@@ -148,24 +180,26 @@ class Rates:
         """What :meth:`try_convert` missed, per currency from its earliest date (a rate
         on or before it serves every later one too): ``'no rate for LKR on or before
         2026-03-01, RUB on or before 2026-01-15'``; '' when nothing was missed."""
-        if not self.missing:
-            return ""
-        earliest: dict[str, dt.date | None] = {}
+        return missing_words(self.missing_rates(), self.reporting)
+
+    def missing_rates(self) -> list[tuple[str, dt.date | None]]:
+        """What :meth:`try_convert` missed, as data for :func:`missing_words`: (code,
+        its earliest date) by code, then (code, None) for records without a date, then
+        ("", None) when some records had no currency code."""
+        earliest: dict[str, dt.date] = {}
         undated: set[str] = set()
         for currency, on in self.missing:
             if on is None:
                 undated.add(currency)
-            elif currency not in earliest or on < earliest[currency]:  # type: ignore[operator]
+            elif currency not in earliest or on < earliest[currency]:
                 earliest[currency] = on
-        parts = [
-            f"{c} on or before {d.isoformat()}"
-            for c, d in sorted(earliest.items())
-            if d and _is_code(c)
+        out: list[tuple[str, dt.date | None]] = [
+            (c, d) for c, d in sorted(earliest.items()) if _is_code(c)
         ]
-        parts += [f"{c} for records without a date" for c in sorted(undated) if _is_code(c)]
+        out += [(c, None) for c in sorted(undated) if _is_code(c)]
         if any(not _is_code(c) for c, _ in self.missing):
-            parts.append("records without a currency code")
-        return f"no rate for {', '.join(parts)} (to {self.reporting})"
+            out.append(("", None))
+        return out
 
     # -- the search ------------------------------------------------------------------
     def _factor(self, given: Any, on: dt.date | None) -> Fraction:

@@ -97,8 +97,9 @@ class Reports:
         currency and beside them ``<column>_converted`` in the reporting currency.
         The DataFrame's ``attrs`` say ``reporting_currency`` and ``missing_rates``:
         the exchange rates the run lacked, in words ('' when none), e.g. ``'no rate
-        for LKR on or before 2026-03-01 (to EUR)'``; a row whose rate is missing has
-        its converted cells empty (never converted at 1).
+        for LKR on or before 2026-03-01 (to EUR)'``, and ``missing_rate_list`` the
+        same as data (:meth:`crm_core.money.Rates.missing_rates`); a row whose rate is
+        missing has its converted cells empty (never converted at 1).
         """
         spec = self.spec(name)
         scope = make_scope(self.ws, spec, filters, currency)
@@ -110,6 +111,7 @@ class Reports:
             )
         frame.attrs["reporting_currency"] = scope.currency
         frame.attrs["missing_rates"] = scope.missing_rates()
+        frame.attrs["missing_rate_list"] = scope.missing_rate_list()
         return frame
 
     def __getattr__(self, name: str) -> Any:

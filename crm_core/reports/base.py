@@ -23,6 +23,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm_core import collation
 from crm_core import validation as v
 from crm_core.access import activity_clauses, deal_clauses, interaction_clauses, own_only
 from crm_core.errors import FieldError, ValidationError
@@ -275,6 +276,11 @@ class Scope:
         converted)."""
         return self._rates.missing_text() if self._rates is not None else ""
 
+    def missing_rate_list(self) -> list[tuple[str, dt.date | None]]:
+        """Which rates this run missed, as data (:meth:`crm_core.money.Rates.missing_rates`:
+        for the workbooks, which say it in their language)."""
+        return self._rates.missing_rates() if self._rates is not None else []
+
     # -- time -------------------------------------------------------------------------
     def today(self) -> dt.date:
         """Today in the workspace time zone (by the workspace clock)."""
@@ -434,6 +440,15 @@ def converted(name: str, what: str) -> Column:
         "money",
         f"{what} in the reporting currency (empty when a rate is missing).",
     )
+
+
+def name_order(name: str | None) -> str:
+    """The key every report sorts a name by (a customer, a campaign, an employee, a
+    reason): the contact and company lists' own (:func:`crm_core.collation.sort_key`,
+    their stored ``sort_key``), so that names come in one alphabetical order in every
+    list and report (Adam, émile, Zoe, адам, Анна, Егор, Ёлка, Яна), never in code-point
+    order (Zoe before émile, Ёлка before Анна)."""
+    return collation.sort_key(name)
 
 
 def currency_sources(

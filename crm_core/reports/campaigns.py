@@ -11,7 +11,8 @@ from decimal import Decimal
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import case, cast, func, select
+from sqlalchemy import case, cast, func, or_, select
+from sqlalchemy.orm import Session
 
 from crm_core.mail.campaigns import mail_counts
 from crm_core.models import Campaign, CampaignMember, Opportunity
@@ -22,6 +23,7 @@ from crm_core.reports.base import (
     Column,
     Scope,
     converted,
+    name_order,
     report,
 )
 from crm_core.services.figures import MONEY, money, total
@@ -49,7 +51,8 @@ from crm_core.services.figures import MONEY, money, total
             "roi",
             "percent",
             "the campaign's (won revenue - cost) / cost, all its currencies converted; "
-            "the same on each of its rows",
+            "the same on each of its rows; empty when the owner/team filter (or a sales "
+            "user's own view) leaves out some of its won deals",
         ),
         Column("sent", "int", "campaign e-mails the server accepted"),
         Column("delivered", "int", "of which not bounced"),
@@ -82,6 +85,11 @@ def campaign_results(scope: Scope) -> pd.DataFrame:
     when a rate is missing; and ``roi``: one figure per campaign, repeated on each of
     its rows, fraction (sum of won_revenue_converted over its rows - cost_converted)
     / cost_converted; NaN when there is no cost, it is zero, or a rate is missing.
+    The ROI is the campaign's, never a part of its revenue against its whole cost: it
+    is NaN as well when the view leaves out some of its won deals (an ``owner`` or
+    ``team`` filter, or a sales user's view of their own deals, while others own a won
+    deal of the campaign), the cost still shown; the frame's
+    ``attrs["roi_not_computed"]`` then says why, per campaign name.
     Then the campaign's e-mails (crm_core.mail, repeated on each of its rows):
     ``sent`` (accepted by the SMTP server), ``delivered`` (sent and no bounce came
     back), ``bounced`` and ``replied`` (members with an incoming e-mail in the thread
@@ -138,6 +146,7 @@ def campaign_results(scope: Scope) -> pd.DataFrame:
             .where(o.campaign_id.in_(select(Campaign.id).where(*picked)), *scope.deals(o))
             .group_by(o.campaign_id, o.currency)
         ).all()
+        partial = _left_out(s, scope, picked)
         wins = s.execute(
             select(o.campaign_id, o.currency, o.expected_revenue, o.closed_at).where(
                 won, o.campaign_id.in_(select(Campaign.id).where(*picked)), *scope.deals(o)
@@ -156,6 +165,7 @@ def campaign_results(scope: Scope) -> pd.DataFrame:
     reporting = scope.rates.reporting
     nothing = (0, 0, Decimal("0.00"))
     rows = []
+    not_computed: dict[str, str] = {}
     for (
         cid,
         name,
@@ -183,14 +193,44 @@ def campaign_results(scope: Scope) -> pd.DataFrame:
         won_total = total([row[12] for row in mine])
         cost_total = next((row[13] for row in mine if row[10] is not None), None)
         has_cost = cost is not None and cost_currency
+        whole = cid not in partial
         roi = (
             float((won_total - cost_total) / cost_total)
-            if has_cost and cost_total and won_total is not None
+            if has_cost and cost_total and won_total is not None and whole
             else float("nan")
         )
+        if has_cost and not whole:
+            not_computed[name] = PARTIAL_ROI
         rows += [(*row, roi, *(int(x) for x in emails)) for row in mine]
-    rows.sort(key=lambda r: (r[2] is None, r[2] or "", r[0], r[8]))
+    rows.sort(key=lambda r: (r[2] is None, r[2] or "", name_order(r[0]), r[8]))
     frame = pd.DataFrame(rows, columns=REGISTRY["campaign_results"].column_names)
     for name in ("won_revenue_converted", "cost_converted"):
         frame[name] = frame[name].astype(object)
-    return frame.astype({"response_rate": float, "roi": float})
+    frame = frame.astype({"response_rate": float, "roi": float})
+    frame.attrs["roi_not_computed"] = not_computed
+    return frame
+
+
+#: Why a campaign's ROI is left empty (``attrs["roi_not_computed"]``).
+PARTIAL_ROI = (
+    "this view (an owner or team filter, or a sales user's own deals) leaves out some "
+    "of its won deals: its ROI weighs all of them against its whole cost"
+)
+
+
+def _left_out(s: Session, scope: Scope, picked: list[Any]) -> set[int]:
+    """The campaigns (of those ``picked``) with a won deal that the scope's owners
+    (its owner/team filter, a sales user's own) leave out: their ROI would weigh part
+    of their revenue against their whole cost. Only which campaigns is learnt, never
+    a figure of those deals. Empty when the scope keeps every owner."""
+    if scope.owner_ids is None:
+        return set()
+    o = Opportunity
+    outside = or_(o.owner_id.is_(None), o.owner_id.not_in(sorted(scope.owner_ids)))
+    query = select(o.campaign_id).where(
+        o.active.is_(True),
+        o.status == "won",
+        o.campaign_id.in_(select(Campaign.id).where(*picked)),
+        outside,
+    )
+    return {cid for cid in s.scalars(query.distinct()) if cid is not None}

@@ -39,6 +39,7 @@ from crm_core.reports.base import (
     Scope,
     converted,
     frame_of,
+    name_order,
     report,
 )
 from crm_core.services.accounts import SETTLED
@@ -80,7 +81,8 @@ SALES_COLUMNS = [
         "rank",
         "int",
         "The customer's place by revenue_converted over all their currencies (1 = most); "
-        "empty when a rate is missing.",
+        "customers with equal revenue share a place (1, 2, 2, 4); empty when a rate is "
+        "missing.",
     ),
 ]
 _BUCKETS = ("age_0_30", "age_31_60", "age_61_90", "age_90_plus")
@@ -125,11 +127,13 @@ def sales_per_customer(scope: Scope) -> pd.DataFrame:
     invoices``; a row with a missing rate has them empty (None) and the run's
     ``attrs["missing_rates"]`` says which rate. ``rank``: the customer's place by
     the sum of ``revenue_converted`` over their rows (all their currencies), 1 the
-    largest, the same on each of their rows; None when one of their rows could not
-    be converted.
+    largest, the same on each of their rows; customers with equal revenue share their
+    place (1, 2, 2, 4: "min" ranking); None when one of their rows could not be
+    converted.
 
     Rows are sorted by that ranking (customers whose rank is unknown last, by
-    revenue), a customer's currencies together, then by customer and currency.
+    revenue), a customer's currencies together, then by customer (in the contact
+    list's alphabetical order: :func:`~crm_core.reports.base.name_order`) and currency.
 
     A customer and currency with no posted invoice or credit note dated in the period
     and no open balance is left out.
@@ -203,19 +207,25 @@ def sales_per_customer(scope: Scope) -> pd.DataFrame:
 
 def _rank(rows: list[dict[str, Any]]) -> None:
     """Rank customers by their revenue in the reporting currency, all currencies
-    added; sort ``rows`` by it (in place) and set each row's ``rank``."""
+    added, equal revenues sharing a place; sort ``rows`` by it (in place), equal ones
+    by name, and set each row's ``rank``."""
     totals: dict[tuple[str, int], Decimal | None] = {}
     for row in rows:
         key = (row["customer_type"], row["customer_id"])
         before = totals.get(key, Decimal(0))
         value = row["revenue_converted"]
         totals[key] = None if before is None or value is None else before + value
-    names = {(r["customer_type"], r["customer_id"]): r["customer"] or "" for r in rows}
+    names = {(r["customer_type"], r["customer_id"]): name_order(r["customer"]) for r in rows}
     known = sorted(
         (k for k, t in totals.items() if t is not None),
         key=lambda k: (-totals[k], names[k], k),  # type: ignore[operator]
     )
-    places = {key: place for place, key in enumerate(known, start=1)}
+    places: dict[tuple[str, int], int] = {}
+    for position, key in enumerate(known, start=1):
+        tied = position > 1 and totals[key] == totals[known[position - 2]]
+        places[key] = places[known[position - 2]] if tied else position
+    # order: the place, then the name (places[...] alone would mix tied customers' rows)
+    sequence = {key: position for position, key in enumerate(known, start=1)}
     unknown = len(known) + 1
     for row in rows:
         row["rank"] = places.get((row["customer_type"], row["customer_id"]))
@@ -228,7 +238,7 @@ def _rank(rows: list[dict[str, Any]]) -> None:
     def order(row: dict[str, Any]) -> tuple[Any, ...]:
         # a customer's rows together; those without a rank after, by their largest row
         key = (row["customer_type"], row["customer_id"])
-        place = places.get(key, unknown)
+        place = sequence.get(key, unknown)
         return (place, -largest[key] if place == unknown else 0, names[key], key, row["currency"])
 
     rows.sort(key=order)
@@ -292,7 +302,8 @@ def rfm(scope: Scope) -> pd.DataFrame:
     """RFM (recency, frequency, monetary) segmentation of customers from posted ERP
     invoices and credit notes, one row per customer and currency with at least one
     posted invoice in the window; sorted by currency, then monetary descending, then
-    customer.
+    customer (in the contact list's alphabetical order:
+    :func:`~crm_core.reports.base.name_order`).
 
     The window is the invoices dated from ``period_from`` (open when not given) to
     ``period_to`` (default today), both included; the reference date is ``period_to``
@@ -369,7 +380,9 @@ def rfm(scope: Scope) -> pd.DataFrame:
         row["monetary"] = _from_units(row["monetary"], row["currency"])
     _score(found)
     rows = found
-    rows.sort(key=lambda r: (r["currency"], -r["monetary"], r["customer"] or "", r["customer_id"]))
+    rows.sort(
+        key=lambda r: (r["currency"], -r["monetary"], name_order(r["customer"]), r["customer_id"])
+    )
     return frame_of(rows, RFM_COLUMNS)
 
 

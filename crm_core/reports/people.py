@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 
 from crm_core.models import CHANNELS, Activity, Company, Contact, Interaction, Opportunity, User
-from crm_core.reports.base import Chart, Column, Scope, frame_of, report
+from crm_core.reports.base import Chart, Column, Scope, frame_of, name_order, report
 
 PERIOD_AND_PEOPLE = ("period_from", "period_to", "owner", "team")
 
@@ -204,7 +204,7 @@ def workload(scope: Scope) -> pd.DataFrame:
         for name in _FIGURES:
             row[name] = int(row[name] or 0)
     rows = [r for r in rows if any(r[name] for name in _FIGURES)]
-    rows.sort(key=lambda r: (r["week"], r["owner"], r["login"]))
+    rows.sort(key=lambda r: (r["week"], name_order(r["owner"]), r["login"]))
     return frame_of(rows, WORKLOAD_COLUMNS)
 
 
@@ -350,7 +350,7 @@ def interactions(scope: Scope) -> pd.DataFrame:
     out.sort(
         key=lambda r: (
             -(r["total_in"] + r["total_out"]),
-            r["party"] or "",
+            name_order(r["party"]),
             r["party_type"],
             r["party_id"],
         )

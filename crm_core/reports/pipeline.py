@@ -28,6 +28,7 @@ from crm_core.reports.base import (
     Column,
     Scope,
     converted,
+    name_order,
     report,
 )
 from crm_core.services.figures import (
@@ -371,7 +372,7 @@ def win_loss(scope: Scope) -> pd.DataFrame:
         (status, label, cur, n, money(value, cur), n / outcomes[status], reporting, total(conv))
         for (status, label, cur), (n, value, conv) in groups.items()
     ]
-    rows.sort(key=lambda r: (r[0] != "won", r[1], r[2]))
+    rows.sort(key=lambda r: (r[0] != "won", name_order(r[1]), r[2]))
     frame = pd.DataFrame(rows, columns=_columns("win_loss"))
     return _objects(frame.astype({"share": float}), "value_converted")
 

@@ -26,11 +26,17 @@ FILE_COLUMNS: dict[str, tuple[str, ...]] = {
     "rate": ("rate", "exchange rate"),
     "base": ("base", "base currency", "per"),
 }
-#: What a rate may be: more than 0, below this (no currency is worth 10^15 of another).
-RATE_LIMIT = Decimal(10) ** 15
-#: ... and at least this: a rate's column keeps 18 decimal places, so a smaller one
-#: would lose its digits (and below 10^-18 be stored as 0).
-RATE_MINIMUM = Decimal(10) ** -12
+#: What a rate may be: below this (no currency is worth 10^8 of another: the widest
+#: pair today, the Kuwaiti dinar in Iranian rials, is some 3 x 10^6) ...
+RATE_LIMIT = Decimal(10) ** 8
+#: ... and at least this, its inverse: converting with a rate of 10^-12 turned 1000 GBP
+#: into 10^15 USD, beyond the 10^13 an amount may be (validation.MONEY_LIMIT).
+RATE_MINIMUM = Decimal(10) ** -8
+#: Why a rate outside them is refused, said with each refusal.
+_RATE_RANGE = (
+    "no currency is worth 100 million (10^8) of another, and converting with such a "
+    "rate would take ordinary amounts beyond what an amount may be (10^13)"
+)
 
 
 def write_rejects(path: Path, read: Any, refused: Refused) -> None:
@@ -125,21 +131,11 @@ def rate(record: str, value: Any, lenient: bool = False, from_file: bool = False
     if number <= 0:
         raise ValidationError([FieldError(record, "rate", value, "must be more than 0")])
     if number >= RATE_LIMIT:
-        raise ValidationError(
-            [FieldError(record, "rate", value, "is too large: a rate must be below 10^15")]
-        )
+        reason = f"is too large: a rate must be below 100000000 (10^8): {_RATE_RANGE}"
+        raise ValidationError([FieldError(record, "rate", value, reason)])
     if number < RATE_MINIMUM:
-        raise ValidationError(
-            [
-                FieldError(
-                    record,
-                    "rate",
-                    value,
-                    "is too small: a rate must be at least 0.000000000001 (10^-12); "
-                    "give the rate the other way round (--base)",
-                )
-            ]
-        )
+        reason = f"is too small: a rate must be at least 0.00000001 (10^-8): {_RATE_RANGE}"
+        raise ValidationError([FieldError(record, "rate", value, reason)])
     if exponent:
         reason = f"is written with an exponent; write the number in full ({number:f})"
         raise ValidationError([FieldError(record, "rate", value, reason)])

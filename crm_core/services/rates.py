@@ -197,8 +197,11 @@ class ExchangeRates(Service):
         the rejects. Managers and admins only.
         """
         from crm_core.imports.reading import FileError, open_source
+        from crm_core.imports.rejects import check_rejects_path
 
         access.check_unrestricted(self.ws, "import", "exchange rates")
+        if rejects is not None:  # before the file is read: a bad name writes nothing
+            check_rejects_path(Path(rejects), Path(path))
         source = open_source(path, encoding=encoding, delimiter=delimiter, sheet=sheet)
         where = rv.columns(source.columns)
         missing = [f for f in ("currency", "day", "rate") if f not in where]

@@ -222,11 +222,11 @@ def test_a_rate_too_small_to_keep_is_refused_not_stored_as_zero(ws, tiny):
 
 
 def test_rate_limits_are_said_as_they_are(ws):
-    ws.rates.set("CHF", "2026-04-07", "0.000000000001", base="USD")
-    ws.rates.set("JPY", "2026-04-07", "999999999999999", base="USD")
-    assert ws.rates.list()["rate"].tolist() == [Decimal("1E-12"), Decimal("999999999999999")]
-    with pytest.raises(ValidationError, match="is too large: a rate must be below 10\\^15"):
-        ws.rates.set("JPY", "2026-04-08", "1000000000000000", base="USD")
+    ws.rates.set("CHF", "2026-04-07", "0.00000001", base="USD")
+    ws.rates.set("JPY", "2026-04-07", "99999999.9999999", base="USD")
+    assert ws.rates.list()["rate"].tolist() == [Decimal("1E-8"), Decimal("99999999.9999999")]
+    with pytest.raises(ValidationError, match="is too large: a rate must be below 100000000"):
+        ws.rates.set("JPY", "2026-04-08", "100000000", base="USD")
     with pytest.raises(ValidationError, match="has more than 18 decimal places"):
         ws.rates.set("EUR", "2026-04-08", "0.1234567890123456789", base="USD")
 
