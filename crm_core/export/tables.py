@@ -163,7 +163,7 @@ def contacts(ws: Workspace, segment: int | str | None = None) -> Table:
         .outerjoin(Company, Company.id == c.company_id)
         .outerjoin(User, User.id == c.owner_id)
         .where(*where)
-        .order_by(c.name_key, c.id)
+        .order_by(c.sort_key, c.id)
     )
     tag_key = contact_tags.c.contact_id
     phone = _phone

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import threading
-import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -27,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from crm_core.loaders import BatchError, database_reason
+from crm_core.workers import watch_parent
 
 if TYPE_CHECKING:
     from crm_core.imports.batch import Row
@@ -83,18 +82,12 @@ def prepared(
 _WORKER: dict[str, RecordJob] = {}
 
 
-#: How often (seconds) a worker looks whether the process that started it still lives.
-WATCH_EVERY = 1.0
-
-
 def _start(url: str, spec: tuple[Any, ...], parent: int | None = None) -> None:
     """Open the workspace in a worker process and build the same job there; with
     ``parent`` (the pid of the importing process), end the worker when that process
     dies (killed, it never shuts its pool down)."""
     if parent is not None:
-        threading.Thread(
-            target=_watch, args=(parent,), name="crmbook-import-parent", daemon=True
-        ).start()
+        watch_parent(parent)
     from crm_core import db
     from crm_core.imports.records import RecordJob
     from crm_core.imports.report import ImportReport
@@ -106,15 +99,6 @@ def _start(url: str, spec: tuple[Any, ...], parent: int | None = None) -> None:
     _WORKER["job"] = RecordJob(
         ws, kind, columns, origin, plan, keys, mode, keep_invalid, pipeline_id, report
     )
-
-
-def _watch(parent: int) -> None:
-    """End this worker as soon as ``parent`` is no longer the process it belongs to
-    (it was adopted: its parent died)."""
-    while True:
-        if os.getppid() != parent:
-            os._exit(1)
-        time.sleep(WATCH_EVERY)
 
 
 def _prepare(lines: Lines) -> list[Row] | str:
