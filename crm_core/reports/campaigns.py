@@ -11,8 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import case, cast, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import case, cast, func, select
 
 from crm_core.mail.campaigns import mail_counts
 from crm_core.models import Campaign, CampaignMember, Opportunity
@@ -51,8 +50,8 @@ from crm_core.services.figures import MONEY, money, total
             "roi",
             "percent",
             "the campaign's (won revenue - cost) / cost, all its currencies converted; "
-            "the same on each of its rows; empty when the owner/team filter (or a sales "
-            "user's own view) leaves out some of its won deals",
+            "the same on each of its rows; empty in a view narrowed to some owners (an "
+            "owner/team filter, a sales user's own view)",
         ),
         Column("sent", "int", "campaign e-mails the server accepted"),
         Column("delivered", "int", "of which not bounced"),
@@ -86,10 +85,10 @@ def campaign_results(scope: Scope) -> pd.DataFrame:
     its rows, fraction (sum of won_revenue_converted over its rows - cost_converted)
     / cost_converted; NaN when there is no cost, it is zero, or a rate is missing.
     The ROI is the campaign's, never a part of its revenue against its whole cost: it
-    is NaN as well when the view leaves out some of its won deals (an ``owner`` or
-    ``team`` filter, or a sales user's view of their own deals, while others own a won
-    deal of the campaign), the cost still shown; the frame's
-    ``attrs["roi_not_computed"]`` then says why, per campaign name.
+    is NaN as well in a view narrowed to some owners (an ``owner`` or ``team`` filter,
+    or a sales user's view of their own deals), whoever owns its won deals (so that
+    the figure tells nothing of deals the view does not show), the cost still shown;
+    the frame's ``attrs["roi_not_computed"]`` then says why, per campaign with a cost.
     Then the campaign's e-mails (crm_core.mail, repeated on each of its rows):
     ``sent`` (accepted by the SMTP server), ``delivered`` (sent and no bounce came
     back), ``bounced`` and ``replied`` (members with an incoming e-mail in the thread
@@ -146,7 +145,6 @@ def campaign_results(scope: Scope) -> pd.DataFrame:
             .where(o.campaign_id.in_(select(Campaign.id).where(*picked)), *scope.deals(o))
             .group_by(o.campaign_id, o.currency)
         ).all()
-        partial = _left_out(s, scope, picked)
         wins = s.execute(
             select(o.campaign_id, o.currency, o.expected_revenue, o.closed_at).where(
                 won, o.campaign_id.in_(select(Campaign.id).where(*picked)), *scope.deals(o)
@@ -193,7 +191,9 @@ def campaign_results(scope: Scope) -> pd.DataFrame:
         won_total = total([row[12] for row in mine])
         cost_total = next((row[13] for row in mine if row[10] is not None), None)
         has_cost = cost is not None and cost_currency
-        whole = cid not in partial
+        # The ROI is the whole campaign's: never part of its revenue against its whole
+        # cost, and never a hint of others' deals (a sales user's view).
+        whole = scope.owner_ids is None
         roi = (
             float((won_total - cost_total) / cost_total)
             if has_cost and cost_total and won_total is not None and whole
@@ -213,24 +213,6 @@ def campaign_results(scope: Scope) -> pd.DataFrame:
 
 #: Why a campaign's ROI is left empty (``attrs["roi_not_computed"]``).
 PARTIAL_ROI = (
-    "this view (an owner or team filter, or a sales user's own deals) leaves out some "
-    "of its won deals: its ROI weighs all of them against its whole cost"
+    "the ROI is the whole campaign's, and this view (an owner or team filter, or a "
+    "sales user's own deals) shows only some of its deals"
 )
-
-
-def _left_out(s: Session, scope: Scope, picked: list[Any]) -> set[int]:
-    """The campaigns (of those ``picked``) with a won deal that the scope's owners
-    (its owner/team filter, a sales user's own) leave out: their ROI would weigh part
-    of their revenue against their whole cost. Only which campaigns is learnt, never
-    a figure of those deals. Empty when the scope keeps every owner."""
-    if scope.owner_ids is None:
-        return set()
-    o = Opportunity
-    outside = or_(o.owner_id.is_(None), o.owner_id.not_in(sorted(scope.owner_ids)))
-    query = select(o.campaign_id).where(
-        o.active.is_(True),
-        o.status == "won",
-        o.campaign_id.in_(select(Campaign.id).where(*picked)),
-        outside,
-    )
-    return {cid for cid in s.scalars(query.distinct()) if cid is not None}

@@ -127,7 +127,7 @@ def test_campaign_results_count_only_the_deals_of_the_owner_or_team(ws, campaign
     assert figures(bilal) == [
         ["Expo", 2, 1, "PKR", D("300000.00"), D("50000.00"), None],  # no PKR rate
         ["Mailing", 0, 0, "USD", D("0.00"), None, None],
-        ["Webinar", 0, 0, "USD", D("0.00"), D("100.00"), -1.0],
+        ["Webinar", 0, 0, "USD", D("0.00"), D("100.00"), None],  # ROI: the campaign's
         ["Referrals", 0, 0, "USD", D("0.00"), None, None],
     ]
     assert bilal["targeted"].tolist() == [4, 2, 0, 1]  # members are nobody's: unchanged
@@ -136,7 +136,7 @@ def test_campaign_results_count_only_the_deals_of_the_owner_or_team(ws, campaign
         ["Expo", 0, 0, "PKR", D("0.00"), D("50000.00"), None],  # the cost's row stays
         ["Expo", 2, 1, "USD", D("10000.00"), None, None],
         ["Mailing", 2, 1, "PKR", D("50000.00"), None, None],
-        ["Webinar", 0, 0, "USD", D("0.00"), D("100.00"), -1.0],
+        ["Webinar", 0, 0, "USD", D("0.00"), D("100.00"), None],
         ["Referrals", 0, 0, "USD", D("0.00"), None, None],
     ]
     assert rows(ws.as_user("olga").reports.campaign_results()) == rows(moscow)
