@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from crm_core.money.units import minor_units
 from crm_core.reports.base import Chart, Report
 from crm_core.reports.labels import CONVERTED, column_label, title, value_label, word
 
@@ -320,8 +321,12 @@ def _one(
         return left_out(word("too_many", language, count=len(table)))
     if len(table.columns) > MAX_SERIES:
         return left_out(word("too_many_series", language, count=len(table.columns)))
+    # Sums of floats carry binary noise (651969401.9399998): each figure rounded to
+    # what it can hold, its currency's minor units (money) or 6 places.
+    places = minor_units(currency) if currency else 6
     series = {
-        str(name): [None if pd.isna(x) else float(x) for x in table[name]] for name in table.columns
+        str(name): [None if pd.isna(x) else round(float(x), places) for x in table[name]]
+        for name in table.columns
     }
     actual = value_label("actual", language)
     emphasis = actual if chart.series is not None and actual in series else None

@@ -66,6 +66,24 @@ def test_a_money_chart_uses_converted_values_only_when_every_amount_was_converte
     assert pkr.currency == "PKR"
 
 
+def test_chart_figures_carry_no_float_noise():
+    """Added up as floats, 0.1 + 0.2 + 651969401.64 is 651969401.9399998: the chart
+    data sheet of a workbook showed that. Each figure is its currency's exact cents."""
+    frame = pd.DataFrame(
+        {
+            "stage": ["Qualified"] * 3 + ["Won"],
+            "currency": ["PKR"] * 3 + ["KWD"],
+            "value": [Decimal("0.1"), Decimal("0.2"), Decimal("651969401.64"), Decimal("1.235")],
+        }
+    )
+    chart = Chart("column", "stage", ("value",), "Value")
+    got = chart_data(chart, frame, {"value": "money"})
+    assert {c.currency: c.series["Value"] for c in got} == {
+        "KWD": [1.235],
+        "PKR": [651969401.94],
+    }
+
+
 def test_counts_in_several_currencies_are_added_up_and_percentages_are_not():
     frame = pd.DataFrame(
         {
