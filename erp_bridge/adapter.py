@@ -44,6 +44,17 @@ class Adapter(Protocol):
     #: :mod:`erp_bridge.catalogue`). The generic modules name no ERP model: they ask here.
     catalogue: Catalogue
 
+    def identity(self) -> str | None:
+        """The ERP database's own identity, the same by whatever address it is reached
+        (Odoo: ``database.uuid``); None when the syncing user may not read it. Asked
+        only for an address the workspace has not used (see :mod:`erp_bridge.backends`)."""
+        ...
+
+    def same_server(self, backend: str) -> bool:
+        """Whether ``backend`` (a name this adapter's kind gives) is this database at
+        another spelling of the same address (``localhost`` for ``127.0.0.1``)."""
+        ...
+
     def changed_since(
         self, model: str, cursor: Cursor, fields: Sequence[str], domain: Domain, limit: int
     ) -> list[Record]:

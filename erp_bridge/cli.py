@@ -85,6 +85,7 @@ def sync_odoo(
     from erp_bridge import resync_from as resync
     from erp_bridge import sync
     from erp_bridge.adapter import RemoteError
+    from erp_bridge.backends import resolve
     from erp_bridge.odoo.adapter import OdooAdapter
     from erp_bridge.runs import RunBusy
 
@@ -100,8 +101,10 @@ def sync_odoo(
     with existing(workspace) as ws, Progress(console=err, transient=True) as bar:
         if since is not None and not dry_run:
             try:
+                # The backend as this workspace knows it, whatever the URL's spelling.
+                resolve(ws, adapter)
                 resync(ws, adapter.backend, since, chosen)
-            except ValueError as exc:
+            except (ValueError, RemoteError) as exc:
                 fail(str(exc))
         tasks: dict[str, TaskID] = {}
 
@@ -243,6 +246,7 @@ def decide_conflict(
     """Settle a conflict: write the chosen side's value on both sides."""
     from crm_core.errors import CrmError
     from erp_bridge.adapter import RemoteError
+    from erp_bridge.backends import resolve
     from erp_bridge.conflicts import decide
     from erp_bridge.odoo.adapter import OdooAdapter
 
@@ -251,6 +255,7 @@ def decide_conflict(
     adapter = OdooAdapter(url, db, user, _secret(user), protocol=protocol)
     with existing(workspace) as ws:
         try:
+            resolve(ws, adapter)  # the conflict's backend, whatever the URL's spelling
             decide(ws, adapter, conflict, winner)  # type: ignore[arg-type]
         except (CrmError, RemoteError) as exc:
             fail(str(exc))

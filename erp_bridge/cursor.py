@@ -37,6 +37,9 @@ leaves more than ``CROWDED`` ids seen in its last second, that second is read on
 own, keyset-paged by id (``S <= write_date < S+1``, ``id > last``), leaving out the
 ids already returned (at most one page of them); then paging goes on from the next
 second.
+
+What is saved after a page is not the second being read but the newest *complete*
+one (:meth:`Cursor.done`): a run stopped inside a second re-reads all of it.
 """
 
 from __future__ import annotations
@@ -131,6 +134,17 @@ class Cursor:
         if limit is not None and len(page) >= limit and len(self.seen) > CROWDED:
             self.after_id = 0
         return page
+
+    def done(self, ended: bool) -> str:
+        """The newest second every record of which has been read ('' for none): the
+        position a run may save. The second being read is complete only when the
+        stream ``ended``: a page that ends inside a second (Odoo gives every record of
+        a bulk edit the same one) leaves the rest of it unread, so the position stays
+        at the second before, and the next run reads that second again from its
+        start (the records already applied come back unchanged and are skipped)."""
+        if ended or not self.second:
+            return self.second
+        return rewind(self.second, 1)
 
     @property
     def streaming(self) -> bool:

@@ -4,6 +4,7 @@ through crm_core's own validation, inside the run's session."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -22,6 +23,8 @@ from crm_core.models import (
     Tag,
     User,
 )
+from crm_core.models.base import MONEY_ZERO
+from crm_core.services.base import mark_unvalidated
 from crm_core.services.unique import insert_unique
 from crm_core.text import fold
 
@@ -166,6 +169,8 @@ class LocalWriter:
         if "partner" in values:
             values.update(self._partner_fields(s, values.pop("partner")))
         creating = opp is None
+        if values.get("currency", "") is None:  # the ERP did not say: keep the deal's
+            values.pop("currency")
         target = s.get(Stage, stage_id) if stage_id else None
         if opp is None:
             first = target or pipeline.stages[0]
@@ -177,17 +182,23 @@ class LocalWriter:
                 custom={},
                 type="opportunity",
                 probability=first.probability,
-                currency=self.ws.setting("currency"),
+                # The ERP's amounts are in its currency (values["currency"]); the
+                # workspace's only when the ERP did not say.
+                currency=values.pop("currency", None) or self.ws.setting("currency"),
             )
         elif target is not None and target.id != opp.stage_id:
             self.ws.pipeline.move_in_session(s, opp, target)
         errors: list[FieldError] = []
+        kept_amount = opp.expected_revenue
         # The ERP's amounts are rounded to the deal's currency, never refused for it.
         self.ws.pipeline.write_fields(
             s, opp, values, errors, creating, keep_invalid=True, rounded=True
         )
         if creating and any(e.field == "name" for e in errors):
             return None, errors
+        for error in errors:
+            if error.field == "expected_revenue":
+                _amount_not_kept(opp, kept_amount, error)
         if outcome is not None:
             self._set_outcome(opp, outcome, lost_reason_id)
         if creating:
@@ -239,6 +250,20 @@ class LocalWriter:
         elif outcome == "open":
             opp.status, opp.closed_at = "open", None
         opp.lost_reason_id = lost_reason_id if outcome == "lost" else None
+
+
+def _amount_not_kept(opp: Opportunity, kept: Decimal | None, error: FieldError) -> None:
+    """An ERP amount no amount column holds exactly (too large): the deal keeps the
+    amount it had (a new one 0.00), marked as not validated with the ERP's value and
+    why, so ``crmbook quality`` lists it and the run's error is not the only trace.
+    Never pushed back: the amount here is the synced one until someone changes it."""
+    amount = kept if kept is not None else MONEY_ZERO
+    opp.expected_revenue = amount
+    reason = (
+        f"the ERP's amount {error.value} is not kept here ({error.reason}); "
+        f"{amount} until it is changed"
+    )
+    mark_unvalidated(opp, (), {"expected_revenue": reason})
 
 
 def find_or_create_user(s: Session, login: str, name: str, email: str | None) -> User:

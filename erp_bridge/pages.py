@@ -122,7 +122,7 @@ class PageStream:
                 page = adapter.changed_since(model, cursor, fields, domain, size)
                 fresh = cursor.advance(page, size)
                 more = len(page) >= size or not streaming
-                self.pages.put(("page", fresh, cursor.second))
+                self.pages.put(("page", fresh, cursor.done(ended=not more)))
             if self.full:
                 self.pages.put(("checked", [], None))
             self.pages.put(None)

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from crm_core import Workspace, access, db
 from crm_core.models import SyncState
-from erp_bridge import runs
-from erp_bridge.adapter import Adapter
+from erp_bridge import backends, runs
+from erp_bridge.adapter import Adapter, Unavailable
 from erp_bridge.binder import Binder
 from erp_bridge.catalogue import COPIES, REFERENCE, SYNCED
 from erp_bridge.context import RunContext
@@ -78,6 +78,13 @@ def sync(
         raise ValueError(f"unknown models: {', '.join(sorted(unknown))}")
     # A sync reads and writes every record: not for a user who sees only their own.
     access.check_unrestricted(ws, "run a sync of", "the workspace with an ERP")
+    # One ERP database is one backend whatever its address is spelled as: the links,
+    # cursors and the run lock below all go by the backend it resolves to.
+    try:
+        backends.resolve(ws, adapter, remember=not dry_run)
+    except Unavailable as exc:
+        _failed_before_start(ws, adapter, dry_run, exc)
+        raise
     report = SyncReport(adapter.backend, dry_run=dry_run)
     run = None if dry_run else runs.start(ws, adapter.backend)
     try:
@@ -112,6 +119,17 @@ def sync(
             runs.finish(ws, run, report)
             report.run_id = run
     return report
+
+
+def _failed_before_start(
+    ws: Workspace, adapter: Adapter, dry_run: bool, exc: BaseException
+) -> None:
+    """Store a run that failed before it could start (the ERP unreachable while its
+    backend was resolved) as failed, with the reason, as any failed run is."""
+    if dry_run:
+        return
+    report = SyncReport(adapter.backend, status="failed", reason=str(exc) or type(exc).__name__)
+    runs.finish(ws, runs.start(ws, adapter.backend), report)
 
 
 def _run(

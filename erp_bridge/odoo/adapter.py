@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import socket
 import time
 import xmlrpc.client
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -174,7 +175,7 @@ class OdooAdapter:
             except xmlrpc.client.Fault as exc:
                 raise RemoteError(f"{model}.{method}: {_fault_text(exc)}") from exc
             except Exception as exc:
-                if type(exc).__name__ in ("JsonRPCException", "ValueError"):
+                if _refusal(exc):
                     raise RemoteError(f"{model}.{method}: {exc}") from exc
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
@@ -221,7 +222,7 @@ class OdooAdapter:
                 f"{_fault_text(exc)}"
             ) from exc
         except Exception as exc:
-            if type(exc).__name__ in ("AuthenticationError", "JsonRPCException"):
+            if type(exc).__name__ == "AuthenticationError" or _refusal(exc, value=False):
                 raise Unavailable(
                     f"{self._where} refused the login {self._login!r} on database "
                     f"{self.db!r}: {exc}"
@@ -375,6 +376,29 @@ class OdooAdapter:
             out.add(rid)
         return out
 
+    def identity(self) -> str | None:
+        """Odoo's ``database.uuid`` (a system parameter, readable by an administrator);
+        None when this user may not read it."""
+        try:
+            found = self.search_read(
+                "ir.config_parameter", [["key", "=", "database.uuid"]], ["value"]
+            )
+        except Unavailable:
+            raise
+        except RemoteError as exc:
+            log.info("database.uuid not readable: %s", exc)
+            return None
+        return str(found[0]["value"]) if found and found[0].get("value") else None
+
+    def same_server(self, backend: str) -> bool:
+        """``backend`` names this database on this port, on a host that resolves to an
+        address this one resolves to (``localhost`` and ``127.0.0.1``)."""
+        other = parse_backend(backend)
+        mine = parse_backend(self.backend)
+        if other is None or mine is None or other[0] != mine[0] or other[2] != mine[2]:
+            return False
+        return bool(addresses(other[1]) & addresses(mine[1]))
+
     def server_time(self) -> str:
         """Odoo's clock, from the ``Date`` header of a small call (``context_get``, which
         also checks the login); our own clock if no header comes back."""
@@ -426,6 +450,24 @@ class OdooAdapter:
         return out
 
 
+def parse_backend(backend: str) -> tuple[str, str, int] | None:
+    """(database, host, port) of an Odoo backend name ``odoo:db@host:port``."""
+    kind, _, rest = backend.partition(":")
+    db, at, where = rest.rpartition("@")
+    host, colon, port = where.rpartition(":")
+    if kind != "odoo" or not at or not colon or not port.isdigit():
+        return None
+    return db, host.strip("[]").lower(), int(port)
+
+
+def addresses(host: str) -> set[str]:
+    """The addresses ``host`` resolves to (itself when it does not resolve)."""
+    try:
+        return {str(info[4][0]) for info in socket.getaddrinfo(host, None)} | {host}
+    except OSError:
+        return {host}
+
+
 def _load_column(name: str, value: Any) -> str:
     # load() reads relations by database id through the "/.id" sub-field.
     relational = name.endswith(("_id", "_ids"))
@@ -450,6 +492,14 @@ def _load_value(value: Any) -> str:
     if isinstance(value, list):
         return ",".join(str(v) for v in value)
     return str(value)
+
+
+def _refusal(exc: Exception, value: bool = True) -> bool:
+    """Whether ``exc`` is Odoo refusing a call over JSON-RPC (odoolib's
+    ``JsonRPCException``, whatever module it is defined in), or, with ``value``, a
+    ``ValueError`` (a value this transport cannot send)."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return "JsonRPCException" in names or (value and isinstance(exc, ValueError))
 
 
 def _fault_text(fault: xmlrpc.client.Fault) -> str:

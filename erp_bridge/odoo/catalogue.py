@@ -49,6 +49,8 @@ LOOKUPS = {
     "crm.tag": Lookup(["name"]),
     "crm.stage": Lookup(["name", "sequence", "is_won"]),
     CURRENCY: Lookup(["name"]),
+    # The companies' currencies: a lead's amounts are in its company's.
+    "res.company": Lookup(["currency_id"]),
     "mail.activity.type": Lookup(["name", "res_model"]),
     # Only the models activities are on.
     "ir.model": Lookup(["model"], [["model", "in", ["crm.lead", "res.partner"]]]),

@@ -40,6 +40,40 @@ def text_to_html(value: Any, _ctx: Context) -> Any:
     return "".join(f"<p>{html.escape(line)}</p>" for line in str(value).splitlines())
 
 
+#: The heading above a prospect's details in a deal's description (see
+#: :func:`lead_description`).
+PROSPECT = "Prospect in Odoo (no customer linked yet; change these in Odoo):"
+#: A lead's own fields about a prospect that has no partner, and how they are labelled.
+PROSPECT_FIELDS = (
+    ("contact_name", "Contact"),
+    ("partner_name", "Company"),
+    ("email_from", "E-mail"),
+    ("phone", "Phone"),
+)
+
+
+def lead_description(record: dict[str, Any], ctx: Context) -> str | None:
+    """A lead's notes and, for a lead with no partner, what Odoo holds of the prospect
+    (its contact and company names, e-mail and phone) under :data:`PROSPECT`: shown
+    on the deal, without creating a partner in Odoo behind the user's back."""
+    notes = html_to_text(record.get("description"), ctx)
+    if record.get("partner_id"):
+        return notes
+    lines = [f"{label}: {record[f]}" for f, label in PROSPECT_FIELDS if record.get(f)]
+    if not lines:
+        return notes
+    block = "\n".join([PROSPECT, *lines])
+    return f"{notes}\n\n{block}" if notes else block
+
+
+def description_out(value: Any, ctx: Context) -> Any:
+    """A deal's description as Odoo's lead notes: without the prospect's details,
+    which are Odoo's own fields (see :func:`lead_description`)."""
+    text = str(value or "")
+    notes, heading, _ = text.partition(PROSPECT)
+    return text_to_html(notes.rstrip() if heading else text, ctx)
+
+
 def country_code(value: Any, ctx: Context) -> str | None:
     """res.country many2one -> ISO code."""
     if not value:
@@ -97,6 +131,41 @@ def money(value: Any, _ctx: Context) -> Decimal:
     keeps it (``1500.50``, ``1.235``); crm_core rounds it to the record's currency
     (KWD keeps 3 places, JPY none)."""
     return money_value(Decimal(str(value or 0)))
+
+
+#: Odoo's companies; the first (in id order) is the syncing user's main company, as
+#: for exchange rates (:mod:`erp_bridge.odoo.rates`).
+COMPANY = "res.company"
+
+
+def erp_currency(ctx: Context) -> str | None:
+    """The currency Odoo keeps amounts in: its main company's (read once per run, as a
+    reference table); None when Odoo shows no company."""
+    companies = ctx.reference(COMPANY)
+    if not companies:
+        return None
+    currency = companies[min(companies)].get("currency_id")
+    return str(currency[1]) if isinstance(currency, list | tuple) and currency else None
+
+
+def lead_currency(_record: Any, ctx: Context) -> str | None:
+    """The currency of a lead's ``expected_revenue``: the Odoo company's (Odoo 16-18
+    keep lead amounts in it), never the workspace's."""
+    return erp_currency(ctx)
+
+
+def amounts_in_erp_currency(value: Any, ctx: Context) -> Fields:
+    """Pushing a deal: nothing to write (Odoo derives the currency from the company),
+    but a deal in another currency is refused: its amount sent as Odoo's currency
+    would be a different sum of money."""
+    erp = erp_currency(ctx)
+    if value and erp and value != erp:
+        raise ValueError(
+            f"currency: the deal is in {value} but Odoo keeps lead amounts in its "
+            f"company's currency {erp}; it is not sent (its {value} amount would arrive "
+            f"as {erp}). Change the deal to {erp} here, and the next run sends it"
+        )
+    return Fields()
 
 
 def percent(value: Any, _ctx: Context) -> Decimal:
@@ -213,6 +282,16 @@ def lead_map() -> EntityMap:
         FieldMap("owner_id", "user_id", link="user", owner="crm"),
         FieldMap("stage_id", "stage_id", link="stage", owner="crm"),
         FieldMap("probability", "probability", percent, money_out, owner="crm"),
+        # The currency expected_revenue is in: the Odoo company's. A deal pulled takes
+        # it; a deal in another currency is not pushed (see amounts_in_erp_currency).
+        FieldMap(
+            "currency",
+            "expected_revenue",
+            lead_currency,
+            amounts_in_erp_currency,
+            "erp",
+            reads=("expected_revenue",),
+        ),
         FieldMap("expected_revenue", "expected_revenue", money, money_out),
         FieldMap("expected_close", "date_deadline", date_in, date_out, owner="crm"),
         FieldMap("priority", "priority", priority_in, priority_out, owner="crm"),
@@ -226,7 +305,13 @@ def lead_map() -> EntityMap:
             owner="crm",
             reads=("active", "lost_reason_id", "probability", "stage_id"),
         ),
-        FieldMap("description", "description", html_to_text, text_to_html),
+        FieldMap(
+            "description",
+            "description",
+            lead_description,
+            description_out,
+            reads=("description", "partner_id", *(f for f, _ in PROSPECT_FIELDS)),
+        ),
     ]
     return EntityMap("opportunity", "crm.lead", fields, depends_on=("company", "contact"))
 

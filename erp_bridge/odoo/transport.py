@@ -189,7 +189,7 @@ def connectors(odoolib: Any, timeout: float, clock: ServerClock) -> dict[str, ty
             except ValueError:
                 raise Busy(f"HTTP {response.status_code}: not an Odoo answer") from None
             if reply.get("error"):
-                raise odoolib.JsonRPCException(reply["error"])
+                raise json_rpc_error(reply["error"])
             return reply.get("result", False)
 
     class JsonRPCS(JsonRPC):
@@ -198,6 +198,24 @@ def connectors(odoolib: Any, timeout: float, clock: ServerClock) -> dict[str, ty
             self.url = f"https://{hostname}:{port}/jsonrpc"
 
     return {"xmlrpc": XmlRPC, "xmlrpcs": XmlRPCS, "jsonrpc": JsonRPC, "jsonrpcs": JsonRPCS}
+
+
+def json_rpc_error(error: Any) -> Exception:
+    """Odoo's JSON-RPC ``error`` object as odoolib's ``JsonRPCException`` (in
+    ``odoolib.tools``: odoo-client-lib 2 does not export it at the top), saying Odoo's
+    own message (``data.message``: "database "x" does not exist", an access error)
+    rather than the whole object."""
+    from odoolib.tools import JsonRPCException
+
+    class OdooRefused(JsonRPCException):  # type: ignore[misc]
+        def __str__(self) -> str:
+            data = self.error.get("data") if isinstance(self.error, dict) else None
+            message = (data or {}).get("message") if isinstance(data, dict) else None
+            if not message and isinstance(self.error, dict):
+                message = self.error.get("message")
+            return str(message or repr(self.error)).strip().splitlines()[-1][:500]
+
+    return OdooRefused(error)
 
 
 class Busy(ConnectionError):

@@ -54,6 +54,11 @@ class FakeOdoo:
         #: What :func:`seed` added: the syncing user's id and the stages' ids by name.
         self.user: int | None = None
         self.stage: dict[str, int] = {}
+        self.company_id: int | None = None
+        #: The database's own identity, and the backend names known to be spellings
+        #: of this server's address (see erp_bridge.backends).
+        self.uuid: str | None = "0f6b1c2e-fake-odoo-database"
+        self.spellings: set[str] = set()
 
     # -- helpers for tests -------------------------------------------------------------
     def tick(self, seconds: float = 1.0) -> None:
@@ -193,6 +198,15 @@ class FakeOdoo:
         self._call(model, "exists")
         return set(ids) & set(self.records.get(model, {}))
 
+    def identity(self) -> str | None:
+        """Odoo's ``database.uuid``; None as for a user who may not read it."""
+        self._call("ir.config_parameter", "search_read")
+        return self.uuid
+
+    def same_server(self, backend: str) -> bool:
+        """The Odoo adapter's comparison of addresses: here, the names in ``spellings``."""
+        return backend in self.spellings and self.backend in self.spellings
+
     def server_time(self) -> str:
         self._call("res.users", "context_get")
         return _stamp(self.now)
@@ -268,12 +282,15 @@ def seed(
     partners: bool = True,
 ) -> FakeOdoo:
     """Give ``erp`` what a fresh Odoo the sync tests talk to holds: ``countries`` (code,
-    name), the currency PKR, the user Ayesha (``erp.user``), the stages New and Won
-    (``erp.stage``), the models deals and partners hang activities on and, with
-    ``partners``, the company Indus Textiles and its contact عمران خان."""
+    name), the company Indus Holdings (``erp.company_id``) keeping its amounts in PKR,
+    the user Ayesha (``erp.user``), the stages New and Won (``erp.stage``), the models
+    deals and partners hang activities on and, with ``partners``, the company Indus
+    Textiles and its contact عمران خان."""
     for code, name in countries:
         erp.add("res.country", code=code, name=name)
-    erp.add("res.currency", name="PKR")
+    erp.company_id = erp.add(
+        "res.company", name="Indus Holdings", currency_id=erp.add("res.currency", name="PKR")
+    )
     erp.user = erp.add("res.users", name="Ayesha", login="ayesha", email="ayesha@example.com")
     erp.stage = {
         name: erp.add("crm.stage", name=name, sequence=i + 1, is_won=won)

@@ -33,7 +33,8 @@ DONE = re.compile(
     r"run #(\d+) (done|done with errors): (\d+) created, (\d+) updated, (\d+) archived, "
     r"(\d+) pushed, (\d+) conflicts in \d+\.\d s"
 )
-REFUSED = "res.users.context_get: cannot reach http://erp:8069: connection refused"
+#: The first call of a workspace's first run: the database's identity (erp_bridge.backends).
+REFUSED = "ir.config_parameter.search_read: cannot reach http://erp:8069: connection refused"
 
 
 class Timer:

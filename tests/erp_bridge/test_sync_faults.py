@@ -134,7 +134,9 @@ def test_a_failure_mid_pull_keeps_the_pages_applied_and_the_next_run_takes_the_r
     assert statuses(ws) == ["failed"]
     applied = partners_here(ws)
     assert len(applied) == 20  # exactly the two pages read
-    assert state(ws, "pull:company") == _stamp(odoo.get("res.partner", ids[19])["_wd"])
+    # The second of the last record read may hold more (unread) records: the saved
+    # position is the newest second known complete, the one before it.
+    assert state(ws, "pull:company") == _stamp(odoo.get("res.partner", ids[18])["_wd"])
     odoo.fault = None
     odoo.calls.clear()
     report = run(ws, odoo, models=["company"], page_size=10)

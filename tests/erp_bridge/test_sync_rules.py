@@ -133,6 +133,7 @@ class Ctx:
             "res.country": {1: {"code": "PK"}, 2: {"code": "BD"}},
             "crm.stage": {1: {"is_won": False}, 4: {"is_won": True}},
             "crm.tag": {7: {"name": "VIP"}, 8: {"name": "Export"}},
+            "res.company": {2: {"currency_id": [3, "EUR"]}, 1: {"currency_id": [2, "USD"]}},
             "res.partner.category": {7: {"name": "VIP"}},
         }
         self.created: list[str] = []
@@ -184,6 +185,7 @@ def test_lead_map_both_directions():
         "stage_id": None,
         "probability": Decimal("100.00"),
         "expected_revenue": Decimal("1500000.50"),
+        "currency": "USD",  # the main (first) company's
         "expected_close": dt.date(2026, 7, 31),
         "priority": 2,
         "tags": ["Export", "VIP"],
@@ -211,6 +213,13 @@ def test_lead_map_both_directions():
         "date_deadline": False,
     }
     assert ctx.created == ["Новый"]
+    # The deal's currency is not a field Odoo takes: nothing is sent for it, and a deal
+    # in another currency than the company's is refused, naming both.
+    assert lead.to_remote({"currency": "USD", "expected_revenue": 5}, ctx) == {
+        "expected_revenue": 5.0
+    }
+    with pytest.raises(ValueError, match=r"deal is in EUR .* company's currency USD"):
+        lead.to_remote({"currency": "EUR", "expected_revenue": 5}, ctx)
 
 
 @pytest.mark.parametrize(
