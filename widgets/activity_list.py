@@ -22,6 +22,7 @@ from crm_core.models import ACTIVITY_KINDS
 from widgets import i18n
 from widgets.i18n import N_, _
 from widgets.record_page import WORDS, link
+from widgets.row_clicks import RowClicks
 
 #: The three lists, in the order of the switch: (view-model parameter, title).
 LISTS = (("overdue", N_("Overdue")), ("today", N_("Today")), ("upcoming", N_("Upcoming")))
@@ -72,6 +73,7 @@ class ActivityLists:
     def __init__(self, model: Any):
         self.model = model
         self.selected: int | None = None
+        self.clicks = {name: RowClicks() for name, _title in LISTS}
         self.tables = {name: self._table(name) for name, _title in LISTS}
         counts = [len(getattr(model, name)) for name, _title in LISTS]
         # A switch of three buttons rather than tabs: its labels (with the counts) are
@@ -134,7 +136,7 @@ class ActivityLists:
             sizing_mode="stretch_width",
             css_classes=["crm-activity-list", f"crm-inbox-{name}"],
         )
-        table.on_click(lambda event, t=table: self._clicked(t, event))
+        table.on_click(lambda event, t=table, n=name: self._clicked(t, event, self.clicks[n]))
         table.param.watch(lambda event, t=table: self._selected(t, event.new), "selection")
         return table
 
@@ -144,14 +146,17 @@ class ActivityLists:
         self.switch.options = self._options()
         self._select(None)
 
-    def _clicked(self, table: pn.widgets.Tabulator, event: Any) -> None:
-        if event.column not in BUTTONS or event.row is None:
+    def _clicked(self, table: pn.widgets.Tabulator, event: Any, clicks: RowClicks) -> None:
+        """A row button: its action on the activity of that row, once for a double
+        click (see :mod:`widgets.row_clicks`)."""
+        if event.column not in BUTTONS or event.row is None or event.row >= len(table.value):
             return
         activity = int(table.value["id"].iloc[event.row])
         if event.column == "done":
-            self.model.complete(activity)
+            clicks.run(event.row, activity, lambda: self.model.complete(activity))
         else:
-            self.model.snooze(activity, 1 if event.column == "snooze1" else 7)
+            days = 1 if event.column == "snooze1" else 7
+            clicks.run(event.row, activity, lambda: self.model.snooze(activity, days))
 
     def _selected(self, table: pn.widgets.Tabulator, selection: list[int]) -> None:
         if selection:

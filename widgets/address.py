@@ -39,7 +39,16 @@ class Address(ReactiveHTML):
               state.quiet()
               if (data.fragment !== window.location.hash) { data.fragment = window.location.hash }
             }
-            state.go = (fragment) => {
+            // Panel sends a ReactiveHTML's text parameters through its HTML sanitizer,
+            // which writes "&" as "&amp;": read back as text, or the address would
+            // carry "&amp;" between its filters (and only the first survive a reload).
+            state.text = (escaped) => {
+              const box = document.createElement("textarea")
+              box.innerHTML = escaped
+              return box.value
+            }
+            state.go = (target) => {
+              const fragment = state.text(target)
               if (fragment && fragment !== window.location.hash) {
                 window.history.pushState(null, "", fragment)
               }

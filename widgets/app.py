@@ -36,6 +36,7 @@ from widgets.auth import (
     auth_provider,
     signing_key,
 )
+from widgets.base import md_text
 from widgets.design import dress, without_mathjax, without_web_fonts
 from widgets.global_search import HEADER_INPUT_STYLE, GlobalSearch
 from widgets.headers import SecurityHeaders
@@ -223,6 +224,10 @@ class StaffApp:
             key: pn.Column(sizing_mode="stretch_both", visible=False, margin=0)
             for key in [*(t for t, _m, _c in self.pages), "record"]
         }
+        #: Why the address's page is not shown (a page of another role), until the next.
+        self.notice = pn.pane.Alert(
+            "", alert_type="warning", visible=False, css_classes=["crm-app-notice"]
+        )
         self.main = pn.Column(
             *self._places.values(), sizing_mode="stretch_both", css_classes=["crm-main"]
         )
@@ -362,12 +367,24 @@ class StaffApp:
         if self.search.model.query:
             self.search.model.clear()  # a result was opened, or the user went elsewhere
         titles = {page_path(t): t for t, _m, _c in self.pages}
+        self.notice.param.update(object="", visible=False)
         if route is not None and route.kind is not None:
             self.show_record(route.kind, route.record_id)
             return
         if route is None or route.page not in titles:
             if self.pages:
                 self.show(self.pages[0][0])
+            withheld = {page_path(t): t for t, _m, _c in PAGES if t in RESTRICTED_PAGES}
+            if route is not None and route.page in withheld:
+                # a page of another role, by its address: said, not silently replaced
+                self.notice.param.update(
+                    object=md_text(
+                        _("The page {page!r} is for managers and admins.").format(
+                            page=_(withheld[route.page])
+                        )
+                    ),
+                    visible=True,
+                )
             return
         title = titles[route.page]
         self.show(title)
@@ -446,7 +463,7 @@ class StaffApp:
             pn.template.FastListTemplate(
                 title="crmbook",
                 sidebar=list(self.nav.values()),
-                main=[self.main],
+                main=[self.notice, self.main],
                 header=[
                     self.search,
                     self.badge,

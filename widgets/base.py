@@ -13,6 +13,7 @@ import param
 
 from crm_core import AccessDenied, ConflictError, NotFoundError, ValidationError, Workspace
 from widgets.i18n import _
+from widgets.reasons import field_reasons, refusals, refused
 
 # Characters Markdown would read as formatting.
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~=:$])")
@@ -51,8 +52,8 @@ class ViewModel(param.Parameterized):
         try:
             result = action()
         except ValidationError as exc:
-            self.field_errors = {e.field: e.reason for e in exc.errors}
-            self._say("; ".join(f"{e.field}: {e.reason}" for e in exc.errors), "danger")
+            self.field_errors = field_reasons(exc.errors)
+            self._say(refusals(exc.errors, self.field_labels()), "danger")
             return None
         except ConflictError as exc:
             self.field_errors = {}
@@ -60,20 +61,37 @@ class ViewModel(param.Parameterized):
             return None
         except (AccessDenied, NotFoundError) as exc:
             self.field_errors = {}
-            self._say(str(exc), "danger")
+            self._say(refused(exc), "danger")
             return None
         self.field_errors = {}
         self._say(done, "success" if done else "info")
         return result
 
+    def field_labels(self) -> dict[str, str]:
+        """Field -> the label (a catalogue entry) of the input it was typed in, for
+        naming a refused field as the user read it (see :mod:`widgets.reasons`)."""
+        return {}
+
     def _load(self) -> Any:
         """Re-read what the view shows (views that show lists override this)."""
         return True
 
-    def _act(self, write: Callable[[], dict[str, Any]], done: Callable[[dict], str]) -> Any:
+    def _act(
+        self,
+        write: Callable[[], dict[str, Any]],
+        done: Callable[[dict], str],
+        keep_typed: bool = False,
+    ) -> Any:
         """Run ``write`` through :meth:`attempt`, then reload (after a refusal too: a
-        conflict means what is shown is out of date), keeping the outcome message."""
+        conflict means what is shown is out of date), keeping the outcome message.
+
+        ``keep_typed``: the view shows the read values in the form the user typed in
+        (a record's edit form), so a value refused at its field reloads nothing:
+        nothing was written, and a reload would put the stored values over everything
+        else the user typed."""
         result = self.attempt(write)
+        if result is None and keep_typed and self.field_errors:
+            return None
         if result is not None:
             self._say(done(result), "success")
         outcome = (self.message, self.message_kind, self.field_errors)

@@ -30,6 +30,7 @@ from widgets.i18n import N_, _, ngettext
 from widgets.record_model import RecordModel, blank, company_ref
 from widgets.record_page import RecordPage, error_html
 from widgets.routes import record_hash
+from widgets.row_clicks import RowClicks
 
 ENTITIES = ("contact", "company")
 #: The columns of a page, per entity (crm_core's listing, trimmed to what the table shows).
@@ -91,13 +92,16 @@ PHONE_COLUMNS = ("phone", "mobile")
 def table_rows(rows: pd.DataFrame, links: str | None = None) -> pd.DataFrame:
     """What the table shows of a page: phones in international format with their
     country code (``+92 300 1234567``; a phone kept as its source wrote it, as it is).
-    Editing a phone cell sends what was typed, read like any other input. ``links``
+    Editing a phone cell sends what was typed, read like any other input. Whether the
+    record is active reads as a word of the page's language. ``links``
     (``contact`` or ``company``): each name becomes a link to its record page (the
     name escaped, for Tabulator's HTML formatter)."""
     shown = rows.copy()
     for column in PHONE_COLUMNS:
         if column in shown.columns:
             shown[column] = [format_phone(x) if isinstance(x, str) else x for x in shown[column]]
+    if "active" in shown.columns:  # a word, not Tabulator's "true"/"false"
+        shown["active"] = [_("yes") if bool(a) else _("no") for a in shown["active"]]
     if links and not shown.empty:
         shown["name"] = [
             f'<a href="{record_hash(links, int(i))}" dir="auto">{html.escape(str(n))}</a>'
@@ -115,6 +119,15 @@ EDITABLE = {
 NEW_FIELDS = {
     "contact": ("name", "email", "phone", "city", "country", "company"),
     "company": ("name", "email", "phone", "city", "country"),
+}
+#: The New form's labels (a refusal names its field by them, see widgets.reasons).
+NEW_LABELS = {
+    "name": N_("Name"),
+    "email": N_("E-mail"),
+    "phone": N_("Phone"),
+    "city": N_("City"),
+    "country": N_("Country"),
+    "company": N_("Company (name or id)"),
 }
 ORDERS = ("name", "city", "email", "country", "created", "updated", "id")
 #: How the sort orders are shown (translated where the Select is built).
@@ -189,6 +202,10 @@ class ContactBookModel(ViewModel):
         ),
     )
 
+    def field_labels(self) -> dict[str, str]:
+        """The New form's labels (the table's columns name the same fields)."""
+        return {**NEW_LABELS, "company_id": NEW_LABELS["company"]}
+
     def __init__(self, ws: Workspace, **params: Any):
         super().__init__(ws, **params)
         #: The selected record's page (its detail and daily actions).
@@ -262,11 +279,17 @@ class ContactBookModel(ViewModel):
         self.error_source = "search"
         found = self.attempt(lambda: self._fetch(0, count=True))
         if found is None:
-            self.param.update(page=0, total=0, rows=self._frame([]))
+            self._show_page(0, 0, self._frame([]))
             return False
-        page, total, frame = found
-        self.param.update(page=page, total=total, rows=frame)
+        self._show_page(*found)
         return True
+
+    def _show_page(self, page: int, total: int, frame: pd.DataFrame) -> None:
+        """Show ``frame`` as the page. A selected record the new page does not list is
+        let go: Archive and the other actions act only on a record the user sees."""
+        gone = self.selected_id is not None and self.selected_id not in set(frame["id"].tolist())
+        cleared: dict[str, Any] = {"selected_id": None, "detail": {}} if gone else {}
+        self.param.update(page=page, total=total, rows=frame, **cleared)
 
     def goto(self, page: int) -> bool:
         """Show page ``page`` (0-based) of the current search; False when there is no
@@ -277,8 +300,7 @@ class ContactBookModel(ViewModel):
         found = self.attempt(lambda: self._fetch(page, count=False))
         if found is None:
             return False
-        page, total, frame = found
-        self.param.update(page=page, total=total, rows=frame)
+        self._show_page(*found)
         return True
 
     def next_page(self) -> bool:
@@ -677,10 +699,12 @@ class ContactBook(ComponentView):
         )
 
         def show_rows(_: Any) -> None:
-            shown = m.rows.index[m.rows["id"] == m.selected_id].tolist()
-            table.param.update(
-                value=table_rows(m.rows, links()), editors=editors(), selection=shown[:1]
-            )
+            # The rows first, then the selection in them: set together, Tabulator would
+            # map the new selection through the old rows (an IndexError when they were
+            # fewer, say none after a search that found nothing).
+            table.param.update(value=table_rows(m.rows, links()), editors=editors())
+            at = m.rows.reset_index(drop=True)
+            table.selection = at.index[at["id"] == m.selected_id].tolist()[:1]
 
         m.param.watch(show_rows, "rows")
         table.on_edit(lambda e: m.edit(int(table.value["id"].iloc[e.row]), e.column, e.value))
@@ -763,14 +787,7 @@ class ContactBook(ComponentView):
 
     def _new_form(self) -> pn.viewable.Viewable:
         m = self.model
-        labels = {
-            "name": _("Name"),
-            "email": _("E-mail"),
-            "phone": _("Phone"),
-            "city": _("City"),
-            "country": _("Country"),
-            "company": _("Company (name or id)"),
-        }
+        labels = {field: _(label) for field, label in NEW_LABELS.items()}
         inputs = {
             field: pn.widgets.TextInput(
                 label=label,
@@ -801,11 +818,19 @@ class ContactBook(ComponentView):
             label=_("Create"), color="primary", css_classes=["crm-contact-new"]
         )
 
+        # A double click's second half finds the form emptied by the first's record:
+        # ignored, rather than refused as a record without a name.
+        clicks = RowClicks()
+
         def submit(_: Any) -> None:
             values = {f: w.value for f, w in inputs.items() if f in m.new_fields}
-            if m.create(**values) is not None:
-                for widget in inputs.values():
-                    widget.value = ""
+
+            def create_it() -> None:
+                if m.create(**values) is not None:
+                    for widget in inputs.values():
+                        widget.value = ""
+
+            clicks.run(0, tuple(values.items()), create_it)
 
         create.on_click(submit)
         card = pn.Card(

@@ -119,6 +119,10 @@ def page_attributes(language: str | None = None) -> str:
     return f'dir="{i18n.direction(language)}"'
 
 
+#: The page's width is the device's (the login pages say the same).
+VIEWPORT = "width=device-width, initial-scale=1"
+
+
 def page_css(language: str | None = None) -> list[str]:
     """The styles a page in ``language`` needs besides the fonts: the mirrored layout
     of a right-to-left language (none for the others)."""
@@ -140,4 +144,8 @@ def dress(template: Any, language: str | None = None) -> Any:
     template.config.raw_css = [*template.config.raw_css, FONT_CSS, *page_css(language)]
     if hasattr(template.param, "font"):
         template.font = FONT_STACK
+    if hasattr(template.param, "meta_viewport"):
+        # Without it a phone lays the page out 980 px wide and shrinks it: the
+        # navigation would never stack.
+        template.meta_viewport = VIEWPORT
     return template

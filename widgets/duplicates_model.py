@@ -28,6 +28,7 @@ from crm_core.duplicates.scoring import REASON_SEPARATOR
 from widgets.base import ViewModel
 from widgets.i18n import N_, _, format_number, ngettext
 from widgets.import_model import may_import
+from widgets.reasons import field_reasons, refusal
 
 #: What may be reviewed, by the names ``ws.duplicates`` takes, with their labels.
 ENTITIES = {"contacts": N_("Contacts"), "companies": N_("Companies")}
@@ -401,8 +402,8 @@ class DuplicatesReviewModel(ViewModel):
         result = super().attempt(run, done)
         if refused:
             errors = refused[0].errors
-            self.field_errors = {e.field: e.reason for e in errors}
-            self._say("; ".join(f"{e.record}, {e.field}: {e.reason}" for e in errors), "danger")
+            self.field_errors = field_reasons(errors)
+            self._say("; ".join(f"{e.record}, {refusal(e)}" for e in errors), "danger")
             return None
         return result
 

@@ -28,6 +28,7 @@ from widgets.duplicates_model import (
     shown,
 )
 from widgets.i18n import N_, _, format_date, table_pager
+from widgets.row_clicks import RowClicks
 
 #: The headings of the tables' columns (the frames keep their column names).
 TITLES = {
@@ -188,9 +189,14 @@ class DuplicatesReview(ComponentView):
             css_classes=["crm-dups-merges"],
         )
 
+        undo_clicks = RowClicks()
+
         def undo_clicked(event: Any) -> None:
-            if event.column == "undo" and merges.value["undo"].iloc[event.row]:
-                m.undo(merges.value["merge_id"].iloc[event.row])
+            # bound to the merge of the row clicked: a double click undoes one merge
+            row = event.row
+            if event.column == "undo" and merges.value["undo"].iloc[row]:
+                merge = merges.value["merge_id"].iloc[row]
+                undo_clicks.run(row, merge, lambda: m.undo(merge))
 
         merges.on_click(undo_clicked)
         merges_part = pn.Column(

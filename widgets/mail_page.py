@@ -9,6 +9,7 @@ actions are :class:`widgets.mail_model.MailModel`'s; the tables show text as tex
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from widgets.mail_model import (
     TITLES,
     MailModel,
 )
+from widgets.row_clicks import RowClicks
 
 #: The page's styles (the app's sheet).
 CSS = (Path(__file__).parent / "static" / "app.css").read_text(encoding="utf-8")
@@ -246,18 +248,30 @@ class MailPage(ComponentView):
             label=_("Failed message"), options={}, width=320, css_classes=["crm-mail-failed"]
         )
         retry = pn.widgets.Button(label=_("Retry"), css_classes=["crm-mail-retry"], align="end")
-        retry.on_click(lambda _e: m.retry(failed.value))
+        # Each button acts on the item chosen when clicked: acting takes it out of its
+        # list and the next one comes into the choice, which the second half of a
+        # double click must not act on (see widgets.row_clicks).
+        failed_clicks, doubt_clicks, proposal_clicks = RowClicks(), RowClicks(), RowClicks()
+
+        def once(clicks: RowClicks, chosen: Any, action: Callable[[], Any]) -> None:
+            clicks.run(0, chosen.value, action)
+
+        retry.on_click(lambda _e: once(failed_clicks, failed, lambda: m.retry(failed.value)))
         doubt = pn.widgets.Select(
             label=_("Message in doubt"), options={}, width=320, css_classes=["crm-mail-doubt"]
         )
         as_sent = pn.widgets.Button(
             label=_("It was sent"), css_classes=["crm-mail-resolve-sent"], align="end"
         )
-        as_sent.on_click(lambda _e: m.resolve(doubt.value, sent=True))
+        as_sent.on_click(
+            lambda _e: once(doubt_clicks, doubt, lambda: m.resolve(doubt.value, sent=True))
+        )
         again = pn.widgets.Button(
             label=_("Queue it again"), css_classes=["crm-mail-resolve-again"], align="end"
         )
-        again.on_click(lambda _e: m.resolve(doubt.value, sent=False))
+        again.on_click(
+            lambda _e: once(doubt_clicks, doubt, lambda: m.resolve(doubt.value, sent=False))
+        )
         doubt_row = pn.Row(doubt, as_sent, again, css_classes=["crm-mail-doubt-row"])
 
         proposal = pn.widgets.Select(
@@ -289,15 +303,21 @@ class MailPage(ComponentView):
 
         proposal.param.watch(name_of, "value")
         accept.on_click(
-            lambda _e: (
-                m.accept(proposal.value, proposed_name.value, proposed_company.value)
-                and proposed_company.param.update(value="")
+            lambda _e: once(
+                proposal_clicks,
+                proposal,
+                lambda: (
+                    m.accept(proposal.value, proposed_name.value, proposed_company.value)
+                    and proposed_company.param.update(value="")
+                ),
             )
         )
         dismiss = pn.widgets.Button(
             label=_("Dismiss"), css_classes=["crm-mail-dismiss"], align="end"
         )
-        dismiss.on_click(lambda _e: m.dismiss(proposal.value))
+        dismiss.on_click(
+            lambda _e: once(proposal_clicks, proposal, lambda: m.dismiss(proposal.value))
+        )
 
         failed_row = pn.Row(failed, retry, css_classes=["crm-mail-failed-row"])
         box_row = pn.Row(box, fetch)

@@ -31,6 +31,7 @@ from widgets import i18n
 from widgets.base import ViewModel
 from widgets.compose_model import ComposeModel
 from widgets.i18n import N_, _, ngettext
+from widgets.reasons import field_label, refused
 
 #: Record kinds, and the journal's name for their table.
 KINDS = ("contact", "company", "deal")
@@ -207,7 +208,7 @@ class RecordModel(ViewModel):
             detail = self._read(kind, int(record_id))
         except (NotFoundError, AccessDenied) as exc:
             self.param.update(kind=kind, record_id=None, detail={})
-            self._say(str(exc), "danger")
+            self._say(refused(exc), "danger")
             return False
         self.param.update(kind=kind, record_id=int(record_id), detail=detail)
         return True
@@ -224,7 +225,7 @@ class RecordModel(ViewModel):
             self.detail = self._read(self.kind, self.record_id)
         except (NotFoundError, AccessDenied) as exc:
             self.param.update(record_id=None, detail={})
-            self._say(str(exc), "danger")
+            self._say(refused(exc), "danger")
             return False
         return True
 
@@ -240,6 +241,17 @@ class RecordModel(ViewModel):
         for d in self.ws.custom_fields.list(entity).to_dict("records"):
             out.append((f"custom.{d['name']}", d["label"], d["type"], d["choices"]))
         return out
+
+    def field_labels(self) -> dict[str, str]:
+        """The edit form's labels, by the names crm_core gives the fields (a custom
+        field under its own name too, the company under ``company_id``)."""
+        if not self.detail:
+            return {}
+        labels = {field: label for field, label, _t, _c in self.fields()}
+        labels |= {f[len("custom.") :]: lab for f, lab in labels.items() if f.startswith("custom.")}
+        if "company" in labels:
+            labels["company_id"] = labels["company"]
+        return labels
 
     def value(self, field: str) -> Any:
         """The shown record's value of ``field`` (``custom.<name>`` for custom ones)."""
@@ -339,7 +351,14 @@ class RecordModel(ViewModel):
             changes["custom"] = custom
         if bad:
             self.field_errors = bad
-            self._say("; ".join(f"{f}: {r}" for f, r in bad.items()), "danger")
+            labels = self.field_labels()
+            self._say(
+                "; ".join(
+                    _("{field}: {reason}").format(field=field_label(f, labels), reason=r)
+                    for f, r in bad.items()
+                ),
+                "danger",
+            )
             return None
         if not changes:
             self._say(_("Nothing changed."), "info")
@@ -352,6 +371,7 @@ class RecordModel(ViewModel):
         return self._act(
             lambda: service.update(record["id"], changes, expected_version=int(record["version"])),
             lambda r: _("Saved {name!r}.").format(name=r["name"]),
+            keep_typed=True,
         )
 
     # -- the daily actions ------------------------------------------------------------

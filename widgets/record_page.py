@@ -448,6 +448,16 @@ class RecordPage(ComponentView):
         save.on_click(lambda _e: m.save({f: w.value for f, w in inputs.items()}))
         return pn.Column(*rows, save, sizing_mode="stretch_width"), inputs
 
+    def _close_error(self, field: str, css: str) -> pn.pane.HTML:
+        """Why a field of the "lost" question was refused, for under that field."""
+        m = self.model
+        return pn.pane.HTML(
+            pn.bind(self._reason(field, "close"), m.param.field_errors, m.param.error_source),
+            css_classes=[css],
+            stylesheets=[STYLE],
+            margin=(0, 10),
+        )
+
     @staticmethod
     def _reason(field: str, source: str) -> Callable[[dict[str, str], str], str]:
         return lambda errors, given: error_html(errors.get(field) if given == source else None)
@@ -506,14 +516,10 @@ class RecordPage(ComponentView):
             else:
                 asking[:] = [
                     reason,
+                    # under the field it is about, the note's own under the note
+                    self._close_error("reason", "crm-record-lost-reason-error"),
                     note,
-                    pn.pane.HTML(
-                        pn.bind(
-                            self._reason("reason", "close"),
-                            m.param.field_errors,
-                            m.param.error_source,
-                        )
-                    ),
+                    self._close_error("note", "crm-record-lost-note-error"),
                     pn.Row(confirm_lost, cancel),
                 ]
             asking.visible = True

@@ -43,10 +43,11 @@ from crm_core.reports import FILTERS, Chart, Column
 from crm_core.reports.base import currency_sources
 from crm_core.reports.charts import ChartData, report_charts
 from crm_core.reports.labels import column_label
+from crm_core.reports.labels import title as report_title
 from widgets import design
 from widgets.base import ComponentView, message_alert
 from widgets.chart_numbers import axis_formatter, hover_number
-from widgets.i18n import _, current_language, format_amount_number, format_number
+from widgets.i18n import _, current_language, format_amount_number, format_number, table_pager
 from widgets.long_work import LongWorkModel
 
 #: The ``workbook`` choice that exports only the selected report.
@@ -660,10 +661,12 @@ class ReportsPage(ComponentView):
 
     def _report_options(self) -> dict[str, str]:
         # Titles may repeat between plugins: the name keeps each choice distinct.
-        titles = list(self.model.reports.values())
+        language = current_language()
+        shown = {name: report_title(t, language) for name, t in self.model.reports.items()}
+        titles = list(shown.values())
         return {
             (title if titles.count(title) == 1 else f"{title} ({name})"): name
-            for name, title in self.model.reports.items()
+            for name, title in shown.items()
         }
 
     def _filter_widgets(self) -> dict[str, pn.widgets.Widget]:
@@ -735,7 +738,8 @@ class ReportsPage(ComponentView):
         ]
 
     def _heading(self) -> str:
-        return f"<h3>{html.escape(self.model.title)}</h3>"
+        shown = report_title(self.model.title, current_language())
+        return f"<h3>{html.escape(shown)}</h3>"
 
     def _figures(self) -> list[pn.Column]:
         """One pane per chart drawn (a money chart per currency when not converted), each
@@ -774,6 +778,7 @@ class ReportsPage(ComponentView):
             show_index=False,
             pagination="remote",
             page_size=PAGE_SIZE,
+            configuration=table_pager(),  # "First", "Next"... in the page's language
             sizing_mode="stretch_width",
             css_classes=["crm-reports-table"],
         )

@@ -301,7 +301,7 @@ def test_done_and_next_plans_the_follow_up_in_the_same_click(ws, work):
     with_css(bar, "crm-next-subject")[0].value = "   "
     with_css(bar, "crm-next-save")[0].clicks += 1
     assert ws.activities.get(work["oldest"])["done_at"] is None
-    assert "subject" in with_css(layout, "crm-alert")[0].object
+    assert "Subject" in with_css(layout, "crm-alert")[0].object  # named by its label
 
 
 def test_subjects_with_html_are_shown_as_text(ws, work):

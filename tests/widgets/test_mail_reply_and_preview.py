@@ -165,7 +165,7 @@ def test_a_proposed_contact_is_renamed_and_given_a_company_before_it_is_added(ws
     # refusals name the field, and nothing is added
     assert page.accept(pid, "  ", "") is None
     assert page.proposal_errors == {"name": "is required"}
-    assert page.message == "name: is required" and page.message_kind == "danger"
+    assert page.message == "Name: is required" and page.message_kind == "danger"
     assert _errors_html(page.proposal_errors) == (
         '<span class="crm-field-error">Name: is required</span>'
     )
