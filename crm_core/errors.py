@@ -80,11 +80,23 @@ class ConflictError(CrmError):
     Reload the record, re-apply the change and try again.
     """
 
-    def __init__(self, record: str, expected: int | None, actual: int | None):
+    def __init__(
+        self, record: str, expected: int | None, actual: int | None, *, blind: bool = False
+    ):
         self.record = record
         self.expected = expected
         self.actual = actual
+        #: True when the caller gave no version: ``expected`` is the version this
+        #: change read, and the change was already tried again after re-reading.
+        self.blind = blind
         now = f"it is now version {actual}" if actual is not None else "it has been deleted"
+        if blind:
+            super().__init__(
+                f"{record} kept being changed by someone else while this change was "
+                f"written (it was version {expected} when last read, {now}); nothing was "
+                "written. Try again in a moment."
+            )
+            return
         super().__init__(
             f"{record} was changed by someone else (you edited version {expected}, "
             f"{now}); nothing was written. Reload it and try again."

@@ -15,7 +15,8 @@ import pandas as pd
 from sqlalchemy import select
 
 from crm_core import Workspace, access
-from crm_core.errors import NotFoundError, ValidationError
+from crm_core.errors import FieldError, NotFoundError, ValidationError
+from crm_core.journal import encode, plain
 from crm_core.models import ExternalLink, SyncConflict
 from erp_bridge.adapter import Adapter
 from erp_bridge.binder import Binder
@@ -59,12 +60,19 @@ def decide(
     conflict_id: int,
     winner: Literal["crm", "erp"],
     maps: list[EntityMap] | None = None,
-) -> None:
-    """Settle a conflict: write the chosen side's value on both sides and close it.
+) -> Any:
+    """Settle an open conflict: write the chosen side's value on both sides and close
+    it; returns the value written (in local terms).
 
-    Choosing the side the sync already kept only confirms it. The value goes through
-    crm_core's validation locally and is written to the ERP as the sync would write it.
-    A manager's or an admin's decision, as running the sync is.
+    The chosen side is read again (the local record, or the ERP's record through the
+    adapter): while it still holds what the sync left on both sides, its value is the
+    one recorded with the conflict (the side the sync overruled gets it back); an edit
+    made there since is the value chosen, since writing the recorded one back would
+    undo it. Choosing the side the sync already kept, unchanged since, only confirms
+    it. The value goes through crm_core's validation locally and is written
+    to the ERP as the sync would write it. A conflict already decided is refused (its
+    decision is the last word, and its recorded values are older still). A manager's
+    or an admin's decision, as running the sync is.
     """
     access.check_unrestricted(ws, "decide", f"conflict #{conflict_id}")
     if winner not in ("crm", "erp"):
@@ -75,18 +83,25 @@ def decide(
         conflict = s.get(SyncConflict, conflict_id)
         if conflict is None or conflict.backend != adapter.backend:
             raise NotFoundError("conflict", conflict_id)
+        if conflict.status != "open":
+            reason = f"is already {conflict.status}: a conflict is decided once"
+            raise ValidationError(
+                [FieldError(f"conflict #{conflict_id}", "status", conflict.status, reason)]
+            )
         emap = emaps[conflict.entity]
         obj = s.get(MODELS[conflict.entity], conflict.local_id)
         if obj is None:
             raise NotFoundError(conflict.entity, conflict.local_id)
-        chosen: Any = json.loads(
-            (conflict.local_value if winner == "crm" else conflict.remote_value) or "null"
-        )
+        binder.load(s)
+        ctx = RunContext(adapter, binder, "")
+        if winner == "crm":
+            now = snapshot(obj, [conflict.field])[conflict.field]
+        else:
+            now = _remote_now(adapter, emap, conflict, ctx)
+        chosen = _chosen(conflict, winner, now)
         _, errors = LocalWriter(ws).apply(s, conflict.entity, obj, {conflict.field: chosen})
         if errors:
             raise ValidationError(errors)
-        binder.load(s)
-        ctx = RunContext(adapter, binder, "")
         value = snapshot(obj, [conflict.field])
         adapter.write(emap.remote_model, [conflict.remote_id], emap.to_remote(value, ctx))
         link = s.scalars(
@@ -105,3 +120,30 @@ def decide(
         conflict.rule = "decided by user"
         conflict.decided_at = ws.clock()
         conflict.decided_by_id = ws.user_id
+        return agreed[conflict.field]
+
+
+def _chosen(conflict: SyncConflict, winner: str, now: Any) -> Any:
+    """The value choosing ``winner`` writes: the one recorded with the conflict while
+    that side still holds what the sync left on both sides (the kept value: the side
+    that lost was overwritten with it), else ``now``, the edit made there since."""
+    recorded = conflict.local_value if winner == "crm" else conflict.remote_value
+    kept = conflict.local_value if conflict.winner == "local" else conflict.remote_value
+    if _as_recorded(now) == json.loads(kept or "null"):
+        return json.loads(recorded or "null")
+    return now
+
+
+def _as_recorded(value: Any) -> Any:
+    """``value`` as a conflict records it (JSON: dates ISO, decimals as strings)."""
+    return json.loads(encode(plain(value)) or "null")
+
+
+def _remote_now(adapter: Adapter, emap: EntityMap, conflict: SyncConflict, ctx: RunContext) -> Any:
+    """The conflict's field as the ERP holds it now, in local terms (read again through
+    the adapter: it may have changed since the conflict was recorded)."""
+    fmap = next(f for f in emap.fields if f.local == conflict.field)
+    records = adapter.read(emap.remote_model, [conflict.remote_id], [fmap.remote, *fmap.reads])
+    if not records:
+        raise NotFoundError(f"{emap.remote_model} record", conflict.remote_id)
+    return fmap.read_remote(records[0], ctx)

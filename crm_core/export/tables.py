@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, func, select
@@ -490,7 +490,10 @@ def _custom_values(custom: Sequence[tuple[str, str]], values: dict[str, Any] | N
         if raw is None:
             out.append(None)
         elif kind == "number":
-            out.append(Decimal(str(raw)))
+            try:
+                out.append(Decimal(str(raw)))
+            except InvalidOperation:  # kept from an earlier definition: as written
+                out.append(str(raw))
         elif kind == "date":
             try:
                 out.append(dt.date.fromisoformat(str(raw)))

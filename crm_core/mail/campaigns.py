@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
+from crm_core import journal
+from crm_core.access import check_unrestricted
 from crm_core.mail.smtp_config import load
 from crm_core.models import (
     Campaign,
@@ -37,6 +39,7 @@ from crm_core.models import (
     Opportunity,
     OutboxMessage,
 )
+from crm_core.services.segments import MEMBERS, member_row
 
 if TYPE_CHECKING:
     from crm_core.workspace import Workspace
@@ -128,10 +131,22 @@ def _replies(campaign_id: Any = None) -> Any:
 
 def mark_replies(ws: Workspace, campaign_id: int | None = None) -> int:
     """Set ``responded_at`` of the members who replied to their campaign message and
-    have none yet; returns how many were marked."""
-    marked = 0
+    have none yet, each journaled as :meth:`Campaigns.responded
+    <crm_core.services.segments.Campaigns.responded>` journals it (``campaign_members``,
+    ``update`` of ``responded_at``, the row before and after); returns how many were
+    marked. Then :func:`attribute_deals`. Managers and admins only: it changes the
+    whole team's campaigns and deals (a sales user would set the campaign of other
+    reps' deals)."""
+    check_unrestricted(ws, "mark replies to", _campaigns(campaign_id))
+    changes: list[journal.Change] = []
     with ws.transaction() as s:
         for cid, contact_id, at in s.execute(_replies(campaign_id)).all():
+            member = s.get(CampaignMember, (cid, contact_id))
+            if member is None or member.responded_at is not None:
+                continue
+            before = member_row(member)
+            # Only while none is set: a fetch marking the same reply at the same
+            # moment marks (and journals) it once.
             done = s.execute(
                 update(CampaignMember)
                 .where(
@@ -140,10 +155,19 @@ def mark_replies(ws: Workspace, campaign_id: int | None = None) -> int:
                     CampaignMember.responded_at.is_(None),
                 )
                 .values(responded_at=at)
+                .execution_options(synchronize_session=False)
             )
-            marked += int(getattr(done, "rowcount", 0) or 0)
+            if getattr(done, "rowcount", 0):
+                after = {**before, "responded_at": at}
+                changes.append((cid, "update", "responded_at", before, after))
+        journal.records(s, MEMBERS, changes)
     attribute_deals(ws, campaign_id)
-    return marked
+    return len(changes)
+
+
+def _campaigns(campaign_id: int | None) -> str:
+    """How a refusal names the campaigns a call works on."""
+    return "every campaign" if campaign_id is None else f"campaign #{campaign_id}"
 
 
 #: The origin the journal gives a campaign set on a deal by a reply.
@@ -180,7 +204,9 @@ def _reply_leads(campaign_id: int | None) -> Any:
 
 def attribute_deals(ws: Workspace, campaign_id: int | None = None) -> dict[int, int]:
     """Give the deals campaign replies lead to their campaign (the module doc says
-    which); returns deal id -> campaign id of those given one now."""
+    which); returns deal id -> campaign id of those given one now. Managers and admins
+    only, as :func:`mark_replies`: the deals are any rep's."""
+    check_unrestricted(ws, "attribute deals to", _campaigns(campaign_id))
     window = dt.timedelta(days=load(ws).attribution_days)
     best: dict[int, tuple[dt.datetime, int]] = {}
     with ws.transaction() as s:

@@ -9,7 +9,7 @@ message in doubt are for managers and admins (the whole team's contacts).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -35,6 +35,7 @@ from crm_core.models import (
     User,
 )
 from crm_core.models.mail import MESSAGE_ID_LEN
+from crm_core.services import segments
 
 if TYPE_CHECKING:
     from crm_core.workspace import Workspace
@@ -446,8 +447,10 @@ class MailOut:
             segment = found.segment_id if segment is None else segment
         targets: list[int] = []
         if segment is not None:
-            targets = self._segment_ids(segment)
-            if not dry_run:
+            if dry_run:  # who would become members, adding none
+                targets = self.ws.segments.contact_ids(segment, f"campaign {name!r}")
+            else:  # every contact of the segment becomes a member (a company or deal
+                # segment is refused there, before anything is written)
                 self.ws.campaigns.add_contacts(cid, segment=segment)
         report = camp.CampaignSend(name, dry_run=dry_run)
         with self.ws.transaction() as s:
@@ -455,10 +458,8 @@ class MailOut:
             members = s.scalars(
                 select(CampaignMember.contact_id).where(CampaignMember.campaign_id == cid)
             )
-            ids = list(dict.fromkeys([*members, *targets]))
-            for contact in s.scalars(
-                select(Contact).where(Contact.id.in_(ids)).order_by(Contact.id)
-            ):
+            ids = sorted(set(members).union(targets))
+            for contact in self._contacts(s, ids):
                 who = {"contact_id": contact.id, "name": contact.name, "recipient": contact.email}
                 why = camp.skip_reason(s, contact, cid)
                 if why is not None:
@@ -476,13 +477,13 @@ class MailOut:
                     report.queued.append(self._queue(s, contact, cfg, parts, campaign_id=cid).id)
         return report
 
-    def _segment_ids(self, segment: int | str, page: int = 10_000) -> list[int]:
-        ids: list[int] = []
-        while True:
-            found = self.ws.segments.evaluate(segment, limit=page, offset=len(ids))
-            ids += [int(i) for i in found["id"]]
-            if len(found) < page:
-                return ids
+    @staticmethod
+    def _contacts(s: Session, ids: list[int]) -> Iterator[Contact]:
+        """The contacts of ``ids`` (sorted), read a segment page at a time so that no
+        query carries more ids than a database takes in one statement."""
+        for start in range(0, len(ids), segments.PAGE):
+            chunk = ids[start : start + segments.PAGE]
+            yield from s.scalars(select(Contact).where(Contact.id.in_(chunk)).order_by(Contact.id))
 
     def mark_replies(self, campaign: int | str | None = None) -> int:
         """Mark campaign members who replied (by thread) as responded; how many. Then

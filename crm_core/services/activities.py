@@ -42,6 +42,7 @@ from crm_core.services.base import (
     keepable,
     raise_if,
     record_ref,
+    retried_when_blind,
     user_ref,
 )
 from crm_core.validation import Reject
@@ -188,6 +189,7 @@ class Activities(Service):
         apply_fields(act, _aliases(dict(values)), self._cleaners(s), record, errors, keep)
         check_activity_written(self.ws, s, act)
 
+    @retried_when_blind
     def update(
         self, activity_id: int, *, expected_version: int | None = None, **changes: Any
     ) -> dict[str, Any]:
@@ -202,6 +204,7 @@ class Activities(Service):
             s.flush()
             return _as_dict(act)
 
+    @retried_when_blind
     def complete(
         self,
         activity_id: int,
@@ -214,6 +217,7 @@ class Activities(Service):
         with self._tx() as s:
             return _as_dict(self._complete_in(s, activity_id, note, at, expected_version))
 
+    @retried_when_blind
     def complete_and_schedule(
         self,
         activity_id: int,
@@ -263,6 +267,7 @@ class Activities(Service):
         s.flush()
         return act
 
+    @retried_when_blind
     def snooze(
         self,
         activity_id: int,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import numbers
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,6 +22,11 @@ if TYPE_CHECKING:
     from crm_core.workspace import Workspace
 
 Cleaner = Callable[[Any], Any]
+Write = TypeVar("Write", bound=Callable[..., Any])
+
+#: How many times a write given no ``expected_version`` is tried again when another
+#: process changed the record between this write's read and its UPDATE.
+BLIND_RETRIES = 2
 
 
 class Service:
@@ -59,6 +65,30 @@ def check_version(obj: Any, label: str, expected: int | None) -> None:
     expected = int(expected)
     if expected != obj.version:
         raise ConflictError(label, expected, obj.version)
+
+
+def retried_when_blind(write: Write) -> Write:
+    """Run a service write that takes ``expected_version``; when the caller gave none
+    (a blind write: "set this field, whatever the rest holds now") a version clash only
+    means another process wrote the record between this write's read and its UPDATE,
+    so the write is run again on a fresh read, up to :data:`BLIND_RETRIES` times (each
+    run its own transaction: a clash rolled back the whole run). The last clash is
+    raised as a blind :class:`ConflictError`, which does not claim the caller edited a
+    version. A write given a version never retries: the clash is the point."""
+
+    @functools.wraps(write)
+    def run(*args: Any, expected_version: int | None = None, **kwargs: Any) -> Any:
+        for attempt in range(BLIND_RETRIES + 1):
+            try:
+                return write(*args, expected_version=expected_version, **kwargs)
+            except ConflictError as exc:
+                if expected_version is not None:
+                    raise
+                if attempt == BLIND_RETRIES:
+                    raise ConflictError(exc.record, exc.expected, exc.actual, blind=True) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    return run  # type: ignore[return-value]
 
 
 def label(entity: str, obj: Any = None, name: str | None = None) -> str:

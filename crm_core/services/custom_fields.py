@@ -1,9 +1,16 @@
-"""Custom fields: declared per workspace, stored in each record's ``custom`` JSON."""
+"""Custom fields: declared per workspace, stored in each record's ``custom`` JSON.
+
+Removing a field removes its values from every record (each change journaled, so the
+journal keeps what they were), and a field defined again starts empty: a value written
+for the old definition never meets a new one of another type. Reading still never
+fails on a stored value that does not fit its definition (a workspace from before this
+rule, a removal interrupted half-way): it is shown as written.
+"""
 
 from __future__ import annotations
 
 import re
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import pandas as pd
@@ -13,13 +20,18 @@ from sqlalchemy.orm import Session
 from crm_core import validation as v
 from crm_core.access import check_unrestricted
 from crm_core.errors import FieldError, NotFoundError
-from crm_core.models import CustomFieldDefinition
+from crm_core.models import Company, Contact, CustomFieldDefinition, Opportunity
 from crm_core.services.base import Service, raise_if
+from crm_core.services.unique import insert_unique
 from crm_core.validation import Reject
 
 ENTITIES = ("company", "contact", "opportunity")
 TYPES = ("text", "number", "date", "bool", "choice")
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,59}")
+#: The records holding each entity's custom values.
+MODELS: dict[str, Any] = {"company": Company, "contact": Contact, "opportunity": Opportunity}
+#: How many records one transaction clears when a field's values are dropped.
+BATCH = 500
 
 
 def clean_custom_value(definition: CustomFieldDefinition, raw: Any) -> Any:
@@ -48,13 +60,18 @@ def clean_custom_value(definition: CustomFieldDefinition, raw: Any) -> Any:
 
 
 def typed(definition_type: str, stored: Any) -> Any:
-    """Turn a stored custom value back into its Python type."""
+    """Turn a stored custom value back into its Python type; a value that does not
+    fit the type (stored under an earlier definition) is returned as written, since
+    reading a record must never fail on what it holds."""
     if stored is None:
         return None
-    if definition_type == "number":
-        return Decimal(stored)
-    if definition_type == "date":
-        return v.date_value(stored)
+    try:
+        if definition_type == "number" and isinstance(stored, str):
+            return Decimal(stored)
+        if definition_type == "date" and isinstance(stored, str):
+            return v.date_value(stored)
+    except (InvalidOperation, Reject):
+        return stored
     return stored
 
 
@@ -134,16 +151,22 @@ class CustomFields(Service):
         ).first()
         if exists is not None:
             raise_if([FieldError(record, "name", name, "is already defined")])
-        d = CustomFieldDefinition(
-            entity=entity,
-            name=name,
-            type=type,
-            choices=choices,
-            required=bool(required),
-            label=label or name.replace("_", " ").capitalize(),
-        )
-        s.add(d)
-        s.flush()
+        going_on: int | None = 0
+        while going_on is not None:  # a field defined again starts empty (module doc)
+            _dropped, going_on = _drop_batch(s, entity, name, going_on)
+        values = {
+            "entity": entity,
+            "name": name,
+            "type": type,
+            "choices": choices,
+            "required": bool(required),
+            "label": label or name.replace("_", " ").capitalize(),
+        }
+        # Inserted unless it exists, so a second user defining the same field at the
+        # same moment is told it is already defined, not given a database error.
+        d, created = insert_unique(s, CustomFieldDefinition, ("entity", "name"), values)
+        if not created:
+            raise_if([FieldError(record, "name", name, "is already defined")])
         return _as_dict(d)
 
     def list(self, entity: str | None = None) -> pd.DataFrame:
@@ -162,10 +185,14 @@ class CustomFields(Service):
             rows, columns=["id", "entity", "name", "label", "type", "choices", "required"]
         )
 
-    def remove(self, entity: str, name: str) -> None:
-        """Forget a custom field definition. Stored values stay in the records (and
-        the journal) so re-defining the field brings them back. A manager's or admin's
-        call."""
+    def remove(self, entity: str, name: str) -> int:
+        """Forget a custom field and drop its values from every record, :data:`BATCH`
+        records a transaction, each change journaled (the journal keeps the values).
+        Returns how many records held one. A manager's or admin's call.
+
+        The definition goes first, so no new value can be written meanwhile; values a
+        removal interrupted half-way left behind go when the field is defined again.
+        """
         _known_key(entity, name)
         check_unrestricted(self.ws, "remove", f"custom field {entity}.{name}")
         with self._tx() as s:
@@ -177,6 +204,19 @@ class CustomFields(Service):
             if d is None:
                 raise NotFoundError("custom field", f"{entity}.{name}")
             s.delete(d)
+        return self._drop_values(entity, name)
+
+    def _drop_values(self, entity: str, name: str) -> int:
+        """Remove ``name`` from the custom values of every ``entity`` record holding
+        it, a batch per transaction; how many records changed."""
+        dropped, after = 0, 0
+        while True:
+            with self._tx() as s:
+                batch, going_on = _drop_batch(s, entity, name, after)
+            dropped += batch
+            if going_on is None:
+                return dropped
+            after = going_on
 
     def definition(self, entity: str, name: str) -> CustomFieldDefinition:
         """The definition of one custom field (detached), or NotFoundError."""
@@ -191,6 +231,25 @@ class CustomFields(Service):
                 raise NotFoundError("custom field", f"{entity}.{name}")
             s.expunge(d)
             return d
+
+
+def _drop_batch(s: Session, entity: str, name: str, after: int) -> tuple[int, int | None]:
+    """Remove ``name`` from the custom values of up to :data:`BATCH` ``entity``
+    records with an id above ``after`` that hold it (through the ORM: journaled and
+    versioned); returns how many, and the last id to go on from (None: none left)."""
+    model = MODELS[entity]
+    found = list(
+        s.scalars(
+            select(model)
+            .where(model.id > after, model.custom[name].as_string().is_not(None))
+            .order_by(model.id)
+            .limit(BATCH)
+        )
+    )
+    for obj in found:
+        obj.custom = {k: val for k, val in (obj.custom or {}).items() if k != name}
+    s.flush()
+    return len(found), (found[-1].id if len(found) == BATCH else None)
 
 
 def _choices(record: str, choices: Any, errors: list[FieldError]) -> list[str] | None:

@@ -28,6 +28,7 @@ from crm_core.services.base import (
     label,
     raise_if,
     record_ref,
+    retried_when_blind,
     tags_for,
     user_ref,
 )
@@ -210,6 +211,7 @@ class _Parties(Service):
             s.flush()
             return self._as_dict(s, obj)
 
+    @retried_when_blind
     def update(
         self,
         record_id: int,
@@ -232,10 +234,12 @@ class _Parties(Service):
             s.flush()
             return self._as_dict(s, obj)
 
+    @retried_when_blind
     def archive(self, record_id: int, *, expected_version: int | None = None) -> dict[str, Any]:
         """Hide a record from searches without deleting it (restore() brings it back)."""
         return self._set_active(record_id, False, expected_version)
 
+    @retried_when_blind
     def restore(self, record_id: int, *, expected_version: int | None = None) -> dict[str, Any]:
         """Bring back an archived record."""
         return self._set_active(record_id, True, expected_version)

@@ -42,6 +42,7 @@ from crm_core.services.base import (
     label,
     raise_if,
     record_ref,
+    retried_when_blind,
     tags_for,
     user_ref,
 )
@@ -373,6 +374,7 @@ class PipelineService(Service):
             self.ws, opp, "create a deal owned by someone else:" if creating else "give away"
         )
 
+    @retried_when_blind
     def update(
         self,
         opportunity_id: int,
@@ -395,6 +397,7 @@ class PipelineService(Service):
             s.flush()
             return self._as_dict(opp)
 
+    @retried_when_blind
     def move(
         self, opportunity_id: int, stage: Any, *, expected_version: int | None = None
     ) -> dict[str, Any]:
@@ -417,10 +420,14 @@ class PipelineService(Service):
                 raise ValidationError(
                     [FieldError(record, "stage", stage, "use lose() with a reason")]
                 )
-            self._move(s, opp, target)
             if target.is_won:
-                self._close(opp, "won")
-            elif opp.status != "open":
+                if self._closing(opp, "won", record):
+                    self._move(s, opp, target)
+                    self._close(opp, "won")
+                s.flush()
+                return self._as_dict(opp)
+            self._move(s, opp, target)
+            if opp.status != "open":
                 self._reopen(opp)
             s.flush()
             return self._as_dict(opp)
@@ -463,6 +470,21 @@ class PipelineService(Service):
         opp.stage_id = target.id
         opp.probability = target.probability
 
+    @staticmethod
+    def _closing(opp: Opportunity, status: str, record: str) -> bool:
+        """Whether ``opp`` is to be closed as ``status`` (won, lost) now: False when it
+        already is, so a second win changes nothing (its closed_at stays); refused when
+        it is closed the other way, since a won deal becomes lost (or a lost one won)
+        only through :meth:`reopen`. Asked on the deal read in the write's own
+        transaction, whose version guards the write: of two users closing one deal at
+        once, one closes it and the other is told (see ``retried_when_blind``)."""
+        if opp.status == status:
+            return False
+        if opp.status != "open":
+            reason = f"is already {opp.status}: reopen it first"
+            raise ValidationError([FieldError(record, "status", opp.status, reason)])
+        return True
+
     def _close(self, opp: Opportunity, status: str) -> None:
         opp.status = status
         opp.closed_at = self.ws.clock()
@@ -474,11 +496,16 @@ class PipelineService(Service):
         opp.lost_reason_id = None
         opp.lost_note = None
 
+    @retried_when_blind
     def win(self, opportunity_id: int, *, expected_version: int | None = None) -> dict[str, Any]:
-        """Mark a deal won: it moves to the pipeline's won stage."""
+        """Mark a deal won: it moves to the pipeline's won stage. A deal already won is
+        left as it is (its closed_at stays); a lost one is refused (reopen it first)."""
         with self._tx() as s:
             opp = self._deal(s, opportunity_id, "win")
-            check_version(opp, label("opportunity", opp), expected_version)
+            record = label("opportunity", opp)
+            check_version(opp, record, expected_version)
+            if not self._closing(opp, "won", record):
+                return self._as_dict(opp)
             p = s.get(Pipeline, opp.pipeline_id)
             assert p is not None
             self._move(s, opp, next(st for st in p.stages if st.is_won))
@@ -487,6 +514,7 @@ class PipelineService(Service):
             s.flush()
             return self._as_dict(opp)
 
+    @retried_when_blind
     def lose(
         self,
         opportunity_id: int,
@@ -495,11 +523,14 @@ class PipelineService(Service):
         note: str | None = None,
         expected_version: int | None = None,
     ) -> dict[str, Any]:
-        """Mark a deal lost with a reason (a known lost reason, or a new one)."""
+        """Mark a deal lost with a reason (a known lost reason, or a new one). A deal
+        already lost keeps when it was lost and takes the new reason and note; a won
+        one is refused (reopen it first)."""
         with self._tx() as s:
             opp = self._deal(s, opportunity_id, "lose")
             record = label("opportunity", opp)
             check_version(opp, record, expected_version)
+            closing = self._closing(opp, "lost", record)
             errors: list[FieldError] = []
             reason_text = clean_note = None
             try:
@@ -519,17 +550,19 @@ class PipelineService(Service):
                 lost_reason, _ = insert_unique(
                     s, LostReason, "name", {"name": reason_text, "active": True}
                 )
-            p = s.get(Pipeline, opp.pipeline_id)
-            assert p is not None
-            lost_stage = next((st for st in p.stages if st.is_lost), None)
-            if lost_stage is not None:
-                self._move(s, opp, lost_stage)
             opp.lost_reason_id = lost_reason.id
             opp.lost_note = clean_note
-            self._close(opp, "lost")
+            if closing:
+                p = s.get(Pipeline, opp.pipeline_id)
+                assert p is not None
+                lost_stage = next((st for st in p.stages if st.is_lost), None)
+                if lost_stage is not None:
+                    self._move(s, opp, lost_stage)
+                self._close(opp, "lost")
             s.flush()
             return self._as_dict(opp)
 
+    @retried_when_blind
     def reopen(
         self, opportunity_id: int, stage: Any = None, *, expected_version: int | None = None
     ) -> dict[str, Any]:
@@ -551,12 +584,14 @@ class PipelineService(Service):
             s.flush()
             return self._as_dict(opp)
 
+    @retried_when_blind
     def archive(
         self, opportunity_id: int, *, expected_version: int | None = None
     ) -> dict[str, Any]:
         """Hide a deal from the pipeline without deleting it."""
         return self._set_active(opportunity_id, False, expected_version)
 
+    @retried_when_blind
     def restore(
         self, opportunity_id: int, *, expected_version: int | None = None
     ) -> dict[str, Any]:

@@ -30,9 +30,14 @@ from crm_core.services.base import (
     get_or_404,
     raise_if,
 )
+from crm_core.services.unique import insert_unique
 from crm_core.validation import Reject
 
 SEGMENT_ENTITIES = ("contact", "company", "opportunity")
+
+#: How many records one page holds when every record a segment matches is wanted
+#: (:meth:`Segments.contact_ids`): memory stays bounded however large the segment.
+PAGE = 10_000
 
 
 class Segments(Service):
@@ -125,6 +130,26 @@ class Segments(Service):
             entity, filters = seg.entity, dict(seg.filters)
         return self._service(entity).search(**filters, limit=limit, offset=offset, **order)
 
+    def contact_ids(self, segment: int | str, record: str) -> list[int]:
+        """The id of every contact a contact segment matches now, read a :data:`PAGE`
+        at a time in id order (so a contact added meanwhile comes last, not twice).
+
+        A segment of companies or deals is refused (its ids are no contacts' ids),
+        naming ``record`` (the campaign asking), the segment and its entity.
+        """
+        with self._tx() as s:
+            seg = self._get(s, segment)
+            entity, name = seg.entity, seg.name
+        if entity != "contact":
+            reason = f"is segment {name!r} of {entity} records; a campaign targets contacts"
+            raise ValidationError([FieldError(record, "segment", segment, reason)])
+        ids: list[int] = []
+        while True:
+            found = self.evaluate(segment, limit=PAGE, offset=len(ids), order_by="id")
+            ids += [int(i) for i in found["id"]]
+            if len(found) < PAGE:
+                return ids
+
     def count(self, segment: int | str) -> int:
         """How many records the segment matches now."""
         with self._tx() as s:
@@ -163,7 +188,7 @@ def _jsonable(filters: dict[str, Any]) -> dict[str, Any]:
 MEMBERS = CampaignMember.__tablename__
 
 
-def _row(member: CampaignMember) -> dict[str, Any]:
+def member_row(member: CampaignMember) -> dict[str, Any]:
     """A membership as its journal rows hold it: the whole row (its key included)."""
     return {c.key: getattr(member, c.key) for c in member.__mapper__.column_attrs}
 
@@ -199,9 +224,15 @@ class Campaigns(Service):
             if s.scalars(select(Campaign).where(Campaign.name == camp.name)).first():
                 errors.append(FieldError(record, "name", name, "already exists"))
             raise_if(errors)
-            s.add(camp)
-            s.flush()
-            return {c.key: getattr(camp, c.key) for c in camp.__mapper__.column_attrs}
+            # Inserted unless the name exists, so a second user creating the same
+            # campaign at the same moment gets "already exists" too, not a database
+            # error (crm_core.services.unique).
+            columns = [c.key for c in camp.__mapper__.column_attrs]
+            given = {k: getattr(camp, k) for k in columns if getattr(camp, k) is not None}
+            made, created = insert_unique(s, Campaign, "name", given)
+            if not created:
+                raise_if([FieldError(record, "name", name, "already exists")])
+            return {k: getattr(made, k) for k in columns}
 
     def add_contacts(
         self,
@@ -210,7 +241,8 @@ class Campaigns(Service):
         *,
         segment: int | str | None = None,
     ) -> int:
-        """Target contacts (given, or every contact a segment matches now).
+        """Target contacts (given, or every contact a contact segment matches now; a
+        segment of companies or deals is refused, nothing written).
 
         Contacts already targeted are kept as they are. Returns how many were added;
         each is journaled (``campaign_members``, ``create``, the new row). Managers and
@@ -226,13 +258,15 @@ class Campaigns(Service):
                 [FieldError(record, "contact_ids", contact_ids, "must be a list of contact ids")]
             )
         if segment is not None:
-            found = self.ws.segments.evaluate(segment, limit=10_000)
-            contact_ids = [*(contact_ids or []), *found["id"].tolist()]
+            contact_ids = [*(contact_ids or []), *self.ws.segments.contact_ids(segment, record)]
         with self._tx() as s:
             camp = get_or_404(s, Campaign, campaign_id, "campaign")
             wanted = list(dict.fromkeys(int(i) for i in contact_ids or []))
             possible = [i for i in wanted if v.is_id(i)]
-            existing = set(s.scalars(select(Contact.id).where(Contact.id.in_(possible))))
+            existing: set[int] = set()
+            for start in range(0, len(possible), PAGE):  # bound each IN list
+                chunk = possible[start : start + PAGE]
+                existing.update(s.scalars(select(Contact.id).where(Contact.id.in_(chunk))))
             missing = [i for i in wanted if i not in existing]
             if missing:
                 raise ValidationError(
@@ -258,7 +292,7 @@ class Campaigns(Service):
                 camp.segment_id = self.ws.segments._get(s, segment).id
             s.flush()
             journal.records(
-                s, MEMBERS, ((m.campaign_id, "create", None, None, _row(m)) for m in added)
+                s, MEMBERS, ((m.campaign_id, "create", None, None, member_row(m)) for m in added)
             )
             return len(new)
 
@@ -273,14 +307,14 @@ class Campaigns(Service):
                 member = s.get(CampaignMember, (campaign_id, contact_id))
             if member is None:
                 raise NotFoundError("campaign member", (campaign_id, contact_id))
-            before = _row(member)
+            before = member_row(member)
             try:
                 member.responded_at = v.aware_datetime(at) or self.ws.clock()
             except Reject as exc:
                 raise ValidationError(
                     [FieldError(f"campaign #{campaign_id}", "at", at, str(exc))]
                 ) from None
-            after = _row(member)
+            after = member_row(member)
             if after != before:
                 s.flush()
                 journal.record(

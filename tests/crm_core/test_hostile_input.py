@@ -26,7 +26,16 @@ from sqlalchemy import event, func, select
 
 from crm_core import ConflictError, CrmError, NotFoundError, ValidationError, bulk
 from crm_core.errors import WorkspaceBusy
-from crm_core.models import Base, Contact, LostReason, Setting, Stage, Tag
+from crm_core.models import (
+    Base,
+    Campaign,
+    Contact,
+    CustomFieldDefinition,
+    LostReason,
+    Setting,
+    Stage,
+    Tag,
+)
 from crm_core.party_writer import PartyWriter
 from crm_core.services.base import tags_for
 from crm_core.services.unique import insert_unique
@@ -998,3 +1007,43 @@ def test_a_busy_sqlite_workspace_is_retried_when_a_transaction_starts(tmp_path, 
     finally:
         release.join()
         ws.close()
+
+
+def _created_meanwhile(ws: Any, insert: Any, create: Any) -> Any:
+    """What ``create`` (a service call) gives while another session has inserted the
+    same name and not committed yet: the race of two users creating one name at once
+    (the service's own look-up finds nothing, then its insert meets the other's)."""
+
+    def first(s: Any) -> None:
+        s.add(insert())
+        s.flush()
+
+    def second(_s: Any) -> Any:
+        try:
+            return create()
+        except Exception as exc:  # reported by the assertions of the caller
+            return exc
+
+    return _hold_and_race(ws, first, second)[1]
+
+
+def test_two_users_creating_one_campaign_at_once_get_already_exists(ws):
+    outcome = _created_meanwhile(
+        ws, lambda: Campaign(name="Eid offer"), lambda: ws.campaigns.create("Eid offer")
+    )
+    assert isinstance(outcome, ValidationError), outcome
+    (error,) = outcome.errors
+    assert (error.field, error.value, error.reason) == ("name", "Eid offer", "already exists")
+    assert ws.campaigns.list()["name"].tolist() == ["Eid offer"]
+
+
+def test_two_users_defining_one_custom_field_at_once_get_already_defined(ws):
+    outcome = _created_meanwhile(
+        ws,
+        lambda: CustomFieldDefinition(entity="contact", name="tier", type="text", label="Tier"),
+        lambda: ws.custom_fields.define("contact", "tier", "date"),
+    )
+    assert isinstance(outcome, ValidationError), outcome
+    (error,) = outcome.errors
+    assert (error.field, error.value, error.reason) == ("name", "tier", "is already defined")
+    assert ws.custom_fields.list("contact")["type"].tolist() == ["text"]

@@ -951,6 +951,11 @@ TABLE: dict[str, Any] = {
             lambda: r.a.segments.delete(r.mgr.segments.get("Indus people")["id"]),
         ]
     ),
+    "segments.contact_ids": Allowed(
+        PARTIES + "; a contact segment's contacts, every page of them",
+        lambda r: r.a.segments.contact_ids("Indus people", "campaign"),
+        holds(lambda ids, r: set(ids) == {r.imran}),
+    ),
     "segments.evaluate": Filtered(
         lambda r: (
             r.a.segments.evaluate("All deals"),
@@ -1060,10 +1065,9 @@ TABLE: dict[str, Any] = {
             )
         ),
     ),
-    "mail.mark_replies": Allowed(
-        PARTIES + "; a reply marks its campaign member, a contact",
-        lambda r: r.a.mail.mark_replies(),
-        equals(0),
+    # Marking replies gives deals their campaign: any rep's deals (attribute_deals).
+    "mail.mark_replies": Refused(
+        lambda r: [lambda: r.a.mail.mark_replies(), lambda: r.a.mail.mark_replies(r.spring)]
     ),
     "mail.outbox": Filtered(
         lambda r: (outbox_row(r, r.olga, "queued"), r.a.mail.outbox())[1],

@@ -189,3 +189,112 @@ def test_zero_revenue_keeps_its_two_places(ws):
     deal = ws.pipeline.create("Zero", expected_revenue="0")
     assert str(deal["expected_revenue"]) == "0.00"
     assert str(ws.pipeline.create("Empty")["expected_revenue"]) == "0.00"
+
+
+def _journal_rows(ws, deal_id):
+    return len(ws.journal.for_record("opportunities", deal_id))
+
+
+def test_a_second_win_changes_nothing(ws, deal, clock):
+    won = ws.pipeline.win(deal["id"])
+    rows = _journal_rows(ws, deal["id"])
+    clock.advance(days=3)
+    again = ws.pipeline.win(deal["id"])
+    assert (again["closed_at"], again["version"]) == (won["closed_at"], won["version"])
+    assert _journal_rows(ws, deal["id"]) == rows
+
+
+def test_a_closed_deal_is_not_closed_the_other_way_without_a_reopen(ws, deal, clock):
+    won = ws.pipeline.win(deal["id"])
+    with pytest.raises(ValidationError, match="already won: reopen it first") as info:
+        ws.pipeline.lose(deal["id"], "No budget")
+    (error,) = info.value.errors
+    assert (error.field, error.value) == ("status", "won")
+    after = ws.pipeline.get(deal["id"])
+    assert (after["status"], after["version"], after["lost_reason"]) == (
+        "won",
+        won["version"],
+        None,
+    )
+
+    other = ws.pipeline.create("Other deal")
+    lost = ws.pipeline.lose(other["id"], "No budget")
+    with pytest.raises(ValidationError, match="already lost: reopen it first"):
+        ws.pipeline.win(other["id"])
+    with pytest.raises(ValidationError, match="already lost: reopen it first"):
+        ws.pipeline.move(other["id"], "Won")
+    assert ws.pipeline.get(other["id"])["version"] == lost["version"]
+    clock.advance(days=1)  # lost again: when it was lost stays, the reason is the new one
+    again = ws.pipeline.lose(other["id"], "Too expensive")
+    assert (again["closed_at"], again["lost_reason"]) == (lost["closed_at"], "Too expensive")
+    ws.pipeline.reopen(other["id"])
+    assert ws.pipeline.win(other["id"])["status"] == "won"
+
+
+def _interleaved(monkeypatch, ws, read, meanwhile):
+    """Have ``meanwhile`` (another user's write, committed on its own) run right after
+    the next call of ``read`` on ``ws.pipeline`` has read the deal: the race of two
+    processes, one writing between the other's read and its write."""
+    real = getattr(ws.pipeline, read)
+    calls = []
+
+    def racing(*args, **kwargs):
+        found = real(*args, **kwargs)
+        if not calls:
+            calls.append(found)
+            meanwhile()
+        return found
+
+    monkeypatch.setattr(ws.pipeline, read, racing)
+
+
+def test_of_a_win_and_a_loss_at_once_one_closes_and_the_other_is_refused(ws, deal, monkeypatch):
+    other = crm_core_open_again(ws)
+    _interleaved(monkeypatch, ws, "_deal", lambda: other.pipeline.win(deal["id"]))
+    with pytest.raises(ValidationError, match="already won: reopen it first"):
+        ws.pipeline.lose(deal["id"], "No budget")
+    after = ws.pipeline.get(deal["id"])
+    assert (after["status"], after["lost_reason"]) == ("won", None)
+
+
+def test_a_blind_update_is_tried_again_on_a_fresh_read(ws, deal, monkeypatch):
+    other = crm_core_open_again(ws)
+    _interleaved(monkeypatch, ws, "_deal", lambda: other.pipeline.update(deal["id"], priority=3))
+    updated = ws.pipeline.update(deal["id"], description="Forty scooters")
+    assert (updated["priority"], updated["description"]) == (3, "Forty scooters")
+    assert updated["version"] == deal["version"] + 2
+
+
+def test_a_write_given_a_version_is_not_tried_again(ws, deal, monkeypatch):
+    other = crm_core_open_again(ws)
+    _interleaved(monkeypatch, ws, "_deal", lambda: other.pipeline.update(deal["id"], priority=3))
+    with pytest.raises(ConflictError, match="you edited version"):
+        ws.pipeline.update(deal["id"], description="X", expected_version=deal["version"])
+
+
+def test_a_blind_write_clashing_every_time_does_not_claim_a_version_was_edited(
+    ws, deal, monkeypatch
+):
+    other = crm_core_open_again(ws)
+    real = ws.pipeline._deal
+    bump = iter(range(10))
+
+    def always_racing(*args, **kwargs):
+        found = real(*args, **kwargs)
+        other.pipeline.update(deal["id"], description=f"changed {next(bump)}")
+        return found
+
+    monkeypatch.setattr(ws.pipeline, "_deal", always_racing)
+    with pytest.raises(ConflictError) as info:
+        ws.pipeline.update(deal["id"], description="X")
+    assert info.value.blind and "you edited" not in str(info.value)
+    assert "kept being changed by someone else" in str(info.value)
+    monkeypatch.undo()
+    assert ws.pipeline.get(deal["id"])["description"] == "changed 2"  # the others' only
+
+
+def crm_core_open_again(ws):
+    """A second handle on the same workspace: another process's writes."""
+    import crm_core
+
+    return crm_core.open(ws.engine.url.render_as_string(hide_password=False), clock=ws.clock)
