@@ -71,9 +71,7 @@ def test_workspace_from_environment_and_paging(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     "command", [["info", "-w"], ["contacts", "search", "x", "-w"], ["migrate", "-w"], ["init"]]
 )
-def test_a_database_that_cannot_be_reached_is_one_line_without_the_password(
-    url, detail, command
-):
+def test_a_database_that_cannot_be_reached_is_one_line_without_the_password(url, detail, command):
     result = runner.invoke(app, [*command, url])
     assert result.exit_code == 1
     (line,) = result.output.strip().splitlines()
