@@ -21,6 +21,9 @@ Revises: 0015
 Create Date: 2026-12-05 17:30:00
 """
 
+from collections.abc import Iterator
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -46,12 +49,9 @@ _TERMS = sa.table(
 )
 
 
-def _fill(conn: sa.Connection, name: str) -> None:
-    table = sa.table(name, sa.column("id", sa.Integer), sa.column("name", sa.Text))
-    keys = sa.table(name, sa.column("id", sa.Integer), sa.column("sort_key", sa.String))
-    terms = _TERMS.update().where(
-        _TERMS.c.entity == sa.bindparam("of"), _TERMS.c.record_id == sa.bindparam("rid")
-    )
+def _pages(conn: sa.Connection, table_name: str) -> Iterator[list[Any]]:
+    """(id, name) of every row of ``table_name``, a page of :data:`BATCH` at a time."""
+    table = sa.table(table_name, sa.column("id", sa.Integer), sa.column("name", sa.Text))
     after = 0
     while True:
         rows = conn.execute(
@@ -62,11 +62,25 @@ def _fill(conn: sa.Connection, name: str) -> None:
         ).all()
         if not rows:
             return
+        yield list(rows)
+        after = rows[-1][0]
+
+
+def _terms_keyed(conn: sa.Connection, entity: str, values: list[dict[str, Any]]) -> None:
+    """Give the word index's rows of ``entity`` their records' keys (``rid``, ``sort_key``)."""
+    conn.execute(
+        _TERMS.update().where(_TERMS.c.entity == entity, _TERMS.c.record_id == sa.bindparam("rid")),
+        values,
+    )
+
+
+def _fill(conn: sa.Connection, table_name: str) -> None:
+    keys = sa.table(table_name, sa.column("id", sa.Integer), sa.column("sort_key", sa.String))
+    for rows in _pages(conn, table_name):
         values = [{"rid": rid, "sort_key": sort_key(name)} for rid, name in rows]
         conn.execute(keys.update().where(keys.c.id == sa.bindparam("rid")), values)
-        if name in INDEXED:
-            conn.execute(terms, [{**v, "of": INDEXED[name]} for v in values])
-        after = rows[-1][0]
+        if table_name in INDEXED:
+            _terms_keyed(conn, INDEXED[table_name], values)
 
 
 def upgrade() -> None:
@@ -104,24 +118,9 @@ def downgrade() -> None:
     # The word index's key as it was: the folded name.
     conn = op.get_bind()
     for table_name, entity in INDEXED.items():
-        table = sa.table(table_name, sa.column("id", sa.Integer), sa.column("name", sa.Text))
-        after = 0
-        while True:
-            rows = conn.execute(
-                sa.select(table.c.id, table.c.name)
-                .where(table.c.id > after)
-                .order_by(table.c.id)
-                .limit(BATCH)
-            ).all()
-            if not rows:
-                break
-            conn.execute(
-                _TERMS.update().where(
-                    _TERMS.c.entity == entity, _TERMS.c.record_id == sa.bindparam("rid")
-                ),
-                [{"rid": rid, "sort_key": fold(name)[:TERM_KEY]} for rid, name in rows],
-            )
-            after = rows[-1][0]
+        for rows in _pages(conn, table_name):
+            values = [{"rid": rid, "sort_key": fold(name)[:TERM_KEY]} for rid, name in rows]
+            _terms_keyed(conn, entity, values)
     with op.batch_alter_table("search_terms") as batch:
         batch.alter_column(
             "sort_key", type_=sa.String(TERM_KEY), existing_type=sa.String(KEY_LENGTH)
