@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from crm_core import Workspace, text
 from crm_core.imports.matching import ENTITY_KEYS, SAID, Matcher, survivors
 from crm_core.keys import PHONE_FIELDS, RowKeys, email_key, party_keys, phone_key, vat_key
+from crm_core.models import ExternalLink
 from erp_bridge.adapter import Record
 from erp_bridge.context import RunContext
 from erp_bridge.local import MODELS, snapshot
@@ -184,14 +185,22 @@ class Matching:
     def for_pull(self, s: Session, emap: EntityMap, records: Sequence[Record]) -> dict[int, Twin]:
         """What to do with remote records that have no link: remote id -> twin."""
         entity, binder = emap.entity, self.ctx.binder
-        kinds = tuple(k for k in KINDS if k in ENTITY_KEYS[entity])
-        keys = {int(r["id"]): self.keys(emap.from_remote(r, self.ctx)) for r in records}
-        finds = Matcher(entity, kinds).find(s, list(keys.values()))
-        found = {
-            rid: {lid: ks for lid, ks in f.strong.items() if binder.by_local(entity, lid) is None}
-            for rid, f in zip(keys, finds, strict=True)
-        }
         model = MODELS[entity]
+        found: dict[int, dict[int, list[str]]]
+        if self._all_linked(s, entity):
+            # No local record without a link (a first pull into a new workspace, or
+            # every record synced): no candidate to find, no key to compute.
+            found = {int(r["id"]): {} for r in records}
+        else:
+            kinds = tuple(k for k in KINDS if k in ENTITY_KEYS[entity])
+            keys = {int(r["id"]): self.keys(emap.from_remote(r, self.ctx)) for r in records}
+            finds = Matcher(entity, kinds).find(s, list(keys.values()))
+            found = {
+                rid: {
+                    lid: ks for lid, ks in f.strong.items() if binder.by_local(entity, lid) is None
+                }
+                for rid, f in zip(keys, finds, strict=True)
+            }
 
         def free(local_id: int) -> bool:
             # A reviewer's choice merged away since is asked again.
@@ -203,6 +212,22 @@ class Matching:
             )
 
         return self._decide(entity, "pull", found, free)
+
+    def _all_linked(self, s: Session, entity: str) -> bool:
+        """Whether every local record of ``entity`` is linked to this backend (one
+        indexed query: the first record without a link, if any)."""
+        model: Any = MODELS[entity]
+        link = ExternalLink
+        linked = (
+            select(link.local_id)
+            .where(
+                link.backend == self.ctx.binder.backend,
+                link.entity == entity,
+                link.local_id == model.id,
+            )
+            .exists()
+        )
+        return s.scalar(select(model.id).where(~linked).limit(1)) is None
 
     # -- push: local records looked up in the ERP ---------------------------------------
     def push_values(self, emap: EntityMap, objs: Sequence[Any]) -> dict[int, dict[str, Any]]:
