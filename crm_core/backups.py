@@ -203,6 +203,7 @@ def _check_version(tool: str, url: URL) -> None:
     client = _major(out.stdout)
     engine = _engine(url)
     try:
+        db.reachable(engine)  # a server down or a database missing: one line naming it
         with engine.connect() as conn:
             server = int(conn.execute(text("SHOW server_version_num")).scalar_one()) // 10000
     finally:

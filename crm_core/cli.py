@@ -533,4 +533,8 @@ def main() -> None:  # pragma: no cover - console entry point
 
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    # ``python -m crm_core.cli``: this file runs as __main__, a copy of the module the
+    # plugins (report, rates, mail, ...) register their commands on; run that one.
+    from crm_core.cli import main as crmbook
+
+    crmbook()

@@ -718,10 +718,19 @@ class ContactBook(ComponentView):
         table.param.watch(selected, "selection")
 
         def sorted_by(event: Any) -> None:
-            if event.new:
-                first = event.new[0]
-                if first.get("field") in ORDERS:
-                    m.param.update(order_by=first["field"], descending=first.get("dir") == "desc")
+            # A header click asks the search for that order (the same column again: the
+            # other way); the table's own sorters are then cleared, or Panel would sort
+            # the rows again by the cells' text (the name's link: the record's id; code
+            # points), over the search's alphabetical order.
+            if not event.new:
+                return
+            field, way = event.new[0].get("field"), event.new[0].get("dir")
+            if field in ORDERS:
+                again = field == m.order_by
+                m.param.update(
+                    order_by=field, descending=not m.descending if again else way == "desc"
+                )
+            table.sorters = []
 
         table.param.watch(sorted_by, "sorters")
         empty = pn.pane.HTML(

@@ -282,7 +282,7 @@ def opportunities(ws: Workspace, segment: int | str | None = None) -> Table:
         .outerjoin(LostReason, LostReason.id == o.lost_reason_id)
         .outerjoin(Campaign, Campaign.id == o.campaign_id)
         .where(*where)
-        .order_by(o.id)
+        .order_by(o.sort_key, o.id)  # alphabetical, as the deals list
     )
 
     def shape(row: Any, tags: dict[int, str]) -> tuple[Any, ...]:

@@ -69,7 +69,14 @@ def test_workspace_from_environment_and_paging(tmp_path, monkeypatch):
     ],
 )
 @pytest.mark.parametrize(
-    "command", [["info", "-w"], ["contacts", "search", "x", "-w"], ["migrate", "-w"], ["init"]]
+    "command",
+    [
+        ["info", "-w"],
+        ["contacts", "search", "x", "-w"],
+        ["migrate", "-w"],
+        ["init"],
+        ["backup", "-w"],
+    ],
 )
 def test_a_database_that_cannot_be_reached_is_one_line_without_the_password(url, detail, command):
     result = runner.invoke(app, [*command, url])
@@ -173,3 +180,18 @@ def test_quality_lists_the_values_kept_as_written(tmp_path):
     ]
     bad = runner.invoke(app, ["quality", "-w", str(path), "--entity", "nope"])
     assert bad.exit_code == 1 and "nope" in bad.output
+
+
+def test_python_dash_m_has_every_command_the_installed_one_has():
+    """``python -m crm_core.cli`` ran a copy of the module the plugins register their
+    commands on: report, rates, mail, import... were "No such command"."""
+    done = subprocess.run(
+        [sys.executable, "-m", "crm_core.cli", "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode == 0, done.stderr
+    for command in ("report", "rates", "mail", "import", "duplicates", "export"):
+        assert f" {command} " in done.stdout, command

@@ -72,3 +72,35 @@ def test_a_phone_lays_the_app_out_at_its_own_width(browser, served):
     assert page.evaluate("window.innerWidth") == 390
     shoot(page, "tester3-round3-phone-390")
     phone.close()
+
+
+def _names(page: Any) -> list[str]:
+    cells = page.locator(".crm-contact-table .tabulator-row .tabulator-cell[tabulator-field=name]")
+    return [c.strip() for c in cells.all_inner_texts()]
+
+
+def test_a_click_on_the_name_header_keeps_the_alphabetical_order(browser, served):
+    """Tabulator sorted the page itself on a header click, by the name cell's link (the
+    record's id), over the server's alphabetical order (a tester's sixth check)."""
+    url, path, _rec = served
+    import crm_core
+
+    with crm_core.open(path) as ws:
+        for name in ("ٹیپو سلطان", "بلال خان", "Zoe Adams", "ہارون رشید", "پرویز مشرف"):
+            ws.contacts.create(name=name)
+        alphabetical = ws.contacts.search(order_by="name")["name"].tolist()
+    page = browser.new_page(viewport=VIEW)
+    login(page, url, "ayesha")
+    page.locator(".crm-nav-contacts button").click()
+    page.locator(".crm-contact-table .tabulator-row").first.wait_for(timeout=30_000)
+    assert eventually(lambda: _names(page) == alphabetical), _names(page)
+    header = page.locator(".crm-contact-table .tabulator-col[tabulator-field=name]")
+    header.click()  # the column the list is sorted by: the other way
+    assert eventually(lambda: _hash(page).endswith("desc=1"))
+    assert eventually(lambda: _names(page) == alphabetical[::-1]), _names(page)
+    page.wait_for_timeout(1000)  # and it stays so (Panel sorted the cells' text again)
+    assert _names(page) == alphabetical[::-1]
+    header.click()
+    assert eventually(lambda: not _hash(page).endswith("desc=1"))
+    assert eventually(lambda: _names(page) == alphabetical), _names(page)
+    page.close()

@@ -181,8 +181,8 @@ def test_contacts_are_exported_with_names_formatted_phones_and_tags(ws, book, tm
 def test_opportunities_for_the_team_and_for_a_sales_user(ws, book, tmp_path):
     wb = openpyxl.load_workbook(ws.export.xlsx(io.BytesIO(), "opportunities"))
     got = records(wb["Opportunities"])
-    assert [r["name"] for r in got] == ["uniforms", "towels", "shirts"]
-    uniforms = got[0]
+    assert [r["name"] for r in got] == ["shirts", "towels", "uniforms"]  # alphabetical
+    uniforms = got[2]
     assert {
         k: uniforms[k]
         for k in (
@@ -213,8 +213,8 @@ def test_opportunities_for_the_team_and_for_a_sales_user(ws, book, tmp_path):
     }
     sheet = wb["Opportunities"]
     assert sheet["J3"].number_format == "#,##0.00" and sheet["L3"].number_format == "0.0%"
-    assert (got[2]["status"], got[2]["stage"], got[2]["probability"]) == ("won", "Won", 1.0)
-    assert got[2]["closed_at"] == dt.datetime(2026, 5, 15, 9, 30)
+    assert (got[0]["status"], got[0]["stage"], got[0]["probability"]) == ("won", "Won", 1.0)
+    assert got[0]["closed_at"] == dt.datetime(2026, 5, 15, 9, 30)
 
     olga = ws.as_user("olga")
     mine = records(
@@ -263,7 +263,7 @@ def test_a_segment_restricts_a_table_of_its_entity(ws, book, tmp_path):
     wb = openpyxl.load_workbook(
         ws.export.xlsx(tmp_path / "b.xlsx", "opportunities", segment="Bilal's deals")
     )
-    assert [r["name"] for r in records(wb["Opportunities"])] == ["uniforms", "shirts"]
+    assert [r["name"] for r in records(wb["Opportunities"])] == ["shirts", "uniforms"]
 
 
 @pytest.mark.usefixtures("test_reports")
@@ -371,7 +371,7 @@ report = "xt_deals_by_stage"
     assert visible(wb) == ["Cover", "Which period", "Open deals", "Deals by stage"]
     assert rows_of(wb["Cover"])[0][0] == "Weekly review"
     assert rows_of(wb["Which period"])[1] == [dt.datetime(2026, 1, 1), dt.datetime(2026, 3, 31)]
-    assert [r["name"] for r in records(wb["Open deals"])] == ["uniforms", "towels"]
+    assert [r["name"] for r in records(wb["Open deals"])] == ["towels", "uniforms"]
     assert cover_sheets(wb) == [
         ("Which period", "Which period", 1, "fixed filters: period_to=2026-03-31"),
         ("Open deals", "Open deals", 2, "segment: Open deals; filters not applied: period_from"),
