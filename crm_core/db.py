@@ -477,8 +477,12 @@ _NOTHING = object()
 
 
 def reachable(engine: Engine) -> None:
-    """Connect once, so that a database that cannot be reached is one line naming it
-    (:class:`WorkspaceUnreachable`, the password hidden), not the driver's traceback."""
+    """Connect once, so that a database server that cannot be reached is one line
+    naming it (:class:`WorkspaceUnreachable`, the password hidden), not the driver's
+    traceback. Not for a SQLite file: connecting would create it, and a reading
+    command never creates a workspace (its absence has its own message)."""
+    if engine.url.get_backend_name() == "sqlite":
+        return
     try:
         with engine.connect():
             pass
