@@ -113,7 +113,7 @@ def test_a_bad_owner_is_named_and_leaves_an_empty_frame(base):
     model = ReportsModel(base.as_user("ayesha"))
     model.owner = "nobody"
     assert model.message_kind == "danger"
-    assert "owner" in model.message and "no such user" in model.message
+    assert "Owner: no such user" in model.message  # the filter's label (widgets.reasons)
     assert model.frame.empty
     assert list(model.frame.columns) == base.reports.spec("pipeline_by_stage").column_names
     model.owner = "olga"
@@ -181,7 +181,7 @@ def test_a_refused_workbook_says_why_and_offers_no_file(base):
     model = ReportsModel(base.as_user("ayesha"), background=False)
     model.owner = "nobody"
     assert model.make_workbook() is None
-    assert "owner" in model.message
+    assert "Owner" in model.message
     assert model.workbook_data is None and model.running is False
 
 
