@@ -165,7 +165,7 @@ def _after_flush(session: Session, _ctx: Any) -> None:
     for obj in _journaled(session.new):
         add(obj, "create", None, None, _snapshot(obj))
         if type(obj) in _INDEXED:
-            terms += search_rows(_INDEXED[type(obj)], obj.id, obj.name, bool(obj.active))
+            terms += _search_rows_of(obj)
     for obj in _journaled(session.dirty):
         reindex = False
         for field, old, new in _changes(obj):
@@ -176,7 +176,7 @@ def _after_flush(session: Session, _ctx: Any) -> None:
             reindex = reindex or field in ("name", "active")
         if reindex and type(obj) in _INDEXED:
             stale.append((_INDEXED[type(obj)], obj.id))
-            terms += search_rows(_INDEXED[type(obj)], obj.id, obj.name, bool(obj.active))
+            terms += _search_rows_of(obj)
     for obj in _journaled(session.deleted):
         add(obj, "delete", None, _snapshot(obj), None)
         if type(obj) in _INDEXED:
@@ -264,10 +264,12 @@ def records(session: Session, entity: str, changes: Iterable[Change]) -> None:
 
 
 def search_rows(
-    entity: str, record_id: int, name: str | None, active: bool = True
+    entity: str, record_id: int, name: str | None, active: bool = True, key: str | None = None
 ) -> list[dict[str, Any]]:
-    """The :class:`SearchTerm` rows indexing ``name`` for one record."""
-    key = collation.sort_key(name)  # pages of a name search in alphabetical order
+    """The :class:`SearchTerm` rows indexing ``name`` for one record; ``key`` is the
+    name's sort key when the record already has it (computed here otherwise)."""
+    if key is None:  # pages of a name search in alphabetical order
+        key = collation.sort_key(name)
     words = text.words(name)
     spelled = f" {' '.join(words)} "
     return [
@@ -281,6 +283,12 @@ def search_rows(
         }
         for w in words
     ]
+
+
+def _search_rows_of(obj: Any) -> list[dict[str, Any]]:
+    """An indexed record's search rows, with the sort key the ORM gave it on flush."""
+    key = getattr(obj, "sort_key", None)
+    return search_rows(_INDEXED[type(obj)], obj.id, obj.name, bool(obj.active), key)
 
 
 def install(session_factory: Any) -> None:

@@ -437,7 +437,13 @@ class Loader:
             )
             if self.search_entity:
                 terms.extend(
-                    journal.search_rows(self.search_entity, record_id, row["name"], row["active"])
+                    journal.search_rows(
+                        self.search_entity,
+                        record_id,
+                        row["name"],
+                        row["active"],
+                        row.get("sort_key"),
+                    )
                 )
             links.extend({self.tag_column: record_id, "tag_id": t} for t in tag_ids)
         db.insert_many(conn, table_of(JournalEntry), entries)
