@@ -36,6 +36,7 @@ from crm_core.errors import CrmError, ValidationError
 from crm_core.export.tempfiles import target_problem
 from crm_core.money import digit_groups, format_figure
 from crm_core.reports import FILTERS, Column, Report
+from crm_core.reports import notes as report_notes
 from crm_core.reports.base import currency_sources
 from crm_core.terminal import cell, markup, printable
 
@@ -390,8 +391,8 @@ def report(
             _print_report(ws.reports.spec(name), frame, _Amounts.of(ws))
             if frame.attrs.get("missing_rates"):
                 _warn_missing_rates(str(frame.attrs["missing_rates"]))
-            for campaign, why in (frame.attrs.get("roi_not_computed") or {}).items():
-                err.print(f"note: no ROI for {markup(campaign)}: {markup(why)}")
+            for line in report_notes.left_out(frame):
+                err.print(f"note: {markup(line)}")
         except CrmError as exc:
             fail(str(exc))
 

@@ -40,6 +40,7 @@ from bokeh.plotting import figure
 from crm_core import Workspace
 from crm_core.errors import AccessDenied, ValidationError
 from crm_core.reports import FILTERS, Chart, Column
+from crm_core.reports import notes as report_notes
 from crm_core.reports.base import currency_sources
 from crm_core.reports.charts import ChartData, report_charts
 from crm_core.reports.labels import column_label
@@ -112,6 +113,12 @@ class ReportsModel(LongWorkModel):
     )
     missing_rates = param.String(
         default="", doc="The exchange rates the last run lacked, in words ('' = none)."
+    )
+    left_out = param.List(
+        default=[],
+        item_type=str,
+        doc="The figures the last run left out and why, in the page's language "
+        "(crm_core.reports.notes.left_out: a campaign's ROI, a forecast method).",
     )
     workbook = param.Selector(
         default=THIS_REPORT,
@@ -208,6 +215,7 @@ class ReportsModel(LongWorkModel):
             frame=frame,
             currencies=self._currency_choices(frame),
             missing_rates=str(frame.attrs.get("missing_rates") or ""),
+            left_out=report_notes.left_out(frame, current_language()),
         )
         return ran
 
@@ -476,8 +484,8 @@ def report_figure(data: ChartData | None) -> Any:
 
 
 def chart_notes(model: ReportsModel) -> str:
-    """What the page says under the charts, escaped: the charts left out and why, and
-    the exchange rates the run lacked."""
+    """What the page says under the charts, escaped: the charts left out and why, the
+    exchange rates the run lacked, and the figures it left out."""
     lines = [
         _("{title}: chart left out ({reason}).").format(title=c.title, reason=c.reason)
         for c in model.charts
@@ -489,6 +497,7 @@ def chart_notes(model: ReportsModel) -> str:
                 missing=model.missing_rates
             )
         )
+    lines += model.left_out
     return "".join(f"<div>{html.escape(line)}</div>" for line in lines)
 
 
@@ -616,7 +625,7 @@ class ReportsPage(ComponentView):
                     value=model.currency,
                     visible=len(model.currencies) > 1,
                 )
-            if names & {"charts", "chart", "missing_rates"}:
+            if names & {"charts", "chart", "missing_rates", "left_out"}:
                 chart.objects = self._figures()
                 chart.visible = model.chart is not None
                 notes.object = chart_notes(model)
@@ -638,6 +647,7 @@ class ReportsPage(ComponentView):
                 "currency",
                 "kinds",
                 "missing_rates",
+                "left_out",
             ],
         )
         for name, widget in filters.items():

@@ -25,6 +25,7 @@ from crm_core.export.tables import TABLES
 from crm_core.export.workbook import Progress, SheetInfo, WorkbookBuilder
 from crm_core.money.rates import MISSING_PHRASES, missing_words
 from crm_core.reports import labels
+from crm_core.reports import notes as report_notes
 from crm_core.reports.base import FILTERS, REGISTRY, Report
 
 if TYPE_CHECKING:
@@ -279,8 +280,7 @@ class Export:
                 note("note_filters_not_applied", filters=", ".join(skipped))
             if attrs.get("missing_rates"):
                 note("note_not_converted", rates=_missing(attrs, language))
-            if attrs.get("roi_not_computed"):
-                note("note_roi_not_computed", campaigns=", ".join(attrs["roi_not_computed"]))
+            notes += report_notes.left_out(sheet.frame, language)
         else:
             if sheet.segment is not None:
                 note("note_segment", segment=sheet.segment)

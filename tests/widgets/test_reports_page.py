@@ -261,6 +261,21 @@ def test_a_chart_left_out_is_said_so(base):
     assert report_figure(model.charts[0]) is None
 
 
+def test_the_forecast_methods_left_out_are_said_so_in_the_pages_language(base):
+    """The staff base has no invoice: no method is forecast, and the page says why
+    (it showed the forecast's empty rows without a word)."""
+    from widgets.i18n import speaking
+
+    model = ReportsModel(base.as_user("ayesha"), report="revenue_forecast")
+    assert model.left_out == ["no forecast: there is no invoice yet"]
+    assert "<div>no forecast: there is no invoice yet</div>" in chart_notes(model)
+    with speaking("ru"):
+        model.run()
+    assert model.left_out == ["прогноза нет: счетов ещё нет"]
+    model.report = "pipeline_by_stage"
+    assert model.left_out == [] and "прогноза" not in chart_notes(model)
+
+
 def test_display_frame_and_formats_follow_the_column_kinds(base):
     model = ReportsModel(base.as_user("ayesha"), report="stage_win_rates")
     shown = display_frame(model.frame, model.kinds)
