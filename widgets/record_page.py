@@ -478,7 +478,11 @@ class RecordPage(ComponentView):
             if detail and detail.get("kind") == "deal":
                 names = m.open_stages()
                 current = detail["record"]["stage"]
-                stage.param.update(options=names, value=current if current in names else names[0])
+                # a won or lost deal is in no open stage: the choice is where to reopen it
+                label = _("Stage") if status(detail) == "open" else _("Reopen in")
+                stage.param.update(
+                    options=names, value=current if current in names else names[0], name=label
+                )
 
         m.param.watch(lambda e: stages(e.new), "detail")
         stages(m.detail)

@@ -222,6 +222,11 @@ def test_the_page_draws_once_and_fills_in_place(ws, base):
     widget("crm-record-confirm-won").clicks += 1
     assert ws.pipeline.get(base["mine"]["id"])["status"] == "won"
     assert widget("crm-record-reopen").visible is not False
+    # a won deal is in no open stage: the choice beside Reopen says where it reopens
+    assert (widget("crm-record-stage").name, widget("crm-record-stage").value) == (
+        "Reopen in",
+        "New",
+    )
     view.model.open("contact", base["imran"]["id"])
     assert widget("crm-record-field-name").value == "عمران خان"
     assert view.__panel__() is layout
