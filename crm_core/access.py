@@ -14,9 +14,16 @@ reaches a sales user by a side door:
 - an **activity** is visible to a sales user when it is assigned to them *and* is
   not linked to someone else's deal (an activity left on a deal that a manager gave
   to another rep goes with the deal; managers still see it and can reassign it);
-- the **journal** rows about a deal, an activity or an interaction are visible with
-  that record (stage moves of a deal are rows about the deal); rows about
-  companies, contacts, users, tags, pipelines, segments and campaigns stay visible;
+- the **journal** is closed by default: a sales user reads the rows of a table only
+  when its records are theirs to read, and then only the rows about the records they
+  see. Rows about a deal, an activity or an interaction go with that record (stage
+  moves of a deal are rows about the deal); rows about a mailbox with the shared
+  mailboxes and their own, rows about an outbox message with the messages they
+  queued; rows of the tables every role reads (:data:`SHARED_TABLES`: companies,
+  contacts, users, tags, pipelines, custom field definitions, segments, campaigns,
+  the ERP's invoices and orders) stay visible. Every other table's rows (proposed
+  contacts, bounces, the sync's links, conflicts and matches, whatever table is
+  journaled next) are left out;
 - what points at a deal or an activity from elsewhere (its ERP links, its stage
   history, the row counts of ``ws.info()``) goes with it.
 
@@ -55,7 +62,16 @@ from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import Session
 
 from crm_core.errors import AccessDenied
-from crm_core.models import Activity, Interaction, JournalEntry, Opportunity, StageChange, User
+from crm_core.models import (
+    Activity,
+    Interaction,
+    JournalEntry,
+    Mailbox,
+    Opportunity,
+    OutboxMessage,
+    StageChange,
+    User,
+)
 
 if TYPE_CHECKING:
     from crm_core.workspace import Workspace
@@ -65,6 +81,31 @@ UNRESTRICTED_ROLES = ("admin", "manager")
 
 #: The journal's names (tables) of the records the own-records rule restricts.
 RESTRICTED_TABLES = ("opportunities", "activities", "interactions")
+
+#: The journal's names (tables) of the records every role reads whole (the services
+#: list them to a sales user unnarrowed), so that every journal row about them is
+#: everyone's. A table neither here nor in :data:`JOURNAL_NARROWED` is left out of a
+#: sales user's journal: a table journaled later stays hidden until it is named here.
+SHARED_TABLES = (
+    "companies",
+    "contacts",
+    "tags",
+    "users",
+    "pipelines",
+    "stages",
+    "lost_reasons",
+    "custom_field_definitions",
+    "segments",
+    "campaigns",
+    "campaign_members",
+    "erp_invoices",
+    "erp_sales_orders",
+)
+
+#: The journal's tables whose rows a sales user reads about some records only: the
+#: restricted ones, the mailboxes (shared ones and their own) and the outbox (the
+#: messages they queued).
+JOURNAL_NARROWED = (*RESTRICTED_TABLES, "mailboxes", "mail_outbox")
 
 
 def own_only(ws: Workspace) -> int | None:
@@ -124,18 +165,36 @@ def visible_ids(ws: Workspace, table: str) -> Select[Any] | None:
     return select(Interaction.id).where(*interaction_clauses(ws))
 
 
+def journal_ids(ws: Workspace, table: str) -> Select[Any] | None:
+    """A subquery of the ids of ``table``'s records whose journal rows the acting user
+    may read, for a table of :data:`JOURNAL_NARROWED`; None when they read every row
+    of the journal."""
+    mine = own_only(ws)
+    if mine is None:
+        return None
+    if table in RESTRICTED_TABLES:
+        return visible_ids(ws, table)
+    if table == "mailboxes":
+        return select(Mailbox.id).where(or_(Mailbox.owner_id.is_(None), Mailbox.owner_id == mine))
+    if table == "mail_outbox":
+        return select(OutboxMessage.id).where(OutboxMessage.user_id == mine)
+    raise ValueError(f"{table!r} is no table the journal narrows by record")
+
+
 def journal_clauses(ws: Workspace, j: Any = JournalEntry) -> list[ColumnElement[bool]]:
-    """WHERE clauses keeping the journal rows the acting user may see: rows about a
-    deal, an activity or an interaction only when that record is visible to them
-    (by its current owner, assignee and deal); every other row."""
+    """WHERE clauses keeping the journal rows the acting user may see, closed by
+    default: every row of the tables every role reads (:data:`SHARED_TABLES`); rows
+    about a deal, an activity, an interaction, a mailbox or an outbox message only when
+    that record is visible to them (by its current owner, assignee, deal or sender);
+    no row of any other table."""
     if own_only(ws) is None:
         return []
     about_visible = []
-    for table in RESTRICTED_TABLES:
-        ids = visible_ids(ws, table)
+    for table in JOURNAL_NARROWED:
+        ids = journal_ids(ws, table)
         assert ids is not None
         about_visible.append(and_(j.entity == table, j.record_id.in_(ids)))
-    return [or_(j.entity.not_in(RESTRICTED_TABLES), *about_visible)]
+    return [or_(j.entity.in_(SHARED_TABLES), *about_visible)]
 
 
 def clauses_for(ws: Workspace, model: Any) -> list[ColumnElement[bool]]:

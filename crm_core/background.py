@@ -11,9 +11,12 @@ an added job's own; 0 turns the job off), re-read every :data:`SETTINGS_EVERY_S`
 a change reaches running servers. A job the server does not run (the sync without
 an ERP configured) is listed in :attr:`Scheduler.absent` with the reason. An error in
 a run is recorded on the job (its time and words) and logged, and the job runs again
-at its next time. :meth:`Scheduler.stop` ends the threads: a fetch stops after the
-batch it is writing, a drain before its next message (an added job when it looks at
-:attr:`Scheduler.stopping`).
+at its next time: a bug with its traceback, each time; a problem the workspace's
+settings or data cause (a :class:`~crm_core.errors.CrmError`: the SMTP host not set,
+say) as one line naming what to set, once until it changes or the job runs cleanly
+again, and then at most every :data:`PROBLEM_REPEAT_S`. :meth:`Scheduler.stop` ends
+the threads: a fetch stops after the batch it is writing, a drain before its next
+message (an added job when it looks at :attr:`Scheduler.stopping`).
 
 Several processes may run schedulers on one workspace: a mailbox's lease lets one of
 them fetch it at a time (:mod:`crm_core.mail.lease`), and each queued message is
@@ -36,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from crm_core.errors import CrmError
 from crm_core.models import Mailbox, OutboxMessage, Setting
 
 if TYPE_CHECKING:
@@ -51,6 +55,9 @@ SHOWN_FAILURES = 5
 SETTINGS_EVERY_S = 30.0
 #: The longest a job's thread sleeps before looking at its interval again (s).
 POLL_S = 1.0
+#: How often a problem that stays the same (the SMTP host still not set) is logged
+#: again, however often the job runs into it (s).
+PROBLEM_REPEAT_S = 3600.0
 
 #: ``run(ws) -> (result, error)``: what the run did, and what went wrong (None: nothing).
 Run = Callable[["Workspace"], tuple[str, str | None]]
@@ -79,6 +86,9 @@ class Job:
     last_error_at: dt.datetime | None = None
     #: When (monotonic) the last run ended: the next is due an interval after.
     ended: float | None = field(default=None, repr=False)
+    #: The settings problem last logged, and when (monotonic): the same one is not
+    #: logged again on every run.
+    problem_logged: tuple[str, float] | None = field(default=None, repr=False)
 
     def status(self, every_s: float | None) -> dict[str, Any]:
         return {
@@ -285,9 +295,14 @@ class Scheduler:
             result, error = job.run(self.ws)
         except Stopped as exc:
             result, error = None, str(exc)
+        except CrmError as exc:  # the settings or the data stop it: no bug, no traceback
+            result, error = None, f"{type(exc).__name__}: {exc}"
+            self._problem(job, error)
         except Exception as exc:  # a run's failure must not end the server's jobs
             log.exception("background job %s failed", job.name)
             result, error = None, f"{type(exc).__name__}: {exc}"
+        else:
+            job.problem_logged = None  # a problem coming back is news again
         job.runs += 1
         job.last_finished_at = self.ws.clock()
         job.last_result = result
@@ -298,6 +313,24 @@ class Scheduler:
                 log.warning("background job %s: %s", job.name, error)
         job.ended = self.monotonic()
         job.running = False
+
+    def _problem(self, job: Job, error: str) -> None:
+        """Log a problem the settings or data cause (``error``, which names what to set)
+        as one line: once, again when it changes, and at most every
+        :data:`PROBLEM_REPEAT_S` while it stays."""
+        now = self.monotonic()
+        last = job.problem_logged
+        if last is not None and last[0] == error and now - last[1] < PROBLEM_REPEAT_S:
+            log.debug("background job %s still cannot run: %s", job.name, error)
+            return
+        job.problem_logged = (error, now)
+        log.error(
+            "background job %s cannot run: %s (it tries again every run; this is logged"
+            " again when the problem changes, or in %d minutes)",
+            job.name,
+            error,
+            PROBLEM_REPEAT_S // 60,
+        )
 
     def run_due(self) -> list[str]:
         """Run, one after another, the jobs that are due; their names."""

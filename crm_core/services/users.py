@@ -243,10 +243,13 @@ def _as_dict(user: User) -> dict[str, Any]:
 class JournalView(Service):
     """Read the journal: ``ws.journal``. Who changed what, when, from what to what.
 
-    A sales user reads the rows about the records they may see (crm_core.access): rows
-    about other reps' deals (their stage moves included), the activities and
-    interactions that go with them, and activities assigned to others are left out,
-    by the query itself; rows about companies and contacts are everyone's.
+    A sales user reads the rows about the records they may see, closed by default
+    (crm_core.access.journal_clauses): rows about other reps' deals (their stage moves
+    included), the activities and interactions that go with them, activities assigned
+    to others, others' private mailboxes and the messages others queued are left out,
+    by the query itself, and so is every table a sales user does not read (proposed
+    contacts, bounces, the sync's links and conflicts); rows about companies, contacts
+    and the other tables every role reads are everyone's.
     """
 
     entity = "journal"

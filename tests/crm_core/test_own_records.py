@@ -36,7 +36,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from crm_core import AccessDenied, NotFoundError, Workspace
+from crm_core import AccessDenied, NotFoundError, Workspace, access
 from crm_core.models import (
     Activity,
     Company,
@@ -563,11 +563,34 @@ def timeline(r: Reps) -> tuple[pd.DataFrame, ...]:
     return (t(opportunity_id=r.b_deal), t(contact_id=r.imran), t(company_id=r.indus))
 
 
+def private_mail(r: Reps) -> None:
+    """Journal rows of olga's own that are no deal's: her private mailbox (with its
+    host and login), and a message she queued, journaled whole when a manager merges
+    the contact it goes to (``r.ids``: ``b_box``, ``b_mail``)."""
+    r.ids["b_box"] = mail_facts(r)["box"]
+    olga = r.ws.as_user("olga")
+    customer = olga.contacts.create(name="Kazan buyer", company=r.kazan, owner="olga")["id"]
+    with session_of(r.ws) as s:
+        row = OutboxMessage(
+            state="queued", contact_id=customer, recipient="buyer@kazan.example.com",
+            subject=f"{SECRET} offer", body_text=SECRET, message_id="<private@kazan.example>",
+            user_id=r.olga, attempts=0, queued_at=dt.datetime(2026, 5, 15, tzinfo=dt.UTC),
+        )  # fmt: skip
+        s.add(row)
+        s.flush()
+        r.ids["b_mail"] = int(row.id)
+    twin = r.ws.contacts.create(name="Kazan buyer (twin)")["id"]
+    r.mgr.duplicates.merge("contacts", twin, customer)
+    assert SECRET in r.mgr.journal.for_record("mail_outbox", r.b_mail).to_csv()
+
+
 def journal_for_records(r: Reps) -> tuple[pd.DataFrame, ...]:
+    private_mail(r)
     j = r.a.journal.for_record
     hidden = [("opportunities", d) for d in b_deals(r)]
     hidden += [("activities", x) for x in b_activities(r)]
     hidden += [("interactions", r.b_int), ("interactions", r.x_int)]
+    hidden += [("mailboxes", r.b_box), ("mail_outbox", r.b_mail)]
     return (
         *(j(entity, record) for entity, record in hidden),
         j(Opportunity, r.b_deal),  # by the model, too
@@ -590,7 +613,10 @@ def check_since(rows: pd.DataFrame, r: Reps) -> None:
     hidden = {("opportunities", d) for d in b_deals(r)}
     hidden |= {("activities", x) for x in b_activities(r)}
     hidden |= {("interactions", r.b_int), ("interactions", r.x_int)}
+    hidden |= {("mailboxes", r.b_box), ("mail_outbox", r.b_mail)}
     assert not about & hidden
+    # Only the tables a sales user reads: no proposed contact, bounce or ERP link.
+    assert {e for e, _ in about} <= set(access.SHARED_TABLES) | set(access.JOURNAL_NARROWED)
     assert {
         ("opportunities", r.a_deal),
         ("interactions", r.a_int),
@@ -1200,7 +1226,9 @@ TABLE: dict[str, Any] = {
     "sessions.start": Refused(lambda r: [lambda: r.a.sessions.start("olga")]),
     # -- journal ----------------------------------------------------------------------
     "journal.for_record": Filtered(journal_for_records, check_journal_for_records),
-    "journal.since": Filtered(lambda r: r.a.journal.since(0, limit=1_000_000), check_since),
+    "journal.since": Filtered(
+        lambda r: (private_mail(r), r.a.journal.since(0, limit=1_000_000))[1], check_since
+    ),
     # -- metrics ----------------------------------------------------------------------
     "metrics.funnel": Unmoved(
         lambda ws, _r: ws.metrics.funnel(),
