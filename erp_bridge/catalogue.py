@@ -46,13 +46,20 @@ class Reference:
     """Where a reference entity comes from and how a remote record reads.
 
     ``values`` turns a remote record into crmbook's values: for ``user`` ``login``,
-    ``name`` and ``email`` (None when empty); for ``stage`` ``name``, ``sequence`` (an
-    int) and ``is_won``; for ``lost_reason`` and ``tag`` ``name``."""
+    ``name``, ``email`` (None when empty) and ``active``; for ``stage`` ``name``,
+    ``sequence`` (an int) and ``is_won``; for ``lost_reason`` and ``tag`` ``name``.
+
+    ``remote``, for an entity the sync creates in the ERP when a synced record links to
+    one the ERP lacks (a stage or a lost reason added here), turns crmbook's values of
+    it (those :func:`erp_bridge.local.reference_values` gives) into the new remote
+    record's fields, or None for one the ERP has no place for; one of the same name
+    (any case) there is linked instead of creating another."""
 
     model: str
     fields: Sequence[str]
     domain: Domain
     values: Callable[[Record], Record]
+    remote: Callable[[Record], Record | None] | None = None
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,11 @@ def sync_odoo(
     _show(str(report))
     for line in report.plan:
         _show(f"  plan: {line}")
+    if report.kept:
+        _show(
+            f"{len(report.kept)} value(s) from the ERP kept marked as not validated (not "
+            "failures, nothing to retry): `crmbook quality` lists them"
+        )
     for line in report.errors:
         err.print(printable(f"  {line}"), style="red", highlight=False, markup=False)
     if report.errors:

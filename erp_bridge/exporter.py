@@ -10,9 +10,11 @@ from sqlalchemy.orm import Session
 
 from crm_core.duplicates.merge import merged_into
 from crm_core.models import ExternalLink, JournalEntry
+from crm_core.text import fold
 from erp_bridge import failures
 from erp_bridge.adapter import RemoteError, Unavailable
 from erp_bridge.importer import creating_key
+from erp_bridge.local import reference_values
 from erp_bridge.mapper import EntityMap
 from erp_bridge.matching import Twin, keyed
 from erp_bridge.pages import get_state, set_state
@@ -92,6 +94,9 @@ class Exporter:
         done = []
         for local_id in sorted(changed):
             error = self._one(emap, local_id, rep, twins.get(local_id))
+            # What its merge kept marked (committed with it, or rolled back with it).
+            rep.kept += self.rec.writer.kept if error is None else []
+            self.rec.writer.kept.clear()
             if error is None:
                 done.append(local_id)
             elif not self.ctx.dry_run:
@@ -142,6 +147,7 @@ class Exporter:
                 obj = self.rec.load_local(s, emap.entity, local_id)
                 if obj is None:
                     return None
+                self._references(s, emap, obj)
                 link = self.ctx.binder.by_local(emap.entity, local_id)
                 if link is None:
                     # An archived record the ERP never had (or deleted) is not created
@@ -179,6 +185,53 @@ class Exporter:
                 self.ctx.binder.load(s)
                 self.rec.review.load(s)
             return error
+
+    def _references(self, s: Session, emap: EntityMap, obj: Any) -> None:
+        """Give the ERP the reference records ``obj`` links to that it lacks (a stage
+        or a lost reason added here), as tags are given: one of the same name (any
+        case) there is linked, else one is created (idempotent under its external id)
+        where the catalogue says how (:attr:`Reference.remote`); then the record's
+        link to it is pushed like any other. A reference the ERP cannot take fails
+        the record with a reason naming it: listed, tried again by the next runs."""
+        references = self.ctx.adapter.catalogue.references
+        binder = self.ctx.binder
+        for f in emap.fields:
+            entity = f.link if isinstance(f.link, str) else None
+            spec = references.get(entity) if entity is not None else None
+            to_remote = spec.remote if spec is not None else None
+            local_id = getattr(obj, f.local, None)
+            if entity is None or spec is None or to_remote is None or local_id is None:
+                continue
+            if binder.by_local(entity, local_id) is not None:
+                continue
+            values = reference_values(s, entity, int(local_id))
+            remote = to_remote(values) if values is not None else None
+            if values is None or remote is None:
+                continue  # the ERP has no place for it: the field stays as it is there
+            name = str(values["name"])
+            try:
+                namesakes = [
+                    int(r["id"])
+                    for r in self.ctx.adapter.search_read(spec.model, spec.domain, ["name"])
+                    if fold(str(r["name"] or "")) == fold(name)
+                ]
+                free = [rid for rid in namesakes if binder.by_remote(entity, rid) is None]
+                if namesakes and not free:
+                    # Its namesake there stands for another record here (a stage of
+                    # the same name in another pipeline): the field stays as it is.
+                    continue
+                xmlid = self.ctx.xmlid(entity, local_id)
+                rid = free[0] if free else self.ctx.create(spec.model, remote, xmlid)
+            except Unavailable:
+                raise
+            except Exception as exc:
+                raise RemoteError(
+                    f"{f.local}: the {entity.replace('_', ' ')} {name!r} is not in the ERP "
+                    f"and could not be created there: {exc}"
+                ) from exc
+            if not self.ctx.dry_run:
+                now = self.rec.ws.clock()
+                binder.bind(s, entity, int(local_id), spec.model, rid, {"name": name}, None, now)
 
     def _merged(
         self, s: Session, emap: EntityMap, local_id: int, remote_id: int, rep: ModelReport

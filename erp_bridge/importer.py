@@ -189,6 +189,7 @@ class Importer:
             except Exception as exc:
                 # Links, tags and queued matches made in the rolled-back page are gone:
                 # forget them.
+                self.rec.writer.kept.clear()
                 self.rec.forget_batches()
                 self.rec.matching.forget(emap.entity, [int(r["id"]) for r in page])
                 with self.transaction() as s:
@@ -201,7 +202,14 @@ class Importer:
                     self._one(emap, record, rep, ours.get(rid), twins.get(rid))
             else:
                 rep.add(trial)
+                self.kept(rep)
                 self._list_waits(emap.entity)
+
+    def kept(self, rep: ModelReport) -> None:
+        """Say in ``rep`` what the work just committed kept marked as not validated
+        (see :attr:`erp_bridge.local.LocalWriter.kept`)."""
+        rep.kept += self.rec.writer.kept
+        self.rec.writer.kept.clear()
 
     def _twins(
         self, s: Session, emap: EntityMap, page: list[dict[str, Any]], ours: dict[int, int]
@@ -401,10 +409,13 @@ class Importer:
             with self.transaction() as s:
                 self._apply(s, emap, record, rep, ours, twin)
                 self._cleared(s, emap.entity, [record])
+            self.kept(rep)
             self._list_waits(emap.entity)
         except Unavailable:
+            self.rec.writer.kept.clear()
             raise
         except Exception as exc:  # one bad record never stops the run
+            self.rec.writer.kept.clear()
             error = f"{type(exc).__name__}: {exc}"
             rep.errors.append(f"remote #{rid}: {error}")
             self.rec.matching.forget(emap.entity, [rid])
@@ -558,7 +569,9 @@ def _tag(s: Session, values: dict[str, Any]) -> Tag:
 #: How each reference entity's values (:class:`~erp_bridge.catalogue.Reference`) become
 #: a local row: found by name (a user by login) or created.
 UPSERTS: dict[str, Upsert] = {
-    "user": lambda s, v: find_or_create_user(s, v["login"], v["name"], v["email"]),
+    "user": lambda s, v: find_or_create_user(
+        s, v["login"], v["name"], v["email"], v.get("active", True)
+    ),
     "stage": lambda s, v: find_or_create_stage(s, v["name"], v["sequence"], v["is_won"]),
     "lost_reason": lambda s, v: find_or_create_lost_reason(s, v["name"]),
     "tag": _tag,

@@ -115,6 +115,11 @@ class LocalWriter:
 
     def __init__(self, ws: Workspace):
         self.ws = ws
+        #: What the writes since the caller last took them kept marked as not
+        #: validated instead of taking the ERP's value (an amount too large to keep),
+        #: each said in words: not failures (nothing is retried), listed by ``crmbook
+        #: quality``. The caller takes them once its transaction is committed.
+        self.kept: list[str] = []
 
     def apply(
         self, s: Session, entity: str, obj: Any | None, values: Mapping[str, Any]
@@ -196,14 +201,17 @@ class LocalWriter:
         )
         if creating and any(e.field == "name" for e in errors):
             return None, errors
-        for error in errors:
-            if error.field == "expected_revenue":
-                _amount_not_kept(opp, kept_amount, error)
+        marked = []
+        for error in [e for e in errors if e.field == "expected_revenue"]:
+            # Kept marked, not refused: said by the run, listed by `crmbook quality`.
+            marked.append(_amount_not_kept(opp, kept_amount, error))
+            errors.remove(error)
         if outcome is not None:
             self._set_outcome(opp, outcome, lost_reason_id)
         if creating:
             self.ws.pipeline.add_in_session(s, opp)
         s.flush()
+        self.kept += [f"opportunity #{opp.id} {opp.name!r}: {why}" for why in marked]
         return opp, errors
 
     def _activity(
@@ -252,7 +260,7 @@ class LocalWriter:
         opp.lost_reason_id = lost_reason_id if outcome == "lost" else None
 
 
-def _amount_not_kept(opp: Opportunity, kept: Decimal | None, error: FieldError) -> None:
+def _amount_not_kept(opp: Opportunity, kept: Decimal | None, error: FieldError) -> str:
     """An ERP amount no amount column holds exactly (too large): the deal keeps the
     amount it had (a new one 0.00), marked as not validated with the ERP's value and
     why, so ``crmbook quality`` lists it and the run's error is not the only trace.
@@ -264,10 +272,15 @@ def _amount_not_kept(opp: Opportunity, kept: Decimal | None, error: FieldError) 
         f"{amount} until it is changed"
     )
     mark_unvalidated(opp, (), {"expected_revenue": reason})
+    return f"expected_revenue: {reason}; kept marked as not validated (`crmbook quality`)"
 
 
-def find_or_create_user(s: Session, login: str, name: str, email: str | None) -> User:
-    """The local user with this login or e-mail, created (role sales) if none."""
+def find_or_create_user(
+    s: Session, login: str, name: str, email: str | None, active: bool = True
+) -> User:
+    """The local user with this login or e-mail, created (role sales) if none: inactive
+    when the ERP's is (its OdooBot, its default user template), so it is never offered
+    as an owner or assignee. A user found here keeps its own state."""
     user = s.scalars(select(User).where(User.login == login)).first()
     if user is None and email:
         user = s.scalars(select(User).where(User.email == email)).first()
@@ -281,7 +294,7 @@ def find_or_create_user(s: Session, login: str, name: str, email: str | None) ->
                 "name": name or login,
                 "email": email,
                 "role": "sales",
-                "active": True,
+                "active": active,
                 "version": 1,
             },
         )
@@ -319,3 +332,25 @@ def find_or_create_lost_reason(s: Session, name: str) -> LostReason:
             return reason
     reason, _ = insert_unique(s, LostReason, "name", {"name": name, "active": True, "version": 1})
     return reason
+
+
+def reference_values(s: Session, entity: str, local_id: int) -> dict[str, Any] | None:
+    """A local stage or lost reason in the terms a catalogue's reference values use
+    (see :class:`erp_bridge.catalogue.Reference`), for creating it in the ERP: a stage's
+    ``name``, ``sequence`` (the ERP's step: :func:`find_or_create_stage` keeps ten
+    times it), ``is_won`` and ``is_lost``; a lost reason's ``name``. None when the row
+    is gone or the entity is none of these."""
+    if entity == "stage":
+        stage = s.get(Stage, local_id)
+        if stage is None:
+            return None
+        return {
+            "name": stage.name,
+            "sequence": max(1, stage.sequence // 10),
+            "is_won": bool(stage.is_won),
+            "is_lost": bool(stage.is_lost),
+        }
+    if entity == "lost_reason":
+        reason = s.get(LostReason, local_id)
+        return None if reason is None else {"name": reason.name}
+    return None

@@ -48,13 +48,18 @@ class ModelReport:
     #: each said in words, the ERP's model named as it calls it ("contact #42
     #: (<model> #7) archived in the ERP: merged into contact #17 (<model> #3)").
     merges: list[str] = field(default_factory=list)
+    #: ERP values not kept as they are but marked as not validated (an amount too
+    #: large to keep exactly), each said in words: not failures, nothing to retry;
+    #: ``crmbook quality`` lists them until someone sets a value that can be kept.
+    kept: list[str] = field(default_factory=list)
 
     def add(self, other: ModelReport) -> None:
-        """Add another report's counts, errors and merges to this one."""
+        """Add another report's counts, errors, merges and kept values to this one."""
         for name in COUNTS[:-1]:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors += other.errors
         self.merges += other.merges
+        self.kept += other.kept
 
 
 @dataclass
@@ -106,6 +111,11 @@ class SyncReport:
         return [line for rep in self.models.values() for line in rep.merges]
 
     @property
+    def kept(self) -> list[str]:
+        """Every ERP value the run kept marked as not validated, prefixed by its model."""
+        return [f"{name}: {line}" for name, rep in self.models.items() for line in rep.kept]
+
+    @property
     def errors(self) -> list[str]:
         """Every error of the run, prefixed by its model."""
         return [f"{name}: {e}" for name, rep in self.models.items() for e in rep.errors]
@@ -117,5 +127,6 @@ class SyncReport:
         head = f"sync {self.backend}{' (dry run)' if self.dry_run else ''} in {self.seconds:.1f}s"
         head += f": {self.status.replace('_', ' ')}" + (f" ({self.reason})" if self.reason else "")
         notes = "".join(f"\nmerge: {line}" for line in self.merges)
+        notes += "".join(f"\nnot validated: {line}" for line in self.kept)
         notes += "".join(f"\nnote: {note}" for note in self.notes)
         return head + "\n" + self.to_frame().to_string(index=False) + notes

@@ -23,21 +23,40 @@ def maps() -> list[EntityMap]:
     return [*partner_maps(), lead_map(), activity_map()]
 
 
+def _stage_out(values: Record) -> Record | None:
+    """A stage here as a new crm.stage; none for a lost stage: Odoo has no lost stage
+    (a lost lead is an archived one with a lost reason, left in the stage it was in)."""
+    if values["is_lost"]:
+        return None
+    return {"name": values["name"], "sequence": values["sequence"], "is_won": values["is_won"]}
+
+
 REFERENCES = {
+    # An inactive Odoo user (OdooBot, the default user template) arrives inactive.
     "user": Reference(
         "res.users",
         ["name", "login", "email", "active"],
         [["share", "=", False]],
-        lambda r: {"login": r["login"], "name": r["name"], "email": r["email"] or None},
+        lambda r: {
+            "login": r["login"],
+            "name": r["name"],
+            "email": r["email"] or None,
+            "active": r["active"] is not False,
+        },
     ),
     "stage": Reference(
         "crm.stage",
         ["name", "sequence", "is_won"],
         [],
         lambda r: {"name": r["name"], "sequence": int(r["sequence"]), "is_won": r["is_won"]},
+        _stage_out,
     ),
     "lost_reason": Reference(
-        "crm.lost.reason", ["name", "active"], [], lambda r: {"name": r["name"]}
+        "crm.lost.reason",
+        ["name", "active"],
+        [],
+        lambda r: {"name": r["name"]},
+        lambda values: {"name": values["name"]},
     ),
     "tag": Reference("crm.tag", ["name"], [], lambda r: {"name": r["name"]}),
 }

@@ -56,7 +56,8 @@ def marks(ws) -> list[tuple[str, str]]:
 def test_a_new_deal_with_an_amount_too_large_is_kept_and_marked(ws, odoo):
     rid = lead(odoo, HUGE)
     report = run(ws, odoo)
-    assert report.status == "done_with_errors"  # said in the run's report
+    # said in the run's report, not a failure to retry (crmbook quality lists it)
+    assert report.status == "done" and len(report.kept) == 1
     assert local(ws, rid)["expected_revenue"] == Decimal("0.00")
     ((field, reason),) = marks(ws)
     assert field == "expected_revenue"
