@@ -19,6 +19,7 @@ from crm_core.cli import app as _app
 from crm_core.imports import MODES, ImportReport, ImportStopped
 from crm_core.imports.dates import check_order
 from crm_core.imports.progress import progress_bar
+from crm_core.imports.rejects import RejectsPathError, check_rejects_path
 from crm_core.imports.report import read_as, shorten
 from crm_core.imports.run import ENTITIES
 
@@ -99,7 +100,9 @@ def import_(
         )
     try:
         check_order(dates)
-    except ValueError as exc:
+        if rejects is not None:  # before the file is read or its columns shown
+            check_rejects_path(rejects, file)
+    except (ValueError, RejectsPathError) as exc:
         fail(str(exc))
     with acting(workspace) as ws:
         options: dict[str, Any] = dict(

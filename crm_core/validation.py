@@ -331,6 +331,12 @@ DATE_MAX = dt.date(2999, 12, 31)
 _DATE_RANGE = f"is out of range: dates run from {DATE_MIN} to {DATE_MAX}"
 
 
+#: A date written YYYY-MM-DD (ASCII digits), whether or not it is a day of the calendar.
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+#: Why a date in the YYYY-MM-DD form is refused when the calendar has no such day.
+NO_DAY = "is no day of the calendar"
+
+
 def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
@@ -347,12 +353,23 @@ def date_value(value: Any) -> dt.date | None:
         try:
             value = dt.date.fromisoformat(value.strip())
         except ValueError:
+            if _ISO_DAY.fullmatch(value.strip()):  # 2026-02-30: the form, but no day
+                raise Reject(NO_DAY) from None
             raise Reject("is not a date in YYYY-MM-DD form") from None
     if not isinstance(value, dt.date):
         raise Reject(f"must be a date, not {type(value).__name__}")
     if not DATE_MIN <= value <= DATE_MAX:
         raise Reject(_DATE_RANGE)
     return value
+
+
+def _no_day(iso: str) -> bool:
+    """Whether ``iso`` (YYYY-MM-DD) names no day of the calendar (2026-02-30)."""
+    try:
+        dt.date.fromisoformat(iso)
+    except ValueError:
+        return True
+    return False
 
 
 def aware_datetime(value: Any) -> dt.datetime | None:
@@ -365,6 +382,8 @@ def aware_datetime(value: Any) -> dt.datetime | None:
         try:
             value = dt.datetime.fromisoformat(value.strip())
         except ValueError:
+            if _ISO_DAY.match(value.strip()) and _no_day(value.strip()[:10]):
+                raise Reject(NO_DAY) from None
             raise Reject("is not an ISO date and time") from None
     if not isinstance(value, dt.datetime):
         raise Reject(f"must be a date and time, not {type(value).__name__}")

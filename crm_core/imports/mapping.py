@@ -109,6 +109,15 @@ _CUSTOM_NAME = re.compile(r"[^a-z0-9]+")
 _FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,59}")
 
 
+#: Columns of crmbook's own export that no import fills, and why (by header key).
+OWN_COLUMNS = {
+    "id": "(ignored: crmbook's own record id; an import matches rows by its keys, see --match)",
+    "created at": "(ignored: crmbook sets it)",
+    "updated at": "(ignored: crmbook sets it)",
+    "active": "(ignored: archiving is done in crmbook, not by an import)",
+}
+
+
 class MappingError(ImportRefused):
     """A mapping given by hand names a column the file lacks or a field that does not exist."""
 
@@ -143,7 +152,10 @@ class ColumnMap:
         out += [
             (c, f"(ignored: {f} is filled by another column)") for c, f in self.repeated.items()
         ]
-        out += [(c, "(ignored: no such field; --custom keeps it)") for c in self.unknown]
+        out += [
+            (c, OWN_COLUMNS.get(header_key(c), "(ignored: no such field; --custom keeps it)"))
+            for c in self.unknown
+        ]
         return out
 
 

@@ -66,6 +66,10 @@ class Source:
     renamed: dict[int, str] = field(default_factory=dict)
     #: Lines before the header (Excel's "sep=;").
     skip: int = 0
+    #: An XLSX sheet as crmbook exports it (crm_core.export.workbook): the field ids
+    #: in a hidden first row, the header read, and the columns' titles in the second,
+    #: skipped; the rows start on the third.
+    titled: bool = False
     #: Why the reading stopped before the end of the file (see :meth:`rows`).
     error: str | None = None
     #: A rejects file crmbook wrote (its header ends with the added columns): the
@@ -182,7 +186,7 @@ class Source:
         with _sheet(self.path, self.sheet) as sheet:
             epoch = getattr(sheet.parent, "epoch", None)
             for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-                if number == 1:
+                if number == 1 or (number == 2 and self.titled):
                     continue
                 cells = [_xlsx_cell(v) for v in values]
                 for i in dated:
@@ -426,7 +430,21 @@ def _xlsx_source(path: Path, sheet: str | None) -> Source:
             "was imported: open the file in a spreadsheet and save it, or put values there"
         )
     columns, renamed = _header(list(header))
-    return Source(path, "xlsx", columns, sheet=title, renamed=renamed)
+    titled = isinstance(part, str) and _first_row_hidden(path, part)
+    return Source(path, "xlsx", columns, sheet=title, renamed=renamed, titled=titled)
+
+
+def _first_row_hidden(path: Path, part: str) -> bool:
+    """Whether the first row of the sheet stored at ``part`` is hidden: a sheet as
+    crmbook exports it, whose hidden first row holds the field ids and whose second
+    the titles people read (see :attr:`Source.titled`)."""
+    import xml.etree.ElementTree as ET
+
+    with zipfile.ZipFile(path) as book, book.open(part.lstrip("/")) as stream:
+        for _event, element in ET.iterparse(stream, events=("start",)):
+            if element.tag.rsplit("}", 1)[-1] == "row":
+                return element.get("r") in (None, "1") and element.get("hidden") in ("1", "true")
+    return False
 
 
 def _formulas_without_values(path: Path, part: str) -> list[str]:

@@ -1,11 +1,14 @@
 """The rejects file: every row an import refused, as it was, with why.
 
-It is written in the format its name asks for (``.csv``: CSV in the input's encoding
-and delimiter; ``.xlsx``: a workbook; another extension is refused before anything
-is read or written), with the input's columns followed by ``line``, ``field``, ``value`` and
-``reason``, so that a person can fix the rows in a spreadsheet and import the file
-again. A CSV cell that a spreadsheet would run as a formula is written with a leading
-apostrophe (:mod:`crm_core.imports.cells`), taken off again when the file is imported;
+It is written in the format its name asks for (``.csv``: CSV in the input's encoding,
+byte-order mark included or not as the input had it, and delimiter; ``.xlsx``: a
+workbook; another extension, ``.txt`` and ``.tsv`` included, is refused before
+anything is read or written), and only when a row was rejected (a run that rejects
+nothing leaves an earlier file of that name as it was), with the input's columns
+followed by ``line``, ``field``, ``value`` and ``reason``, so that a person can fix
+the rows in a spreadsheet and import the file again. A CSV cell that a spreadsheet
+would run as a formula is written with a leading apostrophe
+(:mod:`crm_core.imports.cells`), taken off again when the file is imported;
 XLSX cells are written as text, which a spreadsheet never runs.
 """
 
@@ -25,7 +28,7 @@ from crm_core.imports.reading import Source
 
 #: A rejects file's format by its name's extension (any case): it is written as its
 #: name says, whatever the input's format; another extension is refused.
-FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".xlsx": "xlsx"}
+FORMATS = {".csv": "csv", ".xlsx": "xlsx"}
 
 
 def rejects_path(source: Path) -> Path:
@@ -41,8 +44,8 @@ def rejects_format(path: Path) -> str:
     found = FORMATS.get(path.suffix.lower())
     if found is None:
         raise RejectsPathError(
-            f"--rejects {path}: name the file .csv or .xlsx (.tsv and .txt: CSV too); "
-            "the rejects are written in the format its name says"
+            f"--rejects {path}: name the file .csv or .xlsx; the rejects are written "
+            "in the format its name says"
         )
     return found
 
@@ -87,9 +90,9 @@ def check_rejects_path(path: Path, source: Path | None) -> None:
 
 
 class Rejects:
-    """Writes rejected rows as they come; the file exists (with its header) once the
-    import ends, even when nothing was rejected, so that an old one is never mistaken
-    for this run's."""
+    """Writes rejected rows as they come: the file is made (or replaced) when the first
+    row is rejected; a run that rejects nothing writes none and leaves an earlier file
+    of that name alone (:attr:`written` says which; the report says so)."""
 
     def __init__(
         self,
@@ -106,13 +109,11 @@ class Rejects:
         self.header = [*self.columns, *extra_columns(self.columns)]
         # Written as the file's name says (a .csv holds CSV even for an XLSX input).
         self.xlsx = path is not None and rejects_format(path) == "xlsx"
+        # The input's encoding as it was (UTF-8 with its byte-order mark or without);
+        # an XLSX or a DataFrame has none: UTF-8 with the mark, which Excel reads as
+        # UTF-8 (without it, as the local code page).
         self.encoding = (source.encoding if source is not None else None) or "utf-8-sig"
-        if self.encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
-            # Excel reads UTF-8 without a mark as the local code page: keep Urdu readable.
-            self.encoding = "utf-8-sig"
         self.delimiter = (source.delimiter if source is not None else None) or ","
-        if path is not None and path.suffix.lower() == ".tsv":
-            self.delimiter = "\t"
         self.count = 0
         self._file: TextIO | None = None
         self._writer: Any = None
@@ -181,12 +182,15 @@ class Rejects:
             return None
         return pd.DataFrame(self.kept, columns=self.header)
 
+    @property
+    def written(self) -> bool:
+        """Whether this run wrote the file (it rejected a row)."""
+        return self._file is not None or self._book is not None
+
     def close(self) -> None:
-        """Finish the file (creating it with its header alone when nothing was refused)."""
+        """Finish the file (none is written when nothing was refused)."""
         if self.path is None:
             return
-        if self._file is None and self._book is None:
-            self._open()
         if self._book is not None:
             self._book.close()
         if self._file is not None:

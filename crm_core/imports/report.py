@@ -55,7 +55,11 @@ class ImportReport:
     mapping: list[tuple[str, str]] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
     examples: dict[str, list[Example]] = field(default_factory=dict)
+    #: The rejects file this run wrote (None when it rejected no row: none is written).
     rejects_path: Path | None = None
+    #: A rejects file of the name this run would have written, left from an earlier
+    #: run: this one rejected nothing and left it as it was.
+    earlier_rejects: Path | None = None
     #: How a CSV file was read: its encoding (given, or found) and delimiter.
     encoding: str | None = None
     delimiter: str | None = None
@@ -147,6 +151,11 @@ class ImportReport:
         elif self.rejected and self.dry_run:
             lines.append(
                 "  a dry run writes no rejects file (examples below); --rejects PATH writes one"
+            )
+        if not self.rejected and self.earlier_rejects is not None:
+            lines.append(
+                f"  no row rejected, so no rejects file written: {self.earlier_rejects} is "
+                "an earlier run's, left as it was"
             )
         lines.extend(f"  {f}" for f in self.failures)
         return "\n".join(lines)

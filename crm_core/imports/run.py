@@ -117,7 +117,9 @@ class Importer:
         companies; erp_id and name for deals). ``mode`` "create" only adds records,
         "update" only changes matched ones, "upsert" does both. Rejected rows go to
         ``rejects`` (default: beside the file, ``<name>.rejects.<ext>``; a DataFrame's
-        only when a path is given), in the input's format and encoding; a DataFrame's
+        only when a path is given), as its name says (.csv or .xlsx; a CSV in the
+        input's encoding), only when a row was rejected (an earlier file of that name
+        is otherwise left alone, and the report says so); a DataFrame's
         are also on the report, ``report.rejects`` (a DataFrame). A DataFrame's cells
         are read as a spreadsheet's: numbers as their text (a whole float, such as a
         phone pandas read, as its digits), a Timestamp at midnight as its date, NaN,
@@ -129,10 +131,11 @@ class Importer:
         other processes while this one writes (companies, contacts and deals; see
         :mod:`crm_core.imports.parallel`). A dry run writes nothing, not even a rejects
         file unless ``rejects`` names one. A ``rejects`` path that is the input
-        itself, a folder or a symbolic link, or whose folder does not exist, is
-        refused before anything is read. ``dates`` is the order the file writes its
-        dates in: "YMD" (ISO, 2026-12-25; also 2026/12/25), "DMY" (25/12/2026, 25.12.2026)
-        or "MDY" (12/25/2026); see :mod:`crm_core.imports.dates`.
+        itself, a folder or a symbolic link, whose folder does not exist, or that is
+        named neither .csv nor .xlsx, is refused before anything is read. ``dates``
+        is the order the file writes its dates in: "YMD" (ISO, 2026-12-25; also
+        2026/12/25), "DMY" (25/12/2026, 25.12.2026) or "MDY" (12/25/2026); see
+        :mod:`crm_core.imports.dates`.
         """
         kind = _entity(entity)
         access.check_unrestricted(self.ws, "import", f"{kind} rows")
@@ -230,6 +233,10 @@ class Importer:
                         progress(report, src.fraction())
         finally:
             out.close()
+            if out_path is not None and not out.written:
+                # Nothing rejected: no file written, an earlier one left alone.
+                report.rejects_path = None
+                report.earlier_rejects = out_path if out_path.exists() else None
             report.rejects = out.frame()
             report.seconds = time.perf_counter() - started
         if src.error is not None:

@@ -368,6 +368,10 @@ class _Parties(Service):
                 )
             )
             return and_(True)
+        if definition.type == "choice" and isinstance(wanted, str):
+            # A choice is found in any case, as the rest of search finds text.
+            key = text.fold(wanted)
+            wanted = next((c for c in definition.choices or [] if text.fold(c) == key), wanted)
         try:
             stored = clean_custom_value(definition, wanted)
         except Reject as exc:
@@ -376,6 +380,8 @@ class _Parties(Service):
         element = self.model.custom[name]
         if definition.type == "bool":
             return element.as_boolean() == stored
+        if definition.type in ("text", "choice") and isinstance(stored, str):
+            return element.as_string().in_(_values_folded_as(s, element.as_string(), stored))
         return element.as_string() == stored
 
     def search(
@@ -779,3 +785,19 @@ def _changes(record: str, changes: Any) -> Mapping[str, Any]:
         reason = "must be a mapping of field to value"
         raise ValidationError([FieldError(record, "changes", changes, reason)])
     return changes
+
+
+def _values_folded_as(s: Session, column: Any, wanted: str) -> list[str]:
+    """The values ``column`` (a custom text or choice field's) holds that search reads
+    as ``wanted``: Unicode-normalised and case-folded (:func:`crm_core.text.fold`), as
+    names, cities and tags are searched. Folded here, in Python, so that SQLite and
+    PostgreSQL find the same records; the distinct values are read in batches."""
+    key = text.fold(wanted)
+    found: list[str] = []
+    rows = s.execute(
+        select(column).where(column.is_not(None)).distinct().execution_options(yield_per=5000)
+    ).scalars()
+    for value in rows:
+        if isinstance(value, str) and text.fold(value) == key:
+            found.append(value)
+    return found

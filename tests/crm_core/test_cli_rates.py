@@ -58,7 +58,7 @@ def test_import_refused_whole_then_imported_and_listed_by_currency(tmp_path):
     assert rows == [
         ["currency", "date", "rate", "base", "line", "field", "value", "reason"],
         ["LKR", "2026-02-30", "300", "USD", "3", "date", "2026-02-30",
-         "is not a date in YYYY-MM-DD form"],
+         "is no day of the calendar"],
         ["XYZ", "2026-01-01", "-1", "USD", "4", "currency", "XYZ",
          "is not an ISO 4217 currency code"],
         ["XYZ", "2026-01-01", "-1", "USD", "4", "rate", "-1", "must be more than 0"],

@@ -198,7 +198,7 @@ def test_bad_rates_are_refused_by_name(ws):
         ws.rates.set("EUX", "2026-13-01", "-1", base="USD")
     text = str(caught.value)
     assert "'currency' value 'EUX': is not an ISO 4217 currency code" in text
-    assert "'date' value '2026-13-01': is not a date in YYYY-MM-DD form" in text
+    assert "'date' value '2026-13-01': is no day of the calendar" in text
     assert "'rate' value '-1': must be more than 0" in text
     for bad in ("0", "abc", 1.5):
         with pytest.raises(ValidationError, match="rate"):
