@@ -273,7 +273,8 @@ def _warn_missing_rates(missing: str) -> None:
 
 def _xlsx_checked(target: str) -> Path:
     """``--xlsx``'s path, refused in one line (``error: --xlsx PATH: why``) when no
-    workbook can be written there: empty, a folder, in a folder that does not exist."""
+    workbook can be written there: empty, a folder, in a folder that does not exist,
+    a name not ending in .xlsx (:func:`~crm_core.export.tempfiles.target_problem`)."""
     problem = target_problem(target)
     if problem is not None:
         fail(f"--xlsx {_quoted(target)}: {problem}")

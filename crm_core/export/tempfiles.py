@@ -54,7 +54,10 @@ class Scratch:
 def target_problem(target: str | os.PathLike[str]) -> str | None:
     """Why a workbook cannot be written to the path ``target``, in words (None when it
     can be tried): an empty path, a folder, a folder that does not exist or is not a
-    folder. Checked before anything is written (see :func:`beside`)."""
+    folder, a file name that does not end in ``.xlsx`` (an Excel workbook named
+    ``out.csv`` would be opened as text, and a spreadsheet program refuses an
+    ``.xls`` or ``.xlsm`` that holds one). Checked before anything is written (see
+    :func:`beside`)."""
     text = os.fspath(target)
     if isinstance(text, bytes):  # pragma: no cover - a bytes path
         text = os.fsdecode(text)
@@ -69,6 +72,8 @@ def target_problem(target: str | os.PathLike[str]) -> str | None:
         return f"{folder} is not a folder"
     if os.path.exists(text) and not os.path.isfile(text):
         return "is not a regular file"
+    if not os.path.basename(text).lower().endswith(".xlsx") or os.path.basename(text) == ".xlsx":
+        return "is not a workbook's file name: it must end in .xlsx, such as report.xlsx"
     return None
 
 

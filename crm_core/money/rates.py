@@ -69,21 +69,58 @@ def missing_words(
 
 
 class MissingRate(ValidationError):
-    """No rate for ``currency`` on or before ``on`` (to ``reporting``): nothing is
-    converted with a made-up rate. ``on`` is None when the record has no date."""
+    """No rate to convert ``currency`` on ``on`` to ``reporting``: nothing is converted
+    with a made-up rate. ``on`` is None when the record has no date.
 
-    def __init__(self, currency: str, on: dt.date | None, reporting: str):
+    ``missing`` names the currency whose rate is what is missing (:meth:`Rates.gap`):
+    ``currency`` when it has no rate on or before ``on`` (or when both it and the
+    reporting currency lack one, or no chain of rates links them), the reporting
+    currency when only it lacks one (LKR has a rate against USD since January but GBP
+    only since June: GBP is missing in March). ``base`` is the currency a rate of
+    ``missing`` is best given against (one the other side has a rate with on that
+    day), for the command the message suggests."""
+
+    def __init__(
+        self,
+        currency: str,
+        on: dt.date | None,
+        reporting: str,
+        *,
+        missing: str | None = None,
+        base: str | None = None,
+        linked: bool = False,
+    ):
         self.currency = currency
         self.on = on
         self.reporting = reporting
-        when = f"on or before {on.isoformat()}" if on is not None else "(the record has no date)"
-        message = (
-            f"no exchange rate for {currency} {when} (to {reporting}): add one with "
-            f"`crmbook rates set {currency} ...` or sync the ERP"
-        )
+        self.missing = missing or currency
+        self.base = base
+        if on is None:
+            message = (
+                f"no exchange rate for {currency} (the record has no date) (to {reporting}): "
+                "give the record a date to convert it at that day's rate"
+            )
+        else:
+            day = on.isoformat()
+            if linked:
+                what = (
+                    f"no chain of exchange rates links {currency} to {reporting} on or before {day}"
+                )
+            elif self.missing == currency:
+                what = f"no exchange rate for {currency} on or before {day} (to {reporting})"
+            else:
+                what = (
+                    f"no exchange rate for {self.missing} on or before {day} "
+                    f"(the reporting currency: {currency} cannot be converted to it)"
+                )
+            against = f" --base {base}" if base else ""
+            message = (
+                f"{what}: add one with `crmbook rates set {self.missing} {day} RATE{against}` "
+                "or sync the ERP"
+            )
         if not _is_code(currency):
             message = f"no currency code ({currency!r}) to look an exchange rate up for"
-        super().__init__([FieldError("exchange rates", "rate", currency, message)])
+        super().__init__([FieldError("exchange rates", "rate", self.missing, message)])
         self.args = (message,)
 
     def __str__(self) -> str:
@@ -173,13 +210,15 @@ class Rates:
         try:
             return self.convert(amount, currency, on, rounded=rounded)
         except MissingRate as exc:
-            self.missing.add((exc.currency, exc.on))
+            self.missing.add((exc.missing, exc.on))
             return None
 
     def missing_text(self) -> str:
         """What :meth:`try_convert` missed, per currency from its earliest date (a rate
         on or before it serves every later one too): ``'no rate for LKR on or before
-        2026-03-01, RUB on or before 2026-01-15'``; '' when nothing was missed."""
+        2026-03-01, RUB on or before 2026-01-15'``; '' when nothing was missed. The
+        currency named is the one whose rate is missing (:attr:`MissingRate.missing`):
+        the reporting currency itself when only it has no rate that early."""
         return missing_words(self.missing_rates(), self.reporting)
 
     def missing_rates(self) -> list[tuple[str, dt.date | None]]:
@@ -220,8 +259,45 @@ class Rates:
             self._factors[key] = None if day is None else self._search(currency, day)
         factor = self._factors[key]
         if factor is None:
-            raise MissingRate(currency, day, self.reporting)
+            if day is None:
+                raise MissingRate(currency, None, self.reporting)
+            missing, base, linked = self.gap(currency, day)
+            raise MissingRate(
+                currency, day, self.reporting, missing=missing, base=base, linked=linked
+            )
         return factor
+
+    def gap(self, currency: str, day: dt.date) -> tuple[str, str | None, bool]:
+        """Why ``currency`` cannot be converted on ``day``: (the currency whose rate is
+        missing, the base to give that rate against, whether both have rates and no
+        chain links them). ``currency`` when it has no rate on or before ``day``
+        (whatever the reporting currency has), the reporting currency when only it
+        has none; the base is a currency the other side reaches on ``day`` that the
+        missing one has rates with on other days (USD for GBP when both LKR and GBP are
+        kept against USD), else the one of those with rates against the most
+        currencies (the table's own base)."""
+        code, reporting = currency.strip().upper(), self.reporting
+        from_here, from_there = self._reach(code, day), self._reach(reporting, day)
+        if len(from_here) > 1 and len(from_there) > 1:
+            return code, reporting, True  # both have rates, on islands of their own
+        missing, other = (reporting, from_here) if len(from_here) > 1 else (code, from_there)
+        known = self._neighbours.get(missing, [])
+        hub = next((c for c in known if c in other), None)
+        if hub is None:  # the currency the other side's rates are kept against
+            hub = max(sorted(other), key=lambda c: len(self._neighbours.get(c, ())))
+        return missing, hub, False
+
+    def _reach(self, start: str, day: dt.date) -> set[str]:
+        """Every currency a chain of rates on or before ``day`` links to ``start``
+        (``start`` included)."""
+        seen, todo = {start}, [start]
+        while todo:
+            here = todo.pop()
+            for there in self._neighbours.get(here, ()):
+                if there not in seen and self._pair((here, there), day) is not None:
+                    seen.add(there)
+                    todo.append(there)
+        return seen
 
     def _pair(self, pair: tuple[str, str], day: dt.date) -> tuple[dt.date, Fraction] | None:
         """The latest rate of ``pair`` on or before ``day``, with its date."""

@@ -20,7 +20,7 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from crm_core import collation
@@ -266,7 +266,11 @@ class Scope:
         """``amount`` of ``currency`` in the reporting currency at the rate of ``on`` (the
         record's date; the latest rate on or before it), in its minor units (not rounded
         with ``rounded=False``: for a sum to round once); None for no amount or when the
-        rate is missing (remembered in ``rates.missing``)."""
+        rate is missing (remembered in ``rates.missing``).
+
+        A report converts each invoice (or deal) on its own with this, rounded, and
+        adds those up: one level of rounding, so that the same records give the same
+        converted figure in every report and a total is the sum of its parts."""
         if amount is None:
             return None
         return self.rates.try_convert(amount, currency, on, rounded=rounded)
@@ -348,14 +352,28 @@ class Scope:
 
     def activities(self, a: Any) -> list[Any]:
         """Conditions keeping the activities the acting user may see (a sales user: those
-        assigned to them and not on someone else's deal); ``owned_by`` adds the
-        owner/team filter."""
-        return list(activity_clauses(self.ws, a))
+        assigned to them and not on someone else's deal) and, with an owner/team
+        filter, only those linked to no deal or to a deal of the users in scope:
+        a manager asking for a salesperson sees what the salesperson sees of their own
+        work (the access rule applied as if they were acting). ``owned_by`` adds the
+        assignee condition."""
+        return [*activity_clauses(self.ws, a), *self._on_own_deals(a.opportunity_id)]
 
     def interactions(self, i: Any) -> list[Any]:
         """Conditions keeping the interactions the acting user may see (a sales user:
-        none linked to someone else's deal); ``owned_by`` adds the owner/team filter."""
-        return list(interaction_clauses(self.ws, i))
+        none linked to someone else's deal) and, with an owner/team filter, only those
+        linked to no deal or to a deal of the users in scope (as :meth:`activities`:
+        the same figures as the salesperson's own view). ``owned_by`` adds the
+        condition on who logged them."""
+        return [*interaction_clauses(self.ws, i), *self._on_own_deals(i.opportunity_id)]
+
+    def _on_own_deals(self, deal_id: Any) -> list[Any]:
+        """With an owner/team filter: ``deal_id`` empty or a deal one of those users
+        owns (the access rule's "not on someone else's deal", for the users in scope)."""
+        if self.owner_ids is None:
+            return []
+        theirs = select(Opportunity.id).where(Opportunity.owner_id.in_(sorted(self.owner_ids)))
+        return [or_(deal_id.is_(None), deal_id.in_(theirs))]
 
 
 def make_scope(ws: Workspace, spec: Report, given: dict[str, Any], currency: Any = None) -> Scope:

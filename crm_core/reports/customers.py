@@ -8,8 +8,11 @@ in SQL per customer *and currency* (amounts in different currencies are never
 added as they are), as whole units of the fourth decimal (every currency's minor
 units, KWD's third decimal too) so that SQLite's floating-point NUMERIC sums stay
 exact; beside them, ``<column>_converted`` gives each amount in the run's reporting
-currency (``reporting_currency``), every invoice at the rate of its invoice date, and
-customers are ranked on those.
+currency (``reporting_currency``): every invoice converted on its own at the rate of
+its invoice date and rounded to the reporting currency's minor units
+(:meth:`~crm_core.reports.base.Scope.convert`, as ``revenue_forecast`` does), those
+added up (so a converted total is the sum of its converted parts, to the cent, in
+every report), and customers are ranked on them.
 
 The customer of an invoice is its company when it names one (erp_bridge fills the
 company of a contact who works at one), otherwise its contact; an invoice naming
@@ -180,7 +183,7 @@ def sales_per_customer(scope: Scope) -> pd.DataFrame:
                 ),
             ],
             [inv.move_type.in_(("out_invoice", "out_refund"))],
-            by_day=True,
+            by_invoice=True,
         )
         found = [dict(r) for r in s.execute(rows).mappings()]
     out = []
@@ -367,7 +370,7 @@ def rfm(scope: Scope) -> pd.DataFrame:
             inv.invoice_date <= reference,
             *scope.days_in_period(inv.invoice_date),
         ],
-        by_day=True,
+        by_invoice=True,
     )
     with scope.ws.transaction() as s:
         found = [dict(r) for r in s.execute(query).mappings()]
@@ -435,13 +438,17 @@ def segment(r_score: int, f_score: int) -> str:
 
 # -- helpers ----------------------------------------------------------------------------------
 def _per_customer(
-    scope: Scope, figures: list[Any], where: list[Any], having: Any = None, by_day: bool = False
+    scope: Scope,
+    figures: list[Any],
+    where: list[Any],
+    having: Any = None,
+    by_invoice: bool = False,
 ) -> Any:
     """``figures`` per customer and currency over the posted invoices matching
     ``where`` and owned (through their customer) by the users in scope; selects
     ``customer``, ``customer_type``, ``customer_id``, ``currency`` and the figures.
-    ``by_day``: per invoice date too (selected as ``invoice_date``), so that each
-    day's amounts can be converted at that day's rate (see :func:`_by_customer`)."""
+    ``by_invoice``: per invoice too (with its ``invoice_date``), so that each invoice
+    can be converted on its own at its date's rate (see :func:`_by_customer`)."""
     inv = Invoice
     company, contact = aliased(Company), aliased(Contact)
     is_company = inv.company_id.is_not(None)
@@ -461,7 +468,7 @@ def _per_customer(
             kind.label("customer_type"),
             customer_id.label("customer_id"),
             inv.currency,
-            *([inv.invoice_date] if by_day else []),
+            *([inv.invoice_date] if by_invoice else []),
             *figures,
         )
         .select_from(inv)
@@ -473,7 +480,9 @@ def _per_customer(
             *where,
             *owned,
         )
-        .group_by(kind, customer_id, inv.currency, *([inv.invoice_date] if by_day else []))
+        .group_by(
+            kind, customer_id, inv.currency, *([inv.id, inv.invoice_date] if by_invoice else [])
+        )
     )
     return query.having(having) if having is not None else query
 
@@ -481,11 +490,14 @@ def _per_customer(
 def _by_customer(
     scope: Scope, found: list[dict[str, Any]], converted_names: tuple[str, ...]
 ) -> list[dict[str, Any]]:
-    """Rows of :func:`_per_customer` with ``by_day`` folded into one per customer and
-    currency: every figure summed (``last_invoice``: the latest), and for each of
-    ``converted_names`` (whole units) also ``<name>_converted``, the sum of each day's
-    amount converted at that day's rate (today's for undated invoices; None when one
-    is missing), rounded once, with ``reporting_currency``."""
+    """Rows of :func:`_per_customer` with ``by_invoice`` folded into one per customer
+    and currency: every figure summed (``last_invoice``: the latest), and for each of
+    ``converted_names`` (whole units) also ``<name>_converted``: the sum of each
+    invoice's amount converted at the rate of its date (today's for an undated one)
+    and rounded to the reporting currency's minor units (:meth:`Scope.convert`), None
+    when a rate is missing; with ``reporting_currency``. Rounding each invoice, not
+    the total, makes the revenue the figure ``revenue_forecast`` adds up by month, and
+    the open balance the sum of its aging buckets."""
     today = scope.today()
     reporting = scope.rates.reporting
     keys = ("customer", "customer_type", "customer_id", "currency")
@@ -510,10 +522,7 @@ def _by_customer(
             done = into.get(f"{name}_converted")
             if name in converted_names and done is not None and value:
                 part = scope.convert(
-                    _from_units(value, row["currency"]),
-                    row["currency"],
-                    day or today,
-                    rounded=False,
+                    _from_units(value, row["currency"]), row["currency"], day or today
                 )
                 into[f"{name}_converted"] = None if part is None else done + part
     for into in out.values():

@@ -501,8 +501,10 @@ def revenue_clauses(scope: Scope, inv: Any = Invoice) -> tuple[list[Any], list[A
 
 def _revenue_history(scope: Scope) -> _History:
     """Posted customer invoices minus posted credit notes, untaxed, in the reporting
-    currency by invoice month: summed in SQL per invoice date and currency, each sum
-    converted at the rate of its date, then added up by month (zeros included). A
+    currency by invoice month: each invoice converted on its own at the rate of its
+    date and rounded to the reporting currency's minor units (:meth:`Scope.convert`,
+    as ``sales_per_customer`` and ``rfm`` do, so that the same invoices make the same
+    figure there and here), then added up by month (zeros included). A
     month with an amount whose rate is missing is listed as incomplete (the rate is
     named in the run's ``missing_rates``), never converted at 1.
 
@@ -521,9 +523,9 @@ def _revenue_history(scope: Scope) -> _History:
         months = [m for m in asked if first is not None and m >= _first(first)]
         where = [*visible, *filtered, inv.invoice_date >= asked[0], inv.invoice_date < end]
         rows = s.execute(
-            select(inv.invoice_date, inv.currency, cast(func.coalesce(func.sum(signed), 0), MONEY))
-            .where(*where)
-            .group_by(inv.invoice_date, inv.currency)
+            select(inv.invoice_date, inv.currency, cast(func.coalesce(signed, 0), MONEY)).where(
+                *where
+            )
         ).all()
     totals: dict[dt.date, Decimal] = {}
     incomplete: set[dt.date] = set()

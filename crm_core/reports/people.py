@@ -93,7 +93,12 @@ def workload(scope: Scope) -> pd.DataFrame:
     within them, only what is dated in the period (done_at, due_date, occurred_at,
     closed_at), so a period starting on a Wednesday counts that week from Wednesday.
     ``owner`` / ``team`` keep those employees (a sales user sees only themselves, and
-    nothing about someone else's deal: crm_core.access).
+    nothing about someone else's deal: crm_core.access). The deal rule holds for the
+    filters too: with ``owner`` / ``team``, activities and interactions linked to a
+    deal count only when one of those employees owns the deal, so that a manager
+    asking for a salesperson reads exactly the figures the salesperson reads in
+    their own view (a call a salesperson logged on a colleague's deal counts for
+    neither; without a filter a manager sees it counted for whoever logged it).
     """
     today = scope.today()
     a, i, o = Activity, Interaction, Opportunity
@@ -272,8 +277,10 @@ def interactions(scope: Scope) -> pd.DataFrame:
     in time order), the gaps and their median in pandas.
 
     Filters: ``period_from`` / ``period_to`` on ``occurred_at`` (workspace time
-    zone); ``owner`` / ``team`` on the interaction's ``user_id`` (a sales user sees
-    only the interactions they logged, and none linked to someone else's deal).
+    zone); ``owner`` / ``team`` on the interaction's ``user_id`` and, as a sales user
+    sees only the interactions they logged and none linked to someone else's deal,
+    only those linked to no deal or to a deal of the users filtered on: a manager
+    asking for a salesperson reads what the salesperson reads.
     """
     i = Interaction
     where = [

@@ -350,8 +350,10 @@ def _monthly(
 ) -> tuple[dict[tuple[str, str], Decimal], dict[tuple[str, str], Decimal | None]]:
     """``sum(amount)`` per (month label, currency), bucketed in SQL on ``when`` against
     month ``bounds`` computed here (so months follow the workspace time zone on every
-    database, SQLite included); with ``rates``, also that sum converted, each day's
-    part at that day's rate (``when`` as a workspace-local date; None when missing)."""
+    database, SQLite included); with ``rates``, also that sum converted, each record on
+    its own at the rate of its day (``when`` as a workspace-local date) and rounded, then
+    added up, as the reports convert invoices (one figure for the same records; None
+    when a rate is missing)."""
     whens = [(when < bounds[i + 1], labels[i]) for i in range(len(labels) - 1)]
     bucket = case(*whens, else_=labels[-1]) if whens else literal(labels[0])
     day = when if rates is not None else literal(None)
@@ -359,12 +361,20 @@ def _monthly(
         bucket.label("month"), currency.label("currency"), day.label("day"), amount.label("amount")
     ).where(*where)
     inner = rows.subquery()
-    query = select(
-        inner.c.month,
-        inner.c.currency,
-        inner.c.day,
-        cast(func.coalesce(func.sum(inner.c.amount), 0), MONEY),
-    ).group_by(inner.c.month, inner.c.currency, inner.c.day)
+    if rates is None:  # the month's sum per currency, added up in SQL
+        query = select(
+            inner.c.month,
+            inner.c.currency,
+            inner.c.day,
+            cast(func.coalesce(func.sum(inner.c.amount), 0), MONEY),
+        ).group_by(inner.c.month, inner.c.currency, inner.c.day)
+    else:  # each record, to be converted on its own
+        query = select(
+            inner.c.month,
+            inner.c.currency,
+            inner.c.day,
+            cast(func.coalesce(inner.c.amount, 0), MONEY),
+        )
     sums: dict[tuple[str, str], Decimal] = {}
     parts: dict[tuple[str, str], list[Decimal | None]] = {}
     for month, cur, on, part in s.execute(query):

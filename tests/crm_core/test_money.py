@@ -91,8 +91,11 @@ def test_no_rate_before_the_date_is_named_never_taken_as_one():
 
 def test_a_reporting_currency_missing_from_the_table_is_a_missing_rate():
     rates = Rates(USD_TABLE, "GBP")  # no GBP row: LKR cannot reach it
-    with pytest.raises(MissingRate, match=re.escape("LKR on or before 2026-02-15 (to GBP)")):
+    with pytest.raises(
+        MissingRate, match=re.escape("no exchange rate for GBP on or before 2026-02-15")
+    ) as caught:
         rates.convert(D("1"), "LKR", dt.date(2026, 2, 15))
+    assert caught.value.missing == "GBP"
 
 
 def test_kwd_keeps_three_decimals_and_jpy_none_rounding_half_up():

@@ -76,6 +76,29 @@ def test_a_bad_xlsx_path_is_one_line_and_writes_nothing(shop, tmp_path, args, ta
     assert _listing(work) == before and _listing(tmp_path) == above
 
 
+@pytest.mark.parametrize("name", ["out.csv", "out", "out.xls", "out.xlsm", "out.xlsx.txt"])
+def test_an_xlsx_target_not_named_xlsx_is_refused_naming_the_option_and_file(shop, tmp_path, name):
+    """An Excel workbook named out.csv would open as text in anything that trusts the
+    name: the name must end in .xlsx (in any case), on the command line and in
+    ``ws.export.xlsx`` alike, and nothing is written."""
+    (tmp_path / "x").mkdir()
+    target = f"x/{name}"
+    done = crmbook("report", "sales_per_customer", "-w", str(shop), "--xlsx", target, cwd=tmp_path)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert lines == [
+        f"error: --xlsx {target}: is not a workbook's file name: it must end in .xlsx, "
+        "such as report.xlsx"
+    ]
+    with crm_core.open(shop) as ws, pytest.raises(ValidationError, match=r"must end in \.xlsx"):
+        ws.export.xlsx(tmp_path / target, "sales_per_customer")
+    assert os.listdir(tmp_path / "x") == []
+    upper = tmp_path / "x" / "OUT.XLSX"
+    done = runner.invoke(app, ["report", "win_loss", "-w", str(shop), "--xlsx", str(upper)])
+    assert done.exit_code == 0, done.output
+    assert upper.stat().st_size > 0
+
+
 def test_a_good_xlsx_path_still_writes(shop, tmp_path):
     done = runner.invoke(
         app, ["report", "win_loss", "-w", str(shop), "--xlsx", str(tmp_path / "w.xlsx")]

@@ -293,7 +293,8 @@ def _scores(frame):
 
 def test_rfm_a_lone_recent_frequent_customer_is_ranked_across_currencies(ws):
     """Solo Imports, the only USD customer, bought most recently, most often and the
-    most (6,000 USD = 1,666,666.67 PKR at 0.0036): ranked among all six customers it
+    most (6,000 USD; each invoice converted at 0.0036 and rounded once, 6 x 277,777.78 =
+    1,666,666.68 PKR, as every report adds them): ranked among all six customers it
     is a Champion (rank 6 of 6: 1 + floor(5 * 5 / 6) = 5), not "Lost" (1/1/1 alone).
     The five PKR customers are still scored among themselves."""
     ws.set_setting("currency", "PKR")
@@ -302,7 +303,7 @@ def test_rfm_a_lone_recent_frequent_customer_is_ranked_across_currencies(ws):
     frame = ws.reports.rfm(period_to="2026-05-15")
     got = _scores(frame)
     assert got[("Solo Imports", "USD")] == (5, 5, 5, "Champions")
-    assert frame.loc[frame.currency == "USD", "monetary_converted"].iloc[0] == D("1666666.67")
+    assert frame.loc[frame.currency == "USD", "monetary_converted"].iloc[0] == D("1666666.68")
     # PKR, among five: recency days 125, 66, 75, 40, 25 -> r 1, 3, 2, 4, 5
     assert got[("Alpha", "PKR")] == (1, 1, 3, "Lost")
     assert got[("Bravo", "PKR")] == (3, 4, 5, "Loyal")

@@ -230,9 +230,10 @@ def test_sales_per_customer_ranks_customers_in_the_reporting_currency(ws, invoic
     assert frame.attrs["missing_rates"] == "no rate for PKR on or before 2026-04-01 (to EUR)"
 
 
-def test_a_customers_converted_revenue_is_rounded_once(ws, rates):
-    """Three GBP 1.00 invoices on three days: each is 1.25 / 1.10 = 1.13636... EUR; the
-    sum 3.409... is 3.41, not three rounded 1.14 (3.42)."""
+def test_each_invoice_is_converted_and_rounded_once_then_added(ws, rates):
+    """Three GBP 1.00 invoices on three days: each is 1.25 / 1.10 = 1.13636... EUR,
+    rounded to 1.14; the customer's revenue is their sum 3.42 (not the unrounded sum
+    3.409... rounded, 3.41), the figure the revenue forecast's April adds up too."""
     leeds = ws_company(rates, "Leeds Ltd")
     with rates.transaction() as s:
         for n in range(3):
@@ -255,12 +256,16 @@ def test_a_customers_converted_revenue_is_rounded_once(ws, rates):
     (row,) = ws.reports.sales_per_customer().itertuples()
     assert (row.revenue, row.revenue_converted, row.open_balance_converted) == (
         D("3.00"),
-        D("3.41"),
-        D("3.41"),
+        D("3.42"),
+        D("3.42"),
     )
-    assert row.average_ticket_converted == D("1.14")  # 3.41 / 3, rounded
+    assert row.age_0_30_converted == D("3.42")  # the open balance is its buckets' sum
+    assert row.average_ticket_converted == D("1.14")  # 3.42 / 3
     (rfm,) = ws.reports.rfm().itertuples()
-    assert rfm.monetary_converted == D("3.41")
+    assert rfm.monetary_converted == D("3.42")
+    forecast = ws.reports.revenue_forecast()
+    april = forecast[(forecast.kind == "actual") & (forecast.month == "2026-04")]
+    assert list(april.revenue) == [D("3.42")]
 
 
 def test_rfm_gives_monetary_in_the_reporting_currency(ws, invoices):

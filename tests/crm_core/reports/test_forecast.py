@@ -606,13 +606,13 @@ def test_forecasts_keep_the_reporting_currencys_minor_units(ws, books):
 
 def test_a_missing_rate_is_named_and_nothing_is_forecast(ws, books):
     """No EUR rate at all: no month can be converted, none is shown as if complete,
-    nothing is forecast or scored, and the run names the missing rates."""
+    nothing is forecast or scored, and the run names the missing rate: EUR's (PKR and
+    USD have theirs, against each other; a rate for them would change nothing)."""
     frame = ws.reports.revenue_forecast(currency="EUR", **HALF_YEAR)
     assert set(frame["kind"]) == {"actual"}
     assert frame["revenue"].tolist() == [None] * 6
-    assert frame.attrs["missing_rates"] == (
-        "no rate for PKR on or before 2025-11-05, USD on or before 2026-02-14 (to EUR)"
-    )
+    assert frame.attrs["missing_rates"] == "no rate for EUR on or before 2025-11-05 (to EUR)"
+    assert frame.attrs["missing_rate_list"] == [("EUR", dt.date(2025, 11, 5))]
     summary = ws.reports.forecast_backtest(currency="EUR", **HALF_YEAR)
     assert summary["months"].tolist() == [0] * 5
     assert not summary["recommended"].any()
@@ -620,14 +620,14 @@ def test_a_missing_rate_is_named_and_nothing_is_forecast(ws, books):
         "not scored: exchange rates are missing for part of the history (see "
         "missing_rates); trust none until the rates are added"
     }
-    assert "no rate for PKR" in summary.attrs["missing_rates"]
+    assert "no rate for EUR" in summary.attrs["missing_rates"]
     assert summary.attrs["verdict"].startswith("not scored: exchange rates are missing")
     assert ws.reports.forecast_backtest_detail(currency="EUR", **HALF_YEAR).empty
-    # a rate for USD only from March: February's Kazan invoice still lacks one
+    # a rate for EUR only from March: February's Kazan invoice (USD) still lacks one
     ws.rates.set("USD", "2026-03-01", "1.1", base="EUR")
     olga = ws.reports.revenue_forecast(**(OLGA_USD | {"currency": "EUR"}))
     assert olga["revenue"].tolist() == [D("0.00")] * 3 + [None] + [D("0.00")] * 2
-    assert olga.attrs["missing_rates"] == "no rate for USD on or before 2026-02-14 (to EUR)"
+    assert olga.attrs["missing_rates"] == "no rate for EUR on or before 2026-02-14 (to EUR)"
 
 
 def test_revenue_forecast_default_history_and_owner_filters(ws, books):

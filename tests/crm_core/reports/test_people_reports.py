@@ -303,7 +303,7 @@ def test_bad_filters_are_refused_by_name(ws, book, name):
         ws.reports.run(name, tag="vip", period_from="2026-13-01", owner="nobody", team="Nowhere")
     found = {(e.field, e.reason) for e in caught.value.errors}
     assert ("tag", "does not apply here (filters: period_from, period_to, owner, team)") in found
-    assert ("period_from", "is not a date in YYYY-MM-DD form") in found
+    assert ("period_from", "is no day of the calendar") in found
     assert ("owner", "no such user (give a login or id)") in found
     assert ("team", "no user is in this team") in found
     assert all(e.record == f"report {name!r}" for e in caught.value.errors)
