@@ -14,15 +14,16 @@ from typing import Any, Literal
 import pandas as pd
 from sqlalchemy import select
 
-from crm_core import Workspace, access
+from crm_core import Workspace, access, text, validation
 from crm_core.errors import FieldError, NotFoundError, ValidationError
 from crm_core.journal import encode, plain
+from crm_core.keys import PHONE_FIELDS, phone_key
 from crm_core.models import ExternalLink, SyncConflict
 from erp_bridge.adapter import Adapter
 from erp_bridge.binder import Binder
 from erp_bridge.context import RunContext
 from erp_bridge.local import MODELS, LocalWriter, snapshot
-from erp_bridge.mapper import EntityMap
+from erp_bridge.mapper import EntityMap, later
 from erp_bridge.reconcile import _jsonable
 
 
@@ -94,16 +95,30 @@ def decide(
             raise NotFoundError(conflict.entity, conflict.local_id)
         binder.load(s)
         ctx = RunContext(adapter, binder, "")
+        fmap = next(f for f in emap.fields if f.local == conflict.field)
+        fields = [conflict.field, *fmap.brings]
+        record = snapshot(obj, [f.local for f in emap.fields])
         if winner == "crm":
-            now = snapshot(obj, [conflict.field])[conflict.field]
+            now = {k: record[k] for k in fields}
         else:
-            now = _remote_now(adapter, emap, conflict, ctx)
-        chosen = _chosen(conflict, winner, now)
-        _, errors = LocalWriter(ws).apply(s, conflict.entity, obj, {conflict.field: chosen})
+            now = _remote_now(adapter, emap, conflict, ctx, fields)
+        region = ws.phone_region
+        chosen = _chosen(conflict, winner, now[conflict.field], record.get("country"), region)
+        # A stage taken from the ERP brings the ERP's probability along (crm_core
+        # would give the deal the stage's default); the CRM's stage keeps the
+        # probability the deal has here once it is in that stage.
+        values = {conflict.field: chosen}
+        if winner == "erp":
+            values = emap.taken_along(values, now)
+        _, errors = LocalWriter(ws).apply(s, conflict.entity, obj, values)
         if errors:
             raise ValidationError(errors)
-        value = snapshot(obj, [conflict.field])
-        adapter.write(emap.remote_model, [conflict.remote_id], emap.to_remote(value, ctx))
+        value = snapshot(obj, fields)
+        record = snapshot(obj, [f.local for f in emap.fields])
+        first, after = later(emap.to_remote(value, ctx, record))
+        for written in (first, after):  # see mapper.Later
+            if written:
+                adapter.write(emap.remote_model, [conflict.remote_id], written)
         link = s.scalars(
             select(ExternalLink).where(
                 ExternalLink.backend == adapter.backend,
@@ -123,15 +138,47 @@ def decide(
         return agreed[conflict.field]
 
 
-def _chosen(conflict: SyncConflict, winner: str, now: Any) -> Any:
+def _chosen(conflict: SyncConflict, winner: str, now: Any, country: Any, region: str | None) -> Any:
     """The value choosing ``winner`` writes: the one recorded with the conflict while
     that side still holds what the sync left on both sides (the kept value: the side
-    that lost was overwritten with it), else ``now``, the edit made there since."""
+    that lost was overwritten with it), else ``now``, the edit made there since.
+
+    "Still holds" compares the field's normal form, as the sync's merge and matching
+    compare values: the kept value as the ERP wrote it (``+7 383 300 00 02``) is the
+    same phone as crm_core stored it here (``+73833000002``); a difference of
+    writing is no edit."""
     recorded = conflict.local_value if winner == "crm" else conflict.remote_value
     kept = conflict.local_value if conflict.winner == "local" else conflict.remote_value
-    if _as_recorded(now) == json.loads(kept or "null"):
+    if _same_value(conflict.field, _as_recorded(now), json.loads(kept or "null"), country, region):
         return json.loads(recorded or "null")
     return now
+
+
+def _same_value(field: str, now: Any, kept: Any, country: Any, region: str | None) -> bool:
+    """``now`` and ``kept`` (both as recorded) are one value of ``field``: equal, or
+    written differently but equal in the form crm_core stores (a phone in E.164 read
+    in the record's country, an e-mail as crm_core keeps it, text without its
+    surrounding blanks). Letter case is not writing: a name changed only in case is an
+    edit."""
+    if now == kept or (now in ("", None) and kept in ("", None)):
+        return True
+    if not isinstance(now, str) or not isinstance(kept, str):
+        return False
+    if field in PHONE_FIELDS:
+        number = phone_key(now, country, region)
+        return number is not None and number == phone_key(kept, country, region)
+    if field == "email":
+        address = _email(now)
+        return address is not None and address == _email(kept)
+    return text.clean(now) == text.clean(kept)
+
+
+def _email(value: str) -> str | None:
+    """An e-mail address as crm_core stores it (None: one it refuses)."""
+    try:
+        return validation.email(value)
+    except validation.Reject:
+        return None
 
 
 def _as_recorded(value: Any) -> Any:
@@ -139,11 +186,15 @@ def _as_recorded(value: Any) -> Any:
     return json.loads(encode(plain(value)) or "null")
 
 
-def _remote_now(adapter: Adapter, emap: EntityMap, conflict: SyncConflict, ctx: RunContext) -> Any:
-    """The conflict's field as the ERP holds it now, in local terms (read again through
-    the adapter: it may have changed since the conflict was recorded)."""
-    fmap = next(f for f in emap.fields if f.local == conflict.field)
-    records = adapter.read(emap.remote_model, [conflict.remote_id], [fmap.remote, *fmap.reads])
+def _remote_now(
+    adapter: Adapter, emap: EntityMap, conflict: SyncConflict, ctx: RunContext, fields: list[str]
+) -> dict[str, Any]:
+    """``fields`` (the conflict's and those it brings) as the ERP holds them now, in
+    local terms (read again through the adapter: they may have changed since the
+    conflict was recorded)."""
+    fmaps = [f for f in emap.fields if f.local in fields]
+    wanted = sorted({name for f in fmaps for name in (f.remote, *f.reads)})
+    records = adapter.read(emap.remote_model, [conflict.remote_id], wanted)
     if not records:
         raise NotFoundError(f"{emap.remote_model} record", conflict.remote_id)
-    return fmap.read_remote(records[0], ctx)
+    return {f.local: f.read_remote(records[0], ctx) for f in fmaps}

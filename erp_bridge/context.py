@@ -10,7 +10,7 @@ from typing import Any
 from erp_bridge.adapter import Adapter
 from erp_bridge.binder import Binder
 from erp_bridge.cursor import settled
-from erp_bridge.mapper import Action
+from erp_bridge.mapper import Action, later
 
 
 class RunContext:
@@ -85,21 +85,30 @@ class RunContext:
         """Create a remote record, idempotently under ``external_id``. Actions are not
         run on create (a record is created only while it needs none)."""
         values = {k: v for k, v in values.items() if not isinstance(v, Action)}
+        values, after = later(values)
         if self.dry_run:
             self.plan.append(f"create {model} {values.get('name', '')!r}")
             return next(self._placeholder)
-        return self.adapter.create(model, values, external_id)
+        rid = self.adapter.create(model, values, external_id)
+        if after:  # what the ERP sets itself on create (see mapper.Later)
+            self.adapter.write(model, [rid], after)
+        return rid
 
     def write(self, model: str, remote_id: int, values: dict[str, Any]) -> None:
         """Write fields of a remote record, then run the actions among ``values``."""
         actions = [v for v in values.values() if isinstance(v, Action)]
         values = {k: v for k, v in values.items() if not isinstance(v, Action)}
+        values, after = later(values)
         if self.dry_run:
+            if after:
+                values = {**values, **after}
             if values:
                 self.plan.append(f"write {model} #{remote_id} {sorted(values)}")
             self.plan += [f"call {model} #{remote_id} {a.method}" for a in actions]
             return
         if values:
             self.adapter.write(model, [remote_id], values)
+        if after:  # after the rest: see mapper.Later
+            self.adapter.write(model, [remote_id], after)
         for action in actions:
             self.adapter.execute(model, [remote_id], action.method)

@@ -171,6 +171,8 @@ class LocalWriter:
         stage_id = values.pop("stage_id", None)
         outcome = values.pop("outcome", None)
         lost_reason_id = values.pop("lost_reason_id", None)
+        # When the ERP says the deal closed (set after the outcome, which stamps now).
+        closed_at = values.pop("closed_at", None)
         if "partner" in values:
             values.update(self._partner_fields(s, values.pop("partner")))
         creating = opp is None
@@ -208,6 +210,8 @@ class LocalWriter:
             errors.remove(error)
         if outcome is not None:
             self._set_outcome(opp, outcome, lost_reason_id)
+        if closed_at is not None and opp.status in ("won", "lost"):
+            opp.closed_at = closed_at
         if creating:
             self.ws.pipeline.add_in_session(s, opp)
         s.flush()

@@ -7,7 +7,7 @@ in local terms, so every remote record is first turned into local values.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
@@ -40,6 +40,23 @@ Convert = Callable[[Any, Context], Any]
 class Fields(dict[str, Any]):
     """An outbound converter's result that sets several remote fields at once (an
     activity's document is Odoo's ``res_model_id`` and ``res_id``)."""
+
+
+class Later(Fields):
+    """An outbound converter's result written after the record's other fields, in a
+    write of its own: the ERP sets such a field itself in a write that changes others
+    (Odoo stamps a lead's ``date_closed`` with the time of the write that wins or
+    archives it), so ours must come after (see :func:`later`)."""
+
+
+def later(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Remote values split into those written first and the :class:`Later` ones."""
+    first = {k: v for k, v in values.items() if not isinstance(v, Later)}
+    after: dict[str, Any] = {}
+    for v in values.values():
+        if isinstance(v, Later):
+            after.update(v)
+    return first, after
 
 
 @dataclass(frozen=True)
@@ -82,8 +99,20 @@ class FieldMap:
     #: When set, ``to_local`` receives the whole remote record, which must include
     #: these fields (a local value computed from several remote ones).
     reads: tuple[str, ...] = ()
+    #: Those of ``reads`` a server may lack (Odoo 19 has no partner mobile): there the
+    #: field is kept, reading the rest (see :meth:`EntityMap.fitted`).
+    reads_optional: tuple[str, ...] = ()
     #: An empty value is not sent, so the ERP's default applies (a required field).
     omit_empty: bool = False
+    #: Local fields ``to_remote`` needs besides this one (a state is looked up within
+    #: the record's country): it then receives a dict of this field's value and
+    #: theirs (see :meth:`EntityMap.to_remote`).
+    writes_with: tuple[str, ...] = ()
+    #: Local fields taken from the same side whenever this one is (see
+    #: :meth:`EntityMap.taken_along`): crm_core gives a deal moved to another stage
+    #: that stage's default probability, so a stage taken from the ERP brings the
+    #: ERP's probability with it, or the two sides would stay apart.
+    brings: tuple[str, ...] = ()
 
     def read_remote(self, record: dict[str, Any], ctx: Context) -> Any:
         """This field's local value from a remote record."""
@@ -102,7 +131,8 @@ class FieldMap:
         return None
 
     def write_remote(self, value: Any, ctx: Context) -> Any:
-        """This field's remote value from a local one."""
+        """This field's remote value from a local one (with :attr:`writes_with`, a
+        dict of this field's value and those fields')."""
         if self.link is None:
             return self.to_remote(value, ctx)
         return self.remote_of(value, ctx) or False
@@ -154,11 +184,45 @@ class EntityMap:
     def fitted(self, available: set[str]) -> tuple[EntityMap, list[str]]:
         """This map without the fields whose remote field (or one it reads) is not in
         ``available``; and the remote fields it left out."""
-        kept = [f for f in self.fields if {f.remote, *f.reads} <= available]
-        missing = sorted({*self.remote_fields} - available - {"write_date"})
-        if len(kept) == len(self.fields):
+        kept = []
+        for f in self.fields:
+            lacking = {f.remote, *f.reads} - available
+            if not lacking:
+                kept.append(f)
+            elif lacking <= set(f.reads_optional):
+                kept.append(replace(f, reads=tuple(r for r in f.reads if r in available)))
+        # What a field reads only where it is there (reads_optional) is no loss.
+        needed = {f.remote for f in self.fields}
+        for f in self.fields:
+            needed |= set(f.reads) - set(f.reads_optional)
+        missing = sorted(needed - available)
+        if kept == list(self.fields):
             return self, missing
         return replace(self, fields=kept), missing
+
+    def taken_along(
+        self,
+        chosen: Mapping[str, Any],
+        side: Mapping[str, Any],
+        kept: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """``chosen`` (values taken from one side, by local field) with the fields they
+        bring (:attr:`FieldMap.brings`) taken from that side's values ``side`` too: a
+        deal's stage pulled from the ERP comes with the ERP's probability. A brought
+        field in ``kept`` (the other side's values that win, such as a probability
+        edited here while the ERP moved the stage) takes that value instead, written
+        again after the field that brings it; one ``chosen`` has is left as it is."""
+        out = dict(chosen)
+        for f in self.fields:
+            if f.local in chosen:
+                for name in f.brings:
+                    if name in out:
+                        continue
+                    if kept is not None and name in kept:
+                        out[name] = kept[name]
+                    elif name in side:
+                        out[name] = side[name]
+        return out
 
     @property
     def owners(self) -> dict[str, Owner]:
@@ -169,17 +233,34 @@ class EntityMap:
         """A remote record's values in local terms."""
         return {f.local: f.read_remote(record, ctx) for f in self.fields}
 
-    def to_remote(self, values: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    def to_remote(
+        self, values: dict[str, Any], ctx: Context, record: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Local values (some fields) in remote terms, for create or write. A field whose
         converter returns :class:`Fields` sets those; one returning an :class:`Action`
-        keeps it under the field's remote name for the caller to run."""
+        keeps it under the field's remote name for the caller to run.
+
+        ``record`` is the whole local record's values, for fields whose converter needs
+        others (:attr:`FieldMap.writes_with`) that ``values`` does not hold (a state
+        sent alone is looked up within the record's country); a field missing from
+        both is absent from the dict the converter gets."""
         out: dict[str, Any] = {}
         for f in self.fields:
             if f.local in values and f.push:
-                value = f.write_remote(values[f.local], ctx)
+                given: Any = values[f.local]
+                if f.writes_with:
+                    given = {f.local: given}
+                    for name in f.writes_with:
+                        if name in values:
+                            given[name] = values[name]
+                        elif record is not None and name in record:
+                            given[name] = record[name]
+                value = f.write_remote(given, ctx)
                 if f.omit_empty and value in (None, False):
                     continue
-                if isinstance(value, Fields):
+                if isinstance(value, Later):
+                    out[f.remote] = value  # kept whole: written after the rest
+                elif isinstance(value, Fields):
                     out.update(value)
                 else:
                     out[f.remote] = value

@@ -202,8 +202,10 @@ class Reconciler:
             local_changed_at=getattr(obj, "updated_at", None),
             remote_changed_at=_remote_time(record.get("write_date")),
         )
-        to_local = {k: remote[k] for k in result.to_local}
         to_remote = {k: local[k] for k in result.to_remote}
+        # A stage pulled brings the ERP's probability (crm_core would reset it to the
+        # stage's default), or this side's own when that is what goes to the ERP.
+        to_local = emap.taken_along({k: remote[k] for k in result.to_local}, remote, to_remote)
         if emap.direction == "pull":  # the ERP's copy is the reference: take it whole
             to_local.update({k: remote[k] for k in to_remote})
             to_remote = {}
@@ -212,7 +214,9 @@ class Reconciler:
             rep.errors += [f"local #{obj.id}: {e}" for e in errors]
             rep.updated += 1
         if to_remote:
-            self.ctx.write(emap.remote_model, link.remote_id, emap.to_remote(to_remote, self.ctx))
+            self.ctx.write(
+                emap.remote_model, link.remote_id, emap.to_remote(to_remote, self.ctx, local)
+            )
             remote.update(to_remote)
             rep.pushed_updated += 1
         for c in result.conflicts:

@@ -12,8 +12,9 @@ import re
 from decimal import Decimal
 from typing import Any
 
+from crm_core import text
 from crm_core.models.base import money_value
-from erp_bridge.mapper import Action, Context, EntityMap, FieldMap, Fields
+from erp_bridge.mapper import Action, Context, EntityMap, FieldMap, Fields, Later
 
 _TAG = re.compile(r"<[^>]+>")
 _BLOCK_END = re.compile(r"</(p|div|li|h\d)>|<br\s*/?>", re.I)
@@ -69,9 +70,40 @@ def lead_description(record: dict[str, Any], ctx: Context) -> str | None:
 def description_out(value: Any, ctx: Context) -> Any:
     """A deal's description as Odoo's lead notes: without the prospect's details,
     which are Odoo's own fields (see :func:`lead_description`)."""
-    text = str(value or "")
-    notes, heading, _ = text.partition(PROSPECT)
-    return text_to_html(notes.rstrip() if heading else text, ctx)
+    return text_to_html(_without(value, PROSPECT), ctx)
+
+
+def _without(value: Any, heading: str) -> str:
+    """Notes without the block under ``heading`` that shows Odoo's own fields."""
+    written = str(value or "")
+    notes, found, _ = written.partition(heading)
+    return notes.rstrip() if found else written
+
+
+#: The heading above what Odoo holds of a company that crmbook's companies have no
+#: field for (see :func:`company_notes`).
+ODOO_ONLY = "In Odoo (no field for it here; change it in Odoo):"
+#: A company partner's fields that only Odoo holds, and how they are labelled.
+ODOO_ONLY_FIELDS = (("mobile", "Mobile"),)
+
+
+def company_notes(record: dict[str, Any], ctx: Context) -> str | None:
+    """A company's notes and, under :data:`ODOO_ONLY`, what Odoo holds of it that a
+    crmbook company has no field for (its mobile): shown, never dropped. Like a
+    prospect's details on a deal, the block stays Odoo's: notes edited here go to
+    Odoo's notes without it (see :func:`company_notes_out`)."""
+    notes = html_to_text(record.get("comment"), ctx)
+    lines = [f"{label}: {record[f]}" for f, label in ODOO_ONLY_FIELDS if record.get(f)]
+    if not lines:
+        return notes
+    block = "\n".join([ODOO_ONLY, *lines])
+    return f"{notes}\n\n{block}" if notes else block
+
+
+def company_notes_out(value: Any, ctx: Context) -> Any:
+    """A company's notes as Odoo's partner notes, without the block of Odoo's own
+    fields (see :func:`company_notes`)."""
+    return text_to_html(_without(value, ODOO_ONLY), ctx)
 
 
 def country_code(value: Any, ctx: Context) -> str | None:
@@ -96,14 +128,49 @@ def m2o_name(value: Any, _ctx: Context) -> str | None:
     return value[1] if value else None
 
 
-def state_id(name: Any, ctx: Context) -> Any:
-    """A state name -> res.country.state id (False when unknown: the ERP keeps its own)."""
+def state_name(value: Any, ctx: Context) -> str | None:
+    """res.country.state many2one -> the state's own name (``Tamil Nadu``), as a
+    person types it, not Odoo's display name (``Tamil Nadu (IN)``): a state pushed
+    from here comes back as it went."""
+    if not value:
+        return None
+    row = ctx.reference("res.country.state").get(value[0]) or {}
+    return str(row.get("name") or value[1])
+
+
+def _ref_id(value: Any) -> Any:
+    """A many2one as read (``[id, name]``, an id, or False) -> the id."""
+    return value[0] if isinstance(value, list | tuple) and value else (value or None)
+
+
+def state_id(values: Any, ctx: Context) -> Any:
+    """A record's state (``{"state": name, "country": code}``) -> res.country.state id,
+    looked up within the record's country: "Amazonas" of Colombia is not Brazil's. A
+    record without a country takes the one state of that name, if only one country
+    has it. Empty: False (no state).
+
+    A state Odoo does not know there is not sent as another one: the record's push
+    fails naming it, is listed by ``sync status`` and tried again by every later run,
+    as a deal in another currency is (see :func:`amounts_in_erp_currency`)."""
+    name = values.get("state")
     if not name:
         return False
-    for rid, rec in ctx.reference("res.country.state").items():
-        if rec.get("name") == name:
-            return rid
-    return False
+    states = ctx.reference("res.country.state")
+    wanted = text.fold(str(name))
+    found = [rid for rid, row in states.items() if text.fold(str(row.get("name") or "")) == wanted]
+    country = values.get("country")
+    if country:
+        cid = country_id(country, ctx)
+        found = [rid for rid in found if _ref_id(states[rid].get("country_id")) == cid]
+        where = f"of the country {country}"
+    else:
+        where = "of one country only (the record has no country)"
+    if len(found) == 1:
+        return found[0]
+    raise ValueError(
+        f"state: Odoo has no state {name!r} {where}; it is not sent as another one. "
+        "Correct the state (or the country) here, and the next run sends it"
+    )
 
 
 def tag_names(model: str) -> Any:
@@ -200,6 +267,32 @@ def date_out(value: Any, _ctx: Context) -> Any:
     return value.isoformat() if value else False
 
 
+#: How Odoo writes a datetime: UTC, whole seconds.
+ODOO_DATETIME = "%Y-%m-%d %H:%M:%S"
+
+
+def datetime_in(value: Any, _ctx: Context) -> Any:
+    """An Odoo datetime string (UTC) -> an aware datetime."""
+    import datetime as dt
+
+    if not value:
+        return None
+    return dt.datetime.strptime(str(value), ODOO_DATETIME).replace(tzinfo=dt.UTC)
+
+
+def closed_out(value: Any, _ctx: Context) -> Later:
+    """A deal's close time -> Odoo's ``date_closed``, written after the lead's other
+    fields: Odoo stamps it with the time of a write that wins or archives the lead,
+    which would replace ours (see :class:`erp_bridge.mapper.Later`). An open deal
+    sends nothing (Odoo clears it when the lead reopens)."""
+    import datetime as dt
+
+    if not value:
+        return Later()
+    when = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return Later(date_closed=when.astimezone(dt.UTC).strftime(ODOO_DATETIME))
+
+
 def lead_outcome(record: dict[str, Any], ctx: Context) -> str:
     """A crm.lead's state as crmbook's outcome: open, won, lost or archived."""
     if not record.get("active", True):
@@ -237,7 +330,7 @@ def partner_maps(mobile: bool = True) -> tuple[EntityMap, EntityMap]:
         FieldMap("street2", "street2"),
         FieldMap("city", "city"),
         FieldMap("zip", "zip"),
-        FieldMap("state", "state_id", m2o_name, state_id),
+        FieldMap("state", "state_id", state_name, state_id, writes_with=("country",)),
         FieldMap("country", "country_id", country_code, country_id),
         FieldMap(
             "tags",
@@ -245,18 +338,39 @@ def partner_maps(mobile: bool = True) -> tuple[EntityMap, EntityMap]:
             tag_names("res.partner.category"),
             tag_ids("res.partner.category"),
         ),
-        FieldMap("notes", "comment", html_to_text, text_to_html),
         FieldMap("active", "active", flag),
+        # Odoo's salesperson, as a deal's owner is.
+        FieldMap("owner_id", "user_id", link="user", owner="crm"),
     ]
+    notes = FieldMap("notes", "comment", html_to_text, text_to_html)
+    # A company here has no mobile: Odoo's shows in its notes (see company_notes).
+    company_notes_map = (
+        FieldMap(
+            "notes",
+            "comment",
+            company_notes,
+            company_notes_out,
+            reads=("comment", *(f for f, _ in ODOO_ONLY_FIELDS)),
+            reads_optional=tuple(f for f, _ in ODOO_ONLY_FIELDS),
+        )
+        if mobile
+        else notes
+    )
     company = EntityMap(
         "company",
         "res.partner",
-        [*common, FieldMap("vat", "vat", owner="erp"), FieldMap("website", "website")],
+        [
+            *common,
+            company_notes_map,
+            FieldMap("vat", "vat", owner="erp"),
+            FieldMap("website", "website"),
+        ],
         domain=[["is_company", "=", True]],
         defaults={"is_company": True},
     )
     contact_fields = [
         *common,
+        notes,
         FieldMap("job_title", "function"),
         FieldMap("company_id", "parent_id", link="company"),
     ]
@@ -280,7 +394,9 @@ def lead_map() -> EntityMap:
         FieldMap("type", "type"),
         FieldMap("partner", "partner_id", link=("contact", "company")),
         FieldMap("owner_id", "user_id", link="user", owner="crm"),
-        FieldMap("stage_id", "stage_id", link="stage", owner="crm"),
+        # A stage taken from Odoo brings Odoo's probability (crm_core would give the
+        # deal the stage's default): see EntityMap.taken_along.
+        FieldMap("stage_id", "stage_id", link="stage", owner="crm", brings=("probability",)),
         FieldMap("probability", "probability", percent, money_out, owner="crm"),
         # The currency expected_revenue is in: the Odoo company's. A deal pulled takes
         # it; a deal in another currency is not pushed (see amounts_in_erp_currency).
@@ -305,6 +421,8 @@ def lead_map() -> EntityMap:
             owner="crm",
             reads=("active", "lost_reason_id", "probability", "stage_id"),
         ),
+        # When a won or lost deal closed: Odoo's date, not the time of the pull.
+        FieldMap("closed_at", "date_closed", datetime_in, closed_out, owner="crm"),
         FieldMap(
             "description",
             "description",

@@ -54,6 +54,9 @@ class Target:
     demo_company: str  # a company of the demo data
     kept_done_activity: bool  # Odoo 19 archives an activity marked done; 18 deletes it
     notes: tuple[str, ...]  # what the run says this version lacks
+    #: Why the recordings no longer hold the requests the sync sends now (None: they
+    #: do): the scenarios then skip, saying so, until a live run records them again.
+    outdated: str | None = None
 
     @property
     def live(self) -> bool:
@@ -86,6 +89,11 @@ TARGETS = {
         "Acme Corporation",
         kept_done_activity=True,
         notes=("contact: res.partner has no mobile in this ERP; not synced",),
+        outdated=(
+            "the JSON-2 recordings predate the partner's salesperson (user_id), the "
+            "lead's date_closed and the stages and lost reasons the sync now creates in "
+            "Odoo; they need an Odoo 19 to be recorded again (DEVELOPERS.md)"
+        ),
     ),
 }
 
@@ -137,6 +145,8 @@ def target(request) -> Target:
 def odoo(request, target, monkeypatch) -> Iterator[OdooAdapter]:
     """An adapter whose traffic is recorded (live) or replayed (CI)."""
     server = target.server()
+    if target.outdated and not target.live:
+        pytest.skip(f"no current {target.protocol} recording: {target.outdated}")
     # The sync reads several models at once from threads. vcrpy is not thread-safe:
     # while one thread builds or sends a real connection it briefly puts the real
     # http.client classes back for every thread, so another thread's request could

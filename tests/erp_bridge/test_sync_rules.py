@@ -191,6 +191,7 @@ def test_lead_map_both_directions():
         "tags": ["Export", "VIP"],
         "lost_reason_id": None,
         "outcome": "won",
+        "closed_at": None,  # the record gives no date_closed
         "description": "Call & visit\nKarachi",
     }
     out = lead.to_remote(
