@@ -28,6 +28,8 @@ from widgets.row_clicks import RowClicks
 LISTS = (("overdue", N_("Overdue")), ("today", N_("Today")), ("upcoming", N_("Upcoming")))
 #: The row buttons: column -> label.
 BUTTONS = {"done": N_("Done"), "snooze1": N_("+1 day"), "snooze7": N_("+7 days")}
+#: The lists' column widths (px); the row buttons take what their label needs.
+WIDTHS = {"due": 105, "kind": 75, "subject": 190, "about": 250, "assignee": 110}
 #: The row buttons look like buttons, in the light and the dark theme.
 BUTTON_STYLE = (Path(__file__).parent / "static" / "activity.css").read_text(encoding="utf-8")
 
@@ -130,7 +132,10 @@ class ActivityLists:
                 + "</span>"
                 for column, label in BUTTONS.items()
             },
-            widths={"due": 110, "kind": 75, "subject": 220, "about": 300, "assignee": 110},
+            # With the row buttons, at most the main area's width at 1400 px (about
+            # 950 px): no column out of view, none clipped in a right-to-left page.
+            # Longer text wraps inside its cell (activity.css) instead of being cut.
+            widths=WIDTHS,
             stylesheets=[BUTTON_STYLE],
             max_height=560,
             sizing_mode="stretch_width",

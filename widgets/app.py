@@ -463,7 +463,9 @@ class StaffApp:
             pn.template.FastListTemplate(
                 title="crmbook",
                 sidebar=list(self.nav.values()),
-                main=[self.notice, self.main],
+                # One card: the template draws a card around each item of its main
+                # area, and the notice's (empty but for a withheld page) was a blank bar.
+                main=[pn.Column(self.notice, self.main, sizing_mode="stretch_both", margin=0)],
                 header=[
                     self.search,
                     self.badge,

@@ -122,7 +122,8 @@ def card_json(card: dict[str, Any]) -> dict[str, Any]:
         "company": _text(card.get("company")) or "—",
         "owner": _text(card.get("owner")) or "—",
         "amount": amount(card["currency"], card["expected_revenue"]),
-        "close": close.isoformat() if isinstance(close, dt.date) else i18n._("no close date"),
+        # As the rest of the app writes a date, in the session's language.
+        "close": i18n.format_date(close) if isinstance(close, dt.date) else i18n._("no close date"),
     }
 
 

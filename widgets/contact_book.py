@@ -79,6 +79,22 @@ TITLES = {
     "website": N_("Website"),
     "vat": N_("VAT"),
 }
+#: The table's column widths (px). Given, not measured: Tabulator measured the cells
+#: while the page was still hidden on its first visit, and squeezed every column into
+#: the width of its header. The last column stretches to the table's full width.
+WIDTHS = {
+    "name": 200,
+    "email": 240,
+    "phone": 140,
+    "city": 120,
+    "country": 100,
+    "company": 200,
+    "job_title": 150,
+    "tags": 130,
+    "active": 70,
+    "website": 200,
+    "vat": 120,
+}
 #: Table cells: a name in mixed scripts reads in the direction of its first letter;
 #: phones and e-mails read left to right whatever the page's direction.
 LTR_CELLS = ".tabulator-cell, .tabulator-cell > div { unicode-bidi: plaintext; }" + "".join(
@@ -693,6 +709,8 @@ class ContactBook(ComponentView):
             # Phones and e-mails read left to right on a right-to-left page too.
             stylesheets=[LTR_CELLS],
             titles={column: _(title) for column, title in TITLES.items()},
+            widths=WIDTHS,
+            layout="fit_data_stretch",
             height=480,
             sizing_mode="stretch_width",
             css_classes=["crm-contact-table"],

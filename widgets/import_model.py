@@ -498,7 +498,9 @@ class ImportWizardModel(LongWorkModel):
     ) -> Any:
         assert self._upload is not None
         source = self._upload.path
-        stem, suffix = Path(self.file_name).stem, source.suffix
+        stem = Path(self.file_name).stem
+        # rejects are written as CSV or XLSX (a .txt or .tsv upload's as CSV)
+        suffix = ".xlsx" if source.suffix.lower() == ".xlsx" else ".csv"
         rejects = self._upload.folder / ("preview" if dry_run else "import") / f"rejects{suffix}"
         rejects.parent.mkdir(exist_ok=True)
         try:

@@ -45,6 +45,7 @@ REASONS: list[tuple[str, dict[str, str]]] = [
     (N_("is not an ISO 3166 country code"), {}),
     (N_("is not an ISO 639 language code"), {}),
     (N_("is not a date in YYYY-MM-DD form"), {}),
+    (N_("is no day of the calendar"), {}),
     (N_("is not an ISO date and time"), {}),
     (N_("is out of range: dates run from {first} to {last}"), {}),
     (N_("is not a number"), {}),

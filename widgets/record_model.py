@@ -111,6 +111,14 @@ def company_ref(ws: Workspace, value: Any) -> tuple[Any, str | None]:
     ).format(n=len(found))
 
 
+def journal_id(raw: Any) -> int | None:
+    """A record id as the journal keeps it (JSON ``12``), or None."""
+    if not isinstance(raw, (str, int)) or isinstance(raw, bool):
+        return None
+    text = str(raw).strip()
+    return int(text) if text.isdigit() else None
+
+
 def shown(value: Any) -> str:
     """A stored value as an input shows it (Decimals plain, lists comma-joined)."""
     if value is None or (not isinstance(value, (str, list, dict)) and pd.isna(value)):
@@ -289,6 +297,7 @@ class RecordModel(ViewModel):
         activities = ws.activities.for_record(**link, include_done=True)
         done = activities["done_at"].notna()
         invoices = ws.accounts.invoices(**link, limit=DETAIL_LIMIT) if kind != "deal" else None
+        journal = ws.journal.for_record(TABLES[kind], record_id)
         return {
             "kind": kind,
             "record": record,
@@ -301,9 +310,48 @@ class RecordModel(ViewModel):
             "synced": ws.accounts.is_synced("opportunity" if kind == "deal" else kind, record_id),
             "invoices": invoices,
             "open_balance": ws.accounts.open_balance(**link) if kind != "deal" else {},
-            "journal": ws.journal.for_record(TABLES[kind], record_id),
+            "journal": journal,
+            "journal_names": self._journal_names(kind, record, journal),
+            "custom_fields": self._custom_fields(kind),
             "timezone": ws.setting("timezone"),
         }
+
+    def _custom_fields(self, kind: str) -> dict[str, tuple[str, str]]:
+        """The kind's custom fields: name -> (label, type)."""
+        entity = "opportunity" if kind == "deal" else kind
+        frame = self.ws.custom_fields.list(entity)
+        return {d["name"]: (d["label"], d["type"]) for d in frame.to_dict("records")}
+
+    def _journal_names(
+        self, kind: str, record: Mapping[str, Any], journal: pd.DataFrame
+    ) -> dict[str, dict[int, str]]:
+        """What the ids in the record's journal name (``stage_id`` -> {1: "New"}, the
+        owner's login, the company's and contact's names), so that the Changes list
+        shows names, not ids. An id the user may not see stays unnamed."""
+        ws = self.ws
+        names: dict[str, dict[int, str]] = {"owner_id": self._logins()}
+        if kind == "deal":
+            stages = ws.pipeline.stages(record.get("pipeline_id"))
+            names["stage_id"] = dict(zip(stages["id"].astype(int), stages["name"], strict=True))
+            if record.get("lost_reason_id") and record.get("lost_reason"):
+                names["lost_reason_id"] = {int(record["lost_reason_id"]): record["lost_reason"]}
+        services = {"company_id": ws.companies, "contact_id": ws.contacts}
+        rows = journal[journal["field"].isin(list(services))] if not journal.empty else journal
+        for field, service in services.items():
+            found: dict[int, str] = {}
+            for raw in [
+                *rows.loc[rows["field"] == field, "old"],
+                *rows.loc[rows["field"] == field, "new"],
+            ]:
+                ref = journal_id(raw)
+                if ref is None or ref in found:
+                    continue
+                try:
+                    found[ref] = service.get(ref)["name"]
+                except (NotFoundError, AccessDenied):
+                    continue
+            names[field] = found
+        return names
 
     def _logins(self) -> dict[int, str]:
         users = self.ws.users.list()

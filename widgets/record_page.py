@@ -266,7 +266,9 @@ def sections_html(detail: Mapping[str, Any]) -> str:
         )
     journal = detail.get("journal")
     if journal is not None and not journal.empty:
-        rows = changes_shown(journal[journal["field"].notna()].tail(50).iloc[::-1], detail["kind"])
+        rows = changes_shown(
+            journal[journal["field"].notna()].tail(50).iloc[::-1], detail["kind"], detail
+        )
         columns = {
             "at": N_("When"),
             "user": N_("By"),
@@ -293,20 +295,77 @@ JOURNAL_FIELDS = {
     "status": N_("Status"),
     "active": N_("Active"),
     "lost_reason": N_("Lost reason"),
+    "lost_reason_id": N_("Lost reason"),
+    "lost_note": N_("Note"),
+    "closed_at": N_("Closed on"),
+    "pipeline_id": N_("Pipeline"),
+    "campaign_id": N_("Campaign"),
+    "source": N_("Source"),
+    "priority": N_("Priority"),
     "custom": N_("Custom fields"),
 }
 
 
-def changes_shown(rows: pd.DataFrame, kind: str) -> pd.DataFrame:
+def changes_shown(
+    rows: pd.DataFrame, kind: str, detail: Mapping[str, Any] | None = None
+) -> pd.DataFrame:
     """The journal's rows as a person reads them: each field by its label (the form's,
-    in the session's language) and each value as text, not as the journal keeps it
-    (JSON: ``"1000.00"`` is 1000.00, a list its items)."""
+    in the session's language; a custom field by its own label) and each value as the
+    rest of the page writes it, not as the journal keeps it (JSON: ``"1000.00"`` is
+    1000.00, a list its items): a stage, owner, company or contact by its name (from
+    ``detail["journal_names"]``), a status in words, amounts, percentages and dates in
+    the session's language, a time in the workspace's time zone."""
+    detail = detail or {}
+    custom = detail.get("custom_fields") or {}
     labels = {f: label for f, label, _t in FIELDS.get(kind, [])} | JOURNAL_FIELDS
+    labels |= {f"custom.{name}": label for name, (label, _t) in custom.items()}
     out = rows.copy()
     out["field"] = [_(labels[f]) if f in labels else str(f).replace("_", " ") for f in out["field"]]
+    fields = rows["field"].tolist()
     for column in ("old", "new"):
-        out[column] = [journal_value(v) for v in out[column]]
+        out[column] = [
+            change_value(f, raw, kind, detail) for f, raw in zip(fields, rows[column], strict=True)
+        ]
     return out
+
+
+def change_value(field: Any, raw: Any, kind: str, detail: Mapping[str, Any]) -> str | None:
+    """One journal value of ``field`` as the page writes it (see :func:`changes_shown`)."""
+    text = journal_value(raw)
+    if text is None:
+        return None
+    try:
+        value = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return text
+    field = str(field)
+    named = (detail.get("journal_names") or {}).get(field)
+    if named is not None:
+        ref = int(value) if isinstance(value, int) and not isinstance(value, bool) else None
+        return named.get(ref, f"#{ref}") if ref is not None else text
+    if field == "status":
+        return status_word(value)
+    kinds = {f: t for f, _label, t in FIELDS.get(kind, [])}
+    kinds |= {f"custom.{n}": t for n, (_label, t) in (detail.get("custom_fields") or {}).items()}
+    shape = kinds.get(field) or ("time" if field.endswith("_at") else None)
+    try:
+        if shape == "time" and isinstance(value, str):
+            moment = dt.datetime.fromisoformat(value)
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=dt.UTC)
+            return _figure(moment, detail.get("timezone") or "UTC")
+        if shape == "date" and isinstance(value, str):
+            return i18n.format_date(dt.date.fromisoformat(value[:10]))
+        if shape == "money" and not isinstance(value, bool):
+            currency = (detail.get("record") or {}).get("currency")
+            if currency:
+                return i18n.format_amount_number(Decimal(str(value)), currency)
+            return i18n.format_number(Decimal(str(value)), 2)
+        if shape in ("percent", "number") and not isinstance(value, bool):
+            return i18n.format_number(Decimal(str(value)))
+    except (ValueError, ArithmeticError):
+        return text  # not the shape its field has (a value the ERP wrote): as it is
+    return text
 
 
 def journal_value(raw: Any) -> str | None:

@@ -339,6 +339,22 @@ def test_an_xlsx_file_imports_and_its_rejects_stay_xlsx(staff):
     assert rows[0][:4] == ("Company", "VAT", "Phone", "line") and rows[1][3] in (3, "3")
 
 
+@pytest.mark.parametrize("suffix", [".txt", ".tsv"])
+def test_a_text_file_imports_and_its_rejects_are_csv(staff, suffix):
+    """A rejects file is CSV or XLSX (crm_core refuses any other name): a .txt or .tsv
+    upload's rejects are a CSV file (the page named them after the upload and the
+    import was refused)."""
+    ws, _imran = staff
+    model = ImportWizardModel(ws.as_user("ayesha"), background=False)
+    data = "Name\tE-mail\r\nAsha Rao\tasha@example.com\r\nBad\tnot-an-email\r\n"
+    assert model.upload(data.encode(), f"people{suffix}")
+    model.preview()
+    report = model.run_import()
+    assert report is not None and (report.created, report.rejected) == (1, 1)
+    assert model.rejects_name == "people.rejects.csv"
+    assert Path(model.rejects_file).suffix == ".csv"
+
+
 def test_folders_left_by_a_process_gone_are_removed_by_the_next_upload(staff, tmp_path):
     ws, _imran = staff
     gone = subprocess.run(
