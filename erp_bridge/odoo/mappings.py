@@ -60,10 +60,18 @@ def lead_description(record: dict[str, Any], ctx: Context) -> str | None:
     notes = html_to_text(record.get("description"), ctx)
     if record.get("partner_id"):
         return notes
-    lines = [f"{label}: {record[f]}" for f, label in PROSPECT_FIELDS if record.get(f)]
+    return _with_block(notes, PROSPECT, PROSPECT_FIELDS, record)
+
+
+def _with_block(
+    notes: str | None, heading: str, fields: tuple[tuple[str, str], ...], record: dict[str, Any]
+) -> str | None:
+    """``notes`` followed by the block under ``heading`` of ``record``'s ``fields``
+    (field, label) that hold a value; the notes alone when none does."""
+    lines = [f"{label}: {record[f]}" for f, label in fields if record.get(f)]
     if not lines:
         return notes
-    block = "\n".join([PROSPECT, *lines])
+    block = "\n".join([heading, *lines])
     return f"{notes}\n\n{block}" if notes else block
 
 
@@ -93,11 +101,7 @@ def company_notes(record: dict[str, Any], ctx: Context) -> str | None:
     prospect's details on a deal, the block stays Odoo's: notes edited here go to
     Odoo's notes without it (see :func:`company_notes_out`)."""
     notes = html_to_text(record.get("comment"), ctx)
-    lines = [f"{label}: {record[f]}" for f, label in ODOO_ONLY_FIELDS if record.get(f)]
-    if not lines:
-        return notes
-    block = "\n".join([ODOO_ONLY, *lines])
-    return f"{notes}\n\n{block}" if notes else block
+    return _with_block(notes, ODOO_ONLY, ODOO_ONLY_FIELDS, record)
 
 
 def company_notes_out(value: Any, ctx: Context) -> Any:
