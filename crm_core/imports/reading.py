@@ -19,6 +19,7 @@ import datetime as dt
 import io
 import itertools
 import re
+import xml.etree.ElementTree as ET
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -438,8 +439,6 @@ def _first_row_hidden(path: Path, part: str) -> bool:
     """Whether the first row of the sheet stored at ``part`` is hidden: a sheet as
     crmbook exports it, whose hidden first row holds the field ids and whose second
     the titles people read (see :attr:`Source.titled`)."""
-    import xml.etree.ElementTree as ET
-
     with zipfile.ZipFile(path) as book, book.open(part.lstrip("/")) as stream:
         for _event, element in ET.iterparse(stream, events=("start",)):
             if element.tag.rsplit("}", 1)[-1] == "row":
