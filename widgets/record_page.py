@@ -28,7 +28,7 @@ from widgets.base import ComponentView, message_alert
 from widgets.board_view import status_word
 from widgets.compose import ComposeForm
 from widgets.i18n import N_, _
-from widgets.record_model import FIELDS, RecordModel, shown
+from widgets.record_model import FIELDS, RecordModel, journal_id, shown
 from widgets.routes import record_hash
 
 #: Inputs whose values read left to right whatever the page's direction.
@@ -341,7 +341,7 @@ def change_value(field: Any, raw: Any, kind: str, detail: Mapping[str, Any]) -> 
     field = str(field)
     named = (detail.get("journal_names") or {}).get(field)
     if named is not None:
-        ref = int(value) if isinstance(value, int) and not isinstance(value, bool) else None
+        ref = journal_id(raw)
         return named.get(ref, f"#{ref}") if ref is not None else text
     if field == "status":
         return status_word(value)
