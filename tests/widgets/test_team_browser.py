@@ -134,7 +134,12 @@ def test_twenty_sessions_opened_and_closed_are_let_go_and_their_memory_returned(
         while True:
             figures = health(url)
             if figures["sessions"]["live"] == 0 or time.monotonic() > deadline:
-                assert figures["sessions"] == {"live": 0, "opened": opened, "closed": opened}
+                sessions = figures["sessions"]
+                # A page may open one more session than its tabs (a loaded machine's
+                # browser once opened 21 for 20 tabs); each must be closed all the same.
+                assert sessions["live"] == 0, sessions
+                assert opened <= sessions["opened"] <= opened + opened // 10, sessions
+                assert sessions["closed"] == sessions["opened"], sessions
                 time.sleep(4)  # the memory is given back 2 s after the last session ends
                 return figures
             time.sleep(2)
