@@ -333,8 +333,7 @@ class RecordModel(ViewModel):
         if kind == "deal":
             stages = ws.pipeline.stages(record.get("pipeline_id"))
             names["stage_id"] = dict(zip(stages["id"].astype(int), stages["name"], strict=True))
-            if record.get("lost_reason_id") and record.get("lost_reason"):
-                names["lost_reason_id"] = {int(record["lost_reason_id"]): record["lost_reason"]}
+            names["lost_reason_id"] = ws.pipeline.lost_reason_names()
         services = {"company_id": ws.companies, "contact_id": ws.contacts}
         rows = journal[journal["field"].isin(list(services))] if not journal.empty else journal
         for field, service in services.items():

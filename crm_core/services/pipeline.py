@@ -199,6 +199,12 @@ class PipelineService(Service):
                 )
             )
 
+    def lost_reason_names(self) -> dict[int, str]:
+        """Every lost reason's name by id, archived ones too (a deal's history may
+        name a reason no longer offered)."""
+        with self._tx() as s:
+            return {i: name for i, name in s.execute(select(LostReason.id, LostReason.name))}
+
     def get_pipeline(self, s: Session, ref: int | str | None) -> Pipeline:
         """The pipeline ``ref`` (id or name; None: the first) in session ``s``;
         :class:`~crm_core.errors.NotFoundError` when there is none."""

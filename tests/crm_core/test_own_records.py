@@ -784,6 +784,11 @@ TABLE: dict[str, Any] = {
     "pipeline.lost_reasons": Allowed(
         CONFIG, lambda r: r.a.pipeline.lost_reasons(), holds(lambda got, _r: "No budget" in got)
     ),
+    "pipeline.lost_reason_names": Allowed(
+        CONFIG,
+        lambda r: r.a.pipeline.lost_reason_names(),
+        holds(lambda got, _r: "No budget" in got.values()),
+    ),
     "pipeline.move": Refused(lambda r: [lambda: r.a.pipeline.move(r.b_deal, "Proposition")]),
     "pipeline.move_in_session": Refused(lambda r: [moved_stage(r)]),
     "pipeline.reopen": Refused(lambda r: [lambda: r.a.pipeline.reopen(r.b_won)]),

@@ -146,3 +146,21 @@ def test_a_contacts_changes_name_its_companies(ws):
     assert shown[["field", "old", "new"]].values.tolist() == [
         ["Company", "Indus Textiles", "Казань Текстиль"]
     ]
+
+
+def test_a_deal_lost_twice_names_both_reasons(ws):
+    """Lost for one reason, reopened, lost for another: the Changes list named only
+    the reason the deal holds now and wrote '#1' for the first."""
+    ws.users.add("Bilal Ahmed", "bilal", role="sales")
+    bilal = ws.as_user("bilal")
+    deal = bilal.pipeline.create("Twice lost", expected_revenue="100", currency="EUR")
+    bilal.pipeline.lose(deal["id"], "Too expensive")
+    bilal.pipeline.reopen(deal["id"])
+    bilal.pipeline.lose(deal["id"], "Went silent")
+    model = RecordModel(bilal)
+    assert model.open("deal", deal["id"])
+    with i18n.speaking("en"):
+        reasons = [
+            [None if v != v else v for v in r[1:]] for r in _changes(model) if r[0] == "Lost reason"
+        ]
+    assert reasons == [[None, "Too expensive"], ["Too expensive", None], [None, "Went silent"]]
