@@ -180,7 +180,9 @@ def phone(value: Any, *regions: str | None) -> str | None:
     (the record's own country first, then the workspace's default; one that is not a
     phone region is skipped) and the first reading that is a valid number wins: with
     ``PK``, ``0300 1234567`` is ``+923001234567``; with ``BD, PK``, ``01711 234567`` is
-    ``+8801711234567``.
+    ``+8801711234567``. A number that has the length of a region's landline or mobile
+    numbers but is no valid one there is not read in the later regions: with ``US, PK``, ``(614) 177-4937`` is
+    refused as no valid US number, not taken for the Pakistani ``+926141774937``.
     """
     raw = optional_text(value, 40)
     if raw is None:
@@ -197,6 +199,9 @@ def phone(value: Any, *regions: str | None) -> str | None:
         if phonenumbers.is_valid_number(candidate):
             return phonenumbers.format_number(candidate, phonenumbers.PhoneNumberFormat.E164)
         parsed = parsed or candidate
+        if phonenumbers.is_possible_number_for_type(candidate, _LANDLINE_OR_MOBILE):
+            tried = tried[: tried.index(region) + 1]  # a number of there, mistyped
+            break
     if parsed is None:
         raise Reject(f"is not a phone number ({problem})")
     if not raw.startswith(("+", "\uff0b")):  # read in the regions tried
@@ -209,6 +214,7 @@ def phone(value: Any, *regions: str | None) -> str | None:
 
 
 _PHONE_REGIONS = frozenset(phonenumbers.SUPPORTED_REGIONS)
+_LANDLINE_OR_MOBILE = phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE
 _E164 = re.compile(r"\+[0-9]{2,15}")
 
 
