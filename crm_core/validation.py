@@ -181,8 +181,9 @@ def phone(value: Any, *regions: str | None) -> str | None:
     phone region is skipped) and the first reading that is a valid number wins: with
     ``PK``, ``0300 1234567`` is ``+923001234567``; with ``BD, PK``, ``01711 234567`` is
     ``+8801711234567``. A number that has the length of a region's landline or mobile
-    numbers but is no valid one there is not read in the later regions: with ``US, PK``, ``(614) 177-4937`` is
-    refused as no valid US number, not taken for the Pakistani ``+926141774937``.
+    numbers but is no valid one there is not read in the later regions: with ``US,
+    PK``, ``(614) 177-4937`` is refused as no valid US number, not taken for the
+    Pakistani ``+926141774937``.
     """
     raw = optional_text(value, 40)
     if raw is None:

@@ -161,9 +161,9 @@ def test_a_phone_is_read_in_each_region_in_turn_and_the_refusal_names_them():
     # A number of the record's country's length, no valid one there, is a number of
     # that country mistyped: refused, not read as another country's (a sync stored
     # Odoo's US "(614)-177-4937" as the Pakistani +926141774937).
-    with pytest.raises(v.Reject, match="for region US$"):
+    with pytest.raises(v.Reject, match=r"for region US$"):
         v.phone("(614)-177-4937", "US", "PK")
-    with pytest.raises(v.Reject, match="for region BD$"):
+    with pytest.raises(v.Reject, match=r"for region BD$"):
         v.phone("0300 1234567", "BD", "PK")
     assert v.phone("0300 1234567", None, "XX", "PK") == "+923001234567"  # not regions: skipped
     with pytest.raises(v.Reject, match="for region BD or PK"):
