@@ -435,6 +435,22 @@ def _xlsx_source(path: Path, sheet: str | None) -> Source:
     return Source(path, "xlsx", columns, sheet=title, renamed=renamed, titled=titled)
 
 
+def _default_sheet(path: Path, book: Any) -> Any:
+    """The first sheet, or, when it holds no records as crmbook exports them and a
+    later one does (a crmbook workbook's cover comes first), that later one."""
+    sheets = book.worksheets
+    if len(sheets) > 1 and not _exported(path, sheets[0]):
+        for sheet in sheets[1:]:
+            if _exported(path, sheet):
+                return sheet
+    return sheets[0]
+
+
+def _exported(path: Path, sheet: Any) -> bool:
+    part = getattr(sheet, "_worksheet_path", None)
+    return isinstance(part, str) and _first_row_hidden(path, part)
+
+
 def _first_row_hidden(path: Path, part: str) -> bool:
     """Whether the first row of the sheet stored at ``part`` is hidden: a sheet as
     crmbook exports it, whose hidden first row holds the field ids and whose second
@@ -480,7 +496,9 @@ def _formulas_without_values(path: Path, part: str) -> list[str]:
 
 @contextmanager
 def _sheet(path: Path, name: str | None) -> Iterator[Any]:
-    """The sheet ``name`` (default: the first) of the workbook at ``path``, read-only."""
+    """The sheet ``name`` of the workbook at ``path``, read-only. Default: the first
+    sheet, or in a workbook crmbook exported (a cover first), its first sheet of
+    records (the first whose first row is hidden)."""
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
 
@@ -494,7 +512,7 @@ def _sheet(path: Path, name: str | None) -> Iterator[Any]:
         try:
             if name is not None and name not in book.sheetnames:
                 raise FileError(f"{path}: no sheet {name!r}; it has {', '.join(book.sheetnames)}")
-            yield book.worksheets[0] if name is None else book[name]
+            yield _default_sheet(path, book) if name is None else book[name]
         finally:
             book.close()
 

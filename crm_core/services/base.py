@@ -226,7 +226,8 @@ def raise_if(errors: list[FieldError]) -> None:
 
 
 def user_ref(session: Session) -> Cleaner:
-    """A cleaner resolving a user given by id, login or e-mail to the user's id."""
+    """A cleaner resolving a user given by id, login, e-mail or name (as exports and
+    the app write an owner; refused when several users bear it) to the user's id."""
 
     def clean(value: Any) -> int | None:
         if value is None:
@@ -235,9 +236,15 @@ def user_ref(session: Session) -> Cleaner:
             user = session.get(User, value) if v.is_id(value) else None
         elif isinstance(value, str):
             key = v.query_text(value) or ""
+            key = key.strip()
             user = session.scalars(
-                select(User).where((User.login == key.strip()) | (User.email == key.strip()))
+                select(User).where((User.login == key) | (User.email == key))
             ).first()
+            if user is None and key:
+                named = session.scalars(select(User).where(User.name == key).limit(2)).all()
+                if len(named) > 1:
+                    raise Reject("names several users: give the login")
+                user = named[0] if named else None
         else:
             user = None
         if user is None:

@@ -94,6 +94,30 @@ def test_crmbook_export_imports_again_without_a_title_row(
         other.close()
 
 
+def test_crmbook_export_of_owned_contacts_imports_again_as_is(
+    sqlite_ws: crm_core.Workspace, tmp_path: Path
+) -> None:
+    """Round 6: the import read the cover sheet ("no column gives the contact's name")
+    unless told --sheet, and with it refused every owned contact: the export writes
+    the owner's name ("بلال احمد"), which the import did not know as a user."""
+    ws = sqlite_ws
+    ws.users.add("بلال احمد", "bilal", role="sales")
+    ws.users.add("Sara Khan", "sara", role="sales")
+    ws.users.add("Sara Khan", "sara2", role="sales")
+    ws.contacts.create(name="Ali Raza", email="ali@x.pk", owner_id="bilal")
+    ws.contacts.create(name="Zara Ahmed", email="zara@x.pk", owner_id="sara")
+    book = tmp_path / "export.xlsx"
+    ws.export.xlsx(book, "contacts")
+
+    shown = crmbook("import", "contacts", str(book), "-w", "crm.sqlite", "--dry-run", cwd=tmp_path)
+    assert "1 would be unchanged" in shown.stdout, shown.stdout + shown.stderr
+    again = ws.importer.run(book, "contacts", dry_run=True, workers=0)
+    assert (again.rows, again.unchanged, again.rejected) == (2, 1, 1)
+    # Two users named Sara Khan: the name alone says not which one.
+    (refused,) = again.examples["rejected"]
+    assert "names several users: give the login" in refused.detail
+
+
 def test_a_workbook_whose_first_row_is_shown_keeps_its_second_row_as_data(
     sqlite_ws: crm_core.Workspace, tmp_path: Path
 ) -> None:
