@@ -10,6 +10,7 @@ contacts KEEP DROP [--field name=drop ...]``, ``crmbook duplicates undo MERGE_ID
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
 import pandas as pd
@@ -221,11 +222,17 @@ def merges(
     """The latest merges, newest first, and whether each was undone."""
     with acting(_workspace(ctx, workspace)) as ws:
         found = ws.duplicates.merges(int(_inherited(ctx, "limit", limit)))
+        zone = ws.timezone
     if found.empty:
         say("no merge yet")
         return
-    shown = found.assign(
-        at=found["at"].map(lambda t: f"{t:%Y-%m-%d %H:%M}"),
+    shown = found.assign(  # in the workspace's time zone, named
+        at=found["at"].map(lambda t: f"{_aware(t).astimezone(zone):%Y-%m-%d %H:%M %Z}"),
         undone=found["undone"].map({True: "undone", False: ""}),
     )
     _print_frame(shown, title=f"{len(found)} latest merge(s)")
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    """A stored time (UTC; naive as SQLite gives it back) with its zone."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)

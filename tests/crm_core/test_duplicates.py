@@ -6,6 +6,8 @@ and reading only what the acting user may see."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -297,6 +299,20 @@ def test_cli_lists_pairs(tmp_path):
     bad = runner.invoke(app, ["duplicates", "-w", str(path), "--min-score", "101"], env=env)
     assert bad.exit_code == 1
     assert "min_score" in bad.output and "0..100" in bad.output
+
+
+def test_cli_merges_are_listed_in_the_workspaces_time_zone(tmp_path, monkeypatch):
+    """They were written in UTC with no zone (workbook covers use the workspace's)."""
+    path = tmp_path / "zoned.sqlite"
+    moment = dt.datetime(2026, 12, 6, 0, 28, tzinfo=dt.UTC)
+    with crm_core.open(path, clock=lambda: moment) as ws:
+        ws.set_setting("timezone", "Asia/Karachi")
+        keep = ws.contacts.create(name="Sana Mirza", email="sana@example.pk")["id"]
+        drop = ws.contacts.create(name="Sana Mirza", email="SANA@example.pk")["id"]
+        ws.duplicates.merge("contacts", keep, drop)
+    listed = runner.invoke(app, ["duplicates", "merges", "-w", str(path)], env={"COLUMNS": "200"})
+    assert listed.exit_code == 0, listed.output
+    assert "2026-12-06 05:28 PKT" in listed.output
 
 
 def test_cli_workspace_before_or_after_the_subcommand(tmp_path, monkeypatch):
