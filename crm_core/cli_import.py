@@ -14,14 +14,15 @@ from typing import Annotated, Any
 
 import typer
 
-from crm_core.cli import DEFAULT_WORKSPACE, WorkspaceOption, _print_frame, acting, fail, say
+from crm_core.cli import DEFAULT_WORKSPACE, WorkspaceOption, _print_frame, acting, err, fail, say
 from crm_core.cli import app as _app
-from crm_core.imports import MODES, ImportReport, ImportStopped
+from crm_core.imports import MODES, ImportInterrupted, ImportReport, ImportStopped
 from crm_core.imports.dates import check_order
 from crm_core.imports.progress import progress_bar
 from crm_core.imports.rejects import RejectsPathError, check_rejects_path
 from crm_core.imports.report import read_as, shorten
 from crm_core.imports.run import ENTITIES
+from crm_core.terminal import markup
 
 
 @_app.command("import")
@@ -112,6 +113,7 @@ def import_(
         if "encoding" in plan.attrs:
             say(f"{file}: {read_as(plan.attrs['encoding'], plan.attrs.get('delimiter'))}")
         _print_frame(plan, title="columns")
+        stopped_by: ImportInterrupted | None = None
         with progress_bar(file=sys.stderr, disable=not sys.stderr.isatty()) as bar:
             try:
                 report = ws.importer.run(
@@ -129,10 +131,17 @@ def import_(
                     workers=(1 if (os.cpu_count() or 1) > 1 else 0) if workers is None else workers,
                     **options,
                 )
+            except ImportInterrupted as interrupted:
+                stopped_by = interrupted
             except ImportStopped as stopped:
                 # What was read is counted; the line it stopped at is the error.
                 _print_report(stopped.report, leave_out=str(stopped))
                 fail(str(stopped))
+        if stopped_by is not None:  # after the bar is closed: what was written stays
+            err.print(
+                f"[bold red]error:[/] {markup(str(stopped_by))}", highlight=False, soft_wrap=True
+            )
+            raise typer.Exit(130)
     _print_report(report)
 
 

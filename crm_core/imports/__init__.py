@@ -11,6 +11,13 @@ writer the ERP sync uses too.
 
 from crm_core.errors import ImportRefused
 from crm_core.imports.report import ImportReport
-from crm_core.imports.run import MODES, Importer, ImportStopped
+from crm_core.imports.run import MODES, Importer, ImportInterrupted, ImportStopped
 
-__all__ = ["MODES", "ImportRefused", "ImportReport", "ImportStopped", "Importer"]
+__all__ = [
+    "MODES",
+    "ImportInterrupted",
+    "ImportRefused",
+    "ImportReport",
+    "ImportStopped",
+    "Importer",
+]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -86,6 +87,7 @@ def _start(url: str, spec: tuple[Any, ...], parent: int | None = None) -> None:
     """Open the workspace in a worker process and build the same job there; with
     ``parent`` (the pid of the importing process), end the worker when that process
     dies (killed, it never shuts its pool down)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the importing process's
     if parent is not None:
         watch_parent(parent)
     from crm_core import db

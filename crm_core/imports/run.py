@@ -5,6 +5,8 @@ for what happens to each row).
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -226,11 +228,21 @@ class Importer:
                     and not (dry_run and plan.new_custom)
                     else ((lines, None) for lines in batches)
                 )
-                for lines, rows in ready:
-                    job.batch(each_batch, lines, out, rows)
-                    report.seconds = time.perf_counter() - started
-                    if progress is not None:
-                        progress(report, src.fraction())
+                written: dict[str, int] = {}
+                try:
+                    with _CtrlC() as ctrl_c:
+                        for lines, rows in ready:
+                            job.batch(each_batch, lines, out, rows)
+                            written = dict(report.counts, line=lines[-1][0])
+                            report.seconds = time.perf_counter() - started
+                            if progress is not None:
+                                progress(report, src.fraction())
+                            if ctrl_c.pressed:
+                                raise KeyboardInterrupt
+                except KeyboardInterrupt:
+                    if isinstance(ready, Iterator) and hasattr(ready, "close"):
+                        ready.close()  # the workers stop here, not when collected
+                    raise ImportInterrupted(report, {} if dry_run else written) from None
         finally:
             out.close()
             if out_path is not None and not out.written:
@@ -309,6 +321,48 @@ class ImportStopped(ImportRefused):
     def __init__(self, message: str, report: ImportReport):
         super().__init__(message)
         self.report = report
+
+
+class _CtrlC:
+    """Ctrl-C during an import run in the main thread stops it after the batch being
+    written, so what it says was written is what was committed; a second Ctrl-C
+    stops it at once. (Elsewhere, a KeyboardInterrupt stops it where it comes.)"""
+
+    def __init__(self) -> None:
+        self.pressed = False
+        self._before: Any = None
+
+    def __enter__(self) -> _CtrlC:
+        if threading.current_thread() is threading.main_thread():
+            self._before = signal.signal(signal.SIGINT, self._press)
+        return self
+
+    def _press(self, *_: Any) -> None:
+        if self.pressed:
+            raise KeyboardInterrupt
+        self.pressed = True
+
+    def __exit__(self, *_: object) -> None:
+        if self._before is not None:
+            signal.signal(signal.SIGINT, self._before)
+
+
+class ImportInterrupted(KeyboardInterrupt):
+    """The import was interrupted (Ctrl-C): the batches written before stay written.
+    ``written`` counts them by outcome, with the last ``line`` they hold (empty: none,
+    or a dry run); running the same import again goes on, those rows unchanged."""
+
+    def __init__(self, report: ImportReport, written: Mapping[str, int]):
+        self.report, self.written = report, dict(written)
+        if not written:
+            said = "interrupted: nothing was written"
+        else:
+            counts = ", ".join(f"{written.get(o, 0)} {o}" for o in report.counts)
+            said = (
+                f"interrupted: the rows up to line {written['line']} were written ({counts}); "
+                "run the same import again to go on (those rows come back unchanged)"
+            )
+        super().__init__(said)
 
 
 def _source(
