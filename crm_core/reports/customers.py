@@ -276,7 +276,8 @@ RFM_COLUMNS = [
         "segment",
         "text",
         "Segment named from r_score and f_score (see the report); "
-        '"Not scored: too few customers in <currency>" when it could not be ranked.',
+        '"Not scored: too few customers in <currency>" when it could not be ranked ("..., '
+        "and no rate to rank among all currencies'\" when its missing rate kept it out).",
     ),
     REPORTING_CURRENCY,
     converted("monetary", "monetary"),
@@ -285,8 +286,12 @@ RFM_COLUMNS = [
 #: The fewest customers of a currency to score them among themselves: with fewer, a
 #: rank says little (a lone customer would rank last on everything, "Lost").
 MIN_PEERS = 3
-#: The segment of a customer that could not be scored (too few peers, no rate).
+#: The segment of a customer that could not be scored: too few peers in its currency,
+#: and too few among all currencies' (or, NO_RATE, enough but for its missing rate).
 NOT_SCORED = "Not scored: too few customers in {currency}"
+NOT_SCORED_NO_RATE = (
+    "Not scored: too few customers in {currency}, and no rate to rank among all currencies'"
+)
 
 #: (segment, rule) in the order they are tried; the first that holds names the customer.
 SEGMENTS: tuple[tuple[str, Any], ...] = (
@@ -406,10 +411,12 @@ def _score(rows: list[dict[str, Any]]) -> None:
         pooled = [r for r in own if r.get("monetary_converted") is not None]
         if len(pool) >= MIN_PEERS and pooled:
             _rank_scores(pooled, pool, "monetary_converted")
+        # With every rate, all the rows (enough of them) would have made one pool.
+        said = NOT_SCORED_NO_RATE if len(rows) >= MIN_PEERS else NOT_SCORED
         for row in own:
             if "r_score" not in row:
                 row.update(r_score=None, f_score=None, m_score=None)
-                row["segment"] = NOT_SCORED.format(currency=currency)
+                row["segment"] = said.format(currency=currency)
     for row in rows:
         if row["r_score"] is not None:
             row["segment"] = segment(row["r_score"], row["f_score"])

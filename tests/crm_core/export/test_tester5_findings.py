@@ -313,6 +313,7 @@ def test_rfm_a_lone_recent_frequent_customer_is_ranked_across_currencies(ws):
 
 
 def test_rfm_without_a_rate_a_lone_customer_is_not_scored(ws):
+    """Round 6: its segment blamed too few customers, not the missing rate."""
     ws.set_setting("currency", "PKR")
     _invoices(ws, [*PKR_FIVE, SOLO])
     frame = ws.reports.rfm(period_to="2026-05-15")
@@ -321,7 +322,7 @@ def test_rfm_without_a_rate_a_lone_customer_is_not_scored(ws):
         None,
         None,
         None,
-        "Not scored: too few customers in USD",
+        "Not scored: too few customers in USD, and no rate to rank among all currencies'",
     )
     assert got[("Delta", "PKR")] == (4, 4, 4, "Champions")
 

@@ -278,6 +278,7 @@ def test_rfm_up_to_today(ws, book):
     b = book
     frame = ws.reports.rfm()
     assert list(per_currency(frame).columns) == RFM_COLUMNS
+    NO_USD_RATE = "Not scored: too few customers in USD, and no rate to rank among all currencies'"
     assert rows(frame) == [
         ("Indus Textiles", "company", b["indus"], "PKR", day("2026-04-10"), 35, 3,
          D("170000.00"), 2, 4, 5, "At risk"),
@@ -291,9 +292,9 @@ def test_rfm_up_to_today(ws, book):
          D("8000.00"), 1, 1, 1, "Lost"),
         # two USD customers and no rates: too few to rank, and nothing to rank them among
         ("Indus Textiles", "company", b["indus"], "USD", day("2026-04-05"), 40, 1,
-         D("1000.00"), None, None, None, "Not scored: too few customers in USD"),
+         D("1000.00"), None, None, None, NO_USD_RATE),
         ("Masha Petrova", "contact", b["masha"], "USD", day("2026-04-20"), 25, 1,
-         D("500.00"), None, None, None, "Not scored: too few customers in USD"),
+         D("500.00"), None, None, None, NO_USD_RATE),
     ]  # fmt: skip
 
 
@@ -322,12 +323,14 @@ def test_rfm_window_ends_at_period_to(ws, book):
 
 def test_rfm_by_owner_and_for_a_sales_user(ws, book):
     bilal = ws.reports.rfm(owner="bilal")
-    # Among Bilal's customers only: two in PKR, one in USD, no rates: too few to score.
+    # Among Bilal's customers only: two in PKR, one in USD, no rates: too few to score
+    # in a currency, and no rate to score them together.
+    no_rate = "Not scored: too few customers in {}, and no rate to rank among all currencies'"
     assert [(r.customer, r.currency, r.r_score, r.f_score, r.m_score, r.segment)
             for r in bilal.itertuples()] == [
-        ("Indus Textiles", "PKR", None, None, None, "Not scored: too few customers in PKR"),
-        ("Lahore Looms", "PKR", None, None, None, "Not scored: too few customers in PKR"),
-        ("Indus Textiles", "USD", None, None, None, "Not scored: too few customers in USD"),
+        ("Indus Textiles", "PKR", None, None, None, no_rate.format("PKR")),
+        ("Lahore Looms", "PKR", None, None, None, no_rate.format("PKR")),
+        ("Indus Textiles", "USD", None, None, None, no_rate.format("USD")),
     ]  # fmt: skip
     moscow_scored = ws.reports.rfm(team="Moscow")  # three PKR customers: scored
     assert moscow_scored[moscow_scored.currency == "PKR"]["r_score"].notna().all()
