@@ -3,7 +3,8 @@ read back as they were when the fixed file is imported again.
 
 A CSV cell that a spreadsheet would run as a formula (``=...``, ``@...``, or ``+``/``-``
 followed by more than a number) gets a leading apostrophe (OWASP's advice on CSV
-injection); phones and signed numbers are left as they are.
+injection); phones and signed numbers are left as they are, and a cell whose own
+leading apostrophe would be taken for crmbook's gets one more.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ def safe_cell(value: Any) -> Any:
         return value
     first = value[0]
     if first in "=@\t\r" or (first in "+-" and not _NUMBERLIKE.fullmatch(value)):
+        return "'" + value
+    if first == "'" and unescaped_cell(value) != value:
+        # The file's own apostrophe before a formula-like cell ("'=keep"): one more, so
+        # that taking off the one crmbook added gives the cell back as it was.
         return "'" + value
     return value
 

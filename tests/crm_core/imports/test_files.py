@@ -275,3 +275,22 @@ def test_a_mapping_by_hand(pk: crm_core.Workspace, tmp_path: Path) -> None:
         pk.importer.run(path, "contacts", map={"Who": "nmae"})
     with pytest.raises(ImportRefused, match="does not have: 'Nobody'"):
         pk.importer.run(path, "contacts", map=["Nobody=name"])
+
+
+def test_a_cells_own_apostrophe_before_a_formula_comes_back_from_the_rejects(
+    pk: crm_core.Workspace, tmp_path: Path
+) -> None:
+    """Round 6: "'=keep" went to the rejects as it was, so the import of the fixed
+    rejects took its apostrophe for crmbook's and stored "=keep"."""
+    path = tmp_path / "own.csv"
+    path.write_text("name,email\n'=keep,bad2@\n'Tis Ltd,bad3@\n", encoding="utf-8")
+    pk.importer.run(path, "contacts")
+    rejects = tmp_path / "own.rejects.csv"
+    written = {r["email"]: r["name"] for r in _rejects(rejects, "utf-8-sig", ",")}
+    assert written == {"bad2@": "''=keep", "bad3@": "'Tis Ltd"}
+    text = rejects.read_text(encoding="utf-8-sig")
+    rejects.write_text(text.replace("bad2@", "k@example.com").replace("bad3@", "t@example.com"))
+    again = pk.importer.run(rejects, "contacts")
+    assert (again.created, again.rejected) == (2, 0)
+    names = {c["email"]: c["name"] for _, c in pk.contacts.search().iterrows()}
+    assert names == {"k@example.com": "'=keep", "t@example.com": "'Tis Ltd"}
