@@ -19,9 +19,10 @@ reaches a sales user by a side door:
   see. Rows about a deal, an activity or an interaction go with that record (stage
   moves of a deal are rows about the deal); rows about a mailbox with the shared
   mailboxes and their own, rows about an outbox message with the messages they
-  queued; rows of the tables every role reads (:data:`SHARED_TABLES`: companies,
-  contacts, users, tags, pipelines, custom field definitions, segments, campaigns,
-  the ERP's invoices and orders) stay visible. Every other table's rows (proposed
+  queued, rows about an ERP invoice or sales order with the books they see (below);
+  rows of the tables every role reads (:data:`SHARED_TABLES`: companies,
+  contacts, users, tags, pipelines, custom field definitions, segments, campaigns)
+  stay visible. Every other table's rows (proposed
   contacts, bounces, the sync's links, conflicts and matches, whatever table is
   journaled next) are left out;
 - what points at a deal or an activity from elsewhere (its ERP links, its stage
@@ -38,6 +39,12 @@ loaded; a list silently leaves out what the user may not see. Reading one record
 by id, and every write, goes through a ``check_*`` function that raises
 :class:`~crm_core.errors.AccessDenied` naming the record by id only (its name is
 what is being protected).
+
+The ERP's books (invoices, credit notes, sales orders) follow their customer: a sales
+user sees those of the customers they own (the company's owner, or the contact's for
+one addressed to no company: :func:`owned_customers_invoices`, :func:`invoice_clauses`,
+:func:`sales_order_clauses`), in ``ws.accounts``, the customer reports, the
+dashboard's revenue and the forecast alike. Products are everyone's.
 
 Companies and contacts are everyone's to read and edit, but a sales user does not take
 one that another user owns: only a manager or an admin changes the owner of a record
@@ -64,11 +71,15 @@ from sqlalchemy.orm import Session
 from crm_core.errors import AccessDenied
 from crm_core.models import (
     Activity,
+    Company,
+    Contact,
     Interaction,
+    Invoice,
     JournalEntry,
     Mailbox,
     Opportunity,
     OutboxMessage,
+    SalesOrder,
     StageChange,
     User,
 )
@@ -98,14 +109,19 @@ SHARED_TABLES = (
     "segments",
     "campaigns",
     "campaign_members",
-    "erp_invoices",
-    "erp_sales_orders",
 )
 
 #: The journal's tables whose rows a sales user reads about some records only: the
-#: restricted ones, the mailboxes (shared ones and their own) and the outbox (the
-#: messages they queued).
-JOURNAL_NARROWED = (*RESTRICTED_TABLES, "mailboxes", "mail_outbox")
+#: restricted ones, the mailboxes (shared ones and their own), the outbox (the
+#: messages they queued) and the ERP's invoices and sales orders (those of the
+#: customers they own, :func:`owned_customers_invoices`).
+JOURNAL_NARROWED = (
+    *RESTRICTED_TABLES,
+    "mailboxes",
+    "mail_outbox",
+    "erp_invoices",
+    "erp_sales_orders",
+)
 
 
 def own_only(ws: Workspace) -> int | None:
@@ -151,6 +167,50 @@ def interaction_clauses(ws: Workspace, i: Any = Interaction) -> list[ColumnEleme
     return [or_(i.opportunity_id.is_(None), i.opportunity_id.in_(_deals_of(mine)))]
 
 
+def owned_customers(user_ids: Any, company_id: Any, contact_id: Any) -> ColumnElement[bool]:
+    """A WHERE clause keeping the rows of the books (an invoice, a sales order: their
+    ``company_id`` and ``contact_id`` columns) whose customer is owned by one of
+    ``user_ids`` (a user id or ids): the company when the row names one
+    (``Company.owner_id``), otherwise the contact (``Contact.owner_id``); a row naming
+    neither has no owner. A deal, won or lost, with someone else's customer does not
+    make that customer's books theirs."""
+    ids = sorted({user_ids} if isinstance(user_ids, int) else set(user_ids))
+    return or_(
+        and_(
+            company_id.is_not(None),
+            company_id.in_(select(Company.id).where(Company.owner_id.in_(ids))),
+        ),
+        and_(
+            company_id.is_(None),
+            contact_id.in_(select(Contact.id).where(Contact.owner_id.in_(ids))),
+        ),
+    )
+
+
+def owned_customers_invoices(user_ids: Any, inv: Any = Invoice) -> ColumnElement[bool]:
+    """A WHERE clause keeping the invoices (``inv``: Invoice or an alias of it) whose
+    customer is owned by one of ``user_ids`` (:func:`owned_customers`): the rule of
+    the customer reports (``sales_per_customer``, ``rfm``), the dashboard's revenue,
+    ``revenue_forecast`` and ``ws.accounts``, so that a sales user's invoices and
+    revenue are the same wherever they read them."""
+    return owned_customers(user_ids, inv.company_id, inv.contact_id)
+
+
+def invoice_clauses(ws: Workspace, inv: Any = Invoice) -> list[ColumnElement[bool]]:
+    """WHERE clauses keeping the invoices and credit notes the acting user may see:
+    for a sales user those of the customers they own (:func:`owned_customers_invoices`);
+    empty when they see every one."""
+    mine = own_only(ws)
+    return [] if mine is None else [owned_customers_invoices(mine, inv)]
+
+
+def sales_order_clauses(ws: Workspace, o: Any = SalesOrder) -> list[ColumnElement[bool]]:
+    """WHERE clauses keeping the sales orders the acting user may see: for a sales user
+    those of the customers they own (the rule of :func:`invoice_clauses`)."""
+    mine = own_only(ws)
+    return [] if mine is None else [owned_customers(mine, o.company_id, o.contact_id)]
+
+
 def visible_ids(ws: Workspace, table: str) -> Select[Any] | None:
     """A subquery of the ids of ``table``'s records the acting user may see, for a
     table the rule restricts (see :data:`RESTRICTED_TABLES`); None when every record
@@ -178,6 +238,10 @@ def journal_ids(ws: Workspace, table: str) -> Select[Any] | None:
         return select(Mailbox.id).where(or_(Mailbox.owner_id.is_(None), Mailbox.owner_id == mine))
     if table == "mail_outbox":
         return select(OutboxMessage.id).where(OutboxMessage.user_id == mine)
+    if table == "erp_invoices":
+        return select(Invoice.id).where(*invoice_clauses(ws))
+    if table == "erp_sales_orders":
+        return select(SalesOrder.id).where(*sales_order_clauses(ws))
     raise ValueError(f"{table!r} is no table the journal narrows by record")
 
 
@@ -205,6 +269,8 @@ def clauses_for(ws: Workspace, model: Any) -> list[ColumnElement[bool]]:
         ids = visible_ids(ws, "opportunities")
         return [] if ids is None else [StageChange.opportunity_id.in_(ids)]
     by_model: dict[Any, Any] = {
+        Invoice: invoice_clauses,
+        SalesOrder: sales_order_clauses,
         Opportunity: deal_clauses,
         Activity: activity_clauses,
         Interaction: interaction_clauses,
@@ -369,3 +435,19 @@ def check_act_as(ws: Workspace, user_id: int, login: str) -> None:
         f"user {login!r} (as_user)",
         "a workspace acting for a user other than an admin stays that user's",
     )
+
+
+class DisabledUser(AccessDenied):
+    """``ws.as_user`` names a user whose login is disabled (``ws.users.disable``): a
+    revoked user is acted as by no one, in the app, a notebook or a job, until an admin
+    enables them again."""
+
+    def __init__(self, login: str | None, role: str | None, user: str):
+        super().__init__(login, role, "act as", f"user {user!r}")
+        self.args = (f"user {user!r} is disabled: no workspace may act as a disabled login",)
+
+
+def check_active(ws: Workspace, login: str, active: bool) -> None:
+    """Refuse acting as ``login`` (``ws.as_user``) when that user is disabled."""
+    if not active:
+        raise DisabledUser(ws.login, ws.role, login)

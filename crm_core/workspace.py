@@ -207,7 +207,8 @@ class Workspace:
         """This workspace acting as ``user`` (id or login): changes are journaled as
         theirs, and what they may see and change follows their role (crm_core.access).
         A workspace already acting for a user other than an admin may not become
-        someone else."""
+        someone else; a disabled user is acted as by no one
+        (:class:`~crm_core.access.DisabledUser`, an AccessDenied)."""
         with self.transaction() as s:
             found = None
             if v.is_id(user):
@@ -217,8 +218,13 @@ class Workspace:
                 found = s.scalars(select(User).where(User.login == user)).first()
             if found is None:
                 raise NotFoundError("user", user)
-            user_id, login, role = found.id, found.login, found.role
+            user_id, login, role, active = found.id, found.login, found.role, found.active
         access.check_act_as(self, user_id, login)
+        access.check_active(self, login, bool(active))
+        return self._acting(user_id, login, role)
+
+    def _acting(self, user_id: int | None, login: str | None, role: str | None) -> Workspace:
+        """A copy of this workspace acting as ``user_id`` with ``role``."""
         clone = Workspace.__new__(Workspace)
         clone.__dict__.update(self.__dict__)
         clone.user_id, clone.login, clone.role = user_id, login, role
@@ -227,6 +233,14 @@ class Workspace:
             if hasattr(service, "ws") and service.ws is self:
                 clone.__dict__[name] = type(service)(clone)
         return clone
+
+    def _unrestricted(self) -> Workspace:
+        """This workspace unrestricted, as the scheduler runs, its changes still
+        journaled as the acting user's: for a service that has already checked the
+        acting user may start what it runs (a sales user's fetch of their own mailbox
+        links mail to any deal, as the scheduler's fetch of it would). Never hand it
+        to the user's code."""
+        return self._acting(self.user_id, self.login, None)
 
     # -- settings ---------------------------------------------------------------
     def setting(self, key: str) -> str:

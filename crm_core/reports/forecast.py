@@ -41,7 +41,7 @@ import pandas as pd
 from sqlalchemy import and_, case, cast, false, func, select
 from sqlalchemy.orm import aliased
 
-from crm_core.access import own_only
+from crm_core.access import own_only, owned_customers_invoices
 from crm_core.errors import FieldError, ValidationError
 from crm_core.models import Invoice, Opportunity, Pipeline, Stage, StageChange
 from crm_core.periods import add_months
@@ -80,7 +80,6 @@ from crm_core.reports.forecast_methods import (
     to_money,
 )
 from crm_core.services.figures import MONEY, stage_rank
-from crm_core.services.metrics import owned_customers_invoices
 
 #: Default length of the revenue history: this many full months before the current one
 #: (at most: it starts with the first month that has an invoice, see ``revenue_forecast``).

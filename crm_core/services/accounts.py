@@ -2,8 +2,11 @@
 
 The ERP owns these records; a sync keeps local copies (crm_core.models.external) so
 that the CRM can show a customer's invoices and open balance without asking the ERP.
-Nothing here writes. Like companies and contacts, they are visible to every role; the
-ERP links of a deal or an activity follow that record (crm_core.access).
+Nothing here writes. Invoices and sales orders follow their customer: a sales user
+sees those of the customers they own (``crm_core.access.invoice_clauses``, the rule of
+the customer reports and the dashboard's revenue), and their open balance only; a
+manager or an admin sees every one. Products are everyone's; the ERP links of a deal
+or an activity follow that record (crm_core.access).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from sqlalchemy import BigInteger, Select, case, cast, func, select
 
 from crm_core import text
 from crm_core import validation as v
-from crm_core.access import link_clauses
+from crm_core.access import invoice_clauses, link_clauses, sales_order_clauses
 from crm_core.errors import FieldError, ValidationError
 from crm_core.models import ExternalLink, Invoice, Product, SalesOrder
 from crm_core.models.base import MONEY_SCALE, money_value
@@ -104,7 +107,8 @@ class Accounts(Service):
         limit: int = 100,
         offset: int = 0,
     ) -> pd.DataFrame:
-        """Customer invoices and credit notes, newest first, one page as a DataFrame.
+        """Customer invoices and credit notes, newest first, one page as a DataFrame (a
+        sales user: those of the customers they own).
 
         ``company_id`` includes the invoices addressed to the company's contacts (the
         sync files those under the company too); ``contact_id`` only those addressed
@@ -130,7 +134,8 @@ class Accounts(Service):
         self, *, company_id: int | None = None, contact_id: int | None = None
     ) -> dict[str, Decimal]:
         """What the customer still owes, per currency: the residual of posted invoices
-        less that of posted credit notes, summed in SQL. Currencies with posted
+        less that of posted credit notes, summed in SQL (a sales user: over the
+        customers they own). Currencies with posted
         invoices appear even when nothing is owed (0.00); none at all gives ``{}``."""
         i = Invoice
         # Whole units of the fourth decimal (all a Money column keeps: KWD's third
@@ -153,7 +158,10 @@ class Accounts(Service):
 
     def _invoice_clauses(self, company_id: int | None, contact_id: int | None) -> list[Any]:
         _check_ids("invoice list", company_id=company_id, contact_id=contact_id)
-        clauses: list[Any] = [Invoice.move_type.in_(("out_invoice", "out_refund"))]
+        clauses: list[Any] = [
+            Invoice.move_type.in_(("out_invoice", "out_refund")),
+            *invoice_clauses(self.ws),
+        ]
         if company_id is not None:
             clauses.append(Invoice.company_id == company_id)
         if contact_id is not None:
@@ -168,11 +176,14 @@ class Accounts(Service):
         limit: int = 100,
         offset: int = 0,
     ) -> pd.DataFrame:
-        """Sales orders, newest first, one page as a DataFrame."""
+        """Sales orders, newest first, one page as a DataFrame (a sales user: those of
+        the customers they own)."""
         _check_page("sales order list", limit, offset)
         _check_ids("sales order list", company_id=company_id, contact_id=contact_id)
         o = SalesOrder
-        query: Select[Any] = select(*(getattr(o, c) for c in ORDER_COLUMNS))
+        query: Select[Any] = select(*(getattr(o, c) for c in ORDER_COLUMNS)).where(
+            *sales_order_clauses(self.ws)
+        )
         if company_id is not None:
             query = query.where(o.company_id == company_id)
         if contact_id is not None:

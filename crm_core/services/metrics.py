@@ -18,13 +18,13 @@ from functools import partial
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, and_, case, cast, distinct, func, literal, or_, select
+from sqlalchemy import case, cast, distinct, func, literal, select
 from sqlalchemy.orm import Session
 
 from crm_core import validation as v
-from crm_core.access import activity_clauses, deal_clauses, own_only
+from crm_core.access import activity_clauses, deal_clauses, own_only, owned_customers_invoices
 from crm_core.errors import FieldError, ValidationError
-from crm_core.models import Activity, Company, Contact, Invoice, Opportunity, StageChange
+from crm_core.models import Activity, Invoice, Opportunity, StageChange
 from crm_core.money import Rates
 from crm_core.periods import add_months, checked_period, period_instants, start_of
 from crm_core.services.base import Service
@@ -50,28 +50,6 @@ __all__ = [
 
 FUNNEL_COLUMNS = ["stage_id", "stage", "sequence", "count", "entered"]
 REVENUE_COLUMNS = ["month", "currency", "revenue", "won"]
-
-
-def owned_customers_invoices(user_ids: Any, inv: Any = Invoice) -> ColumnElement[bool]:
-    """A WHERE clause keeping the invoices (``inv``: Invoice or an alias of it) whose
-    customer is owned by one of ``user_ids`` (a user id or ids): the invoice's company
-    when it names one (``Company.owner_id``), otherwise its contact
-    (``Contact.owner_id``); an invoice naming neither has no owner. The same rule as
-    the customer reports (``sales_per_customer``, ``rfm``: "a sales user sees only the
-    customers they own"), so that a sales user's revenue is the same figure wherever
-    they read it: the dashboard, ``revenue_forecast`` and its backtest. A deal, won or
-    lost, with someone else's customer does not make its invoices theirs."""
-    ids = sorted({user_ids} if isinstance(user_ids, int) else set(user_ids))
-    return or_(
-        and_(
-            inv.company_id.is_not(None),
-            inv.company_id.in_(select(Company.id).where(Company.owner_id.in_(ids))),
-        ),
-        and_(
-            inv.company_id.is_(None),
-            inv.contact_id.in_(select(Contact.id).where(Contact.owner_id.in_(ids))),
-        ),
-    )
 
 
 class Metrics(Service):

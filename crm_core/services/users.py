@@ -155,7 +155,12 @@ class Users(Service):
         """The active user with this login and password, or None (no hint which of the
         two was wrong). Costs one password hash whatever the answer, so an unknown
         login takes as long as a known one; a hash of an older crmbook (scrypt) or
-        cost is replaced on success."""
+        cost is replaced on success.
+
+        The login form's question, asked of the workspace itself (or by an admin): a
+        workspace acting for a user other than an admin may not test anyone's password
+        (:class:`~crm_core.access.NotAnAdmin`), its own included, before any work."""
+        require_admin(self.ws, "check the password of", f"user {login!r}")
         if not (_askable(login) and _askable(password)):
             # A malformed login fails like an unknown one, after the same work.
             dummy_check(password if _askable(password) else "")

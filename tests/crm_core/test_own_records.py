@@ -44,11 +44,13 @@ from crm_core.models import (
     ContactProposal,
     EmailMessage,
     ExternalLink,
+    Invoice,
     Mailbox,
     MailSkip,
     Opportunity,
     OutboxMessage,
     Pipeline,
+    SalesOrder,
     Setting,
     Stage,
     User,
@@ -712,6 +714,90 @@ MOVING_REPORTS = {
     "win_loss",
     "workload",
 }
+
+
+def books(r: Reps) -> Reps:
+    """The ERP's books of both reps' customers (an invoice goes with its company's
+    owner, or its contact's when it names no company), a credit note and an invoice of
+    nobody's; B's carry :data:`SECRET` in their number or name."""
+    rows = [  # key, move_type, company, contact, residual, number
+        ("i_indus", "out_invoice", "indus", "imran", "100.00", "A/1"),
+        ("i_indus_irina", "out_invoice", "indus", "irina", "10.00", "A/2"),
+        ("i_imran", "out_invoice", None, "imran", "5.00", "A/3"),
+        ("i_refund", "out_refund", "indus", None, "20.00", "A/4"),
+        ("i_kazan", "out_invoice", "kazan", "imran", "7777.00", f"{SECRET}/1"),
+        ("i_irina", "out_invoice", None, "irina", "300.00", f"{SECRET}/2"),
+        ("i_nobody", "out_invoice", None, None, "1.00", f"{SECRET}/3"),
+    ]
+    orders = [  # key, company, contact, name
+        ("o_indus", "indus", None, "SO/A1"),
+        ("o_imran", None, "imran", "SO/A2"),
+        ("o_kazan", "kazan", "imran", f"{SECRET} SO1"),
+        ("o_irina", None, "irina", f"{SECRET} SO2"),
+    ]
+    with r.ws.transaction() as s:
+        made: dict[str, Any] = {}
+        for n, (key, kind, company, contact, residual, number) in enumerate(rows, 1):
+            made[key] = Invoice(
+                backend="odoo:test",
+                remote_id=n,
+                number=number,
+                move_type=kind,
+                company_id=r.ids[company] if company else None,
+                contact_id=r.ids[contact] if contact else None,
+                invoice_date=dt.date(2026, 5, n),
+                currency="PKR",
+                amount_untaxed=Decimal(residual),
+                amount_total=Decimal(residual),
+                amount_residual=Decimal(residual),
+                state="posted",
+                payment_state="not_paid",
+            )
+        for n, (key, company, contact, name) in enumerate(orders, 1):
+            made[key] = SalesOrder(
+                backend="odoo:test",
+                remote_id=n,
+                name=name,
+                company_id=r.ids[company] if company else None,
+                contact_id=r.ids[contact] if contact else None,
+                ordered_at=dt.datetime(2026, 5, n, tzinfo=dt.UTC),
+                currency="PKR",
+                amount_total=Decimal("50.00"),
+                state="sale",
+            )
+        s.add_all(made.values())
+        s.flush()
+        r.ids.update((key, row.id) for key, row in made.items())
+    return r
+
+
+def check_invoices(frames: tuple[pd.DataFrame, ...], r: Reps) -> None:
+    mine, kazan, irina = frames
+    manager = r.mgr.accounts.invoices(limit=10_000)
+    assert ids_of(mine) == {r.i_indus, r.i_indus_irina, r.i_imran, r.i_refund}
+    assert kazan.empty
+    # Irina is olga's, but the invoice addressed to her at bilal's company is bilal's.
+    assert ids_of(irina) == {r.i_indus_irina}
+    assert len(manager) == 7  # the manager sees every one: the check is not vacuous
+
+
+def check_balances(balances: tuple[dict[str, Decimal], ...], r: Reps) -> None:
+    mine, kazan, irina = balances
+    manager = r.mgr.accounts.open_balance()
+    assert mine == {"PKR": Decimal("95.00")}  # 100 + 10 + 5 - 20 (the credit note)
+    assert kazan == {}
+    assert irina == {"PKR": Decimal("10.00")}  # bilal's company's invoice to her
+    assert manager == {"PKR": Decimal("8173.00")}
+
+
+def check_orders(frames: tuple[pd.DataFrame, ...], r: Reps) -> None:
+    mine, kazan = frames
+    manager = r.mgr.accounts.sales_orders()
+    assert ids_of(mine) == {r.o_indus, r.o_imran}
+    assert kazan.empty
+    assert len(manager) == 4
+
+
 REPORT_NAMES = Reports(None).names()  # type: ignore[arg-type]
 
 
@@ -1040,14 +1126,26 @@ TABLE: dict[str, Any] = {
     ),
     # -- e-mail out (crm_core.mail.outgoing): only to one's own contacts ---------------
     # -- mail in: every mailbox's messages are linked to every deal: a manager's run ---
-    "mail.fetch": Refused(lambda r: [lambda: r.a.mail.fetch()]),
+    "mail.fetch": Refused(  # a user fetches their own mailbox only (test_access_round6)
+        lambda r: (
+            lambda f: [
+                lambda: r.a.mail.fetch(),
+                lambda: r.a.mail.fetch("olga's mail", password="x"),
+                lambda: r.a.mail.fetch(f["box"], password="x"),
+            ]
+        )(mail_facts(r))
+    ),
     "mail.add_mailbox": Refused(
-        lambda r: [  # a user adds their own mailbox only: not a shared one, not olga's
-            lambda: r.a.mail.add_mailbox(
-                "shared", address="sales@example.com", host="imap.example.com", login="s"
-            ),
+        lambda r: [  # a user adds their own mailbox only (their own unless told): not olga's
             lambda: r.a.mail.add_mailbox(
                 "olga", address="o@example.com", host="imap.example.com", login="o", owner="olga"
+            ),
+            lambda: r.a.mail.add_mailbox(
+                "env",
+                address="s@example.com",
+                host="imap.example.com",
+                login="s",
+                password_env="OLGA_IMAP",
             ),
         ]
     ),
@@ -1171,10 +1269,12 @@ TABLE: dict[str, Any] = {
             lambda: r.a.users.set_role("bilal", "admin"),
         ]
     ),
-    "users.authenticate": Allowed(
-        "answers only whether a login and password match (the login form's question)",
-        lambda r: r.a.users.authenticate("olga", "not her password"),
-        equals(None),
+    "users.authenticate": Refused(  # the login form asks the workspace, not a user
+        lambda r: [
+            lambda: r.a.users.authenticate("olga", "not her password"),
+            lambda: r.a.users.authenticate("bilal", "not his password"),
+            lambda: r.a.users.authenticate("nobody", "x"),
+        ]
     ),
     "users.get": Allowed(
         "the staff directory (name, login, role, team) that assignee pickers show",
@@ -1215,10 +1315,8 @@ TABLE: dict[str, Any] = {
         lambda r: r.a.sessions.live(["0" * 64]),
         equals(set()),
     ),
-    "sessions.log_in": Allowed(
-        "the login form: answers a login and password, and only with their own user",
-        lambda r: r.a.sessions.log_in("olga", "not her password").token,
-        equals(None),
+    "sessions.log_in": Refused(  # the login form uses the workspace, not a user's
+        lambda r: [lambda: r.a.sessions.log_in("olga", "not her password")]
     ),
     "sessions.log_out": Allowed(
         LOGIN + "; ends the sessions of the token's holder only",
@@ -1245,8 +1343,15 @@ TABLE: dict[str, Any] = {
         holds(lambda f, _r: sum(f["won"]) == 0 and sum(f["revenue"]) == 0),
     ),
     # -- accounts ---------------------------------------------------------------------
-    "accounts.invoices": Allowed(
-        BOOKS, lambda r: r.a.accounts.invoices(company_id=r.kazan), holds(lambda f, _r: f.empty)
+    "accounts.invoices": Filtered(  # the customers' owners' (crm_core.access)
+        lambda r: (
+            lambda r: (
+                r.a.accounts.invoices(limit=10_000),
+                r.a.accounts.invoices(company_id=r.kazan, open_only=True),
+                r.a.accounts.invoices(contact_id=r.irina),
+            )
+        )(books(r)),
+        check_invoices,
     ),
     "accounts.is_synced": Filtered(
         lambda r: (
@@ -1264,14 +1369,27 @@ TABLE: dict[str, Any] = {
         ),
         holds(lambda f, _r: f[0].empty and f[1].empty and f[2]["remote_id"].tolist() == [1]),
     ),
-    "accounts.open_balance": Allowed(
-        BOOKS, lambda r: r.a.accounts.open_balance(company_id=r.kazan), equals({})
+    "accounts.open_balance": Filtered(
+        lambda r: (
+            lambda r: (
+                r.a.accounts.open_balance(),
+                r.a.accounts.open_balance(company_id=r.kazan),
+                r.a.accounts.open_balance(contact_id=r.irina),
+            )
+        )(books(r)),
+        check_balances,
     ),
     "accounts.products": Allowed(
         BOOKS, lambda r: r.a.accounts.products(), holds(lambda f, _r: f.empty)
     ),
-    "accounts.sales_orders": Allowed(
-        BOOKS, lambda r: r.a.accounts.sales_orders(), holds(lambda f, _r: f.empty)
+    "accounts.sales_orders": Filtered(
+        lambda r: (
+            lambda r: (
+                r.a.accounts.sales_orders(),
+                r.a.accounts.sales_orders(company_id=r.kazan),
+            )
+        )(books(r)),
+        check_orders,
     ),
     # -- quality ----------------------------------------------------------------------
     # -- imports and duplicates: the whole team's records ----------------------------

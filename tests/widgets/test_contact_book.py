@@ -615,7 +615,8 @@ def test_accounts_lists_invoices_orders_products_and_links(ws, base):
                 state="sale",
             )
         )
-    accounts = ws.as_user("bilal").accounts  # every role sees the books
+    ws.companies.update(indus["id"], owner_id="bilal")  # his customer: he sees its books
+    accounts = ws.as_user("bilal").accounts
     open_ones = accounts.invoices(company_id=indus["id"], open_only=True)
     assert sorted(open_ones["number"]) == [
         "INV/2026/0002",

@@ -9,7 +9,7 @@ from crm_core.mail.html_text import html_to_text
 from crm_core.mail.parse import parse
 
 
-def test_a_sales_user_adds_only_their_own_mailbox_and_fetches_none(ws):
+def test_a_sales_user_adds_only_their_own_mailbox_and_fetches_only_it(ws):
     ws.users.add("Bilal Ahmed", "bilal", role="sales")
     bilal = ws.as_user("bilal")
     place = {
@@ -32,8 +32,10 @@ def test_a_sales_user_adds_only_their_own_mailbox_and_fetches_none(ws):
         "none",
         ["INBOX", "Sent"],
     )
-    with pytest.raises(AccessDenied):
-        bilal.mail.fetch("bilal")
+    ws.mail.add_mailbox("team", address="team@indus.example.com", host="imap.x", login="t")
+    for others in [(), ("team",)]:  # every mailbox, a shared one: not a sales user's run
+        with pytest.raises(AccessDenied, match="other than their own"):
+            bilal.mail.fetch(*others)
 
 
 @pytest.mark.parametrize("host", ["imap.example.com", "203.0.113.5", "127.0.0.1.example.com"])
