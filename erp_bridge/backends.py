@@ -12,8 +12,9 @@ Two ways to know it is the same database, asked only for a new spelling while th
 workspace syncs with another backend (a workspace with one address never pays for
 it): the database's own identity (``Adapter.identity``: Odoo's ``database.uuid``,
 remembered for the backend from then on), and, for a backend whose identity was
-never read, the adapter's own comparison of addresses (``Adapter.same_server``: the
-same database name and port on a host that resolves to the same address). A new
+never read or a user who may not read it (Odoo's non-admin users), the adapter's own
+comparison of addresses (``Adapter.same_server``: the same database name and port on
+a host that resolves to the same address). A new
 spelling found to be a known backend is remembered as such (``same_as``), so later
 runs under it resolve without asking the ERP.
 """
@@ -78,6 +79,8 @@ def _same_database(ws: Workspace, adapter: Adapter, others: set[str], identity: 
         if identity and known == identity:
             return backend
     for backend, known in identities.items():
-        if not known and adapter.same_server(backend):
+        # A user who may not read the identity (not an administrator) is recognised
+        # by the address alone, as for a backend whose identity was never read.
+        if (not known or not identity) and adapter.same_server(backend):
             return backend
     return None

@@ -14,8 +14,9 @@ as read) and 3 when it finished but some records failed (they are listed by
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 import pandas as pd
 import typer
@@ -155,6 +156,18 @@ def _date(value: str, option: str) -> dt.date:
         fail(f"{option} {value!r}: give a date as YYYY-MM-DD")
 
 
+def _shown(s: Any, field: str, stored: str | None) -> str | None:
+    """A conflict's stored value (JSON) as ``sync status`` prints it: a linked record
+    (a stage, an owner) by its name."""
+    from erp_bridge.local import shown_value
+
+    if stored is None:
+        return None
+    value = json.loads(stored)
+    shown = shown_value(s, field, value)
+    return stored if shown == value else json.dumps(shown, ensure_ascii=False)
+
+
 @sync_app.command("status")
 def status(workspace: WorkspaceOption = DEFAULT_WORKSPACE, last: int = 5) -> None:
     """The last runs (with their lag and how they ended), the records waiting to be
@@ -190,8 +203,8 @@ def status(workspace: WorkspaceOption = DEFAULT_WORKSPACE, last: int = 5) -> Non
                     "id": c.id,
                     "record": f"{c.entity} #{c.local_id}",
                     "field": c.field,
-                    "crm": c.local_value,
-                    "erp": c.remote_value,
+                    "crm": _shown(s, c.field, c.local_value),
+                    "erp": _shown(s, c.field, c.remote_value),
                     "kept": c.winner,
                     "rule": c.rule,
                 }

@@ -22,13 +22,14 @@ from crm_core.models import ExternalLink, SyncConflict
 from erp_bridge.adapter import Adapter
 from erp_bridge.binder import Binder
 from erp_bridge.context import RunContext
-from erp_bridge.local import MODELS, LocalWriter, snapshot
+from erp_bridge.local import MODELS, LocalWriter, shown_value, snapshot
 from erp_bridge.mapper import EntityMap, later
 from erp_bridge.reconcile import _jsonable
 
 
 def open_conflicts(ws: Workspace) -> pd.DataFrame:
-    """Every conflict not yet confirmed, with both values and the side that was kept.
+    """Every conflict not yet confirmed, with both values (a linked record, such as a
+    stage or an owner, by its name) and the side that was kept.
     Managers and admins only (a sales user is refused, not shown a narrowed list: the
     values are of any record)."""
     access.check_unrestricted(ws, "review", "the sync's conflicts")
@@ -39,8 +40,8 @@ def open_conflicts(ws: Workspace) -> pd.DataFrame:
                 "entity": c.entity,
                 "local_id": c.local_id,
                 "field": c.field,
-                "crm": json.loads(c.local_value or "null"),
-                "erp": json.loads(c.remote_value or "null"),
+                "crm": shown_value(s, c.field, json.loads(c.local_value or "null")),
+                "erp": shown_value(s, c.field, json.loads(c.remote_value or "null")),
                 "kept": c.winner,
                 "rule": c.rule,
                 "detected_at": c.detected_at,

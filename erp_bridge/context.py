@@ -56,6 +56,9 @@ class RunContext:
             self._references[model] = {int(r["id"]): r for r in rows}
         return self._references[model]
 
+    def read(self, model: str, ids: list[int], fields: list[str]) -> list[dict[str, Any]]:
+        return self.adapter.read(model, ids, fields)
+
     def ensure_reference(self, model: str, name: str, values: dict[str, Any]) -> int:
         for rid, rec in self.reference(model).items():
             if rec.get("name") == name:

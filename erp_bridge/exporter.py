@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -10,14 +11,13 @@ from sqlalchemy.orm import Session
 
 from crm_core.duplicates.merge import merged_into
 from crm_core.models import ExternalLink, JournalEntry
-from crm_core.text import fold
 from erp_bridge import failures
 from erp_bridge.adapter import RemoteError, Unavailable
 from erp_bridge.importer import creating_key
-from erp_bridge.local import reference_values
+from erp_bridge.local import snapshot
 from erp_bridge.mapper import EntityMap
 from erp_bridge.matching import Twin, keyed
-from erp_bridge.pages import get_state, set_state
+from erp_bridge.pages import delete_state, get_state, set_state
 from erp_bridge.reconcile import Reconciler
 from erp_bridge.report import ModelReport
 
@@ -29,6 +29,12 @@ TABLES = {
 }
 
 
+def waiting_key(entity: str) -> str:
+    """The sync state listing the records of ``entity`` pushed without a record they
+    link to, which the ERP did not have yet (see :meth:`Exporter._not_there_yet`)."""
+    return f"push:waiting:{entity}"
+
+
 class Exporter:
     """Pushes the records journaled since the last push, one transaction per record."""
 
@@ -37,6 +43,9 @@ class Exporter:
         self.origin = origin
         self.ctx = rec.ctx
         self.transaction = transaction
+        #: Records of the entity being pushed that go without a record they link to,
+        #: with the sentence saying so (see _not_there_yet).
+        self._waiting: dict[int, str] = {}
 
     def boundary(self, entity: str) -> tuple[int, int]:
         """(last journal id pushed for ``entity``, newest journal id now): what this run
@@ -83,6 +92,10 @@ class Exporter:
                 changed |= set(s.scalars(select(model.id).where(model.id.not_in(linked))))
             retry = set(failures.pending(s, backend, emap.entity, "push"))
             changed |= retry
+            # Records pushed without a record they link to (a deal's customer not in
+            # the ERP yet): looked at again until it is there.
+            waiting = set(json.loads(get_state(s, backend, waiting_key(emap.entity)) or "[]"))
+            changed |= waiting
             # Records waiting in the review queue, and local candidates an answered
             # question left over, are looked at again whatever the journal says.
             self.rec.review.load(s)
@@ -92,8 +105,13 @@ class Exporter:
                 set_state(s, backend, creating, "1")
         twins = self._twins(emap, changed)
         done = []
+        self._waiting = {}
         for local_id in sorted(changed):
             error = self._one(emap, local_id, rep, twins.get(local_id))
+            if error is not None:
+                self._waiting.pop(local_id, None)  # failed: retried as such
+            elif local_id in self._waiting:
+                rep.notes.append(self._waiting[local_id])
             # What its merge kept marked (committed with it, or rolled back with it).
             rep.kept += self.rec.writer.kept if error is None else []
             self.rec.writer.kept.clear()
@@ -108,6 +126,14 @@ class Exporter:
             with self.transaction() as s:
                 failures.cleared(s, backend, emap.entity, "push", retry.intersection(done))
                 set_state(s, backend, f"push:journal:{emap.entity}", str(end))
+                still = sorted(self._waiting)
+                if still or waiting:
+                    set_state(s, backend, waiting_key(emap.entity), json.dumps(still))
+                if len(done) == len(changed):
+                    # Every create of this push was committed with its link (a failed
+                    # record may have left one behind in the ERP): no pull needs to
+                    # look for records it left unlinked (see Importer.pull).
+                    delete_state(s, backend, creating)
                 # The candidates left over by answered pull questions were looked at.
                 self.rec.review.drop_applied(s, emap.entity, "push")
 
@@ -147,7 +173,8 @@ class Exporter:
                 obj = self.rec.load_local(s, emap.entity, local_id)
                 if obj is None:
                     return None
-                self._references(s, emap, obj)
+                self.rec.ensure_references(s, emap, obj)
+                self._not_there_yet(emap, obj)
                 link = self.ctx.binder.by_local(emap.entity, local_id)
                 if link is None:
                     # An archived record the ERP never had (or deleted) is not created
@@ -171,7 +198,7 @@ class Exporter:
                     self.ctx.binder.unbind(s, link)
                     return None
                 pushed = rep.pushed_updated
-                self.rec.merge_pair(s, emap, obj, found[0], rep)
+                self.rec.merge_pair(s, emap, obj, found[0], rep, pushing=True)
                 if rep.pushed_updated > pushed and not getattr(obj, "active", True):
                     self._merged(s, emap, obj.id, link.remote_id, rep)
                 return None
@@ -186,52 +213,30 @@ class Exporter:
                 self.rec.review.load(s)
             return error
 
-    def _references(self, s: Session, emap: EntityMap, obj: Any) -> None:
-        """Give the ERP the reference records ``obj`` links to that it lacks (a stage
-        or a lost reason added here), as tags are given: one of the same name (any
-        case) there is linked, else one is created (idempotent under its external id)
-        where the catalogue says how (:attr:`Reference.remote`); then the record's
-        link to it is pushed like any other. A reference the ERP cannot take fails
-        the record with a reason naming it: listed, tried again by the next runs."""
-        references = self.ctx.adapter.catalogue.references
-        binder = self.ctx.binder
-        for f in emap.fields:
-            entity = f.link if isinstance(f.link, str) else None
-            spec = references.get(entity) if entity is not None else None
-            to_remote = spec.remote if spec is not None else None
-            local_id = getattr(obj, f.local, None)
-            if entity is None or spec is None or to_remote is None or local_id is None:
+    def _not_there_yet(self, emap: EntityMap, obj: Any) -> None:
+        """Remember (and say) that ``obj`` links to a synced record the ERP does not
+        have yet (a deal's customer whose own push failed, or whose match waits for
+        review): it goes without that link, which is set there by the first run after
+        the record arrives (see :func:`waiting_key`)."""
+        references = set(self.ctx.adapter.catalogue.references)
+        linked = [f for f in emap.fields if f.link is not None]
+        values = snapshot(obj, [f.local for f in linked])
+        missing = []
+        for f in linked:
+            value = values[f.local]
+            if value is None or f.remote_of(value, self.ctx) is not None:
                 continue
-            if binder.by_local(entity, local_id) is not None:
-                continue
-            values = reference_values(s, entity, int(local_id))
-            remote = to_remote(values) if values is not None else None
-            if values is None or remote is None:
-                continue  # the ERP has no place for it: the field stays as it is there
-            name = str(values["name"])
-            try:
-                namesakes = [
-                    int(r["id"])
-                    for r in self.ctx.adapter.search_read(spec.model, spec.domain, ["name"])
-                    if fold(str(r["name"] or "")) == fold(name)
-                ]
-                free = [rid for rid in namesakes if binder.by_remote(entity, rid) is None]
-                if namesakes and not free:
-                    # Its namesake there stands for another record here (a stage of
-                    # the same name in another pipeline): the field stays as it is.
-                    continue
-                xmlid = self.ctx.xmlid(entity, local_id)
-                rid = free[0] if free else self.ctx.create(spec.model, remote, xmlid)
-            except Unavailable:
-                raise
-            except Exception as exc:
-                raise RemoteError(
-                    f"{f.local}: the {entity.replace('_', ' ')} {name!r} is not in the ERP "
-                    f"and could not be created there: {exc}"
-                ) from exc
-            if not self.ctx.dry_run:
-                now = self.rec.ws.clock()
-                binder.bind(s, entity, int(local_id), spec.model, rid, {"name": name}, None, now)
+            target = f.link if isinstance(f.link, str) else str(value).partition(":")[0]
+            if target in references:
+                continue  # reference data: given by ensure_references, or left out
+            ref = f"{target.replace('_', ' ')} #{str(value).rpartition(':')[2]}"
+            missing.append(f"{f.local} ({ref})")
+        if missing and emap.push_if(obj, self.ctx):
+            self._waiting[obj.id] = (
+                f"{emap.entity} #{obj.id} {getattr(obj, 'name', '')!r} goes to the ERP "
+                f"without its {', '.join(missing)}: not in the ERP yet; set there by the "
+                "first run after it is"
+            )
 
     def _merged(
         self, s: Session, emap: EntityMap, local_id: int, remote_id: int, rep: ModelReport

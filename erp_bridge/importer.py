@@ -16,7 +16,7 @@ from crm_core.models import (
 from crm_core.services.unique import insert_unique
 from crm_core.text import fold
 from erp_bridge import failures
-from erp_bridge.adapter import Unavailable
+from erp_bridge.adapter import RemoteError, Unavailable
 from erp_bridge.catalogue import REFERENCE, Reference
 from erp_bridge.copies import Copier
 from erp_bridge.local import (
@@ -37,8 +37,9 @@ Upsert = Callable[[Session, dict[str, Any]], Any]  # (session, crmbook's values)
 
 
 def creating_key(entity: str) -> str:
-    """The sync state set (and committed) before the first create of ``entity`` in the
-    ERP: from then on, pulls look for records created before a crash."""
+    """The sync state set (and committed) before a push of ``entity`` creates records
+    in the ERP, and dropped when that push ended with every record linked: while it is
+    set, pulls look for records created before a crash."""
     return f"push:creates:{entity}"
 
 
@@ -152,8 +153,9 @@ class Importer:
         """Apply remote changes of one entity map (create, merge; archived included),
         from ``stream`` when one was started for it (see :meth:`stream`)."""
         with self.transaction() as s:
-            # Only a workspace that ever created this entity in the ERP can find its own
-            # records there unlinked (created before a crash): else skip the lookup.
+            # Only a push of this entity that did not end cleanly (killed, or a record
+            # failed) can have left records it created unlinked there: else skip the
+            # lookup (see Exporter.push).
             pushed = get_state(s, self.ctx.binder.backend, creating_key(emap.entity)) is not None
         stream = stream or self.stream(emap, full)
         try:
@@ -269,7 +271,19 @@ class Importer:
         ]
         if not unlinked:
             return {}
-        names = self.ctx.adapter.external_ids(emap.remote_model, unlinked, self.ctx.xmlid_prefix)
+        try:
+            names = self.ctx.adapter.external_ids(
+                emap.remote_model, unlinked, self.ctx.xmlid_prefix
+            )
+        except Unavailable:
+            raise
+        except RemoteError as exc:
+            # Stops the run before this page is applied: pulled as new, the records
+            # the push created would be copied here.
+            raise RemoteError(
+                f"{emap.entity}: a run before this one stopped while creating records "
+                f"in the ERP; they cannot be looked for there, so nothing is pulled: {exc}"
+            ) from exc
         kind = f"{emap.entity}_"
         return {
             rid: int(name[len(kind) :])

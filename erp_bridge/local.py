@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from crm_core import Workspace
 from crm_core.errors import FieldError, ValidationError
@@ -20,6 +20,7 @@ from crm_core.models import (
     Opportunity,
     Pipeline,
     Stage,
+    StageChange,
     Tag,
     User,
 )
@@ -37,6 +38,33 @@ MODELS: dict[str, type] = {
     "lost_reason": LostReason,
     "activity": Activity,
 }
+
+
+#: Local fields holding the id of another local record, and the entity it is of.
+LINKED = {
+    "stage_id": "stage",
+    "owner_id": "user",
+    "assignee_id": "user",
+    "lost_reason_id": "lost_reason",
+    "company_id": "company",
+}
+
+
+def shown_value(s: Session, field: str, value: Any) -> Any:
+    """A synced field's value as people read it (a conflict's, in ``sync status``): a
+    linked record by its name (a stage, an owner, a deal's customer), not its local
+    id; a record gone since keeps the id. Other values as they are."""
+    if value is None:
+        return None
+    if field in ("partner", "record"):
+        entity, _, raw = str(value).partition(":")
+    else:
+        entity, raw = LINKED.get(field, ""), str(value)
+    if entity not in MODELS or not raw.isdigit():
+        return value
+    row = s.get(MODELS[entity], int(raw))
+    name = getattr(row, "name", None)
+    return name if name else value
 
 
 def outcome_of(opp: Opportunity) -> str:
@@ -79,6 +107,20 @@ def snapshot(obj: Any, fields: list[str]) -> dict[str, Any]:
         else:
             out[name] = getattr(obj, name)
     return out
+
+
+def earlier_values(obj: Any, field: str) -> list[Any]:
+    """The values ``field`` of ``obj`` held before, the most recent first, where they
+    are kept: a deal's stages, from its stage history. Empty for other fields."""
+    s = object_session(obj)
+    if field != "stage_id" or not isinstance(obj, Opportunity) or s is None:
+        return []
+    rows = s.scalars(
+        select(StageChange.from_stage_id)
+        .where(StageChange.opportunity_id == obj.id)
+        .order_by(StageChange.id.desc())
+    )
+    return [r for r in rows if r is not None]
 
 
 def snapshot_many(s: Session, entity: str, ids: list[int], fields: list[str]) -> dict[int, Any]:

@@ -33,6 +33,10 @@ class Context(Protocol):
         """The id of the reference record called ``name``, created if missing."""
         ...
 
+    def read(self, model: str, ids: list[int], fields: list[str]) -> list[dict[str, Any]]:
+        """Remote records as they are now (those the ERP user can see)."""
+        ...
+
 
 Convert = Callable[[Any, Context], Any]
 
@@ -159,7 +163,8 @@ class EntityMap:
     (the default), or ``done`` for activities, which Odoo deletes when they are done;
     ``deletions_every_run`` checks for them on every run instead of only on ``--full``
     (cheap for small id sets). ``push_if`` decides whether a local record the ERP has
-    never seen is created there (by default: when it is active).
+    never seen is created there (by default: when it is active); ``on_create`` may
+    adjust what it is created with.
     """
 
     entity: str
@@ -172,6 +177,11 @@ class EntityMap:
     vanished: Literal["archive", "done"] = "archive"
     deletions_every_run: bool = False
     push_if: Callable[[Any, Context], bool] = lambda obj, _ctx: bool(getattr(obj, "active", True))
+    #: Adjusts, in place, the remote values of a record about to be created in the ERP
+    #: (given its local values) where the ERP would otherwise not keep them as sent;
+    #: returns a sentence for the run report when it did (see
+    #: :func:`erp_bridge.odoo.mappings.own_address`).
+    on_create: Callable[[dict[str, Any], dict[str, Any], Context], str | None] | None = None
 
     @property
     def remote_fields(self) -> list[str]:
@@ -213,15 +223,21 @@ class EntityMap:
         edited here while the ERP moved the stage) takes that value instead, written
         again after the field that brings it; one ``chosen`` has is left as it is."""
         out = dict(chosen)
-        for f in self.fields:
-            if f.local in chosen:
-                for name in f.brings:
-                    if name in out:
-                        continue
-                    if kept is not None and name in kept:
-                        out[name] = kept[name]
-                    elif name in side:
-                        out[name] = side[name]
+        taken = set(chosen)
+        # What is brought brings its own: an outcome a stage, the stage its probability.
+        while taken:
+            brought: set[str] = set()
+            for f in self.fields:
+                if f.local in taken:
+                    for name in f.brings:
+                        if name in out:
+                            continue
+                        if kept is not None and name in kept:
+                            out[name] = kept[name]
+                        elif name in side:
+                            out[name] = side[name]
+                            brought.add(name)
+            taken = brought
         return out
 
     @property

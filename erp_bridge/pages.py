@@ -40,6 +40,13 @@ def set_state(s: Session, backend: str, key: str, value: str) -> None:
         row.value = value
 
 
+def delete_state(s: Session, backend: str, key: str) -> None:
+    """Forget a stored sync state value (nothing if there is none)."""
+    row = s.get(SyncState, (backend, key))
+    if row is not None:
+        s.delete(row)
+
+
 #: Ids and write dates read per call when the rewind window is re-checked.
 LIGHT_PAGE = 5000
 

@@ -52,6 +52,11 @@ class ModelReport:
     #: large to keep exactly), each said in words: not failures, nothing to retry;
     #: ``crmbook quality`` lists them until someone sets a value that can be kept.
     kept: list[str] = field(default_factory=list)
+    #: What the run did otherwise than asked, or could not do, about single records,
+    #: said once each in words (not failures, nothing to retry): a contact created in
+    #: the ERP as an address of its company so its own address is kept there, a
+    #: local owner with no user in the ERP.
+    notes: list[str] = field(default_factory=list)
 
     def add(self, other: ModelReport) -> None:
         """Add another report's counts, errors, merges and kept values to this one."""
@@ -60,6 +65,7 @@ class ModelReport:
         self.errors += other.errors
         self.merges += other.merges
         self.kept += other.kept
+        self.notes += other.notes
 
 
 @dataclass
@@ -129,4 +135,7 @@ class SyncReport:
         notes = "".join(f"\nmerge: {line}" for line in self.merges)
         notes += "".join(f"\nnot validated: {line}" for line in self.kept)
         notes += "".join(f"\nnote: {note}" for note in self.notes)
+        notes += "".join(
+            f"\nnote: {name}: {line}" for name, rep in self.models.items() for line in rep.notes
+        )
         return head + "\n" + self.to_frame().to_string(index=False) + notes

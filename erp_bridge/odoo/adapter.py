@@ -301,12 +301,27 @@ class OdooAdapter:
         """For those of ``ids`` registered under ``module``: id -> external name."""
         if not ids:
             return {}
-        rows = self.call(
-            "ir.model.data",
-            "search_read",
-            domain=[["module", "=", module], ["model", "=", model], ["res_id", "in", sorted(ids)]],
-            fields=["name", "res_id"],
-        )
+        try:
+            rows = self.call(
+                "ir.model.data",
+                "search_read",
+                domain=[
+                    ["module", "=", module],
+                    ["model", "=", model],
+                    ["res_id", "in", sorted(ids)],
+                ],
+                fields=["name", "res_id"],
+            )
+        except RemoteError as exc:
+            if "AccessError" not in str(exc) and "not allowed" not in str(exc):
+                raise
+            # Odoo lets only Administration / Access Rights read external ids.
+            raise RemoteError(
+                f"the Odoo user {self._login!r} may not read external ids (ir.model.data: "
+                "Administration / Access Rights only); run the sync once as an Odoo user "
+                "with Administration / Access Rights (or Settings), then this user can "
+                "sync again"
+            ) from exc
         return {int(r["res_id"]): str(r["name"]) for r in rows}
 
     def find_external_id(self, model: str, external_id: str) -> int | None:

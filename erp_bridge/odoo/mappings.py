@@ -14,7 +14,7 @@ from typing import Any
 
 from crm_core import text
 from crm_core.models.base import money_value
-from erp_bridge.mapper import Action, Context, EntityMap, FieldMap, Fields, Later
+from erp_bridge.mapper import Action, Context, EntityMap, FieldMap, Fields, Later, same
 
 _TAG = re.compile(r"<[^>]+>")
 _BLOCK_END = re.compile(r"</(p|div|li|h\d)>|<br\s*/?>", re.I)
@@ -324,6 +324,58 @@ def partner_name(record: dict[str, Any], _ctx: Context) -> str:
     return f"Partner #{record['id']}"
 
 
+#: A contact's address fields, local name -> Odoo's (``res.partner._address_fields``).
+ADDRESS = {
+    "street": "street",
+    "street2": "street2",
+    "zip": "zip",
+    "city": "city",
+    "state": "state_id",
+    "country": "country_id",
+}
+
+
+def own_address(remote: dict[str, Any], values: dict[str, Any], ctx: Context) -> str | None:
+    """A contact about to be created under a company, whose own address differs from
+    the company's: created as an "Other Address" of the company (``type`` ``other``).
+    Odoo gives a partner of type ``contact`` with a parent that parent's address, on
+    create and whenever the parent's address changes (``res.partner._fields_sync``;
+    its form shows the address read-only there): sent as a contact, the address typed
+    here would be replaced by the company's and come back with the next pull. A
+    contact with no address, or its company's, stays a contact. Returns the sentence
+    for the run report."""
+    parent = remote.get("parent_id")
+    if not parent or remote.get("type", "contact") != "contact":
+        return None
+    mine = {k: _plain(values.get(k)) for k in ADDRESS}
+    if not any(mine.values()):
+        return None  # it takes its company's, as in Odoo
+    rows = ctx.read("res.partner", [int(parent)], [*ADDRESS.values(), "name"])
+    if not rows:
+        return None
+    row = rows[0]
+    theirs = {
+        **{k: _plain(same(row.get(f), ctx)) for k, f in ADDRESS.items()},
+        "state": _plain(state_name(row.get("state_id"), ctx)),
+        "country": _plain(country_code(row.get("country_id"), ctx)),
+    }
+    if not any(theirs.values()):
+        return None  # Odoo keeps a contact's address when its company has none
+    if all(v is None or v == theirs[k] for k, v in mine.items()):
+        return None  # nothing typed here is lost (what is not filled in, Odoo fills)
+    remote["type"] = "other"
+    return (
+        f"{values.get('name')!r}: its own address differs from its company's "
+        f"{row.get('name')!r}; created in Odoo as an Other Address of the company, which "
+        "keeps it (a Contact there takes its company's address)"
+    )
+
+
+def _plain(value: Any) -> str | None:
+    """An address value compared as typed: case and spacing aside, empty as None."""
+    return text.fold(str(value)).strip() or None if value not in (None, False, "") else None
+
+
 def partner_maps(mobile: bool = True) -> tuple[EntityMap, EntityMap]:
     """res.partner as Company (is_company) and as Contact (the rest)."""
     common = [
@@ -387,6 +439,7 @@ def partner_maps(mobile: bool = True) -> tuple[EntityMap, EntityMap]:
         domain=[["is_company", "=", False]],
         defaults={"is_company": False, "type": "contact"},
         depends_on=("company",),
+        on_create=own_address,
     )
     return company, contact
 
@@ -417,6 +470,8 @@ def lead_map() -> EntityMap:
         FieldMap("priority", "priority", priority_in, priority_out, owner="crm"),
         FieldMap("tags", "tag_ids", tag_names("crm.tag"), tag_ids("crm.tag")),
         FieldMap("lost_reason_id", "lost_reason_id", link="lost_reason", owner="crm"),
+        # An outcome taken from Odoo brings Odoo's stage: a lost deal restored there
+        # (active again, in its stage) leaves the local Lost stage, which Odoo has not.
         FieldMap(
             "outcome",
             "active",
@@ -424,6 +479,7 @@ def lead_map() -> EntityMap:
             outcome_active,
             owner="crm",
             reads=("active", "lost_reason_id", "probability", "stage_id"),
+            brings=("stage_id",),
         ),
         # When a won or lost deal closed: Odoo's date, not the time of the pull.
         FieldMap("closed_at", "date_closed", datetime_in, closed_out, owner="crm"),

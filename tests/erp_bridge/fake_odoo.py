@@ -59,6 +59,12 @@ class FakeOdoo:
         #: of this server's address (see erp_bridge.backends).
         self.uuid: str | None = "0f6b1c2e-fake-odoo-database"
         self.spellings: set[str] = set()
+        #: False for a user outside Odoo's Administration / Access Rights group: no
+        #: reading of ir.model.data (external ids) or of the database's uuid.
+        self.admin = True
+        #: Whether a partner's address written goes to its children of type contact,
+        #: as in Odoo (off by default: most tests leave Odoo's own writes out).
+        self.address_to_children = False
 
     # -- helpers for tests -------------------------------------------------------------
     def tick(self, seconds: float = 1.0) -> None:
@@ -201,7 +207,7 @@ class FakeOdoo:
     def identity(self) -> str | None:
         """Odoo's ``database.uuid``; None as for a user who may not read it."""
         self._call("ir.config_parameter", "search_read")
-        return self.uuid
+        return self.uuid if self.admin else None
 
     def same_server(self, backend: str) -> bool:
         """The Odoo adapter's comparison of addresses: here, the names in ``spellings``."""
@@ -212,6 +218,13 @@ class FakeOdoo:
         return _stamp(self.now)
 
     def external_ids(self, model: str, ids: Sequence[int], module: str) -> dict[int, str]:
+        self._call("ir.model.data", "search_read")
+        if not self.admin:
+            # The Odoo adapter's message for Odoo's AccessError there.
+            raise RemoteError(
+                "the Odoo user 'demo' may not read external ids (ir.model.data: "
+                "Administration / Access Rights only)"
+            )
         return {
             rid: xid.split(".", 1)[1]
             for xid, (m, rid) in self.xmlids.items()
@@ -246,6 +259,7 @@ class FakeOdoo:
         else:
             rid = self.add(model, **clean)
             self.xmlids[external_id] = (model, rid)
+        self._address_sync(model, rid, clean)
         if self.crash_after_create:
             raise Crash(f"killed after creating {model} #{rid}")
         return rid
@@ -257,6 +271,29 @@ class FakeOdoo:
         clean = self._values(values)
         for rid in ids:
             self.set(model, rid, **clean)
+            self._address_sync(model, rid, clean)
+
+    def _address_sync(self, model: str, rid: int, values: dict[str, Any]) -> None:
+        """Odoo's ``res.partner._fields_sync`` for addresses: a person of type
+        ``contact`` given a parent (or that type) takes the parent's address when the
+        parent has one; with ``address_to_children``, a partner's address written goes
+        to its children of that type."""
+        if model != "res.partner":
+            return
+        rec = self.get(model, rid)
+        parent = self.records[model].get(rec.get("parent_id") or 0)
+        if (
+            ("parent_id" in values or values.get("type") == "contact")
+            and parent
+            and rec.get("type", "contact") == "contact"
+            and any(parent.get(f) for f in ADDRESS_FIELDS)
+        ):
+            rec.update({f: parent.get(f) for f in ADDRESS_FIELDS})
+        changed = {f: values[f] for f in ADDRESS_FIELDS if f in values}
+        if changed and self.address_to_children:
+            for child in self.records[model].values():
+                if child.get("parent_id") == rid and child.get("type", "contact") == "contact":
+                    child.update(changed, _wd=self.now)
 
     def archive(self, model: str, ids: Sequence[int], active: bool = False) -> None:
         self.write(model, ids, {"active": active})
@@ -310,6 +347,9 @@ def seed(
         )
     return erp
 
+
+#: Odoo's address fields, which a partner of type ``contact`` takes from its parent.
+ADDRESS_FIELDS = ("street", "street2", "zip", "city", "state_id", "country_id")
 
 #: Odoo's labels of partner address types, as its display names use them.
 TYPES = {"invoice": "Invoice Address", "delivery": "Delivery Address", "other": "Other Address"}
