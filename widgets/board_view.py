@@ -133,6 +133,9 @@ def column_json(column: dict[str, Any], reporting_currency: str) -> dict[str, An
     "more" details), the note on missing exchange rates ('' when none) and cards."""
     totals = column_totals(column, reporting_currency)
     missing = ", ".join(column.get("unconverted") or [])
+    # "+N more": the currencies besides the headline's (under a converted total the
+    # breakdown lists the headline's own currency too, which is no other currency)
+    others = len({t["currency"] for t in totals[1:]} - {t["currency"] for t in totals[:1]})
     return {
         "stage_id": column["stage_id"],
         "stage": str(column["stage"]),
@@ -146,8 +149,8 @@ def column_json(column: dict[str, Any], reporting_currency: str) -> dict[str, An
         "more_text": i18n.ngettext("+ {n} more", "+ {n} more", column["more"]).format(
             n=i18n.format_number(column["more"])
         ),
-        "others_text": i18n.ngettext("+{n} more", "+{n} more", max(len(totals) - 1, 0)).format(
-            n=i18n.format_number(max(len(totals) - 1, 0))
+        "others_text": i18n.ngettext("+{n} more", "+{n} more", others).format(
+            n=i18n.format_number(others)
         ),
         "note": (
             i18n._("Not converted to {currency}: no rate for {missing}").format(

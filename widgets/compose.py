@@ -11,8 +11,9 @@ import panel as pn
 import param
 
 from widgets.base import ComponentView, message_alert
-from widgets.compose_model import PARTS, ComposeModel
+from widgets.compose_model import ERROR_LABELS, PARTS, ComposeModel
 from widgets.i18n import _
+from widgets.reasons import field_label
 
 #: The styles of the form's panes (the app's sheet: errors, the preview's frame).
 CSS = (Path(__file__).parent / "static" / "app.css").read_text(encoding="utf-8")
@@ -21,9 +22,14 @@ ERROR_FIELDS = ("recipient", "sender", *PARTS, "template")
 
 
 def errors_html(errors: dict[str, str]) -> str:
-    """The refused fields of a message, escaped."""
+    """The refused fields of a message, escaped, each named by the form's label in the
+    page's language."""
     return " ".join(
-        '<span class="crm-field-error">{}</span>'.format(html.escape(f"{f}: {errors[f]}"))
+        '<span class="crm-field-error">{}</span>'.format(
+            html.escape(
+                _("{field}: {reason}").format(field=field_label(f, ERROR_LABELS), reason=errors[f])
+            )
+        )
         for f in ERROR_FIELDS
         if f in errors
     )

@@ -24,10 +24,18 @@ import param
 
 from crm_core import Workspace
 from widgets.base import ViewModel
-from widgets.i18n import _
+from widgets.i18n import N_, _
 
 #: The parts of a message the form edits, in crm_core's names.
 PARTS = ("subject", "text")
+#: The form's names of the fields crm_core may refuse a message by.
+ERROR_LABELS = {
+    "recipient": N_("Recipient"),
+    "sender": N_("Sender"),
+    "subject": N_("Subject"),
+    "text": N_("Text"),
+    "template": N_("Template"),
+}
 
 
 def preview_html(part: str, text: str = "") -> str:
@@ -160,6 +168,10 @@ class ComposeModel(ViewModel):
     def preview(self) -> str:
         """The preview of what goes (see :func:`preview_html`)."""
         return preview_html(self.html_part(), self.text)
+
+    def field_labels(self) -> dict[str, str]:
+        """A refused field named as the form labels it (see :mod:`widgets.reasons`)."""
+        return dict(ERROR_LABELS)
 
     # -- sending ----------------------------------------------------------------------
     def send(self) -> dict[str, Any] | None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pandas as pd
@@ -108,11 +108,13 @@ def reason_text(reasons: str) -> str:
     return REASON_SEPARATOR.join(said)
 
 
-def field_title(field: str) -> str:
-    """``field`` of a comparison as people read it, in the session's language."""
+def field_title(field: str, custom: Mapping[str, str] | None = None) -> str:
+    """``field`` of a comparison as people read it, in the session's language; a
+    custom field by its label (``custom``: name -> label), else by its name."""
     if field in FIELD_TITLES:
         return _(FIELD_TITLES[field])
-    return field.removeprefix(CUSTOM)
+    name = field.removeprefix(CUSTOM)
+    return (custom or {}).get(name) or name
 
 
 class DuplicatesReviewModel(ViewModel):
@@ -258,6 +260,12 @@ class DuplicatesReviewModel(ViewModel):
         )
         return True
 
+    def custom_labels(self) -> dict[str, str]:
+        """The custom fields of the records reviewed: name -> label."""
+        kind = {"contacts": "contact", "companies": "company"}.get(self.entity, self.entity)
+        defined = self.ws.custom_fields.list(kind)
+        return dict(zip(defined["name"], defined["label"], strict=True))
+
     def choose(self, field: str, side: str) -> bool:
         """Keep record ``side``'s ('a' or 'b') value of ``field``. True when changed."""
         if not self._allowed() or self.pair is None:
@@ -266,7 +274,10 @@ class DuplicatesReviewModel(ViewModel):
         found = frame.index[frame["field"] == field].tolist()
         if side not in SIDES or not found:
             self._say(
-                _("{field} cannot be chosen here.").format(field=field_title(field)), "danger"
+                _("{field} cannot be chosen here.").format(
+                    field=field_title(field, self.custom_labels())
+                ),
+                "danger",
             )
             return False
         frame.loc[found, "choice"] = side
@@ -274,7 +285,7 @@ class DuplicatesReviewModel(ViewModel):
         value = frame.loc[found[0], side]
         self._say(
             _("{field} keeps {value}.").format(
-                field=field_title(field), value=self.shown(field, value)
+                field=field_title(field, self.custom_labels()), value=self.shown(field, value)
             ),
             "info",
         )

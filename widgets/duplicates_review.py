@@ -261,10 +261,11 @@ class DuplicatesReview(ComponentView):
         that stays, and (hidden, for the highlighting) whether they differ and whose
         value stays."""
         c = self.model.comparison
+        custom = self.model.custom_labels()
         rows = pd.DataFrame(
             {
                 "field": c["field"].astype(str),
-                "label": [field_title(str(f)) for f in c["field"]],
+                "label": [field_title(str(f), custom) for f in c["field"]],
                 "a": [self.model.shown(f, v) for f, v in zip(c["field"], c["a"], strict=True)],
                 "b": [self.model.shown(f, v) for f, v in zip(c["field"], c["b"], strict=True)],
                 "stays": [self.model.shown(f, self.model.stays(f)) for f in c["field"]],

@@ -104,7 +104,8 @@ class SearchKeys(ReactiveHTML):
     _template = '<div id="keys" style="display: none"></div>'
     _scripts = {  # noqa: RUF012 - ReactiveHTML reads this class attribute
         "render": (Path(__file__).parent / "static" / "search_keys.js").read_text(encoding="utf-8"),
-        "remove": 'document.removeEventListener("keydown", state.keys, true)',
+        "remove": 'document.removeEventListener("keydown", state.keys, true); '
+        'document.removeEventListener("click", state.links, true)',
     }
 
     def __init__(self, **params: object):

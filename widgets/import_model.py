@@ -111,6 +111,83 @@ def may_import(ws: Workspace) -> bool:
     return access.own_only(ws) is None
 
 
+#: How a column left out shows in the mapping table's field list.
+LEFT_OUT = N_("(leave out)")
+#: How a column that becomes a new custom field shows in the mapping table.
+NEW_CUSTOM = N_("new custom field")
+#: How the fields a column may fill are named in the mapping table (crm_core's field
+#: names, crm_core.imports.mapping.FIELDS); the value set stays the name.
+FIELD_LABELS = {
+    "name": N_("Name"),
+    "first_name": N_("First name"),
+    "last_name": N_("Last name"),
+    "email": N_("E-mail"),
+    "phone": N_("Phone"),
+    "mobile": N_("Mobile"),
+    "street": N_("Street"),
+    "street2": N_("Street (line 2)"),
+    "city": N_("City"),
+    "zip": N_("Postcode"),
+    "state": N_("State or province"),
+    "country": N_("Country"),
+    "notes": N_("Notes"),
+    "job_title": N_("Job title"),
+    "language": N_("Language"),
+    "birthday": N_("Birthday"),
+    "company": N_("Company"),
+    "owner": N_("Owner"),
+    "tags": N_("Tags"),
+    "erp_id": N_("ERP id"),
+    "website": N_("Website"),
+    "vat": N_("VAT"),
+    "stage": N_("Stage"),
+    "type": N_("Type"),
+    "expected_revenue": N_("Amount"),
+    "currency": N_("Currency"),
+    "probability": N_("Probability %"),
+    "expected_close": N_("Close date"),
+    "contact": N_("Contact"),
+    "priority": N_("Priority"),
+    "source": N_("Source"),
+    "description": N_("Description"),
+    "kind": N_("Kind"),
+    "subject": N_("Subject"),
+    "note": N_("Note"),
+    "due_date": N_("Due"),
+    "assignee": N_("Assignee"),
+    "opportunity": N_("Deal"),
+    "channel": N_("Channel"),
+    "direction": N_("In/out"),
+    "occurred_at": N_("When"),
+    "summary": N_("Summary"),
+    "user": N_("User"),
+}
+
+
+def field_choices(
+    fields: list[str], custom: dict[str, str], taken: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """``fields`` (crm_core's names; ``custom.<name>`` for custom fields, labelled by
+    ``custom``: name -> label) as the mapping table names them, in the session's
+    language: field -> label, every label told apart (a clash, with another or with
+    one of ``taken``, gets the name after it)."""
+    labels: dict[str, str] = {}
+    for field in fields:
+        if field.startswith(CUSTOM):
+            name = field[len(CUSTOM) :]
+            label = custom.get(name) or name
+        else:
+            label = _(FIELD_LABELS[field]) if field in FIELD_LABELS else field
+        labels[field] = label
+    seen: dict[str, int] = {}
+    for label in labels.values():
+        seen[label] = seen.get(label, 0) + 1
+    return {
+        f: (f"{label} ({f})" if seen[label] > 1 or label in taken else label)
+        for f, label in labels.items()
+    }
+
+
 class ImportWizardModel(LongWorkModel):
     """The import wizard's state and actions.
 
@@ -326,6 +403,16 @@ class ImportWizardModel(LongWorkModel):
         pairs = zip(self.mapping["column"], self.mapping["field"], strict=True)
         return {c: f for c, f in pairs if f and self._unknown.get(c) == f}
 
+    def choice_labels(self) -> dict[str, str]:
+        """The fields a column may fill (:attr:`choices`) -> how the page names them, in
+        the session's language (a custom field by its label)."""
+        custom: dict[str, str] = {}
+        kind = KINDS.get(self.entity)
+        if kind in ("contact", "company", "opportunity"):
+            defined = self.ws.custom_fields.list(kind)
+            custom = dict(zip(defined["name"], defined["label"], strict=True))
+        return field_choices(list(self.choices), custom, (_(LEFT_OUT), _(NEW_CUSTOM)))
+
     def _choices(self) -> list[str]:
         kind = KINDS[self.entity]
         fields = list(FIELDS[kind])
@@ -410,14 +497,15 @@ class ImportWizardModel(LongWorkModel):
         ]
         self.param.update(mapping=frame, step="columns")
         self._clear_outcome()
+        label = self.choice_labels().get(field, field)
         if not field:
             said = _("{column} is left out.").format(column=column)
         elif before:
             said = _("{column} now fills {field}; {other} is left out.").format(
-                column=column, field=field, other=frame.loc[before[0], "column"]
+                column=column, field=label, other=frame.loc[before[0], "column"]
             )
         else:
-            said = _("{column} now fills {field}.").format(column=column, field=field)
+            said = _("{column} now fills {field}.").format(column=column, field=label)
         self._say(said, "info")
         return True
 

@@ -24,8 +24,10 @@ from widgets.import_model import (
     DATE_LABELS,
     ENTITIES,
     KEY_LABELS,
+    LEFT_OUT,
     MAPPING_COLUMNS,
     MODE_LABELS,
+    NEW_CUSTOM,
     OUTCOME_COLUMNS,
     SUFFIXES,
     ImportWizardModel,
@@ -59,10 +61,6 @@ MAPPING_CSS = """
 }
 .tabulator-cell[tabulator-field="field"] > div::after { content: " \\25BE"; color: #777; }
 """
-#: How a column left out shows in the mapping table's field list.
-LEFT_OUT = N_("(leave out)")
-#: How a column that becomes a new custom field shows in the mapping table.
-NEW_CUSTOM = N_("new custom field")
 #: The options row wraps on a narrow page, its widgets aligned on their bottom line.
 OPTIONS_CSS = ":host { flex-wrap: wrap; align-items: flex-end; }"
 #: The box and its label apart on either side (a right-to-left page too).
@@ -321,19 +319,25 @@ class ImportWizard(ComponentView):
         and so does a column that becomes a new custom field (its note names the field)."""
         frame = self.model.mapping.copy()
         new = self.model.new_custom()
+        labels = self._labels()
         frame["field"] = [
-            _(NEW_CUSTOM) if c in new else (f or _(LEFT_OUT))
+            _(NEW_CUSTOM) if c in new else (labels.get(f, f) if f else _(LEFT_OUT))
             for c, f in zip(frame["column"], frame["field"], strict=True)
         ]
         return frame.reset_index(drop=True)
 
+    def _labels(self) -> dict[str, str]:
+        """The fields a column may fill -> their labels (the model's)."""
+        return self.model.choice_labels()
+
     def _field(self, row: int, value: Any) -> str:
-        """The field a chosen value stands for: "new custom field" is the one the
+        """The field a chosen label stands for: "new custom field" is the one the
         column would be (the model says when it cannot be)."""
         if value == _(NEW_CUSTOM):
             column = str(self.model.mapping["column"].iloc[row])
             return self.model.new_custom_field(column) or str(value)
-        return str(value or "")
+        named = {label: field for field, label in self._labels().items()}
+        return named.get(str(value or ""), str(value or ""))
 
     def _key_options(self) -> dict[str, str]:
         return {_(KEY_LABELS[key]): key for key in self.model.keys}
@@ -345,7 +349,7 @@ class ImportWizard(ComponentView):
             "column": None,
             "example": None,
             "note": None,
-            "field": SelectEditor(options=[_(LEFT_OUT), *new, *self.model.choices]),
+            "field": SelectEditor(options=[_(LEFT_OUT), *new, *self._labels().values()]),
         }
 
 

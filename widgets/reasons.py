@@ -83,6 +83,26 @@ REASONS: list[tuple[str, dict[str, str]]] = [
     (N_("another user owns it; only a manager or an admin reassigns it"), {}),
 ]
 
+#: The details in parentheses crm_core passes on from its e-mail and phone libraries
+#: (English): the common ones translated; any other is left out of a translated
+#: reason (it would be English inside the page's language), leaving the entry of
+#: :data:`WITHOUT_DETAIL`.
+DETAILS: dict[str, str] = {
+    "There must be something after the @-sign.": N_("There must be something after the @-sign."),
+    "There must be something before the @-sign.": N_("There must be something before the @-sign."),
+    "An email address must have an @-sign.": N_("An e-mail address must have an @-sign."),
+    "The part after the @-sign is not valid. It should have a period.": N_(
+        "The part after the @-sign should have a period."
+    ),
+    "An email address cannot have two periods in a row.": N_(
+        "An e-mail address cannot have two periods in a row."
+    ),
+}
+WITHOUT_DETAIL: dict[str, str] = {
+    "is not a valid e-mail address ({detail})": N_("is not a valid e-mail address"),
+    "is not a phone number ({detail})": N_("is not a phone number"),
+}
+
 #: Reasons worded by crm_core in a shape a single entry cannot follow (English
 #: plurals): rewritten into an entry of :data:`REASONS` before matching.
 _REWORDED: list[tuple[re.Pattern[str], str]] = [
@@ -205,6 +225,13 @@ def reason_text(reason: str) -> str:
     if found is None:
         return reason
     entry, values = found
+    if "detail" in values:
+        known = DETAILS.get(values["detail"].strip())
+        if known is not None and _(known) != known:
+            values["detail"] = _(known)
+        elif entry in WITHOUT_DETAIL:
+            entry = WITHOUT_DETAIL[entry]
+            del values["detail"]
     translated = _(entry)
     if translated == entry:  # English, or not translated: crm_core's own words
         return reason

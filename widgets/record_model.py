@@ -33,6 +33,27 @@ from widgets.compose_model import ComposeModel
 from widgets.i18n import N_, _, ngettext
 from widgets.reasons import field_label, refused
 
+#: The labels of the small forms under a record's fields, by the names crm_core gives
+#: their fields: a refusal is named (and shown under its input) by these.
+FORM_LABELS: dict[str, dict[str, str]] = {
+    "deal": {
+        "name": N_("Deal name"),
+        "expected_revenue": N_("Amount"),
+        "currency": N_("Currency"),
+        "expected_close": N_("Close date"),
+    },
+    "log": {
+        "subject": N_("Subject"),
+        "summary": N_("What was said"),
+        "due_date": N_("Due"),
+    },
+    "plan": {
+        "subject": N_("Next step"),
+        "due_date": N_("Due"),
+        "note": N_("Note"),
+    },
+}
+
 #: Record kinds, and the journal's name for their table.
 KINDS = ("contact", "company", "deal")
 TABLES = {"contact": "contacts", "company": "companies", "deal": "opportunities"}
@@ -255,6 +276,8 @@ class RecordModel(ViewModel):
         field under its own name too, the company under ``company_id``)."""
         if not self.detail:
             return {}
+        if self.error_source in FORM_LABELS:
+            return dict(FORM_LABELS[self.error_source])
         labels = {field: label for field, label, _t, _c in self.fields()}
         labels |= {f[len("custom.") :]: lab for f, lab in labels.items() if f.startswith("custom.")}
         if "company" in labels:
@@ -468,7 +491,14 @@ class RecordModel(ViewModel):
         """Log a call, meeting, e-mail, message or note (in or out) on the record; it
         appears at the top of its timeline. With ``next_subject``, the next step
         (``next_kind``, default a call, due ``next_due``) is planned in the same go:
-        both are written or, if either is refused, neither."""
+        both are written or, if either is refused, neither. One with neither a
+        subject nor what was said is refused (an empty row on the timeline says
+        nothing): nothing is written."""
+        if blank(subject) is None and blank(summary) is None and self.detail.get("record"):
+            self.error_source = "log"
+            self.field_errors = {"summary": _("Write what was said, or a subject.")}
+            self._say(_("Write what was said, or a subject."), "danger")
+            return None
         if blank(next_subject) is None:
             return self._on_record(
                 "log",

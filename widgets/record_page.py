@@ -28,11 +28,14 @@ from widgets.base import ComponentView, message_alert
 from widgets.board_view import status_word
 from widgets.compose import ComposeForm
 from widgets.i18n import N_, _
-from widgets.record_model import FIELDS, RecordModel, journal_id, shown
+from widgets.reasons import field_label
+from widgets.record_model import FIELDS, FORM_LABELS, RecordModel, journal_id, shown
 from widgets.routes import record_hash
 
 #: Inputs whose values read left to right whatever the page's direction.
 LEFT_TO_RIGHT = ("email", "phone", "money", "percent", "currency", "number", "date")
+#: Columns of the page's lists whose values read left to right (isolated on an Urdu page).
+LEFT_TO_RIGHT_COLUMNS = ("email", "phone", "mobile", "website", "vat")
 #: The look of the page's HTML parts (light and dark theme alike).
 STYLE = (Path(__file__).parent / "static" / "record.css").read_text(encoding="utf-8")
 #: How the choices of the log and plan forms are shown (crm_core's channels, activity
@@ -121,6 +124,13 @@ def table_html(
             return amount_html(value, row["currency"], code=False)
         if column in ("channel", "direction", "kind") and isinstance(value, str):
             value = _(WORDS.get(value, value))  # crm_core's word, as the forms label it
+        if (
+            isinstance(value, str)
+            and value
+            and (column in LEFT_TO_RIGHT_COLUMNS or (column in ("old", "new") and row.get("ltr")))
+        ):
+            # a phone's "+" in front, an address whole, on a right-to-left page too
+            return f'<span dir="ltr">{esc(value, tz)}</span>'
         return esc(value, tz)
 
     body = "".join(
@@ -322,6 +332,13 @@ def changes_shown(
     out = rows.copy()
     out["field"] = [_(labels[f]) if f in labels else str(f).replace("_", " ") for f in out["field"]]
     fields = rows["field"].tolist()
+    kinds = {f: t for f, _label, t in FIELDS.get(kind, [])}
+    kinds |= {f"custom.{name}": t for name, (_label, t) in custom.items()}
+    # values that read left to right whatever the page's direction (a phone's "+")
+    out["ltr"] = [
+        kinds.get(str(f)) in LEFT_TO_RIGHT or str(f).endswith("_at") or str(f) in ("website", "vat")
+        for f in fields
+    ]
     for column in ("old", "new"):
         out[column] = [
             change_value(f, raw, kind, detail) for f, raw in zip(fields, rows[column], strict=True)
@@ -513,6 +530,28 @@ class RecordPage(ComponentView):
         return pn.pane.HTML(
             pn.bind(self._reason(field, "close"), m.param.field_errors, m.param.error_source),
             css_classes=[css],
+            stylesheets=[STYLE],
+            margin=(0, 10),
+        )
+
+    def _form_error(self, field: str, source: str, named: bool = False) -> pn.pane.HTML:
+        """Why ``field`` of the small form ``source`` (log, plan, deal) was refused,
+        in red under its input: the same pane as under the edit form's fields;
+        ``named``: after the field's label (a list under the whole form)."""
+        m = self.model
+        label = FORM_LABELS.get(source, {})
+
+        def text(errors: dict[str, str], given: str) -> str:
+            reason = errors.get(field) if given == source else None
+            if reason and named:
+                reason = _("{field}: {reason}").format(
+                    field=field_label(field, label), reason=reason
+                )
+            return error_html(reason)
+
+        return pn.pane.HTML(
+            pn.bind(text, m.param.field_errors, m.param.error_source),
+            css_classes=[f"crm-{source}-error-{field}"],
             stylesheets=[STYLE],
             margin=(0, 10),
         )
@@ -738,11 +777,16 @@ class RecordPage(ComponentView):
 
         plan.on_click(planned)
         deal_name = pn.widgets.TextInput(placeholder=_("Deal name"), css_classes=["crm-deal-name"])
+        # an amount and a currency code read left to right on an Urdu page too
+        ltr = [".bk-input { direction: ltr; }"]
         amount = pn.widgets.TextInput(
-            placeholder=_("Amount"), width=120, css_classes=["crm-deal-amount"]
+            placeholder=_("Amount"), width=120, css_classes=["crm-deal-amount"], stylesheets=ltr
         )
         currency = pn.widgets.TextInput(
-            value=m.ws.setting("currency"), width=70, css_classes=["crm-deal-currency"]
+            value=m.ws.setting("currency"),
+            width=70,
+            css_classes=["crm-deal-currency"],
+            stylesheets=ltr,
         )
         close = pn.widgets.DatePicker(
             label=_("Close date"), width=130, css_classes=["crm-deal-close"]
@@ -757,23 +801,26 @@ class RecordPage(ComponentView):
 
         deal.on_click(opened)
 
-        def errors(source: str, fields: tuple[str, ...]) -> pn.pane.HTML:
-            return pn.pane.HTML(
-                pn.bind(
-                    lambda e, s: " ".join(
-                        error_html(f"{f}: {e[f]}") for f in fields if s == source and f in e
-                    ),
-                    m.param.field_errors,
-                    m.param.error_source,
-                ),
+        def errors(source: str, fields: tuple[str, ...]) -> pn.Column:
+            """Why the form's fields were refused, each on its own line under the form,
+            named by the form's labels (see :meth:`_form_error` for under one input)."""
+            return pn.Column(
+                *(self._form_error(f, source, named=True) for f in fields),
                 css_classes=[f"crm-{source}-errors"],
+                sizing_mode="stretch_width",
             )
+
+        def under(widget: Any, field: str, **kwargs: Any) -> pn.Column:
+            return pn.Column(widget, self._form_error(field, "deal"), **kwargs)
 
         new_deal = pn.Column(
             pn.pane.HTML("<b>" + html.escape(_("New deal")) + "</b>"),
-            deal_name,
-            pn.Row(amount, currency, close),
-            errors("deal", ("name", "expected_revenue", "currency", "expected_close")),
+            under(deal_name, "name", sizing_mode="stretch_width"),
+            pn.Row(
+                under(amount, "expected_revenue", width=130),
+                under(currency, "currency", width=80),
+                under(close, "expected_close", width=140),
+            ),
             deal,
             visible=pn.bind(lambda d: bool(d) and d.get("kind") != "deal", m.param.detail),
             sizing_mode="stretch_width",
@@ -783,9 +830,10 @@ class RecordPage(ComponentView):
             pn.Row(channel, direction),
             subject,
             summary,
+            self._form_error("summary", "log"),
             pn.Row(then_kind, then_due),
             then_subject,
-            errors("log", ("channel", "direction", "subject", "summary", "kind", "due_date")),
+            errors("log", ("channel", "direction", "subject", "kind", "due_date")),
             log,
             pn.pane.HTML("<b>" + html.escape(_("Schedule a follow-up")) + "</b>"),
             pn.Row(kind, due, assignee),

@@ -511,7 +511,12 @@ def _hover(fig: Any, percent: bool) -> None:
 
 
 def _lettered(fig: Any) -> Any:
-    """The chart's texts (names in any script) in the app's fonts."""
+    """The chart's texts (names in any script) in the app's fonts, drawn left to right
+    on a right-to-left page too: Bokeh lays its canvas out left to right, and a canvas
+    inheriting ``direction: rtl`` draws the legend below the plot out of sight (an
+    Urdu page showed two series with no legend). Urdu names still read right to left
+    within themselves."""
+    fig.styles = {**(fig.styles or {}), "direction": "ltr"}
     fig.title.text_font = design.FONT_STACK
     for axis in (*fig.xaxis, *fig.yaxis):
         axis.major_label_text_font = design.FONT_STACK

@@ -89,7 +89,7 @@ def test_a_messy_file_is_guessed_remapped_previewed_imported_and_its_rejects_kep
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
 
     assert model.set_field("WhatsApp No", "mobile")
-    assert model.message == "WhatsApp No now fills mobile."
+    assert model.message == "WhatsApp No now fills Mobile."
     assert model.column_map() == {
         "نام": "name",
         "ای میل": "email",
@@ -100,7 +100,7 @@ def test_a_messy_file_is_guessed_remapped_previewed_imported_and_its_rejects_kep
     }
     # A field fills from one column: choosing it for another leaves the first out.
     assert model.set_field("Shoe size", "notes")
-    assert model.message == "Shoe size now fills notes; Remarks is left out."
+    assert model.message == "Shoe size now fills Notes; Remarks is left out."
     assert model.set_field("Remarks", "notes") and model.column_map()["Shoe size"] == "-"
     assert not model.set_field("Remarks", "shoe_size")
     assert model.message == "shoe_size is no field of Contacts."
@@ -173,19 +173,21 @@ def test_the_view_uploads_remaps_and_downloads_the_rejects(staff):
     upload.param.update(value=MESSY, filename="customers.csv")
     assert model.file_name == "customers.csv"
     table = part(layout, "crm-import-mapping")
-    assert table.value["field"].tolist() == [f or "(leave out)" for f in FIELDS.values()]
-    assert table.editors["field"].options[:3] == ["(leave out)", "name", "first_name"]
+    # the fields by their labels; the model keeps crm_core's names
+    labels = {"name": "Name", "email": "E-mail", "phone": "Phone", "notes": "Notes", "": ""}
+    assert table.value["field"].tolist() == [labels[f] or "(leave out)" for f in FIELDS.values()]
+    assert table.editors["field"].options[:3] == ["(leave out)", "Name", "First name"]
     assert {"column", "example", "note"} <= {k for k, v in table.editors.items() if v is None}
     buttons = {b.css_classes[0]: b for b in layout.select(pn.widgets.Button)}
     assert not buttons["crm-import-preview"].disabled and buttons["crm-import-run"].disabled
 
     # A choice in the table's field list is the model's remapping.
-    choose(table, "WhatsApp No", "mobile")
+    choose(table, "WhatsApp No", "Mobile")
     assert model.column_map()["WhatsApp No"] == "mobile"
-    assert table.value.loc[3, ["field", "note"]].tolist() == ["mobile", ""]
+    assert table.value.loc[3, ["field", "note"]].tolist() == ["Mobile", ""]
     choose(table, "Remarks", "(leave out)")
     assert model.column_map()["Remarks"] == "-"
-    choose(table, "Remarks", "notes")
+    choose(table, "Remarks", "Notes")
 
     buttons["crm-import-preview"].clicks += 1
     assert model.step == "previewed" and not buttons["crm-import-run"].disabled

@@ -58,15 +58,15 @@ def test_a_manager_imports_a_file_and_downloads_its_rejects(browser, served, tmp
     # The columns as guessed, an example of each; WhatsApp No is left out.
     mapping = ".crm-import-mapping"
     cell(page, mapping, "WhatsApp No", "field").get_by_text("(leave out)").wait_for()
-    assert cell(page, mapping, "Email", "field").inner_text() == "email"
+    assert cell(page, mapping, "Email", "field").inner_text() == "E-mail"
     assert cell(page, mapping, "City", "example").inner_text() == "Lahore"
     page.locator(".crm-alert").get_by_text("customers.csv: 4 columns; 3 fill a field").wait_for()
 
     # Choose what it fills in the row's list.
     cell(page, mapping, "WhatsApp No", "field").click()
-    page.locator(".tabulator-edit-list-item", has_text="mobile").first.click()
-    cell(page, mapping, "WhatsApp No", "field").get_by_text("mobile").wait_for()
-    page.locator(".crm-alert").get_by_text("WhatsApp No now fills mobile.").wait_for()
+    page.locator(".tabulator-edit-list-item", has_text="Mobile").first.click()
+    cell(page, mapping, "WhatsApp No", "field").get_by_text("Mobile").wait_for()
+    page.locator(".crm-alert").get_by_text("WhatsApp No now fills Mobile.").wait_for()
 
     page.locator(".crm-import-preview button").click()
     outcome = ".crm-import-outcome"

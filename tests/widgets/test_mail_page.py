@@ -158,8 +158,8 @@ def test_refusals_are_shown_under_the_form_and_nothing_is_queued(ws, team, smtpd
     assert mine.send() is None
     assert mine.field_errors == {"subject": "is required", "text": "is required"}
     assert errors_html(mine.field_errors) == (
-        '<span class="crm-field-error">subject: is required</span> '
-        '<span class="crm-field-error">text: is required</span>'
+        '<span class="crm-field-error">Subject: is required</span> '
+        '<span class="crm-field-error">Text: is required</span>'
     )
     # no sender configured: the reason names the setting
     ws.mail.configure(sender=None)

@@ -41,3 +41,19 @@ state.keys = (event) => {
   }
 }
 document.addEventListener("keydown", state.keys, true)
+// A link to a page of the app ("#/contacts/1001") in an HTML pane: Panel's pane takes
+// every "#..." link for an anchor on the page and looks the href up as a CSS selector,
+// which a route is not ("... is not a valid selector" in the console, on a click or on
+// Enter). The click goes no further than the document; the browser still follows the
+// link (nothing here prevents that), and the router opens the page.
+state.links = (event) => {
+  const path = event.composedPath()
+  const link = path.find((el) => el.tagName === "A")
+  const href = (link && link.getAttribute("href")) || ""
+  if (!href.startsWith("#/")) { return }
+  const host = link.getRootNode().host
+  if (host && host.classList.contains("bk-panel-models-markup-HTML")) {
+    event.stopPropagation()
+  }
+}
+document.addEventListener("click", state.links, true)
