@@ -26,6 +26,7 @@ from crm_core import CrmError, ValidationError, Workspace
 from crm_core.duplicates import DEFAULT_MIN_SCORE
 from crm_core.duplicates.scoring import REASON_SEPARATOR
 from widgets.base import ViewModel
+from widgets.field_labels import FIELD_LABELS
 from widgets.i18n import N_, _, format_number, ngettext
 from widgets.import_model import may_import
 from widgets.reasons import field_reasons, refusal
@@ -42,29 +43,8 @@ MERGE_COLUMNS = ["merge_id", "entity", "kept", "dropped", "at", "user", "undone"
 SIDES = ("a", "b")
 #: The field holding a record's tags (a merge keeps both records' unless told).
 TAGS = "tags"
-#: How a compared field is named to people (crm_core.duplicates.compare.FIELDS; a custom
-#: field is shown by its own name, ``custom.`` dropped).
-FIELD_TITLES = {
-    "name": N_("Name"),
-    "email": N_("E-mail"),
-    "phone": N_("Phone"),
-    "mobile": N_("Mobile"),
-    "job_title": N_("Job title"),
-    "company_id": N_("Company"),
-    "street": N_("Street"),
-    "street2": N_("Street (line 2)"),
-    "city": N_("City"),
-    "zip": N_("Postcode"),
-    "state": N_("State or province"),
-    "country": N_("Country"),
-    "language": N_("Language"),
-    "birthday": N_("Birthday"),
-    "owner_id": N_("Owner"),
-    "notes": N_("Notes"),
-    "website": N_("Website"),
-    "vat": N_("VAT"),
-    TAGS: N_("Tags"),
-}
+#: A custom field's prefix (a compared field is named by widgets.field_labels; a custom
+#: field by its label).
 CUSTOM = "custom."
 #: The reasons crm_core gives a pair (crm_core.duplicates.scoring: FACTS, CONFLICTS,
 #: REASONS), as the app says them; ``{n}`` is a number.
@@ -111,8 +91,8 @@ def reason_text(reasons: str) -> str:
 def field_title(field: str, custom: Mapping[str, str] | None = None) -> str:
     """``field`` of a comparison as people read it, in the session's language; a
     custom field by its label (``custom``: name -> label), else by its name."""
-    if field in FIELD_TITLES:
-        return _(FIELD_TITLES[field])
+    if field in FIELD_LABELS:
+        return _(FIELD_LABELS[field])
     name = field.removeprefix(CUSTOM)
     return (custom or {}).get(name) or name
 

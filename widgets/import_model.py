@@ -44,6 +44,7 @@ from crm_core.imports.reading import open_source
 from crm_core.imports.report import OUTCOMES, ImportReport
 from crm_core.imports.run import ENTITIES as KINDS
 from crm_core.imports.run import MODES, REQUIRED
+from widgets.field_labels import FIELD_LABELS
 from widgets.i18n import N_, _, format_number, ngettext
 from widgets.long_work import LongWorkModel
 from widgets.uploads import Upload
@@ -115,53 +116,6 @@ def may_import(ws: Workspace) -> bool:
 LEFT_OUT = N_("(leave out)")
 #: How a column that becomes a new custom field shows in the mapping table.
 NEW_CUSTOM = N_("new custom field")
-#: How the fields a column may fill are named in the mapping table (crm_core's field
-#: names, crm_core.imports.mapping.FIELDS); the value set stays the name.
-FIELD_LABELS = {
-    "name": N_("Name"),
-    "first_name": N_("First name"),
-    "last_name": N_("Last name"),
-    "email": N_("E-mail"),
-    "phone": N_("Phone"),
-    "mobile": N_("Mobile"),
-    "street": N_("Street"),
-    "street2": N_("Street (line 2)"),
-    "city": N_("City"),
-    "zip": N_("Postcode"),
-    "state": N_("State or province"),
-    "country": N_("Country"),
-    "notes": N_("Notes"),
-    "job_title": N_("Job title"),
-    "language": N_("Language"),
-    "birthday": N_("Birthday"),
-    "company": N_("Company"),
-    "owner": N_("Owner"),
-    "tags": N_("Tags"),
-    "erp_id": N_("ERP id"),
-    "website": N_("Website"),
-    "vat": N_("VAT"),
-    "stage": N_("Stage"),
-    "type": N_("Type"),
-    "expected_revenue": N_("Amount"),
-    "currency": N_("Currency"),
-    "probability": N_("Probability %"),
-    "expected_close": N_("Close date"),
-    "contact": N_("Contact"),
-    "priority": N_("Priority"),
-    "source": N_("Source"),
-    "description": N_("Description"),
-    "kind": N_("Kind"),
-    "subject": N_("Subject"),
-    "note": N_("Note"),
-    "due_date": N_("Due"),
-    "assignee": N_("Assignee"),
-    "opportunity": N_("Deal"),
-    "channel": N_("Channel"),
-    "direction": N_("In/out"),
-    "occurred_at": N_("When"),
-    "summary": N_("Summary"),
-    "user": N_("User"),
-}
 
 
 def field_choices(

@@ -21,6 +21,7 @@ from functools import cache
 
 from crm_core import AccessDenied, NotFoundError
 from crm_core.errors import FieldError
+from widgets import field_labels
 from widgets.i18n import N_, _
 
 #: A placeholder's pattern when the table names none: anything, as little as possible.
@@ -132,34 +133,7 @@ _REWORDED: list[tuple[re.Pattern[str], str]] = [
 ]
 
 #: A field's name when the form that refused it has no label of its own for it.
-FIELD_LABELS: dict[str, str] = {
-    "name": N_("Name"),
-    "email": N_("E-mail"),
-    "phone": N_("Phone"),
-    "mobile": N_("Mobile"),
-    "job_title": N_("Job title"),
-    "city": N_("City"),
-    "country": N_("Country"),
-    "website": N_("Website"),
-    "vat": N_("VAT"),
-    "tags": N_("Tags"),
-    "notes": N_("Notes"),
-    "note": N_("Note"),
-    "company": N_("Company"),
-    "company_id": N_("Company"),
-    "contact": N_("Contact"),
-    "contact_id": N_("Contact"),
-    "owner": N_("Owner"),
-    "expected_revenue": N_("Amount"),
-    "currency": N_("Currency"),
-    "probability": N_("Probability %"),
-    "expected_close": N_("Close date"),
-    "description": N_("Description"),
-    "stage": N_("Stage"),
-    "subject": N_("Subject"),
-    "due_date": N_("Due"),
-    "reason": N_("Why was it lost?"),
-}
+FIELD_LABELS: dict[str, str] = {**field_labels.FIELD_LABELS, "reason": N_("Why was it lost?")}
 
 #: What crm_core's permission refusals say the user may not do, and to what.
 ACTIONS: dict[str, str] = {
