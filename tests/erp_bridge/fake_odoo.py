@@ -431,3 +431,17 @@ def _like(pattern: str) -> re.Pattern[str]:
         else:
             out.append(re.escape(ch))
     return re.compile("".join(out), re.IGNORECASE | re.DOTALL)
+
+
+def with_one_lead(erp: FakeOdoo) -> FakeOdoo:
+    """``erp`` (seeded) holding one open lead, "Pricing for 25 desks" in New."""
+    erp.add(
+        "crm.lead",
+        name="Pricing for 25 desks",
+        type="opportunity",
+        stage_id=erp.stage["New"],
+        expected_revenue=300000.0,
+        probability=10.0,
+        tag_ids=[],
+    )
+    return erp

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from crm_core.models import ExternalLink, Opportunity, SyncRun
 from erp_bridge import RunBusy, runs, sync
 from erp_bridge.odoo.adapter import OdooAdapter, parse_backend
-from tests.erp_bridge.fake_odoo import FakeOdoo, seed
+from tests.erp_bridge.fake_odoo import FakeOdoo, seed, with_one_lead
 
 IP = "odoo:crm@127.0.0.1:8611"
 NAME = "odoo:crm@localhost:8611"
@@ -23,16 +23,7 @@ NAME = "odoo:crm@localhost:8611"
 
 @pytest.fixture
 def odoo() -> FakeOdoo:
-    erp = seed(FakeOdoo())
-    erp.add(
-        "crm.lead",
-        name="Pricing for 25 desks",
-        type="opportunity",
-        stage_id=erp.stage["New"],
-        expected_revenue=300000.0,
-        probability=10.0,
-        tag_ids=[],
-    )
+    erp = with_one_lead(seed(FakeOdoo()))
     return erp
 
 

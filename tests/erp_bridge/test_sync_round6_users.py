@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from crm_core.models import ExternalLink, Opportunity
 from erp_bridge import sync
 from erp_bridge.adapter import RemoteError
-from tests.erp_bridge.fake_odoo import Crash, FakeOdoo, seed
+from tests.erp_bridge.fake_odoo import Crash, FakeOdoo, seed, with_one_lead
 
 IP = "odoo:crm@127.0.0.1:8610"
 NAME = "odoo:crm@localhost:8610"
@@ -26,16 +26,7 @@ NAME = "odoo:crm@localhost:8610"
 
 @pytest.fixture
 def odoo() -> FakeOdoo:
-    erp = seed(FakeOdoo())
-    erp.add(
-        "crm.lead",
-        name="Pricing for 25 desks",
-        type="opportunity",
-        stage_id=erp.stage["New"],
-        expected_revenue=300000.0,
-        probability=10.0,
-        tag_ids=[],
-    )
+    erp = with_one_lead(seed(FakeOdoo()))
     erp.spellings = {IP, NAME}
     return erp
 
