@@ -136,13 +136,14 @@ def test_init_killed_at_many_points_on_sqlite(tmp_path: Path):
     for i in range(1, TIMED_KILLS + 1):
         _fresh(path)
         proc = subprocess.Popen([*command, "init", str(path)], cwd=tmp_path)
-        time.sleep(took * i / (TIMED_KILLS + 1))
+        time.sleep(took * 1.5 * i / TIMED_KILLS)  # the last ones after the run's end
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
         state = _sqlite_state(path)
         seen[state] = seen.get(state, 0) + 1
         _reopens_whole(str(path))
-    # the kills fell before, during and after the schema's transaction
+    # the kills fell before, during and after the schema's transaction (a quiet machine
+    # once left one kill only after it: the timed kills now reach past the run's end)
     assert seen.get("complete", 0) >= 2
     assert seen.get("absent", 0) + seen.get("empty", 0) >= 2
     assert sum(seen.values()) == len(_spread(total, KILL_POINTS)) + TIMED_KILLS

@@ -711,8 +711,10 @@ def test_log_schedule_and_open_a_deal_from_a_contact(ws, base):
     before = ws.info()
     assert book.schedule_activity("dance", "", None) is None
     assert {"kind", "subject", "due_date"} <= set(book.field_errors)
-    assert book.log_interaction("pigeon", "sideways") is None
+    assert book.log_interaction("pigeon", "sideways", subject="Called") is None
     assert {"channel", "direction"} <= set(book.field_errors)
+    assert book.log_interaction("call", "out") is None  # nothing said: nothing logged
+    assert set(book.field_errors) == {"summary"}
     assert ws.info() == before
 
 
