@@ -14,11 +14,18 @@ from tests.notebooks.offline import external, outputs, references, requirejs_pat
 
 
 def text_of(nb: nbformat.NotebookNode) -> str:
+    """What the cells showed: each cell's stdout and stderr whole (the kernel sends a
+    printed line in as many messages as its output was flushed in, nbclient keeps each
+    as an output of its own: CI once saw one line cut in two), then its values."""
     texts = []
     for cell in nb.cells:
+        streams: dict[str, str] = {}
         for out in cell.get("outputs", []):
-            texts.append(out.get("text", ""))
-            texts.append(str(out.get("data", {}).get("text/plain", "")))
+            if out.get("output_type") == "stream":
+                streams[out.get("name", "")] = streams.get(out.get("name", ""), "") + out.text
+            else:
+                texts.append(str(out.get("data", {}).get("text/plain", "")))
+        texts += streams.values()
     return "\n".join(texts)
 
 
