@@ -13,12 +13,11 @@ database. He may read neither Odoo's ``database.uuid`` nor its external ids
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
 
-from crm_core.models import ExternalLink, Opportunity
 from erp_bridge import sync
 from erp_bridge.adapter import RemoteError
 from tests.erp_bridge.fake_odoo import Crash, FakeOdoo, seed, with_one_lead
+from tests.erp_bridge.test_sync_backend_identity import counts
 
 IP = "odoo:crm@127.0.0.1:8610"
 NAME = "odoo:crm@localhost:8610"
@@ -35,13 +34,6 @@ def run_as(ws, erp: FakeOdoo, spelling: str, *, admin: bool = True, **kw):
     erp.backend = spelling
     erp.admin = admin
     return sync(ws, erp, **kw)
-
-
-def counts(ws, erp: FakeOdoo) -> tuple[int, int, set[str]]:
-    with ws.transaction() as s:
-        local = s.scalar(select(func.count()).select_from(Opportunity))
-        backends = set(s.scalars(select(ExternalLink.backend).distinct()))
-    return local, len(erp.records["crm.lead"]), backends
 
 
 def test_a_non_admin_under_another_spelling_is_the_known_backend(ws, odoo):
