@@ -15,6 +15,7 @@ from crm_core.access import DisabledUser, NotAnAdmin, owned_customers_invoices
 from crm_core.models import Invoice
 from tests.crm_core.mail import conftest as mail_conftest
 from tests.crm_core.mail.conftest import message
+from tests.crm_core.reports.books import posted
 
 
 @pytest.fixture
@@ -38,19 +39,13 @@ def team(ws):
     with ws.transaction() as s:
         for n, (company, contact, residual) in enumerate(rows, 1):
             s.add(
-                Invoice(
-                    backend="odoo:test",
-                    remote_id=n,
-                    number=f"INV/{n}",
-                    move_type="out_invoice",
-                    company_id=ids[company] if company else None,
-                    contact_id=ids[contact] if contact else None,
-                    invoice_date=dt.date(2026, 5, n),
-                    currency="PKR",
-                    amount_untaxed=Decimal(residual),
-                    amount_total=Decimal(residual),
+                posted(
+                    n,
+                    f"2026-05-{n:02d}",
+                    residual,
+                    company=ids[company] if company else None,
+                    contact=ids[contact] if contact else None,
                     amount_residual=Decimal(residual),
-                    state="posted",
                     payment_state="not_paid",
                 )
             )

@@ -44,7 +44,6 @@ from crm_core.models import (
     ContactProposal,
     EmailMessage,
     ExternalLink,
-    Invoice,
     Mailbox,
     MailSkip,
     Opportunity,
@@ -56,6 +55,7 @@ from crm_core.models import (
     User,
 )
 from crm_core.reports import Reports
+from tests.crm_core.reports.books import posted
 
 SECRET = "SECRET-B"
 TODAY = "2026-05-15"  # the conftest clock's day
@@ -738,19 +738,14 @@ def books(r: Reps) -> Reps:
     with r.ws.transaction() as s:
         made: dict[str, Any] = {}
         for n, (key, kind, company, contact, residual, number) in enumerate(rows, 1):
-            made[key] = Invoice(
-                backend="odoo:test",
-                remote_id=n,
+            made[key] = posted(
+                n,
+                f"2026-05-{n:02d}",
+                residual if kind == "out_invoice" else f"-{residual}",
+                company=r.ids[company] if company else None,
+                contact=r.ids[contact] if contact else None,
                 number=number,
-                move_type=kind,
-                company_id=r.ids[company] if company else None,
-                contact_id=r.ids[contact] if contact else None,
-                invoice_date=dt.date(2026, 5, n),
-                currency="PKR",
-                amount_untaxed=Decimal(residual),
-                amount_total=Decimal(residual),
                 amount_residual=Decimal(residual),
-                state="posted",
                 payment_state="not_paid",
             )
         for n, (key, company, contact, name) in enumerate(orders, 1):
