@@ -37,15 +37,18 @@ class Reject(ValueError):
         self.keep = keep
 
 
-# Characters no text field stores: C0 and C1 controls, DEL, and surrogate code points
-# (which cannot be encoded as UTF-8, so no database can store them). Multi-line fields
-# (notes, descriptions) also take tab, line feed and carriage return.
-# A single-line value (a name, a subject) also holds no invisible direction control
-# (embeddings, overrides, isolates: U+202A-U+202E, U+2066-U+2069): one reorders how the
-# rest of the line is shown ("evil\u202egnp.exe" shows as "evilexe.png"). Urdu and
-# Arabic need none of them; the marks U+200E/U+200F (LRM, RLM) stay allowed.
-_NOT_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-_NOT_TEXT_MULTILINE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+# Characters no text field stores: C0 and C1 controls, DEL, surrogate code points
+# (which cannot be encoded as UTF-8, so no database can store them) and the invisible
+# direction controls (embeddings, overrides, isolates: U+202A-U+202E, U+2066-U+2069):
+# one reorders how the rest of its line is shown ("evil\u202egnp.exe" shows as
+# "evilexe.png"; a note's "PKR \u202e000,05" reads "PKR 50,000" to the next user).
+# Urdu and Arabic need none of them; the marks U+200E/U+200F (LRM, RLM) stay allowed.
+# Multi-line fields (notes, descriptions) also take tab, line feed and carriage return.
+_DIRECTION_CONTROLS = "\u202a-\u202e\u2066-\u2069"
+_NOT_TEXT = re.compile(f"[\x00-\x1f\x7f-\x9f{_DIRECTION_CONTROLS}\ud800-\udfff]")
+_NOT_TEXT_MULTILINE = re.compile(
+    f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_DIRECTION_CONTROLS}\ud800-\udfff]"
+)
 # What a database cannot store at all: NUL (PostgreSQL refuses it in text, SQLite's
 # text functions stop at it) and surrogates.
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
