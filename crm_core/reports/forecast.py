@@ -302,10 +302,13 @@ class _Bucket:
     learned_converted: Decimal | None = Decimal(0)
 
     def add_converted(self, scope: Scope, currency: str, on: dt.date, *parts: Decimal) -> None:
-        """Add ``parts`` (value, entered, learned) converted at the rate of ``on``."""
+        """Add ``parts`` (value, entered, learned) converted at the rate of ``on``:
+        each exact part converted, then rounded once in the reporting currency (as
+        :func:`crm_core.services.figures.weighted_pipeline` does, so the weighted
+        pipeline converted is one figure in every report)."""
         names = ("value_converted", "entered_converted", "learned_converted")
         for name, part in zip(names, parts, strict=True):
-            done = scope.convert(to_money(part, currency), currency, on)
+            done = scope.convert(part, currency, on)
             total = getattr(self, name)
             setattr(self, name, None if done is None or total is None else total + done)
 

@@ -362,14 +362,34 @@ def test_forecast_pipeline_converted_at_each_close_date(ws, deals):
     ]
     assert frame.attrs["missing_rates"] == ""
     in_pkr = ws.reports.forecast_pipeline(currency="PKR")
-    # 10,000 USD on 2026-06-15 at 250: 2,500,000 PKR; PKR rows unchanged
+    # 10,000 USD on 2026-06-15 at 250: 2,500,000 PKR; PKR rows unchanged. Learned:
+    # 10,000 x 2/3 x 250 = 1,666,666.67, the exact weighted amount converted and
+    # rounded once (not 6,666.67 USD rounded first: 1,666,667.50)
     assert in_pkr[CONVERTED].values.tolist()[3] == [
         "PKR",
         D("2500000.00"),
         D("2000000.00"),
-        D("1666667.50"),
+        D("1666666.67"),
     ]
     assert in_pkr["value_converted"].tolist()[0] == D("50000.00")
+
+
+def test_forecast_pipeline_and_pipeline_by_stage_convert_one_weighted_figure(ws):
+    """27,200.50 USD at 15 % is 4,080.075 USD weighted; at 285 PKR a dollar that is
+    1,162,821.375 PKR: 1,162,821.38 in both reports (rounding to 4,080.08 USD first
+    gave 1,162,822.80 in the forecast)."""
+    ws.rates.set("PKR", "2026-01-01", "285", base="USD")
+    ws.pipeline.create(
+        "Mini",
+        expected_revenue="27200.50",
+        currency="USD",
+        probability="15",
+        expected_close="2027-01-15",
+    )
+    by_stage = ws.reports.pipeline_by_stage(currency="PKR")
+    forecast = ws.reports.forecast_pipeline(currency="PKR")
+    assert by_stage["weighted_value_converted"].max() == D("1162821.38")
+    assert forecast["weighted_entered_converted"].tolist() == [D("1162821.38")]
 
 
 def test_forecast_pipeline_filters(ws, deals):
