@@ -306,12 +306,34 @@ def region(value: Any) -> str:
     return code
 
 
+@functools.cache
+def _legal_tenders() -> frozenset[str]:
+    """The currencies some country pays in today (CLDR's territory currencies, as Babel
+    ships them): XOF and XCD are among them, gold (XAU) and 'no currency' (XXX) not."""
+    from babel.core import get_global
+
+    return frozenset(
+        code
+        for entries in get_global("territory_currencies").values()
+        for code, _start, end, tender in entries
+        if tender and end is None
+    )
+
+
 def currency(value: Any) -> str:
-    """An ISO 4217 currency code such as PKR, INR, BDT, LKR, RUB, EUR or USD."""
+    """An ISO 4217 currency code such as PKR, INR, BDT, LKR, RUB, EUR or USD.
+
+    ISO's X codes that are no country's money are refused: precious metals (XAU),
+    units of account (XDR), the testing code XTS and XXX, 'no currency': no rate ever
+    converts them, and an amount in one is no price."""
     raw = optional_text(value, 3)
-    if raw is None or pycountry.currencies.get(alpha_3=raw.upper()) is None:
+    found = pycountry.currencies.get(alpha_3=raw.upper()) if raw else None
+    if found is None:
         raise Reject("is not an ISO 4217 currency code")
-    return raw.upper()
+    code = str(found.alpha_3)
+    if code.startswith("X") and code not in _legal_tenders():
+        raise Reject(f"is {code} ({found.name}), which is no country's money")
+    return code
 
 
 def language(value: Any) -> str | None:

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from crm_core import text
+from crm_core import ValidationError, text
 from crm_core import validation as v
 
 
@@ -65,6 +65,25 @@ def test_language_and_currency_codes():
     assert v.currency("pkr") == "PKR"
     with pytest.raises(v.Reject, match="ISO 4217"):
         v.currency("RUR")
+
+
+@pytest.mark.parametrize("code", ["XXX", "XTS", "XAU", "xag", "XDR", "XBA", "XSU", "XUA"])
+def test_iso_codes_that_are_no_countrys_money_are_refused(code):
+    """An amount in 'no currency', gold or a unit of account is no price: no rate ever
+    converts it, and a report would carry it apart forever."""
+    with pytest.raises(v.Reject, match=f"is {code.upper()} .*no country's money"):
+        v.currency(code)
+
+
+@pytest.mark.parametrize("code", ["XOF", "XAF", "XCD", "XPF", "PKR", "INR", "BDT", "LKR", "RUB"])
+def test_currencies_countries_pay_in_are_taken(code):
+    assert v.currency(code.lower()) == code
+
+
+def test_a_deal_in_no_currency_is_refused_naming_the_field(ws):
+    with pytest.raises(ValidationError) as refused:
+        ws.pipeline.create("Looms", expected_revenue="100", currency="XXX")
+    assert [(e.field, e.value) for e in refused.value.errors] == [("currency", "XXX")]
 
 
 def test_decimals_are_exact_and_floats_refused():
