@@ -124,11 +124,21 @@ JOURNAL_NARROWED = (
 )
 
 
+def acting_role(ws: Any) -> str | None:
+    """The role ``ws`` acts with, as the user's role is now: a workspace acting as a
+    user reads their current role (and refuses a disabled user:
+    :class:`DisabledUser`) when each transaction begins, and afresh for a check made
+    before its work begins (crm_core.workspace); None for the workspace's owner."""
+    current = getattr(ws, "_current_role", None)
+    return current() if current is not None else ws.role
+
+
 def own_only(ws: Workspace) -> int | None:
     """The user whose records alone ``ws`` may see, or None when it sees everything
     (the workspace's owner, an admin or a manager)."""
     # Closed by default: a role this module does not know sees only its own.
-    if ws.role is None or ws.role in UNRESTRICTED_ROLES:
+    role = acting_role(ws)
+    if role is None or role in UNRESTRICTED_ROLES:
         return None
     return ws.user_id
 
@@ -363,6 +373,26 @@ def check_activity_written(ws: Workspace, s: Session, act: Any) -> None:
         raise AccessDenied(ws.login, ws.role, "give", record)
 
 
+#: Why :func:`check_interaction_written` refuses another user's name.
+OWN_NAME_ONLY = "a sales user logs interactions in their own name only"
+
+
+def check_interaction_written(ws: Workspace, s: Session, obj: Any) -> None:
+    """Before a sales user's interaction ``obj`` is written: refuse a link to a deal
+    that is not theirs, and logging it in another user's name (``user``/``user_id``:
+    their calls would count in that user's timeline and figures). A sales user logs as
+    themself; managers, admins and the workspace itself log for anyone (as the mail
+    does for a mailbox's owner)."""
+    mine = own_only(ws)
+    if mine is None:
+        return
+    check_deal_link(ws, s, obj.opportunity_id, "log an interaction on")
+    if obj.user_id is None or obj.user_id == mine:
+        return
+    login = s.scalar(select(User.login).where(User.id == obj.user_id))
+    raise Refusal(ws.login, ws.role, "log an interaction as", f"user {login!r}", OWN_NAME_ONLY)
+
+
 class Refusal(AccessDenied):
     """An :class:`AccessDenied` whose message names the rule that refused (``rule``),
     rather than the own-records rule every other refusal names."""
@@ -416,7 +446,8 @@ class NotAnAdmin(AccessDenied):
 def require_admin(ws: Any, action: str, record: str, *, own_id: int | None = None) -> None:
     """Refuse ``action`` unless acting as the owner or an admin; a user may act on
     their own login (``own_id``: the user acted on)."""
-    if ws.role is None or ws.role == "admin":
+    role = acting_role(ws)
+    if role is None or role == "admin":
         return
     if own_id is not None and own_id == ws.user_id:
         return
@@ -426,7 +457,8 @@ def require_admin(ws: Any, action: str, record: str, *, own_id: int | None = Non
 def check_act_as(ws: Workspace, user_id: int, login: str) -> None:
     """Refuse a workspace acting for a user becoming another user (``ws.as_user``),
     unless it acts for an admin: a sales user's workspace never turns into a manager's."""
-    if ws.role is None or ws.role == "admin" or user_id == ws.user_id:
+    role = acting_role(ws)
+    if role is None or role == "admin" or user_id == ws.user_id:
         return
     raise Refusal(
         ws.login,

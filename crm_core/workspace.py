@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -123,6 +124,13 @@ class Workspace:
         #: for the owner of the workspace, unrestricted (see crm_core.access).
         self.login: str | None = None
         self.role: str | None = None
+        #: The user :meth:`as_user` acts as, whose current state every transaction
+        #: reads (:meth:`_follow_user`); None for the owner. ``_role_follows`` is
+        #: False for :meth:`_unrestricted`'s copies, which keep no role.
+        self._follows: int | None = None
+        self._role_follows = True
+        #: How many transactions of this workspace this thread has open.
+        self._open = threading.local()
         self._settings: dict[str, str] | None = None
         # No autoflush: a service validates and sets every field, then flushes once, so
         # one operation is one UPDATE and one version step, never a partial row.
@@ -164,8 +172,11 @@ class Workspace:
         change made in it (``sync:<backend>`` for a sync's writes).
         """
         session, begun = self._begin(origin)
+        depth = getattr(self._open, "depth", 0)
+        self._open.depth = depth + 1
         try:
             with begun:
+                self._follow_user(session)
                 yield session
         except StaleDataError as exc:
             raise _conflict(self.engine, session, exc) from exc
@@ -174,7 +185,31 @@ class Workspace:
                 raise
             raise WorkspaceBusy(_reason(exc)) from exc
         finally:
+            self._open.depth = depth
             session.close()
+
+    def _follow_user(self, s: Session) -> None:
+        """At the start of each transaction of a workspace acting as a user: that user
+        as they are now (one read by primary key). A user disabled since raises
+        :class:`~crm_core.access.DisabledUser`, whatever the call; a role changed since
+        applies from here on (an :meth:`_unrestricted` copy keeps none)."""
+        if self._follows is None:
+            return
+        row = s.execute(select(User.active, User.role).where(User.id == self._follows)).first()
+        if row is None or not row.active:
+            raise access.DisabledUser(self.login, self.role, self.login or str(self._follows))
+        if self._role_follows:
+            self.role = row.role
+
+    def _current_role(self) -> str | None:
+        """The acting user's role as it is now (crm_core.access asks): inside a
+        transaction, as this thread's transaction read it when it began; outside one
+        (a check made before the work begins), read afresh."""
+        outside = not getattr(self._open, "depth", 0)
+        if self._follows is not None and self._role_follows and outside:
+            with self.transaction():
+                pass
+        return self.role
 
     def _begin(self, origin: str | None) -> tuple[Session, SessionTransaction]:
         """A new session, its transaction begun on a connection, retrying while the
@@ -208,7 +243,9 @@ class Workspace:
         theirs, and what they may see and change follows their role (crm_core.access).
         A workspace already acting for a user other than an admin may not become
         someone else; a disabled user is acted as by no one
-        (:class:`~crm_core.access.DisabledUser`, an AccessDenied)."""
+        (:class:`~crm_core.access.DisabledUser`, an AccessDenied). The workspace
+        returned follows the user as they are now: disabled later, its next call raises
+        DisabledUser; given another role, the new role's rules apply at once."""
         with self.transaction() as s:
             found = None
             if v.is_id(user):
@@ -223,11 +260,17 @@ class Workspace:
         access.check_active(self, login, bool(active))
         return self._acting(user_id, login, role)
 
-    def _acting(self, user_id: int | None, login: str | None, role: str | None) -> Workspace:
-        """A copy of this workspace acting as ``user_id`` with ``role``."""
+    def _acting(
+        self, user_id: int | None, login: str | None, role: str | None, *, follow_role: bool = True
+    ) -> Workspace:
+        """A copy of this workspace acting as ``user_id`` with ``role``: every
+        transaction of it reads the user's current state (:meth:`_follow_user`), their
+        role too unless ``follow_role`` is False."""
         clone = Workspace.__new__(Workspace)
         clone.__dict__.update(self.__dict__)
         clone.user_id, clone.login, clone.role = user_id, login, role
+        clone._follows, clone._role_follows = user_id, follow_role
+        clone._open = threading.local()
         # services hold a reference to their workspace: give the clone its own
         for name, service in list(self.__dict__.items()):
             if hasattr(service, "ws") and service.ws is self:
@@ -239,8 +282,8 @@ class Workspace:
         journaled as the acting user's: for a service that has already checked the
         acting user may start what it runs (a sales user's fetch of their own mailbox
         links mail to any deal, as the scheduler's fetch of it would). Never hand it
-        to the user's code."""
-        return self._acting(self.user_id, self.login, None)
+        to the user's code. It too stops when the user is disabled."""
+        return self._acting(self.user_id, self.login, None, follow_role=False)
 
     # -- settings ---------------------------------------------------------------
     def setting(self, key: str) -> str:

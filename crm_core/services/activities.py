@@ -16,7 +16,7 @@ from crm_core.access import (
     activity_clauses,
     check_activity,
     check_activity_written,
-    check_deal_link,
+    check_interaction_written,
     interaction_clauses,
     own_only,
 )
@@ -457,8 +457,9 @@ class Interactions(Service):
 
         ``at`` is when it happened (aware datetime; default now); link it to a
         contact, company and/or opportunity; ``subject`` and ``summary`` are text.
-        A sales user logs on their own deals only (an interaction follows its deal:
-        crm_core.access).
+        ``user`` (id or login; default: the acting user) is who had it. A sales user
+        logs on their own deals only (an interaction follows its deal) and in their
+        own name only (crm_core.access).
         """
         with self._tx() as s:
             return _as_dict(self._log_in(s, channel, direction, at, values))
@@ -525,7 +526,7 @@ class Interactions(Service):
             **_links(s),
         }
         apply_fields(obj, values, cleaners, record, errors)
-        check_deal_link(self.ws, s, obj.opportunity_id, "log an interaction on")
+        check_interaction_written(self.ws, s, obj)
         if not any(getattr(obj, link) for link in LINKS):
             errors.append(
                 FieldError(

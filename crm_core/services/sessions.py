@@ -214,10 +214,11 @@ class Sessions(Service):
                 .where(LoginSession.token_hash.in_(wanted), LoginSession.ended_at.is_(None))
             ).all()
             alive = set()
+            max_hours = _limit(s, "session_max_hours")
             for session, active in rows:
                 if not active:
                     session.ended_at, session.end_reason = now, "disabled"
-                elif session.expires_at <= now:
+                elif ends_at(session, max_hours) <= now:
                     session.ended_at, session.end_reason = now, "expired"
                 else:
                     alive.add(session.token_hash)
@@ -257,10 +258,15 @@ class Sessions(Service):
         an admin sees their own only."""
         with self._tx() as s:
             now = self.ws.clock()
+            max_hours = _limit(s, "session_max_hours")
             query = (
                 select(LoginSession, User.login)
                 .join(User, User.id == LoginSession.user_id)
-                .where(LoginSession.ended_at.is_(None), LoginSession.expires_at > now)
+                .where(
+                    LoginSession.ended_at.is_(None),
+                    LoginSession.expires_at > now,
+                    LoginSession.created_at > now - dt.timedelta(hours=max_hours),
+                )
                 .order_by(LoginSession.created_at.desc(), LoginSession.id.desc())
             )
             if login is not None:
@@ -276,7 +282,7 @@ class Sessions(Service):
                     "login": name,
                     "created_at": session.created_at,
                     "last_seen_at": session.last_seen_at,
-                    "expires_at": session.expires_at,
+                    "expires_at": ends_at(session, max_hours),
                     "address": session.address,
                     "user_agent": session.user_agent,
                 }
@@ -298,9 +304,17 @@ class Sessions(Service):
             return str(s.scalar(select(Setting.value).where(Setting.key == COOKIE_SECRET_KEY)))
 
 
+def ends_at(session: LoginSession, max_hours: int) -> dt.datetime:
+    """When ``session`` ends at the latest: the end it was given at the login, or
+    ``max_hours`` (``session_max_hours`` as it is set now) after the login, whichever
+    comes first, so that lowering the setting ends the sessions already older than
+    the new limit (raising it stretches none)."""
+    return min(session.expires_at, session.created_at + dt.timedelta(hours=max_hours))
+
+
 def _ran_out(s: Session, session: LoginSession, now: dt.datetime) -> str | None:
     """Why ``session`` has run out ("expired" or "idle"), or None while it has not."""
-    if session.expires_at <= now:
+    if ends_at(session, _limit(s, "session_max_hours")) <= now:
         return "expired"
     if now - session.last_seen_at > dt.timedelta(minutes=_limit(s, "session_idle_minutes")):
         return "idle"
