@@ -39,7 +39,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from crm_core.errors import CrmError
+from crm_core.errors import CrmError, ValidationError
+from crm_core.mail.service import paused
 from crm_core.models import Mailbox, OutboxMessage, Setting
 
 if TYPE_CHECKING:
@@ -116,17 +117,21 @@ def fetch_mailboxes(
 ) -> tuple[str, str | None]:
     """Fetch every active mailbox that keeps its password (in the environment or
     stored): one given at each fetch cannot be fetched unattended. Those another
-    process is fetching are left to it."""
+    process is fetching are left to it; those of a disabled user are not fetched (a
+    user who left keeps no way to link mail), and the result says so."""
     with ws.transaction() as s:
-        boxes = list(
+        found = list(
             s.scalars(
-                select(Mailbox.id)
+                select(Mailbox)
                 .where(Mailbox.active, Mailbox.password_source != "none")
                 .order_by(Mailbox.id)
             )
         )
+        held = {box.name: paused(s, box) for box in found}
+    boxes = [box.id for box in found if held[box.name] is None]
+    not_fetched = [f"{name}: not fetched ({why})" for name, why in held.items() if why]
     if not boxes:
-        return "no mailboxes", None
+        return "; ".join(not_fetched) or "no mailboxes", None
 
     def progress(*_: Any) -> None:  # after each batch written
         if stopping():
@@ -136,7 +141,10 @@ def fetch_mailboxes(
     for box in boxes:
         if stopping():
             raise Stopped("the server is stopping")
-        reports += ws.mail.fetch(box, progress=progress)
+        try:
+            reports += ws.mail.fetch(box, progress=progress)
+        except ValidationError as exc:  # deactivated, or its owner disabled, meanwhile
+            not_fetched.append(f"mailbox #{box}: not fetched ({exc})")
     done, errors = [], []
     for r in reports:
         if r.busy:
@@ -146,7 +154,7 @@ def fetch_mailboxes(
             done.append(f"{r.mailbox}: failed after {r.created} new")
         else:
             done.append(f"{r.mailbox}: {r.created} new of {r.fetched}")
-    return "; ".join(done), "; ".join(errors) or None
+    return "; ".join(done + not_fetched), "; ".join(errors) or None
 
 
 #: How often the drain job looks for messages in doubt in the Sent folders (an IMAP

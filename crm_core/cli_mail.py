@@ -3,7 +3,9 @@
 ``crmbook mail add-mailbox NAME --address ADDRESS --host HOST --login LOGIN
 --password-env VAR`` adds one; ``crmbook mail fetch [MAILBOX]`` reads what is new in
 it (or in every active mailbox) with a progress bar and prints each run's report;
-``crmbook mail status`` shows each mailbox's last run, lag and error.
+``crmbook mail status`` shows each mailbox's last run, lag and error, and why one is
+not fetched (deactivated, its owner disabled); ``crmbook mail deactivate-mailbox
+NAME`` stops fetching one, ``crmbook mail activate-mailbox NAME`` starts again.
 
 E-mail out: ``crmbook mail send CONTACT --template NAME [--preview]`` queues (or only
 shows) a templated message to a contact (an id or an e-mail address); ``crmbook mail
@@ -133,12 +135,38 @@ def fetch(
         raise typer.Exit(1)
 
 
+@mail_app.command("deactivate-mailbox")
+def deactivate_mailbox(
+    name: Annotated[str, typer.Argument(help="The mailbox.")],
+    workspace: WorkspaceOption = DEFAULT_WORKSPACE,
+) -> None:
+    """Stop fetching a mailbox (what it stored stays) until it is activated again."""
+    with acting(workspace) as ws:
+        box = ws.mail.deactivate_mailbox(name)
+    say(
+        f"mailbox {box['name']!r} deactivated: no fetch reads it; start again with:"
+        f" crmbook mail activate-mailbox {box['name']}"
+    )
+
+
+@mail_app.command("activate-mailbox")
+def activate_mailbox(
+    name: Annotated[str, typer.Argument(help="The mailbox.")],
+    workspace: WorkspaceOption = DEFAULT_WORKSPACE,
+) -> None:
+    """Fetch a deactivated mailbox again."""
+    with acting(workspace) as ws:
+        box = ws.mail.activate_mailbox(name)
+    say(f"mailbox {box['name']!r} is active: fetch it with: crmbook mail fetch {box['name']}")
+
+
 @mail_app.command("status")
 def status(workspace: WorkspaceOption = DEFAULT_WORKSPACE) -> None:
-    """Each mailbox: its last run, lag since it was last read to the end, last error."""
+    """Each mailbox: its last run, lag since it was last read to the end, last error,
+    and why a fetch leaves it alone (paused: deactivated, owner disabled)."""
     with acting(workspace) as ws:
         frame = ws.mail.status()
-    shown = frame.drop(columns=["last_report", "owner_id"])
+    shown = frame.drop(columns=["last_report", "owner_id", "active"])
     shown["last_run_at"] = [_when(x) for x in shown["last_run_at"]]
     shown["lag"] = [_lag(x) for x in shown["lag"]]
     _print_frame(shown)
@@ -254,6 +282,8 @@ def outbox(
     shown = frame[["id", "state", "recipient", "subject", "attempts", "reason"]].copy()
     unchecked = (shown["state"] == "sending") & shown["reason"].isna()
     shown.loc[unchecked, "reason"] = IN_DOUBT_NOTE
+    held = frame["held"].notna()
+    shown.loc[held, "reason"] = frame.loc[held, "held"]
     _print_frame(shown)
 
 
@@ -327,6 +357,8 @@ def drain(
         say(f"  bounced #{ident} (the address is marked bouncing): {reason}")
     for ident, reason in report.deferred.items():
         say(f"  queued again #{ident} (temporary failure, the next drain tries it): {reason}")
+    for ident, reason in report.held.items():
+        say(f"  #{ident} {reason}")
     _say_doubts(report.settled, report.doubts)
     if report.failed or report.bounced or report.unanswered or report.in_doubt or report.stopped:
         raise typer.Exit(1)

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from crm_core.errors import CrmError
-from crm_core.mail import imap, outbox
+from crm_core.mail import hosts, imap, outbox
 from crm_core.mail.run import password_of
 from crm_core.models import EmailMessage, Mailbox, OutboxMessage
 
@@ -199,6 +199,9 @@ def _search_box(
     """Look for ``wanted`` (outbox id, Message-ID) in ``box``'s Sent folders."""
     client = None
     try:
+        refused = hosts.box_refusal(ws, box)
+        if refused is not None:
+            raise CrmError(refused)
         password = password_of(ws, box, None)
         client = connect(box.host, box.port, box.security, box.login, password, timeout=timeout)
         folders = sent_folders(client)

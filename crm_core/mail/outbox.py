@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from crm_core.errors import CrmError, FieldError, NotFoundError, ValidationError
 from crm_core.mail import linking, threads
-from crm_core.models import Contact, EmailBounce, EmailMessage, OutboxMessage
+from crm_core.models import Contact, EmailBounce, EmailMessage, OutboxMessage, User
 
 if TYPE_CHECKING:
     from crm_core.workspace import Workspace
@@ -92,11 +92,11 @@ SUMMARY_LEN = 2000
 
 def claim(ws: Workspace, message_id: int) -> bool:
     """Move a queued message to ``sending`` (committed); False when another process
-    claimed it first or it is no longer queued."""
+    claimed it first, it is no longer queued or its author was disabled meanwhile."""
     with ws.transaction() as s:
         done = s.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id == message_id, OutboxMessage.state == "queued")
+            .where(OutboxMessage.id == message_id, OutboxMessage.state == "queued", not_held())
             .values(
                 state="sending",
                 sending_at=ws.clock(),
@@ -137,6 +137,25 @@ def ready(now: dt.datetime) -> Any:
     return and_(
         o.state == "queued",
         or_(o.sending_at.is_(None), o.attempts == 0, *waited),
+    )
+
+
+def author_disabled() -> Any:
+    """The condition of the messages whose author (the user who queued them) is
+    disabled: a drain holds them, queued, until the user is enabled again."""
+    return OutboxMessage.user_id.in_(select(User.id).where(User.active.is_(False)))
+
+
+def not_held() -> Any:
+    """The condition of the messages a drain may send as far as their author goes."""
+    return or_(OutboxMessage.user_id.is_(None), ~author_disabled())
+
+
+def held_reason(login: str) -> str:
+    """What a queued message of disabled user ``login`` shows (never sent while so)."""
+    return (
+        f"held: its author {login!r} is disabled; it stays queued, not sent, until they"
+        " are enabled again"
     )
 
 

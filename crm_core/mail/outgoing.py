@@ -49,7 +49,7 @@ _MESSAGE_ID = re.compile(r"<[^<>@\s\x00-\x1f\x7f]+@[^<>@\s\x00-\x1f\x7f]+>")
 OUTBOX_COLUMNS = [
     "id", "state", "contact_id", "recipient", "subject", "template", "language",
     "campaign_id", "message_id", "attempts", "reason", "queued_at", "sending_at",
-    "sent_at", "in_doubt",
+    "sent_at", "in_doubt", "held",
 ]  # fmt: skip
 
 
@@ -62,7 +62,8 @@ class MailOut:
     def configure(self, **values: Any) -> dict[str, Any]:
         """Store mail settings (admins): smtp_host, smtp_port, smtp_security, smtp_login,
         smtp_password_env, sender, rate_per_minute, language, unsubscribe_url,
-        attribution_days (see
+        attribution_days, allowed_mail_hosts (IMAP hosts that are not public servers a
+        mailbox of a user other than an admin may name anyway: :mod:`crm_core.mail.hosts`; see
         :mod:`crm_core.mail.smtp_config`; the environment overrides them). None clears one."""
         require_admin(self.ws, "change", "the mail settings")
         smtp_config.store(self.ws, values)
@@ -297,7 +298,9 @@ class MailOut:
         messages they queued. A message in ``sending`` for longer than a send takes
         (``in_doubt``; :data:`~crm_core.mail.outbox.SENDING_GRACE`) is in doubt: no run
         is sending it now. :meth:`check_in_doubt` (and every drain) looks for it in the Sent
-        folder; its ``reason`` says where it was not found; :meth:`resolve` settles it."""
+        folder; its ``reason`` says where it was not found; :meth:`resolve` settles it.
+        A queued message whose author is disabled is ``held`` (why: no drain sends it
+        until they are enabled again; None for every other message)."""
         query = select(OutboxMessage).order_by(OutboxMessage.id.desc())
         if state is not None:
             if state not in OUTBOX_STATES:
@@ -314,7 +317,19 @@ class MailOut:
             query = query.where(OutboxMessage.user_id == mine)
         now = self.ws.clock()
         with self.ws.transaction() as s:
-            rows = [outbox.as_dict(r, now) for r in s.scalars(query)]
+            disabled: dict[int, str] = {
+                ident: login
+                for ident, login in s.execute(
+                    select(User.id, User.login).where(User.active.is_(False))
+                )
+            }
+            rows = []
+            for r in s.scalars(query):
+                row = outbox.as_dict(r, now)
+                author = disabled.get(r.user_id) if r.user_id is not None else None
+                held = r.state == "queued" and author is not None
+                row["held"] = outbox.held_reason(author) if author and held else None
+                rows.append(row)
         return pd.DataFrame(rows, columns=OUTBOX_COLUMNS)
 
     def retry(self, message_id: int) -> dict[str, Any]:
@@ -364,12 +379,13 @@ class MailOut:
 
     # -- opt-out ----------------------------------------------------------------------
     def unsubscribe_link(self, contact_id: int) -> str:
-        """The contact's unsubscribe link (the setting's base URL and a signed token)."""
+        """The contact's unsubscribe link (the setting's base URL and a signed token);
+        only for a contact the acting user may write to (a sales user: one they own)."""
         cfg = smtp_config.load(self.ws)
         with self.ws.transaction() as s:
-            contact = s.get(Contact, contact_id) if v.is_id(contact_id) else None
-            if contact is None:
-                raise NotFoundError("contact", contact_id)
+            # A link opts the contact out as if they asked: made only by those who may
+            # write to them (a sales user: their own contacts), as compose and send.
+            contact = self._contact(s, contact_id, "make an unsubscribe link for")
             return cfg.unsubscribe_url + tokens.make(self.ws, contact.id, contact.email_key, s)
 
     def _read_token(self, token: Any) -> tuple[int, str]:

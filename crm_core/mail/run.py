@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from crm_core.errors import CrmError
-from crm_core.mail import credentials, imap, lease
+from crm_core.mail import credentials, hosts, imap, lease
 from crm_core.mail.parse import Unreadable, parse
 from crm_core.mail.report import FetchReport
 from crm_core.mail.store import Incoming, write_batch
@@ -105,6 +105,9 @@ def fetch_mailbox(
         return report
     client = None
     try:
+        refused = hosts.box_refusal(ws, box)  # resolved now, just before connecting
+        if refused is not None:
+            raise CrmError(refused)
         client = connect(
             box.host, box.port, box.security, box.login, password_of(ws, box, password)
         )

@@ -42,7 +42,7 @@ from crm_core.mail import campaigns, in_doubt, outbox, threads, tokens
 from crm_core.mail.compose import build_mime, unsubscribe_mailto
 from crm_core.mail.smtp import InDoubtError, SmtpTransport, Transport, Unbuildable, Unreachable
 from crm_core.mail.smtp_config import MailSettings, load
-from crm_core.models import Contact, Mailbox, OutboxMessage
+from crm_core.models import Contact, Mailbox, OutboxMessage, User
 
 if TYPE_CHECKING:
     from crm_core.workspace import Workspace
@@ -81,6 +81,8 @@ class DrainReport:
     unanswered: dict[int, str] = field(default_factory=dict)
     #: Why this run stopped before the queue was empty (the server unreachable).
     stopped: str | None = None
+    #: Left queued, not sent: their author is disabled (the reason).
+    held: dict[int, str] = field(default_factory=dict)
 
     def __str__(self) -> str:
         text = f"sent {len(self.sent)}, failed {len(self.failed)}"
@@ -92,6 +94,8 @@ class DrainReport:
             text += f", {len(self.settled)} found in a Sent folder (settled as sent)"
         if self.in_doubt:
             text += f", {len(self.in_doubt)} in doubt ({IN_DOUBT})"
+        if self.held:
+            text += f", {len(self.held)} held (their author is disabled)"
         if self.waited:
             text += f"; waited {self.waited:.0f} s for the rate limit"
         if self.stopped:
@@ -193,7 +197,9 @@ def drain(
 ) -> DrainReport:
     """Send the queued messages, oldest first (at most ``limit``), after looking for
     the messages in doubt in the Sent folders (``check_sent=False``: only list them).
-    A sales user's drain sends, checks and lists only the messages they queued."""
+    A sales user's drain sends, checks and lists only the messages they queued. A
+    message whose author (who queued it) is disabled is held: left queued, unsent
+    (listed in ``held``), and sent by a drain after they are enabled again."""
     settings = load(ws)
     report = DrainReport()
     mine = own_only(ws)
@@ -211,13 +217,26 @@ def drain(
                     .order_by(OutboxMessage.id)
                 )
             )
+    with ws.transaction() as s:
+        for ident, login in s.execute(
+            select(OutboxMessage.id, User.login)
+            .join(User, User.id == OutboxMessage.user_id)
+            .where(OutboxMessage.state == "queued", outbox.author_disabled(), *own)
+            .order_by(OutboxMessage.id)
+        ):
+            report.held[ident] = outbox.held_reason(login)
     tried: set[int] = set()
     try:
         while limit is None or len(tried) < limit:
             with ws.transaction() as s:
                 next_id = s.scalar(
                     select(OutboxMessage.id)
-                    .where(outbox.ready(ws.clock()), OutboxMessage.id.not_in(tried or {0}), *own)
+                    .where(
+                        outbox.ready(ws.clock()),
+                        outbox.not_held(),
+                        OutboxMessage.id.not_in(tried or {0}),
+                        *own,
+                    )
                     .order_by(OutboxMessage.queued_at, OutboxMessage.id)
                     .limit(1)
                 )

@@ -12,8 +12,8 @@ from sqlalchemy import or_, select
 
 from crm_core import validation as v
 from crm_core.access import check_unrestricted, interaction_clauses, own_only, require_admin
-from crm_core.errors import FieldError, NotFoundError
-from crm_core.mail import credentials, imap
+from crm_core.errors import FieldError, NotFoundError, ValidationError
+from crm_core.mail import credentials, hosts, imap
 from crm_core.mail.campaigns import mark_replies
 from crm_core.mail.outgoing import MailOut
 from crm_core.mail.report import FetchReport
@@ -26,6 +26,7 @@ from crm_core.models import (
     Mailbox,
     MailboxSecret,
     MailSkip,
+    User,
 )
 from crm_core.services.base import Cleaner, Service, apply_fields, raise_if, user_ref
 from crm_core.validation import Reject
@@ -99,12 +100,17 @@ class Mail(MailOut, Service):
         or login) makes it that user's; None makes it shared when an admin (or the
         workspace itself) adds it, and the acting user's own for anyone else: a sales
         user (or a manager) adds their own mailbox only, never a shared one or another
-        user's.
+        user's, and only on a public server: a ``host`` that is (or resolves to) a
+        loopback, private, link-local or other non-public address is refused unless an
+        admin allowed it (:mod:`crm_core.mail.hosts`, the mail setting
+        ``allowed_mail_hosts``).
         """
         record = f"mailbox (new) {name!r}"
         if owner is None and self.ws.role not in (None, "admin"):
             owner = self.ws.user_id  # a user's own mailbox, unless an admin says otherwise
         errors: list[FieldError] = []
+        checked = self.ws.role not in (None, "admin")
+        permitted = hosts.allowed(self.ws) if checked else set()
         if password_env is not None and password is not None:
             errors.append(
                 FieldError(record, "password", "***", "give password or password_env, not both")
@@ -154,6 +160,11 @@ class Mail(MailOut, Service):
                         f" {box.host!r}: use tls or starttls",
                     )
                 )
+            if checked and box.host:
+                # The server connects there and says how it went: not to its own network.
+                why = hosts.refusal(self.ws, box.host, permitted)
+                if why is not None:
+                    errors.append(FieldError(record, "host", host, why))
             if box.name and s.scalar(select(Mailbox.id).where(Mailbox.name == box.name)):
                 errors.append(FieldError(record, "name", name, "is the name of another mailbox"))
             raise_if(errors)
@@ -182,9 +193,14 @@ class Mail(MailOut, Service):
         progress: Progress | None = None,
         max_message_bytes: int = imap.MAX_MESSAGE_BYTES,
     ) -> list[FetchReport]:
-        """Fetch what is new in ``mailbox`` (a name or id), or in every active mailbox:
-        one report per mailbox. A mailbox another process is fetching is left to it
-        (its report says ``busy``). Like the ERP sync, a fetch links mail to any deal:
+        """Fetch what is new in ``mailbox`` (a name or id), or in every active mailbox
+        whose owner is not disabled: one report per mailbox. A mailbox deactivated
+        (:meth:`deactivate_mailbox`) or of a disabled user is not fetched: naming one is
+        refused (ValidationError) saying which. A mailbox of a user other than an admin
+        is not fetched from a host that is no public server (:mod:`crm_core.mail.hosts`):
+        the acting user's named fetch is refused, any other's report says why. A mailbox
+        another process is fetching is left to it (its report says ``busy``). Like the
+        ERP sync, a fetch links mail to any deal:
         a user who sees only their own deals runs it on their own mailbox only (named,
         with its password given or stored), and it runs as the scheduler's fetch of
         that mailbox would, journaled as theirs (what it links to another rep's deal
@@ -195,9 +211,21 @@ class Mail(MailOut, Service):
             runner = self._own_mailbox_runner(mailbox)
         with self._tx() as s:
             if mailbox is None:
-                boxes = list(s.scalars(select(Mailbox).where(Mailbox.active).order_by(Mailbox.id)))
+                boxes = [
+                    box
+                    for box in s.scalars(select(Mailbox).where(Mailbox.active).order_by(Mailbox.id))
+                    if paused(s, box) is None
+                ]
             else:
-                boxes = [self._box(s, mailbox)]
+                box = self._box(s, mailbox)
+                _refuse_paused(s, box)
+                boxes = [box]
+        if mailbox is not None and self.ws.role not in (None, "admin"):
+            why = hosts.box_refusal(self.ws, boxes[0])
+            if why is not None:
+                raise ValidationError(
+                    [FieldError(f"mailbox {boxes[0].name!r}", "host", boxes[0].host, why)]
+                )
         reports = [
             fetch_mailbox(
                 runner,
@@ -226,10 +254,38 @@ class Mail(MailOut, Service):
                 check_unrestricted(self.ws, "fetch", "mailboxes other than their own")
         return self.ws._unrestricted()
 
+    def deactivate_mailbox(self, mailbox: Any) -> dict[str, Any]:
+        """Stop fetching ``mailbox`` (a name or id): no fetch reads it (the scheduler's
+        skips it, naming it is refused) until :meth:`activate_mailbox`; what it stored
+        stays. Its owner, a manager or an admin. Journaled. Returns the mailbox."""
+        return self._set_active(mailbox, False)
+
+    def activate_mailbox(self, mailbox: Any) -> dict[str, Any]:
+        """Fetch a deactivated ``mailbox`` again (as :meth:`deactivate_mailbox`)."""
+        return self._set_active(mailbox, True)
+
+    def _set_active(self, mailbox: Any, active: bool) -> dict[str, Any]:
+        action = "activate" if active else "deactivate"
+        with self._tx() as s:
+            try:
+                box = self._box(s, mailbox)
+            except NotFoundError:
+                # a sales user is not told whether another user's mailbox exists
+                check_unrestricted(self.ws, action, "mailboxes other than their own")
+                raise
+            if box.owner_id is None or box.owner_id != self.ws.user_id:
+                check_unrestricted(self.ws, action, "mailboxes other than their own")
+            if box.active != active:
+                box.active = active
+                s.flush()
+            return _as_dict(box)
+
     def status(self) -> pd.DataFrame:
         """Each mailbox with its last run, lag (since it was last read to the end),
-        last error and whether a process is fetching it now (a sales user: the shared
-        ones and their own)."""
+        last error, whether a process is fetching it now, whether it is ``active`` and
+        why a fetch leaves it alone (``paused``: ``deactivated``, ``owner 'x'
+        disabled``; None when it is fetched) (a sales user: the shared ones and their
+        own)."""
         now = self.ws.clock()
         mine = own_only(self.ws)
         query = select(Mailbox).order_by(Mailbox.name)
@@ -248,11 +304,13 @@ class Mail(MailOut, Service):
                     "last_error": b.last_error,
                     "fetching": b.lease_until is not None and b.lease_until > now,
                     "last_report": b.last_report,
+                    "active": b.active,
+                    "paused": paused(s, b),
                 }
                 for b in s.scalars(query)
             ]
         columns = ["id", "name", "address", "owner_id", "folders", "last_run_at", "lag"]
-        columns += ["last_error", "fetching", "last_report"]
+        columns += ["last_error", "fetching", "last_report", "active", "paused"]
         return pd.DataFrame(rows, columns=columns)
 
     def skipped(self, mailbox: Any) -> pd.DataFrame:
@@ -379,6 +437,48 @@ class Mail(MailOut, Service):
             if found is None or found.status != "proposed":
                 raise NotFoundError("contact proposal", proposal_id)
             found.status, found.decided_at = "dismissed", self.ws.clock()
+
+
+def paused(s: Any, box: Mailbox) -> str | None:
+    """Why no fetch reads ``box`` now (deactivated, its owner disabled); None: one may."""
+    if not box.active:
+        return "deactivated"
+    if box.owner_id is not None:
+        owner = s.get(User, box.owner_id)
+        if owner is not None and not owner.active:
+            return f"owner {owner.login!r} disabled"
+    return None
+
+
+def _refuse_paused(s: Any, box: Mailbox) -> None:
+    """Refuse fetching ``box`` by name when it is deactivated or its owner disabled."""
+    record = f"mailbox {box.name!r}"
+    if not box.active:
+        raise ValidationError(
+            [
+                FieldError(
+                    record,
+                    "active",
+                    False,
+                    "is deactivated: it is not fetched until it is activated again"
+                    " (ws.mail.activate_mailbox, crmbook mail activate-mailbox)",
+                )
+            ]
+        )
+    why = paused(s, box)
+    if why is not None:
+        owner = s.get(User, box.owner_id)
+        raise ValidationError(
+            [
+                FieldError(
+                    record,
+                    "owner",
+                    owner.login if owner is not None else box.owner_id,
+                    "is disabled: a disabled user's mailbox is not fetched (it would link"
+                    " mail for someone who left) until they are enabled again",
+                )
+            ]
+        )
 
 
 def _required_email(value: Any) -> str:

@@ -21,6 +21,9 @@ unsubscribe_url    CRMBOOK_UNSUBSCRIBE_URL     the link's base, the token append
                    CRMBOOK_UNSUBSCRIBE_SECRET  the secret signing unsubscribe links
 attribution_days   CRMBOOK_ATTRIBUTION_DAYS    how long after a campaign message a deal
                                                its reply leads to is the campaign's (90)
+allowed_mail_hosts (none)                      IMAP hosts that are not public servers a
+                                               non-admin's mailbox may name anyway
+                                               (:mod:`crm_core.mail.hosts`; none)
 =================  ==========================  ===========================================
 """
 
@@ -35,6 +38,7 @@ from sqlalchemy import select
 
 from crm_core import validation as v
 from crm_core.errors import FieldError, ValidationError
+from crm_core.mail import hosts
 from crm_core.models import Setting
 
 if TYPE_CHECKING:
@@ -53,6 +57,7 @@ ENV = {
     "language": "CRMBOOK_MAIL_LANGUAGE",
     "unsubscribe_url": "CRMBOOK_UNSUBSCRIBE_URL",
     "attribution_days": "CRMBOOK_ATTRIBUTION_DAYS",
+    "allowed_mail_hosts": None,
 }
 PASSWORD_ENV = "CRMBOOK_SMTP_PASSWORD"
 DEFAULTS = {
@@ -74,6 +79,7 @@ _CLEANERS: dict[str, Callable[[Any], str | None]] = {
     "language": v.language,
     "unsubscribe_url": lambda x: v.optional_text(x, 300),
     "attribution_days": lambda x: str(v.integer(x, minimum=1, maximum=3650)),
+    "allowed_mail_hosts": hosts.clean_list,
 }
 
 
@@ -91,6 +97,8 @@ class MailSettings:
     language: str
     unsubscribe_url: str
     attribution_days: int
+    #: Hosts a non-admin's mailbox may name though they are not public servers.
+    allowed_mail_hosts: tuple[str, ...] = ()
 
 
 def store(ws: Workspace, values: dict[str, Any]) -> None:
@@ -158,4 +166,5 @@ def load(ws: Workspace) -> MailSettings:
         language=value("language") or "en",
         unsubscribe_url=value("unsubscribe_url") or DEFAULTS["unsubscribe_url"],
         attribution_days=int(value("attribution_days") or DEFAULTS["attribution_days"]),
+        allowed_mail_hosts=tuple(filter(None, (kept.get("allowed_mail_hosts") or "").split(","))),
     )

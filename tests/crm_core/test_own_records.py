@@ -1018,6 +1018,8 @@ TABLE: dict[str, Any] = {
         ]
     ),
     # -- interactions -----------------------------------------------------------------
+    # A rep logs on their own deals only, and in their own name only: a call logged
+    # as olga's would count in her timeline, workload and interactions figures.
     "interactions.prepare": Refused(
         lambda r: [
             in_session(
@@ -1025,19 +1027,36 @@ TABLE: dict[str, Any] = {
                 lambda s: r.a.interactions.prepare(
                     s, "call", "out", None, {"opportunity": r.b_deal, "subject": "Mine"}
                 ),
-            )
+            ),
+            in_session(
+                r.a,
+                lambda s: r.a.interactions.prepare(
+                    s, "call", "out", None, {"contact": r.imran, "user": "olga"}
+                ),
+            ),
         ]
     ),
     "interactions.log": Refused(
         lambda r: [
             lambda: r.a.interactions.log("call", "out", opportunity=r.b_deal, subject="Mine"),
             lambda: r.a.interactions.log("call", "out", opportunity=r.b_won, contact=r.irina),
+            lambda: r.a.interactions.log("call", "out", contact=r.imran, user="olga"),
+            lambda: r.a.interactions.log("call", "out", contact=r.imran, user_id=r.olga),
+            lambda: r.a.interactions.log(
+                "call", "out", opportunity=r.a_deal, contact=r.imran, user="olga"
+            ),
         ]
     ),
     "interactions.log_and_schedule": Refused(
         lambda r: [
             lambda: r.a.interactions.log_and_schedule(
                 "call", "out", "call", "Next", TODAY, opportunity=r.b_deal, subject="Mine"
+            ),
+            lambda: r.a.interactions.log_and_schedule(
+                "call", "out", "call", "Next", TODAY, contact=r.imran, user="olga"
+            ),
+            lambda: r.a.interactions.log_and_schedule(
+                "call", "out", "call", "Next", TODAY, contact=r.imran, user_id=r.olga
             ),
         ]
     ),
@@ -1231,10 +1250,14 @@ TABLE: dict[str, Any] = {
         lambda r: r.a.mail.unsubscribe_preview(r.ws.mail.unsubscribe_link(r.irina).split("=")[-1]),
         equals({"email": "***", "language": None, "no_marketing": False}),  # no address
     ),
-    "mail.unsubscribe_link": Allowed(
-        PARTIES + "; the link names the contact only in its signed token",
-        lambda r: "Irina" in r.a.mail.unsubscribe_link(r.irina),
-        equals(False),
+    # a link opts the contact out as if they asked: made only for one A may write to
+    "mail.unsubscribe_link": Refused(lambda r: [lambda: r.a.mail.unsubscribe_link(r.irina)]),
+    # a user switches their own mailbox off and on only: not olga's
+    "mail.deactivate_mailbox": Refused(
+        lambda r: (lambda f: [lambda: r.a.mail.deactivate_mailbox(f["box"])])(mail_facts(r))
+    ),
+    "mail.activate_mailbox": Refused(
+        lambda r: (lambda f: [lambda: r.a.mail.activate_mailbox(f["box"])])(mail_facts(r))
     ),
     # -- custom fields ----------------------------------------------------------------
     "custom_fields.define_in": Refused(

@@ -124,6 +124,7 @@ def test_another_users_own_mailbox_is_not_believed(crm, smtpd):
     Sent folder, over IMAP or as fetched, settles no message he did not queue."""
     ws, server = crm["ws"], crm["server"]
     configure(ws, smtpd)
+    ws.mail.configure(allowed_mail_hosts=[server.host])  # his mailbox: on loopback
     bilal = ws.users.add("Bilal Ahmed", "bilal", role="sales", password="bilal-pass-1")
     with ws.transaction() as s:
         s.scalars(select(Mailbox)).one().owner_id = bilal["id"]
