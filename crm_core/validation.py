@@ -44,10 +44,10 @@ class Reject(ValueError):
 # "evilexe.png"; a note's "PKR \u202e000,05" reads "PKR 50,000" to the next user).
 # Urdu and Arabic need none of them; the marks U+200E/U+200F (LRM, RLM) stay allowed.
 # Multi-line fields (notes, descriptions) also take tab, line feed and carriage return.
-_DIRECTION_CONTROLS = "\u202a-\u202e\u2066-\u2069"
-_NOT_TEXT = re.compile(f"[\x00-\x1f\x7f-\x9f{_DIRECTION_CONTROLS}\ud800-\udfff]")
+DIRECTION_CONTROLS = "\u202a-\u202e\u2066-\u2069"
+_NOT_TEXT = re.compile(f"[\x00-\x1f\x7f-\x9f{DIRECTION_CONTROLS}\ud800-\udfff]")
 _NOT_TEXT_MULTILINE = re.compile(
-    f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_DIRECTION_CONTROLS}\ud800-\udfff]"
+    f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{DIRECTION_CONTROLS}\ud800-\udfff]"
 )
 # What a database cannot store at all: NUL (PostgreSQL refuses it in text, SQLite's
 # text functions stop at it) and surrogates.
@@ -187,6 +187,13 @@ def phone(value: Any, *regions: str | None) -> str | None:
     numbers but is no valid one there is not read in the later regions: with ``US,
     PK``, ``(614) 177-4937`` is refused as no valid US number, not taken for the
     Pakistani ``+926141774937``.
+
+    A number with an extension (``+1 614-555-0142 ext. 345``, ``x12``, ``;ext=5``) is
+    refused, naming the extension: a phone holds one E.164 number, which has no room
+    for it, and a number without it reaches someone else. Refused as a value that came
+    from elsewhere may be (``keep``), it is kept as written and marked, never stored
+    without its extension; and it is no key a record is matched by
+    (:mod:`crm_core.keys`).
     """
     raw = optional_text(value, 40)
     if raw is None:
@@ -200,6 +207,11 @@ def phone(value: Any, *regions: str | None) -> str | None:
         except phonenumbers.NumberParseException as exc:
             problem = problem or exc
             continue
+        if candidate.extension:
+            raise Reject(
+                f"has the extension {candidate.extension}, which a phone number here cannot "
+                "hold: enter the number without it and put the extension in the notes"
+            )
         if phonenumbers.is_valid_number(candidate):
             return phonenumbers.format_number(candidate, phonenumbers.PhoneNumberFormat.E164)
         parsed = parsed or candidate

@@ -11,7 +11,7 @@ from sqlalchemy import Text, delete, insert, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from crm_core.db import insert_returning
-from crm_core.models import ExternalLink
+from crm_core.models import ExternalLink, SyncState
 
 _COLUMNS = (
     ExternalLink.id,
@@ -167,8 +167,32 @@ class Binder:
         )
         link.remote_write_date = remote_write_date
 
-    def unbind(self, s: Session, link: Link) -> None:
-        """Delete a link (its remote record is gone), in ``s``."""
+    def unbind(self, s: Session, link: Link, *, deleted: bool = False) -> None:
+        """Delete a link (its remote record is gone), in ``s``. ``deleted``: the ERP
+        deleted the remote record; the local record is remembered as one whose twin
+        was deleted (see :meth:`orphans`)."""
         s.execute(delete(ExternalLink).where(ExternalLink.id == link.id))
         self._by_local.pop((link.entity, link.local_id), None)
         self._by_remote.pop((link.entity, link.remote_id), None)
+        if deleted:
+            key = orphan_key(link.entity, link.local_id)
+            if s.get(SyncState, (self.backend, key)) is None:
+                s.add(SyncState(backend=self.backend, key=key, value=str(link.remote_id)))
+
+    def orphans(self, s: Session, entity: str) -> set[int]:
+        """The local records of ``entity`` whose twin the ERP deleted (archived here
+        by the sync, their link dropped): never the twin of another remote record,
+        which would take over the deleted one's record, its history and its values
+        (see :mod:`erp_bridge.matching`)."""
+        prefix = orphan_key(entity, 0)[:-1]
+        keys = s.scalars(
+            select(SyncState.key).where(
+                SyncState.backend == self.backend, SyncState.key.startswith(prefix)
+            )
+        )
+        return {int(k[len(prefix) :]) for k in keys if k[len(prefix) :].isdigit()}
+
+
+def orphan_key(entity: str, local_id: int) -> str:
+    """The sync state remembering that the ERP deleted the twin of a local record."""
+    return f"deleted-twin:{entity}:{local_id}"

@@ -195,7 +195,7 @@ class Exporter:
                     )
                 if not found:  # deleted in the ERP: archive (or mark done) here too
                     rep.archived += self.rec.vanished(emap, obj)
-                    self.ctx.binder.unbind(s, link)
+                    self.ctx.binder.unbind(s, link, deleted=True)
                     return None
                 pushed = rep.pushed_updated
                 self.rec.merge_pair(s, emap, obj, found[0], rep, pushing=True)

@@ -467,7 +467,7 @@ class Importer:
                 obj = self.rec.load_local(s, emap.entity, link.local_id)
                 if obj is not None:
                     rep.archived += self.rec.vanished(emap, obj)
-                self.ctx.binder.unbind(s, link)
+                self.ctx.binder.unbind(s, link, deleted=True)
 
     def apply_each(
         self,

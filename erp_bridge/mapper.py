@@ -117,6 +117,12 @@ class FieldMap:
     #: that stage's default probability, so a stage taken from the ERP brings the
     #: ERP's probability with it, or the two sides would stay apart.
     brings: tuple[str, ...] = ()
+    #: Local fields this one is taken from a side only together with: when the other
+    #: side's value of one of them wins (see :meth:`EntityMap.taken_along`), this one
+    #: keeps that side's value too. A deal's outcome and its stage are one fact: an
+    #: outcome "won" taken from the ERP while the stage kept is this side's open one
+    #: would make a won deal in an open stage.
+    needs: tuple[str, ...] = ()
 
     def read_remote(self, record: dict[str, Any], ctx: Context) -> Any:
         """This field's local value from a remote record."""
@@ -221,9 +227,16 @@ class EntityMap:
         deal's stage pulled from the ERP comes with the ERP's probability. A brought
         field in ``kept`` (the other side's values that win, such as a probability
         edited here while the ERP moved the stage) takes that value instead, written
-        again after the field that brings it; one ``chosen`` has is left as it is."""
-        out = dict(chosen)
-        taken = set(chosen)
+        again after the field that brings it; one ``chosen`` has is left as it is. A
+        field that :attr:`FieldMap.needs` one in ``kept`` is not taken: it stays as
+        this side has it, with the field kept."""
+        needs = {f.local: f.needs for f in self.fields}
+        out = {
+            name: value
+            for name, value in chosen.items()
+            if kept is None or not any(n in kept for n in needs.get(name, ()))
+        }
+        taken = set(out)
         # What is brought brings its own: an outcome a stage, the stage its probability.
         while taken:
             brought: set[str] = set()

@@ -10,7 +10,12 @@ dots, the phones as E.164 (a national number read in the record's own country, t
 the workspace's phone region), computed the same way on both sides from values in
 local terms. Only records with no link are candidates, and never a local record merged
 into another one: its keys find the record it was merged into (see
-:func:`crm_core.imports.matching.survivors`, which the imports follow too).
+:func:`crm_core.imports.matching.survivors`, which the imports follow too). Nor is a
+local record whose twin the ERP deleted (archived by the sync, its link dropped: see
+:meth:`~erp_bridge.binder.Binder.orphans`) the twin of a new remote record: that
+would restore it as another party, with the deleted one's history, and send its
+values (an e-mail) to the new record. A phone kept as written (one with an extension:
+see :func:`crm_core.validation.phone`) is no key.
 
 - One candidate, which no other record of the same batch claims too: the two are
   linked and merged field by field like any synced pair (see
@@ -195,9 +200,12 @@ class Matching:
             kinds = tuple(k for k in KINDS if k in ENTITY_KEYS[entity])
             keys = {int(r["id"]): self.keys(emap.from_remote(r, self.ctx)) for r in records}
             finds = Matcher(entity, kinds).find(s, list(keys.values()))
+            orphans = binder.orphans(s, entity)
             found = {
                 rid: {
-                    lid: ks for lid, ks in f.strong.items() if binder.by_local(entity, lid) is None
+                    lid: ks
+                    for lid, ks in f.strong.items()
+                    if binder.by_local(entity, lid) is None and lid not in orphans
                 }
                 for rid, f in zip(keys, finds, strict=True)
             }

@@ -262,6 +262,12 @@ class Reconciler:
         # A stage pulled brings the ERP's probability (crm_core would reset it to the
         # stage's default), or this side's own when that is what goes to the ERP.
         to_local = emap.taken_along({k: remote[k] for k in result.to_local}, remote, to_remote)
+        # A field not taken because what it needs is kept from here (an outcome won in
+        # the ERP, the stage kept here): this side's value goes with the kept one, so
+        # that the ERP's record agrees (a lead lost there is reopened in the stage kept).
+        to_remote.update(
+            {k: local[k] for k in result.to_local if k not in to_local and k not in unknown}
+        )
         if emap.direction == "pull":  # the ERP's copy is the reference: take it whole
             to_local.update({k: remote[k] for k in to_remote})
             to_remote = {}

@@ -42,6 +42,7 @@ from crm_core.imports.encoding import best_code_page
 from crm_core.mail.bounces import Bounce, find_bounce
 from crm_core.mail.html_text import html_to_text
 from crm_core.models.mail import MESSAGE_ID_LEN
+from crm_core.validation import DIRECTION_CONTROLS
 
 #: The most characters of a message's text an interaction's summary keeps.
 SUMMARY_CHARS = 4000
@@ -64,6 +65,7 @@ MAX_ADDRESS_LEN = 254
 MAX_REFERENCES = 100
 _MSG_ID = re.compile(r"<[^<>\s]+>")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+_DIRECTIONS = re.compile(f"[{DIRECTION_CONTROLS}]")
 _QUOTED = re.compile(r"^\s*>.*$", re.MULTILINE)
 
 
@@ -115,9 +117,12 @@ class ParsedMail:
 
 def clean_text(value: str | None, multiline: bool = False) -> str | None:
     """Text a database and crm_core's validation accept: control characters and lone
-    surrogates become spaces (tab and line breaks kept in ``multiline`` text)."""
+    surrogates become spaces (tab and line breaks kept in ``multiline`` text), and the
+    invisible direction controls are removed (a sender's "PKR \u202e000,05" would read
+    "PKR 50,000" in the timeline)."""
     if value is None:
         return None
+    value = _DIRECTIONS.sub("", value)
     if multiline:
         value = value.replace("\r\n", "\n").replace("\r", "\n")
         value = re.sub(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]", " ", value)

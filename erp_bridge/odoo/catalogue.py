@@ -70,6 +70,8 @@ LOOKUPS = {
     CURRENCY: Lookup(["name"]),
     # The companies' currencies: a lead's amounts are in its company's.
     "res.company": Lookup(["currency_id"]),
+    # Each lead's own currency: read only where the companies keep different ones.
+    "crm.lead": Lookup(["company_currency"]),
     "mail.activity.type": Lookup(["name", "res_model"]),
     # Only the models activities are on.
     "ir.model": Lookup(["model"], [["model", "in", ["crm.lead", "res.partner"]]]),

@@ -219,10 +219,42 @@ def erp_currency(ctx: Context) -> str | None:
     return str(currency[1]) if isinstance(currency, list | tuple) and currency else None
 
 
-def lead_currency(_record: Any, ctx: Context) -> str | None:
-    """The currency of a lead's ``expected_revenue``: the Odoo company's (Odoo 16-18
-    keep lead amounts in it), never the workspace's."""
-    return erp_currency(ctx)
+#: Each lead's currency as Odoo computes it (``company_currency``: its company's, or for
+#: a lead with no company the syncing user's company's), read whole once per run, and
+#: only where Odoo's companies keep their amounts in different currencies.
+LEAD_CURRENCY = "crm.lead"
+
+
+def _code(currency: Any) -> str | None:
+    return str(currency[1]) if isinstance(currency, list | tuple) and currency else None
+
+
+def lead_currency(record: Any, ctx: Context) -> str | None:
+    """The currency of a lead's ``expected_revenue``: its own company's (Odoo 16-18
+    keep a lead's amounts in ``company_currency``), never the workspace's.
+
+    Where every company Odoo shows keeps one currency, that one. Where they keep
+    several, Odoo's ``company_currency`` of the lead (:data:`LEAD_CURRENCY`; a lead
+    created since is read alone): a lead of "Euro Branch" is in EUR, whatever the
+    main company keeps. A lead Odoo gives no currency is refused naming why: its
+    amount is never taken in a guessed currency."""
+    companies = ctx.reference(COMPANY)
+    codes = {_code(row.get("currency_id")) for row in companies.values()}
+    if len(codes) <= 1:
+        return erp_currency(ctx)
+    rid = record.get("id")
+    row = ctx.reference(LEAD_CURRENCY).get(rid) if rid else None
+    if row is None and rid:
+        row = next(iter(ctx.read(LEAD_CURRENCY, [rid], ["company_currency"])), None)
+    code = _code((row or {}).get("company_currency"))
+    if code is None:
+        kept = ", ".join(sorted(c for c in codes if c))
+        raise ValueError(
+            f"currency: Odoo gives the lead no currency, and its companies keep amounts "
+            f"in {kept}; its amount is not taken in a guessed currency. Set the lead's "
+            "company in Odoo, and the next run reads it"
+        )
+    return code
 
 
 def amounts_in_erp_currency(value: Any, ctx: Context) -> Fields:
@@ -472,6 +504,9 @@ def lead_map() -> EntityMap:
         FieldMap("lost_reason_id", "lost_reason_id", link="lost_reason", owner="crm"),
         # An outcome taken from Odoo brings Odoo's stage: a lost deal restored there
         # (active again, in its stage) leaves the local Lost stage, which Odoo has not.
+        # And it is not taken when the stage kept is this side's (a stage conflict the
+        # CRM wins): a lead won in Odoo while moved here stays open here, in the stage
+        # kept, with that stage's status, close date and probability.
         FieldMap(
             "outcome",
             "active",
@@ -480,6 +515,7 @@ def lead_map() -> EntityMap:
             owner="crm",
             reads=("active", "lost_reason_id", "probability", "stage_id"),
             brings=("stage_id",),
+            needs=("stage_id",),
         ),
         # When a won or lost deal closed: Odoo's date, not the time of the pull.
         FieldMap("closed_at", "date_closed", datetime_in, closed_out, owner="crm"),

@@ -191,6 +191,23 @@ def test_a_phone_is_read_in_each_region_in_turn_and_the_refusal_names_them():
         v.phone("+1 555 0000001", "BD", "PK")
 
 
+@pytest.mark.parametrize(
+    ("raw", "ext"),
+    [
+        ("+1 614-555-0142 ext. 345", "345"),
+        ("614.555.0199 ext. 12", "12"),
+        ("(614) 555-0199 x12", "12"),
+        ("+92 300 1234567;ext=5", "5"),
+    ],
+)
+def test_a_phone_with_an_extension_is_refused_naming_it_never_cut(raw, ext):
+    # Stored as E.164 the extension was silently dropped (+16145550142): a number
+    # that reaches someone else. Refused, it may be kept as written (keep=True).
+    with pytest.raises(v.Reject, match=rf"has the extension {ext}\b") as refused:
+        v.phone(raw, "US", "PK")
+    assert refused.value.keep
+
+
 def test_phone_readings_give_every_region_a_national_number_is_valid_in():
     readings = v.phone_readings("01711 234567")
     assert "BD" in readings["+8801711234567"]

@@ -135,6 +135,8 @@ class Ctx:
             "crm.tag": {7: {"name": "VIP"}, 8: {"name": "Export"}},
             "res.company": {2: {"currency_id": [3, "EUR"]}, 1: {"currency_id": [2, "USD"]}},
             "res.partner.category": {7: {"name": "VIP"}},
+            # companies keeping two currencies: a lead's is Odoo's own answer for it
+            "crm.lead": {3: {"company_currency": [2, "USD"]}},
         }
         self.created: list[str] = []
 
@@ -185,7 +187,7 @@ def test_lead_map_both_directions():
         "stage_id": None,
         "probability": Decimal("100.00"),
         "expected_revenue": Decimal("1500000.50"),
-        "currency": "USD",  # the main (first) company's
+        "currency": "USD",  # its company's, as Odoo gives it
         "expected_close": dt.date(2026, 7, 31),
         "priority": 2,
         "tags": ["Export", "VIP"],

@@ -228,3 +228,21 @@ def test_undeclared_8bit_subjects_and_bodies_are_read_in_their_code_page(charset
     )
     parsed = parse(raw)
     assert (parsed.subject, parsed.summary) == (subject, body)
+
+
+def test_a_senders_direction_controls_are_removed_from_subject_name_and_text():
+    """An outside sender's "PKR \u202e000,05" would read "PKR 50,000" in the timeline: the
+    invisible direction controls no field takes from a user are not taken from a message
+    either; the marks LRM and RLM, which Urdu text uses, stay."""
+    raw = message(
+        frm=f'"Imran \u202eKhan\u202c" <{IMRAN}>',
+        to=OWN,
+        subject="Price: PKR \u202e000,05\u202c",
+        body="قیمت\u200f: PKR \u2067000,05\u2069 per unit",
+        mid="<bidi@k.example.com>",
+        date=when(11, 10),
+    )
+    parsed = parse(raw)
+    assert parsed.subject == "Price: PKR 000,05"
+    assert parsed.from_name == "Imran Khan"
+    assert parsed.summary == "قیمت\u200f: PKR 000,05 per unit"
