@@ -21,8 +21,12 @@ from sqlalchemy.orm.attributes import flag_modified
 from crm_core import collation, text
 from crm_core.models import Company, Contact, JournalEntry, SearchTerm, Versioned
 
-# Columns that are derived or bookkeeping: journaling them would only add noise.
-_SKIP = {"version", "created_at", "updated_at", "name_key", "email_key", "city_key"}
+#: Columns that are derived or bookkeeping (a name's search and sort keys, rewritten
+#: with each rename): journaling them would only add noise. An older journal may hold
+#: rows of ``sort_key``; whoever shows a record's changes leaves these out.
+NOT_JOURNALED = frozenset(
+    {"version", "created_at", "updated_at", "name_key", "email_key", "city_key", "sort_key"}
+)
 # Columns whose values must never be copied anywhere.
 _SECRET = {"password_hash"}
 _INDEXED: dict[type, str] = {Company: "company", Contact: "contact"}
@@ -77,7 +81,7 @@ def _changes(obj: Any) -> Iterable[tuple[str, Any, Any]]:
     state = inspect(obj)
     for attr in state.mapper.column_attrs:
         key = attr.key
-        if key in _SKIP:
+        if key in NOT_JOURNALED:
             continue
         hist = state.attrs[key].history
         if not hist.has_changes():
@@ -113,7 +117,7 @@ def _snapshot(obj: Any) -> dict[str, Any]:
     state = inspect(obj)
     out = {}
     for attr in state.mapper.column_attrs:
-        if attr.key in _SKIP or attr.key in _SECRET:
+        if attr.key in NOT_JOURNALED or attr.key in _SECRET:
             continue
         out[attr.key] = getattr(obj, attr.key)
     return out

@@ -95,6 +95,19 @@ SESSION_LINGER_S = 15.0
 URL_DELAY_MS = 700
 
 
+def role_word(role: str | None) -> str:
+    """A user's role (crm_core's ``sales``, ``manager``, ``admin``; None: the
+    workspace's owner) in the session's language, as the header shows it."""
+    words = {
+        "sales": i18n.pgettext("role", "sales"),
+        "manager": i18n.pgettext("role", "manager"),
+        "admin": i18n.pgettext("role", "admin"),
+        "owner": i18n.pgettext("role", "owner"),
+    }
+    name = role or "owner"
+    return words.get(name, name)
+
+
 def reminder_text(ws: Workspace) -> str:
     """ "Time to call" for the acting user: what is overdue and due today ('' if none)."""
     if ws.user_id is None:
@@ -454,7 +467,7 @@ class StaffApp:
         who = self.ws.login or "owner"
         token = (pn.state.headers or {}).get(XSRF_HEADER) if pn.state.curdoc else None
         user = pn.pane.HTML(
-            f'<span class="crm-user">{html.escape(who)} ({html.escape(self.ws.role or "owner")})'
+            f'<span class="crm-user">{html.escape(who)} ({html.escape(role_word(self.ws.role))})'
             "</span> · " + logout_html(token if isinstance(token, str) else None),
             margin=(10, 20),
             stylesheets=[APP_CSS, LOGOUT_CSS],

@@ -654,6 +654,7 @@ class ContactBook(ComponentView):
         )
         search = pn.widgets.TextInput(
             value=m.query,
+            value_input=m.query,
             label=_("Search"),
             placeholder=_("Name words, any script…"),
             css_classes=["crm-contact-search"],
@@ -662,7 +663,14 @@ class ContactBook(ComponentView):
         # elsewhere, so the text being typed is never pushed under the cursor.
         search.param.watch(lambda e: m.param.update(query=e.new), "value_input")
         m.param.watch(
-            lambda e: None if search.value_input == e.new else search.param.update(value=e.new),
+            # both: ``value`` alone leaves ``value_input`` (what the box shows, and
+            # what this compares with) at the old query, and a query emptied later
+            # (an address without one) then looked already shown
+            lambda e: (
+                None
+                if search.value_input == e.new
+                else search.param.update(value=e.new, value_input=e.new)
+            ),
             "query",
         )
         filters = [
@@ -823,6 +831,19 @@ class ContactBook(ComponentView):
             )
             for field, label in labels.items()
         }
+
+        # Each kind's form its own values: what was typed for a new contact is kept
+        # for it, not offered as the new company (one click created it so).
+        typed: dict[str, dict[str, str]] = {}
+
+        def switch_form(event: Any) -> None:
+            typed[event.old] = {f: w.value for f, w in inputs.items()}
+            kept = typed.get(event.new, {})
+            for field, widget in inputs.items():
+                # both: the box shows value_input, which setting value leaves as it was
+                widget.param.update(value=kept.get(field, ""), value_input=kept.get(field, ""))
+
+        m.param.watch(switch_form, "entity")
 
         def reason(field: str) -> Callable[[dict[str, str], str], str]:
             return lambda errors, source: error_html(

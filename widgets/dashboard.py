@@ -25,6 +25,7 @@ from bokeh.models import (
     ColumnDataSource,
     FactorRange,
     HoverTool,
+    Title,
 )
 from bokeh.plotting import figure
 
@@ -191,7 +192,7 @@ class DashboardModel(ViewModel):
             )
             missing = by_stage.attrs.get("missing_rates", "")
             by_stage = by_stage[~by_stage["stage_id"].isin(closing)].reset_index(drop=True)
-            by_stage.attrs["missing_rates"] = missing
+            by_stage.attrs.update(missing_rates=missing, reporting_currency=reporting)
             return {
                 "figures": ws.metrics.headline(*period, currency=reporting),
                 "funnel": ws.metrics.funnel(self.pipeline, *period),
@@ -257,6 +258,10 @@ def converted_by_stage(by_stage: pd.DataFrame) -> pd.DataFrame | None:
     has no converted columns): then nothing is added up."""
     if "value_converted" not in by_stage or by_stage["value_converted"].isna().any():
         return None
+    return _stage_totals(by_stage)
+
+
+def _stage_totals(by_stage: pd.DataFrame) -> pd.DataFrame:
     frame = by_stage.assign(
         value=by_stage["value_converted"], weighted=by_stage["weighted_converted"]
     )
@@ -267,20 +272,50 @@ def converted_by_stage(by_stage: pd.DataFrame) -> pd.DataFrame | None:
     )
 
 
+def unconverted_by_stage(by_stage: pd.DataFrame) -> dict[str, list[str]]:
+    """Stage -> the currencies of its deals that no rate converts (stages whose every
+    deal converts are not listed)."""
+    if "value_converted" not in by_stage:
+        return {}
+    missing: dict[str, list[str]] = {}
+    for row in by_stage[by_stage["value_converted"].isna()].itertuples():
+        names = missing.setdefault(str(row.stage), [])
+        if str(row.currency) not in names:
+            names.append(str(row.currency))
+    return missing
+
+
 def by_stage_figure(by_stage: pd.DataFrame | None, currency: str) -> Any:
-    """Bars of the open pipeline's value per stage: every currency converted to
-    ``currency`` when crm_core could convert them all, else ``currency``'s own deals."""
+    """Bars of the open pipeline's value per stage, converted to ``currency``: every
+    deal crm_core could convert is added up in it; a deal in a currency with no rate to
+    ``currency`` is left out of its stage's bar, and the chart says which currencies
+    were (as the board and the money cards do). Without converted columns (an older
+    frame): ``currency``'s own deals."""
     by_stage = _empty_frame(by_stage, ["stage", "sequence", "currency", "count", "value"])
     stages = list(dict.fromkeys(str(s) for s in by_stage.sort_values("sequence")["stage"]))
-    converted = converted_by_stage(by_stage) if len(by_stage) else None
-    rows = converted if converted is not None else by_stage[by_stage["currency"] == currency]
+    # converted to another currency than the one asked for: not these amounts
+    reporting = by_stage.attrs.get("reporting_currency") or currency
+    has_converted = "value_converted" in by_stage and len(by_stage) > 0 and reporting == currency
+    missing = unconverted_by_stage(by_stage) if has_converted else {}
+    if has_converted:
+        rows = _stage_totals(by_stage[by_stage["value_converted"].notna()])
+    else:
+        rows = by_stage[by_stage["currency"] == currency]
     value = {str(r.stage): float(r.value) for r in rows.itertuples()}
     weighted = {str(r.stage): float(r.weighted) for r in rows.itertuples()}
     count = {str(r.stage): int(r.count) for r in rows.itertuples()}
     title = (
         _("Open pipeline now, by stage (all in {currency})")
-        if converted is not None
+        if has_converted and not missing
         else _("Open pipeline now, by stage ({currency})")
+    )
+    currencies = sorted({c for names in missing.values() for c in names})
+    note = (
+        _("Not converted to {currency}: no rate for {missing}").format(
+            currency=currency, missing=", ".join(currencies)
+        )
+        if currencies
+        else ""
     )
     source = ColumnDataSource(
         {
@@ -288,6 +323,8 @@ def by_stage_figure(by_stage: pd.DataFrame | None, currency: str) -> Any:
             "value": [value.get(s, 0.0) for s in stages],
             "weighted": [weighted.get(s, 0.0) for s in stages],
             "count": [count.get(s, 0) for s in stages],
+            # the currencies left out of the stage's bar ('' when none is)
+            "unconverted": [", ".join(missing.get(s, [])) for s in stages],
         }
     )
     fig = figure(
@@ -306,10 +343,22 @@ def by_stage_figure(by_stage: pd.DataFrame | None, currency: str) -> Any:
                 (_("Deals"), "@count"),
                 (_("Value"), "@value{custom}"),
                 (_("Weighted"), "@weighted{custom}"),
+                *([(_("Not converted"), "@unconverted")] if note else []),
             ],
             formatters={"@value": hover_number(), "@weighted": hover_number()},
         )
     )
+    if note:  # on the chart, under it: which deals its bars leave out
+        fig.add_layout(
+            Title(
+                text=note,
+                text_color="#8a5300",
+                text_font=design.FONT_STACK,
+                text_font_style="normal",
+                name="crm-note",
+            ),
+            "below",
+        )
     fig.y_range.start = 0
     fig.yaxis.formatter = tick_formatter()
     fig.xgrid.grid_line_color = None

@@ -129,7 +129,14 @@ class GlobalSearch(ComponentView):
         )
         box.param.watch(lambda e: m.param.update(query=e.new), "value_input")
         m.param.watch(
-            lambda e: None if box.value_input == e.new else box.param.update(value=e.new),
+            # both: ``value`` alone leaves ``value_input`` (what the box shows, and
+            # what this compares with) at the old query, and a query emptied later
+            # (an address without one) then looked already shown
+            lambda e: (
+                None
+                if box.value_input == e.new
+                else box.param.update(value=e.new, value_input=e.new)
+            ),
             "query",
         )
         results = pn.pane.HTML(

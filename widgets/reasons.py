@@ -132,8 +132,10 @@ _REWORDED: list[tuple[re.Pattern[str], str]] = [
     ),
 ]
 
-#: A field's name when the form that refused it has no label of its own for it.
-FIELD_LABELS: dict[str, str] = {**field_labels.FIELD_LABELS, "reason": N_("Why was it lost?")}
+#: A field's name when the form that refused it has no label of its own for it (the
+#: lost reason by a name, as the other refusals name their field: the form's question
+#: "Why was it lost?" read "Why was it lost?: is required").
+FIELD_LABELS: dict[str, str] = {**field_labels.FIELD_LABELS, "reason": N_("Lost reason")}
 
 #: What crm_core's permission refusals say the user may not do, and to what.
 ACTIONS: dict[str, str] = {

@@ -22,6 +22,7 @@ import pandas as pd
 import panel as pn
 import param
 
+from crm_core.journal import NOT_JOURNALED
 from crm_core.models import ACTIVITY_KINDS, CHANNELS
 from widgets import i18n
 from widgets.base import ComponentView, message_alert
@@ -124,6 +125,8 @@ def table_html(
             return amount_html(value, row["currency"], code=False)
         if column in ("channel", "direction", "kind") and isinstance(value, str):
             value = _(WORDS.get(value, value))  # crm_core's word, as the forms label it
+        elif column == "status" and isinstance(value, str):
+            value = status_word(value)  # a deal's: open, won, lost in the page's language
         if (
             isinstance(value, str)
             and value
@@ -149,7 +152,12 @@ def heading_html(detail: Mapping[str, Any]) -> str:
     what = {"contact": N_("Contact"), "company": N_("Company"), "deal": N_("Deal")}[kind]
     facts = [html.escape(_(what))]
     if kind == "deal":
-        facts.append(f"{esc(record['stage'])} · {esc(status_word(record['status']))}")
+        if record["status"] in ("won", "lost"):
+            # a closed deal is in its won or lost stage: the stage says it again
+            # ("Deal · Lost · Lost"), so the status in the page's language alone
+            facts.append(esc(status_word(record["status"])))
+        else:
+            facts.append(f"{esc(record['stage'])} · {esc(status_word(record['status']))}")
         amount = record.get("expected_revenue")
         if amount is not None:
             money = i18n.format_amount(amount, record["currency"])
@@ -276,9 +284,10 @@ def sections_html(detail: Mapping[str, Any]) -> str:
         )
     journal = detail.get("journal")
     if journal is not None and not journal.empty:
-        rows = changes_shown(
-            journal[journal["field"].notna()].tail(50).iloc[::-1], detail["kind"], detail
-        )
+        # the latest 50 edits, newest first: internal fields are left out before the
+        # limit, so that they neither show nor push a real edit out of it
+        edits = journal[journal["field"].notna() & ~journal["field"].isin(INTERNAL_FIELDS)]
+        rows = changes_shown(edits.tail(50).iloc[::-1], detail["kind"], detail)
         columns = {
             "at": N_("When"),
             "user": N_("By"),
@@ -295,6 +304,10 @@ def sections_html(detail: Mapping[str, Any]) -> str:
         )
     return "\n".join(out)
 
+
+#: Journal fields nobody typed: crm_core's own bookkeeping, not journaled any more
+#: (an older journal holds a ``sort_key`` row with each rename).
+INTERNAL_FIELDS = NOT_JOURNALED
 
 #: Journal fields that are not a form's field, as people name them.
 JOURNAL_FIELDS = {
@@ -603,6 +616,9 @@ class RecordPage(ComponentView):
             min_characters=0,
             css_classes=["crm-record-lost-reason"],
         )
+        # A suggestion picked (Enter or a click) sets ``value`` only: the fragment typed
+        # before it stays in ``value_input``. The box shows the pick: so does the reason.
+        reason.param.watch(lambda e: reason.param.update(value_input=e.new), "value")
         note = pn.widgets.TextInput(label=_("Note"), css_classes=["crm-record-lost-note"])
         confirm_lost = pn.widgets.Button(
             label=_("Mark it lost"), color="danger", css_classes=["crm-record-confirm-lost"]

@@ -233,7 +233,7 @@ def test_lost_without_a_reason_says_so_under_the_reason(ws, base):
     widget("crm-record-confirm-lost").clicks += 1
     assert "is required" in widget("crm-record-lost-reason-error").object
     assert widget("crm-record-lost-note-error").object == ""
-    assert view.model.message == "Why was it lost?: is required"
+    assert view.model.message == "Lost reason: is required"  # named as other refusals
     asking = widget("crm-record-confirm")
     order = [(o.css_classes or [None])[0] for o in asking.objects]
     assert order.index("crm-record-lost-reason-error") == order.index("crm-record-lost-reason") + 1
