@@ -176,6 +176,18 @@ def email(value: Any) -> str | None:
     return checked.normalized
 
 
+#: Why phonenumbers could not read a number, in this module's words (its own
+#: messages are worded for developers: "(1) The string supplied did not seem to be a
+#: phone number.").
+_PARSE_PROBLEMS = {
+    phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: "its country code is unknown",
+    phonenumbers.NumberParseException.NOT_A_NUMBER: "it holds no number",
+    phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: "too short",
+    phonenumbers.NumberParseException.TOO_SHORT_NSN: "too short",
+    phonenumbers.NumberParseException.TOO_LONG: "too long",
+}
+
+
 def phone(value: Any, *regions: str | None) -> str | None:
     """A phone number normalised to E.164.
 
@@ -219,7 +231,8 @@ def phone(value: Any, *regions: str | None) -> str | None:
             tried = tried[: tried.index(region) + 1]  # a number of there, mistyped
             break
     if parsed is None:
-        raise Reject(f"is not a phone number ({problem})")
+        why = _PARSE_PROBLEMS.get(problem.error_type, "unreadable") if problem else "unreadable"
+        raise Reject(f"is not a phone number ({why})")
     if not raw.startswith(("+", "\uff0b")):  # read in the regions tried
         where = " or ".join(r for r in tried if r is not None)
     else:  # written with its country code: that code's region, whatever the record's

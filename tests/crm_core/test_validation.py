@@ -287,3 +287,19 @@ def test_dates_out_of_range_are_refused():
             v.date_value(raw)
     with pytest.raises(v.Reject, match="out of range"):
         v.aware_datetime("9999-12-31T23:59-05:00")
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        ("abc", "it holds no number"),
+        ("+999 12345", "its country code is unknown"),
+        ("1" * 30, "too long"),
+    ],
+)
+def test_an_unreadable_phone_is_refused_in_words_not_the_librarys(raw, why):
+    """phonenumbers' own message ("(1) The string supplied did not seem to be a phone
+    number.") reached the app's English refusals."""
+    with pytest.raises(v.Reject) as refused:
+        v.phone(raw, "PK")
+    assert str(refused.value) == f"is not a phone number ({why})"
