@@ -11,6 +11,7 @@ for deals the first ``StageChange`` row.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, cast
@@ -36,6 +37,7 @@ from crm_core.models import (
 )
 from crm_core.models.party import company_tags, contact_tags
 from crm_core.models.pipeline import opportunity_tags
+from crm_core.periods import start_of
 from crm_core.services.base import (
     Cleaner,
     Keepable,
@@ -192,7 +194,7 @@ class Loader:
         self.snapshot_keys = [
             a.key
             for a in inspect(self.model).column_attrs
-            if a.key not in journal._SKIP and a.key not in journal._SECRET
+            if a.key not in journal.NOT_JOURNALED and a.key not in journal._SECRET
         ]
         # Scalar column defaults, as the ORM would have filled them in (callables such
         # as ``custom``'s dict and server defaults such as the stamps are set below).
@@ -217,6 +219,14 @@ class Loader:
     def cleaners(self, s: Session) -> dict[str, Cleaner]:
         """The service's cleaners for this batch's session (built once per batch)."""
         raise NotImplementedError
+
+    def blocked_fields(self) -> dict[str, str]:
+        """The fields refused on a row, with what to do instead (:attr:`blocked`)."""
+        return self.blocked
+
+    def directive_fields(self) -> tuple[str, ...]:
+        """The given values that steer check() (:attr:`directives`)."""
+        return self.directives
 
     def keepable(self) -> Keepable | None:
         """The fields whose refused text is kept as written (None: keep nothing)."""
@@ -297,12 +307,12 @@ class Loader:
         }
         if dotted:
             custom = {**custom, **dotted} if isinstance(custom, Mapping) else dotted
-        for blocked, hint in self.blocked.items():
+        for blocked, hint in self.blocked_fields().items():
             if blocked in values:
                 errors.append(FieldError(record, blocked, values.pop(blocked), hint))
         if "name" not in values:
             errors.append(FieldError(record, "name", None, "is required"))
-        directives = {k: values.pop(k) for k in self.directives if k in values}
+        directives = {k: values.pop(k) for k in self.directive_fields() if k in values}
         phones = {k: values.pop(k) for k in self.phones if k in values}
         row = self.start(s, ctx, values)
         cleaned, kept = clean_fields(values, ctx["cleaners"], record, errors, ctx["keep"])
@@ -518,11 +528,28 @@ class OpportunityLoader(Loader):
         "campaign_id": table_of(Campaign),
     }
 
-    def __init__(self, ws: Workspace, pipeline_id: int, keep_invalid: bool = False):
+    def __init__(
+        self, ws: Workspace, pipeline_id: int, keep_invalid: bool = False, closes: bool = False
+    ):
         super().__init__(ws, keep_invalid)
         self.pipeline_id = pipeline_id
         self.service = ws.pipeline
         self.options = {"pipeline_id": pipeline_id, "keep_invalid": keep_invalid}
+        #: Whether a row may bring a closed deal (a won or lost stage, with its close
+        #: date and, lost, its reason): the file import's (crm_core.imports.records),
+        #: which closes such deals through the service once written. Without it a deal
+        #: starts open, as ``ws.pipeline.create`` has it.
+        self.closes = closes
+        if closes:
+            self.options["closes"] = True
+
+    def blocked_fields(self) -> dict[str, str]:
+        if not self.closes:
+            return self.blocked
+        return {k: hint for k, hint in self.blocked.items() if k not in CLOSING_FIELDS}
+
+    def directive_fields(self) -> tuple[str, ...]:
+        return (*self.directives, *CLOSING_FIELDS) if self.closes else self.directives
 
     def cleaners(self, s: Session) -> dict[str, Cleaner]:
         return dict(self.ws.pipeline._cleaners(s))
@@ -533,15 +560,17 @@ class OpportunityLoader(Loader):
         assert pipeline is not None
         service = self.ws.pipeline
 
-        def stage(ref: Any) -> tuple[int, Decimal, bool]:
+        def stage(ref: Any) -> tuple[int, Decimal, str | None]:
             found = service._stage(s, pipeline, ref)
-            return found.id, found.probability, found.is_won or found.is_lost
+            return found.id, found.probability, _closed_as(found)
 
         first = pipeline.stages[0]
         ctx.update(
             stage=_memo(stage),
-            first=(first.id, first.probability, first.is_won or first.is_lost),
+            first=(first.id, first.probability, _closed_as(first)),
             currency=self.ws.setting("currency"),
+            now=self.ws.clock(),
+            timezone=self.ws.timezone,
         )
         return ctx
 
@@ -576,7 +605,9 @@ class OpportunityLoader(Loader):
             except Reject as exc:
                 errors.append(FieldError(record, "stage", ref, str(exc)))
                 return
-        if closed:
+        if self.closes:
+            self._closing(ctx, directives, closed, row, record, errors)
+        elif closed:
             errors.append(
                 FieldError(
                     record, "stage", ref, "a deal cannot start won or lost; create then close it"
@@ -593,6 +624,51 @@ class OpportunityLoader(Loader):
             except Reject as exc:
                 errors.append(FieldError(record, "expected_revenue", amount, str(exc)))
 
+    def _closing(
+        self,
+        ctx: dict[str, Any],
+        directives: dict[str, Any],
+        closed: str | None,
+        row: dict[str, Any],
+        record: str,
+        errors: list[FieldError],
+    ) -> None:
+        """A row's close: with a won or lost stage, its close date (``closed_at``,
+        required: a date, the start of that day in the workspace's time zone, or an
+        ISO date and time with its offset, as an export writes it; not in the future)
+        and, lost, its reason (``lost_reason``, required); set as ``row[CLOSING]`` =
+        (status, closed_at, reason) for the importer to close the deal with
+        (``ws.pipeline._close_in_session``). An open stage takes neither."""
+        when, reason = directives.get("closed_at"), directives.get("lost_reason")
+        if closed is None:
+            for name, given in (("closed_at", when), ("lost_reason", reason)):
+                if given is not None:
+                    why = "only a won or lost deal has one: give its stage (won or lost) with it"
+                    errors.append(FieldError(record, name, given, why))
+            return
+        instant = None
+        if when is None:
+            why = f"is required for a {closed} deal: the day it was {closed} (column Closed on)"
+            errors.append(FieldError(record, "closed_at", None, why))
+        else:
+            try:
+                instant = close_instant(when, ctx["timezone"])
+            except Reject as exc:
+                errors.append(FieldError(record, "closed_at", when, str(exc)))
+            if instant is not None and instant > ctx["now"]:
+                why = "is in the future: a deal is closed on a day that has come"
+                errors.append(FieldError(record, "closed_at", when, why))
+        text_reason = None
+        if closed == "won" and reason is not None:
+            errors.append(FieldError(record, "lost_reason", reason, "a won deal has none"))
+        elif closed == "lost":
+            try:
+                text_reason = v.required_text(reason, 200)
+            except Reject as exc:
+                why = f"{exc}: a lost deal needs its reason (column Lost reason)"
+                errors.append(FieldError(record, "lost_reason", reason, why))
+        row[CLOSING] = (closed, instant, text_reason)
+
     def after_write(self, conn: Connection, rows: list[dict[str, Any]], now: Any) -> None:
         conn.execute(
             insert(table_of(StageChange)),
@@ -607,3 +683,40 @@ class OpportunityLoader(Loader):
                 for row in rows
             ],
         )
+
+
+#: The fields a file import of deals closes a deal with (see OpportunityLoader.closes).
+CLOSING_FIELDS = ("closed_at", "lost_reason")
+#: The key of a checked deal row holding its close: (status, closed_at, lost reason);
+#: taken out of the row before it is written.
+CLOSING = "_closing"
+
+
+def _closed_as(stage: Any) -> str | None:
+    """ "won" or "lost" for a stage that closes a deal; None for an open stage."""
+    return "won" if stage.is_won else "lost" if stage.is_lost else None
+
+
+def close_instant(value: Any, timezone: dt.tzinfo) -> dt.datetime:
+    """When a deal a file brings was closed: a date (a ``date`` or YYYY-MM-DD) is the
+    start of that day in ``timezone``; a date and time needs its offset (ISO, as an
+    export writes it). Refused (:class:`Reject`) otherwise."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return start_of(value, timezone)
+    if isinstance(value, str) and len(value.strip()) <= 10:
+        day = v.date_value(value)
+        if day is None:
+            raise Reject("is required")
+        return start_of(day, timezone)
+    if isinstance(value, str):
+        try:
+            naive = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            naive = None
+        if naive is not None and naive.tzinfo is None and naive.time() == dt.time():
+            # A spreadsheet's date cell, read as midnight: the day.
+            return close_instant(naive.date(), timezone)
+    instant = v.aware_datetime(value)
+    if instant is None:
+        raise Reject("is required")
+    return instant

@@ -28,7 +28,7 @@ from crm_core.imports import dates
 from crm_core.imports import mapping as m
 from crm_core.imports.matching import Touched, survivors
 from crm_core.imports.reading import MAX_CELL
-from crm_core.imports.rejects import Rejects
+from crm_core.imports.rejects import ExtraCells, Rejects
 from crm_core.imports.report import Example, ImportReport
 from crm_core.loaders import BatchError, Checked, blank, database_reason
 
@@ -221,13 +221,20 @@ class Job:
     def _row(self, line: int, cells: list[Any]) -> Row:
         width = len(self.columns)
         row = Row(line, cells, {})
-        extra = [c for c in cells[width:] if not blank(c) and str(c).strip()]
-        if extra:
+        filled = [
+            i for i in range(width, len(cells)) if not blank(cells[i]) and str(cells[i]).strip()
+        ]
+        if filled:
+            # The cells past the header, as the file has them (blank ones between kept):
+            # the rejects file writes them in the value column, as a line of the file.
+            extra = list(cells[width : filled[-1] + 1])
+            named = ", ".join(f"cell {i + 1} {cells[i]!r}" for i in filled)
             row.refuse(
                 None,
-                extra,
-                f"the row has {len(cells)} cells and the header {width}: "
-                "a delimiter inside a cell that is not quoted?",
+                ExtraCells(extra),
+                f"the row has {len(cells)} cells and the header {width}: {named} "
+                "under no column (the value column holds the cells past the header, "
+                "as the file writes them); a delimiter inside a cell that is not quoted?",
             )
             return row
         raw: dict[str, Any] = {}

@@ -19,7 +19,7 @@ ORDERS = ("YMD", "DMY", "MDY")
 #: How each order is written, for messages.
 SHOWN = {"YMD": "YYYY-MM-DD", "DMY": "DD/MM/YYYY", "MDY": "MM/DD/YYYY"}
 #: The fields that hold a date (or a date and time) on each entity.
-DATE_FIELDS = frozenset({"birthday", "expected_close", "due_date", "occurred_at"})
+DATE_FIELDS = frozenset({"birthday", "expected_close", "due_date", "occurred_at", "closed_at"})
 
 # Three numbers with one separator, then perhaps a time ("25/12/2026 14:30+05:00").
 _WRITTEN = re.compile(r"(\d{1,4})([./-])(\d{1,2})\2(\d{1,4})(?:([ T])(.+))?")
@@ -59,16 +59,30 @@ def as_iso(value: str, order: str) -> str | None:
 
 def hint(value: str) -> str | None:
     """For a cell written day/month/year or month/day/year in a file read as ISO: which
-    option reads it (None for anything else)."""
+    option reads it as a day of the calendar (None for anything else, and for three
+    numbers that no order reads as one: 31/02/2026 is no day in any order)."""
     found = _WRITTEN.fullmatch(value.strip())
     if found is None or len(found.group(4)) != 4:
         return None
-    first, second = int(found.group(1)), int(found.group(3))
-    if first > 12 >= second:
+    real = [o for o in ("DMY", "MDY") if _is_day(as_iso(value, o))]
+    if real == ["DMY"]:
         return "this file writes day/month/year: import it with dates DMY"
-    if second > 12 >= first:
+    if real == ["MDY"]:
         return "this file writes month/day/year: import it with dates MDY"
-    return "import it with dates DMY (day/month/year) or MDY (month/day/year)"
+    if real:
+        return "import it with dates DMY (day/month/year) or MDY (month/day/year)"
+    return None
+
+
+def _is_day(iso: str | None) -> bool:
+    """Whether ``iso`` (from :func:`as_iso`) is a day of the calendar."""
+    if iso is None:
+        return False
+    try:
+        dt.date.fromisoformat(iso[:10])
+    except ValueError:
+        return False
+    return True
 
 
 def read(value: str, order: str) -> tuple[str, str | None]:
@@ -90,5 +104,9 @@ def read(value: str, order: str) -> tuple[str, str | None]:
         why = hint(value)
         if why is not None:
             return value, f"is not a date in YYYY-MM-DD form: {why}"
+        written = _WRITTEN.fullmatch(value.strip())
+        if written is not None and len(written.group(4)) == 4:
+            # Written day/month/year or month/day/year, and a day in neither order.
+            return value, "is no day of the calendar (neither as DD/MM/YYYY nor as MM/DD/YYYY)"
         return value, None  # the validation says what is wrong
     return value, f"is not a date in {SHOWN[order]} form (the file's dates: {order})"

@@ -70,6 +70,8 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "currency",
         "probability",
         "expected_close",
+        "closed_at",
+        "lost_reason",
         "company",
         "contact",
         "owner",

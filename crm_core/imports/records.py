@@ -6,11 +6,15 @@ Per batch: rows are validated with the services' own cleaners
 new records are written by the batch writer the ERP sync uses too, matched ones are
 updated through the service (journaled, versioned) when a given value differs. Tags
 are added, never removed; custom values are set per field given. A company a row
-names that does not exist is created, once the row has passed every check.
+names that does not exist is created, once the row has passed every check. A deal row
+in the won or lost stage (with its close date and, lost, its reason: see
+``OpportunityLoader.closes``) is closed through the service once created or matched
+(``ws.pipeline._close_in_session``), as any win or loss.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -24,8 +28,17 @@ from crm_core.imports.batch import Job, Row
 from crm_core.imports.matching import SAID, Matcher, other_person
 from crm_core.imports.report import ImportReport
 from crm_core.keys import RowKeys, contradicts, vat_key
-from crm_core.loaders import Checked, CompanyLoader, ContactLoader, Loader, OpportunityLoader
-from crm_core.models import Company, Contact, Stage
+from crm_core.loaders import (
+    CLOSING,
+    CLOSING_FIELDS,
+    BatchError,
+    Checked,
+    CompanyLoader,
+    ContactLoader,
+    Loader,
+    OpportunityLoader,
+)
+from crm_core.models import Company, Contact, Opportunity, Stage
 from crm_core.services.base import raise_if
 
 if TYPE_CHECKING:
@@ -73,7 +86,8 @@ class RecordJob(Job):
             if not isinstance(pipeline, int):
                 with ws.transaction() as s:
                     pipeline = ws.pipeline.get_pipeline(s, pipeline).id
-            self.loader = OpportunityLoader(ws, pipeline, keep_invalid)
+            # A file brings a business's deals as they are, the closed ones too.
+            self.loader = OpportunityLoader(ws, pipeline, keep_invalid, closes=True)
         #: What a worker process needs to build the same job (crm_core.imports.parallel).
         self.pipeline_id = getattr(self.loader, "pipeline_id", None)
         self.service: Any = ws.pipeline if kind == "opportunity" else self.loader.service
@@ -284,8 +298,12 @@ class RecordJob(Job):
         if not new:
             return
         checked: list[Checked] = []
-        for r in new:
+        closing: dict[int, tuple[str, Any, str | None]] = {}
+        for i, r in enumerate(new):
             assert r.checked is not None  # only validated rows are created
+            row = r.checked[0]
+            if row is not None and CLOSING in row:
+                closing[i] = row.pop(CLOSING)  # not a column: closed once written
             checked.append(r.checked)
         refused, ids = self.loader.store(s, checked, [r.line for r in new])
         for i, r in enumerate(new):
@@ -296,6 +314,20 @@ class RecordJob(Job):
             self.touched.mark(record_id, r.line)
             marked.append(record_id)
             r.outcome = ("created", record_id, "")
+            if i in closing:
+                self._close_new(s, record_id, closing[i])
+                r.outcome = ("created", record_id, closing[i][0])
+
+    def _close_new(self, s: Session, record_id: int, how: tuple[str, Any, str | None]) -> None:
+        """Close a deal this batch created as the row says, through the service (a win
+        or a loss as any other: journaled, its stage history kept)."""
+        obj = s.get(Opportunity, record_id)
+        assert obj is not None
+        status, closed_at, reason = how
+        try:
+            self.service._close_in_session(s, obj, status, closed_at, reason)
+        except CrmError as exc:  # cannot happen to a new open deal: undo the batch
+            raise BatchError(f"opportunity #{record_id} could not be closed: {exc}") from None
 
     def _update(self, s: Session, rows: list[Row]) -> None:
         matched = [r for r in rows if r.refusal is None and r.outcome and r.outcome[0] == "matched"]
@@ -318,6 +350,7 @@ class RecordJob(Job):
             if not changes:
                 r.outcome = ("unchanged", record_id, f"matched by {key}")
                 continue
+            closed = changes.get("close")
             try:
                 self._apply(s, obj, changes)
             except CrmError as exc:
@@ -330,7 +363,9 @@ class RecordJob(Job):
                     "; ".join(f"{e.field}: {e.reason}" for e in errors) if errors else str(exc),
                 )
                 continue
-            r.outcome = ("updated", record_id, ", ".join(sorted(changes)))
+            when = closed[1].astimezone(self.ws.timezone) if closed else None
+            said = sorted(changes) + ([f"{closed[0]} on {when:%Y-%m-%d}"] if closed else [])
+            r.outcome = ("updated", record_id, ", ".join(said))
 
     def _changes(self, s: Session, r: Row, obj: Any) -> dict[str, Any]:
         """The given fields whose cleaned value differs from the record's. An e-mail or
@@ -343,7 +378,7 @@ class RecordJob(Job):
         changes: dict[str, Any] = {}
         via_merge = self._via_merge.get(r.line, set())
         for name in r.values:
-            if name in ("tags", "custom", "stage") or name.startswith(m.CUSTOM):
+            if name in ("tags", "custom", "stage", *CLOSING_FIELDS) or name.startswith(m.CUSTOM):
                 continue
             new, old = row.get(name), getattr(obj, name, None)
             if name in via_merge and old not in (None, ""):
@@ -351,7 +386,17 @@ class RecordJob(Job):
             if new == old or (name in _SAME_KEY and _SAME_KEY[name](new) == _SAME_KEY[name](old)):
                 continue
             changes[name] = new
-        if "stage" in r.values and row.get("stage_id") != obj.stage_id:
+        if CLOSING in row:
+            # A won or lost row closes the deal (or corrects when and why it was).
+            status, closed_at, reason = row[CLOSING]
+            same = (
+                obj.status == status
+                and _same_instant(obj.closed_at, closed_at)
+                and (status != "lost" or _same_reason(obj, reason))
+            )
+            if not same:
+                changes["close"] = row[CLOSING]
+        elif "stage" in r.values and row.get("stage_id") != obj.stage_id:
             changes["stage"] = row["stage_id"]
         if tags is not None:
             names = text.tag_names(tags) if isinstance(tags, str) else list(tags)
@@ -378,6 +423,7 @@ class RecordJob(Job):
             )
             return
         stage = changes.pop("stage", None)
+        close = changes.pop("close", None)
         errors: list[FieldError] = []
         if changes:
             self.service.write_fields(
@@ -388,4 +434,22 @@ class RecordJob(Job):
             target = s.get(Stage, stage)
             assert target is not None
             self.service.move_in_session(s, obj, target)
+        if close is not None:
+            self.service._close_in_session(s, obj, *close)
         s.flush()
+
+
+def _same_instant(stored: Any, given: Any) -> bool:
+    """Whether a deal's stored close instant is ``given`` (SQLite gives it back without
+    its UTC offset)."""
+    if stored is None or given is None:
+        return stored is given
+    if stored.tzinfo is None:
+        stored = stored.replace(tzinfo=dt.UTC)
+    return bool(stored == given)
+
+
+def _same_reason(obj: Any, reason: str | None) -> bool:
+    """Whether a lost deal's reason is ``reason`` (any case)."""
+    have = obj.lost_reason.name if obj.lost_reason is not None else None
+    return have is not None and reason is not None and text.fold(have) == text.fold(reason)

@@ -15,6 +15,7 @@ XLSX cells are written as text, which a spreadsheet never runs.
 from __future__ import annotations
 
 import csv
+import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -89,6 +90,19 @@ def check_rejects_path(path: Path, source: Path | None) -> None:
         raise RejectsPathError(f"--rejects {path}: is no regular file")
 
 
+class ExtraCells(list[Any]):
+    """The cells of a row past its header's columns (a refused row's ``value``): the
+    rejects file writes them in its ``value`` column as the file would write them, one
+    line of cells with its delimiter (quoted where needed), never as a Python list."""
+
+    def line(self, delimiter: str = ",") -> str:
+        out = io.StringIO()
+        csv.writer(out, delimiter=delimiter, lineterminator="").writerow(
+            ["" if c is None else str(c) for c in self]
+        )
+        return out.getvalue()
+
+
 class Rejects:
     """Writes rejected rows as they come: the file is made (or replaced) when the first
     row is rejected; a run that rejects nothing writes none and leaves an earlier file
@@ -155,6 +169,8 @@ class Rejects:
         """Add one refused row: its cells as read, and why."""
         self.count += 1
         padded = list(cells) + [""] * (len(self.columns) - len(cells))
+        if isinstance(value, ExtraCells):
+            value = value.line(self.delimiter)
         row = [*padded, line, field or "", "" if value is None else str(value), reason]
         if self.kept is not None:
             self.kept.append(row)

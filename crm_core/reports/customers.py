@@ -45,7 +45,7 @@ from crm_core.reports.base import (
     name_order,
     report,
 )
-from crm_core.services.accounts import SETTLED
+from crm_core.services.accounts import CUSTOMER_MOVES, is_open, open_residual
 
 CUSTOMER_FILTERS = ("period_from", "period_to", "owner", "team")
 _CUSTOMER_COLUMNS = [
@@ -67,7 +67,11 @@ SALES_COLUMNS = [
         "number",
         "Mean days from invoice date to full payment over the period's paid invoices.",
     ),
-    Column("open_balance", "money", "Residual of posted invoices not fully paid, today."),
+    Column(
+        "open_balance",
+        "money",
+        "Residual of open invoices less that of open credit notes, today.",
+    ),
     Column("age_0_30", "money", "Open balance at most 30 days past due (or not yet due)."),
     Column("age_31_60", "money", "Open balance 31 to 60 days past due."),
     Column("age_61_90", "money", "Open balance 61 to 90 days past due."),
@@ -115,13 +119,15 @@ def sales_per_customer(scope: Scope) -> pd.DataFrame:
     - ``days_to_pay``: mean days from ``invoice_date`` to ``paid_on`` over the period's
       invoices that are paid (``paid_on`` set), 1 decimal; None when none is;
     - ``open_balance``: as of today whatever the period, the ``amount_residual`` (tax
-      included, as the ERP keeps it) of posted invoices not fully paid (residual
-      above zero, payment state neither paid nor reversed); unreconciled credit
-      notes are not subtracted;
+      included, as the ERP keeps it) of the open invoices less that of the open
+      credit notes (posted, residual left, payment state neither paid nor reversed:
+      :func:`crm_core.services.accounts.open_residual`, the definition of
+      ``ws.accounts.open_balance``); negative when the customer is owed money back;
     - ``age_0_30``, ``age_31_60``, ``age_61_90``, ``age_90_plus``: that open balance
       split by days past due as of today: today minus the due date (the invoice date
       when there is no due date). Not yet due counts in 0-30, as does an invoice with
-      neither date.
+      neither date. An open credit note counts (negative) in the bucket of its own
+      date.
 
     In the reporting currency (``reporting_currency``): ``revenue_converted``,
     ``open_balance_converted`` and the ``age_*_converted`` buckets convert each
@@ -139,7 +145,7 @@ def sales_per_customer(scope: Scope) -> pd.DataFrame:
     list's alphabetical order: :func:`~crm_core.reports.base.name_order`) and currency.
 
     A customer and currency with no posted invoice or credit note dated in the period
-    and no open balance is left out.
+    and none open is left out.
 
     Filters: ``period_from`` / ``period_to`` (invoice dates) for revenue, invoices,
     average ticket and days to pay; ``owner`` / ``team``: the customer's owner.
@@ -147,14 +153,9 @@ def sales_per_customer(scope: Scope) -> pd.DataFrame:
     inv = Invoice
     today = scope.today()
     cents = _units(inv.amount_untaxed)
-    residual = _units(inv.amount_residual)
+    owed = open_residual(inv)  # signed: an open credit note subtracts
     in_period = and_(inv.invoice_date.is_not(None), *scope.days_in_period(inv.invoice_date))
     is_invoice = inv.move_type == "out_invoice"
-    is_open = and_(
-        is_invoice,
-        inv.amount_residual > 0,
-        func.coalesce(inv.payment_state, "").not_in(SETTLED),
-    )
     due = func.coalesce(inv.due_date, inv.invoice_date)
     limits = [today - dt.timedelta(days=d) for d in (30, 60, 90)]
     bucket = case(
@@ -176,19 +177,20 @@ def sales_per_customer(scope: Scope) -> pd.DataFrame:
                 func.sum(case((and_(in_period, is_invoice), 1), else_=0)).label("invoices"),
                 func.sum(case((paid, days), else_=0)).label("days"),
                 func.sum(case((paid, 1), else_=0)).label("paid"),
-                func.sum(case((is_open, residual), else_=0)).label("open_balance"),
+                func.sum(case((is_open(inv), 1), else_=0)).label("open_items"),
+                func.sum(owed).label("open_balance"),
                 *(
-                    func.sum(case((and_(is_open, bucket == k), residual), else_=0)).label(name)
+                    func.sum(case((bucket == k, owed), else_=0)).label(name)
                     for k, name in enumerate(_BUCKETS)
                 ),
             ],
-            [inv.move_type.in_(("out_invoice", "out_refund"))],
+            [inv.move_type.in_(CUSTOMER_MOVES)],
             by_invoice=True,
         )
         found = [dict(r) for r in s.execute(rows).mappings()]
     out = []
     for row in _by_customer(scope, found, _CONVERTED):
-        if not row["moves"] and not row["open_balance"]:
+        if not row["moves"] and not row["open_items"]:
             continue
         row["revenue"] = _from_units(row["revenue"], row["currency"])
         row["invoices"] = int(row["invoices"] or 0)

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import BigInteger, Select, case, cast, func, select
+from sqlalchemy import BigInteger, Select, and_, case, cast, func, select
 
 from crm_core import text
 from crm_core import validation as v
@@ -56,8 +56,43 @@ ORDER_COLUMNS = [
 ]
 PRODUCT_COLUMNS = ["id", "backend", "name", "default_code", "list_price", "currency", "active"]
 LINK_COLUMNS = ["backend", "remote_model", "remote_id", "synced_at"]
-#: Invoices whose residual is still owed: posted, and not paid or reversed.
+#: Payment states whose residual is no longer owed, whatever the ERP left in it.
 SETTLED = ("paid", "reversed")
+#: The moves of a customer's account: invoices, and credit notes (which subtract).
+CUSTOMER_MOVES = ("out_invoice", "out_refund")
+
+
+# -- the open balance, defined once ---------------------------------------------------------
+def is_open(inv: Any = Invoice) -> Any:
+    """SQL: whether an invoice or credit note is open, i.e. counts in its customer's
+    open balance: a posted customer invoice or credit note with a residual left
+    (non-zero) whose payment state is neither paid nor reversed. ``inv``: the Invoice
+    entity or an alias of it."""
+    return and_(
+        inv.state == "posted",
+        inv.move_type.in_(CUSTOMER_MOVES),
+        inv.amount_residual != 0,
+        func.coalesce(inv.payment_state, "").not_in(SETTLED),
+    )
+
+
+def open_residual(inv: Any = Invoice) -> Any:
+    """SQL: what one invoice or credit note adds to its customer's open balance, in
+    whole units of the fourth decimal (all a Money column keeps, KWD's third decimal
+    too: an exact integer sum on every backend, where SQLite keeps NUMERIC as floating
+    point): the residual of an open invoice, minus that of an open credit note (an
+    unpaid credit note is owed back to the customer, as the ERP nets it), 0 when not
+    :func:`is_open`. The open balance (``ws.accounts.open_balance``, the
+    ``sales_per_customer`` report and its aging buckets) is the sum of this."""
+    units = cast(func.round(inv.amount_residual * 10**MONEY_SCALE), BigInteger)
+    signed = case((inv.move_type == "out_refund", -units), else_=units)
+    return case((is_open(inv), signed), else_=0)
+
+
+def units_value(total: Any, currency: str) -> Decimal:
+    """A sum of :func:`open_residual` (whole units of the fourth decimal) as an amount
+    in ``currency``'s minor units."""
+    return money_value(quantize(Decimal(int(total or 0)).scaleb(-MONEY_SCALE), currency))
 
 
 class Accounts(Service):
@@ -120,11 +155,7 @@ class Accounts(Service):
             *self._invoice_clauses(company_id, contact_id)
         )
         if open_only:
-            query = query.where(
-                i.state == "posted",
-                i.amount_residual != 0,
-                func.coalesce(i.payment_state, "").not_in(SETTLED),
-            )
+            query = query.where(is_open(i))
         query = query.order_by(i.invoice_date.desc().nulls_last(), i.id.desc())
         with self._tx() as s:
             rows = [dict(r) for r in s.execute(query.limit(limit).offset(offset)).mappings()]
@@ -133,33 +164,27 @@ class Accounts(Service):
     def open_balance(
         self, *, company_id: int | None = None, contact_id: int | None = None
     ) -> dict[str, Decimal]:
-        """What the customer still owes, per currency: the residual of posted invoices
-        less that of posted credit notes, summed in SQL (a sales user: over the
-        customers they own). Currencies with posted
-        invoices appear even when nothing is owed (0.00); none at all gives ``{}``."""
+        """What the customer still owes, per currency: the residual of its open invoices
+        less that of its open credit notes (:func:`open_residual`, the definition the
+        ``sales_per_customer`` report uses too), summed in SQL (a sales user: over the
+        customers they own). Negative when the customer is owed money back. Currencies
+        with posted invoices or credit notes appear even when nothing is owed (0.00);
+        none at all gives ``{}``."""
         i = Invoice
-        # Whole units of the fourth decimal (all a Money column keeps: KWD's third
-        # decimal too): an exact integer sum on every backend (SQLite keeps NUMERIC as
-        # floating point, which a sum of many amounts would round).
-        cents = cast(func.round(i.amount_residual * 10**MONEY_SCALE), BigInteger)
-        signed = case((i.move_type == "out_refund", -cents), else_=cents)
         query = (
-            select(i.currency, func.coalesce(func.sum(signed), 0))
+            select(i.currency, func.coalesce(func.sum(open_residual(i)), 0))
             .where(*self._invoice_clauses(company_id, contact_id), i.state == "posted")
             .group_by(i.currency)
             .order_by(i.currency)
         )
         with self._tx() as s:
             rows = s.execute(query).all()
-        return {
-            currency: money_value(quantize(Decimal(int(total)).scaleb(-MONEY_SCALE), currency))
-            for currency, total in rows
-        }
+        return {currency: units_value(total, currency) for currency, total in rows}
 
     def _invoice_clauses(self, company_id: int | None, contact_id: int | None) -> list[Any]:
         _check_ids("invoice list", company_id=company_id, contact_id=contact_id)
         clauses: list[Any] = [
-            Invoice.move_type.in_(("out_invoice", "out_refund")),
+            Invoice.move_type.in_(CUSTOMER_MOVES),
             *invoice_clauses(self.ws),
         ]
         if company_id is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from functools import partial
@@ -549,14 +550,7 @@ class PipelineService(Service):
                 errors.append(FieldError(record, "note", note, str(exc)))
             raise_if(errors)
             assert reason_text is not None
-            found = s.scalars(select(LostReason)).all()
-            lost_reason = next((r for r in found if fold(r.name) == fold(reason_text)), None)
-            if lost_reason is None:
-                # Two users losing deals for the same new reason at once share one row.
-                lost_reason, _ = insert_unique(
-                    s, LostReason, "name", {"name": reason_text, "active": True}
-                )
-            opp.lost_reason_id = lost_reason.id
+            opp.lost_reason_id = self._lost_reason(s, reason_text).id
             opp.lost_note = clean_note
             if closing:
                 p = s.get(Pipeline, opp.pipeline_id)
@@ -567,6 +561,55 @@ class PipelineService(Service):
                 self._close(opp, "lost")
             s.flush()
             return self._as_dict(opp)
+
+    def _lost_reason(self, s: Session, reason_text: str) -> LostReason:
+        """The lost reason named ``reason_text`` (any case), made when there is none."""
+        found = s.scalars(select(LostReason)).all()
+        lost_reason = next((r for r in found if fold(r.name) == fold(reason_text)), None)
+        if lost_reason is None:
+            # Two users losing deals for the same new reason at once share one row.
+            lost_reason, _ = insert_unique(
+                s, LostReason, "name", {"name": reason_text, "active": True}
+            )
+        return lost_reason
+
+    def _close_in_session(
+        self,
+        s: Session,
+        opp: Opportunity,
+        status: str,
+        closed_at: dt.datetime,
+        reason: str | None = None,
+    ) -> None:
+        """Close ``opp`` as ``status`` (won, lost) inside the caller's session, as
+        :meth:`win` and :meth:`lose` do (the won or lost stage, its history, status,
+        probability, lost reason; journaled), on ``closed_at`` (an aware instant, when
+        it was closed: an import bringing a business's closed deals). A deal already
+        closed that way takes the new instant and reason; one closed the other way is
+        refused (reopen it first); a sales user may close only their own deal. For the
+        file import (crm_core.imports.records), which writes in its own session."""
+        assert status in ("won", "lost"), status
+        check_deal(self.ws, opp, "win" if status == "won" else "lose")
+        record = label("opportunity", opp)
+        closing = self._closing(opp, status, record)
+        if status == "lost":
+            try:
+                opp.lost_reason_id = self._lost_reason(s, v.required_text(reason, 200)).id
+            except Reject as exc:
+                raise ValidationError([FieldError(record, "reason", reason, str(exc))]) from None
+        else:
+            opp.lost_reason_id = None
+        if closing:
+            p = s.get(Pipeline, opp.pipeline_id)
+            assert p is not None
+            wanted = next(
+                (st for st in p.stages if (st.is_won if status == "won" else st.is_lost)), None
+            )
+            if wanted is not None:
+                self._move(s, opp, wanted)
+            self._close(opp, status)
+        opp.closed_at = closed_at
+        s.flush()
 
     @retried_when_blind
     def reopen(
