@@ -4,17 +4,24 @@
 their last run, lag and errors; the outbox, a sales user's own messages only; the
 senders proposed as contacts, for managers and admins) and carries out what is done
 from the page: fetch a mailbox now and send what is queued now (long work, in a
-thread when served: :mod:`widgets.long_work`), retry a failed message, settle a
+thread when served: :mod:`widgets.long_work`), deactivate or activate a mailbox (its
+owner, a manager or an admin), retry a failed message, settle a
 message in doubt (managers and admins), accept a proposed contact (its name and
 company edited first) or dismiss it, preview a campaign send (its recipients and the
 contacts it skips, listed) and queue it.
-crm_core decides who may do what; a refusal is reported in ``message``.
+crm_core decides who may do what; a refusal is reported in ``message``. A mailbox no
+fetch reads (deactivated, or its owner disabled: crm_core's ``paused``) says so, and
+a queued message of a disabled author shows as held, with crm_core's reason, in the
+page's language.
 Tested without a browser; :mod:`widgets.mail_page` draws it.
 """
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
+import re
+from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,8 +31,8 @@ from babel import Locale, UnknownLocaleError
 from babel.dates import format_timedelta
 
 from crm_core import Workspace, access, text
-from crm_core.errors import CrmError
-from widgets import i18n
+from crm_core.errors import AccessDenied, CrmError, ValidationError
+from widgets import i18n, reasons
 from widgets.i18n import N_, _, ngettext
 from widgets.long_work import LongWorkModel
 
@@ -40,7 +47,7 @@ SKIP_REASONS = {
 }
 
 #: The mailboxes table's columns.
-MAILBOX_COLUMNS = ["id", "name", "address", "last_run", "lag", "errors", "fetching"]
+MAILBOX_COLUMNS = ["id", "name", "address", "last_run", "lag", "errors", "fetching", "paused"]
 #: The outbox table's columns.
 OUTBOX_COLUMNS = ["id", "state", "recipient", "subject", "queued", "sent", "reason"]
 #: The proposed contacts table's columns.
@@ -61,6 +68,7 @@ TITLES = {
     "lag": N_("Read to the end"),
     "errors": N_("Errors of the last run"),
     "fetching": N_("Fetching now"),
+    "paused": N_("Not fetched"),
     "state": N_("State"),
     "recipient": N_("To"),
     "subject": N_("Subject"),
@@ -82,6 +90,35 @@ STATES = {
 }
 #: What a message left in "sending" longer than a send takes is shown as.
 IN_DOUBT = N_("in doubt (check the Sent folder)")
+#: What a queued message of a disabled author is shown as (crm_core's ``held``).
+HELD = N_("held")
+
+#: Why no fetch reads a mailbox, as crm_core's ``status()`` says it (``paused``,
+#: :func:`crm_core.mail.service.paused`), and as shown; ``{login}`` as written.
+DEACTIVATED = N_("deactivated")
+_OWNER_DISABLED = re.compile(r"owner (?P<login>'.*'|\".*\") disabled", re.DOTALL)
+OWNER_DISABLED = N_("its owner '{login}' is disabled")
+#: A held message's reason as crm_core writes it
+#: (:func:`crm_core.mail.outbox.held_reason`), and as shown.
+_HELD_REASON = re.compile(
+    r"held: its author (?P<login>'.*'|\".*\") is disabled; it stays queued, not sent, until"
+    r" they are enabled again",
+    re.DOTALL,
+)
+HELD_REASON = N_(
+    "held: its author '{login}' is disabled; it stays queued, not sent, until they are"
+    " enabled again"
+)
+#: A mailbox action a user may not take (crm_core's refusal names the rule).
+MAILBOX_DENIED = {
+    "activate": N_("You may not activate mailboxes other than your own: {why}"),
+    "deactivate": N_("You may not deactivate mailboxes other than your own: {why}"),
+    "fetch": N_("You may not fetch mailboxes other than your own: {why}"),
+}
+#: A fetch of a mailbox no fetch reads now.
+NOT_FETCHED = N_("Mailbox {name} is not fetched: {why}.")
+#: What crm_core's refused fetch of such a mailbox says, by field (``_refuse_paused``).
+_PAUSED_REFUSALS = {"active": "is deactivated:", "owner": "is disabled:"}
 
 
 def may_manage(ws: Workspace) -> bool:
@@ -133,6 +170,70 @@ def errors_text(last_error: Any, report: Any) -> str:
     return "; ".join(parts)
 
 
+def _login(quoted: str) -> str:
+    """A login as crm_core quoted it (``repr``), as written."""
+    try:
+        value = ast.literal_eval(quoted)
+    except (ValueError, SyntaxError):
+        return quoted
+    return value if isinstance(value, str) else quoted
+
+
+def paused_text(value: Any) -> str:
+    """Why no fetch reads a mailbox (crm_core's ``paused``: "deactivated", "owner 'x'
+    disabled"), in the page's language; '' when it is fetched; as crm_core wrote it
+    when it says something else."""
+    if not isinstance(value, str) or not value:
+        return ""
+    if value == "deactivated":
+        return _(DEACTIVATED)
+    found = _OWNER_DISABLED.fullmatch(value)
+    if found:
+        return _(OWNER_DISABLED).format(login=_login(found["login"]))
+    return value
+
+
+def held_text(value: Any) -> str:
+    """Why a queued message is held (crm_core's ``held``), in the page's language, the
+    author's login as written; '' when it is not held."""
+    if not isinstance(value, str) or not value:
+        return ""
+    found = _HELD_REASON.fullmatch(value)
+    if found:
+        return _(HELD_REASON).format(login=_login(found["login"]))
+    return value
+
+
+def mailbox_refusal(exc: Exception) -> str | None:
+    """crm_core's refusal of a mailbox action in the page's language (None: not one of
+    those; the page says it as it says the others)."""
+    if isinstance(exc, AccessDenied):
+        entry = MAILBOX_DENIED.get(exc.action)
+        if entry is None or exc.record != "mailboxes other than their own":
+            return None
+        why = getattr(exc, "rule", None) or reasons.RULE
+        return _(entry).format(why=reasons.reason_text(why))
+    if isinstance(exc, ValidationError) and len(exc.errors) == 1:
+        error = exc.errors[0]
+        start = _PAUSED_REFUSALS.get(error.field)
+        if start is None or not error.record.startswith("mailbox "):
+            return None
+        if not error.reason.startswith(start):
+            return None
+        name = _login(error.record[len("mailbox ") :])
+        why = (
+            _(DEACTIVATED)
+            if error.field == "active"
+            else _(OWNER_DISABLED).format(login=str(error.value))
+        )
+        return _(NOT_FETCHED).format(name=name, why=why)
+    return None
+
+
+#: What :meth:`MailModel.attempt` returns for a mailbox refusal it has said.
+_SAID = object()
+
+
 def language_text(code: Any) -> str:
     """A language code as the session's language names it, the code beside it
     (``Urdu (ur)``); the code alone when babel does not know it."""
@@ -175,6 +276,8 @@ class MailModel(LongWorkModel):
         super().__init__(ws, **params)
         #: The outbox as crm_core gives it (the table shows a part of it).
         self.outbox_rows: pd.DataFrame = pd.DataFrame()
+        #: The mailboxes shown, as crm_core's ``status()`` gives them.
+        self.mailbox_rows: pd.DataFrame = pd.DataFrame()
         self.campaign_recipients = pd.DataFrame(columns=RECIPIENT_COLUMNS)
         self.campaign_skipped = pd.DataFrame(columns=SKIPPED_COLUMNS)
         self.refresh()
@@ -183,6 +286,28 @@ class MailModel(LongWorkModel):
     def may_manage(self) -> bool:
         """Whether the user sees the whole team's mail (see :func:`may_manage`)."""
         return may_manage(self.ws)
+
+    def attempt(self, action: Callable[[], Any], done: str = "") -> Any:
+        """As :meth:`ViewModel.attempt`; crm_core's refusals of a mailbox action (fetch,
+        activate, deactivate) said in the page's language (:func:`mailbox_refusal`)."""
+        said: list[str] = []
+
+        def run() -> Any:
+            try:
+                return action()
+            except (AccessDenied, ValidationError) as exc:
+                text = mailbox_refusal(exc)
+                if text is None:
+                    raise
+                said.append(text)
+                return _SAID
+
+        result = super().attempt(run, done)
+        if result is _SAID:
+            self.field_errors = {}
+            self._say(said[0], "danger")
+            return None
+        return result
 
     # -- reading --------------------------------------------------------------------
     def refresh(self) -> bool:
@@ -203,6 +328,7 @@ class MailModel(LongWorkModel):
         tz = self.ws.setting("timezone")
         if not self.may_manage:  # a sales user: the shared mailboxes and their own
             found = found[found["owner_id"].isna() | (found["owner_id"] == self.ws.user_id)]
+        self.mailbox_rows = found
         rows = [
             {
                 "id": int(b["id"]),
@@ -212,6 +338,7 @@ class MailModel(LongWorkModel):
                 "lag": lag_text(b["lag"]),
                 "errors": errors_text(b["last_error"], b["last_report"]),
                 "fetching": _("yes") if bool(b["fetching"]) else "",
+                "paused": paused_text(b["paused"]),
             }
             for b in found.to_dict("records")
         ]
@@ -219,18 +346,22 @@ class MailModel(LongWorkModel):
 
     def _outbox(self, found: pd.DataFrame) -> pd.DataFrame:
         tz = self.ws.setting("timezone")
-        rows = [
-            {
-                "id": int(m["id"]),
-                "state": self.state_text(m["state"], bool(m["in_doubt"])),
-                "recipient": m["recipient"] or "",
-                "subject": m["subject"] or "",
-                "queued": when_text(m["queued_at"], tz),
-                "sent": when_text(m["sent_at"], tz),
-                "reason": m["reason"] if isinstance(m["reason"], str) else "",
-            }
-            for m in found.to_dict("records")
-        ]
+        rows = []
+        for m in found.to_dict("records"):
+            held = held_text(m.get("held"))
+            reason = m["reason"] if isinstance(m["reason"], str) else ""
+            rows.append(
+                {
+                    "id": int(m["id"]),
+                    "state": _(HELD) if held else self.state_text(m["state"], bool(m["in_doubt"])),
+                    "recipient": m["recipient"] or "",
+                    "subject": m["subject"] or "",
+                    "queued": when_text(m["queued_at"], tz),
+                    "sent": when_text(m["sent_at"], tz),
+                    # held: why first; a reason from an earlier try after it
+                    "reason": "; ".join(t for t in (held, reason) if t),
+                }
+            )
         return pd.DataFrame(rows, columns=OUTBOX_COLUMNS)
 
     def state_text(self, state: str, in_doubt: bool = False) -> str:
@@ -244,6 +375,35 @@ class MailModel(LongWorkModel):
     def mailbox_names(self) -> list[str]:
         """The names of the mailboxes shown (for the page's choice)."""
         return [str(n) for n in self.mailboxes["name"]] if self.mailboxes is not None else []
+
+    def _mailbox(self, name: Any) -> dict[str, Any] | None:
+        """The row of the mailbox called ``name`` among those shown (None: not shown)."""
+        rows = self.mailbox_rows
+        if rows is None or rows.empty or not name:
+            return None
+        found = rows[rows["name"] == name].to_dict("records")
+        return found[0] if found else None
+
+    def paused(self, name: Any) -> str:
+        """Why no fetch reads mailbox ``name`` now, as shown ('' when one does)."""
+        row = self._mailbox(name)
+        return paused_text(row["paused"]) if row is not None else ""
+
+    def is_active(self, name: Any) -> bool:
+        """Whether mailbox ``name`` is active (not deactivated; its owner may still be
+        disabled)."""
+        row = self._mailbox(name)
+        return row is not None and bool(row["active"])
+
+    def may_switch(self, name: Any) -> bool:
+        """Whether the user may deactivate or activate mailbox ``name``: its owner, a
+        manager or an admin (crm_core's rule: it refuses anyone else)."""
+        row = self._mailbox(name)
+        if row is None:
+            return False
+        owner = row["owner_id"]
+        mine = owner is not None and not pd.isna(owner) and int(owner) == self.ws.user_id
+        return self.may_manage or mine
 
     def _ids(self, state: str | None = None) -> dict[str, int]:
         rows = self.outbox_rows
@@ -283,6 +443,10 @@ class MailModel(LongWorkModel):
             return None
         if mailbox is None or mailbox == "":
             self._say(_("Choose a mailbox to fetch."), "warning")
+            return None
+        why = self.paused(mailbox)
+        if why:  # no fetch reads it (crm_core would refuse): said, nothing run
+            self._say(_(NOT_FETCHED).format(name=mailbox, why=why), "danger")
             return None
         self.param.update(
             running=True,
@@ -359,6 +523,30 @@ class MailModel(LongWorkModel):
         if self.running:
             self._say(_("Wait for the running fetch or send to finish."), "warning")
         return self.running
+
+    # -- switching a mailbox off and on ---------------------------------------------------
+    def deactivate(self, mailbox: Any) -> Any:
+        """Stop fetching ``mailbox`` (a name) until it is activated again; what it stored
+        stays. Its owner, a manager or an admin (crm_core refuses anyone else)."""
+        return self._switch(
+            mailbox,
+            False,
+            _("Mailbox {name} deactivated: it is not fetched until it is activated again."),
+        )
+
+    def activate(self, mailbox: Any) -> Any:
+        """Fetch a deactivated ``mailbox`` (a name) again (as :meth:`deactivate`)."""
+        return self._switch(mailbox, True, _("Mailbox {name} activated: it is fetched again."))
+
+    def _switch(self, mailbox: Any, active: bool, done: str) -> Any:
+        if mailbox is None or mailbox == "":
+            self._say(_("Choose a mailbox."), "warning")
+            return None
+        row = self._mailbox(mailbox)
+        # the id of a mailbox shown; a name not shown goes to crm_core, which decides
+        key = int(row["id"]) if row is not None else str(mailbox)
+        switch = self.ws.mail.activate_mailbox if active else self.ws.mail.deactivate_mailbox
+        return self._act(lambda: switch(key), lambda r: done.format(name=r["name"]))
 
     # -- campaigns (managers and admins) -------------------------------------------------
     def campaign_names(self) -> list[str]:

@@ -1,5 +1,8 @@
-"""The Mail page: the mailboxes with their last run, lag and errors and "Fetch now";
-the outbox with "Send now", "Retry" for a failed message and, for managers and
+"""The Mail page: the mailboxes with their last run, lag and errors, why one is not
+fetched (deactivated, its owner disabled), "Fetch now" (not for such a mailbox) and
+"Deactivate" / "Activate" (its owner, managers and admins);
+the outbox (a message of a disabled author held, and why) with "Send now", "Retry" for a
+failed message and, for managers and
 admins, settling a message in doubt; the senders proposed as contacts (name and
 company edited before one is added); a campaign send's preview with who it would
 write to and who it skips, and why. The state and
@@ -35,7 +38,18 @@ CSS = (Path(__file__).parent / "static" / "app.css").read_text(encoding="utf-8")
 
 
 #: The columns whose text wraps (a server's reason, an error, a subject).
-WRAPPED = {"state", "subject", "reason", "errors", "recipient", "address", "name", "email", "why"}
+WRAPPED = {
+    "state",
+    "subject",
+    "reason",
+    "errors",
+    "recipient",
+    "address",
+    "name",
+    "email",
+    "why",
+    "paused",
+}
 
 
 def _titles(columns: list[str]) -> dict[str, str]:
@@ -229,6 +243,16 @@ class MailPage(ComponentView):
             label=_("Fetch now"), color="primary", css_classes=["crm-mail-fetch"], align="end"
         )
         fetch.on_click(lambda _e: m.fetch(box.value))
+        # Switching the chosen mailbox off and on: its owner, managers and admins.
+        deactivate = pn.widgets.Button(
+            label=_("Deactivate"), css_classes=["crm-mail-deactivate"], align="end"
+        )
+        deactivate.on_click(lambda _e: m.deactivate(box.value))
+        activate = pn.widgets.Button(
+            label=_("Activate"), css_classes=["crm-mail-activate"], align="end"
+        )
+        activate.on_click(lambda _e: m.activate(box.value))
+        paused_note = pn.pane.HTML("", css_classes=["crm-mail-paused"], align="center")
         drain = pn.widgets.Button(
             label=_("Send now"), color="primary", css_classes=["crm-mail-drain"], align="end"
         )
@@ -320,7 +344,7 @@ class MailPage(ComponentView):
         )
 
         failed_row = pn.Row(failed, retry, css_classes=["crm-mail-failed-row"])
-        box_row = pn.Row(box, fetch)
+        box_row = pn.Row(box, fetch, deactivate, activate, paused_note)
         none_in = _note(_("No mailbox you may see."), "crm-mail-no-mailbox")
         none_out = _note(_("Nothing in the outbox."), "crm-mail-empty-outbox")
         proposal_row = pn.Column(
@@ -375,13 +399,27 @@ class MailPage(ComponentView):
                 none_in.visible = not m.mailbox_names()
             if "running" in names:
                 bar.visible = m.running
-            if "running" in names or "mailboxes" in names:
-                fetch.disabled = m.running or not m.may_manage or not m.mailbox_names()
+            if "running" in names or "mailboxes" in names or "box" in names:
+                chosen = box.value
+                why = m.paused(chosen)
+                # a mailbox no fetch reads is not offered for "Fetch now"
+                fetch.disabled = m.running or not m.may_manage or not chosen or bool(why)
                 drain.disabled = m.running
+                allowed = m.may_switch(chosen)
+                active = m.is_active(chosen)
+                deactivate.visible = activate.visible = allowed
+                deactivate.disabled = not active
+                activate.disabled = active
+                paused_note.object = (
+                    "<i>{}</i>".format(html.escape(_("Not fetched: {why}").format(why=why)))
+                    if why
+                    else ""
+                )
 
         self.campaign_section = _campaign_section(m)
         watched = ["mailboxes", "outbox", "proposals", "progress", "progress_text", "report"]
         m.param.watch(lambda *e: update({x.name for x in e}), [*watched, "running", "work"])
+        box.param.watch(lambda _e: update({"box"}), "value")
         update({"mailboxes", "outbox", "proposals", "running"})
         refresh = pn.widgets.Button(label=_("Refresh"), css_classes=["crm-mail-refresh"])
         refresh.on_click(lambda _e: m.refresh())
