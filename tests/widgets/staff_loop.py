@@ -321,7 +321,8 @@ async def attempt(user: User, name: str, action: Any, tally: Tally) -> bool:
         tally.errors.append((name, first_line(exc)))
         return True
     except Exception as exc:
-        tally.errors.append((name, first_line(exc)))
+        # where the page was when it failed: its address, and the user
+        tally.errors.append((name, f"{first_line(exc)} [{user.login} at {user.page.url}]"))
         if tally.shots is not None:
             named = f"{len(tally.errors):03d}-{name}-{user.login}.png".replace(" ", "-")
             shot = tally.shots / named
