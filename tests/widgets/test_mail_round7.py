@@ -14,6 +14,7 @@ import pytest
 
 from tests.crm_core.mail.conftest import IMRAN, OWN, message, when
 from tests.crm_core.mail.smtpd import Smtpd, smtpd_fixture  # noqa: F401 (the fixture)
+from tests.widgets.test_mail_page import three_boxes
 from widgets import i18n
 from widgets.mail_model import MailModel
 from widgets.mail_page import MailPage
@@ -26,21 +27,6 @@ def _users(ws) -> None:
     ws.users.add("Ayesha", "ayesha", role="manager", password="pw-123456789")
     ws.users.add("Bilal", "bilal", role="sales", password="pw-123456789")
     ws.users.add("Olga", "olga", role="sales", password="pw-123456789")
-
-
-def _boxes(ws) -> None:
-    """A shared mailbox and one each of bilal and olga (added by the workspace: an
-    admin's doing, so a loopback host is allowed)."""
-    for name, owner in (("shared", None), ("bilal", "bilal"), ("olga", "olga")):
-        ws.mail.add_mailbox(
-            name,
-            address=f"{name}@indus.example.com",
-            host="127.0.0.1",
-            login=name,
-            security="none",
-            password_env="NO_SUCH_PASSWORD",
-            owner=owner,
-        )
 
 
 def _paused(page: MailModel) -> dict[str, str]:
@@ -59,7 +45,7 @@ def _widget(layout: Any, css: str) -> Any:
 # -- a sales user: their own mailbox only ----------------------------------------------------
 def test_a_sales_user_deactivates_and_activates_their_own_mailbox_only(ws):
     _users(ws)
-    _boxes(ws)
+    three_boxes(ws)
     bilal = MailModel(ws.as_user("bilal"))
     assert bilal.mailbox_names() == ["bilal", "shared"]
     assert _paused(bilal) == {"bilal": "", "shared": ""}
@@ -99,7 +85,7 @@ def test_a_sales_user_deactivates_and_activates_their_own_mailbox_only(ws):
 
 def test_a_sales_user_has_the_buttons_for_their_own_mailbox_only(ws):
     _users(ws)
-    _boxes(ws)
+    three_boxes(ws)
     page = MailPage(ws.as_user("bilal"))
     layout = page.__panel__()
     m = page.model
@@ -127,7 +113,7 @@ def test_a_sales_user_has_the_buttons_for_their_own_mailbox_only(ws):
 def test_a_manager_sees_why_a_mailbox_is_not_fetched_and_cannot_fetch_it(crm):
     ws, server = crm["ws"], crm["server"]
     _users(ws)
-    _boxes(ws)
+    three_boxes(ws)
     server.append(
         message(
             frm=f"Imran Khan <{IMRAN}>",
@@ -190,7 +176,7 @@ def test_a_manager_sees_why_a_mailbox_is_not_fetched_and_cannot_fetch_it(crm):
 def test_the_manager_page_offers_no_fetch_for_a_paused_mailbox(crm):
     ws = crm["ws"]
     _users(ws)
-    _boxes(ws)
+    three_boxes(ws)
     ws.users.disable("olga")
     page = MailPage(ws.as_user("ayesha"))
     layout = page.__panel__()
