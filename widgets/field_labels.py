@@ -37,6 +37,8 @@ FIELD_LABELS: dict[str, str] = {
     "currency": N_("Currency"),
     "probability": N_("Probability %"),
     "expected_close": N_("Close date"),
+    "closed_at": N_("Closed on"),
+    "lost_reason": N_("Lost reason"),
     "contact": N_("Contact"),
     "priority": N_("Priority"),
     "source": N_("Source"),
