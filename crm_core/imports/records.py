@@ -14,7 +14,6 @@ in the won or lost stage (with its close date and, lost, its reason: see
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -391,7 +390,7 @@ class RecordJob(Job):
             status, closed_at, reason = row[CLOSING]
             same = (
                 obj.status == status
-                and _same_instant(obj.closed_at, closed_at)
+                and obj.closed_at == closed_at  # both aware: UTCDateTime reads UTC back
                 and (status != "lost" or _same_reason(obj, reason))
             )
             if not same:
@@ -437,16 +436,6 @@ class RecordJob(Job):
         if close is not None:
             self.service._close_in_session(s, obj, *close)
         s.flush()
-
-
-def _same_instant(stored: Any, given: Any) -> bool:
-    """Whether a deal's stored close instant is ``given`` (SQLite gives it back without
-    its UTC offset)."""
-    if stored is None or given is None:
-        return stored is given
-    if stored.tzinfo is None:
-        stored = stored.replace(tzinfo=dt.UTC)
-    return bool(stored == given)
 
 
 def _same_reason(obj: Any, reason: str | None) -> bool:
